@@ -1,0 +1,40 @@
+using System.Text.Json;
+using Audit.Evaluators.Models;
+
+namespace Audit.Evaluators.Probes;
+
+/// <summary>Everything one probe run may use. Built by the probe runner; never by the API.</summary>
+public sealed class ProbeContext
+{
+    /// <summary>Path of the model file inside the artifact store.</summary>
+    public required string ModelPath { get; init; }
+
+    /// <summary>Path of the dataset file inside the artifact store, when the audit has one.</summary>
+    public string? DatasetPath { get; init; }
+
+    /// <summary>Parameters from the profile, already validated against the descriptor; defaults filled in.</summary>
+    public required IReadOnlyDictionary<string, JsonElement> Parameters { get; init; }
+
+    /// <summary>Flag threshold from the profile (or the descriptor's default).</summary>
+    public required double Threshold { get; init; }
+
+    /// <summary>Seed for every random choice the probe makes.</summary>
+    public required int Seed { get; init; }
+
+    /// <summary>Where tensors live.</summary>
+    public required ComputeDevice Device { get; init; }
+
+    /// <summary>Loads (and caches for the audit) the model as a differentiable graph on <see cref="Device"/>.</summary>
+    public required IModelSource Models { get; init; }
+
+    /// <summary>Progress in [0, 1].</summary>
+    public required IProgress<double> Progress { get; init; }
+
+    public int GetInt(string name) => Parameters[name].GetInt32();
+
+    public double GetDouble(string name) => Parameters[name].GetDouble();
+
+    public bool GetBool(string name) => Parameters[name].GetBoolean();
+
+    public string GetString(string name) => Parameters[name].GetString() ?? "";
+}
