@@ -19,10 +19,10 @@ public sealed class UploadArtifactValidator : AbstractValidator<UploadArtifact>
 {
     public UploadArtifactValidator()
     {
-        RuleFor(x => x.Kind).NotEmpty().Must(k => k is "model" or "dataset")
+        RuleFor(x => x.Kind).NotEmpty().OverridePropertyName("kind").Must(k => k is "model" or "dataset")
             .WithMessage("'kind' must be 'model' or 'dataset'.");
-        RuleFor(x => x.Content).NotNull().WithName("file").WithMessage("A multipart part named 'file' is required.");
-        RuleFor(x => x.Name).MaximumLength(200);
+        RuleFor(x => x.Content).NotNull().OverridePropertyName("file").WithMessage("A multipart part named 'file' is required.");
+        RuleFor(x => x.Name).MaximumLength(200).OverridePropertyName("name");
     }
 }
 

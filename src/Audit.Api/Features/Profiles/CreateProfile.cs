@@ -17,9 +17,9 @@ public sealed class CreateProfileValidator : AbstractValidator<CreateProfile>
         RuleFor(c => c.Draft).SetValidator(new ProfileDraftValidator(catalog)).OverridePropertyName("");
         RuleFor(c => c.Draft.Id)
             .Must(id => !BuiltInProfiles.All.Any(p => p.Id == id))
-            .WithName("id")
+            .OverridePropertyName("id")
             .WithMessage(c => $"'{c.Draft.Id}' is a built-in profile id; choose another.");
-        RuleFor(c => c.Caller.TenantId).NotEmpty().WithName("tenant")
+        RuleFor(c => c.Caller.TenantId).NotEmpty().OverridePropertyName("tenant")
             .WithMessage("Custom profiles belong to a tenant; this key has none.");
     }
 }
