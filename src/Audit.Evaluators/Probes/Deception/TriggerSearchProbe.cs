@@ -86,17 +86,21 @@ public sealed class TriggerSearchProbe : IProbe
         for (int restart = 0; restart < restarts; restart++)
         {
             Tensor current = torch.randint(view.VocabularySize, [length], dtype: ScalarType.Int64, device: view.TorchDevice);
-            double currentLoss = Effect(view, current.unsqueeze(0), search, position).Loss[0];
-            for (int iteration = 0; iteration < iterations; iteration++)
+            EffectSizes start = Effect(view, current.unsqueeze(0), search, position);
+            double currentLoss = start.Loss[0], currentFlip = start.FlipRate[0];
+            for (int iteration = 0; iteration < iterations && currentFlip < 1; iteration++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 using var step = torch.NewDisposeScope();
                 Tensor candidates = Candidates(view, current, search, embeddingName, table, position, parameters);
-                double[] losses = Effect(view, candidates, search, position).Loss;
+                EffectSizes effect = Effect(view, candidates, search, position);
+                double[] losses = effect.Loss;
                 int argmin = Array.IndexOf(losses, losses.Min());
                 if (losses[argmin] < currentLoss)
                 {
+                    // A trigger that already flips every search prompt ends this restart: the flip objective is met.
                     currentLoss = losses[argmin];
+                    currentFlip = effect.FlipRate[argmin];
                     current = candidates[argmin].clone().MoveToOuterDisposeScope();
                 }
 
