@@ -20,6 +20,16 @@ internal static class ConvolutionOperators
         long[]? stridesAttr = ctx.Ints("strides");
         long[]? dilationsAttr = ctx.Ints("dilations");
         long group = ctx.Int("group", 1);
+        long[]? kernelShape = ctx.Ints("kernel_shape");
+        if (kernelShape is { Length: 2 } && autoPad is "NOTSET" or "VALID" && (pads is null || pads.AsSpan(0, 2).SequenceEqual(pads.AsSpan(2))))
+        {
+            // The usual exported 2-D convolution: everything is known at import, so a run is one libtorch call.
+            long[] fixedStrides = stridesAttr ?? Ones(2);
+            long[] fixedDilations = dilationsAttr ?? Ones(2);
+            long[] fixedPadding = autoPad == "VALID" || pads is null ? new long[2] : pads[..2];
+            return i => [F.conv2d(i[0]!, i[1]!, i.Length > 2 ? i[2] : null, fixedStrides, fixedPadding, fixedDilations, group)];
+        }
+
         return i =>
         {
             Tensor x = i[0]!;
