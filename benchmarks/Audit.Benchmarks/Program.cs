@@ -49,10 +49,15 @@ if (args.Contains("--profile"))
     Tensor p2 = nn.functional.max_pool2d(a2.relu(), 2);
     Tensor w1 = conv1.weight!.reshape(16, 9);
     Tensor b1 = conv1.bias!.reshape(16, 1);
+    Tensor p1cl = p1.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+    Tensor a1cl = a1.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
     (string, Action)[] ops =
     [
         ("conv1", () => { using var s = torch.NewDisposeScope(); conv1.forward(x); }),
         ("conv1 as unfold+matmul", () => { using var s = torch.NewDisposeScope(); torch.matmul(w1, nn.functional.unfold(x, 3, padding: 1)).add(b1).view(256, 16, 28, 28); }),
+        ("conv1 as unfold+linear (channels-last result)", () => { using var s = torch.NewDisposeScope(); nn.functional.linear(nn.functional.unfold(x, 3, padding: 1).transpose(1, 2), w1, conv1.bias!).view(256, 28, 28, 16).permute(0, 3, 1, 2); }),
+        ("conv2 on channels-last input", () => { using var s = torch.NewDisposeScope(); conv2.forward(p1cl); }),
+        ("pool1 strided maximum on channels-last", () => { using var s = torch.NewDisposeScope(); Tensor r0 = a1cl.slice(2, 0, 28, 2); Tensor r1 = a1cl.slice(2, 1, 28, 2); Tensor m = torch.maximum(r0, r1); torch.maximum(m.slice(3, 0, 28, 2), m.slice(3, 1, 28, 2)); }),
         ("relu1", () => { using var s = torch.NewDisposeScope(); a1.relu(); }),
         ("pool1", () => { using var s = torch.NewDisposeScope(); nn.functional.max_pool2d(a1, 2); }),
         ("pool1 as view+amax", () => { using var s = torch.NewDisposeScope(); a1.view(256, 16, 14, 2, 14, 2).amax([3, 5]); }),
@@ -80,35 +85,76 @@ foreach (int batch in new[] { 1, 256 })
     var ortInput = new DenseTensor<float>(xs, [batch, 1, 28, 28]);
     NamedOnnxValue[] feeds = [NamedOnnxValue.CreateFromTensor(inputName, ortInput)];
 
-    Report(batch, "ONNX Runtime forward", Measure(() =>
+    (string Name, Action Run)[] cases =
+    [
+        ("ONNX Runtime forward", () =>
+        {
+            using var r = session.Run(feeds);
+        }),
+        ("Imported graph forward (no_grad)", () =>
+        {
+            using var scope = torch.NewDisposeScope();
+            using var noGrad = torch.no_grad();
+            graph.Forward(x);
+        }),
+        ("Hand-written module forward (no_grad)", () =>
+        {
+            using var scope = torch.NewDisposeScope();
+            using var noGrad = torch.no_grad();
+            module.forward(x);
+        }),
+        ("Imported graph forward+backward (input grad)", () =>
+        {
+            using var scope = torch.NewDisposeScope();
+            Tensor input = x.detach().requires_grad_(true);
+            graph.Forward(input).sum().backward();
+        }),
+        ("Hand-written module forward+backward (input grad)", () =>
+        {
+            using var scope = torch.NewDisposeScope();
+            Tensor input = x.detach().requires_grad_(true);
+            module.forward(input).sum().backward();
+            module.zero_grad();
+        }),
+    ];
+    double[] medians = MeasureInterleaved([.. cases.Select(c => c.Run)]);
+    for (int c = 0; c < cases.Length; c++)
     {
-        using var r = session.Run(feeds);
-    }));
-    Report(batch, "Imported graph forward (no_grad)", Measure(() =>
+        Report(batch, cases[c].Name, medians[c]);
+    }
+}
+
+// Cases are interleaved round by round so that load from other processes on the machine hits them alike;
+// each round times every case for a slice of the budget, and the median round is reported.
+double[] MeasureInterleaved(Action[] actions)
+{
+    const int Rounds = 9;
+    foreach (Action action in actions)
     {
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
-        graph.Forward(x);
-    }));
-    Report(batch, "Hand-written module forward (no_grad)", Measure(() =>
+        for (int i = 0; i < 3; i++)
+        {
+            action();
+        }
+    }
+
+    var times = actions.Select(_ => new List<double>()).ToArray();
+    for (int round = 0; round < Rounds; round++)
     {
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
-        module.forward(x);
-    }));
-    Report(batch, "Imported graph forward+backward (input grad)", Measure(() =>
-    {
-        using var scope = torch.NewDisposeScope();
-        Tensor input = x.detach().requires_grad_(true);
-        graph.Forward(input).sum().backward();
-    }));
-    Report(batch, "Hand-written module forward+backward (input grad)", Measure(() =>
-    {
-        using var scope = torch.NewDisposeScope();
-        Tensor input = x.detach().requires_grad_(true);
-        module.forward(input).sum().backward();
-        module.zero_grad();
-    }));
+        for (int c = 0; c < actions.Length; c++)
+        {
+            var watch = Stopwatch.StartNew();
+            int n = 0;
+            while (watch.Elapsed.TotalSeconds < seconds / Rounds || n == 0)
+            {
+                actions[c]();
+                n++;
+            }
+
+            times[c].Add(watch.Elapsed.TotalMilliseconds / n);
+        }
+    }
+
+    return [.. times.Select(t => t.Order().ElementAt(Rounds / 2))];
 }
 
 double Measure(Action action)
