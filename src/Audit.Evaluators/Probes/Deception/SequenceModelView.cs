@@ -185,7 +185,10 @@ internal sealed class SequenceModelView
         (Tensor ids, _) = Pack(sample.Take(2).ToList());
         IReadOnlyDictionary<string, Tensor> captured = Model.Run(new Dictionary<string, Tensor> { [InputName] = ids }, Model.ValueNames);
         var found = new List<string>();
-        foreach (string name in Model.ValueNames)
+
+        // Graph outputs are left out: a probe on the logits would read the stated answer, not a hidden state.
+        var outputs = Model.Outputs.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (string name in Model.ValueNames.Where(n => !outputs.Contains(n)))
         {
             if (captured.TryGetValue(name, out Tensor? value) && value.is_floating_point() && value.dim() == 3
                 && value.shape[0] == ids.shape[0] && value.shape[1] == ids.shape[1] && value.shape[2] >= 2)
