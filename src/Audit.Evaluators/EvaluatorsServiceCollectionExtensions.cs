@@ -1,4 +1,4 @@
-using Audit.Evaluators.Inventory;
+using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Probes;
 using Microsoft.Extensions.DependencyInjection;
@@ -10,10 +10,9 @@ public static class EvaluatorsServiceCollectionExtensions
 {
     public static IServiceCollection AddEvaluators(this IServiceCollection services)
     {
-        services.AddSingleton(new OperatorSupportCheck(static (_, _, _) => false));
-        services.AddSingleton<IProbe>(sp => new ModelInventoryProbe(sp.GetRequiredService<OperatorSupportCheck>().IsSupported));
+        services.AddSingleton<IProbe, ModelInventoryProbe>();
         services.AddSingleton<ProbeCatalog>();
-        services.AddSingleton<Func<string, ComputeDevice, IModelSource>>(static (_, _) => throw new NotSupportedException("ONNX import is not available yet."));
+        services.AddSingleton<Func<string, ComputeDevice, IModelSource>>(static (path, device) => new OnnxModelSource(path, device));
         services.AddSingleton<ProbeRunner>();
         return services;
     }

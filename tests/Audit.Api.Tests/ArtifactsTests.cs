@@ -69,7 +69,7 @@ public sealed class ArtifactsTests : IDisposable
         HttpResponseMessage response = await client.UploadAsync("import os; os.system('boom')"u8.ToArray(), "model", "model.pkl");
 
         await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
-        Assert.Equal("not-onnx", (await response.JsonAsync())["reason"]!.GetValue<string>());
+        Assert.Equal("malformed", (await response.JsonAsync())["reason"]!.GetValue<string>());
         Assert.Empty(Directory.GetFiles(Path.Combine(_factory.DataDirectory, "artifacts", "sha256"), "*", SearchOption.AllDirectories));
     }
 

@@ -1,4 +1,5 @@
 using Audit.Evaluators.Inventory;
+using Audit.Evaluators.Onnx;
 using Google.Protobuf;
 using Onnx;
 
@@ -51,7 +52,7 @@ public sealed class ModelInspectorTests : IDisposable
     [Fact]
     public void Inspect_ReportsInterfaceOperatorsAndParameters()
     {
-        ModelInventory inventory = ModelInspector.Inspect(Write(MatMulModel()), (domain, op, opset) => op == "MatMul" && opset == 17);
+        ModelInventory inventory = ModelInspector.Inspect(Write(MatMulModel()));
 
         Assert.Equal(8, inventory.IrVersion);
         Assert.Equal(17, inventory.Opsets[""]);
@@ -68,9 +69,12 @@ public sealed class ModelInspectorTests : IDisposable
     [Fact]
     public void Inspect_ListsOperatorsTheImporterCannotRun()
     {
-        ModelInventory inventory = ModelInspector.Inspect(Write(MatMulModel()), (_, _, _) => false);
+        ModelProto model = MatMulModel();
+        model.Graph.Node[0].OpType = "LSTM";
 
-        Assert.Equal(new[] { "MatMul" }, inventory.UnsupportedOperators);
+        ModelInventory inventory = ModelInspector.Inspect(Write(model));
+
+        Assert.Equal(new[] { "LSTM" }, inventory.UnsupportedOperators);
     }
 
     [Fact]
@@ -84,7 +88,16 @@ public sealed class ModelInspectorTests : IDisposable
         }));
 
         ModelRejectedException rejected = Assert.Throws<ModelRejectedException>(() => ModelInspector.Inspect(path));
-        Assert.Equal("external-data", rejected.Reason);
+        Assert.Equal(ModelRejectionReason.ExternalData, rejected.Reason);
+    }
+
+    [Fact]
+    public void Inspect_WithForeignDomain_IsRejected()
+    {
+        ModelProto model = MatMulModel();
+        model.Graph.Node[0].Domain = "com.evil";
+
+        Assert.Equal(ModelRejectionReason.UnknownDomain, Assert.Throws<ModelRejectedException>(() => ModelInspector.Inspect(Write(model))).Reason);
     }
 
     [Fact]
@@ -92,7 +105,7 @@ public sealed class ModelInspectorTests : IDisposable
     {
         string path = Write(MatMulModel(w => w.Dims[0] = -5));
 
-        Assert.Equal("bad-dimension", Assert.Throws<ModelRejectedException>(() => ModelInspector.Inspect(path)).Reason);
+        Assert.Equal(ModelRejectionReason.LimitExceeded, Assert.Throws<ModelRejectedException>(() => ModelInspector.Inspect(path)).Reason);
     }
 
     [Fact]
@@ -101,6 +114,6 @@ public sealed class ModelInspectorTests : IDisposable
         string path = Path.Combine(_directory, "model.pkl");
         File.WriteAllBytes(path, [0x80, 0x04, 0x95, 0x10, 0x00, 0x63, 0x6f, 0x73, 0x0a, 0x73, 0x79, 0x73, 0x74, 0x65, 0x6d, 0x2e]);
 
-        Assert.Equal("not-onnx", Assert.Throws<ModelRejectedException>(() => ModelInspector.Inspect(path)).Reason);
+        Assert.Equal(ModelRejectionReason.Malformed, Assert.Throws<ModelRejectedException>(() => ModelInspector.Inspect(path)).Reason);
     }
 }

@@ -7,6 +7,7 @@ using Audit.Domain.Audits;
 using Audit.Domain.Findings;
 using Audit.Domain.Profiles;
 using Audit.Evaluators.Inventory;
+using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
 using Microsoft.Extensions.Options;
 
@@ -22,7 +23,6 @@ public sealed class AuditWorker : BackgroundService
     private readonly AuditStore _audits;
     private readonly ArtifactStore _store;
     private readonly ProbeRunner _runner;
-    private readonly OperatorSupportCheck _operators;
     private readonly TimeProvider _time;
     private readonly AuditOptions _options;
     private readonly ILogger<AuditWorker> _logger;
@@ -34,7 +34,6 @@ public sealed class AuditWorker : BackgroundService
         AuditStore audits,
         ArtifactStore store,
         ProbeRunner runner,
-        OperatorSupportCheck operators,
         TimeProvider time,
         IOptions<AuditOptions> options,
         ILogger<AuditWorker> logger,
@@ -45,7 +44,6 @@ public sealed class AuditWorker : BackgroundService
         _audits = audits;
         _store = store;
         _runner = runner;
-        _operators = operators;
         _time = time;
         _options = options.Value;
         _logger = logger;
@@ -118,7 +116,7 @@ public sealed class AuditWorker : BackgroundService
             await heartbeat.ContinueWith(_ => { }, TaskScheduler.Default);
             return;
         }
-        catch (ModelRejectedException ex)
+        catch (Exception ex) when (ex is ModelRejectedException or UnsupportedOperatorException)
         {
             status = AuditStatus.Failed.ToWire();
             error = ex.Message;
@@ -178,11 +176,10 @@ public sealed class AuditWorker : BackgroundService
         string modelPath = _store.PathFor(hashes[audit.ModelArtifactId]);
         string? datasetPath = audit.DatasetArtifactId is null ? null : _store.PathFor(hashes[audit.DatasetArtifactId]);
 
-        ModelInventory inventory = ModelInspector.Inspect(modelPath, _operators.IsSupported);
+        ModelInventory inventory = ModelInspector.Inspect(modelPath);
         if (inventory.UnsupportedOperators.Count > 0)
         {
-            throw new ModelRejectedException("unsupported-operators",
-                "The model uses operators the evaluators cannot execute: " + string.Join(", ", inventory.UnsupportedOperators) + ".");
+            throw new UnsupportedOperatorException(inventory.UnsupportedOperators);
         }
 
         HashSet<EvidenceRequirement> available = AvailableEvidence(audit, datasetPath);

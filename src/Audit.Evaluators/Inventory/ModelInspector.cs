@@ -1,5 +1,5 @@
 using System.Globalization;
-using Google.Protobuf;
+using Audit.Evaluators.Onnx;
 using Onnx;
 
 namespace Audit.Evaluators.Inventory;
@@ -7,86 +7,46 @@ namespace Audit.Evaluators.Inventory;
 /// <summary>Reads an ONNX file's declarations without running it.</summary>
 public static class ModelInspector
 {
-    /// <summary>Bounds that keep a hostile file from exhausting memory while we only look at it.</summary>
-    public const int MaxNodes = 100_000;
-    public const int MaxRank = 8;
-    public const long MaxDimension = 1L << 31;
-
-    private static readonly HashSet<string> DefaultDomains = new(StringComparer.Ordinal) { "", "ai.onnx" };
-
     /// <summary>
-    /// Parses and inventories the model. <paramref name="isSupported"/> decides, per (domain, op, opset),
-    /// whether the importer can run an operator; by default every default-domain operator is assumed unknown.
+    /// Parses, validates as data (the importer's limits: external data, foreign domains, sizes) and inventories
+    /// the model. Whether an operator is executable is asked of the importer's registry at the model's opset.
     /// </summary>
-    /// <exception cref="ModelRejectedException">Not ONNX, external data, or out of bounds.</exception>
-    public static ModelInventory Inspect(string path, Func<string, string, long, bool>? isSupported = null)
+    /// <exception cref="ModelRejectedException">Not ONNX, external data, unknown domain, or out of bounds.</exception>
+    public static ModelInventory Inspect(string path, OnnxImportLimits? limits = null)
     {
-        ModelProto model;
-        try
+        limits ??= OnnxImportLimits.Default;
+        if (new FileInfo(path).Length > limits.MaxModelBytes)
         {
-            using FileStream stream = File.OpenRead(path);
-            model = ModelProto.Parser.ParseFrom(stream);
-        }
-        catch (InvalidProtocolBufferException ex)
-        {
-            throw new ModelRejectedException("not-onnx", $"The file is not a valid ONNX model: {ex.Message}");
+            throw new ModelRejectedException(ModelRejectionReason.LimitExceeded, $"The model is larger than {limits.MaxModelBytes} bytes.");
         }
 
-        if (model.Graph is null || model.IrVersion <= 0)
-        {
-            throw new ModelRejectedException("not-onnx", "The file parses as protobuf but has no ONNX graph or IR version.");
-        }
-
+        ModelProto model = OnnxModelLoader.Parse(File.ReadAllBytes(path), limits);
         GraphProto graph = model.Graph;
-        if (graph.Node.Count > MaxNodes)
-        {
-            throw new ModelRejectedException("too-large", $"The graph has {graph.Node.Count} nodes; at most {MaxNodes} are accepted.");
-        }
-
         var opsets = new SortedDictionary<string, long>(StringComparer.Ordinal);
         foreach (OperatorSetIdProto import in model.OpsetImport)
         {
             opsets[import.Domain ?? ""] = import.Version;
         }
 
-        long defaultOpset = opsets.TryGetValue("", out long v) ? v : opsets.GetValueOrDefault("ai.onnx");
+        int defaultOpset = OnnxModelLoader.DefaultOpset(model);
         var initializerNames = new HashSet<string>(StringComparer.Ordinal);
         long parameterCount = 0, parameterBytes = 0;
         foreach (TensorProto tensor in graph.Initializer)
         {
-            if (tensor.DataLocation == TensorProto.Types.DataLocation.External || tensor.ExternalData.Count > 0)
-            {
-                throw new ModelRejectedException("external-data",
-                    $"Initializer '{tensor.Name}' refers to external data; only self-contained models are accepted.");
-            }
-
             initializerNames.Add(tensor.Name);
-            long elements = 1;
-            foreach (long dim in tensor.Dims)
-            {
-                if (dim < 0 || dim > MaxDimension)
-                {
-                    throw new ModelRejectedException("bad-dimension", $"Initializer '{tensor.Name}' has dimension {dim}.");
-                }
-
-                elements = checked(elements * dim);
-            }
-
+            long elements = tensor.Dims.Aggregate(1L, (product, dim) => product * dim);
             parameterCount += elements;
-            parameterBytes += tensor.RawData.Length > 0 ? tensor.RawData.Length : elements * ElementSize(tensor.DataType);
+            parameterBytes += OnnxTensors.ToScalarType(tensor.DataType) is { } type ? elements * OnnxTensors.ElementSize(type) : tensor.RawData.Length;
         }
 
         var counts = new SortedDictionary<string, int>(StringComparer.Ordinal);
         var unsupported = new SortedSet<string>(StringComparer.Ordinal);
         foreach (NodeProto node in graph.Node)
         {
-            string domain = node.Domain ?? "";
-            string key = DefaultDomains.Contains(domain) ? node.OpType : $"{domain}::{node.OpType}";
-            counts[key] = counts.GetValueOrDefault(key) + 1;
-            long opset = DefaultDomains.Contains(domain) ? defaultOpset : opsets.GetValueOrDefault(domain);
-            if (isSupported is null || !isSupported(domain, node.OpType, opset))
+            counts[node.OpType] = counts.GetValueOrDefault(node.OpType) + 1;
+            if (!OnnxOperatorSupport.IsSupported(node.OpType, node.Domain, defaultOpset))
             {
-                unsupported.Add(key);
+                unsupported.Add(node.OpType);
             }
         }
 
@@ -113,11 +73,6 @@ public static class ModelInspector
         var shape = new List<string>();
         if (tensor.Shape is not null)
         {
-            if (tensor.Shape.Dim.Count > MaxRank)
-            {
-                throw new ModelRejectedException("bad-dimension", $"Value '{value.Name}' has rank {tensor.Shape.Dim.Count}; at most {MaxRank}.");
-            }
-
             foreach (TensorShapeProto.Types.Dimension dim in tensor.Shape.Dim)
             {
                 shape.Add(dim.ValueCase switch
@@ -150,14 +105,5 @@ public static class ModelInspector
         13 => "uint64",
         16 => "bfloat16",
         _ => $"type-{dataType}",
-    };
-
-    private static long ElementSize(int dataType) => dataType switch
-    {
-        1 or 6 or 12 => 4,
-        2 or 3 or 9 => 1,
-        4 or 5 or 10 or 16 => 2,
-        7 or 11 or 13 => 8,
-        _ => 0,
     };
 }

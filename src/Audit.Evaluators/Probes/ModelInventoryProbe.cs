@@ -13,13 +13,6 @@ namespace Audit.Evaluators.Probes;
 /// </summary>
 public sealed class ModelInventoryProbe : IProbe
 {
-    private readonly Func<string, string, long, bool> _isSupported;
-
-    public ModelInventoryProbe(Func<string, string, long, bool> isSupported)
-    {
-        _isSupported = isSupported;
-    }
-
     public ProbeDescriptor Descriptor { get; } = new(
         Name: "model-inventory",
         Title: "Model inventory and executability",
@@ -37,7 +30,7 @@ public sealed class ModelInventoryProbe : IProbe
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        ModelInventory inventory = ModelInspector.Inspect(context.ModelPath, _isSupported);
+        ModelInventory inventory = ModelInspector.Inspect(context.ModelPath);
         long maxParameters = context.Parameters["maxParameters"].GetInt64();
         bool oversized = inventory.ParameterCount > maxParameters;
         double statistic = inventory.UnsupportedOperators.Count + (oversized ? 1 : 0);

@@ -32,11 +32,9 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
     private readonly IDatabase _database;
     private readonly TimeProvider _time;
     private readonly AuditOptions _options;
-    private readonly OperatorSupportCheck _operators;
 
-    public UploadArtifactHandler(ArtifactStore store, IDatabase database, TimeProvider time, IOptions<AuditOptions> options, OperatorSupportCheck operators)
+    public UploadArtifactHandler(ArtifactStore store, IDatabase database, TimeProvider time, IOptions<AuditOptions> options)
     {
-        _operators = operators;
         _store = store;
         _database = database;
         _time = time;
@@ -57,7 +55,7 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
             string path = _store.PathFor(blob.Sha256);
             if (command.Kind == "model")
             {
-                ModelInventory inventory = ModelInspector.Inspect(path, _operators.IsSupported);
+                ModelInventory inventory = ModelInspector.Inspect(path);
                 format = "onnx";
                 summaryJson = JsonSerializer.Serialize(inventory, InventoryJson.Options);
             }

@@ -1,5 +1,5 @@
 using Audit.Api.Infrastructure.Artifacts;
-using Audit.Evaluators.Inventory;
+using Audit.Evaluators.Onnx;
 using FluentValidation;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
@@ -44,7 +44,8 @@ public sealed class ProblemDetailsExceptionHandler : IExceptionHandler
                 StatusCodes.Status413PayloadTooLarge, "Payload too large.", "The request body exceeds the configured limit."),
             BadHttpRequestException bad => Problem(bad.StatusCode, "Bad request.", bad.Message),
             UnprocessableException unprocessable => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "Unprocessable content.", unprocessable.Message), unprocessable.Reason),
-            ModelRejectedException rejected => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "The model was rejected.", rejected.Message), rejected.Reason),
+            ModelRejectedException rejected => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "The model was rejected.", rejected.Message), Kebab(rejected.Reason.ToString())),
+            UnsupportedOperatorException unsupported => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "The model cannot be executed.", unsupported.Message), "unsupported-operators"),
             OperationCanceledException when httpContext.RequestAborted.IsCancellationRequested => Problem(499, "Client closed request.", null),
             _ => Problem(StatusCodes.Status500InternalServerError, "An unexpected error occurred.", "The error was logged."),
         };
@@ -75,6 +76,10 @@ public sealed class ProblemDetailsExceptionHandler : IExceptionHandler
 
         return problem;
     }
+
+    /// <summary>Machine-readable reasons are kebab-case: ExternalData → external-data.</summary>
+    private static string Kebab(string name) =>
+        string.Concat(name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "-" : "") + char.ToLowerInvariant(c) : c.ToString()));
 
     /// <summary>FluentValidation names "Controls[0].Id"; clients send JSON, so errors use "controls[0].id".</summary>
     private static string ToCamelPath(string propertyName) =>
