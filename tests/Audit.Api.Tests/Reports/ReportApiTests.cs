@@ -4,34 +4,15 @@ using System.Text.Json.Nodes;
 using Audit.Api.Tests.Infrastructure;
 using Audit.Api.Tests.Support;
 using Audit.Api.Tests.Transparency;
-using Audit.Evaluators.Inventory;
-using Microsoft.AspNetCore.Mvc.Testing;
-using Microsoft.AspNetCore.TestHost;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Audit.Api.Tests.Reports;
 
 /// <summary>One audit run end to end through the API on a real ONNX model, then its report fetched, checked and verified.</summary>
 public sealed class ReportApiFixture : IAsyncLifetime
 {
-    private readonly AuditApiFactory _factory = new();
+    public AuditApiFactory Factory { get; } = new();
 
-    public ReportApiFixture()
-    {
-        // The inventory profile runs on any importable graph; until the importer's operator list is wired into the
-        // service (AddEvaluators registers "nothing supported"), accept every operator so the flow reaches a report.
-        Factory = _factory.WithWebHostBuilder(builder => builder.ConfigureServices(services =>
-            services.AddSingleton(new OperatorSupportCheck(static (_, _, _) => true))));
-    }
-
-    public WebApplicationFactory<Program> Factory { get; }
-
-    public HttpClient ClientFor(string apiKey)
-    {
-        HttpClient client = Factory.CreateClient();
-        client.DefaultRequestHeaders.Add("X-Api-Key", apiKey);
-        return client;
-    }
+    public HttpClient ClientFor(string apiKey) => Factory.ClientFor(apiKey);
 
     public string AuditId { get; private set; } = "";
 
@@ -53,7 +34,6 @@ public sealed class ReportApiFixture : IAsyncLifetime
     public Task DisposeAsync()
     {
         Factory.Dispose();
-        _factory.Dispose();
         return Task.CompletedTask;
     }
 }
