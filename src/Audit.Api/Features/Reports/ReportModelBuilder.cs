@@ -152,7 +152,7 @@ public static class ReportModelBuilder
                 case JsonObject obj:
                     foreach (var (key, value) in obj)
                     {
-                        Walk(prefix.Length == 0 ? key : $"{prefix}.{key}", value);
+                        Walk(prefix.Length == 0 ? key : $"{prefix}.{(key.Length == 0 ? "ai.onnx" : key)}", value);
                     }
 
                     break;

@@ -31,7 +31,7 @@ public static class ReportRenderer
         WriteControls(writer, model);
         WriteMethodology(writer, model);
         WriteInventory(writer, model);
-        writer.Finish($"Audit report {model.ReportId} · audit {model.AuditId}");
+        writer.Finish($"Audit report {model.ReportId}");
         return document;
     }
 
