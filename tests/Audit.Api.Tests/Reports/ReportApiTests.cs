@@ -49,12 +49,9 @@ public sealed class ReportApiTests(ReportApiFixture fixture) : IClassFixture<Rep
         File.WriteAllBytes(directory.File("report.pdf"), fixture.Pdf);
         string rootPem = await fixture.Factory.CreateClient().GetStringAsync("/api/v1/signing-keys/root.pem");
         File.WriteAllText(directory.File("root.pem"), rootPem);
-        File.WriteAllBytes(directory.File("signed.bin"), PdfBytes.SignedBytes(fixture.Pdf));
-        File.WriteAllBytes(directory.File("signature.der"), PdfBytes.Cms(fixture.Pdf));
 
         Assert.Contains("Signature is Valid.", Tools.Run("pdfsig", directory.File("report.pdf")).Output);
-        var (exitCode, output) = Tools.Run("openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", directory.File("signature.der"),
-            "-content", directory.File("signed.bin"), "-CAfile", directory.File("root.pem"), "-out", "/dev/null");
+        var (exitCode, output) = Tools.OpensslCmsVerify(directory.Path, PdfBytes.SignedBytes(fixture.Pdf), PdfBytes.Cms(fixture.Pdf), directory.File("root.pem"));
         Assert.True(exitCode == 0, output);
         var (qpdfExit, qpdf) = Tools.Run("qpdf", "--check", directory.File("report.pdf"));
         Assert.True(qpdfExit == 0, qpdf);

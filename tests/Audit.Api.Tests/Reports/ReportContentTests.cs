@@ -26,8 +26,7 @@ public sealed class ReportContentTests(IssuedReportFixture fixture) : IClassFixt
     [Fact]
     public void Text_IsExtractableWithPdftotext()
     {
-        var path = Path.Combine(fixture.Directory, "text.pdf");
-        File.WriteAllBytes(path, fixture.Pdf);
+        var path = fixture.WritePdf("text.pdf");
 
         var (exitCode, output) = Tools.Run("pdftotext", path, "-");
 
@@ -39,8 +38,7 @@ public sealed class ReportContentTests(IssuedReportFixture fixture) : IClassFixt
     [Fact]
     public void Fonts_AreTheEmbeddedDejaVuFaces()
     {
-        var path = Path.Combine(fixture.Directory, "fonts.pdf");
-        File.WriteAllBytes(path, fixture.Pdf);
+        var path = fixture.WritePdf("fonts.pdf");
 
         var (_, output) = Tools.Run("pdffonts", path);
         var fonts = output.Split('\n').Skip(2).Where(l => l.Length > 0).ToList();

@@ -12,8 +12,7 @@ public sealed class SignedReportTests(IssuedReportFixture fixture) : IClassFixtu
     [Fact]
     public void Pdfsig_ReportsAValidEtsiCadesSignatureOverTheWholeDocument()
     {
-        var path = Path.Combine(fixture.Directory, "pdfsig.pdf");
-        File.WriteAllBytes(path, fixture.Pdf);
+        var path = fixture.WritePdf("pdfsig.pdf");
 
         var (_, output) = Tools.Run("pdfsig", path);
 
@@ -28,13 +27,7 @@ public sealed class SignedReportTests(IssuedReportFixture fixture) : IClassFixtu
     [Fact]
     public void OpensslCmsVerify_AcceptsTheSignatureAgainstThePublishedRoot()
     {
-        var content = Path.Combine(fixture.Directory, "byterange.bin");
-        var signature = Path.Combine(fixture.Directory, "signature.der");
-        File.WriteAllBytes(content, PdfBytes.SignedBytes(fixture.Pdf));
-        File.WriteAllBytes(signature, PdfBytes.Cms(fixture.Pdf));
-
-        var (exitCode, output) = Tools.Run("openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", signature,
-            "-content", content, "-CAfile", fixture.Services.RootPemPath, "-out", "/dev/null");
+        var (exitCode, output) = Tools.OpensslCmsVerify(fixture.Directory, PdfBytes.SignedBytes(fixture.Pdf), PdfBytes.Cms(fixture.Pdf), fixture.Services.RootPemPath);
 
         Assert.True(exitCode == 0, output);
         Assert.Contains("Verification successful", output);
@@ -43,15 +36,10 @@ public sealed class SignedReportTests(IssuedReportFixture fixture) : IClassFixtu
     [Fact]
     public void OpensslCmsVerify_RejectsTheSignatureOverOtherBytes()
     {
-        var content = Path.Combine(fixture.Directory, "byterange-altered.bin");
-        var signature = Path.Combine(fixture.Directory, "signature-altered.der");
         var signed = PdfBytes.SignedBytes(fixture.Pdf);
         signed[signed.Length / 2] ^= 0x01;
-        File.WriteAllBytes(content, signed);
-        File.WriteAllBytes(signature, PdfBytes.Cms(fixture.Pdf));
 
-        var (exitCode, _) = Tools.Run("openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", signature,
-            "-content", content, "-CAfile", fixture.Services.RootPemPath, "-out", "/dev/null");
+        var (exitCode, _) = Tools.OpensslCmsVerify(fixture.Directory, signed, PdfBytes.Cms(fixture.Pdf), fixture.Services.RootPemPath);
 
         Assert.NotEqual(0, exitCode);
     }
@@ -59,8 +47,7 @@ public sealed class SignedReportTests(IssuedReportFixture fixture) : IClassFixtu
     [Fact]
     public void QpdfCheck_FindsNoErrorsOrWarningsInTheSignedReport()
     {
-        var path = Path.Combine(fixture.Directory, "qpdf.pdf");
-        File.WriteAllBytes(path, fixture.Pdf);
+        var path = fixture.WritePdf("qpdf.pdf");
 
         var (exitCode, output) = Tools.Run("qpdf", "--check", path);
 

@@ -16,6 +16,14 @@ public sealed class IssuedReportFixture : IAsyncLifetime
 
     public string Directory => _directory.Path;
 
+    /// <summary>Writes the issued PDF under <paramref name="name"/> for a command-line tool and returns its path.</summary>
+    public string WritePdf(string name)
+    {
+        var path = _directory.File(name);
+        File.WriteAllBytes(path, Pdf);
+        return path;
+    }
+
     public async Task InitializeAsync()
     {
         Services = new ReportServices(_directory.Path);

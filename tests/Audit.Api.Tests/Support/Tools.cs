@@ -32,4 +32,17 @@ internal static class Tools
 
         return (process.ExitCode, stdout.Result + stderr.Result);
     }
+
+    /// <summary>
+    /// <c>openssl cms -verify</c> of a detached CMS over <paramref name="content"/>, trusting <paramref name="rootPemPath"/>,
+    /// exactly as docs/verification.md tells a regulator to run it.
+    /// </summary>
+    public static (int ExitCode, string Output) OpensslCmsVerify(string directory, byte[] content, byte[] cms, string rootPemPath)
+    {
+        var stem = Path.Combine(directory, Guid.NewGuid().ToString("N"));
+        File.WriteAllBytes(stem + ".bin", content);
+        File.WriteAllBytes(stem + ".der", cms);
+        return Run("openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", stem + ".der",
+            "-content", stem + ".bin", "-CAfile", rootPemPath, "-out", "/dev/null");
+    }
 }

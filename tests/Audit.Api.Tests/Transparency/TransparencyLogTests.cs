@@ -28,12 +28,7 @@ public sealed class TransparencyLogTests
     public async Task TornFinalAppend_IsDiscarded_AndTheNextAppendTakesItsPlace()
     {
         using var directory = new TempDirectory();
-        var path = Path.Combine(directory.Path, "transparency", "log.bin");
-        using (var store = new FileTransparencyLogStore(directory.Path))
-        {
-            await store.AppendAsync("first"u8.ToArray(), CancellationToken.None);
-            await store.AppendAsync("second"u8.ToArray(), CancellationToken.None);
-        }
+        var path = await WriteTwoEntriesAsync(directory);
 
         // A crash mid-write: the last record lost its final bytes.
         var bytes = File.ReadAllBytes(path);
@@ -48,12 +43,7 @@ public sealed class TransparencyLogTests
     public async Task DamageBeforeTheEnd_IsReportedAsCorruption()
     {
         using var directory = new TempDirectory();
-        var path = Path.Combine(directory.Path, "transparency", "log.bin");
-        using (var store = new FileTransparencyLogStore(directory.Path))
-        {
-            await store.AppendAsync("first"u8.ToArray(), CancellationToken.None);
-            await store.AppendAsync("second"u8.ToArray(), CancellationToken.None);
-        }
+        var path = await WriteTwoEntriesAsync(directory);
 
         var bytes = File.ReadAllBytes(path);
         bytes[5] ^= 0xFF; // inside the first entry
@@ -114,5 +104,17 @@ public sealed class TransparencyLogTests
         Assert.NotNull(services.Log.VerifyTreeHead(head));
         Assert.Null(services.Log.VerifyTreeHead(head with { TreeSize = 2 }));
         Assert.Null(services.Log.VerifyTreeHead(head with { RootHash = new string('0', 64) }));
+    }
+
+    /// <summary>A closed log holding "first" and "second"; returns the log file's path.</summary>
+    private static async Task<string> WriteTwoEntriesAsync(TempDirectory directory)
+    {
+        using (var store = new FileTransparencyLogStore(directory.Path))
+        {
+            await store.AppendAsync("first"u8.ToArray(), CancellationToken.None);
+            await store.AppendAsync("second"u8.ToArray(), CancellationToken.None);
+        }
+
+        return Path.Combine(directory.Path, "transparency", "log.bin");
     }
 }
