@@ -3,6 +3,7 @@ using Audit.Api.Features.Artifacts;
 using Audit.Api.Features.Audits;
 using Audit.Api.Features.Health;
 using Audit.Api.Features.Profiles;
+using Audit.Api.Features.Reports;
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Artifacts;
 using Audit.Api.Infrastructure.Errors;
@@ -41,6 +42,7 @@ builder.Services.AddSingleton<ProfileRepository>();
 builder.Services.AddSingleton<AuditStore>();
 builder.Services.AddSingleton<AuditQueue>();
 builder.Services.AddEvaluators();
+builder.Services.AddReports(builder.Configuration, options);
 if (options.Worker.Enabled)
 {
     builder.Services.AddHostedService<AuditWorker>();
@@ -64,6 +66,7 @@ builder.Services.AddAuthorizationBuilder()
     .AddPolicy(Policies.ReadTenant, p => p.RequireRole(Roles.Compliance, Roles.Auditor).RequireClaim(Caller.TenantClaim))
     .AddPolicy(Policies.Verify, p => p.RequireRole(Roles.Regulator, Roles.Auditor, Roles.Compliance))
     .AddPolicy(Policies.ManageProfiles, p => p.RequireRole(Roles.Compliance, Roles.Admin))
+    .AddPolicy(Policies.ReadAccessLog, p => p.RequireRole(Roles.Auditor).RequireClaim(Caller.TenantClaim))
     .AddPolicy(Policies.Admin, p => p.RequireRole(Roles.Admin));
 
 builder.Services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = options.Artifacts.MaxSizeBytes + 1024 * 1024);
@@ -86,6 +89,7 @@ app.MapArtifactsApi(options.Artifacts.MaxSizeBytes);
 app.MapProfilesApi();
 app.MapAuditsApi();
 app.MapAdminApi();
+app.MapReportsApis();
 
 app.Lifetime.ApplicationStarted.Register(() =>
 {

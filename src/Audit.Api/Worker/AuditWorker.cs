@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Audit.Api.Features.Audits;
+using Audit.Api.Features.Reports;
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Artifacts;
 using Audit.Domain.Audits;
@@ -25,6 +26,7 @@ public sealed class AuditWorker : BackgroundService
     private readonly TimeProvider _time;
     private readonly AuditOptions _options;
     private readonly ILogger<AuditWorker> _logger;
+    private readonly ReportIssuing _reports;
     private readonly string _workerId = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
 
     public AuditWorker(
@@ -34,8 +36,10 @@ public sealed class AuditWorker : BackgroundService
         ProbeRunner runner,
         TimeProvider time,
         IOptions<AuditOptions> options,
-        ILogger<AuditWorker> logger)
+        ILogger<AuditWorker> logger,
+        ReportIssuing reports)
     {
+        _reports = reports;
         _queue = queue;
         _audits = audits;
         _store = store;
@@ -133,6 +137,33 @@ public sealed class AuditWorker : BackgroundService
         if (!recorded)
         {
             _logger.LogWarning("Audit result discarded: the lease was lost to another worker");
+        }
+        else if (status == AuditStatus.Succeeded.ToWire())
+        {
+            await IssueReportAsync(audit, stoppingToken);
+        }
+    }
+
+    /// <summary>
+    /// Issues the signed report as soon as the audit succeeded. A failure here never fails the audit: the first
+    /// download issues the report again (idempotently) if this did not complete.
+    /// </summary>
+    private async Task IssueReportAsync(AuditRow audit, CancellationToken stoppingToken)
+    {
+        try
+        {
+            IssuedReport? report = await _reports.EnsureIssuedAsync(audit.TenantId, audit.Id, stoppingToken);
+            _logger.LogInformation("Report {ReportId} issued (transparency log index {LogIndex})", report?.ReportId, report?.LogIndex);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            _logger.LogWarning("Report issuing interrupted by shutdown; it is issued on first download");
+        }
+#pragma warning disable CA1031 // The audit result is recorded; a report failure is logged and retried on download.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            _logger.LogError(ex, "Report issuing failed; it is retried on first download");
         }
     }
 

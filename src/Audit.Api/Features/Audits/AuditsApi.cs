@@ -27,7 +27,8 @@ public static class AuditsApi
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
         group.MapGet("{id}/report", Report).RequireAuthorization(Policies.ReadTenant)
-            .WithSummary("Get an audit's report").WithDescription("409 while the audit has not succeeded.")
+            .WithSummary("Get an audit's signed PDF report").WithDescription("PAdES-signed PDF (application/pdf); 409 while the audit has not succeeded. Every download is recorded.")
+            .Produces(StatusCodes.Status200OK, contentType: "application/pdf")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
         return app;
@@ -57,6 +58,9 @@ public static class AuditsApi
         return TypedResults.Accepted($"/api/v1/audits/{audit.Id}", audit);
     }
 
-    public static async Task<Ok<AuditResponse>> Report(string id, HttpContext context, IMediator mediator, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await mediator.Send(new GetAuditReport(Caller.From(context.User), id), cancellationToken));
+    public static async Task<FileContentHttpResult> Report(string id, HttpContext context, IMediator mediator, CancellationToken cancellationToken)
+    {
+        ReportDownload report = await mediator.Send(new GetAuditReport(Caller.From(context.User), id), cancellationToken);
+        return TypedResults.File(report.Pdf, "application/pdf", $"{report.ReportId}.pdf");
+    }
 }

@@ -25,6 +25,9 @@ public static class Policies
     /// <summary>Verify reports (regulators, auditors, compliance).</summary>
     public const string Verify = "verify";
 
+    /// <summary>Read who downloaded and verified the tenant's reports: the tenant's auditors.</summary>
+    public const string ReadAccessLog = "read-access-log";
+
     /// <summary>Manage tenants and keys.</summary>
     public const string Admin = "admin";
 
