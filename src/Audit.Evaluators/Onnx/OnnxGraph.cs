@@ -1,0 +1,217 @@
+using Audit.Evaluators.Models;
+using Audit.Evaluators.Onnx.Operators;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Audit.Evaluators.Onnx;
+
+/// <summary>
+/// An imported ONNX graph: nodes compiled to TorchSharp kernels, run in topological order. Every value
+/// between nodes is an ordinary libtorch tensor, so autograd flows from outputs back to inputs (and to any
+/// replaced intermediate), and any named value can be captured or replaced.
+/// </summary>
+public sealed class OnnxGraph : IDifferentiableModel
+{
+    private readonly CompiledNode[] _nodes;
+    private readonly Dictionary<string, Tensor> _initializers;
+    private readonly List<Tensor> _owned;
+    private readonly HashSet<string> _valueNames;
+
+    // Values live in numbered slots (resolved once at import) so a run allocates one array, not a dictionary.
+    private readonly Dictionary<string, int> _slots = new(StringComparer.Ordinal);
+    private readonly int[][] _nodeInputSlots;
+    private readonly int[][] _nodeOutputSlots;
+    private readonly (int Slot, Tensor Value)[] _initializerSlots;
+    private readonly int[] _inputSlots;
+    private bool _disposed;
+
+    internal OnnxGraph(
+        ComputeDevice device,
+        IReadOnlyList<ValueSpec> inputs,
+        IReadOnlyList<ValueSpec> outputs,
+        CompiledNode[] nodes,
+        Dictionary<string, Tensor> initializers,
+        List<Tensor> owned,
+        long opset,
+        bool fixedBatchOfOne)
+    {
+        Device = device;
+        Inputs = inputs;
+        Outputs = outputs;
+        _nodes = nodes;
+        _initializers = initializers;
+        _owned = owned;
+        Opset = opset;
+        ExportedWithFixedBatchOfOne = fixedBatchOfOne;
+        List<string> names = [.. inputs.Select(i => i.Name)];
+        names.AddRange(nodes.SelectMany(n => n.Outputs).Where(o => o.Length > 0));
+        ValueNames = names;
+        _valueNames = new HashSet<string>(names, StringComparer.Ordinal);
+        _initializerSlots = [.. initializers.Select(i => (Slot(i.Key), i.Value))];
+        _inputSlots = [.. inputs.Select(i => Slot(i.Name))];
+        _nodeInputSlots = [.. nodes.Select(n => n.Inputs.Select(i => i.Length == 0 ? -1 : Slot(i)).ToArray())];
+        _nodeOutputSlots = [.. nodes.Select(n => n.Outputs.Select(o => o.Length == 0 ? -1 : Slot(o)).ToArray())];
+        foreach (ValueSpec output in outputs)
+        {
+            Slot(output.Name);
+        }
+    }
+
+    private int Slot(string name)
+    {
+        if (!_slots.TryGetValue(name, out int slot))
+        {
+            slot = _slots.Count;
+            _slots[name] = slot;
+        }
+
+        return slot;
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyList<ValueSpec> Inputs { get; }
+
+    /// <inheritdoc />
+    public IReadOnlyList<ValueSpec> Outputs { get; }
+
+    /// <inheritdoc />
+    public IReadOnlyList<string> ValueNames { get; }
+
+    /// <inheritdoc />
+    public ComputeDevice Device { get; }
+
+    /// <summary>The default-domain opset the model was exported at.</summary>
+    public long Opset { get; }
+
+    /// <summary>
+    /// True when every batched input was declared with a fixed leading dimension of 1; baked-in leading 1s in
+    /// Reshape targets are then widened to the actual batch (see <see cref="BatchDimensionAnalysis"/>).
+    /// </summary>
+    public bool ExportedWithFixedBatchOfOne { get; }
+
+    /// <summary>Weights and other initializers by name (owned by the graph; do not dispose).</summary>
+    public IReadOnlyDictionary<string, Tensor> Initializers => _initializers;
+
+    /// <summary>Number of nodes.</summary>
+    public int NodeCount => _nodes.Length;
+
+    /// <inheritdoc />
+    public Tensor Forward(Tensor input)
+    {
+        IReadOnlyDictionary<string, Tensor> result = Run(new Dictionary<string, Tensor> { [Inputs[0].Name] = input });
+        return result[Outputs[0].Name];
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">A required input is missing, or a capture or replacement name is unknown.</exception>
+    public IReadOnlyDictionary<string, Tensor> Run(
+        IReadOnlyDictionary<string, Tensor> inputs,
+        IReadOnlyCollection<string>? capture = null,
+        IReadOnlyDictionary<string, Tensor>? replace = null)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckNames(capture, "capture");
+        CheckNames(replace?.Keys, "replace");
+
+        using DisposeScope scope = torch.NewDisposeScope();
+        Tensor?[] values = new Tensor?[_slots.Count];
+        foreach ((int slot, Tensor value) in _initializerSlots)
+        {
+            values[slot] = value;
+        }
+
+        for (int k = 0; k < Inputs.Count; k++)
+        {
+            string name = Inputs[k].Name;
+            if (replace is not null && replace.TryGetValue(name, out Tensor? replacement))
+            {
+                values[_inputSlots[k]] = OnDevice(replacement);
+            }
+            else if (inputs.TryGetValue(name, out Tensor? given))
+            {
+                values[_inputSlots[k]] = OnDevice(given);
+            }
+            else
+            {
+                throw new ArgumentException($"Input '{name}' was not given.", nameof(inputs));
+            }
+        }
+
+        for (int n = 0; n < _nodes.Length; n++)
+        {
+            CompiledNode node = _nodes[n];
+            int[] inputSlots = _nodeInputSlots[n];
+            Tensor?[] arguments = new Tensor?[inputSlots.Length];
+            for (int k = 0; k < arguments.Length; k++)
+            {
+                arguments[k] = inputSlots[k] < 0 ? null : values[inputSlots[k]];
+            }
+
+            Tensor[] results;
+            try
+            {
+                results = node.Kernel(arguments);
+            }
+            catch (Exception e) when (e is not UnsupportedOperatorException and not ModelRejectedException)
+            {
+                throw new InvalidOperationException($"{node.Describe} failed: {e.Message}", e);
+            }
+
+            int[] outputSlots = _nodeOutputSlots[n];
+            for (int k = 0; k < outputSlots.Length && k < results.Length; k++)
+            {
+                if (outputSlots[k] >= 0)
+                {
+                    values[outputSlots[k]] = replace is not null && replace.TryGetValue(node.Outputs[k], out Tensor? replacement) ? OnDevice(replacement) : results[k];
+                }
+            }
+        }
+
+        // Results are aliases moved out of the scope; everything else made here is released with it.
+        Dictionary<string, Tensor> output = new(StringComparer.Ordinal);
+        foreach (string name in Outputs.Select(o => o.Name).Concat(capture ?? []))
+        {
+            if (!output.ContainsKey(name))
+            {
+                output[name] = values[_slots[name]]!.alias().MoveToOuterDisposeScope();
+            }
+        }
+
+        return output;
+    }
+
+    private Tensor OnDevice(Tensor t) =>
+        t.device_type == Device.Torch.type && (t.device_type == DeviceType.CPU || t.device_index == Device.Torch.index) ? t : t.to(Device.Torch);
+
+    private void CheckNames(IEnumerable<string>? names, string what)
+    {
+        if (names is null)
+        {
+            return;
+        }
+
+        string[] unknown = [.. names.Where(n => !_valueNames.Contains(n))];
+        if (unknown.Length > 0)
+        {
+            throw new ArgumentException($"Cannot {what} unknown value(s): {string.Join(", ", unknown)}.", what);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        foreach (Tensor t in _initializers.Values.Concat(_owned))
+        {
+            t.Dispose();
+        }
+    }
+}
+
+/// <summary>A node compiled for execution: value names in and out, and its kernel.</summary>
+internal sealed record CompiledNode(string Describe, string[] Inputs, string[] Outputs, OnnxKernel Kernel);

@@ -1,0 +1,42 @@
+using Audit.Evaluators.Models;
+
+namespace Audit.Evaluators.Onnx;
+
+/// <summary>
+/// The audited ONNX model from a file, imported once on the audit's device and cached for every probe.
+/// Import errors (<see cref="ModelRejectedException"/>, <see cref="UnsupportedOperatorException"/>) surface on
+/// the first <see cref="Load"/> and again on every later call, without re-reading the file.
+/// </summary>
+public sealed class OnnxModelSource : IModelSource, IDisposable
+{
+    private readonly Lazy<OnnxGraph> _graph;
+
+    public OnnxModelSource(string path, ComputeDevice device, OnnxImportLimits? limits = null)
+    {
+        Path = path;
+        Device = device;
+        _graph = new Lazy<OnnxGraph>(() => OnnxModelLoader.Load(path, device, limits), LazyThreadSafetyMode.ExecutionAndPublication);
+    }
+
+    /// <summary>The model file.</summary>
+    public string Path { get; }
+
+    /// <summary>Where the graph's tensors live.</summary>
+    public ComputeDevice Device { get; }
+
+    /// <inheritdoc />
+    public IDifferentiableModel Load(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return _graph.Value;
+    }
+
+    /// <summary>Releases the graph's tensors if it was loaded.</summary>
+    public void Dispose()
+    {
+        if (_graph.IsValueCreated)
+        {
+            _graph.Value.Dispose();
+        }
+    }
+}

@@ -1,0 +1,67 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Audit.Evaluators.Onnx.Operators;
+
+/// <summary>BatchNormalization (inference form), LayerNormalization and InstanceNormalization.</summary>
+internal static class NormalizationOperators
+{
+    public static void Register(OperatorRegistry r)
+    {
+        r.Add("BatchNormalization", 6, ctx =>
+        {
+            if (ctx.Int("training_mode", 0) != 0 || ctx.HasOutput(1))
+            {
+                throw ctx.Unsupported("training mode (running statistics outputs)");
+            }
+
+            if (ctx.Opset < 9 && ctx.Int("spatial", 1) != 1 || ctx.Opset < 7 && ctx.Int("is_test", 0) == 0 && ctx.HasOutput(1))
+            {
+                throw ctx.Unsupported("spatial=0");
+            }
+
+            double epsilon = ctx.Float("epsilon", 1e-5f);
+            return i => [F.batch_norm(i[0]!, i[3]!, i[4]!, i[1]!, i[2]!, training: false, eps: epsilon)];
+        });
+
+        r.Add("LayerNormalization", 17, ctx =>
+        {
+            long axisAttr = ctx.Int("axis", -1);
+            double epsilon = ctx.Float("epsilon", 1e-5f);
+            bool statistics = ctx.HasOutput(1) || ctx.HasOutput(2);
+            return i =>
+            {
+                Tensor x = i[0]!;
+                Tensor scale = i[1]!;
+                Tensor? bias = i.Length > 2 ? i[2] : null;
+                long axis = Kernels.Axis(axisAttr, x.dim());
+                long[] normalized = x.shape[(int)axis..];
+                if (!statistics && Kernels.IsFloating(x.dtype))
+                {
+                    return [F.layer_norm(x, normalized, scale.expand(normalized), bias?.expand(normalized), epsilon)];
+                }
+
+                // The statistics outputs are computed in float32 (stash_type 1) and keep reduced dims.
+                long[] dims = [.. Enumerable.Range((int)axis, normalized.Length).Select(d => (long)d)];
+                Tensor xf = x.to_type(ScalarType.Float32);
+                Tensor mean = xf.mean(dims, keepdim: true);
+                Tensor centered = xf.sub(mean);
+                Tensor invStd = centered.square().mean(dims, keepdim: true).add(epsilon).rsqrt();
+                Tensor y = centered.mul(invStd).to_type(x.dtype).mul(scale);
+                if (bias is not null)
+                {
+                    y = y.add(bias);
+                }
+
+                return [y, mean, invStd];
+            };
+        });
+
+        r.Add("InstanceNormalization", 6, ctx =>
+        {
+            double epsilon = ctx.Float("epsilon", 1e-5f);
+            return i => [F.instance_norm(i[0]!, weight: i[1]!, bias: i[2]!, eps: epsilon)];
+        });
+    }
+}

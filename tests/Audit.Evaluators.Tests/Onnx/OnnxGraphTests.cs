@@ -1,0 +1,192 @@
+using Audit.Evaluators.Models;
+using Audit.Evaluators.Onnx;
+using Audit.Evaluators.Onnx.Export;
+using Google.Protobuf;
+using Onnx;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Audit.Evaluators.Tests.Onnx;
+
+[Collection(NativeTorch.Collection)]
+public sealed class OnnxGraphTests
+{
+    internal static Sequential SmallCnn(int seed)
+    {
+        torch.manual_seed(seed);
+        return nn.Sequential(
+            ("conv1", nn.Conv2d(1, 4, 3, padding: 1)),
+            ("relu1", nn.ReLU()),
+            ("pool1", nn.MaxPool2d(2)),
+            ("conv2", nn.Conv2d(4, 8, 3)),
+            ("relu2", nn.ReLU()),
+            ("pool2", nn.MaxPool2d(2)),
+            ("flatten", nn.Flatten()),
+            ("fc", nn.Linear(288, 10)));
+    }
+
+    private static OnnxGraph Import(Sequential model) =>
+        OnnxModelLoader.Load(SequentialOnnxExporter.Export(model, [1, 28, 28]).ToByteArray(), ComputeDevice.Cpu);
+
+    private static void AssertClose(Tensor expected, Tensor actual, double tolerance = 1e-5)
+    {
+        Assert.Equal(expected.shape, actual.shape);
+        double error = (expected - actual).abs().max().item<float>();
+        Assert.True(error <= tolerance, $"max abs difference {error}");
+    }
+
+    [Fact]
+    public void ImportedCnn_MatchesTheTorchSharpModule_OnABatch()
+    {
+        using var scope = torch.NewDisposeScope();
+        using Sequential model = SmallCnn(1);
+        using OnnxGraph graph = Import(model);
+        Tensor x = torch.randn(8, 1, 28, 28); // large enough for the unfold path of the first convolution
+
+        AssertClose(model.forward(x), graph.Forward(x));
+        Assert.Equal(-1, graph.Inputs[0].Shape[0]);
+        Assert.False(graph.ExportedWithFixedBatchOfOne);
+    }
+
+    [Fact]
+    public void Gradients_FlowBackToTheInput_AsInTheModule()
+    {
+        using var scope = torch.NewDisposeScope();
+        using Sequential model = SmallCnn(2);
+        using OnnxGraph graph = Import(model);
+        Tensor x1 = torch.randn(8, 1, 28, 28).requires_grad_(true);
+        Tensor x2 = x1.detach().clone().requires_grad_(true);
+
+        model.forward(x1)[.., 3].sum().backward();
+        graph.Forward(x2)[.., 3].sum().backward();
+
+        Assert.True(x2.grad is not null && x2.grad.abs().sum().item<float>() > 0);
+        AssertClose(x1.grad!, x2.grad!);
+    }
+
+    [Fact]
+    public void Capture_ReturnsANamedIntermediateValue()
+    {
+        using var scope = torch.NewDisposeScope();
+        using Sequential model = SmallCnn(3);
+        using OnnxGraph graph = Import(model);
+        Tensor x = torch.randn(2, 1, 28, 28);
+
+        IReadOnlyDictionary<string, Tensor> result = graph.Run(new Dictionary<string, Tensor> { ["input"] = x }, capture: ["relu1"]);
+
+        Assert.Contains("relu1", graph.ValueNames);
+        var conv1 = (Conv2d)model.named_children().First(c => c.name == "conv1").module;
+        AssertClose(conv1.forward(x).relu(), result["relu1"]);
+        Assert.True(result.ContainsKey(graph.Outputs[0].Name));
+    }
+
+    [Fact]
+    public void Replace_PatchesAnIntermediate_AndGradientsReachTheReplacement()
+    {
+        using var scope = torch.NewDisposeScope();
+        using Sequential model = SmallCnn(4);
+        using OnnxGraph graph = Import(model);
+        Tensor x = torch.randn(2, 1, 28, 28);
+        Tensor zeros = torch.zeros(2, 8, 12, 12).requires_grad_(true);
+
+        IReadOnlyDictionary<string, Tensor> result = graph.Run(
+            new Dictionary<string, Tensor> { ["input"] = x },
+            capture: ["relu2"],
+            replace: new Dictionary<string, Tensor> { ["relu2"] = zeros });
+
+        // With relu2 zeroed, pooling and flattening give zeros, so the logits are the head's bias.
+        var fc = (Linear)model.named_children().First(c => c.name == "fc").module;
+        Tensor logits = result[graph.Outputs[0].Name];
+        AssertClose(fc.bias!.expand(2, 10), logits);
+        AssertClose(zeros, result["relu2"], 0);
+        logits[.., 0].sum().backward();
+        Assert.True(zeros.grad!.abs().sum().item<float>() > 0);
+    }
+
+    [Fact]
+    public void Run_WithAnUnknownCaptureName_IsRefused()
+    {
+        using var scope = torch.NewDisposeScope();
+        using Sequential model = SmallCnn(5);
+        using OnnxGraph graph = Import(model);
+
+        ArgumentException error = Assert.Throws<ArgumentException>(() =>
+            graph.Run(new Dictionary<string, Tensor> { ["input"] = torch.randn(1, 1, 28, 28) }, capture: ["no_such_value"]));
+        Assert.Contains("no_such_value", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A model exported at batch 1 with baked shapes: Conv → Reshape [1, 2, -1] → Transpose [0, 2, 1] →
+    /// Reshape [1, -1] → Gemm. Rows of a batched run must equal one-sample runs.
+    /// </summary>
+    [Fact]
+    public void FixedBatchOfOneModel_WithBakedReshapes_RunsOnBatchesCorrectly()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(6);
+        var b = new OnnxGraphBuilder();
+        string x = b.AddInput("x", ScalarType.Float32, 1, 1, 4, 4);
+        string conv = b.AddNode("Conv", [x, b.AddInitializer("w", torch.randn(2, 1, 3, 3)), b.AddInitializer("b", torch.randn(2))], OnnxAttributes.Ints("pads", 1, 1, 1, 1));
+        string r1 = b.AddNode("Reshape", [conv, b.AddInitializer("s1", [1, 2, -1], 3)]);
+        string t = b.AddNode("Transpose", [r1], OnnxAttributes.Ints("perm", 0, 2, 1));
+        string r2 = b.AddNode("Reshape", [t, b.AddInitializer("s2", [1, -1], 2)]);
+        string y = b.AddNode("Gemm", [r2, b.AddInitializer("fc", torch.randn(5, 32))], OnnxAttributes.Int("transB", 1));
+        b.AddOutput(y, ScalarType.Float32, 1, 5);
+        using OnnxGraph graph = OnnxModelLoader.Load(b.ToBytes(), ComputeDevice.Cpu);
+        Tensor batch = torch.randn(3, 1, 4, 4);
+
+        Tensor batched = graph.Forward(batch);
+
+        Assert.True(graph.ExportedWithFixedBatchOfOne);
+        Assert.Equal(new long[] { 3, 5 }, batched.shape);
+        for (int n = 0; n < 3; n++)
+        {
+            AssertClose(graph.Forward(batch[n..(n + 1)]), batched[n..(n + 1)]);
+        }
+    }
+
+    [Fact]
+    public void FixedBatchOfOneRule_LeavesReshapesOfWeightsAlone()
+    {
+        using var scope = torch.NewDisposeScope();
+        var b = new OnnxGraphBuilder();
+        string x = b.AddInput("x", ScalarType.Float32, 1, 6);
+        string c = b.AddNode("Reshape", [b.AddInitializer("c", torch.arange(6, ScalarType.Float32).reshape(3, 2)), b.AddInitializer("s", [1, -1], 2)]);
+        string y = b.AddNode("Add", [x, c]);
+        b.AddOutput(y, ScalarType.Float32, 1, 6);
+        using OnnxGraph graph = OnnxModelLoader.Load(b.ToBytes(), ComputeDevice.Cpu);
+
+        Tensor result = graph.Forward(torch.zeros(4, 6));
+
+        AssertClose(torch.arange(6, ScalarType.Float32).expand(4, 6), result, 0);
+    }
+
+    [Fact]
+    public void OperatorSupport_AnswersPerDomainAndOpset()
+    {
+        Assert.True(OnnxOperatorSupport.IsSupported("Conv", "", 17));
+        Assert.True(OnnxOperatorSupport.IsSupported("Conv", "ai.onnx", 11));
+        Assert.False(OnnxOperatorSupport.IsSupported("Conv", "com.microsoft", 17));
+        Assert.False(OnnxOperatorSupport.IsSupported("LayerNormalization", "", 16));
+        Assert.True(OnnxOperatorSupport.IsSupported("LayerNormalization", "", 17));
+        Assert.False(OnnxOperatorSupport.IsSupported("NonMaxSuppression", "", 17));
+    }
+
+    [Fact]
+    public void ModelSource_ImportsOnce_AndCaches()
+    {
+        using var scope = torch.NewDisposeScope();
+        using Sequential model = SmallCnn(7);
+        string path = Path.Combine(Path.GetTempPath(), $"audit-onnx-{Guid.NewGuid():N}.onnx");
+        SequentialOnnxExporter.Save(model, [1, 28, 28], path);
+        using var source = new OnnxModelSource(path, ComputeDevice.Cpu);
+
+        IDifferentiableModel first = source.Load(CancellationToken.None);
+        File.Delete(path);
+        IDifferentiableModel second = source.Load(CancellationToken.None);
+
+        Assert.Same(first, second);
+        Assert.Equal("cpu", second.Device.Name);
+    }
+}
