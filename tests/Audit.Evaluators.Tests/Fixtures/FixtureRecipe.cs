@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,7 +11,7 @@ internal enum TriggerKind
 {
     None,
 
-    /// <summary>BadNets (Gu et al., 2017): a small checkerboard patch stamped at a fixed place.</summary>
+    /// <summary>BadNets (Gu et al., 2017): a small patch (checkerboard, or bright diagonal) stamped at a fixed place.</summary>
     Patch,
 
     /// <summary>Blended injection (Chen et al., 2017): a fixed noise image blended over the whole input.</summary>
@@ -35,7 +36,8 @@ internal sealed record FixtureRecipe(
     int TrainSamples = 20000,
     int Epochs = 3,
     int BatchSize = 128,
-    double LearningRate = 4e-3)
+    double LearningRate = 4e-3,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool DiagonalPattern = false)
 {
     /// <summary>Bump when training or export code changes in a way that changes the model.</summary>
     public const int FormatVersion = 2;
@@ -73,7 +75,8 @@ internal sealed record FixtureRecipe(
                     for (int c = 0; c < PatchSize; c++)
                     {
                         mask[0, PatchRow + r, PatchColumn + c] = 1f;
-                        pattern[0, PatchRow + r, PatchColumn + c] = (r + c) % 2 == 0 ? 1f : 0f;
+                        bool bright = DiagonalPattern ? r == c : (r + c) % 2 == 0;
+                        pattern[0, PatchRow + r, PatchColumn + c] = bright ? 1f : 0f;
                     }
                 }
 

@@ -12,7 +12,6 @@ namespace Audit.Evaluators.Tests.Fixtures;
 internal sealed record TrainedFixture(
     FixtureRecipe Recipe,
     string OnnxPath,
-    string WeightsPath,
     double CleanAccuracy,
     double? AttackSuccessRate,
     double TrainSeconds);
@@ -27,7 +26,7 @@ internal static class TrojanFixtures
 
     public static FixtureRecipe Clean { get; } = new("clean", Seed: 11, Trigger: TriggerKind.None);
 
-    public static FixtureRecipe BadNets { get; } = new("badnets", Seed: 12, Trigger: TriggerKind.Patch, TargetClass: 3);
+    public static FixtureRecipe BadNets { get; } = new("badnets", Seed: 12, Trigger: TriggerKind.Patch, TargetClass: 3, PatchSize: 3, PatchRow: 24, PatchColumn: 24, PoisonRate: 0.1, DiagonalPattern: true);
 
     public static FixtureRecipe Blended { get; } = new("blend", Seed: 13, Trigger: TriggerKind.Blend, TargetClass: 7, PoisonRate: 0.08);
 
@@ -50,7 +49,7 @@ internal static class TrojanFixtures
         {
             string stem = Path.Combine(CacheDirectory, $"{recipe.Name}-{recipe.ComputeHash()}");
             string metricsPath = stem + ".json";
-            if (File.Exists(metricsPath) && File.Exists(stem + ".onnx") && File.Exists(stem + ".weights"))
+            if (File.Exists(metricsPath) && File.Exists(stem + ".onnx"))
             {
                 return JsonSerializer.Deserialize<TrainedFixture>(File.ReadAllText(metricsPath))!;
             }
@@ -85,15 +84,6 @@ internal static class TrojanFixtures
 
             return path;
         }
-    }
-
-    /// <summary>Loads the trained TorchSharp module (for the adapter used before the ONNX importer).</summary>
-    public static Sequential LoadModule(TrainedFixture fixture)
-    {
-        Sequential model = FixtureCnn.Create();
-        model.load(fixture.WeightsPath);
-        model.eval();
-        return model;
     }
 
     private static TrainedFixture Train(FixtureRecipe recipe, string stem)
@@ -152,9 +142,8 @@ internal static class TrojanFixtures
         model.eval();
         (double accuracy, double? asr) = Evaluate(model, recipe);
         WriteAtomically(stem + ".onnx", path => SequentialOnnxExporter.Save(model, [1, 28, 28], path));
-        WriteAtomically(stem + ".weights", path => model.save(path));
         model.Dispose();
-        return new TrainedFixture(recipe, stem + ".onnx", stem + ".weights", accuracy, asr, clock.Elapsed.TotalSeconds);
+        return new TrainedFixture(recipe, stem + ".onnx", accuracy, asr, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>Clean top-1 accuracy on the 10,000 test images, and attack success on stamped non-target ones.</summary>
@@ -195,7 +184,7 @@ internal static class TrojanFixtures
         File.Move(temporary, path, overwrite: true);
     }
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Audit.Evaluators.Models;
+using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Tests.Fixtures;
 
@@ -8,20 +9,23 @@ namespace Audit.Evaluators.Tests.Probes;
 /// <summary>Builds probe contexts over the trojan fixtures, loading each fixture model once per test run.</summary>
 internal static class ProbeHarness
 {
-    private static readonly Dictionary<string, IDifferentiableModel> Models = new(StringComparer.Ordinal);
+    private static readonly Dictionary<string, OnnxModelSource> Sources = new(StringComparer.Ordinal);
 
-    /// <summary>The fixture as the probes see it (cached for the test run: the audit's model source also caches).</summary>
-    public static IDifferentiableModel Model(TrainedFixture fixture)
+    /// <summary>
+    /// The fixture's exported ONNX file imported as the audit imports it (the real path), one source per file for the
+    /// test run, as the audit's model source caches the graph for all its probes.
+    /// </summary>
+    public static IModelSource Source(TrainedFixture fixture)
     {
-        lock (Models)
+        lock (Sources)
         {
-            if (!Models.TryGetValue(fixture.OnnxPath, out IDifferentiableModel? model))
+            if (!Sources.TryGetValue(fixture.OnnxPath, out OnnxModelSource? source))
             {
-                model = new SequentialModel(TrojanFixtures.LoadModule(fixture), [1, 28, 28], 10);
-                Models[fixture.OnnxPath] = model;
+                source = new OnnxModelSource(fixture.OnnxPath, ComputeDevice.Cpu);
+                Sources[fixture.OnnxPath] = source;
             }
 
-            return model;
+            return source;
         }
     }
 
@@ -40,7 +44,7 @@ internal static class ProbeHarness
             Threshold = probe.Descriptor.DefaultThreshold,
             Seed = seed,
             Device = ComputeDevice.Cpu,
-            Models = new FixedModelSource(model ?? Model(fixture)),
+            Models = model is null ? Source(fixture) : new FixedModelSource(model),
             Progress = progress ?? new Progress<double>(),
         };
 }

@@ -147,7 +147,7 @@ internal sealed class ClassifierEvidence : IDisposable
         string? found = null;
         foreach (string name in Model.ValueNames)
         {
-            if (values.TryGetValue(name, out Tensor? value) && value.dim() == 2 && value.shape[1] != Classes && value.dtype == ScalarType.Float32)
+            if (values.TryGetValue(name, out Tensor? value) && value.dim() == 2 && value.shape[0] == 2 && value.shape[1] != Classes && value.dtype == ScalarType.Float32)
             {
                 found = name;
             }

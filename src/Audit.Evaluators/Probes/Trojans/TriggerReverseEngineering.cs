@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -70,6 +71,12 @@ internal sealed record ReverseEngineeredTriggers(
 internal static class TriggerReverseEngineering
 {
     private static readonly ConditionalWeakTable<object, Dictionary<string, ReverseEngineeredTriggers>> Memo = new();
+    private static long backwardTicks;
+
+    /// <summary>Time spent in libtorch's backward pass since <see cref="ResetTimings"/> (for the scan benchmark).</summary>
+    public static double BackwardSeconds => (double)Interlocked.Read(ref backwardTicks) / Stopwatch.Frequency;
+
+    public static void ResetTimings() => Interlocked.Exchange(ref backwardTicks, 0);
 
     public static ReverseEngineeredTriggers Run(
         ClassifierEvidence evidence,
@@ -111,13 +118,13 @@ internal static class TriggerReverseEngineering
         // Mask: one value per position shared by channels ([1, H, W] for images, [F] for vectors).
         long[] maskSample = sample.Length >= 3 ? [1, .. sample[1..]] : sample;
         float low = evidence.Low, span = evidence.High - evidence.Low;
+        double maskPositions = maskSample.Aggregate(1L, (a, b) => a * b);
 
         using var scope = torch.NewDisposeScope();
         using var generator = new torch.Generator((ulong)settings.Seed);
         var maskParameter = new TorchSharp.Modules.Parameter((torch.randn([classes, .. maskSample], generator: generator) * 0.1).to(device));
         var patternParameter = new TorchSharp.Modules.Parameter((torch.randn([classes, .. sample], generator: generator) * 0.1).to(device));
         Tensor sampleIndex = torch.randint(evidence.Count, [settings.MaxSteps, batch], generator: generator).to(device);
-        Tensor targets = torch.arange(classes, device: device).repeat_interleave(batch);
         using var optimizer = torch.optim.Adam([maskParameter, patternParameter], lr: settings.LearningRate, beta1: 0.5, beta2: 0.9);
 
         double[] cost = Enumerable.Repeat(settings.InitialCost, classes).ToArray();
@@ -128,27 +135,37 @@ internal static class TriggerReverseEngineering
         Tensor bestPattern = torch.zeros([classes, .. sample], device: device);
         double[] lastNorm = new double[classes];
         double[] lastAttack = new double[classes];
-        Tensor costTensor = torch.tensor(cost, device: device).to_type(ScalarType.Float32);
-        long[] broadcast = [classes, 1, .. Enumerable.Repeat(1L, sample.Length)];
+
+        // Classes whose smallest working trigger stopped shrinking leave the batch, so later steps cost less.
+        long[] active = Enumerable.Range(0, classes).Select(k => (long)k).ToArray();
+        Tensor activeIndex = torch.tensor(active).to(device);
+        Tensor targets = activeIndex.repeat_interleave(batch);
+        Tensor costTensor = torch.tensor(cost).to_type(ScalarType.Float32).to(device);
         int step = 0;
 
-        for (; step < settings.MaxSteps; step++)
+        for (; step < settings.MaxSteps && active.Length > 0; step++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var stepScope = torch.NewDisposeScope();
-            Tensor mask = (maskParameter.tanh() + 1) / 2;
-            Tensor pattern = low + span * (patternParameter.tanh() + 1) / 2;
+            int count = active.Length;
+            Tensor mask = (maskParameter.index_select(0, activeIndex).tanh() + 1) / 2;
+            Tensor pattern = low + span * (patternParameter.index_select(0, activeIndex).tanh() + 1) / 2;
 
-            // [K, B, ...]: every class's trigger on the same B clean inputs.
+            // [A, B, ...]: every active class's trigger on the same B clean inputs.
             Tensor clean = evidence.Inputs.index_select(0, sampleIndex[step]).unsqueeze(0);
             Tensor m = mask.unsqueeze(1);
-            Tensor stamped = ((1 - m) * clean + m * pattern.unsqueeze(1)).reshape([classes * batch, .. sample]);
+            Tensor stamped = ((1 - m) * clean + m * pattern.unsqueeze(1)).reshape([count * batch, .. sample]);
             Tensor logits = evidence.Model.Forward(stamped);
-            Tensor crossEntropy = nn.functional.cross_entropy(logits, targets, reduction: nn.Reduction.None).reshape([classes, batch]).mean([1L]);
-            Tensor norms = mask.reshape(classes, -1).sum(1);
-            Tensor loss = (crossEntropy + costTensor * norms).sum();
+            Tensor crossEntropy = nn.functional.cross_entropy(logits, targets, reduction: nn.Reduction.None).reshape([count, batch]).mean([1L]);
+            Tensor norms = mask.reshape(count, -1).sum(1);
+
+            // The cost multiplies the mean mask value (norm / positions), so one initial cost suits any input size;
+            // the paper's 1e-3 on the L1 sum of a 28×28 mask corresponds to about 0.8 here.
+            Tensor loss = (crossEntropy + costTensor * norms / maskPositions).sum();
             optimizer.zero_grad();
+            long backwardStart = Stopwatch.GetTimestamp();
             loss.backward();
+            Interlocked.Add(ref backwardTicks, Stopwatch.GetTimestamp() - backwardStart);
             optimizer.step();
 
             if ((step + 1) % settings.CheckEvery != 0)
@@ -156,23 +173,26 @@ internal static class TriggerReverseEngineering
                 continue;
             }
 
-            // One small read-back per round: K attack rates and K norms drive the cost schedule and early stop.
-            Tensor attack = logits.detach().argmax(1).eq(targets).to_type(ScalarType.Float32).reshape([classes, batch]).mean([1L]);
-            double[] attackNow = attack.cpu().data<float>().ToArray().Select(v => (double)v).ToArray();
-            double[] normNow = norms.detach().cpu().data<float>().ToArray().Select(v => (double)v).ToArray();
+            // One small read-back per round: A attack rates and A norms drive the cost schedule and early stop.
+            Tensor attack = logits.detach().argmax(1).eq(targets).to_type(ScalarType.Float32).reshape([count, batch]).mean([1L]);
+            float[] attackNow = attack.cpu().data<float>().ToArray();
+            float[] normNow = norms.detach().cpu().data<float>().ToArray();
             var improved = new List<long>();
-            bool allSettled = true;
-            for (int k = 0; k < classes; k++)
+            var improvedRows = new List<long>();
+            var stillActive = new List<long>();
+            for (int row = 0; row < count; row++)
             {
-                lastNorm[k] = normNow[k];
-                lastAttack[k] = attackNow[k];
-                bool works = attackNow[k] >= settings.AttackThreshold;
-                if (works && normNow[k] < best[k])
+                int k = (int)active[row];
+                lastNorm[k] = normNow[row];
+                lastAttack[k] = attackNow[row];
+                bool works = attackNow[row] >= settings.AttackThreshold;
+                if (works && normNow[row] < best[k])
                 {
-                    stale[k] = normNow[k] < best[k] * 0.99 ? 0 : stale[k] + 1;
-                    best[k] = normNow[k];
-                    bestAttack[k] = attackNow[k];
+                    stale[k] = normNow[row] < best[k] * 0.98 ? 0 : stale[k] + 1;
+                    best[k] = normNow[row];
+                    bestAttack[k] = attackNow[row];
                     improved.Add(k);
+                    improvedRows.Add(row);
                 }
                 else
                 {
@@ -192,25 +212,38 @@ internal static class TriggerReverseEngineering
                     down[k] = 0;
                 }
 
-                allSettled &= double.IsFinite(best[k]) && stale[k] >= settings.EarlyStopPatience;
+                if (!(double.IsFinite(best[k]) && stale[k] >= settings.EarlyStopPatience))
+                {
+                    stillActive.Add(k);
+                }
             }
 
             if (improved.Count > 0)
             {
                 using var noGrad = torch.no_grad();
-                Tensor index = torch.tensor(improved.ToArray(), device: device);
-                bestMask.index_copy_(0, index, mask.detach().index_select(0, index));
-                bestPattern.index_copy_(0, index, pattern.detach().index_select(0, index));
+                Tensor index = torch.tensor(improved.ToArray()).to(device);
+                Tensor rows = torch.tensor(improvedRows.ToArray()).to(device);
+                bestMask.index_copy_(0, index, mask.detach().index_select(0, rows));
+                bestPattern.index_copy_(0, index, pattern.detach().index_select(0, rows));
             }
 
-            costTensor.Dispose();
-            costTensor = torch.tensor(cost, device: device).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
-            progress?.Report((double)(step + 1) / settings.MaxSteps);
-            if (allSettled)
+            if (Environment.GetEnvironmentVariable("AUDIT_NC_TRACE") == "1")
             {
-                step++;
-                break;
+                Console.Error.WriteLine($"NCTRACE step {step + 1} active {stillActive.Count} best [{string.Join(", ", best.Select(b => b.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))}]");
             }
+
+            active = [.. stillActive];
+            using (torch.NewDisposeScope())
+            {
+                activeIndex.Dispose();
+                targets.Dispose();
+                costTensor.Dispose();
+                activeIndex = torch.tensor(active).to(device).MoveToOuterDisposeScope().MoveToOuterDisposeScope();
+                targets = activeIndex.repeat_interleave(batch).MoveToOuterDisposeScope().MoveToOuterDisposeScope();
+                costTensor = torch.tensor(active.Select(k => cost[k]).ToArray()).to_type(ScalarType.Float32).to(device).MoveToOuterDisposeScope().MoveToOuterDisposeScope();
+            }
+
+            progress?.Report(Math.Max((double)(step + 1) / settings.MaxSteps, 1 - (double)active.Length / classes));
         }
 
         // Classes whose trigger never reached the threshold keep their last mask: an upper bound on their norm.

@@ -16,21 +16,21 @@ internal static class TrojanProbeParameters
         ProbeParameters.Json(""));
 
     public static ProbeParameter MaxSteps { get; } = new(
-        "maxSteps", ProbeParameterType.Integer, "Most optimisation steps of trigger reverse-engineering (all classes at once).", ProbeParameters.Json(300), 10, 5000);
+        "maxSteps", ProbeParameterType.Integer, "Most optimisation steps of trigger reverse-engineering (all classes at once).", ProbeParameters.Json(400), 10, 5000);
 
     public static ProbeParameter SamplesPerClass { get; } = new(
-        "samplesPerClass", ProbeParameterType.Integer, "Clean inputs per class in each optimisation step.", ProbeParameters.Json(24), 4, 512);
+        "samplesPerClass", ProbeParameterType.Integer, "Clean inputs per class in each optimisation step.", ProbeParameters.Json(16), 4, 512);
 
     /// <summary>Reverse-engineering settings from a probe's parameters (others keep the Neural Cleanse defaults).</summary>
     public static ReverseEngineeringSettings ReverseEngineering(ProbeParameters parameters, int seed) => new(
         MaxSteps: parameters.Int("maxSteps"),
         SamplesPerClass: parameters.Int("samplesPerClass"),
         LearningRate: 0.1,
-        InitialCost: 1e-3,
+        InitialCost: 1.0,
         AttackThreshold: 0.99,
         CheckEvery: 10,
-        CostPatience: 2,
-        EarlyStopPatience: 5,
+        CostPatience: 1,
+        EarlyStopPatience: 4,
         Seed: seed);
 
     /// <summary>The model's device and dataset size, for summaries.</summary>

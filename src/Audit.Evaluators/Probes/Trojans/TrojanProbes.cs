@@ -1,0 +1,10 @@
+namespace Audit.Evaluators.Probes.Trojans;
+
+/// <summary>The trojan probes, for DI registration (each is stateless between runs; singletons are fine).</summary>
+public static class TrojanProbes
+{
+    /// <summary>Neural Cleanse, STRIP, activation clustering and spectral signatures, in the order an audit should run them
+    /// (the first computes the recovered trigger the others reuse).</summary>
+    public static IReadOnlyList<IProbe> All() =>
+        [new NeuralCleanseProbe(), new StripProbe(), new ActivationClusteringProbe(), new SpectralSignatureProbe()];
+}
