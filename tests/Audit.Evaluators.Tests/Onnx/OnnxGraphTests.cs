@@ -138,6 +138,20 @@ public sealed class OnnxGraphTests
         Assert.Contains("no_such_value", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Run_WithAnInputOfTheWrongTypeOrImageSize_IsRefusedClearly()
+    {
+        using var scope = torch.NewDisposeScope();
+        using Sequential model = SmallCnn(8);
+        using OnnxGraph graph = Import(model);
+
+        ArgumentException wrongType = Assert.Throws<ArgumentException>(() => graph.Forward(torch.zeros(2, 1, 28, 28, ScalarType.Float64)));
+        ArgumentException wrongSize = Assert.Throws<ArgumentException>(() => graph.Forward(torch.zeros(2, 1, 32, 32)));
+
+        Assert.Contains("Float32", wrongType.Message, StringComparison.Ordinal);
+        Assert.Contains("[N, 1, 28, 28]", wrongSize.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// A model exported at batch 1 with baked shapes: Conv → Reshape [1, 2, -1] → Transpose [0, 2, 1] →
     /// Reshape [1, -1] → Gemm. Rows of a batched run must equal one-sample runs.
