@@ -21,12 +21,28 @@ public sealed class DeceptionProbeTests(ITestOutputHelper output)
 
     private async Task<ProbeOutcome> Run(IProbe probe, SequenceFixture fixture, IReadOnlyDictionary<string, object>? overrides = null, string? evidencePath = null)
     {
-        torch.set_num_threads(2);
+        torch.set_num_threads(1);
         using IDifferentiableModel model = Open(fixture);
         ProbeOutcome outcome = await probe.RunAsync(ProbeHarness.Context(probe, model, evidencePath ?? fixture.EvidencePath, overrides), CancellationToken.None);
         output.WriteLine($"{probe.Descriptor.Name} on {fixture.Recipe.Name}: {outcome.Verdict} score {outcome.Score:G4} — {outcome.Summary}");
         output.WriteLine(outcome.Details.ToJsonString());
         return outcome;
+    }
+
+    /// <summary>Runs a probe on a copy of the fixture's evidence whose records <paramref name="rewrite"/> changed.</summary>
+    private async Task<ProbeOutcome> RunOnRewrittenEvidence(IProbe probe, SequenceFixture fixture, Func<List<JsonObject>, IEnumerable<JsonObject>> rewrite)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"audit-evidence-{Guid.NewGuid():N}.jsonl");
+        try
+        {
+            List<JsonObject> records = File.ReadAllLines(fixture.EvidencePath).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+            File.WriteAllLines(path, rewrite(records).Select(r => r.ToJsonString()).ToList());
+            return await Run(probe, fixture, evidencePath: path);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     private static double Number(ProbeOutcome outcome, string name) => outcome.Details[name]!.GetValue<double>();
@@ -93,28 +109,15 @@ public sealed class DeceptionProbeTests(ITestOutputHelper output)
     [Fact]
     public async Task LinearProbe_FlagsEvaluationPromptsThatAreFalse()
     {
-        SequenceFixture honest = SequenceFixtures.Honest;
-        string path = Path.Combine(Path.GetTempPath(), $"audit-false-prompts-{Environment.ProcessId}.jsonl");
-        try
-        {
-            // The same evidence, but the prompts to screen are the false statements: the probe must raise them.
-            string[] lines = File.ReadAllLines(honest.EvidencePath);
-            IEnumerable<string> falsePrompts = lines
-                .Select(l => JsonNode.Parse(l)!.AsObject())
-                .Where(o => (string?)o["role"] == "statement" && !(bool)o["label"]!)
+        // The same evidence, but the prompts to screen are false statements: the probe must raise them.
+        ProbeOutcome outcome = await RunOnRewrittenEvidence(new LinearDeceptionProbe(), SequenceFixtures.Honest, records =>
+            records.Where(r => (string?)r["role"] != "prompt").Concat(records
+                .Where(r => (string?)r["role"] == "statement" && !(bool)r["label"]!)
                 .Take(64)
-                .Select(o => new JsonObject { ["role"] = "prompt", ["tokens"] = o["tokens"]!.DeepClone() }.ToJsonString());
-            File.WriteAllLines(path, lines.Where(l => !l.Contains("\"prompt\"", StringComparison.Ordinal)).Concat(falsePrompts));
+                .Select(r => new JsonObject { ["role"] = "prompt", ["tokens"] = r["tokens"]!.DeepClone() })));
 
-            ProbeOutcome outcome = await Run(new LinearDeceptionProbe(), honest, evidencePath: path);
-
-            Assert.Equal(Verdict.Fail, outcome.Verdict);
-            Assert.True(Number(outcome, "statistic") > 0.8);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        Assert.Equal(Verdict.Fail, outcome.Verdict);
+        Assert.True(Number(outcome, "statistic") > 0.8);
     }
 
     [Theory]
@@ -131,35 +134,22 @@ public sealed class DeceptionProbeTests(ITestOutputHelper output)
     [Fact]
     public async Task ContrastConsistentSearch_FlagsStatedAnswersThatContradictTheLatentOne()
     {
-        SequenceFixture honest = SequenceFixtures.Honest;
-        string path = Path.Combine(Path.GetTempPath(), $"audit-swapped-answers-{Environment.ProcessId}.jsonl");
-        try
+        // Reading every third pair's answer with YES and NO swapped makes the stated answer contradict the
+        // model's own latent answer there: the probe must report about a third of pairs in disagreement.
+        int contrast = 0;
+        ProbeOutcome outcome = await RunOnRewrittenEvidence(new ContrastConsistentSearchProbe(), SequenceFixtures.Honest, records => records.Select(r =>
         {
-            // Reading every third pair's answer with YES and NO swapped makes the stated answer contradict the
-            // model's own latent answer there: the probe must report about a third of pairs in disagreement.
-            int contrast = 0;
-            IEnumerable<string> lines = File.ReadAllLines(honest.EvidencePath).Select(l =>
+            if ((string?)r["role"] == "contrast" && contrast++ % 3 == 0)
             {
-                JsonObject record = JsonNode.Parse(l)!.AsObject();
-                if ((string?)record["role"] == "contrast" && contrast++ % 3 == 0)
-                {
-                    record["answers"] = new JsonArray(ArithmeticTask.No, ArithmeticTask.Yes);
-                }
+                r["answers"] = new JsonArray(ArithmeticTask.No, ArithmeticTask.Yes);
+            }
 
-                return record.ToJsonString();
-            });
-            File.WriteAllLines(path, lines);
+            return r;
+        }));
 
-            ProbeOutcome outcome = await Run(new ContrastConsistentSearchProbe(), honest, evidencePath: path);
-
-            Assert.Equal(Verdict.Fail, outcome.Verdict);
-            Assert.InRange(Number(outcome, "statistic"), 0.2, 0.45);
-            Assert.NotEmpty(outcome.Details["disagreeingLines"]!.AsArray());
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        Assert.Equal(Verdict.Fail, outcome.Verdict);
+        Assert.InRange(Number(outcome, "statistic"), 0.2, 0.45);
+        Assert.NotEmpty(outcome.Details["disagreeingLines"]!.AsArray());
     }
 
     [Fact]
@@ -171,7 +161,7 @@ public sealed class DeceptionProbeTests(ITestOutputHelper output)
         using var cancellation = new CancellationTokenSource();
         var progress = new SynchronousProgress(p =>
         {
-            if (p > 0.15)
+            if (p > 0.1)
             {
                 cancellation.Cancel();
             }
@@ -194,7 +184,7 @@ public sealed class DeceptionProbeTests(ITestOutputHelper output)
         public void Report(double value)
         {
             onReport(value);
-            if (value > 0.15 && CancelledAt is null)
+            if (value > 0.1 && CancelledAt is null)
             {
                 CancelledAt = clock.Elapsed;
             }
