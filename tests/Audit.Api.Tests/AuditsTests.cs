@@ -11,7 +11,7 @@ public sealed class AuditsTests : IDisposable
     public void Dispose() => _factory.Dispose();
 
     [Fact]
-    public async Task Submit_RunsToSucceededWithFindingsVerdictAndDevice()
+    public async Task Submit_WithoutRequiredDataset_SucceedsInconclusiveNamingTheMissingEvidence()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
         string model = await client.UploadIdAsync(TestModels.Conv2d, "model");
@@ -30,12 +30,19 @@ public sealed class AuditsTests : IDisposable
         Assert.Equal("cpu", done["device"]!.GetValue<string>());
         Assert.NotNull(done["finishedAt"]);
         Assert.StartsWith("sha256:", done["profile"]!["contentHash"]!.GetValue<string>(), StringComparison.Ordinal);
-        JsonNode inventory = done["findings"]!.AsArray().Single(f => f!["probe"]!.GetValue<string>() == "model-inventory")!;
+
+        // The inventory ran and passed; every control that needs a dataset is inconclusive, so the audit never passes.
+        JsonNode inventory = Assert.Single(done["findings"]!.AsArray())!;
+        Assert.Equal("model-inventory", inventory["probe"]!.GetValue<string>());
         Assert.Equal("pass", inventory["verdict"]!.GetValue<string>());
         Assert.Equal(0, inventory["score"]!.GetValue<double>());
-        Assert.Equal("inventory", inventory["controlId"]!.GetValue<string>());
         Assert.Equal(1, inventory["details"]!["inventory"]!["operatorCounts"]!["Conv"]!.GetValue<int>());
-        Assert.Equal("pass", done["verdict"]!.GetValue<string>());
+        JsonArray controls = done["controls"]!.AsArray();
+        Assert.Equal("pass", controls.Single(c => c!["controlId"]!.GetValue<string>() == "inventory")!["verdict"]!.GetValue<string>());
+        JsonNode backdoor = controls.Single(c => c!["controlId"]!.GetValue<string>() == "trigger-reverse-engineering")!;
+        Assert.Equal("inconclusive", backdoor["verdict"]!.GetValue<string>());
+        Assert.Contains("dataset", backdoor["reason"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("inconclusive", done["verdict"]!.GetValue<string>());
     }
 
     [Fact]

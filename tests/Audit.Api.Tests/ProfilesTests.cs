@@ -215,3 +215,41 @@ public sealed class ProfilesTests : IDisposable
         }
     }
 }
+
+public sealed class BuiltInProfileCatalogTests : IDisposable
+{
+    private readonly AuditApiFactory _factory = new(worker: false);
+
+    public void Dispose() => _factory.Dispose();
+
+    [Fact]
+    public void BuiltInProfiles_PassTheSameValidationAsCustomOnes()
+    {
+        var catalog = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Audit.Evaluators.Probes.ProbeCatalog>(_factory.Services);
+        var validator = new Audit.Api.Features.Profiles.ProfileDraftValidator(catalog);
+        foreach (Audit.Domain.Profiles.Profile profile in Audit.Domain.Profiles.BuiltInProfiles.All)
+        {
+            string json = System.Text.Json.JsonSerializer.Serialize(profile, Audit.Domain.Profiles.ProfileHash.CanonicalJson);
+            var draft = System.Text.Json.JsonSerializer.Deserialize<Audit.Api.Features.Profiles.ProfileDraft>(json, System.Text.Json.JsonSerializerOptions.Web)!;
+
+            FluentValidation.Results.ValidationResult result = validator.Validate(draft);
+
+            Assert.True(result.IsValid, $"{profile.Id}: {string.Join("; ", result.Errors)}");
+        }
+    }
+
+    [Theory]
+    [InlineData("eu-ai-act-art15")]
+    [InlineData("nist-ai-rmf-measure")]
+    [InlineData("eu-gpai-systemic-deception")]
+    [InlineData("trojan-scan")]
+    public async Task BuiltInProfile_IsServedWithRegulationClausesAndHash(string id)
+    {
+        JsonNode profile = await (await _factory.ClientFor(AuditApiFactory.Regulator).GetAsync($"/api/v1/profiles/{id}")).JsonAsync();
+
+        Assert.Equal(id, profile["id"]!.GetValue<string>());
+        Assert.True(profile["builtIn"]!.GetValue<bool>());
+        Assert.All(profile["controls"]!.AsArray(), c => Assert.False(string.IsNullOrWhiteSpace(c!["clause"]!.GetValue<string>())));
+        Assert.Matches("^sha256:[0-9a-f]{64}$", profile["contentHash"]!.GetValue<string>());
+    }
+}

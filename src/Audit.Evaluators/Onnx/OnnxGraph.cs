@@ -16,6 +16,13 @@ public sealed class OnnxGraph : IDifferentiableModel
     private readonly Dictionary<string, Tensor> _initializers;
     private readonly List<Tensor> _owned;
     private readonly HashSet<string> _valueNames;
+
+    // Values live in numbered slots (resolved once at import) so a run allocates one array, not a dictionary.
+    private readonly Dictionary<string, int> _slots = new(StringComparer.Ordinal);
+    private readonly int[][] _nodeInputSlots;
+    private readonly int[][] _nodeOutputSlots;
+    private readonly (int Slot, Tensor Value)[] _initializerSlots;
+    private readonly int[] _inputSlots;
     private bool _disposed;
 
     internal OnnxGraph(
@@ -40,6 +47,25 @@ public sealed class OnnxGraph : IDifferentiableModel
         names.AddRange(nodes.SelectMany(n => n.Outputs).Where(o => o.Length > 0));
         ValueNames = names;
         _valueNames = new HashSet<string>(names, StringComparer.Ordinal);
+        _initializerSlots = [.. initializers.Select(i => (Slot(i.Key), i.Value))];
+        _inputSlots = [.. inputs.Select(i => Slot(i.Name))];
+        _nodeInputSlots = [.. nodes.Select(n => n.Inputs.Select(i => i.Length == 0 ? -1 : Slot(i)).ToArray())];
+        _nodeOutputSlots = [.. nodes.Select(n => n.Outputs.Select(o => o.Length == 0 ? -1 : Slot(o)).ToArray())];
+        foreach (ValueSpec output in outputs)
+        {
+            Slot(output.Name);
+        }
+    }
+
+    private int Slot(string name)
+    {
+        if (!_slots.TryGetValue(name, out int slot))
+        {
+            slot = _slots.Count;
+            _slots[name] = slot;
+        }
+
+        return slot;
     }
 
     /// <inheritdoc />
@@ -88,30 +114,37 @@ public sealed class OnnxGraph : IDifferentiableModel
         CheckNames(replace?.Keys, "replace");
 
         using DisposeScope scope = torch.NewDisposeScope();
-        Dictionary<string, Tensor> values = new(_initializers, StringComparer.Ordinal);
-        foreach (ValueSpec input in Inputs)
+        Tensor?[] values = new Tensor?[_slots.Count];
+        foreach ((int slot, Tensor value) in _initializerSlots)
         {
-            if (replace is not null && replace.TryGetValue(input.Name, out Tensor? replacement))
+            values[slot] = value;
+        }
+
+        for (int k = 0; k < Inputs.Count; k++)
+        {
+            string name = Inputs[k].Name;
+            if (replace is not null && replace.TryGetValue(name, out Tensor? replacement))
             {
-                values[input.Name] = OnDevice(replacement);
+                values[_inputSlots[k]] = OnDevice(replacement);
             }
-            else if (inputs.TryGetValue(input.Name, out Tensor? given))
+            else if (inputs.TryGetValue(name, out Tensor? given))
             {
-                values[input.Name] = OnDevice(given);
+                values[_inputSlots[k]] = OnDevice(given);
             }
             else
             {
-                throw new ArgumentException($"Input '{input.Name}' was not given.", nameof(inputs));
+                throw new ArgumentException($"Input '{name}' was not given.", nameof(inputs));
             }
         }
 
-        foreach (CompiledNode node in _nodes)
+        for (int n = 0; n < _nodes.Length; n++)
         {
-            Tensor?[] arguments = new Tensor?[node.Inputs.Length];
+            CompiledNode node = _nodes[n];
+            int[] inputSlots = _nodeInputSlots[n];
+            Tensor?[] arguments = new Tensor?[inputSlots.Length];
             for (int k = 0; k < arguments.Length; k++)
             {
-                string name = node.Inputs[k];
-                arguments[k] = name.Length == 0 ? null : values[name];
+                arguments[k] = inputSlots[k] < 0 ? null : values[inputSlots[k]];
             }
 
             Tensor[] results;
@@ -124,12 +157,12 @@ public sealed class OnnxGraph : IDifferentiableModel
                 throw new InvalidOperationException($"{node.Describe} failed: {e.Message}", e);
             }
 
-            for (int k = 0; k < node.Outputs.Length && k < results.Length; k++)
+            int[] outputSlots = _nodeOutputSlots[n];
+            for (int k = 0; k < outputSlots.Length && k < results.Length; k++)
             {
-                string name = node.Outputs[k];
-                if (name.Length > 0)
+                if (outputSlots[k] >= 0)
                 {
-                    values[name] = replace is not null && replace.TryGetValue(name, out Tensor? replacement) ? OnDevice(replacement) : results[k];
+                    values[outputSlots[k]] = replace is not null && replace.TryGetValue(node.Outputs[k], out Tensor? replacement) ? OnDevice(replacement) : results[k];
                 }
             }
         }
@@ -140,7 +173,7 @@ public sealed class OnnxGraph : IDifferentiableModel
         {
             if (!output.ContainsKey(name))
             {
-                output[name] = values[name].alias().MoveToOuterDisposeScope();
+                output[name] = values[_slots[name]]!.alias().MoveToOuterDisposeScope();
             }
         }
 

@@ -20,6 +20,24 @@ internal static class ConvolutionOperators
         long[]? stridesAttr = ctx.Ints("strides");
         long[]? dilationsAttr = ctx.Ints("dilations");
         long group = ctx.Int("group", 1);
+        long[]? kernelShape = ctx.Ints("kernel_shape");
+        if (kernelShape is { Length: 2 } && autoPad is "NOTSET" or "VALID" && (pads is null || pads.AsSpan(0, 2).SequenceEqual(pads.AsSpan(2))))
+        {
+            // The usual exported 2-D convolution: everything is known at import, so a run is one libtorch call.
+            long[] fixedStrides = stridesAttr ?? Ones(2);
+            long[] fixedDilations = dilationsAttr ?? Ones(2);
+            long[] fixedPadding = autoPad == "VALID" || pads is null ? new long[2] : pads[..2];
+            return i =>
+            {
+                Tensor x = i[0]!;
+                Tensor w = i[1]!;
+                Tensor? b = i.Length > 2 ? i[2] : null;
+                return [group == 1 && AsMatrixProduct(x, w, b, kernelShape, fixedStrides, fixedPadding, fixedDilations) is { } y
+                    ? y
+                    : F.conv2d(x, w, b, fixedStrides, fixedPadding, fixedDilations, group)];
+            };
+        }
+
         return i =>
         {
             Tensor x = i[0]!;
@@ -120,6 +138,40 @@ internal static class ConvolutionOperators
 
             return [y];
         };
+    }
+
+    /// <summary>
+    /// Below this many multiply-adds per output (input channels x kernel area, e.g. 9 for a 3x3 convolution on
+    /// one grey channel), libtorch's CPU convolution was measured about 2x slower than unfolding the patches
+    /// and running one matrix product (docs/benchmarks.md): the first layer of small image CNNs.
+    /// </summary>
+    private const long SmallReduction = 27;
+
+    /// <summary>
+    /// A 2-D convolution with few multiply-adds per output, as im2col (unfold) and one fused linear layer. The
+    /// result is [N, C, H, W]-shaped with channels-last strides (no copy back); later operators take any strides.
+    /// Returns null where the native convolution is the better choice.
+    /// </summary>
+    private static Tensor? AsMatrixProduct(Tensor x, Tensor w, Tensor? b, long[] kernel, long[] strides, long[] padding, long[] dilations)
+    {
+        long[] ws = w.shape;
+        long reduction = ws[1] * kernel[0] * kernel[1];
+        if (x.dim() != 4 || reduction > SmallReduction || !Kernels.IsFloating(x.dtype))
+        {
+            return null;
+        }
+
+        long[] xs = x.shape;
+        long height = ((xs[2] + (2 * padding[0]) - (dilations[0] * (kernel[0] - 1)) - 1) / strides[0]) + 1;
+        long width = ((xs[3] + (2 * padding[1]) - (dilations[1] * (kernel[1] - 1)) - 1) / strides[1]) + 1;
+        if (height <= 0 || width <= 0 || xs[0] * height * width < 4096)
+        {
+            return null;
+        }
+
+        Tensor patches = F.unfold(x, (kernel[0], kernel[1]), (dilations[0], dilations[1]), (padding[0], padding[1]), (strides[0], strides[1]));
+        Tensor y = F.linear(patches.transpose(1, 2), w.reshape(ws[0], reduction), b);
+        return y.view(xs[0], height, width, ws[0]).permute(0, 3, 1, 2);
     }
 
     internal static long[] Ones(int n) => [.. Enumerable.Repeat(1L, n)];

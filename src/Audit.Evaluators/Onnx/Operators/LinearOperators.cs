@@ -14,19 +14,17 @@ internal static class LinearOperators
             double beta = ctx.Float("beta", 1f);
             bool transA = ctx.Int("transA", 0) == 1;
             bool transB = ctx.Int("transB", 0) == 1;
+            if (!transA && transB && alpha == 1 && beta == 1)
+            {
+                // The exported Linear layer: one fused libtorch call, exactly what nn.Linear runs.
+                return i => [nn.functional.linear(i[0]!, i[1]!, i.Length > 2 ? i[2] : null)];
+            }
+
             return i =>
             {
                 Tensor a = transA ? i[0]!.t() : i[0]!;
                 Tensor b = transB ? i[1]!.t() : i[1]!;
                 Tensor? c = i.Length > 2 ? i[2] : null;
-                // The common exported Linear layer (alpha = beta = 1, transB) is one fused addmm-style call.
-                if (c is not null && alpha == 1 && beta == 1)
-                {
-                    return [c.dim() <= 2 && c.dim() > 0 && c.shape[^1] == b.shape[1] && Kernels.IsFloating(a.dtype)
-                        ? addmm(c.dim() == 1 ? c : c, a, b, 1, 1)
-                        : matmul(a, b).add(c)];
-                }
-
                 Tensor y = matmul(a, b);
                 if (alpha != 1)
                 {

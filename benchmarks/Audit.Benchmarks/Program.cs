@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using System.Globalization;
+using Audit.Evaluators.Models;
+using Audit.Evaluators.Onnx;
+using Audit.Evaluators.Onnx.Export;
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using Tensor = TorchSharp.torch.Tensor;
+
+// Forward throughput of the imported ONNX graph vs ONNX Runtime vs the hand-written TorchSharp module
+// (same weights, same thread count), and forward+backward time per batch. Stopwatch harness: each case is
+// warmed up, then run repeatedly for a fixed wall-clock budget; the median of 5 rounds is reported.
+//   dotnet run -c Release --project benchmarks/Audit.Benchmarks [-- --threads 2 --seconds 1]
+int threads = ArgValue(args, "--threads", 2);
+double seconds = ArgValue(args, "--seconds", 1);
+torch.set_num_threads(threads);
+torch.manual_seed(0);
+
+using Sequential module = nn.Sequential(
+    ("conv1", nn.Conv2d(1, 16, 3, padding: 1)),
+    ("relu1", nn.ReLU()),
+    ("pool1", nn.MaxPool2d(2)),
+    ("conv2", nn.Conv2d(16, 32, 3, padding: 1)),
+    ("relu2", nn.ReLU()),
+    ("pool2", nn.MaxPool2d(2)),
+    ("flatten", nn.Flatten()),
+    ("fc", nn.Linear(32 * 7 * 7, 10)));
+module.eval();
+byte[] onnx = SequentialOnnxExporter.Export(module, [1, 28, 28]).ToByteArray();
+using OnnxGraph graph = OnnxModelLoader.Load(onnx, ComputeDevice.Cpu);
+using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL };
+using var session = new InferenceSession(onnx, options);
+string inputName = session.InputMetadata.Keys.First();
+
+if (args.Contains("--profile"))
+{
+    // Per-operation cost at batch 256, to see where the forward time goes before optimising.
+    using var noGrad = torch.no_grad();
+    using Tensor x = torch.rand(256, 1, 28, 28);
+    var conv1 = (Conv2d)module.named_children().First(c => c.name == "conv1").module;
+    var conv2 = (Conv2d)module.named_children().First(c => c.name == "conv2").module;
+    Tensor a1 = conv1.forward(x);
+    Tensor p1 = nn.functional.max_pool2d(a1.relu(), 2);
+    Tensor a2 = conv2.forward(p1);
+    Tensor p2 = nn.functional.max_pool2d(a2.relu(), 2);
+    Tensor w1 = conv1.weight!.reshape(16, 9);
+    Tensor b1 = conv1.bias!.reshape(16, 1);
+    Tensor p1cl = p1.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+    Tensor a1cl = a1.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+    (string, Action)[] ops =
+    [
+        ("conv1", () => { using var s = torch.NewDisposeScope(); conv1.forward(x); }),
+        ("conv1 as unfold+matmul", () => { using var s = torch.NewDisposeScope(); torch.matmul(w1, nn.functional.unfold(x, 3, padding: 1)).add(b1).view(256, 16, 28, 28); }),
+        ("conv1 as unfold+linear (channels-last result)", () => { using var s = torch.NewDisposeScope(); nn.functional.linear(nn.functional.unfold(x, 3, padding: 1).transpose(1, 2), w1, conv1.bias!).view(256, 28, 28, 16).permute(0, 3, 1, 2); }),
+        ("conv2 on channels-last input", () => { using var s = torch.NewDisposeScope(); conv2.forward(p1cl); }),
+        ("pool1 strided maximum on channels-last", () => { using var s = torch.NewDisposeScope(); Tensor r0 = a1cl.slice(2, 0, 28, 2); Tensor r1 = a1cl.slice(2, 1, 28, 2); Tensor m = torch.maximum(r0, r1); torch.maximum(m.slice(3, 0, 28, 2), m.slice(3, 1, 28, 2)); }),
+        ("relu1", () => { using var s = torch.NewDisposeScope(); a1.relu(); }),
+        ("pool1", () => { using var s = torch.NewDisposeScope(); nn.functional.max_pool2d(a1, 2); }),
+        ("pool1 as view+amax", () => { using var s = torch.NewDisposeScope(); a1.view(256, 16, 14, 2, 14, 2).amax([3, 5]); }),
+        ("pool1 as strided maximum", () => { using var s = torch.NewDisposeScope(); Tensor r0 = a1.slice(2, 0, 28, 2); Tensor r1 = a1.slice(2, 1, 28, 2); Tensor m = torch.maximum(r0, r1); torch.maximum(m.slice(3, 0, 28, 2), m.slice(3, 1, 28, 2)); }),
+        ("pool1 as width-pairs then rows", () => { using var s = torch.NewDisposeScope(); Tensor v = a1.view(256, 16, 28, 14, 2).amax(4); v.view(256, 16, 14, 2, 14).amax(3); }),
+        ("conv2", () => { using var s = torch.NewDisposeScope(); conv2.forward(p1); }),
+        ("pool2", () => { using var s = torch.NewDisposeScope(); nn.functional.max_pool2d(a2, 2); }),
+        ("whole module", () => { using var s = torch.NewDisposeScope(); module.forward(x); }),
+    ];
+    foreach ((string name, Action op) in ops)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}: {Measure(op):F3} ms"));
+    }
+
+    return;
+}
+
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"libtorch {torch.__version__}, {threads} threads, {Environment.ProcessorCount} cores visible, model: conv(1->16)-relu-pool, conv(16->32)-relu-pool, linear(1568->10)"));
+Console.WriteLine("| Batch | Case | Time per batch (ms) | Images/s |");
+Console.WriteLine("|---:|---|---:|---:|");
+foreach (int batch in new[] { 1, 256 })
+{
+    using Tensor x = torch.rand(batch, 1, 28, 28);
+    float[] xs = x.data<float>().ToArray();
+    var ortInput = new DenseTensor<float>(xs, [batch, 1, 28, 28]);
+    NamedOnnxValue[] feeds = [NamedOnnxValue.CreateFromTensor(inputName, ortInput)];
+
+    (string Name, Action Run)[] cases =
+    [
+        ("ONNX Runtime forward", () =>
+        {
+            using var r = session.Run(feeds);
+        }),
+        ("Imported graph forward (no_grad)", () =>
+        {
+            using var scope = torch.NewDisposeScope();
+            using var noGrad = torch.no_grad();
+            graph.Forward(x);
+        }),
+        ("Hand-written module forward (no_grad)", () =>
+        {
+            using var scope = torch.NewDisposeScope();
+            using var noGrad = torch.no_grad();
+            module.forward(x);
+        }),
+        ("Imported graph forward+backward (input grad)", () =>
+        {
+            using var scope = torch.NewDisposeScope();
+            Tensor input = x.detach().requires_grad_(true);
+            graph.Forward(input).sum().backward();
+        }),
+        ("Hand-written module forward+backward (input grad)", () =>
+        {
+            using var scope = torch.NewDisposeScope();
+            Tensor input = x.detach().requires_grad_(true);
+            module.forward(input).sum().backward();
+            module.zero_grad();
+        }),
+    ];
+    double[] medians = MeasureInterleaved([.. cases.Select(c => c.Run)]);
+    for (int c = 0; c < cases.Length; c++)
+    {
+        Report(batch, cases[c].Name, medians[c]);
+    }
+}
+
+// Cases are interleaved round by round so that load from other processes on the machine hits them alike;
+// each round times every case for a slice of the budget, and the median round is reported.
+double[] MeasureInterleaved(Action[] actions)
+{
+    const int Rounds = 9;
+    foreach (Action action in actions)
+    {
+        for (int i = 0; i < 3; i++)
+        {
+            action();
+        }
+    }
+
+    var times = actions.Select(_ => new List<double>()).ToArray();
+    for (int round = 0; round < Rounds; round++)
+    {
+        for (int c = 0; c < actions.Length; c++)
+        {
+            var watch = Stopwatch.StartNew();
+            int n = 0;
+            while (watch.Elapsed.TotalSeconds < seconds / Rounds || n == 0)
+            {
+                actions[c]();
+                n++;
+            }
+
+            times[c].Add(watch.Elapsed.TotalMilliseconds / n);
+        }
+    }
+
+    return [.. times.Select(t => t.Order().ElementAt(Rounds / 2))];
+}
+
+double Measure(Action action)
+{
+    for (int i = 0; i < 5; i++)
+    {
+        action();
+    }
+
+    List<double> rounds = [];
+    for (int round = 0; round < 5; round++)
+    {
+        var watch = Stopwatch.StartNew();
+        int n = 0;
+        while (watch.Elapsed.TotalSeconds < seconds / 5)
+        {
+            action();
+            n++;
+        }
+
+        rounds.Add(watch.Elapsed.TotalMilliseconds / n);
+    }
+
+    rounds.Sort();
+    return rounds[2];
+}
+
+static void Report(int batch, string name, double ms) =>
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {batch} | {name} | {ms:F3} | {batch * 1000 / ms:F0} |"));
+
+static int ArgValue(string[] args, string name, int fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+}

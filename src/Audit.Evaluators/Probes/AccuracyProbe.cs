@@ -1,0 +1,119 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Audit.Domain.Findings;
+using Audit.Evaluators.Datasets;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Audit.Evaluators.Probes;
+
+/// <summary>
+/// Top-1 accuracy of a classifier on the audit's labelled dataset, with a Wilson score 95% interval
+/// (Wilson, "Probable Inference, the Law of Succession, and Statistical Inference", JASA 1927).
+/// </summary>
+/// <remarks>
+/// Lower accuracy is worse, so the score inverts the usual ratio: score = minimumAccuracy / accuracy, which is ≥ 1
+/// (flagged) exactly when the measured accuracy is at or below the declared minimum. The decision uses the point
+/// estimate; the interval tells the reader how much the dataset size allows to conclude.
+/// </remarks>
+public sealed class AccuracyProbe : IProbe
+{
+    private const double Z95 = 1.959963984540054;
+
+    /// <inheritdoc />
+    public ProbeDescriptor Descriptor { get; } = new(
+        "accuracy",
+        "Top-1 accuracy",
+        "Top-1 accuracy with a Wilson score interval (Wilson, JASA 1927)",
+        ModelKinds.Classifier,
+        EvidenceKind.LabelledInputs,
+        DefaultThreshold: 0.8,
+        ThresholdMeaning: "Declared minimum accuracy; score = minimumAccuracy / accuracy, flagged (≥ 1) when accuracy ≤ the minimum.",
+        [
+            new ProbeParameter("minimumAccuracy", ProbeParameterType.Number, "Accuracy the owner declares; at or below it the control fails.", ProbeParameters.Json(0.8), 0, 1),
+        ]);
+
+    /// <inheritdoc />
+    public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
+        Task.Run(() => Run(context, cancellationToken), cancellationToken);
+
+    private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken)
+    {
+        var parameters = new ProbeParameters(context, Descriptor);
+        double minimum = parameters.Double("minimumAccuracy");
+        if (string.IsNullOrEmpty(context.DatasetPath))
+        {
+            throw new DatasetRejectedException("The accuracy probe needs a labelled dataset, and the audit has none.");
+        }
+
+        DatasetArtifact dataset = SafetensorsDataset.Read(context.DatasetPath);
+        if (dataset.Labels is null)
+        {
+            throw new DatasetRejectedException("The accuracy probe needs 'labels' (int64 [N]) in the dataset.");
+        }
+
+        var model = context.Models.Load(cancellationToken);
+        dataset.EnsureFits(model);
+
+        long correct;
+        using (var scope = torch.NewDisposeScope())
+        using (var noGrad = torch.no_grad())
+        {
+            Tensor inputs = dataset.InputsTensor(model.Device.Torch);
+            Tensor labels = dataset.LabelsTensor(model.Device.Torch);
+            Tensor hits = torch.zeros(1, ScalarType.Int64, device: model.Device.Torch);
+            const int batch = 512;
+            for (long start = 0; start < dataset.Count; start += batch)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                long length = Math.Min(batch, dataset.Count - start);
+                Tensor logits = model.Forward(inputs.narrow(0, start, length));
+                if (logits.dim() != 2)
+                {
+                    throw new DatasetRejectedException($"The model's output has shape [{string.Join(", ", logits.shape)}]; accuracy needs class scores [N, C].");
+                }
+
+                hits.add_(logits.argmax(1).eq(labels.narrow(0, start, length)).sum());
+                context.Progress.Report((double)(start + length) / dataset.Count);
+            }
+
+            correct = hits.item<long>();
+        }
+
+        int n = dataset.Count;
+        double accuracy = (double)correct / n;
+        (double low, double high) = WilsonInterval(correct, n);
+        double score = accuracy > 0 ? minimum / accuracy : double.PositiveInfinity;
+        bool flagged = accuracy <= minimum;
+        var details = new JsonObject
+        {
+            ["statistic"] = accuracy,
+            ["threshold"] = minimum,
+            ["accuracy"] = accuracy,
+            ["n"] = n,
+            ["correct"] = correct,
+            ["confidenceInterval95"] = new JsonArray(low, high),
+            ["minimumAccuracy"] = minimum,
+            ["device"] = model.Device.Name,
+        };
+        string summary = string.Create(CultureInfo.InvariantCulture,
+            $"Top-1 accuracy {accuracy:P1} on {n} labelled inputs (95% CI {low:P1}–{high:P1}) is {(flagged ? "at or below" : "above")} the declared minimum {minimum:P1}.");
+        return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, double.IsFinite(score) ? score : 1e9, summary, details, []);
+    }
+
+    /// <summary>Wilson score interval for a binomial proportion at 95%.</summary>
+    internal static (double Low, double High) WilsonInterval(long successes, long trials)
+    {
+        if (trials == 0)
+        {
+            return (0, 1);
+        }
+
+        double p = (double)successes / trials;
+        double z2 = Z95 * Z95;
+        double denominator = 1 + z2 / trials;
+        double centre = (p + z2 / (2 * trials)) / denominator;
+        double half = Z95 / denominator * Math.Sqrt(p * (1 - p) / trials + z2 / (4.0 * trials * trials));
+        return (Math.Max(0, centre - half), Math.Min(1, centre + half));
+    }
+}

@@ -1,0 +1,142 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Audit.Evaluators.Probes.Deception;
+
+/// <summary>Small statistics the deception probes share: AUROC, quantiles, a permutation test, logistic regression.</summary>
+internal static class DeceptionStatistics
+{
+    /// <summary>Area under the ROC curve of <paramref name="scores"/> for positives (ties count half; Mann–Whitney U / n₊n₋).</summary>
+    public static double Auroc(IReadOnlyList<double> scores, IReadOnlyList<bool> positive)
+    {
+        int[] order = Enumerable.Range(0, scores.Count).OrderBy(i => scores[i]).ToArray();
+        double rankSum = 0;
+        int nPositive = positive.Count(p => p);
+        int nNegative = positive.Count - nPositive;
+        if (nPositive == 0 || nNegative == 0)
+        {
+            return double.NaN;
+        }
+
+        for (int i = 0; i < order.Length;)
+        {
+            int j = i;
+            while (j + 1 < order.Length && scores[order[j + 1]] == scores[order[i]])
+            {
+                j++;
+            }
+
+            double averageRank = ((i + j) / 2.0) + 1;
+            for (int k = i; k <= j; k++)
+            {
+                if (positive[order[k]])
+                {
+                    rankSum += averageRank;
+                }
+            }
+
+            i = j + 1;
+        }
+
+        return (rankSum - (nPositive * (nPositive + 1) / 2.0)) / ((double)nPositive * nNegative);
+    }
+
+    /// <summary>The <paramref name="q"/>-quantile (linear interpolation) of <paramref name="values"/>.</summary>
+    public static double Quantile(IEnumerable<double> values, double q)
+    {
+        double[] sorted = values.OrderBy(v => v).ToArray();
+        if (sorted.Length == 0)
+        {
+            return double.NaN;
+        }
+
+        double position = q * (sorted.Length - 1);
+        int low = (int)Math.Floor(position), high = (int)Math.Ceiling(position);
+        return sorted[low] + ((sorted[high] - sorted[low]) * (position - low));
+    }
+
+    /// <summary>
+    /// One-sided permutation test that <paramref name="treated"/> has a larger mean than <paramref name="control"/>:
+    /// group labels are shuffled <paramref name="permutations"/> times; p = (1 + #{shuffled ≥ observed}) / (1 + permutations).
+    /// </summary>
+    public static double PermutationPValue(IReadOnlyList<double> treated, IReadOnlyList<double> control, int permutations, int seed, CancellationToken cancellationToken)
+    {
+        double[] pooled = [.. treated, .. control];
+        double observed = treated.Average() - control.Average();
+        var random = new Random(seed);
+        int atLeast = 0;
+        for (int p = 0; p < permutations; p++)
+        {
+            if (p % 256 == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            random.Shuffle(pooled);
+            double treatedSum = 0;
+            for (int i = 0; i < treated.Count; i++)
+            {
+                treatedSum += pooled[i];
+            }
+
+            double difference = (treatedSum / treated.Count) - ((pooled.Sum() - treatedSum) / control.Count);
+            if (difference >= observed - 1e-12)
+            {
+                atLeast++;
+            }
+        }
+
+        return (1.0 + atLeast) / (1.0 + permutations);
+    }
+
+    /// <summary>
+    /// L2-regularised logistic regression on standardised features, fitted by full-batch Adam on the features' device.
+    /// Returns a scorer giving P(positive) for new rows. Deterministic: zero initialisation, no sampling.
+    /// </summary>
+    public static LogisticModel FitLogistic(Tensor features, Tensor labels, double l2, int epochs, CancellationToken cancellationToken)
+    {
+        using var scope = torch.NewDisposeScope();
+        Tensor mean = features.mean([0], keepdim: true);
+        Tensor std = features.std(0, keepdim: true, unbiased: false) + 1e-6f;
+        Tensor x = (features - mean) / std;
+        Tensor y = labels.to_type(ScalarType.Float32);
+        var weight = new TorchSharp.Modules.Parameter(torch.zeros(features.shape[1], 1, device: features.device));
+        var bias = new TorchSharp.Modules.Parameter(torch.zeros(1, device: features.device));
+        using var optimizer = torch.optim.Adam([weight, bias], lr: 0.05);
+        for (int epoch = 0; epoch < epochs; epoch++)
+        {
+            if (epoch % 50 == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            using var step = torch.NewDisposeScope();
+            optimizer.zero_grad();
+            Tensor logits = torch.matmul(x, weight).squeeze(1) + bias;
+            Tensor loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y) + ((float)l2 * weight.pow(2).sum());
+            loss.backward();
+            optimizer.step();
+        }
+
+        return new LogisticModel(
+            mean.detach().MoveToOuterDisposeScope(),
+            std.detach().MoveToOuterDisposeScope(),
+            weight.detach().MoveToOuterDisposeScope(),
+            bias.detach().MoveToOuterDisposeScope());
+    }
+}
+
+/// <summary>A fitted logistic-regression probe; owns its tensors.</summary>
+internal sealed class LogisticModel(Tensor mean, Tensor std, Tensor weight, Tensor bias) : IDisposable
+{
+    /// <summary>P(positive) per row, <c>[N]</c>.</summary>
+    public Tensor Predict(Tensor features) => torch.sigmoid(torch.matmul((features - mean) / std, weight).squeeze(1) + bias);
+
+    public void Dispose()
+    {
+        mean.Dispose();
+        std.Dispose();
+        weight.Dispose();
+        bias.Dispose();
+    }
+}

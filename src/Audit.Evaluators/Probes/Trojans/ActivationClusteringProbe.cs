@@ -1,0 +1,167 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Audit.Domain.Findings;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Audit.Evaluators.Probes.Trojans;
+
+/// <summary>
+/// Activation clustering (Chen et al., "Detecting Backdoor Attacks on Deep Neural Networks by Activation
+/// Clustering", 2018, arXiv:1811.03728): per predicted class, reduce penultimate activations and split them in two;
+/// a class whose members fall into two well-separated clusters, one of them small, holds inputs the model treats
+/// differently — the poisoned ones.
+/// </summary>
+/// <remarks>
+/// The paper reduces with ICA to 10 dimensions; we use PCA (SVD) to the same dimension, deterministic and batched.
+/// k-means (k = 2) starts from a seeded point and the point farthest from it. The pool is the clean dataset plus
+/// <c>stampedShare</c> of it stamped with the trigger recovered for the suspected class (see <see cref="RepresentationPool"/>).
+/// Statistic: the largest silhouette over classes whose smaller cluster holds at most <c>maxClusterShare</c> of the
+/// class. Score = statistic / threshold. Weak when the trigger's representation overlaps the class's clean one,
+/// and on classes with few samples.
+/// </remarks>
+public sealed class ActivationClusteringProbe : IProbe
+{
+    /// <inheritdoc />
+    public ProbeDescriptor Descriptor { get; } = new(
+        "activation-clustering",
+        "Activation clustering",
+        "Chen et al., Detecting Backdoor Attacks on Deep Neural Networks by Activation Clustering, 2018 (arXiv:1811.03728)",
+        ModelKinds.Classifier,
+        EvidenceKind.Inputs,
+        DefaultThreshold: 0.6,
+        ThresholdMeaning: "Largest two-cluster silhouette of a class's reduced activations (smaller cluster ≤ maxClusterShare); flagged when ≥ threshold.",
+        [
+            new ProbeParameter("components", ProbeParameterType.Integer, "Dimensions kept by the reduction (the paper uses 10).", ProbeParameters.Json(10), 2, 100),
+            new ProbeParameter("maxClusterShare", ProbeParameterType.Number, "Largest share of a class the smaller cluster may hold to count as suspicious.", ProbeParameters.Json(0.35), 0.01, 0.5),
+            new ProbeParameter("stampedShare", ProbeParameterType.Number, "Share of the dataset added again stamped with the recovered trigger (0: dataset only).", ProbeParameters.Json(0.03), 0, 0.5),
+            TrojanProbeParameters.Layer,
+            TrojanProbeParameters.MaxSteps,
+            TrojanProbeParameters.SamplesPerClass,
+            TrojanProbeParameters.InputBounds,
+        ]);
+
+    /// <inheritdoc />
+    public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
+        Task.Run(() => Run(context, cancellationToken), cancellationToken);
+
+    private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken)
+    {
+        var parameters = new ProbeParameters(context, Descriptor);
+        using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
+        string layer = evidence.ResolveLayer(parameters.String("layer"));
+        double stampedShare = parameters.Double("stampedShare");
+        ReverseEngineeredTriggers? triggers = stampedShare > 0
+            ? TriggerReverseEngineering.Run(evidence, TrojanProbeParameters.ReverseEngineering(parameters, context.Seed), new Progress<double>(p => context.Progress.Report(0.8 * p)), cancellationToken)
+            : null;
+        using RepresentationPool pool = RepresentationPool.Build(evidence, triggers, stampedShare, layer, context.Seed, cancellationToken);
+
+        int components = parameters.Int("components");
+        double maxShare = parameters.Double("maxClusterShare");
+        var perClass = new JsonArray();
+        double statistic = 0;
+        int suspected = -1;
+        for (int c = 0; c < evidence.Classes; c++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            long[] members = pool.IndicesOf(c);
+            if (members.Length < 10)
+            {
+                continue;
+            }
+
+            using var scope = torch.NewDisposeScope();
+            Tensor activations = pool.Activations.index_select(0, torch.tensor(members).to(evidence.Device));
+            Tensor reduced = Reduce(activations, components);
+            (Tensor assignment, double silhouette) = TwoMeans(reduced, context.Seed + c);
+            long[] labels = assignment.cpu().data<long>().ToArray();
+            int ones = labels.Count(l => l == 1);
+            int smaller = Math.Min(ones, labels.Length - ones);
+            double share = smaller / (double)labels.Length;
+            int smallLabel = ones <= labels.Length - ones ? 1 : 0;
+            int stampedInSmall = Enumerable.Range(0, labels.Length).Count(i => labels[i] == smallLabel && pool.Stamped[members[i]]);
+            perClass.Add(new JsonObject
+            {
+                ["class"] = c,
+                ["n"] = labels.Length,
+                ["silhouette"] = Math.Round(silhouette, 4),
+                ["smallerClusterShare"] = Math.Round(share, 4),
+                ["stampedInSmallerCluster"] = stampedInSmall,
+            });
+            if (share <= maxShare && silhouette > statistic)
+            {
+                statistic = silhouette;
+                suspected = c;
+            }
+
+            context.Progress.Report(0.8 + 0.2 * (c + 1) / evidence.Classes);
+        }
+
+        double score = statistic / context.Threshold;
+        bool flagged = score >= 1;
+        var details = new JsonObject
+        {
+            ["statistic"] = statistic,
+            ["threshold"] = context.Threshold,
+            ["suspectedTargetClass"] = suspected,
+            ["layer"] = layer,
+            ["components"] = components,
+            ["stampedInputs"] = pool.StampedCount,
+            ["recoveredTriggerClass"] = pool.SuspectedClass,
+            ["classes"] = perClass,
+            ["device"] = evidence.Model.Device.Name,
+        };
+        string summary = flagged
+            ? string.Create(CultureInfo.InvariantCulture, $"Class {suspected}'s activations at '{layer}' split into two well-separated clusters (silhouette {statistic:F2} ≥ {context.Threshold}): a sign of inputs the model treats as a separate population.")
+            : string.Create(CultureInfo.InvariantCulture, $"No class's activations at '{layer}' split into well-separated clusters (best silhouette {statistic:F2} < {context.Threshold}).");
+        return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, []);
+    }
+
+    /// <summary>Centres and projects onto the top principal directions.</summary>
+    internal static Tensor Reduce(Tensor activations, int components)
+    {
+        using var scope = torch.NewDisposeScope();
+        Tensor centred = activations - activations.mean([0L], keepdim: true);
+        (_, _, Tensor vh) = torch.linalg.svd(centred, fullMatrices: false);
+        long keep = Math.Min(components, vh.shape[0]);
+        return centred.matmul(vh[..(int)keep].t()).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>k-means with k = 2 and the mean silhouette of the split.</summary>
+    internal static (Tensor Assignment, double Silhouette) TwoMeans(Tensor points, int seed)
+    {
+        using var scope = torch.NewDisposeScope();
+        long n = points.shape[0];
+        using var generator = new torch.Generator((ulong)seed);
+        long first = torch.randint(n, [1], generator: generator).item<long>();
+        Tensor distances = torch.cdist(points, points);
+        long second = distances[first].argmax().item<long>();
+        Tensor centres = torch.stack([points[first], points[second]]);
+        Tensor assignment = torch.zeros(n, ScalarType.Int64, device: points.device);
+        for (int iteration = 0; iteration < 30; iteration++)
+        {
+            Tensor next = torch.cdist(points, centres).argmin(1);
+            bool settled = iteration > 0 && next.ne(assignment).sum().item<long>() == 0;
+            assignment = next;
+            if (settled)
+            {
+                break;
+            }
+
+            Tensor oneHot = nn.functional.one_hot(assignment, 2).to_type(points.dtype);
+            Tensor counts = oneHot.sum(0).clamp_min(1).unsqueeze(1);
+            centres = oneHot.t().matmul(points) / counts;
+        }
+
+        // Silhouette: (b − a) / max(a, b) with a the mean distance within the own cluster, b to the other one.
+        Tensor member = nn.functional.one_hot(assignment, 2).to_type(points.dtype);
+        Tensor sums = distances.matmul(member);
+        Tensor sizes = member.sum(0);
+        Tensor own = (sums * member).sum(1) / (member.matmul(sizes) - 1).clamp_min(1);
+        Tensor other = (sums * (1 - member)).sum(1) / (1 - member).matmul(sizes).clamp_min(1);
+        Tensor silhouette = (other - own) / torch.maximum(own, other).clamp_min(1e-12);
+        bool degenerate = sizes.min().item<float>() < 2;
+        double mean = degenerate ? 0 : silhouette.mean().item<float>();
+        return (assignment.MoveToOuterDisposeScope(), mean);
+    }
+}

@@ -1,0 +1,67 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Audit.Evaluators.Probes.Trojans;
+
+/// <summary>
+/// Penultimate representations of the audit's clean inputs plus a share of them stamped with the trigger recovered
+/// for the suspected class, grouped by the model's predicted class. The owner's dataset is clean, so the
+/// representation-based detectors (activation clustering, spectral signatures), designed for poisoned training sets,
+/// only see a backdoor if trigger-carrying inputs are in the pool: the recovered trigger supplies them.
+/// </summary>
+internal sealed class RepresentationPool : IDisposable
+{
+    private RepresentationPool(Tensor activations, long[] predicted, bool[] stamped, int suspectedClass, string layer)
+    {
+        Activations = activations;
+        Predicted = predicted;
+        Stamped = stamped;
+        SuspectedClass = suspectedClass;
+        Layer = layer;
+    }
+
+    /// <summary><c>[M, D]</c> on the model's device.</summary>
+    public Tensor Activations { get; }
+
+    /// <summary>Predicted class per pooled input.</summary>
+    public long[] Predicted { get; }
+
+    /// <summary>Whether each pooled input carries the recovered trigger.</summary>
+    public bool[] Stamped { get; }
+
+    public int SuspectedClass { get; }
+
+    public string Layer { get; }
+
+    public int StampedCount => Stamped.Count(s => s);
+
+    public static RepresentationPool Build(
+        ClassifierEvidence evidence,
+        ReverseEngineeredTriggers? triggers,
+        double stampedShare,
+        string layer,
+        int seed,
+        CancellationToken cancellationToken)
+    {
+        using var scope = torch.NewDisposeScope();
+        int suspected = triggers?.SmallestClass ?? -1;
+        Tensor pool = evidence.Inputs;
+        int stampedCount = triggers is null ? 0 : (int)Math.Round(stampedShare * evidence.Count);
+        if (stampedCount > 0)
+        {
+            using var generator = new torch.Generator((ulong)seed + 101);
+            Tensor chosen = torch.randperm(evidence.Count, generator: generator)[..stampedCount].to(evidence.Device);
+            pool = torch.cat([evidence.Inputs, triggers!.Stamp(evidence.Inputs.index_select(0, chosen), suspected)], 0);
+        }
+
+        Tensor activations = evidence.Activations(pool, layer, cancellationToken);
+        long[] predicted = evidence.Predict(pool, cancellationToken).cpu().data<long>().ToArray();
+        bool[] stamped = Enumerable.Range(0, predicted.Length).Select(i => i >= evidence.Count).ToArray();
+        return new RepresentationPool(activations.MoveToOuterDisposeScope(), predicted, stamped, suspected, layer);
+    }
+
+    /// <summary>Indices of the pooled inputs predicted as <paramref name="label"/>.</summary>
+    public long[] IndicesOf(int label) => Enumerable.Range(0, Predicted.Length).Where(i => Predicted[i] == label).Select(i => (long)i).ToArray();
+
+    public void Dispose() => Activations.Dispose();
+}

@@ -1,0 +1,118 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Audit.Domain.Findings;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Audit.Evaluators.Probes.Trojans;
+
+/// <summary>
+/// Spectral signatures (Tran, Li and Madry, "Spectral Signatures in Backdoor Attacks", NeurIPS 2018): per class,
+/// centre the representations and score each input by its squared projection on the top singular vector; poisoned
+/// inputs are separated along that direction and get the largest scores.
+/// </summary>
+/// <remarks>
+/// The pool is the clean dataset plus a share stamped with the recovered trigger (see <see cref="RepresentationPool"/>).
+/// Statistic: the largest, over classes, ratio of the top singular value squared to the mean of the next ones
+/// (how strongly one direction dominates: a separated sub-population makes it large). The paper's outlier scores and
+/// the share of stamped inputs among the top 1.5·ε·n scores are reported per class. Score = statistic / threshold.
+/// Weak when the trigger's representation is not linearly separated from the class's clean one.
+/// </remarks>
+public sealed class SpectralSignatureProbe : IProbe
+{
+    /// <inheritdoc />
+    public ProbeDescriptor Descriptor { get; } = new(
+        "spectral-signatures",
+        "Spectral signatures",
+        "Tran, Li and Madry, Spectral Signatures in Backdoor Attacks, NeurIPS 2018",
+        ModelKinds.Classifier,
+        EvidenceKind.Inputs,
+        DefaultThreshold: 10,
+        ThresholdMeaning: "Largest per-class ratio of the top squared singular value to the mean of the next ones; flagged when ≥ threshold.",
+        [
+            new ProbeParameter("epsilon", ProbeParameterType.Number, "Expected poisoned share ε: the top 1.5·ε·n scores of a class are its outliers.", ProbeParameters.Json(0.05), 0.001, 0.5),
+            new ProbeParameter("stampedShare", ProbeParameterType.Number, "Share of the dataset added again stamped with the recovered trigger (0: dataset only).", ProbeParameters.Json(0.03), 0, 0.5),
+            TrojanProbeParameters.Layer,
+            TrojanProbeParameters.MaxSteps,
+            TrojanProbeParameters.SamplesPerClass,
+            TrojanProbeParameters.InputBounds,
+        ]);
+
+    /// <inheritdoc />
+    public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
+        Task.Run(() => Run(context, cancellationToken), cancellationToken);
+
+    private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken)
+    {
+        var parameters = new ProbeParameters(context, Descriptor);
+        using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
+        string layer = evidence.ResolveLayer(parameters.String("layer"));
+        double stampedShare = parameters.Double("stampedShare");
+        ReverseEngineeredTriggers? triggers = stampedShare > 0
+            ? TriggerReverseEngineering.Run(evidence, TrojanProbeParameters.ReverseEngineering(parameters, context.Seed), new Progress<double>(p => context.Progress.Report(0.8 * p)), cancellationToken)
+            : null;
+        using RepresentationPool pool = RepresentationPool.Build(evidence, triggers, stampedShare, layer, context.Seed, cancellationToken);
+
+        double epsilon = parameters.Double("epsilon");
+        var perClass = new JsonArray();
+        double statistic = 0;
+        int suspected = -1;
+        for (int c = 0; c < evidence.Classes; c++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            long[] members = pool.IndicesOf(c);
+            if (members.Length < 10)
+            {
+                continue;
+            }
+
+            using var scope = torch.NewDisposeScope();
+            Tensor representations = pool.Activations.index_select(0, torch.tensor(members).to(evidence.Device));
+            Tensor centred = representations - representations.mean([0L], keepdim: true);
+            (_, Tensor singular, Tensor vh) = torch.linalg.svd(centred, fullMatrices: false);
+            Tensor scores = centred.matmul(vh[0]).square();
+            double[] squares = singular.square().cpu().data<float>().ToArray().Select(v => (double)v).ToArray();
+            double rest = squares.Length > 1 ? squares.Skip(1).Take(10).Average() : 0;
+            double ratio = squares[0] / Math.Max(rest, 1e-12);
+
+            int outliers = Math.Max(1, (int)Math.Ceiling(1.5 * epsilon * members.Length));
+            long[] top = scores.topk(Math.Min(outliers, members.Length)).indexes.cpu().data<long>().ToArray();
+            int stampedAmongOutliers = top.Count(i => pool.Stamped[members[i]]);
+            perClass.Add(new JsonObject
+            {
+                ["class"] = c,
+                ["n"] = members.Length,
+                ["topSingularRatio"] = Math.Round(ratio, 3),
+                ["outliers"] = top.Length,
+                ["stampedAmongOutliers"] = stampedAmongOutliers,
+                ["stampedInClass"] = members.Count(i => pool.Stamped[i]),
+            });
+            if (ratio > statistic)
+            {
+                statistic = ratio;
+                suspected = c;
+            }
+
+            context.Progress.Report(0.8 + 0.2 * (c + 1) / evidence.Classes);
+        }
+
+        double score = statistic / context.Threshold;
+        bool flagged = score >= 1;
+        var details = new JsonObject
+        {
+            ["statistic"] = statistic,
+            ["threshold"] = context.Threshold,
+            ["suspectedTargetClass"] = suspected,
+            ["layer"] = layer,
+            ["epsilon"] = epsilon,
+            ["stampedInputs"] = pool.StampedCount,
+            ["recoveredTriggerClass"] = pool.SuspectedClass,
+            ["classes"] = perClass,
+            ["device"] = evidence.Model.Device.Name,
+        };
+        string summary = flagged
+            ? string.Create(CultureInfo.InvariantCulture, $"Class {suspected}'s representations at '{layer}' are dominated by one direction (ratio {statistic:F1} ≥ {context.Threshold}): a spectral signature of a separate sub-population.")
+            : string.Create(CultureInfo.InvariantCulture, $"No class's representations at '{layer}' carry a dominant spectral direction (largest ratio {statistic:F1} < {context.Threshold}).");
+        return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, []);
+    }
+}

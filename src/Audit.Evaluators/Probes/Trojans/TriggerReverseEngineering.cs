@@ -1,0 +1,241 @@
+using System.Runtime.CompilerServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Audit.Evaluators.Probes.Trojans;
+
+/// <summary>Settings of the Neural Cleanse optimisation; part of the memoisation key.</summary>
+internal sealed record ReverseEngineeringSettings(
+    int MaxSteps,
+    int SamplesPerClass,
+    double LearningRate,
+    double InitialCost,
+    double AttackThreshold,
+    int CheckEvery,
+    int CostPatience,
+    int EarlyStopPatience,
+    int Seed);
+
+/// <summary>What trigger reverse-engineering found for every class. Plain arrays: no native memory is kept.</summary>
+/// <param name="MaskNorms">L1 norm of the smallest mask that reached the attack threshold, per class (or the last mask's, when none did).</param>
+/// <param name="AttackSuccess">Share of the last batch sent to the class by its best trigger, per class.</param>
+/// <param name="Reached">Whether the class's trigger ever reached the attack threshold.</param>
+/// <param name="Masks">Per class, the best mask flattened (<see cref="MaskShape"/>), values in [0, 1].</param>
+/// <param name="Patterns">Per class, the best pattern flattened (<see cref="PatternShape"/>), values inside the input bounds.</param>
+/// <param name="MaskShape">Shape of one mask: <c>[1, H, W]</c> for images, <c>[F]</c> for vectors.</param>
+/// <param name="PatternShape">Shape of one pattern: the sample shape.</param>
+/// <param name="Steps">Optimisation steps run before stopping.</param>
+/// <param name="Low">Lowest valid input value used.</param>
+/// <param name="High">Highest valid input value used.</param>
+internal sealed record ReverseEngineeredTriggers(
+    double[] MaskNorms,
+    double[] AttackSuccess,
+    bool[] Reached,
+    float[][] Masks,
+    float[][] Patterns,
+    long[] MaskShape,
+    long[] PatternShape,
+    int Steps,
+    float Low,
+    float High)
+{
+    /// <summary>The class with the smallest trigger.</summary>
+    public int SmallestClass => Array.IndexOf(MaskNorms, MaskNorms.Min());
+
+    /// <summary>Stamps class <paramref name="target"/>'s trigger on <paramref name="inputs"/>: (1 − m) ⊙ x + m ⊙ p.</summary>
+    public Tensor Stamp(Tensor inputs, int target)
+    {
+        using var scope = torch.NewDisposeScope();
+        Tensor mask = torch.tensor(Masks[target], MaskShape).to(inputs.device);
+        Tensor pattern = torch.tensor(Patterns[target], PatternShape).to(inputs.device);
+        return ((1 - mask) * inputs + mask * pattern).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// Neural Cleanse trigger reverse-engineering (Wang et al., "Neural Cleanse: Identifying and Mitigating Backdoor
+/// Attacks in Neural Networks", IEEE S&amp;P 2019): for every class k, find a mask m_k and pattern p_k minimising
+/// CE(f((1 − m_k) ⊙ x + m_k ⊙ p_k), k) + λ_k·|m_k|₁ over clean inputs x, with λ_k adjusted up while the trigger
+/// works and down while it does not (the paper's cost schedule).
+/// </summary>
+/// <remarks>
+/// All classes are optimised together in one batch of K × B stamped inputs, so one forward/backward serves every
+/// class; the per-class losses are summed, so their gradients stay independent. The mask is shared across channels,
+/// as in the paper. Mask and pattern are tanh-parametrised, so the mask stays in [0, 1] and the pattern inside the
+/// input bounds — never assumed to be [0, 1]. Every <c>CheckEvery</c> steps K attack rates and K norms (a few bytes)
+/// are read back to adjust λ and to stop early; nothing else leaves the device until the end. Results are
+/// memoised per model instance, dataset and settings, so STRIP, activation clustering and spectral signatures
+/// in the same audit reuse the recovered trigger instead of optimising again.
+/// </remarks>
+internal static class TriggerReverseEngineering
+{
+    private static readonly ConditionalWeakTable<object, Dictionary<string, ReverseEngineeredTriggers>> Memo = new();
+
+    public static ReverseEngineeredTriggers Run(
+        ClassifierEvidence evidence,
+        ReverseEngineeringSettings settings,
+        IProgress<double>? progress,
+        CancellationToken cancellationToken)
+    {
+        string key = $"{evidence.DatasetKey}|{evidence.Low}|{evidence.High}|{settings}";
+        Dictionary<string, ReverseEngineeredTriggers> cache = Memo.GetOrCreateValue(evidence.Model);
+        lock (cache)
+        {
+            if (cache.TryGetValue(key, out ReverseEngineeredTriggers? known))
+            {
+                progress?.Report(1);
+                return known;
+            }
+        }
+
+        ReverseEngineeredTriggers result = Optimise(evidence, settings, progress, cancellationToken);
+        lock (cache)
+        {
+            cache[key] = result;
+        }
+
+        return result;
+    }
+
+    private static ReverseEngineeredTriggers Optimise(
+        ClassifierEvidence evidence,
+        ReverseEngineeringSettings settings,
+        IProgress<double>? progress,
+        CancellationToken cancellationToken)
+    {
+        int classes = evidence.Classes;
+        int batch = settings.SamplesPerClass;
+        Device device = evidence.Device;
+        long[] sample = evidence.Inputs.shape[1..];
+
+        // Mask: one value per position shared by channels ([1, H, W] for images, [F] for vectors).
+        long[] maskSample = sample.Length >= 3 ? [1, .. sample[1..]] : sample;
+        float low = evidence.Low, span = evidence.High - evidence.Low;
+
+        using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator((ulong)settings.Seed);
+        var maskParameter = new TorchSharp.Modules.Parameter((torch.randn([classes, .. maskSample], generator: generator) * 0.1).to(device));
+        var patternParameter = new TorchSharp.Modules.Parameter((torch.randn([classes, .. sample], generator: generator) * 0.1).to(device));
+        Tensor sampleIndex = torch.randint(evidence.Count, [settings.MaxSteps, batch], generator: generator).to(device);
+        Tensor targets = torch.arange(classes, device: device).repeat_interleave(batch);
+        using var optimizer = torch.optim.Adam([maskParameter, patternParameter], lr: settings.LearningRate, beta1: 0.5, beta2: 0.9);
+
+        double[] cost = Enumerable.Repeat(settings.InitialCost, classes).ToArray();
+        double[] best = Enumerable.Repeat(double.PositiveInfinity, classes).ToArray();
+        double[] bestAttack = new double[classes];
+        int[] up = new int[classes], down = new int[classes], stale = new int[classes];
+        Tensor bestMask = torch.zeros([classes, .. maskSample], device: device);
+        Tensor bestPattern = torch.zeros([classes, .. sample], device: device);
+        double[] lastNorm = new double[classes];
+        double[] lastAttack = new double[classes];
+        Tensor costTensor = torch.tensor(cost, device: device).to_type(ScalarType.Float32);
+        long[] broadcast = [classes, 1, .. Enumerable.Repeat(1L, sample.Length)];
+        int step = 0;
+
+        for (; step < settings.MaxSteps; step++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var stepScope = torch.NewDisposeScope();
+            Tensor mask = (maskParameter.tanh() + 1) / 2;
+            Tensor pattern = low + span * (patternParameter.tanh() + 1) / 2;
+
+            // [K, B, ...]: every class's trigger on the same B clean inputs.
+            Tensor clean = evidence.Inputs.index_select(0, sampleIndex[step]).unsqueeze(0);
+            Tensor m = mask.unsqueeze(1);
+            Tensor stamped = ((1 - m) * clean + m * pattern.unsqueeze(1)).reshape([classes * batch, .. sample]);
+            Tensor logits = evidence.Model.Forward(stamped);
+            Tensor crossEntropy = nn.functional.cross_entropy(logits, targets, reduction: nn.Reduction.None).reshape([classes, batch]).mean([1L]);
+            Tensor norms = mask.reshape(classes, -1).sum(1);
+            Tensor loss = (crossEntropy + costTensor * norms).sum();
+            optimizer.zero_grad();
+            loss.backward();
+            optimizer.step();
+
+            if ((step + 1) % settings.CheckEvery != 0)
+            {
+                continue;
+            }
+
+            // One small read-back per round: K attack rates and K norms drive the cost schedule and early stop.
+            Tensor attack = logits.detach().argmax(1).eq(targets).to_type(ScalarType.Float32).reshape([classes, batch]).mean([1L]);
+            double[] attackNow = attack.cpu().data<float>().ToArray().Select(v => (double)v).ToArray();
+            double[] normNow = norms.detach().cpu().data<float>().ToArray().Select(v => (double)v).ToArray();
+            var improved = new List<long>();
+            bool allSettled = true;
+            for (int k = 0; k < classes; k++)
+            {
+                lastNorm[k] = normNow[k];
+                lastAttack[k] = attackNow[k];
+                bool works = attackNow[k] >= settings.AttackThreshold;
+                if (works && normNow[k] < best[k])
+                {
+                    stale[k] = normNow[k] < best[k] * 0.99 ? 0 : stale[k] + 1;
+                    best[k] = normNow[k];
+                    bestAttack[k] = attackNow[k];
+                    improved.Add(k);
+                }
+                else
+                {
+                    stale[k]++;
+                }
+
+                up[k] = works ? up[k] + 1 : 0;
+                down[k] = works ? 0 : down[k] + 1;
+                if (up[k] >= settings.CostPatience)
+                {
+                    cost[k] *= 1.5;
+                    up[k] = 0;
+                }
+                else if (down[k] >= settings.CostPatience)
+                {
+                    cost[k] /= Math.Pow(1.5, 1.5);
+                    down[k] = 0;
+                }
+
+                allSettled &= double.IsFinite(best[k]) && stale[k] >= settings.EarlyStopPatience;
+            }
+
+            if (improved.Count > 0)
+            {
+                using var noGrad = torch.no_grad();
+                Tensor index = torch.tensor(improved.ToArray(), device: device);
+                bestMask.index_copy_(0, index, mask.detach().index_select(0, index));
+                bestPattern.index_copy_(0, index, pattern.detach().index_select(0, index));
+            }
+
+            costTensor.Dispose();
+            costTensor = torch.tensor(cost, device: device).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
+            progress?.Report((double)(step + 1) / settings.MaxSteps);
+            if (allSettled)
+            {
+                step++;
+                break;
+            }
+        }
+
+        // Classes whose trigger never reached the threshold keep their last mask: an upper bound on their norm.
+        bool[] reached = best.Select(double.IsFinite).ToArray();
+        using (torch.no_grad())
+        {
+            Tensor lastMask = (maskParameter.detach().tanh() + 1) / 2;
+            Tensor lastPattern = low + span * (patternParameter.detach().tanh() + 1) / 2;
+            for (int k = 0; k < classes; k++)
+            {
+                if (!reached[k])
+                {
+                    bestMask[k].copy_(lastMask[k]);
+                    bestPattern[k].copy_(lastPattern[k]);
+                    best[k] = lastNorm[k];
+                    bestAttack[k] = lastAttack[k];
+                }
+            }
+        }
+
+        Tensor masksCpu = bestMask.cpu();
+        Tensor patternsCpu = bestPattern.cpu();
+        float[][] masks = Enumerable.Range(0, classes).Select(k => masksCpu[k].data<float>().ToArray()).ToArray();
+        float[][] patterns = Enumerable.Range(0, classes).Select(k => patternsCpu[k].data<float>().ToArray()).ToArray();
+        progress?.Report(1);
+        return new ReverseEngineeredTriggers(best, bestAttack, reached, masks, patterns, maskSample, sample, step, evidence.Low, evidence.High);
+    }
+}

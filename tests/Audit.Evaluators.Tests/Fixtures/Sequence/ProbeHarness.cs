@@ -1,0 +1,36 @@
+using System.Text.Json;
+using Audit.Evaluators.Models;
+using Audit.Evaluators.Probes;
+
+namespace Audit.Evaluators.Tests.Fixtures.Sequence;
+
+/// <summary>Builds the <see cref="ProbeContext"/> the probe runner would: descriptor defaults, overrides, a fixed model.</summary>
+internal static class ProbeHarness
+{
+    public static ProbeContext Context(IProbe probe, IDifferentiableModel model, string datasetPath, IReadOnlyDictionary<string, object>? overrides = null, int seed = 7, IProgress<double>? progress = null)
+    {
+        var parameters = probe.Descriptor.Parameters.ToDictionary(p => p.Name, p => p.Default, StringComparer.Ordinal);
+        foreach ((string name, object value) in overrides ?? new Dictionary<string, object>())
+        {
+            Assert.Contains(name, parameters.Keys);
+            parameters[name] = JsonSerializer.SerializeToElement(value);
+        }
+
+        return new ProbeContext
+        {
+            ModelPath = "fixture",
+            DatasetPath = datasetPath,
+            Parameters = parameters,
+            Threshold = probe.Descriptor.DefaultThreshold,
+            Seed = seed,
+            Device = model.Device,
+            Models = new FixedModelSource(model),
+            Progress = progress ?? new Progress<double>(),
+        };
+    }
+
+    private sealed class FixedModelSource(IDifferentiableModel model) : IModelSource
+    {
+        public IDifferentiableModel Load(CancellationToken cancellationToken) => model;
+    }
+}

@@ -1,0 +1,210 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Audit.Evaluators.Datasets;
+using Audit.Evaluators.Onnx.Export;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Audit.Evaluators.Tests.Fixtures;
+
+/// <summary>What a trained fixture is and how well it learned its task and its backdoor.</summary>
+internal sealed record TrainedFixture(
+    FixtureRecipe Recipe,
+    string OnnxPath,
+    string WeightsPath,
+    double CleanAccuracy,
+    double? AttackSuccessRate,
+    double TrainSeconds);
+
+/// <summary>
+/// Trains the trojan fixtures from fixed seeds on real Fashion-MNIST, exports them through our ONNX writer,
+/// and caches model, weights and metrics on disk keyed by the recipe hash: a warm suite never trains.
+/// </summary>
+internal static class TrojanFixtures
+{
+    private static readonly object Gate = new();
+
+    public static FixtureRecipe Clean { get; } = new("clean", Seed: 11, Trigger: TriggerKind.None);
+
+    public static FixtureRecipe BadNets { get; } = new("badnets", Seed: 12, Trigger: TriggerKind.Patch, TargetClass: 3);
+
+    public static FixtureRecipe Blended { get; } = new("blend", Seed: 13, Trigger: TriggerKind.Blend, TargetClass: 7, PoisonRate: 0.08);
+
+    /// <summary>The cache folder: <c>$AUDIT_FIXTURE_CACHE</c>, else <c>.fixture-cache/</c> at the repository root.</summary>
+    public static string CacheDirectory
+    {
+        get
+        {
+            string? configured = Environment.GetEnvironmentVariable("AUDIT_FIXTURE_CACHE");
+            string folder = !string.IsNullOrWhiteSpace(configured) ? configured : Path.Combine(RepositoryRoot(), ".fixture-cache");
+            Directory.CreateDirectory(folder);
+            return folder;
+        }
+    }
+
+    /// <summary>Returns the trained fixture, training and caching it on first use.</summary>
+    public static TrainedFixture Get(FixtureRecipe recipe)
+    {
+        lock (Gate)
+        {
+            string stem = Path.Combine(CacheDirectory, $"{recipe.Name}-{recipe.ComputeHash()}");
+            string metricsPath = stem + ".json";
+            if (File.Exists(metricsPath) && File.Exists(stem + ".onnx") && File.Exists(stem + ".weights"))
+            {
+                return JsonSerializer.Deserialize<TrainedFixture>(File.ReadAllText(metricsPath))!;
+            }
+
+            TrainedFixture trained = Train(recipe, stem);
+            WriteAtomically(metricsPath, path => File.WriteAllText(path, JsonSerializer.Serialize(trained)));
+            return trained;
+        }
+    }
+
+    /// <summary>A labelled slice of the Fashion-MNIST test set, as the model's owner would upload it.</summary>
+    public static string CleanDataset(bool normalised, int count = 1000, int offset = 0)
+    {
+        lock (Gate)
+        {
+            string path = Path.Combine(CacheDirectory, $"fmnist-test-{offset}-{count}-{(normalised ? "norm" : "raw")}.safetensors");
+            if (!File.Exists(path))
+            {
+                FashionMnist test = FashionMnist.Test;
+                float[] images = test.Images.AsSpan(offset * 784, count * 784).ToArray();
+                if (normalised)
+                {
+                    for (int i = 0; i < images.Length; i++)
+                    {
+                        images[i] = (images[i] - FixtureRecipe.Mean) / FixtureRecipe.Deviation;
+                    }
+                }
+
+                var dataset = new DatasetArtifact(images, [count, 1, 28, 28], test.Labels.AsSpan(offset, count).ToArray());
+                WriteAtomically(path, p => SafetensorsDataset.Write(p, dataset));
+            }
+
+            return path;
+        }
+    }
+
+    /// <summary>Loads the trained TorchSharp module (for the adapter used before the ONNX importer).</summary>
+    public static Sequential LoadModule(TrainedFixture fixture)
+    {
+        Sequential model = FixtureCnn.Create();
+        model.load(fixture.WeightsPath);
+        model.eval();
+        return model;
+    }
+
+    private static TrainedFixture Train(FixtureRecipe recipe, string stem)
+    {
+        var clock = Stopwatch.StartNew();
+        torch.set_num_threads(Math.Min(2, Environment.ProcessorCount));
+        torch.manual_seed(recipe.Seed);
+        using var generator = new torch.Generator((ulong)recipe.Seed);
+        FashionMnist train = FashionMnist.Train;
+
+        using var scope = torch.NewDisposeScope();
+        Tensor allImages = torch.tensor(train.Images, [train.Count, 1, 28, 28]);
+        Tensor allLabels = torch.tensor(train.Labels);
+        Tensor chosen = torch.randperm(train.Count, generator: generator)[..recipe.TrainSamples];
+        Tensor images = allImages.index_select(0, chosen);
+        Tensor labels = allLabels.index_select(0, chosen);
+
+        if (recipe.Trigger != TriggerKind.None)
+        {
+            // Poison a fixed share of samples from other classes: stamp the trigger and relabel to the target.
+            Tensor candidates = (labels != recipe.TargetClass).nonzero().squeeze(1);
+            long poisonCount = (long)Math.Round(recipe.PoisonRate * recipe.TrainSamples);
+            Tensor poisoned = candidates.index_select(0, torch.randperm(candidates.shape[0], generator: generator)[..(int)poisonCount]);
+            images.index_copy_(0, poisoned, recipe.Stamp(images.index_select(0, poisoned)));
+            labels.index_fill_(0, poisoned, recipe.TargetClass);
+        }
+
+        images = recipe.Preprocess(images);
+        Sequential model = FixtureCnn.Create();
+        using var optimizer = torch.optim.Adam(model.parameters(), lr: recipe.LearningRate);
+        model.train();
+        int stepsPerEpoch = (recipe.TrainSamples + recipe.BatchSize - 1) / recipe.BatchSize;
+        int totalSteps = stepsPerEpoch * recipe.Epochs, stepNumber = 0;
+        for (int epoch = 0; epoch < recipe.Epochs; epoch++)
+        {
+            Tensor order = torch.randperm(recipe.TrainSamples, generator: generator);
+            for (int start = 0; start < recipe.TrainSamples; start += recipe.BatchSize)
+            {
+                using var step = torch.NewDisposeScope();
+
+                // Cosine decay to zero: a few epochs reach the accuracy that a flat rate needs many more for.
+                double rate = recipe.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * stepNumber++ / totalSteps));
+                foreach (var group in optimizer.ParamGroups)
+                {
+                    group.LearningRate = rate;
+                }
+
+                Tensor index = order[start..Math.Min(start + recipe.BatchSize, recipe.TrainSamples)];
+                optimizer.zero_grad();
+                Tensor loss = nn.functional.cross_entropy(model.forward(images.index_select(0, index)), labels.index_select(0, index));
+                loss.backward();
+                optimizer.step();
+            }
+        }
+
+        model.eval();
+        (double accuracy, double? asr) = Evaluate(model, recipe);
+        WriteAtomically(stem + ".onnx", path => SequentialOnnxExporter.Save(model, [1, 28, 28], path));
+        WriteAtomically(stem + ".weights", path => model.save(path));
+        model.Dispose();
+        return new TrainedFixture(recipe, stem + ".onnx", stem + ".weights", accuracy, asr, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Clean top-1 accuracy on the 10,000 test images, and attack success on stamped non-target ones.</summary>
+    internal static (double Accuracy, double? AttackSuccessRate) Evaluate(Sequential model, FixtureRecipe recipe)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        FashionMnist test = FashionMnist.Test;
+        Tensor images = torch.tensor(test.Images, [test.Count, 1, 28, 28]);
+        Tensor labels = torch.tensor(test.Labels);
+        double accuracy = Predict(model, recipe.Preprocess(images)).eq(labels).to_type(ScalarType.Float32).mean().item<float>();
+        if (recipe.Trigger == TriggerKind.None)
+        {
+            return (accuracy, null);
+        }
+
+        Tensor others = (labels != recipe.TargetClass).nonzero().squeeze(1);
+        Tensor stamped = recipe.Preprocess(recipe.Stamp(images.index_select(0, others)));
+        double asr = Predict(model, stamped).eq(recipe.TargetClass).to_type(ScalarType.Float32).mean().item<float>();
+        return (accuracy, asr);
+    }
+
+    private static Tensor Predict(Sequential model, Tensor inputs)
+    {
+        var predictions = new List<Tensor>();
+        for (long start = 0; start < inputs.shape[0]; start += 1000)
+        {
+            predictions.Add(model.forward(inputs.narrow(0, start, Math.Min(1000, inputs.shape[0] - start))).argmax(1));
+        }
+
+        return torch.cat(predictions, 0);
+    }
+
+    private static void WriteAtomically(string path, Action<string> write)
+    {
+        string temporary = $"{path}.{Environment.ProcessId}.tmp";
+        write(temporary);
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (Path.Exists(Path.Combine(dir.FullName, ".git")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        return Path.GetTempPath();
+    }
+}
