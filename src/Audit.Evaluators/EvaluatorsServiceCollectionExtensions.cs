@@ -1,6 +1,7 @@
 using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Probes;
+using Audit.Evaluators.Probes.Deception;
 using Audit.Evaluators.Probes.Trojans;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -18,6 +19,10 @@ public static class EvaluatorsServiceCollectionExtensions
         services.AddSingleton<IProbe, StripProbe>();
         services.AddSingleton<IProbe, ActivationClusteringProbe>();
         services.AddSingleton<IProbe, SpectralSignatureProbe>();
+        services.AddSingleton<IProbe, CueDivergenceProbe>();
+        services.AddSingleton<IProbe, TriggerSearchProbe>();
+        services.AddSingleton<IProbe, LinearDeceptionProbe>();
+        services.AddSingleton<IProbe, ContrastConsistentSearchProbe>();
         services.AddSingleton<ProbeCatalog>();
         services.AddSingleton<Func<string, ComputeDevice, IModelSource>>(static (path, device) => new OnnxModelSource(path, device));
         services.AddSingleton<ProbeRunner>();
