@@ -54,8 +54,6 @@ public interface IIssuedReportStore
 
     Task<IssuedReport?> FindAsync(string reportId, CancellationToken cancellationToken);
 
-    Task<IssuedReport?> FindByAuditAsync(string auditId, CancellationToken cancellationToken);
-
     Task<byte[]?> ReadPdfAsync(string reportId, CancellationToken cancellationToken);
 }
 
@@ -89,26 +87,6 @@ public sealed partial class FileIssuedReportStore(string dataDirectory) : IIssue
 
         await using var stream = File.OpenRead(path);
         return await JsonSerializer.DeserializeAsync<IssuedReport>(stream, Json, cancellationToken);
-    }
-
-    public async Task<IssuedReport?> FindByAuditAsync(string auditId, CancellationToken cancellationToken)
-    {
-        if (!Directory.Exists(_root))
-        {
-            return null;
-        }
-
-        IssuedReport? latest = null;
-        foreach (var folder in Directory.EnumerateDirectories(_root))
-        {
-            var report = await FindAsync(Path.GetFileName(folder), cancellationToken);
-            if (report is not null && report.AuditId == auditId && (latest is null || report.SigningTime > latest.SigningTime))
-            {
-                latest = report;
-            }
-        }
-
-        return latest;
     }
 
     public async Task<byte[]?> ReadPdfAsync(string reportId, CancellationToken cancellationToken)

@@ -145,6 +145,8 @@ internal sealed class PdfPageWriter : IDisposable
     {
         using var stream = new MemoryStream(png, writable: false);
         using var image = XImage.FromStream(stream);
+        // Trigger masks are a few dozen pixels: show them as crisp pixels, not a smoothed blur.
+        image.Interpolate = image.PixelWidth >= 200;
         var scale = Math.Min(maxWidth / image.PointWidth, maxHeight / image.PointHeight);
         var width = image.PointWidth * scale;
         var height = image.PointHeight * scale;

@@ -22,6 +22,9 @@ public static class ReportCharts
             case HistogramChart histogram:
                 DrawHistogram(plot, histogram);
                 break;
+            case BinnedHistogramChart binned:
+                DrawBinned(plot, binned);
+                break;
             case LayerAurocChart auroc:
                 DrawAuroc(plot, auroc);
                 break;
@@ -93,6 +96,31 @@ public static class ReportCharts
             line.LegendText = $"threshold ({threshold:G4})";
         }
 
+        plot.XLabel(chart.ValueLabel);
+        plot.YLabel("count");
+        plot.Axes.Margins(bottom: 0);
+        plot.ShowLegend(Alignment.UpperRight);
+    }
+
+    private static void DrawBinned(Plot plot, BinnedHistogramChart chart)
+    {
+        var palette = new[] { Colors.SteelBlue.WithAlpha(0.6), Colors.OrangeRed.WithAlpha(0.6), Colors.SeaGreen.WithAlpha(0.6) };
+        var width = 0.8 / Math.Max(1, chart.Series.Count);
+        for (var s = 0; s < chart.Series.Count; s++)
+        {
+            var bars = plot.Add.Bars(
+                [.. Enumerable.Range(0, chart.Series[s].Values.Count).Select(b => b - 0.4 + ((s + 0.5) * width))],
+                [.. chart.Series[s].Values]);
+            bars.LegendText = chart.Series[s].Label;
+            foreach (var bar in bars.Bars)
+            {
+                bar.Size = width;
+                bar.FillColor = palette[s % palette.Length];
+                bar.LineWidth = 0;
+            }
+        }
+
+        plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, chart.BinLabels.Count).Select(i => (double)i)], [.. chart.BinLabels]);
         plot.XLabel(chart.ValueLabel);
         plot.YLabel("count");
         plot.Axes.Margins(bottom: 0);

@@ -62,6 +62,10 @@ public sealed record HistogramChart(string Title, string ValueLabel, IReadOnlyLi
 
 public sealed record HistogramSeries(string Label, IReadOnlyList<double> Values);
 
+/// <summary>Distributions a probe already binned (equal-width bins labelled by <c>BinLabels</c>), e.g. STRIP's entropy histograms.</summary>
+public sealed record BinnedHistogramChart(string Title, string ValueLabel, IReadOnlyList<string> BinLabels, IReadOnlyList<HistogramSeries> Series)
+    : ReportChart(Title);
+
 /// <summary>Per-layer probe AUROC for a deception indicator against the same probe on control labels.</summary>
 public sealed record LayerAurocChart(string Title, IReadOnlyList<string> Layers, IReadOnlyList<double> Auroc, IReadOnlyList<double>? ControlAuroc)
     : ReportChart(Title);

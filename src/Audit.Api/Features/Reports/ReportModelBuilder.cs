@@ -74,7 +74,8 @@ public static class ReportModelBuilder
             .Where(e => (string?)e["mediaType"] == "image/png" && e["contentBase64"] is not null)
             .Select(e => new ReportImage((string?)e["caption"] ?? (string?)e["name"] ?? "evidence", Convert.FromBase64String((string)e["contentBase64"]!)))
             .ToList();
-        var charts = (details?["charts"] as JsonArray ?? []).OfType<JsonObject>().Select(Chart).OfType<ReportChart>().ToList();
+        var charts = (details?["charts"] as JsonArray ?? []).OfType<JsonObject>().Select(Chart).OfType<ReportChart>()
+            .Concat(details is JsonObject known ? KnownCharts(known) : []).ToList();
         return new ReportFinding(row.Probe, ParseVerdict(row.Verdict), row.Score, Number(details?["statistic"]), Number(details?["threshold"]), row.Summary, citation, images, charts);
     }
 
@@ -90,6 +91,40 @@ public static class ReportModelBuilder
             "layer-auroc" => new LayerAurocChart(title, Strings(chart["layers"]), Numbers(chart["auroc"]), chart["controlAuroc"] is null ? null : Numbers(chart["controlAuroc"])),
             _ => null,
         };
+    }
+
+    /// <summary>
+    /// Charts drawn from the figures the trojan and deception probes already record: Neural Cleanse's per-class mask
+    /// norms (the flag line is where a norm's MAD anomaly index reaches the threshold), STRIP's entropy histograms of
+    /// clean and trigger-stamped inputs, and a linear probe's AUROC per layer.
+    /// </summary>
+    private static IEnumerable<ReportChart> KnownCharts(JsonObject details)
+    {
+        if (details["maskNorms"] is JsonArray norms && norms.Count > 0)
+        {
+            var values = Numbers(norms);
+            var flagLine = Number(details["medianNorm"]) is { } median && Number(details["medianAbsoluteDeviation"]) is { } mad && Number(details["threshold"]) is { } threshold
+                ? Math.Max(0, median - (threshold * 1.4826 * mad))
+                : 0;
+            yield return new MaskNormChart("Per-class L1 norm of the recovered trigger mask (dashed: flagged below)",
+                [.. Enumerable.Range(0, values.Count).Select(i => i.ToString(CultureInfo.InvariantCulture))], values, flagLine);
+        }
+
+        if (details["entropyHistogramClean"] is JsonArray clean && details["entropyHistogramStamped"] is JsonArray stamped)
+        {
+            var bins = Math.Max(clean.Count, stamped.Count);
+            yield return new BinnedHistogramChart(
+                "STRIP: prediction entropy under superimposition",
+                "entropy, in tenths of the maximum (log2 of the class count)",
+                [.. Enumerable.Range(0, bins).Select(b => $"{b / (double)bins:0.0}-{(b + 1) / (double)bins:0.0}")],
+                [new HistogramSeries("clean inputs", Numbers(clean)), new HistogramSeries("inputs with the recovered trigger", Numbers(stamped))]);
+        }
+
+        if (details["aurocByLayer"] is JsonObject byLayer && byLayer.Count > 0)
+        {
+            yield return new LayerAurocChart("Linear probe AUROC per layer (deceptive vs honest statements)",
+                [.. byLayer.Select(l => l.Key)], [.. byLayer.Select(l => Number(l.Value) ?? double.NaN)], null);
+        }
     }
 
     private static List<string> Summary(Profile profile, Verdict verdict, List<ReportControl> controls)
@@ -181,7 +216,9 @@ public static class ReportModelBuilder
     };
 
     private static double? Number(JsonNode? node) =>
-        node is JsonValue value && value.TryGetValue<double>(out var number) ? number : null;
+        node is JsonValue value && value.GetValueKind() == JsonValueKind.Number
+            ? double.Parse(value.ToJsonString(), CultureInfo.InvariantCulture)
+            : null;
 
     private static List<double> Numbers(JsonNode? node) => [.. (node as JsonArray ?? []).Select(Number).OfType<double>()];
 

@@ -1,4 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
+using Audit.Api.Infrastructure.Errors;
+using Audit.Api.Infrastructure.Security;
 using Audit.Api.Infrastructure.Signing;
 using Mediator;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -6,7 +8,12 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace Audit.Api.Features.SigningKeys;
 
 /// <summary>A published certificate as PEM and JWK.</summary>
-public sealed record PublishedCertificate(string KeyId, string Subject, DateTimeOffset NotBefore, DateTimeOffset NotAfter, bool Current, string Pem, JsonWebKey Jwk);
+public sealed record PublishedCertificate(string KeyId, string Subject, DateTimeOffset NotBefore, DateTimeOffset NotAfter, bool Current, string Pem, JsonWebKey Jwk)
+{
+    public static PublishedCertificate From(X509Certificate2 certificate, bool current) => new(
+        JsonWebKeys.KeyId(certificate), certificate.Subject, certificate.NotBefore.ToUniversalTime(), certificate.NotAfter.ToUniversalTime(),
+        current, certificate.ExportCertificatePem(), JsonWebKeys.FromCertificate(certificate));
+}
 
 /// <summary>The roots to trust and every signing certificate, current and retired.</summary>
 public sealed record SigningKeysResponse(IReadOnlyList<PublishedCertificate> Roots, IReadOnlyList<PublishedCertificate> SigningKeys);
@@ -18,11 +25,25 @@ public sealed class GetSigningKeysHandler(ISigningKeyProvider keys) : IQueryHand
     public ValueTask<SigningKeysResponse> Handle(GetSigningKeys query, CancellationToken cancellationToken)
     {
         var current = keys.CurrentSigningCertificate.Thumbprint;
-        PublishedCertificate Publish(X509Certificate2 certificate) => new(
-            JsonWebKeys.KeyId(certificate), certificate.Subject, certificate.NotBefore.ToUniversalTime(), certificate.NotAfter.ToUniversalTime(),
-            certificate.Thumbprint == current, certificate.ExportCertificatePem(), JsonWebKeys.FromCertificate(certificate));
         return ValueTask.FromResult(new SigningKeysResponse(
-            [.. keys.TrustAnchors.Select(Publish)], [.. keys.SigningCertificates.Select(Publish)]));
+            [.. keys.TrustAnchors.Select(c => PublishedCertificate.From(c, current: false))],
+            [.. keys.SigningCertificates.Select(c => PublishedCertificate.From(c, c.Thumbprint == current))]));
+    }
+}
+
+/// <summary>Starts a new signing key; earlier certificates stay published so their reports keep verifying.</summary>
+public sealed record RotateSigningKey : ICommand<PublishedCertificate>;
+
+public sealed class RotateSigningKeyHandler(ISigningKeyProvider keys) : ICommandHandler<RotateSigningKey, PublishedCertificate>
+{
+    public ValueTask<PublishedCertificate> Handle(RotateSigningKey command, CancellationToken cancellationToken)
+    {
+        if (keys is not IRotatableSigningKeyProvider rotatable)
+        {
+            throw new ConflictException("The signing key comes from an external CA: rotate it there and update Audit:Signing:External.");
+        }
+
+        return ValueTask.FromResult(PublishedCertificate.From(rotatable.Rotate(), current: true));
     }
 }
 
@@ -38,8 +59,17 @@ public static class SigningKeysApi
             .WithSummary("The root certificate as a PEM file")
             .WithDescription("For pdfsig/openssl: openssl cms -verify ... -CAfile root.pem.")
             .Produces(StatusCodes.Status200OK, contentType: "application/x-pem-file");
+        app.MapPost("api/v1/admin/signing-keys/rotate", Rotate)
+            .WithTags("Signing keys")
+            .RequireAuthorization(Policies.Admin)
+            .WithSummary("Rotate the report-signing key")
+            .WithDescription("Issues a new signing certificate under the embedded root; old certificates stay published. 409 with an external key.")
+            .ProducesProblem(StatusCodes.Status409Conflict);
         return app;
     }
+
+    public static async Task<Ok<PublishedCertificate>> Rotate(IMediator mediator, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await mediator.Send(new RotateSigningKey(), cancellationToken));
 
     public static async Task<Ok<SigningKeysResponse>> Get(IMediator mediator, CancellationToken cancellationToken) =>
         TypedResults.Ok(await mediator.Send(new GetSigningKeys(), cancellationToken));
