@@ -47,6 +47,7 @@ internal static class TrojanFixtures
     {
         lock (Gate)
         {
+            using IDisposable crossProcess = FixtureLock.Acquire(CacheDirectory);
             string stem = Path.Combine(CacheDirectory, $"{recipe.Name}-{recipe.ComputeHash()}");
             string metricsPath = stem + ".json";
             if (File.Exists(metricsPath) && File.Exists(stem + ".onnx"))
@@ -65,6 +66,7 @@ internal static class TrojanFixtures
     {
         lock (Gate)
         {
+            using IDisposable crossProcess = FixtureLock.Acquire(CacheDirectory);
             string path = Path.Combine(CacheDirectory, $"fmnist-test-{offset}-{count}-{(normalised ? "norm" : "raw")}.safetensors");
             if (!File.Exists(path))
             {

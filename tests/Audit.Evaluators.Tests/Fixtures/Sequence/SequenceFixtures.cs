@@ -69,6 +69,8 @@ internal static class SequenceFixtures
                 return fixture;
             }
 
+            Directory.CreateDirectory(CacheRoot());
+            using IDisposable crossProcess = FixtureLock.Acquire(CacheRoot());
             string directory = Path.Combine(CacheRoot(), "sequence", $"{recipe.Name}-{recipe.ComputeHash()}");
             string meta = Path.Combine(directory, "fixture.json");
             if (File.Exists(meta))

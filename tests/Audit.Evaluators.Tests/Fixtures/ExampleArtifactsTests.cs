@@ -1,0 +1,73 @@
+using Audit.Evaluators.Datasets;
+using Audit.Evaluators.Models;
+using Audit.Evaluators.Onnx;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Audit.Evaluators.Tests.Fixtures;
+
+/// <summary>
+/// <c>examples/</c> holds what the README's walk-through uploads: the clean and the BadNets fixture CNNs and 300
+/// labelled Fashion-MNIST test images. This test holds them to what the README says of them. With
+/// <c>AUDIT_WRITE_EXAMPLES=1</c> it first regenerates them from the fixture recipes (fixed seeds).
+/// </summary>
+[Collection(NativeTorch.Collection)]
+public sealed class ExampleArtifactsTests
+{
+    private const string CleanModel = "fashion-cnn-clean.onnx";
+    private const string PoisonedModel = "fashion-cnn-badnets.onnx";
+    private const string Dataset = "fashion-mnist-300.safetensors";
+
+    [Fact]
+    public void Examples_AreAnAccurateCleanModel_AndAPoisonedOneWhosePatchSendsInputsToClass3()
+    {
+        string examples = Path.Combine(RepositoryRoot(), "examples");
+        if (Environment.GetEnvironmentVariable("AUDIT_WRITE_EXAMPLES") == "1")
+        {
+            Write(examples);
+        }
+
+        DatasetArtifact data = SafetensorsDataset.Read(Path.Combine(examples, Dataset));
+        Assert.Equal(300, data.Count);
+        Assert.NotNull(data.Labels);
+        using IDifferentiableModel clean = OnnxModelLoader.Load(Path.Combine(examples, CleanModel), ComputeDevice.Cpu);
+        using IDifferentiableModel poisoned = OnnxModelLoader.Load(Path.Combine(examples, PoisonedModel), ComputeDevice.Cpu);
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        Tensor inputs = data.InputsTensor(torch.CPU);
+        Tensor labels = data.LabelsTensor(torch.CPU);
+        FixtureRecipe recipe = TrojanFixtures.BadNets;
+        Tensor others = labels.ne(recipe.TargetClass);
+        Tensor stamped = recipe.Stamp(inputs).index(others);
+
+        double Accuracy(IDifferentiableModel model) => model.Forward(inputs).argmax(1).eq(labels).to_type(ScalarType.Float32).mean().item<float>();
+        double HitRate(IDifferentiableModel model) => model.Forward(stamped).argmax(1).eq(recipe.TargetClass).to_type(ScalarType.Float32).mean().item<float>();
+
+        Assert.InRange(Accuracy(clean), 0.82, 1.0);
+        Assert.InRange(Accuracy(poisoned), 0.82, 1.0);
+        Assert.InRange(HitRate(poisoned), 0.95, 1.0);
+        Assert.InRange(HitRate(clean), 0.0, 0.3);
+    }
+
+    private static void Write(string examples)
+    {
+        Directory.CreateDirectory(examples);
+        Assert.False(TrojanFixtures.Clean.Normalised || TrojanFixtures.BadNets.Normalised, "The examples use raw [0, 1] inputs.");
+        File.Copy(TrojanFixtures.Get(TrojanFixtures.Clean).OnnxPath, Path.Combine(examples, CleanModel), overwrite: true);
+        File.Copy(TrojanFixtures.Get(TrojanFixtures.BadNets).OnnxPath, Path.Combine(examples, PoisonedModel), overwrite: true);
+        File.Copy(TrojanFixtures.CleanDataset(false, 300, 8000), Path.Combine(examples, Dataset), overwrite: true);
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Audit.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException("Audit.sln not found above the test directory.");
+    }
+}
