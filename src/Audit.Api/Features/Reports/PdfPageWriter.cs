@@ -25,7 +25,6 @@ internal sealed class PdfPageWriter : IDisposable
         Bold = new XFont(ReportFonts.Sans, 9.5, XFontStyleEx.Bold);
         Small = new XFont(ReportFonts.Sans, 8);
         SmallBold = new XFont(ReportFonts.Sans, 8, XFontStyleEx.Bold);
-        Mono = new XFont(ReportFonts.Mono, 7.5);
         Title = new XFont(ReportFonts.Sans, 20, XFontStyleEx.Bold);
         Heading1 = new XFont(ReportFonts.Sans, 14, XFontStyleEx.Bold);
         Heading2 = new XFont(ReportFonts.Sans, 11, XFontStyleEx.Bold);
@@ -39,8 +38,6 @@ internal sealed class PdfPageWriter : IDisposable
     public XFont Small { get; }
 
     public XFont SmallBold { get; }
-
-    public XFont Mono { get; }
 
     public XFont Title { get; }
 

@@ -11,7 +11,6 @@ namespace Audit.Api.Features.Reports;
 public static class ReportFonts
 {
     public const string Sans = "DejaVu Sans";
-    public const string Mono = "DejaVu Sans Mono";
 
     private static readonly Lock Gate = new();
     private static bool _scottPlotRegistered;
@@ -86,12 +85,8 @@ public sealed class ReportFontResolver : IFontResolver
 {
     public FontResolverInfo? ResolveTypeface(string familyName, bool bold, bool italic)
     {
-        // No oblique faces are shipped; PDFsharp simulates italics by shearing.
-        if (string.Equals(familyName, ReportFonts.Mono, StringComparison.OrdinalIgnoreCase))
-        {
-            return new FontResolverInfo("DejaVuSansMono", mustSimulateBold: bold, mustSimulateItalic: italic);
-        }
-
+        // Every family maps to DejaVu Sans so nothing is ever looked up on the host; no oblique face is shipped,
+        // so PDFsharp simulates italics by shearing.
         return new FontResolverInfo(bold ? "DejaVuSans-Bold" : "DejaVuSans", mustSimulateBold: false, mustSimulateItalic: italic);
     }
 
