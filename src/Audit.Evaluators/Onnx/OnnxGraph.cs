@@ -129,6 +129,7 @@ public sealed class OnnxGraph : IDifferentiableModel
             }
             else if (inputs.TryGetValue(name, out Tensor? given))
             {
+                CheckInput(Inputs[k], given);
                 values[_inputSlots[k]] = OnDevice(given);
             }
             else
@@ -178,6 +179,37 @@ public sealed class OnnxGraph : IDifferentiableModel
         }
 
         return output;
+    }
+
+    /// <summary>
+    /// Element type and rank must match the declaration, and so must every fixed dimension after the first
+    /// (the first is the batch, which may differ from an exported fixed size).
+    /// </summary>
+    private static void CheckInput(ValueSpec spec, Tensor given)
+    {
+        if (given.dtype != spec.ElementType)
+        {
+            throw new ArgumentException($"Input '{spec.Name}' must be {spec.ElementType}, not {given.dtype}.", nameof(given));
+        }
+
+        if (spec.Shape.Count == 0 && spec.DimensionNames.Count == 0)
+        {
+            return; // no shape declared
+        }
+
+        long[] shape = given.shape;
+        bool fits = shape.Length == spec.Shape.Count;
+        for (int d = 1; fits && d < shape.Length; d++)
+        {
+            fits = spec.Shape[d] < 0 || spec.Shape[d] == shape[d];
+        }
+
+        if (!fits)
+        {
+            throw new ArgumentException(
+                $"Input '{spec.Name}' has shape [{string.Join(", ", shape)}] but the model declares [{string.Join(", ", spec.Shape.Select((s, d) => s >= 0 ? s.ToString(System.Globalization.CultureInfo.InvariantCulture) : spec.DimensionNames[d] ?? "?"))}].",
+                nameof(given));
+        }
     }
 
     private Tensor OnDevice(Tensor t) =>

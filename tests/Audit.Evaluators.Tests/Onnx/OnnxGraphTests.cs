@@ -36,8 +36,28 @@ public sealed class OnnxGraphTests
         Assert.True(error <= tolerance, $"max abs difference {error}");
     }
 
-    [Fact]
-    public void ImportedCnn_MatchesTheTorchSharpModule_OnABatch()
+    /// <summary>
+    /// Runs with a given libtorch thread count: with one thread the first convolution takes the unfold+linear
+    /// path (ConvolutionOperators.AsMatrixProduct), with more it stays on libtorch's convolution.
+    /// </summary>
+    internal static void WithThreads(int threads, Action action)
+    {
+        int before = torch.get_num_threads();
+        torch.set_num_threads(threads);
+        try
+        {
+            action();
+        }
+        finally
+        {
+            torch.set_num_threads(before);
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void ImportedCnn_MatchesTheTorchSharpModule_OnABatch(int threads) => WithThreads(threads, () =>
     {
         using var scope = torch.NewDisposeScope();
         using Sequential model = SmallCnn(1);
@@ -47,10 +67,12 @@ public sealed class OnnxGraphTests
         AssertClose(model.forward(x), graph.Forward(x));
         Assert.Equal(-1, graph.Inputs[0].Shape[0]);
         Assert.False(graph.ExportedWithFixedBatchOfOne);
-    }
+    });
 
-    [Fact]
-    public void Gradients_FlowBackToTheInput_AsInTheModule()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Gradients_FlowBackToTheInput_AsInTheModule(int threads) => WithThreads(threads, () =>
     {
         using var scope = torch.NewDisposeScope();
         using Sequential model = SmallCnn(2);
@@ -63,7 +85,7 @@ public sealed class OnnxGraphTests
 
         Assert.True(x2.grad is not null && x2.grad.abs().sum().item<float>() > 0);
         AssertClose(x1.grad!, x2.grad!);
-    }
+    });
 
     [Fact]
     public void Capture_ReturnsANamedIntermediateValue()
@@ -114,6 +136,20 @@ public sealed class OnnxGraphTests
         ArgumentException error = Assert.Throws<ArgumentException>(() =>
             graph.Run(new Dictionary<string, Tensor> { ["input"] = torch.randn(1, 1, 28, 28) }, capture: ["no_such_value"]));
         Assert.Contains("no_such_value", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Run_WithAnInputOfTheWrongTypeOrImageSize_IsRefusedClearly()
+    {
+        using var scope = torch.NewDisposeScope();
+        using Sequential model = SmallCnn(8);
+        using OnnxGraph graph = Import(model);
+
+        ArgumentException wrongType = Assert.Throws<ArgumentException>(() => graph.Forward(torch.zeros(2, 1, 28, 28, ScalarType.Float64)));
+        ArgumentException wrongSize = Assert.Throws<ArgumentException>(() => graph.Forward(torch.zeros(2, 1, 32, 32)));
+
+        Assert.Contains("Float32", wrongType.Message, StringComparison.Ordinal);
+        Assert.Contains("[N, 1, 28, 28]", wrongSize.Message, StringComparison.Ordinal);
     }
 
     /// <summary>

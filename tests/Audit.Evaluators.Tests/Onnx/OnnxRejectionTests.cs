@@ -116,4 +116,17 @@ public sealed class OnnxRejectionTests
 
         Assert.Equal(ModelRejectionReason.Malformed, Rejected(model).Reason);
     }
+
+    [Fact]
+    public void Run_WithADataDependentShapeBeyondTheLimits_IsRejected()
+    {
+        var b = new OnnxGraphBuilder();
+        string x = b.AddInput("x", ScalarType.Float32, 1);
+        string y = b.AddNode("Expand", [x, b.AddInitializer("shape", [1L << 20, 1L << 20], 2)]);
+        b.AddOutput(y, ScalarType.Float32, 1L << 20, 1L << 20);
+        using OnnxGraph graph = OnnxModelLoader.Load(b.ToBytes(), ComputeDevice.Cpu);
+
+        var error = Assert.Throws<ModelRejectedException>(() => graph.Forward(torch.ones(1)));
+        Assert.Equal(ModelRejectionReason.LimitExceeded, error.Reason);
+    }
 }

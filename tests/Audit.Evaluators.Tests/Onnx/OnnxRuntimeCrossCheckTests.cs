@@ -65,8 +65,10 @@ public sealed class OnnxRuntimeCrossCheckTests
         Assert.True(compared >= 80, $"only {compared} models compared; ONNX Runtime could not run: {string.Join(", ", ortCannotRun)}");
     }
 
-    [Fact]
-    public void ExportedFixtureCnn_MatchesOnnxRuntime_AtBatch1And64()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void ExportedFixtureCnn_MatchesOnnxRuntime_AtBatch1And64(int threads) => OnnxGraphTests.WithThreads(threads, () =>
     {
         using var scope = torch.NewDisposeScope();
         using Sequential model = OnnxGraphTests.SmallCnn(11);
@@ -78,7 +80,7 @@ public sealed class OnnxRuntimeCrossCheckTests
             var inputs = new Dictionary<string, Tensor> { [graph.Inputs[0].Name] = torch.rand(batch, 1, 28, 28) };
             Assert.Null(CompareWithOnnxRuntime(bytes, graph, inputs));
         }
-    }
+    });
 
     /// <summary>Runs both executors on the same inputs; returns a description of the first mismatch, or null.</summary>
     internal static string? CompareWithOnnxRuntime(byte[] model, OnnxGraph graph, IReadOnlyDictionary<string, Tensor> inputs)

@@ -62,6 +62,7 @@ internal static class ActivationOperators
             return i => [F.gelu(i[0]!, mode)];
         });
         r.Add("Softmax", 1, ctx => SoftmaxKernel(ctx, log: false));
+        r.Add("Hardmax", 1, ctx => SoftmaxKernel(ctx, log: false, hard: true));
         r.Add("LogSoftmax", 1, ctx => SoftmaxKernel(ctx, log: true));
         r.Add("Clip", 6, ctx =>
         {
@@ -94,12 +95,15 @@ internal static class ActivationOperators
     /// Opset 13+ normalizes along one axis (default -1). Before 13 the input is coerced to 2-D
     /// [prod(shape[..axis]), prod(shape[axis..])] (default axis 1) and normalized along the second dimension.
     /// </summary>
-    private static OnnxKernel SoftmaxKernel(NodeContext ctx, bool log)
+    private static OnnxKernel SoftmaxKernel(NodeContext ctx, bool log, bool hard = false)
     {
+        Tensor Normalize(Tensor x, long axis) =>
+            hard ? OneHotOfMax(x, axis) : log ? F.log_softmax(x, axis) : F.softmax(x, axis);
+
         if (ctx.Opset >= 13)
         {
             long axis = ctx.Int("axis", -1);
-            return i => [log ? F.log_softmax(i[0]!, axis) : F.softmax(i[0]!, axis)];
+            return i => [Normalize(i[0]!, axis)];
         }
 
         long legacyAxis = ctx.Int("axis", 1);
@@ -115,8 +119,15 @@ internal static class ActivationOperators
             }
 
             Tensor flat = x.reshape(outer, -1);
-            Tensor y = log ? F.log_softmax(flat, 1) : F.softmax(flat, 1);
+            Tensor y = Normalize(flat, 1);
             return [y.reshape(shape)];
         };
+    }
+
+    /// <summary>Hardmax: 1 at the first maximum along the axis, 0 elsewhere.</summary>
+    private static Tensor OneHotOfMax(Tensor x, long axis)
+    {
+        Tensor index = x.argmax(axis, keepdim: true);
+        return torch.zeros_like(x).scatter(axis, index, torch.ones_like(index, x.dtype));
     }
 }

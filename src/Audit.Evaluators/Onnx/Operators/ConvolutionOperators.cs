@@ -143,7 +143,9 @@ internal static class ConvolutionOperators
     /// <summary>
     /// Below this many multiply-adds per output (input channels x kernel area, e.g. 9 for a 3x3 convolution on
     /// one grey channel), libtorch's CPU convolution was measured about 2x slower than unfolding the patches
-    /// and running one matrix product (docs/benchmarks.md): the first layer of small image CNNs.
+    /// and running one matrix product (docs/benchmarks.md): the first layer of small image CNNs. Only with one
+    /// intra-op thread: with two threads on the shared 2-core machine the matrix product was 3x slower than the
+    /// convolution instead, so multi-threaded runs keep libtorch's convolution.
     /// </summary>
     private const long SmallReduction = 27;
 
@@ -156,7 +158,7 @@ internal static class ConvolutionOperators
     {
         long[] ws = w.shape;
         long reduction = ws[1] * kernel[0] * kernel[1];
-        if (x.dim() != 4 || reduction > SmallReduction || !Kernels.IsFloating(x.dtype))
+        if (x.dim() != 4 || reduction > SmallReduction || !Kernels.IsFloating(x.dtype) || torch.get_num_threads() != 1)
         {
             return null;
         }

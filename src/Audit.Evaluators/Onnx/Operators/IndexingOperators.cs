@@ -154,6 +154,7 @@ internal static class IndexingOperators
                 end[axes[k]] = pads[k + axes.Length];
             }
 
+            OnnxTensors.CheckShape([.. x.shape.Select((d, k) => Math.Max(0, d + begin[k] + end[k]))], ctx.Limits, $"output of {ctx.Describe}");
             if (mode == "constant")
             {
                 return [F.pad(x, Padding.TorchOrder(begin, end), PaddingModes.Constant, value)];

@@ -8,6 +8,11 @@ internal static class LinearOperators
     public static void Register(OperatorRegistry r)
     {
         r.Add("MatMul", 1, _ => i => [matmul(i[0]!, i[1]!)]);
+        r.Add("Einsum", 12, ctx =>
+        {
+            string equation = ctx.String("equation", "").Replace(" ", "", StringComparison.Ordinal);
+            return i => [einsum(equation, [.. i.Select(t => t!)])];
+        });
         r.Add("Gemm", 1, ctx =>
         {
             double alpha = ctx.Float("alpha", 1f);

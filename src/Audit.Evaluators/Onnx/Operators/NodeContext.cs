@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -80,8 +79,6 @@ internal sealed class NodeContext
 
     public UnsupportedOperatorException Unsupported(string variant) =>
         new([$"{Node.OpType} (opset {Opset}): {variant}"]);
-
-    public static ByteString Utf8(string s) => ByteString.CopyFromUtf8(s);
 }
 
 /// <summary>Small helpers shared by operator families.</summary>
@@ -105,8 +102,6 @@ internal static class Kernels
 
     public static bool IsFloating(ScalarType t) =>
         t is ScalarType.Float32 or ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16;
-
-    public static Tensor[] One(Tensor t) => [t];
 
     /// <summary>Removes the given size-1 dimensions.</summary>
     public static Tensor DropDims(Tensor t, long[] dims) => t.reshape([.. t.shape.Where((_, d) => !dims.Contains(d))]);

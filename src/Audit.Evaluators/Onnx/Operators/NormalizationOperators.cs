@@ -58,6 +58,39 @@ internal static class NormalizationOperators
             };
         });
 
+        r.Add("RMSNormalization", 23, ctx =>
+        {
+            long axisAttr = ctx.Int("axis", -1);
+            double epsilon = ctx.Float("epsilon", 1e-5f);
+            return i =>
+            {
+                Tensor x = i[0]!;
+                long axis = Kernels.Axis(axisAttr, x.dim());
+                long[] dims = [.. Enumerable.Range((int)axis, (int)(x.dim() - axis)).Select(d => (long)d)];
+                // Computed in float32 (stash_type 1), as the specification's reference does.
+                Tensor xf = x.to_type(ScalarType.Float32);
+                Tensor normalized = xf.mul(xf.square().mean(dims, keepdim: true).add(epsilon).rsqrt());
+                return [normalized.to_type(x.dtype).mul(i[1]!)];
+            };
+        });
+        r.Add("LpNormalization", 1, ctx =>
+        {
+            long axis = ctx.Int("axis", -1);
+            long p = ctx.Int("p", 2);
+            if (p is not (1 or 2))
+            {
+                throw ctx.Unsupported($"p={p}");
+            }
+
+            return i =>
+            {
+                Tensor x = i[0]!;
+                int dim = (int)Kernels.Axis(axis, x.dim());
+                Tensor norm = x.norm(dim, keepdim: true, p: p);
+                // A zero vector stays zero (ONNX's reference), without a 0/0 in forward or backward.
+                return [x.div(norm.add(norm.eq(0).to_type(norm.dtype)))];
+            };
+        });
         r.Add("InstanceNormalization", 6, ctx =>
         {
             double epsilon = ctx.Float("epsilon", 1e-5f);

@@ -21,6 +21,27 @@ internal static class ReductionOperators
         Reduce(r, "ReduceL2", 18, 0, (x, d, k) => x.square().sum(d, k).sqrt());
         Reduce(r, "ReduceLogSum", 18, double.NegativeInfinity, (x, d, k) => x.sum(d, k).log());
         Reduce(r, "ReduceLogSumExp", 18, double.NegativeInfinity, LogSumExp);
+        r.Add("CumSum", 11, ctx =>
+        {
+            bool exclusive = ctx.Int("exclusive", 0) == 1;
+            bool reverse = ctx.Int("reverse", 0) == 1;
+            return i =>
+            {
+                Tensor x = i[0]!;
+                long axis = Kernels.Axis(Kernels.Longs(i[1]!)[0], x.dim());
+                Tensor source = reverse ? x.flip(axis) : x;
+                Tensor y = source.cumsum(axis, x.dtype);
+                if (exclusive)
+                {
+                    // Shift by one along the axis: zeros first, then the inclusive sums without the last.
+                    long n = x.shape[axis];
+                    Tensor zeros = torch.zeros_like(y.narrow(axis, 0, Math.Min(1, n)));
+                    y = n == 0 ? y : torch.cat([zeros, y.narrow(axis, 0, n - 1)], axis);
+                }
+
+                return [reverse ? y.flip(axis) : y];
+            };
+        });
         Arg(r, "ArgMax", max: true);
         Arg(r, "ArgMin", max: false);
     }

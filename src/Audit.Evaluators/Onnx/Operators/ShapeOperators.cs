@@ -78,12 +78,19 @@ internal static class ShapeOperators
                 return [x.reshape([.. shape])];
             };
         });
-        r.Add("Expand", 8, _ => i =>
+        r.Add("Expand", 8, ctx => i =>
         {
             long[] shape = Kernels.Broadcast(i[0]!.shape, Kernels.Longs(i[1]!));
+            OnnxTensors.CheckShape(shape, ctx.Limits, $"output of {ctx.Describe}");
             return [i[0]!.expand(shape)];
         });
-        r.Add("Tile", 6, _ => i => [i[0]!.repeat(Kernels.Longs(i[1]!))]);
+        r.Add("Tile", 6, ctx => i =>
+        {
+            long[] repeats = Kernels.Longs(i[1]!);
+            // Shapes computed from data are bounded like stored ones: a model cannot ask for absurd allocations.
+            OnnxTensors.CheckShape([.. i[0]!.shape.Select((d, k) => d * repeats[k])], ctx.Limits, $"output of {ctx.Describe}");
+            return [i[0]!.repeat(repeats)];
+        });
         r.Add("Cast", 6, ctx =>
         {
             ScalarType to = OnnxTensors.ToScalarType((int)ctx.Int("to", 0))

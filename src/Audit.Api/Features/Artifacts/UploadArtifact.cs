@@ -1,0 +1,98 @@
+using System.Data.Common;
+using System.Text.Json;
+using Audit.Api.Infrastructure;
+using Audit.Api.Infrastructure.Artifacts;
+using Audit.Api.Infrastructure.Persistence;
+using Audit.Api.Infrastructure.Security;
+using Audit.Evaluators.Inventory;
+using Dapper;
+using FluentValidation;
+using Mediator;
+using Microsoft.Extensions.Options;
+
+namespace Audit.Api.Features.Artifacts;
+
+/// <summary>Stores an uploaded model or dataset, content-addressed, and inventories it.</summary>
+public sealed record UploadArtifact(Caller Caller, string? Kind, string? Name, Stream? Content) : ICommand<ArtifactResponse>;
+
+public sealed class UploadArtifactValidator : AbstractValidator<UploadArtifact>
+{
+    public UploadArtifactValidator()
+    {
+        RuleFor(x => x.Kind).NotEmpty().OverridePropertyName("kind").Must(k => k is "model" or "dataset")
+            .WithMessage("'kind' must be 'model' or 'dataset'.");
+        RuleFor(x => x.Content).NotNull().OverridePropertyName("file").WithMessage("A multipart part named 'file' is required.");
+        RuleFor(x => x.Name).MaximumLength(200).OverridePropertyName("name");
+    }
+}
+
+public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, ArtifactResponse>
+{
+    private readonly ArtifactStore _store;
+    private readonly IDatabase _database;
+    private readonly TimeProvider _time;
+    private readonly AuditOptions _options;
+
+    public UploadArtifactHandler(ArtifactStore store, IDatabase database, TimeProvider time, IOptions<AuditOptions> options)
+    {
+        _store = store;
+        _database = database;
+        _time = time;
+        _options = options.Value;
+    }
+
+    public async ValueTask<ArtifactResponse> Handle(UploadArtifact command, CancellationToken cancellationToken)
+    {
+        StoredBlob blob = await _store.SaveAsync(command.Content!, _options.Artifacts.MaxSizeBytes, cancellationToken);
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        bool existedBefore = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "SELECT COUNT(*) FROM artifacts WHERE sha256 = @sha256", new { sha256 = blob.Sha256 }, cancellationToken: cancellationToken)) > 0;
+
+        string format;
+        string summaryJson;
+        try
+        {
+            string path = _store.PathFor(blob.Sha256);
+            if (command.Kind == "model")
+            {
+                ModelInventory inventory = ModelInspector.Inspect(path);
+                format = "onnx";
+                summaryJson = JsonSerializer.Serialize(inventory, InventoryJson.Options);
+            }
+            else
+            {
+                (format, var summary) = DatasetFormats.Describe(path);
+                summaryJson = summary.ToJsonString();
+            }
+        }
+        catch
+        {
+            // Bad input changes nothing: a blob nobody else uploaded goes away with the rejection.
+            if (!existedBefore)
+            {
+                File.Delete(_store.PathFor(blob.Sha256));
+            }
+
+            throw;
+        }
+
+        var row = new ArtifactRow(
+            "art_" + Guid.NewGuid().ToString("N"),
+            command.Caller.Tenant,
+            command.Kind!,
+            string.IsNullOrWhiteSpace(command.Name) ? null : command.Name.Trim(),
+            blob.Sha256,
+            blob.SizeBytes,
+            format,
+            summaryJson,
+            _time.GetUtcNow().ToString("O"));
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            INSERT INTO artifacts (id, tenant_id, kind, name, sha256, size_bytes, format, summary_json, created_by, created_at)
+            VALUES (@Id, @TenantId, @Kind, @Name, @Sha256, @SizeBytes, @Format, @SummaryJson, @createdBy, @CreatedAt)
+            """,
+            new { row.Id, row.TenantId, row.Kind, row.Name, row.Sha256, row.SizeBytes, row.Format, row.SummaryJson, createdBy = command.Caller.KeyId, row.CreatedAt },
+            cancellationToken: cancellationToken));
+        return row.ToResponse();
+    }
+}

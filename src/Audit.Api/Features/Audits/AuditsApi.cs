@@ -1,0 +1,66 @@
+using Audit.Api.Infrastructure.Security;
+using Mediator;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Audit.Api.Features.Audits;
+
+public static class AuditsApi
+{
+    public static IEndpointRouteBuilder MapAuditsApi(this IEndpointRouteBuilder app)
+    {
+        RouteGroupBuilder group = app.MapGroup("api/v1/audits").WithTags("Audits");
+
+        group.MapPost("", Submit)
+            .RequireAuthorization(Policies.Submit)
+            .WithSummary("Submit an audit")
+            .WithDescription("Queues an audit of a model artifact against a profile (latest version unless profileVersion is given). An Idempotency-Key header makes retries return the same audit.")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status409Conflict);
+        group.MapGet("", List).RequireAuthorization(Policies.ReadTenant)
+            .WithSummary("List audits").WithDescription("Newest first; ?status=&page=&pageSize=.");
+        group.MapGet("{id}", Get).RequireAuthorization(Policies.ReadTenant).WithName("GetAudit")
+            .WithSummary("Get an audit").WithDescription("Status, progress, verdict, control verdicts and findings.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("{id}/cancel", Cancel).RequireAuthorization(Policies.Submit)
+            .WithSummary("Cancel an audit")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
+        group.MapGet("{id}/report", Report).RequireAuthorization(Policies.ReadTenant)
+            .WithSummary("Get an audit's signed PDF report").WithDescription("PAdES-signed PDF (application/pdf); 409 while the audit has not succeeded. Every download is recorded.")
+            .Produces(StatusCodes.Status200OK, contentType: "application/pdf")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
+        return app;
+    }
+
+    public static async Task<AcceptedAtRoute<AuditResponse>> Submit(
+        SubmitAuditRequest request,
+        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
+        HttpContext context,
+        IMediator mediator,
+        CancellationToken cancellationToken)
+    {
+        AuditResponse audit = await mediator.Send(new SubmitAudit(Caller.From(context.User), request, idempotencyKey), cancellationToken);
+        return TypedResults.AcceptedAtRoute(audit, "GetAudit", new { id = audit.Id });
+    }
+
+    public static async Task<Ok<AuditPage>> List(
+        string? status, int? page, int? pageSize, HttpContext context, IMediator mediator, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await mediator.Send(new ListAudits(Caller.From(context.User), status, page ?? 1, pageSize ?? 50), cancellationToken));
+
+    public static async Task<Ok<AuditResponse>> Get(string id, HttpContext context, IMediator mediator, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await mediator.Send(new GetAudit(Caller.From(context.User), id), cancellationToken));
+
+    public static async Task<Accepted<AuditResponse>> Cancel(string id, HttpContext context, IMediator mediator, CancellationToken cancellationToken)
+    {
+        AuditResponse audit = await mediator.Send(new CancelAudit(Caller.From(context.User), id), cancellationToken);
+        return TypedResults.Accepted($"/api/v1/audits/{audit.Id}", audit);
+    }
+
+    public static async Task<FileContentHttpResult> Report(string id, HttpContext context, IMediator mediator, CancellationToken cancellationToken)
+    {
+        ReportDownload report = await mediator.Send(new GetAuditReport(Caller.From(context.User), id), cancellationToken);
+        return TypedResults.File(report.Pdf, "application/pdf", $"{report.ReportId}.pdf");
+    }
+}

@@ -1,0 +1,22 @@
+using Audit.Api.Infrastructure.Errors;
+using Audit.Api.Infrastructure.Security;
+using Mediator;
+
+namespace Audit.Api.Features.Audits;
+
+/// <summary>An audit of the caller's tenant with its progress, controls and findings.</summary>
+public sealed record GetAudit(Caller Caller, string Id) : IQuery<AuditResponse>;
+
+public sealed class GetAuditHandler : IQueryHandler<GetAudit, AuditResponse>
+{
+    private readonly AuditStore _audits;
+
+    public GetAuditHandler(AuditStore audits)
+    {
+        _audits = audits;
+    }
+
+    public async ValueTask<AuditResponse> Handle(GetAudit query, CancellationToken cancellationToken) =>
+        await _audits.LoadAsync(query.Caller.Tenant, query.Id, cancellationToken)
+            ?? throw new NotFoundException($"Audit '{query.Id}' was not found.");
+}

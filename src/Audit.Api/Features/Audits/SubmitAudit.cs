@@ -1,0 +1,135 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Audit.Api.Features.Artifacts;
+using Audit.Api.Features.Profiles;
+using Audit.Api.Infrastructure;
+using Audit.Api.Infrastructure.Errors;
+using Audit.Api.Infrastructure.Persistence;
+using Audit.Api.Infrastructure.Security;
+using Audit.Domain.Audits;
+using Audit.Domain.Profiles;
+using FluentValidation;
+using FluentValidation.Results;
+using Mediator;
+using Microsoft.Extensions.Options;
+
+namespace Audit.Api.Features.Audits;
+
+/// <summary>The JSON body of a submission.</summary>
+public sealed record SubmitAuditRequest(string? ModelArtifactId, string? DatasetArtifactId, string? ProfileId, string? ProfileVersion);
+
+/// <summary>Queues an audit of a model against a profile. With an idempotency key, a retry returns the same audit.</summary>
+public sealed record SubmitAudit(Caller Caller, SubmitAuditRequest Request, string? IdempotencyKey) : ICommand<AuditResponse>;
+
+public sealed class SubmitAuditValidator : AbstractValidator<SubmitAudit>
+{
+    public SubmitAuditValidator()
+    {
+        RuleFor(c => c.Request.ModelArtifactId).NotEmpty().WithName("modelArtifactId").OverridePropertyName("modelArtifactId");
+        RuleFor(c => c.Request.ProfileId).NotEmpty().WithName("profileId").OverridePropertyName("profileId");
+        RuleFor(c => c.IdempotencyKey).MaximumLength(200).OverridePropertyName("Idempotency-Key");
+    }
+}
+
+public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditResponse>
+{
+    private readonly AuditStore _audits;
+    private readonly ProfileRepository _profiles;
+    private readonly IDatabase _database;
+    private readonly TimeProvider _time;
+    private readonly AuditOptions _options;
+
+    public SubmitAuditHandler(AuditStore audits, ProfileRepository profiles, IDatabase database, TimeProvider time, IOptions<AuditOptions> options)
+    {
+        _audits = audits;
+        _profiles = profiles;
+        _database = database;
+        _time = time;
+        _options = options.Value;
+    }
+
+    public async ValueTask<AuditResponse> Handle(SubmitAudit command, CancellationToken cancellationToken)
+    {
+        string tenant = command.Caller.Tenant;
+        SubmitAuditRequest request = command.Request;
+        string requestHash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(request))));
+
+        if (command.IdempotencyKey is not null)
+        {
+            AuditRow? existing = await _audits.FindByIdempotencyKeyAsync(tenant, command.IdempotencyKey, cancellationToken);
+            if (existing is not null)
+            {
+                return await SameRequestOrConflict(existing, requestHash, cancellationToken);
+            }
+        }
+
+        var failures = new List<ValidationFailure>();
+        ArtifactRow? model = await GetArtifactHandler.FindAsync(_database, tenant, request.ModelArtifactId!, cancellationToken);
+        if (model is null || model.Kind != "model")
+        {
+            failures.Add(new ValidationFailure("modelArtifactId", $"No model artifact '{request.ModelArtifactId}' in this tenant."));
+        }
+
+        if (request.DatasetArtifactId is not null)
+        {
+            ArtifactRow? dataset = await GetArtifactHandler.FindAsync(_database, tenant, request.DatasetArtifactId, cancellationToken);
+            if (dataset is null || dataset.Kind != "dataset")
+            {
+                failures.Add(new ValidationFailure("datasetArtifactId", $"No dataset artifact '{request.DatasetArtifactId}' in this tenant."));
+            }
+        }
+
+        StoredProfile? profile = await _profiles.FindAsync(tenant, request.ProfileId!, request.ProfileVersion, cancellationToken);
+        if (profile is null)
+        {
+            failures.Add(new ValidationFailure(request.ProfileVersion is null ? "profileId" : "profileVersion",
+                request.ProfileVersion is null
+                    ? $"Unknown profile '{request.ProfileId}'."
+                    : $"Profile '{request.ProfileId}' has no version '{request.ProfileVersion}'."));
+        }
+
+        if (failures.Count > 0)
+        {
+            throw new ValidationException(failures);
+        }
+
+        var row = new AuditRow
+        {
+            Id = "aud_" + Guid.NewGuid().ToString("N"),
+            TenantId = tenant,
+            ModelArtifactId = model!.Id,
+            DatasetArtifactId = request.DatasetArtifactId,
+            ProfileId = profile!.Profile.Id,
+            ProfileVersion = profile.Profile.Version,
+            ProfileHash = profile.ContentHash,
+            // The audit keeps the exact profile it ran: later versions can never change what it means.
+            ProfileJson = JsonSerializer.Serialize(profile.Profile, ProfileHash.CanonicalJson),
+            Status = AuditStatus.Queued.ToWire(),
+            Seed = _options.Worker.Seed,
+            IdempotencyKey = command.IdempotencyKey,
+            RequestHash = requestHash,
+            CreatedAt = _time.GetUtcNow().ToString("O"),
+        };
+
+        if (!await _audits.TryInsertAsync(row, command.Caller.KeyId, cancellationToken))
+        {
+            // Another request with the same key won the race: answer with its audit.
+            AuditRow winner = await _audits.FindByIdempotencyKeyAsync(tenant, command.IdempotencyKey!, cancellationToken)
+                ?? throw new InvalidOperationException("Audit insert failed.");
+            return await SameRequestOrConflict(winner, requestHash, cancellationToken);
+        }
+
+        return (await _audits.LoadAsync(tenant, row.Id, cancellationToken))!;
+    }
+
+    private async Task<AuditResponse> SameRequestOrConflict(AuditRow existing, string requestHash, CancellationToken cancellationToken)
+    {
+        if (existing.RequestHash != requestHash)
+        {
+            throw new ConflictException("This Idempotency-Key was already used for a different submission.");
+        }
+
+        return (await _audits.LoadAsync(existing.TenantId, existing.Id, cancellationToken))!;
+    }
+}

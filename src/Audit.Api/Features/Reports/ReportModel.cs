@@ -1,0 +1,74 @@
+using Audit.Domain.Findings;
+
+namespace Audit.Api.Features.Reports;
+
+/// <summary>Everything a report shows, already decided; rendering adds no facts of its own.</summary>
+public sealed record ReportModel(
+    string ReportId,
+    string AuditId,
+    string Tenant,
+    ReportArtifact Model,
+    ReportArtifact? Dataset,
+    ReportProfile Profile,
+    Verdict Verdict,
+    DateTimeOffset SubmittedAt,
+    DateTimeOffset CompletedAt,
+    DateTimeOffset IssuedAt,
+    string Device,
+    string ServiceVersion,
+    IReadOnlyList<string> ExecutiveSummary,
+    IReadOnlyList<ReportControl> Controls,
+    ReportMethodology Methodology,
+    IReadOnlyList<ReportInventoryItem> ModelInventory);
+
+public sealed record ReportArtifact(string Name, string Sha256);
+
+public sealed record ReportProfile(string Id, string Version, string ContentHash);
+
+/// <summary>One control of the profile: the clause it maps and what its findings add up to.</summary>
+public sealed record ReportControl(
+    string ControlId,
+    string Title,
+    string Clause,
+    Verdict Verdict,
+    string Reason,
+    IReadOnlyList<ReportFinding> Findings);
+
+/// <summary>One probe's finding with its evidence; <c>Score</c> is statistic / threshold (≥ 1 flagged), null when nothing was measured.</summary>
+public sealed record ReportFinding(
+    string Probe,
+    Verdict Verdict,
+    double? Score,
+    double? Statistic,
+    double? Threshold,
+    string Summary,
+    string Citation,
+    IReadOnlyList<ReportImage> Images,
+    IReadOnlyList<ReportChart> Charts);
+
+/// <summary>A PNG a probe produced (a recovered trigger mask or pattern).</summary>
+public sealed record ReportImage(string Caption, byte[] Png);
+
+/// <summary>Numbers the report draws as a chart.</summary>
+public abstract record ReportChart(string Title);
+
+/// <summary>Per-class trigger mask norms (Neural Cleanse) with the anomaly threshold drawn as a line.</summary>
+public sealed record MaskNormChart(string Title, IReadOnlyList<string> ClassLabels, IReadOnlyList<double> Norms, double Threshold)
+    : ReportChart(Title);
+
+/// <summary>Distributions (STRIP entropies of clean and perturbed inputs) with an optional decision threshold.</summary>
+public sealed record HistogramChart(string Title, string ValueLabel, IReadOnlyList<HistogramSeries> Series, double? Threshold)
+    : ReportChart(Title);
+
+public sealed record HistogramSeries(string Label, IReadOnlyList<double> Values);
+
+/// <summary>Per-layer probe AUROC for a deception indicator against the same probe on control labels.</summary>
+public sealed record LayerAurocChart(string Title, IReadOnlyList<string> Layers, IReadOnlyList<double> Auroc, IReadOnlyList<double>? ControlAuroc)
+    : ReportChart(Title);
+
+public sealed record ReportMethodology(
+    IReadOnlyList<string> Methods,
+    IReadOnlyList<string> Limitations,
+    IReadOnlyList<ReportInventoryItem> Reproducibility);
+
+public sealed record ReportInventoryItem(string Name, string Value);

@@ -1,0 +1,143 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Audit.Api.Infrastructure.Signing;
+
+namespace Audit.Api.Features.Transparency;
+
+/// <summary>A tree head: the log's size and root hash at a moment, signed by the service (COSE_Sign1 over <see cref="TreeHeadStatement"/>).</summary>
+public sealed record SignedTreeHead(long TreeSize, string RootHash, DateTimeOffset Timestamp, string Signature);
+
+/// <summary>What a signed tree head's COSE payload says.</summary>
+public sealed record TreeHeadStatement(
+    [property: JsonPropertyName("treeSize")] long TreeSize,
+    [property: JsonPropertyName("rootHash")] string RootHash,
+    [property: JsonPropertyName("timestamp")] DateTimeOffset Timestamp);
+
+/// <summary>An audit path for one entry in a tree of a given size.</summary>
+public sealed record InclusionProof(long LeafIndex, long TreeSize, string LeafHash, IReadOnlyList<string> AuditPath);
+
+/// <summary>A proof that the tree of size <c>First</c> is a prefix of the tree of size <c>Second</c>.</summary>
+public sealed record ConsistencyProof(long First, long Second, IReadOnlyList<string> Path);
+
+/// <summary>The requested index or tree size lies outside the log.</summary>
+public sealed class TransparencyLogRangeException(string message) : Exception(message);
+
+/// <summary>
+/// The report transparency log: an append-only list of receipt statements hashed into an RFC 9162 Merkle tree.
+/// A withdrawn report is a new entry, never a deletion; nothing in this type can remove or change an entry.
+/// </summary>
+public sealed class TransparencyLog(ITransparencyLogStore store, ISigningKeyProvider keys, TimeProvider time) : IDisposable
+{
+    public const string TreeHeadContentType = "application/vnd.audit.tree-head+json";
+
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private List<byte[]>? _entries;
+    private List<byte[]>? _leafHashes;
+
+    /// <summary>Appends an entry; returns its index and the tree size right after it.</summary>
+    public async Task<long> AppendAsync(byte[] entry, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            await LoadAsync(cancellationToken);
+            var index = await store.AppendAsync(entry, cancellationToken);
+            if (index != _entries!.Count)
+            {
+                // Someone else appended through the same store: reload rather than guess.
+                _entries = null;
+                await LoadAsync(cancellationToken);
+            }
+            else
+            {
+                _entries.Add(entry);
+                _leafHashes!.Add(MerkleTree.HashLeaf(entry));
+            }
+
+            return index;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async Task<byte[]> GetEntryAsync(long index, CancellationToken cancellationToken)
+    {
+        var (entries, _) = await SnapshotAsync(cancellationToken);
+        return index >= 0 && index < entries.Count ? entries[(int)index] : throw new TransparencyLogRangeException($"No entry {index}.");
+    }
+
+    public async Task<SignedTreeHead> GetTreeHeadAsync(CancellationToken cancellationToken)
+    {
+        var (_, leaves) = await SnapshotAsync(cancellationToken);
+        var root = Convert.ToHexStringLower(MerkleTree.RootHash(leaves, 0, leaves.Count));
+        var now = time.GetUtcNow();
+        var statement = new TreeHeadStatement(leaves.Count, root, now);
+        var signature = CoseEnvelope.Sign(JsonSerializer.SerializeToUtf8Bytes(statement), keys.CurrentSigningCertificate, TreeHeadContentType);
+        return new SignedTreeHead(leaves.Count, root, now, Convert.ToBase64String(signature));
+    }
+
+    public async Task<InclusionProof> GetInclusionProofAsync(long index, long treeSize, CancellationToken cancellationToken)
+    {
+        var (_, leaves) = await SnapshotAsync(cancellationToken);
+        if (treeSize < 1 || treeSize > leaves.Count || index < 0 || index >= treeSize)
+        {
+            throw new TransparencyLogRangeException($"Entry {index} is not in a tree of size {treeSize} (log size {leaves.Count}).");
+        }
+
+        var path = MerkleTree.InclusionProof(leaves, (int)index, (int)treeSize);
+        return new InclusionProof(index, treeSize, Convert.ToHexStringLower(leaves[(int)index]), [.. path.Select(Convert.ToHexStringLower)]);
+    }
+
+    public async Task<ConsistencyProof> GetConsistencyProofAsync(long first, long second, CancellationToken cancellationToken)
+    {
+        var (_, leaves) = await SnapshotAsync(cancellationToken);
+        if (first < 1 || first > second || second > leaves.Count)
+        {
+            throw new TransparencyLogRangeException($"Need 0 < first ({first}) <= second ({second}) <= log size ({leaves.Count}).");
+        }
+
+        var path = MerkleTree.ConsistencyProof(leaves, (int)first, (int)second);
+        return new ConsistencyProof(first, second, [.. path.Select(Convert.ToHexStringLower)]);
+    }
+
+    /// <summary>Checks a tree head's signature and returns what it states, or null when it does not verify.</summary>
+    public TreeHeadStatement? VerifyTreeHead(SignedTreeHead head)
+    {
+        var payload = CoseEnvelope.Verify(Convert.FromBase64String(head.Signature), keys.SigningCertificates);
+        var statement = payload is null ? null : JsonSerializer.Deserialize<TreeHeadStatement>(payload);
+        return statement is not null && statement.TreeSize == head.TreeSize && string.Equals(statement.RootHash, head.RootHash, StringComparison.Ordinal)
+            ? statement
+            : null;
+    }
+
+    public void Dispose() => _gate.Dispose();
+
+    private async Task<(IReadOnlyList<byte[]> Entries, IReadOnlyList<byte[]> Leaves)> SnapshotAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            await LoadAsync(cancellationToken);
+            // Copies: appends after this point do not change what the caller proves against.
+            return ([.. _entries!], [.. _leafHashes!]);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        if (_entries is not null)
+        {
+            return;
+        }
+
+        var entries = await store.ReadAllAsync(cancellationToken);
+        _entries = [.. entries];
+        _leafHashes = [.. entries.Select(e => MerkleTree.HashLeaf(e))];
+    }
+}

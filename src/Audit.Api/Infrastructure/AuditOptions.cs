@@ -1,0 +1,61 @@
+namespace Audit.Api.Infrastructure;
+
+/// <summary>The <c>Audit</c> configuration section.</summary>
+public sealed class AuditOptions
+{
+    public const string Section = "Audit";
+
+    /// <summary>Database, artifacts and keys live under it. Relative paths resolve against the working directory.</summary>
+    public string DataDirectory { get; set; } = "data";
+
+    public ArtifactOptions Artifacts { get; set; } = new();
+
+    /// <summary>Keys given in configuration (<c>Audit:ApiKeys:N:Key</c>, <c>:Tenant</c>, <c>:Role</c>).</summary>
+    public List<ConfiguredApiKey> ApiKeys { get; set; } = [];
+
+    /// <summary>
+    /// When no key exists at all, create a development tenant with one key per role and write them under
+    /// <c>DataDirectory/dev-keys</c> (mode 0600), so the embedded default is usable at once. Turn off in production.
+    /// </summary>
+    public bool CreateDevelopmentKeys { get; set; } = true;
+
+    /// <summary><c>auto</c>, <c>cpu</c> or <c>cuda</c>: where evaluator tensors live.</summary>
+    public string Device { get; set; } = "auto";
+
+    public WorkerOptions Worker { get; set; } = new();
+
+    public string DataPath => Path.GetFullPath(DataDirectory);
+}
+
+public sealed class ArtifactOptions
+{
+    /// <summary>Largest accepted upload; larger ones get 413. Default 512 MiB.</summary>
+    public long MaxSizeBytes { get; set; } = 512L * 1024 * 1024;
+}
+
+public sealed class ConfiguredApiKey
+{
+    public string Key { get; set; } = "";
+
+    public string? Tenant { get; set; }
+
+    public string Role { get; set; } = "";
+}
+
+public sealed class WorkerOptions
+{
+    /// <summary>Run the in-process audit worker (the embedded default does).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>How often an idle worker looks for queued audits.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How long a claim on a running audit lasts without renewal. A worker that dies stops renewing, and the
+    /// audit is claimed again once this passes: never lost, never run by two workers at once.
+    /// </summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Seed for every probe of an audit, reported for reproducibility.</summary>
+    public int Seed { get; set; } = 20240613;
+}

@@ -1,0 +1,87 @@
+using Audit.Api.Infrastructure.Artifacts;
+using Audit.Evaluators.Onnx;
+using FluentValidation;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Audit.Api.Infrastructure.Errors;
+
+/// <summary>
+/// The one place exceptions become RFC 9457 problem details: validation 400 with field errors, 404, 409,
+/// 413, 422, 403. Anything else is a 500 without a stack trace (the trace goes to the log).
+/// </summary>
+public sealed class ProblemDetailsExceptionHandler : IExceptionHandler
+{
+    private readonly IProblemDetailsService _problems;
+    private readonly ILogger<ProblemDetailsExceptionHandler> _logger;
+
+    public ProblemDetailsExceptionHandler(IProblemDetailsService problems, ILogger<ProblemDetailsExceptionHandler> logger)
+    {
+        _problems = problems;
+        _logger = logger;
+    }
+
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        ProblemDetails problem = exception switch
+        {
+            ValidationException validation => new ValidationProblemDetails(
+                validation.Errors
+                    .GroupBy(e => ToCamelPath(e.PropertyName))
+                    .ToDictionary(g => g.Key, g => g.Select(e => e.ErrorMessage).Distinct().ToArray()))
+            {
+                Status = StatusCodes.Status400BadRequest,
+                Title = "The request is invalid.",
+                Detail = "See the field errors.",
+            },
+            NotFoundException notFound => Problem(StatusCodes.Status404NotFound, "Not found.", notFound.Message),
+            ConflictException conflict => Problem(StatusCodes.Status409Conflict, "Conflict.", conflict.Message),
+            ForbiddenException forbidden => Problem(StatusCodes.Status403Forbidden, "Forbidden.", forbidden.Message),
+            PayloadTooLargeException tooLarge => Problem(StatusCodes.Status413PayloadTooLarge, "Payload too large.", tooLarge.Message),
+            BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => Problem(
+                StatusCodes.Status413PayloadTooLarge, "Payload too large.", "The request body exceeds the configured limit."),
+            InvalidDataException invalid when invalid.Message.Contains("length limit", StringComparison.OrdinalIgnoreCase) => Problem(
+                StatusCodes.Status413PayloadTooLarge, "Payload too large.", "The request body exceeds the configured limit."),
+            BadHttpRequestException bad => Problem(bad.StatusCode, "Bad request.", bad.Message),
+            UnprocessableException unprocessable => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "Unprocessable content.", unprocessable.Message), unprocessable.Reason),
+            ModelRejectedException rejected => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "The model was rejected.", rejected.Message), Kebab(rejected.Reason.ToString())),
+            UnsupportedOperatorException unsupported => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "The model cannot be executed.", unsupported.Message), "unsupported-operators"),
+            OperationCanceledException when httpContext.RequestAborted.IsCancellationRequested => Problem(499, "Client closed request.", null),
+            _ => Problem(StatusCodes.Status500InternalServerError, "An unexpected error occurred.", "The error was logged."),
+        };
+
+        if (problem.Status == StatusCodes.Status500InternalServerError)
+        {
+            _logger.LogError(exception, "Unhandled exception for {Method} {Path}", httpContext.Request.Method, httpContext.Request.Path);
+        }
+
+        httpContext.Response.StatusCode = problem.Status!.Value;
+        return await _problems.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = httpContext,
+            ProblemDetails = problem,
+            Exception = exception,
+        });
+    }
+
+    private static ProblemDetails Problem(int status, string title, string? detail) =>
+        new() { Status = status, Title = title, Detail = detail };
+
+    private static ProblemDetails WithReason(ProblemDetails problem, string? reason)
+    {
+        if (reason is not null)
+        {
+            problem.Extensions["reason"] = reason;
+        }
+
+        return problem;
+    }
+
+    /// <summary>Machine-readable reasons are kebab-case: ExternalData → external-data.</summary>
+    private static string Kebab(string name) =>
+        string.Concat(name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "-" : "") + char.ToLowerInvariant(c) : c.ToString()));
+
+    /// <summary>FluentValidation names "Controls[0].Id"; clients send JSON, so errors use "controls[0].id".</summary>
+    private static string ToCamelPath(string propertyName) =>
+        string.Join('.', propertyName.Split('.').Select(part => part.Length == 0 ? part : char.ToLowerInvariant(part[0]) + part[1..]));
+}

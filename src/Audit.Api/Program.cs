@@ -1,0 +1,106 @@
+using Audit.Api.Features.Admin;
+using Audit.Api.Features.Artifacts;
+using Audit.Api.Features.Audits;
+using Audit.Api.Features.Health;
+using Audit.Api.Features.Profiles;
+using Audit.Api.Features.Reports;
+using Audit.Api.Infrastructure;
+using Audit.Api.Infrastructure.Artifacts;
+using Audit.Api.Infrastructure.Errors;
+using Audit.Api.Infrastructure.Mediator;
+using Audit.Api.Infrastructure.Persistence;
+using Audit.Api.Infrastructure.Security;
+using Audit.Api.Worker;
+using Audit.Evaluators;
+using FluentValidation;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+
+WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
+
+builder.Services.AddOptions<AuditOptions>().Bind(builder.Configuration.GetSection(AuditOptions.Section));
+AuditOptions options = builder.Configuration.GetSection(AuditOptions.Section).Get<AuditOptions>() ?? new AuditOptions();
+Directory.CreateDirectory(options.DataPath);
+
+builder.Logging.AddSimpleConsole(console =>
+{
+    // Scopes carry the audit id onto every line a run logs.
+    console.IncludeScopes = true;
+    console.SingleLine = true;
+    console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+    console.UseUtcTimestamp = true;
+});
+
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<IDatabase>(new SqliteDatabase(Path.Combine(options.DataPath, "audit.db")));
+builder.Services.AddSingleton<Migrator>();
+builder.Services.AddSingleton(new ArtifactStore(options.DataPath));
+builder.Services.AddSingleton<ConfiguredKeys>();
+builder.Services.AddSingleton<DevelopmentKeys>();
+builder.Services.AddSingleton<ProfileRepository>();
+builder.Services.AddSingleton<AuditStore>();
+builder.Services.AddSingleton<AuditQueue>();
+builder.Services.AddEvaluators();
+builder.Services.AddReports(builder.Configuration, options);
+if (options.Worker.Enabled)
+{
+    builder.Services.AddHostedService<AuditWorker>();
+}
+
+builder.Services.AddMediator((Mediator.MediatorOptions mediator) =>
+{
+    mediator.ServiceLifetime = ServiceLifetime.Scoped;
+    mediator.PipelineBehaviors = [typeof(ValidationBehavior<,>)];
+});
+builder.Services.AddValidatorsFromAssemblyContaining<Program>(ServiceLifetime.Singleton, includeInternalTypes: true);
+
+builder.Services.AddProblemDetails(problem => problem.CustomizeProblemDetails = context =>
+    context.ProblemDetails.Extensions["traceId"] = context.HttpContext.TraceIdentifier);
+builder.Services.AddExceptionHandler<ProblemDetailsExceptionHandler>();
+
+builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+    .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+builder.Services.AddAuthorizationBuilder()
+    .AddPolicy(Policies.Submit, p => p.RequireRole(Roles.Compliance).RequireClaim(Caller.TenantClaim))
+    .AddPolicy(Policies.ReadTenant, p => p.RequireRole(Roles.Compliance, Roles.Auditor).RequireClaim(Caller.TenantClaim))
+    .AddPolicy(Policies.Verify, p => p.RequireRole(Roles.Regulator, Roles.Auditor, Roles.Compliance))
+    .AddPolicy(Policies.ManageProfiles, p => p.RequireRole(Roles.Compliance, Roles.Admin))
+    .AddPolicy(Policies.ReadAccessLog, p => p.RequireRole(Roles.Auditor).RequireClaim(Caller.TenantClaim))
+    .AddPolicy(Policies.Admin, p => p.RequireRole(Roles.Admin));
+
+builder.Services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = options.Artifacts.MaxSizeBytes + 1024 * 1024);
+builder.Services.AddHealthChecks().AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
+builder.Services.AddOpenApi();
+
+WebApplication app = builder.Build();
+
+await app.Services.GetRequiredService<Migrator>().MigrateAsync(CancellationToken.None);
+await app.Services.GetRequiredService<DevelopmentKeys>().EnsureAsync(CancellationToken.None);
+
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
+
+app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
+app.MapHealthApi();
+app.MapArtifactsApi(options.Artifacts.MaxSizeBytes);
+app.MapProfilesApi();
+app.MapAuditsApi();
+app.MapAdminApi();
+app.MapReportsApis();
+
+app.Lifetime.ApplicationStarted.Register(() =>
+{
+    ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Audit");
+    AuditOptions current = app.Services.GetRequiredService<IOptions<AuditOptions>>().Value;
+    logger.LogInformation(
+        "Audit service listening on {Urls}. Data in {Data}. Authenticate with 'X-Api-Key: KEY' or 'Authorization: Bearer KEY'; development keys (first start) are in {Keys}.",
+        string.Join(", ", app.Urls), current.DataPath, Path.Combine(current.DataPath, "dev-keys"));
+});
+
+await app.RunAsync();
+
+/// <summary>Entry point, public for <c>WebApplicationFactory&lt;Program&gt;</c>.</summary>
+public partial class Program;

@@ -1,0 +1,31 @@
+using Audit.Evaluators.Onnx;
+using Audit.Evaluators.Models;
+using Audit.Evaluators.Probes;
+using Audit.Evaluators.Probes.Deception;
+using Audit.Evaluators.Probes.Trojans;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Audit.Evaluators;
+
+/// <summary>Registers the probes, their catalog and runner, and the model loader.</summary>
+public static class EvaluatorsServiceCollectionExtensions
+{
+    public static IServiceCollection AddEvaluators(this IServiceCollection services)
+    {
+        services.AddSingleton<IProbe, ModelInventoryProbe>();
+        services.AddSingleton<IProbe, AccuracyProbe>();
+        services.AddSingleton<IProbe, PerturbationRobustnessProbe>();
+        services.AddSingleton<IProbe, NeuralCleanseProbe>();
+        services.AddSingleton<IProbe, StripProbe>();
+        services.AddSingleton<IProbe, ActivationClusteringProbe>();
+        services.AddSingleton<IProbe, SpectralSignatureProbe>();
+        services.AddSingleton<IProbe, CueDivergenceProbe>();
+        services.AddSingleton<IProbe, TriggerSearchProbe>();
+        services.AddSingleton<IProbe, LinearDeceptionProbe>();
+        services.AddSingleton<IProbe, ContrastConsistentSearchProbe>();
+        services.AddSingleton<ProbeCatalog>();
+        services.AddSingleton<Func<string, ComputeDevice, IModelSource>>(static (path, device) => new OnnxModelSource(path, device));
+        services.AddSingleton<ProbeRunner>();
+        return services;
+    }
+}

@@ -1,0 +1,109 @@
+using System.Globalization;
+using Audit.Evaluators.Onnx;
+using Onnx;
+
+namespace Audit.Evaluators.Inventory;
+
+/// <summary>Reads an ONNX file's declarations without running it.</summary>
+public static class ModelInspector
+{
+    /// <summary>
+    /// Parses, validates as data (the importer's limits: external data, foreign domains, sizes) and inventories
+    /// the model. Whether an operator is executable is asked of the importer's registry at the model's opset.
+    /// </summary>
+    /// <exception cref="ModelRejectedException">Not ONNX, external data, unknown domain, or out of bounds.</exception>
+    public static ModelInventory Inspect(string path, OnnxImportLimits? limits = null)
+    {
+        limits ??= OnnxImportLimits.Default;
+        if (new FileInfo(path).Length > limits.MaxModelBytes)
+        {
+            throw new ModelRejectedException(ModelRejectionReason.LimitExceeded, $"The model is larger than {limits.MaxModelBytes} bytes.");
+        }
+
+        ModelProto model = OnnxModelLoader.Parse(File.ReadAllBytes(path), limits);
+        GraphProto graph = model.Graph;
+        var opsets = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        foreach (OperatorSetIdProto import in model.OpsetImport)
+        {
+            opsets[import.Domain ?? ""] = import.Version;
+        }
+
+        int defaultOpset = OnnxModelLoader.DefaultOpset(model);
+        var initializerNames = new HashSet<string>(StringComparer.Ordinal);
+        long parameterCount = 0, parameterBytes = 0;
+        foreach (TensorProto tensor in graph.Initializer)
+        {
+            initializerNames.Add(tensor.Name);
+            long elements = tensor.Dims.Aggregate(1L, (product, dim) => product * dim);
+            parameterCount += elements;
+            parameterBytes += OnnxTensors.ToScalarType(tensor.DataType) is { } type ? elements * OnnxTensors.ElementSize(type) : tensor.RawData.Length;
+        }
+
+        var counts = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        var unsupported = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (NodeProto node in graph.Node)
+        {
+            counts[node.OpType] = counts.GetValueOrDefault(node.OpType) + 1;
+            if (!OnnxOperatorSupport.IsSupported(node.OpType, node.Domain, defaultOpset))
+            {
+                unsupported.Add(node.OpType);
+            }
+        }
+
+        return new ModelInventory(
+            model.IrVersion,
+            opsets,
+            string.IsNullOrEmpty(model.ProducerName) ? null : $"{model.ProducerName} {model.ProducerVersion}".Trim(),
+            graph.Input.Where(i => !initializerNames.Contains(i.Name)).Select(Describe).ToList(),
+            graph.Output.Select(Describe).ToList(),
+            counts,
+            parameterCount,
+            parameterBytes,
+            unsupported.ToList());
+    }
+
+    private static TensorDescription Describe(ValueInfoProto value)
+    {
+        TypeProto.Types.Tensor? tensor = value.Type?.TensorType;
+        if (tensor is null)
+        {
+            return new TensorDescription(value.Name, "non-tensor", []);
+        }
+
+        var shape = new List<string>();
+        if (tensor.Shape is not null)
+        {
+            foreach (TensorShapeProto.Types.Dimension dim in tensor.Shape.Dim)
+            {
+                shape.Add(dim.ValueCase switch
+                {
+                    TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue => dim.DimValue.ToString(CultureInfo.InvariantCulture),
+                    TensorShapeProto.Types.Dimension.ValueOneofCase.DimParam => dim.DimParam,
+                    _ => "?",
+                });
+            }
+        }
+
+        return new TensorDescription(value.Name, ElementTypeName(tensor.ElemType), shape);
+    }
+
+    /// <summary>ONNX TensorProto.DataType number to the name used in the ONNX specification.</summary>
+    public static string ElementTypeName(int dataType) => dataType switch
+    {
+        1 => "float",
+        2 => "uint8",
+        3 => "int8",
+        4 => "uint16",
+        5 => "int16",
+        6 => "int32",
+        7 => "int64",
+        8 => "string",
+        9 => "bool",
+        10 => "float16",
+        11 => "double",
+        12 => "uint32",
+        13 => "uint64",
+        16 => "bfloat16",
+        _ => $"type-{dataType}",
+    };
+}

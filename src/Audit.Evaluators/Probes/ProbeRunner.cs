@@ -1,0 +1,92 @@
+using System.Text.Json;
+using Audit.Evaluators.Models;
+
+namespace Audit.Evaluators.Probes;
+
+/// <summary>One probe to run: what the profile asked for, already validated.</summary>
+public sealed record ProbeInvocation(string Probe, IReadOnlyDictionary<string, JsonElement> Parameters, double? Threshold);
+
+/// <summary>Opens evaluation sessions: one per audit, sharing the loaded model between probes.</summary>
+public sealed class ProbeRunner
+{
+    private readonly ProbeCatalog _catalog;
+    private readonly Func<string, ComputeDevice, IModelSource> _modelSources;
+
+    public ProbeRunner(ProbeCatalog catalog, Func<string, ComputeDevice, IModelSource> modelSources)
+    {
+        _catalog = catalog;
+        _modelSources = modelSources;
+    }
+
+    /// <summary>Starts a session on the device named by <paramref name="deviceSetting"/> (auto, cpu, cuda).</summary>
+    public EvaluationSession Open(string modelPath, string? datasetPath, string? deviceSetting, int seed)
+    {
+        ComputeDevice device = ComputeDevice.Resolve(deviceSetting);
+        return new EvaluationSession(_catalog, _modelSources(modelPath, device), modelPath, datasetPath, device, seed);
+    }
+}
+
+/// <summary>The probes of one audit, run one after another against the same model and dataset.</summary>
+public sealed class EvaluationSession : IDisposable
+{
+    private readonly ProbeCatalog _catalog;
+    private readonly IModelSource _models;
+    private readonly string _modelPath;
+    private readonly string? _datasetPath;
+    private readonly int _seed;
+
+    internal EvaluationSession(ProbeCatalog catalog, IModelSource models, string modelPath, string? datasetPath, ComputeDevice device, int seed)
+    {
+        _catalog = catalog;
+        _models = models;
+        _modelPath = modelPath;
+        _datasetPath = datasetPath;
+        Device = device;
+        _seed = seed;
+    }
+
+    /// <summary>Where tensors live for this audit; the report states it.</summary>
+    public ComputeDevice Device { get; }
+
+    /// <summary>
+    /// Runs one probe. A probe that throws (other than on cancellation) yields an inconclusive outcome with
+    /// the reason, never a pass: an audit must not pass because something could not run.
+    /// </summary>
+    public async Task<ProbeOutcome> RunAsync(ProbeInvocation invocation, IProgress<double> progress, CancellationToken cancellationToken)
+    {
+        if (!_catalog.TryGet(invocation.Probe, out IProbe probe))
+        {
+            return ProbeOutcome.Inconclusive($"Probe '{invocation.Probe}' is not available in this service.");
+        }
+
+        ProbeDescriptor descriptor = probe.Descriptor;
+        var context = new ProbeContext
+        {
+            ModelPath = _modelPath,
+            DatasetPath = _datasetPath,
+            Parameters = ProbeCatalog.WithDefaults(descriptor, invocation.Parameters),
+            Threshold = invocation.Threshold ?? descriptor.DefaultThreshold,
+            Seed = _seed,
+            Device = Device,
+            Models = _models,
+            Progress = progress,
+        };
+
+        try
+        {
+            return await probe.RunAsync(context, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+#pragma warning disable CA1031 // A failing probe becomes an inconclusive finding with its reason; the audit goes on.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            return ProbeOutcome.Inconclusive($"Probe '{descriptor.Name}' could not complete: {ex.Message}");
+        }
+    }
+
+    public void Dispose() => (_models as IDisposable)?.Dispose();
+}

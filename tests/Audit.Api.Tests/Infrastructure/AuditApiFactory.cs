@@ -1,0 +1,78 @@
+using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace Audit.Api.Tests.Infrastructure;
+
+/// <summary>
+/// The API in process on a fresh data directory (SQLite file, artifact store) with known keys for two tenants.
+/// Every test class that needs isolation creates its own.
+/// </summary>
+public sealed class AuditApiFactory : WebApplicationFactory<Program>
+{
+    public const string AcmeCompliance = "test-acme-compliance-key";
+    public const string AcmeAuditor = "test-acme-auditor-key";
+    public const string GlobexCompliance = "test-globex-compliance-key";
+    public const string Regulator = "test-regulator-key";
+    public const string Admin = "test-admin-key";
+
+    private readonly Dictionary<string, string?> _settings;
+
+    public AuditApiFactory(string? dataDirectory = null, bool worker = true, long maxUploadBytes = 64 * 1024 * 1024, IDictionary<string, string?>? settings = null)
+    {
+        DataDirectory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "audit-tests", Guid.NewGuid().ToString("N"));
+        _settings = new Dictionary<string, string?>
+        {
+            ["Audit:DataDirectory"] = DataDirectory,
+            ["Audit:Artifacts:MaxSizeBytes"] = maxUploadBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Audit:Worker:Enabled"] = worker ? "true" : "false",
+            ["Audit:Worker:PollInterval"] = "00:00:00.100",
+            ["Audit:Worker:LeaseDuration"] = "00:00:03",
+            ["Audit:Device"] = "cpu",
+            ["Audit:ApiKeys:0:Key"] = AcmeCompliance,
+            ["Audit:ApiKeys:0:Tenant"] = "acme",
+            ["Audit:ApiKeys:0:Role"] = "compliance",
+            ["Audit:ApiKeys:1:Key"] = AcmeAuditor,
+            ["Audit:ApiKeys:1:Tenant"] = "acme",
+            ["Audit:ApiKeys:1:Role"] = "auditor",
+            ["Audit:ApiKeys:2:Key"] = GlobexCompliance,
+            ["Audit:ApiKeys:2:Tenant"] = "globex",
+            ["Audit:ApiKeys:2:Role"] = "compliance",
+            ["Audit:ApiKeys:3:Key"] = Regulator,
+            ["Audit:ApiKeys:3:Role"] = "regulator",
+            ["Audit:ApiKeys:4:Key"] = Admin,
+            ["Audit:ApiKeys:4:Role"] = "admin",
+        };
+        foreach ((string key, string? value) in settings ?? new Dictionary<string, string?>())
+        {
+            _settings[key] = value;
+        }
+    }
+
+    public string DataDirectory { get; }
+
+    public HttpClient ClientFor(string apiKey)
+    {
+        HttpClient client = CreateClient();
+        client.DefaultRequestHeaders.Add("X-Api-Key", apiKey);
+        return client;
+    }
+
+    public HttpClient BearerClientFor(string apiKey)
+    {
+        HttpClient client = CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        return client;
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        // UseSetting reaches the configuration Program.cs reads before Build(); ConfigureAppConfiguration would not.
+        foreach ((string key, string? value) in _settings)
+        {
+            builder.UseSetting(key, value);
+        }
+
+        builder.UseEnvironment("Testing");
+    }
+}
