@@ -116,7 +116,7 @@ public sealed class AuditWorker : BackgroundService
             await heartbeat.ContinueWith(_ => { }, TaskScheduler.Default);
             return;
         }
-        catch (Exception ex) when (ex is ModelRejectedException or UnsupportedOperatorException)
+        catch (Exception ex) when (ex is ModelRejectedException or UnsupportedOperatorException or Audit.Evaluators.Datasets.EvidenceRejectedException)
         {
             status = AuditStatus.Failed.ToWire();
             error = ex.Message;
