@@ -77,6 +77,7 @@ public sealed class OnnxConformanceTests
         sb.AppendLine("  Shape-valued inputs (Reshape's shape, Slice's starts, axes, pads, ...) are read to the host; nothing else leaves the device.");
         sb.AppendLine("- `Run(inputs, capture, replace)`: `capture` returns any graph input or node output by value name (`ValueNames`);");
         sb.AppendLine("  `replace` substitutes a graph input or node output before its consumers run (activation patching).");
+        sb.AppendLine("  Inputs of the wrong element type, rank or fixed (non-batch) dimension, and unknown capture/replace names, raise `ArgumentException`.");
         sb.AppendLine("- Refused as data with `ModelRejectedException` (reason `Malformed`, `ExternalData`, `UnknownDomain`, `LimitExceeded`; the API answers 422):");
         sb.AppendLine("  unparseable bytes, tensors with external data, nodes outside the default domain, sizes, ranks, dimensions or element counts beyond");
         sb.AppendLine("  `OnnxImportLimits` (also checked for shapes computed at run time by ConstantOfShape, Expand, Tile, Range and Pad), undefined or redefined values.");
