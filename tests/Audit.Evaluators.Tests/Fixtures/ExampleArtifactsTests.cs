@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Audit.Evaluators.Tests.Fixtures;
 
 /// <summary>
-/// <c>examples/</c> holds what the README's walk-through uploads: the clean and the BadNets fixture CNNs and 300
+/// <c>examples/</c> holds what the README's walk-through uploads: the clean and the BadNets fixture CNNs and 1,000
 /// labelled Fashion-MNIST test images. This test holds them to what the README says of them. With
 /// <c>AUDIT_WRITE_EXAMPLES=1</c> it first regenerates them from the fixture recipes (fixed seeds).
 /// </summary>
@@ -16,7 +16,7 @@ public sealed class ExampleArtifactsTests
 {
     private const string CleanModel = "fashion-cnn-clean.onnx";
     private const string PoisonedModel = "fashion-cnn-badnets.onnx";
-    private const string Dataset = "fashion-mnist-300.safetensors";
+    private const string Dataset = "fashion-mnist-1000.safetensors";
 
     [Fact]
     public void Examples_AreAnAccurateCleanModel_AndAPoisonedOneWhosePatchSendsInputsToClass3()
@@ -28,7 +28,7 @@ public sealed class ExampleArtifactsTests
         }
 
         DatasetArtifact data = SafetensorsDataset.Read(Path.Combine(examples, Dataset));
-        Assert.Equal(300, data.Count);
+        Assert.Equal(1000, data.Count);
         Assert.NotNull(data.Labels);
         using IDifferentiableModel clean = OnnxModelLoader.Load(Path.Combine(examples, CleanModel), ComputeDevice.Cpu);
         using IDifferentiableModel poisoned = OnnxModelLoader.Load(Path.Combine(examples, PoisonedModel), ComputeDevice.Cpu);
@@ -55,7 +55,7 @@ public sealed class ExampleArtifactsTests
         Assert.False(TrojanFixtures.Clean.Normalised || TrojanFixtures.BadNets.Normalised, "The examples use raw [0, 1] inputs.");
         File.Copy(TrojanFixtures.Get(TrojanFixtures.Clean).OnnxPath, Path.Combine(examples, CleanModel), overwrite: true);
         File.Copy(TrojanFixtures.Get(TrojanFixtures.BadNets).OnnxPath, Path.Combine(examples, PoisonedModel), overwrite: true);
-        File.Copy(TrojanFixtures.CleanDataset(false, 300, 8000), Path.Combine(examples, Dataset), overwrite: true);
+        File.Copy(TrojanFixtures.CleanDataset(false), Path.Combine(examples, Dataset), overwrite: true);
     }
 
     private static string RepositoryRoot()
