@@ -31,8 +31,10 @@ public sealed class TrojanProbeTests(ITestOutputHelper output)
         ProbeOutcome poisoned = await Run(probe, TrojanFixtures.BadNets);
         ProbeOutcome clean = await Run(probe, TrojanFixtures.Clean);
 
+        JsonObject target = ClassEntry(poisoned, TrojanFixtures.BadNets.TargetClass);
         Assert.Equal(FixtureCnn.Penultimate, (string)poisoned.Details["layer"]!);
         Assert.Equal(10, poisoned.Details["classes"]!.AsArray().Count);
+        Assert.Equal((int)poisoned.Details["stampedInputs"]!, (int)target["stampedInSmallerCluster"]!);
         Assert.Equal(Verdict.Fail, poisoned.Verdict);
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, (int)poisoned.Details["suspectedTargetClass"]!);
         Assert.Equal(Verdict.Pass, clean.Verdict);
