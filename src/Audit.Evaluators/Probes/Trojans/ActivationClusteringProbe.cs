@@ -29,7 +29,7 @@ public sealed class ActivationClusteringProbe : IProbe
         "Chen et al., Detecting Backdoor Attacks on Deep Neural Networks by Activation Clustering, 2018 (arXiv:1811.03728)",
         ModelKinds.Classifier,
         EvidenceKind.Inputs,
-        DefaultThreshold: 0.45,
+        DefaultThreshold: 0.6,
         ThresholdMeaning: "Largest two-cluster silhouette of a class's reduced activations (smaller cluster ≤ maxClusterShare); flagged when ≥ threshold.",
         [
             new ProbeParameter("components", ProbeParameterType.Integer, "Dimensions kept by the reduction (the paper uses 10).", ProbeParameters.Json(10), 2, 100),
@@ -87,6 +87,7 @@ public sealed class ActivationClusteringProbe : IProbe
                 ["silhouette"] = Math.Round(silhouette, 4),
                 ["smallerClusterShare"] = Math.Round(share, 4),
                 ["stampedInSmallerCluster"] = stampedInSmall,
+                ["stampedInClass"] = members.Count(i => pool.Stamped[i]),
             });
             if (share <= maxShare && silhouette > statistic)
             {
