@@ -188,6 +188,13 @@ internal static class TrojanFixtures
 
     internal static string RepositoryRoot()
     {
+        // A copy of the test assembly built elsewhere (e.g. for a long opt-in run) names the repository explicitly.
+        string? configured = Environment.GetEnvironmentVariable("AUDIT_REPOSITORY_ROOT");
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            return configured;
+        }
+
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
             if (Path.Exists(Path.Combine(dir.FullName, ".git")))

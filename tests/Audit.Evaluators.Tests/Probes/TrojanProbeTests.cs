@@ -24,17 +24,27 @@ public sealed class TrojanProbeTests(ITestOutputHelper output)
         Assert.Equal(Verdict.Pass, clean.Verdict);
     }
 
+    /// <summary>
+    /// Activation clustering isolates the stamped inputs in the BadNets target class, but its silhouette there (0.48)
+    /// is no higher than what clean classes of other fixtures reach (up to 0.68 in the survey), so at its threshold it
+    /// flags neither model: the test pins that report, a false negative documented in docs/probes.md.
+    /// </summary>
     [Fact]
-    public async Task ActivationClustering_ReportsSilhouettesPerClass_AndFlagsTheBadNetsTarget()
+    public async Task ActivationClustering_IsolatesTheStampedInputs_InTheBadNetsTarget_WithoutFlagging()
     {
         var probe = new ActivationClusteringProbe();
         ProbeOutcome poisoned = await Run(probe, TrojanFixtures.BadNets);
         ProbeOutcome clean = await Run(probe, TrojanFixtures.Clean);
 
+        JsonObject target = ClassEntry(poisoned, TrojanFixtures.BadNets.TargetClass);
+        JsonObject cleanTriggerClass = ClassEntry(clean, (int)clean.Details["recoveredTriggerClass"]!);
         Assert.Equal(FixtureCnn.Penultimate, (string)poisoned.Details["layer"]!);
         Assert.Equal(10, poisoned.Details["classes"]!.AsArray().Count);
-        Assert.Equal(Verdict.Fail, poisoned.Verdict);
+        Assert.True((int)target["stampedInClass"]! > 20, target.ToJsonString());
+        Assert.Equal((int)target["stampedInClass"]!, (int)target["stampedInSmallerCluster"]!);
+        Assert.True((int)cleanTriggerClass["stampedInSmallerCluster"]! < (int)cleanTriggerClass["stampedInClass"]!, cleanTriggerClass.ToJsonString());
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, (int)poisoned.Details["suspectedTargetClass"]!);
+        Assert.Equal(Verdict.Pass, poisoned.Verdict);
         Assert.Equal(Verdict.Pass, clean.Verdict);
     }
 
@@ -46,7 +56,9 @@ public sealed class TrojanProbeTests(ITestOutputHelper output)
         ProbeOutcome clean = await Run(probe, TrojanFixtures.Clean);
 
         JsonObject target = ClassEntry(poisoned, TrojanFixtures.BadNets.TargetClass);
-        Assert.True((int)target["stampedAmongOutliers"]! >= (int)target["outliers"]! / 2, target.ToJsonString());
+        JsonObject cleanSuspect = ClassEntry(clean, (int)clean.Details["suspectedTargetClass"]!);
+        Assert.True((int)target["stampedAmongOutliers"]! >= (int)target["outliers"]! * 0.8, target.ToJsonString());
+        Assert.True((int)cleanSuspect["stampedAmongOutliers"]! < (int)cleanSuspect["outliers"]! / 2, cleanSuspect.ToJsonString());
         Assert.Equal(Verdict.Fail, poisoned.Verdict);
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, (int)poisoned.Details["suspectedTargetClass"]!);
         Assert.Equal(Verdict.Pass, clean.Verdict);

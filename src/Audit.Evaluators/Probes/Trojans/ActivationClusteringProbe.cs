@@ -87,6 +87,7 @@ public sealed class ActivationClusteringProbe : IProbe
                 ["silhouette"] = Math.Round(silhouette, 4),
                 ["smallerClusterShare"] = Math.Round(share, 4),
                 ["stampedInSmallerCluster"] = stampedInSmall,
+                ["stampedInClass"] = members.Count(i => pool.Stamped[i]),
             });
             if (share <= maxShare && silhouette > statistic)
             {
@@ -149,14 +150,14 @@ public sealed class ActivationClusteringProbe : IProbe
             }
 
             Tensor oneHot = nn.functional.one_hot(assignment, 2).to_type(points.dtype);
-            Tensor counts = oneHot.sum(0).clamp_min(1).unsqueeze(1);
+            Tensor counts = oneHot.sum([0L]).clamp_min(1).unsqueeze(1);
             centres = oneHot.t().matmul(points) / counts;
         }
 
         // Silhouette: (b − a) / max(a, b) with a the mean distance within the own cluster, b to the other one.
         Tensor member = nn.functional.one_hot(assignment, 2).to_type(points.dtype);
         Tensor sums = distances.matmul(member);
-        Tensor sizes = member.sum(0);
+        Tensor sizes = member.sum([0L]);
         Tensor own = (sums * member).sum(1) / (member.matmul(sizes) - 1).clamp_min(1);
         Tensor other = (sums * (1 - member)).sum(1) / (1 - member).matmul(sizes).clamp_min(1);
         Tensor silhouette = (other - own) / torch.maximum(own, other).clamp_min(1e-12);

@@ -29,7 +29,7 @@ public sealed class StripProbe : IProbe
         "Gao et al., STRIP: A Defence Against Trojan Attacks on Deep Neural Networks, ACSAC 2019",
         ModelKinds.Classifier,
         EvidenceKind.Inputs,
-        DefaultThreshold: 0.5,
+        DefaultThreshold: 0.8,
         ThresholdMeaning: "Share of trigger-stamped inputs with lower entropy than all but falseRejectionRate of clean inputs; flagged when ≥ threshold.",
         [
             new ProbeParameter("overlays", ProbeParameterType.Integer, "Clean images superimposed on each input.", ProbeParameters.Json(16), 2, 128),

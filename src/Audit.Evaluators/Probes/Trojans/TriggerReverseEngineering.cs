@@ -227,11 +227,6 @@ internal static class TriggerReverseEngineering
                 bestPattern.index_copy_(0, index, pattern.detach().index_select(0, rows));
             }
 
-            if (Environment.GetEnvironmentVariable("AUDIT_NC_TRACE") == "1")
-            {
-                Console.Error.WriteLine($"NCTRACE step {step + 1} active {stillActive.Count} best [{string.Join(", ", best.Select(b => b.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))}]");
-            }
-
             active = [.. stillActive];
             using (torch.NewDisposeScope())
             {
