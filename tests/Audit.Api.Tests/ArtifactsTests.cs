@@ -114,3 +114,26 @@ public sealed class ArtifactsTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.NotFound);
     }
 }
+
+public sealed class DatasetUploadTests : IDisposable
+{
+    private readonly AuditApiFactory _factory = new(worker: false);
+
+    public void Dispose() => _factory.Dispose();
+
+    [Fact]
+    public async Task Upload_SafetensorsWithWrongDtype_Returns422AndStoresNothing()
+    {
+        // A well-formed safetensors header whose inputs are int32: the probes need float32.
+        byte[] header = System.Text.Encoding.UTF8.GetBytes("""{"inputs":{"dtype":"I32","shape":[2,3],"data_offsets":[0,24]}}""");
+        byte[] file = new byte[8 + header.Length + 24];
+        BitConverter.TryWriteBytes(file.AsSpan(0, 8), (ulong)header.Length);
+        header.CopyTo(file, 8);
+
+        HttpResponseMessage response = await _factory.ClientFor(AuditApiFactory.AcmeCompliance).UploadAsync(file, "dataset", "data.safetensors");
+
+        await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
+        Assert.Equal("dataset-rejected", (await response.JsonAsync())["reason"]!.GetValue<string>());
+        Assert.Empty(Directory.GetFiles(Path.Combine(_factory.DataDirectory, "artifacts", "sha256"), "*", SearchOption.AllDirectories));
+    }
+}

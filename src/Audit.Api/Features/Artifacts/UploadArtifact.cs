@@ -62,6 +62,11 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
             else
             {
                 (format, var summary) = DatasetFormats.Describe(path);
+                if (format == "safetensors")
+                {
+                    // Parse it whole now (bounded by DatasetLimits): a malformed dataset is refused at upload, not mid-audit.
+                    _ = Audit.Evaluators.Datasets.SafetensorsDataset.Read(path);
+                }
                 summaryJson = summary.ToJsonString();
             }
         }

@@ -45,6 +45,7 @@ public sealed class ProblemDetailsExceptionHandler : IExceptionHandler
             BadHttpRequestException bad => Problem(bad.StatusCode, "Bad request.", bad.Message),
             UnprocessableException unprocessable => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "Unprocessable content.", unprocessable.Message), unprocessable.Reason),
             ModelRejectedException rejected => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "The model was rejected.", rejected.Message), Kebab(rejected.Reason.ToString())),
+            Audit.Evaluators.Datasets.DatasetRejectedException dataset => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "The dataset was rejected.", dataset.Message), "dataset-rejected"),
             Audit.Evaluators.Datasets.EvidenceRejectedException evidence => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "The evidence was rejected.", evidence.Message), "evidence-rejected"),
             UnsupportedOperatorException unsupported => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "The model cannot be executed.", unsupported.Message), "unsupported-operators"),
             OperationCanceledException when httpContext.RequestAborted.IsCancellationRequested => Problem(499, "Client closed request.", null),
