@@ -67,6 +67,12 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
                     // Parse it whole now (bounded by DatasetLimits): a malformed dataset is refused at upload, not mid-audit.
                     _ = Audit.Evaluators.Datasets.SafetensorsDataset.Read(path);
                 }
+                else
+                {
+                    // Structure only (roles, token arrays, labels); vocabulary and length are checked against the model
+                    // when an audit is submitted.
+                    _ = Audit.Evaluators.Datasets.SequenceEvidence.Read(path, new Audit.Evaluators.Datasets.SequenceLimits(int.MaxValue, 1 << 16), cancellationToken);
+                }
                 summaryJson = summary.ToJsonString();
             }
         }

@@ -39,9 +39,11 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
     private readonly IDatabase _database;
     private readonly TimeProvider _time;
     private readonly AuditOptions _options;
+    private readonly Infrastructure.Artifacts.ArtifactStore _store;
 
-    public SubmitAuditHandler(AuditStore audits, ProfileRepository profiles, IDatabase database, TimeProvider time, IOptions<AuditOptions> options)
+    public SubmitAuditHandler(AuditStore audits, ProfileRepository profiles, IDatabase database, TimeProvider time, IOptions<AuditOptions> options, Infrastructure.Artifacts.ArtifactStore store)
     {
+        _store = store;
         _audits = audits;
         _profiles = profiles;
         _database = database;
@@ -71,12 +73,14 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
             failures.Add(new ValidationFailure("modelArtifactId", $"No model artifact '{request.ModelArtifactId}' in this tenant."));
         }
 
+        ArtifactRow? dataset = null;
         if (request.DatasetArtifactId is not null)
         {
-            ArtifactRow? dataset = await GetArtifactHandler.FindAsync(_database, tenant, request.DatasetArtifactId, cancellationToken);
+            dataset = await GetArtifactHandler.FindAsync(_database, tenant, request.DatasetArtifactId, cancellationToken);
             if (dataset is null || dataset.Kind != "dataset")
             {
                 failures.Add(new ValidationFailure("datasetArtifactId", $"No dataset artifact '{request.DatasetArtifactId}' in this tenant."));
+                dataset = null;
             }
         }
 
@@ -92,6 +96,11 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
         if (failures.Count > 0)
         {
             throw new ValidationException(failures);
+        }
+
+        if (dataset is { Format: "jsonl" })
+        {
+            EnsurePromptEvidenceFits(model!, dataset, cancellationToken);
         }
 
         var row = new AuditRow
@@ -121,6 +130,30 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
         }
 
         return (await _audits.LoadAsync(tenant, row.Id, cancellationToken))!;
+    }
+
+    /// <summary>
+    /// Prompt evidence must fit the sequence model: token ids inside its vocabulary (the last dimension of its first
+    /// output) and sequences no longer than a fixed context length. Refused with 422, never clipped.
+    /// </summary>
+    private void EnsurePromptEvidenceFits(ArtifactRow model, ArtifactRow dataset, CancellationToken cancellationToken)
+    {
+        System.Text.Json.Nodes.JsonNode? summary = model.SummaryJson is null ? null : System.Text.Json.Nodes.JsonNode.Parse(model.SummaryJson);
+        static int? Dimension(System.Text.Json.Nodes.JsonNode? tensor, int fromEnd)
+        {
+            var shape = tensor?["shape"]?.AsArray();
+            return shape is { Count: > 0 } && shape.Count >= fromEnd && int.TryParse(shape[shape.Count - fromEnd]?.GetValue<string>(), out int value) ? value : null;
+        }
+
+        int? vocabulary = Dimension(summary?["outputs"]?[0], 1);
+        int? context = Dimension(summary?["inputs"]?[0], 1);
+        if (vocabulary is null)
+        {
+            throw new UnprocessableException("Prompt evidence needs a sequence model whose first output is logits [B, T, V] with a fixed vocabulary size V.", "evidence-rejected");
+        }
+
+        _ = Audit.Evaluators.Datasets.SequenceEvidence.Read(
+            _store.PathFor(dataset.Sha256), new Audit.Evaluators.Datasets.SequenceLimits(vocabulary.Value, context ?? (1 << 16)), cancellationToken);
     }
 
     private async Task<AuditResponse> SameRequestOrConflict(AuditRow existing, string requestHash, CancellationToken cancellationToken)
