@@ -21,7 +21,7 @@ public sealed class ExampleArtifactsTests
     [Fact]
     public void Examples_AreAnAccurateCleanModel_AndAPoisonedOneWhosePatchSendsInputsToClass3()
     {
-        string examples = Path.Combine(RepositoryRoot(), "examples");
+        string examples = Path.Combine(TrojanFixtures.RepositoryRoot(), "examples");
         if (Environment.GetEnvironmentVariable("AUDIT_WRITE_EXAMPLES") == "1")
         {
             Write(examples);
@@ -56,18 +56,5 @@ public sealed class ExampleArtifactsTests
         File.Copy(TrojanFixtures.Get(TrojanFixtures.Clean).OnnxPath, Path.Combine(examples, CleanModel), overwrite: true);
         File.Copy(TrojanFixtures.Get(TrojanFixtures.BadNets).OnnxPath, Path.Combine(examples, PoisonedModel), overwrite: true);
         File.Copy(TrojanFixtures.CleanDataset(false), Path.Combine(examples, Dataset), overwrite: true);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Audit.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("Audit.sln not found above the test directory.");
     }
 }

@@ -9,7 +9,10 @@ using Mediator;
 namespace Audit.Api.Features.Admin;
 
 /// <summary>A key as listed: never the secret.</summary>
-public sealed record ApiKeyResponse(string Id, string? TenantId, string Role, string Name, string CreatedAt, string? RevokedAt);
+public sealed record ApiKeyResponse(string Id, string? TenantId, string Role, string Name, string CreatedAt, string? RevokedAt)
+{
+    internal const string Select = "SELECT id AS Id, tenant_id AS TenantId, role AS Role, name AS Name, created_at AS CreatedAt, revoked_at AS RevokedAt FROM api_keys";
+}
 
 /// <summary>A key just created: the only time its secret is shown.</summary>
 public sealed record CreatedApiKey(string Id, string? TenantId, string Role, string Name, string Key);
@@ -77,7 +80,7 @@ public sealed class ListApiKeysHandler : IQueryHandler<ListApiKeys, IReadOnlyLis
     {
         await using DbConnection connection = await _database.OpenAsync(cancellationToken);
         return (await connection.QueryAsync<ApiKeyResponse>(new CommandDefinition(
-            "SELECT id AS Id, tenant_id AS TenantId, role AS Role, name AS Name, created_at AS CreatedAt, revoked_at AS RevokedAt FROM api_keys ORDER BY created_at",
+            ApiKeyResponse.Select + " ORDER BY created_at",
             cancellationToken: cancellationToken))).ToList();
     }
 }
@@ -103,7 +106,7 @@ public sealed class RevokeApiKeyHandler : ICommandHandler<RevokeApiKey, ApiKeyRe
             "UPDATE api_keys SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL",
             new { id = command.Id, now = _time.GetUtcNow().ToString("O") }, cancellationToken: cancellationToken));
         return await connection.QuerySingleOrDefaultAsync<ApiKeyResponse>(new CommandDefinition(
-            "SELECT id AS Id, tenant_id AS TenantId, role AS Role, name AS Name, created_at AS CreatedAt, revoked_at AS RevokedAt FROM api_keys WHERE id = @id",
+            ApiKeyResponse.Select + " WHERE id = @id",
             new { id = command.Id }, cancellationToken: cancellationToken))
             ?? throw new NotFoundException($"API key '{command.Id}' was not found.");
     }
