@@ -26,12 +26,11 @@ public sealed class NeuralCleanseProbeTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// The blended trigger is recovered as an abnormally small trigger for its target class, but on this fixture
-    /// Fashion-MNIST's "bag" class (8) is as cheap to reach, so the smallest norm is a near-tie between the two: the test
-    /// pins that behaviour (a known limit, see docs/probes.md) rather than pretending the arg-min is always right.
+    /// On this fixture Fashion-MNIST's "bag" class (8) is about as cheap to reach as the blended trigger's target, so
+    /// the paper's raw norms nearly tie; the ratio to the distilled reference separates them.
     /// </summary>
     [Fact]
-    public async Task BlendedModel_IsFlagged_WithItsTargetAmongTheTwoSmallestTriggers()
+    public async Task BlendedModel_IsFlagged_WithItsTargetClass()
     {
         TrainedFixture fixture = TrojanFixtures.Get(TrojanFixtures.Blended);
         var probe = new NeuralCleanseProbe();
@@ -39,12 +38,11 @@ public sealed class NeuralCleanseProbeTests(ITestOutputHelper output)
         ProbeOutcome outcome = await probe.RunAsync(ProbeHarness.Context(probe, fixture), CancellationToken.None);
         output.WriteLine(outcome.Details.ToJsonString());
 
-        double[] norms = outcome.Details["maskNorms"]!.AsArray().Select(n => (double)n!).ToArray();
-        double[] indices = outcome.Details["anomalyIndices"]!.AsArray().Select(n => (double)n!).ToArray();
-        int target = fixture.Recipe.TargetClass;
         Assert.Equal(Verdict.Fail, outcome.Verdict);
-        Assert.True(indices[target] >= 2, $"anomaly index of the target {indices[target]}");
-        Assert.True(norms.Count(n => n < norms[target]) <= 1, $"target norm {norms[target]} among [{string.Join(", ", norms)}]");
+        Assert.Equal(fixture.Recipe.TargetClass, (int)outcome.Details["suspectedTargetClass"]!);
+        Assert.Equal("reference", (string)outcome.Details["calibration"]!);
+        double[] ratios = outcome.Details["logNormRatios"]!.AsArray().Select(n => (double)n!).ToArray();
+        Assert.Equal(ratios.Min(), ratios[fixture.Recipe.TargetClass]);
     }
 
     [Fact]
@@ -58,5 +56,40 @@ public sealed class NeuralCleanseProbeTests(ITestOutputHelper output)
 
         Assert.Equal(Verdict.Pass, outcome.Verdict);
         Assert.True(outcome.Score < 1);
+    }
+
+    [Fact]
+    public async Task SameSeed_GivesIdenticalResults_OnFreshModelInstances()
+    {
+        TrainedFixture fixture = TrojanFixtures.Get(TrojanFixtures.BadNets);
+        var probe = new NeuralCleanseProbe();
+        var parameters = new Dictionary<string, object> { ["maxSteps"] = 100, ["referenceSteps"] = 100 };
+
+        // Fresh instances, so the per-model memo of the scan cannot hand the second run the first run's result.
+        using var first = new Audit.Evaluators.Onnx.OnnxModelSource(fixture.OnnxPath, Audit.Evaluators.Models.ComputeDevice.Cpu);
+        using var second = new Audit.Evaluators.Onnx.OnnxModelSource(fixture.OnnxPath, Audit.Evaluators.Models.ComputeDevice.Cpu);
+        ProbeOutcome a = await probe.RunAsync(ProbeHarness.Context(probe, fixture, seed: 5, parameters: parameters, model: first.Load(CancellationToken.None)), CancellationToken.None);
+        ProbeOutcome b = await probe.RunAsync(ProbeHarness.Context(probe, fixture, seed: 5, parameters: parameters, model: second.Load(CancellationToken.None)), CancellationToken.None);
+
+        Assert.Equal(a.Details["maskNorms"]!.ToJsonString(), b.Details["maskNorms"]!.ToJsonString());
+        Assert.Equal(a.Details["referenceMaskNorms"]!.ToJsonString(), b.Details["referenceMaskNorms"]!.ToJsonString());
+        Assert.Equal(a.Score, b.Score);
+        Assert.Equal(a.Evidence.Select(e => Convert.ToBase64String(e.Content)), b.Evidence.Select(e => Convert.ToBase64String(e.Content)));
+    }
+
+    [Fact]
+    public async Task WithoutReferenceCalibration_ThePapersIndexIsTheStatistic()
+    {
+        TrainedFixture fixture = TrojanFixtures.Get(TrojanFixtures.BadNets);
+        var probe = new NeuralCleanseProbe();
+        var parameters = new Dictionary<string, object> { ["referenceCalibration"] = false };
+
+        ProbeOutcome outcome = await probe.RunAsync(ProbeHarness.Context(probe, fixture, parameters: parameters), CancellationToken.None);
+        output.WriteLine(outcome.Details.ToJsonString());
+
+        Assert.Equal("none", (string)outcome.Details["calibration"]!);
+        Assert.Null(outcome.Details["referenceMaskNorms"]);
+        Assert.Equal((double)outcome.Details["uncalibratedAnomalyIndex"]!, outcome.Score!.Value * 2, 9);
+        Assert.Equal(fixture.Recipe.TargetClass, (int)outcome.Details["suspectedTargetClass"]!);
     }
 }

@@ -38,8 +38,8 @@ public sealed class TrojanSurvey(ITestOutputHelper output)
         TrojanFixtures.Clean,
         TrojanFixtures.BadNets,
         TrojanFixtures.Blended,
-        new("badnets", Seed: 12, Trigger: TriggerKind.Patch, TargetClass: 3),
-        new("badnets", Seed: 12, Trigger: TriggerKind.Patch, TargetClass: 3, PatchSize: 3, PatchRow: 24, PatchColumn: 24),
+        new("badnets-checker4", Seed: 12, Trigger: TriggerKind.Patch, TargetClass: 3),
+        new("badnets-checker3", Seed: 12, Trigger: TriggerKind.Patch, TargetClass: 3, PatchSize: 3, PatchRow: 24, PatchColumn: 24),
         new("blend-t2", Seed: 41, Trigger: TriggerKind.Blend, TargetClass: 2, PoisonRate: 0.08, TrainSamples: 10000),
         new("badnets-bl-t9-norm", Seed: 33, Trigger: TriggerKind.Patch, TargetClass: 9, PatchSize: 3, PatchRow: 24, PatchColumn: 1, PoisonRate: 0.1, DiagonalPattern: true, Normalised: true, TrainSamples: 10000),
         new("clean-norm-s23", Seed: 23, Trigger: TriggerKind.None, Normalised: true, TrainSamples: 10000),
@@ -47,6 +47,9 @@ public sealed class TrojanSurvey(ITestOutputHelper output)
         new("clean-s21", Seed: 21, Trigger: TriggerKind.None, TrainSamples: 10000),
         new("badnets-tl-t0", Seed: 31, Trigger: TriggerKind.Patch, TargetClass: 0, PatchSize: 3, PatchRow: 1, PatchColumn: 1, PoisonRate: 0.1, DiagonalPattern: true, TrainSamples: 10000),
         new("clean-s22", Seed: 22, Trigger: TriggerKind.None, TrainSamples: 10000),
+        new("badnets-centre-t6", Seed: 34, Trigger: TriggerKind.Patch, TargetClass: 6, PatchSize: 3, PatchRow: 12, PatchColumn: 12, PoisonRate: 0.1, DiagonalPattern: true, TrainSamples: 10000),
+        new("clean-s24", Seed: 24, Trigger: TriggerKind.None, TrainSamples: 10000),
+        new("clean-norm-s25", Seed: 25, Trigger: TriggerKind.None, Normalised: true, TrainSamples: 10000),
     ];
 
     [OptInFact("AUDIT_TROJAN_SURVEY")]

@@ -36,9 +36,7 @@ public sealed class ActivationClusteringProbe : IProbe
             new ProbeParameter("maxClusterShare", ProbeParameterType.Number, "Largest share of a class the smaller cluster may hold to count as suspicious.", ProbeParameters.Json(0.35), 0.01, 0.5),
             new ProbeParameter("stampedShare", ProbeParameterType.Number, "Share of the dataset added again stamped with the recovered trigger (0: dataset only).", ProbeParameters.Json(0.03), 0, 0.5),
             TrojanProbeParameters.Layer,
-            TrojanProbeParameters.MaxSteps,
-            TrojanProbeParameters.SamplesPerClass,
-            TrojanProbeParameters.InputBounds,
+            .. TrojanProbeParameters.Scan,
         ]);
 
     /// <inheritdoc />
@@ -51,10 +49,10 @@ public sealed class ActivationClusteringProbe : IProbe
         using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
         string layer = evidence.ResolveLayer(parameters.String("layer"));
         double stampedShare = parameters.Double("stampedShare");
-        ReverseEngineeredTriggers? triggers = stampedShare > 0
-            ? TriggerReverseEngineering.Run(evidence, TrojanProbeParameters.ReverseEngineering(parameters, context.Seed), new Progress<double>(p => context.Progress.Report(0.8 * p)), cancellationToken)
+        TriggerScan? scan = stampedShare > 0
+            ? TrojanProbeParameters.RunScan(parameters, evidence, context, new Progress<double>(p => context.Progress.Report(0.8 * p)), cancellationToken)
             : null;
-        using RepresentationPool pool = RepresentationPool.Build(evidence, triggers, stampedShare, layer, context.Seed, cancellationToken);
+        using RepresentationPool pool = RepresentationPool.Build(evidence, scan, stampedShare, layer, context.Seed, cancellationToken);
 
         int components = parameters.Int("components");
         double maxShare = parameters.Double("maxClusterShare");

@@ -13,8 +13,11 @@ internal sealed class ClassifierEvidence : IDisposable
 {
     private const int ForwardBatch = 512;
 
-    private ClassifierEvidence(IDifferentiableModel model, DatasetArtifact dataset, string datasetKey, Tensor inputs, float low, float high, int classes)
+    private readonly bool ownsInputs;
+
+    private ClassifierEvidence(IDifferentiableModel model, DatasetArtifact dataset, string datasetKey, Tensor inputs, float low, float high, int classes, bool ownsInputs = true)
     {
+        this.ownsInputs = ownsInputs;
         Model = model;
         Dataset = dataset;
         DatasetKey = datasetKey;
@@ -110,7 +113,15 @@ internal sealed class ClassifierEvidence : IDisposable
 
     /// <summary>Softmax probabilities of <paramref name="inputs"/>, batched, on the device.</summary>
     public Tensor Probabilities(Tensor inputs, CancellationToken cancellationToken) =>
-        Batched(inputs, batch => Model.Forward(batch).softmax(1), cancellationToken);
+        Probabilities(inputs, 1, cancellationToken);
+
+    /// <summary>Softmax probabilities at <paramref name="temperature"/> (logits divided by it), batched, on the device.</summary>
+    public Tensor Probabilities(Tensor inputs, double temperature, CancellationToken cancellationToken) =>
+        Batched(inputs, batch => (Model.Forward(batch) / temperature).softmax(1), cancellationToken);
+
+    /// <summary>The same inputs, bounds and classes with another model (a reference); shares, and does not own, the inputs.</summary>
+    public ClassifierEvidence WithModel(IDifferentiableModel other) =>
+        new(other, Dataset, DatasetKey, Inputs, Low, High, Classes, ownsInputs: false);
 
     /// <summary>Activations of <paramref name="layer"/> flattened to <c>[N, D]</c>, batched, on the device.</summary>
     public Tensor Activations(Tensor inputs, string layer, CancellationToken cancellationToken)
@@ -170,5 +181,11 @@ internal sealed class ClassifierEvidence : IDisposable
         return torch.cat(parts, 0).MoveToOuterDisposeScope();
     }
 
-    public void Dispose() => Inputs.Dispose();
+    public void Dispose()
+    {
+        if (ownsInputs)
+        {
+            Inputs.Dispose();
+        }
+    }
 }

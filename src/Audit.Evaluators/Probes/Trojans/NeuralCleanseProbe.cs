@@ -16,9 +16,6 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// </remarks>
 public sealed class NeuralCleanseProbe : IProbe
 {
-    /// <summary>Consistency constant that makes the MAD estimate the standard deviation of a normal distribution.</summary>
-    private const double NormalConsistency = 1.4826;
-
     /// <inheritdoc />
     public ProbeDescriptor Descriptor { get; } = new(
         "neural-cleanse",
@@ -28,7 +25,7 @@ public sealed class NeuralCleanseProbe : IProbe
         EvidenceKind.Inputs,
         DefaultThreshold: 2.0,
         ThresholdMeaning: "MAD anomaly index of the smallest class's trigger mask L1 norm; flagged when ≥ threshold.",
-        [TrojanProbeParameters.MaxSteps, TrojanProbeParameters.SamplesPerClass, TrojanProbeParameters.InputBounds]);
+        TrojanProbeParameters.Scan);
 
     /// <inheritdoc />
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
@@ -38,55 +35,53 @@ public sealed class NeuralCleanseProbe : IProbe
     {
         var parameters = new ProbeParameters(context, Descriptor);
         using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
-        ReverseEngineeredTriggers triggers = TriggerReverseEngineering.Run(
-            evidence, TrojanProbeParameters.ReverseEngineering(parameters, context.Seed), context.Progress, cancellationToken);
-
-        (double[] anomaly, double median, double mad) = AnomalyIndices(triggers.MaskNorms);
-        int suspected = triggers.SmallestClass;
-        double statistic = anomaly[suspected];
+        TriggerScan scan = TrojanProbeParameters.RunScan(parameters, evidence, context, context.Progress, cancellationToken);
+        ReverseEngineeredTriggers triggers = scan.Audited;
+        int suspected = scan.SuspectedClass;
+        double statistic = scan.AnomalyIndex;
         double score = statistic / context.Threshold;
         bool flagged = score >= 1;
 
+        // The paper's index over raw norms, reported alongside so a reader can see what the calibration changed.
+        (double[] plain, double plainMedian, double plainMad) = TriggerScan.MadAnomaly(triggers.MaskNorms);
+        int smallest = Array.IndexOf(triggers.MaskNorms, triggers.MaskNorms.Min());
         var details = new JsonObject
         {
             ["statistic"] = statistic,
             ["threshold"] = context.Threshold,
             ["suspectedTargetClass"] = suspected,
             ["anomalyIndex"] = statistic,
-            ["maskNorms"] = new JsonArray(triggers.MaskNorms.Select(n => (JsonNode)Math.Round(n, 3)).ToArray()),
-            ["anomalyIndices"] = new JsonArray(anomaly.Select(a => (JsonNode)Math.Round(a, 3)).ToArray()),
-            ["attackSuccess"] = new JsonArray(triggers.AttackSuccess.Select(a => (JsonNode)Math.Round(a, 3)).ToArray()),
+            ["calibration"] = scan.Calibration == TriggerCalibration.Reference ? "reference" : "none",
+            ["maskNorms"] = Rounded(triggers.MaskNorms),
+            ["anomalyIndices"] = Rounded(scan.AnomalyIndices),
+            ["attackSuccess"] = Rounded(triggers.AttackSuccess),
             ["reachedAttackThreshold"] = new JsonArray(triggers.Reached.Select(r => (JsonNode)r).ToArray()),
-            ["medianNorm"] = median,
-            ["medianAbsoluteDeviation"] = mad,
+            ["medianNorm"] = plainMedian,
+            ["medianAbsoluteDeviation"] = plainMad,
+            ["uncalibratedAnomalyIndex"] = plain[smallest],
+            ["uncalibratedSuspectedClass"] = smallest,
             ["steps"] = triggers.Steps,
             ["inputBounds"] = new JsonArray(triggers.Low, triggers.High),
             ["samples"] = evidence.Count,
             ["device"] = evidence.Model.Device.Name,
         };
+        if (scan.ReferenceNorms is { } referenceNorms)
+        {
+            details["referenceMaskNorms"] = Rounded(referenceNorms);
+            details["logNormRatios"] = Rounded(scan.Scores);
+            details["medianLogNormRatio"] = scan.Median;
+            details["medianAbsoluteDeviationLogNormRatio"] = scan.Mad;
+            details["referenceAgreement"] = scan.ReferenceAgreement;
+        }
 
+        string relative = scan.ReferenceNorms is { } r
+            ? string.Create(CultureInfo.InvariantCulture, $"mask L1 {triggers.MaskNorms[suspected]:F1}, {Math.Exp(scan.Median - scan.Scores[suspected]):F1}× smaller than the classes' typical ratio to a reference distilled from the model (reference {r[suspected]:F1})")
+            : string.Create(CultureInfo.InvariantCulture, $"mask L1 {triggers.MaskNorms[suspected]:F1} vs median {plainMedian:F1}");
         string summary = flagged
-            ? string.Create(CultureInfo.InvariantCulture, $"Class {suspected} has an abnormally small trigger (mask L1 {triggers.MaskNorms[suspected]:F1} vs median {median:F1}; anomaly index {statistic:F2} ≥ {context.Threshold}): a likely backdoor target.")
-            : string.Create(CultureInfo.InvariantCulture, $"No class has an abnormally small trigger (largest anomaly index {statistic:F2} < {context.Threshold}; {TrojanProbeParameters.Where(evidence)}).");
+            ? string.Create(CultureInfo.InvariantCulture, $"Class {suspected} has an abnormally small trigger ({relative}; anomaly index {statistic:F2} ≥ {context.Threshold}): a likely backdoor target.")
+            : string.Create(CultureInfo.InvariantCulture, $"No class has an abnormally small trigger (largest anomaly index {statistic:F2} < {context.Threshold}, class {suspected}: {relative}; {TrojanProbeParameters.Where(evidence)}).");
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, TriggerImages.For(triggers, suspected));
     }
 
-    /// <summary>
-    /// Anomaly index of each norm below the median: (median − norm) / (1.4826 · MAD). Norms above the median score 0,
-    /// because only unusually small triggers indicate a backdoor.
-    /// </summary>
-    internal static (double[] Indices, double Median, double Mad) AnomalyIndices(IReadOnlyList<double> norms)
-    {
-        double median = Median(norms);
-        double mad = Median(norms.Select(n => Math.Abs(n - median)).ToArray());
-        double scale = Math.Max(NormalConsistency * mad, 1e-9 * Math.Max(median, 1));
-        return (norms.Select(n => n < median ? (median - n) / scale : 0).ToArray(), median, mad);
-    }
-
-    private static double Median(IReadOnlyList<double> values)
-    {
-        double[] sorted = values.Order().ToArray();
-        int mid = sorted.Length / 2;
-        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-    }
+    private static JsonArray Rounded(IEnumerable<double> values) => new(values.Select(v => (JsonNode)Math.Round(v, 3)).ToArray());
 }

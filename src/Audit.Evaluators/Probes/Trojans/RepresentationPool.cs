@@ -37,21 +37,21 @@ internal sealed class RepresentationPool : IDisposable
 
     public static RepresentationPool Build(
         ClassifierEvidence evidence,
-        ReverseEngineeredTriggers? triggers,
+        TriggerScan? scan,
         double stampedShare,
         string layer,
         int seed,
         CancellationToken cancellationToken)
     {
         using var scope = torch.NewDisposeScope();
-        int suspected = triggers?.SmallestClass ?? -1;
+        int suspected = scan?.SuspectedClass ?? -1;
         Tensor pool = evidence.Inputs;
-        int stampedCount = triggers is null ? 0 : (int)Math.Round(stampedShare * evidence.Count);
+        int stampedCount = scan is null ? 0 : (int)Math.Round(stampedShare * evidence.Count);
         if (stampedCount > 0)
         {
             using var generator = new torch.Generator((ulong)seed + 101);
             Tensor chosen = torch.randperm(evidence.Count, generator: generator)[..stampedCount].to(evidence.Device);
-            pool = torch.cat([evidence.Inputs, triggers!.Stamp(evidence.Inputs.index_select(0, chosen), suspected)], 0);
+            pool = torch.cat([evidence.Inputs, scan!.Audited.Stamp(evidence.Inputs.index_select(0, chosen), suspected)], 0);
         }
 
         Tensor activations = evidence.Activations(pool, layer, cancellationToken);

@@ -35,9 +35,7 @@ public sealed class SpectralSignatureProbe : IProbe
             new ProbeParameter("epsilon", ProbeParameterType.Number, "Expected poisoned share ε: the top 1.5·ε·n scores of a class are its outliers.", ProbeParameters.Json(0.05), 0.001, 0.5),
             new ProbeParameter("stampedShare", ProbeParameterType.Number, "Share of the dataset added again stamped with the recovered trigger (0: dataset only).", ProbeParameters.Json(0.03), 0.005, 0.5),
             TrojanProbeParameters.Layer,
-            TrojanProbeParameters.MaxSteps,
-            TrojanProbeParameters.SamplesPerClass,
-            TrojanProbeParameters.InputBounds,
+            .. TrojanProbeParameters.Scan,
         ]);
 
     /// <inheritdoc />
@@ -50,9 +48,8 @@ public sealed class SpectralSignatureProbe : IProbe
         using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
         string layer = evidence.ResolveLayer(parameters.String("layer"));
         double stampedShare = parameters.Double("stampedShare");
-        ReverseEngineeredTriggers triggers = TriggerReverseEngineering.Run(
-            evidence, TrojanProbeParameters.ReverseEngineering(parameters, context.Seed), new Progress<double>(p => context.Progress.Report(0.8 * p)), cancellationToken);
-        using RepresentationPool pool = RepresentationPool.Build(evidence, triggers, stampedShare, layer, context.Seed, cancellationToken);
+        TriggerScan scan = TrojanProbeParameters.RunScan(parameters, evidence, context, new Progress<double>(p => context.Progress.Report(0.8 * p)), cancellationToken);
+        using RepresentationPool pool = RepresentationPool.Build(evidence, scan, stampedShare, layer, context.Seed, cancellationToken);
 
         double epsilon = parameters.Double("epsilon");
         var perClass = new JsonArray();

@@ -35,9 +35,7 @@ public sealed class StripProbe : IProbe
             new ProbeParameter("overlays", ProbeParameterType.Integer, "Clean images superimposed on each input.", ProbeParameters.Json(16), 2, 128),
             new ProbeParameter("probeInputs", ProbeParameterType.Integer, "Inputs tested (clean, and the same stamped).", ProbeParameters.Json(200), 10, 5000),
             new ProbeParameter("falseRejectionRate", ProbeParameterType.Number, "Share of clean inputs allowed below the entropy boundary.", ProbeParameters.Json(0.05), 0.001, 0.5),
-            TrojanProbeParameters.MaxSteps,
-            TrojanProbeParameters.SamplesPerClass,
-            TrojanProbeParameters.InputBounds,
+            .. TrojanProbeParameters.Scan,
         ]);
 
     /// <inheritdoc />
@@ -49,9 +47,8 @@ public sealed class StripProbe : IProbe
         var parameters = new ProbeParameters(context, Descriptor);
         using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
         var reverse = new Progress<double>(p => context.Progress.Report(0.8 * p));
-        ReverseEngineeredTriggers triggers = TriggerReverseEngineering.Run(
-            evidence, TrojanProbeParameters.ReverseEngineering(parameters, context.Seed), reverse, cancellationToken);
-        int suspected = triggers.SmallestClass;
+        TriggerScan scan = TrojanProbeParameters.RunScan(parameters, evidence, context, reverse, cancellationToken);
+        int suspected = scan.SuspectedClass;
 
         int overlays = parameters.Int("overlays");
         double frr = parameters.Double("falseRejectionRate");
@@ -66,7 +63,7 @@ public sealed class StripProbe : IProbe
 
         double[] clean = Entropies(evidence, probe, overlayPool, overlayIndex, cancellationToken);
         context.Progress.Report(0.9);
-        double[] stamped = Entropies(evidence, triggers.Stamp(probe, suspected), overlayPool, overlayIndex, cancellationToken);
+        double[] stamped = Entropies(evidence, scan.Audited.Stamp(probe, suspected), overlayPool, overlayIndex, cancellationToken);
         context.Progress.Report(1);
 
         double boundary = Quantile(clean, frr);

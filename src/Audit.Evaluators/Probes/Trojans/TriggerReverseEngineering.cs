@@ -15,6 +15,7 @@ internal sealed record ReverseEngineeringSettings(
     int CheckEvery,
     int CostPatience,
     int EarlyStopPatience,
+    int EvaluationInputs,
     int Seed);
 
 /// <summary>What trigger reverse-engineering found for every class. Plain arrays: no native memory is kept.</summary>
@@ -125,6 +126,7 @@ internal static class TriggerReverseEngineering
         var maskParameter = new TorchSharp.Modules.Parameter((torch.randn([classes, .. maskSample], generator: generator) * 0.1).to(device));
         var patternParameter = new TorchSharp.Modules.Parameter((torch.randn([classes, .. sample], generator: generator) * 0.1).to(device));
         Tensor sampleIndex = torch.randint(evidence.Count, [settings.MaxSteps, batch], generator: generator).to(device);
+        Tensor evaluation = evidence.Inputs.index_select(0, torch.randperm(evidence.Count, generator: generator)[..Math.Min(evidence.Count, settings.EvaluationInputs)].to(device));
         using var optimizer = torch.optim.Adam([maskParameter, patternParameter], lr: settings.LearningRate, beta1: 0.5, beta2: 0.9);
 
         double[] cost = Enumerable.Repeat(settings.InitialCost, classes).ToArray();
@@ -173,8 +175,11 @@ internal static class TriggerReverseEngineering
                 continue;
             }
 
-            // One small read-back per round: A attack rates and A norms drive the cost schedule and early stop.
-            Tensor attack = logits.detach().argmax(1).eq(targets).to_type(ScalarType.Float32).reshape([count, batch]).mean([1L]);
+            // One small read-back per round: A attack rates and A norms drive the cost schedule and early stop. The
+            // attack rate is measured on a fixed held-out set, not on this step's few inputs: a mask that works on
+            // 16 lucky inputs would otherwise be recorded as the class's smallest trigger, and the norms (hence the
+            // anomaly index) would vary from seed to seed.
+            Tensor attack = AttackRates(evidence.Model, evaluation, mask.detach(), pattern.detach(), activeIndex);
             float[] attackNow = attack.cpu().data<float>().ToArray();
             float[] normNow = norms.detach().cpu().data<float>().ToArray();
             var improved = new List<long>();
@@ -265,5 +270,16 @@ internal static class TriggerReverseEngineering
         float[][] patterns = Enumerable.Range(0, classes).Select(k => patternsCpu[k].data<float>().ToArray()).ToArray();
         progress?.Report(1);
         return new ReverseEngineeredTriggers(best, bestAttack, reached, masks, patterns, maskSample, sample, step, evidence.Low, evidence.High);
+    }
+
+    /// <summary>Share of <paramref name="inputs"/> each active class's trigger sends to that class, on the device.</summary>
+    private static Tensor AttackRates(Models.IDifferentiableModel model, Tensor inputs, Tensor mask, Tensor pattern, Tensor activeIndex)
+    {
+        using var noGrad = torch.no_grad();
+        long count = mask.shape[0], n = inputs.shape[0];
+        Tensor m = mask.unsqueeze(1);
+        Tensor stamped = ((1 - m) * inputs.unsqueeze(0) + m * pattern.unsqueeze(1)).reshape([count * n, .. inputs.shape[1..]]);
+        Tensor predicted = model.Forward(stamped).argmax(1).reshape(count, n);
+        return predicted.eq(activeIndex.unsqueeze(1)).to_type(ScalarType.Float32).mean([1L]);
     }
 }

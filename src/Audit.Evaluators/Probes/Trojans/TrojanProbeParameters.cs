@@ -21,6 +21,31 @@ internal static class TrojanProbeParameters
     public static ProbeParameter SamplesPerClass { get; } = new(
         "samplesPerClass", ProbeParameterType.Integer, "Clean inputs per class in each optimisation step.", ProbeParameters.Json(16), 4, 512);
 
+    public static ProbeParameter ReferenceCalibration { get; } = new(
+        "referenceCalibration",
+        ProbeParameterType.Boolean,
+        "Compare each class's trigger with the trigger recovered for it on a reference distilled from the model on the clean inputs (removes classes that are naturally cheap to reach). false: the paper's index over raw norms.",
+        ProbeParameters.Json(true));
+
+    public static ProbeParameter ReferenceSteps { get; } = new(
+        "referenceSteps", ProbeParameterType.Integer, "Training steps (batches of 128) of the distilled reference.", ProbeParameters.Json(300), 50, 5000);
+
+    /// <summary>The parameters every trojan probe takes, because they share one trigger scan.</summary>
+    public static IReadOnlyList<ProbeParameter> Scan { get; } = [MaxSteps, SamplesPerClass, ReferenceCalibration, ReferenceSteps, InputBounds];
+
+    /// <summary>
+    /// The shared trigger scan (reverse-engineering, reference calibration, suspected class) with the probe's settings;
+    /// runs once per audit and model, later probes reuse it.
+    /// </summary>
+    public static TriggerScan RunScan(ProbeParameters parameters, ClassifierEvidence evidence, ProbeContext context, IProgress<double>? progress, CancellationToken cancellationToken) =>
+        TriggerScan.Run(
+            evidence,
+            ReverseEngineering(parameters, context.Seed),
+            parameters.Bool("referenceCalibration") ? TriggerCalibration.Reference : TriggerCalibration.None,
+            new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed),
+            progress,
+            cancellationToken);
+
     /// <summary>Reverse-engineering settings from a probe's parameters (others keep the Neural Cleanse defaults).</summary>
     public static ReverseEngineeringSettings ReverseEngineering(ProbeParameters parameters, int seed) => new(
         MaxSteps: parameters.Int("maxSteps"),
@@ -31,6 +56,7 @@ internal static class TrojanProbeParameters
         CheckEvery: 10,
         CostPatience: 1,
         EarlyStopPatience: 4,
+        EvaluationInputs: 100,
         Seed: seed);
 
     /// <summary>The model's device and dataset size, for summaries.</summary>

@@ -1,0 +1,200 @@
+using Audit.Evaluators.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Audit.Evaluators.Probes.Trojans;
+
+/// <summary>Settings of the distilled reference model; part of the memoisation key.</summary>
+internal sealed record ReferenceSettings(int Steps, int BatchSize, double LearningRate, double Temperature, int Seed);
+
+/// <summary>
+/// A small classifier distilled from the audited model on the audit's clean inputs only: a reference for what the
+/// audited model's decision function looks like <i>without</i> whatever the clean data never exercises.
+/// </summary>
+/// <remarks>
+/// Why: on real data some classes are naturally cheap to reach (on Fashion-MNIST a small bright blob sends many
+/// images to <i>bag</i>), so a clean model can have a class whose minimal trigger is an outlier, and a real 3×3
+/// trigger can hide among such classes. The reference learns the audited model's soft predictions (knowledge
+/// distillation, Hinton, Vinyals and Dean, "Distilling the Knowledge in a Neural Network", 2015) on clean inputs,
+/// so it inherits the classes' natural features, while a backdoor, which clean inputs never activate, does not
+/// transfer (the observation behind distillation-based backdoor removal, e.g. Li et al., "Neural Attention
+/// Distillation", ICLR 2021). Shadow models trained on the defender's clean data as a yardstick follow Xu et al.,
+/// "Detecting AI Trojans Using Meta Neural Analysis", IEEE S&amp;P 2021. The architecture is generic (two
+/// convolution blocks for images, an MLP for vectors), so the reference's scale differs from the audited model's:
+/// comparisons use ratios and robust statistics, never raw values. Initialisation, batch order and training are
+/// seeded, so the reference is identical for a fixed seed on a given device.
+/// </remarks>
+internal sealed class DistilledReference : IDifferentiableModel
+{
+    /// <summary>Name of the penultimate representation, for activation clustering and spectral signatures.</summary>
+    public const string PenultimateName = "reference_penultimate";
+
+    private const string LogitsName = "reference_logits";
+
+    private readonly Sequential features;
+    private readonly Linear head;
+    private readonly float low;
+    private readonly float span;
+
+    private DistilledReference(IDifferentiableModel teacher, Sequential features, Linear head, float low, float span)
+    {
+        this.features = features;
+        this.low = low;
+        this.span = span;
+        this.head = head;
+        Inputs = [teacher.Inputs[0]];
+        Outputs = [new ValueSpec(LogitsName, ScalarType.Float32, [-1, head.weight!.shape[0]], ["N", null])];
+        Device = teacher.Device;
+    }
+
+    public IReadOnlyList<ValueSpec> Inputs { get; }
+
+    public IReadOnlyList<ValueSpec> Outputs { get; }
+
+    public IReadOnlyList<string> ValueNames { get; } = [PenultimateName, LogitsName];
+
+    public ComputeDevice Device { get; }
+
+    /// <summary>Distils a reference from <paramref name="evidence"/>'s model on its clean inputs.</summary>
+    public static DistilledReference Train(ClassifierEvidence evidence, ReferenceSettings settings, CancellationToken cancellationToken)
+    {
+        long[] sample = evidence.Inputs.shape[1..];
+        using var generator = new torch.Generator((ulong)settings.Seed + 303);
+        (Sequential features, Linear head) = Build(sample, evidence.Classes);
+        Initialise([.. features.parameters(), .. head.parameters()], generator);
+        features.to(evidence.Device);
+        head.to(evidence.Device);
+        // Inputs are centred and scaled by the valid range, so one learning rate suits 0..1, 0..255 and normalised data.
+        var reference = new DistilledReference(evidence.Model, features, head, evidence.Low, evidence.High - evidence.Low);
+
+        using var scope = torch.NewDisposeScope();
+        double temperature = settings.Temperature;
+
+        // The teacher's soft targets on every clean input, computed once; nothing else is asked of the teacher.
+        Tensor targets;
+        using (torch.no_grad())
+        {
+            targets = evidence.Probabilities(evidence.Inputs, temperature, cancellationToken);
+        }
+
+        Parameter[] parameters = [.. features.parameters(), .. head.parameters()];
+        using var optimizer = torch.optim.Adam(parameters, lr: settings.LearningRate);
+        int n = evidence.Count;
+        int batch = Math.Min(settings.BatchSize, n);
+        Tensor order = torch.randperm(n, generator: generator).to(evidence.Device);
+        int position = 0;
+        for (int step = 0; step < settings.Steps; step++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var stepScope = torch.NewDisposeScope();
+            if (position + batch > n)
+            {
+                order.Dispose();
+                order = torch.randperm(n, generator: generator).to(evidence.Device).MoveToOuterDisposeScope();
+                position = 0;
+            }
+
+            Tensor index = order.narrow(0, position, batch);
+            position += batch;
+            Tensor x = evidence.Inputs.index_select(0, index);
+            Tensor logits = reference.Forward(x);
+            // Cross-entropy against the teacher's soft targets: the distillation KL up to a constant.
+            Tensor loss = -(targets.index_select(0, index) * (logits / temperature).log_softmax(1)).sum(1).mean() * (temperature * temperature);
+            optimizer.zero_grad();
+            loss.backward();
+            optimizer.step();
+        }
+
+        features.eval();
+        head.eval();
+        return reference;
+    }
+
+    /// <summary>Share of the clean inputs on which the reference predicts the audited model's class: how faithful the copy is.</summary>
+    public double Agreement(ClassifierEvidence teacher, CancellationToken cancellationToken)
+    {
+        using var scope = torch.NewDisposeScope();
+        Tensor own = teacher.WithModel(this).Predict(teacher.Inputs, cancellationToken);
+        return teacher.Predict(teacher.Inputs, cancellationToken).eq(own).to_type(ScalarType.Float32).mean().item<float>();
+    }
+
+    public Tensor Forward(Tensor input) => head.forward(features.forward((input - low) / span));
+
+    public IReadOnlyDictionary<string, Tensor> Run(
+        IReadOnlyDictionary<string, Tensor> inputs,
+        IReadOnlyCollection<string>? capture = null,
+        IReadOnlyDictionary<string, Tensor>? replace = null)
+    {
+        if (replace is { Count: > 0 })
+        {
+            throw new NotSupportedException("The distilled reference does not support activation patching.");
+        }
+
+        Tensor penultimate = features.forward((inputs[Inputs[0].Name] - low) / span);
+        Tensor logits = head.forward(penultimate);
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal) { [LogitsName] = logits };
+        if (capture?.Contains(PenultimateName) == true)
+        {
+            result[PenultimateName] = penultimate;
+        }
+
+        return result;
+    }
+
+    public void Dispose()
+    {
+        features.Dispose();
+        head.Dispose();
+    }
+
+    /// <summary>
+    /// Two convolution blocks (16 and 32 channels, ReLU, 2×2 max-pooling), average-pooled to at most 7×7, and a
+    /// 64-wide hidden layer, for images of at least 8×8; otherwise a two-hidden-layer MLP over the flattened input.
+    /// </summary>
+    private static (Sequential Features, Linear Head) Build(long[] sample, int classes)
+    {
+        const int Hidden = 64;
+        if (sample.Length == 3 && sample[1] >= 8 && sample[2] >= 8)
+        {
+            long h = Math.Min(7, sample[1] / 4), w = Math.Min(7, sample[2] / 4);
+            Sequential convolutional = nn.Sequential(
+                ("conv1", nn.Conv2d(sample[0], 16, 3, padding: 1)),
+                ("relu1", nn.ReLU()),
+                ("pool1", nn.MaxPool2d(2)),
+                ("conv2", nn.Conv2d(16, 32, 3, padding: 1)),
+                ("relu2", nn.ReLU()),
+                ("pool2", nn.MaxPool2d(2)),
+                ("shrink", nn.AdaptiveAvgPool2d([h, w])),
+                ("flatten", nn.Flatten()),
+                ("fc1", nn.Linear(32 * h * w, Hidden)),
+                ("relu3", nn.ReLU()));
+            return (convolutional, nn.Linear(Hidden, classes));
+        }
+
+        long width = sample.Aggregate(1L, (a, b) => a * b);
+        Sequential dense = nn.Sequential(
+            ("flatten", nn.Flatten()),
+            ("fc1", nn.Linear(width, 128)),
+            ("relu1", nn.ReLU()),
+            ("fc2", nn.Linear(128, Hidden)),
+            ("relu2", nn.ReLU()));
+        return (dense, nn.Linear(Hidden, classes));
+    }
+
+    /// <summary>PyTorch's default scale (uniform in ±1/√fan-in), drawn from the seeded generator instead of the global one.</summary>
+    private static void Initialise(IEnumerable<Parameter> parameters, torch.Generator generator)
+    {
+        using var noGrad = torch.no_grad();
+        Parameter[] all = [.. parameters];
+        for (int i = 0; i < all.Length; i++)
+        {
+            // Weights come before their bias; a bias takes its weight's fan-in.
+            Parameter weight = all[i].dim() > 1 ? all[i] : all[i - 1];
+            long fanIn = weight.shape[1..].Aggregate(1L, (a, b) => a * b);
+            double bound = 1 / Math.Sqrt(fanIn);
+            using Tensor values = torch.rand(all[i].shape, generator: generator) * (2 * bound) - bound;
+            all[i].copy_(values);
+        }
+    }
+}
