@@ -20,32 +20,48 @@ public sealed class TrojanProbeTests(ITestOutputHelper output)
 
         Assert.Equal(Verdict.Fail, poisoned.Verdict);
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, (int)poisoned.Details["suspectedTargetClass"]!);
+        Assert.True((bool)poisoned.Details["candidateTrigger"]!);
         Assert.True((double)poisoned.Details["meanEntropyStamped"]! < (double)poisoned.Details["meanEntropyClean"]! / 2);
-        Assert.Equal(Verdict.Pass, clean.Verdict);
+        AssertNoCandidate(clean);
+        Assert.InRange((double)clean.Details["detectionRate"]!, 0, 1);
     }
 
     /// <summary>
-    /// Activation clustering isolates the stamped inputs in the BadNets target class, but its silhouette there (0.48)
-    /// is no higher than what clean classes of other fixtures reach (up to 0.68 in the survey), so at its threshold it
-    /// flags neither model: the test pins that report, a false negative documented in docs/probes.md.
+    /// The ungated statistics on the clean model are what the gate is for: the smallest trigger of a clean model is a
+    /// universal adversarial patch, which also survives superimposition and forms its own sub-population. Turning the
+    /// gate off must let the probe flag on such a trigger again, so the gate (not a weaker statistic) is what keeps
+    /// clean models from being flagged.
     /// </summary>
     [Fact]
-    public async Task ActivationClustering_IsolatesTheStampedInputs_InTheBadNetsTarget_WithoutFlagging()
+    public async Task WithoutTheCandidateGate_StripJudgesTheSmallestTriggerOfAnyModel()
+    {
+        var probe = new StripProbe();
+        ProbeOutcome gated = await Run(probe, TrojanFixtures.Clean);
+        ProbeOutcome ungated = await Run(probe, TrojanFixtures.Clean, new Dictionary<string, object> { ["requireAnomalousTrigger"] = false });
+
+        AssertNoCandidate(gated);
+        Assert.True((bool)ungated.Details["candidateTrigger"]!);
+        Assert.Equal((double)gated.Details["detectionRate"]!, (double)ungated.Details["detectionRate"]!);
+        Assert.Equal((double)ungated.Details["detectionRate"]!, (double)ungated.Details["statistic"]!);
+        Assert.Equal(Verdict.Fail, ungated.Verdict);
+    }
+
+    [Fact]
+    public async Task ActivationClustering_IsolatesTheStampedInputs_InTheBadNetsTarget()
     {
         var probe = new ActivationClusteringProbe();
         ProbeOutcome poisoned = await Run(probe, TrojanFixtures.BadNets);
         ProbeOutcome clean = await Run(probe, TrojanFixtures.Clean);
 
         JsonObject target = ClassEntry(poisoned, TrojanFixtures.BadNets.TargetClass);
-        JsonObject cleanTriggerClass = ClassEntry(clean, (int)clean.Details["recoveredTriggerClass"]!);
         Assert.Equal(FixtureCnn.Penultimate, (string)poisoned.Details["layer"]!);
         Assert.Equal(10, poisoned.Details["classes"]!.AsArray().Count);
         Assert.True((int)target["stampedInClass"]! > 20, target.ToJsonString());
         Assert.Equal((int)target["stampedInClass"]!, (int)target["stampedInSmallerCluster"]!);
-        Assert.True((int)cleanTriggerClass["stampedInSmallerCluster"]! < (int)cleanTriggerClass["stampedInClass"]!, cleanTriggerClass.ToJsonString());
+        Assert.All(poisoned.Details["classes"]!.AsArray(), c => Assert.InRange((double)c!["silhouette"]!, -1, 1));
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, (int)poisoned.Details["suspectedTargetClass"]!);
-        Assert.Equal(Verdict.Pass, poisoned.Verdict);
-        Assert.Equal(Verdict.Pass, clean.Verdict);
+        Assert.Equal(Verdict.Fail, poisoned.Verdict);
+        AssertNoCandidate(clean);
     }
 
     [Fact]
@@ -56,12 +72,20 @@ public sealed class TrojanProbeTests(ITestOutputHelper output)
         ProbeOutcome clean = await Run(probe, TrojanFixtures.Clean);
 
         JsonObject target = ClassEntry(poisoned, TrojanFixtures.BadNets.TargetClass);
-        JsonObject cleanSuspect = ClassEntry(clean, (int)clean.Details["suspectedTargetClass"]!);
         Assert.True((int)target["stampedAmongOutliers"]! >= (int)target["outliers"]! * 0.8, target.ToJsonString());
-        Assert.True((int)cleanSuspect["stampedAmongOutliers"]! < (int)cleanSuspect["outliers"]! / 2, cleanSuspect.ToJsonString());
         Assert.Equal(Verdict.Fail, poisoned.Verdict);
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, (int)poisoned.Details["suspectedTargetClass"]!);
+        AssertNoCandidate(clean);
+    }
+
+    /// <summary>On the clean fixture Neural Cleanse (calibrated) finds no anomalous trigger, so there is nothing to test and nothing is flagged.</summary>
+    private static void AssertNoCandidate(ProbeOutcome clean)
+    {
         Assert.Equal(Verdict.Pass, clean.Verdict);
+        Assert.False((bool)clean.Details["candidateTrigger"]!);
+        Assert.True((double)clean.Details["candidateAnomalyIndex"]! < 2);
+        Assert.Equal(0, clean.Score);
+        Assert.StartsWith("No candidate trigger", clean.Summary, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -115,10 +139,10 @@ public sealed class TrojanProbeTests(ITestOutputHelper output)
         await Assert.ThrowsAsync<Audit.Evaluators.Datasets.DatasetRejectedException>(() => probe.RunAsync(context, CancellationToken.None));
     }
 
-    private async Task<ProbeOutcome> Run(IProbe probe, FixtureRecipe recipe)
+    private async Task<ProbeOutcome> Run(IProbe probe, FixtureRecipe recipe, IReadOnlyDictionary<string, object>? parameters = null)
     {
         TrainedFixture fixture = TrojanFixtures.Get(recipe);
-        ProbeOutcome outcome = await probe.RunAsync(ProbeHarness.Context(probe, fixture), CancellationToken.None);
+        ProbeOutcome outcome = await probe.RunAsync(ProbeHarness.Context(probe, fixture, parameters: parameters), CancellationToken.None);
         output.WriteLine($"{probe.Descriptor.Name} on {recipe.Name}: {outcome.Verdict} score {outcome.Score:F3}: {outcome.Summary}");
         output.WriteLine(outcome.Details.ToJsonString());
         return outcome;

@@ -35,7 +35,7 @@ public sealed class SpectralSignatureProbe : IProbe
             new ProbeParameter("epsilon", ProbeParameterType.Number, "Expected poisoned share ε: the top 1.5·ε·n scores of a class are its outliers.", ProbeParameters.Json(0.05), 0.001, 0.5),
             new ProbeParameter("stampedShare", ProbeParameterType.Number, "Share of the dataset added again stamped with the recovered trigger (0: dataset only).", ProbeParameters.Json(0.03), 0.005, 0.5),
             TrojanProbeParameters.Layer,
-            .. TrojanProbeParameters.Scan,
+            .. TrojanProbeParameters.TriggerTest,
         ]);
 
     /// <inheritdoc />
@@ -95,6 +95,10 @@ public sealed class SpectralSignatureProbe : IProbe
             context.Progress.Report(0.8 + 0.2 * (c + 1) / evidence.Classes);
         }
 
+        // The share is reported for any trigger; only a candidate trigger can flag (see requireAnomalousTrigger).
+        double share = statistic;
+        bool candidate = TrojanProbeParameters.IsCandidate(parameters, scan);
+        statistic = candidate ? share : 0;
         double score = statistic / context.Threshold;
         bool flagged = score >= 1;
         var details = new JsonObject
@@ -102,6 +106,9 @@ public sealed class SpectralSignatureProbe : IProbe
             ["statistic"] = statistic,
             ["threshold"] = context.Threshold,
             ["suspectedTargetClass"] = suspected,
+            ["candidateTrigger"] = candidate,
+            ["candidateAnomalyIndex"] = scan.AnomalyIndex,
+            ["stampedShareAmongOutliers"] = share,
             ["layer"] = layer,
             ["epsilon"] = epsilon,
             ["largestTopSingularRatio"] = largestRatio,
@@ -110,7 +117,9 @@ public sealed class SpectralSignatureProbe : IProbe
             ["classes"] = perClass,
             ["device"] = evidence.Model.Device.Name,
         };
-        string summary = flagged
+        string summary = !candidate
+            ? TrojanProbeParameters.NoCandidate(scan) + string.Create(CultureInfo.InvariantCulture, $" In class {suspected}, {share:P0} of the top spectral outliers at '{layer}' carry that trigger; not flagged.")
+            : flagged
             ? string.Create(CultureInfo.InvariantCulture, $"In class {suspected}, {statistic:P0} of the top spectral outliers at '{layer}' carry the recovered trigger (≥ {context.Threshold:P0}): the trigger creates a separate sub-population, the spectral signature of a backdoor.")
             : string.Create(CultureInfo.InvariantCulture, $"In class {suspected}, only {statistic:P0} of the top spectral outliers at '{layer}' carry the recovered trigger (< {context.Threshold:P0}): no spectral signature of a backdoor.");
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, []);

@@ -35,7 +35,7 @@ public sealed class StripProbe : IProbe
             new ProbeParameter("overlays", ProbeParameterType.Integer, "Clean images superimposed on each input.", ProbeParameters.Json(16), 2, 128),
             new ProbeParameter("probeInputs", ProbeParameterType.Integer, "Inputs tested (clean, and the same stamped).", ProbeParameters.Json(200), 10, 5000),
             new ProbeParameter("falseRejectionRate", ProbeParameterType.Number, "Share of clean inputs allowed below the entropy boundary.", ProbeParameters.Json(0.05), 0.001, 0.5),
-            .. TrojanProbeParameters.Scan,
+            .. TrojanProbeParameters.TriggerTest,
         ]);
 
     /// <inheritdoc />
@@ -68,13 +68,17 @@ public sealed class StripProbe : IProbe
 
         double boundary = Quantile(clean, frr);
         double detection = stamped.Count(e => e < boundary) / (double)stamped.Length;
-        double score = detection / context.Threshold;
+        bool candidate = TrojanProbeParameters.IsCandidate(parameters, scan);
+        double statistic = candidate ? detection : 0;
+        double score = statistic / context.Threshold;
         bool flagged = score >= 1;
         var details = new JsonObject
         {
-            ["statistic"] = detection,
+            ["statistic"] = statistic,
             ["threshold"] = context.Threshold,
             ["suspectedTargetClass"] = suspected,
+            ["candidateTrigger"] = candidate,
+            ["candidateAnomalyIndex"] = scan.AnomalyIndex,
             ["detectionRate"] = detection,
             ["falseRejectionRate"] = frr,
             ["entropyBoundary"] = boundary,
@@ -87,8 +91,8 @@ public sealed class StripProbe : IProbe
             ["inputBounds"] = new JsonArray(evidence.Low, evidence.High),
             ["device"] = evidence.Model.Device.Name,
         };
-        string summary = string.Create(CultureInfo.InvariantCulture,
-            $"{detection:P0} of inputs stamped with the recovered class-{suspected} trigger keep a low entropy under superimposition (mean {stamped.Average():F2} vs {clean.Average():F2} bits clean) at {frr:P0} false rejections: {(flagged ? "the trigger survives perturbation like a real backdoor" : "no robust trigger behaviour")}.");
+        string summary = (candidate ? "" : TrojanProbeParameters.NoCandidate(scan) + " ") + string.Create(CultureInfo.InvariantCulture,
+            $"{detection:P0} of inputs stamped with the recovered class-{suspected} trigger keep a low entropy under superimposition (mean {stamped.Average():F2} vs {clean.Average():F2} bits clean) at {frr:P0} false rejections: {(flagged ? "the trigger survives perturbation like a real backdoor" : candidate ? "no robust trigger behaviour" : "not flagged")}.");
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, []);
     }
 

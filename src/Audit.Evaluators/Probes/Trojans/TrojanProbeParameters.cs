@@ -30,8 +30,29 @@ internal static class TrojanProbeParameters
     public static ProbeParameter ReferenceSteps { get; } = new(
         "referenceSteps", ProbeParameterType.Integer, "Training steps (batches of 128) of the distilled reference.", ProbeParameters.Json(300), 50, 5000);
 
+    public static ProbeParameter RequireAnomalousTrigger { get; } = new(
+        "requireAnomalousTrigger",
+        ProbeParameterType.Boolean,
+        "Flag only on a candidate trigger: one whose (calibrated) Neural Cleanse anomaly index reaches candidateIndex. A minimal trigger of natural size also dominates predictions and forms its own sub-population, on clean models too; its statistic is still reported.",
+        ProbeParameters.Json(true));
+
+    public static ProbeParameter CandidateIndex { get; } = new(
+        "candidateIndex", ProbeParameterType.Number, "Anomaly index from which the suspected class's trigger is a candidate backdoor trigger (Neural Cleanse's threshold).", ProbeParameters.Json(2.0), 0, 100);
+
+    /// <summary>Whether the scan's suspected trigger is a candidate backdoor trigger under the probe's settings.</summary>
+    public static bool IsCandidate(ProbeParameters parameters, TriggerScan scan) =>
+        !parameters.Bool("requireAnomalousTrigger") || scan.AnomalyIndex >= parameters.Double("candidateIndex");
+
+    /// <summary>Why a trigger-testing probe does not flag: no class's trigger is anomalous.</summary>
+    public static string NoCandidate(TriggerScan scan) => string.Create(
+        System.Globalization.CultureInfo.InvariantCulture,
+        $"No candidate trigger: the smallest recovered trigger (class {scan.SuspectedClass}, anomaly index {scan.AnomalyIndex:F2}) is not anomalously small, so what follows describes a trigger of natural size, which is not evidence of a backdoor.");
+
     /// <summary>The parameters every trojan probe takes, because they share one trigger scan.</summary>
     public static IReadOnlyList<ProbeParameter> Scan { get; } = [MaxSteps, SamplesPerClass, ReferenceCalibration, ReferenceSteps, InputBounds];
+
+    /// <summary>Parameters of the probes that test the recovered trigger (STRIP, activation clustering, spectral signatures).</summary>
+    public static IReadOnlyList<ProbeParameter> TriggerTest { get; } = [RequireAnomalousTrigger, CandidateIndex, .. Scan];
 
     /// <summary>
     /// The shared trigger scan (reverse-engineering, reference calibration, suspected class) with the probe's settings;
