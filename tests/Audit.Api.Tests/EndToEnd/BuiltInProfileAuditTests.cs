@@ -56,8 +56,10 @@ public sealed class BuiltInProfileAuditTests : IDisposable
         JsonNode audit = await AuditAsync(poisoned.OnnxPath, Dataset(poisoned), "trojan-scan");
 
         AssertVerdict(audit, "fail");
-        // Neural Cleanse's smallest trigger is the planted target's; whether its anomaly index crosses 2 depends on the
-        // seed (see docs/probes.md), and STRIP and spectral signatures, run on that recovered trigger, confirm it.
+        // Neural Cleanse (reference-calibrated) names the planted target; the three trigger tests, run on that
+        // candidate trigger, confirm that it behaves like an implanted one.
+        AssertControl(audit, "trigger-reverse-engineering", "fail");
+        AssertControl(audit, "activation-clustering", "fail");
         JsonNode cleanse = Finding(audit, "neural-cleanse");
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, cleanse["details"]!["suspectedTargetClass"]!.GetValue<int>());
         Assert.Contains(cleanse["details"]!["evidence"]!.AsArray(), e => e!["mediaType"]!.GetValue<string>() == "image/png");
@@ -67,7 +69,7 @@ public sealed class BuiltInProfileAuditTests : IDisposable
     }
 
     [Fact]
-    public async Task EuAiActArticle15_OfTheCleanModel_PassesAccuracyRobustnessAndTriggerReverseEngineering()
+    public async Task EuAiActArticle15_OfTheCleanModel_PassesEveryControl()
     {
         TrainedFixture clean = TrojanFixtures.Get(TrojanFixtures.Clean);
 
@@ -76,7 +78,11 @@ public sealed class BuiltInProfileAuditTests : IDisposable
         AssertControl(audit, "art15-1-executable-model", "pass");
         AssertControl(audit, "art15-3-declared-accuracy", "pass");
         AssertControl(audit, "art15-4-robustness", "pass");
+        AssertControl(audit, "art15-5-backdoor-trigger", "pass");
+        AssertControl(audit, "art15-5-poisoned-representations", "pass");
+        AssertVerdict(audit, "pass");
         Assert.Equal("pass", Finding(audit, "neural-cleanse")["verdict"]!.GetValue<string>());
+        Assert.StartsWith("No candidate trigger", Finding(audit, "strip")["summary"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.All(audit["controls"]!.AsArray(), c => Assert.DoesNotContain("not supplied", c!["reason"]!.GetValue<string>(), StringComparison.Ordinal));
         Assert.All(audit["findings"]!.AsArray(), f => Assert.NotEqual("inconclusive", f!["verdict"]!.GetValue<string>()));
     }

@@ -115,6 +115,56 @@ public sealed class TrojanSurvey(ITestOutputHelper output)
         ReplaceSection("docs/probes.md", "trojan-survey", rows.ToString());
     }
 
+    /// <summary>
+    /// Neural Cleanse's verdict on every survey model under other seeds (the service's default among them), so the
+    /// table shows whether a verdict depends on the seed: <c>--filter TrojanSurvey.SeedStability</c>.
+    /// </summary>
+    [OptInFact("AUDIT_TROJAN_SURVEY")]
+    public async Task SeedStability()
+    {
+        int[] seeds = [2, 20240613];
+        var probe = new NeuralCleanseProbe();
+        var rows = new StringBuilder();
+        rows.AppendLine("| model | target | " + string.Join(" | ", seeds.Select(s => $"seed {s} (score, class)")) + " |");
+        rows.AppendLine("|---|---|" + string.Concat(seeds.Select(_ => "---|")));
+        int right = 0, wrong = 0;
+        var differences = new List<double>();
+        foreach (FixtureRecipe recipe in SurveyRecipes)
+        {
+            var ratios = new List<double[]>();
+            TrainedFixture fixture = TrojanFixtures.Get(recipe);
+            bool poisoned = recipe.Trigger != TriggerKind.None;
+            var cells = new List<string>();
+            foreach (int seed in seeds)
+            {
+                // A fresh model instance per seed: the scan is memoised per instance and settings.
+                using var source = new OnnxModelSource(fixture.OnnxPath, ComputeDevice.Cpu);
+                ProbeOutcome outcome = await probe.RunAsync(ProbeHarness.Context(probe, fixture, seed: seed, model: source.Load(CancellationToken.None)), CancellationToken.None);
+                bool flagged = outcome.Verdict == Verdict.Fail;
+                int suspected = (int?)outcome.Details["suspectedTargetClass"] ?? -1;
+                bool correct = poisoned ? flagged && suspected == recipe.TargetClass : !flagged;
+                right += correct ? 1 : 0;
+                wrong += correct ? 0 : 1;
+                cells.Add(string.Create(CultureInfo.InvariantCulture, $"{(flagged ? "**flag**" : "pass")} {outcome.Score:F2}, {suspected}"));
+                ratios.Add(outcome.Details["logNormRatios"]!.AsArray().Select(r => (double)r!).ToArray());
+                output.WriteLine($"{recipe.Name} seed {seed}: {outcome.Details.ToJsonString()}");
+            }
+
+            // Run-to-run noise of the log ratios: differences between the two seeds, classes other than a planted target.
+            differences.AddRange(Enumerable.Range(0, ratios[0].Length).Where(k => !poisoned || k != recipe.TargetClass).Select(k => ratios[0][k] - ratios[1][k]));
+
+            rows.AppendLine($"| {recipe.Name} | {(poisoned ? recipe.TargetClass.ToString(CultureInfo.InvariantCulture) : "–")} | {string.Join(" | ", cells)} |");
+            ReplaceSection("docs/probes.md", "trojan-seeds", rows + "\n(partial: the run has not finished)\n");
+        }
+
+        rows.AppendLine();
+        double mean = differences.Average();
+        double noise = Math.Sqrt(differences.Sum(d => (d - mean) * (d - mean)) / (differences.Count - 1) / 2);
+        rows.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Right verdicts (poisoned: flagged with the true target; clean: not flagged): {right} of {right + wrong}. Run-to-run noise of a class's log norm ratio between the two seeds (standard deviation of one run, from {differences.Count} class pairs): {noise:F3}."));
+        output.WriteLine(rows.ToString());
+        ReplaceSection("docs/probes.md", "trojan-seeds", rows.ToString());
+    }
+
     /// <summary>Trains the survey's fixtures (last first), e.g. in a second process while the survey starts from the first.</summary>
     [OptInFact("AUDIT_TROJAN_SURVEY")]
     public void TrainSurveyFixtures()

@@ -68,6 +68,24 @@ internal sealed class DistilledReference : IDifferentiableModel
         // Inputs are centred and scaled by the valid range, so one learning rate suits 0..1, 0..255 and normalised data.
         var reference = new DistilledReference(evidence.Model, features, head, evidence.Low, evidence.High - evidence.Low);
 
+        try
+        {
+            Distil(reference, evidence, settings, generator, cancellationToken);
+        }
+        catch
+        {
+            // Cancelled or failed: the modules hold native memory that nothing else will release.
+            reference.Dispose();
+            throw;
+        }
+
+        features.eval();
+        head.eval();
+        return reference;
+    }
+
+    private static void Distil(DistilledReference reference, ClassifierEvidence evidence, ReferenceSettings settings, torch.Generator generator, CancellationToken cancellationToken)
+    {
         using var scope = torch.NewDisposeScope();
         double temperature = settings.Temperature;
 
@@ -78,7 +96,7 @@ internal sealed class DistilledReference : IDifferentiableModel
             targets = evidence.Probabilities(evidence.Inputs, temperature, cancellationToken);
         }
 
-        Parameter[] parameters = [.. features.parameters(), .. head.parameters()];
+        Parameter[] parameters = [.. reference.features.parameters(), .. reference.head.parameters()];
         using var optimizer = torch.optim.Adam(parameters, lr: settings.LearningRate);
         int n = evidence.Count;
         int batch = Math.Min(settings.BatchSize, n);
@@ -105,17 +123,14 @@ internal sealed class DistilledReference : IDifferentiableModel
             loss.backward();
             optimizer.step();
         }
-
-        features.eval();
-        head.eval();
-        return reference;
     }
 
     /// <summary>Share of the clean inputs on which the reference predicts the audited model's class: how faithful the copy is.</summary>
     public double Agreement(ClassifierEvidence teacher, CancellationToken cancellationToken)
     {
         using var scope = torch.NewDisposeScope();
-        Tensor own = teacher.WithModel(this).Predict(teacher.Inputs, cancellationToken);
+        using ClassifierEvidence self = teacher.WithModel(this);
+        Tensor own = self.Predict(teacher.Inputs, cancellationToken);
         return teacher.Predict(teacher.Inputs, cancellationToken).eq(own).to_type(ScalarType.Float32).mean().item<float>();
     }
 

@@ -72,6 +72,7 @@ public sealed class NeuralCleanseProbe : IProbe
             details["medianLogNormRatio"] = scan.Median;
             details["medianAbsoluteDeviationLogNormRatio"] = scan.Mad;
             details["referenceAgreement"] = scan.ReferenceAgreement;
+            details["ratioNoise"] = parameters.Double("ratioNoise");
         }
 
         string relative = scan.ReferenceNorms is { } r

@@ -54,10 +54,11 @@ internal sealed record TriggerScan(
         ReverseEngineeringSettings settings,
         TriggerCalibration calibration,
         ReferenceSettings reference,
+        double ratioNoise,
         IProgress<double>? progress,
         CancellationToken cancellationToken)
     {
-        string key = $"{evidence.DatasetKey}|{evidence.Low}|{evidence.High}|{settings}|{calibration}|{reference}";
+        string key = $"{evidence.DatasetKey}|{evidence.Low}|{evidence.High}|{settings}|{calibration}|{reference}|{ratioNoise}";
         Dictionary<string, TriggerScan> cache = Memo.GetOrCreateValue(evidence.Model);
         lock (cache)
         {
@@ -68,7 +69,7 @@ internal sealed record TriggerScan(
             }
         }
 
-        TriggerScan scan = Compute(evidence, settings, calibration, reference, progress, cancellationToken);
+        TriggerScan scan = Compute(evidence, settings, calibration, reference, ratioNoise, progress, cancellationToken);
         lock (cache)
         {
             cache[key] = scan;
@@ -81,11 +82,13 @@ internal sealed record TriggerScan(
     /// Anomaly index of each value below the median: (median − value) / (1.4826 · MAD). Values above the median
     /// score 0, because only unusually small triggers indicate a backdoor.
     /// </summary>
-    internal static (double[] Indices, double Median, double Mad) MadAnomaly(IReadOnlyList<double> values)
+    /// <param name="values">One value per class.</param>
+    /// <param name="minimumScale">Smallest spread the index divides by (the measurement's own noise); 0 for the paper's index.</param>
+    internal static (double[] Indices, double Median, double Mad) MadAnomaly(IReadOnlyList<double> values, double minimumScale = 0)
     {
         double median = MedianOf(values);
         double mad = MedianOf(values.Select(n => Math.Abs(n - median)).ToArray());
-        double scale = Math.Max(NormalConsistency * mad, 1e-9 * Math.Max(Math.Abs(median), 1));
+        double scale = Math.Max(Math.Max(NormalConsistency * mad, minimumScale), 1e-9 * Math.Max(Math.Abs(median), 1));
         return (values.Select(n => n < median ? (median - n) / scale : 0).ToArray(), median, mad);
     }
 
@@ -94,6 +97,7 @@ internal sealed record TriggerScan(
         ReverseEngineeringSettings settings,
         TriggerCalibration calibration,
         ReferenceSettings referenceSettings,
+        double ratioNoise,
         IProgress<double>? progress,
         CancellationToken cancellationToken)
     {
@@ -118,7 +122,10 @@ internal sealed record TriggerScan(
         // Ratios remove each class's natural cost (shared by model and reference); logs make them symmetric, so
         // a trigger 4× smaller than its class's natural cost is as far from the median as one 4× larger.
         double[] scores = audited.MaskNorms.Zip(recovered.MaskNorms, (a, r) => Math.Log(Math.Max(a, 1e-6) / Math.Max(r, 1e-6))).ToArray();
-        (double[] indices, double m, double d) = MadAnomaly(scores);
+        // With ten classes the MAD of one run can come out far below the ratios' run-to-run noise (a clean model's
+        // classes happen to agree closely), and then an ordinary gap reads as an outlier: the spread is floored at
+        // that measured noise.
+        (double[] indices, double m, double d) = MadAnomaly(scores, ratioNoise);
         progress?.Report(1);
         return new TriggerScan(audited, calibration, recovered.MaskNorms, agreement, scores, indices, m, d);
     }

@@ -48,8 +48,16 @@ internal static class TrojanProbeParameters
         System.Globalization.CultureInfo.InvariantCulture,
         $"No candidate trigger: the smallest recovered trigger (class {scan.SuspectedClass}, anomaly index {scan.AnomalyIndex:F2}) is not anomalously small, so what follows describes a trigger of natural size, which is not evidence of a backdoor.");
 
+    public static ProbeParameter RatioNoise { get; } = new(
+        "ratioNoise",
+        ProbeParameterType.Number,
+        "Run-to-run noise (standard deviation) of a class's log norm ratio; the calibrated index never divides by a smaller spread. Measured across seeds on the fixtures (docs/probes.md).",
+        ProbeParameters.Json(0.25),
+        0,
+        5);
+
     /// <summary>The parameters every trojan probe takes, because they share one trigger scan.</summary>
-    public static IReadOnlyList<ProbeParameter> Scan { get; } = [MaxSteps, SamplesPerClass, ReferenceCalibration, ReferenceSteps, InputBounds];
+    public static IReadOnlyList<ProbeParameter> Scan { get; } = [MaxSteps, SamplesPerClass, ReferenceCalibration, ReferenceSteps, RatioNoise, InputBounds];
 
     /// <summary>Parameters of the probes that test the recovered trigger (STRIP, activation clustering, spectral signatures).</summary>
     public static IReadOnlyList<ProbeParameter> TriggerTest { get; } = [RequireAnomalousTrigger, CandidateIndex, .. Scan];
@@ -64,6 +72,7 @@ internal static class TrojanProbeParameters
             ReverseEngineering(parameters, context.Seed),
             parameters.Bool("referenceCalibration") ? TriggerCalibration.Reference : TriggerCalibration.None,
             new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed),
+            parameters.Double("ratioNoise"),
             progress,
             cancellationToken);
 
