@@ -212,7 +212,7 @@ public static class OnnxModelLoader
                     throw new ModelRejectedException(ModelRejectionReason.Malformed, $"Graph output '{undefinedOutput}' is never produced.");
                 }
 
-                RewrittenNodes? rewritten = GraphRewrites.Rewrite(compiled, outputs.Select(o => o.Name));
+                RewrittenNodes? rewritten = GraphRewrites.Rewrite(compiled, outputs.Select(o => o.Name), initializers, owned);
                 return new OnnxGraph(device, inputs, outputs, [.. nodes], initializers, owned, opset, fixedBatch, rewritten);
             }
         }

@@ -179,6 +179,46 @@ public sealed class OnnxGraphTests
     }
 
     [Fact]
+    public void BatchNormAfterConv_IsFoldedIntoIt_WithTheModulesValuesAndInputGradients()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(12);
+        using Sequential model = nn.Sequential(
+            ("conv1", nn.Conv2d(1, 6, 3, padding: 1)),
+            ("bn1", nn.BatchNorm2d(6)),
+            ("relu1", nn.ReLU()),
+            ("pool1", nn.MaxPool2d(2)),
+            ("flatten", nn.Flatten()),
+            ("fc", nn.Linear(6 * 14 * 14, 10)));
+        var bn = (BatchNorm2d)model.named_children().First(c => c.name == "bn1").module;
+        using (torch.no_grad())
+        {
+            // Statistics far from the identity, so that an unfolded or wrongly folded norm shows.
+            bn.running_mean!.copy_(torch.randn(6));
+            bn.running_var!.copy_(torch.rand(6).add(0.2));
+            bn.weight!.copy_(torch.randn(6));
+            bn.bias!.copy_(torch.randn(6));
+        }
+
+        model.eval();
+        using OnnxGraph graph = Import(model);
+        Tensor x = torch.randn(16, 1, 28, 28);
+        var conv1 = (Conv2d)model.named_children().First(c => c.name == "conv1").module;
+
+        Assert.Equal(graph.NodeCount - 2, graph.PlannedNodeCount); // BatchNormalization and Relu are gone
+        AssertClose(model.forward(x), graph.Forward(x));
+        IReadOnlyDictionary<string, Tensor> plain = graph.Run(new Dictionary<string, Tensor> { ["input"] = x }, capture: ["conv1", "bn1"]);
+        AssertClose(conv1.forward(x), plain["conv1"]);
+        AssertClose(bn.forward(conv1.forward(x)), plain["bn1"]);
+
+        Tensor x1 = x.detach().clone().requires_grad_(true);
+        Tensor x2 = x.detach().clone().requires_grad_(true);
+        model.forward(x1)[.., 2].sum().backward();
+        graph.Forward(x2)[.., 2].sum().backward();
+        AssertClose(x1.grad!, x2.grad!);
+    }
+
+    [Fact]
     public void ChannelsLastIntermediates_LeaveTheGraphContiguous()
     {
         using var scope = torch.NewDisposeScope();
