@@ -32,7 +32,7 @@ using Sequential module = nn.Sequential(
 module.eval();
 byte[] onnx = SequentialOnnxExporter.Export(module, [1, 28, 28]).ToByteArray();
 using OnnxGraph graph = OnnxModelLoader.Load(onnx, ComputeDevice.Cpu);
-using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL };
+using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
 using var session = new InferenceSession(onnx, options);
 string inputName = session.InputMetadata.Keys.First();
 
@@ -57,6 +57,7 @@ if (args.Contains("--profile"))
     Tensor p2Cl = Pool(a2Cl).relu_();
     Tensor flat = p2Cl.reshape(N, -1);
     Tensor x1 = x[..1];
+    NamedOnnxValue[] ortFeeds = [NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.First(), new DenseTensor<float>(x.data<float>().ToArray(), [N, 1, 28, 28]))];
     (string, Action)[] ops =
     [
         ("conv1: conv2d, NCHW (module)", () => { using var s = torch.NewDisposeScope(); conv1.forward(x); }),
@@ -95,15 +96,32 @@ if (args.Contains("--profile"))
         ("whole imported graph forward", () => { using var s = torch.NewDisposeScope(); graph.Forward(x); }),
         ("ONNX Runtime forward", () =>
         {
-            var input = new DenseTensor<float>(x.data<float>().ToArray(), [N, 1, 28, 28]);
-            using var r = session.Run([NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.First(), input)]);
+            using var r = session.Run(ortFeeds);
         }),
     ];
+    // The same layers alone in ONNX Runtime, to see which of them holds the gap.
+    (string, Sequential, long[], Tensor)[] layers =
+    [
+        ("conv1", nn.Sequential(("conv1", conv1)), [1, 28, 28], x),
+        ("relu1 + pool1", nn.Sequential(("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2))), [16, 28, 28], a1),
+        ("conv2", nn.Sequential(("conv2", conv2)), [16, 14, 14], p1),
+        ("relu2 + pool2", nn.Sequential(("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2))), [32, 14, 14], a2),
+    ];
+    List<InferenceSession> layerSessions = [];
+    foreach ((string name, Sequential layer, long[] shape, Tensor input) in layers)
+    {
+        var layerSession = new InferenceSession(SequentialOnnxExporter.Export(layer, shape).ToByteArray(), options);
+        layerSessions.Add(layerSession);
+        NamedOnnxValue[] feeds = [NamedOnnxValue.CreateFromTensor(layerSession.InputMetadata.Keys.First(), new DenseTensor<float>(input.contiguous().data<float>().ToArray(), [.. input.shape.Select(d => (int)d)]))];
+        ops = [.. ops, ($"ONNX Runtime, {name} alone", () => { using var r = layerSession.Run(feeds); })];
+    }
+
     foreach ((string name, Action op) in ops)
     {
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}: {Measure(op):F3} ms"));
     }
 
+    layerSessions.ForEach(s => s.Dispose());
     return;
 }
 
