@@ -36,6 +36,17 @@ public sealed class OnnxGraphTests
         Assert.True(error <= tolerance, $"max abs difference {error}");
     }
 
+    /// <summary>Both functions, differentiated with respect to the same input, give the same (non-zero) gradient.</summary>
+    private static void AssertSameInputGradients(Func<Tensor, Tensor> expected, Func<Tensor, Tensor> actual, Tensor x, double tolerance = 1e-5)
+    {
+        Tensor x1 = x.detach().clone().requires_grad_(true);
+        Tensor x2 = x.detach().clone().requires_grad_(true);
+        expected(x1).backward();
+        actual(x2).backward();
+        Assert.True(x2.grad is not null && x2.grad.abs().sum().item<float>() > 0);
+        AssertClose(x1.grad!, x2.grad!, tolerance);
+    }
+
     /// <summary>
     /// Runs with a given libtorch thread count (libtorch picks different kernels, and so did the importer once).
     /// </summary>
@@ -76,14 +87,7 @@ public sealed class OnnxGraphTests
         using var scope = torch.NewDisposeScope();
         using Sequential model = SmallCnn(2);
         using OnnxGraph graph = Import(model);
-        Tensor x1 = torch.randn(8, 1, 28, 28).requires_grad_(true);
-        Tensor x2 = x1.detach().clone().requires_grad_(true);
-
-        model.forward(x1)[.., 3].sum().backward();
-        graph.Forward(x2)[.., 3].sum().backward();
-
-        Assert.True(x2.grad is not null && x2.grad.abs().sum().item<float>() > 0);
-        AssertClose(x1.grad!, x2.grad!);
+        AssertSameInputGradients(x => model.forward(x)[.., 3].sum(), x => graph.Forward(x)[.., 3].sum(), torch.randn(8, 1, 28, 28));
     });
 
     [Fact]
@@ -151,11 +155,8 @@ public sealed class OnnxGraphTests
         AssertClose(input.relu(), plain[relu], 0);
         AssertClose(expected, plain[pool], 0);
 
-        Tensor x1 = input.detach().clone().requires_grad_(true);
-        Tensor x2 = input.detach().clone().requires_grad_(true);
-        nn.functional.max_pool2d(x1.relu(), [3, 3], [2, 2], [1, 1]).mul(torch.arange(75, ScalarType.Float32).reshape(3, 5, 5)).sum().backward();
-        graph.Forward(x2).mul(torch.arange(75, ScalarType.Float32).reshape(3, 5, 5)).sum().backward();
-        AssertClose(x1.grad!, x2.grad!, 0);
+        Tensor weights = torch.arange(75, ScalarType.Float32).reshape(3, 5, 5);
+        AssertSameInputGradients(x => nn.functional.max_pool2d(x.relu(), [3, 3], [2, 2], [1, 1]).mul(weights).sum(), x => graph.Forward(x).mul(weights).sum(), input, 0);
     }
 
     [Fact]
@@ -211,11 +212,7 @@ public sealed class OnnxGraphTests
         AssertClose(conv1.forward(x), plain["conv1"]);
         AssertClose(bn.forward(conv1.forward(x)), plain["bn1"]);
 
-        Tensor x1 = x.detach().clone().requires_grad_(true);
-        Tensor x2 = x.detach().clone().requires_grad_(true);
-        model.forward(x1)[.., 2].sum().backward();
-        graph.Forward(x2)[.., 2].sum().backward();
-        AssertClose(x1.grad!, x2.grad!);
+        AssertSameInputGradients(x => model.forward(x)[.., 2].sum(), x => graph.Forward(x)[.., 2].sum(), x);
     }
 
     [Fact]
