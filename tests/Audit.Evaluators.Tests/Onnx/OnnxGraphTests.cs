@@ -139,8 +139,9 @@ public sealed class OnnxGraphTests
         string pool = b.AddNode("MaxPool", [relu], OnnxAttributes.Ints("kernel_shape", 3, 3), OnnxAttributes.Ints("strides", 2, 2), OnnxAttributes.Ints("pads", 1, 1, 1, 1));
         b.AddOutput(pool, ScalarType.Float32, "N", 3, 5, 5);
         using OnnxGraph graph = OnnxModelLoader.Load(b.ToBytes(), ComputeDevice.Cpu);
-        // Mostly negative values, so that many windows hold no positive value at all.
-        Tensor input = torch.randn(16, 3, 9, 9).sub(1);
+        // Mostly negative values, so that many windows hold no positive value at all; 15552 elements, enough
+        // for the separable pooling when no gradient is recorded.
+        Tensor input = torch.randn(64, 3, 9, 9).sub(1);
         Tensor expected = nn.functional.max_pool2d(input.relu(), [3, 3], [2, 2], [1, 1]);
 
         Assert.Equal(1, graph.PlannedNodeCount);
@@ -155,8 +156,13 @@ public sealed class OnnxGraphTests
         AssertClose(input.relu(), plain[relu], 0);
         AssertClose(expected, plain[pool], 0);
 
+        // Under autograd pooling comes first only on channels-last input (NCHW keeps the original order).
         Tensor weights = torch.arange(75, ScalarType.Float32).reshape(3, 5, 5);
-        AssertSameInputGradients(x => nn.functional.max_pool2d(x.relu(), [3, 3], [2, 2], [1, 1]).mul(weights).sum(), x => graph.Forward(x).mul(weights).sum(), input, 0);
+        Tensor channelsLast = input.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+        foreach (Tensor layout in new[] { input, channelsLast })
+        {
+            AssertSameInputGradients(x => nn.functional.max_pool2d(x.relu(), [3, 3], [2, 2], [1, 1]).mul(weights).sum(), x => graph.Forward(x).mul(weights).sum(), layout, 0);
+        }
     }
 
     [Fact]
