@@ -148,7 +148,8 @@ internal static class ConvolutionOperators
     /// one grey channel, 27 on RGB): the first layer of small image CNNs. On such layers libtorch's CPU
     /// convolution of an NCHW tensor was measured 5x slower than the same call on a channels-last tensor
     /// (9.5 vs 1.8 ms at batch 256, docs/benchmarks.md), where oneDNN has a dedicated kernel; unfold + matrix
-    /// product (the earlier choice) took 5.6 ms.
+    /// product (the earlier choice) took 5.6 ms. For RGB 32x32 input (3 -> 16 channels) the channels-last call,
+    /// copy of the input included, took 3.6 instead of 18.6 ms at batch 256 and 0.16 instead of 0.54 ms at batch 8.
     /// </summary>
     private const long SmallReduction = 27;
 
