@@ -19,8 +19,9 @@ public sealed class OnnxGraph : IDifferentiableModel
 
     // Values live in numbered slots (resolved once at import) so a run allocates one array, not a dictionary.
     private readonly Dictionary<string, int> _slots = new(StringComparer.Ordinal);
-    private readonly int[][] _nodeInputSlots;
-    private readonly int[][] _nodeOutputSlots;
+    private readonly Plan _plain;
+    private readonly Plan? _rewritten;
+    private readonly HashSet<string> _hiddenByRewrite;
     private readonly (int Slot, Tensor Value)[] _initializerSlots;
     private readonly int[] _inputSlots;
     private bool _disposed;
@@ -33,7 +34,8 @@ public sealed class OnnxGraph : IDifferentiableModel
         Dictionary<string, Tensor> initializers,
         List<Tensor> owned,
         long opset,
-        bool fixedBatchOfOne)
+        bool fixedBatchOfOne,
+        RewrittenNodes? rewritten = null)
     {
         Device = device;
         Inputs = inputs;
@@ -49,8 +51,9 @@ public sealed class OnnxGraph : IDifferentiableModel
         _valueNames = new HashSet<string>(names, StringComparer.Ordinal);
         _initializerSlots = [.. initializers.Select(i => (Slot(i.Key), i.Value))];
         _inputSlots = [.. inputs.Select(i => Slot(i.Name))];
-        _nodeInputSlots = [.. nodes.Select(n => n.Inputs.Select(i => i.Length == 0 ? -1 : Slot(i)).ToArray())];
-        _nodeOutputSlots = [.. nodes.Select(n => n.Outputs.Select(o => o.Length == 0 ? -1 : Slot(o)).ToArray())];
+        _plain = new Plan(nodes, Slot);
+        _rewritten = rewritten is null ? null : new Plan(rewritten.Nodes, Slot);
+        _hiddenByRewrite = rewritten is null ? [] : new HashSet<string>(rewritten.Hidden, StringComparer.Ordinal);
         foreach (ValueSpec output in outputs)
         {
             Slot(output.Name);
@@ -95,6 +98,9 @@ public sealed class OnnxGraph : IDifferentiableModel
     /// <summary>Number of nodes.</summary>
     public int NodeCount => _nodes.Length;
 
+    /// <summary>Nodes a run executes when it captures and replaces nothing the import-time rewrites removed.</summary>
+    internal int PlannedNodeCount => (_rewritten ?? _plain).Nodes.Length;
+
     /// <inheritdoc />
     public Tensor Forward(Tensor input)
     {
@@ -113,6 +119,9 @@ public sealed class OnnxGraph : IDifferentiableModel
         CheckNames(capture, "capture");
         CheckNames(replace?.Keys, "replace");
 
+        // The rewritten plan computes the same outputs but never materialises some intermediate values; a run
+        // that captures or replaces one of those takes the plain plan.
+        Plan plan = _rewritten is not null && !Touches(capture) && !Touches(replace?.Keys) ? _rewritten : _plain;
         using DisposeScope scope = torch.NewDisposeScope();
         Tensor?[] values = new Tensor?[_slots.Count];
         foreach ((int slot, Tensor value) in _initializerSlots)
@@ -138,10 +147,10 @@ public sealed class OnnxGraph : IDifferentiableModel
             }
         }
 
-        for (int n = 0; n < _nodes.Length; n++)
+        for (int n = 0; n < plan.Nodes.Length; n++)
         {
-            CompiledNode node = _nodes[n];
-            int[] inputSlots = _nodeInputSlots[n];
+            CompiledNode node = plan.Nodes[n];
+            int[] inputSlots = plan.InputSlots[n];
             Tensor?[] arguments = new Tensor?[inputSlots.Length];
             for (int k = 0; k < arguments.Length; k++)
             {
@@ -158,7 +167,7 @@ public sealed class OnnxGraph : IDifferentiableModel
                 throw new InvalidOperationException($"{node.Describe} failed: {e.Message}", e);
             }
 
-            int[] outputSlots = _nodeOutputSlots[n];
+            int[] outputSlots = plan.OutputSlots[n];
             for (int k = 0; k < outputSlots.Length && k < results.Length; k++)
             {
                 if (outputSlots[k] >= 0)
@@ -168,13 +177,15 @@ public sealed class OnnxGraph : IDifferentiableModel
             }
         }
 
-        // Results are aliases moved out of the scope; everything else made here is released with it.
+        // Results are aliases moved out of the scope; everything else made here is released with it. Some kernels
+        // leave values channels-last (same shape and values, other strides); what leaves the graph is made
+        // contiguous, so callers may view() it as before.
         Dictionary<string, Tensor> output = new(StringComparer.Ordinal);
         foreach (string name in Outputs.Select(o => o.Name).Concat(capture ?? []))
         {
             if (!output.ContainsKey(name))
             {
-                output[name] = values[_slots[name]]!.alias().MoveToOuterDisposeScope();
+                output[name] = values[_slots[name]]!.contiguous().MoveToOuterDisposeScope();
             }
         }
 
@@ -212,6 +223,8 @@ public sealed class OnnxGraph : IDifferentiableModel
         }
     }
 
+    private bool Touches(IEnumerable<string>? names) => names is not null && names.Any(_hiddenByRewrite.Contains);
+
     private Tensor OnDevice(Tensor t) =>
         t.device_type == Device.Torch.type && (t.device_type == DeviceType.CPU || t.device_index == Device.Torch.index) ? t : t.to(Device.Torch);
 
@@ -247,3 +260,25 @@ public sealed class OnnxGraph : IDifferentiableModel
 
 /// <summary>A node compiled for execution: value names in and out, and its kernel.</summary>
 internal sealed record CompiledNode(string Describe, string[] Inputs, string[] Outputs, OnnxKernel Kernel);
+
+/// <summary>
+/// An equivalent, faster node sequence (see <see cref="GraphRewrites"/>) and the values it never computes.
+/// </summary>
+internal sealed record RewrittenNodes(CompiledNode[] Nodes, IReadOnlyCollection<string> Hidden);
+
+/// <summary>A node sequence with its value slots resolved.</summary>
+internal sealed class Plan
+{
+    public Plan(CompiledNode[] nodes, Func<string, int> slot)
+    {
+        Nodes = nodes;
+        InputSlots = [.. nodes.Select(n => n.Inputs.Select(i => i.Length == 0 ? -1 : slot(i)).ToArray())];
+        OutputSlots = [.. nodes.Select(n => n.Outputs.Select(o => o.Length == 0 ? -1 : slot(o)).ToArray())];
+    }
+
+    public CompiledNode[] Nodes { get; }
+
+    public int[][] InputSlots { get; }
+
+    public int[][] OutputSlots { get; }
+}

@@ -174,6 +174,7 @@ public static class OnnxModelLoader
 
                 HashSet<string> defined = new(initializers.Keys.Concat(inputs.Select(i => i.Name)), StringComparer.Ordinal);
                 List<CompiledNode> nodes = [];
+                List<GraphRewrites.Compiled> compiled = [];
                 foreach (NodeProto node in graph.Node)
                 {
                     string describe = $"{node.OpType} node '{node.Name}'";
@@ -202,6 +203,7 @@ public static class OnnxModelLoader
                     }
 
                     nodes.Add(new CompiledNode(describe, [.. node.Input], [.. node.Output], kernel));
+                    compiled.Add(new GraphRewrites.Compiled(node.OpType, context, nodes[^1]));
                 }
 
                 string? undefinedOutput = outputs.Select(o => o.Name).FirstOrDefault(o => !defined.Contains(o));
@@ -210,7 +212,8 @@ public static class OnnxModelLoader
                     throw new ModelRejectedException(ModelRejectionReason.Malformed, $"Graph output '{undefinedOutput}' is never produced.");
                 }
 
-                return new OnnxGraph(device, inputs, outputs, [.. nodes], initializers, owned, opset, fixedBatch);
+                RewrittenNodes? rewritten = GraphRewrites.Rewrite(compiled, outputs.Select(o => o.Name), initializers, owned);
+                return new OnnxGraph(device, inputs, outputs, [.. nodes], initializers, owned, opset, fixedBatch, rewritten);
             }
         }
         catch

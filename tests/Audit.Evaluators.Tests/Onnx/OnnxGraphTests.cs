@@ -36,9 +36,19 @@ public sealed class OnnxGraphTests
         Assert.True(error <= tolerance, $"max abs difference {error}");
     }
 
+    /// <summary>Both functions, differentiated with respect to the same input, give the same (non-zero) gradient.</summary>
+    private static void AssertSameInputGradients(Func<Tensor, Tensor> expected, Func<Tensor, Tensor> actual, Tensor x, double tolerance = 1e-5)
+    {
+        Tensor x1 = x.detach().clone().requires_grad_(true);
+        Tensor x2 = x.detach().clone().requires_grad_(true);
+        expected(x1).backward();
+        actual(x2).backward();
+        Assert.True(x2.grad is not null && x2.grad.abs().sum().item<float>() > 0);
+        AssertClose(x1.grad!, x2.grad!, tolerance);
+    }
+
     /// <summary>
-    /// Runs with a given libtorch thread count: with one thread the first convolution takes the unfold+linear
-    /// path (ConvolutionOperators.AsMatrixProduct), with more it stays on libtorch's convolution.
+    /// Runs with a given libtorch thread count (libtorch picks different kernels, and so did the importer once).
     /// </summary>
     internal static void WithThreads(int threads, Action action)
     {
@@ -62,7 +72,7 @@ public sealed class OnnxGraphTests
         using var scope = torch.NewDisposeScope();
         using Sequential model = SmallCnn(1);
         using OnnxGraph graph = Import(model);
-        Tensor x = torch.randn(8, 1, 28, 28); // large enough for the unfold path of the first convolution
+        Tensor x = torch.randn(8, 1, 28, 28); // large enough for the channels-last first convolution and separable pooling
 
         AssertClose(model.forward(x), graph.Forward(x));
         Assert.Equal(-1, graph.Inputs[0].Shape[0]);
@@ -77,14 +87,7 @@ public sealed class OnnxGraphTests
         using var scope = torch.NewDisposeScope();
         using Sequential model = SmallCnn(2);
         using OnnxGraph graph = Import(model);
-        Tensor x1 = torch.randn(8, 1, 28, 28).requires_grad_(true);
-        Tensor x2 = x1.detach().clone().requires_grad_(true);
-
-        model.forward(x1)[.., 3].sum().backward();
-        graph.Forward(x2)[.., 3].sum().backward();
-
-        Assert.True(x2.grad is not null && x2.grad.abs().sum().item<float>() > 0);
-        AssertClose(x1.grad!, x2.grad!);
+        AssertSameInputGradients(x => model.forward(x)[.., 3].sum(), x => graph.Forward(x)[.., 3].sum(), torch.randn(8, 1, 28, 28));
     });
 
     [Fact]
@@ -124,6 +127,115 @@ public sealed class OnnxGraphTests
         AssertClose(zeros, result["relu2"], 0);
         logits[.., 0].sum().backward();
         Assert.True(zeros.grad!.abs().sum().item<float>() > 0);
+    }
+
+    [Fact]
+    public void ReluBeforeMaxPool_IsPooledFirst_WithTheSameValuesAndInputGradients()
+    {
+        using var scope = torch.NewDisposeScope();
+        var b = new OnnxGraphBuilder();
+        string x = b.AddInput("x", ScalarType.Float32, "N", 3, 9, 9);
+        string relu = b.AddNode("Relu", [x]);
+        string pool = b.AddNode("MaxPool", [relu], OnnxAttributes.Ints("kernel_shape", 3, 3), OnnxAttributes.Ints("strides", 2, 2), OnnxAttributes.Ints("pads", 1, 1, 1, 1));
+        b.AddOutput(pool, ScalarType.Float32, "N", 3, 5, 5);
+        using OnnxGraph graph = OnnxModelLoader.Load(b.ToBytes(), ComputeDevice.Cpu);
+        // Mostly negative values, so that many windows hold no positive value at all; 15552 elements, enough
+        // for the separable pooling when no gradient is recorded.
+        Tensor input = torch.randn(64, 3, 9, 9).sub(1);
+        Tensor expected = nn.functional.max_pool2d(input.relu(), [3, 3], [2, 2], [1, 1]);
+
+        Assert.Equal(1, graph.PlannedNodeCount);
+        AssertClose(expected, graph.Forward(input), 0);
+        using (torch.no_grad())
+        {
+            AssertClose(expected, graph.Forward(input), 0);
+        }
+
+        // Capturing the value the rewrite skips runs the plain plan, which computes it.
+        IReadOnlyDictionary<string, Tensor> plain = graph.Run(new Dictionary<string, Tensor> { [x] = input }, capture: [relu]);
+        AssertClose(input.relu(), plain[relu], 0);
+        AssertClose(expected, plain[pool], 0);
+
+        // Under autograd pooling comes first only on channels-last input (NCHW keeps the original order).
+        Tensor weights = torch.arange(75, ScalarType.Float32).reshape(3, 5, 5);
+        Tensor channelsLast = input.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+        foreach (Tensor layout in new[] { input, channelsLast })
+        {
+            AssertSameInputGradients(x => nn.functional.max_pool2d(x.relu(), [3, 3], [2, 2], [1, 1]).mul(weights).sum(), x => graph.Forward(x).mul(weights).sum(), layout, 0);
+        }
+    }
+
+    [Fact]
+    public void ReluWithAnotherConsumer_IsNotReordered_AndBothValuesAreRight()
+    {
+        using var scope = torch.NewDisposeScope();
+        var b = new OnnxGraphBuilder();
+        string x = b.AddInput("x", ScalarType.Float32, "N", 2, 8, 8);
+        string relu = b.AddNode("Relu", [x]);
+        string pool = b.AddNode("MaxPool", [relu], OnnxAttributes.Ints("kernel_shape", 2, 2), OnnxAttributes.Ints("strides", 2, 2));
+        b.AddOutput(pool, ScalarType.Float32, "N", 2, 4, 4);
+        b.AddOutput(relu, ScalarType.Float32, "N", 2, 8, 8);
+        using OnnxGraph graph = OnnxModelLoader.Load(b.ToBytes(), ComputeDevice.Cpu);
+        Tensor input = torch.randn(64, 2, 8, 8);
+
+        IReadOnlyDictionary<string, Tensor> result = graph.Run(new Dictionary<string, Tensor> { [x] = input });
+
+        Assert.Equal(2, graph.PlannedNodeCount);
+        AssertClose(input.relu(), result[relu], 0);
+        AssertClose(nn.functional.max_pool2d(input.relu(), 2), result[pool], 0);
+    }
+
+    [Fact]
+    public void BatchNormAfterConv_IsFoldedIntoIt_WithTheModulesValuesAndInputGradients()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(12);
+        using Sequential model = nn.Sequential(
+            ("conv1", nn.Conv2d(1, 6, 3, padding: 1)),
+            ("bn1", nn.BatchNorm2d(6)),
+            ("relu1", nn.ReLU()),
+            ("pool1", nn.MaxPool2d(2)),
+            ("flatten", nn.Flatten()),
+            ("fc", nn.Linear(6 * 14 * 14, 10)));
+        var bn = (BatchNorm2d)model.named_children().First(c => c.name == "bn1").module;
+        using (torch.no_grad())
+        {
+            // Statistics far from the identity, so that an unfolded or wrongly folded norm shows.
+            bn.running_mean!.copy_(torch.randn(6));
+            bn.running_var!.copy_(torch.rand(6).add(0.2));
+            bn.weight!.copy_(torch.randn(6));
+            bn.bias!.copy_(torch.randn(6));
+        }
+
+        model.eval();
+        using OnnxGraph graph = Import(model);
+        Tensor x = torch.randn(16, 1, 28, 28);
+        var conv1 = (Conv2d)model.named_children().First(c => c.name == "conv1").module;
+
+        Assert.Equal(graph.NodeCount - 2, graph.PlannedNodeCount); // BatchNormalization and Relu are gone
+        AssertClose(model.forward(x), graph.Forward(x));
+        IReadOnlyDictionary<string, Tensor> plain = graph.Run(new Dictionary<string, Tensor> { ["input"] = x }, capture: ["conv1", "bn1"]);
+        AssertClose(conv1.forward(x), plain["conv1"]);
+        AssertClose(bn.forward(conv1.forward(x)), plain["bn1"]);
+
+        AssertSameInputGradients(x => model.forward(x)[.., 2].sum(), x => graph.Forward(x)[.., 2].sum(), x);
+    }
+
+    [Fact]
+    public void ChannelsLastIntermediates_LeaveTheGraphContiguous()
+    {
+        using var scope = torch.NewDisposeScope();
+        using Sequential model = SmallCnn(9);
+        using OnnxGraph graph = Import(model);
+        Tensor x = torch.randn(16, 1, 28, 28); // 12544 output positions: the first convolution runs channels-last
+        var conv1 = (Conv2d)model.named_children().First(c => c.name == "conv1").module;
+
+        IReadOnlyDictionary<string, Tensor> result = graph.Run(new Dictionary<string, Tensor> { ["input"] = x }, capture: ["conv1"]);
+
+        Assert.Equal(graph.NodeCount - 2, graph.PlannedNodeCount); // both Relu+MaxPool pairs are pooled first
+        Assert.True(result["conv1"].is_contiguous());
+        AssertClose(conv1.forward(x), result["conv1"].view(16, 4, 28, 28));
+        AssertClose(model.forward(x), result[graph.Outputs[0].Name]);
     }
 
     [Fact]
