@@ -16,6 +16,7 @@ internal sealed record ReverseEngineeringSettings(
     int CostPatience,
     int EarlyStopPatience,
     int EvaluationInputs,
+    int Restarts,
     int Seed);
 
 /// <summary>What trigger reverse-engineering found for every class. Plain arrays: no native memory is kept.</summary>
@@ -112,6 +113,11 @@ internal static class TriggerReverseEngineering
         CancellationToken cancellationToken)
     {
         int classes = evidence.Classes;
+
+        // Each class is optimised from `Restarts` random starts at once: row r optimises class r mod K. The
+        // optimisation is not convex, and one start sometimes settles on a larger mask than the class needs (the
+        // planted trigger missed in one seed, found in another); the smallest working mask over the starts is kept.
+        int rows = classes * settings.Restarts;
         int batch = settings.SamplesPerClass;
         Device device = evidence.Device;
         long[] sample = evidence.Inputs.shape[1..];
@@ -123,25 +129,25 @@ internal static class TriggerReverseEngineering
 
         using var scope = torch.NewDisposeScope();
         using var generator = new torch.Generator((ulong)settings.Seed);
-        var maskParameter = new TorchSharp.Modules.Parameter((torch.randn([classes, .. maskSample], generator: generator) * 0.1).to(device));
-        var patternParameter = new TorchSharp.Modules.Parameter((torch.randn([classes, .. sample], generator: generator) * 0.1).to(device));
+        var maskParameter = new TorchSharp.Modules.Parameter((torch.randn([rows, .. maskSample], generator: generator) * 0.1).to(device));
+        var patternParameter = new TorchSharp.Modules.Parameter((torch.randn([rows, .. sample], generator: generator) * 0.1).to(device));
         Tensor sampleIndex = torch.randint(evidence.Count, [settings.MaxSteps, batch], generator: generator).to(device);
         Tensor evaluation = evidence.Inputs.index_select(0, torch.randperm(evidence.Count, generator: generator)[..Math.Min(evidence.Count, settings.EvaluationInputs)].to(device));
         using var optimizer = torch.optim.Adam([maskParameter, patternParameter], lr: settings.LearningRate, beta1: 0.5, beta2: 0.9);
 
-        double[] cost = Enumerable.Repeat(settings.InitialCost, classes).ToArray();
-        double[] best = Enumerable.Repeat(double.PositiveInfinity, classes).ToArray();
-        double[] bestAttack = new double[classes];
-        int[] up = new int[classes], down = new int[classes], stale = new int[classes];
-        Tensor bestMask = torch.zeros([classes, .. maskSample], device: device);
-        Tensor bestPattern = torch.zeros([classes, .. sample], device: device);
-        double[] lastNorm = new double[classes];
-        double[] lastAttack = new double[classes];
+        double[] cost = Enumerable.Repeat(settings.InitialCost, rows).ToArray();
+        double[] best = Enumerable.Repeat(double.PositiveInfinity, rows).ToArray();
+        double[] bestAttack = new double[rows];
+        int[] up = new int[rows], down = new int[rows], stale = new int[rows];
+        Tensor bestMask = torch.zeros([rows, .. maskSample], device: device);
+        Tensor bestPattern = torch.zeros([rows, .. sample], device: device);
+        double[] lastNorm = new double[rows];
+        double[] lastAttack = new double[rows];
 
         // Classes whose smallest working trigger stopped shrinking leave the batch, so later steps cost less.
-        long[] active = Enumerable.Range(0, classes).Select(k => (long)k).ToArray();
+        long[] active = Enumerable.Range(0, rows).Select(k => (long)k).ToArray();
         Tensor activeIndex = torch.tensor(active).to(device);
-        Tensor targets = activeIndex.repeat_interleave(batch);
+        Tensor targets = activeIndex.remainder(classes).repeat_interleave(batch);
         Tensor costTensor = torch.tensor(cost).to_type(ScalarType.Float32).to(device);
         int step = 0;
 
@@ -179,7 +185,7 @@ internal static class TriggerReverseEngineering
             // attack rate is measured on a fixed held-out set, not on this step's few inputs: a mask that works on
             // 16 lucky inputs would otherwise be recorded as the class's smallest trigger, and the norms (hence the
             // anomaly index) would vary from seed to seed.
-            Tensor attack = AttackRates(evidence.Model, evaluation, mask.detach(), pattern.detach(), activeIndex);
+            Tensor attack = AttackRates(evidence.Model, evaluation, mask.detach(), pattern.detach(), activeIndex.remainder(classes));
             float[] attackNow = attack.cpu().data<float>().ToArray();
             float[] normNow = norms.detach().cpu().data<float>().ToArray();
             var improved = new List<long>();
@@ -227,9 +233,9 @@ internal static class TriggerReverseEngineering
             {
                 using var noGrad = torch.no_grad();
                 Tensor index = torch.tensor(improved.ToArray()).to(device);
-                Tensor rows = torch.tensor(improvedRows.ToArray()).to(device);
-                bestMask.index_copy_(0, index, mask.detach().index_select(0, rows));
-                bestPattern.index_copy_(0, index, pattern.detach().index_select(0, rows));
+                Tensor positions = torch.tensor(improvedRows.ToArray()).to(device);
+                bestMask.index_copy_(0, index, mask.detach().index_select(0, positions));
+                bestPattern.index_copy_(0, index, pattern.detach().index_select(0, positions));
             }
 
             active = [.. stillActive];
@@ -239,37 +245,45 @@ internal static class TriggerReverseEngineering
                 targets.Dispose();
                 costTensor.Dispose();
                 activeIndex = torch.tensor(active).to(device).MoveToOuterDisposeScope().MoveToOuterDisposeScope();
-                targets = activeIndex.repeat_interleave(batch).MoveToOuterDisposeScope().MoveToOuterDisposeScope();
+                targets = activeIndex.remainder(classes).repeat_interleave(batch).MoveToOuterDisposeScope().MoveToOuterDisposeScope();
                 costTensor = torch.tensor(active.Select(k => cost[k]).ToArray()).to_type(ScalarType.Float32).to(device).MoveToOuterDisposeScope().MoveToOuterDisposeScope();
             }
 
-            progress?.Report(Math.Max((double)(step + 1) / settings.MaxSteps, 1 - (double)active.Length / classes));
+            progress?.Report(Math.Max((double)(step + 1) / settings.MaxSteps, 1 - (double)active.Length / rows));
         }
 
-        // Classes whose trigger never reached the threshold keep their last mask: an upper bound on their norm.
-        bool[] reached = best.Select(double.IsFinite).ToArray();
+        // Rows whose trigger never reached the threshold keep their last mask: an upper bound on their norm.
+        bool[] rowReached = best.Select(double.IsFinite).ToArray();
         using (torch.no_grad())
         {
             Tensor lastMask = (maskParameter.detach().tanh() + 1) / 2;
             Tensor lastPattern = low + span * (patternParameter.detach().tanh() + 1) / 2;
-            for (int k = 0; k < classes; k++)
+            for (int row = 0; row < rows; row++)
             {
-                if (!reached[k])
+                if (!rowReached[row])
                 {
-                    bestMask[k].copy_(lastMask[k]);
-                    bestPattern[k].copy_(lastPattern[k]);
-                    best[k] = lastNorm[k];
-                    bestAttack[k] = lastAttack[k];
+                    bestMask[row].copy_(lastMask[row]);
+                    bestPattern[row].copy_(lastPattern[row]);
+                    best[row] = lastNorm[row];
+                    bestAttack[row] = lastAttack[row];
                 }
             }
         }
 
-        Tensor masksCpu = bestMask.cpu();
-        Tensor patternsCpu = bestPattern.cpu();
+        // Per class, the start with the smallest working mask (or, if none worked, the smallest last mask).
+        int[] chosen = Enumerable.Range(0, classes).Select(k => Enumerable.Range(0, settings.Restarts)
+            .Select(r => k + r * classes)
+            .OrderBy(row => rowReached[row] ? 0 : 1).ThenBy(row => best[row]).First()).ToArray();
+        double[] classNorms = chosen.Select(row => best[row]).ToArray();
+        double[] attackRates = chosen.Select(row => bestAttack[row]).ToArray();
+        bool[] reached = chosen.Select(row => rowReached[row]).ToArray();
+        Tensor chosenIndex = torch.tensor(chosen.Select(row => (long)row).ToArray()).to(device);
+        Tensor masksCpu = bestMask.index_select(0, chosenIndex).cpu();
+        Tensor patternsCpu = bestPattern.index_select(0, chosenIndex).cpu();
         float[][] masks = Enumerable.Range(0, classes).Select(k => masksCpu[k].data<float>().ToArray()).ToArray();
         float[][] patterns = Enumerable.Range(0, classes).Select(k => patternsCpu[k].data<float>().ToArray()).ToArray();
         progress?.Report(1);
-        return new ReverseEngineeredTriggers(best, bestAttack, reached, masks, patterns, maskSample, sample, step, evidence.Low, evidence.High);
+        return new ReverseEngineeredTriggers(classNorms, attackRates, reached, masks, patterns, maskSample, sample, step, evidence.Low, evidence.High);
     }
 
     /// <summary>Share of <paramref name="inputs"/> each active class's trigger sends to that class, on the device.</summary>

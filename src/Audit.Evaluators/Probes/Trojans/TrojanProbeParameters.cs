@@ -18,6 +18,9 @@ internal static class TrojanProbeParameters
     public static ProbeParameter MaxSteps { get; } = new(
         "maxSteps", ProbeParameterType.Integer, "Most optimisation steps of trigger reverse-engineering (all classes at once).", ProbeParameters.Json(400), 10, 5000);
 
+    public static ProbeParameter Restarts { get; } = new(
+        "restarts", ProbeParameterType.Integer, "Random starts of trigger reverse-engineering per class (optimised together); the smallest working trigger is kept.", ProbeParameters.Json(2), 1, 8);
+
     public static ProbeParameter SamplesPerClass { get; } = new(
         "samplesPerClass", ProbeParameterType.Integer, "Clean inputs per class in each optimisation step.", ProbeParameters.Json(16), 4, 512);
 
@@ -57,7 +60,7 @@ internal static class TrojanProbeParameters
         5);
 
     /// <summary>The parameters every trojan probe takes, because they share one trigger scan.</summary>
-    public static IReadOnlyList<ProbeParameter> Scan { get; } = [MaxSteps, SamplesPerClass, ReferenceCalibration, ReferenceSteps, RatioNoise, InputBounds];
+    public static IReadOnlyList<ProbeParameter> Scan { get; } = [MaxSteps, Restarts, SamplesPerClass, ReferenceCalibration, ReferenceSteps, RatioNoise, InputBounds];
 
     /// <summary>Parameters of the probes that test the recovered trigger (STRIP, activation clustering, spectral signatures).</summary>
     public static IReadOnlyList<ProbeParameter> TriggerTest { get; } = [RequireAnomalousTrigger, CandidateIndex, .. Scan];
@@ -87,6 +90,7 @@ internal static class TrojanProbeParameters
         CostPatience: 1,
         EarlyStopPatience: 4,
         EvaluationInputs: 100,
+        Restarts: parameters.Int("restarts"),
         Seed: seed);
 
     /// <summary>The model's device and dataset size, for summaries.</summary>
