@@ -27,10 +27,9 @@ public sealed class TrojanProbeTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// The ungated statistics on the clean model are what the gate is for: the smallest trigger of a clean model is a
-    /// universal adversarial patch, which also survives superimposition and forms its own sub-population. Turning the
-    /// gate off must let the probe flag on such a trigger again, so the gate (not a weaker statistic) is what keeps
-    /// clean models from being flagged.
+    /// What the gate is for: the smallest trigger of a clean model is a universal adversarial patch, which also
+    /// survives superimposition — far more stamped inputs keep a low entropy than the 5% of clean inputs allowed
+    /// below the boundary. Without the gate that measurement is the statistic; with it, it is reported but cannot flag.
     /// </summary>
     [Fact]
     public async Task WithoutTheCandidateGate_StripJudgesTheSmallestTriggerOfAnyModel()
@@ -43,7 +42,7 @@ public sealed class TrojanProbeTests(ITestOutputHelper output)
         Assert.True((bool)ungated.Details["candidateTrigger"]!);
         Assert.Equal((double)gated.Details["detectionRate"]!, (double)ungated.Details["detectionRate"]!);
         Assert.Equal((double)ungated.Details["detectionRate"]!, (double)ungated.Details["statistic"]!);
-        Assert.Equal(Verdict.Fail, ungated.Verdict);
+        Assert.True((double)ungated.Details["detectionRate"]! > 0.3, ungated.Details.ToJsonString());
     }
 
     [Fact]
