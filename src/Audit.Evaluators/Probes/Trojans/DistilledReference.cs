@@ -32,6 +32,9 @@ internal sealed class DistilledReference : IDifferentiableModel
 
     private const string LogitsName = "reference_logits";
 
+    private static long forwardTicks;
+    private static long backwardTicks;
+
     private readonly Sequential features;
     private readonly Linear head;
     private readonly float low;
@@ -47,6 +50,12 @@ internal sealed class DistilledReference : IDifferentiableModel
         Outputs = [new ValueSpec(LogitsName, ScalarType.Float32, [-1, head.weight!.shape[0]], ["N", null])];
         Device = teacher.Device;
     }
+
+    /// <summary>Time in the references' forward passes since <see cref="ResetTimings"/> (for the scan benchmark).</summary>
+    public static double ForwardSeconds => (double)Interlocked.Read(ref forwardTicks) / System.Diagnostics.Stopwatch.Frequency;
+
+    /// <summary>Time in libtorch's backward pass while distilling, since <see cref="ResetTimings"/>.</summary>
+    public static double BackwardSeconds => (double)Interlocked.Read(ref backwardTicks) / System.Diagnostics.Stopwatch.Frequency;
 
     public IReadOnlyList<ValueSpec> Inputs { get; }
 
@@ -120,7 +129,9 @@ internal sealed class DistilledReference : IDifferentiableModel
             // Cross-entropy against the teacher's soft targets: the distillation KL up to a constant.
             Tensor loss = -(targets.index_select(0, index) * (logits / temperature).log_softmax(1)).sum(1).mean() * (temperature * temperature);
             optimizer.zero_grad();
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
             loss.backward();
+            Interlocked.Add(ref backwardTicks, System.Diagnostics.Stopwatch.GetTimestamp() - start);
             optimizer.step();
         }
     }
@@ -134,7 +145,24 @@ internal sealed class DistilledReference : IDifferentiableModel
         return teacher.Predict(teacher.Inputs, cancellationToken).eq(own).to_type(ScalarType.Float32).mean().item<float>();
     }
 
-    public Tensor Forward(Tensor input) => head.forward(features.forward((input - low) / span));
+    public static void ResetTimings()
+    {
+        Interlocked.Exchange(ref forwardTicks, 0);
+        Interlocked.Exchange(ref backwardTicks, 0);
+    }
+
+    public Tensor Forward(Tensor input)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            return head.forward(features.forward((input - low) / span));
+        }
+        finally
+        {
+            Interlocked.Add(ref forwardTicks, System.Diagnostics.Stopwatch.GetTimestamp() - start);
+        }
+    }
 
     public IReadOnlyDictionary<string, Tensor> Run(
         IReadOnlyDictionary<string, Tensor> inputs,
@@ -146,8 +174,10 @@ internal sealed class DistilledReference : IDifferentiableModel
             throw new NotSupportedException("The distilled reference does not support activation patching.");
         }
 
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         Tensor penultimate = features.forward((inputs[Inputs[0].Name] - low) / span);
         Tensor logits = head.forward(penultimate);
+        Interlocked.Add(ref forwardTicks, System.Diagnostics.Stopwatch.GetTimestamp() - start);
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal) { [LogitsName] = logits };
         if (capture?.Contains(PenultimateName) == true)
         {
