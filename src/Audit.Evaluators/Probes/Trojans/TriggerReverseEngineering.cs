@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -72,7 +71,7 @@ internal sealed record ReverseEngineeredTriggers(
 /// </remarks>
 internal static class TriggerReverseEngineering
 {
-    private static readonly ConditionalWeakTable<object, Dictionary<string, ReverseEngineeredTriggers>> Memo = new();
+    private static readonly PerModelMemo<ReverseEngineeredTriggers> Memo = new();
     private static long backwardTicks;
 
     /// <summary>Time spent in libtorch's backward pass since <see cref="ResetTimings"/> (for the scan benchmark).</summary>
@@ -87,23 +86,7 @@ internal static class TriggerReverseEngineering
         CancellationToken cancellationToken)
     {
         string key = $"{evidence.DatasetKey}|{evidence.Low}|{evidence.High}|{settings}";
-        Dictionary<string, ReverseEngineeredTriggers> cache = Memo.GetOrCreateValue(evidence.Model);
-        lock (cache)
-        {
-            if (cache.TryGetValue(key, out ReverseEngineeredTriggers? known))
-            {
-                progress?.Report(1);
-                return known;
-            }
-        }
-
-        ReverseEngineeredTriggers result = Optimise(evidence, settings, progress, cancellationToken);
-        lock (cache)
-        {
-            cache[key] = result;
-        }
-
-        return result;
+        return Memo.GetOrCompute(evidence.Model, key, progress, () => Optimise(evidence, settings, progress, cancellationToken));
     }
 
     private static ReverseEngineeredTriggers Optimise(

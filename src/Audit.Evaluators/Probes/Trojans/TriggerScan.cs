@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-
 namespace Audit.Evaluators.Probes.Trojans;
 
 /// <summary>How the Neural Cleanse anomaly index is computed.</summary>
@@ -38,7 +36,7 @@ internal sealed record TriggerScan(
     /// <summary>Consistency constant that makes the MAD estimate the standard deviation of a normal distribution.</summary>
     private const double NormalConsistency = 1.4826;
 
-    private static readonly ConditionalWeakTable<object, Dictionary<string, TriggerScan>> Memo = new();
+    private static readonly PerModelMemo<TriggerScan> Memo = new();
 
     /// <summary>The class with the largest anomaly index (the smallest trigger, relative to the reference when calibrated).</summary>
     public int SuspectedClass => Array.IndexOf(Scores, Scores.Min());
@@ -59,23 +57,7 @@ internal sealed record TriggerScan(
         CancellationToken cancellationToken)
     {
         string key = $"{evidence.DatasetKey}|{evidence.Low}|{evidence.High}|{settings}|{calibration}|{reference}|{ratioNoise}";
-        Dictionary<string, TriggerScan> cache = Memo.GetOrCreateValue(evidence.Model);
-        lock (cache)
-        {
-            if (cache.TryGetValue(key, out TriggerScan? known))
-            {
-                progress?.Report(1);
-                return known;
-            }
-        }
-
-        TriggerScan scan = Compute(evidence, settings, calibration, reference, ratioNoise, progress, cancellationToken);
-        lock (cache)
-        {
-            cache[key] = scan;
-        }
-
-        return scan;
+        return Memo.GetOrCompute(evidence.Model, key, progress, () => Compute(evidence, settings, calibration, reference, ratioNoise, progress, cancellationToken));
     }
 
     /// <summary>
