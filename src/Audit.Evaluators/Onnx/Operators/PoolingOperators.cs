@@ -38,6 +38,13 @@ internal static class PoolingOperators
     /// </summary>
     private const long SeparableMinimumElements = 1 << 12;
 
+    /// <summary>
+    /// With several libtorch threads every elementwise call of the separable form opens a parallel region, which a
+    /// single image does not pay back: measured idle with two threads, the CNN's batch-1 forward took 0.149 ms with
+    /// the one-thread threshold against 0.101 ms for the hand-written module. There the threshold is the earlier 32k.
+    /// </summary>
+    private static long SeparableThreshold() => torch.get_num_threads() > 1 ? SeparableMinimumElements * 8 : SeparableMinimumElements;
+
     private static OnnxKernel BuildMaxPool(NodeContext ctx)
     {
         if (ctx.HasOutput(1))
@@ -61,7 +68,7 @@ internal static class PoolingOperators
             // The separable form is for inference on tensors large enough for it to pay off its extra
             // dispatches; under autograd libtorch's kernel keeps its cheaper backward.
             bool differentiating = x.requires_grad && torch.is_grad_enabled();
-            if (!differentiating && shape.Aggregate(1L, (p, d) => p * d) >= SeparableMinimumElements
+            if (!differentiating && shape.Aggregate(1L, (p, d) => p * d) >= SeparableThreshold()
                 && Kernels.IsFloating(x.dtype) && SeparableMax(x, a, effective, begin, end) is { } fast)
             {
                 return [fast];
@@ -161,7 +168,7 @@ internal static class PoolingOperators
         {
             Tensor x = i[0]!;
             bool differentiating = x.requires_grad && torch.is_grad_enabled();
-            if ((differentiating || x.numel() < SeparableMinimumElements) && !IsChannelsLast(x))
+            if ((differentiating || x.numel() < SeparableThreshold()) && !IsChannelsLast(x))
             {
                 // libtorch's max_pool2d on NCHW tensors branches per element and was measured slower on signed
                 // values than on ReLU's output (fwd 0.19 vs 0.15 ms for the CNN at batch 1, 10.6 vs 8.3 ms at 64),
