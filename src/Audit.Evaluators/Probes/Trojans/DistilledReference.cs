@@ -66,7 +66,7 @@ internal sealed class DistilledReference : IDifferentiableModel
     public ComputeDevice Device { get; }
 
     /// <summary>Distils a reference from <paramref name="evidence"/>'s model on its clean inputs.</summary>
-    public static DistilledReference Train(ClassifierEvidence evidence, ReferenceSettings settings, CancellationToken cancellationToken)
+    public static DistilledReference Train(ClassifierEvidence evidence, ReferenceSettings settings, IProgress<double>? progress, CancellationToken cancellationToken)
     {
         long[] sample = evidence.Inputs.shape[1..];
         using var generator = new torch.Generator((ulong)settings.Seed + 303);
@@ -79,7 +79,7 @@ internal sealed class DistilledReference : IDifferentiableModel
 
         try
         {
-            Distil(reference, evidence, settings, generator, cancellationToken);
+            Distil(reference, evidence, settings, generator, progress, cancellationToken);
         }
         catch
         {
@@ -93,7 +93,7 @@ internal sealed class DistilledReference : IDifferentiableModel
         return reference;
     }
 
-    private static void Distil(DistilledReference reference, ClassifierEvidence evidence, ReferenceSettings settings, torch.Generator generator, CancellationToken cancellationToken)
+    private static void Distil(DistilledReference reference, ClassifierEvidence evidence, ReferenceSettings settings, torch.Generator generator, IProgress<double>? progress, CancellationToken cancellationToken)
     {
         using var scope = torch.NewDisposeScope();
         double temperature = settings.Temperature;
@@ -133,6 +133,10 @@ internal sealed class DistilledReference : IDifferentiableModel
             loss.backward();
             Interlocked.Add(ref backwardTicks, System.Diagnostics.Stopwatch.GetTimestamp() - start);
             optimizer.step();
+            if ((step + 1) % 10 == 0)
+            {
+                progress?.Report((step + 1) / (double)settings.Steps);
+            }
         }
     }
 

@@ -93,8 +93,8 @@ internal sealed record TriggerScan(
             return new TriggerScan(audited, calibration, null, null, audited.MaskNorms, plain, median, mad);
         }
 
-        progress?.Report(0.5);
-        using DistilledReference reference = DistilledReference.Train(evidence, referenceSettings, cancellationToken);
+        using DistilledReference reference = DistilledReference.Train(
+            evidence, referenceSettings, progress is null ? null : new Progress<double>(p => progress.Report(0.45 + 0.15 * p)), cancellationToken);
         progress?.Report(0.6);
         using ClassifierEvidence referenceEvidence = evidence.WithModel(reference);
         double agreement = reference.Agreement(evidence, cancellationToken);
