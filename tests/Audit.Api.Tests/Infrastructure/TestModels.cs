@@ -3,22 +3,7 @@ namespace Audit.Api.Tests.Infrastructure;
 /// <summary>Real ONNX files from the ONNX project's conformance data in ../shared.</summary>
 public static class TestModels
 {
-    public static string SharedDirectory
-    {
-        get
-        {
-            for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            {
-                string candidate = Path.Combine(dir.FullName, "shared", "onnx-backend-tests");
-                if (Directory.Exists(candidate))
-                {
-                    return candidate;
-                }
-            }
-
-            throw new DirectoryNotFoundException("shared/onnx-backend-tests was not found above the test directory.");
-        }
-    }
+    public static string SharedDirectory => Audit.Evaluators.Tests.Onnx.OnnxConformance.RequireDataRoot();
 
     /// <summary>A small convolution exported from PyTorch.</summary>
     public static byte[] Conv2d => File.ReadAllBytes(Path.Combine(SharedDirectory, "pytorch-converted", "test_Conv2d", "model.onnx"));

@@ -34,9 +34,21 @@ public static class OnnxConformance
 
     public static readonly string[] Folders = ["node", "pytorch-converted", "pytorch-operator", "simple"];
 
-    /// <summary>Walks up from the test assembly to find shared/onnx-backend-tests.</summary>
+    /// <summary>Where to look when the data is not in a <c>shared/</c> folder beside (or above) the repository.</summary>
+    public const string DataVariable = "AUDIT_ONNX_BACKEND_TESTS";
+
+    /// <summary>
+    /// The ONNX backend test data: <c>$AUDIT_ONNX_BACKEND_TESTS</c> when set, else <c>shared/onnx-backend-tests</c>
+    /// found by walking up from the test assembly (CI places <c>shared/</c> beside the clone).
+    /// </summary>
     public static string? DataRoot()
     {
+        string? configured = Environment.GetEnvironmentVariable(DataVariable);
+        if (!string.IsNullOrEmpty(configured))
+        {
+            return Directory.Exists(configured) ? configured : null;
+        }
+
         for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
             string candidate = Path.Combine(dir.FullName, "shared", "onnx-backend-tests");
@@ -48,6 +60,10 @@ public static class OnnxConformance
 
         return null;
     }
+
+    /// <summary>The data root, or an error that says where it was looked for and how to point at it.</summary>
+    public static string RequireDataRoot() => DataRoot() ?? throw new DirectoryNotFoundException(
+        $"The ONNX backend test data was not found: set {DataVariable} to its folder, or place it at ../shared/onnx-backend-tests beside the repository.");
 
     public static IReadOnlyList<ConformanceResult> RunFolder(string root, string folder)
     {

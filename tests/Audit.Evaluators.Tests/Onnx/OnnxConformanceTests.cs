@@ -18,7 +18,7 @@ public sealed class OnnxConformanceTests
     [InlineData("simple")]
     public void ClaimedOperators_PassTheOnnxBackendTests(string folder)
     {
-        string root = OnnxConformance.DataRoot() ?? throw new InvalidOperationException("shared/onnx-backend-tests was not found above the test assembly.");
+        string root = OnnxConformance.RequireDataRoot();
         IReadOnlyList<ConformanceResult> results = OnnxConformance.RunFolder(root, folder);
 
         ConformanceResult[] failed = [.. results.Where(r => r.Status == ConformanceStatus.Failed)];

@@ -23,7 +23,7 @@ public sealed class OnnxRuntimeCrossCheckTests
     [Fact]
     public void PytorchExportedModels_MatchOnnxRuntime()
     {
-        string root = OnnxConformance.DataRoot() ?? throw new InvalidOperationException("shared/onnx-backend-tests was not found.");
+        string root = OnnxConformance.RequireDataRoot();
         List<string> mismatches = [];
         int compared = 0;
         List<string> ortCannotRun = [];

@@ -37,7 +37,7 @@ public sealed class ActivationClusteringProbe : IProbe
         [
             new ProbeParameter("components", ProbeParameterType.Integer, "Dimensions kept by the reduction (the paper uses 10).", ProbeParameters.Json(10), 2, 100),
             new ProbeParameter("maxClusterShare", ProbeParameterType.Number, "Largest share of a class the smaller cluster may hold to count as suspicious.", ProbeParameters.Json(0.35), 0.01, 0.5),
-            new ProbeParameter("stampedShare", ProbeParameterType.Number, "Share of the dataset added again stamped with the recovered trigger (0: dataset only).", ProbeParameters.Json(0.03), 0.005, 0.5),
+            TrojanProbeParameters.StampedShare,
             TrojanProbeParameters.Layer,
             .. TrojanProbeParameters.TriggerTest,
         ]);
@@ -50,10 +50,9 @@ public sealed class ActivationClusteringProbe : IProbe
     {
         var parameters = new ProbeParameters(context, Descriptor);
         using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
-        string layer = evidence.ResolveLayer(parameters.String("layer"));
-        double stampedShare = parameters.Double("stampedShare");
-        TriggerScan scan = TrojanProbeParameters.RunScan(parameters, evidence, context, new Progress<double>(p => context.Progress.Report(0.8 * p)), cancellationToken);
-        using RepresentationPool pool = RepresentationPool.Build(evidence, scan, stampedShare, layer, context.Seed, cancellationToken);
+        using RepresentationPool pool = RepresentationPool.Build(parameters, context, evidence, cancellationToken);
+        TriggerScan scan = pool.Scan;
+        string layer = pool.Layer;
 
         int components = parameters.Int("components");
         double maxShare = parameters.Double("maxClusterShare");

@@ -11,12 +11,12 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// </summary>
 internal sealed class RepresentationPool : IDisposable
 {
-    private RepresentationPool(Tensor activations, long[] predicted, bool[] stamped, int suspectedClass, string layer)
+    private RepresentationPool(Tensor activations, long[] predicted, bool[] stamped, TriggerScan scan, string layer)
     {
+        Scan = scan;
         Activations = activations;
         Predicted = predicted;
         Stamped = stamped;
-        SuspectedClass = suspectedClass;
         Layer = layer;
     }
 
@@ -29,35 +29,49 @@ internal sealed class RepresentationPool : IDisposable
     /// <summary>Whether each pooled input carries the recovered trigger.</summary>
     public bool[] Stamped { get; }
 
-    public int SuspectedClass { get; }
+    /// <summary>The audit's trigger scan, whose suspected class's trigger is stamped.</summary>
+    public TriggerScan Scan { get; }
+
+    public int SuspectedClass => Scan.SuspectedClass;
 
     public string Layer { get; }
 
     public int StampedCount => Stamped.Count(s => s);
 
-    public static RepresentationPool Build(
+    /// <summary>
+    /// The pool a representation probe works on: its <c>layer</c>, the audit's shared trigger scan (the first 80% of
+    /// the probe's progress) and <c>stampedShare</c> of the dataset stamped with the suspected class's trigger.
+    /// </summary>
+    public static RepresentationPool Build(ProbeParameters parameters, ProbeContext context, ClassifierEvidence evidence, CancellationToken cancellationToken)
+    {
+        string layer = evidence.ResolveLayer(parameters.String("layer"));
+        TriggerScan scan = TrojanProbeParameters.RunScan(parameters, evidence, context, new Progress<double>(p => context.Progress.Report(0.8 * p)), cancellationToken);
+        return Build(evidence, scan, parameters.Double("stampedShare"), layer, context.Seed, cancellationToken);
+    }
+
+    private static RepresentationPool Build(
         ClassifierEvidence evidence,
-        TriggerScan? scan,
+        TriggerScan scan,
         double stampedShare,
         string layer,
         int seed,
         CancellationToken cancellationToken)
     {
         using var scope = torch.NewDisposeScope();
-        int suspected = scan?.SuspectedClass ?? -1;
+        int suspected = scan.SuspectedClass;
         Tensor pool = evidence.Inputs;
-        int stampedCount = scan is null ? 0 : (int)Math.Round(stampedShare * evidence.Count);
+        int stampedCount = (int)Math.Round(stampedShare * evidence.Count);
         if (stampedCount > 0)
         {
             using var generator = new torch.Generator((ulong)seed + 101);
             Tensor chosen = torch.randperm(evidence.Count, generator: generator)[..stampedCount].to(evidence.Device);
-            pool = torch.cat([evidence.Inputs, scan!.Audited.Stamp(evidence.Inputs.index_select(0, chosen), suspected)], 0);
+            pool = torch.cat([evidence.Inputs, scan.Audited.Stamp(evidence.Inputs.index_select(0, chosen), suspected)], 0);
         }
 
         Tensor activations = evidence.Activations(pool, layer, cancellationToken);
         long[] predicted = evidence.Predict(pool, cancellationToken).cpu().data<long>().ToArray();
         bool[] stamped = Enumerable.Range(0, predicted.Length).Select(i => i >= evidence.Count).ToArray();
-        return new RepresentationPool(activations.MoveToOuterDisposeScope(), predicted, stamped, suspected, layer);
+        return new RepresentationPool(activations.MoveToOuterDisposeScope(), predicted, stamped, scan, layer);
     }
 
     /// <summary>Indices of the pooled inputs predicted as <paramref name="label"/>.</summary>

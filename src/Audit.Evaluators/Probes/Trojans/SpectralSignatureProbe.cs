@@ -33,7 +33,7 @@ public sealed class SpectralSignatureProbe : IProbe
         ThresholdMeaning: "Share of trigger-stamped inputs among the top spectral outliers of the recovered trigger's class; flagged when ≥ threshold.",
         [
             new ProbeParameter("epsilon", ProbeParameterType.Number, "Expected poisoned share ε: the top 1.5·ε·n scores of a class are its outliers.", ProbeParameters.Json(0.05), 0.001, 0.5),
-            new ProbeParameter("stampedShare", ProbeParameterType.Number, "Share of the dataset added again stamped with the recovered trigger (0: dataset only).", ProbeParameters.Json(0.03), 0.005, 0.5),
+            TrojanProbeParameters.StampedShare,
             TrojanProbeParameters.Layer,
             .. TrojanProbeParameters.TriggerTest,
         ]);
@@ -46,10 +46,9 @@ public sealed class SpectralSignatureProbe : IProbe
     {
         var parameters = new ProbeParameters(context, Descriptor);
         using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
-        string layer = evidence.ResolveLayer(parameters.String("layer"));
-        double stampedShare = parameters.Double("stampedShare");
-        TriggerScan scan = TrojanProbeParameters.RunScan(parameters, evidence, context, new Progress<double>(p => context.Progress.Report(0.8 * p)), cancellationToken);
-        using RepresentationPool pool = RepresentationPool.Build(evidence, scan, stampedShare, layer, context.Seed, cancellationToken);
+        using RepresentationPool pool = RepresentationPool.Build(parameters, context, evidence, cancellationToken);
+        TriggerScan scan = pool.Scan;
+        string layer = pool.Layer;
 
         double epsilon = parameters.Double("epsilon");
         var perClass = new JsonArray();

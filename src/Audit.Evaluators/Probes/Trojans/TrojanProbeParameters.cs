@@ -15,6 +15,9 @@ internal static class TrojanProbeParameters
         "Value name of the representation to analyse. Empty: the input of the classifier head (the last [N, D] value before the logits).",
         ProbeParameters.Json(""));
 
+    public static ProbeParameter StampedShare { get; } = new(
+        "stampedShare", ProbeParameterType.Number, "Share of the dataset added again stamped with the recovered trigger (0: dataset only).", ProbeParameters.Json(0.03), 0.005, 0.5);
+
     public static ProbeParameter MaxSteps { get; } = new(
         "maxSteps", ProbeParameterType.Integer, "Most optimisation steps of trigger reverse-engineering (all classes at once).", ProbeParameters.Json(400), 10, 5000);
 
