@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Measures one audit through the real service: wall time from submission to a finished audit, the service's
+# peak resident memory (VmHWM), and the size in bytes of the GET /api/v1/audits/{id} answer.
+# Usage: benchmarks/scripts/audit-run.sh [profile] [model.onnx] [dataset]
+# Defaults: eu-ai-act-art15, examples/fashion-cnn-badnets.onnx, examples/fashion-mnist-1000.safetensors.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+profile=${1:-eu-ai-act-art15}
+model=${2:-examples/fashion-cnn-badnets.onnx}
+dataset=${3:-examples/fashion-mnist-1000.safetensors}
+port=${AUDIT_BENCH_PORT:-5097}
+data=$(mktemp -d)
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
+
+dotnet build -c Release src/Audit.Api -v q -nologo >/dev/null
+dll=src/Audit.Api/bin/Release/net10.0/Audit.Api.dll
+dotnet "$dll" --urls "http://127.0.0.1:$port" --Audit:DataDirectory "$data" >"$data/service.log" 2>&1 &
+pid=$!
+base=http://127.0.0.1:$port
+for _ in $(seq 1 120); do curl -sf "$base/health/ready" >/dev/null && break; sleep 0.5; done
+key=$(cat "$data/dev-keys/compliance.key")
+id_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
+m=$(curl -sf -H "X-Api-Key: $key" -F kind=model -F name=bench -F "file=@$model" $base/api/v1/artifacts | id_of)
+d=$(curl -sf -H "X-Api-Key: $key" -F kind=dataset -F "file=@$dataset" $base/api/v1/artifacts | id_of)
+start=$(date +%s.%N)
+a=$(curl -sf -H "X-Api-Key: $key" -H 'Content-Type: application/json' \
+  -d "{\"modelArtifactId\":\"$m\",\"datasetArtifactId\":\"$d\",\"profileId\":\"$profile\"}" $base/api/v1/audits | id_of)
+while true; do
+  status=$(curl -sf -H "X-Api-Key: $key" $base/api/v1/audits/$a | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+  case $status in queued|running) sleep 0.5 ;; *) break ;; esac
+done
+end=$(date +%s.%N)
+bytes=$(curl -sf -H "X-Api-Key: $key" $base/api/v1/audits/$a | wc -c)
+hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+verdict=$(curl -sf -H "X-Api-Key: $key" $base/api/v1/audits/$a | python3 -c 'import json,sys; print(json.load(sys.stdin).get("verdict"))')
+printf 'profile=%s model=%s status=%s verdict=%s wall_s=%.1f peak_rss_mib=%.0f get_audit_bytes=%s load=%s\n' \
+  "$profile" "$(basename "$model")" "$status" "$verdict" "$(echo "$end - $start" | bc)" "$(echo "$hwm / 1024" | bc -l)" "$bytes" "$(cut -d' ' -f1-3 /proc/loadavg)"
