@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Security.Cryptography;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Spectre.Console;
 
@@ -10,7 +9,6 @@ namespace Audit.Cli.Commands;
 /// <summary>The compliance team's commands: upload artifacts, submit an audit, follow it, fetch its report.</summary>
 internal static class ComplianceCommands
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
     private static readonly string[] Terminal = ["succeeded", "failed", "cancelled"];
 
     public static Command Upload(CliContext context, GlobalOptions global)
@@ -73,7 +71,7 @@ internal static class ComplianceCommands
             var audit = await client.GetAuditAsync(parse.GetRequiredValue(id), cancellationToken);
             if (parse.GetValue(global.Json))
             {
-                await context.Out.WriteLineAsync(audit.ToJsonString(Indented));
+                await context.Out.WriteLineAsync(audit.ToJsonString(CliJson.Indented));
             }
             else
             {
@@ -173,7 +171,7 @@ internal static class ComplianceCommands
     {
         if (json)
         {
-            await context.Out.WriteLineAsync(audit.ToJsonString(Indented));
+            await context.Out.WriteLineAsync(audit.ToJsonString(CliJson.Indented));
         }
         else
         {
@@ -188,7 +186,7 @@ internal static class ComplianceCommands
     {
         var status = Text(audit, "status");
         var progress = audit["progress"]?.GetValue<double>() ?? 0;
-        console.MarkupLine($"Audit [bold]{Markup.Escape(Text(audit, "id"))}[/]: {Markup.Escape(status)} ({progress.ToString("P0", CultureInfo.InvariantCulture)})");
+        console.MarkupLine($"Audit [bold]{Markup.Escape(Text(audit, "id"))}[/]: {Markup.Escape(status)} ({(progress * 100).ToString("0", CultureInfo.InvariantCulture)}%)");
         if (audit["profile"] is JsonObject profile)
         {
             console.MarkupLine($"  profile: {Markup.Escape(profile["id"]?.ToString() ?? "")} {Markup.Escape(profile["version"]?.ToString() ?? "")}");
@@ -230,7 +228,7 @@ internal static class ComplianceCommands
     {
         if (json)
         {
-            await context.Out.WriteLineAsync(body.ToJsonString(Indented));
+            await context.Out.WriteLineAsync(body.ToJsonString(CliJson.Indented));
         }
         else
         {

@@ -15,7 +15,7 @@ internal static class VerifyCommand
     {
         var file = new Argument<FileInfo>("report") { Description = "The signed PDF report." };
         var root = new Option<FileInfo>("--root") { Description = "PEM file with the root certificate(s) to trust, and nothing else.", Required = true };
-        var log = new Option<Uri?>("--log") { Description = "Base URL of the service whose transparency log must hold the report (e.g. http://127.0.0.1:5080)." };
+        var log = new Option<string?>("--log") { Description = "Base URL of the service whose transparency log must hold the report (e.g. http://127.0.0.1:5080)." };
         var treeHead = new Option<FileInfo?>("--tree-head") { Description = "A file pinning the last tree head seen: checked for consistency with the current one, then updated." };
         var command = new Command("verify", "Verify a signed report offline: byte range, CMS signature, message digest, chain to --root, and (with --log) its transparency-log inclusion.")
         {
@@ -23,10 +23,10 @@ internal static class VerifyCommand
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var report = await VerifyAsync(context, parse.GetRequiredValue(file), parse.GetRequiredValue(root), parse.GetValue(log), parse.GetValue(treeHead), parse.GetValue(global.Config), cancellationToken);
+            var report = await VerifyAsync(context, parse.GetRequiredValue(file), parse.GetRequiredValue(root), LogUrl(parse.GetValue(log)), parse.GetValue(treeHead), parse.GetValue(global.Config), cancellationToken);
             if (parse.GetValue(global.Json))
             {
-                await context.Out.WriteLineAsync(ToJson(report).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                await context.Out.WriteLineAsync(ToJson(report).ToJsonString(CliJson.Indented));
             }
             else
             {
@@ -37,6 +37,11 @@ internal static class VerifyCommand
         });
         return command;
     }
+
+    private static Uri? LogUrl(string? value) =>
+        value is null ? null
+        : Uri.TryCreate(value, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" ? url
+        : throw new CliException($"--log '{value}' is not an http(s) URL.", ExitCodes.CouldNotCheck);
 
     internal static async Task<VerificationReport> VerifyAsync(
         CliContext context, FileInfo file, FileInfo rootFile, Uri? logUrl, FileInfo? treeHeadFile, string? configPath, CancellationToken cancellationToken)
@@ -216,9 +221,14 @@ internal static class VerifyCommand
             console.MarkupLine($"  signer: {Markup.Escape(report.Signer)}; signed {report.SigningTime:u}");
         }
 
-        if (report.ClaimsJson is not null)
+        if (ToJson(report)["claims"] is JsonObject claims)
         {
-            console.MarkupLine($"  claims: {Markup.Escape(report.ClaimsJson)}");
+            // The claims come from inside the signed bytes: what the signature vouches for, one per line.
+            console.MarkupLine("  claims (signed):");
+            foreach (var (name, value) in claims)
+            {
+                console.MarkupLine($"    {Markup.Escape(name)}: {Markup.Escape(value?.ToString() ?? "null")}");
+            }
         }
 
         if (report.Log is { } log)
