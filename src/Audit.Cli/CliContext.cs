@@ -16,13 +16,23 @@ internal sealed record CliContext(
     TimeProvider Time,
     HttpMessageHandler? Handler = null)
 {
-    public static CliContext FromProcess() => new(
-        AnsiConsole.Console,
-        System.Console.Out,
-        System.Console.Error,
-        System.Environment.GetEnvironmentVariable,
-        System.Environment.GetFolderPath(System.Environment.SpecialFolder.UserProfile),
-        TimeProvider.System);
+    public static CliContext FromProcess()
+    {
+        var console = AnsiConsole.Console;
+        if (System.Console.IsOutputRedirected)
+        {
+            // Piped into a file or grep: one check per line, not wrapped at a default 80 columns.
+            console.Profile.Width = 4096;
+        }
+
+        return new(
+            console,
+            System.Console.Out,
+            System.Console.Error,
+            System.Environment.GetEnvironmentVariable,
+            System.Environment.GetFolderPath(System.Environment.SpecialFolder.UserProfile),
+            TimeProvider.System);
+    }
 
     /// <summary>An HttpClient for <paramref name="baseUrl"/>; the handler, when given, is shared and not disposed with it.</summary>
     public HttpClient CreateHttpClient(Uri baseUrl)
