@@ -147,11 +147,3 @@ public sealed class ServiceFixture : IAsyncLifetime
             "src", "Audit.Domain", "Profiles", "BuiltIn", id + ".json");
     }
 }
-
-/// <summary>Real ONNX files from the ONNX project's conformance data.</summary>
-internal static class TestModels
-{
-    /// <summary>A small convolution exported from PyTorch.</summary>
-    public static byte[] Conv2d => File.ReadAllBytes(Path.Combine(
-        Audit.Evaluators.Tests.Onnx.OnnxConformance.RequireDataRoot(), "pytorch-converted", "test_Conv2d", "model.onnx"));
-}

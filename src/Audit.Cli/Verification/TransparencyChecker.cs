@@ -30,7 +30,8 @@ internal sealed class TransparencyChecker(HttpClient http, X509Certificate2Colle
         {
             return await CheckCoreAsync(reportSha256, reportId, pinnedHead, cancellationToken);
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException or LogProtocolException or FormatException)
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException or LogProtocolException or FormatException
+            or InvalidOperationException or CryptographicException)
         {
             var reason = ex is LogProtocolException ? ex.Message : $"The log at {http.BaseAddress} could not be read: {ex.Message}";
             return new([Check.Unavailable(LogInclusion, reason), Check.Unavailable(LogConsistency, "Not checked: " + reason)], null, null);
