@@ -42,6 +42,16 @@ public sealed class ComplianceCommandTests(ServiceFixture fixture)
     }
 
     [Fact]
+    public async Task SubmitWithWait_WhenTheAuditFailsToRun_ShowsTheError_AndExits1()
+    {
+        var lstm = fixture.Write("lstm.onnx", TestModels.Lstm);
+        var run = await fixture.RunAsync("submit", "--model", lstm, "--profile", ServiceFixture.QuickProfile, "--wait");
+        Assert.True(run.ExitCode == 1, run.ToString());
+        Assert.Matches(@"Audit aud_[0-9a-f]+: failed", run.Output);
+        Assert.Contains("error:", run.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Upload_PrintsTheArtifactId_ThatTheServiceKnows()
     {
         var run = await fixture.RunAsync("upload", fixture.ModelPath, "--kind", "model", "--name", "conv-from-cli");

@@ -57,6 +57,25 @@ public sealed partial class VerifyCommandTests(ServiceFixture fixture)
     }
 
     [Fact]
+    public async Task Verify_WithAByteRangeWidenedToLeaveMoreThanTheSignatureUnsigned_IsInvalid()
+    {
+        var pdf = (byte[])fixture.Pdf.Clone();
+        var text = Encoding.Latin1.GetString(pdf);
+        var match = ByteRangePattern().Matches(text)[^1];
+        var range = ByteRange(pdf);
+        // Ten more bytes before /Contents escape the signature; the rewrite keeps every offset in the file the same.
+        var widened = $"/ByteRange [{range[0]} {range[1] - 10} {range[2]} {range[3]}]".PadRight(match.Length);
+        Assert.Equal(match.Length, widened.Length);
+        Encoding.Latin1.GetBytes(widened).CopyTo(pdf, match.Index);
+
+        var run = await VerifyAsync(fixture.Write("widened.pdf", pdf), "--json");
+        Assert.True(run.ExitCode == 1, run.ToString());
+        var result = JsonNode.Parse(run.Output)!;
+        Assert.Equal("failed", Status(result, "byteRange"));
+        Assert.Contains("not exactly the /Contents hex string", result["checks"]![0]!["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Verify_AgainstAnotherRoot_IsInvalid()
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
