@@ -15,7 +15,7 @@ public sealed partial class ProfileDraftValidator : AbstractValidator<ProfileDra
     public ProfileDraftValidator(ProbeCatalog catalog)
     {
         RuleFor(p => p.Id).NotEmpty().Matches(IdPattern()).WithMessage("'id' must be lower-case kebab-case (a-z, 0-9, '-'), 2 to 64 characters.");
-        RuleFor(p => p.Version).NotEmpty().Must(v => v is not null && SemanticVersion.Pattern.IsMatch(v))
+        RuleFor(p => p.Version).NotEmpty().Must(v => ProfileVersions.IsValid(v))
             .WithMessage("'version' must be a semantic version such as 1.0.0.");
         RuleFor(p => p.Title).NotEmpty().MaximumLength(200);
         RuleFor(p => p.Regulation).NotNull().MaximumLength(500);

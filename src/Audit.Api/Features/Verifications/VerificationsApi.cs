@@ -1,5 +1,6 @@
 using System.Reflection;
 using Audit.Api.Features.Reports;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
 using FluentValidation;
 using Mediator;
