@@ -312,20 +312,21 @@ public sealed class AuditRepository
                 started_at = @startedAt, finished_at = @finishedAt, version = version + 1
             WHERE id = @id AND version = @version
             """,
+            // SQLite matches parameter names case-sensitively: every name is spelled as in the SQL.
             new
             {
-                s.Id,
+                id = s.Id,
                 status = s.Status.ToWire(),
-                s.Attempts,
-                s.LeaseOwner,
+                attempts = s.Attempts,
+                leaseOwner = s.LeaseOwner,
                 leaseExpiresAt = Text(s.LeaseExpiresAt),
                 cancelRequested = s.CancelRequested ? 1 : 0,
-                s.Progress,
+                progress = s.Progress,
                 verdict = s.Verdict?.ToString().ToLowerInvariant(),
-                s.Error,
+                error = s.Error,
                 startedAt = Text(s.StartedAt),
                 finishedAt = Text(s.FinishedAt),
-                s.Version,
+                version = s.Version,
             },
             transaction,
             cancellationToken: cancellationToken));

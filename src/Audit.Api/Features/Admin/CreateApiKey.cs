@@ -1,5 +1,4 @@
 using System.Data.Common;
-using Audit.Api.Infrastructure.Errors;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
 using Dapper;
@@ -7,15 +6,6 @@ using FluentValidation;
 using Mediator;
 
 namespace Audit.Api.Features.Admin;
-
-/// <summary>A key as listed: never the secret.</summary>
-public sealed record ApiKeyResponse(string Id, string? TenantId, string Role, string Name, string CreatedAt, string? RevokedAt)
-{
-    internal const string Select = "SELECT id AS Id, tenant_id AS TenantId, role AS Role, name AS Name, created_at AS CreatedAt, revoked_at AS RevokedAt FROM api_keys";
-}
-
-/// <summary>A key just created: the only time its secret is shown.</summary>
-public sealed record CreatedApiKey(string Id, string? TenantId, string Role, string Name, string Key);
 
 /// <summary>Creates an API key for a role (and a tenant, for compliance and auditor keys).</summary>
 public sealed record CreateApiKey(string? TenantId, string? Role, string? Name) : ICommand<CreatedApiKey>;
@@ -61,53 +51,5 @@ public sealed class CreateApiKeyHandler : ICommandHandler<CreateApiKey, CreatedA
             new { created.Id, created.TenantId, created.Role, created.Name, hash = ApiKeyHasher.Hash(key), now = _time.GetUtcNow().ToString("O") },
             cancellationToken: cancellationToken));
         return created;
-    }
-}
-
-/// <summary>Every key, without secrets.</summary>
-public sealed record ListApiKeys : IQuery<IReadOnlyList<ApiKeyResponse>>;
-
-public sealed class ListApiKeysHandler : IQueryHandler<ListApiKeys, IReadOnlyList<ApiKeyResponse>>
-{
-    private readonly IDatabase _database;
-
-    public ListApiKeysHandler(IDatabase database)
-    {
-        _database = database;
-    }
-
-    public async ValueTask<IReadOnlyList<ApiKeyResponse>> Handle(ListApiKeys query, CancellationToken cancellationToken)
-    {
-        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
-        return (await connection.QueryAsync<ApiKeyResponse>(new CommandDefinition(
-            ApiKeyResponse.Select + " ORDER BY created_at",
-            cancellationToken: cancellationToken))).ToList();
-    }
-}
-
-/// <summary>Revokes a key; requests with it get 401 from then on.</summary>
-public sealed record RevokeApiKey(string Id) : ICommand<ApiKeyResponse>;
-
-public sealed class RevokeApiKeyHandler : ICommandHandler<RevokeApiKey, ApiKeyResponse>
-{
-    private readonly IDatabase _database;
-    private readonly TimeProvider _time;
-
-    public RevokeApiKeyHandler(IDatabase database, TimeProvider time)
-    {
-        _database = database;
-        _time = time;
-    }
-
-    public async ValueTask<ApiKeyResponse> Handle(RevokeApiKey command, CancellationToken cancellationToken)
-    {
-        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
-        await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE api_keys SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL",
-            new { id = command.Id, now = _time.GetUtcNow().ToString("O") }, cancellationToken: cancellationToken));
-        return await connection.QuerySingleOrDefaultAsync<ApiKeyResponse>(new CommandDefinition(
-            ApiKeyResponse.Select + " WHERE id = @id",
-            new { id = command.Id }, cancellationToken: cancellationToken))
-            ?? throw new NotFoundException($"API key '{command.Id}' was not found.");
     }
 }

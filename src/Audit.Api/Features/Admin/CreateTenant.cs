@@ -1,7 +1,7 @@
 using System.Data.Common;
-using Audit.Api.Features.Profiles;
 using Audit.Api.Infrastructure.Errors;
 using Audit.Api.Infrastructure.Persistence;
+using Audit.Domain;
 using Dapper;
 using FluentValidation;
 using Mediator;
@@ -18,7 +18,7 @@ public sealed class CreateTenantValidator : AbstractValidator<CreateTenant>
 {
     public CreateTenantValidator()
     {
-        RuleFor(c => c.Id).NotEmpty().Matches(ProfileDraftValidator.IdPattern()).OverridePropertyName("id")
+        RuleFor(c => c.Id).NotEmpty().Matches(KebabCaseId.Pattern()).OverridePropertyName("id")
             .WithMessage("'id' must be lower-case kebab-case, 2 to 64 characters.");
         RuleFor(c => c.Name).NotEmpty().MaximumLength(200).OverridePropertyName("name");
     }
@@ -43,25 +43,5 @@ public sealed class CreateTenantHandler : ICommandHandler<CreateTenant, TenantRe
             "INSERT INTO tenants (id, name, created_at) SELECT @Id, @Name, @CreatedAt WHERE NOT EXISTS (SELECT 1 FROM tenants WHERE id = @Id)",
             tenant, cancellationToken: cancellationToken));
         return inserted == 1 ? tenant : throw new ConflictException($"Tenant '{command.Id}' already exists.");
-    }
-}
-
-/// <summary>Every tenant.</summary>
-public sealed record ListTenants : IQuery<IReadOnlyList<TenantResponse>>;
-
-public sealed class ListTenantsHandler : IQueryHandler<ListTenants, IReadOnlyList<TenantResponse>>
-{
-    private readonly IDatabase _database;
-
-    public ListTenantsHandler(IDatabase database)
-    {
-        _database = database;
-    }
-
-    public async ValueTask<IReadOnlyList<TenantResponse>> Handle(ListTenants query, CancellationToken cancellationToken)
-    {
-        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
-        return (await connection.QueryAsync<TenantResponse>(new CommandDefinition(
-            "SELECT id AS Id, name AS Name, created_at AS CreatedAt FROM tenants ORDER BY id", cancellationToken: cancellationToken))).ToList();
     }
 }
