@@ -1,7 +1,5 @@
-using System.Data.Common;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
-using Dapper;
 using FluentValidation;
 using Mediator;
 
@@ -26,30 +24,30 @@ public sealed class CreateApiKeyValidator : AbstractValidator<CreateApiKey>
 
 public sealed class CreateApiKeyHandler : ICommandHandler<CreateApiKey, CreatedApiKey>
 {
-    private readonly IDatabase _database;
+    private readonly ApiKeyRepository _keys;
+    private readonly TenantRepository _tenants;
     private readonly TimeProvider _time;
 
-    public CreateApiKeyHandler(IDatabase database, TimeProvider time)
+    public CreateApiKeyHandler(ApiKeyRepository keys, TenantRepository tenants, TimeProvider time)
     {
-        _database = database;
+        _keys = keys;
+        _tenants = tenants;
         _time = time;
     }
 
     public async ValueTask<CreatedApiKey> Handle(CreateApiKey command, CancellationToken cancellationToken)
     {
-        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
-        if (command.TenantId is not null && await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-                "SELECT COUNT(*) FROM tenants WHERE id = @id", new { id = command.TenantId }, cancellationToken: cancellationToken)) == 0)
+        if (command.TenantId is not null && !await _tenants.ExistsAsync(command.TenantId, cancellationToken))
         {
             throw new FluentValidation.ValidationException([new FluentValidation.Results.ValidationFailure("tenantId", $"Unknown tenant '{command.TenantId}'.")]);
         }
 
         string key = ApiKeyHasher.NewKey();
         var created = new CreatedApiKey("key_" + Guid.NewGuid().ToString("N"), command.TenantId, command.Role!, command.Name ?? command.Role!, key);
-        await connection.ExecuteAsync(new CommandDefinition(
-            "INSERT INTO api_keys (id, tenant_id, role, name, key_hash, created_at) VALUES (@Id, @TenantId, @Role, @Name, @hash, @now)",
-            new { created.Id, created.TenantId, created.Role, created.Name, hash = ApiKeyHasher.Hash(key), now = _time.GetUtcNow().ToString("O") },
-            cancellationToken: cancellationToken));
+        await _keys.InsertAsync(
+            new ApiKeyRow(created.Id, created.TenantId, created.Role, created.Name, _time.GetUtcNow().ToString("O"), null),
+            ApiKeyHasher.Hash(key),
+            cancellationToken);
         return created;
     }
 }

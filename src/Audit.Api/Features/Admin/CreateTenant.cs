@@ -1,15 +1,16 @@
-using System.Data.Common;
 using Audit.Api.Infrastructure.Errors;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Domain;
-using Dapper;
 using FluentValidation;
 using Mediator;
 
 namespace Audit.Api.Features.Admin;
 
 /// <summary>A tenant: the boundary of data visibility.</summary>
-public sealed record TenantResponse(string Id, string Name, string CreatedAt);
+public sealed record TenantResponse(string Id, string Name, string CreatedAt)
+{
+    public static TenantResponse From(TenantRow row) => new(row.Id, row.Name, row.CreatedAt);
+}
 
 /// <summary>Creates a tenant.</summary>
 public sealed record CreateTenant(string? Id, string? Name) : ICommand<TenantResponse>;
@@ -26,22 +27,20 @@ public sealed class CreateTenantValidator : AbstractValidator<CreateTenant>
 
 public sealed class CreateTenantHandler : ICommandHandler<CreateTenant, TenantResponse>
 {
-    private readonly IDatabase _database;
+    private readonly TenantRepository _tenants;
     private readonly TimeProvider _time;
 
-    public CreateTenantHandler(IDatabase database, TimeProvider time)
+    public CreateTenantHandler(TenantRepository tenants, TimeProvider time)
     {
-        _database = database;
+        _tenants = tenants;
         _time = time;
     }
 
     public async ValueTask<TenantResponse> Handle(CreateTenant command, CancellationToken cancellationToken)
     {
-        var tenant = new TenantResponse(command.Id!, command.Name!, _time.GetUtcNow().ToString("O"));
-        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
-        int inserted = await connection.ExecuteAsync(new CommandDefinition(
-            "INSERT INTO tenants (id, name, created_at) SELECT @Id, @Name, @CreatedAt WHERE NOT EXISTS (SELECT 1 FROM tenants WHERE id = @Id)",
-            tenant, cancellationToken: cancellationToken));
-        return inserted == 1 ? tenant : throw new ConflictException($"Tenant '{command.Id}' already exists.");
+        var tenant = new TenantRow(command.Id!, command.Name!, _time.GetUtcNow().ToString("O"));
+        return await _tenants.TryAddAsync(tenant, cancellationToken)
+            ? TenantResponse.From(tenant)
+            : throw new ConflictException($"Tenant '{command.Id}' already exists.");
     }
 }

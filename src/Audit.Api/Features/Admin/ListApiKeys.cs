@@ -1,6 +1,4 @@
-using System.Data.Common;
 using Audit.Api.Infrastructure.Persistence;
-using Dapper;
 using Mediator;
 
 namespace Audit.Api.Features.Admin;
@@ -10,18 +8,13 @@ public sealed record ListApiKeys : IQuery<IReadOnlyList<ApiKeyResponse>>;
 
 public sealed class ListApiKeysHandler : IQueryHandler<ListApiKeys, IReadOnlyList<ApiKeyResponse>>
 {
-    private readonly IDatabase _database;
+    private readonly ApiKeyRepository _keys;
 
-    public ListApiKeysHandler(IDatabase database)
+    public ListApiKeysHandler(ApiKeyRepository keys)
     {
-        _database = database;
+        _keys = keys;
     }
 
-    public async ValueTask<IReadOnlyList<ApiKeyResponse>> Handle(ListApiKeys query, CancellationToken cancellationToken)
-    {
-        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
-        return (await connection.QueryAsync<ApiKeyResponse>(new CommandDefinition(
-            ApiKeyResponse.Select + " ORDER BY created_at",
-            cancellationToken: cancellationToken))).ToList();
-    }
+    public async ValueTask<IReadOnlyList<ApiKeyResponse>> Handle(ListApiKeys query, CancellationToken cancellationToken) =>
+        [.. (await _keys.ListAsync(cancellationToken)).Select(ApiKeyResponse.From)];
 }

@@ -1,7 +1,4 @@
-using System.Data.Common;
 using Audit.Api.Infrastructure.Persistence;
-using Audit.Domain;
-using Dapper;
 using Mediator;
 
 namespace Audit.Api.Features.Admin;
@@ -11,17 +8,13 @@ public sealed record ListTenants : IQuery<IReadOnlyList<TenantResponse>>;
 
 public sealed class ListTenantsHandler : IQueryHandler<ListTenants, IReadOnlyList<TenantResponse>>
 {
-    private readonly IDatabase _database;
+    private readonly TenantRepository _tenants;
 
-    public ListTenantsHandler(IDatabase database)
+    public ListTenantsHandler(TenantRepository tenants)
     {
-        _database = database;
+        _tenants = tenants;
     }
 
-    public async ValueTask<IReadOnlyList<TenantResponse>> Handle(ListTenants query, CancellationToken cancellationToken)
-    {
-        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
-        return (await connection.QueryAsync<TenantResponse>(new CommandDefinition(
-            "SELECT id AS Id, name AS Name, created_at AS CreatedAt FROM tenants ORDER BY id", cancellationToken: cancellationToken))).ToList();
-    }
+    public async ValueTask<IReadOnlyList<TenantResponse>> Handle(ListTenants query, CancellationToken cancellationToken) =>
+        [.. (await _tenants.ListAsync(cancellationToken)).Select(TenantResponse.From)];
 }

@@ -1,5 +1,4 @@
 using System.Reflection;
-using Audit.Api.Features.Reports;
 using Audit.Api.Infrastructure.Security;
 using FluentValidation;
 using Mediator;

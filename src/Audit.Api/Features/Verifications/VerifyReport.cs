@@ -1,4 +1,3 @@
-using Audit.Api.Features.Reports;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
 using FluentValidation;

@@ -181,31 +181,8 @@ public sealed class AuditRepository
         IReadOnlyList<EvidenceRow> evidence,
         CancellationToken cancellationToken)
     {
-        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
-        for (int attempt = 0; attempt < Retries; attempt++)
+        AuditAggregate? audit = await TransitionAsync(null, id, finish, cancellationToken, async (connection, transaction) =>
         {
-            AuditAggregate? audit = await LoadAsync(connection, id, cancellationToken);
-            if (audit is null)
-            {
-                return false;
-            }
-
-            try
-            {
-                finish(audit);
-            }
-            catch (AuditTransitionException)
-            {
-                return false;
-            }
-
-            await using DbTransaction transaction = await connection.BeginTransactionAsync(cancellationToken);
-            if (!await SaveAsync(connection, transaction, audit, cancellationToken))
-            {
-                await transaction.RollbackAsync(cancellationToken);
-                continue;
-            }
-
             await connection.ExecuteAsync(new CommandDefinition(
                 "INSERT INTO control_results (audit_id, control_id, verdict, reason) VALUES (@id, @ControlId, @verdict, @Reason)",
                 controls.Select(c => new { id, c.ControlId, verdict = c.Verdict.ToString().ToLowerInvariant(), c.Reason }),
@@ -221,11 +198,8 @@ public sealed class AuditRepository
             await connection.ExecuteAsync(new CommandDefinition(
                 "INSERT INTO evidence (id, audit_id, tenant_id, seq, name, media_type, caption, sha256, size_bytes) VALUES (@Id, @AuditId, @TenantId, @Seq, @Name, @MediaType, @Caption, @Sha256, @SizeBytes)",
                 evidence, transaction, cancellationToken: cancellationToken));
-            await transaction.CommitAsync(cancellationToken);
-            return true;
-        }
-
-        return false;
+        });
+        return audit is not null;
     }
 
     /// <summary>One evidence file of an audit of the tenant; null when any of the three does not match.</summary>
@@ -246,8 +220,16 @@ public sealed class AuditRepository
             new { auditId }, cancellationToken: cancellationToken))).ToList();
     }
 
-    /// <summary>Reads, decides, writes if unchanged; retries on a lost race. Null when missing or refused.</summary>
-    private async Task<AuditAggregate?> TransitionAsync(string? tenant, string id, Action<AuditAggregate> decide, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads, decides, writes if unchanged (with <paramref name="alsoWrite"/> in the same transaction); retries on a
+    /// lost race. Null when the audit is missing, of another tenant, or the aggregate refused the transition.
+    /// </summary>
+    private async Task<AuditAggregate?> TransitionAsync(
+        string? tenant,
+        string id,
+        Action<AuditAggregate> decide,
+        CancellationToken cancellationToken,
+        Func<DbConnection, DbTransaction, Task>? alsoWrite = null)
     {
         await using DbConnection connection = await _database.OpenAsync(cancellationToken);
         for (int attempt = 0; attempt < Retries; attempt++)
@@ -270,6 +252,11 @@ public sealed class AuditRepository
             await using DbTransaction transaction = await connection.BeginTransactionAsync(cancellationToken);
             if (await SaveAsync(connection, transaction, audit, cancellationToken))
             {
+                if (alsoWrite is not null)
+                {
+                    await alsoWrite(connection, transaction);
+                }
+
                 await transaction.CommitAsync(cancellationToken);
                 return audit;
             }

@@ -13,6 +13,8 @@ public static class PersistenceSetup
         services.AddSingleton<AuditRepository>();
         services.AddSingleton<ArtifactRepository>();
         services.AddSingleton<ProfileRepository>();
+        services.AddSingleton<ApiKeyRepository>();
+        services.AddSingleton<TenantRepository>();
         services.AddSingleton<ReportAccessLog>();
         return services;
     }

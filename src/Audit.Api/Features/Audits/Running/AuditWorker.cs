@@ -124,7 +124,7 @@ public sealed class AuditWorker : BackgroundService
         }
         catch (Exception ex) when (ex is ModelRejectedException or UnsupportedOperatorException or Audit.Evaluators.Datasets.EvidenceRejectedException)
         {
-            string error = ex.Message;
+            string error = string.IsNullOrWhiteSpace(ex.Message) ? ex.GetType().Name : ex.Message;
             finish = a => a.Fail(_workerId, error, _time.GetUtcNow());
             _logger.LogWarning("Audit failed: {Error}", ex.Message);
         }
