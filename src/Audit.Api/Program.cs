@@ -3,14 +3,17 @@ using Audit.Api.Features.Artifacts;
 using Audit.Api.Features.Audits;
 using Audit.Api.Features.Health;
 using Audit.Api.Features.Profiles;
+using Audit.Api.Features.Audits.Running;
 using Audit.Api.Features.Reports;
+using Audit.Api.Features.SigningKeys;
+using Audit.Api.Features.Transparency;
+using Audit.Api.Features.Verifications;
 using Audit.Api.Infrastructure;
-using Audit.Api.Infrastructure.Artifacts;
 using Audit.Api.Infrastructure.Errors;
 using Audit.Api.Infrastructure.Mediator;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
-using Audit.Api.Worker;
+using Audit.Api.Infrastructure.Signing;
 using Audit.Evaluators;
 using FluentValidation;
 using Microsoft.AspNetCore.Authentication;
@@ -33,19 +36,17 @@ builder.Logging.AddSimpleConsole(console =>
 });
 
 builder.Services.AddSingleton(TimeProvider.System);
-builder.Services.AddSingleton<IDatabase>(new SqliteDatabase(Path.Combine(options.DataPath, "audit.db")));
-builder.Services.AddSingleton<Migrator>();
-builder.Services.AddSingleton(new ArtifactStore(options.DataPath));
+builder.Services.AddPersistence(options);
 builder.Services.AddSingleton<ConfiguredKeys>();
 builder.Services.AddSingleton<DevelopmentKeys>();
-builder.Services.AddSingleton<ProfileRepository>();
-builder.Services.AddSingleton<AuditStore>();
-builder.Services.AddSingleton<AuditQueue>();
 builder.Services.AddEvaluators();
-builder.Services.AddReports(builder.Configuration, options);
+builder.Services.AddSigning(builder.Configuration, options);
+builder.Services.AddTransparency(options);
+builder.Services.AddReports(options);
+builder.Services.AddVerifications();
 if (options.Worker.Enabled)
 {
-    builder.Services.AddHostedService<AuditWorker>();
+    builder.Services.AddAuditWorker();
 }
 
 builder.Services.AddMediator((Mediator.MediatorOptions mediator) =>
@@ -89,7 +90,10 @@ app.MapArtifactsApi(options.Artifacts.MaxSizeBytes);
 app.MapProfilesApi();
 app.MapAuditsApi();
 app.MapAdminApi();
-app.MapReportsApis();
+app.MapReportsApi();
+app.MapSigningKeysApi();
+app.MapTransparencyApi();
+app.MapVerificationsApi();
 
 app.Lifetime.ApplicationStarted.Register(() =>
 {

@@ -1,11 +1,9 @@
-using System.Data.Common;
 using System.Text.Json;
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Artifacts;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
 using Audit.Evaluators.Inventory;
-using Dapper;
 using FluentValidation;
 using Mediator;
 using Microsoft.Extensions.Options;
@@ -29,14 +27,14 @@ public sealed class UploadArtifactValidator : AbstractValidator<UploadArtifact>
 public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, ArtifactResponse>
 {
     private readonly ArtifactStore _store;
-    private readonly IDatabase _database;
+    private readonly ArtifactRepository _artifacts;
     private readonly TimeProvider _time;
     private readonly AuditOptions _options;
 
-    public UploadArtifactHandler(ArtifactStore store, IDatabase database, TimeProvider time, IOptions<AuditOptions> options)
+    public UploadArtifactHandler(ArtifactStore store, ArtifactRepository artifacts, TimeProvider time, IOptions<AuditOptions> options)
     {
         _store = store;
-        _database = database;
+        _artifacts = artifacts;
         _time = time;
         _options = options.Value;
     }
@@ -44,9 +42,7 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
     public async ValueTask<ArtifactResponse> Handle(UploadArtifact command, CancellationToken cancellationToken)
     {
         StoredBlob blob = await _store.SaveAsync(command.Content!, _options.Artifacts.MaxSizeBytes, cancellationToken);
-        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
-        bool existedBefore = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            "SELECT COUNT(*) FROM artifacts WHERE sha256 = @sha256", new { sha256 = blob.Sha256 }, cancellationToken: cancellationToken)) > 0;
+        bool existedBefore = await _artifacts.AnyWithContentAsync(blob.Sha256, cancellationToken);
 
         string format;
         string summaryJson;
@@ -97,13 +93,8 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
             format,
             summaryJson,
             _time.GetUtcNow().ToString("O"));
-        await connection.ExecuteAsync(new CommandDefinition(
-            """
-            INSERT INTO artifacts (id, tenant_id, kind, name, sha256, size_bytes, format, summary_json, created_by, created_at)
-            VALUES (@Id, @TenantId, @Kind, @Name, @Sha256, @SizeBytes, @Format, @SummaryJson, @createdBy, @CreatedAt)
-            """,
-            new { row.Id, row.TenantId, row.Kind, row.Name, row.Sha256, row.SizeBytes, row.Format, row.SummaryJson, createdBy = command.Caller.KeyId, row.CreatedAt },
-            cancellationToken: cancellationToken));
-        return row.ToResponse();
+        // The inspection is stored with the artifact: audits read the summary instead of parsing the file again.
+        await _artifacts.InsertAsync(row, command.Caller.KeyId, cancellationToken);
+        return ArtifactResponse.From(row);
     }
 }

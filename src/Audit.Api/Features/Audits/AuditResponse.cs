@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Audit.Api.Infrastructure.Persistence;
+using Audit.Domain.Audits;
 
 namespace Audit.Api.Features.Audits;
 
@@ -23,7 +25,7 @@ public sealed record AuditResponse(
 {
     public static AuditResponse From(AuditRow row, IReadOnlyList<ControlResultRow> controls, IReadOnlyList<FindingRow> findings) => new(
         row.Id,
-        row.Status,
+        row.State.ToWire(),
         row.Progress,
         row.ModelArtifactId,
         row.DatasetArtifactId,
