@@ -8,7 +8,7 @@ namespace Audit.Evaluators.Tests.Inventory;
 /// feature vectors, a Hugging Face-style causal LM (input_ids, attention_mask, position_ids, an empty past) and a
 /// sentence-transformer-style encoder (last_hidden_state, no logits).
 /// </summary>
-internal static class TinyGraphs
+public static class TinyGraphs
 {
     public const int LmVocabulary = 11;
     public const int EncoderHidden = 6;
