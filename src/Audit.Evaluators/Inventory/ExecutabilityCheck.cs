@@ -92,10 +92,29 @@ internal static class SyntheticInputs
     public static Dictionary<string, Tensor> Build(IReadOnlyList<ValueSpec> inputs, long batch, long length, Device device)
     {
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (ValueSpec spec in inputs)
+        var roles = inputs.ToDictionary(i => i.Name, i => InputRoles.Of(i.Name, Onnx.Operators.Kernels.IsFloating(i.ElementType), i.Shape.Count), StringComparer.Ordinal);
+
+        // Same-named symbolic dimensions take the same size. Past key/values come last: their batch dimension is named
+        // as the ids' batch (ONNX Runtime's GPT-2 layout [2, batch, heads, past, head] has it second); any other
+        // symbolic dimension of theirs is the past length, 0.
+        var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (ValueSpec spec in inputs.OrderBy(i => roles[i.Name] == InputRoles.PastKeyValues))
         {
-            string role = InputRoles.Of(spec.Name, spec.ElementType is ScalarType.Float32 or ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16, spec.Shape.Count);
-            long[] shape = [.. spec.Shape.Select((s, d) => s >= 0 ? s : d == 0 ? batch : role == InputRoles.PastKeyValues ? 0 : length)];
+            string role = roles[spec.Name];
+            bool past = role == InputRoles.PastKeyValues;
+            long[] shape = new long[spec.Shape.Count];
+            for (int d = 0; d < shape.Length; d++)
+            {
+                string? name = spec.DimensionNames.Count > d ? spec.DimensionNames[d] : null;
+                shape[d] = spec.Shape[d] >= 0 ? spec.Shape[d]
+                    : name is not null && sizes.TryGetValue(name, out long known) ? known
+                    : past ? (d == 0 ? batch : 0)
+                    : d == 0 ? batch : length;
+                if (name is not null && !past)
+                {
+                    sizes.TryAdd(name, shape[d]);
+                }
+            }
             result[spec.Name] = role switch
             {
                 InputRoles.AttentionMask => torch.ones(shape, dtype: spec.ElementType, device: device),

@@ -103,7 +103,7 @@ public static class InputRoles
 /// <summary>Reads a <see cref="ModelInterface"/> from declared inputs and outputs, and output shapes of a real run.</summary>
 internal static class InterfaceDetector
 {
-    private static readonly string[] HiddenStateNames = ["last_hidden_state", "token_embeddings", "hidden_states", "encoder_hidden_states"];
+    private static readonly string[] HiddenStateNames = ["last_hidden_state", "token_embeddings", "hidden_states", "encoder_hidden_states", "sentence_embedding", "pooler_output"];
 
     /// <param name="inputs">Declared inputs (not initializers).</param>
     /// <param name="outputs">Declared outputs.</param>

@@ -137,6 +137,29 @@ public sealed class ModelInterfaceTests : IDisposable
     }
 
     [Fact]
+    public void OnnxRuntimeOptimizedGpt2_RunsAtUploadAndThroughTheSequenceView()
+    {
+        ModelInventory inventory = Inspect(TinyGraphs.OptimizedGpt2());
+
+        Assert.True(inventory.Executable, inventory.ExecutionError);
+        Assert.Equal(ModelKindNames.CausalLm, inventory.Interface!.Kind);
+        Assert.Equal(TinyGraphs.LmVocabulary, inventory.Interface.Vocabulary);
+        Assert.Equal(1, inventory.OperatorCounts["com.microsoft::Attention"]);
+        Assert.Equal(InputRoles.PastKeyValues, Role(inventory.Interface, "past_0"));
+
+        using var scope = torch.NewDisposeScope();
+        using OnnxGraph graph = OnnxModelLoader.Load(TinyGraphs.OptimizedGpt2().ToByteArray(), ComputeDevice.Cpu);
+        SequenceModelView view = SequenceModelView.Create(graph, contextLength: 0);
+        (Tensor ids, Tensor last) = view.Pack([[1, 2, 3], [4, 5, 6, 7, 8, 9]]);
+        Assert.Equal(new long[] { 2, 2, 2, 0, 2 }, view.Inputs(ids, last)["past_0"].shape);
+
+        // The mask hides the padding from attention, so a padded row's last-token logits equal the row's alone.
+        Tensor padded = view.LastLogits(ids, last)[0];
+        (Tensor alone, Tensor aloneLast) = view.Pack([[1, 2, 3]]);
+        Assert.True(torch.allclose(padded, view.LastLogits(alone, aloneLast)[0], rtol: 1e-5, atol: 1e-6));
+    }
+
+    [Fact]
     public void SequenceView_OfAnEncoder_IsNotApplicableWithTheReason()
     {
         using OnnxGraph graph = OnnxModelLoader.Load(TinyGraphs.Encoder().ToByteArray(), ComputeDevice.Cpu);

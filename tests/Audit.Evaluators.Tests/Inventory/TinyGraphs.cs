@@ -90,6 +90,45 @@ public static class TinyGraphs
         return Model(g);
     }
 
+    /// <summary>
+    /// A one-block GPT-2 as ONNX Runtime's transformer optimiser leaves it: com.microsoft Attention (unidirectional, raw
+    /// int32 mask over past + current tokens, past in the [2, batch, heads, past, head] layout), FastGelu and
+    /// SkipLayerNormalization, with every sequence dimension symbolic.
+    /// </summary>
+    public static ModelProto OptimizedGpt2()
+    {
+        var g = new GraphProto { Name = "gpt2-optimized" };
+        g.Input.Add(Value("input_ids", 7, "batch_size", "seq_len"));
+        g.Input.Add(Value("attention_mask", 7, "batch_size", "total_seq_len"));
+        g.Input.Add(Value("past_0", 1, "2", "batch_size", "2", "past_seq_len", "2"));
+        g.Initializer.Add(Weights("wte", 0.5f, LmVocabulary, 4));
+        g.Initializer.Add(Weights("qkv_w", 0.4f, 4, 12));
+        g.Initializer.Add(Weights("qkv_b", 0.1f, 12));
+        g.Initializer.Add(Weights("fc_b", 0.2f, 4));
+        g.Initializer.Add(Weights("gamma", 0.9f, 4));
+        g.Initializer.Add(Weights("beta", 0.1f, 4));
+        g.Initializer.Add(Weights("head", 0.7f, 4, LmVocabulary));
+        g.Node.Add(Node("Gather", ["wte", "input_ids"], ["embedded"]));
+        g.Node.Add(Node("Cast", ["attention_mask"], ["mask_i32"], Int("to", 6)));
+        g.Node.Add(Microsoft(Node("Attention", ["embedded", "qkv_w", "qkv_b", "mask_i32", "past_0"], ["attended", "present_0"], Int("num_heads", 2), Int("unidirectional", 1))));
+        g.Node.Add(Microsoft(Node("FastGelu", ["attended", "fc_b"], ["activated"])));
+        g.Node.Add(Microsoft(Node("SkipLayerNormalization", ["activated", "embedded", "gamma", "beta"], ["normalized"], Float("epsilon", 1e-5f))));
+        g.Node.Add(Node("MatMul", ["normalized", "head"], ["logits"]));
+        g.Output.Add(Value("logits", 1, "batch_size", "seq_len", LmVocabulary.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        g.Output.Add(Value("present_0", 1, "2", "batch_size", "2", "total_seq_len", "2"));
+        ModelProto model = Model(g);
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
+        return model;
+    }
+
+    private static NodeProto Microsoft(NodeProto node)
+    {
+        node.Domain = "com.microsoft";
+        return node;
+    }
+
+    private static AttributeProto Float(string name, float value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
+
     /// <summary>last_hidden_state[b, t] = word[ids] + type[token_type_ids], masked; no logits output.</summary>
     public static ModelProto Encoder()
     {

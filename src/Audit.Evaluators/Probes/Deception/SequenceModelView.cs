@@ -166,11 +166,25 @@ internal sealed class SequenceModelView
                     .to_type(spec.ElementType),
                 InputRoles.TokenTypeIds => torch.zeros(batch, length, dtype: spec.ElementType, device: ids.device),
                 InputRoles.PositionIds => torch.arange(length, dtype: ScalarType.Int64, device: ids.device).unsqueeze(0).expand(batch, length).to_type(spec.ElementType),
-                _ => torch.zeros([.. spec.Shape.Select((d, k) => k == 0 ? batch : Math.Max(d, 0))], dtype: spec.ElementType, device: ids.device),
+                _ => torch.zeros(EmptyPastShape(spec, batch), dtype: spec.ElementType, device: ids.device),
             };
         }
 
         return feeds;
+    }
+
+    /// <summary>
+    /// An empty past: fixed dimensions as declared, the batch where the dimension is named as the ids' batch (or is the
+    /// first and symbolic), 0 for the symbolic past length. ONNX Runtime's GPT-2 past is [2, batch, heads, past, head].
+    /// </summary>
+    private long[] EmptyPastShape(ValueSpec spec, long batch)
+    {
+        IReadOnlyList<string?> idsDims = Model.Inputs.First(i => i.Name == InputName).DimensionNames;
+        string? batchName = idsDims.Count > 0 ? idsDims[0] : null;
+        bool named = batchName is not null && spec.DimensionNames.Contains(batchName);
+        return [.. spec.Shape.Select((d, k) => d >= 0 ? d
+            : (named ? spec.DimensionNames[k] == batchName : k == 0) ? batch
+            : 0)];
     }
 
     /// <summary>Right-pads rows (token 0) to the fixed length or the longest row; returns ids <c>[B, T]</c> and last indices <c>[B]</c>.</summary>
