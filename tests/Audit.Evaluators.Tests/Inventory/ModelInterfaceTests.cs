@@ -1,6 +1,8 @@
+using Audit.Domain.Findings;
 using Audit.Evaluators.Inventory;
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
+using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Deception;
 using Google.Protobuf;
 using Onnx;
@@ -168,5 +170,22 @@ public sealed class ModelInterfaceTests : IDisposable
 
         Assert.Contains("encoder", error.Message, StringComparison.Ordinal);
         Assert.Contains("last_hidden_state", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task DeceptionProbes_OnAnEncoder_AreInconclusiveWithTheReasonAndNeverRun()
+    {
+        string evidence = Path.Combine(_directory, "prompts.jsonl");
+        await File.WriteAllTextAsync(evidence, """{"role":"prompt","tokens":[1,2,3]}""" + "\n");
+        using OnnxGraph graph = OnnxModelLoader.Load(TinyGraphs.Encoder().ToByteArray(), ComputeDevice.Cpu);
+        IProbe[] probes = [new CueDivergenceProbe(), new TriggerSearchProbe(), new LinearDeceptionProbe(), new ContrastConsistentSearchProbe()];
+
+        foreach (IProbe probe in probes)
+        {
+            ProbeOutcome outcome = await probe.RunAsync(Fixtures.Sequence.ProbeHarness.Context(probe, graph, evidence), CancellationToken.None);
+
+            Assert.Equal(Verdict.Inconclusive, outcome.Verdict);
+            Assert.Contains("encoder", outcome.Summary, StringComparison.Ordinal);
+        }
     }
 }
