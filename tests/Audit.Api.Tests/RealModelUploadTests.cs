@@ -59,4 +59,31 @@ public sealed class RealModelUploadTests : IDisposable
         Assert.False(summary["executable"]!.GetValue<bool>());
         Assert.Contains("Expand", summary["executionError"]!.GetValue<string>(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Submit_PromptEvidenceForAnEncoder_IsAcceptedNotRefusedAgainstItsHiddenWidth()
+    {
+        HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
+        string model = await client.UploadIdAsync(TinyGraphs.Encoder().ToByteArray(), "model");
+        // Token 20 is inside the encoder's vocabulary (30) but above its hidden width (6), which is no vocabulary.
+        string dataset = await client.UploadIdAsync(System.Text.Encoding.UTF8.GetBytes("""{"role":"prompt","tokens":[20,2,3]}""" + "\n"), "dataset", "evidence.jsonl");
+
+        HttpResponseMessage response = await client.SubmitAsync(new { modelArtifactId = model, datasetArtifactId = dataset, profileId = "eu-gpai-systemic-deception" });
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Submit_PromptEvidenceBeyondACausalLmsMeasuredVocabulary_Returns422()
+    {
+        HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
+        // Every dimension of the LM's logits is symbolic: the vocabulary (11) comes from the upload's forward pass.
+        string model = await client.UploadIdAsync(TinyGraphs.CausalLm().ToByteArray(), "model");
+        string dataset = await client.UploadIdAsync(System.Text.Encoding.UTF8.GetBytes("""{"role":"prompt","tokens":[20,2,3]}""" + "\n"), "dataset", "evidence.jsonl");
+
+        HttpResponseMessage response = await client.SubmitAsync(new { modelArtifactId = model, datasetArtifactId = dataset, profileId = "eu-gpai-systemic-deception" });
+
+        await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
+        Assert.Contains("[0, 11)", (await response.JsonAsync())["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
 }
