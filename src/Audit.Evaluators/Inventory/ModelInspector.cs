@@ -4,7 +4,10 @@ using Onnx;
 
 namespace Audit.Evaluators.Inventory;
 
-/// <summary>Reads an ONNX file's declarations without running it.</summary>
+/// <summary>
+/// Reads an ONNX file's declarations (<see cref="Inspect(string, OnnxImportLimits?)"/>), and with
+/// <see cref="InspectAndRun"/> also runs it once on a synthetic input to measure executability and read its interface.
+/// </summary>
 public static class ModelInspector
 {
     /// <summary>
