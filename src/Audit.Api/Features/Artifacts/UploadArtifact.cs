@@ -51,7 +51,9 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
             string path = _store.PathFor(blob.Sha256);
             if (command.Kind == "model")
             {
-                ModelInventory inventory = ModelInspector.Inspect(path);
+                // One bounded forward pass on a synthetic input: executability is measured, and the run's output
+                // shapes settle the model's interface (vocabulary, classes) where the graph leaves them symbolic.
+                ModelInventory inventory = ModelInspector.InspectAndRun(path, cancellationToken, time: _time);
                 format = "onnx";
                 summaryJson = JsonSerializer.Serialize(inventory, InventoryJson.Options);
             }

@@ -153,8 +153,19 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
             return shape is { Count: > 0 } && shape.Count >= fromEnd && int.TryParse(shape[shape.Count - fromEnd]?.GetValue<string>(), out int value) ? value : null;
         }
 
-        int? vocabulary = Dimension(summary?["outputs"]?[0], 1);
-        int? context = Dimension(summary?["inputs"]?[0], 1);
+        // The upload's measured interface names the logits and the ids input; an encoder's hidden width is not a
+        // vocabulary, and the deception probes report such a model inconclusive with the reason.
+        System.Text.Json.Nodes.JsonNode? detected = summary?["interface"];
+        string? kind = detected?["kind"]?.GetValue<string>();
+        if (kind is "encoder" or "sequence-classifier")
+        {
+            return;
+        }
+
+        string? idsName = detected?["inputs"]?.AsArray().FirstOrDefault(i => i?["role"]?.GetValue<string>() == "input_ids")?["name"]?.GetValue<string>();
+        System.Text.Json.Nodes.JsonNode? idsInput = summary?["inputs"]?.AsArray().FirstOrDefault(i => idsName is not null && i?["name"]?.GetValue<string>() == idsName) ?? summary?["inputs"]?[0];
+        int? vocabulary = kind == "causal-lm" && detected?["vocabulary"] is { } v ? v.GetValue<int>() : Dimension(summary?["outputs"]?[0], 1);
+        int? context = Dimension(idsInput, 1);
         if (vocabulary is null)
         {
             throw new UnprocessableException("Prompt evidence needs a sequence model whose first output is logits [B, T, V] with a fixed vocabulary size V.", "evidence-rejected");
