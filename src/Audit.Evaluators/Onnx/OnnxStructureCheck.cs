@@ -191,6 +191,7 @@ public static class OnnxStructureCheck
         {
             14 or 15 => count * 2,                 // complex: real and imaginary parts
             21 or 22 or 23 => (count + 1) / 2,     // 4-bit types: two per int32_data element
+            25 or 26 => (count + 3) / 4,           // 2-bit types: four per int32_data element
             _ => count,
         };
         if (stored != needed)
@@ -209,6 +210,7 @@ public static class OnnxStructureCheck
         15 => 128,                                  // COMPLEX128
         17 or 18 or 19 or 20 or 24 => 8,            // FLOAT8 variants, FLOAT8E8M0
         21 or 22 or 23 => 4,                        // UINT4, INT4, FLOAT4E2M1
+        25 or 26 => 2,                              // UINT2, INT2
         _ => null,
     };
 
