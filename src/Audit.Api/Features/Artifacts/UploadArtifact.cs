@@ -8,7 +8,6 @@ using Audit.Evaluators.Inventory;
 using Dapper;
 using FluentValidation;
 using Mediator;
-using Microsoft.Extensions.Options;
 
 namespace Audit.Api.Features.Artifacts;
 
