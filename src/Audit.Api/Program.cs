@@ -10,10 +10,12 @@ using Audit.Api.Features.Transparency;
 using Audit.Api.Features.Verifications;
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Errors;
+using Audit.Api.Infrastructure.Http;
 using Audit.Api.Infrastructure.Mediator;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
 using Audit.Api.Infrastructure.Signing;
+using Audit.Api.Infrastructure.Storage;
 using Audit.Evaluators;
 using FluentValidation;
 using Microsoft.AspNetCore.Authentication;
@@ -24,7 +26,12 @@ WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
 
 builder.Services.AddOptions<AuditOptions>().Bind(builder.Configuration.GetSection(AuditOptions.Section));
 AuditOptions options = builder.Configuration.GetSection(AuditOptions.Section).Get<AuditOptions>() ?? new AuditOptions();
-Directory.CreateDirectory(options.DataPath);
+// Owner-only files (0600) and folders (0700) under the data directory: umask for what is created from now on,
+// Secure for what an earlier release or another umask left.
+ProcessUmask.RestrictToOwner();
+OwnerOnly.CreateDirectory(options.DataPath);
+OwnerOnly.Secure(options.DataPath);
+builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
 
 builder.Logging.AddSimpleConsole(console =>
 {
@@ -66,7 +73,7 @@ builder.Services.AddAuthorizationBuilder()
     .AddPolicy(Policies.Submit, p => p.RequireRole(Roles.Compliance).RequireClaim(Caller.TenantClaim))
     .AddPolicy(Policies.ReadTenant, p => p.RequireRole(Roles.Compliance, Roles.Auditor).RequireClaim(Caller.TenantClaim))
     .AddPolicy(Policies.Verify, p => p.RequireRole(Roles.Regulator, Roles.Auditor, Roles.Compliance))
-    .AddPolicy(Policies.ManageProfiles, p => p.RequireRole(Roles.Compliance, Roles.Admin))
+    .AddPolicy(Policies.ManageProfiles, p => p.RequireRole(Roles.Compliance).RequireClaim(Caller.TenantClaim))
     .AddPolicy(Policies.ReadAccessLog, p => p.RequireRole(Roles.Auditor).RequireClaim(Caller.TenantClaim))
     .AddPolicy(Policies.Admin, p => p.RequireRole(Roles.Admin));
 
@@ -78,7 +85,9 @@ WebApplication app = builder.Build();
 
 await app.Services.GetRequiredService<Migrator>().MigrateAsync(CancellationToken.None);
 await app.Services.GetRequiredService<DevelopmentKeys>().EnsureAsync(CancellationToken.None);
+OwnerOnly.Secure(options.DataPath);
 
+app.UseSecurityHeaders();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseAuthentication();

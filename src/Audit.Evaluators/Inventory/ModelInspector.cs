@@ -33,6 +33,9 @@ public static class ModelInspector
         byte[] bytes = Read(path, limits);
         ModelProto model = OnnxModelLoader.Parse(bytes, limits);
         ModelInventory inventory = Inspect(model);
+        // Structure before running: a cycle, an undefined input or a raw_data of the wrong size is refused with its
+        // reason instead of surfacing as a failed run.
+        OnnxStructureCheck.Check(model);
         ExecutabilityCheck.Result run = ExecutabilityCheck.Run(model, bytes, limits, options ?? ExecutionCheckOptions.Default, time ?? TimeProvider.System, cancellationToken);
         var transposed = new HashSet<string>(
             model.Graph.Node

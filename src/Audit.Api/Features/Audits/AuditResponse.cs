@@ -38,7 +38,8 @@ public sealed record AuditResponse(
         Parse(row.FinishedAt),
         controls.Select(c => new ControlResponse(c.ControlId, c.Verdict, c.Reason)).ToList(),
         findings.Select(f => new FindingResponse(f.ControlId, f.Probe, f.Verdict, f.Score, f.Summary, JsonNode.Parse(f.DetailsJson))).ToList(),
-        row.Error);
+        // Stored errors may quote an exception that named a server path; the client sees the file name only.
+        Infrastructure.Errors.ServerPaths.Redact(row.Error));
 
     private static DateTimeOffset? Parse(string? value) =>
         value is null ? null : DateTimeOffset.Parse(value, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);

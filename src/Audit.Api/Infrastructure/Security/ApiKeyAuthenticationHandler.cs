@@ -66,6 +66,13 @@ public sealed class ApiKeyAuthenticationHandler : AuthenticationHandler<Authenti
         var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
         return AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
     }
+
+    /// <summary>A 401 names the scheme and where the key goes (RFC 9110 §11.6.1 requires the challenge).</summary>
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.Headers.WWWAuthenticate = "ApiKey header=\"X-Api-Key\", Bearer";
+        return base.HandleChallengeAsync(properties);
+    }
 }
 
 /// <summary>Keys from configuration (<c>Audit:ApiKeys</c>), held only as hashes in memory.</summary>
