@@ -23,13 +23,14 @@ public sealed class ReportAccessLog(IDatabase database, TimeProvider time)
         await using DbConnection connection = await database.OpenAsync(cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition(
             """
-            INSERT INTO report_access (id, tenant_id, report_id, audit_id, action, key_id, role, outcome, at)
-            VALUES (@id, @tenantId, @reportId, @auditId, @action, @keyId, @role, @outcome, @at)
+            INSERT INTO report_access (id, tenant_id, report_id, audit_id, action, key_id, role, outcome, at, caller_tenant_id)
+            VALUES (@id, @tenantId, @reportId, @auditId, @action, @keyId, @role, @outcome, @at, @callerTenantId)
             """,
             new
             {
                 id = "acc_" + Guid.NewGuid().ToString("N"), tenantId, reportId, auditId, action,
                 keyId = caller.KeyId, role = caller.Role, outcome, at = time.GetUtcNow().ToString("O"),
+                callerTenantId = caller.TenantId,
             },
             cancellationToken: cancellationToken));
     }
@@ -37,12 +38,12 @@ public sealed class ReportAccessLog(IDatabase database, TimeProvider time)
     public async Task<IReadOnlyList<ReportAccessEntry>> ListAsync(string tenantId, string? reportId, CancellationToken cancellationToken)
     {
         await using DbConnection connection = await database.OpenAsync(cancellationToken);
-        // The key id is shown only for the tenant's own keys; the key's tenant is read from api_keys, not trusted
-        // from the log, so a key of another tenant or none (regulator, admin) never shows.
+        // The key id is shown only for the tenant's own keys, judged by the caller's tenant recorded with the access:
+        // a key of another tenant or of none (regulator, admin), or a row from before it was recorded, shows none.
         var rows = await connection.QueryAsync<(string Id, string? ReportId, string? AuditId, string Action, string? KeyId, string Role, string Outcome, string At)>(new CommandDefinition(
             """
             SELECT a.id, a.report_id, a.audit_id, a.action,
-                CASE WHEN EXISTS (SELECT 1 FROM api_keys k WHERE k.id = a.key_id AND k.tenant_id = @tenantId) THEN a.key_id END,
+                CASE WHEN a.caller_tenant_id = @tenantId THEN a.key_id END,
                 a.role, a.outcome, a.at
             FROM report_access a
             WHERE a.tenant_id = @tenantId AND (@reportId IS NULL OR a.report_id = @reportId)
