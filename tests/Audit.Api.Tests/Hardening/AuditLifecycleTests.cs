@@ -90,6 +90,23 @@ public sealed class AuditLifecycleTests
     }
 
     [Fact]
+    public async Task ProbeThatBreaksNamingAServerPath_IsInconclusive_WithTheReasonStoredWithoutThePath()
+    {
+        string? dataDirectory = null;
+        using AuditApiFactory factory = WithProbe((_, _) => throw new IOException($"Cannot read '{dataDirectory}/artifacts/ab/cdef.bin': disk error"));
+        dataDirectory = factory.DataDirectory;
+        HttpClient client = factory.ClientFor(AuditApiFactory.AcmeCompliance);
+
+        JsonNode done = await client.WaitForAuditAsync(await SubmitAsync(client), TimeSpan.FromSeconds(60));
+
+        (IReadOnlyList<ControlResultRow> _, IReadOnlyList<FindingRow> findings) = await factory.Services.GetRequiredService<AuditRepository>()
+            .ResultsAsync(done["id"]!.GetValue<string>(), CancellationToken.None);
+        string summary = Assert.Single(findings, f => f.Probe == "model-inventory").Summary;
+        Assert.Contains("cdef.bin", summary, StringComparison.Ordinal);
+        Assert.DoesNotContain(dataDirectory, summary, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task CrashLoopingAudit_EndsFailedAtTheAttemptLimit_WithTheLastRecordedError()
     {
         string data = Path.Combine(Path.GetTempPath(), "audit-tests", Guid.NewGuid().ToString("N"));

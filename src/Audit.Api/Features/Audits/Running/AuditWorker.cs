@@ -283,7 +283,8 @@ public sealed class AuditWorker : BackgroundService
                     details["evidence"] = await StoreEvidenceAsync(audit, outcome, evidence, cancellationToken);
                 }
 
-                controlFindings.Add(new Finding(control.Id, requirement.Probe, outcome.Verdict, outcome.Score, outcome.Summary, details));
+                // A probe that broke says why in its summary; the reason may name a server path, which is stored redacted.
+                controlFindings.Add(new Finding(control.Id, requirement.Probe, outcome.Verdict, outcome.Score, ServerPaths.Redact(outcome.Summary)!, details));
                 _logger.LogInformation("Probe {Probe} → {Verdict} (score {Score})", requirement.Probe, outcome.Verdict, outcome.Score);
                 done++;
                 progress.Value = (double)done / total;
