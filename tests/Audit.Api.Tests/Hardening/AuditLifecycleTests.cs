@@ -43,6 +43,9 @@ public sealed class AuditLifecycleTests
         Assert.Equal("[1.5,\"Infinity\",\"NaN\"]", details["perClass"]!.ToJsonString());
         Assert.Equal(2.0, details["nested"]!["fine"]!.GetValue<double>());
         Assert.Equal(1, (await RowAsync(factory, done["id"]!.GetValue<string>())).Attempts);
+        HttpResponseMessage report = await client.GetAsync($"/api/v1/audits/{done["id"]!.GetValue<string>()}/report");
+        Assert.Equal(HttpStatusCode.OK, report.StatusCode);
+        Assert.Equal("application/pdf", report.Content.Headers.ContentType?.MediaType);
     }
 
     [Fact]
