@@ -30,7 +30,8 @@ public sealed class ModelInventoryProbe : IProbe
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        ModelInventory inventory = ModelInspector.Inspect(context.ModelPath);
+        // The upload's inspection when the session was given it: the file is not parsed again.
+        ModelInventory inventory = context.Inventory ?? ModelInspector.Inspect(context.ModelPath);
         long maxParameters = context.Parameters["maxParameters"].GetInt64();
         bool oversized = inventory.ParameterCount > maxParameters;
         double statistic = inventory.UnsupportedOperators.Count + (oversized ? 1 : 0);
