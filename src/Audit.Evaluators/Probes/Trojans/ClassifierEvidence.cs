@@ -97,7 +97,8 @@ internal sealed class ClassifierEvidence : IDisposable
         }
 
         Tensor inputs = context.Evidence.Inputs();
-        if (inputs.device != model.Device.Torch)
+        torch.Device modelDevice = model.Device.Torch;
+        if (inputs.device_type != modelDevice.type || (modelDevice.type != DeviceType.CPU && inputs.device_index != modelDevice.index))
         {
             throw new InvalidOperationException($"The evidence is on {inputs.device}, the model on {model.Device.Name}.");
         }
