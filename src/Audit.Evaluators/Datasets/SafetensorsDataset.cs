@@ -181,16 +181,20 @@ public static class SafetensorsDataset
         writer.WriteEndObject();
     }
 
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     private static Dictionary<string, SafetensorsTensor> ParseHeader(byte[] header, DatasetLimits limits, long dataLength)
     {
         JsonDocument document;
         try
         {
+            // The format requires UTF-8; the JSON reader would only notice invalid bytes when a name is read.
+            _ = StrictUtf8.GetCharCount(header);
             document = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 8 });
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or System.Text.DecoderFallbackException)
         {
-            throw new DatasetRejectedException("The safetensors header is not valid JSON.", ex);
+            throw new DatasetRejectedException("The safetensors header is not valid UTF-8 JSON.", ex);
         }
 
         using (document)
@@ -208,7 +212,11 @@ public static class SafetensorsDataset
                     continue;
                 }
 
-                entries[property.Name] = ParseEntry(property, limits, dataLength);
+                // A repeated name would make the file mean two things: which tensor is the dataset?
+                if (!entries.TryAdd(property.Name, ParseEntry(property, limits, dataLength)))
+                {
+                    throw new DatasetRejectedException($"The safetensors header names tensor '{property.Name}' twice.");
+                }
             }
 
             return entries;
