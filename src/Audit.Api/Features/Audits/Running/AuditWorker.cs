@@ -198,6 +198,13 @@ public sealed class AuditWorker : BackgroundService
             throw new UnsupportedOperatorException(inventory.UnsupportedOperators);
         }
 
+        // The upload ran the model once on a synthetic input; one that could not run is not run again here (a native
+        // abort would take this process down): the audit fails at once with the upload's reason.
+        if (inventory.Executable == false)
+        {
+            throw new ModelRejectedException(ModelRejectionReason.Malformed, "The model could not run on a synthetic input of its declared shape: " + inventory.ExecutionError);
+        }
+
         HashSet<EvidenceRequirement> available = AvailableEvidence(dataset);
         int total = Math.Max(1, profile.Controls.Sum(c => c.Probes.Count));
         int done = 0;
