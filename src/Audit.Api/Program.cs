@@ -11,6 +11,7 @@ using Audit.Api.Features.Verifications;
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Errors;
 using Audit.Api.Infrastructure.Http;
+using Audit.Api.Infrastructure.Isolation;
 using Audit.Api.Infrastructure.Mediator;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
@@ -21,6 +22,12 @@ using FluentValidation;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
+
+if (args is [IsolatedModelInspection.ChildArgument, _])
+{
+    // The upload's executability check, run as a child process so that a native abort cannot take the service down.
+    Environment.Exit(IsolatedModelInspection.RunChild(args, TimeProvider.System));
+}
 
 WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
 
@@ -47,6 +54,7 @@ builder.Services.AddPersistence(options);
 builder.Services.AddSingleton<ConfiguredKeys>();
 builder.Services.AddSingleton<DevelopmentKeys>();
 builder.Services.AddEvaluators();
+builder.Services.AddSingleton<IsolatedModelInspection>();
 builder.Services.AddSigning(builder.Configuration, options);
 builder.Services.AddTransparency(options);
 builder.Services.AddReports(options);

@@ -251,11 +251,19 @@ public sealed class AuditWorker : BackgroundService
             throw new UnsupportedOperatorException(inventory.UnsupportedOperators);
         }
 
+        // The upload ran the model once on a synthetic input; one that could not run is not run again here (a native
+        // abort would take this process down): the audit fails at once with the upload's reason.
+        if (inventory.Executable == false)
+        {
+            throw new ModelRejectedException(ModelRejectionReason.Malformed, "The model could not run on a synthetic input of its declared shape: " + inventory.ExecutionError);
+        }
+
         HashSet<EvidenceRequirement> available = AvailableEvidence(dataset);
         int total = Math.Max(1, profile.Controls.Sum(c => c.Probes.Count));
         int done = 0;
 
-        using EvaluationSession session = _runner.Open(modelPath, datasetPath, _options.Device, (int)audit.Seed);
+        // The inspection above is handed on, so the model-inventory probe does not parse the file again.
+        using EvaluationSession session = _runner.Open(modelPath, datasetPath, _options.Device, (int)audit.Seed, inventory);
         await _audits.SetDeviceAsync(audit.Id, session.Device.Name, cancellationToken);
         foreach (Control control in profile.Controls)
         {
