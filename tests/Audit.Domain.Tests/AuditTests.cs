@@ -9,6 +9,7 @@ public sealed class AuditTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);
+    private const int MaxAttempts = 3;
 
     public enum Start
     {
@@ -16,6 +17,8 @@ public sealed class AuditTests
         Running,
         RunningLeaseLapsed,
         RunningCancelRequested,
+        RunningCancelRequestedLeaseLapsed,
+        RunningOutOfAttemptsLeaseLapsed,
         Succeeded,
         Failed,
         Cancelled,
@@ -53,8 +56,20 @@ public sealed class AuditTests
         { Start.RunningLeaseLapsed, Transition.ClaimByOther, AuditStatus.Running },
         { Start.RunningLeaseLapsed, Transition.HeartbeatByOwner, AuditStatus.Running },
         { Start.RunningCancelRequested, Transition.ConfirmCancelledByOwner, AuditStatus.Cancelled },
-        { Start.RunningCancelRequested, Transition.SucceedByOwner, AuditStatus.Succeeded },
+        { Start.RunningLeaseLapsed, Transition.RequestCancel, AuditStatus.Cancelled },
+        { Start.RunningCancelRequested, Transition.SucceedByOwner, AuditStatus.Cancelled },
+        { Start.RunningCancelRequested, Transition.FailByOwner, AuditStatus.Cancelled },
+        { Start.RunningCancelRequested, Transition.HeartbeatByOwner, AuditStatus.Running },
+        { Start.RunningCancelRequested, Transition.ClaimByOther, null },
         { Start.RunningCancelRequested, Transition.RequestCancel, AuditStatus.Running },
+        { Start.RunningCancelRequestedLeaseLapsed, Transition.ClaimByOther, AuditStatus.Cancelled },
+        { Start.RunningCancelRequestedLeaseLapsed, Transition.HeartbeatByOwner, AuditStatus.Cancelled },
+        { Start.RunningCancelRequestedLeaseLapsed, Transition.HeartbeatByOther, null },
+        { Start.RunningCancelRequestedLeaseLapsed, Transition.SucceedByOwner, AuditStatus.Cancelled },
+        { Start.RunningCancelRequestedLeaseLapsed, Transition.RequestCancel, AuditStatus.Cancelled },
+        { Start.RunningOutOfAttemptsLeaseLapsed, Transition.ClaimByOther, AuditStatus.Failed },
+        { Start.RunningOutOfAttemptsLeaseLapsed, Transition.SucceedByOwner, AuditStatus.Succeeded },
+        { Start.RunningOutOfAttemptsLeaseLapsed, Transition.RequestCancel, AuditStatus.Cancelled },
         { Start.Succeeded, Transition.ClaimByOther, null },
         { Start.Succeeded, Transition.RequestCancel, null },
         { Start.Succeeded, Transition.FailByOwner, null },
@@ -79,7 +94,7 @@ public sealed class AuditTests
         {
             switch (transition)
             {
-                case Transition.ClaimByOther: audit.Claim("worker-b", now, Lease); break;
+                case Transition.ClaimByOther: audit.Claim("worker-b", now, Lease, MaxAttempts); break;
                 case Transition.HeartbeatByOwner: audit.Heartbeat("worker-a", 0.5, now, Lease); break;
                 case Transition.HeartbeatByOther: audit.Heartbeat("worker-b", 0.5, now, Lease); break;
                 case Transition.RequestCancel: audit.RequestCancel(now); break;
@@ -165,6 +180,72 @@ public sealed class AuditTests
     }
 
     [Fact]
+    public void Claim_PastTheAttemptLimit_FailsWithTheLastRecordedError()
+    {
+        AuditAggregate audit = AuditAggregate.Submit("aud_1", "tenant", T0);
+        DateTimeOffset now = T0;
+        for (int attempt = 1; attempt <= MaxAttempts; attempt++)
+        {
+            Assert.True(audit.Claim($"worker-{attempt}", now, Lease, MaxAttempts));
+            audit.RecordAttemptError($"worker-{attempt}", $"results could not be stored ({attempt})");
+            Assert.Equal(AuditStatus.Running, audit.Status);
+            now += Lease + TimeSpan.FromSeconds(1);
+        }
+
+        Assert.False(audit.Claim("worker-next", now, Lease, MaxAttempts));
+
+        Assert.Equal((AuditStatus.Failed, MaxAttempts, now), (audit.Status, audit.Attempts, audit.FinishedAt!.Value));
+        Assert.Equal("Gave up after 3 attempts. Last error: results could not be stored (3)", audit.Error);
+        Assert.Null(audit.LeaseOwner);
+    }
+
+    [Fact]
+    public void Claim_PastTheAttemptLimit_WithoutARecordedError_SaysTheWorkerStopped()
+    {
+        AuditAggregate audit = Arrange(Start.RunningOutOfAttemptsLeaseLapsed);
+
+        Assert.False(audit.Claim("worker-b", T0.AddMinutes(5), Lease, MaxAttempts));
+
+        Assert.StartsWith("Gave up after 3 attempts. Last error: none recorded", audit.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Claim_OfACancelRequestedAuditWhoseWorkerIsGone_EndsItCancelledWithoutAnotherAttempt()
+    {
+        AuditAggregate audit = Arrange(Start.RunningCancelRequestedLeaseLapsed);
+
+        Assert.False(audit.Claim("worker-b", T0.AddMinutes(5), Lease, MaxAttempts));
+
+        Assert.Equal((AuditStatus.Cancelled, 1, T0.AddMinutes(5)), (audit.Status, audit.Attempts, audit.FinishedAt!.Value));
+    }
+
+    [Fact]
+    public void Heartbeat_AfterACancelRequest_NoLongerExtendsTheLease()
+    {
+        AuditAggregate audit = Arrange(Start.RunningCancelRequested);
+        DateTimeOffset lapses = audit.LeaseExpiresAt!.Value;
+
+        Assert.True(audit.Heartbeat("worker-a", 0.75, lapses - TimeSpan.FromSeconds(1), Lease));
+        Assert.Equal((0.75, lapses), (audit.Progress, audit.LeaseExpiresAt!.Value));
+
+        Assert.False(audit.Heartbeat("worker-a", 0.8, lapses + TimeSpan.FromSeconds(1), Lease));
+        Assert.Equal(AuditStatus.Cancelled, audit.Status);
+    }
+
+    [Fact]
+    public void RecordAttemptError_OnlyByTheLeaseHolder_AndASuccessClearsIt()
+    {
+        AuditAggregate audit = Arrange(Start.Running);
+
+        Assert.Throws<AuditTransitionException>(() => audit.RecordAttemptError("worker-b", "not mine"));
+        audit.RecordAttemptError("worker-a", "disk full");
+        Assert.Equal("disk full", audit.Error);
+        audit.Succeed("worker-a", Verdict.Pass, T0.AddMinutes(1));
+
+        Assert.Null(audit.Error);
+    }
+
+    [Fact]
     public void Restore_RoundTripsTheStoredState()
     {
         AuditAggregate audit = Arrange(Start.RunningCancelRequested);
@@ -184,6 +265,24 @@ public sealed class AuditTests
 
         if (start == Start.Cancelled)
         {
+            audit.RequestCancel(T0);
+            return audit;
+        }
+
+        if (start == Start.RunningOutOfAttemptsLeaseLapsed)
+        {
+            // Every attempt died with its lease: the third is the last one allowed.
+            for (int attempt = 0; attempt < MaxAttempts; attempt++)
+            {
+                audit.Claim("worker-a", T0.AddMinutes(-MaxAttempts + attempt), TimeSpan.FromSeconds(10), MaxAttempts);
+            }
+
+            return audit;
+        }
+
+        if (start == Start.RunningCancelRequestedLeaseLapsed)
+        {
+            audit.Claim("worker-a", T0, TimeSpan.FromMinutes(1));
             audit.RequestCancel(T0);
             return audit;
         }

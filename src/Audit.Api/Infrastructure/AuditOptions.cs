@@ -56,6 +56,12 @@ public sealed class WorkerOptions
     /// </summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How many times one audit may be claimed. A claim past this (the earlier ones crashed, were interrupted or
+    /// could not store their result) ends the audit failed with the last error an attempt recorded.
+    /// </summary>
+    public int MaxAttempts { get; set; } = 3;
+
     /// <summary>Seed for every probe of an audit, reported for reproducibility.</summary>
     public int Seed { get; set; } = 20240613;
 }

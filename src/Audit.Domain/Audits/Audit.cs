@@ -5,8 +5,10 @@ namespace Audit.Domain.Audits;
 /// <summary>
 /// One audit and the rules of its life: queued → running → succeeded | failed | cancelled. A worker claims a
 /// queued audit (or a running one whose lease lapsed because its worker died) and holds it by a lease it renews
-/// with heartbeats; cancelling a queued audit ends it at once, cancelling a running one only asks its worker,
-/// which ends it cancelled. Each transition is one method that throws <see cref="AuditTransitionException"/> when
+/// with heartbeats; an audit claimed too often without ending (a crash loop) ends failed with its last error.
+/// Cancellation always wins: cancelling a queued audit, or a running one whose worker is gone, ends it at once;
+/// cancelling a running one asks its worker, stops its lease from being renewed, and ends it cancelled when the
+/// worker confirms, finishes, or lets the lease lapse (stuck or dead), whichever comes first. Each transition is one method that throws <see cref="AuditTransitionException"/> when
 /// the audit is not in a state that allows it. Persistence stores what these methods decided and applies it only
 /// if nobody changed the audit since it was read (<see cref="Version"/>), which keeps the claim race-safe.
 /// </summary>
@@ -47,7 +49,7 @@ public sealed class Audit
     /// <summary>The overall verdict of a succeeded audit.</summary>
     public Verdict? Verdict { get; private set; }
 
-    /// <summary>Why a failed audit failed.</summary>
+    /// <summary>Why a failed audit failed; while running, why the last attempt could not end (if it said).</summary>
     public string? Error { get; private set; }
 
     /// <summary>When it was submitted.</summary>
@@ -88,13 +90,33 @@ public sealed class Audit
     public bool IsClaimable(DateTimeOffset now) =>
         Status == AuditStatus.Queued || (Status == AuditStatus.Running && LeaseExpiresAt < now);
 
-    /// <summary>A worker takes the audit for <paramref name="lease"/>; a reclaim starts it again from the beginning.</summary>
-    public void Claim(string worker, DateTimeOffset now, TimeSpan lease)
+    /// <summary>
+    /// A worker takes the audit for <paramref name="lease"/>; a reclaim starts it again from the beginning. Returns
+    /// false when the audit ended instead of being claimed: cancelled, because cancellation was asked for while its
+    /// last worker was stuck or gone; or failed, because <paramref name="maxAttempts"/> claims already ran without
+    /// ending it (its error says the last reason recorded). Both keep a crash-looping audit from running forever.
+    /// </summary>
+    public bool Claim(string worker, DateTimeOffset now, TimeSpan lease, int maxAttempts = int.MaxValue)
     {
         ArgumentException.ThrowIfNullOrEmpty(worker);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxAttempts, 1);
         if (!IsClaimable(now))
         {
             throw new AuditTransitionException(Id, Status, Status == AuditStatus.Running ? "claim (its lease has not lapsed)" : "claim");
+        }
+
+        if (CancelRequested)
+        {
+            Finish(AuditStatus.Cancelled, now);
+            return false;
+        }
+
+        if (Attempts >= maxAttempts)
+        {
+            Error = $"Gave up after {Attempts} attempt{(Attempts == 1 ? "" : "s")}. Last error: "
+                + (Error ?? "none recorded (the worker stopped without reporting one, e.g. it crashed or was shut down).");
+            Finish(AuditStatus.Failed, now);
+            return false;
         }
 
         Status = AuditStatus.Running;
@@ -103,19 +125,48 @@ public sealed class Audit
         Attempts++;
         StartedAt ??= now;
         Progress = 0;
-    }
-
-    /// <summary>The lease holder renews its lease and reports progress; anyone else has lost the audit.</summary>
-    public void Heartbeat(string worker, double progress, DateTimeOffset now, TimeSpan lease)
-    {
-        EnsureHeldBy(worker, "renew the lease of");
-        Progress = Math.Clamp(progress, 0, 1);
-        LeaseExpiresAt = now + lease;
+        return true;
     }
 
     /// <summary>
-    /// Cancels a queued audit at once, or asks the worker of a running one to stop; returns the status after the
-    /// request. A finished audit cannot be cancelled.
+    /// The lease holder renews its lease and reports progress; anyone else has lost the audit. Once cancellation
+    /// was asked for the lease is no longer extended, so a worker stuck in a probe cannot hold the audit: when the
+    /// lease has lapsed the heartbeat ends it cancelled. Returns whether the holder still holds it.
+    /// </summary>
+    public bool Heartbeat(string worker, double progress, DateTimeOffset now, TimeSpan lease)
+    {
+        EnsureHeldBy(worker, "renew the lease of");
+        Progress = Math.Clamp(progress, 0, 1);
+        if (!CancelRequested)
+        {
+            LeaseExpiresAt = now + lease;
+            return true;
+        }
+
+        if (LeaseExpiresAt < now)
+        {
+            Finish(AuditStatus.Cancelled, now);
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// The lease holder records why this attempt cannot end (e.g. its results could not be stored); the audit stays
+    /// running, its lease lapses, and the next claim retries it or, past the attempt limit, fails it with this error.
+    /// </summary>
+    public void RecordAttemptError(string worker, string error)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(error);
+        EnsureHeldBy(worker, "record an error of");
+        Error = error;
+    }
+
+    /// <summary>
+    /// Cancels a queued audit, or a running one whose lease lapsed (its worker is gone), at once; asks the worker of
+    /// a running one to stop otherwise. Either way the audit will end cancelled (see <see cref="Heartbeat"/> and
+    /// <see cref="Claim"/>). Returns the status after the request. A finished audit cannot be cancelled.
     /// </summary>
     public AuditStatus RequestCancel(DateTimeOffset now)
     {
@@ -128,26 +179,50 @@ public sealed class Audit
                 return Status;
             case AuditStatus.Running:
                 CancelRequested = true;
+                if (LeaseExpiresAt < now)
+                {
+                    Finish(AuditStatus.Cancelled, now);
+                }
+
                 return Status;
             default:
                 throw new AuditTransitionException(Id, Status, "cancel");
         }
     }
 
-    /// <summary>The lease holder records a completed run and its overall verdict.</summary>
+    /// <summary>
+    /// The lease holder records a completed run and its overall verdict; if cancellation was asked for meanwhile,
+    /// the audit ends cancelled instead (cancellation always wins).
+    /// </summary>
     public void Succeed(string worker, Verdict verdict, DateTimeOffset now)
     {
         EnsureHeldBy(worker, "complete");
+        if (CancelRequested)
+        {
+            Finish(AuditStatus.Cancelled, now);
+            return;
+        }
+
         Verdict = verdict;
+        Error = null;
         Progress = 1;
         Finish(AuditStatus.Succeeded, now);
     }
 
-    /// <summary>The lease holder records that the audit could not complete, and why.</summary>
+    /// <summary>
+    /// The lease holder records that the audit could not complete, and why; if cancellation was asked for
+    /// meanwhile, the audit ends cancelled instead.
+    /// </summary>
     public void Fail(string worker, string error, DateTimeOffset now)
     {
         ArgumentException.ThrowIfNullOrEmpty(error);
         EnsureHeldBy(worker, "fail");
+        if (CancelRequested)
+        {
+            Finish(AuditStatus.Cancelled, now);
+            return;
+        }
+
         Error = error;
         Finish(AuditStatus.Failed, now);
     }

@@ -1,6 +1,8 @@
 using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Audit.Api.Tests.Infrastructure;
 
@@ -17,9 +19,17 @@ public sealed class AuditApiFactory : WebApplicationFactory<Program>
     public const string Admin = "test-admin-key";
 
     private readonly Dictionary<string, string?> _settings;
+    private readonly Action<IServiceCollection>? _services;
 
-    public AuditApiFactory(string? dataDirectory = null, bool worker = true, long maxUploadBytes = 64 * 1024 * 1024, IDictionary<string, string?>? settings = null)
+    /// <param name="services">Replaces services after the app registered its own (e.g. a scripted probe).</param>
+    public AuditApiFactory(
+        string? dataDirectory = null,
+        bool worker = true,
+        long maxUploadBytes = 64 * 1024 * 1024,
+        IDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? services = null)
     {
+        _services = services;
         DataDirectory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "audit-tests", Guid.NewGuid().ToString("N"));
         _settings = new Dictionary<string, string?>
         {
@@ -74,5 +84,9 @@ public sealed class AuditApiFactory : WebApplicationFactory<Program>
         }
 
         builder.UseEnvironment("Testing");
+        if (_services is not null)
+        {
+            builder.ConfigureTestServices(_services);
+        }
     }
 }

@@ -4,6 +4,7 @@ using Audit.Domain.Audits;
 using Audit.Domain.Findings;
 using Audit.Domain.Profiles;
 using Dapper;
+using Microsoft.Extensions.Options;
 using AuditAggregate = Audit.Domain.Audits.Audit;
 
 namespace Audit.Api.Infrastructure.Persistence;
@@ -22,10 +23,12 @@ public sealed class AuditRepository
         "id, tenant_id, status, attempts, lease_owner, lease_expires_at, cancel_requested, progress, verdict, error, created_at, started_at, finished_at, version";
 
     private readonly IDatabase _database;
+    private readonly int _maxAttempts;
 
-    public AuditRepository(IDatabase database)
+    public AuditRepository(IDatabase database, IOptions<AuditOptions> options)
     {
         _database = database;
+        _maxAttempts = options.Value.Worker.MaxAttempts;
     }
 
     public async Task<AuditRow?> FindAsync(string? tenant, string id, CancellationToken cancellationToken)
@@ -98,11 +101,16 @@ public sealed class AuditRepository
         return (rows.ToList(), total);
     }
 
-    /// <summary>Claims the oldest claimable audit (queued, or running with a lapsed lease). Null when there is none.</summary>
+    /// <summary>
+    /// Claims the oldest claimable audit (queued, or running with a lapsed lease). Null when there is none. An audit
+    /// the aggregate ends instead of letting it be claimed (cancel requested, or out of attempts) is stored as ended
+    /// and the search goes on, so a crash-looping or abandoned audit stops at the next claim.
+    /// </summary>
     public async Task<AuditRow?> TryClaimAsync(string worker, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken)
     {
         await using DbConnection connection = await _database.OpenAsync(cancellationToken);
-        for (int attempt = 0; attempt < Retries; attempt++)
+        int races = 0;
+        while (races < Retries)
         {
             // Only narrows the search; the aggregate decides whether the candidate really is claimable.
             string? candidate = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
@@ -121,23 +129,30 @@ public sealed class AuditRepository
             AuditAggregate? audit = await LoadAsync(connection, candidate, cancellationToken);
             if (audit is null || !audit.IsClaimable(now))
             {
+                races++;
                 continue;
             }
 
-            audit.Claim(worker, now, lease);
+            bool claimed = audit.Claim(worker, now, lease, _maxAttempts);
             await using DbTransaction transaction = await connection.BeginTransactionAsync(cancellationToken);
             if (!await SaveAsync(connection, transaction, audit, cancellationToken))
             {
                 // Another worker claimed it first: look again.
                 await transaction.RollbackAsync(cancellationToken);
+                races++;
                 continue;
             }
 
-            // A crashed attempt may have left partial results: the new attempt starts clean.
+            // A crashed attempt may have left partial results: the new attempt starts clean, an ended audit keeps none.
             await connection.ExecuteAsync(new CommandDefinition(
                 "DELETE FROM findings WHERE audit_id = @id; DELETE FROM control_results WHERE audit_id = @id; DELETE FROM evidence WHERE audit_id = @id;",
                 new { id = candidate }, transaction, cancellationToken: cancellationToken));
             await transaction.CommitAsync(cancellationToken);
+            if (!claimed)
+            {
+                continue;
+            }
+
             return await connection.QuerySingleAsync<AuditRow>(new CommandDefinition(
                 $"SELECT {AuditRow.Columns} FROM audits WHERE id = @id", new { id = candidate }, cancellationToken: cancellationToken));
         }
@@ -145,13 +160,23 @@ public sealed class AuditRepository
         return null;
     }
 
-    /// <summary>Extends the lease and records progress. False when the lease was lost; true with the cancel flag.</summary>
+    /// <summary>
+    /// Extends the lease and records progress. False when the lease was lost (or, cancel requested, the lease
+    /// lapsed and the audit ended cancelled); true with the cancel flag.
+    /// </summary>
     public async Task<(bool StillOwned, bool CancelRequested)> HeartbeatAsync(
         string id, string worker, double progress, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken)
     {
         AuditAggregate? audit = await TransitionAsync(null, id, a => a.Heartbeat(worker, progress, now, lease), cancellationToken);
-        return audit is null ? (false, false) : (true, audit.CancelRequested);
+        return audit is null ? (false, false) : (audit.Status == AuditStatus.Running, audit.CancelRequested);
     }
+
+    /// <summary>
+    /// Records why the worker's attempt could not end; the next claim retries the audit or fails it with this
+    /// error. False when this worker no longer holds the audit.
+    /// </summary>
+    public async Task<bool> RecordAttemptErrorAsync(string id, string worker, string error, CancellationToken cancellationToken) =>
+        await TransitionAsync(null, id, a => a.RecordAttemptError(worker, error), cancellationToken) is not null;
 
     /// <summary>
     /// Cancels a queued audit at once, or asks the worker to stop a running one. Returns the status after the
@@ -171,9 +196,11 @@ public sealed class AuditRepository
 
     /// <summary>
     /// Lets <paramref name="finish"/> end the audit (succeed, fail or confirm a cancel) and records the results with
-    /// it in one transaction. False when the aggregate refused: this worker no longer holds the lease.
+    /// it in one transaction; only a succeeded audit keeps results (a cancel that won over the run discards them).
+    /// Returns the status it ended in, or null when the aggregate refused: this worker no longer holds the lease.
+    /// Non-finite numbers in the findings are stored as JSON-safe values (<see cref="FiniteJson"/>).
     /// </summary>
-    public async Task<bool> CompleteAsync(
+    public async Task<AuditStatus?> CompleteAsync(
         string id,
         Action<AuditAggregate> finish,
         IReadOnlyList<ControlResult> controls,
@@ -181,8 +208,13 @@ public sealed class AuditRepository
         IReadOnlyList<EvidenceRow> evidence,
         CancellationToken cancellationToken)
     {
-        AuditAggregate? audit = await TransitionAsync(null, id, finish, cancellationToken, async (connection, transaction) =>
+        AuditAggregate? audit = await TransitionAsync(null, id, finish, cancellationToken, async (connection, transaction, ended) =>
         {
+            if (ended.Status != AuditStatus.Succeeded)
+            {
+                return;
+            }
+
             await connection.ExecuteAsync(new CommandDefinition(
                 "INSERT INTO control_results (audit_id, control_id, verdict, reason) VALUES (@id, @ControlId, @verdict, @Reason)",
                 controls.Select(c => new { id, c.ControlId, verdict = c.Verdict.ToString().ToLowerInvariant(), c.Reason }),
@@ -191,15 +223,16 @@ public sealed class AuditRepository
                 "INSERT INTO findings (audit_id, seq, control_id, probe, verdict, score, summary, details_json) VALUES (@id, @seq, @ControlId, @Probe, @verdict, @Score, @Summary, @details)",
                 findings.Select((f, i) => new
                 {
-                    id, seq = i, f.ControlId, f.Probe, verdict = f.Verdict.ToString().ToLowerInvariant(), f.Score, f.Summary,
-                    details = f.Details.ToJsonString(),
+                    id, seq = i, f.ControlId, f.Probe, verdict = f.Verdict.ToString().ToLowerInvariant(),
+                    Score = f.Score is { } score && double.IsFinite(score) ? score : (double?)null, f.Summary,
+                    details = FiniteJson.Sanitise(f.Details, f.Score).ToJsonString(),
                 }),
                 transaction, cancellationToken: cancellationToken));
             await connection.ExecuteAsync(new CommandDefinition(
                 "INSERT INTO evidence (id, audit_id, tenant_id, seq, name, media_type, caption, sha256, size_bytes) VALUES (@Id, @AuditId, @TenantId, @Seq, @Name, @MediaType, @Caption, @Sha256, @SizeBytes)",
                 evidence, transaction, cancellationToken: cancellationToken));
         });
-        return audit is not null;
+        return audit?.Status;
     }
 
     /// <summary>One evidence file of an audit of the tenant; null when any of the three does not match.</summary>
@@ -229,7 +262,7 @@ public sealed class AuditRepository
         string id,
         Action<AuditAggregate> decide,
         CancellationToken cancellationToken,
-        Func<DbConnection, DbTransaction, Task>? alsoWrite = null)
+        Func<DbConnection, DbTransaction, AuditAggregate, Task>? alsoWrite = null)
     {
         await using DbConnection connection = await _database.OpenAsync(cancellationToken);
         for (int attempt = 0; attempt < Retries; attempt++)
@@ -254,7 +287,7 @@ public sealed class AuditRepository
             {
                 if (alsoWrite is not null)
                 {
-                    await alsoWrite(connection, transaction);
+                    await alsoWrite(connection, transaction, audit);
                 }
 
                 await transaction.CommitAsync(cancellationToken);

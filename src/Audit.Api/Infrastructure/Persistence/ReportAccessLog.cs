@@ -4,8 +4,12 @@ using Dapper;
 
 namespace Audit.Api.Infrastructure.Persistence;
 
-/// <summary>One recorded download or verification.</summary>
-public sealed record ReportAccessEntry(string Id, string? ReportId, string? AuditId, string Action, string KeyId, string Role, string Outcome, DateTimeOffset At);
+/// <summary>
+/// One recorded download or verification. <see cref="KeyId"/> is null when the key is not the reading tenant's own
+/// (a regulator, an administrator, a revoked or unknown key): another party's key id is its business, not the
+/// tenant's, so the tenant sees only its role and the time.
+/// </summary>
+public sealed record ReportAccessEntry(string Id, string? ReportId, string? AuditId, string Action, string? KeyId, string Role, string Outcome, DateTimeOffset At);
 
 /// <summary>Records who downloaded or verified which report, readable by the owning tenant's auditors.</summary>
 public sealed class ReportAccessLog(IDatabase database, TimeProvider time)
@@ -19,13 +23,14 @@ public sealed class ReportAccessLog(IDatabase database, TimeProvider time)
         await using DbConnection connection = await database.OpenAsync(cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition(
             """
-            INSERT INTO report_access (id, tenant_id, report_id, audit_id, action, key_id, role, outcome, at)
-            VALUES (@id, @tenantId, @reportId, @auditId, @action, @keyId, @role, @outcome, @at)
+            INSERT INTO report_access (id, tenant_id, report_id, audit_id, action, key_id, role, outcome, at, caller_tenant_id)
+            VALUES (@id, @tenantId, @reportId, @auditId, @action, @keyId, @role, @outcome, @at, @callerTenantId)
             """,
             new
             {
                 id = "acc_" + Guid.NewGuid().ToString("N"), tenantId, reportId, auditId, action,
                 keyId = caller.KeyId, role = caller.Role, outcome, at = time.GetUtcNow().ToString("O"),
+                callerTenantId = caller.TenantId,
             },
             cancellationToken: cancellationToken));
     }
@@ -33,11 +38,16 @@ public sealed class ReportAccessLog(IDatabase database, TimeProvider time)
     public async Task<IReadOnlyList<ReportAccessEntry>> ListAsync(string tenantId, string? reportId, CancellationToken cancellationToken)
     {
         await using DbConnection connection = await database.OpenAsync(cancellationToken);
-        var rows = await connection.QueryAsync<(string Id, string? ReportId, string? AuditId, string Action, string KeyId, string Role, string Outcome, string At)>(new CommandDefinition(
+        // The key id is shown only for the tenant's own keys, judged by the caller's tenant recorded with the access:
+        // a key of another tenant or of none (regulator, admin), or a row from before it was recorded, shows none.
+        var rows = await connection.QueryAsync<(string Id, string? ReportId, string? AuditId, string Action, string? KeyId, string Role, string Outcome, string At)>(new CommandDefinition(
             """
-            SELECT id, report_id, audit_id, action, key_id, role, outcome, at FROM report_access
-            WHERE tenant_id = @tenantId AND (@reportId IS NULL OR report_id = @reportId)
-            ORDER BY at DESC, id LIMIT 1000
+            SELECT a.id, a.report_id, a.audit_id, a.action,
+                CASE WHEN a.caller_tenant_id = @tenantId THEN a.key_id END,
+                a.role, a.outcome, a.at
+            FROM report_access a
+            WHERE a.tenant_id = @tenantId AND (@reportId IS NULL OR a.report_id = @reportId)
+            ORDER BY a.at DESC, a.id LIMIT 1000
             """,
             new { tenantId, reportId },
             cancellationToken: cancellationToken));

@@ -3,7 +3,9 @@ using System.Text.Json.Nodes;
 using Audit.Api.Features.Reports;
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Artifacts;
+using Audit.Api.Infrastructure.Errors;
 using Audit.Api.Infrastructure.Persistence;
+using Audit.Domain.Audits;
 using Audit.Domain.Findings;
 using Audit.Domain.Profiles;
 using Audit.Evaluators.Inventory;
@@ -88,10 +90,11 @@ public sealed class AuditWorker : BackgroundService
         _logger.LogInformation("Audit claimed (attempt {Attempt}) against profile {Profile}@{Version}", audit.Attempts, audit.ProfileId, audit.ProfileVersion);
 
         using var run = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        using var heartbeatStop = new CancellationTokenSource();
         var progress = new ProgressState();
         var cancelledByRequest = new StrongBox<bool>();
         var leaseLost = new StrongBox<bool>();
-        Task heartbeat = HeartbeatAsync(audit.Id, progress, run, cancelledByRequest, leaseLost);
+        Task heartbeat = HeartbeatAsync(audit.Id, progress, run, heartbeatStop, cancelledByRequest, leaseLost);
 
         // How the audit ends is the aggregate's decision; the worker only says which ending happened.
         Action<Domain.Audits.Audit> finish;
@@ -119,12 +122,13 @@ public sealed class AuditWorker : BackgroundService
             // Shutting down (or another worker took over): leave it running; its lease lapses and it is claimed again.
             _logger.LogWarning("Audit interrupted ({Reason}); it will be resumed", leaseLost.Value ? "lease lost" : "shutdown");
             await run.CancelAsync();
+            await heartbeatStop.CancelAsync();
             await heartbeat.ContinueWith(_ => { }, TaskScheduler.Default);
             return;
         }
         catch (Exception ex) when (ex is ModelRejectedException or UnsupportedOperatorException or Audit.Evaluators.Datasets.EvidenceRejectedException)
         {
-            string error = string.IsNullOrWhiteSpace(ex.Message) ? ex.GetType().Name : ex.Message;
+            string error = ServerPaths.Redact(string.IsNullOrWhiteSpace(ex.Message) ? ex.GetType().Name : ex.Message)!;
             finish = a => a.Fail(_workerId, error, _time.GetUtcNow());
             _logger.LogWarning("Audit failed: {Error}", ex.Message);
         }
@@ -132,23 +136,72 @@ public sealed class AuditWorker : BackgroundService
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            string error = $"The audit could not complete: {ex.Message}";
+            string error = ServerPaths.Redact($"The audit could not complete: {ex.Message}")!;
             finish = a => a.Fail(_workerId, error, _time.GetUtcNow());
             _logger.LogError(ex, "Audit failed");
         }
 
         await run.CancelAsync();
+        await heartbeatStop.CancelAsync();
         await heartbeat.ContinueWith(_ => { }, TaskScheduler.Default);
-        bool recorded = await _audits.CompleteAsync(audit.Id, finish, controls, findings, evidence, CancellationToken.None);
-        if (!recorded)
+        AuditStatus? ended = await RecordAsync(audit.Id, finish, succeeded, controls, findings, evidence);
+        if (ended is null)
         {
-            _logger.LogWarning("Audit result discarded: the lease was lost to another worker");
+            _logger.LogWarning("Audit result discarded: the lease was lost (another worker, or a cancellation that won)");
         }
-        else if (succeeded)
+        else if (ended == AuditStatus.Succeeded)
         {
             await IssueReportAsync(audit, stoppingToken);
         }
     }
+
+    /// <summary>
+    /// Stores how the attempt ended. If a success cannot be stored (its results break a constraint, the disk is
+    /// full) the audit fails with that reason instead of being claimed again and again; if even that cannot be
+    /// stored the reason is recorded on the attempt, so the attempt limit ends the audit with it.
+    /// </summary>
+    private async Task<AuditStatus?> RecordAsync(
+        string id, Action<Domain.Audits.Audit> finish, bool succeeded, List<ControlResult> controls, List<Finding> findings, List<EvidenceRow> evidence)
+    {
+        try
+        {
+            return await _audits.CompleteAsync(id, finish, controls, findings, evidence, CancellationToken.None);
+        }
+#pragma warning disable CA1031 // Whatever broke storing the result is the audit's error; the worker goes on.
+        catch (Exception ex) when (succeeded)
+        {
+            _logger.LogError(ex, "Storing the audit's results failed; recording it as failed");
+            string error = ServerPaths.Redact($"The audit's results could not be stored: {ex.Message}")!;
+            try
+            {
+                return await _audits.CompleteAsync(id, a => a.Fail(_workerId, error, _time.GetUtcNow()), [], [], [], CancellationToken.None);
+            }
+            catch (Exception again)
+            {
+                await RecordAttemptErrorAsync(id, error, again);
+                return null;
+            }
+        }
+        catch (Exception ex)
+        {
+            await RecordAttemptErrorAsync(id, ServerPaths.Redact($"The audit's outcome could not be stored: {ex.Message}")!, ex);
+            return null;
+        }
+    }
+
+    private async Task RecordAttemptErrorAsync(string id, string error, Exception cause)
+    {
+        _logger.LogError(cause, "Storing the audit's outcome failed; the attempt's error is recorded and the audit retried");
+        try
+        {
+            await _audits.RecordAttemptErrorAsync(id, _workerId, error, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "Recording the attempt's error failed too; the lease lapses and the audit is retried");
+        }
+    }
+#pragma warning restore CA1031
 
     /// <summary>
     /// Issues the signed report as soon as the audit succeeded. A failure here never fails the audit: the first
@@ -238,7 +291,8 @@ public sealed class AuditWorker : BackgroundService
                     details["evidence"] = await StoreEvidenceAsync(audit, outcome, evidence, cancellationToken);
                 }
 
-                controlFindings.Add(new Finding(control.Id, requirement.Probe, outcome.Verdict, outcome.Score, outcome.Summary, details));
+                // A probe that broke says why in its summary; the reason may name a server path, which is stored redacted.
+                controlFindings.Add(new Finding(control.Id, requirement.Probe, outcome.Verdict, outcome.Score, ServerPaths.Redact(outcome.Summary)!, details));
                 _logger.LogInformation("Probe {Probe} → {Verdict} (score {Score})", requirement.Probe, outcome.Verdict, outcome.Score);
                 done++;
                 progress.Value = (double)done / total;
@@ -308,23 +362,31 @@ public sealed class AuditWorker : BackgroundService
         return available;
     }
 
-    private async Task HeartbeatAsync(string id, ProgressState progress, CancellationTokenSource run, StrongBox<bool> cancelled, StrongBox<bool> lost)
+    /// <summary>
+    /// Renews the lease until <paramref name="stop"/>. A cancel request cancels <paramref name="run"/> but the
+    /// heartbeat goes on: if the run is stuck and does not notice, the aggregate lets the lease lapse and the next
+    /// heartbeat ends the audit cancelled, so a cancellation never waits on a stuck probe.
+    /// </summary>
+    private async Task HeartbeatAsync(
+        string id, ProgressState progress, CancellationTokenSource run, CancellationTokenSource stop, StrongBox<bool> cancelled, StrongBox<bool> lost)
     {
         // Cancellation must stop a probe within about a second, so the flag is read at least that often.
         TimeSpan interval = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(1).Ticks, _options.Worker.LeaseDuration.Ticks / 3));
-        while (!run.IsCancellationRequested)
+        while (!stop.IsCancellationRequested)
         {
             try
             {
-                await Task.Delay(interval, _time, run.Token);
+                await Task.Delay(interval, _time, stop.Token);
                 (bool owned, bool cancelRequested) = await _audits.HeartbeatAsync(
-                    id, _workerId, progress.Value, _time.GetUtcNow(), _options.Worker.LeaseDuration, run.Token);
+                    id, _workerId, progress.Value, _time.GetUtcNow(), _options.Worker.LeaseDuration, stop.Token);
                 if (!owned)
                 {
                     lost.Value = true;
                     await run.CancelAsync();
+                    return;
                 }
-                else if (cancelRequested)
+
+                if (cancelRequested && !cancelled.Value)
                 {
                     cancelled.Value = true;
                     await run.CancelAsync();
