@@ -3,6 +3,7 @@ using System.Globalization;
 using Audit.Domain.Audits;
 using Audit.Domain.Findings;
 using Audit.Domain.Profiles;
+using Audit.Api.Infrastructure.Telemetry;
 using Dapper;
 using AuditAggregate = Audit.Domain.Audits.Audit;
 
@@ -22,10 +23,12 @@ public sealed class AuditRepository
         "id, tenant_id, status, attempts, lease_owner, lease_expires_at, cancel_requested, progress, verdict, error, created_at, started_at, finished_at, version";
 
     private readonly IDatabase _database;
+    private readonly AuditTelemetry _telemetry;
 
-    public AuditRepository(IDatabase database)
+    public AuditRepository(IDatabase database, AuditTelemetry telemetry)
     {
         _database = database;
+        _telemetry = telemetry;
     }
 
     public async Task<AuditRow?> FindAsync(string? tenant, string id, CancellationToken cancellationToken)
@@ -78,6 +81,7 @@ public sealed class AuditRepository
                     createdAt = Text(audit.CreatedAt),
                 },
                 cancellationToken: cancellationToken));
+            _telemetry.Transitioned(audit.Status.ToWire());
             return true;
         }
         catch (DbException) when (row.IdempotencyKey is not null)
@@ -135,9 +139,10 @@ public sealed class AuditRepository
 
             // A crashed attempt may have left partial results: the new attempt starts clean.
             await connection.ExecuteAsync(new CommandDefinition(
-                "DELETE FROM findings WHERE audit_id = @id; DELETE FROM control_results WHERE audit_id = @id; DELETE FROM evidence WHERE audit_id = @id;",
+                "DELETE FROM findings WHERE audit_id = @id; DELETE FROM control_results WHERE audit_id = @id; DELETE FROM evidence WHERE audit_id = @id; UPDATE audits SET current_step = NULL, eta_at = NULL WHERE id = @id;",
                 new { id = candidate }, transaction, cancellationToken: cancellationToken));
             await transaction.CommitAsync(cancellationToken);
+            _telemetry.Transitioned(audit.Status.ToWire());
             return await connection.QuerySingleAsync<AuditRow>(new CommandDefinition(
                 $"SELECT {AuditRow.Columns} FROM audits WHERE id = @id", new { id = candidate }, cancellationToken: cancellationToken));
         }
@@ -163,6 +168,28 @@ public sealed class AuditRepository
         return audit?.Status;
     }
 
+    /// <summary>
+    /// Records the probe running now and the estimated end, only while <paramref name="worker"/> holds the running
+    /// audit (a worker that lost its lease must not overwrite its successor's step). Not a status change, so it does
+    /// not go through the aggregate or bump the version.
+    /// </summary>
+    public async Task SetLiveStateAsync(string id, string worker, string? step, DateTimeOffset? etaAt, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE audits SET current_step = @step, eta_at = @eta WHERE id = @id AND lease_owner = @worker AND status = @running",
+            new { id, worker, step, eta = Text(etaAt), running = AuditStatus.Running.ToWire() },
+            cancellationToken: cancellationToken));
+    }
+
+    /// <summary>How many audits wait to be claimed (the queue depth metric).</summary>
+    public async Task<long> CountQueuedAsync(CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "SELECT COUNT(*) FROM audits WHERE status = @queued", new { queued = AuditStatus.Queued.ToWire() }, cancellationToken: cancellationToken));
+    }
+
     public async Task SetDeviceAsync(string id, string device, CancellationToken cancellationToken)
     {
         await using DbConnection connection = await _database.OpenAsync(cancellationToken);
@@ -183,6 +210,8 @@ public sealed class AuditRepository
     {
         AuditAggregate? audit = await TransitionAsync(null, id, finish, cancellationToken, async (connection, transaction) =>
         {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "UPDATE audits SET current_step = NULL, eta_at = NULL WHERE id = @id", new { id }, transaction, cancellationToken: cancellationToken));
             await connection.ExecuteAsync(new CommandDefinition(
                 "INSERT INTO control_results (audit_id, control_id, verdict, reason) VALUES (@id, @ControlId, @verdict, @Reason)",
                 controls.Select(c => new { id, c.ControlId, verdict = c.Verdict.ToString().ToLowerInvariant(), c.Reason }),
@@ -240,6 +269,7 @@ public sealed class AuditRepository
                 return null;
             }
 
+            AuditStatus before = audit.Status;
             try
             {
                 decide(audit);
@@ -258,6 +288,11 @@ public sealed class AuditRepository
                 }
 
                 await transaction.CommitAsync(cancellationToken);
+                if (audit.Status != before)
+                {
+                    _telemetry.Transitioned(audit.Status.ToWire());
+                }
+
                 return audit;
             }
 

@@ -1,9 +1,11 @@
+using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Audit.Api.Features.Reports;
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Artifacts;
 using Audit.Api.Infrastructure.Persistence;
+using Audit.Api.Infrastructure.Telemetry;
 using Audit.Domain.Findings;
 using Audit.Domain.Profiles;
 using Audit.Evaluators.Inventory;
@@ -30,6 +32,7 @@ public sealed class AuditWorker : BackgroundService
     private readonly AuditOptions _options;
     private readonly ILogger<AuditWorker> _logger;
     private readonly IServiceScopeFactory _scopes;
+    private readonly AuditTelemetry _telemetry;
     private readonly string _workerId = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
 
     public AuditWorker(
@@ -40,8 +43,10 @@ public sealed class AuditWorker : BackgroundService
         TimeProvider time,
         IOptions<AuditOptions> options,
         ILogger<AuditWorker> logger,
-        IServiceScopeFactory scopes)
+        IServiceScopeFactory scopes,
+        AuditTelemetry telemetry)
     {
+        _telemetry = telemetry;
         _scopes = scopes;
         _audits = audits;
         _artifacts = artifacts;
@@ -66,7 +71,15 @@ public sealed class AuditWorker : BackgroundService
                     continue;
                 }
 
-                await RunAsync(audit, stoppingToken);
+                _telemetry.WorkerBusy();
+                try
+                {
+                    await RunAsync(audit, stoppingToken);
+                }
+                finally
+                {
+                    _telemetry.WorkerIdle();
+                }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -88,7 +101,7 @@ public sealed class AuditWorker : BackgroundService
         _logger.LogInformation("Audit claimed (attempt {Attempt}) against profile {Profile}@{Version}", audit.Attempts, audit.ProfileId, audit.ProfileVersion);
 
         using var run = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        var progress = new ProgressState();
+        var progress = new ProgressState(_time.GetUtcNow());
         var cancelledByRequest = new StrongBox<bool>();
         var leaseLost = new StrongBox<bool>();
         Task heartbeat = HeartbeatAsync(audit.Id, progress, run, cancelledByRequest, leaseLost);
@@ -199,8 +212,10 @@ public sealed class AuditWorker : BackgroundService
         }
 
         HashSet<EvidenceRequirement> available = AvailableEvidence(dataset);
-        int total = Math.Max(1, profile.Controls.Sum(c => c.Probes.Count));
-        int done = 0;
+        // Progress advances by each probe's expected cost, not by count: a trigger scan is most of an audit.
+        IReadOnlyList<double> weights = ProbeCosts.Plan(profile, c => c.Evidence.All(available.Contains));
+        int index = 0;
+        double done = 0;
 
         using EvaluationSession session = _runner.Open(modelPath, datasetPath, _options.Device, (int)audit.Seed);
         await _audits.SetDeviceAsync(audit.Id, session.Device.Name, cancellationToken);
@@ -210,8 +225,7 @@ public sealed class AuditWorker : BackgroundService
             if (missing.Count > 0)
             {
                 controls.Add(ControlVerdicts.MissingEvidence(control, missing));
-                done += control.Probes.Count;
-                progress.Value = (double)done / total;
+                index += control.Probes.Count;
                 continue;
             }
 
@@ -219,11 +233,13 @@ public sealed class AuditWorker : BackgroundService
             foreach (ProbeRequirement requirement in control.Probes)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                int before = done;
-                var reporter = new Progress<double>(p => progress.Value = (before + Math.Clamp(p, 0, 1)) / total);
+                double before = done;
+                double weight = weights[index];
+                var reporter = new Progress<double>(p => progress.Value = Math.Min(1, before + (weight * Math.Clamp(p, 0, 1))));
                 _logger.LogInformation("Running probe {Probe} for control {Control}", requirement.Probe, control.Id);
-                ProbeOutcome outcome = await session.RunAsync(
-                    new ProbeInvocation(requirement.Probe, requirement.Parameters, requirement.Threshold), reporter, cancellationToken);
+                progress.Step = $"{requirement.Probe} ({control.Id})";
+                await _audits.SetLiveStateAsync(audit.Id, _workerId, progress.Step, progress.EstimatedEnd(_time.GetUtcNow()), cancellationToken);
+                ProbeOutcome outcome = await RunProbeAsync(audit, session, control, requirement, reporter, cancellationToken);
                 JsonObject details = outcome.Details;
                 if (outcome.Evidence.Count > 0)
                 {
@@ -232,8 +248,9 @@ public sealed class AuditWorker : BackgroundService
 
                 controlFindings.Add(new Finding(control.Id, requirement.Probe, outcome.Verdict, outcome.Score, outcome.Summary, details));
                 _logger.LogInformation("Probe {Probe} → {Verdict} (score {Score})", requirement.Probe, outcome.Verdict, outcome.Score);
-                done++;
-                progress.Value = (double)done / total;
+                done = Math.Min(1, before + weight);
+                index++;
+                progress.Value = done;
             }
 
             findings.AddRange(controlFindings);
@@ -241,6 +258,42 @@ public sealed class AuditWorker : BackgroundService
         }
 
         return ControlVerdicts.Overall(controls);
+    }
+
+    /// <summary>One probe run inside a span (audit, probe, control, device) and timed into the probe duration histogram.</summary>
+    private async Task<ProbeOutcome> RunProbeAsync(
+        AuditRow audit, EvaluationSession session, Control control, ProbeRequirement requirement, IProgress<double> reporter, CancellationToken cancellationToken)
+    {
+        using Activity? activity = AuditTelemetry.Source.StartActivity($"probe {requirement.Probe}");
+        activity?.SetTag("audit.id", audit.Id);
+        activity?.SetTag("audit.tenant", audit.TenantId);
+        activity?.SetTag("audit.probe", requirement.Probe);
+        activity?.SetTag("audit.control", control.Id);
+        activity?.SetTag("audit.device", session.Device.Name);
+        long started = _time.GetTimestamp();
+        string outcome = "error";
+        try
+        {
+            ProbeOutcome result = await session.RunAsync(
+                new ProbeInvocation(requirement.Probe, requirement.Parameters, requirement.Threshold), reporter, cancellationToken);
+            outcome = result.Verdict.ToString().ToLowerInvariant();
+            activity?.SetTag("audit.verdict", outcome);
+            return result;
+        }
+        catch (OperationCanceledException)
+        {
+            outcome = "cancelled";
+            throw;
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
+            throw;
+        }
+        finally
+        {
+            _telemetry.ProbeRan(requirement.Probe, session.Device.Name, outcome, _time.GetElapsedTime(started));
+        }
     }
 
     /// <summary>
@@ -311,6 +364,11 @@ public sealed class AuditWorker : BackgroundService
                 await Task.Delay(interval, _time, run.Token);
                 (bool owned, bool cancelRequested) = await _audits.HeartbeatAsync(
                     id, _workerId, progress.Value, _time.GetUtcNow(), _options.Worker.LeaseDuration, run.Token);
+                if (owned && progress.Step is { } step)
+                {
+                    await _audits.SetLiveStateAsync(id, _workerId, step, progress.EstimatedEnd(_time.GetUtcNow()), run.Token);
+                }
+
                 if (!owned)
                 {
                     lost.Value = true;
@@ -335,14 +393,47 @@ public sealed class AuditWorker : BackgroundService
         }
     }
 
+    /// <summary>What the probe loop reports and the heartbeat records: weighted progress and the current step.</summary>
     private sealed class ProgressState
     {
+        // Below this much progress an estimate extrapolates from too little (model load, first batches).
+        private const double MinimumForEstimate = 0.02;
+
+        private readonly DateTimeOffset _started;
         private double _value;
+        private string? _step;
+
+        public ProgressState(DateTimeOffset started)
+        {
+            _started = started;
+        }
 
         public double Value
         {
             get => Volatile.Read(ref _value);
             set => Volatile.Write(ref _value, value);
+        }
+
+        public string? Step
+        {
+            get => Volatile.Read(ref _step);
+            set => Volatile.Write(ref _step, value);
+        }
+
+        /// <summary>
+        /// The end this attempt's pace predicts: the time it has run so far, scaled by the cost-weighted work left.
+        /// Null until enough progress has been made to extrapolate.
+        /// </summary>
+        public DateTimeOffset? EstimatedEnd(DateTimeOffset now)
+        {
+            double p = Value;
+            if (p < MinimumForEstimate)
+            {
+                return null;
+            }
+
+            TimeSpan elapsed = now - _started;
+            return now + (elapsed * ((1 - p) / p));
         }
     }
 
