@@ -8,6 +8,7 @@ using Audit.Api.Features.Reports;
 using Audit.Api.Features.SigningKeys;
 using Audit.Api.Features.Transparency;
 using Audit.Api.Features.Verifications;
+using Audit.Api.Features.Webhooks;
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Errors;
 using Audit.Api.Infrastructure.Http;
@@ -68,6 +69,7 @@ builder.Services.AddTransparency(options);
 builder.Services.AddReports(options);
 builder.Services.AddVerifications();
 builder.Services.AddSingleton<WatchAudit>();
+builder.Services.AddWebhooks(options.Webhooks);
 if (options.Worker.Enabled)
 {
     builder.Services.AddAuditWorker();
@@ -120,6 +122,7 @@ app.MapReportsApi();
 app.MapSigningKeysApi();
 app.MapTransparencyApi();
 app.MapVerificationsApi();
+app.MapWebhooksApi();
 app.MapAuditMetrics(options.Telemetry);
 
 app.Lifetime.ApplicationStarted.Register(() =>

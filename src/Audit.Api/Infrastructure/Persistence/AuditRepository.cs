@@ -24,11 +24,13 @@ public sealed class AuditRepository
 
     private readonly IDatabase _database;
     private readonly AuditTelemetry _telemetry;
+    private readonly TimeProvider _time;
 
-    public AuditRepository(IDatabase database, AuditTelemetry telemetry)
+    public AuditRepository(IDatabase database, AuditTelemetry telemetry, TimeProvider time)
     {
         _database = database;
         _telemetry = telemetry;
+        _time = time;
     }
 
     public async Task<AuditRow?> FindAsync(string? tenant, string id, CancellationToken cancellationToken)
@@ -141,6 +143,7 @@ public sealed class AuditRepository
             await connection.ExecuteAsync(new CommandDefinition(
                 "DELETE FROM findings WHERE audit_id = @id; DELETE FROM control_results WHERE audit_id = @id; DELETE FROM evidence WHERE audit_id = @id; UPDATE audits SET current_step = NULL, eta_at = NULL WHERE id = @id;",
                 new { id = candidate }, transaction, cancellationToken: cancellationToken));
+            await AnnounceAsync(connection, transaction, audit, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             _telemetry.Transitioned(audit.Status.ToWire());
             return await connection.QuerySingleAsync<AuditRow>(new CommandDefinition(
@@ -287,6 +290,11 @@ public sealed class AuditRepository
                     await alsoWrite(connection, transaction);
                 }
 
+                if (audit.Status != before)
+                {
+                    await AnnounceAsync(connection, transaction, audit, cancellationToken);
+                }
+
                 await transaction.CommitAsync(cancellationToken);
                 if (audit.Status != before)
                 {
@@ -300,6 +308,21 @@ public sealed class AuditRepository
         }
 
         throw new InvalidOperationException($"Audit '{id}' kept changing while being updated; try again.");
+    }
+
+    /// <summary>Queues the webhook event for a status the audit just entered, in the transaction that entered it.</summary>
+    private Task AnnounceAsync(DbConnection connection, DbTransaction transaction, AuditAggregate audit, CancellationToken cancellationToken)
+    {
+        var data = new System.Text.Json.Nodes.JsonObject
+        {
+            ["auditId"] = audit.Id,
+            ["status"] = audit.Status.ToWire(),
+            ["verdict"] = audit.Verdict?.ToString().ToLowerInvariant(),
+            ["error"] = Errors.ServerPaths.Redact(audit.Error),
+            ["href"] = $"/api/v1/audits/{audit.Id}",
+        };
+        return WebhookRepository.EnqueueAsync(
+            connection, transaction, audit.TenantId, "audit." + audit.Status.ToWire(), data, _time.GetUtcNow(), cancellationToken);
     }
 
     private static async Task<AuditAggregate?> LoadAsync(DbConnection connection, string id, CancellationToken cancellationToken)

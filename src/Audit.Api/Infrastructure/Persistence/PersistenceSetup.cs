@@ -16,6 +16,7 @@ public static class PersistenceSetup
         services.AddSingleton<ApiKeyRepository>();
         services.AddSingleton<TenantRepository>();
         services.AddSingleton<ReportAccessLog>();
+        services.AddSingleton<WebhookRepository>();
         return services;
     }
 }
