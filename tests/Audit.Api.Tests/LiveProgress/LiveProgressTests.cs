@@ -81,6 +81,20 @@ public sealed class LiveProgressTests
         string[] lines = text.Split('\n');
         Assert.Contains(lines, l => l.StartsWith("audit_probe_duration_seconds_count{", StringComparison.Ordinal) && l.Contains("probe=\"model-inventory\"", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("audit_transitions_total{", StringComparison.Ordinal) && l.Contains("status=\"succeeded\"", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("audit_queue_depth", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("audit_workers_busy", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(null, "simple")]
+    [InlineData("json", "json")]
+    public void ConsoleFormatter_IsTheConfiguredOne_SimpleOnlyByDefault(string? configured, string expected)
+    {
+        using var factory = new AuditApiFactory(worker: false, settings: new Dictionary<string, string?> { ["Logging:Console:FormatterName"] = configured });
+
+        string? formatter = factory.Services.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>>().CurrentValue.FormatterName;
+
+        Assert.Equal(expected, formatter);
     }
 
     private static async Task<List<(string Type, JsonNode Data)>> ReadEventsAsync(HttpResponseMessage response, CancellationToken cancellationToken)
