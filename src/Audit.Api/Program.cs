@@ -12,6 +12,7 @@ using Audit.Api.Features.Webhooks;
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Errors;
 using Audit.Api.Infrastructure.Http;
+using Audit.Api.Infrastructure.Isolation;
 using Audit.Api.Infrastructure.Mediator;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
@@ -23,6 +24,12 @@ using FluentValidation;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
+
+if (args is [IsolatedModelInspection.ChildArgument, _])
+{
+    // The upload's executability check, run as a child process so that a native abort cannot take the service down.
+    Environment.Exit(IsolatedModelInspection.RunChild(args, TimeProvider.System));
+}
 
 WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
 
@@ -64,6 +71,7 @@ builder.Services.AddAuditTelemetry(options.Telemetry);
 builder.Services.AddSingleton<ConfiguredKeys>();
 builder.Services.AddSingleton<DevelopmentKeys>();
 builder.Services.AddEvaluators();
+builder.Services.AddSingleton<IsolatedModelInspection>();
 builder.Services.AddSigning(builder.Configuration, options);
 builder.Services.AddTransparency(options);
 builder.Services.AddReports(options);

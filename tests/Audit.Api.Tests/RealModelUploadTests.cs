@@ -61,6 +61,23 @@ public sealed class RealModelUploadTests : IDisposable
     }
 
     [Fact]
+    public async Task Upload_ModelThatAbortsTheNativeRuntime_IsStoredAsNotExecutable_AndTheServiceStaysUp()
+    {
+        HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
+
+        HttpResponseMessage response = await client.UploadAsync(TinyGraphs.VectorWhoseWeightsDoNotFit().ToByteArray(), "model", "misfit.onnx");
+
+        // libtorch's own message, from the child process that ran the model; this process is still here to say so.
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        JsonNode summary = (await response.JsonAsync())["summary"]!;
+        Assert.False(summary["executable"]!.GetValue<bool>());
+        Assert.Contains("cannot be multiplied", summary["executionError"]!.GetValue<string>(), StringComparison.Ordinal);
+        HttpResponseMessage next = await client.UploadAsync(TinyGraphs.Vector().ToByteArray(), "model", "fine.onnx");
+        Assert.Equal(HttpStatusCode.Created, next.StatusCode);
+        Assert.True((await next.JsonAsync())["summary"]!["executable"]!.GetValue<bool>());
+    }
+
+    [Fact]
     public async Task Submit_PromptEvidenceForAnEncoder_IsAcceptedNotRefusedAgainstItsHiddenWidth()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);

@@ -63,6 +63,20 @@ public static class TinyGraphs
     }
 
     /// <summary>
+    /// Valid as data, but its weight [4, 3] cannot multiply the declared input [N, 5]: libtorch itself raises the
+    /// error, from native code, when the graph is run.
+    /// </summary>
+    public static ModelProto VectorWhoseWeightsDoNotFit()
+    {
+        var g = new GraphProto { Name = "misfit" };
+        g.Input.Add(Value("features", 1, "batch", "5"));
+        g.Initializer.Add(Weights("w", 0.3f, 4, 3));
+        g.Node.Add(Node("MatMul", ["features", "w"], ["scores"]));
+        g.Output.Add(Value("scores", 1, "batch", "3"));
+        return Model(g);
+    }
+
+    /// <summary>
     /// logits[b, t] = (wte[ids] + wpe[positions]) · mask · head, with every dimension symbolic and a past input that
     /// only passes through to present (so an empty past is valid).
     /// </summary>

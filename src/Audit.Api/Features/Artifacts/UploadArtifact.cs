@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Artifacts;
+using Audit.Api.Infrastructure.Isolation;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
 using Audit.Evaluators.Inventory;
@@ -29,8 +30,11 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
     private readonly ArtifactRepository _artifacts;
     private readonly TimeProvider _time;
 
-    public UploadArtifactHandler(ArtifactStore store, ArtifactRepository artifacts, TimeProvider time)
+    private readonly IsolatedModelInspection _inspection;
+
+    public UploadArtifactHandler(ArtifactStore store, ArtifactRepository artifacts, TimeProvider time, IsolatedModelInspection inspection)
     {
+        _inspection = inspection;
         _store = store;
         _artifacts = artifacts;
         _time = time;
@@ -48,8 +52,9 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
         {
             // One bounded forward pass on a synthetic input: executability is measured, and the run's output
             // shapes settle the model's interface (vocabulary, classes) where the graph leaves them symbolic.
-            // The structure check (cycles, sizes, types) runs inside, before anything executes.
-            ModelInventory inventory = ModelInspector.InspectAndRun(path, cancellationToken, time: _time);
+            // Parsing and the structure check (cycles, sizes, types) run here; the run itself in a child process,
+            // because a libtorch error there can abort the process that hosts it.
+            ModelInventory inventory = await _inspection.InspectAndRunAsync(path, cancellationToken);
             format = "onnx";
             summaryJson = JsonSerializer.Serialize(inventory, InventoryJson.Options);
         }

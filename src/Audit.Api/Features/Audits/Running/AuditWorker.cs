@@ -211,13 +211,21 @@ public sealed class AuditWorker : BackgroundService
             throw new UnsupportedOperatorException(inventory.UnsupportedOperators);
         }
 
+        // The upload ran the model once on a synthetic input; one that could not run is not run again here (a native
+        // abort would take this process down): the audit fails at once with the upload's reason.
+        if (inventory.Executable == false)
+        {
+            throw new ModelRejectedException(ModelRejectionReason.Malformed, "The model could not run on a synthetic input of its declared shape: " + inventory.ExecutionError);
+        }
+
         HashSet<EvidenceRequirement> available = AvailableEvidence(dataset);
         // Progress advances by each probe's expected cost, not by count: a trigger scan is most of an audit.
         IReadOnlyList<double> weights = ProbeCosts.Plan(profile, c => c.Evidence.All(available.Contains));
         int index = 0;
         double done = 0;
 
-        using EvaluationSession session = _runner.Open(modelPath, datasetPath, _options.Device, (int)audit.Seed);
+        // The inspection above is handed on, so the model-inventory probe does not parse the file again.
+        using EvaluationSession session = _runner.Open(modelPath, datasetPath, _options.Device, (int)audit.Seed, inventory);
         await _audits.SetDeviceAsync(audit.Id, session.Device.Name, cancellationToken);
         foreach (Control control in profile.Controls)
         {
