@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Audit.Api.Infrastructure.Security;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -14,7 +15,7 @@ public static class TelemetrySetup
     public static IServiceCollection AddAuditTelemetry(this IServiceCollection services, TelemetryOptions options)
     {
         services.AddMetrics();
-        services.AddSingleton<AuditTelemetry>();
+        services.TryAddSingleton<AuditTelemetry>();
         services.AddHostedService<QueueDepthGauge>();
         services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("audit-api"))
