@@ -246,7 +246,7 @@ public sealed class AuditWorker : BackgroundService
                 var reporter = new Progress<double>(p => progress.Value = Math.Min(1, before + (weight * Math.Clamp(p, 0, 1))));
                 _logger.LogInformation("Running probe {Probe} for control {Control}", requirement.Probe, control.Id);
                 progress.Step = $"{requirement.Probe} ({control.Id})";
-                await _audits.SetLiveStateAsync(audit.Id, _workerId, progress.Step, progress.EstimatedEnd(_time.GetUtcNow()), cancellationToken);
+                await RecordStepAsync(audit.Id, progress, cancellationToken);
                 ProbeOutcome outcome = await RunProbeAsync(audit, session, control, requirement, reporter, cancellationToken);
                 JsonObject details = outcome.Details;
                 if (outcome.Evidence.Count > 0)
@@ -266,6 +266,19 @@ public sealed class AuditWorker : BackgroundService
         }
 
         return ControlVerdicts.Overall(controls);
+    }
+
+    /// <summary>Records the step as it starts; progress display must never fail an audit, so a failed write is only logged.</summary>
+    private async Task RecordStepAsync(string id, ProgressState progress, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _audits.SetLiveStateAsync(id, _workerId, progress.Step, progress.EstimatedEnd(_time.GetUtcNow()), cancellationToken);
+        }
+        catch (System.Data.Common.DbException ex)
+        {
+            _logger.LogWarning(ex, "Recording the current step failed; the next heartbeat records it");
+        }
     }
 
     /// <summary>One probe run inside a span (audit, probe, control, device) and timed into the probe duration histogram.</summary>
