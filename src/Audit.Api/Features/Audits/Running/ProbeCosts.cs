@@ -5,8 +5,9 @@ namespace Audit.Api.Features.Audits.Running;
 
 /// <summary>
 /// Relative running cost of each probe, so progress advances with the work done rather than the number of probes
-/// finished. Figures are rough wall-clock shares measured on the CPU test fixtures: the trigger scan (Neural
-/// Cleanse style optimisation, one mask per class) dominates; the inventory only reads the graph. The trojan probes
+/// finished. Figures are rough estimates of relative wall-clock cost, not measurements (the report: the
+/// trojan probes took ~185 s together and the rest ~3 s): the trigger scan (Neural Cleanse style optimisation, one
+/// mask per class) dominates; the inventory only reads the graph. Re-estimate them from the probe duration histogram. The trojan probes
 /// share one trigger scan per session: whichever of them runs first pays for it, the others only for their own
 /// statistics.
 /// </summary>
