@@ -8,6 +8,7 @@ using Audit.Api.Features.Reports;
 using Audit.Api.Features.SigningKeys;
 using Audit.Api.Features.Transparency;
 using Audit.Api.Features.Verifications;
+using Audit.Api.Features.Webhooks;
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Errors;
 using Audit.Api.Infrastructure.Http;
@@ -17,6 +18,7 @@ using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
 using Audit.Api.Infrastructure.Signing;
 using Audit.Api.Infrastructure.Storage;
+using Audit.Api.Infrastructure.Telemetry;
 using Audit.Evaluators;
 using FluentValidation;
 using Microsoft.AspNetCore.Authentication;
@@ -40,17 +42,32 @@ OwnerOnly.CreateDirectory(options.DataPath);
 OwnerOnly.Secure(options.DataPath);
 builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
 
-builder.Logging.AddSimpleConsole(console =>
+// The simple single-line format is the default; a configured formatter (Logging:Console:FormatterName=json for log
+// shippers) is left alone. Either way scopes carry the audit id onto every line a run logs.
+if (string.IsNullOrEmpty(builder.Configuration["Logging:Console:FormatterName"]))
 {
-    // Scopes carry the audit id onto every line a run logs.
-    console.IncludeScopes = true;
-    console.SingleLine = true;
-    console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-    console.UseUtcTimestamp = true;
-});
+    builder.Logging.AddSimpleConsole(console =>
+    {
+        console.IncludeScopes = true;
+        console.SingleLine = true;
+        console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+        console.UseUtcTimestamp = true;
+    });
+}
+else
+{
+    builder.Logging.AddConsole();
+    builder.Services.Configure<Microsoft.Extensions.Logging.Console.JsonConsoleFormatterOptions>(json =>
+    {
+        json.IncludeScopes = true;
+        json.UseUtcTimestamp = true;
+        json.TimestampFormat ??= "yyyy-MM-ddTHH:mm:ss.fffZ";
+    });
+}
 
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddPersistence(options);
+builder.Services.AddAuditTelemetry(options.Telemetry);
 builder.Services.AddSingleton<ConfiguredKeys>();
 builder.Services.AddSingleton<DevelopmentKeys>();
 builder.Services.AddEvaluators();
@@ -59,6 +76,8 @@ builder.Services.AddSigning(builder.Configuration, options);
 builder.Services.AddTransparency(options);
 builder.Services.AddReports(options);
 builder.Services.AddVerifications();
+builder.Services.AddSingleton<WatchAudit>();
+builder.Services.AddWebhooks(options.Webhooks);
 if (options.Worker.Enabled)
 {
     builder.Services.AddAuditWorker();
@@ -67,7 +86,7 @@ if (options.Worker.Enabled)
 builder.Services.AddMediator((Mediator.MediatorOptions mediator) =>
 {
     mediator.ServiceLifetime = ServiceLifetime.Scoped;
-    mediator.PipelineBehaviors = [typeof(ValidationBehavior<,>)];
+    mediator.PipelineBehaviors = [typeof(TracingBehavior<,>), typeof(ValidationBehavior<,>)];
 });
 builder.Services.AddValidatorsFromAssemblyContaining<Program>(ServiceLifetime.Singleton, includeInternalTypes: true);
 
@@ -111,6 +130,8 @@ app.MapReportsApi();
 app.MapSigningKeysApi();
 app.MapTransparencyApi();
 app.MapVerificationsApi();
+app.MapWebhooksApi();
+app.MapAuditMetrics(options.Telemetry);
 
 app.Lifetime.ApplicationStarted.Register(() =>
 {

@@ -24,6 +24,13 @@ public sealed class AuditOptions
 
     public WorkerOptions Worker { get; set; } = new();
 
+    public Telemetry.TelemetryOptions Telemetry { get; set; } = new();
+
+    public Features.Webhooks.WebhookOptions Webhooks { get; set; } = new();
+
+    /// <summary>How often an audit's event stream (server-sent events) reads the database for changes.</summary>
+    public TimeSpan EventsPollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     public string DataPath => Path.GetFullPath(DataDirectory);
 }
 

@@ -10,6 +10,8 @@ public sealed record AuditResponse(
     string Id,
     string Status,
     double Progress,
+    string? CurrentStep,
+    double? EtaSeconds,
     string ModelArtifactId,
     string? DatasetArtifactId,
     ProfileReference Profile,
@@ -23,10 +25,13 @@ public sealed record AuditResponse(
     IReadOnlyList<FindingResponse> Findings,
     string? Error)
 {
-    public static AuditResponse From(AuditRow row, IReadOnlyList<ControlResultRow> controls, IReadOnlyList<FindingRow> findings) => new(
+    /// <summary>The response for <paramref name="row"/>; <paramref name="now"/> turns the stored estimated end into seconds left.</summary>
+    public static AuditResponse From(AuditRow row, IReadOnlyList<ControlResultRow> controls, IReadOnlyList<FindingRow> findings, DateTimeOffset now) => new(
         row.Id,
         row.State.ToWire(),
         row.Progress,
+        row.CurrentStep,
+        SecondsLeft(row, now),
         row.ModelArtifactId,
         row.DatasetArtifactId,
         new ProfileReference(row.ProfileId, row.ProfileVersion, row.ProfileHash),
@@ -40,6 +45,10 @@ public sealed record AuditResponse(
         findings.Select(f => new FindingResponse(f.ControlId, f.Probe, f.Verdict, f.Score, f.Summary, JsonNode.Parse(f.DetailsJson))).ToList(),
         // Stored errors may quote an exception that named a server path; the client sees the file name only.
         Infrastructure.Errors.ServerPaths.Redact(row.Error));
+
+    /// <summary>Seconds until the estimated end, never negative (an overrun reads 0 until the next estimate).</summary>
+    private static double? SecondsLeft(AuditRow row, DateTimeOffset now) =>
+        Parse(row.EtaAt) is { } eta ? Math.Round(Math.Max(0, (eta - now).TotalSeconds), 1) : null;
 
     private static DateTimeOffset? Parse(string? value) =>
         value is null ? null : DateTimeOffset.Parse(value, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Audit.Api.Infrastructure.Security;
 using Mediator;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -21,6 +22,11 @@ public static class AuditsApi
             .WithSummary("List audits").WithDescription("Newest first; ?status=&page=&pageSize=.");
         group.MapGet("{id}", Get).RequireAuthorization(Policies.ReadTenant).WithName("GetAudit")
             .WithSummary("Get an audit").WithDescription("Status, progress, verdict, control verdicts and findings.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapGet("{id}/events", Events).RequireAuthorization(Policies.ReadTenant)
+            .WithSummary("Stream an audit's events")
+            .WithDescription("Server-sent events: step (probe and control now running), progress (0..1, cost-weighted, with etaSeconds), status on each transition, and one finding per finding when the audit ends; the stream closes after the final status. The first events restate the current state, so reconnecting loses nothing.")
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("{id}/cancel", Cancel).RequireAuthorization(Policies.Submit)
             .WithSummary("Cancel an audit")
@@ -51,6 +57,15 @@ public static class AuditsApi
 
     public static async Task<Ok<AuditResponse>> Get(string id, HttpContext context, IMediator mediator, CancellationToken cancellationToken) =>
         TypedResults.Ok(await mediator.Send(new GetAudit(Caller.From(context.User), id), cancellationToken));
+
+    public static async Task<ServerSentEventsResult<JsonObject>> Events(
+        string id, HttpContext context, IMediator mediator, WatchAudit watch, CancellationToken cancellationToken)
+    {
+        Caller caller = Caller.From(context.User);
+        // Not found (or another tenant's) answers 404 before the stream starts.
+        await mediator.Send(new GetAudit(caller, id), cancellationToken);
+        return TypedResults.ServerSentEvents(watch.EventsAsync(caller.Tenant, id, cancellationToken));
+    }
 
     public static async Task<Accepted<AuditResponse>> Cancel(string id, HttpContext context, IMediator mediator, CancellationToken cancellationToken)
     {

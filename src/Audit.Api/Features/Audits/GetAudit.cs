@@ -11,10 +11,12 @@ public sealed record GetAudit(Caller Caller, string Id) : IQuery<AuditResponse>;
 public sealed class GetAuditHandler : IQueryHandler<GetAudit, AuditResponse>
 {
     private readonly AuditRepository _audits;
+    private readonly TimeProvider _time;
 
-    public GetAuditHandler(AuditRepository audits)
+    public GetAuditHandler(AuditRepository audits, TimeProvider time)
     {
         _audits = audits;
+        _time = time;
     }
 
     public async ValueTask<AuditResponse> Handle(GetAudit query, CancellationToken cancellationToken)
@@ -22,6 +24,6 @@ public sealed class GetAuditHandler : IQueryHandler<GetAudit, AuditResponse>
         AuditRow row = await _audits.FindAsync(query.Caller.Tenant, query.Id, cancellationToken)
             ?? throw new NotFoundException($"Audit '{query.Id}' was not found.");
         (IReadOnlyList<ControlResultRow> controls, IReadOnlyList<FindingRow> findings) = await _audits.ResultsAsync(row.Id, cancellationToken);
-        return AuditResponse.From(row, controls, findings);
+        return AuditResponse.From(row, controls, findings, _time.GetUtcNow());
     }
 }

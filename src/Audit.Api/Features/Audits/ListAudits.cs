@@ -24,10 +24,12 @@ public sealed class ListAuditsValidator : AbstractValidator<ListAudits>
 public sealed class ListAuditsHandler : IQueryHandler<ListAudits, AuditPage>
 {
     private readonly AuditRepository _audits;
+    private readonly TimeProvider _time;
 
-    public ListAuditsHandler(AuditRepository audits)
+    public ListAuditsHandler(AuditRepository audits, TimeProvider time)
     {
         _audits = audits;
+        _time = time;
     }
 
     public async ValueTask<AuditPage> Handle(ListAudits query, CancellationToken cancellationToken)
@@ -35,6 +37,6 @@ public sealed class ListAuditsHandler : IQueryHandler<ListAudits, AuditPage>
         (IReadOnlyList<AuditRow> rows, long total) = await _audits.ListAsync(
             query.Caller.Tenant, AuditStatusRules.ParseWire(query.Status), query.Page, query.PageSize, cancellationToken);
         // Lists carry no findings: a page of summaries stays small; GET /audits/{id} has the details.
-        return new AuditPage(rows.Select(r => AuditResponse.From(r, [], [])).ToList(), query.Page, query.PageSize, total);
+        return new AuditPage(rows.Select(r => AuditResponse.From(r, [], [], _time.GetUtcNow())).ToList(), query.Page, query.PageSize, total);
     }
 }

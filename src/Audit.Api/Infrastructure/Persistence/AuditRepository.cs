@@ -3,6 +3,7 @@ using System.Globalization;
 using Audit.Domain.Audits;
 using Audit.Domain.Findings;
 using Audit.Domain.Profiles;
+using Audit.Api.Infrastructure.Telemetry;
 using Dapper;
 using Microsoft.Extensions.Options;
 using AuditAggregate = Audit.Domain.Audits.Audit;
@@ -24,11 +25,15 @@ public sealed class AuditRepository
 
     private readonly IDatabase _database;
     private readonly int _maxAttempts;
+    private readonly AuditTelemetry _telemetry;
+    private readonly TimeProvider _time;
 
-    public AuditRepository(IDatabase database, IOptions<AuditOptions> options)
+    public AuditRepository(IDatabase database, IOptions<AuditOptions> options, AuditTelemetry telemetry, TimeProvider time)
     {
         _database = database;
         _maxAttempts = options.Value.Worker.MaxAttempts;
+        _telemetry = telemetry;
+        _time = time;
     }
 
     public async Task<AuditRow?> FindAsync(string? tenant, string id, CancellationToken cancellationToken)
@@ -81,6 +86,7 @@ public sealed class AuditRepository
                     createdAt = Text(audit.CreatedAt),
                 },
                 cancellationToken: cancellationToken));
+            _telemetry.Transitioned(audit.Status.ToWire());
             return true;
         }
         catch (DbException) when (row.IdempotencyKey is not null)
@@ -145,11 +151,14 @@ public sealed class AuditRepository
 
             // A crashed attempt may have left partial results: the new attempt starts clean, an ended audit keeps none.
             await connection.ExecuteAsync(new CommandDefinition(
-                "DELETE FROM findings WHERE audit_id = @id; DELETE FROM control_results WHERE audit_id = @id; DELETE FROM evidence WHERE audit_id = @id;",
+                "DELETE FROM findings WHERE audit_id = @id; DELETE FROM control_results WHERE audit_id = @id; DELETE FROM evidence WHERE audit_id = @id; UPDATE audits SET current_step = NULL, eta_at = NULL WHERE id = @id;",
                 new { id = candidate }, transaction, cancellationToken: cancellationToken));
+            await AnnounceAsync(connection, transaction, audit, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
+            _telemetry.Transitioned(audit.Status.ToWire());
             if (!claimed)
             {
+                // The aggregate ended it (cancel requested, or out of attempts) instead of claiming it: look again.
                 continue;
             }
 
@@ -188,6 +197,28 @@ public sealed class AuditRepository
         return audit?.Status;
     }
 
+    /// <summary>
+    /// Records the probe running now and the estimated end, only while <paramref name="worker"/> holds the running
+    /// audit (a worker that lost its lease must not overwrite its successor's step). Not a status change, so it does
+    /// not go through the aggregate or bump the version.
+    /// </summary>
+    public async Task SetLiveStateAsync(string id, string worker, string? step, DateTimeOffset? etaAt, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE audits SET current_step = @step, eta_at = @eta WHERE id = @id AND lease_owner = @worker AND status = @running",
+            new { id, worker, step, eta = Text(etaAt), running = AuditStatus.Running.ToWire() },
+            cancellationToken: cancellationToken));
+    }
+
+    /// <summary>How many audits wait to be claimed (the queue depth metric).</summary>
+    public async Task<long> CountQueuedAsync(CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "SELECT COUNT(*) FROM audits WHERE status = @queued", new { queued = AuditStatus.Queued.ToWire() }, cancellationToken: cancellationToken));
+    }
+
     public async Task SetDeviceAsync(string id, string device, CancellationToken cancellationToken)
     {
         await using DbConnection connection = await _database.OpenAsync(cancellationToken);
@@ -215,6 +246,8 @@ public sealed class AuditRepository
                 return;
             }
 
+            await connection.ExecuteAsync(new CommandDefinition(
+                "UPDATE audits SET current_step = NULL, eta_at = NULL WHERE id = @id", new { id }, transaction, cancellationToken: cancellationToken));
             await connection.ExecuteAsync(new CommandDefinition(
                 "INSERT INTO control_results (audit_id, control_id, verdict, reason) VALUES (@id, @ControlId, @verdict, @Reason)",
                 controls.Select(c => new { id, c.ControlId, verdict = c.Verdict.ToString().ToLowerInvariant(), c.Reason }),
@@ -273,6 +306,7 @@ public sealed class AuditRepository
                 return null;
             }
 
+            AuditStatus before = audit.Status;
             try
             {
                 decide(audit);
@@ -290,7 +324,17 @@ public sealed class AuditRepository
                     await alsoWrite(connection, transaction, audit);
                 }
 
+                if (audit.Status != before)
+                {
+                    await AnnounceAsync(connection, transaction, audit, cancellationToken);
+                }
+
                 await transaction.CommitAsync(cancellationToken);
+                if (audit.Status != before)
+                {
+                    _telemetry.Transitioned(audit.Status.ToWire());
+                }
+
                 return audit;
             }
 
@@ -298,6 +342,21 @@ public sealed class AuditRepository
         }
 
         throw new InvalidOperationException($"Audit '{id}' kept changing while being updated; try again.");
+    }
+
+    /// <summary>Queues the webhook event for a status the audit just entered, in the transaction that entered it.</summary>
+    private Task AnnounceAsync(DbConnection connection, DbTransaction transaction, AuditAggregate audit, CancellationToken cancellationToken)
+    {
+        var data = new System.Text.Json.Nodes.JsonObject
+        {
+            ["auditId"] = audit.Id,
+            ["status"] = audit.Status.ToWire(),
+            ["verdict"] = audit.Verdict?.ToString().ToLowerInvariant(),
+            ["error"] = Errors.ServerPaths.Redact(audit.Error),
+            ["href"] = $"/api/v1/audits/{audit.Id}",
+        };
+        return WebhookRepository.EnqueueAsync(
+            connection, transaction, audit.TenantId, "audit." + audit.Status.ToWire(), data, _time.GetUtcNow(), cancellationToken);
     }
 
     private static async Task<AuditAggregate?> LoadAsync(DbConnection connection, string id, CancellationToken cancellationToken)

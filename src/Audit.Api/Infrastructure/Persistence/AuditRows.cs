@@ -12,7 +12,7 @@ public sealed record AuditRow
         "profile_id AS ProfileId, profile_version AS ProfileVersion, profile_hash AS ProfileHash, profile_json AS ProfileJson, " +
         "status AS Status, progress AS Progress, verdict AS Verdict, error AS Error, device AS Device, seed AS Seed, " +
         "idempotency_key AS IdempotencyKey, request_hash AS RequestHash, created_at AS CreatedAt, started_at AS StartedAt, " +
-        "finished_at AS FinishedAt, attempts AS Attempts, cancel_requested AS CancelRequested";
+        "finished_at AS FinishedAt, attempts AS Attempts, cancel_requested AS CancelRequested, current_step AS CurrentStep, eta_at AS EtaAt";
 
     public required string Id { get; init; }
     public required string TenantId { get; init; }
@@ -35,6 +35,12 @@ public sealed record AuditRow
     public string? FinishedAt { get; init; }
     public long Attempts { get; init; }
     public long CancelRequested { get; init; }
+
+    /// <summary>The probe running now, "probe (control)"; null unless running.</summary>
+    public string? CurrentStep { get; init; }
+
+    /// <summary>When the worker expects the run to end (ISO-8601); null unless running and estimable.</summary>
+    public string? EtaAt { get; init; }
 
     /// <summary>The status as the domain type; rows only ever hold wire names of <see cref="AuditStatus"/>.</summary>
     public AuditStatus State => AuditStatusRules.ParseWire(Status) ?? throw new InvalidOperationException($"Unknown audit status '{Status}'.");

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Audit.Api.Infrastructure.Artifacts;
 
 namespace Audit.Api.Infrastructure.Persistence;
@@ -10,12 +11,17 @@ public static class PersistenceSetup
         services.AddSingleton<IDatabase>(new SqliteDatabase(Path.Combine(options.DataPath, "audit.db")));
         services.AddSingleton<Migrator>();
         services.AddSingleton(new ArtifactStore(options.DataPath));
+        // The audit repository counts status transitions; a host without the OpenTelemetry setup (a bare worker)
+        // still gets the instruments, just no exporter.
+        services.AddMetrics();
+        services.TryAddSingleton<Telemetry.AuditTelemetry>();
         services.AddSingleton<AuditRepository>();
         services.AddSingleton<ArtifactRepository>();
         services.AddSingleton<ProfileRepository>();
         services.AddSingleton<ApiKeyRepository>();
         services.AddSingleton<TenantRepository>();
         services.AddSingleton<ReportAccessLog>();
+        services.AddSingleton<WebhookRepository>();
         return services;
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Audit.Api.Features.Reports;
@@ -5,6 +6,7 @@ using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Artifacts;
 using Audit.Api.Infrastructure.Errors;
 using Audit.Api.Infrastructure.Persistence;
+using Audit.Api.Infrastructure.Telemetry;
 using Audit.Domain.Audits;
 using Audit.Domain.Findings;
 using Audit.Domain.Profiles;
@@ -32,6 +34,7 @@ public sealed class AuditWorker : BackgroundService
     private readonly AuditOptions _options;
     private readonly ILogger<AuditWorker> _logger;
     private readonly IServiceScopeFactory _scopes;
+    private readonly AuditTelemetry _telemetry;
     private readonly string _workerId = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
 
     public AuditWorker(
@@ -42,8 +45,10 @@ public sealed class AuditWorker : BackgroundService
         TimeProvider time,
         IOptions<AuditOptions> options,
         ILogger<AuditWorker> logger,
-        IServiceScopeFactory scopes)
+        IServiceScopeFactory scopes,
+        AuditTelemetry telemetry)
     {
+        _telemetry = telemetry;
         _scopes = scopes;
         _audits = audits;
         _artifacts = artifacts;
@@ -68,7 +73,15 @@ public sealed class AuditWorker : BackgroundService
                     continue;
                 }
 
-                await RunAsync(audit, stoppingToken);
+                _telemetry.WorkerBusy();
+                try
+                {
+                    await RunAsync(audit, stoppingToken);
+                }
+                finally
+                {
+                    _telemetry.WorkerIdle();
+                }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -91,7 +104,7 @@ public sealed class AuditWorker : BackgroundService
 
         using var run = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         using var heartbeatStop = new CancellationTokenSource();
-        var progress = new ProgressState();
+        var progress = new ProgressState(_time.GetUtcNow());
         var cancelledByRequest = new StrongBox<bool>();
         var leaseLost = new StrongBox<bool>();
         Task heartbeat = HeartbeatAsync(audit.Id, progress, run, heartbeatStop, cancelledByRequest, leaseLost);
@@ -259,8 +272,10 @@ public sealed class AuditWorker : BackgroundService
         }
 
         HashSet<EvidenceRequirement> available = AvailableEvidence(dataset);
-        int total = Math.Max(1, profile.Controls.Sum(c => c.Probes.Count));
-        int done = 0;
+        // Progress advances by each probe's expected cost, not by count: a trigger scan is most of an audit.
+        IReadOnlyList<double> weights = ProbeCosts.Plan(profile, c => c.Evidence.All(available.Contains));
+        int index = 0;
+        double done = 0;
 
         // The inspection above is handed on, so the model-inventory probe does not parse the file again.
         using EvaluationSession session = _runner.Open(modelPath, datasetPath, _options.Device, (int)audit.Seed, inventory);
@@ -271,8 +286,7 @@ public sealed class AuditWorker : BackgroundService
             if (missing.Count > 0)
             {
                 controls.Add(ControlVerdicts.MissingEvidence(control, missing));
-                done += control.Probes.Count;
-                progress.Value = (double)done / total;
+                index += control.Probes.Count;
                 continue;
             }
 
@@ -280,11 +294,13 @@ public sealed class AuditWorker : BackgroundService
             foreach (ProbeRequirement requirement in control.Probes)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                int before = done;
-                var reporter = new Progress<double>(p => progress.Value = (before + Math.Clamp(p, 0, 1)) / total);
+                double before = done;
+                double weight = weights[index];
+                var reporter = new Progress<double>(p => progress.Value = Math.Min(1, before + (weight * Math.Clamp(p, 0, 1))));
                 _logger.LogInformation("Running probe {Probe} for control {Control}", requirement.Probe, control.Id);
-                ProbeOutcome outcome = await session.RunAsync(
-                    new ProbeInvocation(requirement.Probe, requirement.Parameters, requirement.Threshold), reporter, cancellationToken);
+                progress.Step = $"{requirement.Probe} ({control.Id})";
+                await RecordStepAsync(audit.Id, progress, cancellationToken);
+                ProbeOutcome outcome = await RunProbeAsync(audit, session, control, requirement, reporter, cancellationToken);
                 JsonObject details = outcome.Details;
                 if (outcome.Evidence.Count > 0)
                 {
@@ -294,8 +310,9 @@ public sealed class AuditWorker : BackgroundService
                 // A probe that broke says why in its summary; the reason may name a server path, which is stored redacted.
                 controlFindings.Add(new Finding(control.Id, requirement.Probe, outcome.Verdict, outcome.Score, ServerPaths.Redact(outcome.Summary)!, details));
                 _logger.LogInformation("Probe {Probe} → {Verdict} (score {Score})", requirement.Probe, outcome.Verdict, outcome.Score);
-                done++;
-                progress.Value = (double)done / total;
+                done = Math.Min(1, before + weight);
+                index++;
+                progress.Value = done;
             }
 
             findings.AddRange(controlFindings);
@@ -303,6 +320,55 @@ public sealed class AuditWorker : BackgroundService
         }
 
         return ControlVerdicts.Overall(controls);
+    }
+
+    /// <summary>Records the step as it starts; progress display must never fail an audit, so a failed write is only logged.</summary>
+    private async Task RecordStepAsync(string id, ProgressState progress, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _audits.SetLiveStateAsync(id, _workerId, progress.Step, progress.EstimatedEnd(_time.GetUtcNow()), cancellationToken);
+        }
+        catch (System.Data.Common.DbException ex)
+        {
+            _logger.LogWarning(ex, "Recording the current step failed; the next heartbeat records it");
+        }
+    }
+
+    /// <summary>One probe run inside a span (audit, probe, control, device) and timed into the probe duration histogram.</summary>
+    private async Task<ProbeOutcome> RunProbeAsync(
+        AuditRow audit, EvaluationSession session, Control control, ProbeRequirement requirement, IProgress<double> reporter, CancellationToken cancellationToken)
+    {
+        using Activity? activity = AuditTelemetry.Source.StartActivity($"probe {requirement.Probe}");
+        activity?.SetTag("audit.id", audit.Id);
+        activity?.SetTag("audit.tenant", audit.TenantId);
+        activity?.SetTag("audit.probe", requirement.Probe);
+        activity?.SetTag("audit.control", control.Id);
+        activity?.SetTag("audit.device", session.Device.Name);
+        long started = _time.GetTimestamp();
+        string outcome = "error";
+        try
+        {
+            ProbeOutcome result = await session.RunAsync(
+                new ProbeInvocation(requirement.Probe, requirement.Parameters, requirement.Threshold), reporter, cancellationToken);
+            outcome = result.Verdict.ToString().ToLowerInvariant();
+            activity?.SetTag("audit.verdict", outcome);
+            return result;
+        }
+        catch (OperationCanceledException)
+        {
+            outcome = "cancelled";
+            throw;
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
+            throw;
+        }
+        finally
+        {
+            _telemetry.ProbeRan(requirement.Probe, session.Device.Name, outcome, _time.GetElapsedTime(started));
+        }
     }
 
     /// <summary>
@@ -379,6 +445,11 @@ public sealed class AuditWorker : BackgroundService
                 await Task.Delay(interval, _time, stop.Token);
                 (bool owned, bool cancelRequested) = await _audits.HeartbeatAsync(
                     id, _workerId, progress.Value, _time.GetUtcNow(), _options.Worker.LeaseDuration, stop.Token);
+                if (owned && progress.Step is { } step)
+                {
+                    await _audits.SetLiveStateAsync(id, _workerId, step, progress.EstimatedEnd(_time.GetUtcNow()), stop.Token);
+                }
+
                 if (!owned)
                 {
                     lost.Value = true;
@@ -405,14 +476,47 @@ public sealed class AuditWorker : BackgroundService
         }
     }
 
+    /// <summary>What the probe loop reports and the heartbeat records: weighted progress and the current step.</summary>
     private sealed class ProgressState
     {
+        // Below this much progress an estimate extrapolates from too little (model load, first batches).
+        private const double MinimumForEstimate = 0.02;
+
+        private readonly DateTimeOffset _started;
         private double _value;
+        private string? _step;
+
+        public ProgressState(DateTimeOffset started)
+        {
+            _started = started;
+        }
 
         public double Value
         {
             get => Volatile.Read(ref _value);
             set => Volatile.Write(ref _value, value);
+        }
+
+        public string? Step
+        {
+            get => Volatile.Read(ref _step);
+            set => Volatile.Write(ref _step, value);
+        }
+
+        /// <summary>
+        /// The end this attempt's pace predicts: the time it has run so far, scaled by the cost-weighted work left.
+        /// Null until enough progress has been made to extrapolate.
+        /// </summary>
+        public DateTimeOffset? EstimatedEnd(DateTimeOffset now)
+        {
+            double p = Value;
+            if (p < MinimumForEstimate)
+            {
+                return null;
+            }
+
+            TimeSpan elapsed = now - _started;
+            return now + (elapsed * ((1 - p) / p));
         }
     }
 

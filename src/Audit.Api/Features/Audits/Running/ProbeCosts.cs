@@ -1,0 +1,73 @@
+using System.Collections.Frozen;
+using Audit.Domain.Profiles;
+
+namespace Audit.Api.Features.Audits.Running;
+
+/// <summary>
+/// Relative running cost of each probe, so progress advances with the work done rather than the number of probes
+/// finished. Figures are rough estimates of relative wall-clock cost, not measurements (the report: the
+/// trojan probes took ~185 s together and the rest ~3 s): the trigger scan (Neural Cleanse style optimisation, one
+/// mask per class) dominates; the inventory only reads the graph. Re-estimate them from the probe duration histogram. The trojan probes
+/// share one trigger scan per session: whichever of them runs first pays for it, the others only for their own
+/// statistics.
+/// </summary>
+public static class ProbeCosts
+{
+    /// <summary>Cost of the shared trigger scan, carried by the first probe in the plan that needs it.</summary>
+    public const double TriggerScan = 40;
+
+    private const double Default = 5;
+
+    private static readonly FrozenSet<string> ScanProbes =
+        new[] { "neural-cleanse", "activation-clustering", "spectral-signatures", "strip" }.ToFrozenSet(StringComparer.Ordinal);
+
+    private static readonly FrozenDictionary<string, double> Own = new Dictionary<string, double>(StringComparer.Ordinal)
+    {
+        ["model-inventory"] = 0.5,
+        ["accuracy"] = 2,
+        ["perturbation-robustness"] = 6,
+        ["neural-cleanse"] = 1,
+        ["activation-clustering"] = 2,
+        ["spectral-signatures"] = 2,
+        ["strip"] = 4,
+        ["linear-deception"] = 8,
+        ["contrast-consistent-search"] = 8,
+        ["cue-divergence"] = 6,
+        ["trigger-search"] = 30,
+    }.ToFrozenDictionary(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The weight of every probe the profile runs, in run order (control by control), normalised to sum to 1.
+    /// Controls the audit's evidence cannot serve are skipped whole and weigh nothing, which
+    /// <paramref name="runs"/> says per control.
+    /// </summary>
+    public static IReadOnlyList<double> Plan(Profile profile, Func<Control, bool> runs)
+    {
+        var weights = new List<double>();
+        bool scanPaid = false;
+        foreach (Control control in profile.Controls)
+        {
+            bool running = runs(control);
+            foreach (ProbeRequirement probe in control.Probes)
+            {
+                if (!running)
+                {
+                    weights.Add(0);
+                    continue;
+                }
+
+                double cost = Own.GetValueOrDefault(probe.Probe, Default);
+                if (ScanProbes.Contains(probe.Probe) && !scanPaid)
+                {
+                    cost += TriggerScan;
+                    scanPaid = true;
+                }
+
+                weights.Add(cost);
+            }
+        }
+
+        double total = weights.Sum();
+        return total <= 0 ? weights.Select(_ => 0.0).ToList() : weights.Select(w => w / total).ToList();
+    }
+}

@@ -1,0 +1,97 @@
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using System.Text.Json.Nodes;
+using Audit.Api.Infrastructure;
+using Audit.Api.Infrastructure.Persistence;
+using Audit.Domain.Audits;
+using Microsoft.Extensions.Options;
+
+namespace Audit.Api.Features.Audits;
+
+/// <summary>
+/// An audit's live events for <c>GET /api/v1/audits/{id}/events</c> (server-sent events). The stream reads the
+/// database on an interval and emits what changed, so it sees a worker in any process: <c>step</c> when a probe
+/// starts, <c>progress</c> (with the estimate), <c>status</c> on each transition, and once the audit has finished
+/// one <c>finding</c> per finding before the final <c>status</c>, after which the stream ends. The first events
+/// describe the current state, so a client that connects late (or reconnects) needs nothing else.
+/// </summary>
+public sealed class WatchAudit
+{
+    private readonly AuditRepository _audits;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _interval;
+
+    public WatchAudit(AuditRepository audits, TimeProvider time, IOptions<AuditOptions> options)
+    {
+        _audits = audits;
+        _time = time;
+        _interval = options.Value.EventsPollInterval;
+    }
+
+    /// <summary>The events of an audit the caller's tenant owns (the endpoint checked it exists there first).</summary>
+    public async IAsyncEnumerable<SseItem<JsonObject>> EventsAsync(string? tenant, string id, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        long sequence = 0;
+        string? status = null;
+        string? step = null;
+        double? progress = null;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            AuditRow? row = await _audits.FindAsync(tenant, id, cancellationToken);
+            if (row is null)
+            {
+                yield break;
+            }
+
+            AuditResponse audit = AuditResponse.From(row, [], [], _time.GetUtcNow());
+            if (audit.CurrentStep is not null && audit.CurrentStep != step)
+            {
+                step = audit.CurrentStep;
+                yield return Event("step", ++sequence, new JsonObject { ["id"] = id, ["currentStep"] = step });
+            }
+
+            if (audit.Progress != progress)
+            {
+                progress = audit.Progress;
+                yield return Event("progress", ++sequence, new JsonObject { ["id"] = id, ["progress"] = audit.Progress, ["etaSeconds"] = audit.EtaSeconds });
+            }
+
+            bool finished = row.State.IsTerminal();
+            if (finished)
+            {
+                (_, IReadOnlyList<FindingRow> findings) = await _audits.ResultsAsync(id, cancellationToken);
+                foreach (FindingRow finding in findings)
+                {
+                    yield return Event("finding", ++sequence, new JsonObject
+                    {
+                        ["id"] = id,
+                        ["controlId"] = finding.ControlId,
+                        ["probe"] = finding.Probe,
+                        ["verdict"] = finding.Verdict,
+                        ["score"] = finding.Score,
+                        ["summary"] = finding.Summary,
+                    });
+                }
+            }
+
+            if (audit.Status != status)
+            {
+                status = audit.Status;
+                yield return Event("status", ++sequence, new JsonObject
+                {
+                    ["id"] = id, ["status"] = status, ["verdict"] = audit.Verdict, ["error"] = audit.Error,
+                });
+            }
+
+            if (finished)
+            {
+                yield break;
+            }
+
+            await Task.Delay(_interval, _time, cancellationToken);
+        }
+    }
+
+    private static SseItem<JsonObject> Event(string type, long sequence, JsonObject data) =>
+        new(data, type) { EventId = sequence.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+}

@@ -1,0 +1,53 @@
+using System.Text.Json;
+using Audit.Api.Features.Audits.Running;
+using Audit.Domain.Profiles;
+
+namespace Audit.Api.Tests.LiveProgress;
+
+public sealed class ProbeCostsTests
+{
+    [Fact]
+    public void Plan_GivesTheSharedTriggerScanToTheFirstProbeThatNeedsIt()
+    {
+        Profile profile = ProfileOf(
+            Control("inventory", "model-inventory"),
+            Control("backdoor", "neural-cleanse", "activation-clustering"));
+
+        IReadOnlyList<double> weights = ProbeCosts.Plan(profile, _ => true);
+
+        Assert.Equal(3, weights.Count);
+        Assert.Equal(1.0, weights.Sum(), 9);
+        Assert.True(weights[1] > 10 * weights[2], $"scan carrier {weights[1]} vs follower {weights[2]}");
+        Assert.True(weights[1] > 10 * weights[0], $"scan carrier {weights[1]} vs inventory {weights[0]}");
+    }
+
+    [Fact]
+    public void Plan_SkippedControlsWeighNothing_AndTheScanMovesToTheNextProbeThatRuns()
+    {
+        Profile profile = ProfileOf(
+            Control("skipped", "neural-cleanse"),
+            Control("running", "spectral-signatures"),
+            Control("light", "model-inventory"));
+
+        IReadOnlyList<double> weights = ProbeCosts.Plan(profile, c => c.Id != "skipped");
+
+        Assert.Equal(0, weights[0]);
+        Assert.Equal(1.0, weights.Sum(), 9);
+        Assert.True(weights[1] > 10 * weights[2]);
+    }
+
+    [Fact]
+    public void Plan_WhenNothingRuns_IsAllZero()
+    {
+        IReadOnlyList<double> weights = ProbeCosts.Plan(ProfileOf(Control("a", "strip")), _ => false);
+
+        Assert.Equal([0.0], weights);
+    }
+
+    private static Profile ProfileOf(params Control[] controls) => new("p", "1.0.0", "P", "test", null, controls);
+
+    private static Control Control(string id, params string[] probes) => new(
+        id, "clause", "title",
+        probes.Select(p => new ProbeRequirement(p, new Dictionary<string, JsonElement>(), null)).ToList(),
+        [], CombineRule.AnyFail);
+}
