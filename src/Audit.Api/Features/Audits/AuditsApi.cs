@@ -29,7 +29,7 @@ public static class AuditsApi
         group.MapGet("{id}/evidence/{evidenceId}", Evidence).RequireAuthorization(Policies.ReadTenant).WithName("GetAuditEvidence")
             .WithSummary("Get one evidence file of an audit")
             .WithDescription("A file a probe produced (e.g. a recovered trigger mask, image/png), served with its media type. Findings link here from details.evidence[].href.")
-            .Produces(StatusCodes.Status200OK, contentType: "image/png")
+            .Produces<Stream>(StatusCodes.Status200OK, "image/png")
             .ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }

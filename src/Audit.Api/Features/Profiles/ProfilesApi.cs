@@ -26,6 +26,7 @@ public static class ProfilesApi
             .RequireAuthorization(Policies.ManageProfiles)
             .WithSummary("Publish a custom profile version")
             .WithDescription("JSON (application/json) or YAML (application/yaml) with the same shape. Versions are immutable.")
+            .Accepts<ProfileDraft>("application/json", "application/yaml")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status409Conflict);
         return app;

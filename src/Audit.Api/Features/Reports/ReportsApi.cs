@@ -21,7 +21,7 @@ public static class ReportsApi
         // The report of an audit keeps its address under the audit; the use case belongs to Reports.
         app.MapGet("api/v1/audits/{id}/report", AuditReport).WithTags("Reports").RequireAuthorization(Policies.ReadTenant)
             .WithSummary("Get an audit's signed PDF report").WithDescription("PAdES-signed PDF (application/pdf); 409 while the audit has not succeeded. Every download is recorded.")
-            .Produces(StatusCodes.Status200OK, contentType: "application/pdf")
+            .Produces<Stream>(StatusCodes.Status200OK, "application/pdf")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
         return app;
