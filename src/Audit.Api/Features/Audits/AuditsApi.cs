@@ -1,3 +1,4 @@
+using Audit.Api.Infrastructure.Http;
 using Audit.Api.Infrastructure.Security;
 using Mediator;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -30,6 +31,7 @@ public static class AuditsApi
             .WithSummary("Get one evidence file of an audit")
             .WithDescription("A file a probe produced (e.g. a recovered trigger mask, image/png), served with its media type. Findings link here from details.evidence[].href.")
             .Produces<Stream>(StatusCodes.Status200OK, "image/png")
+            .Produces(StatusCodes.Status304NotModified)
             .ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
@@ -61,6 +63,8 @@ public static class AuditsApi
     public static async Task<FileContentHttpResult> Evidence(string id, string evidenceId, HttpContext context, IMediator mediator, CancellationToken cancellationToken)
     {
         EvidenceDownload file = await mediator.Send(new GetAuditEvidence(Caller.From(context.User), id, evidenceId), cancellationToken);
-        return TypedResults.File(file.Content, file.MediaType);
+        // Evidence is content-addressed and never changes once written.
+        ContentCaching.MarkImmutable(context);
+        return TypedResults.File(file.Content, file.MediaType, entityTag: ContentCaching.TagFor(file.Content));
     }
 }
