@@ -14,6 +14,7 @@ using Audit.Api.Infrastructure.Errors;
 using Audit.Api.Infrastructure.Http;
 using Audit.Api.Infrastructure.Isolation;
 using Audit.Api.Infrastructure.Mediator;
+using Audit.Api.Infrastructure.OpenApi;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
 using Audit.Api.Infrastructure.Signing;
@@ -24,6 +25,7 @@ using FluentValidation;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
+using Scalar.AspNetCore;
 
 if (args is [IsolatedModelInspection.ChildArgument, _])
 {
@@ -89,9 +91,18 @@ builder.Services.AddMediator((Mediator.MediatorOptions mediator) =>
     mediator.PipelineBehaviors = [typeof(TracingBehavior<,>), typeof(ValidationBehavior<,>)];
 });
 builder.Services.AddValidatorsFromAssemblyContaining<Program>(ServiceLifetime.Singleton, includeInternalTypes: true);
+// Messages name fields as clients send them ('pageSize', not 'page Size'). FluentValidation reads this one global.
+ValidatorOptions.Global.DisplayNameResolver = (_, member, _) =>
+    member is null ? null : char.ToLowerInvariant(member.Name[0]) + member.Name[1..];
 
 builder.Services.AddProblemDetails(problem => problem.CustomizeProblemDetails = context =>
-    context.ProblemDetails.Extensions["traceId"] = context.HttpContext.TraceIdentifier);
+{
+    context.ProblemDetails.Extensions["traceId"] = context.HttpContext.TraceIdentifier;
+    // Status-code answers from authentication and authorization say what to do about them.
+    context.ProblemDetails.Detail ??= AuthenticationProblems.Detail(context.HttpContext, context.ProblemDetails.Status);
+});
+// Unreadable or mistyped JSON bodies throw (instead of a bare 400) so the exception handler can say where it broke.
+builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(routing => routing.ThrowOnBadRequest = true);
 builder.Services.AddExceptionHandler<ProblemDetailsExceptionHandler>();
 
 builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
@@ -106,7 +117,7 @@ builder.Services.AddAuthorizationBuilder()
 
 builder.Services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = options.Artifacts.MaxSizeBytes + 1024 * 1024);
 builder.Services.AddHealthChecks().AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
-builder.Services.AddOpenApi();
+builder.Services.AddAuditOpenApi();
 
 WebApplication app = builder.Build();
 
@@ -121,6 +132,8 @@ app.UseAuthentication();
 app.UseAuthorization();
 
 app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
+// Interactive documentation of /openapi/v1.json; its assets are embedded in the package (no CDN).
+app.MapScalarApiReference("/docs", scalar => scalar.WithTitle("Audit API")).AllowAnonymous();
 app.MapHealthApi();
 app.MapArtifactsApi(options.Artifacts.MaxSizeBytes);
 app.MapProfilesApi();

@@ -32,7 +32,42 @@ public static class ArtifactsApi
             .WithSummary("Get an artifact")
             .WithDescription("Metadata and inventory (for models: IR version, opsets, inputs/outputs, operator counts, parameters).")
             .ProducesProblem(StatusCodes.Status404NotFound);
+
+        group.MapGet("", List)
+            .RequireAuthorization(Policies.ReadTenant)
+            .WithSummary("List artifacts")
+            .WithDescription("The tenant's artifacts, newest first; ?page=&pageSize= (1-200, default 50).");
+        group.MapGet("{id}/content", Content)
+            .RequireAuthorization(Policies.ReadTenant)
+            .WithSummary("Download an artifact's bytes")
+            .WithDescription("Exactly the uploaded bytes. Strong ETag (the SHA-256); If-None-Match answers 304; ranges are served.")
+            .Produces<Stream>(StatusCodes.Status200OK, "application/octet-stream", "application/jsonl")
+            .Produces(StatusCodes.Status304NotModified)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapDelete("{id}", Delete)
+            .RequireAuthorization(Policies.Submit)
+            .WithSummary("Delete an artifact")
+            .WithDescription("Refused (409) while an audit refers to it. The stored bytes are removed only when no other artifact or evidence shares them.")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
         return app;
+    }
+
+    public static async Task<Ok<ArtifactPage>> List(int? page, int? pageSize, HttpContext context, IMediator mediator, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await mediator.Send(new ListArtifacts(Caller.From(context.User), page ?? 1, pageSize ?? 50), cancellationToken));
+
+    public static async Task<PhysicalFileHttpResult> Content(string id, HttpContext context, IMediator mediator, CancellationToken cancellationToken)
+    {
+        ArtifactContent content = await mediator.Send(new GetArtifactContent(Caller.From(context.User), id), cancellationToken);
+        ContentCaching.MarkImmutable(context);
+        return TypedResults.PhysicalFile(
+            content.Path, content.MediaType, content.FileName, enableRangeProcessing: true, entityTag: ContentCaching.TagFor(content.Sha256));
+    }
+
+    public static async Task<NoContent> Delete(string id, HttpContext context, IMediator mediator, CancellationToken cancellationToken)
+    {
+        await mediator.Send(new DeleteArtifact(Caller.From(context.User), id), cancellationToken);
+        return TypedResults.NoContent();
     }
 
     public static async Task<Created<ArtifactResponse>> Upload(

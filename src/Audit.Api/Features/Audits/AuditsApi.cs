@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Audit.Api.Infrastructure.Http;
 using Audit.Api.Infrastructure.Security;
 using Mediator;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -35,7 +36,8 @@ public static class AuditsApi
         group.MapGet("{id}/evidence/{evidenceId}", Evidence).RequireAuthorization(Policies.ReadTenant).WithName("GetAuditEvidence")
             .WithSummary("Get one evidence file of an audit")
             .WithDescription("A file a probe produced (e.g. a recovered trigger mask, image/png), served with its media type. Findings link here from details.evidence[].href.")
-            .Produces(StatusCodes.Status200OK, contentType: "image/png")
+            .Produces<Stream>(StatusCodes.Status200OK, "image/png")
+            .Produces(StatusCodes.Status304NotModified)
             .ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
@@ -76,6 +78,8 @@ public static class AuditsApi
     public static async Task<FileContentHttpResult> Evidence(string id, string evidenceId, HttpContext context, IMediator mediator, CancellationToken cancellationToken)
     {
         EvidenceDownload file = await mediator.Send(new GetAuditEvidence(Caller.From(context.User), id, evidenceId), cancellationToken);
-        return TypedResults.File(file.Content, file.MediaType);
+        // Evidence is content-addressed and never changes once written.
+        ContentCaching.MarkImmutable(context);
+        return TypedResults.File(file.Content, file.MediaType, entityTag: ContentCaching.TagFor(file.Content));
     }
 }

@@ -2,6 +2,7 @@ using System.Data.Common;
 using Audit.Api.Infrastructure.Artifacts;
 using Audit.Api.Infrastructure.Persistence;
 using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Audit.Api.Features.Health;
@@ -40,8 +41,31 @@ public static class HealthApi
 {
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder app)
     {
-        app.MapHealthChecks("/health/live", new() { Predicate = _ => false }).AllowAnonymous().WithTags("Health");
-        app.MapHealthChecks("/health/ready", new() { Predicate = check => check.Tags.Contains("ready") }).AllowAnonymous().WithTags("Health");
+        // Minimal-API handlers (not MapHealthChecks) so both appear in the OpenAPI document.
+        app.MapGet("/health/live", Live).AllowAnonymous().WithTags("Health")
+            .WithSummary("Liveness").WithDescription("'Healthy' while the process serves requests; checks nothing else.")
+            .Produces<string>(StatusCodes.Status200OK, "text/plain");
+        app.MapGet("/health/ready", Ready).AllowAnonymous().WithTags("Health")
+            .WithSummary("Readiness").WithDescription("'Healthy' when the database answers and the artifact store accepts a write; 503 'Unhealthy' otherwise.")
+            .Produces<string>(StatusCodes.Status200OK, "text/plain")
+            .Produces<string>(StatusCodes.Status503ServiceUnavailable, "text/plain");
         return app;
+    }
+
+    public static ContentHttpResult Live(HttpContext context) => Answer(context, HealthStatus.Healthy);
+
+    public static async Task<ContentHttpResult> Ready(HttpContext context, HealthCheckService health, CancellationToken cancellationToken)
+    {
+        HealthReport report = await health.CheckHealthAsync(check => check.Tags.Contains("ready"), cancellationToken);
+        return Answer(context, report.Status);
+    }
+
+    private static ContentHttpResult Answer(HttpContext context, HealthStatus status)
+    {
+        // A probe must see the present state, never a cached one.
+        context.Response.Headers.CacheControl = "no-store, no-cache";
+        return TypedResults.Text(
+            status.ToString(), "text/plain", System.Text.Encoding.UTF8,
+            status == HealthStatus.Unhealthy ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK);
     }
 }

@@ -26,6 +26,7 @@ public static class ProfilesApi
             .RequireAuthorization(Policies.ManageProfiles)
             .WithSummary("Publish a custom profile version")
             .WithDescription("JSON (application/json) or YAML (application/yaml) with the same shape. Versions are immutable.")
+            .Accepts<ProfileDraft>("application/json", "application/yaml")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status409Conflict);
         return app;
@@ -34,8 +35,18 @@ public static class ProfilesApi
     public static async Task<Ok<IReadOnlyList<ProfileSummary>>> List(HttpContext context, IMediator mediator, CancellationToken cancellationToken) =>
         TypedResults.Ok(await mediator.Send(new ListProfiles(Caller.From(context.User)), cancellationToken));
 
-    public static async Task<Ok<ProfileResponse>> Get(string id, string? version, HttpContext context, IMediator mediator, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await mediator.Send(new GetProfile(Caller.From(context.User), id, version), cancellationToken));
+    public static async Task<Results<Ok<ProfileResponse>, StatusCodeHttpResult>> Get(
+        string id, string? version, HttpContext context, IMediator mediator, CancellationToken cancellationToken)
+    {
+        ProfileResponse profile = await mediator.Send(new GetProfile(Caller.From(context.User), id, version), cancellationToken);
+        // A published version never changes: its content hash is a strong ETag. Without ?version= the latest may
+        // move on, so clients revalidate every time (no-cache) but still get 304 while it has not.
+        var tag = new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{profile.ContentHash.Replace("\"", "", StringComparison.Ordinal)}\"");
+        context.Response.Headers.ETag = tag.ToString();
+        context.Response.Headers.CacheControl = version is null ? "private, no-cache" : Infrastructure.Http.ContentCaching.ImmutableCacheControl;
+        bool unchanged = context.Request.GetTypedHeaders().IfNoneMatch.Any(t => t.Equals(Microsoft.Net.Http.Headers.EntityTagHeaderValue.Any) || t.Compare(tag, useStrongComparison: false));
+        return unchanged ? TypedResults.StatusCode(StatusCodes.Status304NotModified) : TypedResults.Ok(profile);
+    }
 
     public static async Task<Ok<IReadOnlyList<ProfileVersion>>> Versions(string id, HttpContext context, IMediator mediator, CancellationToken cancellationToken) =>
         TypedResults.Ok(await mediator.Send(new ListProfileVersions(Caller.From(context.User), id), cancellationToken));

@@ -1,3 +1,4 @@
+using Audit.Api.Infrastructure.Http;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
 using Mediator;
@@ -21,7 +22,8 @@ public static class ReportsApi
         // The report of an audit keeps its address under the audit; the use case belongs to Reports.
         app.MapGet("api/v1/audits/{id}/report", AuditReport).WithTags("Reports").RequireAuthorization(Policies.ReadTenant)
             .WithSummary("Get an audit's signed PDF report").WithDescription("PAdES-signed PDF (application/pdf); 409 while the audit has not succeeded. Every download is recorded.")
-            .Produces(StatusCodes.Status200OK, contentType: "application/pdf")
+            .Produces<Stream>(StatusCodes.Status200OK, "application/pdf")
+            .Produces(StatusCodes.Status304NotModified)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
         return app;
@@ -33,7 +35,9 @@ public static class ReportsApi
     public static async Task<FileContentHttpResult> AuditReport(string id, HttpContext context, IMediator mediator, CancellationToken cancellationToken)
     {
         ReportDownload report = await mediator.Send(new GetAuditReport(Caller.From(context.User), id), cancellationToken);
-        return TypedResults.File(report.Pdf, "application/pdf", $"{report.ReportId}.pdf");
+        // An issued report never changes: strong ETag from its bytes, If-None-Match → 304, cacheable by the client.
+        ContentCaching.MarkImmutable(context);
+        return TypedResults.File(report.Pdf, "application/pdf", $"{report.ReportId}.pdf", entityTag: ContentCaching.TagFor(report.Pdf));
     }
 
     public static async Task<Ok<IReadOnlyList<ReportAccessEntry>>> Access(string? reportId, HttpContext context, IMediator mediator, CancellationToken cancellationToken) =>

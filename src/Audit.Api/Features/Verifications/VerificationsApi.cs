@@ -24,7 +24,10 @@ public static class VerificationsApi
             .WithDescription("Multipart 'file': valid, each check (signature, certificateChain, wholeDocumentCovered, noLaterIncrementalUpdate, reportKnown, transparencyLogInclusion) and the report's claims.")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
-        app.MapGet("verify", Page).AllowAnonymous().ExcludeFromDescription();
+        app.MapGet("verify", Page).AllowAnonymous().WithTags("Verifications")
+            .WithSummary("Verification page (HTML)")
+            .WithDescription("A browser page that uploads a report to POST /api/v1/verifications and shows each check.")
+            .Produces<string>(StatusCodes.Status200OK, "text/html");
         return app;
     }
 

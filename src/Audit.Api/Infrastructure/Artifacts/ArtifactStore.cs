@@ -141,6 +141,9 @@ public sealed class ArtifactStore
 
     public bool Exists(string sha256) => File.Exists(PathFor(sha256));
 
+    /// <summary>Removes a blob no row refers to any more; the caller has checked that.</summary>
+    public void Delete(string sha256) => File.Delete(PathFor(sha256));
+
     /// <summary>Readiness: the store's directory exists and accepts a write.</summary>
     public bool IsWritable()
     {

@@ -42,6 +42,9 @@ public sealed class ProblemDetailsExceptionHandler : IExceptionHandler
                 StatusCodes.Status413PayloadTooLarge, "Payload too large.", "The request body exceeds the configured limit."),
             InvalidDataException invalid when invalid.Message.Contains("length limit", StringComparison.OrdinalIgnoreCase) => Problem(
                 StatusCodes.Status413PayloadTooLarge, "Payload too large.", "The request body exceeds the configured limit."),
+            BadHttpRequestException { InnerException: System.Text.Json.JsonException json } => UnreadableJson(json),
+            BadHttpRequestException { StatusCode: StatusCodes.Status415UnsupportedMediaType } unsupported => Problem(
+                StatusCodes.Status415UnsupportedMediaType, "Unsupported media type.", unsupported.Message + " Send Content-Type: application/json."),
             BadHttpRequestException bad => Problem(bad.StatusCode, "Bad request.", bad.Message),
             UnprocessableException unprocessable => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "Unprocessable content.", unprocessable.Message), unprocessable.Reason),
             ModelRejectedException rejected => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "The model was rejected.", rejected.Message), Kebab(rejected.Reason.ToString())),
@@ -74,6 +77,27 @@ public sealed class ProblemDetailsExceptionHandler : IExceptionHandler
             ProblemDetails = problem,
             Exception = exception,
         });
+    }
+
+    /// <summary>
+    /// A body that is not JSON, or a field of the wrong type: the field (JSON path) and where the reader stopped,
+    /// so a client can fix the request without guessing.
+    /// </summary>
+    private static ValidationProblemDetails UnreadableJson(System.Text.Json.JsonException json)
+    {
+        string field = string.IsNullOrEmpty(json.Path) || json.Path == "$" ? "body" : json.Path.TrimStart('$', '.');
+        string where = json.LineNumber is long line
+            ? $" (line {line + 1}, byte {json.BytePositionInLine + 1}{(field == "body" ? "" : ", path " + json.Path)})"
+            : "";
+        string message = field == "body"
+            ? $"The body is not valid JSON{where}."
+            : $"The value does not have the expected type{where}.";
+        return new ValidationProblemDetails(new Dictionary<string, string[]> { [field] = [message] })
+        {
+            Status = StatusCodes.Status400BadRequest,
+            Title = "The request body could not be read.",
+            Detail = message,
+        };
     }
 
     private static ProblemDetails Problem(int status, string title, string? detail) =>

@@ -5,6 +5,9 @@ using YamlDotNet.Core.Events;
 
 namespace Audit.Api.Infrastructure.Parsing;
 
+// Scalar.AspNetCore (/docs) adds a root namespace named Scalar; this file means the YAML event.
+using Scalar = YamlDotNet.Core.Events.Scalar;
+
 /// <summary>A YAML document broke one of <see cref="BoundedYaml"/>'s rules or limits.</summary>
 public sealed class YamlRefusedException(string message) : Exception(message);
 

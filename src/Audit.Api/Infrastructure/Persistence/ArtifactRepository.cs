@@ -77,4 +77,41 @@ public sealed class ArtifactRepository
             new { row.Id, row.TenantId, row.Kind, row.Name, row.Sha256, row.SizeBytes, row.Format, row.SummaryJson, createdBy, row.CreatedAt },
             cancellationToken: cancellationToken));
     }
+
+    /// <summary>A page of the tenant's artifacts, newest first.</summary>
+    public async Task<(IReadOnlyList<ArtifactRow> Rows, long Total)> ListAsync(string tenant, int page, int pageSize, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        var args = new { tenant, limit = pageSize, offset = (page - 1) * pageSize };
+        long total = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "SELECT COUNT(*) FROM artifacts WHERE tenant_id = @tenant", args, cancellationToken: cancellationToken));
+        IEnumerable<ArtifactRow> rows = await connection.QueryAsync<ArtifactRow>(new CommandDefinition(
+            $"SELECT {ArtifactRow.Columns} FROM artifacts WHERE tenant_id = @tenant ORDER BY created_at DESC, id LIMIT @limit OFFSET @offset",
+            args, cancellationToken: cancellationToken));
+        return (rows.ToList(), total);
+    }
+
+    /// <summary>
+    /// Deletes the tenant's artifact row unless an audit (and so its report) refers to it; one statement, so an audit
+    /// submitted at the same moment either sees the row or the row stays.
+    /// </summary>
+    public async Task<bool> DeleteUnreferencedAsync(string tenant, string id, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            """
+            DELETE FROM artifacts WHERE id = @id AND tenant_id = @tenant
+              AND NOT EXISTS (SELECT 1 FROM audits WHERE model_artifact_id = @id OR dataset_artifact_id = @id)
+            """,
+            new { id, tenant }, cancellationToken: cancellationToken)) == 1;
+    }
+
+    /// <summary>Whether any artifact row (any tenant) or evidence file still needs these bytes.</summary>
+    public async Task<bool> ContentInUseAsync(string sha256, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "SELECT (SELECT COUNT(*) FROM artifacts WHERE sha256 = @sha256) + (SELECT COUNT(*) FROM evidence WHERE sha256 = @sha256)",
+            new { sha256 }, cancellationToken: cancellationToken)) > 0;
+    }
 }
