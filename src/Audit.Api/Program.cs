@@ -50,7 +50,7 @@ builder.Services.AddEvaluators();
 builder.Services.AddSigning(builder.Configuration, options);
 builder.Services.AddTransparency(options);
 builder.Services.AddReports(options);
-builder.Services.AddVerifications();
+builder.Services.AddVerifications(options);
 if (options.Worker.Enabled)
 {
     builder.Services.AddAuditWorker();
@@ -92,6 +92,7 @@ app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseRateLimiter();
 
 app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
 app.MapHealthApi();
@@ -102,7 +103,7 @@ app.MapAdminApi();
 app.MapReportsApi();
 app.MapSigningKeysApi();
 app.MapTransparencyApi();
-app.MapVerificationsApi();
+app.MapVerificationsApi(options.Verification);
 
 app.Lifetime.ApplicationStarted.Register(() =>
 {

@@ -24,6 +24,14 @@ public sealed class AuditOptions
 
     public WorkerOptions Worker { get; set; } = new();
 
+    /// <summary>
+    /// The address regulators reach this service at (e.g. <c>https://audit.example.org</c>), printed in every report
+    /// with its /verify page. Unset, the first address the server listens on.
+    /// </summary>
+    public string? PublicBaseUrl { get; set; }
+
+    public VerificationOptions Verification { get; set; } = new();
+
     public string DataPath => Path.GetFullPath(DataDirectory);
 }
 
@@ -58,4 +66,16 @@ public sealed class WorkerOptions
 
     /// <summary>Seed for every probe of an audit, reported for reproducibility.</summary>
     public int Seed { get; set; } = 20240613;
+}
+
+/// <summary>Limits on the public (anonymous) verification endpoints.</summary>
+public sealed class VerificationOptions
+{
+    /// <summary>Verifications one client IP may ask for per <see cref="Window"/>; further ones get 429.</summary>
+    public int PermitLimit { get; set; } = 30;
+
+    public TimeSpan Window { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Largest report accepted for verification; larger uploads get 413. Default 64 MiB.</summary>
+    public long MaxUploadBytes { get; set; } = 64L * 1024 * 1024;
 }
