@@ -29,7 +29,8 @@ public static class TransparencyApi
             .WithSummary("A log entry")
             .WithDescription("The exact logged bytes (base64), their leaf hash and the decoded entry (report SHA-256, statement SHA-256, time).")
             .ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapGet("entries", Find)
+        // Each lookup scans the log: limited per client IP like verification.
+        group.MapGet("entries", Find).RequireRateLimiting(Verifications.VerificationsSetup.PublicPolicy)
             .WithSummary("Find a report's log entry")
             .WithDescription("?reportSha256=HEX: the entries recording a report with these bytes (empty array when none), each with the statement behind it and the report's signed receipt.")
             .ProducesProblem(StatusCodes.Status400BadRequest);
