@@ -24,7 +24,7 @@ public sealed class SigningOptions
     public string RootSubject
     {
         get => _rootSubject ?? (OperatorName is { Length: > 0 } name
-            ? $"CN={Escape(name)} Report Root CA, O={Escape(name)}"
+            ? $"CN={Quote(name + " Report Root CA")}, O={Quote(name)}"
             : "CN=Audit Report Root CA (development), O=Audit (development)");
         set => _rootSubject = value;
     }
@@ -33,7 +33,7 @@ public sealed class SigningOptions
     public string SigningSubject
     {
         get => _signingSubject ?? (OperatorName is { Length: > 0 } name
-            ? $"CN={Escape(name)} Report Signing, O={Escape(name)}"
+            ? $"CN={Quote(name + " Report Signing")}, O={Quote(name)}"
             : "CN=Audit Report Signing (development), O=Audit (development)");
         set => _signingSubject = value;
     }
@@ -45,8 +45,8 @@ public sealed class SigningOptions
     /// <summary>A certificate and key from an external CA; when set, the embedded PKI is not used for signing.</summary>
     public ExternalSigningKeyOptions? External { get; set; }
 
-    // RFC 4514: characters with a meaning in a distinguished name are escaped.
-    private static string Escape(string value) => System.Text.RegularExpressions.Regex.Replace(value.Trim(), "[,+\"\\\\<>;=#]", m => "\\" + m.Value);
+    // Quoted, so commas and the like in a company's name stay inside the attribute (.NET's parser doubles a quote).
+    private static string Quote(string value) => "\"" + value.Trim().Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }
 
 /// <summary>PEM files of a signing certificate issued elsewhere.</summary>
