@@ -60,9 +60,18 @@ statement = claims['statement']
 assert statement['reportSha256'] == hashlib.sha256(pdf).hexdigest(), 'receipt is for other bytes'
 print('receipt signed by', cert['subject'], '- report', statement['reportId'], 'verdict', statement['verdict'])
 
-# RFC 9162 §2.1.3.2: inclusion of the logged statement under the signed tree head
+# RFC 9162 §2.1.3.2: inclusion of the log entry under the signed tree head. The entry commits to the statement:
+# it names the report's SHA-256 and the SHA-256 of the statement's exact bytes (older entries held the statement).
 leaf_bytes = base64.b64decode(entry['entryBase64'])
-assert json.loads(leaf_bytes) == statement, 'log entry differs from the receipt'
+logged = json.loads(leaf_bytes)
+if 'statementSha256' in logged:
+    statement_bytes = base64.b64decode(claims['statementBase64'])
+    assert json.loads(statement_bytes) == statement, 'receipt statement differs from its bytes'
+    assert leaf_bytes == base64.b64decode(claims['entryBase64']), 'log entry differs from the receipt'
+    assert logged['reportSha256'] == statement['reportSha256'], 'log entry is for other bytes'
+    assert logged['statementSha256'] == hashlib.sha256(statement_bytes).hexdigest(), 'log entry commits to another statement'
+else:
+    assert logged == statement, 'log entry differs from the receipt'
 h = lambda b: hashlib.sha256(b).digest()
 r = h(b'\0' + leaf_bytes)
 assert r.hex() == claims['leafHash']

@@ -18,7 +18,7 @@ try
     using var store = new FileTransparencyLogStore(directory);
     using var log = new TransparencyLog(store, pki, TimeProvider.System);
     var reports = new FileIssuedReportStore(directory);
-    var issuer = new ReportIssuer(new PadesSigner(pki, TimeProvider.System), log, reports);
+    var issuer = new ReportIssuer(new PadesSigner(pki, TimeProvider.System), log, reports, pki, new ServiceAddress("http://127.0.0.1:5080", () => null));
     var verifier = new ReportVerifier(pki, reports, log);
 
     // Warm-up: fonts, ScottPlot/Skia natives, JIT.

@@ -77,7 +77,7 @@ builder.Services.AddSingleton<IsolatedModelInspection>();
 builder.Services.AddSigning(builder.Configuration, options);
 builder.Services.AddTransparency(options);
 builder.Services.AddReports(options);
-builder.Services.AddVerifications();
+builder.Services.AddVerifications(options);
 builder.Services.AddSingleton<WatchAudit>();
 builder.Services.AddWebhooks(options.Webhooks);
 if (options.Worker.Enabled)
@@ -130,6 +130,7 @@ app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseRateLimiter();
 
 app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
 // Interactive documentation of /openapi/v1.json; its assets are embedded in the package (no CDN).
@@ -142,7 +143,7 @@ app.MapAdminApi();
 app.MapReportsApi();
 app.MapSigningKeysApi();
 app.MapTransparencyApi();
-app.MapVerificationsApi();
+app.MapVerificationsApi(options.Verification);
 app.MapWebhooksApi();
 app.MapAuditMetrics(options.Telemetry);
 

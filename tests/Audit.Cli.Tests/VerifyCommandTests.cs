@@ -119,8 +119,9 @@ public sealed partial class VerifyCommandTests(ServiceFixture fixture)
     [Fact]
     public async Task Verify_WithLog_FindsTheEntryThroughTheReceipt_AndProvesInclusionAndConsistency()
     {
-        // Today's service has no public lookup by report hash: the CLI falls back to the receipt with the tenant's key.
-        var run = await VerifyWithLogAsync(fixture.Handler, fixture.Environment, "--json");
+        // A log without the public lookup by report hash: the CLI falls back to the receipt with the tenant's key.
+        using var noLookup = new StubLog(fixture.Handler) { NoLookup = true };
+        var run = await VerifyWithLogAsync(noLookup, fixture.Environment, "--json");
         Assert.True(run.ExitCode == 0, run.ToString());
         var result = JsonNode.Parse(run.Output)!;
         Assert.Equal("passed", Status(result, "transparencyLogInclusion"));
@@ -150,9 +151,22 @@ public sealed partial class VerifyCommandTests(ServiceFixture fixture)
     }
 
     [Fact]
+    public async Task Verify_WithLog_AgainstTheRealService_WithoutAnyKey_FindsTheEntryByReportHash()
+    {
+        var run = await VerifyWithLogAsync(fixture.Handler, NoEnvironment, "--json");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var result = JsonNode.Parse(run.Output)!;
+        Assert.Equal("passed", Status(result, "transparencyLogInclusion"));
+        Assert.Equal("passed", Status(result, "transparencyLogConsistency"));
+        Assert.Equal(await LogIndexAsync(), result["log"]!["index"]!.GetValue<long>());
+    }
+
+    [Fact]
     public async Task Verify_WithLog_WithoutLookupOrKey_CannotCheck_AndExits2()
     {
-        var run = await VerifyWithLogAsync(fixture.Handler, NoEnvironment);
+        using var noLookup = new StubLog(fixture.Handler) { NoLookup = true };
+        var run = await VerifyWithLogAsync(noLookup, NoEnvironment);
         Assert.True(run.ExitCode == 2, run.ToString());
         Assert.Contains("AUDIT_API_KEY", run.Output, StringComparison.Ordinal);
     }
@@ -238,8 +252,9 @@ public sealed partial class VerifyCommandTests(ServiceFixture fixture)
     private static partial Regex ByteRangePattern();
 
     /// <summary>
-    /// The real service behind a stand-in for what it does not do yet or should never do: the planned public lookup
-    /// <c>GET /api/v1/transparency/entries?reportSha256=</c>, answers rewritten as a lying log would, or no network.
+    /// The real service behind a stand-in for what it should never do or another log may not do: a rigged public
+    /// lookup <c>GET /api/v1/transparency/entries?reportSha256=</c> (or none at all), answers rewritten as a lying log
+    /// would, or no network.
     /// </summary>
     private sealed class StubLog(HttpMessageHandler service) : DelegatingHandler(service)
     {
@@ -248,6 +263,9 @@ public sealed partial class VerifyCommandTests(ServiceFixture fixture)
         public Func<string, JsonObject, JsonObject>? Rewrite { get; init; }
 
         public bool Down { get; init; }
+
+        /// <summary>Answer the lookup by report hash with 404, as a log without it does.</summary>
+        public bool NoLookup { get; init; }
 
         public int Lookups { get; private set; }
 
@@ -260,6 +278,11 @@ public sealed partial class VerifyCommandTests(ServiceFixture fixture)
 
             var path = request.RequestUri!.AbsolutePath;
             var query = System.Web.HttpUtility.ParseQueryString(request.RequestUri.Query);
+            if (NoLookup && path == "/api/v1/transparency/entries")
+            {
+                return new HttpResponseMessage(HttpStatusCode.NotFound);
+            }
+
             if (Lookup is not null && path == "/api/v1/transparency/entries" && query["reportSha256"] is { } sha)
             {
                 Lookups++;
@@ -273,8 +296,12 @@ public sealed partial class VerifyCommandTests(ServiceFixture fixture)
                 return response;
             }
 
-            var json = (JsonObject)JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellationToken))!;
-            response.Content = new StringContent(Rewrite(path, json).ToJsonString(), Encoding.UTF8, "application/json");
+            // Only objects are rewritten; the lookup's array passes through as the service sent it.
+            if (JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellationToken)) is JsonObject json)
+            {
+                response.Content = new StringContent(Rewrite(path, json).ToJsonString(), Encoding.UTF8, "application/json");
+            }
+
             return response;
         }
     }

@@ -31,6 +31,14 @@ public sealed class AuditOptions
     /// <summary>How often an audit's event stream (server-sent events) reads the database for changes.</summary>
     public TimeSpan EventsPollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// The address regulators reach this service at (e.g. <c>https://audit.example.org</c>), printed in every report
+    /// with its /verify page. Unset, the first address the server listens on.
+    /// </summary>
+    public string? PublicBaseUrl { get; set; }
+
+    public VerificationOptions Verification { get; set; } = new();
+
     public string DataPath => Path.GetFullPath(DataDirectory);
 }
 
@@ -71,4 +79,16 @@ public sealed class WorkerOptions
 
     /// <summary>Seed for every probe of an audit, reported for reproducibility.</summary>
     public int Seed { get; set; } = 20240613;
+}
+
+/// <summary>Limits on the public (anonymous) verification endpoints.</summary>
+public sealed class VerificationOptions
+{
+    /// <summary>Verifications one client IP may ask for per <see cref="Window"/>; further ones get 429.</summary>
+    public int PermitLimit { get; set; } = 30;
+
+    public TimeSpan Window { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Largest report accepted for verification; larger uploads get 413. Default 64 MiB.</summary>
+    public long MaxUploadBytes { get; set; } = 64L * 1024 * 1024;
 }

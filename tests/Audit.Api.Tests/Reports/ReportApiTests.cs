@@ -94,13 +94,16 @@ public sealed class ReportApiTests(ReportApiFixture fixture) : IClassFixture<Rep
     }
 
     [Fact]
-    public async Task Verification_WithoutAKey_IsUnauthorized()
+    public async Task Verification_WithoutAKey_IsAnswered_AndRecordedAsAnonymous()
     {
         using var form = new MultipartFormDataContent { { new ByteArrayContent(fixture.Pdf), "file", "r.pdf" } };
 
         HttpResponseMessage response = await fixture.Factory.CreateClient().PostAsync("/api/v1/verifications", form);
 
-        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True((await response.JsonAsync())["valid"]!.GetValue<bool>());
+        JsonArray entries = (await (await fixture.ClientFor(AuditApiFactory.AcmeAuditor).GetAsync($"/api/v1/reports/access?reportId={ReportId}")).JsonAsync()).AsArray();
+        Assert.Contains(entries, e => e!["action"]!.GetValue<string>() == "verification" && e["role"]!.GetValue<string>() == "anonymous");
     }
 
     [Fact]

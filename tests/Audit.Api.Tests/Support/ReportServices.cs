@@ -20,7 +20,8 @@ internal sealed class ReportServices : IDisposable
         Log = new TransparencyLog(_logStore, Pki, time);
         Store = new FileIssuedReportStore(dataDirectory);
         Signer = new PadesSigner(Pki, time);
-        Issuer = new ReportIssuer(Signer, Log, Store);
+        Address = new ServiceAddress("http://audit.test", () => null);
+        Issuer = new ReportIssuer(Signer, Log, Store, Pki, Address);
         Verifier = new ReportVerifier(Pki, Store, Log);
     }
 
@@ -33,6 +34,8 @@ internal sealed class ReportServices : IDisposable
     public FileIssuedReportStore Store { get; }
 
     public PadesSigner Signer { get; }
+
+    public ServiceAddress Address { get; }
 
     public ReportIssuer Issuer { get; }
 

@@ -62,11 +62,36 @@ public sealed class VerifyPageTests : IAsyncLifetime
         Assert.Contains("FAILED", failed["text"]!.GetValue<string>());
     }
 
-    private JsonNode RunPage(byte[] pdf)
+    [Fact]
+    public void WithoutAKey_AGenuineReportShowsValid_AndItsLogIndex()
+    {
+        JsonNode shown = RunPage(_pdf, apiKey: "-");
+
+        Assert.Null(shown["error"]);
+        Assert.Equal("true", shown["valid"]!.GetValue<string>());
+        Assert.All(shown["checks"]!.AsArray(), c => Assert.True(c!["passed"]!.GetValue<bool>(), c.ToJsonString()));
+        Assert.Contains(shown["claims"]!.AsArray(), row => row![0]!.GetValue<string>() == "transparencyLogIndex" && row[1]!.GetValue<string>() == "0");
+    }
+
+    [Fact]
+    public void WithoutAKey_ATamperedReportShowsNotValid()
+    {
+        var tampered = (byte[])_pdf.Clone();
+        var at = tampered.AsSpan().IndexOf("rpt_page"u8);
+        tampered[at + 4] = (byte)'X';
+
+        JsonNode shown = RunPage(tampered, apiKey: "-");
+
+        Assert.Null(shown["error"]);
+        Assert.Equal("false", shown["valid"]!.GetValue<string>());
+        Assert.Contains(shown["checks"]!.AsArray(), c => c!["name"]!.GetValue<string>() == "signature" && !c["passed"]!.GetValue<bool>());
+    }
+
+    private JsonNode RunPage(byte[] pdf, string apiKey = AuditApiFactory.Regulator)
     {
         var path = _files.File(Guid.NewGuid().ToString("N") + ".pdf");
         File.WriteAllBytes(path, pdf);
-        var (exitCode, output) = Tools.Run("node", Path.Combine(ScriptDirectory, "verify-page.mjs"), _baseUrl, AuditApiFactory.Regulator, path);
+        var (exitCode, output) = Tools.Run("node", Path.Combine(ScriptDirectory, "verify-page.mjs"), _baseUrl, apiKey, path);
         Assert.True(exitCode == 0, output);
         return JsonNode.Parse(output.Trim().Split('\n')[^1])!;
     }

@@ -1,6 +1,6 @@
 // Drives /verify in Debian's headless Chromium like a regulator would: type the key, choose the PDF, press Verify,
 // then print what the page shows as JSON for the xUnit test to assert on.
-// Usage: node verify-page.mjs <baseUrl> <apiKey> <pdfPath> [screenshot.png]
+// Usage: node verify-page.mjs <baseUrl> <apiKey|-> <pdfPath> [screenshot.png]   ("-": no key, as an anonymous visitor)
 import { chromium } from 'playwright-core';
 
 const [baseUrl, apiKey, pdfPath, screenshot] = process.argv.slice(2);
@@ -14,7 +14,7 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage();
   await page.goto(`${baseUrl}/verify`);
-  await page.fill('#key', apiKey);
+  if (apiKey !== '-') { await page.fill('#key', apiKey); }
   await page.setInputFiles('#file', pdfPath);
   await page.click('#verify');
   await page.waitForSelector('#result:not([hidden]), #error:not([hidden])', { timeout: 30000 });

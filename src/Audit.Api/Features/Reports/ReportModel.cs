@@ -19,7 +19,14 @@ public sealed record ReportModel(
     IReadOnlyList<string> ExecutiveSummary,
     IReadOnlyList<ReportControl> Controls,
     ReportMethodology Methodology,
-    IReadOnlyList<ReportInventoryItem> ModelInventory);
+    IReadOnlyList<ReportInventoryItem> ModelInventory,
+    ReportVerificationFacts? Verification = null);
+
+/// <summary>
+/// Where and how to verify the report, known before signing: the transparency-log index reserved for it, the issuing
+/// service's address, its /verify page and served documentation, and the SHA-256 fingerprint of the root certificate.
+/// </summary>
+public sealed record ReportVerificationFacts(long LogIndex, string ServiceUrl, string VerifyUrl, string DocsUrl, string RootFingerprintSha256);
 
 public sealed record ReportArtifact(string Name, string Sha256);
 

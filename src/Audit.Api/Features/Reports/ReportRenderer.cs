@@ -25,12 +25,29 @@ public static class ReportRenderer
         document.Info.Creator = $"Audit {model.ServiceVersion}";
         document.Info.CreationDate = model.IssuedAt.UtcDateTime;
         document.Info.Elements.SetString(ReportClaims.InfoKey, ReportClaims.From(model).ToJson());
+        // --- verifyopen: verification facts in XMP (block 1 of 2) ---
+        if (model.Verification is { } facts)
+        {
+            ReportXmp.Attach(document, model, facts);
+        }
 
         using var writer = new PdfPageWriter(document);
         WriteCover(writer, model);
         WriteControls(writer, model);
         WriteMethodology(writer, model);
         WriteInventory(writer, model);
+        // --- verifyopen: verification facts as text (block 2 of 2) ---
+        if (model.Verification is { } verification)
+        {
+            writer.Heading("Where to verify this report", writer.Heading1);
+            writer.Paragraph($"Verify it at {verification.VerifyUrl} (no account needed); how verification works: {verification.DocsUrl}.");
+            writer.Table(["Fact", "Value"], [0.35, 0.65], [
+                ["Transparency log index", verification.LogIndex.ToString(Invariant)],
+                ["Issuing service", verification.ServiceUrl],
+                ["Root certificate SHA-256", verification.RootFingerprintSha256],
+            ]);
+        }
+
         writer.Finish($"Audit report {model.ReportId}");
         return document;
     }

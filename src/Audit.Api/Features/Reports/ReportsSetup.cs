@@ -1,5 +1,7 @@
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Persistence;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace Audit.Api.Features.Reports;
 
@@ -14,6 +16,8 @@ public static class ReportsSetup
     {
         services.AddSingleton<IIssuedReportStore>(new FileIssuedReportStore(options.DataPath));
         services.AddSingleton<PadesSigner>();
+        services.AddSingleton(sp => new ServiceAddress(options.PublicBaseUrl,
+            () => sp.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()));
         services.AddSingleton<ReportIssuer>();
         services.AddSingleton<ReportIssuing>();
         return services;

@@ -3,7 +3,10 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Audit.Api.Features.Transparency;
 
-/// <summary>The public transparency log: hashes and statements only, no tenant data.</summary>
+/// <summary>
+/// The public transparency log: entries are hashes (a report's SHA-256 and a commitment to its statement), never
+/// tenant, audit, model, profile or verdict in clear. The statement is shown to whoever presents the report's SHA-256.
+/// </summary>
 public static class TransparencyApi
 {
     public static IEndpointRouteBuilder MapTransparencyApi(this IEndpointRouteBuilder app)
@@ -24,8 +27,13 @@ public static class TransparencyApi
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapGet("entries/{index:long}", Entry)
             .WithSummary("A log entry")
-            .WithDescription("The exact logged bytes (base64), their leaf hash and the decoded statement.")
+            .WithDescription("The exact logged bytes (base64), their leaf hash and the decoded entry (report SHA-256, statement SHA-256, time).")
             .ProducesProblem(StatusCodes.Status404NotFound);
+        // Each lookup scans the log: limited per client IP like verification.
+        group.MapGet("entries", Find).RequireRateLimiting(Verifications.VerificationsSetup.PublicPolicy)
+            .WithSummary("Find a report's log entry")
+            .WithDescription("?reportSha256=HEX: the entries recording a report with these bytes (empty array when none), each with the statement behind it and the report's signed receipt.")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         return app;
     }
 
@@ -37,6 +45,9 @@ public static class TransparencyApi
 
     public static async Task<Ok<ConsistencyProof>> Consistency(long first, long second, IMediator mediator, CancellationToken cancellationToken) =>
         TypedResults.Ok(await mediator.Send(new GetConsistencyProof(first, second), cancellationToken));
+
+    public static async Task<Ok<IReadOnlyList<ReportLogEntry>>> Find(string? reportSha256, IMediator mediator, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await mediator.Send(new FindLogEntries(reportSha256), cancellationToken));
 
     public static async Task<Ok<LogEntryResponse>> Entry(long index, IMediator mediator, CancellationToken cancellationToken) =>
         TypedResults.Ok(await mediator.Send(new GetLogEntry(index), cancellationToken));

@@ -31,11 +31,85 @@ public sealed class TransparencyLog(ITransparencyLogStore store, ISigningKeyProv
     public const string TreeHeadContentType = "application/vnd.audit.tree-head+json";
 
     private readonly SemaphoreSlim _gate = new(1, 1);
+
+    // Held from reserving an index to appending at it, so that no other append can take the reserved index.
+    private readonly SemaphoreSlim _appendGate = new(1, 1);
     private List<byte[]>? _entries;
     private List<byte[]>? _leafHashes;
 
-    /// <summary>Appends an entry; returns its index and the tree size right after it.</summary>
+    /// <summary>Appends an entry; returns its index.</summary>
     public async Task<long> AppendAsync(byte[] entry, CancellationToken cancellationToken)
+    {
+        await _appendGate.WaitAsync(cancellationToken);
+        try
+        {
+            return await AppendCoreAsync(entry, cancellationToken);
+        }
+        finally
+        {
+            _appendGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Reserves the next index, lets <paramref name="build"/> make the entry knowing it (a report states its own log
+    /// index inside the signed bytes the entry hashes), and appends it there. Appends through this log wait meanwhile,
+    /// so the reserved index is the appended one; reads do not wait. If the store nevertheless places the entry
+    /// elsewhere (another process appended to the same store), this throws rather than let a document name a wrong index.
+    /// </summary>
+    public async Task<(long Index, byte[] Entry, T State)> AppendReservedAsync<T>(
+        Func<long, CancellationToken, Task<(byte[] Entry, T State)>> build, CancellationToken cancellationToken)
+    {
+        await _appendGate.WaitAsync(cancellationToken);
+        try
+        {
+            var (entries, _) = await SnapshotAsync(cancellationToken);
+            long reserved = entries.Count;
+            var (entry, state) = await build(reserved, cancellationToken);
+            var index = await AppendCoreAsync(entry, cancellationToken);
+            return index == reserved
+                ? (index, entry, state)
+                : throw new InvalidOperationException($"Log index {reserved} was reserved but the entry was appended at {index}.");
+        }
+        finally
+        {
+            _appendGate.Release();
+        }
+    }
+
+    /// <summary>Indexes and bytes of the entries that record a report with this SHA-256 (lower-case hex).</summary>
+    public async Task<IReadOnlyList<(long Index, byte[] Entry)>> FindByReportSha256Async(string reportSha256, CancellationToken cancellationToken)
+    {
+        var (entries, _) = await SnapshotAsync(cancellationToken);
+        var needle = System.Text.Encoding.ASCII.GetBytes(reportSha256);
+        var found = new List<(long, byte[])>();
+        for (var i = 0; i < entries.Count; i++)
+        {
+            // A cheap byte search first; only candidate entries are parsed.
+            if (entries[i].AsSpan().IndexOf(needle) >= 0 && ReportSha256Of(entries[i]) == reportSha256)
+            {
+                found.Add((i, entries[i]));
+            }
+        }
+
+        return found;
+    }
+
+    private static string? ReportSha256Of(byte[] entry)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(entry);
+            return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("reportSha256", out var value)
+                && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private async Task<long> AppendCoreAsync(byte[] entry, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
         try
@@ -112,7 +186,11 @@ public sealed class TransparencyLog(ITransparencyLogStore store, ISigningKeyProv
             : null;
     }
 
-    public void Dispose() => _gate.Dispose();
+    public void Dispose()
+    {
+        _gate.Dispose();
+        _appendGate.Dispose();
+    }
 
     private async Task<(IReadOnlyList<byte[]> Entries, IReadOnlyList<byte[]> Leaves)> SnapshotAsync(CancellationToken cancellationToken)
     {

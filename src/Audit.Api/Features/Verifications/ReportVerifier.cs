@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Audit.Api.Features.Reports;
 using Audit.Api.Features.Transparency;
 using Audit.Api.Infrastructure.Persistence;
@@ -20,7 +21,9 @@ public sealed record VerificationResult(
     ReportClaims? Claims,
     DateTimeOffset? SigningTime,
     string? Signer,
-    long? LogIndex)
+    long? LogIndex,
+    JsonNode? Statement = null,
+    string? Receipt = null)
 {
     public IEnumerable<string> FailedChecks => Checks.Where(c => !c.Passed).Select(c => c.Name);
 }
@@ -73,8 +76,13 @@ public sealed class ReportVerifier(ISigningKeyProvider keys, IIssuedReportStore 
             : new(ReportKnown, issued.Sha256 == revisionHash,
                 issued.Sha256 == revisionHash ? $"Report {issued.ReportId} was issued by this service with exactly these bytes." : $"Report {issued.ReportId} was issued with different bytes."));
         checks.Add(await CheckLogAsync(issued, revisionHash, cancellationToken));
-        return Finish(checks, claims, info.SigningTime, signer?.Subject, issued?.LogIndex);
+        var result = Finish(checks, claims, info.SigningTime, signer?.Subject, issued?.LogIndex);
+        // Whoever presents the genuine report may see what the service certified about it, and its signed receipt.
+        return result.Valid && issued is not null ? result with { Statement = StatementOf(issued), Receipt = Convert.ToBase64String(issued.Receipt) } : result;
     }
+
+    /// <summary>The statement behind an issued report's log entry (its exact bytes, decoded).</summary>
+    public static JsonNode? StatementOf(IssuedReport issued) => JsonNode.Parse(issued.Statement ?? issued.LogEntry);
 
     private static VerificationResult Finish(List<VerificationCheck> checks, ReportClaims? claims, DateTimeOffset? time, string? signer, long? index)
     {
@@ -175,8 +183,7 @@ public sealed class ReportVerifier(ISigningKeyProvider keys, IIssuedReportStore 
         }
 
         var entry = await log.GetEntryAsync(issued.LogIndex, cancellationToken);
-        var statement = JsonSerializer.Deserialize<ReportStatement>(entry);
-        if (statement is null || statement.ReportSha256 != revisionHash || statement.ReportId != issued.ReportId)
+        if (!RecordsReport(entry, issued, revisionHash))
         {
             return new(TransparencyLogInclusion, false, $"Log entry {issued.LogIndex} does not record these bytes.");
         }
@@ -193,6 +200,32 @@ public sealed class ReportVerifier(ISigningKeyProvider keys, IIssuedReportStore 
         return new(TransparencyLogInclusion, included, included
             ? $"Entry {issued.LogIndex} is included in the signed tree head of size {head.TreeSize}."
             : $"The inclusion proof for entry {issued.LogIndex} does not lead to the tree head's root.");
+    }
+
+    /// <summary>
+    /// The entry names these bytes and commits to the stored statement (its SHA-256), which names the same report.
+    /// Reports issued before entries became commitments logged the statement itself.
+    /// </summary>
+    private static bool RecordsReport(byte[] entry, IssuedReport issued, string revisionHash)
+    {
+        try
+        {
+            if (issued.Statement is null)
+            {
+                var legacy = JsonSerializer.Deserialize<ReportStatement>(entry);
+                return legacy is not null && legacy.ReportSha256 == revisionHash && legacy.ReportId == issued.ReportId;
+            }
+
+            var leaf = JsonSerializer.Deserialize<LogLeaf>(entry);
+            var statement = JsonSerializer.Deserialize<ReportStatement>(issued.Statement);
+            return leaf is not null && statement is not null && leaf.ReportSha256 == revisionHash
+                && leaf.StatementSha256 == Convert.ToHexStringLower(SHA256.HashData(issued.Statement))
+                && statement.ReportSha256 == revisionHash && statement.ReportId == issued.ReportId;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
     }
 
     private static ReportClaims? ReadClaims(byte[] revision)

@@ -10,11 +10,33 @@ public sealed class SigningOptions
 {
     public const string SectionName = "Audit:Signing";
 
-    /// <summary>Distinguished name of the embedded root certificate.</summary>
-    public string RootSubject { get; set; } = "CN=Audit Report Root CA, O=Audit";
+    private string? _rootSubject;
+    private string? _signingSubject;
 
-    /// <summary>Distinguished name of embedded signing certificates (a serial suffix keeps rotated ones apart).</summary>
-    public string SigningSubject { get; set; } = "CN=Audit Report Signing, O=Audit";
+    /// <summary>
+    /// Who operates this service (e.g. "Example Assurance Ltd"): names the embedded root and signing certificates
+    /// (CN and O), so a report's signer says who issued it. Unset, the names say "development". Certificates already
+    /// created keep their names; a new name takes effect with a new PKI (or the next rotation, for the signer).
+    /// </summary>
+    public string? OperatorName { get; set; }
+
+    /// <summary>Distinguished name of the embedded root certificate; derived from <see cref="OperatorName"/> unless set.</summary>
+    public string RootSubject
+    {
+        get => _rootSubject ?? (OperatorName is { Length: > 0 } name
+            ? $"CN={Quote(name + " Report Root CA")}, O={Quote(name)}"
+            : "CN=Audit Report Root CA (development), O=Audit (development)");
+        set => _rootSubject = value;
+    }
+
+    /// <summary>Distinguished name of embedded signing certificates; derived from <see cref="OperatorName"/> unless set.</summary>
+    public string SigningSubject
+    {
+        get => _signingSubject ?? (OperatorName is { Length: > 0 } name
+            ? $"CN={Quote(name + " Report Signing")}, O={Quote(name)}"
+            : "CN=Audit Report Signing (development), O=Audit (development)");
+        set => _signingSubject = value;
+    }
 
     public int RootValidityYears { get; set; } = 20;
 
@@ -22,6 +44,9 @@ public sealed class SigningOptions
 
     /// <summary>A certificate and key from an external CA; when set, the embedded PKI is not used for signing.</summary>
     public ExternalSigningKeyOptions? External { get; set; }
+
+    // Quoted, so commas and the like in a company's name stay inside the attribute (.NET's parser doubles a quote).
+    private static string Quote(string value) => "\"" + value.Trim().Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }
 
 /// <summary>PEM files of a signing certificate issued elsewhere.</summary>
