@@ -19,7 +19,8 @@ public sealed record ReportModel(
     IReadOnlyList<string> ExecutiveSummary,
     IReadOnlyList<ReportControl> Controls,
     ReportMethodology Methodology,
-    IReadOnlyList<ReportInventoryItem> ModelInventory);
+    IReadOnlyList<ReportInventoryItem> ModelInventory,
+    string? FindingsJson = null);
 
 public sealed record ReportArtifact(string Name, string Sha256);
 
@@ -56,6 +57,13 @@ public abstract record ReportChart(string Title);
 public sealed record MaskNormChart(string Title, IReadOnlyList<string> ClassLabels, IReadOnlyList<double> Norms, double Threshold)
     : ReportChart(Title);
 
+/// <summary>
+/// Per-class anomaly index (Neural Cleanse, reference-calibrated when the finding says so) against the verdict's own
+/// threshold: a class is flagged when its index reaches the threshold, exactly as the finding decides.
+/// </summary>
+public sealed record AnomalyIndexChart(string Title, IReadOnlyList<string> ClassLabels, IReadOnlyList<double> Indices, double Threshold, string IndexLabel)
+    : ReportChart(Title);
+
 /// <summary>Distributions (STRIP entropies of clean and perturbed inputs) with an optional decision threshold.</summary>
 public sealed record HistogramChart(string Title, string ValueLabel, IReadOnlyList<HistogramSeries> Series, double? Threshold)
     : ReportChart(Title);
@@ -73,6 +81,10 @@ public sealed record LayerAurocChart(string Title, IReadOnlyList<string> Layers,
 public sealed record ReportMethodology(
     IReadOnlyList<string> Methods,
     IReadOnlyList<string> Limitations,
-    IReadOnlyList<ReportInventoryItem> Reproducibility);
+    IReadOnlyList<ReportInventoryItem> Reproducibility,
+    IReadOnlyList<ReportErrorRate>? ErrorRates = null);
+
+/// <summary>A probe's error rates as measured on fixture models, with where the measurement is documented.</summary>
+public sealed record ReportErrorRate(string Probe, string FalsePositives, string FalseNegatives, string Source);
 
 public sealed record ReportInventoryItem(string Name, string Value);
