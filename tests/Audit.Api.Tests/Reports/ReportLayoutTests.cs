@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Audit.Api.Features.Audits;
 using Audit.Api.Features.Reports;
 using Audit.Api.Tests.Support;
 using Audit.Evaluators.Probes;
@@ -193,6 +194,24 @@ public sealed class ReportLayoutTests
         // The quoted figure is the one the docs publish.
         var docs = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "probes.md"));
         Assert.Contains("4 false positives in 18 (22%)", docs, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void UnknownProbe_IsRenderedFromItsDetails()
+    {
+        var input = ReportModelBuilderTests.Input();
+        var details = new JsonObject { ["statistic"] = 0.83, ["threshold"] = 0.5, ["pTrojan"] = 0.83, ["method"] = "meta-classifier" };
+        input = input with { Findings = [.. input.Findings, new FindingResponse("trojans", "trojan-likelihood", "fail", 1.66, "p(trojan) 0.83 above 0.5.", details)] };
+        var model = ReportModelBuilder.Build(input, Catalog(), Issued);
+        using var directory = new TempDirectory();
+        var path = directory.File("report.pdf");
+        File.WriteAllBytes(path, PdfOutput.Save(ReportRenderer.Render(model)));
+
+        var text = Tools.Run("pdftotext", "-raw", path, "-").Output;
+
+        Assert.Contains("trojan-likelihood: p(trojan) 0.83 above 0.5.", text);
+        Assert.Contains("pTrojan 0.83", text);
+        Assert.Contains("method meta-classifier", text);
     }
 
     private static string RepositoryRoot()

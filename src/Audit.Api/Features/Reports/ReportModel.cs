@@ -35,7 +35,7 @@ public sealed record ReportControl(
     string Reason,
     IReadOnlyList<ReportFinding> Findings);
 
-/// <summary>One probe's finding with its evidence; <c>Score</c> is statistic / threshold (≥ 1 flagged), null when nothing was measured.</summary>
+/// <summary>One probe's finding with its evidence (<c>Figures</c>: the scalar values of its details, shown for probes the report draws no chart for); <c>Score</c> is statistic / threshold (≥ 1 flagged), null when nothing was measured.</summary>
 public sealed record ReportFinding(
     string Probe,
     Verdict Verdict,
@@ -45,7 +45,8 @@ public sealed record ReportFinding(
     string Summary,
     string Citation,
     IReadOnlyList<ReportImage> Images,
-    IReadOnlyList<ReportChart> Charts);
+    IReadOnlyList<ReportChart> Charts,
+    IReadOnlyList<ReportInventoryItem>? Figures = null);
 
 /// <summary>A PNG a probe produced (a recovered trigger mask or pattern).</summary>
 public sealed record ReportImage(string Caption, byte[] Png);

@@ -85,8 +85,18 @@ public static class ReportModelBuilder
             .ToList();
         var charts = (details?["charts"] as JsonArray ?? []).OfType<JsonObject>().Select(Chart).OfType<ReportChart>()
             .Concat(details is JsonObject known ? KnownCharts(known) : []).ToList();
-        return new ReportFinding(row.Probe, ParseVerdict(row.Verdict), row.Score, Number(details?["statistic"]), Number(details?["threshold"]), row.Summary, citation, images, charts);
+        return new ReportFinding(row.Probe, ParseVerdict(row.Verdict), row.Score, Number(details?["statistic"]), Number(details?["threshold"]), row.Summary, citation, images, charts,
+            Figures(details));
     }
+
+    /// <summary>
+    /// A finding's scalar details (numbers, strings, booleans) by name: what any probe, including one this report has
+    /// no chart for, measured. Arrays and objects are left to the attached findings JSON.
+    /// </summary>
+    private static List<ReportInventoryItem> Figures(JsonNode? details) =>
+        details is not JsonObject obj ? []
+        : [.. obj.Where(p => p.Value is JsonValue && p.Key is not ("statistic" or "threshold"))
+            .Select(p => new ReportInventoryItem(p.Key, Number(p.Value) is { } n ? n.ToString("0.####", CultureInfo.InvariantCulture) : p.Value!.ToString()))];
 
     /// <summary>
     /// A stored evidence file's bytes by its id; findings recorded before evidence was stored apart (migration 0003)

@@ -121,7 +121,7 @@ public static class ReportRenderer
     private static void WriteControls(PdfPageWriter writer, ReportModel model)
     {
         string[] headers = ["Probe", "Verdict", "Score", "Statistic", "Threshold", "Method"];
-        double[] widths = [0.2, 0.12, 0.08, 0.1, 0.1, 0.4];
+        double[] widths = [0.19, 0.11, 0.08, 0.11, 0.12, 0.39];
         IReadOnlyList<string> Row(ReportFinding f) =>
             [f.Probe, VerdictText(f.Verdict), Number(f.Score), Number(f.Statistic), Number(f.Threshold), f.Citation];
 
@@ -149,6 +149,7 @@ public static class ReportRenderer
                 var charts = finding.Charts.Select(c => (Png: ReportCharts.Render(c), Caption: ReportCharts.Caption(c))).ToList();
                 var next = finding.Images.Count > 0 ? writer.ImageHeight(finding.Images[0].Png, finding.Images[0].Caption, 140, 140)
                     : charts.Count > 0 ? writer.ImageHeight(charts[0].Png, charts[0].Caption, writer.ContentWidth, 240)
+                    : finding.Figures is { Count: > 0 } shown ? writer.TableStartHeight(["Measured", "Value"], [0.35, 0.65], [shown[0].Name, shown[0].Value])
                     : 0;
                 writer.Paragraph($"{finding.Probe}: {finding.Summary}", keepWithNext: next);
                 if (finding.Images.Count > 0)
@@ -159,6 +160,12 @@ public static class ReportRenderer
                 foreach (var (png, caption) in charts)
                 {
                     writer.Image(png, caption, writer.ContentWidth, 240);
+                }
+
+                // A probe the report draws nothing for still shows what it measured.
+                if (charts.Count == 0 && finding.Images.Count == 0 && finding.Figures is { Count: > 0 } figures)
+                {
+                    writer.Table(["Measured", "Value"], [0.35, 0.65], figures.Select(f => (IReadOnlyList<string>)[f.Name, f.Value]));
                 }
             }
         }
