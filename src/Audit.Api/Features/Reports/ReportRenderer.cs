@@ -38,6 +38,7 @@ public static class ReportRenderer
         {
             WriteSummary(writer, model);
             writer.SectionBreak();
+            WriteIdentification(writer, model);
             WriteControls(writer, model);
             WriteMethodology(writer, model);
             WriteInventory(writer, model);
@@ -55,8 +56,8 @@ public static class ReportRenderer
     }
 
     /// <summary>
-    /// Page one: the verdict, what was tested, what failed and why, what it means, and the identifiers that tie the
-    /// report to its inputs. Every detail follows from page two on.
+    /// Page one: the verdict, what was tested, what failed and why, and what it means. Every detail follows from page
+    /// two on.
     /// </summary>
     private static void WriteSummary(PdfPageWriter writer, ReportModel model)
     {
@@ -88,7 +89,9 @@ public static class ReportRenderer
         {
             writer.Bullets(failed.Select(c =>
                 $"{c.ControlId} {VerdictText(c.Verdict)}: {c.Reason}" +
-                string.Concat(c.Findings.Where(f => f.Verdict != Verdict.Pass).Select(f => $" {f.Probe}: {f.Summary}"))));
+                string.Concat(c.Findings
+                    .Where(f => f.Verdict != Verdict.Pass && !c.Reason.Contains(f.Summary, StringComparison.Ordinal))
+                    .Select(f => $" {f.Probe}: {f.Summary}"))));
         }
 
         writer.Heading("What it means", writer.Heading2, keepWithNext: 30);
@@ -99,6 +102,11 @@ public static class ReportRenderer
             _ => "At least one control could not be decided: evidence was missing or a probe could not complete. The model has not passed; supply the missing evidence or rerun before relying on the report.",
         });
 
+    }
+
+    /// <summary>The identifiers that tie the report to its inputs: the first page of the details.</summary>
+    private static void WriteIdentification(PdfPageWriter writer, ReportModel model)
+    {
         var identification = new List<IReadOnlyList<string>>
         {
             new[] { "Report ID", model.ReportId },
@@ -114,7 +122,7 @@ public static class ReportRenderer
             new[] { "Compute device", model.Device },
             new[] { "Service version", model.ServiceVersion },
         };
-        writer.Heading("Audit identification", writer.Heading2, keepWithNext: writer.TableStartHeight(["Field", "Value"], [0.28, 0.72], identification[0]));
+        writer.Heading("Audit identification", writer.Heading1, keepWithNext: writer.TableStartHeight(["Field", "Value"], [0.28, 0.72], identification[0]));
         writer.Table(["Field", "Value"], [0.28, 0.72], identification);
     }
 
