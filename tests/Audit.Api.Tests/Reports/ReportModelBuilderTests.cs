@@ -54,7 +54,7 @@ public sealed class ReportModelBuilderTests
         Assert.Equal(4, document.GetPages().Sum(p => p.GetImages().Count())); // mask image + three charts
     }
 
-    private static AuditReportInput Input()
+    internal static AuditReportInput Input()
     {
         var empty = new Dictionary<string, JsonElement>();
         var profile = new Profile("eu-ai-act-art15", "1.0.0", "EU AI Act Article 15", "Regulation (EU) 2024/1689", null,

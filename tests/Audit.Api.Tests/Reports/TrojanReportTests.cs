@@ -64,6 +64,8 @@ public sealed class TrojanReportTests : IDisposable
             Assert.Contains("neural-cleanse", text);
             Assert.Contains("Wang et al., Neural Cleanse", text);
             Assert.Contains("Recovered trigger mask for class 3", text);
+            // The chart marks the class the calibrated finding flags (the BadNets target), and no other.
+            Assert.Contains("Flagged (drawn in red): class 3.", text);
             // Three trigger images from Neural Cleanse, its mask-norm chart and STRIP's entropy histogram at least.
             Assert.True(document.GetPages().Sum(p => p.GetImages().Count()) >= 5);
         }

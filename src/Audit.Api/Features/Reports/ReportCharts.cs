@@ -16,6 +16,9 @@ public static class ReportCharts
         plot.Title(chart.Title);
         switch (chart)
         {
+            case AnomalyIndexChart indices:
+                DrawAnomalyIndices(plot, indices);
+                break;
             case MaskNormChart masks:
                 DrawMaskNorms(plot, masks);
                 break;
@@ -33,6 +36,53 @@ public static class ReportCharts
         }
 
         return plot.GetImageBytes(Width, Height, ImageFormat.Png);
+    }
+
+    /// <summary>
+    /// The classes a chart draws as flagged, by the same rule the chart colours its bars with; empty for charts that
+    /// flag no classes. Tests compare these with the finding the chart illustrates.
+    /// </summary>
+    public static IReadOnlyList<string> FlaggedLabels(ReportChart chart) => chart switch
+    {
+        AnomalyIndexChart indices => [.. indices.ClassLabels.Where((_, i) => i < indices.Indices.Count && IsFlagged(indices, i))],
+        MaskNormChart masks => [.. masks.ClassLabels.Where((_, i) => i < masks.Norms.Count && masks.Norms[i] <= masks.Threshold)],
+        _ => [],
+    };
+
+    /// <summary>The chart's caption: its title and, for per-class charts, the classes it flags in words.</summary>
+    public static string Caption(ReportChart chart)
+    {
+        if (chart is not (AnomalyIndexChart or MaskNormChart))
+        {
+            return chart.Title;
+        }
+
+        var flagged = FlaggedLabels(chart);
+        return flagged.Count == 0
+            ? $"{chart.Title}. No class reaches the threshold."
+            : $"{chart.Title}. Flagged (drawn in red): class {string.Join(", ", flagged)}.";
+    }
+
+    private static bool IsFlagged(AnomalyIndexChart chart, int i) => chart.Indices[i] >= chart.Threshold;
+
+    private static void DrawAnomalyIndices(Plot plot, AnomalyIndexChart chart)
+    {
+        var bars = chart.Indices.Select((index, i) => new Bar
+        {
+            Position = i,
+            Value = index,
+            FillColor = IsFlagged(chart, i) ? Colors.OrangeRed : Colors.SteelBlue,
+        }).ToList();
+        plot.Add.Bars(bars);
+        var line = plot.Add.HorizontalLine(chart.Threshold);
+        line.LinePattern = LinePattern.Dashed;
+        line.Color = Colors.OrangeRed;
+        line.LegendText = $"flag threshold ({chart.Threshold:G4}); red bars are flagged";
+        plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, chart.ClassLabels.Count).Select(i => (double)i)], [.. chart.ClassLabels]);
+        plot.XLabel("class");
+        plot.YLabel(chart.IndexLabel);
+        plot.Axes.Margins(bottom: 0);
+        plot.ShowLegend(Alignment.UpperRight);
     }
 
     private static void DrawMaskNorms(Plot plot, MaskNormChart chart)

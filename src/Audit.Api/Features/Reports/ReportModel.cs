@@ -20,7 +20,8 @@ public sealed record ReportModel(
     IReadOnlyList<ReportControl> Controls,
     ReportMethodology Methodology,
     IReadOnlyList<ReportInventoryItem> ModelInventory,
-    ReportVerificationFacts? Verification = null);
+    ReportVerificationFacts? Verification = null,
+    string? FindingsJson = null);
 
 /// <summary>
 /// Where and how to verify the report, known before signing: the transparency-log index reserved for it, the issuing
@@ -41,7 +42,7 @@ public sealed record ReportControl(
     string Reason,
     IReadOnlyList<ReportFinding> Findings);
 
-/// <summary>One probe's finding with its evidence; <c>Score</c> is statistic / threshold (≥ 1 flagged), null when nothing was measured.</summary>
+/// <summary>One probe's finding with its evidence (<c>Figures</c>: the scalar values of its details, shown for probes the report draws no chart for); <c>Score</c> is statistic / threshold (≥ 1 flagged), null when nothing was measured.</summary>
 public sealed record ReportFinding(
     string Probe,
     Verdict Verdict,
@@ -51,7 +52,8 @@ public sealed record ReportFinding(
     string Summary,
     string Citation,
     IReadOnlyList<ReportImage> Images,
-    IReadOnlyList<ReportChart> Charts);
+    IReadOnlyList<ReportChart> Charts,
+    IReadOnlyList<ReportInventoryItem>? Figures = null);
 
 /// <summary>A PNG a probe produced (a recovered trigger mask or pattern).</summary>
 public sealed record ReportImage(string Caption, byte[] Png);
@@ -61,6 +63,13 @@ public abstract record ReportChart(string Title);
 
 /// <summary>Per-class trigger mask norms (Neural Cleanse) with the anomaly threshold drawn as a line.</summary>
 public sealed record MaskNormChart(string Title, IReadOnlyList<string> ClassLabels, IReadOnlyList<double> Norms, double Threshold)
+    : ReportChart(Title);
+
+/// <summary>
+/// Per-class anomaly index (Neural Cleanse, reference-calibrated when the finding says so) against the verdict's own
+/// threshold: a class is flagged when its index reaches the threshold, exactly as the finding decides.
+/// </summary>
+public sealed record AnomalyIndexChart(string Title, IReadOnlyList<string> ClassLabels, IReadOnlyList<double> Indices, double Threshold, string IndexLabel)
     : ReportChart(Title);
 
 /// <summary>Distributions (STRIP entropies of clean and perturbed inputs) with an optional decision threshold.</summary>
@@ -80,6 +89,10 @@ public sealed record LayerAurocChart(string Title, IReadOnlyList<string> Layers,
 public sealed record ReportMethodology(
     IReadOnlyList<string> Methods,
     IReadOnlyList<string> Limitations,
-    IReadOnlyList<ReportInventoryItem> Reproducibility);
+    IReadOnlyList<ReportInventoryItem> Reproducibility,
+    IReadOnlyList<ReportErrorRate>? ErrorRates = null);
+
+/// <summary>A probe's error rates as measured on fixture models, with where the measurement is documented.</summary>
+public sealed record ReportErrorRate(string Probe, string FalsePositives, string FalseNegatives, string Source);
 
 public sealed record ReportInventoryItem(string Name, string Value);

