@@ -194,7 +194,7 @@ public static class SafetensorsDataset
         }
         catch (Exception ex) when (ex is JsonException or System.Text.DecoderFallbackException)
         {
-            throw new DatasetRejectedException("The safetensors header is not valid UTF-8 JSON.", ex);
+            throw new DatasetRejectedException("The safetensors header is not valid JSON in UTF-8.", ex);
         }
 
         using (document)
