@@ -48,6 +48,17 @@ switch (options.Command)
         return 0;
     case "fit":
         return new ZooFit(options.Cache, options.Output).Run();
+    case "report":
+        foreach (string split in options.Split is null ? ZooSplits.All : [options.Split])
+        {
+            string markdown = SurveyReport.Markdown(
+                ZooSurvey.Read(options.Cache, split).Where(r => r.AuditSeed == options.Seed).ToList(),
+                options.Output is null ? Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.Embedded() : ZooFit.Load(options.Output),
+                split);
+            Console.WriteLine(markdown);
+        }
+
+        return 0;
     default:
         Console.Error.WriteLine(ZooOptions.Usage);
         return 2;
@@ -57,13 +68,14 @@ switch (options.Command)
 internal sealed record ZooOptions(string Command, string Cache, string? Split, int Limit, int Seed, string? Output, IReadOnlyList<SplitSize> Sizes)
 {
     public const string Usage = """
-        usage: Audit.ModelZoo <list|generate|survey|fit> [--cache DIR] [--split design|calibration|test] [--limit N]
+        usage: Audit.ModelZoo <list|generate|survey|fit|report> [--cache DIR] [--split design|calibration|test] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
           list      the recipes (split, name, trigger, hash)
           generate  train the recipes not yet in the cache (DIR/models)
           survey    run the trojan probes on every model of the split; DIR/survey/<split>.jsonl and <split>.md
           fit       fit trojan-likelihood on design, calibrate on calibration, measure on test; writes --output
                     (default src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json)
+          report    the Markdown tables of the surveyed splits, with the embedded model (or the --output file)
         """;
 
     public static ZooOptions? Parse(string[] args)

@@ -38,6 +38,10 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         return 0;
     }
 
+    /// <summary>Reads a model file the fit command wrote.</summary>
+    public static TrojanLikelihoodModel Load(string path) =>
+        JsonSerializer.Deserialize<TrojanLikelihoodModel>(File.ReadAllText(path), TrojanLikelihoodModel.JsonOptions)!;
+
     private List<SurveyRecord> SurveyReportData(string split) => ZooSurvey.Read(cacheFolder, split);
 
     private static string DateTimeOffsetText() =>
