@@ -28,8 +28,8 @@ public sealed class TrojanLikelihoodMathTests
         Test: null);
 
     [Theory]
-    // (x − mean) / scale, weighted, plus the intercept: 1.5·(3 − 1)/2 − 0.5·(20 − 10)/5 − 1 = −1.5.
-    [InlineData(3, 20, -1.5)]
+    // (x − mean) / scale, weighted, plus the intercept: 1.5·(3 − 1)/2 − 0.5·(20 − 10)/5 − 1 = 1.5 − 1 − 1 = −0.5.
+    [InlineData(3, 20, -0.5)]
     [InlineData(1, 10, -1)]
     [InlineData(5, 0, 3)]
     public void Logit_StandardisesThenWeighs(double a, double b, double expected) =>
