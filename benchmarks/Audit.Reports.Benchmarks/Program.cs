@@ -5,6 +5,7 @@ using System.Globalization;
 using Audit.Api.Features.Reports;
 using Audit.Api.Features.Transparency;
 using Audit.Api.Features.Verifications;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Signing;
 using Audit.Domain.Findings;
 

@@ -3,14 +3,19 @@ using Audit.Api.Features.Artifacts;
 using Audit.Api.Features.Audits;
 using Audit.Api.Features.Health;
 using Audit.Api.Features.Profiles;
+using Audit.Api.Features.Audits.Running;
 using Audit.Api.Features.Reports;
+using Audit.Api.Features.SigningKeys;
+using Audit.Api.Features.Transparency;
+using Audit.Api.Features.Verifications;
 using Audit.Api.Infrastructure;
-using Audit.Api.Infrastructure.Artifacts;
 using Audit.Api.Infrastructure.Errors;
+using Audit.Api.Infrastructure.Http;
 using Audit.Api.Infrastructure.Mediator;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
-using Audit.Api.Worker;
+using Audit.Api.Infrastructure.Signing;
+using Audit.Api.Infrastructure.Storage;
 using Audit.Evaluators;
 using FluentValidation;
 using Microsoft.AspNetCore.Authentication;
@@ -21,7 +26,12 @@ WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
 
 builder.Services.AddOptions<AuditOptions>().Bind(builder.Configuration.GetSection(AuditOptions.Section));
 AuditOptions options = builder.Configuration.GetSection(AuditOptions.Section).Get<AuditOptions>() ?? new AuditOptions();
-Directory.CreateDirectory(options.DataPath);
+// Owner-only files (0600) and folders (0700) under the data directory: umask for what is created from now on,
+// Secure for what an earlier release or another umask left.
+ProcessUmask.RestrictToOwner();
+OwnerOnly.CreateDirectory(options.DataPath);
+OwnerOnly.Secure(options.DataPath);
+builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
 
 builder.Logging.AddSimpleConsole(console =>
 {
@@ -33,19 +43,17 @@ builder.Logging.AddSimpleConsole(console =>
 });
 
 builder.Services.AddSingleton(TimeProvider.System);
-builder.Services.AddSingleton<IDatabase>(new SqliteDatabase(Path.Combine(options.DataPath, "audit.db")));
-builder.Services.AddSingleton<Migrator>();
-builder.Services.AddSingleton(new ArtifactStore(options.DataPath));
+builder.Services.AddPersistence(options);
 builder.Services.AddSingleton<ConfiguredKeys>();
 builder.Services.AddSingleton<DevelopmentKeys>();
-builder.Services.AddSingleton<ProfileRepository>();
-builder.Services.AddSingleton<AuditStore>();
-builder.Services.AddSingleton<AuditQueue>();
 builder.Services.AddEvaluators();
-builder.Services.AddReports(builder.Configuration, options);
+builder.Services.AddSigning(builder.Configuration, options);
+builder.Services.AddTransparency(options);
+builder.Services.AddReports(options);
+builder.Services.AddVerifications();
 if (options.Worker.Enabled)
 {
-    builder.Services.AddHostedService<AuditWorker>();
+    builder.Services.AddAuditWorker();
 }
 
 builder.Services.AddMediator((Mediator.MediatorOptions mediator) =>
@@ -65,7 +73,7 @@ builder.Services.AddAuthorizationBuilder()
     .AddPolicy(Policies.Submit, p => p.RequireRole(Roles.Compliance).RequireClaim(Caller.TenantClaim))
     .AddPolicy(Policies.ReadTenant, p => p.RequireRole(Roles.Compliance, Roles.Auditor).RequireClaim(Caller.TenantClaim))
     .AddPolicy(Policies.Verify, p => p.RequireRole(Roles.Regulator, Roles.Auditor, Roles.Compliance))
-    .AddPolicy(Policies.ManageProfiles, p => p.RequireRole(Roles.Compliance, Roles.Admin))
+    .AddPolicy(Policies.ManageProfiles, p => p.RequireRole(Roles.Compliance).RequireClaim(Caller.TenantClaim))
     .AddPolicy(Policies.ReadAccessLog, p => p.RequireRole(Roles.Auditor).RequireClaim(Caller.TenantClaim))
     .AddPolicy(Policies.Admin, p => p.RequireRole(Roles.Admin));
 
@@ -77,7 +85,9 @@ WebApplication app = builder.Build();
 
 await app.Services.GetRequiredService<Migrator>().MigrateAsync(CancellationToken.None);
 await app.Services.GetRequiredService<DevelopmentKeys>().EnsureAsync(CancellationToken.None);
+OwnerOnly.Secure(options.DataPath);
 
+app.UseSecurityHeaders();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseAuthentication();
@@ -89,7 +99,10 @@ app.MapArtifactsApi(options.Artifacts.MaxSizeBytes);
 app.MapProfilesApi();
 app.MapAuditsApi();
 app.MapAdminApi();
-app.MapReportsApis();
+app.MapReportsApi();
+app.MapSigningKeysApi();
+app.MapTransparencyApi();
+app.MapVerificationsApi();
 
 app.Lifetime.ApplicationStarted.Register(() =>
 {

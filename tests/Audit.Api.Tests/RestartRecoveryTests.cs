@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
-using Audit.Api.Features.Audits;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Tests.Infrastructure;
-using Audit.Api.Worker;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -34,7 +33,7 @@ public sealed class RestartRecoveryTests
 
         Assert.Equal("succeeded", done["status"]!.GetValue<string>());
         Assert.DoesNotContain(done["findings"]!.AsArray(), f => f!["probe"]!.GetValue<string>() == "stale-probe");
-        AuditRow row = (await after.Services.GetRequiredService<AuditStore>().FindAsync("acme", id, CancellationToken.None))!;
+        AuditRow row = (await after.Services.GetRequiredService<AuditRepository>().FindAsync("acme", id, CancellationToken.None))!;
         Assert.Equal(2, row.Attempts);
     }
 
@@ -48,7 +47,7 @@ public sealed class RestartRecoveryTests
         string id = (await (await client.SubmitAsync(new { modelArtifactId = model, profileId = "trojan-scan" })).JsonAsync())["id"]!.GetValue<string>();
         await ExecuteAsync(data, $"UPDATE audits SET status = 'running', lease_owner = 'alive', lease_expires_at = '2999-01-01T00:00:00.0000000+00:00', attempts = 1 WHERE id = '{id}'");
 
-        AuditRow? claimed = await factory.Services.GetRequiredService<AuditQueue>()
+        AuditRow? claimed = await factory.Services.GetRequiredService<AuditRepository>()
             .TryClaimAsync("intruder", DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture), TimeSpan.FromSeconds(30), CancellationToken.None);
 
         Assert.Null(claimed);
@@ -61,7 +60,7 @@ public sealed class RestartRecoveryTests
         HttpClient client = factory.ClientFor(AuditApiFactory.AcmeCompliance);
         string model = await client.UploadIdAsync(TestModels.Conv2d, "model");
         await client.SubmitAsync(new { modelArtifactId = model, profileId = "trojan-scan" });
-        AuditQueue queue = factory.Services.GetRequiredService<AuditQueue>();
+        AuditRepository queue = factory.Services.GetRequiredService<AuditRepository>();
         DateTimeOffset now = DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture);
 
         AuditRow?[] claims = await Task.WhenAll(Enumerable.Range(0, 8).Select(i =>

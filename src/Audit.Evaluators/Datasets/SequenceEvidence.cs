@@ -47,7 +47,8 @@ public sealed record SequenceEvidence(
             throw new EvidenceRejectedException($"The audit has no sequence evidence file ('{Path.GetFileName(path)}' not found).");
         }
 
-        using var reader = new StreamReader(path);
+        // Line by line with a per-line bound: one enormous line is refused before it is held whole.
+        using var reader = new BoundedLineReader(new StreamReader(path));
         return Parse(reader, limits, cancellationToken);
     }
 

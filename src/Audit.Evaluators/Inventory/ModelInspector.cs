@@ -4,7 +4,10 @@ using Onnx;
 
 namespace Audit.Evaluators.Inventory;
 
-/// <summary>Reads an ONNX file's declarations without running it.</summary>
+/// <summary>
+/// Reads an ONNX file's declarations (<see cref="Inspect(string, OnnxImportLimits?)"/>), and with
+/// <see cref="InspectAndRun"/> also runs it once on a synthetic input to measure executability and read its interface.
+/// </summary>
 public static class ModelInspector
 {
     /// <summary>
@@ -12,15 +15,52 @@ public static class ModelInspector
     /// the model. Whether an operator is executable is asked of the importer's registry at the model's opset.
     /// </summary>
     /// <exception cref="ModelRejectedException">Not ONNX, external data, unknown domain, or out of bounds.</exception>
-    public static ModelInventory Inspect(string path, OnnxImportLimits? limits = null)
+    public static ModelInventory Inspect(string path, OnnxImportLimits? limits = null) =>
+        Inspect(Read(path, limits ?? OnnxImportLimits.Default), limits ?? OnnxImportLimits.Default);
+
+    /// <summary>
+    /// <see cref="Inspect(string, OnnxImportLimits?)"/>, then measures executability: imports the graph and runs one
+    /// forward pass on a small synthetic input, bounded in time and memory (<paramref name="options"/>), and reads
+    /// the model's <see cref="ModelInterface"/> from its declarations and the run's output shapes.
+    /// </summary>
+    /// <exception cref="ModelRejectedException">As <see cref="Inspect(string, OnnxImportLimits?)"/>.</exception>
+    /// <exception cref="UnsupportedOperatorException">The model uses com.microsoft operators the importer lacks.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (not the check's own timeout).</exception>
+    public static ModelInventory InspectAndRun(
+        string path, CancellationToken cancellationToken, ExecutionCheckOptions? options = null, OnnxImportLimits? limits = null, TimeProvider? time = null)
     {
         limits ??= OnnxImportLimits.Default;
+        byte[] bytes = Read(path, limits);
+        ModelProto model = OnnxModelLoader.Parse(bytes, limits);
+        ModelInventory inventory = Inspect(model);
+        // Structure before running: a cycle, an undefined input or a raw_data of the wrong size is refused with its
+        // reason instead of surfacing as a failed run.
+        OnnxStructureCheck.Check(model);
+        ExecutabilityCheck.Result run = ExecutabilityCheck.Run(model, bytes, limits, options ?? ExecutionCheckOptions.Default, time ?? TimeProvider.System, cancellationToken);
+        var transposed = new HashSet<string>(
+            model.Graph.Node
+                .Where(n => n.OpType == "Transpose" && OnnxOperatorSupport.IsDefaultDomain(n.Domain) && n.Input.Count > 0
+                    && n.Attribute.FirstOrDefault(a => a.Name == "perm") is { } perm && perm.Ints.SequenceEqual([0L, 3, 1, 2]))
+                .Select(n => n.Input[0]),
+            StringComparer.Ordinal);
+        ModelInterface detected = InterfaceDetector.Detect(inventory.Inputs, inventory.Outputs, run.OutputShapes, transposed);
+        return inventory with { Interface = detected, Executable = run.Executable, ExecutionError = run.Error };
+    }
+
+    private static byte[] Read(string path, OnnxImportLimits limits)
+    {
         if (new FileInfo(path).Length > limits.MaxModelBytes)
         {
             throw new ModelRejectedException(ModelRejectionReason.LimitExceeded, $"The model is larger than {limits.MaxModelBytes} bytes.");
         }
 
-        ModelProto model = OnnxModelLoader.Parse(File.ReadAllBytes(path), limits);
+        return File.ReadAllBytes(path);
+    }
+
+    private static ModelInventory Inspect(byte[] bytes, OnnxImportLimits limits) => Inspect(OnnxModelLoader.Parse(bytes, limits));
+
+    private static ModelInventory Inspect(ModelProto model)
+    {
         GraphProto graph = model.Graph;
         var opsets = new SortedDictionary<string, long>(StringComparer.Ordinal);
         foreach (OperatorSetIdProto import in model.OpsetImport)
@@ -43,10 +83,11 @@ public static class ModelInspector
         var unsupported = new SortedSet<string>(StringComparer.Ordinal);
         foreach (NodeProto node in graph.Node)
         {
-            counts[node.OpType] = counts.GetValueOrDefault(node.OpType) + 1;
+            string key = OnnxOperatorSupport.IsDefaultDomain(node.Domain) ? node.OpType : $"{node.Domain}::{node.OpType}";
+            counts[key] = counts.GetValueOrDefault(key) + 1;
             if (!OnnxOperatorSupport.IsSupported(node.OpType, node.Domain, defaultOpset))
             {
-                unsupported.Add(node.OpType);
+                unsupported.Add(key);
             }
         }
 

@@ -10,6 +10,9 @@ namespace Audit.Evaluators.Inventory;
 /// <param name="ParameterCount">Elements across all initializers.</param>
 /// <param name="ParameterBytes">Raw bytes of all initializers.</param>
 /// <param name="UnsupportedOperators">Operators the importer cannot run; an audit of such a model fails with this list.</param>
+/// <param name="Interface">The kind of model and the role of each input, when inspected with a run.</param>
+/// <param name="Executable">Whether one forward pass on a small synthetic input ran (null when not tried).</param>
+/// <param name="ExecutionError">Why the import or the run failed, when <paramref name="Executable"/> is false.</param>
 public sealed record ModelInventory(
     long IrVersion,
     IReadOnlyDictionary<string, long> Opsets,
@@ -19,7 +22,10 @@ public sealed record ModelInventory(
     IReadOnlyDictionary<string, int> OperatorCounts,
     long ParameterCount,
     long ParameterBytes,
-    IReadOnlyList<string> UnsupportedOperators);
+    IReadOnlyList<string> UnsupportedOperators,
+    ModelInterface? Interface = null,
+    bool? Executable = null,
+    string? ExecutionError = null);
 
 /// <summary>A named tensor with its element type and shape; symbolic dimensions keep their names.</summary>
 /// <param name="Name">Value name in the graph.</param>

@@ -113,7 +113,20 @@ public sealed class OnnxGraph : IDifferentiableModel
     public IReadOnlyDictionary<string, Tensor> Run(
         IReadOnlyDictionary<string, Tensor> inputs,
         IReadOnlyCollection<string>? capture = null,
-        IReadOnlyDictionary<string, Tensor>? replace = null)
+        IReadOnlyDictionary<string, Tensor>? replace = null) =>
+        Run(inputs, capture, replace, long.MaxValue, CancellationToken.None);
+
+    /// <summary>
+    /// A run for untrusted models (the upload's executability check): cancelled between nodes, and stopped with
+    /// <see cref="ModelRejectedException"/> (<see cref="ModelRejectionReason.LimitExceeded"/>) as soon as one node
+    /// produces a value larger than <paramref name="maxValueBytes"/>.
+    /// </summary>
+    internal IReadOnlyDictionary<string, Tensor> Run(
+        IReadOnlyDictionary<string, Tensor> inputs,
+        IReadOnlyCollection<string>? capture,
+        IReadOnlyDictionary<string, Tensor>? replace,
+        long maxValueBytes,
+        CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         CheckNames(capture, "capture");
@@ -149,6 +162,7 @@ public sealed class OnnxGraph : IDifferentiableModel
 
         for (int n = 0; n < plan.Nodes.Length; n++)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             CompiledNode node = plan.Nodes[n];
             int[] inputSlots = plan.InputSlots[n];
             Tensor?[] arguments = new Tensor?[inputSlots.Length];
@@ -165,6 +179,13 @@ public sealed class OnnxGraph : IDifferentiableModel
             catch (Exception e) when (e is not UnsupportedOperatorException and not ModelRejectedException)
             {
                 throw new InvalidOperationException($"{node.Describe} failed: {e.Message}", e);
+            }
+
+            if (maxValueBytes < long.MaxValue && results.FirstOrDefault(r => r.numel() * r.ElementSize > maxValueBytes) is { } huge)
+            {
+                throw new ModelRejectedException(
+                    ModelRejectionReason.LimitExceeded,
+                    $"{node.Describe} produced a value of shape [{string.Join(", ", huge.shape)}], more than {maxValueBytes} bytes.");
             }
 
             int[] outputSlots = plan.OutputSlots[n];

@@ -90,10 +90,25 @@ public static class OnnxModelLoader
             throw new ModelRejectedException(ModelRejectionReason.LimitExceeded, $"The graph has {graph.Node.Count} nodes; at most {limits.MaxNodes} are accepted.");
         }
 
-        string[] domains = [.. graph.Node.Select(n => n.Domain).Where(d => !OnnxOperatorSupport.IsDefaultDomain(d)).Distinct(StringComparer.Ordinal)];
+        string[] domains = [.. graph.Node.Select(n => n.Domain)
+            .Where(d => !OnnxOperatorSupport.IsDefaultDomain(d) && d != OnnxOperatorSupport.MicrosoftDomain)
+            .Distinct(StringComparer.Ordinal)];
         if (domains.Length > 0)
         {
-            throw new ModelRejectedException(ModelRejectionReason.UnknownDomain, $"The graph uses operators from unknown domain(s): {string.Join(", ", domains)}; only the default ONNX domain is accepted.");
+            throw new ModelRejectedException(ModelRejectionReason.UnknownDomain, $"The graph uses operators from unknown domain(s): {string.Join(", ", domains)}; only the default ONNX domain and ONNX Runtime's com.microsoft transformer operators are accepted.");
+        }
+
+        // ONNX Runtime's optimiser fuses transformer blocks into com.microsoft operators; the common ones are
+        // implemented, any other is refused by name with the way to export without it.
+        string[] microsoft = [.. graph.Node
+            .Where(n => n.Domain == OnnxOperatorSupport.MicrosoftDomain && OperatorRegistry.Instance.Find(n.OpType, n.Domain, 1) is null)
+            .Select(n => $"{OnnxOperatorSupport.MicrosoftDomain}.{n.OpType}")
+            .Distinct(StringComparer.Ordinal)];
+        if (microsoft.Length > 0)
+        {
+            throw new UnsupportedOperatorException(
+                microsoft,
+                $"The model uses ONNX Runtime contrib operators the importer does not support: {string.Join(", ", microsoft)} (supported from com.microsoft: {string.Join(", ", OnnxOperatorSupport.SupportedMicrosoft)}). {OnnxOperatorSupport.MicrosoftExportAdvice}");
         }
 
         long totalBytes = 0;

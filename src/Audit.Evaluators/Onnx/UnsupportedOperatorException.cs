@@ -12,6 +12,13 @@ public sealed class UnsupportedOperatorException : Exception
         Unsupported = unsupported;
     }
 
+    /// <summary>A refusal whose message explains more than the list, e.g. how to export without the operators.</summary>
+    public UnsupportedOperatorException(IReadOnlyList<string> unsupported, string message)
+        : base(message)
+    {
+        Unsupported = unsupported;
+    }
+
     public UnsupportedOperatorException()
         : this(Array.Empty<string>())
     {

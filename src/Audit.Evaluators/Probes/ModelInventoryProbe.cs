@@ -20,7 +20,7 @@ public sealed class ModelInventoryProbe : IProbe
         ModelKinds: ModelKinds.Any,
         Evidence: EvidenceKind.None,
         DefaultThreshold: 1,
-        ThresholdMeaning: "Statistic: operators the evaluators cannot execute (plus 1 if the parameter count exceeds maxParameters). Flagged when ≥ threshold.",
+        ThresholdMeaning: "Statistic: operators the evaluators cannot execute (plus 1 if one forward pass on a synthetic input fails, plus 1 if the parameter count exceeds maxParameters). Flagged when ≥ threshold.",
         Parameters:
         [
             new ProbeParameter("maxParameters", ProbeParameterType.Integer,
@@ -30,19 +30,27 @@ public sealed class ModelInventoryProbe : IProbe
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        ModelInventory inventory = ModelInspector.Inspect(context.ModelPath);
+        ModelInventory inventory = ModelInspector.InspectAndRun(context.ModelPath, cancellationToken);
         long maxParameters = context.Parameters["maxParameters"].GetInt64();
         bool oversized = inventory.ParameterCount > maxParameters;
-        double statistic = inventory.UnsupportedOperators.Count + (oversized ? 1 : 0);
+
+        // A model whose operators are all known can still fail to run (shapes, types, a bad graph): only a measured
+        // forward pass counts as executable.
+        bool failedToRun = inventory.UnsupportedOperators.Count == 0 && inventory.Executable == false;
+        double statistic = inventory.UnsupportedOperators.Count + (failedToRun ? 1 : 0) + (oversized ? 1 : 0);
         double score = statistic / context.Threshold;
         Verdict verdict = score >= 1 ? Verdict.Fail : Verdict.Pass;
         context.Progress.Report(1);
 
+        string kind = inventory.Interface is { } detected ? $"{detected.Kind}, " : "";
         string summary = verdict == Verdict.Pass
-            ? $"Self-contained ONNX model (IR {inventory.IrVersion}, {inventory.OperatorCounts.Values.Sum()} nodes, {inventory.ParameterCount:N0} parameters); every operator is executable."
+            ? $"Self-contained ONNX model ({kind}IR {inventory.IrVersion}, {inventory.OperatorCounts.Values.Sum()} nodes, {inventory.ParameterCount:N0} parameters); "
+                + (inventory.Executable == true ? "one forward pass on a synthetic input ran." : "every operator is supported.")
             : inventory.UnsupportedOperators.Count > 0
                 ? $"The model uses operators the evaluators cannot execute: {string.Join(", ", inventory.UnsupportedOperators)}."
-                : $"The model has {inventory.ParameterCount:N0} parameters, above the declared maximum of {maxParameters:N0}.";
+                : failedToRun
+                    ? $"The model could not be executed on a synthetic input: {inventory.ExecutionError}"
+                    : $"The model has {inventory.ParameterCount:N0} parameters, above the declared maximum of {maxParameters:N0}.";
 
         var details = new JsonObject
         {

@@ -66,6 +66,36 @@ public sealed class BuiltInProfileAuditTests : IDisposable
         AssertControl(audit, "input-perturbation-entropy", "fail");
         AssertControl(audit, "spectral-signatures", "fail");
         Assert.Contains("class 3", Finding(audit, "spectral-signatures")["summary"]!.GetValue<string>(), StringComparison.Ordinal);
+        await AssertEvidenceLinkedNotEmbeddedAsync(audit);
+    }
+
+    /// <summary>
+    /// Evidence images are stored apart: the audit only links them, each link serves the PNG to the owning tenant
+    /// (and to nobody else), and the signed report still draws them from the store.
+    /// </summary>
+    private async Task AssertEvidenceLinkedNotEmbeddedAsync(JsonNode audit)
+    {
+        Assert.DoesNotContain("contentBase64", audit.ToJsonString(), StringComparison.Ordinal);
+        HttpClient auditor = _factory.ClientFor(AuditApiFactory.AcmeAuditor);
+        JsonArray evidence = Finding(audit, "neural-cleanse")["details"]!["evidence"]!.AsArray();
+        Assert.NotEmpty(evidence);
+        foreach (JsonNode? entry in evidence)
+        {
+            string href = entry!["href"]!.GetValue<string>();
+            Assert.Equal($"/api/v1/audits/{audit["id"]}/evidence/{entry["id"]}", href);
+            HttpResponseMessage file = await auditor.GetAsync(href);
+            Assert.Equal(HttpStatusCode.OK, file.StatusCode);
+            Assert.Equal("image/png", file.Content.Headers.ContentType?.MediaType);
+            byte[] png = await file.Content.ReadAsByteArrayAsync();
+            Assert.Equal(entry["sizeBytes"]!.GetValue<long>(), png.LongLength);
+            Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
+            Assert.Equal(HttpStatusCode.NotFound, (await _factory.ClientFor(AuditApiFactory.GlobexCompliance).GetAsync(href)).StatusCode);
+        }
+
+        HttpResponseMessage report = await auditor.GetAsync($"/api/v1/audits/{audit["id"]}/report");
+        using var document = UglyToad.PdfPig.PdfDocument.Open(await report.Content.ReadAsByteArrayAsync());
+        string text = string.Join(" ", document.GetPages().Select(p => string.Join(" ", p.GetWords().Select(w => w.Text))));
+        Assert.Contains("Recovered trigger mask for class", text, StringComparison.Ordinal);
     }
 
     [Fact]

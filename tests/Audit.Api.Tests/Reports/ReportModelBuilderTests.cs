@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Audit.Api.Features.Audits;
 using Audit.Api.Features.Reports;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Domain.Findings;
 using Audit.Domain.Profiles;
 using Audit.Evaluators.Probes;

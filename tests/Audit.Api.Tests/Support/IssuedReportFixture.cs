@@ -1,4 +1,5 @@
 using Audit.Api.Features.Reports;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Tests.Reports;
 
 namespace Audit.Api.Tests.Support;

@@ -1,6 +1,7 @@
 using Audit.Api.Features.Reports;
 using Audit.Api.Features.Transparency;
 using Audit.Api.Features.Verifications;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Signing;
 
 namespace Audit.Api.Tests.Support;

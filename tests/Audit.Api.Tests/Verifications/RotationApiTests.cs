@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
 using Audit.Api.Features.Reports;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Tests.Infrastructure;
 using Audit.Api.Tests.Reports;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Audit.Api.Features.Reports;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Tests.Infrastructure;
 using Audit.Api.Tests.Reports;
 using Audit.Api.Tests.Support;

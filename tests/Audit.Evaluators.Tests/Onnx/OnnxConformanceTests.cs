@@ -79,10 +79,13 @@ public sealed class OnnxConformanceTests
         sb.AppendLine("  `replace` substitutes a graph input or node output before its consumers run (activation patching).");
         sb.AppendLine("  Inputs of the wrong element type, rank or fixed (non-batch) dimension, and unknown capture/replace names, raise `ArgumentException`.");
         sb.AppendLine("- Refused as data with `ModelRejectedException` (reason `Malformed`, `ExternalData`, `UnknownDomain`, `LimitExceeded`; the API answers 422):");
-        sb.AppendLine("  unparseable bytes, tensors with external data, nodes outside the default domain, sizes, ranks, dimensions or element counts beyond");
+        sb.AppendLine("  unparseable bytes, tensors with external data, nodes outside the default and com.microsoft domains, sizes, ranks, dimensions or element counts beyond");
         sb.AppendLine("  `OnnxImportLimits` (also checked for shapes computed at run time by ConstantOfShape, Expand, Tile, Range and Pad), undefined or redefined values.");
         sb.AppendLine("- Valid models with operators, variants or element types we cannot run raise `UnsupportedOperatorException` listing each (uint16/32/64, strings, float8 and");
         sb.AppendLine("  int4 types have no libtorch equivalent). `OnnxOperatorSupport.IsSupported(opType, domain, opset)` answers per operator.");
+        sb.AppendLine("- ONNX Runtime's transformer optimiser writes `com.microsoft` operators; these are implemented and checked against ONNX Runtime 1.31 to 1e-4");
+        sb.AppendLine("  (`MicrosoftContribOperatorTests`): " + string.Join(", ", OnnxOperatorSupport.SupportedMicrosoft.Select(o => $"`{o}`")) + ". Any other `com.microsoft` operator is refused");
+        sb.AppendLine("  with `UnsupportedOperatorException` naming it and saying how to export without it.");
         sb.AppendLine();
         sb.AppendLine("### Models exported with a fixed batch of 1");
         sb.AppendLine();

@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
+using Audit.Api.Infrastructure.Persistence;
 
 namespace Audit.Api.Features.Artifacts;
 
@@ -11,24 +13,8 @@ public sealed record ArtifactResponse(
     long SizeBytes,
     string Format,
     DateTimeOffset CreatedAt,
-    JsonNode? Summary);
-
-/// <summary>A row of the artifacts table.</summary>
-public sealed record ArtifactRow(
-    string Id,
-    string TenantId,
-    string Kind,
-    string? Name,
-    string Sha256,
-    long SizeBytes,
-    string Format,
-    string? SummaryJson,
-    string CreatedAt)
+    JsonNode? Summary)
 {
-    public const string Columns =
-        "id AS Id, tenant_id AS TenantId, kind AS Kind, name AS Name, sha256 AS Sha256, size_bytes AS SizeBytes, format AS Format, summary_json AS SummaryJson, created_at AS CreatedAt";
-
-    public ArtifactResponse ToResponse() => new(
-        Id, Kind, Name, Sha256, SizeBytes, Format, DateTimeOffset.Parse(CreatedAt, System.Globalization.CultureInfo.InvariantCulture),
-        SummaryJson is null ? null : JsonNode.Parse(SummaryJson));
+    public static ArtifactResponse From(ArtifactRow row) => new(
+        row.Id, row.Kind, row.Name, row.Sha256, row.SizeBytes, row.Format, DateTimeOffset.Parse(row.CreatedAt, CultureInfo.InvariantCulture), row.Summary);
 }

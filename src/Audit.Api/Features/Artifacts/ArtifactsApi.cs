@@ -1,7 +1,11 @@
+using Audit.Api.Infrastructure;
+using Audit.Api.Infrastructure.Artifacts;
+using Audit.Api.Infrastructure.Http;
 using Audit.Api.Infrastructure.Security;
 using Mediator;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
 
 namespace Audit.Api.Features.Artifacts;
 
@@ -31,18 +35,13 @@ public static class ArtifactsApi
         return app;
     }
 
-    public static async Task<Created<ArtifactResponse>> Upload(HttpRequest request, IMediator mediator, CancellationToken cancellationToken)
+    public static async Task<Created<ArtifactResponse>> Upload(
+        HttpRequest request, IMediator mediator, ArtifactStore store, IOptions<AuditOptions> options, CancellationToken cancellationToken)
     {
-        if (!request.HasFormContentType)
-        {
-            throw new FluentValidation.ValidationException([new FluentValidation.Results.ValidationFailure("file", "Send multipart/form-data with a part named 'file'.")]);
-        }
-
-        IFormCollection form = await request.ReadFormAsync(cancellationToken);
-        IFormFile? file = form.Files.GetFile("file");
-        await using Stream? content = file?.OpenReadStream();
+        // Streamed part by part into the store's incoming folder: no temporary file of ASP.NET's is involved.
+        using MultipartUpload upload = await MultipartUpload.ReadAsync(request, store, options.Value.Artifacts.MaxSizeBytes, cancellationToken);
         ArtifactResponse artifact = await mediator.Send(
-            new UploadArtifact(Caller.From(request.HttpContext.User), form["kind"].FirstOrDefault(), form["name"].FirstOrDefault() ?? file?.FileName, content),
+            new UploadArtifact(Caller.From(request.HttpContext.User), upload.Field("kind"), upload.Field("name") ?? upload.FileName, upload.File),
             cancellationToken);
         return TypedResults.Created($"/api/v1/artifacts/{artifact.Id}", artifact);
     }

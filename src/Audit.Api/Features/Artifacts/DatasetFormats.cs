@@ -33,7 +33,8 @@ public static class DatasetFormats
         }
 
         file.Position = 0;
-        using var reader = new StreamReader(file);
+        // Bounded per line: a one-line 20 MB file is refused, not read into one string and parsed whole.
+        using var reader = new Audit.Evaluators.Datasets.BoundedLineReader(new StreamReader(file));
         string? first = reader.ReadLine();
         if (first is not null && first.TrimStart().StartsWith('{'))
         {
@@ -63,16 +64,19 @@ public static class DatasetFormats
 
     private static JsonObject SafetensorsSummary(byte[] header, long dataBytes)
     {
-        JsonNode? parsed;
         try
         {
-            parsed = JsonNode.Parse(header);
+            return Summarize(JsonNode.Parse(header), dataBytes);
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
         {
+            // Invalid UTF-8 and duplicate keys surface outside JsonException, some only when the object is read.
             throw new UnprocessableException($"The safetensors header is not valid JSON: {ex.Message}", "invalid-safetensors");
         }
+    }
 
+    private static JsonObject Summarize(JsonNode? parsed, long dataBytes)
+    {
         var tensors = new JsonObject();
         if (parsed is JsonObject entries)
         {

@@ -1,8 +1,6 @@
-using System.Data.Common;
 using Audit.Api.Infrastructure.Errors;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
-using Dapper;
 using Mediator;
 
 namespace Audit.Api.Features.Artifacts;
@@ -12,26 +10,17 @@ public sealed record GetArtifact(Caller Caller, string Id) : IQuery<ArtifactResp
 
 public sealed class GetArtifactHandler : IQueryHandler<GetArtifact, ArtifactResponse>
 {
-    private readonly IDatabase _database;
+    private readonly ArtifactRepository _artifacts;
 
-    public GetArtifactHandler(IDatabase database)
+    public GetArtifactHandler(ArtifactRepository artifacts)
     {
-        _database = database;
+        _artifacts = artifacts;
     }
 
     public async ValueTask<ArtifactResponse> Handle(GetArtifact query, CancellationToken cancellationToken)
     {
-        ArtifactRow row = await FindAsync(_database, query.Caller.Tenant, query.Id, cancellationToken)
+        ArtifactRow row = await _artifacts.FindAsync(query.Caller.Tenant, query.Id, cancellationToken)
             ?? throw new NotFoundException($"Artifact '{query.Id}' was not found.");
-        return row.ToResponse();
-    }
-
-    internal static async Task<ArtifactRow?> FindAsync(IDatabase database, string tenant, string id, CancellationToken cancellationToken)
-    {
-        await using DbConnection connection = await database.OpenAsync(cancellationToken);
-        return await connection.QuerySingleOrDefaultAsync<ArtifactRow>(new CommandDefinition(
-            $"SELECT {ArtifactRow.Columns} FROM artifacts WHERE id = @id AND tenant_id = @tenant",
-            new { id, tenant },
-            cancellationToken: cancellationToken));
+        return ArtifactResponse.From(row);
     }
 }

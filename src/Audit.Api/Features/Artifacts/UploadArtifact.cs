@@ -1,19 +1,16 @@
-using System.Data.Common;
 using System.Text.Json;
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Artifacts;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
 using Audit.Evaluators.Inventory;
-using Dapper;
 using FluentValidation;
 using Mediator;
-using Microsoft.Extensions.Options;
 
 namespace Audit.Api.Features.Artifacts;
 
 /// <summary>Stores an uploaded model or dataset, content-addressed, and inventories it.</summary>
-public sealed record UploadArtifact(Caller Caller, string? Kind, string? Name, Stream? Content) : ICommand<ArtifactResponse>;
+public sealed record UploadArtifact(Caller Caller, string? Kind, string? Name, StagedBlob? File) : ICommand<ArtifactResponse>;
 
 public sealed class UploadArtifactValidator : AbstractValidator<UploadArtifact>
 {
@@ -21,7 +18,7 @@ public sealed class UploadArtifactValidator : AbstractValidator<UploadArtifact>
     {
         RuleFor(x => x.Kind).NotEmpty().OverridePropertyName("kind").Must(k => k is "model" or "dataset")
             .WithMessage("'kind' must be 'model' or 'dataset'.");
-        RuleFor(x => x.Content).NotNull().OverridePropertyName("file").WithMessage("A multipart part named 'file' is required.");
+        RuleFor(x => x.File).NotNull().OverridePropertyName("file").WithMessage("A multipart part named 'file' is required.");
         RuleFor(x => x.Name).MaximumLength(200).OverridePropertyName("name");
     }
 }
@@ -29,64 +26,53 @@ public sealed class UploadArtifactValidator : AbstractValidator<UploadArtifact>
 public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, ArtifactResponse>
 {
     private readonly ArtifactStore _store;
-    private readonly IDatabase _database;
+    private readonly ArtifactRepository _artifacts;
     private readonly TimeProvider _time;
-    private readonly AuditOptions _options;
 
-    public UploadArtifactHandler(ArtifactStore store, IDatabase database, TimeProvider time, IOptions<AuditOptions> options)
+    public UploadArtifactHandler(ArtifactStore store, ArtifactRepository artifacts, TimeProvider time)
     {
         _store = store;
-        _database = database;
+        _artifacts = artifacts;
         _time = time;
-        _options = options.Value;
     }
 
     public async ValueTask<ArtifactResponse> Handle(UploadArtifact command, CancellationToken cancellationToken)
     {
-        StoredBlob blob = await _store.SaveAsync(command.Content!, _options.Artifacts.MaxSizeBytes, cancellationToken);
-        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
-        bool existedBefore = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            "SELECT COUNT(*) FROM artifacts WHERE sha256 = @sha256", new { sha256 = blob.Sha256 }, cancellationToken: cancellationToken)) > 0;
-
+        // Validated where it was received (incoming/); only an accepted upload reaches the content-addressed store,
+        // and a rejected one is deleted with its incoming file, never with a stored blob.
+        StagedBlob staged = command.File!;
+        string path = staged.Path;
         string format;
         string summaryJson;
-        try
+        if (command.Kind == "model")
         {
-            string path = _store.PathFor(blob.Sha256);
-            if (command.Kind == "model")
+            // One bounded forward pass on a synthetic input: executability is measured, and the run's output
+            // shapes settle the model's interface (vocabulary, classes) where the graph leaves them symbolic.
+            // The structure check (cycles, sizes, types) runs inside, before anything executes.
+            ModelInventory inventory = ModelInspector.InspectAndRun(path, cancellationToken, time: _time);
+            format = "onnx";
+            summaryJson = JsonSerializer.Serialize(inventory, InventoryJson.Options);
+        }
+        else
+        {
+            (format, var summary) = DatasetFormats.Describe(path);
+            if (format == "safetensors")
             {
-                ModelInventory inventory = ModelInspector.Inspect(path);
-                format = "onnx";
-                summaryJson = JsonSerializer.Serialize(inventory, InventoryJson.Options);
+                // Parse it whole now (bounded by DatasetLimits): a malformed dataset is refused at upload, not mid-audit.
+                Audit.Evaluators.Datasets.SafetensorsStructureCheck.Check(path);
+                _ = Audit.Evaluators.Datasets.SafetensorsDataset.Read(path);
             }
             else
             {
-                (format, var summary) = DatasetFormats.Describe(path);
-                if (format == "safetensors")
-                {
-                    // Parse it whole now (bounded by DatasetLimits): a malformed dataset is refused at upload, not mid-audit.
-                    _ = Audit.Evaluators.Datasets.SafetensorsDataset.Read(path);
-                }
-                else
-                {
-                    // Structure only (roles, token arrays, labels); vocabulary and length are checked against the model
-                    // when an audit is submitted.
-                    _ = Audit.Evaluators.Datasets.SequenceEvidence.Read(path, new Audit.Evaluators.Datasets.SequenceLimits(int.MaxValue, 1 << 16), cancellationToken);
-                }
-                summaryJson = summary.ToJsonString();
-            }
-        }
-        catch
-        {
-            // Bad input changes nothing: a blob nobody else uploaded goes away with the rejection.
-            if (!existedBefore)
-            {
-                File.Delete(_store.PathFor(blob.Sha256));
+                // Structure only (roles, token arrays, labels); vocabulary and length are checked against the model
+                // when an audit is submitted.
+                _ = Audit.Evaluators.Datasets.SequenceEvidence.Read(path, new Audit.Evaluators.Datasets.SequenceLimits(int.MaxValue, 1 << 16), cancellationToken);
             }
 
-            throw;
+            summaryJson = summary.ToJsonString();
         }
 
+        StoredBlob blob = _store.Commit(staged);
         var row = new ArtifactRow(
             "art_" + Guid.NewGuid().ToString("N"),
             command.Caller.Tenant,
@@ -97,13 +83,8 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
             format,
             summaryJson,
             _time.GetUtcNow().ToString("O"));
-        await connection.ExecuteAsync(new CommandDefinition(
-            """
-            INSERT INTO artifacts (id, tenant_id, kind, name, sha256, size_bytes, format, summary_json, created_by, created_at)
-            VALUES (@Id, @TenantId, @Kind, @Name, @Sha256, @SizeBytes, @Format, @SummaryJson, @createdBy, @CreatedAt)
-            """,
-            new { row.Id, row.TenantId, row.Kind, row.Name, row.Sha256, row.SizeBytes, row.Format, row.SummaryJson, createdBy = command.Caller.KeyId, row.CreatedAt },
-            cancellationToken: cancellationToken));
-        return row.ToResponse();
+        // The inspection is stored with the artifact: audits read the summary instead of parsing the file again.
+        await _artifacts.InsertAsync(row, command.Caller.KeyId, cancellationToken);
+        return ArtifactResponse.From(row);
     }
 }

@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Audit.Api.Infrastructure.Persistence;
+using Audit.Domain.Audits;
 
 namespace Audit.Api.Features.Audits;
 
@@ -23,7 +25,7 @@ public sealed record AuditResponse(
 {
     public static AuditResponse From(AuditRow row, IReadOnlyList<ControlResultRow> controls, IReadOnlyList<FindingRow> findings) => new(
         row.Id,
-        row.Status,
+        row.State.ToWire(),
         row.Progress,
         row.ModelArtifactId,
         row.DatasetArtifactId,
@@ -36,7 +38,8 @@ public sealed record AuditResponse(
         Parse(row.FinishedAt),
         controls.Select(c => new ControlResponse(c.ControlId, c.Verdict, c.Reason)).ToList(),
         findings.Select(f => new FindingResponse(f.ControlId, f.Probe, f.Verdict, f.Score, f.Summary, JsonNode.Parse(f.DetailsJson))).ToList(),
-        row.Error);
+        // Stored errors may quote an exception that named a server path; the client sees the file name only.
+        Infrastructure.Errors.ServerPaths.Redact(row.Error));
 
     private static DateTimeOffset? Parse(string? value) =>
         value is null ? null : DateTimeOffset.Parse(value, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);

@@ -26,11 +26,11 @@ public static class AuditsApi
             .WithSummary("Cancel an audit")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapGet("{id}/report", Report).RequireAuthorization(Policies.ReadTenant)
-            .WithSummary("Get an audit's signed PDF report").WithDescription("PAdES-signed PDF (application/pdf); 409 while the audit has not succeeded. Every download is recorded.")
-            .Produces(StatusCodes.Status200OK, contentType: "application/pdf")
-            .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status409Conflict);
+        group.MapGet("{id}/evidence/{evidenceId}", Evidence).RequireAuthorization(Policies.ReadTenant).WithName("GetAuditEvidence")
+            .WithSummary("Get one evidence file of an audit")
+            .WithDescription("A file a probe produced (e.g. a recovered trigger mask, image/png), served with its media type. Findings link here from details.evidence[].href.")
+            .Produces(StatusCodes.Status200OK, contentType: "image/png")
+            .ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
 
@@ -58,9 +58,9 @@ public static class AuditsApi
         return TypedResults.Accepted($"/api/v1/audits/{audit.Id}", audit);
     }
 
-    public static async Task<FileContentHttpResult> Report(string id, HttpContext context, IMediator mediator, CancellationToken cancellationToken)
+    public static async Task<FileContentHttpResult> Evidence(string id, string evidenceId, HttpContext context, IMediator mediator, CancellationToken cancellationToken)
     {
-        ReportDownload report = await mediator.Send(new GetAuditReport(Caller.From(context.User), id), cancellationToken);
-        return TypedResults.File(report.Pdf, "application/pdf", $"{report.ReportId}.pdf");
+        EvidenceDownload file = await mediator.Send(new GetAuditEvidence(Caller.From(context.User), id, evidenceId), cancellationToken);
+        return TypedResults.File(file.Content, file.MediaType);
     }
 }

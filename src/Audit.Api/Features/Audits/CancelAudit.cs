@@ -1,4 +1,5 @@
 using Audit.Api.Infrastructure.Errors;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
 using Audit.Domain.Audits;
 using Mediator;
@@ -10,13 +11,15 @@ public sealed record CancelAudit(Caller Caller, string Id) : ICommand<AuditRespo
 
 public sealed class CancelAuditHandler : ICommandHandler<CancelAudit, AuditResponse>
 {
-    private readonly AuditStore _audits;
+    private readonly AuditRepository _audits;
     private readonly TimeProvider _time;
+    private readonly IMediator _mediator;
 
-    public CancelAuditHandler(AuditStore audits, TimeProvider time)
+    public CancelAuditHandler(AuditRepository audits, TimeProvider time, IMediator mediator)
     {
         _audits = audits;
         _time = time;
+        _mediator = mediator;
     }
 
     public async ValueTask<AuditResponse> Handle(CancelAudit command, CancellationToken cancellationToken)
@@ -29,6 +32,6 @@ public sealed class CancelAuditHandler : ICommandHandler<CancelAudit, AuditRespo
             throw new ConflictException($"Audit '{row.Id}' has already finished and cannot be cancelled.");
         }
 
-        return (await _audits.LoadAsync(command.Caller.Tenant, row.Id, cancellationToken))!;
+        return await _mediator.Send(new GetAudit(command.Caller, row.Id), cancellationToken);
     }
 }

@@ -1,4 +1,5 @@
 using Audit.Api.Infrastructure.Errors;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
 using Mediator;
 
@@ -9,14 +10,18 @@ public sealed record GetAudit(Caller Caller, string Id) : IQuery<AuditResponse>;
 
 public sealed class GetAuditHandler : IQueryHandler<GetAudit, AuditResponse>
 {
-    private readonly AuditStore _audits;
+    private readonly AuditRepository _audits;
 
-    public GetAuditHandler(AuditStore audits)
+    public GetAuditHandler(AuditRepository audits)
     {
         _audits = audits;
     }
 
-    public async ValueTask<AuditResponse> Handle(GetAudit query, CancellationToken cancellationToken) =>
-        await _audits.LoadAsync(query.Caller.Tenant, query.Id, cancellationToken)
+    public async ValueTask<AuditResponse> Handle(GetAudit query, CancellationToken cancellationToken)
+    {
+        AuditRow row = await _audits.FindAsync(query.Caller.Tenant, query.Id, cancellationToken)
             ?? throw new NotFoundException($"Audit '{query.Id}' was not found.");
+        (IReadOnlyList<ControlResultRow> controls, IReadOnlyList<FindingRow> findings) = await _audits.ResultsAsync(row.Id, cancellationToken);
+        return AuditResponse.From(row, controls, findings);
+    }
 }

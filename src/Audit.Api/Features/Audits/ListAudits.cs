@@ -1,3 +1,4 @@
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
 using Audit.Domain.Audits;
 using FluentValidation;
@@ -22,9 +23,9 @@ public sealed class ListAuditsValidator : AbstractValidator<ListAudits>
 
 public sealed class ListAuditsHandler : IQueryHandler<ListAudits, AuditPage>
 {
-    private readonly AuditStore _audits;
+    private readonly AuditRepository _audits;
 
-    public ListAuditsHandler(AuditStore audits)
+    public ListAuditsHandler(AuditRepository audits)
     {
         _audits = audits;
     }
@@ -32,7 +33,7 @@ public sealed class ListAuditsHandler : IQueryHandler<ListAudits, AuditPage>
     public async ValueTask<AuditPage> Handle(ListAudits query, CancellationToken cancellationToken)
     {
         (IReadOnlyList<AuditRow> rows, long total) = await _audits.ListAsync(
-            query.Caller.Tenant, query.Status?.ToLowerInvariant(), query.Page, query.PageSize, cancellationToken);
+            query.Caller.Tenant, AuditStatusRules.ParseWire(query.Status), query.Page, query.PageSize, cancellationToken);
         // Lists carry no findings: a page of summaries stays small; GET /audits/{id} has the details.
         return new AuditPage(rows.Select(r => AuditResponse.From(r, [], [])).ToList(), query.Page, query.PageSize, total);
     }

@@ -1,8 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Audit.Api.Features.Artifacts;
-using Audit.Api.Features.Profiles;
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Errors;
 using Audit.Api.Infrastructure.Persistence;
@@ -34,19 +32,28 @@ public sealed class SubmitAuditValidator : AbstractValidator<SubmitAudit>
 
 public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditResponse>
 {
-    private readonly AuditStore _audits;
+    private readonly AuditRepository _audits;
     private readonly ProfileRepository _profiles;
-    private readonly IDatabase _database;
+    private readonly ArtifactRepository _artifacts;
+    private readonly IMediator _mediator;
     private readonly TimeProvider _time;
     private readonly AuditOptions _options;
     private readonly Infrastructure.Artifacts.ArtifactStore _store;
 
-    public SubmitAuditHandler(AuditStore audits, ProfileRepository profiles, IDatabase database, TimeProvider time, IOptions<AuditOptions> options, Infrastructure.Artifacts.ArtifactStore store)
+    public SubmitAuditHandler(
+        AuditRepository audits,
+        ProfileRepository profiles,
+        ArtifactRepository artifacts,
+        IMediator mediator,
+        TimeProvider time,
+        IOptions<AuditOptions> options,
+        Infrastructure.Artifacts.ArtifactStore store)
     {
         _store = store;
         _audits = audits;
         _profiles = profiles;
-        _database = database;
+        _artifacts = artifacts;
+        _mediator = mediator;
         _time = time;
         _options = options.Value;
     }
@@ -62,12 +69,12 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
             AuditRow? existing = await _audits.FindByIdempotencyKeyAsync(tenant, command.IdempotencyKey, cancellationToken);
             if (existing is not null)
             {
-                return await SameRequestOrConflict(existing, requestHash, cancellationToken);
+                return await SameRequestOrConflict(command.Caller, existing, requestHash, cancellationToken);
             }
         }
 
         var failures = new List<ValidationFailure>();
-        ArtifactRow? model = await GetArtifactHandler.FindAsync(_database, tenant, request.ModelArtifactId!, cancellationToken);
+        ArtifactRow? model = await _artifacts.FindAsync(tenant, request.ModelArtifactId!, cancellationToken);
         if (model is null || model.Kind != "model")
         {
             failures.Add(new ValidationFailure("modelArtifactId", $"No model artifact '{request.ModelArtifactId}' in this tenant."));
@@ -76,7 +83,7 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
         ArtifactRow? dataset = null;
         if (request.DatasetArtifactId is not null)
         {
-            dataset = await GetArtifactHandler.FindAsync(_database, tenant, request.DatasetArtifactId, cancellationToken);
+            dataset = await _artifacts.FindAsync(tenant, request.DatasetArtifactId, cancellationToken);
             if (dataset is null || dataset.Kind != "dataset")
             {
                 failures.Add(new ValidationFailure("datasetArtifactId", $"No dataset artifact '{request.DatasetArtifactId}' in this tenant."));
@@ -103,9 +110,10 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
             EnsurePromptEvidenceFits(model!, dataset, cancellationToken);
         }
 
+        var audit = Domain.Audits.Audit.Submit("aud_" + Guid.NewGuid().ToString("N"), tenant, _time.GetUtcNow());
         var row = new AuditRow
         {
-            Id = "aud_" + Guid.NewGuid().ToString("N"),
+            Id = audit.Id,
             TenantId = tenant,
             ModelArtifactId = model!.Id,
             DatasetArtifactId = request.DatasetArtifactId,
@@ -114,22 +122,22 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
             ProfileHash = profile.ContentHash,
             // The audit keeps the exact profile it ran: later versions can never change what it means.
             ProfileJson = JsonSerializer.Serialize(profile.Profile, ProfileHash.CanonicalJson),
-            Status = AuditStatus.Queued.ToWire(),
+            Status = audit.Status.ToWire(),
             Seed = _options.Worker.Seed,
             IdempotencyKey = command.IdempotencyKey,
             RequestHash = requestHash,
-            CreatedAt = _time.GetUtcNow().ToString("O"),
+            CreatedAt = audit.CreatedAt.ToString("O"),
         };
 
-        if (!await _audits.TryInsertAsync(row, command.Caller.KeyId, cancellationToken))
+        if (!await _audits.TryInsertAsync(audit, row, command.Caller.KeyId, cancellationToken))
         {
             // Another request with the same key won the race: answer with its audit.
             AuditRow winner = await _audits.FindByIdempotencyKeyAsync(tenant, command.IdempotencyKey!, cancellationToken)
                 ?? throw new InvalidOperationException("Audit insert failed.");
-            return await SameRequestOrConflict(winner, requestHash, cancellationToken);
+            return await SameRequestOrConflict(command.Caller, winner, requestHash, cancellationToken);
         }
 
-        return (await _audits.LoadAsync(tenant, row.Id, cancellationToken))!;
+        return await _mediator.Send(new GetAudit(command.Caller, row.Id), cancellationToken);
     }
 
     /// <summary>
@@ -145,8 +153,19 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
             return shape is { Count: > 0 } && shape.Count >= fromEnd && int.TryParse(shape[shape.Count - fromEnd]?.GetValue<string>(), out int value) ? value : null;
         }
 
-        int? vocabulary = Dimension(summary?["outputs"]?[0], 1);
-        int? context = Dimension(summary?["inputs"]?[0], 1);
+        // The upload's measured interface names the logits and the ids input; an encoder's hidden width is not a
+        // vocabulary, and the deception probes report such a model inconclusive with the reason.
+        System.Text.Json.Nodes.JsonNode? detected = summary?["interface"];
+        string? kind = detected?["kind"]?.GetValue<string>();
+        if (kind is "encoder" or "sequence-classifier")
+        {
+            return;
+        }
+
+        string? idsName = detected?["inputs"]?.AsArray().FirstOrDefault(i => i?["role"]?.GetValue<string>() == "input_ids")?["name"]?.GetValue<string>();
+        System.Text.Json.Nodes.JsonNode? idsInput = summary?["inputs"]?.AsArray().FirstOrDefault(i => idsName is not null && i?["name"]?.GetValue<string>() == idsName) ?? summary?["inputs"]?[0];
+        int? vocabulary = kind == "causal-lm" && detected?["vocabulary"] is { } v ? v.GetValue<int>() : Dimension(summary?["outputs"]?[0], 1);
+        int? context = Dimension(idsInput, 1);
         if (vocabulary is null)
         {
             throw new UnprocessableException("Prompt evidence needs a sequence model whose first output is logits [B, T, V] with a fixed vocabulary size V.", "evidence-rejected");
@@ -156,13 +175,13 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
             _store.PathFor(dataset.Sha256), new Audit.Evaluators.Datasets.SequenceLimits(vocabulary.Value, context ?? (1 << 16)), cancellationToken);
     }
 
-    private async Task<AuditResponse> SameRequestOrConflict(AuditRow existing, string requestHash, CancellationToken cancellationToken)
+    private async Task<AuditResponse> SameRequestOrConflict(Caller caller, AuditRow existing, string requestHash, CancellationToken cancellationToken)
     {
         if (existing.RequestHash != requestHash)
         {
             throw new ConflictException("This Idempotency-Key was already used for a different submission.");
         }
 
-        return (await _audits.LoadAsync(existing.TenantId, existing.Id, cancellationToken))!;
+        return await _mediator.Send(new GetAudit(caller, existing.Id), cancellationToken);
     }
 }

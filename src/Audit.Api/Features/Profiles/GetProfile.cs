@@ -1,4 +1,5 @@
 using Audit.Api.Infrastructure.Errors;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
 using Mediator;
 

@@ -1,5 +1,7 @@
 using Audit.Api.Infrastructure.Errors;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
+using Audit.Domain.Profiles;
 using Mediator;
 
 namespace Audit.Api.Features.Profiles;
@@ -20,7 +22,7 @@ public sealed class ListProfileVersionsHandler : IQueryHandler<ListProfileVersio
     {
         var versions = (await _profiles.ListAsync(query.Caller.TenantId, cancellationToken))
             .Where(p => p.Profile.Id == query.Id)
-            .OrderByDescending(p => SemanticVersion.Parse(p.Profile.Version))
+            .OrderByDescending(p => p.Profile.Version, ProfileVersions.Precedence)
             .Select(p => new ProfileVersion(p.Profile.Version, p.ContentHash, p.BuiltIn))
             .ToList();
         return versions.Count > 0 ? versions : throw new NotFoundException($"Profile '{query.Id}' was not found.");

@@ -1,4 +1,6 @@
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
+using Audit.Domain.Profiles;
 using Mediator;
 
 namespace Audit.Api.Features.Profiles;
@@ -20,7 +22,7 @@ public sealed class ListProfilesHandler : IQueryHandler<ListProfiles, IReadOnlyL
         IReadOnlyList<StoredProfile> all = await _profiles.ListAsync(query.Caller.TenantId, cancellationToken);
         return all
             .GroupBy(p => p.Profile.Id)
-            .Select(g => g.MaxBy(p => SemanticVersion.Parse(p.Profile.Version))!)
+            .Select(g => g.MaxBy(p => p.Profile.Version, ProfileVersions.Precedence)!)
             .OrderBy(p => p.Profile.Id, StringComparer.Ordinal)
             .Select(p => new ProfileSummary(p.Profile.Id, p.Profile.Version, p.Profile.Title, p.Profile.Regulation, p.Profile.Controls.Count, p.BuiltIn, p.ContentHash))
             .ToList();

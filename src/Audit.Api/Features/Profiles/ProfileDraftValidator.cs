@@ -1,5 +1,5 @@
 using System.Text.Json;
-using System.Text.RegularExpressions;
+using Audit.Domain;
 using Audit.Domain.Profiles;
 using Audit.Evaluators.Probes;
 using FluentValidation;
@@ -10,12 +10,12 @@ namespace Audit.Api.Features.Profiles;
 /// Every rule a profile must satisfy before it is stored: shape, known probes, parameters in range, numeric
 /// thresholds, unique control ids, and the evidence each probe needs declared on its control.
 /// </summary>
-public sealed partial class ProfileDraftValidator : AbstractValidator<ProfileDraft>
+public sealed class ProfileDraftValidator : AbstractValidator<ProfileDraft>
 {
     public ProfileDraftValidator(ProbeCatalog catalog)
     {
-        RuleFor(p => p.Id).NotEmpty().Matches(IdPattern()).WithMessage("'id' must be lower-case kebab-case (a-z, 0-9, '-'), 2 to 64 characters.");
-        RuleFor(p => p.Version).NotEmpty().Must(v => v is not null && SemanticVersion.Pattern.IsMatch(v))
+        RuleFor(p => p.Id).NotEmpty().Matches(KebabCaseId.Pattern()).WithMessage("'id' must be lower-case kebab-case (a-z, 0-9, '-'), 2 to 64 characters.");
+        RuleFor(p => p.Version).NotEmpty().Must(v => ProfileVersions.IsValid(v))
             .WithMessage("'version' must be a semantic version such as 1.0.0.");
         RuleFor(p => p.Title).NotEmpty().MaximumLength(200);
         RuleFor(p => p.Regulation).NotNull().MaximumLength(500);
@@ -27,16 +27,13 @@ public sealed partial class ProfileDraftValidator : AbstractValidator<ProfileDra
                 p.Controls!.Where(c => c?.Id is not null).GroupBy(c => c!.Id).Where(g => g.Count() > 1).Select(g => g.Key)) + ".");
         RuleForEach(p => p.Controls).NotNull().SetValidator(new ControlDraftValidator(catalog));
     }
-
-    [GeneratedRegex("^[a-z0-9][a-z0-9-]{1,63}$")]
-    internal static partial Regex IdPattern();
 }
 
 public sealed class ControlDraftValidator : AbstractValidator<ControlDraft?>
 {
     public ControlDraftValidator(ProbeCatalog catalog)
     {
-        RuleFor(c => c!.Id).NotEmpty().Matches(ProfileDraftValidator.IdPattern()).WithMessage("Control 'id' must be kebab-case.");
+        RuleFor(c => c!.Id).NotEmpty().Matches(KebabCaseId.Pattern()).WithMessage("Control 'id' must be kebab-case.");
         RuleFor(c => c!.Clause).NotEmpty().MaximumLength(1000);
         RuleFor(c => c!.Title).NotEmpty().MaximumLength(300);
         RuleFor(c => c!.Combine).Must(c => ProfileVocabulary.ParseCombine(c) is not null)

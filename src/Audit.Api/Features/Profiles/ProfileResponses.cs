@@ -1,3 +1,4 @@
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Domain.Profiles;
 
 namespace Audit.Api.Features.Profiles;

@@ -1,12 +1,12 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Audit.Api.Infrastructure.Parsing;
 using Audit.Api.Infrastructure.Security;
 using FluentValidation;
 using FluentValidation.Results;
 using Mediator;
 using Microsoft.AspNetCore.Http.HttpResults;
 using YamlDotNet.Core;
-using YamlDotNet.RepresentationModel;
 
 namespace Audit.Api.Features.Profiles;
 
@@ -50,19 +50,20 @@ public static class ProfilesApi
     /// <summary>Reads JSON or YAML into a lenient draft; a body that is not even that shape is a 400 naming where it broke.</summary>
     private static async Task<ProfileDraft> ReadDraftAsync(HttpRequest request, CancellationToken cancellationToken)
     {
-        using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer, cancellationToken);
-        if (buffer.Length > MaxProfileBytes)
+        // Read at most one byte past the limit: a larger body is refused without being held in memory.
+        byte[] buffer = new byte[MaxProfileBytes + 1];
+        int length = await request.Body.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken);
+        if (length > MaxProfileBytes)
         {
             throw Invalid("body", $"A profile is at most {MaxProfileBytes} bytes.");
         }
 
-        string text = System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+        string text = System.Text.Encoding.UTF8.GetString(buffer, 0, length);
         string mediaType = request.ContentType?.Split(';')[0].Trim().ToLowerInvariant() ?? "";
         bool yaml = mediaType is "application/yaml" or "application/x-yaml" or "text/yaml" or "text/x-yaml";
         try
         {
-            JsonNode? node = yaml ? YamlToJson(text) : JsonNode.Parse(text);
+            JsonNode? node = yaml ? BoundedYaml.ToJson(text) : JsonNode.Parse(text);
             return node.Deserialize<ProfileDraft>(JsonSerializerOptions.Web) ?? throw Invalid("body", "The body is empty.");
         }
         catch (JsonException ex)
@@ -73,54 +74,17 @@ public static class ProfilesApi
         {
             throw Invalid("body", $"The body is not valid YAML: {ex.Message}");
         }
+        catch (YamlRefusedException ex)
+        {
+            throw Invalid("body", ex.Message);
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException)
+        {
+            // System.Text.Json reports duplicate keys (ArgumentException), out-of-range numbers (FormatException)
+            // and mismatched node kinds (InvalidOperationException) outside JsonException.
+            throw Invalid("body", "The body is not a valid profile: " + ex.Message);
+        }
     }
 
     private static ValidationException Invalid(string field, string message) => new([new ValidationFailure(field, message)]);
-
-    /// <summary>YAML mirrors the JSON shape; scalars become JSON numbers, booleans or strings as YAML 1.2 core schema reads them.</summary>
-    private static JsonNode? YamlToJson(string text)
-    {
-        var stream = new YamlStream();
-        stream.Load(new StringReader(text));
-        return stream.Documents.Count == 0 ? null : Convert(stream.Documents[0].RootNode);
-
-        static JsonNode? Convert(YamlNode node) => node switch
-        {
-            YamlMappingNode map => new JsonObject(map.Children.Select(kv => KeyValuePair.Create(((YamlScalarNode)kv.Key).Value ?? "", Convert(kv.Value)))),
-            YamlSequenceNode sequence => new JsonArray(sequence.Children.Select(Convert).ToArray()),
-            YamlScalarNode scalar => Scalar(scalar),
-            _ => null,
-        };
-
-        static JsonNode? Scalar(YamlScalarNode scalar)
-        {
-            string? value = scalar.Value;
-            if (scalar.Style is ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted or ScalarStyle.Literal or ScalarStyle.Folded)
-            {
-                return JsonValue.Create(value);
-            }
-
-            if (value is null or "" or "~" or "null")
-            {
-                return null;
-            }
-
-            if (value is "true" or "false")
-            {
-                return JsonValue.Create(value == "true");
-            }
-
-            if (long.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out long integer))
-            {
-                return JsonValue.Create(integer);
-            }
-
-            if (double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double number))
-            {
-                return JsonValue.Create(number);
-            }
-
-            return JsonValue.Create(value);
-        }
-    }
 }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using Audit.Api.Features.Transparency;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Signing;
 
 namespace Audit.Api.Features.Reports;

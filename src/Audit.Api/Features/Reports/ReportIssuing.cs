@@ -1,20 +1,21 @@
-using System.Data.Common;
 using System.Text.Json.Nodes;
 using Audit.Api.Features.Audits;
+using Audit.Api.Infrastructure.Artifacts;
 using Audit.Api.Infrastructure.Persistence;
-using Audit.Api.Worker;
+using Audit.Domain.Audits;
 using Audit.Evaluators.Probes;
-using Dapper;
 
 namespace Audit.Api.Features.Reports;
 
 /// <summary>
-/// Issues the one report of a succeeded audit, exactly once: the worker calls it when an audit finishes, and the
-/// download calls it too, so a report whose issuing was interrupted by a crash is issued on first request.
+/// Issues the one report of a succeeded audit, exactly once: the worker asks for it (through <see cref="IssueReport"/>)
+/// when an audit finishes, and the download calls it too, so a report whose issuing was interrupted by a crash is
+/// issued on first request.
 /// </summary>
 public sealed class ReportIssuing(
-    AuditStore audits,
-    IDatabase database,
+    AuditRepository audits,
+    ArtifactRepository artifacts,
+    ArtifactStore blobs,
     ReportIssuer issuer,
     IIssuedReportStore reports,
     ProbeCatalog catalog,
@@ -61,31 +62,33 @@ public sealed class ReportIssuing(
     private async Task<AuditReportInput?> LoadAsync(string? tenantId, string auditId, CancellationToken cancellationToken)
     {
         var row = await audits.FindAsync(tenantId, auditId, cancellationToken);
-        if (row is null || row.Status != "succeeded")
+        if (row is null || row.State != AuditStatus.Succeeded)
         {
             return null;
         }
 
-        var loaded = await audits.LoadAsync(tenantId, auditId, cancellationToken);
-        if (loaded is null)
-        {
-            return null;
-        }
-
-        await using DbConnection connection = await database.OpenAsync(cancellationToken);
-        var artifacts = (await connection.QueryAsync<(string Id, string? Name, string Sha256, string? SummaryJson)>(new CommandDefinition(
-            "SELECT id, name, sha256, summary_json FROM artifacts WHERE tenant_id = @tenant AND id IN @ids",
-            new { tenant = row.TenantId, ids = new[] { row.ModelArtifactId, row.DatasetArtifactId }.OfType<string>().ToArray() },
-            cancellationToken: cancellationToken))).ToDictionary(a => a.Id);
-
-        var model = artifacts[row.ModelArtifactId];
-        ReportArtifact? dataset = row.DatasetArtifactId is { } datasetId && artifacts.TryGetValue(datasetId, out var d)
+        var (controls, findings) = await audits.ResultsAsync(row.Id, cancellationToken);
+        var stored = await artifacts.FindManyAsync(row.TenantId, new[] { row.ModelArtifactId, row.DatasetArtifactId }.OfType<string>(), cancellationToken);
+        var model = stored[row.ModelArtifactId];
+        ReportArtifact? dataset = row.DatasetArtifactId is { } datasetId && stored.TryGetValue(datasetId, out var d)
             ? new ReportArtifact(d.Name ?? d.Id, d.Sha256)
             : null;
+
+        // Only images are drawn into the PDF; other evidence stays available at its URL.
+        var evidence = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (var file in (await audits.EvidenceOfAsync(row.Id, cancellationToken)).Where(e => e.MediaType == "image/png"))
+        {
+            evidence[file.Id] = await File.ReadAllBytesAsync(blobs.PathFor(file.Sha256), cancellationToken);
+        }
+
         return new AuditReportInput(
-            row, AuditQueue.ProfileOf(row), loaded.Controls, loaded.Findings,
+            row,
+            row.Profile(),
+            [.. controls.Select(c => new ControlResponse(c.ControlId, c.Verdict, c.Reason))],
+            [.. findings.Select(f => new FindingResponse(f.ControlId, f.Probe, f.Verdict, f.Score, f.Summary, JsonNode.Parse(f.DetailsJson)))],
             new ReportArtifact(model.Name ?? model.Id, model.Sha256),
-            model.SummaryJson is null ? null : JsonNode.Parse(model.SummaryJson),
-            dataset);
+            model.Summary,
+            dataset,
+            evidence);
     }
 }

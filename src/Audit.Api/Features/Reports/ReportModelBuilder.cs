@@ -3,13 +3,17 @@ using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Audit.Api.Features.Audits;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Domain.Findings;
 using Audit.Domain.Profiles;
 using Audit.Evaluators.Probes;
 
 namespace Audit.Api.Features.Reports;
 
-/// <summary>Everything stored about a finished audit that its report needs.</summary>
+/// <summary>
+/// Everything stored about a finished audit that its report needs. <paramref name="Evidence"/> holds the bytes of
+/// the evidence files the findings refer to by id (read from the blob store).
+/// </summary>
 public sealed record AuditReportInput(
     AuditRow Audit,
     Profile Profile,
@@ -17,11 +21,12 @@ public sealed record AuditReportInput(
     IReadOnlyList<FindingResponse> Findings,
     ReportArtifact Model,
     JsonNode? ModelInventory,
-    ReportArtifact? Dataset);
+    ReportArtifact? Dataset,
+    IReadOnlyDictionary<string, byte[]>? Evidence = null);
 
 /// <summary>
 /// Turns a finished audit into a <see cref="ReportModel"/>. Probes feed the report through their finding details:
-/// <c>statistic</c> and <c>threshold</c>; <c>evidence</c> (the worker's list of files; <c>image/png</c> ones are shown);
+/// <c>statistic</c> and <c>threshold</c>; <c>evidence</c> (the worker's list of stored files by id; <c>image/png</c> ones are shown);
 /// and <c>charts</c>, an array of <c>{"type":"mask-norms","title","labels","values","threshold"}</c>,
 /// <c>{"type":"histogram","title","valueLabel","series":[{"label","values"}],"threshold"}</c> or
 /// <c>{"type":"layer-auroc","title","layers","auroc","controlAuroc"}</c>.
@@ -40,7 +45,7 @@ public static class ReportModelBuilder
         var controls = input.Profile.Controls.Select(control =>
         {
             var result = input.Controls.FirstOrDefault(c => c.ControlId == control.Id);
-            var findings = input.Findings.Where(f => f.ControlId == control.Id).Select(f => Finding(f, catalog)).ToList();
+            var findings = input.Findings.Where(f => f.ControlId == control.Id).Select(f => Finding(f, catalog, input.Evidence)).ToList();
             return new ReportControl(
                 control.Id, control.Title, control.Clause,
                 ParseVerdict(result?.Verdict), result?.Reason ?? "No result was recorded for this control.", findings);
@@ -65,19 +70,29 @@ public static class ReportModelBuilder
             Inventory(input.ModelInventory));
     }
 
-    private static ReportFinding Finding(FindingResponse row, ProbeCatalog catalog)
+    private static ReportFinding Finding(FindingResponse row, ProbeCatalog catalog, IReadOnlyDictionary<string, byte[]>? evidence)
     {
         var details = row.Details;
         var citation = catalog.TryGet(row.Probe, out var probe) ? probe.Descriptor.Citation : "see docs/probes.md";
         var images = (details?["evidence"] as JsonArray ?? [])
             .OfType<JsonObject>()
-            .Where(e => (string?)e["mediaType"] == "image/png" && e["contentBase64"] is not null)
-            .Select(e => new ReportImage((string?)e["caption"] ?? (string?)e["name"] ?? "evidence", Convert.FromBase64String((string)e["contentBase64"]!)))
+            .Where(e => (string?)e["mediaType"] == "image/png")
+            .Select(e => EvidenceBytes(e, evidence) is { } bytes ? new ReportImage((string?)e["caption"] ?? (string?)e["name"] ?? "evidence", bytes) : null)
+            .OfType<ReportImage>()
             .ToList();
         var charts = (details?["charts"] as JsonArray ?? []).OfType<JsonObject>().Select(Chart).OfType<ReportChart>()
             .Concat(details is JsonObject known ? KnownCharts(known) : []).ToList();
         return new ReportFinding(row.Probe, ParseVerdict(row.Verdict), row.Score, Number(details?["statistic"]), Number(details?["threshold"]), row.Summary, citation, images, charts);
     }
+
+    /// <summary>
+    /// A stored evidence file's bytes by its id; findings recorded before evidence was stored apart (migration 0003)
+    /// still carry them as <c>contentBase64</c>.
+    /// </summary>
+    private static byte[]? EvidenceBytes(JsonObject entry, IReadOnlyDictionary<string, byte[]>? evidence) =>
+        (string?)entry["id"] is { } id && evidence is not null && evidence.TryGetValue(id, out byte[]? stored) ? stored
+        : (string?)entry["contentBase64"] is { } base64 ? Convert.FromBase64String(base64)
+        : null;
 
     private static ReportChart? Chart(JsonObject chart)
     {

@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Audit.Api.Features.Reports;
 using Audit.Api.Features.Transparency;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Signing;
 using PdfSharp.Pdf.IO;
 

@@ -13,75 +13,119 @@ public sealed class PayloadTooLargeException(long limit)
 }
 
 /// <summary>
-/// Content-addressed blob store under <c>DataDirectory/artifacts/sha256/ab/abcdef…</c>. Writes stream into a
-/// temporary file in the same directory while hashing, then rename into place, so a reader never sees a
-/// half-written blob and the same bytes uploaded twice are stored once. Paths are derived only from hashes
-/// we computed: a client can never name a path.
+/// Content-addressed blob store under <c>DataDirectory/artifacts/sha256/ab/abcdef…</c>. Uploads stream into
+/// <c>incoming/</c> while hashing (<see cref="StageAsync"/>), are validated there, and only an accepted one is
+/// renamed into place (<see cref="Commit"/>): a reader never sees a half-written blob, the same bytes uploaded
+/// twice are stored once, and a rejected upload can never remove a blob another upload (any tenant's) relies on,
+/// because stored blobs are never deleted. Paths are derived only from hashes we computed: a client can never
+/// name a path. Folders are 0700 and files 0600 on Unix.
 /// </summary>
 public sealed class ArtifactStore
 {
     private readonly string _root;
+    private readonly string _incoming;
 
     public ArtifactStore(string dataDirectory)
     {
         _root = Path.Combine(dataDirectory, "artifacts", "sha256");
-        Directory.CreateDirectory(_root);
+        _incoming = Path.Combine(_root, "incoming");
+        Storage.OwnerOnly.CreateDirectory(Path.Combine(dataDirectory, "artifacts"));
+        Storage.OwnerOnly.CreateDirectory(_root);
+        // Whatever is in incoming/ was left by a process that died mid-upload (kill -9, power loss): no request
+        // of this process can own it yet, so it goes.
+        if (Directory.Exists(_incoming))
+        {
+            Directory.Delete(_incoming, recursive: true);
+        }
+
+        Storage.OwnerOnly.CreateDirectory(_incoming);
     }
 
-    public async Task<StoredBlob> SaveAsync(Stream content, long maxSizeBytes, CancellationToken cancellationToken)
+    /// <summary>The folder uploads are received into before they are accepted.</summary>
+    public string IncomingDirectory => _incoming;
+
+    /// <summary>Receives <paramref name="content"/> into incoming/, hashing it; 413 past <paramref name="maxSizeBytes"/>.</summary>
+    public async Task<StagedBlob> StageAsync(Stream content, long maxSizeBytes, CancellationToken cancellationToken)
     {
-        string incoming = Path.Combine(_root, "incoming");
-        Directory.CreateDirectory(incoming);
-        string temporary = Path.Combine(incoming, Guid.NewGuid().ToString("N"));
+        Storage.OwnerOnly.CreateDirectory(_incoming);
+        string temporary = Path.Combine(_incoming, Guid.NewGuid().ToString("N"));
         try
         {
             long size = 0;
-            string sha256;
-            using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var fileOptions = new FileStreamOptions
             {
-                await using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, FileOptions.Asynchronous))
-                {
-                    byte[] buffer = new byte[81920];
-                    int read;
-                    while ((read = await content.ReadAsync(buffer, cancellationToken)) > 0)
-                    {
-                        size += read;
-                        if (size > maxSizeBytes)
-                        {
-                            throw new PayloadTooLargeException(maxSizeBytes);
-                        }
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                Share = FileShare.None,
+                BufferSize = 81920,
+                Options = FileOptions.Asynchronous,
+            };
+            if (!OperatingSystem.IsWindows())
+            {
+                fileOptions.UnixCreateMode = Storage.OwnerOnly.FileMode;
+            }
 
-                        hash.AppendData(buffer, 0, read);
-                        await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+            await using (var file = new FileStream(temporary, fileOptions))
+            {
+                byte[] buffer = new byte[81920];
+                int read;
+                while ((read = await content.ReadAsync(buffer, cancellationToken)) > 0)
+                {
+                    size += read;
+                    if (size > maxSizeBytes)
+                    {
+                        throw new PayloadTooLargeException(maxSizeBytes);
                     }
 
-                    await file.FlushAsync(cancellationToken);
-                    file.Flush(flushToDisk: true);
+                    hash.AppendData(buffer, 0, read);
+                    await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
                 }
 
-                sha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
+                await file.FlushAsync(cancellationToken);
+                file.Flush(flushToDisk: true);
             }
 
-            string target = PathFor(sha256);
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            if (File.Exists(target))
-            {
-                File.Delete(temporary);
-            }
-            else
-            {
-                File.Move(temporary, target, overwrite: true);
-            }
-
-            return new StoredBlob(sha256, size);
+            return new StagedBlob(temporary, Convert.ToHexStringLower(hash.GetHashAndReset()), size);
         }
-        finally
+        catch
         {
-            if (File.Exists(temporary))
+            File.Delete(temporary);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Moves an accepted upload into its content-addressed place. If the blob is already stored (an earlier or a
+    /// concurrent upload of the same bytes), the stored one is kept: equal hashes mean equal bytes.
+    /// </summary>
+    public StoredBlob Commit(StagedBlob staged)
+    {
+        ArgumentNullException.ThrowIfNull(staged);
+        string target = PathFor(staged.Sha256);
+        Storage.OwnerOnly.CreateDirectory(Path.GetDirectoryName(target)!);
+        if (!File.Exists(target))
+        {
+            try
             {
-                File.Delete(temporary);
+                File.Move(staged.Path, target, overwrite: false);
+            }
+            catch (IOException) when (File.Exists(target))
+            {
+                // A concurrent upload of the same bytes got there first.
             }
         }
+
+        staged.Dispose();
+        staged.Committed = true;
+        return new StoredBlob(staged.Sha256, staged.SizeBytes);
+    }
+
+    /// <summary>Stages and commits at once, for content that needs no validation.</summary>
+    public async Task<StoredBlob> SaveAsync(Stream content, long maxSizeBytes, CancellationToken cancellationToken)
+    {
+        using StagedBlob staged = await StageAsync(content, maxSizeBytes, cancellationToken);
+        return Commit(staged);
     }
 
     /// <summary>The blob's path; only ever built from a validated hex digest.</summary>

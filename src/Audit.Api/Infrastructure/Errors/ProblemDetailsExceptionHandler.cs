@@ -57,6 +57,16 @@ public sealed class ProblemDetailsExceptionHandler : IExceptionHandler
             _logger.LogError(exception, "Unhandled exception for {Method} {Path}", httpContext.Request.Method, httpContext.Request.Path);
         }
 
+        // Exception messages (a parser's, a file's) can name server paths; clients get file names only.
+        problem.Detail = ServerPaths.Redact(problem.Detail);
+        if (problem is ValidationProblemDetails validationProblem)
+        {
+            foreach (string key in validationProblem.Errors.Keys.ToList())
+            {
+                validationProblem.Errors[key] = [.. validationProblem.Errors[key].Select(m => ServerPaths.Redact(m)!)];
+            }
+        }
+
         httpContext.Response.StatusCode = problem.Status!.Value;
         return await _problems.TryWriteAsync(new ProblemDetailsContext
         {

@@ -1,8 +1,6 @@
-using System.Data.Common;
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Audit.Api.Infrastructure.Persistence;
-using Dapper;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 
@@ -13,18 +11,18 @@ public sealed class ApiKeyAuthenticationHandler : AuthenticationHandler<Authenti
 {
     public const string SchemeName = "ApiKey";
 
-    private readonly IDatabase _database;
+    private readonly ApiKeyRepository _keys;
     private readonly ConfiguredKeys _configured;
 
     public ApiKeyAuthenticationHandler(
         IOptionsMonitor<AuthenticationSchemeOptions> options,
         ILoggerFactory logger,
         UrlEncoder encoder,
-        IDatabase database,
+        ApiKeyRepository keys,
         ConfiguredKeys configured)
         : base(options, logger, encoder)
     {
-        _database = database;
+        _keys = keys;
         _configured = configured;
     }
 
@@ -46,11 +44,7 @@ public sealed class ApiKeyAuthenticationHandler : AuthenticationHandler<Authenti
         Caller? caller = _configured.Find(hash);
         if (caller is null)
         {
-            await using DbConnection connection = await _database.OpenAsync(Context.RequestAborted);
-            caller = await connection.QuerySingleOrDefaultAsync<Caller>(new CommandDefinition(
-                "SELECT id AS KeyId, tenant_id AS TenantId, role AS Role FROM api_keys WHERE key_hash = @hash AND revoked_at IS NULL",
-                new { hash },
-                cancellationToken: Context.RequestAborted));
+            caller = await _keys.FindActiveAsync(hash, Context.RequestAborted);
         }
 
         if (caller is null)
@@ -71,6 +65,13 @@ public sealed class ApiKeyAuthenticationHandler : AuthenticationHandler<Authenti
 
         var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
         return AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
+    }
+
+    /// <summary>A 401 names the scheme and where the key goes (RFC 9110 §11.6.1 requires the challenge).</summary>
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.Headers.WWWAuthenticate = "ApiKey header=\"X-Api-Key\", Bearer";
+        return base.HandleChallengeAsync(properties);
     }
 }
 

@@ -15,6 +15,10 @@ internal sealed class OperatorRegistry
 
     private readonly Dictionary<string, OperatorDefinition> _operators = new(StringComparer.Ordinal);
 
+    // Operators of the com.microsoft domain (ONNX Runtime's contrib operators), keyed by op type; that domain is
+    // versioned separately and has only ever had version 1 of the ones supported here.
+    private readonly Dictionary<string, OperatorDefinition> _microsoft = new(StringComparer.Ordinal);
+
     private OperatorRegistry()
     {
         ElementwiseOperators.Register(this);
@@ -26,6 +30,7 @@ internal sealed class OperatorRegistry
         ShapeOperators.Register(this);
         IndexingOperators.Register(this);
         ReductionOperators.Register(this);
+        MicrosoftContribOperators.Register(this);
     }
 
     public static OperatorRegistry Instance { get; } = new();
@@ -35,11 +40,26 @@ internal sealed class OperatorRegistry
     public void Add(string opType, int sinceOpset, Func<NodeContext, OnnxKernel> build) =>
         _operators.Add(opType, new OperatorDefinition(opType, sinceOpset, build));
 
-    public OperatorDefinition? Find(string opType, string domain, int opset) =>
-        OnnxOperatorSupport.IsDefaultDomain(domain)
-        && opset <= MaxOpset
-        && _operators.TryGetValue(opType, out OperatorDefinition? d)
-        && opset >= d.SinceOpset
+    /// <summary>Operators of the <c>com.microsoft</c> domain, by op type.</summary>
+    public IEnumerable<OperatorDefinition> Microsoft => _microsoft.Values.OrderBy(o => o.OpType, StringComparer.Ordinal);
+
+    public void AddMicrosoft(string opType, Func<NodeContext, OnnxKernel> build) =>
+        _microsoft.Add(opType, new OperatorDefinition(opType, 1, build));
+
+    public OperatorDefinition? Find(string opType, string domain, int opset)
+    {
+        if (opset > MaxOpset)
+        {
+            return null;
+        }
+
+        if (domain == OnnxOperatorSupport.MicrosoftDomain)
+        {
+            return _microsoft.GetValueOrDefault(opType);
+        }
+
+        return OnnxOperatorSupport.IsDefaultDomain(domain) && _operators.TryGetValue(opType, out OperatorDefinition? d) && opset >= d.SinceOpset
             ? d
             : null;
+    }
 }

@@ -1,4 +1,5 @@
 using Audit.Evaluators.Datasets;
+using Audit.Evaluators.Inventory;
 using Audit.Evaluators.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -9,6 +10,9 @@ namespace Audit.Evaluators.Probes.Deception;
 /// A language-style model (<c>input_ids</c> int64 <c>[B, T]</c> → <c>logits</c> <c>[B, T, V]</c>) as the deception
 /// probes use it: right-padded batches read at each row's last real token (valid for causal models, whose
 /// earlier positions never see the padding), next-token logits, and activations captured by value name.
+/// The other inputs Hugging Face exports declare are fed as the model expects them: <c>attention_mask</c> (ones,
+/// zeros on padding), <c>token_type_ids</c> (zeros), <c>position_ids</c> (0..T−1) and <c>past_key_values.*</c>
+/// (empty: past length 0).
 /// </summary>
 internal sealed class SequenceModelView
 {
@@ -16,7 +20,10 @@ internal sealed class SequenceModelView
     private const int MaxContext = 8192;
     private const int MaxVocabulary = 1 << 20;
 
-    private SequenceModelView(IDifferentiableModel model, string inputName, string outputName, int? fixedLength, int maxLength, int vocabularySize)
+    private readonly IReadOnlyList<(ValueSpec Spec, string Role)> _extraInputs;
+
+    private SequenceModelView(
+        IDifferentiableModel model, string inputName, string outputName, int? fixedLength, int maxLength, int vocabularySize, IReadOnlyList<(ValueSpec Spec, string Role)> extraInputs)
     {
         Model = model;
         InputName = inputName;
@@ -24,6 +31,7 @@ internal sealed class SequenceModelView
         FixedLength = fixedLength;
         MaxLength = maxLength;
         VocabularySize = vocabularySize;
+        _extraInputs = extraInputs;
         TorchDevice = new torch.Device(model.Device.Name);
     }
 
@@ -36,6 +44,10 @@ internal sealed class SequenceModelView
     /// <summary>The sequence length the graph fixes, when it does; batches are padded to it.</summary>
     public int? FixedLength { get; }
 
+    /// <summary>
+    /// Longest sequence accepted: the graph's fixed length, else the <c>contextLength</c> override, else the ceiling,
+    /// so that with a symbolic length the evidence's longest record decides.
+    /// </summary>
     public int MaxLength { get; }
 
     public int VocabularySize { get; }
@@ -45,10 +57,10 @@ internal sealed class SequenceModelView
     public SequenceLimits Limits => new(VocabularySize, MaxLength);
 
     /// <summary>
-    /// Checks the model is sequence-shaped and learns its vocabulary and context.
-    /// <paramref name="contextLength"/> (0 = from the model) is needed when the graph leaves the length symbolic.
+    /// Checks the model is a causal language model and learns its vocabulary and context.
+    /// <paramref name="contextLength"/> (0 = none) overrides the longest sequence when the graph leaves it symbolic.
     /// </summary>
-    /// <exception cref="ProbeNotApplicableException">The model is not a sequence model or its context is unknown.</exception>
+    /// <exception cref="ProbeNotApplicableException">Not a causal language model (an encoder, a classifier), or an input it cannot feed.</exception>
     public static SequenceModelView Create(IDifferentiableModel model, int contextLength)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -57,23 +69,39 @@ internal sealed class SequenceModelView
             throw new ProbeNotApplicableException("The model has no inputs or outputs.");
         }
 
-        ValueSpec input = model.Inputs[0];
-        ValueSpec output = model.Outputs[0];
+        var roles = model.Inputs.Select(i => (Spec: i, Role: InputRoles.Of(i.Name, i.ElementType.IsFloating(), i.Shape.Count))).ToList();
+        ValueSpec input = roles.FirstOrDefault(r => r.Role == InputRoles.InputIds).Spec
+            ?? roles.Select(r => r.Spec).FirstOrDefault(s => s.Shape.Count == 2 && !s.ElementType.IsFloating())
+            ?? model.Inputs[0];
         if (input.Shape.Count != 2 || input.ElementType is not (ScalarType.Int64 or ScalarType.Int32))
         {
             throw new ProbeNotApplicableException($"Deception probes need token ids int64 [B, T]; the model's input '{input.Name}' is {input.ElementType} of rank {input.Shape.Count}.");
         }
 
-        int? fixedLength = input.Shape[1] > 0 ? (int)Math.Min(input.Shape[1], MaxContext) : null;
-        int maxLength = fixedLength ?? contextLength;
-        if (maxLength <= 0)
+        var extra = new List<(ValueSpec Spec, string Role)>();
+        foreach ((ValueSpec spec, string role) in roles.Where(r => r.Spec.Name != input.Name))
         {
-            throw new ProbeNotApplicableException("The model leaves its sequence length symbolic; set the contextLength parameter to the longest sequence it accepts.");
+            switch (role)
+            {
+                case InputRoles.AttentionMask or InputRoles.TokenTypeIds or InputRoles.PositionIds:
+                    extra.Add((spec, role));
+                    break;
+                case InputRoles.PastKeyValues when spec.Shape.Skip(1).Any(d => d < 0):
+                    // Fed empty: the symbolic past length is 0, so the model runs as on a fresh prompt.
+                    extra.Add((spec, role));
+                    break;
+                case InputRoles.PastKeyValues:
+                    throw new ProbeNotApplicableException($"The model's past input '{spec.Name}' has a fixed shape [{string.Join(", ", spec.Shape)}], so it cannot be fed empty; export it without past key/values (or with a symbolic past length).");
+                default:
+                    throw new ProbeNotApplicableException($"The model has an input '{spec.Name}' ({role}) besides token ids that the deception probes cannot feed.");
+            }
         }
 
-        maxLength = Math.Min(maxLength, MaxContext);
+        ValueSpec output = Logits(model);
+        int? fixedLength = input.Shape[1] > 0 ? (int)Math.Min(input.Shape[1], MaxContext) : null;
+        int maxLength = Math.Min(fixedLength ?? (contextLength > 0 ? contextLength : MaxContext), MaxContext);
         long vocabulary = output.Shape.Count == 3 ? output.Shape[2] : -1;
-        var view = new SequenceModelView(model, input.Name, output.Name, fixedLength, maxLength, 0);
+        var view = new SequenceModelView(model, input.Name, output.Name, fixedLength, maxLength, 0, extra);
         if (vocabulary <= 0)
         {
             using var scope = torch.NewDisposeScope();
@@ -92,7 +120,71 @@ internal sealed class SequenceModelView
             throw new ProbeNotApplicableException($"Vocabulary of {vocabulary} tokens is outside [2, {MaxVocabulary}].");
         }
 
-        return new SequenceModelView(model, input.Name, output.Name, fixedLength, maxLength, (int)vocabulary);
+        return new SequenceModelView(model, input.Name, output.Name, fixedLength, maxLength, (int)vocabulary, extra);
+    }
+
+    /// <summary>
+    /// The next-token logits: the output named <c>logits</c>, else the first float output of rank 3. An encoder (hidden
+    /// states, no logits) predicts no next token, so the probes do not apply; its hidden width is never a vocabulary.
+    /// </summary>
+    private static ValueSpec Logits(IDifferentiableModel model)
+    {
+        ValueSpec? named = model.Outputs.FirstOrDefault(o => o.Name.Contains("logits", StringComparison.OrdinalIgnoreCase));
+        if (named is not null)
+        {
+            return named.Shape.Count is 2
+                ? throw new ProbeNotApplicableException($"The model's logits '{named.Name}' are [B, C]: a sequence classifier, not a language model; deception probes read next-token predictions [B, T, V].")
+                : named;
+        }
+
+        ValueSpec? hidden = model.Outputs.FirstOrDefault(o => o.Name.Contains("hidden_state", StringComparison.OrdinalIgnoreCase)
+            || o.Name.Contains("embedding", StringComparison.OrdinalIgnoreCase) || o.Name.Contains("pooler", StringComparison.OrdinalIgnoreCase));
+        if (hidden is not null)
+        {
+            throw new ProbeNotApplicableException($"The model is an encoder (output '{hidden.Name}', no logits): it predicts no next token, so the deception probes, which read next-token predictions, do not apply.");
+        }
+
+        return model.Outputs.FirstOrDefault(o => o.Shape.Count == 3 && o.ElementType.IsFloating()) ?? model.Outputs[0];
+    }
+
+    /// <summary>
+    /// The graph's inputs for token ids <c>[B, T]</c>: the ids and every other declared input. <paramref name="last"/>
+    /// (each row's last real token) zeroes the attention mask on the right padding; without it every token is attended.
+    /// </summary>
+    public Dictionary<string, Tensor> Inputs(Tensor ids, Tensor? last = null)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var feeds = new Dictionary<string, Tensor>(StringComparer.Ordinal) { [InputName] = ids };
+        long batch = ids.shape[0], length = ids.shape[1];
+        foreach ((ValueSpec spec, string role) in _extraInputs)
+        {
+            feeds[spec.Name] = role switch
+            {
+                InputRoles.AttentionMask => (last is null
+                    ? torch.ones(batch, length, dtype: ScalarType.Int64, device: ids.device)
+                    : torch.arange(length, dtype: ScalarType.Int64, device: ids.device).unsqueeze(0).le(last.view(-1, 1)).to_type(ScalarType.Int64))
+                    .to_type(spec.ElementType),
+                InputRoles.TokenTypeIds => torch.zeros(batch, length, dtype: spec.ElementType, device: ids.device),
+                InputRoles.PositionIds => torch.arange(length, dtype: ScalarType.Int64, device: ids.device).unsqueeze(0).expand(batch, length).to_type(spec.ElementType),
+                _ => torch.zeros(EmptyPastShape(spec, batch), dtype: spec.ElementType, device: ids.device),
+            };
+        }
+
+        return feeds;
+    }
+
+    /// <summary>
+    /// An empty past: fixed dimensions as declared, the batch where the dimension is named as the ids' batch (or is the
+    /// first and symbolic), 0 for the symbolic past length. ONNX Runtime's GPT-2 past is [2, batch, heads, past, head].
+    /// </summary>
+    private long[] EmptyPastShape(ValueSpec spec, long batch)
+    {
+        IReadOnlyList<string?> idsDims = Model.Inputs.First(i => i.Name == InputName).DimensionNames;
+        string? batchName = idsDims.Count > 0 ? idsDims[0] : null;
+        bool named = batchName is not null && spec.DimensionNames.Contains(batchName);
+        return [.. spec.Shape.Select((d, k) => d >= 0 ? d
+            : (named ? spec.DimensionNames[k] == batchName : k == 0) ? batch
+            : 0)];
     }
 
     /// <summary>Right-pads rows (token 0) to the fixed length or the longest row; returns ids <c>[B, T]</c> and last indices <c>[B]</c>.</summary>
@@ -111,12 +203,12 @@ internal sealed class SequenceModelView
     }
 
     /// <summary>Full logits <c>[B, T, V]</c>, optionally with values replaced (activation patching).</summary>
-    public Tensor Logits(Tensor ids, IReadOnlyDictionary<string, Tensor>? replace) =>
-        Model.Run(new Dictionary<string, Tensor> { [InputName] = ids }, null, replace)[OutputName];
+    public Tensor Logits(Tensor ids, IReadOnlyDictionary<string, Tensor>? replace, Tensor? last = null) =>
+        Model.Run(Inputs(ids, last), null, replace)[OutputName];
 
     /// <summary>Next-token logits at each row's last real token: <c>[B, V]</c>.</summary>
     public Tensor LastLogits(Tensor ids, Tensor last, IReadOnlyDictionary<string, Tensor>? replace = null) =>
-        AtLast(Logits(ids, replace), last);
+        AtLast(Logits(ids, replace, last), last);
 
     /// <summary>Selects position <c>last[b]</c> of each row of a <c>[B, T, D]</c> tensor.</summary>
     public static Tensor AtLast(Tensor values, Tensor last) =>
@@ -151,7 +243,7 @@ internal sealed class SequenceModelView
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = torch.NewDisposeScope();
             (Tensor ids, Tensor last) = Pack(rows.Skip(start).Take(batchSize).ToList());
-            IReadOnlyDictionary<string, Tensor> captured = Model.Run(new Dictionary<string, Tensor> { [InputName] = ids }, names);
+            IReadOnlyDictionary<string, Tensor> captured = Model.Run(Inputs(ids, last), names);
             foreach (string name in names)
             {
                 Tensor value = captured[name];
@@ -182,8 +274,8 @@ internal sealed class SequenceModelView
 
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        (Tensor ids, _) = Pack(sample.Take(2).ToList());
-        IReadOnlyDictionary<string, Tensor> captured = Model.Run(new Dictionary<string, Tensor> { [InputName] = ids }, Model.ValueNames);
+        (Tensor ids, Tensor last) = Pack(sample.Take(2).ToList());
+        IReadOnlyDictionary<string, Tensor> captured = Model.Run(Inputs(ids, last), Model.ValueNames);
         var found = new List<string>();
 
         // Graph outputs are left out: a probe on the logits would read the stated answer, not a hidden state.
@@ -205,6 +297,11 @@ internal sealed class SequenceModelView
 
         return found;
     }
+}
+
+internal static class ScalarTypes
+{
+    public static bool IsFloating(this ScalarType type) => Audit.Evaluators.Onnx.Operators.Kernels.IsFloating(type);
 }
 
 /// <summary>The probe cannot run on this model (wrong kind, unknown shape); reported as an inconclusive finding.</summary>

@@ -8,7 +8,7 @@ namespace Audit.Evaluators.Probes.Deception;
 internal static class SequenceProbeHost
 {
     /// <summary>Parameter every sequence probe accepts: the context length when the graph leaves it symbolic.</summary>
-    public static ProbeParameter ContextLength { get; } = Integer("contextLength", "Longest sequence the model accepts, used only when the ONNX graph leaves it symbolic (0 = read it from the model).", 0, 0, 8192);
+    public static ProbeParameter ContextLength { get; } = Integer("contextLength", "Override for the longest sequence the model accepts when the ONNX graph leaves it symbolic (0 = none: the evidence's longest record decides).", 0, 0, 8192);
 
     public static ProbeParameter BatchSize { get; } = Integer("batchSize", "Sequences per forward pass.", 64, 1, 4096);
 

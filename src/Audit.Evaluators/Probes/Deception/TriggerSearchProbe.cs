@@ -172,7 +172,7 @@ public sealed class TriggerSearchProbe : IProbe
         Tensor embedded;
         using (torch.no_grad())
         {
-            embedded = view.Model.Run(new Dictionary<string, Tensor> { [view.InputName] = ids }, [embeddingName])[embeddingName];
+            embedded = view.Model.Run(view.Inputs(ids), [embeddingName])[embeddingName];
         }
 
         Tensor triggerRows = torch.einsum("lv,lvd->ld", oneHot, table).unsqueeze(0).expand(ids.shape[0], -1, -1);
@@ -274,14 +274,14 @@ public sealed class TriggerSearchProbe : IProbe
                 cancellationToken.ThrowIfCancellationRequested();
                 int end = Math.Min(view.VocabularySize, start + batchSize);
                 Tensor grid = torch.arange(start, end, dtype: ScalarType.Int64, device: view.TorchDevice).unsqueeze(1).expand(-1, width).contiguous();
-                Tensor value = view.Model.Run(new Dictionary<string, Tensor> { [view.InputName] = grid }, [name])[name];
+                Tensor value = view.Model.Run(view.Inputs(grid), [name])[name];
                 parts.Add(value[.., position..(position + length)]);
             }
 
             // table[v, l] is the value at position (position + l) for token v; check it predicts the value on mixed prompts.
             Tensor table = torch.cat(parts, 0).permute(1, 0, 2).contiguous();
             (Tensor ids, _) = view.Pack(sample);
-            IReadOnlyDictionary<string, Tensor> run = view.Model.Run(new Dictionary<string, Tensor> { [view.InputName] = ids }, [name, view.OutputName]);
+            IReadOnlyDictionary<string, Tensor> run = view.Model.Run(view.Inputs(ids), [name, view.OutputName]);
             Tensor observed = run[name][.., position..(position + length)];
             Tensor predicted = torch.stack(Enumerable.Range(0, length).Select(l => table[l].index_select(0, ids[.., position + l])).ToArray(), 1);
             if (!torch.allclose(observed, predicted, rtol: 1e-4, atol: 1e-5))

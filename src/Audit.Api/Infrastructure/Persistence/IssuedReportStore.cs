@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 
-namespace Audit.Api.Features.Reports;
+namespace Audit.Api.Infrastructure.Persistence;
 
 /// <summary>
 /// What the transparency log records for each issued report (its leaf is this statement's UTF-8 JSON). A withdrawal

@@ -1,47 +1,50 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
-using Audit.Api.Features.Audits;
 using Audit.Api.Features.Reports;
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Artifacts;
-using Audit.Domain.Audits;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Domain.Findings;
 using Audit.Domain.Profiles;
 using Audit.Evaluators.Inventory;
 using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
+using Mediator;
 using Microsoft.Extensions.Options;
 
-namespace Audit.Api.Worker;
+namespace Audit.Api.Features.Audits.Running;
 
 /// <summary>
-/// Runs queued audits inside the API process (the embedded default). One audit at a time: probes already use
-/// every core through libtorch, and a second audit would only slow both.
+/// Runs queued audits: claims one, runs its profile's probes in one evaluation session, records the results and
+/// asks Reports to issue the signed report. One audit at a time: probes already use every core through libtorch,
+/// and a second audit would only slow both. It needs only DI services (no HTTP), so the API process hosts it by
+/// default and a separate worker host can run it too: <c>services.AddAuditWorker()</c>.
 /// </summary>
 public sealed class AuditWorker : BackgroundService
 {
-    private readonly AuditQueue _queue;
-    private readonly AuditStore _audits;
+    private readonly AuditRepository _audits;
+    private readonly ArtifactRepository _artifacts;
     private readonly ArtifactStore _store;
     private readonly ProbeRunner _runner;
     private readonly TimeProvider _time;
     private readonly AuditOptions _options;
     private readonly ILogger<AuditWorker> _logger;
-    private readonly ReportIssuing _reports;
+    private readonly IServiceScopeFactory _scopes;
     private readonly string _workerId = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
 
     public AuditWorker(
-        AuditQueue queue,
-        AuditStore audits,
+        AuditRepository audits,
+        ArtifactRepository artifacts,
         ArtifactStore store,
         ProbeRunner runner,
         TimeProvider time,
         IOptions<AuditOptions> options,
         ILogger<AuditWorker> logger,
-        ReportIssuing reports)
+        IServiceScopeFactory scopes)
     {
-        _reports = reports;
-        _queue = queue;
+        _scopes = scopes;
         _audits = audits;
+        _artifacts = artifacts;
         _store = store;
         _runner = runner;
         _time = time;
@@ -56,7 +59,7 @@ public sealed class AuditWorker : BackgroundService
         {
             try
             {
-                AuditRow? audit = await _queue.TryClaimAsync(_workerId, _time.GetUtcNow(), _options.Worker.LeaseDuration, stoppingToken);
+                AuditRow? audit = await _audits.TryClaimAsync(_workerId, _time.GetUtcNow(), _options.Worker.LeaseDuration, stoppingToken);
                 if (audit is null)
                 {
                     await Task.Delay(_options.Worker.PollInterval, _time, stoppingToken);
@@ -90,22 +93,25 @@ public sealed class AuditWorker : BackgroundService
         var leaseLost = new StrongBox<bool>();
         Task heartbeat = HeartbeatAsync(audit.Id, progress, run, cancelledByRequest, leaseLost);
 
-        string status;
-        Verdict? verdict = null;
-        string? error = null;
+        // How the audit ends is the aggregate's decision; the worker only says which ending happened.
+        Action<Domain.Audits.Audit> finish;
+        bool succeeded = false;
         var controls = new List<ControlResult>();
         var findings = new List<Finding>();
+        var evidence = new List<EvidenceRow>();
         try
         {
-            verdict = await EvaluateAsync(audit, progress, controls, findings, run.Token);
-            status = AuditStatus.Succeeded.ToWire();
+            Verdict verdict = await EvaluateAsync(audit, progress, controls, findings, evidence, run.Token);
+            finish = a => a.Succeed(_workerId, verdict, _time.GetUtcNow());
+            succeeded = true;
             _logger.LogInformation("Audit succeeded with verdict {Verdict}", verdict);
         }
         catch (OperationCanceledException) when (cancelledByRequest.Value)
         {
-            status = AuditStatus.Cancelled.ToWire();
+            finish = a => a.ConfirmCancelled(_workerId, _time.GetUtcNow());
             controls.Clear();
             findings.Clear();
+            evidence.Clear();
             _logger.LogInformation("Audit cancelled on request");
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested || leaseLost.Value)
@@ -118,27 +124,27 @@ public sealed class AuditWorker : BackgroundService
         }
         catch (Exception ex) when (ex is ModelRejectedException or UnsupportedOperatorException or Audit.Evaluators.Datasets.EvidenceRejectedException)
         {
-            status = AuditStatus.Failed.ToWire();
-            error = ex.Message;
+            string error = string.IsNullOrWhiteSpace(ex.Message) ? ex.GetType().Name : ex.Message;
+            finish = a => a.Fail(_workerId, error, _time.GetUtcNow());
             _logger.LogWarning("Audit failed: {Error}", ex.Message);
         }
 #pragma warning disable CA1031 // An audit that breaks is recorded as failed with its reason; the service stays up.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            status = AuditStatus.Failed.ToWire();
-            error = $"The audit could not complete: {ex.Message}";
+            string error = $"The audit could not complete: {ex.Message}";
+            finish = a => a.Fail(_workerId, error, _time.GetUtcNow());
             _logger.LogError(ex, "Audit failed");
         }
 
         await run.CancelAsync();
         await heartbeat.ContinueWith(_ => { }, TaskScheduler.Default);
-        bool recorded = await _queue.CompleteAsync(audit.Id, _workerId, status, verdict, error, controls, findings, _time.GetUtcNow(), CancellationToken.None);
+        bool recorded = await _audits.CompleteAsync(audit.Id, finish, controls, findings, evidence, CancellationToken.None);
         if (!recorded)
         {
             _logger.LogWarning("Audit result discarded: the lease was lost to another worker");
         }
-        else if (status == AuditStatus.Succeeded.ToWire())
+        else if (succeeded)
         {
             await IssueReportAsync(audit, stoppingToken);
         }
@@ -152,7 +158,9 @@ public sealed class AuditWorker : BackgroundService
     {
         try
         {
-            IssuedReport? report = await _reports.EnsureIssuedAsync(audit.TenantId, audit.Id, stoppingToken);
+            // Reports is another feature: the worker asks it through the mediator, in a scope of its own.
+            await using AsyncServiceScope scope = _scopes.CreateAsyncScope();
+            IssuedReport? report = await scope.ServiceProvider.GetRequiredService<IMediator>().Send(new IssueReport(audit.Id), stoppingToken);
             _logger.LogInformation("Report {ReportId} issued (transparency log index {LogIndex})", report?.ReportId, report?.LogIndex);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -168,26 +176,34 @@ public sealed class AuditWorker : BackgroundService
     }
 
     private async Task<Verdict> EvaluateAsync(
-        AuditRow audit, ProgressState progress, List<ControlResult> controls, List<Finding> findings, CancellationToken cancellationToken)
+        AuditRow audit,
+        ProgressState progress,
+        List<ControlResult> controls,
+        List<Finding> findings,
+        List<EvidenceRow> evidence,
+        CancellationToken cancellationToken)
     {
-        Profile profile = AuditQueue.ProfileOf(audit);
-        var hashes = (await _audits.ArtifactHashesAsync(audit.TenantId, new[] { audit.ModelArtifactId, audit.DatasetArtifactId }.OfType<string>(), cancellationToken))
-            .ToDictionary(h => h.Id, h => h.Sha256);
-        string modelPath = _store.PathFor(hashes[audit.ModelArtifactId]);
-        string? datasetPath = audit.DatasetArtifactId is null ? null : _store.PathFor(hashes[audit.DatasetArtifactId]);
+        Profile profile = audit.Profile();
+        IReadOnlyDictionary<string, ArtifactRow> artifacts = await _artifacts.FindManyAsync(
+            audit.TenantId, new[] { audit.ModelArtifactId, audit.DatasetArtifactId }.OfType<string>(), cancellationToken);
+        ArtifactRow model = artifacts[audit.ModelArtifactId];
+        ArtifactRow? dataset = audit.DatasetArtifactId is null ? null : artifacts[audit.DatasetArtifactId];
+        string modelPath = _store.PathFor(model.Sha256);
+        string? datasetPath = dataset is null ? null : _store.PathFor(dataset.Sha256);
 
-        ModelInventory inventory = ModelInspector.Inspect(modelPath);
+        // The upload inspected the model and stored the inventory with the artifact; it is read, not re-parsed.
+        ModelInventory inventory = StoredInventory(model) ?? ModelInspector.Inspect(modelPath);
         if (inventory.UnsupportedOperators.Count > 0)
         {
             throw new UnsupportedOperatorException(inventory.UnsupportedOperators);
         }
 
-        HashSet<EvidenceRequirement> available = AvailableEvidence(audit, datasetPath);
+        HashSet<EvidenceRequirement> available = AvailableEvidence(dataset);
         int total = Math.Max(1, profile.Controls.Sum(c => c.Probes.Count));
         int done = 0;
 
         using EvaluationSession session = _runner.Open(modelPath, datasetPath, _options.Device, (int)audit.Seed);
-        await _queue.SetDeviceAsync(audit.Id, session.Device.Name, cancellationToken);
+        await _audits.SetDeviceAsync(audit.Id, session.Device.Name, cancellationToken);
         foreach (Control control in profile.Controls)
         {
             var missing = control.Evidence.Where(e => !available.Contains(e)).ToList();
@@ -211,13 +227,7 @@ public sealed class AuditWorker : BackgroundService
                 JsonObject details = outcome.Details;
                 if (outcome.Evidence.Count > 0)
                 {
-                    details["evidence"] = new JsonArray(outcome.Evidence.Select(e => (JsonNode)new JsonObject
-                    {
-                        ["name"] = e.Name,
-                        ["mediaType"] = e.MediaType,
-                        ["caption"] = e.Caption,
-                        ["contentBase64"] = Convert.ToBase64String(e.Content),
-                    }).ToArray());
+                    details["evidence"] = await StoreEvidenceAsync(audit, outcome, evidence, cancellationToken);
                 }
 
                 controlFindings.Add(new Finding(control.Id, requirement.Probe, outcome.Verdict, outcome.Score, outcome.Summary, details));
@@ -233,21 +243,52 @@ public sealed class AuditWorker : BackgroundService
         return ControlVerdicts.Overall(controls);
     }
 
-    /// <summary>What evidence the audit's dataset can serve, judged from its recorded format and tensors.</summary>
-    private static HashSet<EvidenceRequirement> AvailableEvidence(AuditRow audit, string? datasetPath)
+    /// <summary>
+    /// Stores each evidence file once, by content, in the blob store and returns the references the finding keeps
+    /// (id, media type, caption and the URL that serves it); the rows are recorded with the findings.
+    /// </summary>
+    private async Task<JsonArray> StoreEvidenceAsync(AuditRow audit, ProbeOutcome outcome, List<EvidenceRow> evidence, CancellationToken cancellationToken)
+    {
+        var references = new JsonArray();
+        foreach (EvidenceFile file in outcome.Evidence)
+        {
+            using var content = new MemoryStream(file.Content, writable: false);
+            StoredBlob blob = await _store.SaveAsync(content, file.Content.LongLength, cancellationToken);
+            var row = new EvidenceRow(
+                "evd_" + Guid.NewGuid().ToString("N"), audit.Id, audit.TenantId, evidence.Count, file.Name, file.MediaType, file.Caption, blob.Sha256, blob.SizeBytes);
+            evidence.Add(row);
+            references.Add(new JsonObject
+            {
+                ["id"] = row.Id,
+                ["name"] = row.Name,
+                ["mediaType"] = row.MediaType,
+                ["caption"] = row.Caption,
+                ["sizeBytes"] = row.SizeBytes,
+                ["href"] = $"/api/v1/audits/{audit.Id}/evidence/{row.Id}",
+            });
+        }
+
+        return references;
+    }
+
+    /// <summary>The model inventory the upload stored; null for rows stored without one.</summary>
+    private static ModelInventory? StoredInventory(ArtifactRow model) =>
+        model.SummaryJson is null ? null : JsonSerializer.Deserialize<ModelInventory>(model.SummaryJson, InventoryJson.Options);
+
+    /// <summary>What evidence the audit's dataset can serve, judged from the format and tensors stored at upload.</summary>
+    private static HashSet<EvidenceRequirement> AvailableEvidence(ArtifactRow? dataset)
     {
         var available = new HashSet<EvidenceRequirement>();
-        if (datasetPath is null || audit.DatasetArtifactId is null)
+        if (dataset is null)
         {
             return available;
         }
 
-        (string format, JsonNode summary) = Features.Artifacts.DatasetFormats.Describe(datasetPath);
-        if (format == "jsonl")
+        if (dataset.Format == "jsonl")
         {
             available.Add(EvidenceRequirement.SequencePrompts);
         }
-        else if (summary["tensors"] is JsonObject tensors && tensors.ContainsKey("inputs"))
+        else if (dataset.Summary?["tensors"] is JsonObject tensors && tensors.ContainsKey("inputs"))
         {
             available.Add(EvidenceRequirement.Dataset);
             if (tensors.ContainsKey("labels"))
@@ -268,7 +309,7 @@ public sealed class AuditWorker : BackgroundService
             try
             {
                 await Task.Delay(interval, _time, run.Token);
-                (bool owned, bool cancelRequested) = await _queue.HeartbeatAsync(
+                (bool owned, bool cancelRequested) = await _audits.HeartbeatAsync(
                     id, _workerId, progress.Value, _time.GetUtcNow(), _options.Worker.LeaseDuration, run.Token);
                 if (!owned)
                 {
@@ -309,4 +350,10 @@ public sealed class AuditWorker : BackgroundService
     {
         public T Value { get; set; } = default!;
     }
+}
+
+/// <summary>Registers the audit worker; any host with the persistence, evaluator and report services can run it.</summary>
+public static class AuditWorkerSetup
+{
+    public static IServiceCollection AddAuditWorker(this IServiceCollection services) => services.AddHostedService<AuditWorker>();
 }

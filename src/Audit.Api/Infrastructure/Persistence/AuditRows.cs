@@ -1,6 +1,10 @@
-namespace Audit.Api.Features.Audits;
+using System.Text.Json;
+using Audit.Domain.Audits;
+using Audit.Domain.Profiles;
 
-/// <summary>A row of the audits table.</summary>
+namespace Audit.Api.Infrastructure.Persistence;
+
+/// <summary>A row of the audits table: what queries read. Status changes go through the <see cref="Domain.Audits.Audit"/> aggregate.</summary>
 public sealed record AuditRow
 {
     public const string Columns =
@@ -31,6 +35,12 @@ public sealed record AuditRow
     public string? FinishedAt { get; init; }
     public long Attempts { get; init; }
     public long CancelRequested { get; init; }
+
+    /// <summary>The status as the domain type; rows only ever hold wire names of <see cref="AuditStatus"/>.</summary>
+    public AuditStatus State => AuditStatusRules.ParseWire(Status) ?? throw new InvalidOperationException($"Unknown audit status '{Status}'.");
+
+    /// <summary>The exact profile the audit was submitted against (its stored copy, not the current version).</summary>
+    public Profile Profile() => JsonSerializer.Deserialize<Profile>(ProfileJson, Domain.Profiles.ProfileHash.CanonicalJson)!;
 }
 
 /// <summary>A row of the findings table.</summary>
@@ -38,3 +48,10 @@ public sealed record FindingRow(long Seq, string ControlId, string Probe, string
 
 /// <summary>A row of the control_results table.</summary>
 public sealed record ControlResultRow(string ControlId, string Verdict, string Reason);
+
+/// <summary>A row of the evidence table: one file a probe produced, stored by content in the blob store.</summary>
+public sealed record EvidenceRow(string Id, string AuditId, string TenantId, long Seq, string Name, string MediaType, string? Caption, string Sha256, long SizeBytes)
+{
+    public const string Columns =
+        "id AS Id, audit_id AS AuditId, tenant_id AS TenantId, seq AS Seq, name AS Name, media_type AS MediaType, caption AS Caption, sha256 AS Sha256, size_bytes AS SizeBytes";
+}

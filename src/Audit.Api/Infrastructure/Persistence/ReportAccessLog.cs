@@ -1,9 +1,8 @@
 using System.Data.Common;
-using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
 using Dapper;
 
-namespace Audit.Api.Features.Reports;
+namespace Audit.Api.Infrastructure.Persistence;
 
 /// <summary>One recorded download or verification.</summary>
 public sealed record ReportAccessEntry(string Id, string? ReportId, string? AuditId, string Action, string KeyId, string Role, string Outcome, DateTimeOffset At);

@@ -1,10 +1,9 @@
 using System.Data.Common;
 using System.Text.Json;
-using Audit.Api.Infrastructure.Persistence;
 using Audit.Domain.Profiles;
 using Dapper;
 
-namespace Audit.Api.Features.Profiles;
+namespace Audit.Api.Infrastructure.Persistence;
 
 /// <summary>A profile version with its content hash and where it comes from.</summary>
 public sealed record StoredProfile(Profile Profile, string ContentHash, bool BuiltIn);
@@ -45,7 +44,7 @@ public sealed class ProfileRepository
     {
         IEnumerable<StoredProfile> versions = (await ListAsync(tenant, cancellationToken)).Where(p => p.Profile.Id == id);
         return version is null
-            ? versions.OrderByDescending(p => SemanticVersion.Parse(p.Profile.Version)).FirstOrDefault()
+            ? versions.OrderByDescending(p => p.Profile.Version, ProfileVersions.Precedence).FirstOrDefault()
             : versions.FirstOrDefault(p => p.Profile.Version == version);
     }
 
@@ -72,50 +71,4 @@ public sealed class ProfileRepository
             cancellationToken: cancellationToken));
         return inserted == 1;
     }
-}
-
-/// <summary>Just enough semantic versioning to order profile versions (major.minor.patch, pre-release below release).</summary>
-public readonly record struct SemanticVersion(int Major, int Minor, int Patch, string PreRelease) : IComparable<SemanticVersion>
-{
-    public static readonly System.Text.RegularExpressions.Regex Pattern = new(
-        @"^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})(?:-([0-9A-Za-z.-]{1,64}))?$",
-        System.Text.RegularExpressions.RegexOptions.CultureInvariant);
-
-    public static SemanticVersion Parse(string value)
-    {
-        System.Text.RegularExpressions.Match match = Pattern.Match(value);
-        if (!match.Success)
-        {
-            return new SemanticVersion(-1, -1, -1, value);
-        }
-
-        return new SemanticVersion(
-            int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture),
-            int.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture),
-            int.Parse(match.Groups[3].Value, System.Globalization.CultureInfo.InvariantCulture),
-            match.Groups[4].Value);
-    }
-
-    public int CompareTo(SemanticVersion other)
-    {
-        int c = Major.CompareTo(other.Major);
-        if (c == 0) c = Minor.CompareTo(other.Minor);
-        if (c == 0) c = Patch.CompareTo(other.Patch);
-        if (c != 0) return c;
-        // A release outranks its pre-releases: 1.0.0 > 1.0.0-rc.1.
-        if (PreRelease.Length == 0 || other.PreRelease.Length == 0)
-        {
-            return (PreRelease.Length == 0 ? 1 : 0) - (other.PreRelease.Length == 0 ? 1 : 0);
-        }
-
-        return string.CompareOrdinal(PreRelease, other.PreRelease);
-    }
-
-    public static bool operator <(SemanticVersion left, SemanticVersion right) => left.CompareTo(right) < 0;
-
-    public static bool operator >(SemanticVersion left, SemanticVersion right) => left.CompareTo(right) > 0;
-
-    public static bool operator <=(SemanticVersion left, SemanticVersion right) => left.CompareTo(right) <= 0;
-
-    public static bool operator >=(SemanticVersion left, SemanticVersion right) => left.CompareTo(right) >= 0;
 }

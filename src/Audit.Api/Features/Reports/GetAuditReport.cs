@@ -1,9 +1,10 @@
-using Audit.Api.Features.Reports;
 using Audit.Api.Infrastructure.Errors;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Infrastructure.Security;
+using Audit.Domain.Audits;
 using Mediator;
 
-namespace Audit.Api.Features.Audits;
+namespace Audit.Api.Features.Reports;
 
 /// <summary>The signed PDF report of a finished audit; 409 while it is not ready. Every download is recorded.</summary>
 public sealed record GetAuditReport(Caller Caller, string Id) : IQuery<ReportDownload>;
@@ -13,12 +14,12 @@ public sealed record ReportDownload(string ReportId, byte[] Pdf);
 
 public sealed class GetAuditReportHandler : IQueryHandler<GetAuditReport, ReportDownload>
 {
-    private readonly AuditStore _audits;
+    private readonly AuditRepository _audits;
     private readonly ReportIssuing _issuing;
     private readonly IIssuedReportStore _reports;
     private readonly ReportAccessLog _access;
 
-    public GetAuditReportHandler(AuditStore audits, ReportIssuing issuing, IIssuedReportStore reports, ReportAccessLog access)
+    public GetAuditReportHandler(AuditRepository audits, ReportIssuing issuing, IIssuedReportStore reports, ReportAccessLog access)
     {
         _audits = audits;
         _issuing = issuing;
@@ -30,7 +31,7 @@ public sealed class GetAuditReportHandler : IQueryHandler<GetAuditReport, Report
     {
         AuditRow audit = await _audits.FindAsync(query.Caller.Tenant, query.Id, cancellationToken)
             ?? throw new NotFoundException($"Audit '{query.Id}' was not found.");
-        if (audit.Status != "succeeded")
+        if (audit.State != AuditStatus.Succeeded)
         {
             throw new ConflictException($"The report is not ready: the audit is {audit.Status}.");
         }

@@ -1,0 +1,80 @@
+using System.Data.Common;
+using System.Text.Json.Nodes;
+using Dapper;
+
+namespace Audit.Api.Infrastructure.Persistence;
+
+/// <summary>
+/// A row of the artifacts table. <see cref="Format"/> and <see cref="SummaryJson"/> are what the upload found when it
+/// inspected the file (the model inventory, or the dataset's format and tensors): later steps read them from here
+/// instead of parsing the file again.
+/// </summary>
+public sealed record ArtifactRow(
+    string Id,
+    string TenantId,
+    string Kind,
+    string? Name,
+    string Sha256,
+    long SizeBytes,
+    string Format,
+    string? SummaryJson,
+    string CreatedAt)
+{
+    public const string Columns =
+        "id AS Id, tenant_id AS TenantId, kind AS Kind, name AS Name, sha256 AS Sha256, size_bytes AS SizeBytes, format AS Format, summary_json AS SummaryJson, created_at AS CreatedAt";
+
+    /// <summary>The stored inspection summary, parsed; null for rows stored without one.</summary>
+    public JsonNode? Summary => SummaryJson is null ? null : JsonNode.Parse(SummaryJson);
+}
+
+/// <summary>Artifact rows (the bytes themselves live in the content-addressed <see cref="Artifacts.ArtifactStore"/>).</summary>
+public sealed class ArtifactRepository
+{
+    private readonly IDatabase _database;
+
+    public ArtifactRepository(IDatabase database)
+    {
+        _database = database;
+    }
+
+    /// <summary>One artifact of the tenant; another tenant's looks exactly like a missing one.</summary>
+    public async Task<ArtifactRow?> FindAsync(string tenant, string id, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<ArtifactRow>(new CommandDefinition(
+            $"SELECT {ArtifactRow.Columns} FROM artifacts WHERE id = @id AND tenant_id = @tenant",
+            new { id, tenant },
+            cancellationToken: cancellationToken));
+    }
+
+    /// <summary>The tenant's artifacts among <paramref name="ids"/>, by id.</summary>
+    public async Task<IReadOnlyDictionary<string, ArtifactRow>> FindManyAsync(string tenant, IEnumerable<string> ids, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        IEnumerable<ArtifactRow> rows = await connection.QueryAsync<ArtifactRow>(new CommandDefinition(
+            $"SELECT {ArtifactRow.Columns} FROM artifacts WHERE tenant_id = @tenant AND id IN @ids",
+            new { tenant, ids = ids.ToArray() },
+            cancellationToken: cancellationToken));
+        return rows.ToDictionary(r => r.Id);
+    }
+
+    /// <summary>Whether any tenant already stored these bytes (then a rejected upload must not delete the blob).</summary>
+    public async Task<bool> AnyWithContentAsync(string sha256, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "SELECT COUNT(*) FROM artifacts WHERE sha256 = @sha256", new { sha256 }, cancellationToken: cancellationToken)) > 0;
+    }
+
+    public async Task InsertAsync(ArtifactRow row, string createdBy, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            INSERT INTO artifacts (id, tenant_id, kind, name, sha256, size_bytes, format, summary_json, created_by, created_at)
+            VALUES (@Id, @TenantId, @Kind, @Name, @Sha256, @SizeBytes, @Format, @SummaryJson, @createdBy, @CreatedAt)
+            """,
+            new { row.Id, row.TenantId, row.Kind, row.Name, row.Sha256, row.SizeBytes, row.Format, row.SummaryJson, createdBy, row.CreatedAt },
+            cancellationToken: cancellationToken));
+    }
+}

@@ -1,0 +1,334 @@
+using System.Data.Common;
+using System.Globalization;
+using Audit.Domain.Audits;
+using Audit.Domain.Findings;
+using Audit.Domain.Profiles;
+using Dapper;
+using AuditAggregate = Audit.Domain.Audits.Audit;
+
+namespace Audit.Api.Infrastructure.Persistence;
+
+/// <summary>
+/// Stores audits, their results and their evidence. Status changes are decided by the <see cref="AuditAggregate"/>:
+/// the repository reads it, lets it decide, and writes the result with a conditional UPDATE on the version it read,
+/// so of two writers racing for one audit (two workers claiming it, a heartbeat and a cancel request) exactly one
+/// wins and the other decides again on fresh state. That also makes the database a work queue with leases: a worker
+/// claims one audit at a time, renews the lease while it runs, and an audit whose lease lapsed is claimed again.
+/// </summary>
+public sealed class AuditRepository
+{
+    private const int Retries = 5;
+    private const string StateColumns =
+        "id, tenant_id, status, attempts, lease_owner, lease_expires_at, cancel_requested, progress, verdict, error, created_at, started_at, finished_at, version";
+
+    private readonly IDatabase _database;
+
+    public AuditRepository(IDatabase database)
+    {
+        _database = database;
+    }
+
+    public async Task<AuditRow?> FindAsync(string? tenant, string id, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<AuditRow>(new CommandDefinition(
+            $"SELECT {AuditRow.Columns} FROM audits WHERE id = @id AND (@tenant IS NULL OR tenant_id = @tenant)",
+            new { id, tenant },
+            cancellationToken: cancellationToken));
+    }
+
+    /// <summary>The audit's control results and findings, in recorded order.</summary>
+    public async Task<(IReadOnlyList<ControlResultRow> Controls, IReadOnlyList<FindingRow> Findings)> ResultsAsync(string id, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        List<ControlResultRow> controls = (await connection.QueryAsync<ControlResultRow>(new CommandDefinition(
+            "SELECT control_id AS ControlId, verdict AS Verdict, reason AS Reason FROM control_results WHERE audit_id = @id ORDER BY control_id",
+            new { id }, cancellationToken: cancellationToken))).ToList();
+        List<FindingRow> findings = (await connection.QueryAsync<FindingRow>(new CommandDefinition(
+            "SELECT seq AS Seq, control_id AS ControlId, probe AS Probe, verdict AS Verdict, score AS Score, summary AS Summary, details_json AS DetailsJson FROM findings WHERE audit_id = @id ORDER BY seq",
+            new { id }, cancellationToken: cancellationToken))).ToList();
+        return (controls, findings);
+    }
+
+    public async Task<AuditRow?> FindByIdempotencyKeyAsync(string tenant, string key, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<AuditRow>(new CommandDefinition(
+            $"SELECT {AuditRow.Columns} FROM audits WHERE tenant_id = @tenant AND idempotency_key = @key",
+            new { tenant, key }, cancellationToken: cancellationToken));
+    }
+
+    /// <summary>Inserts a submitted audit; false when the idempotency key was taken concurrently.</summary>
+    public async Task<bool> TryInsertAsync(AuditAggregate audit, AuditRow row, string submittedBy, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        try
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                """
+                INSERT INTO audits (id, tenant_id, model_artifact_id, dataset_artifact_id, profile_id, profile_version, profile_hash,
+                    profile_json, status, progress, seed, idempotency_key, request_hash, submitted_by, created_at, attempts, cancel_requested, version)
+                VALUES (@Id, @TenantId, @ModelArtifactId, @DatasetArtifactId, @ProfileId, @ProfileVersion, @ProfileHash,
+                    @ProfileJson, @status, 0, @Seed, @IdempotencyKey, @RequestHash, @submittedBy, @createdAt, 0, 0, 0)
+                """,
+                new
+                {
+                    row.Id, row.TenantId, row.ModelArtifactId, row.DatasetArtifactId, row.ProfileId, row.ProfileVersion, row.ProfileHash,
+                    row.ProfileJson, status = audit.Status.ToWire(), row.Seed, row.IdempotencyKey, row.RequestHash, submittedBy,
+                    createdAt = Text(audit.CreatedAt),
+                },
+                cancellationToken: cancellationToken));
+            return true;
+        }
+        catch (DbException) when (row.IdempotencyKey is not null)
+        {
+            return false;
+        }
+    }
+
+    public async Task<(IReadOnlyList<AuditRow> Rows, long Total)> ListAsync(string tenant, AuditStatus? status, int page, int pageSize, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        var args = new { tenant, status = status?.ToWire(), limit = pageSize, offset = (page - 1) * pageSize };
+        long total = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "SELECT COUNT(*) FROM audits WHERE tenant_id = @tenant AND (@status IS NULL OR status = @status)", args, cancellationToken: cancellationToken));
+        IEnumerable<AuditRow> rows = await connection.QueryAsync<AuditRow>(new CommandDefinition(
+            $"SELECT {AuditRow.Columns} FROM audits WHERE tenant_id = @tenant AND (@status IS NULL OR status = @status) ORDER BY created_at DESC, id LIMIT @limit OFFSET @offset",
+            args, cancellationToken: cancellationToken));
+        return (rows.ToList(), total);
+    }
+
+    /// <summary>Claims the oldest claimable audit (queued, or running with a lapsed lease). Null when there is none.</summary>
+    public async Task<AuditRow?> TryClaimAsync(string worker, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        for (int attempt = 0; attempt < Retries; attempt++)
+        {
+            // Only narrows the search; the aggregate decides whether the candidate really is claimable.
+            string? candidate = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                """
+                SELECT id FROM audits
+                WHERE status = @queued OR (status = @running AND lease_expires_at < @now)
+                ORDER BY created_at, id LIMIT 1
+                """,
+                new { now = Text(now), queued = AuditStatus.Queued.ToWire(), running = AuditStatus.Running.ToWire() },
+                cancellationToken: cancellationToken));
+            if (candidate is null)
+            {
+                return null;
+            }
+
+            AuditAggregate? audit = await LoadAsync(connection, candidate, cancellationToken);
+            if (audit is null || !audit.IsClaimable(now))
+            {
+                continue;
+            }
+
+            audit.Claim(worker, now, lease);
+            await using DbTransaction transaction = await connection.BeginTransactionAsync(cancellationToken);
+            if (!await SaveAsync(connection, transaction, audit, cancellationToken))
+            {
+                // Another worker claimed it first: look again.
+                await transaction.RollbackAsync(cancellationToken);
+                continue;
+            }
+
+            // A crashed attempt may have left partial results: the new attempt starts clean.
+            await connection.ExecuteAsync(new CommandDefinition(
+                "DELETE FROM findings WHERE audit_id = @id; DELETE FROM control_results WHERE audit_id = @id; DELETE FROM evidence WHERE audit_id = @id;",
+                new { id = candidate }, transaction, cancellationToken: cancellationToken));
+            await transaction.CommitAsync(cancellationToken);
+            return await connection.QuerySingleAsync<AuditRow>(new CommandDefinition(
+                $"SELECT {AuditRow.Columns} FROM audits WHERE id = @id", new { id = candidate }, cancellationToken: cancellationToken));
+        }
+
+        return null;
+    }
+
+    /// <summary>Extends the lease and records progress. False when the lease was lost; true with the cancel flag.</summary>
+    public async Task<(bool StillOwned, bool CancelRequested)> HeartbeatAsync(
+        string id, string worker, double progress, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        AuditAggregate? audit = await TransitionAsync(null, id, a => a.Heartbeat(worker, progress, now, lease), cancellationToken);
+        return audit is null ? (false, false) : (true, audit.CancelRequested);
+    }
+
+    /// <summary>
+    /// Cancels a queued audit at once, or asks the worker to stop a running one. Returns the status after the
+    /// request, or null when the audit had already finished (or does not exist in the tenant).
+    /// </summary>
+    public async Task<AuditStatus?> RequestCancelAsync(string tenant, string id, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        AuditAggregate? audit = await TransitionAsync(tenant, id, a => a.RequestCancel(now), cancellationToken);
+        return audit?.Status;
+    }
+
+    public async Task SetDeviceAsync(string id, string device, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition("UPDATE audits SET device = @device WHERE id = @id", new { id, device }, cancellationToken: cancellationToken));
+    }
+
+    /// <summary>
+    /// Lets <paramref name="finish"/> end the audit (succeed, fail or confirm a cancel) and records the results with
+    /// it in one transaction. False when the aggregate refused: this worker no longer holds the lease.
+    /// </summary>
+    public async Task<bool> CompleteAsync(
+        string id,
+        Action<AuditAggregate> finish,
+        IReadOnlyList<ControlResult> controls,
+        IReadOnlyList<Finding> findings,
+        IReadOnlyList<EvidenceRow> evidence,
+        CancellationToken cancellationToken)
+    {
+        AuditAggregate? audit = await TransitionAsync(null, id, finish, cancellationToken, async (connection, transaction) =>
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "INSERT INTO control_results (audit_id, control_id, verdict, reason) VALUES (@id, @ControlId, @verdict, @Reason)",
+                controls.Select(c => new { id, c.ControlId, verdict = c.Verdict.ToString().ToLowerInvariant(), c.Reason }),
+                transaction, cancellationToken: cancellationToken));
+            await connection.ExecuteAsync(new CommandDefinition(
+                "INSERT INTO findings (audit_id, seq, control_id, probe, verdict, score, summary, details_json) VALUES (@id, @seq, @ControlId, @Probe, @verdict, @Score, @Summary, @details)",
+                findings.Select((f, i) => new
+                {
+                    id, seq = i, f.ControlId, f.Probe, verdict = f.Verdict.ToString().ToLowerInvariant(), f.Score, f.Summary,
+                    details = f.Details.ToJsonString(),
+                }),
+                transaction, cancellationToken: cancellationToken));
+            await connection.ExecuteAsync(new CommandDefinition(
+                "INSERT INTO evidence (id, audit_id, tenant_id, seq, name, media_type, caption, sha256, size_bytes) VALUES (@Id, @AuditId, @TenantId, @Seq, @Name, @MediaType, @Caption, @Sha256, @SizeBytes)",
+                evidence, transaction, cancellationToken: cancellationToken));
+        });
+        return audit is not null;
+    }
+
+    /// <summary>One evidence file of an audit of the tenant; null when any of the three does not match.</summary>
+    public async Task<EvidenceRow?> FindEvidenceAsync(string? tenant, string auditId, string evidenceId, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<EvidenceRow>(new CommandDefinition(
+            $"SELECT {EvidenceRow.Columns} FROM evidence WHERE id = @evidenceId AND audit_id = @auditId AND (@tenant IS NULL OR tenant_id = @tenant)",
+            new { tenant, auditId, evidenceId }, cancellationToken: cancellationToken));
+    }
+
+    /// <summary>Every evidence file of an audit, in recorded order.</summary>
+    public async Task<IReadOnlyList<EvidenceRow>> EvidenceOfAsync(string auditId, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<EvidenceRow>(new CommandDefinition(
+            $"SELECT {EvidenceRow.Columns} FROM evidence WHERE audit_id = @auditId ORDER BY seq",
+            new { auditId }, cancellationToken: cancellationToken))).ToList();
+    }
+
+    /// <summary>
+    /// Reads, decides, writes if unchanged (with <paramref name="alsoWrite"/> in the same transaction); retries on a
+    /// lost race. Null when the audit is missing, of another tenant, or the aggregate refused the transition.
+    /// </summary>
+    private async Task<AuditAggregate?> TransitionAsync(
+        string? tenant,
+        string id,
+        Action<AuditAggregate> decide,
+        CancellationToken cancellationToken,
+        Func<DbConnection, DbTransaction, Task>? alsoWrite = null)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        for (int attempt = 0; attempt < Retries; attempt++)
+        {
+            AuditAggregate? audit = await LoadAsync(connection, id, cancellationToken);
+            if (audit is null || (tenant is not null && audit.TenantId != tenant))
+            {
+                return null;
+            }
+
+            try
+            {
+                decide(audit);
+            }
+            catch (AuditTransitionException)
+            {
+                return null;
+            }
+
+            await using DbTransaction transaction = await connection.BeginTransactionAsync(cancellationToken);
+            if (await SaveAsync(connection, transaction, audit, cancellationToken))
+            {
+                if (alsoWrite is not null)
+                {
+                    await alsoWrite(connection, transaction);
+                }
+
+                await transaction.CommitAsync(cancellationToken);
+                return audit;
+            }
+
+            await transaction.RollbackAsync(cancellationToken);
+        }
+
+        throw new InvalidOperationException($"Audit '{id}' kept changing while being updated; try again.");
+    }
+
+    private static async Task<AuditAggregate?> LoadAsync(DbConnection connection, string id, CancellationToken cancellationToken)
+    {
+        StateRow? row = await connection.QuerySingleOrDefaultAsync<StateRow>(new CommandDefinition(
+            $"SELECT {StateColumns} FROM audits WHERE id = @id", new { id }, cancellationToken: cancellationToken));
+        return row is null ? null : AuditAggregate.Restore(new AuditState(
+            row.id,
+            row.tenant_id,
+            AuditStatusRules.ParseWire(row.status) ?? throw new InvalidOperationException($"Unknown audit status '{row.status}'."),
+            (int)row.attempts,
+            row.lease_owner,
+            Time(row.lease_expires_at),
+            row.cancel_requested != 0,
+            row.progress,
+            Enum.TryParse(row.verdict, ignoreCase: true, out Verdict verdict) ? verdict : null,
+            row.error,
+            Time(row.created_at)!.Value,
+            Time(row.started_at),
+            Time(row.finished_at),
+            row.version));
+    }
+
+    /// <summary>Writes the aggregate's state if the row still has the version it was read at.</summary>
+    private static async Task<bool> SaveAsync(DbConnection connection, DbTransaction transaction, AuditAggregate audit, CancellationToken cancellationToken)
+    {
+        AuditState s = audit.ToState();
+        int updated = await connection.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE audits SET status = @status, attempts = @attempts, lease_owner = @leaseOwner, lease_expires_at = @leaseExpiresAt,
+                cancel_requested = @cancelRequested, progress = @progress, verdict = @verdict, error = @error,
+                started_at = @startedAt, finished_at = @finishedAt, version = version + 1
+            WHERE id = @id AND version = @version
+            """,
+            // SQLite matches parameter names case-sensitively: every name is spelled as in the SQL.
+            new
+            {
+                id = s.Id,
+                status = s.Status.ToWire(),
+                attempts = s.Attempts,
+                leaseOwner = s.LeaseOwner,
+                leaseExpiresAt = Text(s.LeaseExpiresAt),
+                cancelRequested = s.CancelRequested ? 1 : 0,
+                progress = s.Progress,
+                verdict = s.Verdict?.ToString().ToLowerInvariant(),
+                error = s.Error,
+                startedAt = Text(s.StartedAt),
+                finishedAt = Text(s.FinishedAt),
+                version = s.Version,
+            },
+            transaction,
+            cancellationToken: cancellationToken));
+        return updated == 1;
+    }
+
+    // ISO-8601 round-trip text sorts like the instants it names (all UTC), which the lease query relies on.
+    private static string? Text(DateTimeOffset? value) => value?.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture);
+
+    private static DateTimeOffset? Time(string? value) =>
+        value is null ? null : DateTimeOffset.Parse(value, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
+
+#pragma warning disable IDE1006, CA1812 // Dapper maps the columns by name; the row is instantiated by reflection.
+    private sealed record StateRow(
+        string id, string tenant_id, string status, long attempts, string? lease_owner, string? lease_expires_at, long cancel_requested,
+        double progress, string? verdict, string? error, string created_at, string? started_at, string? finished_at, long version);
+#pragma warning restore IDE1006, CA1812
+}

@@ -1,0 +1,21 @@
+using Audit.Api.Infrastructure.Artifacts;
+
+namespace Audit.Api.Infrastructure.Persistence;
+
+/// <summary>Registers the database, its migrations, the blob store and one repository per aggregate.</summary>
+public static class PersistenceSetup
+{
+    public static IServiceCollection AddPersistence(this IServiceCollection services, AuditOptions options)
+    {
+        services.AddSingleton<IDatabase>(new SqliteDatabase(Path.Combine(options.DataPath, "audit.db")));
+        services.AddSingleton<Migrator>();
+        services.AddSingleton(new ArtifactStore(options.DataPath));
+        services.AddSingleton<AuditRepository>();
+        services.AddSingleton<ArtifactRepository>();
+        services.AddSingleton<ProfileRepository>();
+        services.AddSingleton<ApiKeyRepository>();
+        services.AddSingleton<TenantRepository>();
+        services.AddSingleton<ReportAccessLog>();
+        return services;
+    }
+}

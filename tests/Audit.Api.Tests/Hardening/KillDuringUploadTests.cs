@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using Audit.Api.Tests.Infrastructure;
+
+namespace Audit.Api.Tests.Hardening;
+
+/// <summary>
+/// The real process killed with SIGKILL in the middle of a large upload: the partial file it leaves is removed
+/// at the next start, ASP.NET leaves no temporary upload file (the body is streamed into the store), and what
+/// was stored before is intact and served.
+/// </summary>
+public sealed class KillDuringUploadTests
+{
+    [Fact]
+    public async Task KillDuringLargeUpload_RestartCleansLeftovers_AndKeepsStoredData()
+    {
+        string data = Path.Combine(Path.GetTempPath(), "audit-tests", Guid.NewGuid().ToString("N"));
+        string temp = Path.Combine(Path.GetTempPath(), "audit-tests", Guid.NewGuid().ToString("N") + "-tmp");
+        Directory.CreateDirectory(temp);
+        string incoming = Path.Combine(data, "artifacts", "sha256", "incoming");
+        string storedId;
+        byte[] model = TestModels.Conv2d;
+
+        using (Service first = await Service.StartAsync(data, temp))
+        {
+            storedId = await first.Http.UploadIdAsync(model, "model");
+            using var upload = new StreamContent(new SlowStream(totalBytes: 256L * 1024 * 1024));
+            using var form = new MultipartFormDataContent { { upload, "file", "big.bin" }, { new StringContent("dataset"), "kind" } };
+            Task<HttpResponseMessage> sending = first.Http.PostAsync("/api/v1/artifacts", form);
+
+            // Wait until the server has written a good part of the body into incoming/, then SIGKILL it.
+            var clock = Stopwatch.StartNew();
+            while (!(Directory.Exists(incoming) && Directory.GetFiles(incoming).Any(f => new FileInfo(f).Length > 8 * 1024 * 1024)))
+            {
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "the upload never reached the store");
+                await Task.Delay(50);
+            }
+
+            first.Kill();
+            await Assert.ThrowsAnyAsync<Exception>(() => sending);
+            Assert.NotEmpty(Directory.GetFiles(incoming));
+        }
+
+        Assert.Empty(Directory.GetFiles(temp, "ASPNETCORE_*", SearchOption.AllDirectories));
+
+        using (Service second = await Service.StartAsync(data, temp))
+        {
+            Assert.Empty(Directory.GetFiles(incoming));
+            JsonNode artifact = await (await second.Http.GetAsync($"/api/v1/artifacts/{storedId}")).JsonAsync();
+            string sha = artifact["sha256"]!.GetValue<string>();
+            Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(model)), sha);
+            Assert.Equal(model, await File.ReadAllBytesAsync(Path.Combine(data, "artifacts", "sha256", sha[..2], sha)));
+            Assert.Equal(HttpStatusCode.Created, (await second.Http.UploadAsync(model, "model")).StatusCode);
+        }
+    }
+
+    /// <summary>Endless-looking zeros, produced a chunk at a time so the server is mid-body when killed.</summary>
+    private sealed class SlowStream(long totalBytes) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_position >= totalBytes)
+            {
+                return 0;
+            }
+
+            if (_position > 16 * 1024 * 1024)
+            {
+                await Task.Delay(20, cancellationToken);
+            }
+
+            int n = (int)Math.Min(Math.Min(buffer.Length, 256 * 1024), totalBytes - _position);
+            buffer.Span[..n].Clear();
+            _position += n;
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    /// <summary>The service as the README starts it, on a given data directory and temp folder.</summary>
+    private sealed class Service : IDisposable
+    {
+        private readonly Process _process;
+
+        private Service(Process process, HttpClient http)
+        {
+            _process = process;
+            Http = http;
+        }
+
+        public HttpClient Http { get; }
+
+        public static async Task<Service> StartAsync(string data, string temp)
+        {
+            int port = FreePort();
+            var start = new ProcessStartInfo("dotnet") { WorkingDirectory = RepositoryRoot(), RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (string argument in new[] { "run", "--project", "src/Audit.Api", "--no-build", "--", "--urls", $"http://127.0.0.1:{port}", "--Audit:DataDirectory", data, "--Audit:Worker:Enabled", "false" })
+            {
+                start.ArgumentList.Add(argument);
+            }
+
+            start.Environment["TMPDIR"] = temp;
+            Process process = Process.Start(start)!;
+            process.OutputDataReceived += (_, _) => { };
+            process.ErrorDataReceived += (_, _) => { };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(3) };
+            var service = new Service(process, http);
+            try
+            {
+                var clock = Stopwatch.StartNew();
+                while (true)
+                {
+                    Assert.False(process.HasExited, "the service exited");
+                    Assert.True(clock.Elapsed < TimeSpan.FromSeconds(90), "the service did not become ready");
+                    try
+                    {
+                        if ((await http.GetAsync("/health/ready")).IsSuccessStatusCode)
+                        {
+                            break;
+                        }
+                    }
+                    catch (HttpRequestException)
+                    {
+                        // Not listening yet.
+                    }
+
+                    await Task.Delay(250);
+                }
+
+                http.DefaultRequestHeaders.Add("X-Api-Key", (await File.ReadAllTextAsync(Path.Combine(data, "dev-keys", "compliance.key"))).Trim());
+                return service;
+            }
+            catch
+            {
+                service.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>SIGKILL on Unix: no shutdown code runs.</summary>
+        public void Kill()
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited)
+            {
+                Kill();
+            }
+
+            _process.Dispose();
+            Http.Dispose();
+        }
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Audit.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException("Audit.sln not found above the test directory.");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
