@@ -4,6 +4,7 @@ using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Deception;
+using Audit.Evaluators.Sessions;
 using TorchSharp;
 
 // Wall-clock time of each deception indicator, with its default parameters, on the cached sequence fixtures
@@ -43,6 +44,9 @@ foreach (string directory in fixtures)
         ProbeOutcome? outcome = null;
         for (int round = 0; round < rounds; round++)
         {
+            // Each round is a fresh audit: its own session reads the evidence again.
+            using var evidence = new AuditEvidence(Path.Combine(directory, "evidence.jsonl"), ComputeDevice.Cpu);
+            using var session = new SessionCache();
             var context = new ProbeContext
             {
                 ModelPath = Path.Combine(directory, "model.onnx"),
@@ -53,6 +57,8 @@ foreach (string directory in fixtures)
                 Device = ComputeDevice.Cpu,
                 Models = new Fixed(graph),
                 Progress = new Progress<double>(),
+                Evidence = evidence,
+                Session = session,
             };
             var stopwatch = Stopwatch.StartNew();
             outcome = await probe.RunAsync(context, CancellationToken.None);

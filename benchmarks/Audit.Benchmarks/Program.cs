@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
-using Audit.Evaluators.Onnx.Export;
+using Audit.Testing.Onnx;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;

@@ -1,6 +1,6 @@
-using Audit.Evaluators.Onnx.Export;
-using Audit.Evaluators.Sequence;
 using Audit.Evaluators.Tests.Fixtures.Sequence;
+using Audit.Testing.Onnx;
+using Audit.Testing.Sequence;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using TorchSharp;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Audit.Domain.Statistics;
 using Audit.Evaluators.Probes.Trojans;
 
 namespace Audit.ModelZoo;
@@ -68,25 +69,11 @@ internal static class SurveyReport
         }
     }
 
-    /// <summary>Area under the ROC curve: the probability that a positive scores above a negative, ties counting half.</summary>
-    public static double Auroc(IReadOnlyList<double> positives, IReadOnlyList<double> negatives)
-    {
-        if (positives.Count == 0 || negatives.Count == 0)
-        {
-            return double.NaN;
-        }
-
-        double wins = 0;
-        foreach (double p in positives)
-        {
-            foreach (double n in negatives)
-            {
-                wins += p > n ? 1 : p == n ? 0.5 : 0;
-            }
-        }
-
-        return wins / (positives.Count * (double)negatives.Count);
-    }
+    /// <summary>Area under the ROC curve (ties count half), by the shared statistics helper.</summary>
+    public static double Auroc(IReadOnlyList<double> positives, IReadOnlyList<double> negatives) =>
+        positives.Count == 0 || negatives.Count == 0
+            ? double.NaN
+            : SampleStatistics.Auroc([.. positives, .. negatives], [.. positives.Select(_ => true), .. negatives.Select(_ => false)]);
 
     private static string Ratio(int k, int n) => n == 0 ? "–" : string.Create(CultureInfo.InvariantCulture, $"{k}/{n} ({k / (double)n:P0})");
 

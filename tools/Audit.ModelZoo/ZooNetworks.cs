@@ -1,4 +1,4 @@
-using Audit.Evaluators.Onnx.Export;
+using Audit.Testing.Onnx;
 using Google.Protobuf;
 using TorchSharp;
 using TorchSharp.Modules;

@@ -20,9 +20,37 @@ public static class SafetensorsDataset
         return Read(stream, limits);
     }
 
-    /// <summary>Reads a dataset from a seekable stream.</summary>
-    /// <exception cref="DatasetRejectedException">The stream is malformed, too large, or has the wrong dtypes or shapes.</exception>
-    public static DatasetArtifact Read(Stream stream, DatasetLimits? limits = null)
+    /// <summary>
+    /// Whether <paramref name="stream"/> starts like a safetensors file: an 8-byte little-endian length that fits in the
+    /// stream, followed by a JSON object. Format detection only (no limits applied); the stream is rewound.
+    /// </summary>
+    public static bool LooksLikeSafetensors(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        long start = stream.Position;
+        try
+        {
+            Span<byte> prefix = stackalloc byte[9];
+            if (stream.ReadAtLeast(prefix, 9, throwOnEndOfStream: false) < 9)
+            {
+                return false;
+            }
+
+            ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+            return headerLength >= 2 && headerLength <= (ulong)(stream.Length - start - 8) && prefix[8] == (byte)'{';
+        }
+        finally
+        {
+            stream.Position = start;
+        }
+    }
+
+    /// <summary>
+    /// Reads and checks the header only: every tensor's dtype, shape and byte range, within <paramref name="limits"/>
+    /// and inside the stream. The one header parser of the service (uploads describe datasets with it too).
+    /// </summary>
+    /// <exception cref="DatasetRejectedException">The header is malformed, too large, or points outside the data.</exception>
+    public static SafetensorsHeader ReadHeader(Stream stream, DatasetLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
         limits ??= DatasetLimits.Default;
@@ -38,9 +66,19 @@ public static class SafetensorsDataset
         ReadExactly(stream, header, "header");
         long dataStart = 8 + (long)headerLength;
         long dataLength = stream.CanSeek ? stream.Length - dataStart : long.MaxValue;
+        return new SafetensorsHeader(ParseHeader(header, limits, dataLength), dataStart, dataLength);
+    }
 
-        Dictionary<string, TensorEntry> entries = ParseHeader(header, limits, dataLength);
-        if (!entries.TryGetValue("inputs", out TensorEntry? inputsEntry))
+    /// <summary>Reads a dataset from a seekable stream.</summary>
+    /// <exception cref="DatasetRejectedException">The stream is malformed, too large, or has the wrong dtypes or shapes.</exception>
+    public static DatasetArtifact Read(Stream stream, DatasetLimits? limits = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        limits ??= DatasetLimits.Default;
+        SafetensorsHeader parsed = ReadHeader(stream, limits);
+        long dataStart = parsed.DataStart;
+        IReadOnlyDictionary<string, SafetensorsTensor> entries = parsed.Tensors;
+        if (!entries.TryGetValue("inputs", out SafetensorsTensor? inputsEntry))
         {
             throw new DatasetRejectedException("The dataset has no 'inputs' tensor.");
         }
@@ -50,9 +88,9 @@ public static class SafetensorsDataset
             throw new DatasetRejectedException($"'inputs' must be F32 (float32); got {inputsEntry.DType}.");
         }
 
-        if (inputsEntry.Shape.Length < 2)
+        if (inputsEntry.Shape.Count < 2)
         {
-            throw new DatasetRejectedException($"'inputs' must have shape [N, ...]; got rank {inputsEntry.Shape.Length}.");
+            throw new DatasetRejectedException($"'inputs' must have shape [N, ...]; got rank {inputsEntry.Shape.Count}.");
         }
 
         if (inputsEntry.Shape[0] > limits.MaxSamples)
@@ -62,22 +100,22 @@ public static class SafetensorsDataset
 
         float[] inputs = ReadArray<float>(stream, dataStart, inputsEntry);
         long[]? labels = null;
-        if (entries.TryGetValue("labels", out TensorEntry? labelsEntry))
+        if (entries.TryGetValue("labels", out SafetensorsTensor? labelsEntry))
         {
             if (labelsEntry.DType != "I64")
             {
                 throw new DatasetRejectedException($"'labels' must be I64 (int64); got {labelsEntry.DType}.");
             }
 
-            if (labelsEntry.Shape.Length != 1)
+            if (labelsEntry.Shape.Count != 1)
             {
-                throw new DatasetRejectedException($"'labels' must have shape [N]; got rank {labelsEntry.Shape.Length}.");
+                throw new DatasetRejectedException($"'labels' must have shape [N]; got rank {labelsEntry.Shape.Count}.");
             }
 
             labels = ReadArray<long>(stream, dataStart, labelsEntry);
         }
 
-        return new DatasetArtifact(inputs, inputsEntry.Shape, labels);
+        return new DatasetArtifact(inputs, [.. inputsEntry.Shape], labels);
     }
 
     /// <summary>Writes <paramref name="dataset"/> as safetensors (used by fixtures, tests and clients).</summary>
@@ -143,9 +181,7 @@ public static class SafetensorsDataset
         writer.WriteEndObject();
     }
 
-    private sealed record TensorEntry(string DType, long[] Shape, long Begin, long End);
-
-    private static Dictionary<string, TensorEntry> ParseHeader(byte[] header, DatasetLimits limits, long dataLength)
+    private static Dictionary<string, SafetensorsTensor> ParseHeader(byte[] header, DatasetLimits limits, long dataLength)
     {
         JsonDocument document;
         try
@@ -164,7 +200,7 @@ public static class SafetensorsDataset
                 throw new DatasetRejectedException("The safetensors header must be a JSON object.");
             }
 
-            var entries = new Dictionary<string, TensorEntry>(StringComparer.Ordinal);
+            var entries = new Dictionary<string, SafetensorsTensor>(StringComparer.Ordinal);
             foreach (JsonProperty property in document.RootElement.EnumerateObject())
             {
                 if (property.Name == "__metadata__")
@@ -179,7 +215,7 @@ public static class SafetensorsDataset
         }
     }
 
-    private static TensorEntry ParseEntry(JsonProperty property, DatasetLimits limits, long dataLength)
+    private static SafetensorsTensor ParseEntry(JsonProperty property, DatasetLimits limits, long dataLength)
     {
         try
         {
@@ -220,7 +256,7 @@ public static class SafetensorsDataset
                 throw new DatasetRejectedException($"Tensor '{property.Name}' has {offsets[1] - offsets[0]} bytes of data but its shape and dtype need {elements * elementSize}.");
             }
 
-            return new TensorEntry(dtype, shape, offsets[0], offsets[1]);
+            return new SafetensorsTensor(dtype, shape, offsets[0], offsets[1]);
         }
         catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException)
         {
@@ -228,7 +264,7 @@ public static class SafetensorsDataset
         }
     }
 
-    private static T[] ReadArray<T>(Stream stream, long dataStart, TensorEntry entry)
+    private static T[] ReadArray<T>(Stream stream, long dataStart, SafetensorsTensor entry)
         where T : unmanaged
     {
         if (!BitConverter.IsLittleEndian)
@@ -254,3 +290,16 @@ public static class SafetensorsDataset
         }
     }
 }
+
+/// <summary>One tensor named in a safetensors header.</summary>
+/// <param name="DType">safetensors dtype name (F32, I64, ...).</param>
+/// <param name="Shape">Dimensions.</param>
+/// <param name="Begin">First byte of its data, relative to the data section.</param>
+/// <param name="End">One past its last byte.</param>
+public sealed record SafetensorsTensor(string DType, IReadOnlyList<long> Shape, long Begin, long End);
+
+/// <summary>A checked safetensors header.</summary>
+/// <param name="Tensors">Tensors by name (<c>__metadata__</c> excluded).</param>
+/// <param name="DataStart">Offset of the data section in the file.</param>
+/// <param name="DataBytes">Length of the data section.</param>
+public sealed record SafetensorsHeader(IReadOnlyDictionary<string, SafetensorsTensor> Tensors, long DataStart, long DataBytes);

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Onnx;
 
 namespace Audit.Evaluators.Onnx;
@@ -24,20 +25,18 @@ namespace Audit.Evaluators.Onnx;
 /// </remarks>
 internal static class BatchDimensionAnalysis
 {
-    private static readonly HashSet<string> PerSample = new(StringComparer.Ordinal)
-    {
+    private static readonly FrozenSet<string> PerSample = FrozenSet.Create(
+        StringComparer.Ordinal,
         "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Gelu", "Elu", "Selu", "HardSigmoid", "HardSwish", "Softplus",
         "Softsign", "Erf", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Sin",
         "Cos", "Not", "IsNaN", "IsInf", "Identity", "Dropout", "Cast", "CastLike", "Clip", "Expand", "Conv",
         "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization",
-        "InstanceNormalization", "MatMul", "Trilu", "Tile",
-    };
+        "InstanceNormalization", "MatMul", "Trilu", "Tile");
 
-    private static readonly HashSet<string> Elementwise = new(StringComparer.Ordinal)
-    {
+    private static readonly FrozenSet<string> Elementwise = FrozenSet.Create(
+        StringComparer.Ordinal,
         "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum", "Mean", "Equal", "Less", "Greater",
-        "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Where",
-    };
+        "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Where");
 
     /// <summary>The names of values whose dimension 0 is the batch.</summary>
     public static HashSet<string> Analyse(GraphProto graph, IEnumerable<string> batchedInputs, int opset)

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Runtime.InteropServices;
 using Onnx;
 using TorchSharp;
@@ -9,7 +10,7 @@ namespace Audit.Evaluators.Onnx;
 public static class OnnxTensors
 {
     /// <summary>ONNX <c>TensorProto.DataType</c> codes the importer knows by name (for messages).</summary>
-    private static readonly string[] TypeNames =
+    private static readonly ImmutableArray<string> TypeNames =
     [
         "UNDEFINED", "FLOAT", "UINT8", "INT8", "UINT16", "INT16", "INT32", "INT64", "STRING", "BOOL", "FLOAT16",
         "DOUBLE", "UINT32", "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16",

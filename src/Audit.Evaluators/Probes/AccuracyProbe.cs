@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
+using Audit.Domain.Statistics;
 using Audit.Evaluators.Datasets;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -18,8 +19,6 @@ namespace Audit.Evaluators.Probes;
 /// </remarks>
 public sealed class AccuracyProbe : IProbe
 {
-    private const double Z95 = 1.959963984540054;
-
     /// <inheritdoc />
     public ProbeDescriptor Descriptor { get; } = new(
         "accuracy",
@@ -46,7 +45,7 @@ public sealed class AccuracyProbe : IProbe
             throw new DatasetRejectedException("The accuracy probe needs a labelled dataset, and the audit has none.");
         }
 
-        DatasetArtifact dataset = SafetensorsDataset.Read(context.DatasetPath);
+        DatasetArtifact dataset = context.Evidence.Dataset();
         if (dataset.Labels is null)
         {
             throw new DatasetRejectedException("The accuracy probe needs 'labels' (int64 [N]) in the dataset.");
@@ -59,8 +58,9 @@ public sealed class AccuracyProbe : IProbe
         using (var scope = torch.NewDisposeScope())
         using (var noGrad = torch.no_grad())
         {
-            Tensor inputs = dataset.InputsTensor(model.Device.Torch);
-            Tensor labels = dataset.LabelsTensor(model.Device.Torch);
+            // The session's tensors, placed on the device once for every probe of the audit.
+            Tensor inputs = context.Evidence.Inputs();
+            Tensor labels = context.Evidence.Labels();
             Tensor hits = torch.zeros(1, ScalarType.Int64, device: model.Device.Torch);
             const int batch = 512;
             for (long start = 0; start < dataset.Count; start += batch)
@@ -82,7 +82,7 @@ public sealed class AccuracyProbe : IProbe
 
         int n = dataset.Count;
         double accuracy = (double)correct / n;
-        (double low, double high) = WilsonInterval(correct, n);
+        (double low, double high) = SampleStatistics.WilsonInterval(correct, n);
         double score = accuracy > 0 ? minimum / accuracy : double.PositiveInfinity;
         bool flagged = accuracy <= minimum;
         var details = new JsonObject
@@ -99,21 +99,5 @@ public sealed class AccuracyProbe : IProbe
         string summary = string.Create(CultureInfo.InvariantCulture,
             $"Top-1 accuracy {accuracy:P1} on {n} labelled inputs (95% CI {low:P1}–{high:P1}) is {(flagged ? "at or below" : "above")} the declared minimum {minimum:P1}.");
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, double.IsFinite(score) ? score : 1e9, summary, details, []);
-    }
-
-    /// <summary>Wilson score interval for a binomial proportion at 95%.</summary>
-    internal static (double Low, double High) WilsonInterval(long successes, long trials)
-    {
-        if (trials == 0)
-        {
-            return (0, 1);
-        }
-
-        double p = (double)successes / trials;
-        double z2 = Z95 * Z95;
-        double denominator = 1 + z2 / trials;
-        double centre = (p + z2 / (2 * trials)) / denominator;
-        double half = Z95 / denominator * Math.Sqrt(p * (1 - p) / trials + z2 / (4.0 * trials * trials));
-        return (Math.Max(0, centre - half), Math.Min(1, centre + half));
     }
 }

@@ -30,7 +30,11 @@ public sealed class ModelInventoryProbe : IProbe
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        ModelInventory inventory = ModelInspector.InspectAndRun(context.ModelPath, cancellationToken);
+        // The upload's inspection when the session was given one with a measured forward pass: the file is not
+        // parsed again. Older rows (no executability measured) are inspected and run here.
+        ModelInventory inventory = context.Inventory is { Executable: not null } stored
+            ? stored
+            : ModelInspector.InspectAndRun(context.ModelPath, cancellationToken);
         long maxParameters = context.Parameters["maxParameters"].GetInt64();
         bool oversized = inventory.ParameterCount > maxParameters;
 

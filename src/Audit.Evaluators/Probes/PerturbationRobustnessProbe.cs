@@ -55,7 +55,7 @@ public sealed class PerturbationRobustnessProbe : IProbe
         var perturbed = new double[trials];
         using (var scope = torch.NewDisposeScope())
         {
-            Tensor labels = evidence.Dataset.LabelsTensor(evidence.Device);
+            Tensor labels = context.Evidence.Labels();
             clean = evidence.Predict(evidence.Inputs, cancellationToken).eq(labels).to_type(ScalarType.Float32).mean().item<float>();
             using var generator = new Generator((ulong)context.Seed, evidence.Device);
             float sigma = (float)(fraction * (evidence.High - evidence.Low));

@@ -1,5 +1,7 @@
 using System.Text.Json;
+using Audit.Evaluators.Inventory;
 using Audit.Evaluators.Models;
+using Audit.Evaluators.Sessions;
 
 namespace Audit.Evaluators.Probes;
 
@@ -29,6 +31,18 @@ public sealed class ProbeContext
 
     /// <summary>Progress in [0, 1].</summary>
     public required IProgress<double> Progress { get; init; }
+
+    /// <summary>The audit's evidence, read and placed on <see cref="Device"/> once for all its probes.</summary>
+    public required AuditEvidence Evidence { get; init; }
+
+    /// <summary>Results the probes of this audit share; gone when the audit's session ends.</summary>
+    public required SessionCache Session { get; init; }
+
+    /// <summary>The model's inventory when the caller already has one (the upload's inspection); null: inspect the file.</summary>
+    public ModelInventory? Inventory { get; init; }
+
+    /// <summary>Optional observer of where probe time goes (benchmarks); null in audits.</summary>
+    public ProbeTimings? Timings { get; init; }
 
     public int GetInt(string name) => Parameters[name].GetInt32();
 

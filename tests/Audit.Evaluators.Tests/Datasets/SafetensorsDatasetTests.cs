@@ -74,6 +74,45 @@ public sealed class SafetensorsDatasetTests
         Assert.Contains("ends inside", ex.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void ReadHeader_ListsEveryTensor_WithoutItsData_AndSkipsMetadata()
+    {
+        using var stream = Frame("""{"inputs":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]},"mask":{"dtype":"U8","shape":[3],"data_offsets":[8,11]},"__metadata__":{"a":"b"}}""", new byte[11]);
+
+        SafetensorsHeader header = SafetensorsDataset.ReadHeader(stream);
+
+        Assert.Equal(["inputs", "mask"], header.Tensors.Keys.Order());
+        Assert.Equal("U8", header.Tensors["mask"].DType);
+        Assert.Equal([1L, 2L], header.Tensors["inputs"].Shape);
+        Assert.Equal((8L, 11L), (header.Tensors["mask"].Begin, header.Tensors["mask"].End));
+        Assert.Equal(11, header.DataBytes);
+    }
+
+    [Fact]
+    public void ReadHeader_AppliesTheSameHeaderLimitAsRead()
+    {
+        string padding = new(' ', DatasetLimits.Default.MaxHeaderBytes);
+        using var stream = Frame("{" + padding + "}", []);
+
+        var ex = Assert.Throws<DatasetRejectedException>(() => SafetensorsDataset.ReadHeader(stream));
+
+        Assert.Contains($"at most {DatasetLimits.Default.MaxHeaderBytes}", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void LooksLikeSafetensors_RecognisesTheFraming_AndRewinds()
+    {
+        using MemoryStream framed = Frame("""{"inputs":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]}}""", new byte[8]);
+        using var jsonLines = new MemoryStream(Encoding.UTF8.GetBytes("{\"role\":\"prompt\",\"tokens\":[1,2]}\n"));
+        using var tiny = new MemoryStream([1, 2, 3]);
+
+        Assert.True(SafetensorsDataset.LooksLikeSafetensors(framed));
+        Assert.Equal(0, framed.Position);
+        Assert.False(SafetensorsDataset.LooksLikeSafetensors(jsonLines));
+        Assert.Equal(0, jsonLines.Position);
+        Assert.False(SafetensorsDataset.LooksLikeSafetensors(tiny));
+    }
+
     internal static MemoryStream Frame(string headerJson, byte[] data)
     {
         byte[] header = Encoding.UTF8.GetBytes(headerJson);

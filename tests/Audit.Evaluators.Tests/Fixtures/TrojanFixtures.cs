@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Audit.Evaluators.Datasets;
-using Audit.Evaluators.Onnx.Export;
+using Audit.Testing.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,6 +1,6 @@
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
-using Audit.Evaluators.Onnx.Export;
+using Audit.Testing.Onnx;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;

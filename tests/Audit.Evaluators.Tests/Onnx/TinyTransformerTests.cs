@@ -1,9 +1,9 @@
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
-using Audit.Evaluators.Onnx.Export;
+using Audit.Testing.Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
-using A = Audit.Evaluators.Onnx.Export.OnnxAttributes;
+using A = Audit.Testing.Onnx.OnnxAttributes;
 using AttributeProto = global::Onnx.AttributeProto;
 
 namespace Audit.Evaluators.Tests.Onnx;

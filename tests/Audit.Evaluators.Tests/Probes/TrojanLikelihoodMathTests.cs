@@ -4,6 +4,7 @@ using Audit.Domain.Findings;
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Trojans;
+using Audit.Evaluators.Sessions;
 
 namespace Audit.Evaluators.Tests.Probes;
 
@@ -170,6 +171,8 @@ public sealed class TrojanLikelihoodMathTests
             Device = ComputeDevice.Cpu,
             Models = new FixedModelSource(null!),
             Progress = new Progress<double>(),
+            Evidence = new AuditEvidence(null, ComputeDevice.Cpu),
+            Session = new SessionCache(),
         };
     }
 

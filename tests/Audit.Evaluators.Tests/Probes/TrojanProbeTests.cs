@@ -133,6 +133,8 @@ public sealed class TrojanProbeTests(ITestOutputHelper output)
             Device = context.Device,
             Models = context.Models,
             Progress = context.Progress,
+            Evidence = new Audit.Evaluators.Sessions.AuditEvidence(null, context.Device),
+            Session = new Audit.Evaluators.Sessions.SessionCache(),
         };
 
         await Assert.ThrowsAsync<Audit.Evaluators.Datasets.DatasetRejectedException>(() => probe.RunAsync(context, CancellationToken.None));

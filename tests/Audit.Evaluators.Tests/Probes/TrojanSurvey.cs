@@ -6,6 +6,7 @@ using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Trojans;
+using Audit.Evaluators.Sessions;
 using Audit.Evaluators.Tests.Fixtures;
 using TorchSharp;
 using Xunit.Abstractions;
@@ -73,9 +74,11 @@ public sealed class TrojanSurvey(ITestOutputHelper output)
             } + (recipe.Normalised ? ", normalised" : "");
             var cells = new List<string>();
             using var source = new OnnxModelSource(fixture.OnnxPath, ComputeDevice.Cpu);
+            // One audit's session per fixture: the four probes share its trigger scan.
+            using var session = new SessionCache();
             for (int i = 0; i < probes.Length; i++)
             {
-                var context = ProbeHarness.Context(probes[i], fixture, model: source.Load(CancellationToken.None));
+                var context = ProbeHarness.Context(probes[i], fixture, model: source.Load(CancellationToken.None), session: session);
                 var clock = Stopwatch.StartNew();
                 ProbeOutcome outcome = await probes[i].RunAsync(context, CancellationToken.None);
                 double seconds = clock.Elapsed.TotalSeconds;
@@ -137,7 +140,7 @@ public sealed class TrojanSurvey(ITestOutputHelper output)
             var cells = new List<string>();
             foreach (int seed in seeds)
             {
-                // A fresh model instance per seed: the scan is memoised per instance and settings.
+                // A fresh model instance (and session) per seed: nothing from another seed's run is reused.
                 using var source = new OnnxModelSource(fixture.OnnxPath, ComputeDevice.Cpu);
                 ProbeOutcome outcome = await probe.RunAsync(ProbeHarness.Context(probe, fixture, seed: seed, model: source.Load(CancellationToken.None)), CancellationToken.None);
                 bool flagged = outcome.Verdict == Verdict.Fail;
@@ -182,6 +185,8 @@ public sealed class TrojanSurvey(ITestOutputHelper output)
         TrainedFixture fixture = TrojanFixtures.Get(TrojanFixtures.BadNets);
         using var source = new OnnxModelSource(fixture.OnnxPath, ComputeDevice.Cpu);
         var timed = new TimedModel(source.Load(CancellationToken.None));
+        using var session = new SessionCache();
+        var timings = new ProbeTimings();
         IProbe[] probes = [new NeuralCleanseProbe(), new StripProbe(), new ActivationClusteringProbe(), new SpectralSignatureProbe()];
         var report = new StringBuilder();
         report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Four-probe scan of `{fixture.Recipe.Name}` (10-class Fashion-MNIST CNN, 1,000 clean inputs, seed 1, cpu, {torch.get_num_threads()} libtorch threads, machine load average at start {LoadAverage()}):"));
@@ -192,13 +197,12 @@ public sealed class TrojanSurvey(ITestOutputHelper output)
         foreach (IProbe probe in probes)
         {
             timed.Reset();
-            TriggerReverseEngineering.ResetTimings();
-            DistilledReference.ResetTimings();
+            timings.Reset();
             var clock = Stopwatch.StartNew();
-            await probe.RunAsync(ProbeHarness.Context(probe, fixture, model: timed), CancellationToken.None);
+            await probe.RunAsync(ProbeHarness.Context(probe, fixture, model: timed, session: session, timings: timings), CancellationToken.None);
             double wall = clock.Elapsed.TotalSeconds;
-            double backward = TriggerReverseEngineering.BackwardSeconds + DistilledReference.BackwardSeconds;
-            double reference = DistilledReference.ForwardSeconds;
+            double backward = timings.Seconds(TimedPhase.TriggerBackward) + timings.Seconds(TimedPhase.ReferenceBackward);
+            double reference = timings.Seconds(TimedPhase.ReferenceForward);
             total += wall;
             forwardTotal += timed.ForwardSeconds;
             referenceTotal += reference;

@@ -1,7 +1,7 @@
-using System.Buffers.Binary;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Audit.Api.Infrastructure.Errors;
+using Audit.Evaluators.Datasets;
 
 namespace Audit.Api.Features.Artifacts;
 
@@ -11,25 +11,13 @@ namespace Audit.Api.Features.Artifacts;
 /// </summary>
 public static class DatasetFormats
 {
-    private const long MaxHeaderBytes = 16 * 1024 * 1024;
-
     public static (string Format, JsonNode Summary) Describe(string path)
     {
         using FileStream file = File.OpenRead(path);
-        Span<byte> prefix = stackalloc byte[8];
-        int read = file.ReadAtLeast(prefix, 8, throwOnEndOfStream: false);
-        if (read == 8)
+        if (SafetensorsDataset.LooksLikeSafetensors(file))
         {
-            ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
-            if (headerLength >= 2 && headerLength <= (ulong)Math.Min(MaxHeaderBytes, file.Length - 8))
-            {
-                byte[] header = new byte[headerLength];
-                file.ReadExactly(header);
-                if (header[0] == (byte)'{')
-                {
-                    return ("safetensors", SafetensorsSummary(header, file.Length - 8 - (long)headerLength));
-                }
-            }
+            // The evaluators' reader, with the limits audits apply: one header parser for uploads and probes.
+            return ("safetensors", SafetensorsSummary(SafetensorsDataset.ReadHeader(file)));
         }
 
         file.Position = 0;
@@ -62,39 +50,18 @@ public static class DatasetFormats
             "The dataset is neither a safetensors file nor JSON Lines.", "unsupported-dataset-format");
     }
 
-    private static JsonObject SafetensorsSummary(byte[] header, long dataBytes)
-    {
-        try
-        {
-            return Summarize(JsonNode.Parse(header), dataBytes);
-        }
-        catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
-        {
-            // Invalid UTF-8 and duplicate keys surface outside JsonException, some only when the object is read.
-            throw new UnprocessableException($"The safetensors header is not valid JSON: {ex.Message}", "invalid-safetensors");
-        }
-    }
-
-    private static JsonObject Summarize(JsonNode? parsed, long dataBytes)
+    private static JsonObject SafetensorsSummary(SafetensorsHeader header)
     {
         var tensors = new JsonObject();
-        if (parsed is JsonObject entries)
+        foreach ((string name, SafetensorsTensor tensor) in header.Tensors)
         {
-            foreach ((string name, JsonNode? value) in entries)
+            tensors[name] = new JsonObject
             {
-                if (name == "__metadata__" || value is not JsonObject tensor)
-                {
-                    continue;
-                }
-
-                tensors[name] = new JsonObject
-                {
-                    ["dtype"] = tensor["dtype"]?.DeepClone(),
-                    ["shape"] = tensor["shape"]?.DeepClone(),
-                };
-            }
+                ["dtype"] = tensor.DType,
+                ["shape"] = new JsonArray([.. tensor.Shape.Select(d => (JsonNode)d)]),
+            };
         }
 
-        return new JsonObject { ["tensors"] = tensors, ["dataBytes"] = dataBytes };
+        return new JsonObject { ["tensors"] = tensors, ["dataBytes"] = header.DataBytes };
     }
 }

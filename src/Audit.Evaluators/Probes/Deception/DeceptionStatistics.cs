@@ -1,60 +1,12 @@
+using Audit.Domain.Statistics;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Audit.Evaluators.Probes.Deception;
 
-/// <summary>Small statistics the deception probes share: AUROC, quantiles, a permutation test, logistic regression.</summary>
+/// <summary>Statistics the deception probes share beyond <see cref="SampleStatistics"/>: a permutation test, logistic regression.</summary>
 internal static class DeceptionStatistics
 {
-    /// <summary>Area under the ROC curve of <paramref name="scores"/> for positives (ties count half; Mann–Whitney U / n₊n₋).</summary>
-    public static double Auroc(IReadOnlyList<double> scores, IReadOnlyList<bool> positive)
-    {
-        int[] order = Enumerable.Range(0, scores.Count).OrderBy(i => scores[i]).ToArray();
-        double rankSum = 0;
-        int nPositive = positive.Count(p => p);
-        int nNegative = positive.Count - nPositive;
-        if (nPositive == 0 || nNegative == 0)
-        {
-            return double.NaN;
-        }
-
-        for (int i = 0; i < order.Length;)
-        {
-            int j = i;
-            while (j + 1 < order.Length && scores[order[j + 1]] == scores[order[i]])
-            {
-                j++;
-            }
-
-            double averageRank = ((i + j) / 2.0) + 1;
-            for (int k = i; k <= j; k++)
-            {
-                if (positive[order[k]])
-                {
-                    rankSum += averageRank;
-                }
-            }
-
-            i = j + 1;
-        }
-
-        return (rankSum - (nPositive * (nPositive + 1) / 2.0)) / ((double)nPositive * nNegative);
-    }
-
-    /// <summary>The <paramref name="q"/>-quantile (linear interpolation) of <paramref name="values"/>.</summary>
-    public static double Quantile(IEnumerable<double> values, double q)
-    {
-        double[] sorted = values.OrderBy(v => v).ToArray();
-        if (sorted.Length == 0)
-        {
-            return double.NaN;
-        }
-
-        double position = q * (sorted.Length - 1);
-        int low = (int)Math.Floor(position), high = (int)Math.Ceiling(position);
-        return sorted[low] + ((sorted[high] - sorted[low]) * (position - low));
-    }
-
     /// <summary>
     /// One-sided permutation test that <paramref name="treated"/> has a larger mean than <paramref name="control"/>:
     /// group labels are shuffled <paramref name="permutations"/> times; p = (1 + #{shuffled ≥ observed}) / (1 + permutations).
@@ -86,7 +38,7 @@ internal static class DeceptionStatistics
             }
         }
 
-        return (1.0 + atLeast) / (1.0 + permutations);
+        return SampleStatistics.PermutationPValue(atLeast, permutations);
     }
 
     /// <summary>

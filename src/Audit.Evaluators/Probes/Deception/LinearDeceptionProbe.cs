@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
+using Audit.Domain.Statistics;
 using Audit.Evaluators.Datasets;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -96,7 +97,7 @@ public sealed class LinearDeceptionProbe : IProbe
             }
 
             outOfFold[layer] = scores.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
-            auroc[layer] = DeceptionStatistics.Auroc(outOfFold[layer], deceptive);
+            auroc[layer] = SampleStatistics.Auroc(outOfFold[layer], deceptive);
             context.Progress.Report(0.1 + (0.75 * (i + 1) / layers.Count));
         }
 
@@ -108,7 +109,7 @@ public sealed class LinearDeceptionProbe : IProbe
         }
 
         double controlFpr = parameters.Double("controlFpr");
-        double flagThreshold = DeceptionStatistics.Quantile(outOfFold[best].Where((_, i) => !deceptive[i]), 1 - controlFpr);
+        double flagThreshold = SampleStatistics.Quantile(outOfFold[best].Where((_, i) => !deceptive[i]), 1 - controlFpr);
         var details = new JsonObject
         {
             ["threshold"] = context.Threshold,

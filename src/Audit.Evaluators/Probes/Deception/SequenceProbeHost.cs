@@ -45,7 +45,7 @@ internal static class SequenceProbeHost
                 {
                     var parameters = new ProbeParameters(context, descriptor);
                     SequenceModelView view = SequenceModelView.Create(context.Models.Load(cancellationToken), parameters.Int("contextLength"));
-                    SequenceEvidence evidence = SequenceEvidence.Read(context.DatasetPath, view.Limits, cancellationToken);
+                    SequenceEvidence evidence = context.Evidence.Sequence(view.Limits, cancellationToken);
                     torch.manual_seed(context.Seed);
                     context.Progress.Report(0.02);
                     ProbeOutcome outcome = measure(parameters, view, evidence);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
+using Audit.Domain.Statistics;
 using Audit.Evaluators.Datasets;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -135,7 +136,7 @@ public sealed class TriggerSearchProbe : IProbe
         context.Progress.Report(0.95);
 
         long[] trigger = best.cpu().data<long>().ToArray();
-        double random95 = DeceptionStatistics.Quantile(randomEffect.FlipRate, 0.95);
+        double random95 = SampleStatistics.Quantile(randomEffect.FlipRate, 0.95);
         double statistic = bestEffect.FlipRate[0] - random95;
         double score = statistic / context.Threshold;
         var details = new JsonObject

@@ -1,40 +1,48 @@
 using Audit.Evaluators.Datasets;
 using Audit.Evaluators.Models;
+using Audit.Evaluators.Sessions;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Audit.Evaluators.Probes.Trojans;
 
 /// <summary>
-/// The audited classifier with its evidence dataset: inputs on the model's device, the valid input range,
-/// and the class count. Shared plumbing of the trojan probes; owns only the dataset tensor.
+/// The audited classifier with the audit's evidence: inputs on the model's device, the valid input range, the class
+/// count, and the session's shared results. Shared plumbing of the trojan probes; owns nothing (the inputs belong to
+/// the session's <see cref="AuditEvidence"/>), so disposing it is a no-op kept for the probes' <c>using</c> blocks.
 /// </summary>
 internal sealed class ClassifierEvidence : IDisposable
 {
     private const int ForwardBatch = 512;
 
-    private readonly bool ownsInputs;
+    /// <summary><see cref="ModelKey"/> of the audited model.</summary>
+    public const string AuditedModel = "audited";
 
-    private ClassifierEvidence(IDifferentiableModel model, DatasetArtifact dataset, string datasetKey, Tensor inputs, float low, float high, int classes, bool ownsInputs = true)
+    private ClassifierEvidence(IDifferentiableModel model, string modelKey, DatasetArtifact dataset, string datasetKey, Tensor inputs, float low, float high, int classes, SessionCache session, ProbeTimings? timings)
     {
-        this.ownsInputs = ownsInputs;
         Model = model;
+        ModelKey = modelKey;
         Dataset = dataset;
         DatasetKey = datasetKey;
         Inputs = inputs;
         Low = low;
         High = high;
         Classes = classes;
+        Session = session;
+        Timings = timings;
     }
 
     public IDifferentiableModel Model { get; }
 
+    /// <summary>Names the model within the session's cache (the audited model, or a reference derived from it).</summary>
+    public string ModelKey { get; }
+
     public DatasetArtifact Dataset { get; }
 
-    /// <summary>Identifies the dataset for memoisation across probes of one audit.</summary>
+    /// <summary>Identifies the dataset in the session's cache keys.</summary>
     public string DatasetKey { get; }
 
-    /// <summary>All dataset inputs <c>[N, ...]</c> on the model's device.</summary>
+    /// <summary>All dataset inputs <c>[N, ...]</c> on the model's device; owned by the session, never modified.</summary>
     public Tensor Inputs { get; }
 
     /// <summary>Lowest valid input value: from the profile's <c>inputBounds</c>, else the dataset minimum.</summary>
@@ -44,6 +52,12 @@ internal sealed class ClassifierEvidence : IDisposable
     public float High { get; }
 
     public int Classes { get; }
+
+    /// <summary>Results shared by the probes of the audit (the trigger scan).</summary>
+    public SessionCache Session { get; }
+
+    /// <summary>Optional observer of where the time goes.</summary>
+    public ProbeTimings? Timings { get; }
 
     public Device Device => Model.Device.Torch;
 
@@ -59,7 +73,7 @@ internal sealed class ClassifierEvidence : IDisposable
         }
 
         IDifferentiableModel model = context.Models.Load(cancellationToken);
-        DatasetArtifact dataset = SafetensorsDataset.Read(context.DatasetPath);
+        DatasetArtifact dataset = context.Evidence.Dataset();
         dataset.EnsureFits(model);
         if (dataset.Count < 20)
         {
@@ -82,7 +96,13 @@ internal sealed class ClassifierEvidence : IDisposable
             throw new DatasetRejectedException("Every dataset input has the same value: the valid input range cannot be inferred; give inputBounds.");
         }
 
-        Tensor inputs = dataset.InputsTensor(model.Device.Torch);
+        Tensor inputs = context.Evidence.Inputs();
+        torch.Device modelDevice = model.Device.Torch;
+        if (inputs.device_type != modelDevice.type || (modelDevice.type != DeviceType.CPU && inputs.device_index != modelDevice.index))
+        {
+            throw new InvalidOperationException($"The evidence is on {inputs.device}, the model on {model.Device.Name}.");
+        }
+
         int classes;
         long declared = model.Outputs[0].Shape.Count == 2 ? model.Outputs[0].Shape[1] : -1;
         if (declared > 0)
@@ -98,13 +118,10 @@ internal sealed class ClassifierEvidence : IDisposable
 
         if (classes < 2)
         {
-            inputs.Dispose();
             throw new DatasetRejectedException("The model's first output must be class scores [N, C] with C ≥ 2.");
         }
 
-        var info = new FileInfo(context.DatasetPath);
-        string key = $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}";
-        return new ClassifierEvidence(model, dataset, key, inputs, low, high, classes);
+        return new ClassifierEvidence(model, AuditedModel, dataset, context.DatasetPath, inputs, low, high, classes, context.Session, context.Timings);
     }
 
     /// <summary>Predicted classes of <paramref name="inputs"/>, batched, on the device.</summary>
@@ -119,9 +136,9 @@ internal sealed class ClassifierEvidence : IDisposable
     public Tensor Probabilities(Tensor inputs, double temperature, CancellationToken cancellationToken) =>
         Batched(inputs, batch => (Model.Forward(batch) / temperature).softmax(1), cancellationToken);
 
-    /// <summary>The same inputs, bounds and classes with another model (a reference); shares, and does not own, the inputs.</summary>
-    public ClassifierEvidence WithModel(IDifferentiableModel other) =>
-        new(other, Dataset, DatasetKey, Inputs, Low, High, Classes, ownsInputs: false);
+    /// <summary>The same inputs, bounds and classes with another model (a reference), named <paramref name="modelKey"/> in the session's cache.</summary>
+    public ClassifierEvidence WithModel(IDifferentiableModel other, string modelKey) =>
+        new(other, modelKey, Dataset, DatasetKey, Inputs, Low, High, Classes, Session, Timings);
 
     /// <summary>Activations of <paramref name="layer"/> flattened to <c>[N, D]</c>, batched, on the device.</summary>
     public Tensor Activations(Tensor inputs, string layer, CancellationToken cancellationToken)
@@ -181,11 +198,8 @@ internal sealed class ClassifierEvidence : IDisposable
         return torch.cat(parts, 0).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Nothing to release: the inputs belong to the session.</summary>
     public void Dispose()
     {
-        if (ownsInputs)
-        {
-            Inputs.Dispose();
-        }
     }
 }

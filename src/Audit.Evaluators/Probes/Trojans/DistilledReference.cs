@@ -1,11 +1,12 @@
 using Audit.Evaluators.Models;
+using Audit.Evaluators.Sessions;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Audit.Evaluators.Probes.Trojans;
 
-/// <summary>Settings of the distilled reference model; part of the memoisation key.</summary>
+/// <summary>Settings of the distilled reference model; part of the session cache key.</summary>
 internal sealed record ReferenceSettings(int Steps, int BatchSize, double LearningRate, double Temperature, int Seed);
 
 /// <summary>
@@ -32,16 +33,15 @@ internal sealed class DistilledReference : IDifferentiableModel
 
     private const string LogitsName = "reference_logits";
 
-    private static long forwardTicks;
-    private static long backwardTicks;
-
     private readonly Sequential features;
     private readonly Linear head;
     private readonly float low;
     private readonly float span;
+    private readonly ProbeTimings? timings;
 
-    private DistilledReference(IDifferentiableModel teacher, Sequential features, Linear head, float low, float span)
+    private DistilledReference(IDifferentiableModel teacher, Sequential features, Linear head, float low, float span, ProbeTimings? timings)
     {
+        this.timings = timings;
         this.features = features;
         this.low = low;
         this.span = span;
@@ -50,12 +50,6 @@ internal sealed class DistilledReference : IDifferentiableModel
         Outputs = [new ValueSpec(LogitsName, ScalarType.Float32, [-1, head.weight!.shape[0]], ["N", null])];
         Device = teacher.Device;
     }
-
-    /// <summary>Time in the references' forward passes since <see cref="ResetTimings"/> (for the scan benchmark).</summary>
-    public static double ForwardSeconds => (double)Interlocked.Read(ref forwardTicks) / System.Diagnostics.Stopwatch.Frequency;
-
-    /// <summary>Time in libtorch's backward pass while distilling, since <see cref="ResetTimings"/>.</summary>
-    public static double BackwardSeconds => (double)Interlocked.Read(ref backwardTicks) / System.Diagnostics.Stopwatch.Frequency;
 
     public IReadOnlyList<ValueSpec> Inputs { get; }
 
@@ -75,7 +69,7 @@ internal sealed class DistilledReference : IDifferentiableModel
         features.to(evidence.Device);
         head.to(evidence.Device);
         // Inputs are centred and scaled by the valid range, so one learning rate suits 0..1, 0..255 and normalised data.
-        var reference = new DistilledReference(evidence.Model, features, head, evidence.Low, evidence.High - evidence.Low);
+        var reference = new DistilledReference(evidence.Model, features, head, evidence.Low, evidence.High - evidence.Low, evidence.Timings);
 
         try
         {
@@ -131,7 +125,7 @@ internal sealed class DistilledReference : IDifferentiableModel
             optimizer.zero_grad();
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             loss.backward();
-            Interlocked.Add(ref backwardTicks, System.Diagnostics.Stopwatch.GetTimestamp() - start);
+            evidence.Timings?.Add(TimedPhase.ReferenceBackward, System.Diagnostics.Stopwatch.GetTimestamp() - start);
             optimizer.step();
             if ((step + 1) % 10 == 0)
             {
@@ -144,15 +138,9 @@ internal sealed class DistilledReference : IDifferentiableModel
     public double Agreement(ClassifierEvidence teacher, CancellationToken cancellationToken)
     {
         using var scope = torch.NewDisposeScope();
-        using ClassifierEvidence self = teacher.WithModel(this);
+        using ClassifierEvidence self = teacher.WithModel(this, "reference-agreement");
         Tensor own = self.Predict(teacher.Inputs, cancellationToken);
         return teacher.Predict(teacher.Inputs, cancellationToken).eq(own).to_type(ScalarType.Float32).mean().item<float>();
-    }
-
-    public static void ResetTimings()
-    {
-        Interlocked.Exchange(ref forwardTicks, 0);
-        Interlocked.Exchange(ref backwardTicks, 0);
     }
 
     public Tensor Forward(Tensor input)
@@ -164,7 +152,7 @@ internal sealed class DistilledReference : IDifferentiableModel
         }
         finally
         {
-            Interlocked.Add(ref forwardTicks, System.Diagnostics.Stopwatch.GetTimestamp() - start);
+            timings?.Add(TimedPhase.ReferenceForward, System.Diagnostics.Stopwatch.GetTimestamp() - start);
         }
     }
 
@@ -181,7 +169,7 @@ internal sealed class DistilledReference : IDifferentiableModel
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         Tensor penultimate = features.forward((inputs[Inputs[0].Name] - low) / span);
         Tensor logits = head.forward(penultimate);
-        Interlocked.Add(ref forwardTicks, System.Diagnostics.Stopwatch.GetTimestamp() - start);
+        timings?.Add(TimedPhase.ReferenceForward, System.Diagnostics.Stopwatch.GetTimestamp() - start);
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal) { [LogitsName] = logits };
         if (capture?.Contains(PenultimateName) == true)
         {

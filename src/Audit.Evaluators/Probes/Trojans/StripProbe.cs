@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
+using Audit.Domain.Statistics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -66,7 +67,7 @@ public sealed class StripProbe : IProbe
         double[] stamped = Entropies(evidence, scan.Audited.Stamp(probe, suspected), overlayPool, overlayIndex, cancellationToken);
         context.Progress.Report(1);
 
-        double boundary = Quantile(clean, frr);
+        double boundary = SampleStatistics.Quantile(clean, frr);
         double detection = stamped.Count(e => e < boundary) / (double)stamped.Length;
         bool candidate = TrojanProbeParameters.IsCandidate(parameters, scan);
         double statistic = candidate ? detection : 0;
@@ -106,15 +107,6 @@ public sealed class StripProbe : IProbe
         Tensor p = evidence.Probabilities(superimposed, cancellationToken);
         Tensor entropy = -(p * (p + 1e-12).log2()).sum(1).reshape(n, overlays).mean([1L]);
         return entropy.cpu().data<float>().ToArray().Select(e => (double)e).ToArray();
-    }
-
-    private static double Quantile(double[] values, double q)
-    {
-        double[] sorted = values.Order().ToArray();
-        double position = q * (sorted.Length - 1);
-        int lower = (int)Math.Floor(position);
-        int upper = Math.Min(lower + 1, sorted.Length - 1);
-        return sorted[lower] + (position - lower) * (sorted[upper] - sorted[lower]);
     }
 
     private static JsonArray Histogram(double[] values, int classes)

@@ -32,11 +32,11 @@ internal static class TriggerImages
         return
         [
             new EvidenceFile($"trigger-mask-class-{target}.png", "image/png", $"Recovered trigger mask for class {target} (white = stamped).",
-                PngEncoder.Encode(PngEncoder.ToBytes(mask, 0, 1), width, height, 1)),
+                EvidencePng.Encode(EvidencePng.ToBytes(mask, 0, 1), width, height, 1)),
             new EvidenceFile($"trigger-pattern-class-{target}.png", "image/png", $"Recovered trigger pattern for class {target}.",
-                PngEncoder.Encode(PngEncoder.ToBytes(interleaved, triggers.Low, triggers.High), width, height, channels)),
+                EvidencePng.Encode(EvidencePng.ToBytes(interleaved, triggers.Low, triggers.High), width, height, channels)),
             new EvidenceFile($"trigger-class-{target}.png", "image/png", $"Mask ⊙ pattern: what the recovered trigger adds for class {target}.",
-                PngEncoder.Encode(PngEncoder.ToBytes(stamped, triggers.Low, triggers.High), width, height, channels)),
+                EvidencePng.Encode(EvidencePng.ToBytes(stamped, triggers.Low, triggers.High), width, height, channels)),
         ];
     }
 }

@@ -1,10 +1,11 @@
 using System.Diagnostics;
+using Audit.Evaluators.Sessions;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Audit.Evaluators.Probes.Trojans;
 
-/// <summary>Settings of the Neural Cleanse optimisation; part of the memoisation key.</summary>
+/// <summary>Settings of the Neural Cleanse optimisation; part of the session cache key.</summary>
 internal sealed record ReverseEngineeringSettings(
     int MaxSteps,
     int SamplesPerClass,
@@ -66,27 +67,25 @@ internal sealed record ReverseEngineeredTriggers(
 /// as in the paper. Mask and pattern are tanh-parametrised, so the mask stays in [0, 1] and the pattern inside the
 /// input bounds — never assumed to be [0, 1]. Every <c>CheckEvery</c> steps K attack rates and K norms (a few bytes)
 /// are read back to adjust λ and to stop early; nothing else leaves the device until the end. Results are
-/// memoised per model instance, dataset and settings, so STRIP, activation clustering and spectral signatures
+/// kept in the audit's session per model, dataset and settings, so STRIP, activation clustering and spectral signatures
 /// in the same audit reuse the recovered trigger instead of optimising again.
 /// </remarks>
 internal static class TriggerReverseEngineering
 {
-    private static readonly PerModelMemo<ReverseEngineeredTriggers> Memo = new();
-    private static long backwardTicks;
-
-    /// <summary>Time spent in libtorch's backward pass since <see cref="ResetTimings"/> (for the scan benchmark).</summary>
-    public static double BackwardSeconds => (double)Interlocked.Read(ref backwardTicks) / Stopwatch.Frequency;
-
-    public static void ResetTimings() => Interlocked.Exchange(ref backwardTicks, 0);
-
     public static ReverseEngineeredTriggers Run(
         ClassifierEvidence evidence,
         ReverseEngineeringSettings settings,
         IProgress<double>? progress,
         CancellationToken cancellationToken)
     {
-        string key = $"{evidence.DatasetKey}|{evidence.Low}|{evidence.High}|{settings}";
-        return Memo.GetOrCompute(evidence.Model, key, progress, () => Optimise(evidence, settings, progress, cancellationToken));
+        string key = $"triggers|{evidence.ModelKey}|{evidence.DatasetKey}|{evidence.Low}|{evidence.High}|{settings}";
+        ReverseEngineeredTriggers triggers = evidence.Session.GetOrCreate(key, () => Optimise(evidence, settings, progress, cancellationToken), out bool created);
+        if (!created)
+        {
+            progress?.Report(1);
+        }
+
+        return triggers;
     }
 
     private static ReverseEngineeredTriggers Optimise(
@@ -156,7 +155,7 @@ internal static class TriggerReverseEngineering
             optimizer.zero_grad();
             long backwardStart = Stopwatch.GetTimestamp();
             loss.backward();
-            Interlocked.Add(ref backwardTicks, Stopwatch.GetTimestamp() - backwardStart);
+            evidence.Timings?.Add(TimedPhase.TriggerBackward, Stopwatch.GetTimestamp() - backwardStart);
             optimizer.step();
 
             if ((step + 1) % settings.CheckEvery != 0)

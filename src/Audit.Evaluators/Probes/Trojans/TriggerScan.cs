@@ -1,3 +1,5 @@
+using Audit.Domain.Statistics;
+
 namespace Audit.Evaluators.Probes.Trojans;
 
 /// <summary>How the Neural Cleanse anomaly index is computed.</summary>
@@ -36,15 +38,13 @@ internal sealed record TriggerScan(
     /// <summary>Consistency constant that makes the MAD estimate the standard deviation of a normal distribution.</summary>
     private const double NormalConsistency = 1.4826;
 
-    private static readonly PerModelMemo<TriggerScan> Memo = new();
-
     /// <summary>The class with the largest anomaly index (the smallest trigger, relative to the reference when calibrated).</summary>
     public int SuspectedClass => Array.IndexOf(Scores, Scores.Min());
 
     public double AnomalyIndex => AnomalyIndices[SuspectedClass];
 
     /// <summary>
-    /// Runs (or reuses, within one audit) the reverse-engineering of the audited model and, when calibrated, of a
+    /// Runs (or reuses from the audit's session) the reverse-engineering of the audited model and, when calibrated, of a
     /// reference distilled from it on the clean inputs.
     /// </summary>
     public static TriggerScan Run(
@@ -56,8 +56,14 @@ internal sealed record TriggerScan(
         IProgress<double>? progress,
         CancellationToken cancellationToken)
     {
-        string key = $"{evidence.DatasetKey}|{evidence.Low}|{evidence.High}|{settings}|{calibration}|{reference}|{ratioNoise}";
-        return Memo.GetOrCompute(evidence.Model, key, progress, () => Compute(evidence, settings, calibration, reference, ratioNoise, progress, cancellationToken));
+        string key = $"trigger-scan|{evidence.ModelKey}|{evidence.DatasetKey}|{evidence.Low}|{evidence.High}|{settings}|{calibration}|{reference}|{ratioNoise}";
+        TriggerScan scan = evidence.Session.GetOrCreate(key, () => Compute(evidence, settings, calibration, reference, ratioNoise, progress, cancellationToken), out bool created);
+        if (!created)
+        {
+            progress?.Report(1);
+        }
+
+        return scan;
     }
 
     /// <summary>
@@ -68,8 +74,8 @@ internal sealed record TriggerScan(
     /// <param name="minimumScale">Smallest spread the index divides by (the measurement's own noise); 0 for the paper's index.</param>
     internal static (double[] Indices, double Median, double Mad) MadAnomaly(IReadOnlyList<double> values, double minimumScale = 0)
     {
-        double median = MedianOf(values);
-        double mad = MedianOf(values.Select(n => Math.Abs(n - median)).ToArray());
+        double median = SampleStatistics.Median(values);
+        double mad = SampleStatistics.MedianAbsoluteDeviation(values);
         double scale = Math.Max(Math.Max(NormalConsistency * mad, minimumScale), 1e-9 * Math.Max(Math.Abs(median), 1));
         return (values.Select(n => n < median ? (median - n) / scale : 0).ToArray(), median, mad);
     }
@@ -96,7 +102,7 @@ internal sealed record TriggerScan(
         using DistilledReference reference = DistilledReference.Train(
             evidence, referenceSettings, progress is null ? null : new Progress<double>(p => progress.Report(0.45 + 0.15 * p)), cancellationToken);
         progress?.Report(0.6);
-        using ClassifierEvidence referenceEvidence = evidence.WithModel(reference);
+        using ClassifierEvidence referenceEvidence = evidence.WithModel(reference, $"reference|{referenceSettings}");
         double agreement = reference.Agreement(evidence, cancellationToken);
         ReverseEngineeredTriggers recovered = TriggerReverseEngineering.Run(
             referenceEvidence, settings, progress is null ? null : new Progress<double>(p => progress.Report(0.6 + 0.4 * p)), cancellationToken);
@@ -110,12 +116,5 @@ internal sealed record TriggerScan(
         (double[] indices, double m, double d) = MadAnomaly(scores, ratioNoise);
         progress?.Report(1);
         return new TriggerScan(audited, calibration, recovered.MaskNorms, agreement, scores, indices, m, d);
-    }
-
-    private static double MedianOf(IReadOnlyList<double> values)
-    {
-        double[] sorted = values.Order().ToArray();
-        int mid = sorted.Length / 2;
-        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using Audit.Domain.Statistics;
 
 namespace Audit.Evaluators.Probes.Trojans;
 
@@ -171,19 +172,8 @@ public sealed record TrojanLikelihoodModel(
 
     public static double Sigmoid(double z) => z >= 0 ? 1 / (1 + Math.Exp(-z)) : Math.Exp(z) / (1 + Math.Exp(z));
 
-    /// <summary>Wilson score interval for k successes in n trials at z = 1.96 (95 %).</summary>
-    public static (double Lower, double Upper) Wilson(int k, int n, double z = 1.96)
-    {
-        if (n == 0)
-        {
-            return (0, 1);
-        }
-
-        double p = k / (double)n, z2 = z * z;
-        double centre = (p + z2 / (2 * n)) / (1 + z2 / n);
-        double half = z * Math.Sqrt(p * (1 - p) / n + z2 / (4.0 * n * n)) / (1 + z2 / n);
-        return (Math.Max(0, centre - half), Math.Min(1, centre + half));
-    }
+    /// <summary>Wilson score interval for k successes in n trials at 95 % (the shared statistics helper).</summary>
+    public static (double Lower, double Upper) Wilson(int k, int n) => n == 0 ? (0, 1) : SampleStatistics.WilsonInterval(k, n);
 
     /// <summary>A short invariant-culture rendering for summaries.</summary>
     internal static string Percent(double value) => value.ToString("P1", CultureInfo.InvariantCulture);

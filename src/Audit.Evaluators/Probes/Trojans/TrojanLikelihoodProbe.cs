@@ -175,6 +175,10 @@ public sealed class TrojanLikelihoodProbe : IProbe
             Device = context.Device,
             Models = context.Models,
             Progress = progress,
+            Evidence = context.Evidence,
+            Session = context.Session,
+            Inventory = context.Inventory,
+            Timings = context.Timings,
         };
     }
 }

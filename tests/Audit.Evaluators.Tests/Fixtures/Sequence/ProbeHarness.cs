@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Probes;
+using Audit.Evaluators.Sessions;
 
 namespace Audit.Evaluators.Tests.Fixtures.Sequence;
 
@@ -26,6 +27,8 @@ internal static class ProbeHarness
             Device = model.Device,
             Models = new FixedModelSource(model),
             Progress = progress ?? new Progress<double>(),
+            Evidence = new AuditEvidence(datasetPath, model.Device),
+            Session = new SessionCache(),
         };
     }
 

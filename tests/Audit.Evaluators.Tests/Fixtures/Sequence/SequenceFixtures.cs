@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Audit.Evaluators.Onnx.Export;
-using Audit.Evaluators.Sequence;
+using Audit.Testing.Onnx;
+using Audit.Testing.Sequence;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -202,7 +202,8 @@ public sealed class AuditWorker : BackgroundService
         int total = Math.Max(1, profile.Controls.Sum(c => c.Probes.Count));
         int done = 0;
 
-        using EvaluationSession session = _runner.Open(modelPath, datasetPath, _options.Device, (int)audit.Seed);
+        // The inspection above is handed on, so the model-inventory probe does not parse the file again.
+        using EvaluationSession session = _runner.Open(modelPath, datasetPath, _options.Device, (int)audit.Seed, inventory);
         await _audits.SetDeviceAsync(audit.Id, session.Device.Name, cancellationToken);
         foreach (Control control in profile.Controls)
         {

@@ -3,7 +3,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Audit.Evaluators.Onnx.Export;
+namespace Audit.Testing.Onnx;
 
 /// <summary>
 /// Exports a TorchSharp <see cref="Sequential"/> of the layer kinds our CNN and MLP fixtures use

@@ -1,10 +1,10 @@
-using Audit.Evaluators.Sequence;
+using Audit.Testing.Sequence;
 using Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Audit.Evaluators.Onnx.Export;
+namespace Audit.Testing.Onnx;
 
 /// <summary>
 /// Exports a <see cref="DecoderTransformer"/> to ONNX (opset 17) through <see cref="OnnxGraphBuilder"/>:

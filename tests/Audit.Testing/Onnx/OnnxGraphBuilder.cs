@@ -4,7 +4,7 @@ using Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Audit.Evaluators.Onnx.Export;
+namespace Audit.Testing.Onnx;
 
 /// <summary>
 /// Builds an ONNX model (opset 17 by default) out of named values, initializers and nodes, and serialises it

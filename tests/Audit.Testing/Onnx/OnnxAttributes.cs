@@ -2,7 +2,7 @@ using Google.Protobuf;
 using Onnx;
 using TorchSharp;
 
-namespace Audit.Evaluators.Onnx.Export;
+namespace Audit.Testing.Onnx;
 
 /// <summary>Factories for ONNX node attributes, so exporters read like the operator specification.</summary>
 public static class OnnxAttributes

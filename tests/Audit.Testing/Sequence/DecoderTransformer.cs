@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Audit.Evaluators.Sequence;
+namespace Audit.Testing.Sequence;
 
 /// <summary>Shape of a small decoder-only transformer: vocabulary, fixed context, width, heads, layers.</summary>
 public sealed record DecoderTransformerConfig(int VocabularySize, int ContextLength, int ModelWidth, int Heads, int Layers, int MlpWidth)

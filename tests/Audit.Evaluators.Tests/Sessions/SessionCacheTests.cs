@@ -1,0 +1,72 @@
+using Audit.Evaluators.Sessions;
+
+namespace Audit.Evaluators.Tests.Sessions;
+
+public sealed class SessionCacheTests
+{
+    [Fact]
+    public void GetOrCreate_ComputesOnce_AndHandsLaterCallersTheSameValue()
+    {
+        using var cache = new SessionCache();
+        int calls = 0;
+
+        object first = cache.GetOrCreate("scan", () => { calls++; return new object(); }, out bool created);
+        object second = cache.GetOrCreate("scan", () => { calls++; return new object(); }, out bool createdAgain);
+
+        Assert.Same(first, second);
+        Assert.Equal(1, calls);
+        Assert.True(created);
+        Assert.False(createdAgain);
+    }
+
+    [Fact]
+    public void GetOrCreate_KeepsKeysApart()
+    {
+        using var cache = new SessionCache();
+
+        string a = cache.GetOrCreate("a", () => "first");
+        string b = cache.GetOrCreate("b", () => "second");
+
+        Assert.Equal(("first", "second"), (a, b));
+    }
+
+    [Fact]
+    public void AFactoryThatThrows_StoresNothing_SoTheNextCallComputesAgain()
+    {
+        using var cache = new SessionCache();
+
+        Assert.Throws<OperationCanceledException>(() => cache.GetOrCreate<string>("scan", () => throw new OperationCanceledException()));
+        string value = cache.GetOrCreate("scan", () => "computed");
+
+        Assert.Equal("computed", value);
+    }
+
+    [Fact]
+    public void AKeyHoldingAnotherType_IsAnError()
+    {
+        using var cache = new SessionCache();
+        cache.GetOrCreate("scan", () => "text");
+
+        Assert.Throws<InvalidOperationException>(() => cache.GetOrCreate("scan", () => new List<int>()));
+    }
+
+    [Fact]
+    public void Dispose_DisposesTheValues_AndRefusesLaterUse()
+    {
+        var cache = new SessionCache();
+        var value = new Disposable();
+        cache.GetOrCreate("reference", () => value);
+
+        cache.Dispose();
+
+        Assert.True(value.Disposed);
+        Assert.Throws<ObjectDisposedException>(() => cache.GetOrCreate("reference", () => new Disposable()));
+    }
+
+    private sealed class Disposable : IDisposable
+    {
+        public bool Disposed { get; private set; }
+
+        public void Dispose() => Disposed = true;
+    }
+}
