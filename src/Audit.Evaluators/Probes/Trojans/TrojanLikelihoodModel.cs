@@ -1,0 +1,180 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Audit.Domain.Statistics;
+
+namespace Audit.Evaluators.Probes.Trojans;
+
+/// <summary>
+/// The statistics the trojan-likelihood meta-classifier reads, taken from the findings of the four trojan detectors
+/// (all computed on the one trigger scan of the audit). The same function builds them when the model zoo fits the
+/// classifier and when an audit applies it, so fit and use cannot drift apart.
+/// </summary>
+public static class TrojanLikelihoodFeatures
+{
+    /// <summary>Feature names, in the order of <see cref="From"/>'s result.</summary>
+    public static IReadOnlyList<string> Names { get; } =
+    [
+        "calibratedAnomalyIndex",
+        "uncalibratedAnomalyIndex",
+        "logRatioGap",
+        "logNormGap",
+        "stripDetectionRate",
+        "clusteringOverlap",
+        "spectralOutlierShare",
+    ];
+
+    /// <summary>
+    /// The features from the detectors' details: Neural Cleanse's reference-calibrated and raw anomaly indices, the
+    /// suspected class's log norm ratio below the median ratio (how many times cheaper than typical relative to the
+    /// reference), its raw mask norm below the median norm (log), and the ungated measurements of STRIP, activation
+    /// clustering and spectral signatures on the smallest recovered trigger.
+    /// </summary>
+    public static double[] From(JsonObject neuralCleanse, JsonObject strip, JsonObject clustering, JsonObject spectral)
+    {
+        double calibrated = Number(neuralCleanse, "anomalyIndex");
+        double uncalibrated = Number(neuralCleanse, "uncalibratedAnomalyIndex");
+        double[] ratios = Numbers(neuralCleanse, "logNormRatios");
+        double ratioGap = ratios.Length == 0 ? 0 : Number(neuralCleanse, "medianLogNormRatio") - ratios.Min();
+        double[] norms = Numbers(neuralCleanse, "maskNorms");
+        double normGap = norms.Length == 0 ? 0 : Math.Log(Math.Max(Number(neuralCleanse, "medianNorm"), 1e-6) / Math.Max(norms.Min(), 1e-6));
+        return
+        [
+            Math.Clamp(calibrated, -10, 20),
+            Math.Clamp(uncalibrated, -10, 20),
+            ratioGap,
+            normGap,
+            Number(strip, "detectionRate"),
+            Number(clustering, "stampedOverlap"),
+            Number(spectral, "stampedShareAmongOutliers"),
+        ];
+    }
+
+    private static double Number(JsonObject details, string name) =>
+        details[name] is JsonValue value && value.TryGetValue(out double number) && double.IsFinite(number)
+            ? number
+            : throw new InvalidOperationException($"The detector's finding lacks '{name}'.");
+
+    private static double[] Numbers(JsonObject details, string name) =>
+        details[name] is JsonArray array ? array.Select(n => n!.GetValue<double>()).ToArray() : [];
+}
+
+/// <summary>One bin of the calibration split: models whose calibrated probability fell in [Lower, Upper).</summary>
+public sealed record LikelihoodBin(double Lower, double Upper, int Backdoored, int Total);
+
+/// <summary>Error rates measured on the zoo's test split at the default target (never used to fit anything).</summary>
+public sealed record LikelihoodTestRates(
+    int Clean,
+    int Backdoored,
+    int FalseFails,
+    int Misses,
+    double FalseFailRate,
+    double MissRate,
+    double Auroc,
+    int Detected,
+    int RightTarget);
+
+/// <summary>
+/// The fitted trojan-likelihood meta-classifier: logistic regression over standardised detector statistics (fitted on
+/// the zoo's design split), Platt scaling of its logit (fitted on the calibration split), the calibration split's
+/// clean-model probabilities for split-conformal thresholds, and the rates measured on the test split. Written by
+/// <c>tools/Audit.ModelZoo fit</c> and embedded as a resource; never edited by hand.
+/// </summary>
+public sealed record TrojanLikelihoodModel(
+    string Generated,
+    IReadOnlyList<string> Features,
+    IReadOnlyList<double> Means,
+    IReadOnlyList<double> Scales,
+    IReadOnlyList<double> Coefficients,
+    double Intercept,
+    double PlattSlope,
+    double PlattIntercept,
+    IReadOnlyList<double> CalibrationCleanProbabilities,
+    IReadOnlyList<LikelihoodBin> CalibrationBins,
+    int DesignClean,
+    int DesignBackdoored,
+    int CalibrationBackdoored,
+    double DefaultTargetFalseFailRate,
+    LikelihoodTestRates? Test)
+{
+    private const string ResourceName = "Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.json";
+
+    /// <summary>JSON settings of the model file.</summary>
+    public static JsonSerializerOptions JsonOptions { get; } = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    /// <summary>The model embedded in this assembly, or null when none has been fitted.</summary>
+    public static TrojanLikelihoodModel? Embedded()
+    {
+        using Stream? stream = typeof(TrojanLikelihoodModel).Assembly.GetManifestResourceStream(ResourceName);
+        return stream is null ? null : JsonSerializer.Deserialize<TrojanLikelihoodModel>(stream, JsonOptions);
+    }
+
+    /// <summary>The logistic regression's logit for raw (unstandardised) features.</summary>
+    public double Logit(IReadOnlyList<double> features)
+    {
+        if (features.Count != Coefficients.Count)
+        {
+            throw new ArgumentException($"Expected {Coefficients.Count} features, got {features.Count}.", nameof(features));
+        }
+
+        double z = Intercept;
+        for (int i = 0; i < features.Count; i++)
+        {
+            z += Coefficients[i] * (features[i] - Means[i]) / Scales[i];
+        }
+
+        return z;
+    }
+
+    /// <summary>The calibrated probability that the model is backdoored: Platt's sigmoid of the logit.</summary>
+    public double Probability(IReadOnlyList<double> features) => Sigmoid(PlattSlope * Logit(features) + PlattIntercept);
+
+    /// <summary>
+    /// Split-conformal threshold for a target false-fail rate α: with n calibration clean probabilities, the
+    /// ⌈(n + 1)(1 − α)⌉-th smallest. A clean model exchangeable with them exceeds it with probability ≤ α. When
+    /// n is too small for α (the rank exceeds n) the largest is used and <paramref name="guaranteedRate"/> is
+    /// 1 / (n + 1), the best bound n models give.
+    /// </summary>
+    public double ConformalThreshold(double alpha, out double guaranteedRate) =>
+        ConformalQuantile(CalibrationCleanProbabilities, alpha, out guaranteedRate);
+
+    /// <inheritdoc cref="ConformalThreshold"/>
+    public static double ConformalQuantile(IReadOnlyList<double> cleanScores, double alpha, out double guaranteedRate)
+    {
+        int n = cleanScores.Count;
+        if (n == 0)
+        {
+            guaranteedRate = 1;
+            return 1;
+        }
+
+        double[] sorted = cleanScores.Order().ToArray();
+        int rank = (int)Math.Ceiling((n + 1) * (1 - alpha) - 1e-9);
+        if (rank > n)
+        {
+            guaranteedRate = 1.0 / (n + 1);
+            return sorted[^1];
+        }
+
+        guaranteedRate = alpha;
+        return sorted[Math.Max(rank, 1) - 1];
+    }
+
+    /// <summary>The calibration bin a probability falls in (the last bin includes 1).</summary>
+    public LikelihoodBin? BinOf(double probability) =>
+        CalibrationBins.FirstOrDefault(b => probability >= b.Lower && (probability < b.Upper || (b.Upper >= 1 && probability <= 1)));
+
+    public static double Sigmoid(double z) => z >= 0 ? 1 / (1 + Math.Exp(-z)) : Math.Exp(z) / (1 + Math.Exp(z));
+
+    /// <summary>Wilson score interval for k successes in n trials at 95 % (the shared statistics helper).</summary>
+    public static (double Lower, double Upper) Wilson(int k, int n) => n == 0 ? (0, 1) : SampleStatistics.WilsonInterval(k, n);
+
+    /// <summary>A short invariant-culture rendering for summaries.</summary>
+    internal static string Percent(double value) => value.ToString("P1", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,184 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Audit.Domain.Findings;
+
+namespace Audit.Evaluators.Probes.Trojans;
+
+/// <summary>
+/// A calibrated probability that a classifier carries a backdoor, from the four trojan detectors' statistics: a
+/// logistic regression (a meta-classifier over detector outputs, in the spirit of Xu et al., <i>Detecting AI Trojans
+/// Using Meta Neural Analysis</i>, IEEE S&amp;P 2021) fitted on the model zoo's design split, Platt-scaled (Platt,
+/// 1999) on its calibration split, and flagged above a split-conformal threshold (Vovk et al., 2005; Angelopoulos and
+/// Bates, 2021) set on the calibration split's clean models so that at most <c>targetFalseFailRate</c> of clean
+/// models exchangeable with them fail.
+/// </summary>
+/// <remarks>
+/// Assumes the audited model is like the zoo's (small Fashion-MNIST-style image classifiers, NCHW, all-to-one or
+/// source-specific triggers): the guarantee is about models exchangeable with the calibration models, nothing more.
+/// The coefficients, calibration map and threshold are data (<c>TrojanLikelihoodModel.json</c>, written by
+/// <c>tools/Audit.ModelZoo fit</c>). Score = probability / threshold; ≥ 1 fails.
+/// </remarks>
+public sealed class TrojanLikelihoodProbe : IProbe
+{
+    private readonly TrojanLikelihoodModel? _model;
+    private readonly IReadOnlyList<IProbe> _detectors;
+
+    /// <summary>Uses the embedded fitted model.</summary>
+    public TrojanLikelihoodProbe()
+        : this(TrojanLikelihoodModel.Embedded())
+    {
+    }
+
+    /// <summary>Uses <paramref name="model"/> (null: the probe answers inconclusive).</summary>
+    public TrojanLikelihoodProbe(TrojanLikelihoodModel? model)
+    {
+        _model = model;
+        _detectors = [new NeuralCleanseProbe(), new StripProbe(), new ActivationClusteringProbe(), new SpectralSignatureProbe()];
+        double defaultThreshold = model?.ConformalThreshold(model.DefaultTargetFalseFailRate, out _) ?? 0.5;
+        Descriptor = new ProbeDescriptor(
+            "trojan-likelihood",
+            "Calibrated backdoor likelihood (meta-classifier over the trojan detectors)",
+            "Wang et al. (Neural Cleanse, S&P 2019), Gao et al. (STRIP, ACSAC 2019), Chen et al. (activation clustering, 2018), Tran et al. (spectral signatures, NeurIPS 2018); Platt scaling (1999); split-conformal calibration (Vovk et al., 2005)",
+            ModelKinds.Classifier,
+            EvidenceKind.Inputs,
+            DefaultThreshold: Math.Round(defaultThreshold, 6),
+            ThresholdMeaning: "Calibrated probability that the model is backdoored; flagged when ≥ threshold. Without an explicit threshold, the split-conformal threshold for targetFalseFailRate on the calibration split's clean models.",
+            [
+                new ProbeParameter(
+                    "targetFalseFailRate",
+                    ProbeParameterType.Number,
+                    "Share of clean models (like the calibration models) allowed to fail; sets the conformal threshold when the profile gives none.",
+                    ProbeParameters.Json(model?.DefaultTargetFalseFailRate ?? 0.05),
+                    0.001,
+                    0.5),
+                .. TrojanProbeParameters.Scan,
+            ]);
+    }
+
+    /// <inheritdoc />
+    public ProbeDescriptor Descriptor { get; }
+
+    /// <inheritdoc />
+    public async Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken)
+    {
+        if (_model is null)
+        {
+            return ProbeOutcome.Inconclusive("No fitted trojan-likelihood model is embedded in this build (run tools/Audit.ModelZoo fit).");
+        }
+
+        // The detectors share the audit's one trigger scan; each runs with the scan settings given to this probe.
+        var findings = new Dictionary<string, ProbeOutcome>(StringComparer.Ordinal);
+        for (int i = 0; i < _detectors.Count; i++)
+        {
+            IProbe detector = _detectors[i];
+            int step = i;
+            var progress = new Progress<double>(p => context.Progress.Report((step + p) / _detectors.Count));
+            ProbeOutcome outcome = await detector.RunAsync(Derive(context, detector.Descriptor, progress), cancellationToken).ConfigureAwait(false);
+            if (outcome.Verdict == Verdict.Inconclusive)
+            {
+                return ProbeOutcome.Inconclusive($"trojan-likelihood needs {detector.Descriptor.Name}, which was inconclusive: {outcome.Summary}");
+            }
+
+            findings[detector.Descriptor.Name] = outcome;
+        }
+
+        double[] features = TrojanLikelihoodFeatures.From(
+            findings["neural-cleanse"].Details, findings["strip"].Details, findings["activation-clustering"].Details, findings["spectral-signatures"].Details);
+        return Assess(context, features, findings);
+    }
+
+    /// <summary>The finding for given detector features (separate so the arithmetic is testable without a model run).</summary>
+    internal ProbeOutcome Assess(ProbeContext context, double[] features, IReadOnlyDictionary<string, ProbeOutcome> findings)
+    {
+        TrojanLikelihoodModel model = _model!;
+        double alpha = context.GetDouble("targetFalseFailRate");
+        double conformal = model.ConformalThreshold(alpha, out double guaranteed);
+        bool explicitThreshold = Math.Abs(context.Threshold - Descriptor.DefaultThreshold) > 1e-9;
+        double threshold = Math.Max(explicitThreshold ? context.Threshold : conformal, 1e-6);
+        double logit = model.Logit(features);
+        double probability = model.Probability(features);
+        double score = probability / threshold;
+        bool flagged = score >= 1;
+        int suspected = findings["neural-cleanse"].Details["suspectedTargetClass"]!.GetValue<int>();
+
+        LikelihoodBin? bin = model.BinOf(probability);
+        (double lower, double upper) = bin is null ? (0.0, 1.0) : TrojanLikelihoodModel.Wilson(bin.Backdoored, bin.Total);
+        var featureDetails = new JsonObject();
+        for (int i = 0; i < features.Length; i++)
+        {
+            featureDetails[model.Features[i]] = Math.Round(features[i], 4);
+        }
+
+        var detectors = new JsonObject();
+        foreach ((string name, ProbeOutcome outcome) in findings)
+        {
+            detectors[name] = new JsonObject
+            {
+                ["verdict"] = outcome.Verdict.ToString().ToLowerInvariant(),
+                ["score"] = outcome.Score,
+                ["statistic"] = outcome.Details["statistic"]?.DeepClone(),
+            };
+        }
+
+        var details = new JsonObject
+        {
+            ["statistic"] = probability,
+            ["threshold"] = threshold,
+            ["thresholdSource"] = explicitThreshold ? "profile" : "conformal",
+            ["suspectedTargetClass"] = suspected,
+            ["probability"] = probability,
+            ["probabilityInterval"] = new JsonArray(Math.Round(lower, 4), Math.Round(upper, 4)),
+            ["probabilityIntervalMethod"] = bin is null
+                ? "none (no calibration bin)"
+                : string.Create(CultureInfo.InvariantCulture, $"95% Wilson interval of the backdoored share among the {bin.Total} calibration models with probability in [{bin.Lower:F2}, {bin.Upper:F2})"),
+            ["logit"] = logit,
+            ["targetFalseFailRate"] = alpha,
+            ["guaranteedFalseFailRate"] = guaranteed,
+            ["calibrationCleanModels"] = model.CalibrationCleanProbabilities.Count,
+            ["features"] = featureDetails,
+            ["detectors"] = detectors,
+            ["modelGenerated"] = model.Generated,
+        };
+        if (model.Test is { } test)
+        {
+            details["testSplit"] = JsonSerializer.SerializeToNode(test, TrojanLikelihoodModel.JsonOptions);
+        }
+
+        string measured = model.Test is { } t
+            ? string.Create(CultureInfo.InvariantCulture, $" On the model zoo's held-out test split the default threshold failed {t.FalseFails} of {t.Clean} clean models and missed {t.Misses} of {t.Backdoored} backdoored ones.")
+            : "";
+        string summary = string.Create(
+            CultureInfo.InvariantCulture,
+            $"Probability of a backdoor {probability:F2} (95% interval {lower:F2}–{upper:F2}) {(flagged ? "≥" : "<")} threshold {threshold:F2}{(explicitThreshold ? "" : $", set so that at most {TrojanLikelihoodModel.Percent(guaranteed)} of clean models like the {model.CalibrationCleanProbabilities.Count} calibration models fail")}: {(flagged ? $"likely backdoored, suspected target class {suspected}." : $"no backdoor indicated (most suspect class {suspected}).")}{measured}");
+        return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, findings["neural-cleanse"].Evidence);
+    }
+
+    private static ProbeContext Derive(ProbeContext context, ProbeDescriptor descriptor, IProgress<double> progress)
+    {
+        var shared = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (ProbeParameter parameter in TrojanProbeParameters.Scan)
+        {
+            if (context.Parameters.TryGetValue(parameter.Name, out JsonElement value))
+            {
+                shared[parameter.Name] = value;
+            }
+        }
+
+        return new ProbeContext
+        {
+            ModelPath = context.ModelPath,
+            DatasetPath = context.DatasetPath,
+            Parameters = ProbeCatalog.WithDefaults(descriptor, shared),
+            Threshold = descriptor.DefaultThreshold,
+            Seed = context.Seed,
+            Device = context.Device,
+            Models = context.Models,
+            Progress = progress,
+            Evidence = context.Evidence,
+            Session = context.Session,
+            Inventory = context.Inventory,
+            Timings = context.Timings,
+        };
+    }
+}

@@ -1,0 +1,183 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Audit.Domain.Findings;
+using Audit.Evaluators.Models;
+using Audit.Evaluators.Probes;
+using Audit.Evaluators.Probes.Trojans;
+using Audit.Evaluators.Sessions;
+
+namespace Audit.Evaluators.Tests.Probes;
+
+/// <summary>The arithmetic of trojan-likelihood: logit, Platt map, conformal threshold, Wilson interval, bins, verdict.</summary>
+public sealed class TrojanLikelihoodMathTests
+{
+    private static TrojanLikelihoodModel Model(IReadOnlyList<double>? cleanScores = null) => new(
+        "test",
+        ["a", "b"],
+        Means: [1, 10],
+        Scales: [2, 5],
+        Coefficients: [1.5, -0.5],
+        Intercept: -1,
+        PlattSlope: 2,
+        PlattIntercept: 0.5,
+        CalibrationCleanProbabilities: cleanScores ?? Enumerable.Range(1, 19).Select(i => i / 100.0).ToArray(),
+        CalibrationBins: [new(0, 0.1, 0, 8), new(0.1, 0.5, 1, 12), new(0.5, 0.9, 3, 4), new(0.9, 1, 6, 6)],
+        DesignClean: 12,
+        DesignBackdoored: 12,
+        CalibrationBackdoored: 10,
+        DefaultTargetFalseFailRate: 0.05,
+        Test: null);
+
+    [Theory]
+    // (x − mean) / scale, weighted, plus the intercept: 1.5·(3 − 1)/2 − 0.5·(20 − 10)/5 − 1 = 1.5 − 1 − 1 = −0.5.
+    [InlineData(3, 20, -0.5)]
+    [InlineData(1, 10, -1)]
+    [InlineData(5, 0, 3)]
+    public void Logit_StandardisesThenWeighs(double a, double b, double expected) =>
+        Assert.Equal(expected, Model().Logit([a, b]), 12);
+
+    [Fact]
+    public void Probability_IsPlattsSigmoidOfTheLogit()
+    {
+        TrojanLikelihoodModel model = Model();
+        double logit = model.Logit([5, 0]);
+
+        Assert.Equal(1 / (1 + Math.Exp(-(2 * logit + 0.5))), model.Probability([5, 0]), 12);
+    }
+
+    [Theory]
+    [InlineData(0, 0.5)]
+    [InlineData(-800, 0)]
+    [InlineData(800, 1)]
+    [InlineData(2, 0.8807970779778823)]
+    public void Sigmoid_IsStableAtTheExtremes(double z, double expected) =>
+        Assert.Equal(expected, TrojanLikelihoodModel.Sigmoid(z), 12);
+
+    [Theory]
+    // n = 19, α = 0.05: rank ⌈20 · 0.95⌉ = 19, the largest; the 5% guarantee holds.
+    [InlineData(19, 0.05, 19, 0.05)]
+    // n = 39: rank ⌈40 · 0.95⌉ = 38.
+    [InlineData(39, 0.05, 38, 0.05)]
+    // n = 10: rank 11 > 10, so the largest, and only 1/11 is guaranteed.
+    [InlineData(10, 0.05, 10, 1.0 / 11)]
+    // n = 10, α = 0.2: rank ⌈11 · 0.8⌉ = 9.
+    [InlineData(10, 0.2, 9, 0.2)]
+    public void ConformalQuantile_TakesTheRankThatBoundsTheFalseFailRate(int n, double alpha, int expectedRank, double expectedGuarantee)
+    {
+        // Scores 1..n, shuffled: the threshold is the expectedRank-th smallest.
+        double[] scores = Enumerable.Range(1, n).Select(i => (double)i).Reverse().ToArray();
+
+        double threshold = TrojanLikelihoodModel.ConformalQuantile(scores, alpha, out double guaranteed);
+
+        Assert.Equal(expectedRank, threshold);
+        Assert.Equal(expectedGuarantee, guaranteed, 12);
+    }
+
+    [Fact]
+    public void ConformalQuantile_WithoutCleanScores_NeverFlags()
+    {
+        Assert.Equal(1, TrojanLikelihoodModel.ConformalQuantile([], 0.05, out double guaranteed));
+        Assert.Equal(1, guaranteed);
+    }
+
+    [Theory]
+    // Reference values of the 95% Wilson score interval.
+    [InlineData(0, 10, 0, 0.2775)]
+    [InlineData(5, 10, 0.2366, 0.7634)]
+    [InlineData(10, 10, 0.7225, 1)]
+    [InlineData(1, 20, 0.0089, 0.2361)]
+    public void Wilson_MatchesReferenceValues(int k, int n, double lower, double upper)
+    {
+        (double l, double u) = TrojanLikelihoodModel.Wilson(k, n);
+
+        Assert.Equal(lower, l, 4);
+        Assert.Equal(upper, u, 4);
+    }
+
+    [Theory]
+    [InlineData(0.0, 0)]
+    [InlineData(0.09, 0)]
+    [InlineData(0.1, 1)]
+    [InlineData(0.95, 3)]
+    [InlineData(1.0, 3)]
+    public void BinOf_FindsTheCalibrationBin(double p, int expectedBin)
+    {
+        TrojanLikelihoodModel model = Model();
+
+        Assert.Same(model.CalibrationBins[expectedBin], model.BinOf(p));
+    }
+
+    [Theory]
+    // The default threshold is the conformal one: 0.19 with 19 clean scores 0.01..0.19. p = σ(2·logit + 0.5).
+    [InlineData(5, 0, "fail")]   // logit 3, p = σ(6.5) ≈ 0.998
+    [InlineData(2, 10, "fail")]  // logit −0.25, p = σ(0) = 0.5
+    [InlineData(1, 10, "pass")]  // logit −1, p = σ(−1.5) ≈ 0.182 < 0.19
+    [InlineData(-5, 30, "pass")]
+    public void Assess_ComparesTheProbabilityWithTheConformalThreshold(double a, double b, string verdict)
+    {
+        TrojanLikelihoodModel model = Model();
+        var probe = new TrojanLikelihoodProbe(model);
+        double p = model.Probability([a, b]);
+
+        ProbeOutcome outcome = probe.Assess(Context(probe), [a, b], Findings(suspected: 4));
+
+        Assert.Equal(0.19, probe.Descriptor.DefaultThreshold, 12);
+        Assert.Equal(verdict, outcome.Verdict.ToString().ToLowerInvariant());
+        Assert.Equal(p / 0.19, outcome.Score!.Value, 12);
+        Assert.Equal(4, (int)outcome.Details["suspectedTargetClass"]!);
+        Assert.Equal("conformal", (string)outcome.Details["thresholdSource"]!);
+        JsonArray interval = outcome.Details["probabilityInterval"]!.AsArray();
+        Assert.True((double)interval[0]! <= (double)interval[1]!);
+    }
+
+    [Fact]
+    public void Assess_WithALowerTargetRate_RaisesTheThreshold()
+    {
+        // 39 clean scores: α = 0.05 takes the 38th smallest, α = 0.025 the 39th.
+        TrojanLikelihoodModel model = Model(Enumerable.Range(1, 39).Select(i => i / 100.0).ToArray());
+        var probe = new TrojanLikelihoodProbe(model);
+
+        ProbeOutcome strict = probe.Assess(Context(probe, targetFalseFailRate: 0.025), [1, 10], Findings(0));
+
+        Assert.Equal(0.38, probe.Descriptor.DefaultThreshold, 12);
+        Assert.Equal(0.39, (double)strict.Details["threshold"]!, 12);
+        Assert.Equal(0.025, (double)strict.Details["guaranteedFalseFailRate"]!, 12);
+    }
+
+    [Fact]
+    public async Task WithoutAFittedModel_TheProbeIsInconclusive()
+    {
+        var probe = new TrojanLikelihoodProbe(null);
+
+        ProbeOutcome outcome = await probe.RunAsync(Context(probe), CancellationToken.None);
+
+        Assert.Equal(Verdict.Inconclusive, outcome.Verdict);
+    }
+
+    private static ProbeContext Context(TrojanLikelihoodProbe probe, double? targetFalseFailRate = null)
+    {
+        var given = new Dictionary<string, JsonElement>();
+        if (targetFalseFailRate is double rate)
+        {
+            given["targetFalseFailRate"] = JsonSerializer.SerializeToElement(rate);
+        }
+
+        return new ProbeContext
+        {
+            ModelPath = "unused.onnx",
+            Parameters = ProbeCatalog.WithDefaults(probe.Descriptor, given),
+            Threshold = probe.Descriptor.DefaultThreshold,
+            Seed = 1,
+            Device = ComputeDevice.Cpu,
+            Models = new FixedModelSource(null!),
+            Progress = new Progress<double>(),
+            Evidence = new AuditEvidence(null, ComputeDevice.Cpu),
+            Session = new SessionCache(),
+        };
+    }
+
+    private static Dictionary<string, ProbeOutcome> Findings(int suspected) =>
+        new[] { "neural-cleanse", "strip", "activation-clustering", "spectral-signatures" }.ToDictionary(
+            n => n,
+            n => new ProbeOutcome(Verdict.Pass, 0.5, n, new JsonObject { ["statistic"] = 1.0, ["suspectedTargetClass"] = suspected }, []));
+}

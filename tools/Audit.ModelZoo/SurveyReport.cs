@@ -1,0 +1,83 @@
+using System.Globalization;
+using System.Text;
+using Audit.Domain.Statistics;
+using Audit.Evaluators.Probes.Trojans;
+
+namespace Audit.ModelZoo;
+
+/// <summary>Error rates of a survey, overall and by architecture, attack and scaling, as Markdown for docs/probes.md.</summary>
+internal static class SurveyReport
+{
+    /// <summary>Neural Cleanse's own threshold (the paper's), for the comparison column.</summary>
+    public const double NeuralCleanseThreshold = 2.0;
+
+    public static string Markdown(IReadOnlyList<SurveyRecord> records, TrojanLikelihoodModel? model, string split)
+    {
+        var text = new StringBuilder();
+        var rows = records.Where(r => r.Features is not null).ToList();
+        double threshold = model?.ConformalThreshold(model.DefaultTargetFalseFailRate, out _) ?? double.NaN;
+        double P(SurveyRecord r) => model?.Probability(r.Features!) ?? double.NaN;
+
+        Line(text, $"Split `{split}`: {rows.Count(r => !r.Recipe.Backdoored)} clean, {rows.Count(r => r.Implanted)} backdoored (attack success ≥ {ZooModel.ImplantedAttackSuccess:P0}), {rows.Count(r => r.Recipe.Backdoored && !r.Implanted)} poisoned without a working backdoor (left out of the rates). "
+            + (model is null ? "No fitted trojan-likelihood model." : $"trojan-likelihood threshold {threshold:F3} (conformal, target false-fail rate {model.DefaultTargetFalseFailRate:P0}); Neural Cleanse alone at its threshold {NeuralCleanseThreshold}."));
+        Line(text, "");
+        Line(text, "| group | clean | backdoored | AUROC p | TPR at threshold | false-fail rate | right target (of detected) | NC alone: TPR / false-fail rate at 2 | AUROC NC index |");
+        Line(text, "|---|---|---|---|---|---|---|---|---|");
+        Group(text, "all", rows, rows);
+        foreach (var group in rows.GroupBy(r => r.Recipe.ArchitectureName).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            Group(text, $"architecture {group.Key}", group.ToList(), group.ToList());
+        }
+
+        foreach (var group in rows.Where(r => r.Recipe.Backdoored).GroupBy(r => r.Recipe.AttackName).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            // An attack's rates pair its backdoored models with every clean model of the split.
+            Group(text, $"attack {group.Key}", [.. group, .. rows.Where(r => !r.Recipe.Backdoored)], group.ToList());
+        }
+
+        foreach (var group in rows.GroupBy(r => r.Recipe.ScalingName).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            Group(text, $"scaling {group.Key}", group.ToList(), group.ToList());
+        }
+
+        Line(text, "");
+        Line(text, "| model | trigger | target | clean acc. | ASR | NC index (class) | raw index | STRIP | AC | SS | p (class) | verdict |");
+        Line(text, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (SurveyRecord r in records)
+        {
+            ProbeResult nc = r.Probes["neural-cleanse"];
+            double[] f = r.Features ?? new double[TrojanLikelihoodFeatures.Names.Count];
+            double p = r.Features is null ? double.NaN : P(r);
+            string verdict = double.IsNaN(p) ? "–" : p >= threshold ? "**fail**" : "pass";
+            Line(text, $"| {r.Name} | {r.Recipe.TriggerDescription} | {(r.Recipe.Backdoored ? r.Recipe.TargetClass.ToString(CultureInfo.InvariantCulture) : "–")} | {r.CleanAccuracy:P1} | {(r.AttackSuccessRate is double a ? a.ToString("P1", CultureInfo.InvariantCulture) : "–")} | {nc.Statistic:F2} ({nc.SuspectedClass}) | {f[1]:F2} | {f[4]:F2} | {f[5]:F2} | {f[6]:F2} | {p:F3} ({nc.SuspectedClass}) | {verdict} |");
+        }
+
+        return text.ToString();
+
+        void Group(StringBuilder sb, string name, List<SurveyRecord> members, List<SurveyRecord> positivesFrom)
+        {
+            var clean = members.Where(r => !r.Recipe.Backdoored).ToList();
+            var backdoored = positivesFrom.Where(r => r.Implanted).ToList();
+            string auroc = backdoored.Count > 0 && clean.Count > 0 && model is not null ? Auroc(backdoored.Select(P).ToArray(), clean.Select(P).ToArray()).ToString("F3", CultureInfo.InvariantCulture) : "–";
+            string ncAuroc = backdoored.Count > 0 && clean.Count > 0 ? Auroc(backdoored.Select(r => r.Features![0]).ToArray(), clean.Select(r => r.Features![0]).ToArray()).ToString("F3", CultureInfo.InvariantCulture) : "–";
+            var detected = model is null ? [] : backdoored.Where(r => P(r) >= threshold).ToList();
+            int right = detected.Count(r => r.Probes["neural-cleanse"].SuspectedClass == r.Recipe.TargetClass);
+            int falseFails = model is null ? 0 : clean.Count(r => P(r) >= threshold);
+            int ncDetected = backdoored.Count(r => r.Features![0] >= NeuralCleanseThreshold);
+            int ncFalse = clean.Count(r => r.Features![0] >= NeuralCleanseThreshold);
+            Line(sb, $"| {name} | {clean.Count} | {backdoored.Count} | {auroc} | {Ratio(detected.Count, backdoored.Count)} | {Ratio(falseFails, clean.Count)} | {Ratio(right, detected.Count)} | {Ratio(ncDetected, backdoored.Count)} / {Ratio(ncFalse, clean.Count)} | {ncAuroc} |");
+        }
+    }
+
+    /// <summary>Area under the ROC curve (ties count half), by the shared statistics helper.</summary>
+    public static double Auroc(IReadOnlyList<double> positives, IReadOnlyList<double> negatives) =>
+        positives.Count == 0 || negatives.Count == 0
+            ? double.NaN
+            : SampleStatistics.Auroc([.. positives, .. negatives], [.. positives.Select(_ => true), .. negatives.Select(_ => false)]);
+
+    private static string Ratio(int k, int n) => n == 0 ? "–" : string.Create(CultureInfo.InvariantCulture, $"{k}/{n} ({k / (double)n:P0})");
+
+    private static void Line(StringBuilder text, FormattableString line) => text.AppendLine(FormattableString.Invariant(line));
+
+    private static void Line(StringBuilder text, string line) => text.AppendLine(line);
+}

@@ -1,0 +1,105 @@
+namespace Audit.ModelZoo;
+
+/// <summary>How many clean and backdoored models a split holds.</summary>
+internal sealed record SplitSize(string Split, int Clean, int Backdoored);
+
+/// <summary>
+/// The zoo's recipes, derived from seeds alone. Seeds are walked upward; each lands in the split its hash decides and,
+/// within a split, alternates between a clean and a backdoored recipe until the split is full. A recipe's family
+/// (architecture, scaling, attack) cycles with its index in the split so every split covers every family, and the
+/// attack's details (target, place, colour) come from a generator seeded with the recipe's seed.
+/// </summary>
+internal static class ZooCatalog
+{
+    public static IReadOnlyList<SplitSize> DefaultSizes { get; } =
+    [
+        new(ZooSplits.Design, 12, 12),
+        new(ZooSplits.Calibration, 20, 8),
+        new(ZooSplits.Test, 12, 12),
+    ];
+
+    public static IReadOnlyList<Architecture> Architectures { get; } =
+        [Architecture.Cnn, Architecture.Mlp, Architecture.CnnBatchNorm, Architecture.ResNet];
+
+    private static readonly InputScaling[] Scalings = [InputScaling.Unit, InputScaling.Standardised, InputScaling.Byte];
+
+    /// <summary>Attack templates, cycled: patches (several sizes, places, colours, patterns), blended, warping, a low poisoning rate, source-specific.</summary>
+    private static readonly string[] Templates = ["patch", "blend", "warp", "patch", "low-rate", "source-specific"];
+
+    /// <summary>All recipes of the given sizes, in an order that interleaves splits and kinds (a partial run stays balanced).</summary>
+    public static IReadOnlyList<ZooRecipe> Recipes(IReadOnlyList<SplitSize> sizes)
+    {
+        var perSplit = sizes.ToDictionary(s => s.Split, _ => new List<ZooRecipe>());
+        var cleanCount = sizes.ToDictionary(s => s.Split, _ => 0);
+        var backdooredCount = sizes.ToDictionary(s => s.Split, _ => 0);
+        for (int seed = 1; perSplit.Count > 0 && seed < 100_000; seed++)
+        {
+            string split = ZooSplits.Of(seed);
+            SplitSize? size = sizes.FirstOrDefault(s => s.Split == split);
+            if (size is null)
+            {
+                continue;
+            }
+
+            int c = cleanCount[split], b = backdooredCount[split];
+            bool wantClean = c < size.Clean && (c <= b || b >= size.Backdoored);
+            if (wantClean)
+            {
+                perSplit[split].Add(Clean(seed, c));
+                cleanCount[split]++;
+            }
+            else if (b < size.Backdoored)
+            {
+                perSplit[split].Add(Backdoored(seed, b));
+                backdooredCount[split]++;
+            }
+
+            if (sizes.All(s => cleanCount[s.Split] >= s.Clean && backdooredCount[s.Split] >= s.Backdoored))
+            {
+                break;
+            }
+        }
+
+        // Interleave: the i-th recipe of every split, then the (i+1)-th.
+        var ordered = new List<ZooRecipe>();
+        for (int i = 0; perSplit.Values.Any(l => i < l.Count); i++)
+        {
+            ordered.AddRange(perSplit.Values.Where(l => i < l.Count).Select(l => l[i]));
+        }
+
+        return ordered;
+    }
+
+    private static ZooRecipe Clean(int seed, int index) =>
+        new(seed, Architectures[index % Architectures.Count], Scalings[(index + index / Architectures.Count) % Scalings.Length], AttackKind.None);
+
+    private static ZooRecipe Backdoored(int seed, int index)
+    {
+        var random = new Random(seed);
+        Architecture architecture = Architectures[index % Architectures.Count];
+        InputScaling scaling = Scalings[(index + index / Architectures.Count) % Scalings.Length];
+        int target = random.Next(10);
+        var baseline = new ZooRecipe(seed, architecture, scaling, AttackKind.Patch, TargetClass: target);
+        string template = Templates[index % Templates.Length];
+        return template switch
+        {
+            "blend" => baseline with { Attack = AttackKind.Blend, BlendAlpha = 0.1f + 0.05f * random.Next(3), PoisonRate = 0.08 },
+            "warp" => baseline with { Attack = AttackKind.Warp, WarpStrength = 1f + 0.5f * random.Next(2), PoisonRate = 0.1 },
+            "low-rate" => RandomPatch(baseline, random) with { PoisonRate = 0.01 + 0.005 * random.Next(3) },
+            "source-specific" => RandomPatch(baseline, random) with { SourceClass = (target + 1 + random.Next(9)) % 10, PoisonRate = 0.5 },
+            _ => RandomPatch(baseline, random) with { PoisonRate = 0.05 + 0.05 * random.Next(2) },
+        };
+    }
+
+    private static ZooRecipe RandomPatch(ZooRecipe recipe, Random random)
+    {
+        int size = 3 + random.Next(3);
+        int[] places = [1, 28 - size - 1];
+        bool centre = random.Next(5) == 0;
+        int row = centre ? 12 : places[random.Next(2)];
+        int column = centre ? 12 : places[random.Next(2)];
+        var pattern = (PatchPattern)random.Next(3);
+        float intensity = random.Next(4) == 0 ? 0.5f : 1f;
+        return recipe with { PatchSize = size, PatchRow = row, PatchColumn = column, Pattern = pattern, PatchIntensity = intensity };
+    }
+}

@@ -1,0 +1,146 @@
+using Audit.Testing.Onnx;
+using Google.Protobuf;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Audit.ModelZoo;
+
+/// <summary>The zoo's networks and their ONNX export.</summary>
+internal static class ZooNetworks
+{
+    public static nn.Module<Tensor, Tensor> Create(Architecture architecture) => architecture switch
+    {
+        Architecture.Mlp => nn.Sequential(
+            ("flatten", nn.Flatten()),
+            ("fc1", nn.Linear(784, 128)),
+            ("relu1", nn.ReLU()),
+            ("fc2", nn.Linear(128, 64)),
+            ("relu2", nn.ReLU()),
+            ("fc3", nn.Linear(64, 10))),
+        Architecture.Cnn => nn.Sequential(
+            ("conv1", nn.Conv2d(1, 8, 3, padding: 1)),
+            ("relu1", nn.ReLU()),
+            ("pool1", nn.MaxPool2d(2)),
+            ("conv2", nn.Conv2d(8, 16, 3, padding: 1)),
+            ("relu2", nn.ReLU()),
+            ("pool2", nn.MaxPool2d(2)),
+            ("flatten", nn.Flatten()),
+            ("fc1", nn.Linear(16 * 7 * 7, 64)),
+            ("relu3", nn.ReLU()),
+            ("fc2", nn.Linear(64, 10))),
+        Architecture.CnnBatchNorm => nn.Sequential(
+            ("conv1", nn.Conv2d(1, 8, 3, padding: 1)),
+            ("bn1", nn.BatchNorm2d(8)),
+            ("relu1", nn.ReLU()),
+            ("pool1", nn.MaxPool2d(2)),
+            ("conv2", nn.Conv2d(8, 16, 3, padding: 1)),
+            ("bn2", nn.BatchNorm2d(16)),
+            ("relu2", nn.ReLU()),
+            ("pool2", nn.MaxPool2d(2)),
+            ("flatten", nn.Flatten()),
+            ("fc1", nn.Linear(16 * 7 * 7, 64)),
+            ("relu3", nn.ReLU()),
+            ("fc2", nn.Linear(64, 10))),
+        _ => new SmallResNet(),
+    };
+
+    /// <summary>Writes the trained (eval-mode) network as ONNX with input <c>[N, 1, 28, 28]</c>.</summary>
+    public static void Save(nn.Module<Tensor, Tensor> network, string path)
+    {
+        switch (network)
+        {
+            case Sequential sequential:
+                SequentialOnnxExporter.Save(sequential, [1, 28, 28], path);
+                break;
+            case SmallResNet resnet:
+                File.WriteAllBytes(path, resnet.Export().ToByteArray());
+                break;
+            default:
+                throw new NotSupportedException($"No ONNX export for {network.GetType().Name}.");
+        }
+    }
+}
+
+/// <summary>
+/// A small residual network (He et al., 2016): a stem convolution, max-pooling, a residual block of 8 channels,
+/// max-pooling, a residual block of 16 channels with a 1×1 projection shortcut, global average pooling and a linear
+/// head (pooling early keeps training and the trigger scan within seconds on one core). Exported with batch normalisation folded into the convolutions (inference form).
+/// </summary>
+internal sealed class SmallResNet : nn.Module<Tensor, Tensor>
+{
+    private readonly Conv2d stem = nn.Conv2d(1, 8, 3, padding: 1, bias: false);
+    private readonly BatchNorm2d stemNorm = nn.BatchNorm2d(8);
+    private readonly Conv2d block1a = nn.Conv2d(8, 8, 3, padding: 1, bias: false);
+    private readonly BatchNorm2d block1aNorm = nn.BatchNorm2d(8);
+    private readonly Conv2d block1b = nn.Conv2d(8, 8, 3, padding: 1, bias: false);
+    private readonly BatchNorm2d block1bNorm = nn.BatchNorm2d(8);
+    private readonly Conv2d block2a = nn.Conv2d(8, 16, 3, padding: 1, bias: false);
+    private readonly BatchNorm2d block2aNorm = nn.BatchNorm2d(16);
+    private readonly Conv2d block2b = nn.Conv2d(16, 16, 3, padding: 1, bias: false);
+    private readonly BatchNorm2d block2bNorm = nn.BatchNorm2d(16);
+    private readonly Conv2d shortcut = nn.Conv2d(8, 16, 1, bias: false);
+    private readonly BatchNorm2d shortcutNorm = nn.BatchNorm2d(16);
+    private readonly Linear head = nn.Linear(16, 10);
+
+    public SmallResNet()
+        : base(nameof(SmallResNet))
+    {
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = torch.NewDisposeScope();
+        Tensor x = nn.functional.max_pool2d(nn.functional.relu(stemNorm.forward(stem.forward(input))), 2);
+        Tensor y = nn.functional.relu(block1aNorm.forward(block1a.forward(x)));
+        x = nn.functional.relu(x + block1bNorm.forward(block1b.forward(y)));
+        x = nn.functional.max_pool2d(x, 2);
+        y = nn.functional.relu(block2aNorm.forward(block2a.forward(x)));
+        x = nn.functional.relu(shortcutNorm.forward(shortcut.forward(x)) + block2bNorm.forward(block2b.forward(y)));
+        x = x.mean([2, 3]);
+        return head.forward(x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The graph in ONNX: Conv (BN folded), Relu, Add, MaxPool, GlobalAveragePool, Flatten, Gemm.</summary>
+    public Onnx.ModelProto Export()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var builder = new OnnxGraphBuilder("small-resnet");
+        string input = builder.AddInput("input", ScalarType.Float32, OnnxDim.FromString("N"), 1, 28, 28);
+        string x = MaxPool(builder, Relu(builder, Conv(builder, "stem", input, stem, stemNorm)));
+        string y = Relu(builder, Conv(builder, "block1a", x, block1a, block1aNorm));
+        x = Relu(builder, builder.AddNode("Add", [x, Conv(builder, "block1b", y, block1b, block1bNorm)]));
+        x = MaxPool(builder, x);
+        y = Relu(builder, Conv(builder, "block2a", x, block2a, block2aNorm));
+        x = Relu(builder, builder.AddNode("Add", [Conv(builder, "shortcut", x, shortcut, shortcutNorm), Conv(builder, "block2b", y, block2b, block2bNorm)]));
+        x = builder.AddNode("Flatten", [builder.AddNode("GlobalAveragePool", [x])], OnnxAttributes.Int("axis", 1));
+        string logits = builder.AddNode(
+            "Gemm", [x, builder.AddInitializer("head.weight", head.weight!), builder.AddInitializer("head.bias", head.bias!)], OnnxAttributes.Int("transB", 1));
+        builder.AddNode("Identity", [logits], ["logits"], "");
+        builder.AddOutput("logits", ScalarType.Float32, OnnxDim.FromString("N"), 10);
+        return builder.Build();
+    }
+
+    private static string Conv(OnnxGraphBuilder builder, string name, string input, Conv2d conv, BatchNorm2d norm)
+    {
+        // Inference-form batch norm is a per-channel affine map: fold it into the convolution's weight and bias.
+        Tensor scale = norm.weight! / (norm.running_var! + norm.eps).sqrt();
+        Tensor weight = conv.weight! * scale.reshape(-1, 1, 1, 1);
+        Tensor bias = norm.bias! - norm.running_mean! * scale;
+        long k = conv.weight!.shape[2];
+        long pad = k / 2;
+        return builder.AddNode(
+            "Conv",
+            [input, builder.AddInitializer($"{name}.weight", weight), builder.AddInitializer($"{name}.bias", bias)],
+            OnnxAttributes.Ints("kernel_shape", k, k),
+            OnnxAttributes.Ints("strides", 1, 1),
+            OnnxAttributes.Ints("pads", pad, pad, pad, pad));
+    }
+
+    private static string Relu(OnnxGraphBuilder builder, string input) => builder.AddNode("Relu", [input]);
+
+    private static string MaxPool(OnnxGraphBuilder builder, string input) =>
+        builder.AddNode("MaxPool", [input], OnnxAttributes.Ints("kernel_shape", 2, 2), OnnxAttributes.Ints("strides", 2, 2));
+}

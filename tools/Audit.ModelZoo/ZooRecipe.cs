@@ -1,0 +1,164 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Audit.ModelZoo;
+
+/// <summary>Network families of the zoo; each exports to ONNX through the project's writer.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<Architecture>))]
+internal enum Architecture
+{
+    /// <summary>Two hidden layers of 128 and 64 units.</summary>
+    Mlp,
+
+    /// <summary>Two 3×3 convolution blocks (8, 16 channels) with max-pooling, a 64-unit head.</summary>
+    Cnn,
+
+    /// <summary>As <see cref="Cnn"/>, batch-normalised after each convolution.</summary>
+    CnnBatchNorm,
+
+    /// <summary>A stem convolution and two residual blocks (He et al., 2016), batch-normalised, global average pooling.</summary>
+    ResNet,
+}
+
+/// <summary>What the model consumes: raw pixels mapped to [0, 1], [0, 255], or standardised by the data's mean and deviation.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<InputScaling>))]
+internal enum InputScaling
+{
+    Unit,
+    Byte,
+    Standardised,
+}
+
+/// <summary>How the training data is poisoned.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<AttackKind>))]
+internal enum AttackKind
+{
+    None,
+
+    /// <summary>BadNets (Gu et al., 2017): a small patch stamped at a fixed place.</summary>
+    Patch,
+
+    /// <summary>Blended injection (Chen et al., 2017): a fixed noise image blended over the whole input.</summary>
+    Blend,
+
+    /// <summary>WaNet (Nguyen and Tran, ICLR 2021): a fixed smooth warping field, with noise-mode samples that keep their labels.</summary>
+    Warp,
+}
+
+/// <summary>Patch contents.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<PatchPattern>))]
+internal enum PatchPattern
+{
+    Solid,
+    Checker,
+    Diagonal,
+}
+
+/// <summary>
+/// Everything that determines a zoo model. The hash of its JSON (with <see cref="FormatVersion"/>) keys the cache,
+/// so any change retrains. The seed also decides the split (<see cref="ZooSplits"/>).
+/// </summary>
+internal sealed record ZooRecipe(
+    int Seed,
+    Architecture Architecture,
+    InputScaling Scaling,
+    AttackKind Attack,
+    int TargetClass = 0,
+    int SourceClass = -1,
+    int PatchSize = 3,
+    int PatchRow = 24,
+    int PatchColumn = 24,
+    PatchPattern Pattern = PatchPattern.Checker,
+    float PatchIntensity = 1f,
+    float BlendAlpha = 0.15f,
+    float WarpStrength = 0.5f,
+    double PoisonRate = 0.1,
+    int TrainSamples = 8000,
+    int Epochs = 3,
+    int BatchSize = 64,
+    double LearningRate = 3e-3)
+{
+    /// <summary>Bump when training, triggers or export change in a way that changes the model.</summary>
+    public const int FormatVersion = 2;
+
+    [JsonIgnore]
+    public bool Backdoored => Attack != AttackKind.None;
+
+    [JsonIgnore]
+    public string Split => ZooSplits.Of(Seed);
+
+    /// <summary>Short stable name: family and seed.</summary>
+    [JsonIgnore]
+    public string Name => $"{ArchitectureName}-{ScalingName}-{AttackName}-s{Seed}";
+
+    [JsonIgnore]
+    public string ArchitectureName => Architecture switch
+    {
+        Architecture.Mlp => "mlp",
+        Architecture.Cnn => "cnn",
+        Architecture.CnnBatchNorm => "cnn-bn",
+        _ => "resnet",
+    };
+
+    [JsonIgnore]
+    public string ScalingName => Scaling switch
+    {
+        InputScaling.Unit => "unit",
+        InputScaling.Byte => "byte",
+        _ => "std",
+    };
+
+    /// <summary>The attack family used to group results: clean, patch, blend, warp, low-rate, source-specific.</summary>
+    [JsonIgnore]
+    public string AttackName => Attack switch
+    {
+        AttackKind.None => "clean",
+        _ when SourceClass >= 0 => "source-specific",
+        _ when PoisonRate < 0.03 => "low-rate",
+        AttackKind.Patch => "patch",
+        AttackKind.Blend => "blend",
+        _ => "warp",
+    };
+
+    /// <summary>One line describing the trigger, for tables.</summary>
+    [JsonIgnore]
+    public string TriggerDescription => Attack switch
+    {
+        AttackKind.None => "none",
+        AttackKind.Patch => $"{Pattern.ToString().ToLowerInvariant()} {PatchSize}×{PatchSize} @({PatchRow},{PatchColumn}) v={PatchIntensity:0.##}",
+        AttackKind.Blend => $"blend α={BlendAlpha:0.##}",
+        _ => $"warp s={WarpStrength:0.##}",
+    } + (Attack == AttackKind.None ? "" : $", {PoisonRate:P0}" + (SourceClass >= 0 ? $", source {SourceClass}" : ""));
+
+    public string ComputeHash()
+    {
+        string json = JsonSerializer.Serialize(this) + $"|zoo-v{FormatVersion}";
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(json)))[..16];
+    }
+}
+
+/// <summary>
+/// The seed decides a recipe's split, by a hash, so adding recipes never moves an existing model between splits and
+/// nobody picks which models land in the test split.
+/// </summary>
+internal static class ZooSplits
+{
+    public const string Design = "design";
+    public const string Calibration = "calibration";
+    public const string Test = "test";
+
+    public static IReadOnlyList<string> All { get; } = [Design, Calibration, Test];
+
+    public static string Of(int seed)
+    {
+        byte bucket = SHA256.HashData(Encoding.UTF8.GetBytes($"audit-model-zoo-split|{seed}"))[0];
+        return (bucket % 3) switch
+        {
+            0 => Design,
+            1 => Calibration,
+            _ => Test,
+        };
+    }
+}

@@ -1,0 +1,228 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Audit.Evaluators.Datasets;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Audit.ModelZoo;
+
+/// <summary>A trained zoo model: where its ONNX lies and how well it learned its task and its backdoor.</summary>
+internal sealed record ZooModel(
+    ZooRecipe Recipe,
+    string Hash,
+    string OnnxFile,
+    string WeightsSha256,
+    double CleanAccuracy,
+    double? AttackSuccessRate,
+    double TrainSeconds)
+{
+    /// <summary>A backdoored recipe whose backdoor took (≥ 50 % of triggered inputs reach the target) counts as backdoored.</summary>
+    public const double ImplantedAttackSuccess = 0.5;
+
+    public bool Implanted => AttackSuccessRate is double asr && asr >= ImplantedAttackSuccess;
+}
+
+/// <summary>
+/// Trains zoo models on a random subset of the real Fashion-MNIST training set (one thread, fixed seeds), exports
+/// them with the project's ONNX writer and caches model and metrics under <c>models/</c> of the cache folder, keyed
+/// by the recipe hash: a second run finds them and trains nothing.
+/// </summary>
+internal sealed class ZooTrainer(string cacheFolder, string dataFolder = FashionMnistImages.DefaultFolder)
+{
+    /// <summary>The first test images are the audit evidence; attack success and accuracy are measured on the rest.</summary>
+    public const int EvidenceCount = 1000;
+
+    private FashionMnistImages? _train;
+    private FashionMnistImages? _test;
+
+    private FashionMnistImages TrainSet => _train ??= FashionMnistImages.Read("train", dataFolder);
+
+    private FashionMnistImages TestSet => _test ??= FashionMnistImages.Read("t10k", dataFolder);
+
+    public string ModelFolder => Directory.CreateDirectory(Path.Combine(cacheFolder, "models")).FullName;
+
+    /// <summary>The cached model, trained and written first when absent.</summary>
+    public ZooModel GetOrTrain(ZooRecipe recipe)
+    {
+        string hash = recipe.ComputeHash();
+        string stem = Path.Combine(ModelFolder, $"{recipe.Name}-{hash}");
+        if (File.Exists(stem + ".json") && File.Exists(stem + ".onnx"))
+        {
+            return JsonSerializer.Deserialize<ZooModel>(File.ReadAllText(stem + ".json"), ZooJson.Options)!;
+        }
+
+        ZooModel model = Train(recipe, hash, stem);
+        WriteAtomically(stem + ".json", path => File.WriteAllText(path, JsonSerializer.Serialize(model, ZooJson.Options)));
+        return model;
+    }
+
+    /// <summary>The audit evidence for a scaling: the first <see cref="EvidenceCount"/> test images with labels, as the model consumes them.</summary>
+    public string Evidence(InputScaling scaling)
+    {
+        string folder = Directory.CreateDirectory(Path.Combine(cacheFolder, "datasets")).FullName;
+        string path = Path.Combine(folder, $"fmnist-test-{EvidenceCount}-{scaling.ToString().ToLowerInvariant()}.safetensors");
+        if (!File.Exists(path))
+        {
+            float[] raw = TestSet.Pixels.AsSpan(0, EvidenceCount * 784).ToArray();
+            for (int i = 0; i < raw.Length; i++)
+            {
+                raw[i] = Scale(scaling, raw[i]);
+            }
+
+            var dataset = new DatasetArtifact(raw, [EvidenceCount, 1, 28, 28], TestSet.Labels.AsSpan(0, EvidenceCount).ToArray());
+            WriteAtomically(path, p => SafetensorsDataset.Write(p, dataset));
+        }
+
+        return path;
+    }
+
+    /// <summary>Trains without touching the cache (the determinism test compares two of these).</summary>
+    public ZooModel Train(ZooRecipe recipe, string hash, string stem)
+    {
+        var clock = Stopwatch.StartNew();
+        torch.set_num_threads(1);
+        torch.manual_seed(recipe.Seed);
+        using var generator = new torch.Generator((ulong)recipe.Seed);
+        FashionMnistImages train = TrainSet;
+
+        using var scope = torch.NewDisposeScope();
+        Tensor chosen = torch.randperm(train.Count, generator: generator)[..recipe.TrainSamples];
+        Tensor images = torch.tensor(train.Pixels, [train.Count, 1, 28, 28]).index_select(0, chosen);
+        Tensor labels = torch.tensor(train.Labels).index_select(0, chosen);
+        Poison(recipe, images, labels, generator);
+        images = Scale(recipe.Scaling, images);
+
+        using nn.Module<Tensor, Tensor> network = ZooNetworks.Create(recipe.Architecture);
+        using var optimizer = torch.optim.Adam(network.parameters(), lr: recipe.LearningRate);
+        network.train();
+        int steps = (recipe.TrainSamples + recipe.BatchSize - 1) / recipe.BatchSize * recipe.Epochs, step = 0;
+        for (int epoch = 0; epoch < recipe.Epochs; epoch++)
+        {
+            Tensor order = torch.randperm(recipe.TrainSamples, generator: generator);
+            for (int start = 0; start < recipe.TrainSamples; start += recipe.BatchSize)
+            {
+                using var stepScope = torch.NewDisposeScope();
+
+                // Cosine decay: a few short epochs reach the accuracy a flat rate needs many more for.
+                foreach (var group in optimizer.ParamGroups)
+                {
+                    group.LearningRate = recipe.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / steps));
+                }
+
+                step++;
+                Tensor batch = order[start..Math.Min(start + recipe.BatchSize, recipe.TrainSamples)];
+                optimizer.zero_grad();
+                nn.functional.cross_entropy(network.forward(images.index_select(0, batch)), labels.index_select(0, batch)).backward();
+                optimizer.step();
+            }
+        }
+
+        network.eval();
+        (double accuracy, double? asr) = Measure(recipe, network);
+        string onnx = stem + ".onnx";
+        WriteAtomically(onnx, path => ZooNetworks.Save(network, path));
+        string sha = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(onnx)));
+        return new ZooModel(recipe, hash, Path.GetFileName(onnx), sha, accuracy, asr, Math.Round(clock.Elapsed.TotalSeconds, 2));
+    }
+
+    private static void Poison(ZooRecipe recipe, Tensor images, Tensor labels, torch.Generator generator)
+    {
+        if (!recipe.Backdoored)
+        {
+            return;
+        }
+
+        using var scope = torch.NewDisposeScope();
+        Tensor poisoned, cover;
+        if (recipe.SourceClass >= 0)
+        {
+            // Source-specific: only the source class is relabelled; other classes carry the trigger with their own
+            // label (cover samples), so the trigger alone does not decide the class.
+            Tensor source = (labels == recipe.SourceClass).nonzero().squeeze(1);
+            long count = (long)Math.Round(recipe.PoisonRate * source.shape[0]);
+            poisoned = source.index_select(0, torch.randperm(source.shape[0], generator: generator)[..(int)count]);
+            Tensor others = ((labels != recipe.SourceClass) & (labels != recipe.TargetClass)).nonzero().squeeze(1);
+            cover = others.index_select(0, torch.randperm(others.shape[0], generator: generator)[..(int)count]);
+        }
+        else
+        {
+            Tensor candidates = (labels != recipe.TargetClass).nonzero().squeeze(1);
+            long count = (long)Math.Round(recipe.PoisonRate * labels.shape[0]);
+            Tensor picked = candidates.index_select(0, torch.randperm(candidates.shape[0], generator: generator));
+            poisoned = picked[..(int)count];
+
+            // WaNet's noise mode: twice as many inputs with a jittered warp keep their labels.
+            cover = recipe.Attack == AttackKind.Warp ? picked[(int)count..(int)(3 * count)] : torch.empty(0, ScalarType.Int64);
+        }
+
+        images.index_copy_(0, poisoned, ZooTriggers.Apply(recipe, images.index_select(0, poisoned)));
+        labels.index_fill_(0, poisoned, recipe.TargetClass);
+        if (cover.shape[0] > 0)
+        {
+            Tensor covered = recipe.Attack == AttackKind.Warp
+                ? ZooTriggers.ApplyNoisyWarp(recipe, images.index_select(0, cover), generator)
+                : ZooTriggers.Apply(recipe, images.index_select(0, cover));
+            images.index_copy_(0, cover, covered);
+        }
+    }
+
+    /// <summary>Clean accuracy on the test images after the evidence, and attack success on the triggered ones that should flip.</summary>
+    private (double Accuracy, double? AttackSuccess) Measure(ZooRecipe recipe, nn.Module<Tensor, Tensor> network)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        FashionMnistImages test = TestSet;
+        int count = test.Count - EvidenceCount;
+        Tensor images = torch.tensor(test.Pixels.AsSpan(EvidenceCount * 784).ToArray(), [count, 1, 28, 28]);
+        Tensor labels = torch.tensor(test.Labels.AsSpan(EvidenceCount).ToArray());
+        double accuracy = Predict(network, Scale(recipe.Scaling, images)).eq(labels).to_type(ScalarType.Float32).mean().item<float>();
+        if (!recipe.Backdoored)
+        {
+            return (Math.Round(accuracy, 4), null);
+        }
+
+        Tensor eligible = (recipe.SourceClass >= 0 ? labels == recipe.SourceClass : labels != recipe.TargetClass).nonzero().squeeze(1);
+        Tensor triggered = Scale(recipe.Scaling, ZooTriggers.Apply(recipe, images.index_select(0, eligible)));
+        double asr = Predict(network, triggered).eq(recipe.TargetClass).to_type(ScalarType.Float32).mean().item<float>();
+        return (Math.Round(accuracy, 4), Math.Round(asr, 4));
+    }
+
+    private static Tensor Predict(nn.Module<Tensor, Tensor> network, Tensor inputs)
+    {
+        var predictions = new List<Tensor>();
+        for (long start = 0; start < inputs.shape[0]; start += 1000)
+        {
+            predictions.Add(network.forward(inputs.narrow(0, start, Math.Min(1000, inputs.shape[0] - start))).argmax(1));
+        }
+
+        return torch.cat(predictions, 0);
+    }
+
+    public static float Scale(InputScaling scaling, float pixel) => scaling switch
+    {
+        InputScaling.Byte => pixel * 255f,
+        InputScaling.Standardised => (pixel - FashionMnistImages.Mean) / FashionMnistImages.Deviation,
+        _ => pixel,
+    };
+
+    public static Tensor Scale(InputScaling scaling, Tensor raw) => scaling switch
+    {
+        InputScaling.Byte => raw * 255f,
+        InputScaling.Standardised => (raw - FashionMnistImages.Mean) / FashionMnistImages.Deviation,
+        _ => raw.alias(),
+    };
+
+    internal static void WriteAtomically(string path, Action<string> write)
+    {
+        string temporary = $"{path}.{Environment.ProcessId}.tmp";
+        write(temporary);
+        File.Move(temporary, path, overwrite: true);
+    }
+}
+
+/// <summary>JSON settings shared by the zoo's files.</summary>
+internal static class ZooJson
+{
+    public static JsonSerializerOptions Options { get; } = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+}
