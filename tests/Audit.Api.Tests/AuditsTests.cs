@@ -39,7 +39,7 @@ public sealed class AuditsTests : IDisposable
         Assert.Equal(1, inventory["details"]!["inventory"]!["operatorCounts"]!["Conv"]!.GetValue<int>());
         JsonArray controls = done["controls"]!.AsArray();
         Assert.Equal("pass", controls.Single(c => c!["controlId"]!.GetValue<string>() == "inventory")!["verdict"]!.GetValue<string>());
-        JsonNode backdoor = controls.Single(c => c!["controlId"]!.GetValue<string>() == "backdoor-likelihood")!;
+        JsonNode backdoor = controls.Single(c => c!["controlId"]!.GetValue<string>() == "trigger-reverse-engineering")!;
         Assert.Equal("inconclusive", backdoor["verdict"]!.GetValue<string>());
         Assert.Contains("dataset", backdoor["reason"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal("inconclusive", done["verdict"]!.GetValue<string>());

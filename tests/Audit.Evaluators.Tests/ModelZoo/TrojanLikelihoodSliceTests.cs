@@ -4,6 +4,7 @@ using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Trojans;
 using Audit.Evaluators.Tests.Fixtures;
+using Audit.Evaluators.Tests.Probes;
 using Audit.ModelZoo;
 using Xunit.Abstractions;
 
@@ -28,7 +29,9 @@ public sealed class TrojanLikelihoodSliceTests(ITestOutputHelper output)
 
     private static readonly int[] SliceSeeds = [1, 4];
 
-    [Fact]
+    // Opt-in until the zoo is large enough for its bounds to rest on more than two runs (docs/probes.md):
+    // AUDIT_TROJAN_SLICE=1 dotnet test tests/Audit.Evaluators.Tests --filter TrojanLikelihoodSliceTests
+    [OptInFact("AUDIT_TROJAN_SLICE")]
     public async Task TheCalibratedProbe_RanksTheBackdooredZooModelAboveTheCleanOne_WithMargin()
     {
         if (!FashionMnistImages.Available() || TrojanLikelihoodModel.Embedded() is null)
