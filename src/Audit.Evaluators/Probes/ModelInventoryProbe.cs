@@ -30,11 +30,9 @@ public sealed class ModelInventoryProbe : IProbe
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        // The upload's inspection when the session was given one with a measured forward pass: the file is not
-        // parsed again. Older rows (no executability measured) are inspected and run here.
-        ModelInventory inventory = context.Inventory is { Executable: not null } stored
-            ? stored
-            : ModelInspector.InspectAndRun(context.ModelPath, cancellationToken);
+        // The upload's inspection (with its measured forward pass) when the session was given it: the file is not
+        // parsed again. Without one, the model is inspected and run here.
+        ModelInventory inventory = context.Inventory ?? ModelInspector.InspectAndRun(context.ModelPath, cancellationToken);
         long maxParameters = context.Parameters["maxParameters"].GetInt64();
         bool oversized = inventory.ParameterCount > maxParameters;
 
