@@ -35,6 +35,7 @@ public sealed class DeleteArtifactHandler : ICommandHandler<DeleteArtifact, Unit
         }
 
         // The row is gone whatever happens next: from here on, do not let a client's cancellation leave it half done.
+        using IDisposable content = await _store.LockContentAsync(CancellationToken.None);
         if (!await _artifacts.ContentInUseAsync(row.Sha256, CancellationToken.None))
         {
             _store.Delete(row.Sha256);

@@ -77,6 +77,8 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
             summaryJson = summary.ToJsonString();
         }
 
+        // Commit and record under the store's content lock, so a concurrent delete of the same bytes cannot slip between.
+        using IDisposable content = await _store.LockContentAsync(cancellationToken);
         StoredBlob blob = _store.Commit(staged);
         var row = new ArtifactRow(
             "art_" + Guid.NewGuid().ToString("N"),

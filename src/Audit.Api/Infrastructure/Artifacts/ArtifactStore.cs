@@ -20,8 +20,10 @@ public sealed class PayloadTooLargeException(long limit)
 /// because stored blobs are never deleted. Paths are derived only from hashes we computed: a client can never
 /// name a path. Folders are 0700 and files 0600 on Unix.
 /// </summary>
-public sealed class ArtifactStore
+public sealed class ArtifactStore : IDisposable
 {
+    private readonly SemaphoreSlim _contentLock = new(1, 1);
+
     private readonly string _root;
     private readonly string _incoming;
 
@@ -143,6 +145,32 @@ public sealed class ArtifactStore
 
     /// <summary>Removes a blob no row refers to any more; the caller has checked that.</summary>
     public void Delete(string sha256) => File.Delete(PathFor(sha256));
+
+    public void Dispose() => _contentLock.Dispose();
+
+    /// <summary>
+    /// Held while content becomes referenced (commit + the artifact row's insert) and while unreferenced content is
+    /// removed (the in-use check + delete): otherwise a delete could remove bytes an upload of the same content has
+    /// just committed but not yet recorded. Short sections; one store per process.
+    /// </summary>
+    public async Task<IDisposable> LockContentAsync(CancellationToken cancellationToken)
+    {
+        await _contentLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return new Releaser(_contentLock);
+    }
+
+    private sealed class Releaser(SemaphoreSlim semaphore) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                semaphore.Release();
+            }
+        }
+    }
 
     /// <summary>Readiness: the store's directory exists and accepts a write.</summary>
     public bool IsWritable()
