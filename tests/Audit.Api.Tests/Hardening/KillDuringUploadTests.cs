@@ -57,6 +57,65 @@ public sealed class KillDuringUploadTests
         }
     }
 
+    /// <summary>
+    /// The real process killed with SIGKILL while its worker runs an audit: after a restart the audit is claimed again
+    /// once its lease lapses and finishes exactly once, with its findings, evidence and report, and the stored
+    /// artifacts are intact.
+    /// </summary>
+    [Fact]
+    public async Task KillDuringAnAudit_RestartFinishesItOnce_AndKeepsStoredData()
+    {
+        string data = Path.Combine(Path.GetTempPath(), "audit-tests", Guid.NewGuid().ToString("N"));
+        string temp = Path.Combine(Path.GetTempPath(), "audit-tests", Guid.NewGuid().ToString("N") + "-tmp");
+        Directory.CreateDirectory(temp);
+        string root = RepositoryRoot();
+        byte[] model = await File.ReadAllBytesAsync(Path.Combine(root, "examples", "fashion-cnn-badnets.onnx"));
+        byte[] dataset = await File.ReadAllBytesAsync(Path.Combine(root, "examples", "fashion-mnist-1000.safetensors"));
+        string[] settings = ["--Audit:Worker:LeaseDuration", "00:00:03"];
+        string auditId;
+
+        using (Service first = await Service.StartAsync(data, temp, settings))
+        {
+            string modelId = await first.Http.UploadIdAsync(model, "model");
+            string datasetId = await first.Http.UploadIdAsync(dataset, "dataset", "evidence.safetensors");
+            auditId = (await (await first.Http.SubmitAsync(new { modelArtifactId = modelId, datasetArtifactId = datasetId, profileId = "trojan-scan" })).JsonAsync())["id"]!.GetValue<string>();
+
+            // Kill it in the middle of the probes: running, some progress made, not finished.
+            var clock = Stopwatch.StartNew();
+            while (true)
+            {
+                JsonNode running = await (await first.Http.GetAsync($"/api/v1/audits/{auditId}")).JsonAsync();
+                Assert.Contains(running["status"]!.GetValue<string>(), new[] { "queued", "running" });
+                if (running["status"]!.GetValue<string>() == "running" && running["progress"]!.GetValue<double>() > 0.05)
+                {
+                    break;
+                }
+
+                Assert.True(clock.Elapsed < TimeSpan.FromMinutes(3), "the audit never got going");
+                await Task.Delay(100);
+            }
+
+            first.Kill();
+        }
+
+        using (Service second = await Service.StartAsync(data, temp, settings))
+        {
+            JsonNode audit = await second.Http.WaitForAuditAsync(auditId, TimeSpan.FromMinutes(8));
+            Assert.Equal("succeeded", audit["status"]!.GetValue<string>());
+            Assert.Equal("fail", audit["verdict"]!.GetValue<string>());
+            // One result set: the first attempt's partial findings were discarded when the second began.
+            Assert.Equal(audit["findings"]!.AsArray().Count, audit["findings"]!.AsArray().Select(f => $"{f!["controlId"]}/{f["probe"]}").Distinct().Count());
+            HttpResponseMessage report = await second.Http.GetAsync($"/api/v1/audits/{auditId}/report");
+            Assert.Equal(HttpStatusCode.OK, report.StatusCode);
+            Assert.Equal("application/pdf", report.Content.Headers.ContentType?.MediaType);
+            foreach (byte[] bytes in new[] { model, dataset })
+            {
+                string sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
+                Assert.Equal(bytes, await File.ReadAllBytesAsync(Path.Combine(data, "artifacts", "sha256", sha[..2], sha)));
+            }
+        }
+    }
+
     /// <summary>Endless-looking zeros, produced a chunk at a time so the server is mid-body when killed.</summary>
     private sealed class SlowStream(long totalBytes) : Stream
     {
@@ -116,11 +175,12 @@ public sealed class KillDuringUploadTests
 
         public HttpClient Http { get; }
 
-        public static async Task<Service> StartAsync(string data, string temp)
+        public static async Task<Service> StartAsync(string data, string temp, params string[] settings)
         {
             int port = FreePort();
             var start = new ProcessStartInfo("dotnet") { WorkingDirectory = RepositoryRoot(), RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (string argument in new[] { "run", "--project", "src/Audit.Api", "--no-build", "--", "--urls", $"http://127.0.0.1:{port}", "--Audit:DataDirectory", data, "--Audit:Worker:Enabled", "false" })
+            string[] worker = settings.Length > 0 ? settings : ["--Audit:Worker:Enabled", "false"];
+            foreach (string argument in new[] { "run", "--project", "src/Audit.Api", "--no-build", "--", "--urls", $"http://127.0.0.1:{port}", "--Audit:DataDirectory", data }.Concat(worker))
             {
                 start.ArgumentList.Add(argument);
             }
