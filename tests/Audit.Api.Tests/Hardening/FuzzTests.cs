@@ -13,6 +13,7 @@ namespace Audit.Api.Tests.Hardening;
 /// still answers, nothing is left in the incoming folder and managed memory stays bounded. The seed is printed on
 /// failure; <c>AUDIT_FUZZ_SEED</c> replays one, <c>AUDIT_FUZZ_CASES</c> runs more (the soak in docs/operations.md).
 /// </summary>
+[Collection(AloneCollection.Name)]
 public sealed class FuzzTests : IDisposable
 {
     private const int DefaultCases = 2100;
@@ -299,4 +300,14 @@ public sealed class FuzzTests : IDisposable
             _ => "{\"datasetArtifactId\":\"art_" + random.Next() + "\"," + Pick("", "\"x\":", "\"modelArtifactId\":\"\\u0000\"") + "}",
         };
     }
+}
+
+/// <summary>
+/// Tests that measure the whole process (managed memory growth) run alone: other test classes running in parallel in
+/// the same process would count their own allocations as the fuzzed service's.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class AloneCollection
+{
+    public const string Name = "Runs alone (measures the whole process)";
 }
