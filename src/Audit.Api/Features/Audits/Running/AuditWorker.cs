@@ -302,6 +302,7 @@ public sealed class AuditWorker : BackgroundService
                 await RecordStepAsync(audit.Id, progress, cancellationToken);
                 ProbeOutcome outcome = await RunProbeAsync(audit, session, control, requirement, reporter, cancellationToken);
                 JsonObject details = outcome.Details;
+                int evidenceBefore = evidence.Count;
                 if (outcome.Evidence.Count > 0)
                 {
                     details["evidence"] = await StoreEvidenceAsync(audit, outcome, evidence, cancellationToken);
@@ -309,6 +310,7 @@ public sealed class AuditWorker : BackgroundService
 
                 // A probe that broke says why in its summary; the reason may name a server path, which is stored redacted.
                 controlFindings.Add(new Finding(control.Id, requirement.Probe, outcome.Verdict, outcome.Score, ServerPaths.Redact(outcome.Summary)!, details));
+                await RecordFindingAsync(audit.Id, findings.Count + controlFindings.Count - 1, controlFindings[^1], evidence[evidenceBefore..], cancellationToken);
                 _logger.LogInformation("Probe {Probe} → {Verdict} (score {Score})", requirement.Probe, outcome.Verdict, outcome.Score);
                 done = Math.Min(1, before + weight);
                 index++;
@@ -332,6 +334,22 @@ public sealed class AuditWorker : BackgroundService
         catch (System.Data.Common.DbException ex)
         {
             _logger.LogWarning(ex, "Recording the current step failed; the next heartbeat records it");
+        }
+    }
+
+    /// <summary>
+    /// Records a probe's finding as it finishes, so it is visible and announced during the run; like the step, a
+    /// failed write is only logged (the complete results are stored when the audit ends).
+    /// </summary>
+    private async Task RecordFindingAsync(string id, int seq, Finding finding, List<EvidenceRow> evidence, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _audits.RecordFindingAsync(id, _workerId, seq, finding, evidence, cancellationToken);
+        }
+        catch (System.Data.Common.DbException ex)
+        {
+            _logger.LogWarning(ex, "Recording the finding of {Probe} failed; it is stored with the audit's results", finding.Probe);
         }
     }
 
