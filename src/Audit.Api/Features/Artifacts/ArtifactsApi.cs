@@ -22,7 +22,7 @@ public static class ArtifactsApi
             .WithMetadata(new RequestSizeLimitAttribute(maxUploadBytes + 1024 * 1024))
             .WithSummary("Upload a model or dataset")
             .WithDescription("Multipart form: file, kind (model | dataset), optional name. Stored content-addressed (SHA-256); models are inventoried.")
-            .Accepts<IFormFile>("multipart/form-data")
+            .Accepts<UploadArtifactForm>("multipart/form-data")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
