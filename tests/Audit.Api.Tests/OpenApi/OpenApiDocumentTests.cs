@@ -259,6 +259,19 @@ public sealed class OpenApiDocumentTests : IDisposable
     }
 
     [Fact]
+    public async Task BrokenSyntaxInsideAValue_IsReportedAsInvalidJsonWithPositionAndReason()
+    {
+        HttpResponseMessage response = await _factory.ClientFor(AuditApiFactory.AcmeCompliance)
+            .PostAsync("/api/v1/audits", new StringContent("{\"modelArtifactId\": \"x\", \"profileId\": }", Encoding.UTF8, "application/json"));
+
+        await response.AssertProblemAsync(HttpStatusCode.BadRequest, "body");
+        string detail = (await response.JsonAsync())["detail"]!.GetValue<string>();
+        Assert.StartsWith("The body is not valid JSON (line 1, byte 39, after $.profileId)", detail, StringComparison.Ordinal);
+        Assert.Contains("'}' is an invalid start of a value", detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("expected type", detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task MistypedField_IsFieldError()
     {
         HttpResponseMessage response = await _factory.ClientFor(AuditApiFactory.AcmeCompliance)
