@@ -38,7 +38,7 @@ public sealed class DeleteArtifactHandler : ICommandHandler<DeleteArtifact, Unit
         using IDisposable content = await _store.LockContentAsync(CancellationToken.None);
         if (!await _artifacts.ContentInUseAsync(row.Sha256, CancellationToken.None))
         {
-            _store.Delete(row.Sha256);
+            await _store.DeleteAsync(row.Sha256, CancellationToken.None);
             _logger.LogInformation("Deleted artifact {ArtifactId} and its content {Sha256}", row.Id, row.Sha256);
         }
         else

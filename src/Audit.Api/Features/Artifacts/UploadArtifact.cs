@@ -79,7 +79,7 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
 
         // Commit and record under the store's content lock, so a concurrent delete of the same bytes cannot slip between.
         using IDisposable content = await _store.LockContentAsync(cancellationToken);
-        StoredBlob blob = _store.Commit(staged);
+        StoredBlob blob = await _store.CommitAsync(staged, cancellationToken);
         var row = new ArtifactRow(
             "art_" + Guid.NewGuid().ToString("N"),
             command.Caller.Tenant,
@@ -92,6 +92,10 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
             _time.GetUtcNow().ToString("O"));
         // The inspection is stored with the artifact: audits read the summary instead of parsing the file again.
         await _artifacts.InsertAsync(row, command.Caller.KeyId, cancellationToken);
+        // The lock above covers this process only: a delete in another process (a shared bucket) may have removed the
+        // bytes between its reference check and our insert. Now that the row exists no delete removes them any more,
+        // so putting them back once, from the staged copy, closes the race (ArtifactStore's remarks).
+        await _store.EnsureStoredAsync(staged, CancellationToken.None);
         return ArtifactResponse.From(row);
     }
 }
