@@ -91,11 +91,10 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
             summaryJson,
             _time.GetUtcNow().ToString("O"));
         // The inspection is stored with the artifact: audits read the summary instead of parsing the file again.
-        await _artifacts.InsertAsync(row, command.Caller.KeyId, cancellationToken);
         // The lock above covers this process only: a delete in another process (a shared bucket) may have removed the
-        // bytes between its reference check and our insert. Now that the row exists no delete removes them any more,
-        // so putting them back once, from the staged copy, closes the race (ArtifactStore's remarks).
-        await _store.EnsureStoredAsync(staged, CancellationToken.None);
+        // bytes between our commit and this insert. Insert and re-check run under the database's content lock, which
+        // deletes take too, so the bytes are put back from the staged copy if needed (ArtifactStore's remarks).
+        await _artifacts.InsertWithContentAsync(row, command.Caller.KeyId, () => _store.EnsureStoredAsync(staged, CancellationToken.None), cancellationToken);
         return ArtifactResponse.From(row);
     }
 }

@@ -22,10 +22,12 @@ public sealed class PayloadTooLargeException(long limit)
 /// </summary>
 /// <remarks>
 /// Deleting content races with storing the same content (<see cref="LockContentAsync"/> serialises the two within one
-/// process). Across processes the rule is: a delete checks that no row refers to the hash and removes the bytes;
-/// an upload records its row first and then calls <see cref="EnsureStoredAsync"/>, which stores the bytes again from
-/// its still-staged copy if a delete in another process removed them after its check. Either the delete's check sees
-/// the new row (and keeps the bytes), or it ran before the row existed and the upload's later check puts them back.
+/// process). Across processes (workers and APIs sharing a bucket) the rule is: a delete checks that no row refers to the
+/// hash and removes the bytes inside one database transaction holding the content lock
+/// (<c>ArtifactRepository.DeleteContentIfUnusedAsync</c>); an upload stores the bytes, then records its row and calls
+/// <see cref="EnsureStoredAsync"/> inside one such transaction (<c>InsertWithContentAsync</c>), which stores the bytes
+/// again from the still-staged copy if they are gone. The two transactions exclude each other, so either the delete
+/// sees the new row and keeps the bytes, or it finished first and the upload puts them back before its row exists.
 /// </remarks>
 public sealed class ArtifactStore : IDisposable
 {

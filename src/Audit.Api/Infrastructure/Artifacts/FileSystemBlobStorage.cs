@@ -93,7 +93,15 @@ public sealed partial class FileSystemBlobStorage : IBlobStorage
 
     public Task DeleteAsync(string key, CancellationToken cancellationToken)
     {
-        File.Delete(PathOf(key));
+        try
+        {
+            File.Delete(PathOf(key));
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // Never stored, or its folder went with it: already gone.
+        }
+
         return Task.CompletedTask;
     }
 

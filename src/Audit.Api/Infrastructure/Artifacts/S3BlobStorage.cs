@@ -86,6 +86,8 @@ public sealed class S3BlobStorage : IBlobStorage, IDisposable
             Key = key,
             InputStream = file,
             AutoCloseStream = false,
+            // Plain signed body: aws-chunked framing is not understood by every S3-compatible server (s3rver stores it verbatim).
+            UseChunkEncoding = false,
             ChecksumSHA256 = Convert.ToBase64String(Convert.FromHexString(checksum.Sha256)),
         };
         await Call("store", key, () => _client.PutObjectAsync(request, cancellationToken));
@@ -101,6 +103,8 @@ public sealed class S3BlobStorage : IBlobStorage, IDisposable
             Key = key,
             InputStream = stream,
             AutoCloseStream = false,
+            // Plain signed body: aws-chunked framing is not understood by every S3-compatible server (s3rver stores it verbatim).
+            UseChunkEncoding = false,
             ChecksumSHA256 = Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(content)),
         };
         await Call("store", key, () => _client.PutObjectAsync(request, cancellationToken));
