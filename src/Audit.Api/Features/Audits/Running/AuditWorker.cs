@@ -256,9 +256,9 @@ public sealed class AuditWorker : BackgroundService
         ArtifactRow? dataset = audit.DatasetArtifactId is null ? null : artifacts[audit.DatasetArtifactId];
         // The evaluators read files: on a remote store these are verified local copies, removed when the audit ends.
         using LocalBlob modelFile = await _store.OpenLocalAsync(model.Sha256, model.SizeBytes, cancellationToken)
-            ?? throw new InvalidOperationException($"The content of model '{model.Id}' is no longer stored.");
+            ?? throw new InvalidOperationException($"The content {model.Sha256} of model '{model.Id}' is no longer stored.");
         using LocalBlob? datasetFile = dataset is null ? null : await _store.OpenLocalAsync(dataset.Sha256, dataset.SizeBytes, cancellationToken)
-            ?? throw new InvalidOperationException($"The content of dataset '{dataset.Id}' is no longer stored.");
+            ?? throw new InvalidOperationException($"The content {dataset.Sha256} of dataset '{dataset.Id}' is no longer stored.");
         string modelPath = modelFile.Path;
         string? datasetPath = datasetFile?.Path;
 
