@@ -254,8 +254,13 @@ public sealed class AuditWorker : BackgroundService
             audit.TenantId, new[] { audit.ModelArtifactId, audit.DatasetArtifactId }.OfType<string>(), cancellationToken);
         ArtifactRow model = artifacts[audit.ModelArtifactId];
         ArtifactRow? dataset = audit.DatasetArtifactId is null ? null : artifacts[audit.DatasetArtifactId];
-        string modelPath = _store.PathFor(model.Sha256);
-        string? datasetPath = dataset is null ? null : _store.PathFor(dataset.Sha256);
+        // The evaluators read files: on a remote store these are verified local copies, removed when the audit ends.
+        using LocalBlob modelFile = await _store.OpenLocalAsync(model.Sha256, model.SizeBytes, cancellationToken)
+            ?? throw new InvalidOperationException($"The content {model.Sha256} of model '{model.Id}' is no longer stored.");
+        using LocalBlob? datasetFile = dataset is null ? null : await _store.OpenLocalAsync(dataset.Sha256, dataset.SizeBytes, cancellationToken)
+            ?? throw new InvalidOperationException($"The content {dataset.Sha256} of dataset '{dataset.Id}' is no longer stored.");
+        string modelPath = modelFile.Path;
+        string? datasetPath = datasetFile?.Path;
 
         // The upload inspected the model and stored the inventory with the artifact; it is read, not re-parsed.
         ModelInventory inventory = StoredInventory(model) ?? ModelInspector.Inspect(modelPath);
