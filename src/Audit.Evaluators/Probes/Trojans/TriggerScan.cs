@@ -27,6 +27,7 @@ internal enum TriggerCalibration
 /// <param name="AnomalyIndices">Per class, (median − score) / (1.4826 · MAD) for scores below the median, else 0.</param>
 /// <param name="Median">Median of <paramref name="Scores"/>.</param>
 /// <param name="Mad">Median absolute deviation of <paramref name="Scores"/>.</param>
+/// <param name="Basis">Per class, whether its score is in the median and MAD (every class up to 16 classes; a rank-stratified sample beyond).</param>
 internal sealed record TriggerScan(
     ReverseEngineeredTriggers Audited,
     TriggerCalibration Calibration,
@@ -35,13 +36,17 @@ internal sealed record TriggerScan(
     double[] Scores,
     double[] AnomalyIndices,
     double Median,
-    double Mad)
+    double Mad,
+    bool[] Basis)
 {
     /// <summary>Consistency constant that makes the MAD estimate the standard deviation of a normal distribution.</summary>
     private const double NormalConsistency = 1.4826;
 
-    /// <summary>The class with the largest anomaly index (the smallest trigger, relative to the reference when calibrated).</summary>
-    public int SuspectedClass => Array.IndexOf(Scores, Scores.Min());
+    /// <summary>
+    /// The refined class with the largest anomaly index (the smallest trigger, relative to the reference when
+    /// calibrated); classes left at their screening score (beyond 16 classes) are not compared.
+    /// </summary>
+    public int SuspectedClass => Enumerable.Range(0, Scores.Length).Where(k => Audited.Refined[k]).MinBy(k => Scores[k]);
 
     public double AnomalyIndex => AnomalyIndices[SuspectedClass];
 
@@ -91,30 +96,32 @@ internal sealed record TriggerScan(
     /// </summary>
     internal static int CandidateCount(int classes) => Math.Min(classes, Math.Max(3, (int)Math.Ceiling(Math.Sqrt(classes))));
 
-    /// <summary>Most classes refined past screening; with more classes the rest of the refined set is a rank-stratified sample.</summary>
+    /// <summary>Most classes whose refined scores form the index's yardstick (median and MAD); beyond it, a rank-stratified sample.</summary>
     internal const int RefinedClasses = 16;
 
     /// <summary>
-    /// The classes refined after screening, from their screening scores (ascending is suspicious): all of them up to
-    /// <see cref="RefinedClasses"/>; beyond that the <see cref="CandidateCount"/> lowest plus a sample of the others
-    /// at evenly spaced ranks, which estimates the median and MAD of the whole population (a quantile of an evenly
-    /// spaced rank sample tracks the population's), so the index's yardstick stays honest at any class count while
-    /// the cost of refinement does not grow with it.
+    /// From the screening scores (ascending is suspicious): the candidates (<see cref="CandidateCount"/> lowest) and the
+    /// basis — the classes whose refined scores give the median and MAD. Up to <see cref="RefinedClasses"/> classes the
+    /// basis is every class (the paper's index); beyond that it is a sample at evenly spaced ranks of the whole
+    /// screening order, whose median and MAD estimate the population's (a quantile of an evenly spaced rank sample
+    /// tracks the population's; the candidates are not over-represented, which would pull the median down). The
+    /// refined classes are both sets; only they can be the suspected class.
     /// </summary>
-    internal static (int[] Refined, int[] Candidates) Select(IReadOnlyList<double> screeningScores)
+    internal static (int[] Refined, int[] Candidates, bool[] Basis) Select(IReadOnlyList<double> screeningScores)
     {
         int classes = screeningScores.Count;
         int[] order = [.. Enumerable.Range(0, classes).OrderBy(k => screeningScores[k]).ThenBy(k => k)];
         int[] candidates = order[..CandidateCount(classes)];
-        if (classes <= RefinedClasses)
+        int[] basis = classes <= RefinedClasses
+            ? order
+            : [.. Enumerable.Range(0, RefinedClasses).Select(i => order[(int)Math.Floor((i + 0.5) * classes / RefinedClasses)])];
+        bool[] inBasis = new bool[classes];
+        foreach (int k in basis)
         {
-            return (order.Order().ToArray(), candidates);
+            inBasis[k] = true;
         }
 
-        int[] rest = order[candidates.Length..];
-        int sampled = RefinedClasses - candidates.Length;
-        IEnumerable<int> sample = Enumerable.Range(0, sampled).Select(i => rest[(int)Math.Floor((i + 0.5) * rest.Length / sampled)]);
-        return ([.. candidates.Concat(sample).Distinct().Order()], candidates);
+        return ([.. candidates.Concat(basis).Distinct().Order()], candidates, inBasis);
     }
 
     private static TriggerScan Compute(
@@ -138,11 +145,11 @@ internal sealed record TriggerScan(
         if (!calibrated)
         {
             audited.Run(everyClass, screening, everyClass, settings.EarlyStopPatience, settings.EarlyStopPatience, Share(progress, 0, 0.3), cancellationToken);
-            (int[] refinedOnly, int[] candidatesOnly) = Select(audited.CurrentNorms());
+            (int[] refinedOnly, int[] candidatesOnly, bool[] plainBasis) = Select(audited.CurrentNorms());
             Refine(audited, refinedOnly, candidatesOnly, settings, Share(progress, 0.3, 0.7), cancellationToken);
             ReverseEngineeredTriggers plainTriggers = audited.Result(refinedOnly.ToHashSet());
-            (double[] plain, double median, double mad) = MadAnomaly(plainTriggers.MaskNorms, 0, plainTriggers.Refined);
-            return new TriggerScan(plainTriggers, calibration, null, null, plainTriggers.MaskNorms, plain, median, mad);
+            (double[] plain, double median, double mad) = MadAnomaly(plainTriggers.MaskNorms, 0, plainBasis);
+            return new TriggerScan(plainTriggers, calibration, null, null, plainTriggers.MaskNorms, plain, median, mad, plainBasis);
         }
 
         // Two lanes of one thread each: the audited model's triggers, and the reference (distillation, then its
@@ -168,7 +175,7 @@ internal sealed record TriggerScan(
                 },
                 cancellationToken);
             TriggerSearch referenceSearch = recovered!;
-            (int[] refined, int[] candidates) = Select(LogRatios(audited.CurrentNorms(), referenceSearch.CurrentNorms()));
+            (int[] refined, int[] candidates, bool[] basis) = Select(LogRatios(audited.CurrentNorms(), referenceSearch.CurrentNorms()));
             progress?.Report(0.35);
 
             // The reference follows the same schedule: the same classes refined, the same extra starts, so each
@@ -189,10 +196,10 @@ internal sealed record TriggerScan(
             double[] scores = LogRatios(auditedTriggers.MaskNorms, referenceTriggers.MaskNorms);
             // With ten classes the MAD of one run can come out far below the ratios' run-to-run noise (a clean model's
             // classes happen to agree closely), and then an ordinary gap reads as an outlier: the spread is floored at
-            // that measured noise. Beyond RefinedClasses classes, the median and MAD are the refined sample's.
-            (double[] indices, double m, double d) = MadAnomaly(scores, ratioNoise, auditedTriggers.Refined);
+            // that measured noise. Beyond RefinedClasses classes, the median and MAD are the rank-stratified basis's.
+            (double[] indices, double m, double d) = MadAnomaly(scores, ratioNoise, basis);
             progress?.Report(1);
-            return new TriggerScan(auditedTriggers, calibration, referenceTriggers.MaskNorms, agreement, scores, indices, m, d);
+            return new TriggerScan(auditedTriggers, calibration, referenceTriggers.MaskNorms, agreement, scores, indices, m, d, basis);
         }
         finally
         {
