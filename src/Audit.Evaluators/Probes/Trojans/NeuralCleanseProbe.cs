@@ -43,8 +43,8 @@ public sealed class NeuralCleanseProbe : IProbe
         bool flagged = score >= 1;
 
         // The paper's index over raw norms, reported alongside so a reader can see what the calibration changed.
-        (double[] plain, double plainMedian, double plainMad) = TriggerScan.MadAnomaly(triggers.MaskNorms);
-        int smallest = Array.IndexOf(triggers.MaskNorms, triggers.MaskNorms.Min());
+        (double[] plain, double plainMedian, double plainMad) = TriggerScan.MadAnomaly(triggers.MaskNorms, 0, scan.Basis);
+        int smallest = Enumerable.Range(0, triggers.MaskNorms.Length).Where(k => triggers.Refined[k]).MinBy(k => triggers.MaskNorms[k]);
         var details = new JsonObject
         {
             ["statistic"] = statistic,
@@ -61,6 +61,10 @@ public sealed class NeuralCleanseProbe : IProbe
             ["uncalibratedAnomalyIndex"] = plain[smallest],
             ["uncalibratedSuspectedClass"] = smallest,
             ["steps"] = triggers.Steps,
+            ["refinedClasses"] = new JsonArray(Enumerable.Range(0, triggers.Refined.Length).Where(k => triggers.Refined[k]).Select(k => (JsonNode)k).ToArray()),
+            ["indexBasisClasses"] = new JsonArray(Enumerable.Range(0, scan.Basis.Length).Where(k => scan.Basis[k]).Select(k => (JsonNode)k).ToArray()),
+            ["startsPerClass"] = new JsonArray(triggers.Starts.Select(s => (JsonNode)s).ToArray()),
+            ["reproducibility"] = TrojanProbeParameters.Reproducibility(context.Seed),
             ["inputBounds"] = new JsonArray(triggers.Low, triggers.High),
             ["samples"] = evidence.Count,
             ["device"] = evidence.Model.Device.Name,

@@ -17,7 +17,10 @@ internal sealed record ReverseEngineeringSettings(
     int EarlyStopPatience,
     int EvaluationInputs,
     int Restarts,
-    int Seed);
+    int Seed,
+    int ScreeningSteps,
+    int Threads,
+    long ChunkElements);
 
 /// <summary>What trigger reverse-engineering found for every class. Plain arrays: no native memory is kept.</summary>
 /// <param name="MaskNorms">L1 norm of the smallest mask that reached the attack threshold, per class (or the last mask's, when none did).</param>
@@ -27,7 +30,9 @@ internal sealed record ReverseEngineeringSettings(
 /// <param name="Patterns">Per class, the best pattern flattened (<see cref="PatternShape"/>), values inside the input bounds.</param>
 /// <param name="MaskShape">Shape of one mask: <c>[1, H, W]</c> for images, <c>[F]</c> for vectors.</param>
 /// <param name="PatternShape">Shape of one pattern: the sample shape.</param>
-/// <param name="Steps">Optimisation steps run before stopping.</param>
+/// <param name="Steps">Optimisation steps run before stopping (screening and refinement).</param>
+/// <param name="Refined">Per class, whether it was optimised past the screening pass (else its norm is the screening's coarse upper bound).</param>
+/// <param name="Starts">Per class, how many random starts were optimised.</param>
 /// <param name="Low">Lowest valid input value used.</param>
 /// <param name="High">Highest valid input value used.</param>
 internal sealed record ReverseEngineeredTriggers(
@@ -39,6 +44,8 @@ internal sealed record ReverseEngineeredTriggers(
     long[] MaskShape,
     long[] PatternShape,
     int Steps,
+    bool[] Refined,
+    int[] Starts,
     float Low,
     float High)
 {
@@ -57,225 +64,397 @@ internal sealed record ReverseEngineeredTriggers(
 
 /// <summary>
 /// Neural Cleanse trigger reverse-engineering (Wang et al., "Neural Cleanse: Identifying and Mitigating Backdoor
-/// Attacks in Neural Networks", IEEE S&amp;P 2019): for every class k, find a mask m_k and pattern p_k minimising
-/// CE(f((1 − m_k) ⊙ x + m_k ⊙ p_k), k) + λ_k·|m_k|₁ over clean inputs x, with λ_k adjusted up while the trigger
-/// works and down while it does not (the paper's cost schedule).
+/// Attacks in Neural Networks", IEEE S&amp;P 2019) of one model, as a set of independent optimisation rows that a
+/// schedule (<see cref="TriggerScan"/>) advances: for a row of class k, find a mask m and pattern p minimising
+/// CE(f((1 − m) ⊙ x + m ⊙ p), k) + λ·|m|₁ over clean inputs x, with λ adjusted up while the trigger works and down
+/// while it does not (the paper's cost schedule).
 /// </summary>
 /// <remarks>
-/// All classes are optimised together in one batch of K × B stamped inputs, so one forward/backward serves every
-/// class; the per-class losses are summed, so their gradients stay independent. The mask is shared across channels,
-/// as in the paper. Mask and pattern are tanh-parametrised, so the mask stays in [0, 1] and the pattern inside the
-/// input bounds — never assumed to be [0, 1]. Every <c>CheckEvery</c> steps K attack rates and K norms (a few bytes)
-/// are read back to adjust λ and to stop early; nothing else leaves the device until the end. Results are
-/// kept in the audit's session per model, dataset and settings, so STRIP, activation clustering and spectral signatures
-/// in the same audit reuse the recovered trigger instead of optimising again.
+/// The active rows are optimised together: each step stamps every active row's trigger on the same B clean inputs
+/// and runs them through the model in as few forwards as the memory bound (<c>ChunkElements</c> input values per
+/// forward) allows; per-row losses are summed, so their gradients stay independent. Adam runs per row (its own
+/// moments and step count), so a row that waits while others are optimised resumes exactly where it stopped, and
+/// rows can be added (further random starts) without touching the others. Each row's initial values come from a
+/// generator seeded by the seed, the class and the start, so a row's trajectory does not depend on which other rows
+/// share its batch. The mask is shared across channels, as in the paper; mask and pattern are tanh-parametrised, so
+/// the mask stays in [0, 1] and the pattern inside the input bounds — never assumed to be [0, 1]. Every
+/// <c>CheckEvery</c> steps the active rows' attack rates (on a fixed, seeded held-out set) and norms are read back
+/// to adjust λ and to stop rows whose smallest working mask stopped shrinking.
 /// </remarks>
-internal static class TriggerReverseEngineering
+internal sealed class TriggerSearch : IDisposable
 {
-    public static ReverseEngineeredTriggers Run(
-        ClassifierEvidence evidence,
-        ReverseEngineeringSettings settings,
-        IProgress<double>? progress,
-        CancellationToken cancellationToken)
+    private const double Beta1 = 0.5, Beta2 = 0.9, Epsilon = 1e-8;
+
+    private readonly ClassifierEvidence evidence;
+    private readonly ReverseEngineeringSettings settings;
+    private readonly long[] sample;
+    private readonly long[] maskSample;
+    private readonly float low;
+    private readonly float span;
+    private readonly double maskPositions;
+    private readonly Tensor sampleIndex;
+    private readonly Tensor evaluation;
+    private readonly List<Row> rows = [];
+
+    // [R, ...] per row: parameters, Adam moments, and the smallest working trigger so far.
+    private Tensor maskParameter;
+    private Tensor patternParameter;
+    private Tensor maskFirst;
+    private Tensor maskSecond;
+    private Tensor patternFirst;
+    private Tensor patternSecond;
+    private Tensor bestMask;
+    private Tensor bestPattern;
+
+    public TriggerSearch(ClassifierEvidence evidence, ReverseEngineeringSettings settings)
     {
-        string key = $"triggers|{evidence.ModelKey}|{evidence.DatasetKey}|{evidence.Low}|{evidence.High}|{settings}";
-        ReverseEngineeredTriggers triggers = evidence.Session.GetOrCreate(key, () => Optimise(evidence, settings, progress, cancellationToken), out bool created);
-        if (!created)
-        {
-            progress?.Report(1);
-        }
-
-        return triggers;
-    }
-
-    private static ReverseEngineeredTriggers Optimise(
-        ClassifierEvidence evidence,
-        ReverseEngineeringSettings settings,
-        IProgress<double>? progress,
-        CancellationToken cancellationToken)
-    {
-        int classes = evidence.Classes;
-
-        // Each class is optimised from `Restarts` random starts at once: row r optimises class r mod K. The
-        // optimisation is not convex, and one start sometimes settles on a larger mask than the class needs (the
-        // planted trigger missed in one seed, found in another); the smallest working mask over the starts is kept.
-        int rows = classes * settings.Restarts;
-        int batch = settings.SamplesPerClass;
-        Device device = evidence.Device;
-        long[] sample = evidence.Inputs.shape[1..];
+        this.evidence = evidence;
+        this.settings = settings;
+        sample = evidence.Inputs.shape[1..];
 
         // Mask: one value per position shared by channels ([1, H, W] for images, [F] for vectors).
-        long[] maskSample = sample.Length >= 3 ? [1, .. sample[1..]] : sample;
-        float low = evidence.Low, span = evidence.High - evidence.Low;
-        double maskPositions = maskSample.Aggregate(1L, (a, b) => a * b);
+        maskSample = sample.Length >= 3 ? [1, .. sample[1..]] : sample;
+        low = evidence.Low;
+        span = evidence.High - evidence.Low;
+        maskPositions = maskSample.Aggregate(1L, (a, b) => a * b);
+        Device device = evidence.Device;
+        using var generator = new torch.Generator((ulong)settings.Seed);
+        sampleIndex = torch.randint(evidence.Count, [settings.MaxSteps, settings.SamplesPerClass], generator: generator).to(device).DetachFromDisposeScope();
+        using (Tensor permutation = torch.randperm(evidence.Count, generator: generator))
+        using (Tensor chosen = permutation[..Math.Min(evidence.Count, settings.EvaluationInputs)].to(device))
+        {
+            evaluation = evidence.Inputs.index_select(0, chosen).DetachFromDisposeScope();
+        }
+
+        maskParameter = torch.zeros([0, .. maskSample], device: device).DetachFromDisposeScope();
+        patternParameter = torch.zeros([0, .. sample], device: device).DetachFromDisposeScope();
+        maskFirst = maskParameter.clone().DetachFromDisposeScope();
+        maskSecond = maskParameter.clone().DetachFromDisposeScope();
+        patternFirst = patternParameter.clone().DetachFromDisposeScope();
+        patternSecond = patternParameter.clone().DetachFromDisposeScope();
+        bestMask = maskParameter.clone().DetachFromDisposeScope();
+        bestPattern = patternParameter.clone().DetachFromDisposeScope();
+    }
+
+    /// <summary>Global optimisation steps taken so far (each served every row active at that step).</summary>
+    public int Steps { get; private set; }
+
+    public int Classes => evidence.Classes;
+
+    /// <summary>Adds one row per (class, start) pair for starts not yet present, each from its own seeded random start.</summary>
+    public void AddStarts(IEnumerable<int> classes, int starts)
+    {
+        var added = new List<(int Class, int Start)>();
+        foreach (int k in classes)
+        {
+            int present = rows.Count(r => r.Class == k);
+            for (int s = present; s < starts; s++)
+            {
+                added.Add((k, s));
+            }
+        }
+
+        if (added.Count == 0)
+        {
+            return;
+        }
 
         using var scope = torch.NewDisposeScope();
-        using var generator = new torch.Generator((ulong)settings.Seed);
-        var maskParameter = new TorchSharp.Modules.Parameter((torch.randn([rows, .. maskSample], generator: generator) * 0.1).to(device));
-        var patternParameter = new TorchSharp.Modules.Parameter((torch.randn([rows, .. sample], generator: generator) * 0.1).to(device));
-        Tensor sampleIndex = torch.randint(evidence.Count, [settings.MaxSteps, batch], generator: generator).to(device);
-        Tensor evaluation = evidence.Inputs.index_select(0, torch.randperm(evidence.Count, generator: generator)[..Math.Min(evidence.Count, settings.EvaluationInputs)].to(device));
-        using var optimizer = torch.optim.Adam([maskParameter, patternParameter], lr: settings.LearningRate, beta1: 0.5, beta2: 0.9);
+        var masks = new List<Tensor>();
+        var patterns = new List<Tensor>();
+        foreach ((int k, int s) in added)
+        {
+            // Seeded by (seed, class, start) only, so a row starts the same whatever rows were added before it.
+            using var generator = new torch.Generator(unchecked((ulong)settings.Seed * 1_000_003UL + (ulong)s * 65_537UL + (ulong)k));
+            masks.Add(torch.randn([1, .. maskSample], generator: generator) * 0.1);
+            patterns.Add(torch.randn([1, .. sample], generator: generator) * 0.1);
+            rows.Add(new Row(k, s, settings.InitialCost));
+        }
 
-        double[] cost = Enumerable.Repeat(settings.InitialCost, rows).ToArray();
-        double[] best = Enumerable.Repeat(double.PositiveInfinity, rows).ToArray();
-        double[] bestAttack = new double[rows];
-        int[] up = new int[rows], down = new int[rows], stale = new int[rows];
-        Tensor bestMask = torch.zeros([rows, .. maskSample], device: device);
-        Tensor bestPattern = torch.zeros([rows, .. sample], device: device);
-        double[] lastNorm = new double[rows];
-        double[] lastAttack = new double[rows];
+        Device device = evidence.Device;
+        Tensor newMasks = torch.cat(masks, 0).to(device);
+        Tensor newPatterns = torch.cat(patterns, 0).to(device);
+        Grow(ref maskParameter, newMasks);
+        Grow(ref patternParameter, newPatterns);
+        Grow(ref maskFirst, torch.zeros_like(newMasks));
+        Grow(ref maskSecond, torch.zeros_like(newMasks));
+        Grow(ref patternFirst, torch.zeros_like(newPatterns));
+        Grow(ref patternSecond, torch.zeros_like(newPatterns));
+        Grow(ref bestMask, torch.zeros_like(newMasks));
+        Grow(ref bestPattern, torch.zeros_like(newPatterns));
+    }
 
-        // Classes whose smallest working trigger stopped shrinking leave the batch, so later steps cost less.
-        long[] active = Enumerable.Range(0, rows).Select(k => (long)k).ToArray();
-        Tensor activeIndex = torch.tensor(active).to(device);
-        Tensor targets = activeIndex.remainder(classes).repeat_interleave(batch);
-        Tensor costTensor = torch.tensor(cost).to_type(ScalarType.Float32).to(device);
-        int step = 0;
+    /// <summary>Rows of <paramref name="classes"/> that have not stopped.</summary>
+    public bool AnyActive(IReadOnlySet<int> classes) => rows.Any(r => !r.Stopped && classes.Contains(r.Class));
 
-        for (; step < settings.MaxSteps && active.Length > 0; step++)
+    /// <summary>
+    /// Optimises the rows of <paramref name="classes"/> (with each row's early-stop patience: <paramref name="patience"/>
+    /// for classes in <paramref name="patient"/>, else <paramref name="shortPatience"/>) until global step
+    /// <paramref name="untilStep"/> or until all of them stopped.
+    /// </summary>
+    public void Run(IReadOnlySet<int> classes, int untilStep, IReadOnlySet<int> patient, int patience, int shortPatience, IProgress<double>? progress, CancellationToken cancellationToken)
+    {
+        untilStep = Math.Min(untilStep, settings.MaxSteps);
+        int from = Steps;
+        for (; Steps < untilStep; Steps++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            using var stepScope = torch.NewDisposeScope();
-            int count = active.Length;
-            Tensor mask = (maskParameter.index_select(0, activeIndex).tanh() + 1) / 2;
-            Tensor pattern = low + span * (patternParameter.index_select(0, activeIndex).tanh() + 1) / 2;
+            int[] active = Enumerable.Range(0, rows.Count).Where(i => !rows[i].Stopped && classes.Contains(rows[i].Class)).ToArray();
+            if (active.Length == 0)
+            {
+                break;
+            }
 
-            // [A, B, ...]: every active class's trigger on the same B clean inputs.
-            Tensor clean = evidence.Inputs.index_select(0, sampleIndex[step]).unsqueeze(0);
+            bool check = (Steps + 1) % settings.CheckEvery == 0;
+            Step(active, check, patient, patience, shortPatience);
+            progress?.Report((double)(Steps + 1 - from) / Math.Max(1, untilStep - from));
+        }
+    }
+
+    /// <summary>Per class, the smallest working norm over its rows, or the smallest last norm when none worked yet.</summary>
+    public double[] CurrentNorms() => Enumerable.Range(0, Classes).Select(k =>
+    {
+        Row[] own = [.. rows.Where(r => r.Class == k)];
+        return own.Any(r => double.IsFinite(r.Best)) ? own.Where(r => double.IsFinite(r.Best)).Min(r => r.Best) : own.Min(r => r.LastNorm);
+    }).ToArray();
+
+    /// <summary>The triggers found: per class the start with the smallest working mask (else the smallest last mask).</summary>
+    public ReverseEngineeredTriggers Result(IReadOnlySet<int> refined)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        // Rows whose trigger never reached the threshold keep their last mask: an upper bound on their norm.
+        Tensor lastMask = (maskParameter.tanh() + 1) / 2;
+        Tensor lastPattern = low + span * (patternParameter.tanh() + 1) / 2;
+        var chosen = new long[Classes];
+        var norms = new double[Classes];
+        var attack = new double[Classes];
+        var reached = new bool[Classes];
+        var starts = new int[Classes];
+        var useLast = new bool[Classes];
+        for (int k = 0; k < Classes; k++)
+        {
+            int[] own = [.. Enumerable.Range(0, rows.Count).Where(i => rows[i].Class == k)];
+            int best = own.OrderBy(i => double.IsFinite(rows[i].Best) ? 0 : 1)
+                .ThenBy(i => double.IsFinite(rows[i].Best) ? rows[i].Best : rows[i].LastNorm)
+                .ThenBy(i => rows[i].Start)
+                .First();
+            chosen[k] = best;
+            starts[k] = own.Length;
+            reached[k] = double.IsFinite(rows[best].Best);
+            norms[k] = reached[k] ? rows[best].Best : rows[best].LastNorm;
+            attack[k] = reached[k] ? rows[best].BestAttack : rows[best].LastAttack;
+            useLast[k] = !reached[k];
+        }
+
+        Tensor index = torch.tensor(chosen).to(evidence.Device);
+        Tensor masksCpu = bestMask.index_select(0, index).cpu();
+        Tensor patternsCpu = bestPattern.index_select(0, index).cpu();
+        Tensor lastMasksCpu = lastMask.index_select(0, index).cpu();
+        Tensor lastPatternsCpu = lastPattern.index_select(0, index).cpu();
+        float[][] masks = Enumerable.Range(0, Classes).Select(k => (useLast[k] ? lastMasksCpu : masksCpu)[k].data<float>().ToArray()).ToArray();
+        float[][] patterns = Enumerable.Range(0, Classes).Select(k => (useLast[k] ? lastPatternsCpu : patternsCpu)[k].data<float>().ToArray()).ToArray();
+        bool[] wasRefined = Enumerable.Range(0, Classes).Select(refined.Contains).ToArray();
+        return new ReverseEngineeredTriggers(norms, attack, reached, masks, patterns, maskSample, sample, Steps, wasRefined, starts, low, low + span);
+    }
+
+    public void Dispose()
+    {
+        foreach (Tensor t in new[] { sampleIndex, evaluation, maskParameter, patternParameter, maskFirst, maskSecond, patternFirst, patternSecond, bestMask, bestPattern })
+        {
+            t.Dispose();
+        }
+    }
+
+    private static void Grow(ref Tensor tensor, Tensor rowsToAppend)
+    {
+        Tensor grown = torch.cat([tensor, rowsToAppend], 0).DetachFromDisposeScope();
+        tensor.Dispose();
+        tensor = grown;
+    }
+
+    private void Step(int[] active, bool check, IReadOnlySet<int> patient, int patience, int shortPatience)
+    {
+        using var stepScope = torch.NewDisposeScope();
+        int batch = settings.SamplesPerClass;
+        long perRow = batch * sample.Aggregate(1L, (a, b) => a * b);
+        int chunk = (int)Math.Clamp(settings.ChunkElements / perRow, 1, active.Length);
+        Tensor clean = evidence.Inputs.index_select(0, sampleIndex[Steps]).unsqueeze(0);
+        var checkedRows = new List<int>();
+        var checkedNorms = new List<float>();
+        var checkedAttack = new List<float>();
+        var checkedMasks = new List<Tensor>();
+        var checkedPatterns = new List<Tensor>();
+        for (int start = 0; start < active.Length; start += chunk)
+        {
+            int[] part = active[start..Math.Min(active.Length, start + chunk)];
+            int count = part.Length;
+            Tensor index = torch.tensor(part.Select(i => (long)i).ToArray()).to(evidence.Device);
+            Tensor maskLeaf = maskParameter.index_select(0, index).requires_grad_(true);
+            Tensor patternLeaf = patternParameter.index_select(0, index).requires_grad_(true);
+            Tensor mask = (maskLeaf.tanh() + 1) / 2;
+            Tensor pattern = low + span * (patternLeaf.tanh() + 1) / 2;
+
+            // [A, B, ...]: every row's trigger on the same B clean inputs.
             Tensor m = mask.unsqueeze(1);
             Tensor stamped = ((1 - m) * clean + m * pattern.unsqueeze(1)).reshape([count * batch, .. sample]);
+            Tensor targets = torch.tensor(part.Select(i => (long)rows[i].Class).ToArray()).to(evidence.Device).repeat_interleave(batch);
             Tensor logits = evidence.Model.Forward(stamped);
             Tensor crossEntropy = nn.functional.cross_entropy(logits, targets, reduction: nn.Reduction.None).reshape([count, batch]).mean([1L]);
             Tensor norms = mask.reshape(count, -1).sum(1);
+            Tensor cost = torch.tensor(part.Select(i => (float)rows[i].Cost).ToArray()).to(evidence.Device);
 
             // The cost multiplies the mean mask value (norm / positions), so one initial cost suits any input size;
             // the paper's 1e-3 on the L1 sum of a 28×28 mask corresponds to about 0.8 here.
-            Tensor loss = (crossEntropy + costTensor * norms / maskPositions).sum();
-            optimizer.zero_grad();
+            Tensor loss = (crossEntropy + cost * norms / maskPositions).sum();
             long backwardStart = Stopwatch.GetTimestamp();
             loss.backward();
             evidence.Timings?.Add(TimedPhase.TriggerBackward, Stopwatch.GetTimestamp() - backwardStart);
-            optimizer.step();
 
-            if ((step + 1) % settings.CheckEvery != 0)
+            if (check)
             {
-                continue;
+                checkedRows.AddRange(part);
+                checkedMasks.Add(mask.detach());
+                checkedPatterns.Add(pattern.detach());
+                checkedNorms.AddRange(norms.detach().cpu().data<float>().ToArray());
             }
 
-            // One small read-back per round: A attack rates and A norms drive the cost schedule and early stop. The
-            // attack rate is measured on a fixed held-out set, not on this step's few inputs: a mask that works on
-            // 16 lucky inputs would otherwise be recorded as the class's smallest trigger, and the norms (hence the
-            // anomaly index) would vary from seed to seed.
-            Tensor attack = AttackRates(evidence.Model, evaluation, mask.detach(), pattern.detach(), activeIndex.remainder(classes));
-            float[] attackNow = attack.cpu().data<float>().ToArray();
-            float[] normNow = norms.detach().cpu().data<float>().ToArray();
-            var improved = new List<long>();
-            var improvedRows = new List<long>();
-            var stillActive = new List<long>();
-            for (int row = 0; row < count; row++)
+            using var noGrad = torch.no_grad();
+            foreach (int i in part)
             {
-                int k = (int)active[row];
-                lastNorm[k] = normNow[row];
-                lastAttack[k] = attackNow[row];
-                bool works = attackNow[row] >= settings.AttackThreshold;
-                if (works && normNow[row] < best[k])
-                {
-                    stale[k] = normNow[row] < best[k] * 0.98 ? 0 : stale[k] + 1;
-                    best[k] = normNow[row];
-                    bestAttack[k] = attackNow[row];
-                    improved.Add(k);
-                    improvedRows.Add(row);
-                }
-                else
-                {
-                    stale[k]++;
-                }
-
-                up[k] = works ? up[k] + 1 : 0;
-                down[k] = works ? 0 : down[k] + 1;
-                if (up[k] >= settings.CostPatience)
-                {
-                    cost[k] *= 1.5;
-                    up[k] = 0;
-                }
-                else if (down[k] >= settings.CostPatience)
-                {
-                    cost[k] /= Math.Pow(1.5, 1.5);
-                    down[k] = 0;
-                }
-
-                if (!(double.IsFinite(best[k]) && stale[k] >= settings.EarlyStopPatience))
-                {
-                    stillActive.Add(k);
-                }
+                rows[i].AdamSteps++;
             }
 
-            if (improved.Count > 0)
-            {
-                using var noGrad = torch.no_grad();
-                Tensor index = torch.tensor(improved.ToArray()).to(device);
-                Tensor positions = torch.tensor(improvedRows.ToArray()).to(device);
-                bestMask.index_copy_(0, index, mask.detach().index_select(0, positions));
-                bestPattern.index_copy_(0, index, pattern.detach().index_select(0, positions));
-            }
-
-            active = [.. stillActive];
-            using (torch.NewDisposeScope())
-            {
-                activeIndex.Dispose();
-                targets.Dispose();
-                costTensor.Dispose();
-                activeIndex = torch.tensor(active).to(device).MoveToOuterDisposeScope().MoveToOuterDisposeScope();
-                targets = activeIndex.remainder(classes).repeat_interleave(batch).MoveToOuterDisposeScope().MoveToOuterDisposeScope();
-                costTensor = torch.tensor(active.Select(k => cost[k]).ToArray()).to_type(ScalarType.Float32).to(device).MoveToOuterDisposeScope().MoveToOuterDisposeScope();
-            }
-
-            progress?.Report(Math.Max((double)(step + 1) / settings.MaxSteps, 1 - (double)active.Length / rows));
+            Tensor stepCount = torch.tensor(part.Select(i => (float)rows[i].AdamSteps).ToArray()).to(evidence.Device);
+            Adam(ref maskParameter, maskFirst, maskSecond, index, maskLeaf, stepCount);
+            Adam(ref patternParameter, patternFirst, patternSecond, index, patternLeaf, stepCount);
         }
 
-        // Rows whose trigger never reached the threshold keep their last mask: an upper bound on their norm.
-        bool[] rowReached = best.Select(double.IsFinite).ToArray();
-        using (torch.no_grad())
+        if (!check)
         {
-            Tensor lastMask = (maskParameter.detach().tanh() + 1) / 2;
-            Tensor lastPattern = low + span * (patternParameter.detach().tanh() + 1) / 2;
-            for (int row = 0; row < rows; row++)
-            {
-                if (!rowReached[row])
-                {
-                    bestMask[row].copy_(lastMask[row]);
-                    bestPattern[row].copy_(lastPattern[row]);
-                    best[row] = lastNorm[row];
-                    bestAttack[row] = lastAttack[row];
-                }
-            }
+            return;
         }
 
-        // Per class, the start with the smallest working mask (or, if none worked, the smallest last mask).
-        int[] chosen = Enumerable.Range(0, classes).Select(k => Enumerable.Range(0, settings.Restarts)
-            .Select(r => k + r * classes)
-            .OrderBy(row => rowReached[row] ? 0 : 1).ThenBy(row => best[row]).First()).ToArray();
-        double[] classNorms = chosen.Select(row => best[row]).ToArray();
-        double[] attackRates = chosen.Select(row => bestAttack[row]).ToArray();
-        bool[] reached = chosen.Select(row => rowReached[row]).ToArray();
-        Tensor chosenIndex = torch.tensor(chosen.Select(row => (long)row).ToArray()).to(device);
-        Tensor masksCpu = bestMask.index_select(0, chosenIndex).cpu();
-        Tensor patternsCpu = bestPattern.index_select(0, chosenIndex).cpu();
-        float[][] masks = Enumerable.Range(0, classes).Select(k => masksCpu[k].data<float>().ToArray()).ToArray();
-        float[][] patterns = Enumerable.Range(0, classes).Select(k => patternsCpu[k].data<float>().ToArray()).ToArray();
-        progress?.Report(1);
-        return new ReverseEngineeredTriggers(classNorms, attackRates, reached, masks, patterns, maskSample, sample, step, evidence.Low, evidence.High);
+        // One small read-back per round: attack rates and norms drive the cost schedule and early stop. The attack
+        // rate is measured on a fixed held-out set, not on this step's few inputs: a mask that works on 16 lucky
+        // inputs would otherwise be recorded as the class's smallest trigger, and the norms (hence the anomaly
+        // index) would vary from seed to seed.
+        Tensor allMasks = torch.cat(checkedMasks, 0);
+        Tensor allPatterns = torch.cat(checkedPatterns, 0);
+        Tensor classes = torch.tensor(checkedRows.Select(i => (long)rows[i].Class).ToArray()).to(evidence.Device);
+        checkedAttack.AddRange(AttackRates(allMasks, allPatterns, classes).cpu().data<float>().ToArray());
+        var improved = new List<long>();
+        var improvedPositions = new List<long>();
+        for (int position = 0; position < checkedRows.Count; position++)
+        {
+            Row row = rows[checkedRows[position]];
+            float norm = checkedNorms[position], attack = checkedAttack[position];
+            row.LastNorm = norm;
+            row.LastAttack = attack;
+            bool works = attack >= settings.AttackThreshold;
+            if (works && norm < row.Best)
+            {
+                row.Stale = norm < row.Best * 0.98 ? 0 : row.Stale + 1;
+                row.Best = norm;
+                row.BestAttack = attack;
+                improved.Add(checkedRows[position]);
+                improvedPositions.Add(position);
+            }
+            else
+            {
+                row.Stale++;
+            }
+
+            row.Up = works ? row.Up + 1 : 0;
+            row.Down = works ? 0 : row.Down + 1;
+            if (row.Up >= settings.CostPatience)
+            {
+                row.Cost *= 1.5;
+                row.Up = 0;
+            }
+            else if (row.Down >= settings.CostPatience)
+            {
+                row.Cost /= Math.Pow(1.5, 1.5);
+                row.Down = 0;
+            }
+
+            int own = patient.Contains(row.Class) ? patience : shortPatience;
+            row.Stopped = double.IsFinite(row.Best) && row.Stale >= own;
+        }
+
+        if (improved.Count > 0)
+        {
+            using var noGrad = torch.no_grad();
+            Tensor index = torch.tensor(improved.ToArray()).to(evidence.Device);
+            Tensor positions = torch.tensor(improvedPositions.ToArray()).to(evidence.Device);
+            bestMask.index_copy_(0, index, allMasks.index_select(0, positions));
+            bestPattern.index_copy_(0, index, allPatterns.index_select(0, positions));
+        }
     }
 
-    /// <summary>Share of <paramref name="inputs"/> each active class's trigger sends to that class, on the device.</summary>
-    private static Tensor AttackRates(Models.IDifferentiableModel model, Tensor inputs, Tensor mask, Tensor pattern, Tensor activeIndex)
+    /// <summary>
+    /// One Adam step (Kingma and Ba, 2015; β = 0.5, 0.9 as in the Neural Cleanse code) of the selected rows, with each
+    /// row's own step count for the bias correction; the other rows and their moments are left untouched.
+    /// </summary>
+    private void Adam(ref Tensor parameter, Tensor first, Tensor second, Tensor index, Tensor leaf, Tensor stepCount)
+    {
+        Tensor gradient = leaf.grad ?? throw new InvalidOperationException("No gradient reached the trigger parameters.");
+        long[] broadcast = [-1, .. Enumerable.Repeat(1L, (int)leaf.dim() - 1)];
+        Tensor m = first.index_select(0, index) * Beta1 + gradient * (1 - Beta1);
+        Tensor v = second.index_select(0, index) * Beta2 + gradient.square() * (1 - Beta2);
+        Tensor correction1 = (1 - torch.pow(Beta1, stepCount)).reshape(broadcast);
+        Tensor correction2 = (1 - torch.pow(Beta2, stepCount)).reshape(broadcast);
+        Tensor updated = leaf.detach() - settings.LearningRate * (m / correction1) / ((v / correction2).sqrt() + Epsilon);
+        first.index_copy_(0, index, m);
+        second.index_copy_(0, index, v);
+        parameter.index_copy_(0, index, updated);
+    }
+
+    /// <summary>Share of the evaluation inputs each row's trigger sends to its class, on the device, in memory-bounded chunks.</summary>
+    private Tensor AttackRates(Tensor mask, Tensor pattern, Tensor classes)
     {
         using var noGrad = torch.no_grad();
-        long count = mask.shape[0], n = inputs.shape[0];
-        Tensor m = mask.unsqueeze(1);
-        Tensor stamped = ((1 - m) * inputs.unsqueeze(0) + m * pattern.unsqueeze(1)).reshape([count * n, .. inputs.shape[1..]]);
-        Tensor predicted = model.Forward(stamped).argmax(1).reshape(count, n);
-        return predicted.eq(activeIndex.unsqueeze(1)).to_type(ScalarType.Float32).mean([1L]);
+        long count = mask.shape[0], n = evaluation.shape[0];
+        long perRow = n * sample.Aggregate(1L, (a, b) => a * b);
+        long chunk = Math.Clamp(settings.ChunkElements / perRow, 1, count);
+        var parts = new List<Tensor>();
+        for (long start = 0; start < count; start += chunk)
+        {
+            long size = Math.Min(chunk, count - start);
+            Tensor m = mask.narrow(0, start, size).unsqueeze(1);
+            Tensor stamped = ((1 - m) * evaluation.unsqueeze(0) + m * pattern.narrow(0, start, size).unsqueeze(1)).reshape([size * n, .. sample]);
+            Tensor predicted = evidence.Model.Forward(stamped).argmax(1).reshape(size, n);
+            parts.Add(predicted.eq(classes.narrow(0, start, size).unsqueeze(1)).to_type(ScalarType.Float32).mean([1L]));
+        }
+
+        return torch.cat(parts, 0);
+    }
+
+    /// <summary>One optimisation row's schedule state (class, start, λ, best working norm, counters).</summary>
+    private sealed class Row(int @class, int start, double cost)
+    {
+        public int Class { get; } = @class;
+
+        public int Start { get; } = start;
+
+        public double Cost { get; set; } = cost;
+
+        public double Best { get; set; } = double.PositiveInfinity;
+
+        public double BestAttack { get; set; }
+
+        public double LastNorm { get; set; } = double.PositiveInfinity;
+
+        public double LastAttack { get; set; }
+
+        public int Up { get; set; }
+
+        public int Down { get; set; }
+
+        public int Stale { get; set; }
+
+        public int AdamSteps { get; set; }
+
+        public bool Stopped { get; set; }
     }
 }

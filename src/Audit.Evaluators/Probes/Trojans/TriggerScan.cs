@@ -1,4 +1,6 @@
 using Audit.Domain.Statistics;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Audit.Evaluators.Probes.Trojans;
 
@@ -25,6 +27,7 @@ internal enum TriggerCalibration
 /// <param name="AnomalyIndices">Per class, (median − score) / (1.4826 · MAD) for scores below the median, else 0.</param>
 /// <param name="Median">Median of <paramref name="Scores"/>.</param>
 /// <param name="Mad">Median absolute deviation of <paramref name="Scores"/>.</param>
+/// <param name="Basis">Per class, whether its score is in the median and MAD (every class up to 16 classes; a rank-stratified sample beyond).</param>
 internal sealed record TriggerScan(
     ReverseEngineeredTriggers Audited,
     TriggerCalibration Calibration,
@@ -33,13 +36,17 @@ internal sealed record TriggerScan(
     double[] Scores,
     double[] AnomalyIndices,
     double Median,
-    double Mad)
+    double Mad,
+    bool[] Basis)
 {
     /// <summary>Consistency constant that makes the MAD estimate the standard deviation of a normal distribution.</summary>
     private const double NormalConsistency = 1.4826;
 
-    /// <summary>The class with the largest anomaly index (the smallest trigger, relative to the reference when calibrated).</summary>
-    public int SuspectedClass => Array.IndexOf(Scores, Scores.Min());
+    /// <summary>
+    /// The refined class with the largest anomaly index (the smallest trigger, relative to the reference when
+    /// calibrated); classes left at their screening score (beyond 16 classes) are not compared.
+    /// </summary>
+    public int SuspectedClass => Enumerable.Range(0, Scores.Length).Where(k => Audited.Refined[k]).MinBy(k => Scores[k]);
 
     public double AnomalyIndex => AnomalyIndices[SuspectedClass];
 
@@ -72,12 +79,49 @@ internal sealed record TriggerScan(
     /// </summary>
     /// <param name="values">One value per class.</param>
     /// <param name="minimumScale">Smallest spread the index divides by (the measurement's own noise); 0 for the paper's index.</param>
-    internal static (double[] Indices, double Median, double Mad) MadAnomaly(IReadOnlyList<double> values, double minimumScale = 0)
+    /// <param name="basis">Classes whose values the median and MAD are taken over (null: all).</param>
+    internal static (double[] Indices, double Median, double Mad) MadAnomaly(IReadOnlyList<double> values, double minimumScale = 0, IReadOnlyList<bool>? basis = null)
     {
-        double median = SampleStatistics.Median(values);
-        double mad = SampleStatistics.MedianAbsoluteDeviation(values);
+        IReadOnlyList<double> population = basis is null ? values : values.Where((_, k) => basis[k]).ToArray();
+        double median = SampleStatistics.Median(population);
+        double mad = SampleStatistics.MedianAbsoluteDeviation(population);
         double scale = Math.Max(Math.Max(NormalConsistency * mad, minimumScale), 1e-9 * Math.Max(Math.Abs(median), 1));
         return (values.Select(n => n < median ? (median - n) / scale : 0).ToArray(), median, mad);
+    }
+
+    /// <summary>
+    /// Classes that get starts beyond the first and full early-stop patience: the lowest scores after screening,
+    /// √K of them (at least 3). The index's candidate is almost always among them — a backdoor target's trigger
+    /// shrinks fastest (K-Arm's observation) — and only they can decide the verdict.
+    /// </summary>
+    internal static int CandidateCount(int classes) => Math.Min(classes, Math.Max(3, (int)Math.Ceiling(Math.Sqrt(classes))));
+
+    /// <summary>Most classes whose refined scores form the index's yardstick (median and MAD); beyond it, a rank-stratified sample.</summary>
+    internal const int RefinedClasses = 16;
+
+    /// <summary>
+    /// From the screening scores (ascending is suspicious): the candidates (<see cref="CandidateCount"/> lowest) and the
+    /// basis — the classes whose refined scores give the median and MAD. Up to <see cref="RefinedClasses"/> classes the
+    /// basis is every class (the paper's index); beyond that it is a sample at evenly spaced ranks of the whole
+    /// screening order, whose median and MAD estimate the population's (a quantile of an evenly spaced rank sample
+    /// tracks the population's; the candidates are not over-represented, which would pull the median down). The
+    /// refined classes are both sets; only they can be the suspected class.
+    /// </summary>
+    internal static (int[] Refined, int[] Candidates, bool[] Basis) Select(IReadOnlyList<double> screeningScores)
+    {
+        int classes = screeningScores.Count;
+        int[] order = [.. Enumerable.Range(0, classes).OrderBy(k => screeningScores[k]).ThenBy(k => k)];
+        int[] candidates = order[..CandidateCount(classes)];
+        int[] basis = classes <= RefinedClasses
+            ? order
+            : [.. Enumerable.Range(0, RefinedClasses).Select(i => order[(int)Math.Floor((i + 0.5) * classes / RefinedClasses)])];
+        bool[] inBasis = new bool[classes];
+        foreach (int k in basis)
+        {
+            inBasis[k] = true;
+        }
+
+        return ([.. candidates.Concat(basis).Distinct().Order()], candidates, inBasis);
     }
 
     private static TriggerScan Compute(
@@ -89,32 +133,121 @@ internal sealed record TriggerScan(
         IProgress<double>? progress,
         CancellationToken cancellationToken)
     {
+        // The count this thread ran with before the scan, read before any lane pins its own (see IntraOpThreads).
+        int hostThreads = torch.get_num_threads();
+        using IntraOpThreads pinned = IntraOpThreads.Pin(settings.Threads, hostThreads);
         bool calibrated = calibration == TriggerCalibration.Reference;
-        double auditedShare = calibrated ? 0.45 : 1;
-        ReverseEngineeredTriggers audited = TriggerReverseEngineering.Run(
-            evidence, settings, progress is null ? null : new Progress<double>(p => progress.Report(auditedShare * p)), cancellationToken);
+        int classes = evidence.Classes;
+        int screening = Math.Min(settings.ScreeningSteps, settings.MaxSteps);
+        var everyClass = Enumerable.Range(0, classes).ToHashSet();
+        using var audited = new TriggerSearch(evidence, settings);
+        audited.AddStarts(everyClass, 1);
         if (!calibrated)
         {
-            (double[] plain, double median, double mad) = MadAnomaly(audited.MaskNorms);
-            return new TriggerScan(audited, calibration, null, null, audited.MaskNorms, plain, median, mad);
+            audited.Run(everyClass, screening, everyClass, settings.EarlyStopPatience, settings.EarlyStopPatience, Share(progress, 0, 0.3), cancellationToken);
+            (int[] refinedOnly, int[] candidatesOnly, bool[] plainBasis) = Select(audited.CurrentNorms());
+            Refine(audited, refinedOnly, candidatesOnly, settings, Share(progress, 0.3, 0.7), cancellationToken);
+            ReverseEngineeredTriggers plainTriggers = audited.Result(refinedOnly.ToHashSet());
+            (double[] plain, double median, double mad) = MadAnomaly(plainTriggers.MaskNorms, 0, plainBasis);
+            return new TriggerScan(plainTriggers, calibration, null, null, plainTriggers.MaskNorms, plain, median, mad, plainBasis);
         }
 
-        using DistilledReference reference = DistilledReference.Train(
-            evidence, referenceSettings, progress is null ? null : new Progress<double>(p => progress.Report(0.45 + 0.15 * p)), cancellationToken);
-        progress?.Report(0.6);
-        using ClassifierEvidence referenceEvidence = evidence.WithModel(reference, $"reference|{referenceSettings}");
-        double agreement = reference.Agreement(evidence, cancellationToken);
-        ReverseEngineeredTriggers recovered = TriggerReverseEngineering.Run(
-            referenceEvidence, settings, progress is null ? null : new Progress<double>(p => progress.Report(0.6 + 0.4 * p)), cancellationToken);
+        // Two lanes of one thread each: the audited model's triggers, and the reference (distillation, then its
+        // triggers). Each lane is deterministic on its own; nothing in one waits for the other until the schedule
+        // needs both screenings. The teacher's targets come first, so the reference lane never calls the audited model.
+        using Tensor targets = DistilledReference.TeacherTargets(evidence, referenceSettings, cancellationToken);
+        DistilledReference? reference = null;
+        TriggerSearch? recovered = null;
+        ClassifierEvidence? referenceEvidence = null;
+        try
+        {
+            Both(
+                settings.Threads,
+                hostThreads,
+                () => audited.Run(everyClass, screening, everyClass, settings.EarlyStopPatience, settings.EarlyStopPatience, Share(progress, 0, 0.3), cancellationToken),
+                () =>
+                {
+                    reference = DistilledReference.Train(evidence, referenceSettings, targets, null, cancellationToken);
+                    referenceEvidence = evidence.WithModel(reference, $"reference|{referenceSettings}");
+                    recovered = new TriggerSearch(referenceEvidence, settings);
+                    recovered.AddStarts(everyClass, 1);
+                    recovered.Run(everyClass, screening, everyClass, settings.EarlyStopPatience, settings.EarlyStopPatience, null, cancellationToken);
+                },
+                cancellationToken);
+            TriggerSearch referenceSearch = recovered!;
+            (int[] refined, int[] candidates, bool[] basis) = Select(LogRatios(audited.CurrentNorms(), referenceSearch.CurrentNorms()));
+            progress?.Report(0.35);
 
-        // Ratios remove each class's natural cost (shared by model and reference); logs make them symmetric, so
-        // a trigger 4× smaller than its class's natural cost is as far from the median as one 4× larger.
-        double[] scores = audited.MaskNorms.Zip(recovered.MaskNorms, (a, r) => Math.Log(Math.Max(a, 1e-6) / Math.Max(r, 1e-6))).ToArray();
-        // With ten classes the MAD of one run can come out far below the ratios' run-to-run noise (a clean model's
-        // classes happen to agree closely), and then an ordinary gap reads as an outlier: the spread is floored at
-        // that measured noise.
-        (double[] indices, double m, double d) = MadAnomaly(scores, ratioNoise);
-        progress?.Report(1);
-        return new TriggerScan(audited, calibration, recovered.MaskNorms, agreement, scores, indices, m, d);
+            // The reference follows the same schedule: the same classes refined, the same extra starts, so each
+            // class's ratio compares like with like.
+            Both(
+                settings.Threads,
+                hostThreads,
+                () => Refine(audited, refined, candidates, settings, Share(progress, 0.35, 0.6), cancellationToken),
+                () => Refine(referenceSearch, refined, candidates, settings, null, cancellationToken),
+                cancellationToken);
+            var refinedSet = refined.ToHashSet();
+            ReverseEngineeredTriggers auditedTriggers = audited.Result(refinedSet);
+            ReverseEngineeredTriggers referenceTriggers = referenceSearch.Result(refinedSet);
+            double agreement = reference!.Agreement(evidence, cancellationToken);
+
+            // Ratios remove each class's natural cost (shared by model and reference); logs make them symmetric, so
+            // a trigger 4× smaller than its class's natural cost is as far from the median as one 4× larger.
+            double[] scores = LogRatios(auditedTriggers.MaskNorms, referenceTriggers.MaskNorms);
+            // With ten classes the MAD of one run can come out far below the ratios' run-to-run noise (a clean model's
+            // classes happen to agree closely), and then an ordinary gap reads as an outlier: the spread is floored at
+            // that measured noise. Beyond RefinedClasses classes, the median and MAD are the rank-stratified basis's.
+            (double[] indices, double m, double d) = MadAnomaly(scores, ratioNoise, basis);
+            progress?.Report(1);
+            return new TriggerScan(auditedTriggers, calibration, referenceTriggers.MaskNorms, agreement, scores, indices, m, d, basis);
+        }
+        finally
+        {
+            recovered?.Dispose();
+            referenceEvidence?.Dispose();
+            reference?.Dispose();
+        }
     }
+
+    private static double[] LogRatios(IReadOnlyList<double> audited, IReadOnlyList<double> reference) =>
+        audited.Zip(reference, (a, r) => Math.Log(Math.Max(a, 1e-6) / Math.Max(r, 1e-6))).ToArray();
+
+    /// <summary>
+    /// Refinement: extra random starts for the candidates, then every refined class until it stops shrinking or the
+    /// step budget ends. Candidates keep the full early-stop patience; the others, which only set the median and MAD,
+    /// stop after half of it (at least two rounds) — effort goes where it can change the verdict.
+    /// </summary>
+    private static void Refine(TriggerSearch search, int[] refined, int[] candidates, ReverseEngineeringSettings settings, IProgress<double>? progress, CancellationToken cancellationToken)
+    {
+        search.AddStarts(candidates, settings.Restarts);
+        search.Run(refined.ToHashSet(), settings.MaxSteps, candidates.ToHashSet(), settings.EarlyStopPatience, Math.Max(2, settings.EarlyStopPatience / 2), progress, cancellationToken);
+    }
+
+    /// <summary>Runs two lanes on their own threads, each pinned to <paramref name="threads"/>, and waits for both (errors of either are rethrown).</summary>
+    private static void Both(int threads, int hostThreads, Action first, Action second, CancellationToken cancellationToken)
+    {
+        Task Lane(Action work) => Task.Factory.StartNew(
+            () =>
+            {
+                using IntraOpThreads pin = IntraOpThreads.Pin(threads, hostThreads);
+                work();
+            },
+            cancellationToken,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default);
+
+        Task[] lanes = [Lane(first), Lane(second)];
+        try
+        {
+            Task.WaitAll(lanes, CancellationToken.None);
+        }
+        catch (AggregateException error) when (error.InnerExceptions.Count >= 1)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error.InnerExceptions.OfType<OperationCanceledException>().FirstOrDefault() ?? error.InnerExceptions[0]).Throw();
+            throw;
+        }
+    }
+
+    private static Progress<double>? Share(IProgress<double>? progress, double from, double width) =>
+        progress is null ? null : new Progress<double>(p => progress.Report(from + width * p));
 }

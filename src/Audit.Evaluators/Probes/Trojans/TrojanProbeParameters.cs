@@ -19,10 +19,10 @@ internal static class TrojanProbeParameters
         "stampedShare", ProbeParameterType.Number, "Share of the dataset added again stamped with the recovered trigger (0: dataset only).", ProbeParameters.Json(0.03), 0.005, 0.5);
 
     public static ProbeParameter MaxSteps { get; } = new(
-        "maxSteps", ProbeParameterType.Integer, "Most optimisation steps of trigger reverse-engineering (all classes at once).", ProbeParameters.Json(400), 10, 5000);
+        "maxSteps", ProbeParameterType.Integer, "Most optimisation steps of trigger reverse-engineering (screening and refinement; each step serves every active class at once).", ProbeParameters.Json(400), 10, 5000);
 
     public static ProbeParameter Restarts { get; } = new(
-        "restarts", ProbeParameterType.Integer, "Random starts of trigger reverse-engineering per class (optimised together); the smallest working trigger is kept.", ProbeParameters.Json(2), 1, 8);
+        "restarts", ProbeParameterType.Integer, "Random starts of trigger reverse-engineering for each candidate class (the √K lowest after screening, at least 3); the smallest working trigger is kept.", ProbeParameters.Json(2), 1, 8);
 
     public static ProbeParameter SamplesPerClass { get; } = new(
         "samplesPerClass", ProbeParameterType.Integer, "Clean inputs per class in each optimisation step.", ProbeParameters.Json(16), 4, 512);
@@ -94,7 +94,51 @@ internal static class TrojanProbeParameters
         EarlyStopPatience: 4,
         EvaluationInputs: 100,
         Restarts: parameters.Int("restarts"),
-        Seed: seed);
+        Seed: seed,
+        ScreeningSteps: ScreeningSteps,
+        Threads: ScanThreads,
+        ChunkElements: 1L << 20);
+
+    /// <summary>
+    /// Steps of the first pass every class gets (five check rounds): enough for a backdoor target's mask, which
+    /// shrinks fastest, to rank among the lowest, and cheap enough that its cost per class is an eighth of a full
+    /// Neural Cleanse run.
+    /// </summary>
+    public const int ScreeningSteps = 50;
+
+    /// <summary>
+    /// libtorch intra-op threads of each scan lane. Fixed, so the same model, evidence and seed give the same numbers
+    /// whatever the host's thread count; one, because the scan runs two lanes (audited model, reference) at once.
+    /// </summary>
+    public const int ScanThreads = 1;
+
+    /// <summary>
+    /// What reproduces the scan's numbers: the seed, the fixed intra-op thread count, the tensor library's versions,
+    /// and the processor with libtorch's kernel choice (vectorised kernels of another instruction set round
+    /// differently; setting <c>ATEN_CPU_CAPABILITY</c> to the recorded value before start reproduces them elsewhere).
+    /// </summary>
+    public static System.Text.Json.Nodes.JsonObject Reproducibility(int seed)
+    {
+        Models.TorchRuntimeInfo runtime = Models.TorchRuntimeInfo.Current();
+        return new System.Text.Json.Nodes.JsonObject
+        {
+            ["seed"] = seed,
+            ["scanThreads"] = ScanThreads,
+            ["torchSharp"] = runtime.TorchSharpVersion,
+            ["libTorch"] = runtime.LibTorchVersion,
+            ["processor"] = Processor(),
+            ["cpuCapability"] = Environment.GetEnvironmentVariable("ATEN_CPU_CAPABILITY") is { Length: > 0 } forced ? forced : "auto (libtorch's best for the processor)",
+        };
+    }
+
+    private static string Processor()
+    {
+        const string CpuInfo = "/proc/cpuinfo";
+        string? name = File.Exists(CpuInfo)
+            ? File.ReadLines(CpuInfo).FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim()
+            : null;
+        return name ?? System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString();
+    }
 
     /// <summary>The model's device and dataset size, for summaries.</summary>
     public static string Where(ClassifierEvidence evidence) => $"{evidence.Count} inputs on {evidence.Model.Device.Name}";
