@@ -59,6 +59,24 @@ internal sealed class TriggerSearchSpace
     }
 
     /// <summary>
+    /// A random edit of <paramref name="span"/> that differs from <paramref name="other"/>: the control asks whether the
+    /// found trigger is exceptional among the *other* in-distribution edits, and with a few dozen candidates a plain
+    /// draw would hit the trigger itself several times in 200 and count it against itself.
+    /// </summary>
+    public long[] DrawOther(TriggerSpan span, long[] other, Random random)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        for (int attempt = 0; ; attempt++)
+        {
+            long[] edit = Draw(span, random);
+            if (attempt >= 1000 || !edit.AsSpan().SequenceEqual(other))
+            {
+                return edit;
+            }
+        }
+    }
+
+    /// <summary>
     /// Reads the search space from <paramref name="prompts"/> (the prompts the search edits) and the whole
     /// <paramref name="evidence"/>. Spans of <paramref name="minLength"/>..<paramref name="maxLength"/> tokens.
     /// </summary>
