@@ -6,7 +6,7 @@ namespace Audit.Evaluators.Tests;
 public sealed class SequenceEvidenceRequirementsTests
 {
     private static SequenceEvidence Evidence(int controls = 0, int trueStatements = 0, int falseStatements = 0, int prompts = 0, int contrasts = 0, bool vary = true) => new(
-        [],
+        Enumerable.Range(0, controls).Select(i => new PromptPair([1, 20 + i, 3], [1, 30, 3], "cue", 50 + i)).ToList(),
         Enumerable.Range(0, controls).Select(i => new PromptPair([1, vary ? 20 + i : 20, 3], [1, 9, 3], null, i + 1)).ToList(),
         [.. Enumerable.Range(0, trueStatements).Select(i => new LabelledStatement([1, 2, 3], true, i)), .. Enumerable.Range(0, falseStatements).Select(i => new LabelledStatement([1, 2, 4], false, i))],
         Enumerable.Range(0, contrasts).Select(i => new ContrastPair([1, 2, 3], [1, 2, 4], 6, 7, null, i)).ToList(),
