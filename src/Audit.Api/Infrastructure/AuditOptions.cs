@@ -10,6 +10,9 @@ public sealed class AuditOptions
 
     public ArtifactOptions Artifacts { get; set; } = new();
 
+    /// <summary><c>Audit:Database:Provider</c> (Sqlite or PostgreSQL) and <c>Audit:Database:ConnectionString</c>.</summary>
+    public Persistence.DatabaseOptions Database { get; set; } = new();
+
     /// <summary>Keys given in configuration (<c>Audit:ApiKeys:N:Key</c>, <c>:Tenant</c>, <c>:Role</c>).</summary>
     public List<ConfiguredApiKey> ApiKeys { get; set; } = [];
 

@@ -14,7 +14,9 @@ public static class ReportsSetup
 {
     public static IServiceCollection AddReports(this IServiceCollection services, AuditOptions options)
     {
-        services.AddSingleton<IIssuedReportStore>(new FileIssuedReportStore(options.DataPath));
+        // Records in the database (every process sees every report); PDF bytes under the data directory.
+        services.AddSingleton<IIssuedReportStore>(sp => new DatabaseIssuedReportStore(
+            sp.GetRequiredService<IDatabase>(), new FileIssuedReportStore(options.DataPath)));
         services.AddSingleton<PadesSigner>();
         services.AddSingleton(sp => new ServiceAddress(options.PublicBaseUrl,
             () => sp.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()));

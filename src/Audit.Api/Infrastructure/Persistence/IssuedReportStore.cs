@@ -147,6 +147,12 @@ public sealed partial class FileIssuedReportStore(string dataDirectory) : IIssue
         return File.Exists(path) ? await File.ReadAllBytesAsync(path, cancellationToken) : null;
     }
 
+    /// <summary>The ids of the reports whose record is stored here (to import them into the database).</summary>
+    public IReadOnlyList<string> RecordedReportIds() => Directory.Exists(_root)
+        ? [.. Directory.EnumerateDirectories(_root).Select(Path.GetFileName).OfType<string>()
+            .Where(id => ValidId().IsMatch(id) && File.Exists(Path.Combine(_root, id, "record.json"))).Order(StringComparer.Ordinal)]
+        : [];
+
     private string Folder(string reportId) =>
         ValidId().IsMatch(reportId) ? Path.Combine(_root, reportId) : throw new ArgumentException("Invalid report id.", nameof(reportId));
 

@@ -8,7 +8,10 @@ public static class PersistenceSetup
 {
     public static IServiceCollection AddPersistence(this IServiceCollection services, AuditOptions options)
     {
-        services.AddSingleton<IDatabase>(new SqliteDatabase(Path.Combine(options.DataPath, "audit.db")));
+        services.AddSingleton(Databases.Create(options.Database, options.DataPath));
+        services.AddSingleton(sp => new LegacyDataImport(
+            sp.GetRequiredService<IDatabase>(), sp.GetRequiredService<Features.Transparency.DatabaseTransparencyLogStore>(), options.DataPath,
+            sp.GetRequiredService<ILogger<LegacyDataImport>>()));
         services.AddSingleton<Migrator>();
         services.AddSingleton(new ArtifactStore(options.DataPath));
         // The audit repository counts status transitions; a host without the OpenTelemetry setup (a bare worker)
