@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real data and real tools, not mocks: Fashion-MNIST for probe fixtures; pdfsig/pdftotext, qpdf and openssl
-# to check reports as a regulator would; chromium for the /verify page test.
-packages=(dataset-fashion-mnist poppler-utils qpdf openssl chromium)
+# to check reports as a regulator would; chromium for the /verify page test; a PostgreSQL server for the tests that
+# run on both databases.
+packages=(dataset-fashion-mnist poppler-utils qpdf openssl chromium postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -22,6 +23,18 @@ fi
 if [ -f tests/Audit.Api.Tests/Verify/package.json ] && command -v npm >/dev/null 2>&1; then
   (cd tests/Audit.Api.Tests/Verify && npm ci --no-audit --no-fund --silent)
 fi
+
+# A throwaway PostgreSQL cluster for the PostgreSQL variants of the database tests, removed on exit. Under this
+# script they must run: AUDIT_REQUIRE_POSTGRES=1 makes them fail, not skip, without a server. An AUDIT_TEST_POSTGRES
+# given from outside is used as it is.
+if [ -z "${AUDIT_TEST_POSTGRES:-}" ]; then
+  cluster=$(scripts/throwaway-postgres.sh start)
+  pg_dir=${cluster%%$'\t'*}
+  trap 'scripts/throwaway-postgres.sh stop "$pg_dir"' EXIT
+  export AUDIT_TEST_POSTGRES=${cluster#*$'\t'}
+  echo "PostgreSQL for the tests: $AUDIT_TEST_POSTGRES"
+fi
+export AUDIT_REQUIRE_POSTGRES=1
 
 log=$(mktemp)
 status=0

@@ -96,3 +96,17 @@ public sealed class DatabaseTestCase : XunitTestCase
             ? TestDatabases.PostgresSkipReason ?? base.GetSkipReason(factAttribute)
             : base.GetSkipReason(factAttribute);
 }
+
+/// <summary>A theory of a provider-generic test base; see <see cref="DatabaseFactAttribute"/>.</summary>
+[XunitTestCaseDiscoverer("Audit.Api.Tests.Support.DatabaseTheoryDiscoverer", "Audit.Api.Tests")]
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class DatabaseTheoryAttribute : TheoryAttribute;
+
+public sealed class DatabaseTheoryDiscoverer(IMessageSink diagnosticMessageSink) : TheoryDiscoverer(diagnosticMessageSink)
+{
+    public override IEnumerable<IXunitTestCase> Discover(ITestFrameworkDiscoveryOptions discoveryOptions, ITestMethod testMethod, IAttributeInfo theoryAttribute) =>
+        typeof(IRunsOnPostgres).IsAssignableFrom(testMethod.TestClass.Class.ToRuntimeType()) && TestDatabases.PostgresSkipReason is not null
+            // One skipped case for the whole theory: it never runs, so it needs no data.
+            ? [new DatabaseTestCase(DiagnosticMessageSink, discoveryOptions.MethodDisplayOrDefault(), discoveryOptions.MethodDisplayOptionsOrDefault(), testMethod)]
+            : base.Discover(discoveryOptions, testMethod, theoryAttribute);
+}

@@ -51,11 +51,6 @@ public sealed class Migrator
             throw new InvalidOperationException($"Database migration {result.ErrorScript?.Name} failed: {result.Error?.Message}", result.Error);
         }
 
-        foreach (SqlScript script in result.Scripts)
-        {
-            _logger.LogInformation("Applied migration {Script}", script.Name[ScriptPrefix.Length..]);
-        }
-
         await _import.ImportAsync(cancellationToken);
     }
 
