@@ -170,7 +170,7 @@ public abstract class PersistenceTests : IAsyncLifetime
     }
 
     protected Task MigrateAsync(IDatabase database) =>
-        new Migrator(database, new LegacyDataImport(database, new DatabaseTransparencyLogStore(database, TimeProvider.System), _data.Path,
+        new Migrator(database, new DatabaseLocks(database), new LegacyDataImport(database, new DatabaseTransparencyLogStore(database, TimeProvider.System), _data.Path,
             NullLogger<LegacyDataImport>.Instance), NullLogger<Migrator>.Instance).MigrateAsync(CancellationToken.None);
 
     protected string DataPath => _data.Path;

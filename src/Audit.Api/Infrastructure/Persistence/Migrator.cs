@@ -13,7 +13,7 @@ namespace Audit.Api.Infrastructure.Persistence;
 /// alike, journalled in <c>schema_versions</c>. A SQLite file made before DbUp (journal <c>schema_migrations</c>, by
 /// version number) has its applied versions copied into DbUp's journal first, so they are not run again. Then the
 /// transparency log and issued-report records of an older data directory are imported (<see cref="LegacyDataImport"/>).
-/// Processes starting together take turns: a PostgreSQL advisory lock, or a lock file next to the SQLite file.
+/// Processes starting together take turns (<see cref="DatabaseLocks"/>).
 /// </summary>
 public sealed class Migrator
 {
@@ -21,23 +21,22 @@ public sealed class Migrator
     private const string LegacyJournalTable = "schema_migrations";
     private const string ScriptPrefix = "Audit.Api.Infrastructure.Persistence.Migrations.";
 
-    // Any fixed number: the key of the session-level advisory lock all processes take to migrate one database.
-    private const long AdvisoryLockKey = 0x4155_4449_545f_4d49;
-
     private readonly IDatabase _database;
+    private readonly DatabaseLocks _locks;
     private readonly LegacyDataImport _import;
     private readonly ILogger<Migrator> _logger;
 
-    public Migrator(IDatabase database, LegacyDataImport import, ILogger<Migrator> logger)
+    public Migrator(IDatabase database, DatabaseLocks locks, LegacyDataImport import, ILogger<Migrator> logger)
     {
         _database = database;
+        _locks = locks;
         _import = import;
         _logger = logger;
     }
 
     public async Task MigrateAsync(CancellationToken cancellationToken)
     {
-        await using IAsyncDisposable turn = await TakeTurnAsync(cancellationToken);
+        await using IAsyncDisposable turn = await _locks.AcquireAsync("migrations", cancellationToken);
         IReadOnlySet<string> legacy = await LegacyVersionsAsync(cancellationToken);
         if (legacy.Count > 0)
         {
@@ -93,47 +92,5 @@ public sealed class Migrator
         IEnumerable<long> versions = await connection.QueryAsync<long>(new CommandDefinition(
             $"SELECT version FROM {LegacyJournalTable}", cancellationToken: cancellationToken));
         return versions.Select(v => v.ToString("D4", System.Globalization.CultureInfo.InvariantCulture)).ToHashSet(StringComparer.Ordinal);
-    }
-
-    private async Task<IAsyncDisposable> TakeTurnAsync(CancellationToken cancellationToken)
-    {
-        switch (_database)
-        {
-            case PostgresDatabase:
-                DbConnection connection = await _database.OpenAsync(cancellationToken);
-                await connection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_lock(@key)", new { key = AdvisoryLockKey }, cancellationToken: cancellationToken));
-                return new Released(async () =>
-                {
-                    await connection.ExecuteAsync("SELECT pg_advisory_unlock(@key)", new { key = AdvisoryLockKey });
-                    await connection.DisposeAsync();
-                });
-            case SqliteDatabase { FilePath: { } path }:
-                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                FileStream file = await LockFileAsync(path + ".migrate-lock", cancellationToken);
-                return new Released(() => file.DisposeAsync());
-            default:
-                return new Released(() => ValueTask.CompletedTask);
-        }
-    }
-
-    private static async Task<FileStream> LockFileAsync(string path, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            try
-            {
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            }
-            catch (IOException)
-            {
-                // Another process on this machine is migrating the same file.
-                await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken);
-            }
-        }
-    }
-
-    private sealed class Released(Func<ValueTask> release) : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync() => release();
     }
 }

@@ -13,6 +13,7 @@ public static class PersistenceSetup
         services.AddSingleton(sp => new LegacyDataImport(
             sp.GetRequiredService<IDatabase>(), sp.GetRequiredService<Features.Transparency.DatabaseTransparencyLogStore>(), options.DataPath,
             sp.GetRequiredService<ILogger<LegacyDataImport>>()));
+        services.AddSingleton<DatabaseLocks>();
         services.AddSingleton<Migrator>();
         services.AddSingleton(new ArtifactStore(options.DataPath));
         // The audit repository counts status transitions; a host without the OpenTelemetry setup (a bare worker)
