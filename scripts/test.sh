@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real data and real tools, not mocks: Fashion-MNIST for probe fixtures; pdfsig/pdftotext, qpdf and openssl
-# to check reports as a regulator would; chromium for the /verify page test.
-packages=(dataset-fashion-mnist poppler-utils qpdf openssl chromium)
+# to check reports as a regulator would; chromium for the /verify page test; a PostgreSQL server for the tests that
+# run on both databases.
+packages=(dataset-fashion-mnist poppler-utils qpdf openssl chromium postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -27,11 +28,13 @@ fi
 # exit. AUDIT_REQUIRE_S3=1 turns "no server" into failures instead of skips.
 s3rver_pid=""
 s3rver_dir=""
-stop_s3rver() {
+pg_dir=""
+stop_servers() {
   if [ -n "$s3rver_pid" ]; then kill "$s3rver_pid" 2>/dev/null || true; wait "$s3rver_pid" 2>/dev/null || true; fi
   if [ -n "$s3rver_dir" ]; then rm -rf "$s3rver_dir"; fi
+  if [ -n "$pg_dir" ]; then scripts/throwaway-postgres.sh stop "$pg_dir" || true; fi
 }
-trap stop_s3rver EXIT
+trap stop_servers EXIT
 if command -v npm >/dev/null 2>&1; then
   (cd tests/S3Server && npm ci --no-audit --no-fund --silent)
   s3rver_dir=$(mktemp -d)
@@ -49,6 +52,16 @@ if command -v npm >/dev/null 2>&1; then
   echo "S3 test server (s3rver) at $AUDIT_TEST_S3_URL"
 fi
 export AUDIT_REQUIRE_S3=1
+# A throwaway PostgreSQL cluster for the PostgreSQL variants of the database tests, removed on exit. Under this
+# script they must run: AUDIT_REQUIRE_POSTGRES=1 makes them fail, not skip, without a server. An AUDIT_TEST_POSTGRES
+# given from outside is used as it is.
+if [ -z "${AUDIT_TEST_POSTGRES:-}" ]; then
+  cluster=$(scripts/throwaway-postgres.sh start)
+  pg_dir=${cluster%%$'\t'*}
+  export AUDIT_TEST_POSTGRES=${cluster#*$'\t'}
+  echo "PostgreSQL for the tests: $AUDIT_TEST_POSTGRES"
+fi
+export AUDIT_REQUIRE_POSTGRES=1
 
 log=$(mktemp)
 status=0

@@ -1,17 +1,19 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Tests.Infrastructure;
+using Audit.Api.Tests.Support;
 
 namespace Audit.Api.Tests;
 
-public sealed class ArtifactsTests : IDisposable
+public abstract class ArtifactsTests(DatabaseProvider database) : IDisposable
 {
-    private readonly AuditApiFactory _factory = new(worker: false, maxUploadBytes: 64 * 1024);
+    private readonly AuditApiFactory _factory = new(worker: false, maxUploadBytes: 64 * 1024, database: database);
 
     public void Dispose() => _factory.Dispose();
 
-    [Fact]
+    [DatabaseFact]
     public async Task Upload_Model_ReturnsContentAddressedArtifactWithInventory()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -37,7 +39,7 @@ public sealed class ArtifactsTests : IDisposable
         Assert.Equal(artifact["sha256"]!.GetValue<string>(), fetched["sha256"]!.GetValue<string>());
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Upload_SameBytesTwice_StoresOneBlob()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -50,7 +52,7 @@ public sealed class ArtifactsTests : IDisposable
         Assert.Single(Directory.GetFiles(blobs, "*", SearchOption.AllDirectories), f => !f.Contains("incoming", StringComparison.Ordinal));
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Upload_LargerThanLimit_Returns413AndStoresNothing()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -61,7 +63,7 @@ public sealed class ArtifactsTests : IDisposable
         Assert.Empty(Directory.GetFiles(Path.Combine(_factory.DataDirectory, "artifacts", "sha256"), "*", SearchOption.AllDirectories));
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Upload_ModelThatIsNotOnnx_Returns422AndStoresNothing()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -73,7 +75,7 @@ public sealed class ArtifactsTests : IDisposable
         Assert.Empty(Directory.GetFiles(Path.Combine(_factory.DataDirectory, "artifacts", "sha256"), "*", SearchOption.AllDirectories));
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Upload_WithUnknownKind_ReturnsValidationProblem()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -83,7 +85,7 @@ public sealed class ArtifactsTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest, "kind");
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Upload_WithoutFile_ReturnsValidationProblem()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -94,7 +96,7 @@ public sealed class ArtifactsTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest, "file");
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Upload_DatasetThatIsNeitherSafetensorsNorJsonLines_Returns422()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -104,7 +106,7 @@ public sealed class ArtifactsTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Get_ArtifactOfAnotherTenant_Returns404()
     {
         string id = await _factory.ClientFor(AuditApiFactory.AcmeCompliance).UploadIdAsync(TestModels.Conv2d, "model");
@@ -115,13 +117,17 @@ public sealed class ArtifactsTests : IDisposable
     }
 }
 
-public sealed class DatasetUploadTests : IDisposable
+public sealed class ArtifactsTestsOnSqlite() : ArtifactsTests(DatabaseProvider.Sqlite);
+
+public sealed class ArtifactsTestsOnPostgres() : ArtifactsTests(DatabaseProvider.PostgreSQL), IRunsOnPostgres;
+
+public abstract class DatasetUploadTests(DatabaseProvider database) : IDisposable
 {
-    private readonly AuditApiFactory _factory = new(worker: false);
+    private readonly AuditApiFactory _factory = new(worker: false, database: database);
 
     public void Dispose() => _factory.Dispose();
 
-    [Fact]
+    [DatabaseFact]
     public async Task Upload_SafetensorsWithWrongDtype_Returns422AndStoresNothing()
     {
         // A well-formed safetensors header whose inputs are int32: the probes need float32.
@@ -137,3 +143,7 @@ public sealed class DatasetUploadTests : IDisposable
         Assert.Empty(Directory.GetFiles(Path.Combine(_factory.DataDirectory, "artifacts", "sha256"), "*", SearchOption.AllDirectories));
     }
 }
+
+public sealed class DatasetUploadTestsOnSqlite() : DatasetUploadTests(DatabaseProvider.Sqlite);
+
+public sealed class DatasetUploadTestsOnPostgres() : DatasetUploadTests(DatabaseProvider.PostgreSQL), IRunsOnPostgres;

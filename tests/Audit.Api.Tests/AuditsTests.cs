@@ -1,16 +1,18 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Tests.Infrastructure;
+using Audit.Api.Tests.Support;
 
 namespace Audit.Api.Tests;
 
-public sealed class AuditsTests : IDisposable
+public abstract class AuditsTests(DatabaseProvider database) : IDisposable
 {
-    private readonly AuditApiFactory _factory = new();
+    private readonly AuditApiFactory _factory = new(database: database);
 
     public void Dispose() => _factory.Dispose();
 
-    [Fact]
+    [DatabaseFact]
     public async Task Submit_WithoutRequiredDataset_SucceedsInconclusiveNamingTheMissingEvidence()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -45,7 +47,7 @@ public sealed class AuditsTests : IDisposable
         Assert.Equal("inconclusive", done["verdict"]!.GetValue<string>());
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Submit_ModelWithUnsupportedOperators_FailsWithClearReason()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -59,7 +61,7 @@ public sealed class AuditsTests : IDisposable
         Assert.Null(done["verdict"]);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Submit_WithUnknownProfile_ReturnsValidationProblem()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -70,7 +72,7 @@ public sealed class AuditsTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest, "profileId");
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Submit_WithUnknownProfileVersion_ReturnsValidationProblem()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -81,7 +83,7 @@ public sealed class AuditsTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest, "profileVersion");
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Submit_WithMissingFields_ReturnsFieldErrors()
     {
         HttpResponseMessage response = await _factory.ClientFor(AuditApiFactory.AcmeCompliance).SubmitAsync(new { });
@@ -89,7 +91,7 @@ public sealed class AuditsTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest, "modelArtifactId");
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Submit_WithAnotherTenantsModel_ReturnsValidationProblem()
     {
         string model = await _factory.ClientFor(AuditApiFactory.AcmeCompliance).UploadIdAsync(TestModels.Conv2d, "model");
@@ -100,7 +102,7 @@ public sealed class AuditsTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest, "modelArtifactId");
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Submit_WithDatasetIdOfAModel_ReturnsValidationProblem()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -111,7 +113,7 @@ public sealed class AuditsTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest, "datasetArtifactId");
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Submit_RetriedWithSameIdempotencyKey_ReturnsSameAudit()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -127,7 +129,7 @@ public sealed class AuditsTests : IDisposable
         Assert.Equal(1, list["total"]!.GetValue<int>());
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Submit_SameIdempotencyKeyForDifferentRequest_Returns409()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -139,7 +141,7 @@ public sealed class AuditsTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.Conflict);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task IdempotencyKeys_AreScopedToTheTenant()
     {
         HttpClient acme = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -154,7 +156,7 @@ public sealed class AuditsTests : IDisposable
         Assert.NotEqual(a["id"]!.GetValue<string>(), (await b.JsonAsync())["id"]!.GetValue<string>());
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Audits_OfAnotherTenant_AreInvisible()
     {
         HttpClient acme = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -169,7 +171,7 @@ public sealed class AuditsTests : IDisposable
         Assert.Equal(HttpStatusCode.OK, (await _factory.ClientFor(AuditApiFactory.AcmeAuditor).GetAsync($"/api/v1/audits/{id}")).StatusCode);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task List_FiltersByStatusAndPages()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -189,14 +191,18 @@ public sealed class AuditsTests : IDisposable
     }
 }
 
-public sealed class QueuedAuditTests : IDisposable
+public sealed class AuditsTestsOnSqlite() : AuditsTests(DatabaseProvider.Sqlite);
+
+public sealed class AuditsTestsOnPostgres() : AuditsTests(DatabaseProvider.PostgreSQL), IRunsOnPostgres;
+
+public abstract class QueuedAuditTests(DatabaseProvider database) : IDisposable
 {
     // No worker: audits stay queued, so cancellation and report readiness can be observed deterministically.
-    private readonly AuditApiFactory _factory = new(worker: false);
+    private readonly AuditApiFactory _factory = new(worker: false, database: database);
 
     public void Dispose() => _factory.Dispose();
 
-    [Fact]
+    [DatabaseFact]
     public async Task Report_WhileQueued_Returns409Problem()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -206,7 +212,7 @@ public sealed class QueuedAuditTests : IDisposable
         await (await client.GetAsync($"/api/v1/audits/{id}/report")).AssertProblemAsync(HttpStatusCode.Conflict);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Cancel_QueuedAudit_CancelsItAndASecondCancelConflicts()
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -221,3 +227,7 @@ public sealed class QueuedAuditTests : IDisposable
         await (await client.PostAsync("/api/v1/audits/aud_missing/cancel", null)).AssertProblemAsync(HttpStatusCode.NotFound);
     }
 }
+
+public sealed class QueuedAuditTestsOnSqlite() : QueuedAuditTests(DatabaseProvider.Sqlite);
+
+public sealed class QueuedAuditTestsOnPostgres() : QueuedAuditTests(DatabaseProvider.PostgreSQL), IRunsOnPostgres;

@@ -1,17 +1,19 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Tests.Infrastructure;
+using Audit.Api.Tests.Support;
 
 namespace Audit.Api.Tests;
 
-public sealed class AuthenticationTests : IDisposable
+public abstract class AuthenticationTests(DatabaseProvider database) : IDisposable
 {
-    private readonly AuditApiFactory _factory = new(worker: false);
+    private readonly AuditApiFactory _factory = new(worker: false, database: database);
 
     public void Dispose() => _factory.Dispose();
 
-    [Fact]
+    [DatabaseFact]
     public async Task Request_WithoutKey_Returns401Problem()
     {
         HttpResponseMessage response = await _factory.CreateClient().GetAsync("/api/v1/profiles");
@@ -19,7 +21,7 @@ public sealed class AuthenticationTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.Unauthorized);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Request_WithUnknownKey_Returns401Problem()
     {
         HttpResponseMessage response = await _factory.ClientFor("not-a-key").GetAsync("/api/v1/profiles");
@@ -27,7 +29,7 @@ public sealed class AuthenticationTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.Unauthorized);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Request_WithBearerKey_IsAuthenticated()
     {
         HttpResponseMessage response = await _factory.BearerClientFor(AuditApiFactory.AcmeAuditor).GetAsync("/api/v1/profiles");
@@ -35,7 +37,7 @@ public sealed class AuthenticationTests : IDisposable
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Upload_ByAuditor_Returns403Problem()
     {
         HttpResponseMessage response = await _factory.ClientFor(AuditApiFactory.AcmeAuditor).UploadAsync(TestModels.Conv2d, "model");
@@ -43,7 +45,7 @@ public sealed class AuthenticationTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.Forbidden);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task ReadAudits_ByRegulator_Returns403Problem()
     {
         HttpResponseMessage response = await _factory.ClientFor(AuditApiFactory.Regulator).GetAsync("/api/v1/audits");
@@ -51,7 +53,7 @@ public sealed class AuthenticationTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.Forbidden);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task AdminEndpoints_ForComplianceKey_Return403Problem()
     {
         HttpResponseMessage response = await _factory.ClientFor(AuditApiFactory.AcmeCompliance).GetAsync("/api/v1/admin/tenants");
@@ -59,7 +61,7 @@ public sealed class AuthenticationTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.Forbidden);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Admin_CreatesTenantAndKey_WhichWorksUntilRevoked()
     {
         HttpClient admin = _factory.ClientFor(AuditApiFactory.Admin);
@@ -81,7 +83,7 @@ public sealed class AuthenticationTests : IDisposable
         await (await initech.GetAsync("/api/v1/profiles")).AssertProblemAsync(HttpStatusCode.Unauthorized);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Admin_CreatingComplianceKeyWithoutTenant_ReturnsFieldError()
     {
         HttpResponseMessage response = await _factory.ClientFor(AuditApiFactory.Admin)
@@ -90,7 +92,7 @@ public sealed class AuthenticationTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest, "tenantId");
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Health_LiveAndReady_AreAnonymousAndHealthy()
     {
         HttpClient client = _factory.CreateClient();
@@ -101,7 +103,7 @@ public sealed class AuthenticationTests : IDisposable
         Assert.Equal("Healthy", await ready.Content.ReadAsStringAsync());
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task OpenApiDocument_DescribesTheFlow()
     {
         JsonNode document = await (await _factory.CreateClient().GetAsync("/openapi/v1.json")).JsonAsync();
@@ -113,3 +115,7 @@ public sealed class AuthenticationTests : IDisposable
         }
     }
 }
+
+public sealed class AuthenticationTestsOnSqlite() : AuthenticationTests(DatabaseProvider.Sqlite);
+
+public sealed class AuthenticationTestsOnPostgres() : AuthenticationTests(DatabaseProvider.PostgreSQL), IRunsOnPostgres;

@@ -2,13 +2,15 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Tests.Infrastructure;
+using Audit.Api.Tests.Support;
 
 namespace Audit.Api.Tests;
 
-public sealed class ProfilesTests : IDisposable
+public abstract class ProfilesTests(DatabaseProvider database) : IDisposable
 {
-    private readonly AuditApiFactory _factory = new(worker: false);
+    private readonly AuditApiFactory _factory = new(worker: false, database: database);
 
     public void Dispose() => _factory.Dispose();
 
@@ -32,7 +34,7 @@ public sealed class ProfilesTests : IDisposable
         },
     };
 
-    [Fact]
+    [DatabaseFact]
     public async Task List_ShowsBuiltInProfilesToEveryRole()
     {
         foreach (string key in new[] { AuditApiFactory.AcmeCompliance, AuditApiFactory.AcmeAuditor, AuditApiFactory.Regulator, AuditApiFactory.Admin })
@@ -42,13 +44,13 @@ public sealed class ProfilesTests : IDisposable
         }
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Get_UnknownProfile_Returns404Problem()
     {
         await (await _factory.ClientFor(AuditApiFactory.AcmeCompliance).GetAsync("/api/v1/profiles/nope")).AssertProblemAsync(HttpStatusCode.NotFound);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Create_JsonProfile_IsStoredTenantScopedWithContentHash()
     {
         HttpClient acme = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -64,7 +66,7 @@ public sealed class ProfilesTests : IDisposable
         await (await _factory.ClientFor(AuditApiFactory.GlobexCompliance).GetAsync("/api/v1/profiles/acme-inventory")).AssertProblemAsync(HttpStatusCode.NotFound);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Create_YamlProfile_MirrorsJson()
     {
         const string yaml = """
@@ -94,7 +96,7 @@ public sealed class ProfilesTests : IDisposable
         Assert.Equal(5000, body["controls"]![0]!["probes"]![0]!["parameters"]!["maxParameters"]!.GetValue<int>());
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Create_SameVersionTwice_Returns409AndNewVersionIsListed()
     {
         HttpClient acme = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -112,7 +114,7 @@ public sealed class ProfilesTests : IDisposable
         Assert.Equal("Acme inventory", (await (await acme.GetAsync("/api/v1/profiles/acme-inventory?version=1.0.0")).JsonAsync())["title"]!.GetValue<string>());
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Create_ByAuditor_Returns403()
     {
         await (await _factory.ClientFor(AuditApiFactory.AcmeAuditor).PostAsJsonAsync("/api/v1/profiles", ValidProfile()))
@@ -134,7 +136,7 @@ public sealed class ProfilesTests : IDisposable
         { """{"controls":[]}""", "controls" },
     };
 
-    [Theory]
+    [DatabaseTheory]
     [MemberData(nameof(InvalidProfiles))]
     public async Task Create_InvalidProfile_ReturnsFieldLevelProblem(string patch, string field)
     {
@@ -146,7 +148,7 @@ public sealed class ProfilesTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest, field);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Create_DuplicateControlIds_ReturnsFieldLevelProblem()
     {
         JsonObject profile = ValidProfile();
@@ -157,7 +159,7 @@ public sealed class ProfilesTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest, "controls");
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Create_BodyOfWrongShape_Returns400NotServerError()
     {
         using var content = new StringContent("""{"id":"x","controls":"not-a-list"}""", Encoding.UTF8, "application/json");
@@ -167,7 +169,7 @@ public sealed class ProfilesTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Create_MalformedYaml_Returns400()
     {
         using var content = new StringContent("id: [unclosed", Encoding.UTF8, "application/yaml");
@@ -177,7 +179,7 @@ public sealed class ProfilesTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest, "body");
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Submit_AgainstCustomProfile_RecordsExactVersionAndHash()
     {
         HttpClient acme = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -215,6 +217,10 @@ public sealed class ProfilesTests : IDisposable
         }
     }
 }
+
+public sealed class ProfilesTestsOnSqlite() : ProfilesTests(DatabaseProvider.Sqlite);
+
+public sealed class ProfilesTestsOnPostgres() : ProfilesTests(DatabaseProvider.PostgreSQL), IRunsOnPostgres;
 
 public sealed class BuiltInProfileCatalogTests : IDisposable
 {

@@ -12,6 +12,8 @@ public sealed class AuditOptions
 
     /// <summary>Where artifacts, evidence and report PDFs are kept: the data directory (default) or an S3 bucket.</summary>
     public Artifacts.StorageOptions Storage { get; set; } = new();
+    /// <summary><c>Audit:Database:Provider</c> (Sqlite or PostgreSQL) and <c>Audit:Database:ConnectionString</c>.</summary>
+    public Persistence.DatabaseOptions Database { get; set; } = new();
 
     /// <summary>Keys given in configuration (<c>Audit:ApiKeys:N:Key</c>, <c>:Tenant</c>, <c>:Role</c>).</summary>
     public List<ConfiguredApiKey> ApiKeys { get; set; } = [];

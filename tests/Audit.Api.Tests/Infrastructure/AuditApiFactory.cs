@@ -3,12 +3,15 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Audit.Api.Infrastructure.Persistence;
+using Audit.Api.Tests.Support;
 
 namespace Audit.Api.Tests.Infrastructure;
 
 /// <summary>
 /// The API in process on a fresh data directory (SQLite file, artifact store) with known keys for two tenants.
-/// Every test class that needs isolation creates its own.
+/// Every test class that needs isolation creates its own. With <see cref="DatabaseProvider.PostgreSQL"/> it gets a
+/// fresh PostgreSQL database of its own (see <see cref="TestDatabases"/>), dropped when it is disposed.
 /// </summary>
 public sealed class AuditApiFactory : WebApplicationFactory<Program>
 {
@@ -20,6 +23,7 @@ public sealed class AuditApiFactory : WebApplicationFactory<Program>
 
     private readonly Dictionary<string, string?> _settings;
     private readonly Action<IServiceCollection>? _services;
+    private readonly string? _postgres;
 
     /// <param name="services">Replaces services after the app registered its own (e.g. a scripted probe).</param>
     public AuditApiFactory(
@@ -27,9 +31,11 @@ public sealed class AuditApiFactory : WebApplicationFactory<Program>
         bool worker = true,
         long maxUploadBytes = 64 * 1024 * 1024,
         IDictionary<string, string?>? settings = null,
-        Action<IServiceCollection>? services = null)
+        Action<IServiceCollection>? services = null,
+        DatabaseProvider database = DatabaseProvider.Sqlite)
     {
         _services = services;
+        _postgres = database == DatabaseProvider.PostgreSQL ? TestDatabases.CreatePostgres() : null;
         DataDirectory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "audit-tests", Guid.NewGuid().ToString("N"));
         _settings = new Dictionary<string, string?>
         {
@@ -55,6 +61,11 @@ public sealed class AuditApiFactory : WebApplicationFactory<Program>
             ["Audit:ApiKeys:4:Key"] = Admin,
             ["Audit:ApiKeys:4:Role"] = "admin",
         };
+        foreach ((string key, string? value) in TestDatabases.Settings(database, _postgres))
+        {
+            _settings[key] = value;
+        }
+
         foreach ((string key, string? value) in settings ?? new Dictionary<string, string?>())
         {
             _settings[key] = value;
@@ -75,6 +86,15 @@ public sealed class AuditApiFactory : WebApplicationFactory<Program>
         HttpClient client = CreateClient();
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
         return client;
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (_postgres is not null)
+        {
+            await TestDatabases.DropPostgresAsync(_postgres);
+        }
     }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)

@@ -1,16 +1,24 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Tests.Infrastructure;
 using Audit.Api.Tests.Support;
 using Audit.Api.Tests.Transparency;
 
 namespace Audit.Api.Tests.Reports;
 
-/// <summary>One audit run end to end through the API on a real ONNX model, then its report fetched, checked and verified.</summary>
-public sealed class ReportApiFixture : IAsyncLifetime
+/// <summary>
+/// One audit run end to end through the API on a real ONNX model, then its report fetched, checked and verified; on
+/// each database provider (issued reports, the transparency log and the access log live in the database).
+/// </summary>
+public abstract class ReportApiFixture(DatabaseProvider database) : IAsyncLifetime
 {
-    public AuditApiFactory Factory { get; } = new();
+    // Not made when the PostgreSQL variant is skipped (its tests never run).
+    private readonly AuditApiFactory? _factory =
+        database == DatabaseProvider.PostgreSQL && TestDatabases.PostgresSkipReason is not null ? null : new(database: database);
+
+    public AuditApiFactory Factory => _factory ?? throw new InvalidOperationException(TestDatabases.PostgresSkipReason);
 
     public HttpClient ClientFor(string apiKey) => Factory.ClientFor(apiKey);
 
@@ -20,6 +28,11 @@ public sealed class ReportApiFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        if (_factory is null)
+        {
+            return;
+        }
+
         HttpClient client = ClientFor(AuditApiFactory.AcmeCompliance);
         string model = await client.UploadIdAsync(TestModels.Conv2d, "model");
         AuditId = (await (await client.SubmitAsync(new { modelArtifactId = model, profileId = "trojan-scan" })).JsonAsync())["id"]!.GetValue<string>();
@@ -31,18 +44,25 @@ public sealed class ReportApiFixture : IAsyncLifetime
         Pdf = await report.Content.ReadAsByteArrayAsync();
     }
 
-    public Task DisposeAsync()
+    public async Task DisposeAsync()
     {
-        Factory.Dispose();
-        return Task.CompletedTask;
+        if (_factory is not null)
+        {
+            await _factory.DisposeAsync();
+        }
     }
 }
 
-public sealed class ReportApiTests(ReportApiFixture fixture) : IClassFixture<ReportApiFixture>
+public sealed class ReportApiFixtureOnSqlite() : ReportApiFixture(DatabaseProvider.Sqlite);
+
+public sealed class ReportApiFixtureOnPostgres() : ReportApiFixture(DatabaseProvider.PostgreSQL);
+
+public abstract class ReportApiTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
+    where TFixture : ReportApiFixture
 {
     private string ReportId => "rpt_" + fixture.AuditId;
 
-    [Fact]
+    [DatabaseFact]
     public async Task DownloadedReport_IsSignedAndValid_ForPdfsigAndOpensslWithThePublishedRoot()
     {
         using var directory = new TempDirectory();
@@ -58,7 +78,7 @@ public sealed class ReportApiTests(ReportApiFixture fixture) : IClassFixture<Rep
         Assert.Contains(fixture.AuditId, Tools.Run("pdftotext", directory.File("report.pdf"), "-").Output);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Verification_OfTheDownloadedReport_IsValid_WithClaims()
     {
         JsonNode result = await VerifyAsync(AuditApiFactory.Regulator, fixture.Pdf);
@@ -72,7 +92,7 @@ public sealed class ReportApiTests(ReportApiFixture fixture) : IClassFixture<Rep
         Assert.Equal("inconclusive", result["claims"]!["verdict"]!.GetValue<string>());
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Verification_OfATamperedReport_IsInvalid_NamingTheCheck()
     {
         byte[] tampered = PdfBytes.AppendIncrementalUpdate(fixture.Pdf);
@@ -84,7 +104,7 @@ public sealed class ReportApiTests(ReportApiFixture fixture) : IClassFixture<Rep
         Assert.Equal("noLaterIncrementalUpdate", failed["name"]!.GetValue<string>());
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Verification_WithoutAFile_IsAValidationProblem()
     {
         HttpClient client = fixture.ClientFor(AuditApiFactory.Regulator);
@@ -93,7 +113,7 @@ public sealed class ReportApiTests(ReportApiFixture fixture) : IClassFixture<Rep
         await (await client.PostAsync("/api/v1/verifications", form)).AssertProblemAsync(HttpStatusCode.BadRequest, "file");
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Verification_WithoutAKey_IsAnswered_AndRecordedAsAnonymous()
     {
         using var form = new MultipartFormDataContent { { new ByteArrayContent(fixture.Pdf), "file", "r.pdf" } };
@@ -106,7 +126,7 @@ public sealed class ReportApiTests(ReportApiFixture fixture) : IClassFixture<Rep
         Assert.Contains(entries, e => e!["action"]!.GetValue<string>() == "verification" && e["role"]!.GetValue<string>() == "anonymous");
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Receipt_IsServedToTheOwningTenant_AndIncludedInTheLog()
     {
         HttpClient client = fixture.ClientFor(AuditApiFactory.AcmeAuditor);
@@ -131,7 +151,7 @@ public sealed class ReportApiTests(ReportApiFixture fixture) : IClassFixture<Rep
             .AssertProblemAsync(HttpStatusCode.NotFound);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task TransparencyProofs_RejectSizesOutsideTheLog()
     {
         HttpClient anonymous = fixture.Factory.CreateClient();
@@ -141,7 +161,7 @@ public sealed class ReportApiTests(ReportApiFixture fixture) : IClassFixture<Rep
         await (await anonymous.GetAsync("/api/v1/transparency/entries/999")).AssertProblemAsync(HttpStatusCode.NotFound);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task SigningKeys_ArePublishedAsPemAndJwk()
     {
         JsonNode keys = await (await fixture.Factory.CreateClient().GetAsync("/api/v1/signing-keys")).JsonAsync();
@@ -153,7 +173,7 @@ public sealed class ReportApiTests(ReportApiFixture fixture) : IClassFixture<Rep
         Assert.Single(keys["roots"]!.AsArray());
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task DownloadsAndVerifications_AreRecorded_AndReadableByTheTenantsAuditors()
     {
         await VerifyAsync(AuditApiFactory.Regulator, fixture.Pdf);
@@ -169,7 +189,7 @@ public sealed class ReportApiTests(ReportApiFixture fixture) : IClassFixture<Rep
         Assert.DoesNotContain(globex, e => e!["reportId"]?.GetValue<string>() == ReportId);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task VerifyPage_IsServed()
     {
         HttpResponseMessage response = await fixture.Factory.CreateClient().GetAsync("/verify");
@@ -190,3 +210,7 @@ public sealed class ReportApiTests(ReportApiFixture fixture) : IClassFixture<Rep
         return await response.JsonAsync();
     }
 }
+
+public sealed class ReportApiTestsOnSqlite(ReportApiFixtureOnSqlite fixture) : ReportApiTests<ReportApiFixtureOnSqlite>(fixture);
+
+public sealed class ReportApiTestsOnPostgres(ReportApiFixtureOnPostgres fixture) : ReportApiTests<ReportApiFixtureOnPostgres>(fixture), IRunsOnPostgres;

@@ -5,22 +5,24 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using Audit.Api.Infrastructure.Persistence;
 using Audit.Api.Tests.Infrastructure;
+using Audit.Api.Tests.Support;
 
 namespace Audit.Api.Tests.Webhooks;
 
-public sealed class WebhooksTests : IDisposable
+public abstract class WebhooksTests(DatabaseProvider database) : IDisposable
 {
     private readonly AuditApiFactory _factory = new(settings: new Dictionary<string, string?>
     {
         ["Audit:Webhooks:AllowLoopbackHttp"] = "true",
         ["Audit:Webhooks:PollInterval"] = "00:00:00.100",
         ["Audit:Webhooks:InitialBackoff"] = "00:00:00.200",
-    });
+    }, database: database);
 
     public void Dispose() => _factory.Dispose();
 
-    [Fact]
+    [DatabaseFact]
     public async Task SucceededAudit_IsDeliveredSigned_AfterARetry_AndLogged()
     {
         int port = FreePort();
@@ -58,7 +60,7 @@ public sealed class WebhooksTests : IDisposable
         Assert.Equal("audit.succeeded", delivery["eventType"]!.GetValue<string>());
     }
 
-    [Theory]
+    [DatabaseTheory]
     [InlineData("http://example.com/hook")]
     [InlineData("https://10.1.2.3/hook")]
     [InlineData("https://169.254.169.254/latest/meta-data")]
@@ -73,10 +75,10 @@ public sealed class WebhooksTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest, "url");
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Create_LoopbackHttp_IsRefusedUnlessConfigured()
     {
-        using var strict = new AuditApiFactory(worker: false);
+        using var strict = new AuditApiFactory(worker: false, database: database);
 
         HttpResponseMessage response = await strict.ClientFor(AuditApiFactory.AcmeCompliance)
             .PostAsJsonAsync("/api/v1/webhooks", new { url = "http://127.0.0.1:9/hook", events = new[] { "audit.succeeded" } });
@@ -84,7 +86,7 @@ public sealed class WebhooksTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest, "url");
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Create_WithUnknownEvent_ReturnsValidationProblem()
     {
         HttpResponseMessage response = await _factory.ClientFor(AuditApiFactory.AcmeCompliance)
@@ -93,7 +95,7 @@ public sealed class WebhooksTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest, "events[0]");
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Webhooks_OfAnotherTenant_AreInvisibleAndCannotBeDeleted()
     {
         HttpClient acme = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -153,3 +155,7 @@ public sealed class WebhooksTests : IDisposable
         return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 }
+
+public sealed class WebhooksTestsOnSqlite() : WebhooksTests(DatabaseProvider.Sqlite);
+
+public sealed class WebhooksTestsOnPostgres() : WebhooksTests(DatabaseProvider.PostgreSQL), IRunsOnPostgres;

@@ -24,7 +24,7 @@ public sealed class StorageHealthCheck : IHealthCheck
         try
         {
             await using DbConnection connection = await _database.OpenAsync(cancellationToken);
-            await connection.ExecuteScalarAsync<long>(new CommandDefinition("SELECT COUNT(*) FROM schema_migrations", cancellationToken: cancellationToken));
+            await connection.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT COUNT(*) FROM {Migrator.JournalTable}", cancellationToken: cancellationToken));
         }
         catch (DbException ex)
         {

@@ -19,6 +19,7 @@ public sealed class ReportIssuing(
     ReportIssuer issuer,
     IIssuedReportStore reports,
     ProbeCatalog catalog,
+    DatabaseLocks locks,
     TimeProvider time) : IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -36,6 +37,9 @@ public sealed class ReportIssuing(
         await _gate.WaitAsync(cancellationToken);
         try
         {
+            // Another process (a worker finishing the audit, another API instance serving its download) may be
+            // issuing it too: only one may, or the log would record two reports for one audit.
+            await using var issuing = await locks.AcquireAsync("report-issuing", cancellationToken);
             existing = await reports.FindAsync(reportId, cancellationToken);
             if (existing is not null)
             {

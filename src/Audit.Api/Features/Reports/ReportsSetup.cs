@@ -14,7 +14,10 @@ public static class ReportsSetup
 {
     public static IServiceCollection AddReports(this IServiceCollection services, AuditOptions options)
     {
-        services.AddSingleton<IIssuedReportStore>(sp => new FileIssuedReportStore(options.DataPath, sp.GetRequiredService<Infrastructure.Artifacts.IBlobStorage>()));
+        // Records in the database (every process sees every report); PDF bytes in the blob storage (data directory or S3).
+        services.AddSingleton<IIssuedReportStore>(sp => new DatabaseIssuedReportStore(
+            sp.GetRequiredService<IDatabase>(),
+            new FileIssuedReportStore(options.DataPath, sp.GetRequiredService<Infrastructure.Artifacts.IBlobStorage>())));
         services.AddSingleton<PadesSigner>();
         services.AddSingleton(sp => new ServiceAddress(options.PublicBaseUrl,
             () => sp.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()));

@@ -24,18 +24,12 @@ public sealed class FileTransparencyLogStore : ITransparencyLogStore, IDisposabl
         _path = Path.Combine(directory, "log.bin");
     }
 
-    public async Task<long> AppendAsync(ReadOnlyMemory<byte> entry, CancellationToken cancellationToken)
+    public async Task<long> AppendAsync(ReadOnlyMemory<byte> entry, CancellationToken cancellationToken) =>
+        (await AppendReservedAsync((_, _) => Task.FromResult((entry.ToArray(), 0)), cancellationToken)).Index;
+
+    public async Task<(long Index, byte[] Entry, T State)> AppendReservedAsync<T>(
+        Func<long, CancellationToken, Task<(byte[] Entry, T State)>> build, CancellationToken cancellationToken)
     {
-        if (entry.Length is 0 or > MaxEntryBytes)
-        {
-            throw new ArgumentException($"A log entry must hold 1 to {MaxEntryBytes} bytes.", nameof(entry));
-        }
-
-        var record = new byte[4 + entry.Length + 32];
-        BinaryPrimitives.WriteInt32BigEndian(record, entry.Length);
-        entry.Span.CopyTo(record.AsSpan(4));
-        SHA256.HashData(entry.Span, record.AsSpan(4 + entry.Length));
-
         await _gate.WaitAsync(cancellationToken);
         try
         {
@@ -44,10 +38,42 @@ public sealed class FileTransparencyLogStore : ITransparencyLogStore, IDisposabl
                 _count = (await LoadAsync(repair: true, cancellationToken)).Count;
             }
 
+            var (entry, state) = await build(_count, cancellationToken);
+            if (entry.Length is 0 or > MaxEntryBytes)
+            {
+                throw new ArgumentException($"A log entry must hold 1 to {MaxEntryBytes} bytes.", nameof(build));
+            }
+
+            var record = new byte[4 + entry.Length + 32];
+            BinaryPrimitives.WriteInt32BigEndian(record, entry.Length);
+            entry.CopyTo(record.AsSpan(4));
+            SHA256.HashData(entry, record.AsSpan(4 + entry.Length));
+
             await using var stream = new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.Read);
             await stream.WriteAsync(record, CancellationToken.None);
             stream.Flush(flushToDisk: true);
-            return _count++;
+            return (_count++, entry, state);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async Task<IReadOnlyList<byte[]>> ReadFromAsync(long start, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            // This store has one writer (this instance): nothing new since the last read or append means nothing to read.
+            if (_count >= 0 && start >= _count)
+            {
+                return [];
+            }
+
+            var entries = await LoadAsync(repair: true, cancellationToken);
+            _count = entries.Count;
+            return entries.Skip((int)Math.Min(start, entries.Count)).ToList();
         }
         finally
         {

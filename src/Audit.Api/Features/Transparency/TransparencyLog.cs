@@ -30,52 +30,25 @@ public sealed class TransparencyLog(ITransparencyLogStore store, ISigningKeyProv
 {
     public const string TreeHeadContentType = "application/vnd.audit.tree-head+json";
 
+    // Guards the cache below. The store serialises appends (across processes, for the database store); the cache only
+    // ever grows by what the store reads back, so every snapshot is a prefix of the log.
     private readonly SemaphoreSlim _gate = new(1, 1);
-
-    // Held from reserving an index to appending at it, so that no other append can take the reserved index.
-    private readonly SemaphoreSlim _appendGate = new(1, 1);
-    private List<byte[]>? _entries;
-    private List<byte[]>? _leafHashes;
+    private readonly List<byte[]> _entries = [];
+    private readonly List<byte[]> _leafHashes = [];
 
     /// <summary>Appends an entry; returns its index.</summary>
-    public async Task<long> AppendAsync(byte[] entry, CancellationToken cancellationToken)
-    {
-        await _appendGate.WaitAsync(cancellationToken);
-        try
-        {
-            return await AppendCoreAsync(entry, cancellationToken);
-        }
-        finally
-        {
-            _appendGate.Release();
-        }
-    }
+    public async Task<long> AppendAsync(byte[] entry, CancellationToken cancellationToken) =>
+        await store.AppendAsync(entry, cancellationToken);
 
     /// <summary>
     /// Reserves the next index, lets <paramref name="build"/> make the entry knowing it (a report states its own log
-    /// index inside the signed bytes the entry hashes), and appends it there. Appends through this log wait meanwhile,
-    /// so the reserved index is the appended one; reads do not wait. If the store nevertheless places the entry
-    /// elsewhere (another process appended to the same store), this throws rather than let a document name a wrong index.
+    /// index inside the signed bytes the entry hashes), and appends it there. The store holds every other append (of
+    /// this process or another sharing the store) back meanwhile, so the reserved index is the appended one; reads do
+    /// not wait.
     /// </summary>
-    public async Task<(long Index, byte[] Entry, T State)> AppendReservedAsync<T>(
-        Func<long, CancellationToken, Task<(byte[] Entry, T State)>> build, CancellationToken cancellationToken)
-    {
-        await _appendGate.WaitAsync(cancellationToken);
-        try
-        {
-            var (entries, _) = await SnapshotAsync(cancellationToken);
-            long reserved = entries.Count;
-            var (entry, state) = await build(reserved, cancellationToken);
-            var index = await AppendCoreAsync(entry, cancellationToken);
-            return index == reserved
-                ? (index, entry, state)
-                : throw new InvalidOperationException($"Log index {reserved} was reserved but the entry was appended at {index}.");
-        }
-        finally
-        {
-            _appendGate.Release();
-        }
-    }
+    public Task<(long Index, byte[] Entry, T State)> AppendReservedAsync<T>(
+        Func<long, CancellationToken, Task<(byte[] Entry, T State)>> build, CancellationToken cancellationToken) =>
+        store.AppendReservedAsync(build, cancellationToken);
 
     /// <summary>Indexes and bytes of the entries that record a report with this SHA-256 (lower-case hex).</summary>
     public async Task<IReadOnlyList<(long Index, byte[] Entry)>> FindByReportSha256Async(string reportSha256, CancellationToken cancellationToken)
@@ -106,33 +79,6 @@ public sealed class TransparencyLog(ITransparencyLogStore store, ISigningKeyProv
         catch (JsonException)
         {
             return null;
-        }
-    }
-
-    private async Task<long> AppendCoreAsync(byte[] entry, CancellationToken cancellationToken)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            await LoadAsync(cancellationToken);
-            var index = await store.AppendAsync(entry, cancellationToken);
-            if (index != _entries!.Count)
-            {
-                // Someone else appended through the same store: reload rather than guess.
-                _entries = null;
-                await LoadAsync(cancellationToken);
-            }
-            else
-            {
-                _entries.Add(entry);
-                _leafHashes!.Add(MerkleTree.HashLeaf(entry));
-            }
-
-            return index;
-        }
-        finally
-        {
-            _gate.Release();
         }
     }
 
@@ -186,36 +132,26 @@ public sealed class TransparencyLog(ITransparencyLogStore store, ISigningKeyProv
             : null;
     }
 
-    public void Dispose()
-    {
-        _gate.Dispose();
-        _appendGate.Dispose();
-    }
+    public void Dispose() => _gate.Dispose();
 
     private async Task<(IReadOnlyList<byte[]> Entries, IReadOnlyList<byte[]> Leaves)> SnapshotAsync(CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            await LoadAsync(cancellationToken);
+            // Other processes append to a shared store: read what was appended since the last look.
+            foreach (var entry in await store.ReadFromAsync(_entries.Count, cancellationToken))
+            {
+                _entries.Add(entry);
+                _leafHashes.Add(MerkleTree.HashLeaf(entry));
+            }
+
             // Copies: appends after this point do not change what the caller proves against.
-            return ([.. _entries!], [.. _leafHashes!]);
+            return ([.. _entries], [.. _leafHashes]);
         }
         finally
         {
             _gate.Release();
         }
-    }
-
-    private async Task LoadAsync(CancellationToken cancellationToken)
-    {
-        if (_entries is not null)
-        {
-            return;
-        }
-
-        var entries = await store.ReadAllAsync(cancellationToken);
-        _entries = [.. entries];
-        _leafHashes = [.. entries.Select(e => MerkleTree.HashLeaf(e))];
     }
 }

@@ -51,10 +51,25 @@ public sealed class ArtifactRepository
     /// <summary>The tenant's artifacts among <paramref name="ids"/>, by id.</summary>
     public async Task<IReadOnlyDictionary<string, ArtifactRow>> FindManyAsync(string tenant, IEnumerable<string> ids, CancellationToken cancellationToken)
     {
+        string[] wanted = [.. ids.Distinct(StringComparer.Ordinal)];
+        if (wanted.Length == 0)
+        {
+            return new Dictionary<string, ArtifactRow>();
+        }
+
+        // One parameter per id, spelled out: Dapper sends a list to Npgsql as one array parameter, which "IN @ids"
+        // cannot take (PostgreSQL would need "= ANY(@ids)", which SQLite lacks).
+        var args = new DynamicParameters(new { tenant });
+        for (int i = 0; i < wanted.Length; i++)
+        {
+            args.Add("id" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), wanted[i]);
+        }
+
+        string list = string.Join(", ", wanted.Select((_, i) => "@id" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         await using DbConnection connection = await _database.OpenAsync(cancellationToken);
         IEnumerable<ArtifactRow> rows = await connection.QueryAsync<ArtifactRow>(new CommandDefinition(
-            $"SELECT {ArtifactRow.Columns} FROM artifacts WHERE tenant_id = @tenant AND id IN @ids",
-            new { tenant, ids = ids.ToArray() },
+            $"SELECT {ArtifactRow.Columns} FROM artifacts WHERE tenant_id = @tenant AND id IN ({list})",
+            args,
             cancellationToken: cancellationToken));
         return rows.ToDictionary(r => r.Id);
     }

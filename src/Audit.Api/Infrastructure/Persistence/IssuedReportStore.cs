@@ -160,6 +160,12 @@ public sealed partial class FileIssuedReportStore(string dataDirectory, Artifact
     private static string PdfKey(string reportId) =>
         ValidId().IsMatch(reportId) ? $"reports/{reportId}/report.pdf" : throw new ArgumentException("Invalid report id.", nameof(reportId));
 
+    /// <summary>The ids of the reports whose record is stored here (to import them into the database).</summary>
+    public IReadOnlyList<string> RecordedReportIds() => Directory.Exists(_root)
+        ? [.. Directory.EnumerateDirectories(_root).Select(Path.GetFileName).OfType<string>()
+            .Where(id => ValidId().IsMatch(id) && File.Exists(Path.Combine(_root, id, "record.json"))).Order(StringComparer.Ordinal)]
+        : [];
+
     private string Folder(string reportId) =>
         ValidId().IsMatch(reportId) ? Path.Combine(_root, reportId) : throw new ArgumentException("Invalid report id.", nameof(reportId));
 

@@ -8,7 +8,12 @@ public static class PersistenceSetup
 {
     public static IServiceCollection AddPersistence(this IServiceCollection services, AuditOptions options)
     {
-        services.AddSingleton<IDatabase>(new SqliteDatabase(Path.Combine(options.DataPath, "audit.db")));
+        // A factory, so the container disposes it (the PostgreSQL connection pool) with the host.
+        services.AddSingleton<IDatabase>(_ => Databases.Create(options.Database, options.DataPath));
+        services.AddSingleton(sp => new LegacyDataImport(
+            sp.GetRequiredService<IDatabase>(), sp.GetRequiredService<Features.Transparency.DatabaseTransparencyLogStore>(), options.DataPath,
+            sp.GetRequiredService<ILogger<LegacyDataImport>>()));
+        services.AddSingleton<DatabaseLocks>();
         services.AddSingleton<Migrator>();
         services.AddBlobStorage(options);
         services.AddSingleton<ArtifactStore>();

@@ -1,4 +1,6 @@
--- Portable SQL: TEXT ids and ISO-8601 UTC timestamps, INTEGER/REAL numbers; runs on SQLite and PostgreSQL.
+-- Portable SQL: TEXT ids and ISO-8601 UTC timestamps, BIGINT/DOUBLE PRECISION numbers; runs on SQLite and PostgreSQL.
+-- (BIGINT and DOUBLE PRECISION, not INTEGER and REAL: on PostgreSQL those are 32-bit, and Dapper maps rows to
+-- long/double by exact type. On SQLite both spellings have the same affinity, so files made earlier are unchanged.)
 CREATE TABLE tenants (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -21,7 +23,7 @@ CREATE TABLE artifacts (
     kind          TEXT NOT NULL,
     name          TEXT NULL,
     sha256        TEXT NOT NULL,
-    size_bytes    INTEGER NOT NULL,
+    size_bytes    BIGINT NOT NULL,
     format        TEXT NOT NULL,
     summary_json  TEXT NULL,
     created_by    TEXT NOT NULL,
@@ -50,11 +52,11 @@ CREATE TABLE audits (
     profile_hash         TEXT NOT NULL,
     profile_json         TEXT NOT NULL,
     status               TEXT NOT NULL,
-    progress             REAL NOT NULL,
+    progress             DOUBLE PRECISION NOT NULL,
     verdict              TEXT NULL,
     error                TEXT NULL,
     device               TEXT NULL,
-    seed                 INTEGER NOT NULL,
+    seed                 BIGINT NOT NULL,
     idempotency_key      TEXT NULL,
     request_hash         TEXT NOT NULL,
     submitted_by         TEXT NOT NULL,
@@ -63,8 +65,8 @@ CREATE TABLE audits (
     finished_at          TEXT NULL,
     lease_owner          TEXT NULL,
     lease_expires_at     TEXT NULL,
-    attempts             INTEGER NOT NULL,
-    cancel_requested     INTEGER NOT NULL,
+    attempts             BIGINT NOT NULL,
+    cancel_requested     BIGINT NOT NULL,
     UNIQUE (tenant_id, idempotency_key)
 );
 CREATE INDEX ix_audits_queue ON audits (status, created_at);
@@ -80,11 +82,11 @@ CREATE TABLE control_results (
 
 CREATE TABLE findings (
     audit_id      TEXT NOT NULL REFERENCES audits(id),
-    seq           INTEGER NOT NULL,
+    seq           BIGINT NOT NULL,
     control_id    TEXT NOT NULL,
     probe         TEXT NOT NULL,
     verdict       TEXT NOT NULL,
-    score         REAL NULL,
+    score         DOUBLE PRECISION NULL,
     summary       TEXT NOT NULL,
     details_json  TEXT NOT NULL,
     PRIMARY KEY (audit_id, seq)

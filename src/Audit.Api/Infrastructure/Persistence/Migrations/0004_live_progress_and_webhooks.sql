@@ -24,9 +24,9 @@ CREATE TABLE webhook_deliveries (
     event_type       TEXT NOT NULL,
     payload_json     TEXT NOT NULL,
     status           TEXT NOT NULL,
-    attempts         INTEGER NOT NULL DEFAULT 0,
+    attempts         BIGINT NOT NULL DEFAULT 0,
     next_attempt_at  TEXT NOT NULL,
-    last_status_code INTEGER NULL,
+    last_status_code BIGINT NULL,
     last_error       TEXT NULL,
     created_at       TEXT NOT NULL,
     delivered_at     TEXT NULL
