@@ -139,7 +139,7 @@ public abstract class PersistenceTests : IAsyncLifetime
         var report = new IssuedReport("rpt_old", "aud_old", "acme", new string('b', 64), 1234, DateTimeOffset.Parse("2026-11-01T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture),
             "key-1", 3, written[3], [1, 2, 3], [4, 5]);
         byte[] pdf = "%PDF-1.7 old"u8.ToArray();
-        await new FileIssuedReportStore(_data.Path).SaveAsync(report, pdf, CancellationToken.None);
+        await new FileIssuedReportStore(_data.Path, new Audit.Api.Infrastructure.Artifacts.FileSystemBlobStorage(_data.Path)).SaveAsync(report, pdf, CancellationToken.None);
 
         IDatabase database = Open();
         await MigrateAsync(database);
@@ -148,7 +148,7 @@ public abstract class PersistenceTests : IAsyncLifetime
         using var store = new DatabaseTransparencyLogStore(database, TimeProvider.System);
         Assert.Equal(written, await store.ReadAllAsync(CancellationToken.None));
         Assert.Equal(5, (await store.AppendAsync("new"u8.ToArray(), CancellationToken.None)));
-        var reports = new DatabaseIssuedReportStore(database, new FileIssuedReportStore(_data.Path));
+        var reports = new DatabaseIssuedReportStore(database, new FileIssuedReportStore(_data.Path, new Audit.Api.Infrastructure.Artifacts.FileSystemBlobStorage(_data.Path)));
         IssuedReport found = (await reports.FindAsync("rpt_old", CancellationToken.None))!;
         Assert.Equal(report with { LogEntry = [], Receipt = [], Statement = [] }, found with { LogEntry = [], Receipt = [], Statement = [] });
         Assert.Equal(report.LogEntry, found.LogEntry);
@@ -171,6 +171,7 @@ public abstract class PersistenceTests : IAsyncLifetime
 
     protected Task MigrateAsync(IDatabase database) =>
         new Migrator(database, new DatabaseLocks(database), new LegacyDataImport(database, new DatabaseTransparencyLogStore(database, TimeProvider.System), _data.Path,
+            new Audit.Api.Infrastructure.Artifacts.FileSystemBlobStorage(_data.Path),
             NullLogger<LegacyDataImport>.Instance), NullLogger<Migrator>.Instance).MigrateAsync(CancellationToken.None);
 
     protected string DataPath => _data.Path;

@@ -10,7 +10,8 @@ namespace Audit.Api.Infrastructure.Persistence;
 /// differ from a non-empty database log is not merged (that would renumber entries reports already state): it is
 /// reported and left alone.
 /// </summary>
-public sealed class LegacyDataImport(IDatabase database, DatabaseTransparencyLogStore log, string dataPath, ILogger<LegacyDataImport> logger)
+public sealed class LegacyDataImport(
+    IDatabase database, DatabaseTransparencyLogStore log, string dataPath, Artifacts.IBlobStorage blobs, ILogger<LegacyDataImport> logger)
 {
     public async Task ImportAsync(CancellationToken cancellationToken)
     {
@@ -30,7 +31,7 @@ public sealed class LegacyDataImport(IDatabase database, DatabaseTransparencyLog
             }
         }
 
-        var files = new FileIssuedReportStore(dataPath);
+        var files = new FileIssuedReportStore(dataPath, blobs);
         IReadOnlyList<string> ids = files.RecordedReportIds();
         if (ids.Count == 0)
         {

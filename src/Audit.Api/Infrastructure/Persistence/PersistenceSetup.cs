@@ -12,6 +12,7 @@ public static class PersistenceSetup
         services.AddSingleton<IDatabase>(_ => Databases.Create(options.Database, options.DataPath));
         services.AddSingleton(sp => new LegacyDataImport(
             sp.GetRequiredService<IDatabase>(), sp.GetRequiredService<Features.Transparency.DatabaseTransparencyLogStore>(), options.DataPath,
+            sp.GetRequiredService<Artifacts.IBlobStorage>(),
             sp.GetRequiredService<ILogger<LegacyDataImport>>()));
         services.AddSingleton<DatabaseLocks>();
         services.AddSingleton<Migrator>();
