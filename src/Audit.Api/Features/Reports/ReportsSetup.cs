@@ -16,8 +16,9 @@ public static class ReportsSetup
     {
         services.AddSingleton<IIssuedReportStore>(new FileIssuedReportStore(options.DataPath));
         services.AddSingleton<PadesSigner>();
+        // A worker host has no server: without Audit:PublicBaseUrl its reports name http://localhost.
         services.AddSingleton(sp => new ServiceAddress(options.PublicBaseUrl,
-            () => sp.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()));
+            () => sp.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()));
         services.AddSingleton<ReportIssuer>();
         services.AddSingleton<ReportIssuing>();
         return services;

@@ -21,6 +21,7 @@ public static class PersistenceSetup
         services.AddSingleton<ApiKeyRepository>();
         services.AddSingleton<TenantRepository>();
         services.AddSingleton<ReportAccessLog>();
+        services.AddSingleton<ReportIssuingClaims>();
         services.AddSingleton<WebhookRepository>();
         return services;
     }
