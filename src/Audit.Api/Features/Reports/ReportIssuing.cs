@@ -46,6 +46,12 @@ public sealed class ReportIssuing(
             return Visible(existing, tenantId);
         }
 
+        // Only a succeeded audit has a report: anything else is answered without touching the issuing lease.
+        if (await audits.FindAsync(tenantId, auditId, cancellationToken) is not { State: AuditStatus.Succeeded })
+        {
+            return null;
+        }
+
         await _gate.WaitAsync(cancellationToken);
         try
         {
