@@ -25,7 +25,7 @@ public sealed partial class MultiProcessFaultTests(ITestOutputHelper output)
     private const int Audits = 30;
     private const int Workers = 3;
 
-    [Fact]
+    [SharedLogFact]
     public async Task WorkersKilledAtRandom_FinishEveryAuditExactlyOnce_OnOneConsistentLog()
     {
         using var deployment = new Deployment(new Dictionary<string, string>
