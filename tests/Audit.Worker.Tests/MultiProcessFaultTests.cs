@@ -110,10 +110,15 @@ public sealed partial class MultiProcessFaultTests(ITestOutputHelper output)
         byte[] root = Convert.FromHexString(head["rootHash"]!.GetValue<string>());
         heads.Add((size, head["rootHash"]!.GetValue<string>()));
 
-        // Exactly once: one report per audit, each logged once, no index shared and no other entry in the log.
+        // Exactly once: one report per audit, each logged once, no index shared by two reports.
         Assert.Equal(Audits, reports.Values.Select(r => r.Index).Distinct().Count());
         Assert.Equal(Audits, reports.Values.Select(r => r.Sha256).Distinct().Count());
-        Assert.Equal(Audits, size);
+
+        // A worker killed after appending its report's entry but before storing the report leaves that entry with no
+        // report (ReportIssuer: the log only grows) and the report is issued again under a new entry. Such entries
+        // name a PDF that was never handed out; they are counted here, and there can be no more of them than kills.
+        long orphans = size - Audits;
+        Assert.InRange(orphans, 0, kills);
 
         foreach ((string id, (_, long index, byte[] entry)) in reports)
         {
@@ -143,7 +148,8 @@ public sealed partial class MultiProcessFaultTests(ITestOutputHelper output)
         int reclaimed = deployment.LogLines().Select(l => ClaimLine().Match(l)).Count(m => m.Success && int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) > 1);
         output.WriteLine(
             $"{Audits} audits on {Workers} workers in {runTime.TotalSeconds:F0} s with {kills} SIGKILLs; {reclaimed} claims were re-claims of an " +
-            $"audit whose worker was killed; {seen.Count} distinct tree heads seen, all consistent; final tree size {size}.");
+            $"audit whose worker was killed; {seen.Count} distinct tree heads seen, all consistent; final tree size {size} ({orphans} entries " +
+            "left by a kill between log append and report store).");
         Assert.True(kills >= 3, $"only {kills} kills happened: the run was too short to test anything");
     }
 
