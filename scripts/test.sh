@@ -23,6 +23,33 @@ if [ -f tests/Audit.Api.Tests/Verify/package.json ] && command -v npm >/dev/null
   (cd tests/Audit.Api.Tests/Verify && npm ci --no-audit --no-fund --silent)
 fi
 
+# A local S3-compatible server (npm's s3rver) for the S3 storage tests: a throwaway directory, a free port, stopped on
+# exit. AUDIT_REQUIRE_S3=1 turns "no server" into failures instead of skips.
+s3rver_pid=""
+s3rver_dir=""
+stop_s3rver() {
+  if [ -n "$s3rver_pid" ]; then kill "$s3rver_pid" 2>/dev/null || true; wait "$s3rver_pid" 2>/dev/null || true; fi
+  if [ -n "$s3rver_dir" ]; then rm -rf "$s3rver_dir"; fi
+}
+trap stop_s3rver EXIT
+if command -v npm >/dev/null 2>&1; then
+  (cd tests/S3Server && npm ci --no-audit --no-fund --silent)
+  s3rver_dir=$(mktemp -d)
+  node tests/S3Server/node_modules/s3rver/bin/s3rver.js -d "$s3rver_dir/data" -a 127.0.0.1 -p 0 >"$s3rver_dir/log" 2>&1 &
+  s3rver_pid=$!
+  for _ in $(seq 1 300); do
+    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$s3rver_dir/log" | head -n 1)
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  if [ -z "${port:-}" ]; then
+    echo "s3rver did not start:"; cat "$s3rver_dir/log"; exit 1
+  fi
+  export AUDIT_TEST_S3_URL="http://127.0.0.1:$port"
+  echo "S3 test server (s3rver) at $AUDIT_TEST_S3_URL"
+fi
+export AUDIT_REQUIRE_S3=1
+
 log=$(mktemp)
 status=0
 dotnet test Audit.sln "$@" 2>&1 | tee "$log" || status=$?

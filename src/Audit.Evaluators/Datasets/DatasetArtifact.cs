@@ -68,6 +68,57 @@ public sealed record DatasetArtifact
     /// <summary>Inputs as a tensor on <paramref name="device"/>.</summary>
     public Tensor InputsTensor(torch.Device device) => torch.tensor(Inputs, InputShape.ToArray()).to(device);
 
+    /// <summary>
+    /// True when the file held channels-last images <c>[N, H, W, C]</c> that <see cref="ArrangedFor"/> transposed to the
+    /// channels-first <c>[N, C, H, W]</c> every probe works in.
+    /// </summary>
+    public bool TransposedFromChannelsLast { get; private init; }
+
+    /// <summary>
+    /// The dataset in the layout <paramref name="model"/>'s first input takes, which for images is always
+    /// <c>[N, C, H, W]</c> (a channels-last model is seen through <see cref="ChannelsFirstView"/>). Image datasets are
+    /// accepted in either layout: samples that fit <c>[C, H, W]</c> are used as they are, samples that fit only
+    /// <c>[H, W, C]</c> are transposed. Where both fit (symbolic or equal dimensions) the model's own layout decides.
+    /// Anything else is returned unchanged, for <see cref="EnsureFits"/> to judge.
+    /// </summary>
+    public DatasetArtifact ArrangedFor(IDifferentiableModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        IReadOnlyList<long> expected = model.Inputs.Count > 0 ? model.Inputs[0].Shape : [];
+        if (expected.Count != 4 || InputShape.Count != 4)
+        {
+            return this;
+        }
+
+        static bool Fits(long declared, long actual) => declared < 0 || declared == actual;
+        long n = InputShape[0], a = InputShape[1], b = InputShape[2], c = InputShape[3];
+        bool asChannelsFirst = Fits(expected[1], a) && Fits(expected[2], b) && Fits(expected[3], c);
+        bool asChannelsLast = Fits(expected[1], c) && Fits(expected[2], a) && Fits(expected[3], b);
+        bool nativeChannelsLast = model is ChannelsFirstView;
+        if (!asChannelsLast || (asChannelsFirst && !nativeChannelsLast))
+        {
+            return this;
+        }
+
+        // [N, H, W, C] → [N, C, H, W], once per audit.
+        (long height, long width, long channels) = (a, b, c);
+        var moved = new float[Inputs.Length];
+        long plane = height * width;
+        for (long i = 0; i < n; i++)
+        {
+            long offset = i * plane * channels;
+            for (long p = 0; p < plane; p++)
+            {
+                for (long ch = 0; ch < channels; ch++)
+                {
+                    moved[offset + (ch * plane) + p] = Inputs[offset + (p * channels) + ch];
+                }
+            }
+        }
+
+        return new DatasetArtifact(moved, [n, channels, height, width], Labels) { TransposedFromChannelsLast = true };
+    }
+
     /// <summary>Labels as an int64 tensor on <paramref name="device"/>.</summary>
     /// <exception cref="DatasetRejectedException">The dataset has no labels.</exception>
     public Tensor LabelsTensor(torch.Device device) =>
@@ -84,10 +135,14 @@ public sealed record DatasetArtifact
             throw new DatasetRejectedException($"The model's input '{input.Name}' is {input.ElementType}; dataset inputs are float32.");
         }
 
+        // Images: the probes see every model channels-first; a channels-last dataset was transposed by ArrangedFor.
+        string layouts = input.Shape.Count == 4
+            ? $" (image datasets are accepted as [N, C, H, W] or [N, H, W, C]{(model is ChannelsFirstView view ? $"; the model declares [{string.Join(", ", view.ChannelsLastInput.Shape)}], channels-last" : "")})"
+            : "";
         if (input.Shape.Count != InputShape.Count)
         {
             throw new DatasetRejectedException(
-                $"Dataset inputs have rank {InputShape.Count} [{string.Join(", ", InputShape)}] but the model's input '{input.Name}' has rank {input.Shape.Count} [{string.Join(", ", input.Shape)}].");
+                $"Dataset inputs have rank {InputShape.Count} [{string.Join(", ", InputShape)}] but the model's input '{input.Name}' has rank {input.Shape.Count} [{string.Join(", ", input.Shape)}]{layouts}.");
         }
 
         // Dimension 0 is the batch; a model exported with a fixed batch of 1 still runs on batches.
@@ -96,7 +151,7 @@ public sealed record DatasetArtifact
             if (input.Shape[i] > 0 && input.Shape[i] != InputShape[i])
             {
                 throw new DatasetRejectedException(
-                    $"Dataset inputs have shape [{string.Join(", ", InputShape)}] but the model expects [{string.Join(", ", input.Shape)}] (dimension {i} differs).");
+                    $"Dataset inputs have shape [{string.Join(", ", InputShape)}] but the model expects [{string.Join(", ", input.Shape)}] (dimension {i} differs){layouts}.");
             }
         }
 

@@ -37,12 +37,7 @@ public static class ModelInspector
         // reason instead of surfacing as a failed run.
         OnnxStructureCheck.Check(model);
         ExecutabilityCheck.Result run = ExecutabilityCheck.Run(model, bytes, limits, options ?? ExecutionCheckOptions.Default, time ?? TimeProvider.System, cancellationToken);
-        var transposed = new HashSet<string>(
-            model.Graph.Node
-                .Where(n => n.OpType == "Transpose" && OnnxOperatorSupport.IsDefaultDomain(n.Domain) && n.Input.Count > 0
-                    && n.Attribute.FirstOrDefault(a => a.Name == "perm") is { } perm && perm.Ints.SequenceEqual([0L, 3, 1, 2]))
-                .Select(n => n.Input[0]),
-            StringComparer.Ordinal);
+        HashSet<string> transposed = ImageLayouts.TransposedToChannelsFirst(model.Graph);
         ModelInterface detected = InterfaceDetector.Detect(inventory.Inputs, inventory.Outputs, run.OutputShapes, transposed);
         return inventory with { Interface = detected, Executable = run.Executable, ExecutionError = run.Error };
     }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Audit.Evaluators.Onnx;
 
 namespace Audit.Evaluators.Inventory;
 
@@ -158,7 +159,7 @@ internal static class InterfaceDetector
         if (image is not null)
         {
             long[] s = [.. image.Shape.Select(Dim)];
-            bool channelsLast = transposedToNchw.Contains(image.Name) || (IsChannels(s[3]) && !IsChannels(s[1]));
+            bool channelsLast = ImageLayouts.IsChannelsLast(image.Name, s, transposedToNchw);
             return channelsLast
                 ? new ModelInterface(ModelKindNames.ImageClassifier, roles, "NHWC", Known(s[3]), Known(s[1]), Known(s[2]), Classes: OutputClasses())
                 : new ModelInterface(ModelKindNames.ImageClassifier, roles, "NCHW", Known(s[1]), Known(s[2]), Known(s[3]), Classes: OutputClasses());
@@ -172,8 +173,6 @@ internal static class InterfaceDetector
 
         return new ModelInterface(ModelKindNames.Unknown, roles);
     }
-
-    private static bool IsChannels(long d) => d is 1 or 3 or 4;
 
     private static long? Known(long d) => d >= 0 ? d : null;
 

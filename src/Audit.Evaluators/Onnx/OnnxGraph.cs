@@ -92,6 +92,12 @@ public sealed class OnnxGraph : IDifferentiableModel
     /// </summary>
     public bool ExportedWithFixedBatchOfOne { get; }
 
+    /// <summary>
+    /// True when the first input is a channels-last image <c>[N, H, W, C]</c> (see <see cref="ImageLayouts"/>); the
+    /// probes then see the model through a <see cref="ChannelsFirstView"/>.
+    /// </summary>
+    public bool ChannelsLastImageInput { get; internal init; }
+
     /// <summary>Weights and other initializers by name (owned by the graph; do not dispose).</summary>
     public IReadOnlyDictionary<string, Tensor> Initializers => _initializers;
 

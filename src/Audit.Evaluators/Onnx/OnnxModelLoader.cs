@@ -228,7 +228,9 @@ public static class OnnxModelLoader
                 }
 
                 RewrittenNodes? rewritten = GraphRewrites.Rewrite(compiled, outputs.Select(o => o.Name), initializers, owned);
-                return new OnnxGraph(device, inputs, outputs, [.. nodes], initializers, owned, opset, fixedBatch, rewritten);
+                bool channelsLast = inputs.Length > 0 && Kernels.IsFloating(inputs[0].ElementType)
+                    && ImageLayouts.IsChannelsLast(inputs[0].Name, inputs[0].Shape, ImageLayouts.TransposedToChannelsFirst(graph));
+                return new OnnxGraph(device, inputs, outputs, [.. nodes], initializers, owned, opset, fixedBatch, rewritten) { ChannelsLastImageInput = channelsLast };
             }
         }
         catch

@@ -10,12 +10,15 @@ namespace Audit.Evaluators.Onnx;
 public sealed class OnnxModelSource : IModelSource, IDisposable
 {
     private readonly Lazy<OnnxGraph> _graph;
+    private readonly Lazy<IDifferentiableModel> _model;
 
     public OnnxModelSource(string path, ComputeDevice device, OnnxImportLimits? limits = null)
     {
         Path = path;
         Device = device;
         _graph = new Lazy<OnnxGraph>(() => OnnxModelLoader.Load(path, device, limits), LazyThreadSafetyMode.ExecutionAndPublication);
+        _model = new Lazy<IDifferentiableModel>(
+            () => _graph.Value.ChannelsLastImageInput ? new ChannelsFirstView(_graph.Value) : _graph.Value, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     /// <summary>The model file.</summary>
@@ -25,10 +28,11 @@ public sealed class OnnxModelSource : IModelSource, IDisposable
     public ComputeDevice Device { get; }
 
     /// <inheritdoc />
+    /// <remarks>A channels-last image model comes as a <see cref="ChannelsFirstView"/>, so every probe sees images <c>[N, C, H, W]</c>.</remarks>
     public IDifferentiableModel Load(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        return _graph.Value;
+        return _model.Value;
     }
 
     /// <summary>Releases the graph's tensors if it was loaded.</summary>

@@ -45,13 +45,13 @@ public sealed class AccuracyProbe : IProbe
             throw new DatasetRejectedException("The accuracy probe needs a labelled dataset, and the audit has none.");
         }
 
-        DatasetArtifact dataset = context.Evidence.Dataset();
+        var model = context.Models.Load(cancellationToken);
+        DatasetArtifact dataset = context.Evidence.Dataset(model);
         if (dataset.Labels is null)
         {
             throw new DatasetRejectedException("The accuracy probe needs 'labels' (int64 [N]) in the dataset.");
         }
 
-        var model = context.Models.Load(cancellationToken);
         dataset.EnsureFits(model);
 
         long correct;

@@ -15,6 +15,7 @@ public sealed class AuditEvidence : IDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<SequenceLimits, SequenceEvidence> _sequences = [];
     private DatasetArtifact? _dataset;
+    private DatasetArtifact? _arranged;
     private Tensor? _inputs;
     private Tensor? _labels;
     private bool _disposed;
@@ -33,19 +34,49 @@ public sealed class AuditEvidence : IDisposable
     /// <summary>Where <see cref="Inputs"/> and <see cref="Labels"/> live.</summary>
     public ComputeDevice Device { get; }
 
-    /// <summary>The classifier dataset (safetensors), parsed on first use.</summary>
+    /// <summary>
+    /// The classifier dataset (safetensors), parsed on first use; once <see cref="Dataset(IDifferentiableModel)"/> has
+    /// arranged it for the audited model, in that arrangement.
+    /// </summary>
     /// <exception cref="DatasetRejectedException">The audit has no evidence, or it is not a valid dataset.</exception>
     public DatasetArtifact Dataset()
     {
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return _dataset ??= SafetensorsDataset.Read(Path ?? throw new DatasetRejectedException("The audit has no dataset."));
+            return _arranged ?? (_dataset ??= SafetensorsDataset.Read(Path ?? throw new DatasetRejectedException("The audit has no dataset.")));
+        }
+    }
+
+    /// <summary>
+    /// The dataset in the layout the audited <paramref name="model"/> takes (images channels-first, transposed once
+    /// when the file holds them channels-last: <see cref="DatasetArtifact.ArrangedFor"/>); <see cref="Inputs"/> then
+    /// holds that arrangement. Every probe of an audit sees the same model, so the first arrangement stands.
+    /// </summary>
+    /// <inheritdoc cref="Dataset()" path="/exception"/>
+    public DatasetArtifact Dataset(IDifferentiableModel model)
+    {
+        DatasetArtifact raw = Dataset();
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_arranged is null)
+            {
+                _arranged = raw.ArrangedFor(model);
+                if (!ReferenceEquals(_arranged, raw))
+                {
+                    // Inputs copied to the device before the arrangement are stale.
+                    _inputs?.Dispose();
+                    _inputs = null;
+                }
+            }
+
+            return _arranged;
         }
     }
 
     /// <summary>All dataset inputs <c>[N, ...]</c> on <see cref="Device"/>, copied there on first use.</summary>
-    /// <inheritdoc cref="Dataset" path="/exception"/>
+    /// <inheritdoc cref="Dataset()" path="/exception"/>
     public Tensor Inputs()
     {
         DatasetArtifact dataset = Dataset();
@@ -111,7 +142,7 @@ public sealed class AuditEvidence : IDisposable
             _inputs?.Dispose();
             _labels?.Dispose();
             _inputs = _labels = null;
-            _dataset = null;
+            _dataset = _arranged = null;
             _sequences.Clear();
         }
     }

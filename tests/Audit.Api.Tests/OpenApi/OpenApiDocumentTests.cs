@@ -134,6 +134,109 @@ public sealed class OpenApiDocumentTests : IDisposable
         [.. schema["enum"]!.AsArray().Where(v => v is not null).Select(v => v!.GetValue<string>())];
 
     [Fact]
+    public async Task RequestBodiesAndMainAnswers_HaveExamplesThatFitTheirSchemas()
+    {
+        JsonObject document = await DocumentAsync();
+        JsonNode schemas = document["components"]!["schemas"]!;
+        var operations = document["paths"]!.AsObject()
+            .SelectMany(path => path.Value!.AsObject().Select(op => (Name: $"{op.Key.ToUpperInvariant()} {path.Key}", Node: op.Value!)))
+            .ToList();
+        int checkedExamples = 0;
+
+        foreach ((string name, JsonNode operation) in operations)
+        {
+            foreach ((string mediaType, JsonNode? content) in operation["requestBody"]?["content"]?.AsObject() ?? [])
+            {
+                Assert.True(content!["example"] is not null, $"{name}: the {mediaType} request body has no example.");
+                checkedExamples += CheckExample(name, content, schemas);
+            }
+
+            foreach ((string status, JsonNode? response) in operation["responses"]!.AsObject().Where(r => r.Key.StartsWith('2')))
+            {
+                foreach ((string mediaType, JsonNode? content) in response!["content"]?.AsObject() ?? [])
+                {
+                    checkedExamples += CheckExample($"{name} {status} {mediaType}", content!, schemas);
+                }
+            }
+        }
+
+        // The main answers of the audit flow show an example too.
+        foreach ((string path, string method, string status) in new[]
+        {
+            ("/api/v1/artifacts", "post", "201"), ("/api/v1/artifacts/{id}", "get", "200"), ("/api/v1/audits", "post", "202"),
+            ("/api/v1/audits/{id}", "get", "200"), ("/api/v1/verifications", "post", "200"), ("/api/v1/webhooks", "post", "201"),
+        })
+        {
+            Assert.True(document["paths"]![path]![method]!["responses"]![status]!["content"]!["application/json"]!["example"] is not null, $"{method.ToUpperInvariant()} {path} {status} has no example.");
+        }
+
+        Assert.True(checkedExamples >= 10, $"Only {checkedExamples} examples were checked against their schemas.");
+    }
+
+    /// <summary>An example of a referenced object schema names only its properties, all its required ones, and allowed enum values.</summary>
+    private static int CheckExample(string where, JsonNode content, JsonNode schemas)
+    {
+        if (content["example"] is not JsonObject example || content["schema"]?["$ref"]?.GetValue<string>() is not { } reference)
+        {
+            return 0;
+        }
+
+        JsonNode schema = schemas[reference.Split('/')[^1]]!;
+        JsonObject properties = schema["properties"]!.AsObject();
+        foreach ((string property, JsonNode? value) in example)
+        {
+            Assert.True(properties.ContainsKey(property), $"{where}: the example's '{property}' is not in {reference}.");
+            if (properties[property]!["enum"] is JsonArray allowed && value is not null)
+            {
+                Assert.True(allowed.Any(a => a?.GetValue<string>() == value.GetValue<string>()), $"{where}: '{property}' = {value} is not one of {allowed.ToJsonString()}.");
+            }
+        }
+
+        foreach (JsonNode? required in schema["required"]?.AsArray() ?? [])
+        {
+            Assert.True(example.ContainsKey(required!.GetValue<string>()), $"{where}: the example lacks the required '{required}'.");
+        }
+
+        return 1;
+    }
+
+    [Fact]
+    public async Task EveryOperation_HasAUniqueOperationId()
+    {
+        JsonObject document = await DocumentAsync();
+        var ids = document["paths"]!.AsObject()
+            .SelectMany(path => path.Value!.AsObject().Select(op => (Name: $"{op.Key.ToUpperInvariant()} {path.Key}", Id: op.Value!["operationId"]?.GetValue<string>())))
+            .ToList();
+
+        Assert.All(ids, op => Assert.Matches("^[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9]+$", op.Id ?? $"(none for {op.Name})"));
+        Assert.Equal(ids.Count, ids.Select(op => op.Id).Distinct().Count());
+        Assert.Contains(ids, op => op is { Name: "POST /api/v1/audits", Id: "Audits_Submit" });
+    }
+
+    [Fact]
+    public async Task Downloads_AreBinaryStreams_AndFormsNameTheirFields()
+    {
+        JsonObject document = await DocumentAsync();
+        JsonNode paths = document["paths"]!;
+
+        foreach ((string path, string mediaType) in new[]
+        {
+            ("/api/v1/audits/{id}/report", "application/pdf"), ("/api/v1/audits/{id}/events", "text/event-stream"),
+            ("/api/v1/audits/{id}/evidence/{evidenceId}", "image/png"), ("/api/v1/artifacts/{id}/content", "application/octet-stream"),
+        })
+        {
+            JsonNode schema = paths[path]!["get"]!["responses"]!["200"]!["content"]![mediaType]!["schema"]!;
+            Assert.Equal(("string", "binary"), (schema["type"]!.GetValue<string>(), schema["format"]!.GetValue<string>()));
+        }
+
+        string upload = paths["/api/v1/artifacts"]!["post"]!["requestBody"]!["content"]!["multipart/form-data"]!["schema"]!["$ref"]!.GetValue<string>();
+        JsonNode form = document["components"]!["schemas"]![upload.Split('/')[^1]]!;
+        Assert.Equal(["file", "kind", "name"], form["properties"]!.AsObject().Select(p => p.Key));
+        Assert.Equal(["model", "dataset"], Enumeration(form["properties"]!["kind"]!));
+        Assert.DoesNotContain("\"#/components/schemas/JsonNode\"", document.ToJsonString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Docs_ServeInteractiveHtml()
     {
         HttpResponseMessage response = await _factory.CreateClient().GetAsync("/docs");
@@ -153,6 +256,19 @@ public sealed class OpenApiDocumentTests : IDisposable
         await response.AssertProblemAsync(HttpStatusCode.BadRequest, "body");
         JsonNode problem = await response.JsonAsync();
         Assert.Contains("line 3", problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BrokenSyntaxInsideAValue_IsReportedAsInvalidJsonWithPositionAndReason()
+    {
+        HttpResponseMessage response = await _factory.ClientFor(AuditApiFactory.AcmeCompliance)
+            .PostAsync("/api/v1/audits", new StringContent("{\"modelArtifactId\": \"x\", \"profileId\": }", Encoding.UTF8, "application/json"));
+
+        await response.AssertProblemAsync(HttpStatusCode.BadRequest, "body");
+        string detail = (await response.JsonAsync())["detail"]!.GetValue<string>();
+        Assert.StartsWith("The body is not valid JSON (line 1, byte 39, after $.profileId)", detail, StringComparison.Ordinal);
+        Assert.Contains("'}' is an invalid start of a value", detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("expected type", detail, StringComparison.Ordinal);
     }
 
     [Fact]

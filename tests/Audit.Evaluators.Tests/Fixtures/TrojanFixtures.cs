@@ -88,6 +88,48 @@ internal static class TrojanFixtures
         }
     }
 
+    /// <summary>
+    /// The trained fixture in the channels-last form tf2onnx writes for Keras models (input <c>[N, 28, 28, 1]</c> and a
+    /// leading Transpose to NCHW; <see cref="ChannelsLastExport"/>): the same network, so the same audit findings.
+    /// Derived from the cached model, never trained.
+    /// </summary>
+    public static string ChannelsLastOnnx(FixtureRecipe recipe)
+    {
+        TrainedFixture trained = Get(recipe);
+        lock (Gate)
+        {
+            using IDisposable crossProcess = FixtureLock.Acquire(CacheDirectory);
+            string path = Path.ChangeExtension(trained.OnnxPath, null) + "-nhwc.onnx";
+            if (!File.Exists(path))
+            {
+                global::Onnx.ModelProto channelsFirst = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(trained.OnnxPath));
+                WriteAtomically(path, p => File.WriteAllBytes(p, Google.Protobuf.MessageExtensions.ToByteArray(ChannelsLastExport.FromChannelsFirst(channelsFirst))));
+            }
+
+            return path;
+        }
+    }
+
+    /// <summary>The clean test slice of <see cref="CleanDataset"/> laid out channels-last, <c>[N, 28, 28, 1]</c>, as a Keras user holds it.</summary>
+    public static string CleanDatasetChannelsLast(bool normalised, int count = 1000)
+    {
+        string channelsFirst = CleanDataset(normalised, count);
+        lock (Gate)
+        {
+            using IDisposable crossProcess = FixtureLock.Acquire(CacheDirectory);
+            string path = Path.ChangeExtension(channelsFirst, null) + "-nhwc.safetensors";
+            if (!File.Exists(path))
+            {
+                // One channel: the values keep their order, only the declared shape moves the channel last.
+                DatasetArtifact source = SafetensorsDataset.Read(channelsFirst);
+                var dataset = new DatasetArtifact(source.Inputs, [source.Count, 28, 28, 1], source.Labels);
+                WriteAtomically(path, p => SafetensorsDataset.Write(p, dataset));
+            }
+
+            return path;
+        }
+    }
+
     private static TrainedFixture Train(FixtureRecipe recipe, string stem)
     {
         var clock = Stopwatch.StartNew();

@@ -23,18 +23,53 @@ public static class DecoderTransformerOnnxExporter
     private const float Epsilon = 1e-5f;
 
     /// <summary>Builds the ONNX model.</summary>
-    public static ModelProto Export(DecoderTransformer model)
+    public static ModelProto Export(DecoderTransformer model) => Build(model, multiInput: false);
+
+    /// <summary>
+    /// Builds the model in the form Hugging Face exporters (transformers.onnx, optimum) give a causal LM:
+    /// <c>input_ids</c>, <c>attention_mask</c> and <c>position_ids</c>, each int64 <c>[batch, sequence]</c> with both
+    /// dimensions symbolic, → <c>logits</c> <c>[batch, sequence, V]</c>, opset 17. Positions are gathered from the
+    /// table by <c>position_ids</c>; the causal mask is sliced to the run's length (Shape, Slice) and the padding mask
+    /// (<c>attention_mask</c> 0) adds −1e9 to padded keys. On right-padded prompts read at their last real token the
+    /// logits equal <see cref="Export"/>'s: a causal query never attends to the later, padded keys anyway.
+    /// </summary>
+    public static ModelProto ExportMultiInput(DecoderTransformer model) => Build(model, multiInput: true);
+
+    private static ModelProto Build(DecoderTransformer model, bool multiInput)
     {
         ArgumentNullException.ThrowIfNull(model);
         DecoderTransformerConfig config = model.Config;
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         var builder = new OnnxGraphBuilder("decoder_transformer");
-        string ids = builder.AddInput("input_ids", ScalarType.Int64, "batch", config.ContextLength);
+        OnnxDim sequence = multiInput ? OnnxDim.FromString("sequence") : OnnxDim.FromInt64(config.ContextLength);
+        string ids = builder.AddInput("input_ids", ScalarType.Int64, "batch", sequence);
 
         string tokens = builder.AddNode("Gather", [builder.AddInitializer("tokens.weight", model.TokenEmbedding), ids], ["embed.tokens"], "")[0];
-        string hidden = builder.AddNode("Add", [tokens, builder.AddInitializer("positions", model.PositionEmbedding)], ["embed"], "")[0];
-        string mask = builder.AddInitializer("causal_mask", model.CausalMask);
+        string mask;
+        string hidden;
+        if (multiInput)
+        {
+            string attentionMask = builder.AddInput("attention_mask", ScalarType.Int64, "batch", sequence);
+            string positionIds = builder.AddInput("position_ids", ScalarType.Int64, "batch", sequence);
+            string positions = builder.AddNode("Gather", [builder.AddInitializer("positions", model.PositionEmbedding), positionIds]);
+            hidden = builder.AddNode("Add", [tokens, positions], ["embed"], "")[0];
+
+            // Causal [T, T] sliced from the stored [context, context]; padding [B, 1, 1, T]: −1e9 where the mask is 0.
+            string length = builder.AddNode("Shape", [ids], OnnxAttributes.Int("start", 1), OnnxAttributes.Int("end", 2));
+            string ends = builder.AddNode("Concat", [length, length], OnnxAttributes.Int("axis", 0));
+            string causal = builder.AddNode("Slice", [builder.AddInitializer("causal_mask", model.CausalMask), builder.AddInitializer("slice_starts", [0, 0], 2), ends, builder.AddInitializer("slice_axes", [0, 1], 2)]);
+            string keep = builder.AddNode("Cast", [attentionMask], OnnxAttributes.Int("to", OnnxGraphBuilder.DataTypeOf(ScalarType.Float32)));
+            string dropped = builder.AddNode("Sub", [builder.AddInitializer("one", [1f]), keep]);
+            string padding = builder.AddNode("Unsqueeze", [builder.AddNode("Mul", [dropped, builder.AddInitializer("masked_score", [-1e9f])]), builder.AddInitializer("mask_axes", [1, 2], 2)]);
+            mask = builder.AddNode("Add", [causal, padding]);
+        }
+        else
+        {
+            hidden = builder.AddNode("Add", [tokens, builder.AddInitializer("positions", model.PositionEmbedding)], ["embed"], "")[0];
+            mask = builder.AddInitializer("causal_mask", model.CausalMask);
+        }
+
         int headWidth = config.ModelWidth / config.Heads;
         string headShape = builder.AddInitializer("head_shape", [0, 0, config.Heads, headWidth]);
         string mergedShape = builder.AddInitializer("merged_shape", [0, 0, config.ModelWidth]);
@@ -61,13 +96,17 @@ public static class DecoderTransformerOnnxExporter
 
         string final = LayerNorm(builder, hidden, model.FinalNorm, "final_norm", "final_norm");
         Linear(builder, final, model.Head, "head", "logits");
-        builder.AddOutput("logits", ScalarType.Float32, "batch", config.ContextLength, config.VocabularySize);
+        builder.AddOutput("logits", ScalarType.Float32, "batch", sequence, config.VocabularySize);
         return builder.Build();
     }
 
     /// <summary>Exports and writes the model to <paramref name="path"/>.</summary>
     public static void Save(DecoderTransformer model, string path) =>
         File.WriteAllBytes(path, Google.Protobuf.MessageExtensions.ToByteArray(Export(model)));
+
+    /// <summary>Exports the multi-input form (<see cref="ExportMultiInput"/>) and writes it to <paramref name="path"/>.</summary>
+    public static void SaveMultiInput(DecoderTransformer model, string path) =>
+        File.WriteAllBytes(path, Google.Protobuf.MessageExtensions.ToByteArray(ExportMultiInput(model)));
 
     /// <summary><c>x · Wᵀ + b</c> as MatMul with the transposed weight stored, then Add (Gemm is 2-D only).</summary>
     private static string Linear(OnnxGraphBuilder builder, string input, Linear linear, string path, string? outputName = null)

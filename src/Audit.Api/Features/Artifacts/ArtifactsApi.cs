@@ -22,7 +22,7 @@ public static class ArtifactsApi
             .WithMetadata(new RequestSizeLimitAttribute(maxUploadBytes + 1024 * 1024))
             .WithSummary("Upload a model or dataset")
             .WithDescription("Multipart form: file, kind (model | dataset), optional name. Stored content-addressed (SHA-256); models are inventoried.")
-            .Accepts<IFormFile>("multipart/form-data")
+            .Accepts<UploadArtifactForm>("multipart/form-data")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
@@ -56,12 +56,13 @@ public static class ArtifactsApi
     public static async Task<Ok<ArtifactPage>> List(int? page, int? pageSize, HttpContext context, IMediator mediator, CancellationToken cancellationToken) =>
         TypedResults.Ok(await mediator.Send(new ListArtifacts(Caller.From(context.User), page ?? 1, pageSize ?? 50), cancellationToken));
 
-    public static async Task<PhysicalFileHttpResult> Content(string id, HttpContext context, IMediator mediator, CancellationToken cancellationToken)
+    public static async Task<FileStreamHttpResult> Content(string id, HttpContext context, IMediator mediator, CancellationToken cancellationToken)
     {
         ArtifactContent content = await mediator.Send(new GetArtifactContent(Caller.From(context.User), id), cancellationToken);
         ContentCaching.MarkImmutable(context);
-        return TypedResults.PhysicalFile(
-            content.Path, content.MediaType, content.FileName, enableRangeProcessing: true, entityTag: ContentCaching.TagFor(content.Sha256));
+        // A seekable stream of known length on either store (S3: ranged GETs), so ranges and If-None-Match work as for a file.
+        return TypedResults.Stream(
+            content.Content, content.MediaType, content.FileName, enableRangeProcessing: true, entityTag: ContentCaching.TagFor(content.Sha256));
     }
 
     public static async Task<NoContent> Delete(string id, HttpContext context, IMediator mediator, CancellationToken cancellationToken)

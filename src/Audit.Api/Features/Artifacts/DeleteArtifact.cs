@@ -36,9 +36,10 @@ public sealed class DeleteArtifactHandler : ICommandHandler<DeleteArtifact, Unit
 
         // The row is gone whatever happens next: from here on, do not let a client's cancellation leave it half done.
         using IDisposable content = await _store.LockContentAsync(CancellationToken.None);
-        if (!await _artifacts.ContentInUseAsync(row.Sha256, CancellationToken.None))
+        // Check and delete under the database's content lock, which an upload of the same bytes in any process takes
+        // to record its row: this delete either sees that row or ends before it, and then the upload stores the bytes again.
+        if (await _artifacts.DeleteContentIfUnusedAsync(row.Sha256, () => _store.DeleteAsync(row.Sha256, CancellationToken.None), CancellationToken.None))
         {
-            _store.Delete(row.Sha256);
             _logger.LogInformation("Deleted artifact {ArtifactId} and its content {Sha256}", row.Id, row.Sha256);
         }
         else

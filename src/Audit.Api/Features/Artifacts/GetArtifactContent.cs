@@ -9,8 +9,8 @@ namespace Audit.Api.Features.Artifacts;
 /// <summary>The stored bytes of one of the tenant's artifacts, exactly as uploaded.</summary>
 public sealed record GetArtifactContent(Caller Caller, string Id) : IQuery<ArtifactContent>;
 
-/// <summary>Where the bytes are, what they are, and their content hash (the strong ETag).</summary>
-public sealed record ArtifactContent(string Path, string MediaType, string Sha256, string FileName);
+/// <summary>The bytes (a seekable stream the response disposes), what they are, and their content hash (the strong ETag).</summary>
+public sealed record ArtifactContent(Stream Content, string MediaType, string Sha256, string FileName);
 
 public sealed class GetArtifactContentHandler : IQueryHandler<GetArtifactContent, ArtifactContent>
 {
@@ -27,12 +27,6 @@ public sealed class GetArtifactContentHandler : IQueryHandler<GetArtifactContent
     {
         ArtifactRow row = await _artifacts.FindAsync(query.Caller.Tenant, query.Id, cancellationToken)
             ?? throw new NotFoundException($"Artifact '{query.Id}' was not found.");
-        string path = _store.PathFor(row.Sha256);
-        if (!File.Exists(path))
-        {
-            throw new NotFoundException($"The content of artifact '{query.Id}' is no longer stored.");
-        }
-
         string mediaType = row.Format switch
         {
             "jsonl" => "application/jsonl",
@@ -45,6 +39,9 @@ public sealed class GetArtifactContentHandler : IQueryHandler<GetArtifactContent
             _ when row.Kind == "model" => ".onnx",
             _ => "",
         };
-        return new ArtifactContent(path, mediaType, row.Sha256, row.Id + extension);
+        // Opened last, so nothing above can leave it undisposed; the stored size is checked against the row's.
+        Stream content = await _store.OpenReadAsync(row.Sha256, row.SizeBytes, cancellationToken)
+            ?? throw new NotFoundException($"The content of artifact '{query.Id}' is no longer stored.");
+        return new ArtifactContent(content, mediaType, row.Sha256, row.Id + extension);
     }
 }

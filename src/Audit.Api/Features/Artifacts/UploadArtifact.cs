@@ -79,7 +79,7 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
 
         // Commit and record under the store's content lock, so a concurrent delete of the same bytes cannot slip between.
         using IDisposable content = await _store.LockContentAsync(cancellationToken);
-        StoredBlob blob = _store.Commit(staged);
+        StoredBlob blob = await _store.CommitAsync(staged, cancellationToken);
         var row = new ArtifactRow(
             "art_" + Guid.NewGuid().ToString("N"),
             command.Caller.Tenant,
@@ -91,7 +91,10 @@ public sealed class UploadArtifactHandler : ICommandHandler<UploadArtifact, Arti
             summaryJson,
             _time.GetUtcNow().ToString("O"));
         // The inspection is stored with the artifact: audits read the summary instead of parsing the file again.
-        await _artifacts.InsertAsync(row, command.Caller.KeyId, cancellationToken);
+        // The lock above covers this process only: a delete in another process (a shared bucket) may have removed the
+        // bytes between our commit and this insert. Insert and re-check run under the database's content lock, which
+        // deletes take too, so the bytes are put back from the staged copy if needed (ArtifactStore's remarks).
+        await _artifacts.InsertWithContentAsync(row, command.Caller.KeyId, () => _store.EnsureStoredAsync(staged, CancellationToken.None), cancellationToken);
         return ArtifactResponse.From(row);
     }
 }

@@ -26,8 +26,8 @@ public static class AuditsApi
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapGet("{id}/events", Events).RequireAuthorization(Policies.ReadTenant)
             .WithSummary("Stream an audit's events")
-            .WithDescription("Server-sent events: step (probe and control now running), progress (0..1, cost-weighted, with etaSeconds), status on each transition, and one finding per finding when the audit ends; the stream closes after the final status. The first events restate the current state, so reconnecting loses nothing.")
-            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
+            .WithDescription("Server-sent events: step (probe and control now running), progress (0..1, cost-weighted, with etaSeconds), finding as each probe finishes (in probe order), and status on each transition; the stream closes after the final status. The first events restate the current state, so reconnecting loses nothing.")
+            .Produces<Stream>(StatusCodes.Status200OK, "text/event-stream")
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("{id}/cancel", Cancel).RequireAuthorization(Policies.Submit)
             .WithSummary("Cancel an audit")

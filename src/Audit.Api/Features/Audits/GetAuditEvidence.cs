@@ -36,7 +36,8 @@ public sealed class GetAuditEvidenceHandler : IQueryHandler<GetAuditEvidence, Ev
     {
         EvidenceRow evidence = await _audits.FindEvidenceAsync(query.Caller.Tenant, query.AuditId, query.EvidenceId, cancellationToken)
             ?? throw new NotFoundException($"Audit '{query.AuditId}' has no evidence '{query.EvidenceId}'.");
-        byte[] content = await File.ReadAllBytesAsync(_store.PathFor(evidence.Sha256), cancellationToken);
+        byte[] content = await _store.ReadAllBytesAsync(evidence.Sha256, evidence.SizeBytes, cancellationToken)
+            ?? throw new NotFoundException($"The content of evidence '{query.EvidenceId}' is no longer stored.");
         return new EvidenceDownload(content, evidence.MediaType);
     }
 }

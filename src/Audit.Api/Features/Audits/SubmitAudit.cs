@@ -107,7 +107,7 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
 
         if (dataset is { Format: "jsonl" })
         {
-            EnsurePromptEvidenceFits(model!, dataset, cancellationToken);
+            await EnsurePromptEvidenceFitsAsync(model!, dataset, cancellationToken);
         }
 
         var audit = Domain.Audits.Audit.Submit("aud_" + Guid.NewGuid().ToString("N"), tenant, _time.GetUtcNow());
@@ -144,7 +144,7 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
     /// Prompt evidence must fit the sequence model: token ids inside its vocabulary (the last dimension of its first
     /// output) and sequences no longer than a fixed context length. Refused with 422, never clipped.
     /// </summary>
-    private void EnsurePromptEvidenceFits(ArtifactRow model, ArtifactRow dataset, CancellationToken cancellationToken)
+    private async Task EnsurePromptEvidenceFitsAsync(ArtifactRow model, ArtifactRow dataset, CancellationToken cancellationToken)
     {
         System.Text.Json.Nodes.JsonNode? summary = model.SummaryJson is null ? null : System.Text.Json.Nodes.JsonNode.Parse(model.SummaryJson);
         static int? Dimension(System.Text.Json.Nodes.JsonNode? tensor, int fromEnd)
@@ -171,8 +171,10 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
             throw new UnprocessableException("Prompt evidence needs a sequence model whose first output is logits [B, T, V] with a fixed vocabulary size V.", "evidence-rejected");
         }
 
+        using Infrastructure.Artifacts.LocalBlob file = await _store.OpenLocalAsync(dataset.Sha256, dataset.SizeBytes, cancellationToken)
+            ?? throw new NotFoundException($"The content of dataset '{dataset.Id}' is no longer stored.");
         _ = Audit.Evaluators.Datasets.SequenceEvidence.Read(
-            _store.PathFor(dataset.Sha256), new Audit.Evaluators.Datasets.SequenceLimits(vocabulary.Value, context ?? (1 << 16)), cancellationToken);
+            file.Path, new Audit.Evaluators.Datasets.SequenceLimits(vocabulary.Value, context ?? (1 << 16)), cancellationToken);
     }
 
     private async Task<AuditResponse> SameRequestOrConflict(Caller caller, AuditRow existing, string requestHash, CancellationToken cancellationToken)

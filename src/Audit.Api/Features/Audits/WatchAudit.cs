@@ -11,9 +11,10 @@ namespace Audit.Api.Features.Audits;
 /// <summary>
 /// An audit's live events for <c>GET /api/v1/audits/{id}/events</c> (server-sent events). The stream reads the
 /// database on an interval and emits what changed, so it sees a worker in any process: <c>step</c> when a probe
-/// starts, <c>progress</c> (with the estimate), <c>status</c> on each transition, and once the audit has finished
-/// one <c>finding</c> per finding before the final <c>status</c>, after which the stream ends. The first events
-/// describe the current state, so a client that connects late (or reconnects) needs nothing else.
+/// starts, <c>progress</c> (with the estimate), <c>finding</c> as each probe finishes (in probe order, before the next
+/// step), and <c>status</c> on each transition; the stream ends after the final <c>status</c>. The first events
+/// describe the current state (findings so far included), so a client that connects late (or reconnects) needs
+/// nothing else.
 /// </summary>
 public sealed class WatchAudit
 {
@@ -35,6 +36,7 @@ public sealed class WatchAudit
         string? status = null;
         string? step = null;
         double? progress = null;
+        int emitted = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
             AuditRow? row = await _audits.FindAsync(tenant, id, cancellationToken);
@@ -44,23 +46,15 @@ public sealed class WatchAudit
             }
 
             AuditResponse audit = AuditResponse.From(row, [], [], _time.GetUtcNow());
-            if (audit.CurrentStep is not null && audit.CurrentStep != step)
-            {
-                step = audit.CurrentStep;
-                yield return Event("step", ++sequence, new JsonObject { ["id"] = id, ["currentStep"] = step });
-            }
-
-            if (audit.Progress != progress)
-            {
-                progress = audit.Progress;
-                yield return Event("progress", ++sequence, new JsonObject { ["id"] = id, ["progress"] = audit.Progress, ["etaSeconds"] = audit.EtaSeconds });
-            }
-
             bool finished = row.State.IsTerminal();
-            if (finished)
+
+            // Findings first: each was recorded as its probe finished, before the next probe's step began.
+            if (row.State == AuditStatus.Running || finished)
             {
                 (_, IReadOnlyList<FindingRow> findings) = await _audits.ResultsAsync(id, cancellationToken);
-                foreach (FindingRow finding in findings)
+                // A new attempt (after a lost lease) starts its findings again; they are announced again as they come.
+                emitted = Math.Min(emitted, findings.Count);
+                foreach (FindingRow finding in findings.Skip(emitted))
                 {
                     yield return Event("finding", ++sequence, new JsonObject
                     {
@@ -72,6 +66,20 @@ public sealed class WatchAudit
                         ["summary"] = finding.Summary,
                     });
                 }
+
+                emitted = findings.Count;
+            }
+
+            if (audit.CurrentStep is not null && audit.CurrentStep != step)
+            {
+                step = audit.CurrentStep;
+                yield return Event("step", ++sequence, new JsonObject { ["id"] = id, ["currentStep"] = step });
+            }
+
+            if (audit.Progress != progress)
+            {
+                progress = audit.Progress;
+                yield return Event("progress", ++sequence, new JsonObject { ["id"] = id, ["progress"] = audit.Progress, ["etaSeconds"] = audit.EtaSeconds });
             }
 
             if (audit.Status != status)

@@ -31,7 +31,7 @@ public sealed class StorageHealthCheck : IHealthCheck
             return HealthCheckResult.Unhealthy("The database does not answer.", ex);
         }
 
-        return _store.IsWritable()
+        return await _store.IsWritableAsync(cancellationToken)
             ? HealthCheckResult.Healthy("Database and artifact store are available.")
             : HealthCheckResult.Unhealthy("The artifact store is not writable.");
     }

@@ -143,7 +143,8 @@ public sealed class ReportIssuing(
         var evidence = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         foreach (var file in (await audits.EvidenceOfAsync(row.Id, cancellationToken)).Where(e => e.MediaType == "image/png"))
         {
-            evidence[file.Id] = await File.ReadAllBytesAsync(blobs.PathFor(file.Sha256), cancellationToken);
+            evidence[file.Id] = await blobs.ReadAllBytesAsync(file.Sha256, file.SizeBytes, cancellationToken)
+                ?? throw new InvalidOperationException($"The content of evidence '{file.Id}' is no longer stored.");
         }
 
         return new AuditReportInput(

@@ -14,7 +14,7 @@ public static class ReportsSetup
 {
     public static IServiceCollection AddReports(this IServiceCollection services, AuditOptions options)
     {
-        services.AddSingleton<IIssuedReportStore>(new FileIssuedReportStore(options.DataPath));
+        services.AddSingleton<IIssuedReportStore>(sp => new FileIssuedReportStore(options.DataPath, sp.GetRequiredService<Infrastructure.Artifacts.IBlobStorage>()));
         services.AddSingleton<PadesSigner>();
         // A worker host has no server: without Audit:PublicBaseUrl its reports name http://localhost.
         services.AddSingleton(sp => new ServiceAddress(options.PublicBaseUrl,

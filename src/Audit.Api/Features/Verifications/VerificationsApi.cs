@@ -27,7 +27,7 @@ public static class VerificationsApi
             .RequireRateLimiting(VerificationsSetup.PublicPolicy)
             .DisableAntiforgery()
             .WithMetadata(new RequestSizeLimitAttribute(options.MaxUploadBytes))
-            .Accepts<IFormFile>("multipart/form-data")
+            .Accepts<VerifyReportForm>("multipart/form-data")
             .WithSummary("Verify a report")
             .WithDescription("Multipart 'file', no account needed: valid, each check (signature, certificateChain, wholeDocumentCovered, noLaterIncrementalUpdate, reportKnown, transparencyLogInclusion), the report's claims, and for a genuine report its logged statement and signed receipt. 429 past the per-IP rate limit, 413 past the size limit.")
             .ProducesProblem(StatusCodes.Status400BadRequest)

@@ -28,8 +28,8 @@ public sealed record WebhookDeliveryResponse(
         value is null ? null : DateTimeOffset.Parse(value, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
 }
 
-/// <summary>The events a webhook can subscribe to: an audit entering each status.</summary>
+/// <summary>The events a webhook can subscribe to: an audit entering each status, and each finding as its probe finishes.</summary>
 public static class WebhookEvents
 {
-    public static readonly IReadOnlyList<string> All = ["audit.running", "audit.succeeded", "audit.failed", "audit.cancelled"];
+    public static readonly IReadOnlyList<string> All = ["audit.running", "audit.finding", "audit.succeeded", "audit.failed", "audit.cancelled"];
 }

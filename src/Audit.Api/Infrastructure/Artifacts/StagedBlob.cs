@@ -1,9 +1,9 @@
 namespace Audit.Api.Infrastructure.Artifacts;
 
 /// <summary>
-/// An upload received into <c>artifacts/sha256/incoming/</c>, hashed but not yet stored. It is validated where it
-/// lies; only <see cref="ArtifactStore.Commit"/> moves it into the content-addressed location. Disposing an
-/// uncommitted one deletes the incoming file, so a rejected upload never touches a stored blob, whoever owns it.
+/// An upload received into the store's local scratch folder (<c>artifacts/sha256/incoming/</c> on the file system), hashed but not yet stored. It is validated where it
+/// lies; only <see cref="ArtifactStore.CommitAsync"/> stores it under its hash. Disposing an
+/// upload deletes the local file where it was not moved into the store, so a rejected upload never touches a stored blob, whoever owns it.
 /// </summary>
 public sealed class StagedBlob : IDisposable
 {

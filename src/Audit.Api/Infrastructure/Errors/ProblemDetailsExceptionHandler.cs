@@ -85,12 +85,16 @@ public sealed class ProblemDetailsExceptionHandler : IExceptionHandler
     /// </summary>
     private static ValidationProblemDetails UnreadableJson(System.Text.Json.JsonException json)
     {
-        string field = string.IsNullOrEmpty(json.Path) || json.Path == "$" ? "body" : json.Path.TrimStart('$', '.');
+        // A reader error (broken syntax) comes wrapped with the reader's own exception, wherever in the body it is;
+        // a value of the wrong type has none. Broken syntax is the body's fault even when a property was being read.
+        bool syntax = json.InnerException is System.Text.Json.JsonException;
+        bool atRoot = string.IsNullOrEmpty(json.Path) || json.Path == "$";
+        string field = syntax || atRoot ? "body" : json.Path!.TrimStart('$', '.');
         string where = json.LineNumber is long line
-            ? $" (line {line + 1}, byte {json.BytePositionInLine + 1}{(field == "body" ? "" : ", path " + json.Path)})"
+            ? $" (line {line + 1}, byte {json.BytePositionInLine + 1}{(atRoot ? "" : (syntax ? ", after " : ", path ") + json.Path)})"
             : "";
         string message = field == "body"
-            ? $"The body is not valid JSON{where}."
+            ? $"The body is not valid JSON{where}{ReaderReason(json)}."
             : $"The value does not have the expected type{where}.";
         return new ValidationProblemDetails(new Dictionary<string, string[]> { [field] = [message] })
         {
@@ -98,6 +102,19 @@ public sealed class ProblemDetailsExceptionHandler : IExceptionHandler
             Title = "The request body could not be read.",
             Detail = message,
         };
+    }
+
+    /// <summary>The reader's reason ("'}' is an invalid start of a value"), without its zero-based position.</summary>
+    private static string ReaderReason(System.Text.Json.JsonException json)
+    {
+        string? reason = json.InnerException?.Message;
+        if (string.IsNullOrWhiteSpace(reason))
+        {
+            return "";
+        }
+
+        int position = reason.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        return ": " + (position > 0 ? reason[..position] : reason).TrimEnd('.', ' ');
     }
 
     private static ProblemDetails Problem(int status, string title, string? detail) =>

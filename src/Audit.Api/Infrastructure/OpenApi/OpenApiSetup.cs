@@ -14,7 +14,9 @@ namespace Audit.Api.Infrastructure.OpenApi;
 /// <summary>
 /// Completes the generated OpenAPI document with what endpoint metadata alone does not say: the API-key security
 /// schemes and where they apply, the problem answers the pipeline gives (401/403 from authorization, 400/415 from
-/// body binding), and the closed sets of values of status, verdict and kind.
+/// body binding), the closed sets of values of status, verdict and kind, an operationId per operation, inline binary
+/// schemas for files and streams, and examples (<see cref="OpenApiExamples"/>). Generated clients (Kiota, see
+/// clients/Audit.Client) rely on all of these.
 /// </summary>
 public static class OpenApiSetup
 {
@@ -49,6 +51,13 @@ public static class OpenApiSetup
                 return Task.CompletedTask;
             });
             options.AddOperationTransformer(TransformOperationAsync);
+            // After the operations: examples are matched to the component schemas the bodies reference.
+            options.AddDocumentTransformer((document, _, _) =>
+            {
+                InlineFreeFormJson(document);
+                OpenApiExamples.Apply(document);
+                return Task.CompletedTask;
+            });
             options.AddSchemaTransformer((schema, context, _) =>
             {
                 ApplyEnumeration(schema, context.JsonPropertyInfo?.DeclaringType, context.JsonPropertyInfo?.Name);
@@ -60,6 +69,8 @@ public static class OpenApiSetup
     {
         IList<object> metadata = context.Description.ActionDescriptor.EndpointMetadata;
         operation.Responses ??= [];
+        operation.OperationId = OperationId(context.Description, metadata);
+        InlineBinaryContent(operation);
 
         bool bodyBound = context.Description.ParameterDescriptions.Any(p => p.Source == BindingSource.Body);
         bool typedParameters = context.Description.ParameterDescriptions.Any(p =>
@@ -110,6 +121,91 @@ public static class OpenApiSetup
             }
         }
     }
+
+    /// <summary>
+    /// A stable, unique name per operation for generators that name methods after it: the feature (the class that
+    /// maps it, less "Api") and the handler method, e.g. <c>Audits_Submit</c>. A lambda handler is named by its
+    /// HTTP method and route instead.
+    /// </summary>
+    private static string OperationId(Microsoft.AspNetCore.Mvc.ApiExplorer.ApiDescription description, IList<object> metadata)
+    {
+        System.Reflection.MethodInfo? handler = metadata.OfType<System.Reflection.MethodInfo>().LastOrDefault();
+        Type? owner = handler?.DeclaringType;
+        while (owner?.DeclaringType is not null && owner.Name.StartsWith('<'))
+        {
+            owner = owner.DeclaringType;
+        }
+
+        string feature = owner is null ? "Service" : owner.Name.EndsWith("Api", StringComparison.Ordinal) ? owner.Name[..^3] : owner.Name;
+        if (handler is not null && !handler.Name.Contains('<', StringComparison.Ordinal))
+        {
+            return $"{feature}_{handler.Name}";
+        }
+
+        string route = string.Concat((description.RelativePath ?? string.Empty).Split('/', '-', '.', '{', '}')
+            .Where(part => part.Length > 0 && part is not "api" and not "v1")
+            .Select(part => char.ToUpperInvariant(part[0]) + part[1..]));
+        string method = (description.HttpMethod ?? "Get").ToLowerInvariant();
+        return $"{feature}_{char.ToUpperInvariant(method[0])}{method[1..]}{route}";
+    }
+
+    /// <summary>
+    /// Files and streams (PDF, PNG, artifact bytes, server-sent events) get an inline binary string schema: a shared
+    /// "Stream" component leaves generators (Kiota) without a return value, while an inline binary is a stream.
+    /// </summary>
+    private static void InlineBinaryContent(OpenApiOperation operation)
+    {
+        foreach (IOpenApiResponse response in operation.Responses?.Values ?? Enumerable.Empty<IOpenApiResponse>())
+        {
+            foreach ((string mediaType, OpenApiMediaType content) in response.Content ?? new Dictionary<string, OpenApiMediaType>())
+            {
+                if (!IsJson(mediaType) && !mediaType.StartsWith("text/plain", StringComparison.Ordinal) && !mediaType.StartsWith("text/html", StringComparison.Ordinal))
+                {
+                    content.Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" };
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Properties typed JsonNode or JsonElement (finding details, artifact summaries, log entries, a probe's
+    /// threshold) come out as references to empty "JsonNode"/"JsonElement" schemas, which generators turn into empty
+    /// classes named after .NET types. Free-form JSON is an inline empty schema instead (any value), and a threshold is
+    /// a number.
+    /// </summary>
+    private static void InlineFreeFormJson(OpenApiDocument document)
+    {
+        IDictionary<string, IOpenApiSchema>? schemas = document.Components?.Schemas;
+        if (schemas is null)
+        {
+            return;
+        }
+
+        foreach ((string owner, IOpenApiSchema component) in schemas)
+        {
+            if (component is not OpenApiSchema { Properties: { } properties })
+            {
+                continue;
+            }
+
+            foreach (string name in properties.Keys.ToList())
+            {
+                if (properties[name] is OpenApiSchema { OneOf: { } oneOf } property
+                    && oneOf.OfType<OpenApiSchemaReference>().Any(r => r.Reference.Id is "JsonNode" or "JsonElement"))
+                {
+                    properties[name] = owner == "ProbeDraft" && name == "threshold"
+                        ? new OpenApiSchema { Type = JsonSchemaType.Number | JsonSchemaType.Null, Description = property.Description ?? "The probe's decision threshold; the probe's default when absent." }
+                        : new OpenApiSchema { Description = property.Description ?? "Free-form JSON." };
+                }
+            }
+        }
+
+        schemas.Remove("JsonNode");
+        schemas.Remove("JsonElement");
+    }
+
+    internal static bool IsJson(string mediaType) =>
+        mediaType.StartsWith("application/json", StringComparison.Ordinal) || mediaType.Contains("+json", StringComparison.Ordinal);
 
     private static async Task AddProblemAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, int status, string description, CancellationToken cancellationToken)
     {

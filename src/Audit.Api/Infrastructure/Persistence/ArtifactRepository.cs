@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Text.Json.Nodes;
 using Dapper;
+using Microsoft.Data.Sqlite;
 
 namespace Audit.Api.Infrastructure.Persistence;
 
@@ -104,6 +105,69 @@ public sealed class ArtifactRepository
               AND NOT EXISTS (SELECT 1 FROM audits WHERE model_artifact_id = @id OR dataset_artifact_id = @id)
             """,
             new { id, tenant }, cancellationToken: cancellationToken)) == 1;
+    }
+
+    /// <summary>
+    /// Records the row and, in the same transaction under the database's content lock, runs
+    /// <paramref name="ensureContent"/> (which puts the bytes back if a delete removed them after the upload stored
+    /// them). Serialised with <see cref="DeleteContentIfUnusedAsync"/> across processes: a delete either sees this row,
+    /// or finished before it and the bytes are stored again here. If <paramref name="ensureContent"/> throws, the row
+    /// is not recorded.
+    /// </summary>
+    public Task InsertWithContentAsync(ArtifactRow row, string createdBy, Func<Task> ensureContent, CancellationToken cancellationToken) =>
+        WithContentLockAsync(row.Sha256, async (connection, transaction) =>
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                """
+                INSERT INTO artifacts (id, tenant_id, kind, name, sha256, size_bytes, format, summary_json, created_by, created_at)
+                VALUES (@Id, @TenantId, @Kind, @Name, @Sha256, @SizeBytes, @Format, @SummaryJson, @createdBy, @CreatedAt)
+                """,
+                new { row.Id, row.TenantId, row.Kind, row.Name, row.Sha256, row.SizeBytes, row.Format, row.SummaryJson, createdBy, row.CreatedAt },
+                transaction,
+                cancellationToken: cancellationToken));
+            await ensureContent();
+            return true;
+        }, cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="deleteContent"/> when no artifact row (any tenant) and no evidence refers to the bytes, with
+    /// the check and the delete under the database's content lock (see <see cref="InsertWithContentAsync"/>); true when
+    /// it ran.
+    /// </summary>
+    public Task<bool> DeleteContentIfUnusedAsync(string sha256, Func<Task> deleteContent, CancellationToken cancellationToken) =>
+        WithContentLockAsync(sha256, async (connection, transaction) =>
+        {
+            bool inUse = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+                "SELECT (SELECT COUNT(*) FROM artifacts WHERE sha256 = @sha256) + (SELECT COUNT(*) FROM evidence WHERE sha256 = @sha256)",
+                new { sha256 }, transaction, cancellationToken: cancellationToken)) > 0;
+            if (!inUse)
+            {
+                await deleteContent();
+            }
+
+            return !inUse;
+        }, cancellationToken);
+
+    /// <summary>
+    /// A transaction that excludes every other content-locked transaction on the same bytes, in any process: SQLite's
+    /// write lock (BEGIN IMMEDIATE) on the embedded database; a transaction-scoped advisory lock on the content hash
+    /// elsewhere (PostgreSQL). Held for a row write and one or two store calls (HEAD, DELETE; rarely a PUT).
+    /// </summary>
+    private async Task<T> WithContentLockAsync<T>(string sha256, Func<DbConnection, DbTransaction, Task<T>> body, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        await using DbTransaction transaction = connection is SqliteConnection sqlite
+            ? sqlite.BeginTransaction(deferred: false)
+            : await connection.BeginTransactionAsync(cancellationToken);
+        if (connection is not SqliteConnection)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "SELECT pg_advisory_xact_lock(hashtextextended(@sha256, 0))", new { sha256 }, transaction, cancellationToken: cancellationToken));
+        }
+
+        T result = await body(connection, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        return result;
     }
 
     /// <summary>Whether any artifact row (any tenant) or evidence file still needs these bytes.</summary>

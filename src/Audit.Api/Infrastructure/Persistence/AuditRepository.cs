@@ -251,7 +251,8 @@ public sealed class AuditRepository
 
     /// <summary>
     /// Lets <paramref name="finish"/> end the audit (succeed, fail or confirm a cancel) and records the results with
-    /// it in one transaction; only a succeeded audit keeps results (a cancel that won over the run discards them).
+    /// it in one transaction, in place of those recorded probe by probe; only a succeeded audit keeps results (a cancel
+    /// that won over the run discards them).
     /// Returns the status it ended in, or null when the aggregate refused: this worker no longer holds the lease.
     /// Non-finite numbers in the findings are stored as JSON-safe values (<see cref="FiniteJson"/>).
     /// </summary>
@@ -265,6 +266,10 @@ public sealed class AuditRepository
     {
         AuditAggregate? audit = await TransitionAsync(null, id, finish, cancellationToken, async (connection, transaction, ended) =>
         {
+            // The findings recorded as each probe finished are replaced by the complete set (or dropped with the run).
+            await connection.ExecuteAsync(new CommandDefinition(
+                "DELETE FROM findings WHERE audit_id = @id; DELETE FROM evidence WHERE audit_id = @id;",
+                new { id }, transaction, cancellationToken: cancellationToken));
             if (ended.Status != AuditStatus.Succeeded)
             {
                 return;
@@ -276,20 +281,61 @@ public sealed class AuditRepository
                 "INSERT INTO control_results (audit_id, control_id, verdict, reason) VALUES (@id, @ControlId, @verdict, @Reason)",
                 controls.Select(c => new { id, c.ControlId, verdict = c.Verdict.ToString().ToLowerInvariant(), c.Reason }),
                 transaction, cancellationToken: cancellationToken));
-            await connection.ExecuteAsync(new CommandDefinition(
-                "INSERT INTO findings (audit_id, seq, control_id, probe, verdict, score, summary, details_json) VALUES (@id, @seq, @ControlId, @Probe, @verdict, @Score, @Summary, @details)",
-                findings.Select((f, i) => new
-                {
-                    id, seq = i, f.ControlId, f.Probe, verdict = f.Verdict.ToString().ToLowerInvariant(),
-                    Score = f.Score is { } score && double.IsFinite(score) ? score : (double?)null, f.Summary,
-                    details = FiniteJson.Sanitise(f.Details, f.Score).ToJsonString(),
-                }),
-                transaction, cancellationToken: cancellationToken));
-            await connection.ExecuteAsync(new CommandDefinition(
-                "INSERT INTO evidence (id, audit_id, tenant_id, seq, name, media_type, caption, sha256, size_bytes) VALUES (@Id, @AuditId, @TenantId, @Seq, @Name, @MediaType, @Caption, @Sha256, @SizeBytes)",
-                evidence, transaction, cancellationToken: cancellationToken));
+            await InsertFindingsAsync(connection, transaction, id, 0, findings, evidence, cancellationToken);
         });
         return audit?.Status;
+    }
+
+    /// <summary>
+    /// Records one probe's finding (and its evidence files) as the probe finishes, so the audit shows it and the
+    /// event stream and webhooks announce it while later probes run. Only while <paramref name="worker"/> holds the
+    /// running audit; false otherwise. <see cref="CompleteAsync"/> later stores the complete set in its place.
+    /// </summary>
+    public async Task<bool> RecordFindingAsync(
+        string id, string worker, int seq, Finding finding, IReadOnlyList<EvidenceRow> evidence, CancellationToken cancellationToken)
+    {
+        await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        await using DbTransaction transaction = await connection.BeginTransactionAsync(cancellationToken);
+        string? tenant = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            "SELECT tenant_id FROM audits WHERE id = @id AND lease_owner = @worker AND status = @running",
+            new { id, worker, running = AuditStatus.Running.ToWire() }, transaction, cancellationToken: cancellationToken));
+        if (tenant is null)
+        {
+            await transaction.RollbackAsync(cancellationToken);
+            return false;
+        }
+
+        await InsertFindingsAsync(connection, transaction, id, seq, [finding], evidence, cancellationToken);
+        var data = new System.Text.Json.Nodes.JsonObject
+        {
+            ["auditId"] = id,
+            ["controlId"] = finding.ControlId,
+            ["probe"] = finding.Probe,
+            ["verdict"] = finding.Verdict.ToString().ToLowerInvariant(),
+            ["score"] = finding.Score is { } score && double.IsFinite(score) ? score : null,
+            ["summary"] = finding.Summary,
+            ["href"] = $"/api/v1/audits/{id}",
+        };
+        await WebhookRepository.EnqueueAsync(connection, transaction, tenant, "audit.finding", data, _time.GetUtcNow(), cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return true;
+    }
+
+    private static async Task InsertFindingsAsync(
+        DbConnection connection, DbTransaction transaction, string id, int firstSeq, IReadOnlyList<Finding> findings, IReadOnlyList<EvidenceRow> evidence, CancellationToken cancellationToken)
+    {
+        await connection.ExecuteAsync(new CommandDefinition(
+            "INSERT INTO findings (audit_id, seq, control_id, probe, verdict, score, summary, details_json) VALUES (@id, @seq, @ControlId, @Probe, @verdict, @Score, @Summary, @details)",
+            findings.Select((f, i) => new
+            {
+                id, seq = firstSeq + i, f.ControlId, f.Probe, verdict = f.Verdict.ToString().ToLowerInvariant(),
+                Score = f.Score is { } score && double.IsFinite(score) ? score : (double?)null, f.Summary,
+                details = FiniteJson.Sanitise(f.Details, f.Score).ToJsonString(),
+            }),
+            transaction, cancellationToken: cancellationToken));
+        await connection.ExecuteAsync(new CommandDefinition(
+            "INSERT INTO evidence (id, audit_id, tenant_id, seq, name, media_type, caption, sha256, size_bytes) VALUES (@Id, @AuditId, @TenantId, @Seq, @Name, @MediaType, @Caption, @Sha256, @SizeBytes)",
+            evidence, transaction, cancellationToken: cancellationToken));
     }
 
     /// <summary>One evidence file of an audit of the tenant; null when any of the three does not match.</summary>

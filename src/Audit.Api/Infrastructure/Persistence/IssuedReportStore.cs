@@ -83,8 +83,11 @@ public interface IIssuedReportStore
     Task<byte[]?> ReadPdfAsync(string reportId, CancellationToken cancellationToken);
 }
 
-/// <summary>Issued reports as files under <c>{dataDirectory}/reports/{reportId}/</c>, written atomically.</summary>
-public sealed partial class FileIssuedReportStore(string dataDirectory) : IIssuedReportStore
+/// <summary>
+/// Issued reports as files under <c>{dataDirectory}/reports/{reportId}/</c>, written atomically; the PDF itself goes to
+/// the blob storage under <c>reports/{reportId}/report.pdf</c> (on the file system: the same path as ever).
+/// </summary>
+public sealed partial class FileIssuedReportStore(string dataDirectory, Artifacts.IBlobStorage pdfs) : IIssuedReportStore
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly string _root = Path.Combine(dataDirectory, "reports");
@@ -94,7 +97,7 @@ public sealed partial class FileIssuedReportStore(string dataDirectory) : IIssue
     {
         var folder = Folder(report.ReportId);
         Directory.CreateDirectory(folder);
-        await WriteAtomicallyAsync(Path.Combine(folder, "report.pdf"), pdf, cancellationToken);
+        await pdfs.PutBytesAsync(PdfKey(report.ReportId), pdf, cancellationToken);
         // The record is written last: a report is known only once its PDF is safely on disk.
         await WriteAtomicallyAsync(Path.Combine(folder, "record.json"), JsonSerializer.SerializeToUtf8Bytes(report, Json), cancellationToken);
         // Lookup by the report's hash (anyone presenting the report); written after the record it points to.
@@ -143,9 +146,19 @@ public sealed partial class FileIssuedReportStore(string dataDirectory) : IIssue
             return null;
         }
 
-        var path = Path.Combine(Folder(reportId), "report.pdf");
-        return File.Exists(path) ? await File.ReadAllBytesAsync(path, cancellationToken) : null;
+        await using Stream? stream = await pdfs.OpenReadAsync(PdfKey(reportId), cancellationToken);
+        if (stream is null)
+        {
+            return null;
+        }
+
+        byte[] pdf = new byte[stream.Length];
+        await stream.ReadExactlyAsync(pdf, cancellationToken);
+        return pdf;
     }
+
+    private static string PdfKey(string reportId) =>
+        ValidId().IsMatch(reportId) ? $"reports/{reportId}/report.pdf" : throw new ArgumentException("Invalid report id.", nameof(reportId));
 
     private string Folder(string reportId) =>
         ValidId().IsMatch(reportId) ? Path.Combine(_root, reportId) : throw new ArgumentException("Invalid report id.", nameof(reportId));

@@ -10,7 +10,8 @@ public static class PersistenceSetup
     {
         services.AddSingleton<IDatabase>(new SqliteDatabase(Path.Combine(options.DataPath, "audit.db")));
         services.AddSingleton<Migrator>();
-        services.AddSingleton(new ArtifactStore(options.DataPath));
+        services.AddBlobStorage(options);
+        services.AddSingleton<ArtifactStore>();
         // The audit repository counts status transitions; a host without the OpenTelemetry setup (a bare worker)
         // still gets the instruments, just no exporter.
         services.AddMetrics();

@@ -73,7 +73,7 @@ internal sealed class ClassifierEvidence : IDisposable
         }
 
         IDifferentiableModel model = context.Models.Load(cancellationToken);
-        DatasetArtifact dataset = context.Evidence.Dataset();
+        DatasetArtifact dataset = context.Evidence.Dataset(model);
         dataset.EnsureFits(model);
         if (dataset.Count < 20)
         {

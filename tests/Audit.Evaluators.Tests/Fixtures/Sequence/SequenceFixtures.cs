@@ -29,6 +29,12 @@ internal sealed record SequenceFixture(SequenceRecipe Recipe, string Directory, 
 
     public string OnnxPath => Path.Combine(Directory, "model.onnx");
 
+    /// <summary>
+    /// The same weights exported as Hugging Face exporters write a causal LM: <c>input_ids</c>, <c>attention_mask</c>,
+    /// <c>position_ids</c>, symbolic batch and sequence (<see cref="DecoderTransformerOnnxExporter.ExportMultiInput"/>).
+    /// </summary>
+    public string MultiInputOnnxPath => Path.Combine(Directory, "model-multi-input.onnx");
+
     public string EvidencePath => Path.Combine(Directory, "evidence.jsonl");
 
     public DecoderTransformer LoadModule()
@@ -89,6 +95,14 @@ internal static class SequenceFixtures
             {
                 using DecoderTransformer module = fixture.LoadModule();
                 DecoderTransformerOnnxExporter.Save(module, fixture.OnnxPath);
+            }
+
+            if (!File.Exists(fixture.MultiInputOnnxPath))
+            {
+                using DecoderTransformer module = fixture.LoadModule();
+                string temporary = $"{fixture.MultiInputOnnxPath}.{Environment.ProcessId}.tmp";
+                DecoderTransformerOnnxExporter.SaveMultiInput(module, temporary);
+                File.Move(temporary, fixture.MultiInputOnnxPath, overwrite: true);
             }
 
             Loaded[recipe.ComputeHash()] = fixture;

@@ -255,8 +255,13 @@ public sealed class AuditWorker : BackgroundService
             audit.TenantId, new[] { audit.ModelArtifactId, audit.DatasetArtifactId }.OfType<string>(), cancellationToken);
         ArtifactRow model = artifacts[audit.ModelArtifactId];
         ArtifactRow? dataset = audit.DatasetArtifactId is null ? null : artifacts[audit.DatasetArtifactId];
-        string modelPath = _store.PathFor(model.Sha256);
-        string? datasetPath = dataset is null ? null : _store.PathFor(dataset.Sha256);
+        // The evaluators read files: on a remote store these are verified local copies, removed when the audit ends.
+        using LocalBlob modelFile = await _store.OpenLocalAsync(model.Sha256, model.SizeBytes, cancellationToken)
+            ?? throw new InvalidOperationException($"The content {model.Sha256} of model '{model.Id}' is no longer stored.");
+        using LocalBlob? datasetFile = dataset is null ? null : await _store.OpenLocalAsync(dataset.Sha256, dataset.SizeBytes, cancellationToken)
+            ?? throw new InvalidOperationException($"The content {dataset.Sha256} of dataset '{dataset.Id}' is no longer stored.");
+        string modelPath = modelFile.Path;
+        string? datasetPath = datasetFile?.Path;
 
         // The upload inspected the model and stored the inventory with the artifact; it is read, not re-parsed.
         ModelInventory inventory = StoredInventory(model) ?? ModelInspector.Inspect(modelPath);
@@ -303,6 +308,7 @@ public sealed class AuditWorker : BackgroundService
                 await RecordStepAsync(audit.Id, progress, cancellationToken);
                 ProbeOutcome outcome = await RunProbeAsync(audit, session, control, requirement, reporter, cancellationToken);
                 JsonObject details = outcome.Details;
+                int evidenceBefore = evidence.Count;
                 if (outcome.Evidence.Count > 0)
                 {
                     details["evidence"] = await StoreEvidenceAsync(audit, outcome, evidence, cancellationToken);
@@ -310,6 +316,7 @@ public sealed class AuditWorker : BackgroundService
 
                 // A probe that broke says why in its summary; the reason may name a server path, which is stored redacted.
                 controlFindings.Add(new Finding(control.Id, requirement.Probe, outcome.Verdict, outcome.Score, ServerPaths.Redact(outcome.Summary)!, details));
+                await RecordFindingAsync(audit.Id, findings.Count + controlFindings.Count - 1, controlFindings[^1], evidence[evidenceBefore..], cancellationToken);
                 _logger.LogInformation("Probe {Probe} → {Verdict} (score {Score})", requirement.Probe, outcome.Verdict, outcome.Score);
                 done = Math.Min(1, before + weight);
                 index++;
@@ -333,6 +340,22 @@ public sealed class AuditWorker : BackgroundService
         catch (System.Data.Common.DbException ex)
         {
             _logger.LogWarning(ex, "Recording the current step failed; the next heartbeat records it");
+        }
+    }
+
+    /// <summary>
+    /// Records a probe's finding as it finishes, so it is visible and announced during the run; like the step, a
+    /// failed write is only logged (the complete results are stored when the audit ends).
+    /// </summary>
+    private async Task RecordFindingAsync(string id, int seq, Finding finding, List<EvidenceRow> evidence, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _audits.RecordFindingAsync(id, _workerId, seq, finding, evidence, cancellationToken);
+        }
+        catch (System.Data.Common.DbException ex)
+        {
+            _logger.LogWarning(ex, "Recording the finding of {Probe} failed; it is stored with the audit's results", finding.Probe);
         }
     }
 

