@@ -35,62 +35,15 @@ if (args is [IsolatedModelInspection.ChildArgument, _])
 
 WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
 
-builder.Services.AddOptions<AuditOptions>().Bind(builder.Configuration.GetSection(AuditOptions.Section));
-AuditOptions options = builder.Configuration.GetSection(AuditOptions.Section).Get<AuditOptions>() ?? new AuditOptions();
-// Owner-only files (0600) and folders (0700) under the data directory: umask for what is created from now on,
-// Secure for what an earlier release or another umask left.
-ProcessUmask.RestrictToOwner();
-OwnerOnly.CreateDirectory(options.DataPath);
-OwnerOnly.Secure(options.DataPath);
+AuditOptions options = AuditServices.ReadOptions(builder.Configuration);
+AuditServices.PrepareDataFolder(options);
 builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
 
-// The simple single-line format is the default; a configured formatter (Logging:Console:FormatterName=json for log
-// shippers) is left alone. Either way scopes carry the audit id onto every line a run logs.
-if (string.IsNullOrEmpty(builder.Configuration["Logging:Console:FormatterName"]))
-{
-    builder.Logging.AddSimpleConsole(console =>
-    {
-        console.IncludeScopes = true;
-        console.SingleLine = true;
-        console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-        console.UseUtcTimestamp = true;
-    });
-}
-else
-{
-    builder.Logging.AddConsole();
-    builder.Services.Configure<Microsoft.Extensions.Logging.Console.JsonConsoleFormatterOptions>(json =>
-    {
-        json.IncludeScopes = true;
-        json.UseUtcTimestamp = true;
-        json.TimestampFormat ??= "yyyy-MM-ddTHH:mm:ss.fffZ";
-    });
-}
+AuditServices.AddAuditLogging(builder.Logging, builder.Configuration);
 
-builder.Services.AddSingleton(TimeProvider.System);
-builder.Services.AddPersistence(options);
-builder.Services.AddAuditTelemetry(options.Telemetry);
-builder.Services.AddSingleton<ConfiguredKeys>();
-builder.Services.AddSingleton<DevelopmentKeys>();
-builder.Services.AddEvaluators();
-builder.Services.AddSingleton<IsolatedModelInspection>();
-builder.Services.AddSigning(builder.Configuration, options);
-builder.Services.AddTransparency(options);
-builder.Services.AddReports(options);
-builder.Services.AddVerifications(options);
-builder.Services.AddSingleton<WatchAudit>();
-builder.Services.AddWebhooks(options.Webhooks);
-if (options.Worker.Enabled)
-{
-    builder.Services.AddAuditWorker();
-}
-
-builder.Services.AddMediator((Mediator.MediatorOptions mediator) =>
-{
-    mediator.ServiceLifetime = ServiceLifetime.Scoped;
-    mediator.PipelineBehaviors = [typeof(TracingBehavior<,>), typeof(ValidationBehavior<,>)];
-});
-builder.Services.AddValidatorsFromAssemblyContaining<Program>(ServiceLifetime.Singleton, includeInternalTypes: true);
+// Persistence, storage, signing, reports, evaluators, the mediator and (Audit:Worker:Enabled) the audit workers, composed
+// as the worker host (src/Audit.Worker) composes them.
+builder.Services.AddAuditServices(builder.Configuration, options);
 // Messages name fields as clients send them ('pageSize', not 'page Size'). FluentValidation reads this one global.
 ValidatorOptions.Global.DisplayNameResolver = (_, member, _) =>
     member is null ? null : char.ToLowerInvariant(member.Name[0]) + member.Name[1..];
@@ -121,7 +74,7 @@ builder.Services.AddAuditOpenApi();
 
 WebApplication app = builder.Build();
 
-await app.Services.GetRequiredService<Migrator>().MigrateAsync(CancellationToken.None);
+await AuditServices.PrepareAsync(app.Services, CancellationToken.None);
 await app.Services.GetRequiredService<DevelopmentKeys>().EnsureAsync(CancellationToken.None);
 OwnerOnly.Secure(options.DataPath);
 

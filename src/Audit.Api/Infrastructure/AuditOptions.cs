@@ -64,8 +64,17 @@ public sealed class ConfiguredApiKey
 
 public sealed class WorkerOptions
 {
-    /// <summary>Run the in-process audit worker (the embedded default does).</summary>
+    /// <summary>
+    /// Run audits in this process (the embedded default does). With <c>false</c> the API only queues them and worker
+    /// hosts (<c>src/Audit.Worker</c>) on the same database and store run them.
+    /// </summary>
     public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// Audits one process runs at once. Each probe already uses every core through libtorch, so more than one pays
+    /// only when audits wait on I/O or the machine has cores to spare.
+    /// </summary>
+    public int Concurrency { get; set; } = 1;
 
     /// <summary>How often an idle worker looks for queued audits.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);

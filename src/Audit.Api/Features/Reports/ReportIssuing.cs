@@ -1,16 +1,20 @@
 using System.Text.Json.Nodes;
 using Audit.Api.Features.Audits;
+using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Artifacts;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Domain.Audits;
 using Audit.Evaluators.Probes;
+using Microsoft.Extensions.Options;
 
 namespace Audit.Api.Features.Reports;
 
 /// <summary>
 /// Issues the one report of a succeeded audit, exactly once: the worker asks for it (through <see cref="IssueReport"/>)
 /// when an audit finishes, and the download calls it too, so a report whose issuing was interrupted by a crash is
-/// issued on first request.
+/// issued on first request. The worker and the API may be different processes (<c>src/Audit.Worker</c>): an in-process
+/// gate orders this process's callers and a lease in the database (<see cref="ReportIssuingClaims"/>) orders the
+/// processes, so one signs and logs the report and the others wait for it.
 /// </summary>
 public sealed class ReportIssuing(
     AuditRepository audits,
@@ -18,11 +22,19 @@ public sealed class ReportIssuing(
     ArtifactStore blobs,
     ReportIssuer issuer,
     IIssuedReportStore reports,
+    ReportIssuingClaims claims,
     ProbeCatalog catalog,
-    DatabaseLocks locks,
+    IOptions<AuditOptions> options,
     TimeProvider time) : IDisposable
 {
+    private static readonly TimeSpan WaitInterval = TimeSpan.FromMilliseconds(250);
+
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
+
+    // Rendering and signing take seconds on a busy machine; the lease is renewed meanwhile, and a killed holder's
+    // lease lapses within this long.
+    private readonly TimeSpan _lease = TimeSpan.FromTicks(Math.Max(options.Value.Worker.LeaseDuration.Ticks, TimeSpan.FromSeconds(10).Ticks));
 
     /// <summary>The audit's report, issued now if it was not yet; null when the audit does not exist or has not succeeded.</summary>
     public async Task<IssuedReport?> EnsureIssuedAsync(string? tenantId, string auditId, CancellationToken cancellationToken)
@@ -31,29 +43,54 @@ public sealed class ReportIssuing(
         var existing = await reports.FindAsync(reportId, cancellationToken);
         if (existing is not null)
         {
-            return tenantId is null || existing.Tenant == tenantId ? existing : null;
+            return Visible(existing, tenantId);
+        }
+
+        // Only a succeeded audit has a report: anything else is answered without touching the issuing lease.
+        if (await audits.FindAsync(tenantId, auditId, cancellationToken) is not { State: AuditStatus.Succeeded })
+        {
+            return null;
         }
 
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            // Another process (a worker finishing the audit, another API instance serving its download) may be
-            // issuing it too: only one may, or the log would record two reports for one audit.
-            await using var issuing = await locks.AcquireAsync("report-issuing", cancellationToken);
-            existing = await reports.FindAsync(reportId, cancellationToken);
-            if (existing is not null)
+            // Another process may be issuing it: wait for its report, or take over once its lease lapsed.
+            while (!await claims.TryAcquireAsync(auditId, _owner, time.GetUtcNow(), _lease, cancellationToken))
             {
-                return tenantId is null || existing.Tenant == tenantId ? existing : null;
+                await Task.Delay(WaitInterval, time, cancellationToken);
+                existing = await reports.FindAsync(reportId, cancellationToken);
+                if (existing is not null)
+                {
+                    return Visible(existing, tenantId);
+                }
             }
 
-            var input = await LoadAsync(tenantId, auditId, cancellationToken);
-            if (input is null)
+            using var renewal = new CancellationTokenSource();
+            var renewing = RenewAsync(auditId, renewal.Token);
+            try
             {
-                return null;
-            }
+                existing = await reports.FindAsync(reportId, cancellationToken);
+                if (existing is not null)
+                {
+                    return Visible(existing, tenantId);
+                }
 
-            var model = ReportModelBuilder.Build(input, catalog, time.GetUtcNow());
-            return await issuer.IssueAsync(model, cancellationToken);
+                var input = await LoadAsync(tenantId, auditId, cancellationToken);
+                if (input is null)
+                {
+                    return null;
+                }
+
+                var model = ReportModelBuilder.Build(input, catalog, time.GetUtcNow());
+                return await issuer.IssueAsync(model, cancellationToken);
+            }
+            finally
+            {
+                await renewal.CancelAsync();
+                await renewing;
+                await claims.ReleaseAsync(auditId, _owner, CancellationToken.None);
+            }
         }
         finally
         {
@@ -62,6 +99,30 @@ public sealed class ReportIssuing(
     }
 
     public void Dispose() => _gate.Dispose();
+
+    private static IssuedReport? Visible(IssuedReport report, string? tenantId) =>
+        tenantId is null || report.Tenant == tenantId ? report : null;
+
+    /// <summary>Renews the issuing lease until stopped; a failed renewal is tried again at the next interval.</summary>
+    private async Task RenewAsync(string auditId, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(_lease / 3, time, stop);
+                await claims.RenewAsync(auditId, _owner, time.GetUtcNow(), _lease, stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (System.Data.Common.DbException)
+            {
+                // A busy database: the next interval tries again, well within the lease.
+            }
+        }
+    }
 
     private async Task<AuditReportInput?> LoadAsync(string? tenantId, string auditId, CancellationToken cancellationToken)
     {

@@ -19,8 +19,9 @@ public static class ReportsSetup
             sp.GetRequiredService<IDatabase>(),
             new FileIssuedReportStore(options.DataPath, sp.GetRequiredService<Infrastructure.Artifacts.IBlobStorage>())));
         services.AddSingleton<PadesSigner>();
+        // A worker host has no server: without Audit:PublicBaseUrl its reports name http://localhost.
         services.AddSingleton(sp => new ServiceAddress(options.PublicBaseUrl,
-            () => sp.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()));
+            () => sp.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()));
         services.AddSingleton<ReportIssuer>();
         services.AddSingleton<ReportIssuing>();
         return services;

@@ -20,6 +20,10 @@ namespace Audit.Api.Infrastructure.Persistence;
 public sealed class AuditRepository
 {
     private const int Retries = 5;
+    // Oldest first; the lease comparison works on ISO-8601 UTC text, which sorts like the instants it names.
+    private const string ClaimCandidateSql =
+        "SELECT id FROM audits WHERE status = @queued OR (status = @running AND lease_expires_at < @now) ORDER BY created_at, id LIMIT 1";
+
     private const string StateColumns =
         "id, tenant_id, status, attempts, lease_owner, lease_expires_at, cancel_requested, progress, verdict, error, created_at, started_at, finished_at, version";
 
@@ -112,58 +116,78 @@ public sealed class AuditRepository
     /// the aggregate ends instead of letting it be claimed (cancel requested, or out of attempts) is stored as ended
     /// and the search goes on, so a crash-looping or abandoned audit stops at the next claim.
     /// </summary>
+    /// <remarks>
+    /// Safe for any number of workers in any number of processes on one database. On PostgreSQL the candidate row is
+    /// locked with <c>FOR UPDATE SKIP LOCKED</c> in the claiming transaction, so concurrent claimers pass over each
+    /// other's candidates instead of queueing behind them. On SQLite (one writer at a time, no row locks) the claim is
+    /// the atomic conditional UPDATE on the version read (<see cref="SaveAsync"/>): of two claimers of one audit exactly
+    /// one updates a row, the other sees zero rows and looks again. Either way the claim records the lease (worker id and
+    /// expiry) in the same write, and finishing is conditional on still holding it.
+    /// </remarks>
     public async Task<AuditRow?> TryClaimAsync(string worker, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken)
     {
         await using DbConnection connection = await _database.OpenAsync(cancellationToken);
+        bool rowLocks = SupportsRowLocks(connection);
+        var search = new { now = Text(now), queued = AuditStatus.Queued.ToWire(), running = AuditStatus.Running.ToWire() };
         int races = 0;
         while (races < Retries)
         {
-            // Only narrows the search; the aggregate decides whether the candidate really is claimable.
-            string? candidate = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-                """
-                SELECT id FROM audits
-                WHERE status = @queued OR (status = @running AND lease_expires_at < @now)
-                ORDER BY created_at, id LIMIT 1
-                """,
-                new { now = Text(now), queued = AuditStatus.Queued.ToWire(), running = AuditStatus.Running.ToWire() },
-                cancellationToken: cancellationToken));
-            if (candidate is null)
+            // With row locks the search runs inside the claiming transaction and locks what it finds; without, it only
+            // narrows the search and the conditional UPDATE settles races. The aggregate decides either way.
+            DbTransaction? locked = rowLocks ? await connection.BeginTransactionAsync(cancellationToken) : null;
+            try
             {
-                return null;
-            }
+                string? candidate = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                    rowLocks ? ClaimCandidateSql + " FOR UPDATE SKIP LOCKED" : ClaimCandidateSql, search, locked, cancellationToken: cancellationToken));
+                if (candidate is null)
+                {
+                    return null;
+                }
 
-            AuditAggregate? audit = await LoadAsync(connection, candidate, cancellationToken);
-            if (audit is null || !audit.IsClaimable(now))
+                AuditAggregate? audit = await LoadAsync(connection, candidate, cancellationToken, locked);
+                if (audit is null || !audit.IsClaimable(now))
+                {
+                    races++;
+                    continue;
+                }
+
+                bool claimed = audit.Claim(worker, now, lease, _maxAttempts);
+                DbTransaction transaction = locked ?? await connection.BeginTransactionAsync(cancellationToken);
+                await using (locked is null ? transaction : null)
+                {
+                    if (!await SaveAsync(connection, transaction, audit, cancellationToken))
+                    {
+                        // Another worker claimed it first: look again.
+                        await transaction.RollbackAsync(cancellationToken);
+                        races++;
+                        continue;
+                    }
+
+                    // A crashed attempt may have left partial results: the new attempt starts clean, an ended audit keeps none.
+                    await connection.ExecuteAsync(new CommandDefinition(
+                        "DELETE FROM findings WHERE audit_id = @id; DELETE FROM control_results WHERE audit_id = @id; DELETE FROM evidence WHERE audit_id = @id; UPDATE audits SET current_step = NULL, eta_at = NULL WHERE id = @id;",
+                        new { id = candidate }, transaction, cancellationToken: cancellationToken));
+                    await AnnounceAsync(connection, transaction, audit, cancellationToken);
+                    await transaction.CommitAsync(cancellationToken);
+                }
+
+                _telemetry.Transitioned(audit.Status.ToWire());
+                if (!claimed)
+                {
+                    // The aggregate ended it (cancel requested, or out of attempts) instead of claiming it: look again.
+                    continue;
+                }
+
+                return await connection.QuerySingleAsync<AuditRow>(new CommandDefinition(
+                    $"SELECT {AuditRow.Columns} FROM audits WHERE id = @id", new { id = candidate }, cancellationToken: cancellationToken));
+            }
+            finally
             {
-                races++;
-                continue;
+                if (locked is not null)
+                {
+                    await locked.DisposeAsync();
+                }
             }
-
-            bool claimed = audit.Claim(worker, now, lease, _maxAttempts);
-            await using DbTransaction transaction = await connection.BeginTransactionAsync(cancellationToken);
-            if (!await SaveAsync(connection, transaction, audit, cancellationToken))
-            {
-                // Another worker claimed it first: look again.
-                await transaction.RollbackAsync(cancellationToken);
-                races++;
-                continue;
-            }
-
-            // A crashed attempt may have left partial results: the new attempt starts clean, an ended audit keeps none.
-            await connection.ExecuteAsync(new CommandDefinition(
-                "DELETE FROM findings WHERE audit_id = @id; DELETE FROM control_results WHERE audit_id = @id; DELETE FROM evidence WHERE audit_id = @id; UPDATE audits SET current_step = NULL, eta_at = NULL WHERE id = @id;",
-                new { id = candidate }, transaction, cancellationToken: cancellationToken));
-            await AnnounceAsync(connection, transaction, audit, cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
-            _telemetry.Transitioned(audit.Status.ToWire());
-            if (!claimed)
-            {
-                // The aggregate ended it (cancel requested, or out of attempts) instead of claiming it: look again.
-                continue;
-            }
-
-            return await connection.QuerySingleAsync<AuditRow>(new CommandDefinition(
-                $"SELECT {AuditRow.Columns} FROM audits WHERE id = @id", new { id = candidate }, cancellationToken: cancellationToken));
         }
 
         return null;
@@ -405,10 +429,10 @@ public sealed class AuditRepository
             connection, transaction, audit.TenantId, "audit." + audit.Status.ToWire(), data, _time.GetUtcNow(), cancellationToken);
     }
 
-    private static async Task<AuditAggregate?> LoadAsync(DbConnection connection, string id, CancellationToken cancellationToken)
+    private static async Task<AuditAggregate?> LoadAsync(DbConnection connection, string id, CancellationToken cancellationToken, DbTransaction? transaction = null)
     {
         StateRow? row = await connection.QuerySingleOrDefaultAsync<StateRow>(new CommandDefinition(
-            $"SELECT {StateColumns} FROM audits WHERE id = @id", new { id }, cancellationToken: cancellationToken));
+            $"SELECT {StateColumns} FROM audits WHERE id = @id", new { id }, transaction, cancellationToken: cancellationToken));
         return row is null ? null : AuditAggregate.Restore(new AuditState(
             row.id,
             row.tenant_id,
@@ -457,6 +481,12 @@ public sealed class AuditRepository
             cancellationToken: cancellationToken));
         return updated == 1;
     }
+
+    /// <summary>
+    /// Whether the database locks rows (<c>SELECT ... FOR UPDATE SKIP LOCKED</c>): every provider but the embedded
+    /// SQLite, which serialises writers on the whole file instead.
+    /// </summary>
+    internal static bool SupportsRowLocks(DbConnection connection) => connection is not Microsoft.Data.Sqlite.SqliteConnection;
 
     // ISO-8601 round-trip text sorts like the instants it names (all UTC), which the lease query relies on.
     private static string? Text(DateTimeOffset? value) => value?.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture);

@@ -28,6 +28,7 @@ public static class PersistenceSetup
         services.AddSingleton<ApiKeyRepository>();
         services.AddSingleton<TenantRepository>();
         services.AddSingleton<ReportAccessLog>();
+        services.AddSingleton<ReportIssuingClaims>();
         services.AddSingleton<WebhookRepository>();
         return services;
     }

@@ -20,9 +20,10 @@ namespace Audit.Api.Features.Audits.Running;
 
 /// <summary>
 /// Runs queued audits: claims one, runs its profile's probes in one evaluation session, records the results and
-/// asks Reports to issue the signed report. One audit at a time: probes already use every core through libtorch,
-/// and a second audit would only slow both. It needs only DI services (no HTTP), so the API process hosts it by
-/// default and a separate worker host can run it too: <c>services.AddAuditWorker()</c>.
+/// asks Reports to issue the signed report. One audit at a time per worker: probes already use every core through
+/// libtorch, so <c>Audit:Worker:Concurrency</c> (workers per process) defaults to 1. It needs only DI services (no
+/// HTTP), so the API process hosts it by default and the worker host (<c>src/Audit.Worker</c>) runs it on other
+/// processes or machines: <c>services.AddAuditWorker(concurrency)</c>.
 /// </summary>
 public sealed class AuditWorker : BackgroundService
 {
@@ -549,8 +550,22 @@ public sealed class AuditWorker : BackgroundService
     }
 }
 
-/// <summary>Registers the audit worker; any host with the persistence, evaluator and report services can run it.</summary>
+/// <summary>Registers the audit workers; any host with the persistence, evaluator and report services can run them.</summary>
 public static class AuditWorkerSetup
 {
-    public static IServiceCollection AddAuditWorker(this IServiceCollection services) => services.AddHostedService<AuditWorker>();
+    /// <summary>
+    /// Registers <paramref name="concurrency"/> workers (<c>Audit:Worker:Concurrency</c>), each its own hosted service
+    /// with its own worker id, so each claims, renews and finishes its audit under a lease of its own: running N
+    /// audits in one process is the same protocol as N processes running one each.
+    /// </summary>
+    public static IServiceCollection AddAuditWorker(this IServiceCollection services, int concurrency = 1)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(concurrency, 1);
+        for (int slot = 0; slot < concurrency; slot++)
+        {
+            services.AddSingleton<IHostedService>(sp => ActivatorUtilities.CreateInstance<AuditWorker>(sp));
+        }
+
+        return services;
+    }
 }
