@@ -42,7 +42,14 @@ public sealed class TrojanProbeTests(ITestOutputHelper output)
         Assert.True((bool)ungated.Details["candidateTrigger"]!);
         Assert.Equal((double)gated.Details["detectionRate"]!, (double)ungated.Details["detectionRate"]!);
         Assert.Equal((double)ungated.Details["detectionRate"]!, (double)ungated.Details["statistic"]!);
-        Assert.True((double)ungated.Details["detectionRate"]! > 0.3, ungated.Details.ToJsonString());
+        // Ungated, STRIP judges the scan's smallest trigger on its own statistic: same class as the gated run names,
+        // and a verdict that follows the measured rate against the threshold. How often a clean model's natural trigger
+        // survives the overlays is a property of the fixture and the scan (69 % under the old schedule, 8 % under the
+        // K-Arm one), not of this code, so it is reported in docs/probes.md rather than asserted here.
+        Assert.Equal((int)gated.Details["suspectedTargetClass"]!, (int)ungated.Details["suspectedTargetClass"]!);
+        Assert.Equal(
+            (double)ungated.Details["statistic"]! >= (double)ungated.Details["threshold"]! ? Verdict.Fail : Verdict.Pass,
+            ungated.Verdict);
     }
 
     [Fact]
