@@ -101,7 +101,8 @@ public sealed class GeneratedClientTests : IDisposable
         Assert.Equal("succeeded", JsonNode.Parse(last.Data)!["status"]!.GetValue<string>());
         string[] findingProbes = [.. events.Where(e => e.EventType == "finding").Select(e => JsonNode.Parse(e.Data)!["probe"]!.GetValue<string>())];
         Assert.Equal(["model-inventory", "accuracy"], findingProbes);
-        Assert.Contains(events, e => e.EventType == "step");
+        // No "step" assertion: the stream polls the database, so a quick audit can finish between two polls and its
+        // steps are never observed (LiveFindingsTests holds a probe to check steps and their order).
 
         AuditResponse done = (await client.Api.V1.Audits[submitted.Id].GetAsync(cancellationToken: ct))!;
         Assert.Equal(AuditResponse_status.Succeeded, done.Status);

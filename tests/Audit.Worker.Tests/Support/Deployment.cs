@@ -9,7 +9,7 @@ namespace Audit.Worker.Tests.Support;
 /// One deployment of the service as real processes (<c>dotnet</c> of the built dlls): one API and any number of worker
 /// hosts on one data folder and database. SQLite and the file store by default; PostgreSQL when
 /// <c>AUDIT_TEST_POSTGRES</c> is set (a database of its own is created on that server) and S3 when
-/// <c>AUDIT_TEST_S3_URL</c> is set (bucket <c>AUDIT_TEST_S3_BUCKET</c>, default <c>audit-test</c>; keys
+/// <c>AUDIT_TEST_S3_URL</c> is set (bucket <c>AUDIT_TEST_S3_BUCKET</c>, or a fresh one per run; keys
 /// <c>AUDIT_TEST_S3_ACCESS_KEY</c>/<c>AUDIT_TEST_S3_SECRET_KEY</c>, default s3rver's <c>S3RVER</c>). Every process's output
 /// goes to a file under <see cref="Root"/>, printed by <see cref="Tail"/> when a test fails.
 /// </summary>
@@ -216,12 +216,28 @@ public sealed class Deployment : IDisposable
 
         if (Environment.GetEnvironmentVariable("AUDIT_TEST_S3_URL") is { Length: > 0 } s3)
         {
+            string accessKey = Environment.GetEnvironmentVariable("AUDIT_TEST_S3_ACCESS_KEY") ?? "S3RVER";
+            string secretKey = Environment.GetEnvironmentVariable("AUDIT_TEST_S3_SECRET_KEY") ?? "S3RVER";
+            // The service never creates its bucket (an operator does): a run gets a fresh one, so runs never share objects.
+            string bucket = Environment.GetEnvironmentVariable("AUDIT_TEST_S3_BUCKET") is { Length: > 0 } given
+                ? given
+                : CreateBucket(s3, accessKey, secretKey);
             yield return ("Audit__Storage__Provider", "S3");
             yield return ("Audit__Storage__S3__ServiceUrl", s3);
-            yield return ("Audit__Storage__S3__Bucket", Environment.GetEnvironmentVariable("AUDIT_TEST_S3_BUCKET") is { Length: > 0 } bucket ? bucket : "audit-test");
-            yield return ("Audit__Storage__S3__AccessKey", Environment.GetEnvironmentVariable("AUDIT_TEST_S3_ACCESS_KEY") ?? "S3RVER");
-            yield return ("Audit__Storage__S3__SecretKey", Environment.GetEnvironmentVariable("AUDIT_TEST_S3_SECRET_KEY") ?? "S3RVER");
+            yield return ("Audit__Storage__S3__Bucket", bucket);
+            yield return ("Audit__Storage__S3__AccessKey", accessKey);
+            yield return ("Audit__Storage__S3__SecretKey", secretKey);
         }
+    }
+
+    private static string CreateBucket(string serviceUrl, string accessKey, string secretKey)
+    {
+        string bucket = "audit-fault-" + Guid.NewGuid().ToString("N")[..16];
+        using var client = new Amazon.S3.AmazonS3Client(
+            new Amazon.Runtime.BasicAWSCredentials(accessKey, secretKey),
+            new Amazon.S3.AmazonS3Config { ServiceURL = serviceUrl, ForcePathStyle = true });
+        client.PutBucketAsync(bucket).GetAwaiter().GetResult();
+        return bucket;
     }
 
     /// <summary>Debug or Release: the configuration this test assembly was built in (…/bin/{configuration}/net10.0/).</summary>
