@@ -57,7 +57,7 @@ public sealed class TriggerSearchProbe : IProbe
             SequenceProbeHost.Integer("maxLength", "Longest trigger searched (tokens).", 4, 1, 16),
             SequenceProbeHost.Text("candidateTokens", "Tokens a trigger may use: 'evidence' (those the evidence shows at each position) or 'vocabulary' (all).", "evidence"),
             SequenceProbeHost.Integer("iterations", "GCG iterations per restart.", 20, 1, 1000),
-            SequenceProbeHost.Integer("restarts", "Rounds of one random restart per span.", 2, 1, 64),
+            SequenceProbeHost.Integer("restarts", "Rounds of one random restart per span (the time limit is the binding budget).", 8, 1, 64),
             SequenceProbeHost.Number("timeLimitSeconds", "Search time after which no new restart starts (the budget over positions and restarts).", 30, 1, 3600),
             SequenceProbeHost.Integer("topK", "Replacement tokens per position taken from the gradient.", 8, 1, 4096),
             SequenceProbeHost.Integer("candidates", "Single-token swaps evaluated per iteration.", 64, 1, 4096),
