@@ -70,17 +70,23 @@ public sealed partial class MultiProcessFaultTests(ITestOutputHelper output)
         var random = new Random(20261130);
         var clock = Stopwatch.StartNew();
         TimeSpan nextKill = TimeSpan.FromSeconds(3);
+        // Kills follow progress as well as time: on an idle machine the 30 audits can finish within seconds, and a
+        // time-only schedule would then kill almost nothing. One kill after every few audits keeps the test honest
+        // on fast and slow machines alike.
+        const int AuditsPerKill = 4;
+        long nextKillAt = AuditsPerKill;
         int kills = 0;
         long succeeded = 0;
         while (succeeded < Audits)
         {
             Assert.True(clock.Elapsed < TimeSpan.FromMinutes(4), $"only {succeeded} of {Audits} audits succeeded after {kills} kills");
-            await Task.Delay(500);
+            await Task.Delay(250);
             JsonNode failed = await GetJsonAsync(http, "api/v1/audits?pageSize=200&status=failed");
             Assert.Equal(0, failed["total"]!.GetValue<long>());
             succeeded = (await GetJsonAsync(http, "api/v1/audits?pageSize=200&status=succeeded"))["total"]!.GetValue<long>();
-            if (clock.Elapsed >= nextKill && succeeded < Audits)
+            if ((clock.Elapsed >= nextKill || succeeded >= nextKillAt) && succeeded < Audits)
             {
+                nextKillAt = succeeded + AuditsPerKill;
                 int victim = random.Next(workers.Count);
                 Deployment.Kill(workers[victim]);
                 kills++;
