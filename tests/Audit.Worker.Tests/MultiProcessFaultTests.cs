@@ -69,11 +69,11 @@ public sealed partial class MultiProcessFaultTests(ITestOutputHelper output)
 
         var random = new Random(20261130);
         var clock = Stopwatch.StartNew();
-        TimeSpan nextKill = TimeSpan.FromSeconds(3);
+        TimeSpan nextKill = TimeSpan.FromSeconds(1);
         // Kills follow progress as well as time: on an idle machine the 30 audits can finish within seconds, and a
         // time-only schedule would then kill almost nothing. One kill after every few audits keeps the test honest
         // on fast and slow machines alike.
-        const int AuditsPerKill = 4;
+        const int AuditsPerKill = 2;
         long nextKillAt = AuditsPerKill;
         int kills = 0;
         long succeeded = 0;
@@ -91,7 +91,7 @@ public sealed partial class MultiProcessFaultTests(ITestOutputHelper output)
                 Deployment.Kill(workers[victim]);
                 kills++;
                 workers[victim] = deployment.StartWorker();
-                nextKill = clock.Elapsed + TimeSpan.FromSeconds(2 + (random.NextDouble() * 3));
+                nextKill = clock.Elapsed + TimeSpan.FromSeconds(0.5 + random.NextDouble());
             }
         }
 
