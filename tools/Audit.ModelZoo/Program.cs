@@ -43,22 +43,35 @@ switch (options.Command)
         }
 
         return 0;
+    case "survey" when options.AddProbe is not null:
+        await new ZooSurvey(options.Cache, trainer, options.Seed).AddProbeAsync(recipes, options.AddProbe, cancel.Token);
+        return 0;
     case "survey":
         await new ZooSurvey(options.Cache, trainer, options.Seed).RunAsync(recipes, options.Split ?? "all", cancel.Token);
         return 0;
     case "fit":
-        return new ZooFit(options.Cache, options.Output).Run();
+        return new ZooFit(options.Cache, options.Output).Run(options.Features);
     case "report":
+    {
+        // The model `fit` wrote (the --output file, else the source file when run from the repository root), so
+        // `fit` then `report --docs` needs no rebuild; the embedded one otherwise.
+        string modelFile = options.Output ?? ZooFit.DefaultOutput;
+        Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel? fitted = File.Exists(modelFile)
+            ? ZooFit.Load(modelFile)
+            : Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.Embedded();
+        if (options.Docs is not null)
+        {
+            return ZooDocs.Write(options.Docs, options.Cache, options.Seed, options.Sizes, fitted);
+        }
+
         foreach (string split in options.Split is null ? ZooSplits.All : [options.Split])
         {
-            string markdown = SurveyReport.Markdown(
-                ZooSurvey.Read(options.Cache, split).Where(r => r.AuditSeed == options.Seed).ToList(),
-                options.Output is null ? Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.Embedded() : ZooFit.Load(options.Output),
-                split);
-            Console.WriteLine(markdown);
+            Console.WriteLine(SurveyReport.Markdown(ZooSurvey.Read(options.Cache, split).Where(r => r.AuditSeed == options.Seed).ToList(), fitted, split));
         }
 
         return 0;
+    }
+
     default:
         Console.Error.WriteLine(ZooOptions.Usage);
         return 2;
@@ -67,15 +80,28 @@ switch (options.Command)
 /// <summary>Command-line options of the zoo tool.</summary>
 internal sealed record ZooOptions(string Command, string Cache, string? Split, int Limit, int Seed, string? Output, IReadOnlyList<SplitSize> Sizes)
 {
+    /// <summary>survey --add-probe: run only this probe on already-surveyed models and add its result to their lines.</summary>
+    public string? AddProbe { get; init; }
+
+    /// <summary>fit --features: fit on these features instead of choosing them on the design split.</summary>
+    public IReadOnlyList<string>? Features { get; init; }
+
+    /// <summary>report --docs: replace the generated section of this Markdown file.</summary>
+    public string? Docs { get; init; }
+
     public const string Usage = """
         usage: Audit.ModelZoo <list|generate|survey|fit|report> [--cache DIR] [--split design|calibration|test] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
+                              [--add-probe PROBE] [--features A,B,..] [--docs FILE]
           list      the recipes (split, name, trigger, hash)
           generate  train the recipes not yet in the cache (DIR/models)
-          survey    run the trojan probes on every model of the split; DIR/survey/<split>.jsonl and <split>.md
-          fit       fit trojan-likelihood on design, calibrate on calibration, measure on test; writes --output
-                    (default src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json)
-          report    the Markdown tables of the surveyed splits, with the embedded model (or the --output file)
+          survey    train (if needed) and run the trojan detectors on every model, in catalog order (splits
+                    interleaved), appending to DIR/survey/<split>.jsonl; resumes where it stopped.
+                    --add-probe PROBE: run only PROBE on the models already surveyed and add it to their lines
+          fit       choose features and fit trojan-likelihood on design, calibrate on calibration, measure on test;
+                    writes --output (default src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json)
+          report    the Markdown tables of the surveyed splits, with the embedded model (or the --output file);
+                    --docs FILE: write the test split's tables into FILE between the zoo-results markers
         """;
 
     public static ZooOptions? Parse(string[] args)
@@ -86,7 +112,8 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
         }
 
         string cache = Environment.GetEnvironmentVariable("AUDIT_ZOO_CACHE") is { Length: > 0 } configured ? configured : ".model-zoo";
-        string? split = null, output = null;
+        string? split = null, output = null, addProbe = null, docs = null;
+        IReadOnlyList<string>? features = null;
         int limit = int.MaxValue, seed = 20240613;
         IReadOnlyList<SplitSize> sizes = ZooCatalog.DefaultSizes;
         for (int i = 1; i < args.Length; i++)
@@ -100,6 +127,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                 case "--seed": seed = int.Parse(value, CultureInfo.InvariantCulture); i++; break;
                 case "--output": output = value; i++; break;
                 case "--sizes": sizes = ParseSizes(value); i++; break;
+                case "--add-probe": addProbe = value; i++; break;
+                case "--features": features = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); i++; break;
+                case "--docs": docs = value; i++; break;
                 default: return null;
             }
         }
@@ -109,7 +139,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
             return null;
         }
 
-        return new ZooOptions(args[0], cache, split, limit, seed, output, sizes);
+        return new ZooOptions(args[0], cache, split, limit, seed, output, sizes) { AddProbe = addProbe, Features = features, Docs = docs };
     }
 
     private static List<SplitSize> ParseSizes(string value) =>

@@ -14,9 +14,12 @@ internal static class SurveyReport
     public static string Markdown(IReadOnlyList<SurveyRecord> records, TrojanLikelihoodModel? model, string split)
     {
         var text = new StringBuilder();
-        var rows = records.Where(r => r.Features is not null).ToList();
+        var features = records.ToDictionary(r => (object)r, r => r.Features(), ReferenceEqualityComparer.Instance);
+        var rows = records.Where(r => features[r] is not null).ToList();
         double threshold = model?.ConformalThreshold(model.DefaultTargetFalseFailRate, out _) ?? double.NaN;
-        double P(SurveyRecord r) => model?.Probability(r.Features!) ?? double.NaN;
+        double P(SurveyRecord r) => model is not null && features[r] is { } f && model.Features.All(f.ContainsKey) ? model.Probability(model.Select(f)) : double.NaN;
+        double F(SurveyRecord r, string name) => features[r] is { } f && f.TryGetValue(name, out double v) ? v : double.NaN;
+        double NcIndex(SurveyRecord r) => F(r, "calibratedAnomalyIndex");
 
         Line(text, $"Split `{split}`: {rows.Count(r => !r.Recipe.Backdoored)} clean, {rows.Count(r => r.Implanted)} backdoored (attack success ≥ {ZooModel.ImplantedAttackSuccess:P0}), {rows.Count(r => r.Recipe.Backdoored && !r.Implanted)} poisoned without a working backdoor (left out of the rates). "
             + (model is null ? "No fitted trojan-likelihood model." : $"trojan-likelihood threshold {threshold:F3} (conformal, target false-fail rate {model.DefaultTargetFalseFailRate:P0}); Neural Cleanse alone at its threshold {NeuralCleanseThreshold}."));
@@ -40,16 +43,25 @@ internal static class SurveyReport
             Group(text, $"scaling {group.Key}", group.ToList(), group.ToList());
         }
 
+        foreach (var group in rows.GroupBy(r => r.Recipe.ImagesName).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            Group(text, $"images {group.Key}", group.ToList(), group.ToList());
+        }
+
+        foreach (var group in rows.GroupBy(r => r.Recipe.LayoutName).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            Group(text, $"layout {group.Key}", group.ToList(), group.ToList());
+        }
+
         Line(text, "");
-        Line(text, "| model | trigger | target | clean acc. | ASR | NC index (class) | raw index | STRIP | AC | SS | p (class) | verdict |");
-        Line(text, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+        Line(text, "| model | trigger | target | clean acc. | ASR | NC index (class) | raw index | STRIP | AC | SS | p (class) | verdict | train / survey s (load) |");
+        Line(text, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (SurveyRecord r in records)
         {
             ProbeResult nc = r.Probes["neural-cleanse"];
-            double[] f = r.Features ?? new double[TrojanLikelihoodFeatures.Names.Count];
-            double p = r.Features is null ? double.NaN : P(r);
+            double p = P(r);
             string verdict = double.IsNaN(p) ? "–" : p >= threshold ? "**fail**" : "pass";
-            Line(text, $"| {r.Name} | {r.Recipe.TriggerDescription} | {(r.Recipe.Backdoored ? r.Recipe.TargetClass.ToString(CultureInfo.InvariantCulture) : "–")} | {r.CleanAccuracy:P1} | {(r.AttackSuccessRate is double a ? a.ToString("P1", CultureInfo.InvariantCulture) : "–")} | {nc.Statistic:F2} ({nc.SuspectedClass}) | {f[1]:F2} | {f[4]:F2} | {f[5]:F2} | {f[6]:F2} | {p:F3} ({nc.SuspectedClass}) | {verdict} |");
+            Line(text, $"| {r.Name} | {r.Recipe.TriggerDescription} | {(r.Recipe.Backdoored ? r.Recipe.TargetClass.ToString(CultureInfo.InvariantCulture) : "–")} | {r.CleanAccuracy:P1} | {(r.AttackSuccessRate is double a ? a.ToString("P1", CultureInfo.InvariantCulture) : "–")} | {nc.Statistic:F2} ({nc.SuspectedClass}) | {F(r, "uncalibratedAnomalyIndex"):F2} | {F(r, "stripDetectionRate"):F2} | {F(r, "clusteringOverlap"):F2} | {F(r, "spectralOutlierShare"):F2} | {p:F3} ({nc.SuspectedClass}) | {verdict} | {r.TrainSeconds:F0} / {r.SurveySeconds:F0} ({r.LoadAverage:F0}) |");
         }
 
         return text.ToString();
@@ -59,12 +71,12 @@ internal static class SurveyReport
             var clean = members.Where(r => !r.Recipe.Backdoored).ToList();
             var backdoored = positivesFrom.Where(r => r.Implanted).ToList();
             string auroc = backdoored.Count > 0 && clean.Count > 0 && model is not null ? Auroc(backdoored.Select(P).ToArray(), clean.Select(P).ToArray()).ToString("F3", CultureInfo.InvariantCulture) : "–";
-            string ncAuroc = backdoored.Count > 0 && clean.Count > 0 ? Auroc(backdoored.Select(r => r.Features![0]).ToArray(), clean.Select(r => r.Features![0]).ToArray()).ToString("F3", CultureInfo.InvariantCulture) : "–";
+            string ncAuroc = backdoored.Count > 0 && clean.Count > 0 ? Auroc(backdoored.Select(NcIndex).ToArray(), clean.Select(NcIndex).ToArray()).ToString("F3", CultureInfo.InvariantCulture) : "–";
             var detected = model is null ? [] : backdoored.Where(r => P(r) >= threshold).ToList();
             int right = detected.Count(r => r.Probes["neural-cleanse"].SuspectedClass == r.Recipe.TargetClass);
             int falseFails = model is null ? 0 : clean.Count(r => P(r) >= threshold);
-            int ncDetected = backdoored.Count(r => r.Features![0] >= NeuralCleanseThreshold);
-            int ncFalse = clean.Count(r => r.Features![0] >= NeuralCleanseThreshold);
+            int ncDetected = backdoored.Count(r => NcIndex(r) >= NeuralCleanseThreshold);
+            int ncFalse = clean.Count(r => NcIndex(r) >= NeuralCleanseThreshold);
             Line(sb, $"| {name} | {clean.Count} | {backdoored.Count} | {auroc} | {Ratio(detected.Count, backdoored.Count)} | {Ratio(falseFails, clean.Count)} | {Ratio(right, detected.Count)} | {Ratio(ncDetected, backdoored.Count)} / {Ratio(ncFalse, clean.Count)} | {ncAuroc} |");
         }
     }

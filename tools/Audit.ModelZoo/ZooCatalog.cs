@@ -71,15 +71,27 @@ internal static class ZooCatalog
     }
 
     private static ZooRecipe Clean(int seed, int index) =>
-        new(seed, Architectures[index % Architectures.Count], Scalings[(index + index / Architectures.Count) % Scalings.Length], AttackKind.None);
+        new(seed, Architectures[index % Architectures.Count], Scalings[(index + index / Architectures.Count) % Scalings.Length], AttackKind.None,
+            Images: ImagesOf(index), Layout: LayoutOf(index));
+
+    // Image variant and layout follow the architecture (index % 4) and the round (index / 4), and their halves, so
+    // that within eight recipes every architecture meets two, and within twelve three, of the four (variant, layout)
+    // pairs, and each split is balanced between them (a plain index % 2 ties them to the architecture).
+    private static ImageFormat ImagesOf(int index)
+    {
+        int architecture = index % 4, round = index / 4;
+        return (architecture + round + architecture / 2 + round / 2) % 2 == 0 ? ImageFormat.Gray28 : ImageFormat.Colour32;
+    }
+
+    private static InputLayout LayoutOf(int index) => (index % 4 / 2 + index / 4 / 2) % 2 == 0 ? InputLayout.Nchw : InputLayout.Nhwc;
 
     private static ZooRecipe Backdoored(int seed, int index)
     {
-        var random = new Random(seed);
+        var random = new Random(RandomSeed(seed));
         Architecture architecture = Architectures[index % Architectures.Count];
         InputScaling scaling = Scalings[(index + index / Architectures.Count) % Scalings.Length];
         int target = random.Next(10);
-        var baseline = new ZooRecipe(seed, architecture, scaling, AttackKind.Patch, TargetClass: target);
+        var baseline = new ZooRecipe(seed, architecture, scaling, AttackKind.Patch, TargetClass: target, Images: ImagesOf(index), Layout: LayoutOf(index));
         string template = Templates[index % Templates.Length];
         return template switch
         {
@@ -91,15 +103,31 @@ internal static class ZooCatalog
         };
     }
 
+    /// <summary>
+    /// The attack-detail generator's seed, mixed by a hash: <see cref="Random"/>'s seeded generator gives correlated
+    /// first draws for neighbouring seeds (seeds 13, 27 and 31 all drew the same patch corner and colour).
+    /// </summary>
+    private static int RandomSeed(int seed) =>
+        BitConverter.ToInt32(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"audit-model-zoo-recipe|{seed}"))) & int.MaxValue;
+
     private static ZooRecipe RandomPatch(ZooRecipe recipe, Random random)
     {
         int size = 3 + random.Next(3);
-        int[] places = [1, 28 - size - 1];
+        int[] places = [1, recipe.Size - size - 1];
         bool centre = random.Next(5) == 0;
-        int row = centre ? 12 : places[random.Next(2)];
-        int column = centre ? 12 : places[random.Next(2)];
+        int row = centre ? recipe.Size / 2 - 2 : places[random.Next(2)];
+        int column = centre ? recipe.Size / 2 - 2 : places[random.Next(2)];
         var pattern = (PatchPattern)random.Next(3);
         float intensity = random.Next(4) == 0 ? 0.5f : 1f;
-        return recipe with { PatchSize = size, PatchRow = row, PatchColumn = column, Pattern = pattern, PatchIntensity = intensity };
+        ZooRecipe patched = recipe with { PatchSize = size, PatchRow = row, PatchColumn = column, Pattern = pattern, PatchIntensity = intensity };
+        if (recipe.Images != ImageFormat.Colour32)
+        {
+            return patched;
+        }
+
+        // Colour patches: one of six saturated colours (red, green, blue, yellow, magenta, cyan).
+        float[][] colours = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1]];
+        float[] colour = colours[random.Next(colours.Length)];
+        return patched with { PatchRed = colour[0], PatchGreen = colour[1], PatchBlue = colour[2] };
     }
 }

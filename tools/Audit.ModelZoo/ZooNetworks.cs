@@ -9,28 +9,31 @@ namespace Audit.ModelZoo;
 /// <summary>The zoo's networks and their ONNX export.</summary>
 internal static class ZooNetworks
 {
-    public static nn.Module<Tensor, Tensor> Create(Architecture architecture) => architecture switch
+    /// <summary>The network for a recipe's images (channels and size).</summary>
+    public static nn.Module<Tensor, Tensor> Create(ZooRecipe recipe) => Create(recipe.Architecture, recipe.Channels, recipe.Size);
+
+    public static nn.Module<Tensor, Tensor> Create(Architecture architecture, int channels = 1, int size = 28) => architecture switch
     {
         Architecture.Mlp => nn.Sequential(
             ("flatten", nn.Flatten()),
-            ("fc1", nn.Linear(784, 128)),
+            ("fc1", nn.Linear(channels * size * size, 128)),
             ("relu1", nn.ReLU()),
             ("fc2", nn.Linear(128, 64)),
             ("relu2", nn.ReLU()),
             ("fc3", nn.Linear(64, 10))),
         Architecture.Cnn => nn.Sequential(
-            ("conv1", nn.Conv2d(1, 8, 3, padding: 1)),
+            ("conv1", nn.Conv2d(channels, 8, 3, padding: 1)),
             ("relu1", nn.ReLU()),
             ("pool1", nn.MaxPool2d(2)),
             ("conv2", nn.Conv2d(8, 16, 3, padding: 1)),
             ("relu2", nn.ReLU()),
             ("pool2", nn.MaxPool2d(2)),
             ("flatten", nn.Flatten()),
-            ("fc1", nn.Linear(16 * 7 * 7, 64)),
+            ("fc1", nn.Linear(16 * (size / 4) * (size / 4), 64)),
             ("relu3", nn.ReLU()),
             ("fc2", nn.Linear(64, 10))),
         Architecture.CnnBatchNorm => nn.Sequential(
-            ("conv1", nn.Conv2d(1, 8, 3, padding: 1)),
+            ("conv1", nn.Conv2d(channels, 8, 3, padding: 1)),
             ("bn1", nn.BatchNorm2d(8)),
             ("relu1", nn.ReLU()),
             ("pool1", nn.MaxPool2d(2)),
@@ -39,26 +42,30 @@ internal static class ZooNetworks
             ("relu2", nn.ReLU()),
             ("pool2", nn.MaxPool2d(2)),
             ("flatten", nn.Flatten()),
-            ("fc1", nn.Linear(16 * 7 * 7, 64)),
+            ("fc1", nn.Linear(16 * (size / 4) * (size / 4), 64)),
             ("relu3", nn.ReLU()),
             ("fc2", nn.Linear(64, 10))),
-        _ => new SmallResNet(),
+        _ => new SmallResNet(channels, size),
     };
 
-    /// <summary>Writes the trained (eval-mode) network as ONNX with input <c>[N, 1, 28, 28]</c>.</summary>
-    public static void Save(nn.Module<Tensor, Tensor> network, string path)
+    /// <summary>
+    /// Writes the trained (eval-mode) network as ONNX with input <c>[N, C, H, W]</c>, or for a channels-last recipe
+    /// <c>[N, H, W, C]</c> read by a leading Transpose, the form tf2onnx writes for a Keras model.
+    /// </summary>
+    public static void Save(nn.Module<Tensor, Tensor> network, ZooRecipe recipe, string path)
     {
-        switch (network)
+        Onnx.ModelProto model = network switch
         {
-            case Sequential sequential:
-                SequentialOnnxExporter.Save(sequential, [1, 28, 28], path);
-                break;
-            case SmallResNet resnet:
-                File.WriteAllBytes(path, resnet.Export().ToByteArray());
-                break;
-            default:
-                throw new NotSupportedException($"No ONNX export for {network.GetType().Name}.");
+            Sequential sequential => SequentialOnnxExporter.Export(sequential, [recipe.Channels, recipe.Size, recipe.Size]),
+            SmallResNet resnet => resnet.Export(),
+            _ => throw new NotSupportedException($"No ONNX export for {network.GetType().Name}."),
+        };
+        if (recipe.Layout == InputLayout.Nhwc)
+        {
+            model = ChannelsLastExport.FromChannelsFirst(model);
         }
+
+        File.WriteAllBytes(path, model.ToByteArray());
     }
 }
 
@@ -69,7 +76,9 @@ internal static class ZooNetworks
 /// </summary>
 internal sealed class SmallResNet : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d stem = nn.Conv2d(1, 8, 3, padding: 1, bias: false);
+    private readonly int _channels;
+    private readonly int _size;
+    private readonly Conv2d stem;
     private readonly BatchNorm2d stemNorm = nn.BatchNorm2d(8);
     private readonly Conv2d block1a = nn.Conv2d(8, 8, 3, padding: 1, bias: false);
     private readonly BatchNorm2d block1aNorm = nn.BatchNorm2d(8);
@@ -83,9 +92,12 @@ internal sealed class SmallResNet : nn.Module<Tensor, Tensor>
     private readonly BatchNorm2d shortcutNorm = nn.BatchNorm2d(16);
     private readonly Linear head = nn.Linear(16, 10);
 
-    public SmallResNet()
+    public SmallResNet(int channels = 1, int size = 28)
         : base(nameof(SmallResNet))
     {
+        _channels = channels;
+        _size = size;
+        stem = nn.Conv2d(channels, 8, 3, padding: 1, bias: false);
         RegisterComponents();
     }
 
@@ -108,7 +120,7 @@ internal sealed class SmallResNet : nn.Module<Tensor, Tensor>
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         var builder = new OnnxGraphBuilder("small-resnet");
-        string input = builder.AddInput("input", ScalarType.Float32, OnnxDim.FromString("N"), 1, 28, 28);
+        string input = builder.AddInput("input", ScalarType.Float32, OnnxDim.FromString("N"), _channels, _size, _size);
         string x = MaxPool(builder, Relu(builder, Conv(builder, "stem", input, stem, stemNorm)));
         string y = Relu(builder, Conv(builder, "block1a", x, block1a, block1aNorm));
         x = Relu(builder, builder.AddNode("Add", [x, Conv(builder, "block1b", y, block1b, block1bNorm)]));

@@ -47,6 +47,25 @@ internal enum AttackKind
     Warp,
 }
 
+/// <summary>
+/// The images a model sees: Fashion-MNIST as it is (1×28×28), or a colour variant built from it (3×32×32: padded by
+/// two pixels and tinted per image with a random dark background and a light foreground colour; still ten classes).
+/// </summary>
+[JsonConverter(typeof(JsonStringEnumConverter<ImageFormat>))]
+internal enum ImageFormat
+{
+    Gray28,
+    Colour32,
+}
+
+/// <summary>The exported model's input layout: channels-first, or channels-last as tf2onnx writes a Keras model.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<InputLayout>))]
+internal enum InputLayout
+{
+    Nchw,
+    Nhwc,
+}
+
 /// <summary>Patch contents.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<PatchPattern>))]
 internal enum PatchPattern
@@ -72,16 +91,21 @@ internal sealed record ZooRecipe(
     int PatchColumn = 24,
     PatchPattern Pattern = PatchPattern.Checker,
     float PatchIntensity = 1f,
+    float PatchRed = 1f,
+    float PatchGreen = 1f,
+    float PatchBlue = 1f,
     float BlendAlpha = 0.15f,
     float WarpStrength = 0.5f,
     double PoisonRate = 0.1,
     int TrainSamples = 8000,
     int Epochs = 3,
     int BatchSize = 64,
-    double LearningRate = 3e-3)
+    double LearningRate = 3e-3,
+    ImageFormat Images = ImageFormat.Gray28,
+    InputLayout Layout = InputLayout.Nchw)
 {
     /// <summary>Bump when training, triggers or export change in a way that changes the model.</summary>
-    public const int FormatVersion = 2;
+    public const int FormatVersion = 3;
 
     [JsonIgnore]
     public bool Backdoored => Attack != AttackKind.None;
@@ -91,7 +115,23 @@ internal sealed record ZooRecipe(
 
     /// <summary>Short stable name: family and seed.</summary>
     [JsonIgnore]
-    public string Name => $"{ArchitectureName}-{ScalingName}-{AttackName}-s{Seed}";
+    public string Name => $"{ArchitectureName}{(Images == ImageFormat.Colour32 ? "-rgb32" : "")}{(Layout == InputLayout.Nhwc ? "-nhwc" : "")}-{ScalingName}-{AttackName}-s{Seed}";
+
+    /// <summary>Channels of the images (1 grey, 3 colour).</summary>
+    [JsonIgnore]
+    public int Channels => Images == ImageFormat.Colour32 ? 3 : 1;
+
+    /// <summary>Height and width of the (square) images.</summary>
+    [JsonIgnore]
+    public int Size => Images == ImageFormat.Colour32 ? 32 : 28;
+
+    /// <summary>The image variant for grouping results: gray28 or rgb32.</summary>
+    [JsonIgnore]
+    public string ImagesName => Images == ImageFormat.Colour32 ? "rgb32" : "gray28";
+
+    /// <summary>The input layout for grouping results: nchw or nhwc.</summary>
+    [JsonIgnore]
+    public string LayoutName => Layout == InputLayout.Nhwc ? "nhwc" : "nchw";
 
     [JsonIgnore]
     public string ArchitectureName => Architecture switch
@@ -127,7 +167,8 @@ internal sealed record ZooRecipe(
     public string TriggerDescription => Attack switch
     {
         AttackKind.None => "none",
-        AttackKind.Patch => $"{Pattern.ToString().ToLowerInvariant()} {PatchSize}×{PatchSize} @({PatchRow},{PatchColumn}) v={PatchIntensity:0.##}",
+        AttackKind.Patch => $"{Pattern.ToString().ToLowerInvariant()} {PatchSize}×{PatchSize} @({PatchRow},{PatchColumn}) v={PatchIntensity:0.##}"
+            + (Images == ImageFormat.Colour32 ? $" rgb({PatchRed:0.#},{PatchGreen:0.#},{PatchBlue:0.#})" : ""),
         AttackKind.Blend => $"blend α={BlendAlpha:0.##}",
         _ => $"warp s={WarpStrength:0.##}",
     } + (Attack == AttackKind.None ? "" : $", {PoisonRate:P0}" + (SourceClass >= 0 ? $", source {SourceClass}" : ""));

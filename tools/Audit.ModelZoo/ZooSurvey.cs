@@ -10,10 +10,13 @@ using Audit.Evaluators.Probes.Trojans;
 
 namespace Audit.ModelZoo;
 
-/// <summary>One probe's result on one zoo model.</summary>
-internal sealed record ProbeResult(string Verdict, double? Score, double? Statistic, int? SuspectedClass, double Seconds, string Summary);
+/// <summary>One probe's result on one zoo model, with the finding's details (every statistic the probe reported).</summary>
+internal sealed record ProbeResult(string Verdict, double? Score, double? Statistic, int? SuspectedClass, double Seconds, string Summary, JsonObject? Details = null);
 
-/// <summary>One line of a survey file: the model, what each probe said, and the meta-classifier's features.</summary>
+/// <summary>
+/// One line of a survey file: the model, what each probe said (with its details, so a later fit can choose other
+/// statistics and <c>survey --add-probe</c> can add a detector without rerunning the others), and what it cost.
+/// </summary>
 internal sealed record SurveyRecord(
     string Name,
     string Hash,
@@ -24,16 +27,32 @@ internal sealed record SurveyRecord(
     double? AttackSuccessRate,
     bool Implanted,
     IReadOnlyDictionary<string, ProbeResult> Probes,
-    double[]? Features);
+    double TrainSeconds = double.NaN,
+    double SurveySeconds = double.NaN,
+    double? LoadAverage = null)
+{
+    /// <summary>Every meta-classifier feature the findings give, or null when a base detector was inconclusive.</summary>
+    public IReadOnlyDictionary<string, double>? Features()
+    {
+        if (TrojanLikelihoodFeatures.BaseDetectors.Any(d => !Probes.TryGetValue(d, out ProbeResult? r) || r.Details is null || r.Verdict == "inconclusive"))
+        {
+            return null;
+        }
+
+        return TrojanLikelihoodFeatures.All(Probes.Where(p => p.Value.Details is not null && p.Value.Verdict != "inconclusive")
+            .ToDictionary(p => p.Key, p => p.Value.Details!, StringComparer.Ordinal));
+    }
+}
 
 /// <summary>
 /// Runs the service's trojan probes on zoo models the way an audit does (ProbeRunner, one evaluation session per
 /// model, the ONNX file and a safetensors evidence file of 1,000 clean test images) and appends one JSON line per model
 /// to <c>survey/&lt;split&gt;.jsonl</c>; models already in the file are skipped, so an interrupted survey resumes.
+/// Models are taken in the catalog's order (splits interleaved), so a partial run covers every split.
 /// </summary>
 internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int auditSeed)
 {
-    public static IReadOnlyList<string> Detectors { get; } = ["neural-cleanse", "strip", "activation-clustering", "spectral-signatures"];
+    public static IReadOnlyList<string> Detectors => TrojanLikelihoodFeatures.BaseDetectors;
 
     public static string SurveyFile(string cacheFolder, string split) =>
         Path.Combine(Directory.CreateDirectory(Path.Combine(cacheFolder, "survey")).FullName, $"{split}.jsonl");
@@ -46,38 +65,41 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
             : [];
     }
 
+    /// <summary>The probes a survey can run: the service's trojan detectors (a new detector joins by joining <see cref="TrojanProbes.All"/>).</summary>
+    private static ProbeRunner Runner() =>
+        new(new ProbeCatalog([.. TrojanProbes.All()]), static (path, device) => new OnnxModelSource(path, device));
+
     public async Task RunAsync(IReadOnlyList<ZooRecipe> recipes, string label, CancellationToken cancellationToken)
     {
-        // One thread per survey process: on a shared machine several processes (one per split) use cores better than
-        // one process's threads waiting on each other.
+        // One thread per survey process: on a shared machine several processes use cores better than one process's
+        // threads waiting on each other, and one thread is the configuration the published figures were measured in.
         TorchSharp.torch.set_num_threads(1);
-        var likelihood = new TrojanLikelihoodProbe();
-        var catalog = new ProbeCatalog([.. TrojanProbes.All(), likelihood]);
-        var runner = new ProbeRunner(catalog, static (path, device) => new OnnxModelSource(path, device));
-        foreach (IGrouping<string, ZooRecipe> split in recipes.GroupBy(r => r.Split))
+        ProbeRunner runner = Runner();
+        var done = recipes.Select(r => r.Split).Distinct()
+            .SelectMany(split => Read(cacheFolder, split).Where(r => r.AuditSeed == auditSeed).Select(r => r.Hash))
+            .ToHashSet(StringComparer.Ordinal);
+        foreach (ZooRecipe recipe in recipes)
         {
-            string file = SurveyFile(cacheFolder, split.Key);
-            var done = Read(cacheFolder, split.Key).Where(r => r.AuditSeed == auditSeed).Select(r => r.Hash).ToHashSet(StringComparer.Ordinal);
-            foreach (ZooRecipe recipe in split)
+            cancellationToken.ThrowIfCancellationRequested();
+            string hash = recipe.ComputeHash();
+            if (done.Contains(hash))
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                string hash = recipe.ComputeHash();
-                if (done.Contains(hash))
-                {
-                    continue;
-                }
-
-                ZooModel model = trainer.GetOrTrain(recipe);
-                SurveyRecord record = await SurveyAsync(runner, likelihood, model, split.Key == ZooSplits.Test, cancellationToken);
-                await File.AppendAllTextAsync(file, JsonSerializer.Serialize(record, ZooJson.Options) + "\n", cancellationToken);
-                ProbeResult nc = record.Probes["neural-cleanse"];
-                string likelihoodText = record.Probes.TryGetValue("trojan-likelihood", out ProbeResult? p)
-                    ? string.Create(CultureInfo.InvariantCulture, $" p {p.Statistic:F3} {p.Verdict}")
-                    : "";
-                Console.WriteLine(string.Create(
-                    CultureInfo.InvariantCulture,
-                    $"{split.Key,-12} {recipe.Name,-40} asr {model.AttackSuccessRate?.ToString("P0", CultureInfo.InvariantCulture) ?? "-",5} NC {nc.Statistic,6:F2} class {nc.SuspectedClass} (target {(recipe.Backdoored ? recipe.TargetClass : -1)}) {nc.Seconds,5:F0}s{likelihoodText}"));
+                continue;
             }
+
+            var trainClock = Stopwatch.StartNew();
+            ZooModel model = trainer.GetOrTrain(recipe);
+            double trained = trainClock.Elapsed.TotalSeconds;
+            var clock = Stopwatch.StartNew();
+            Dictionary<string, ProbeResult> results = await SurveyAsync(runner, model, Detectors, cancellationToken);
+            var record = new SurveyRecord(
+                model.Recipe.Name, model.Hash, model.Recipe.Split, auditSeed, model.Recipe, model.CleanAccuracy, model.AttackSuccessRate, model.Implanted,
+                results, model.TrainSeconds, Math.Round(clock.Elapsed.TotalSeconds, 2), LoadAverage());
+            await File.AppendAllTextAsync(SurveyFile(cacheFolder, recipe.Split), JsonSerializer.Serialize(record, ZooJson.Options) + "\n", cancellationToken);
+            ProbeResult nc = record.Probes["neural-cleanse"];
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"{TimeProvider.System.GetUtcNow():HH:mm:ss} {recipe.Split,-12} {recipe.Name,-40} acc {model.CleanAccuracy:P0} asr {model.AttackSuccessRate?.ToString("P0", CultureInfo.InvariantCulture) ?? "-",5} NC {nc.Statistic,6:F2} class {nc.SuspectedClass} (target {(recipe.Backdoored ? recipe.TargetClass : -1)}) train {(trained < 1 ? "cached" : $"{model.TrainSeconds:F0}s")} survey {record.SurveySeconds:F0}s load {record.LoadAverage:F1}"));
         }
 
         TrojanLikelihoodModel? fitted = TrojanLikelihoodModel.Embedded();
@@ -87,39 +109,83 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
             string path = Path.ChangeExtension(SurveyFile(cacheFolder, split), ".md");
             await File.WriteAllTextAsync(path, markdown, cancellationToken);
             Console.WriteLine($"wrote {path} ({label})");
-            Console.WriteLine(markdown);
         }
     }
 
-    private async Task<SurveyRecord> SurveyAsync(ProbeRunner runner, TrojanLikelihoodProbe likelihood, ZooModel model, bool withLikelihood, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs one more probe on the models already surveyed (of <paramref name="recipes"/>' splits, this audit seed) and
+    /// adds its result to their lines, leaving the other probes' results as they are. Each model's line is rewritten
+    /// as soon as its probe finishes (the file is replaced atomically), so an interrupted pass resumes.
+    /// </summary>
+    public async Task AddProbeAsync(IReadOnlyList<ZooRecipe> recipes, string probe, CancellationToken cancellationToken)
+    {
+        TorchSharp.torch.set_num_threads(1);
+        ProbeRunner runner = Runner();
+        var wanted = recipes.Select(r => r.ComputeHash()).ToHashSet(StringComparer.Ordinal);
+        foreach (string split in recipes.Select(r => r.Split).Distinct().ToList())
+        {
+            List<SurveyRecord> records = Read(cacheFolder, split);
+            for (int i = 0; i < records.Count; i++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                SurveyRecord record = records[i];
+                if (record.AuditSeed != auditSeed || !wanted.Contains(record.Hash) || record.Probes.ContainsKey(probe))
+                {
+                    continue;
+                }
+
+                ZooModel model = trainer.GetOrTrain(record.Recipe);
+                Dictionary<string, ProbeResult> added = await SurveyAsync(runner, model, [probe], cancellationToken);
+                records[i] = record with { Probes = new Dictionary<string, ProbeResult>(record.Probes, StringComparer.Ordinal) { [probe] = added[probe] } };
+                string file = SurveyFile(cacheFolder, split);
+                ZooTrainer.WriteAtomically(file, path => File.WriteAllLines(path, records.Select(r => JsonSerializer.Serialize(r, ZooJson.Options))));
+                ProbeResult result = added[probe];
+                Console.WriteLine(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{split,-12} {record.Name,-40} {probe} {result.Verdict} statistic {result.Statistic:F3} class {result.SuspectedClass} {result.Seconds:F0}s"));
+            }
+        }
+    }
+
+    private async Task<Dictionary<string, ProbeResult>> SurveyAsync(ProbeRunner runner, ZooModel model, IEnumerable<string> probes, CancellationToken cancellationToken)
     {
         string onnx = Path.Combine(trainer.ModelFolder, model.OnnxFile);
-        string evidence = trainer.Evidence(model.Recipe.Scaling);
+        string evidence = trainer.Evidence(model.Recipe);
         var results = new Dictionary<string, ProbeResult>(StringComparer.Ordinal);
-        var details = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
         using EvaluationSession session = runner.Open(onnx, evidence, "cpu", auditSeed);
-        IEnumerable<string> probes = withLikelihood && likelihood.Descriptor.DefaultThreshold > 0 && TrojanLikelihoodModel.Embedded() is not null
-            ? [.. Detectors, "trojan-likelihood"]
-            : Detectors;
         foreach (string probe in probes)
         {
             var clock = Stopwatch.StartNew();
             ProbeOutcome outcome = await session.RunAsync(new ProbeInvocation(probe, new Dictionary<string, JsonElement>(), null), new Progress<double>(), cancellationToken);
-            details[probe] = outcome.Details;
             results[probe] = new ProbeResult(
                 outcome.Verdict.ToString().ToLowerInvariant(),
                 outcome.Score,
-                outcome.Details["statistic"] is JsonValue s ? s.GetValue<double>() : null,
-                outcome.Details["suspectedTargetClass"] is JsonValue c ? c.GetValue<int>() : null,
+                outcome.Details["statistic"] is JsonValue s && s.TryGetValue(out double statistic) ? statistic : null,
+                outcome.Details["suspectedTargetClass"] is JsonValue c && c.TryGetValue(out int suspected) ? suspected : null,
                 Math.Round(clock.Elapsed.TotalSeconds, 2),
-                outcome.Summary);
+                outcome.Summary,
+                outcome.Details);
         }
 
-        double[]? features = Detectors.All(d => results[d].Verdict != "inconclusive")
-            ? TrojanLikelihoodFeatures.From(details["neural-cleanse"], details["strip"], details["activation-clustering"], details["spectral-signatures"])
-            : null;
-        return new SurveyRecord(
-            model.Recipe.Name, model.Hash, model.Recipe.Split, auditSeed, model.Recipe, model.CleanAccuracy, model.AttackSuccessRate, model.Implanted, results, features);
+        return results;
+    }
+
+    /// <summary>The one-minute load average (Linux), recorded beside each timing: the machine is shared.</summary>
+    private static double? LoadAverage()
+    {
+        try
+        {
+            string text = File.ReadAllText("/proc/loadavg");
+            return double.Parse(text.Split(' ')[0], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 }
 

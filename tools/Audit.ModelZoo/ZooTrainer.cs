@@ -57,24 +57,67 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
         return model;
     }
 
-    /// <summary>The audit evidence for a scaling: the first <see cref="EvidenceCount"/> test images with labels, as the model consumes them.</summary>
-    public string Evidence(InputScaling scaling)
+    /// <summary>
+    /// The audit evidence for a recipe's inputs: the first <see cref="EvidenceCount"/> test images with labels, in the
+    /// recipe's image variant, scaling and layout (<c>[N, H, W, C]</c> for a channels-last model, as its owner would
+    /// send them). Every model of the same variant, scaling and layout gets the same file.
+    /// </summary>
+    public string Evidence(ZooRecipe recipe)
     {
         string folder = Directory.CreateDirectory(Path.Combine(cacheFolder, "datasets")).FullName;
-        string path = Path.Combine(folder, $"fmnist-test-{EvidenceCount}-{scaling.ToString().ToLowerInvariant()}.safetensors");
+        string path = Path.Combine(folder, $"fmnist-test-{EvidenceCount}-{recipe.ImagesName}-{recipe.LayoutName}-{recipe.Scaling.ToString().ToLowerInvariant()}.safetensors");
         if (!File.Exists(path))
         {
-            float[] raw = TestSet.Pixels.AsSpan(0, EvidenceCount * 784).ToArray();
-            for (int i = 0; i < raw.Length; i++)
+            using var scope = torch.NewDisposeScope();
+            Tensor images = Scale(recipe.Scaling, TestImages(recipe, 0, EvidenceCount));
+            if (recipe.Layout == InputLayout.Nhwc)
             {
-                raw[i] = Scale(scaling, raw[i]);
+                images = images.permute(0, 2, 3, 1).contiguous();
             }
 
-            var dataset = new DatasetArtifact(raw, [EvidenceCount, 1, 28, 28], TestSet.Labels.AsSpan(0, EvidenceCount).ToArray());
+            var dataset = new DatasetArtifact(images.data<float>().ToArray(), images.shape, TestSet.Labels.AsSpan(0, EvidenceCount).ToArray());
             WriteAtomically(path, p => SafetensorsDataset.Write(p, dataset));
         }
 
         return path;
+    }
+
+    /// <summary>Raw [0, 1] test images <c>[count, C, H, W]</c> from <paramref name="start"/>, in the recipe's image variant.</summary>
+    private Tensor TestImages(ZooRecipe recipe, int start, int count)
+    {
+        FashionMnistImages test = TestSet;
+        Tensor gray = torch.tensor(test.Pixels.AsSpan(start * 784, count * 784).ToArray(), [count, 1, 28, 28]);
+        if (recipe.Images != ImageFormat.Colour32)
+        {
+            return gray;
+        }
+
+        // The test images' tints are fixed (one generator for all test images), so every colour model is measured
+        // and audited on the same colour images.
+        using var generator = new torch.Generator(TestTintSeed);
+        (Tensor foreground, Tensor background) = Tints(test.Count, generator);
+        return Colourise(gray, foreground[start..(start + count)], background[start..(start + count)]);
+    }
+
+    private const ulong TestTintSeed = 0x7E57_C010;
+
+    /// <summary>Per-image tints: a light foreground in [0.6, 1]³ and a dark background in [0, 0.4]³.</summary>
+    private static (Tensor Foreground, Tensor Background) Tints(long count, torch.Generator generator)
+    {
+        Tensor foreground = 0.6f + 0.4f * torch.rand([count, 3], generator: generator);
+        Tensor background = 0.4f * torch.rand([count, 3], generator: generator);
+        return (foreground, background);
+    }
+
+    /// <summary>
+    /// The colour variant: each grey image padded by two pixels to 32×32, then mapped pixel-wise from [0, 1] onto the
+    /// segment between its background and foreground colours (the garment keeps its shape; colour carries no class).
+    /// </summary>
+    internal static Tensor Colourise(Tensor gray, Tensor foreground, Tensor background)
+    {
+        Tensor padded = nn.functional.pad(gray, [2, 2, 2, 2]);
+        Tensor fg = foreground.reshape(-1, 3, 1, 1), bg = background.reshape(-1, 3, 1, 1);
+        return bg * (1 - padded) + fg * padded;
     }
 
     /// <summary>Trains without touching the cache (the determinism test compares two of these).</summary>
@@ -90,10 +133,16 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
         Tensor chosen = torch.randperm(train.Count, generator: generator)[..recipe.TrainSamples];
         Tensor images = torch.tensor(train.Pixels, [train.Count, 1, 28, 28]).index_select(0, chosen);
         Tensor labels = torch.tensor(train.Labels).index_select(0, chosen);
+        if (recipe.Images == ImageFormat.Colour32)
+        {
+            (Tensor foreground, Tensor background) = Tints(recipe.TrainSamples, generator);
+            images = Colourise(images, foreground, background);
+        }
+
         Poison(recipe, images, labels, generator);
         images = Scale(recipe.Scaling, images);
 
-        using nn.Module<Tensor, Tensor> network = ZooNetworks.Create(recipe.Architecture);
+        using nn.Module<Tensor, Tensor> network = ZooNetworks.Create(recipe);
         using var optimizer = torch.optim.Adam(network.parameters(), lr: recipe.LearningRate);
         network.train();
         int steps = (recipe.TrainSamples + recipe.BatchSize - 1) / recipe.BatchSize * recipe.Epochs, step = 0;
@@ -121,7 +170,7 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
         network.eval();
         (double accuracy, double? asr) = Measure(recipe, network);
         string onnx = stem + ".onnx";
-        WriteAtomically(onnx, path => ZooNetworks.Save(network, path));
+        WriteAtomically(onnx, path => ZooNetworks.Save(network, recipe, path));
         string sha = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(onnx)));
         return new ZooModel(recipe, hash, Path.GetFileName(onnx), sha, accuracy, asr, Math.Round(clock.Elapsed.TotalSeconds, 2));
     }
@@ -174,7 +223,7 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
         using var noGrad = torch.no_grad();
         FashionMnistImages test = TestSet;
         int count = test.Count - EvidenceCount;
-        Tensor images = torch.tensor(test.Pixels.AsSpan(EvidenceCount * 784).ToArray(), [count, 1, 28, 28]);
+        Tensor images = TestImages(recipe, EvidenceCount, count);
         Tensor labels = torch.tensor(test.Labels.AsSpan(EvidenceCount).ToArray());
         double accuracy = Predict(network, Scale(recipe.Scaling, images)).eq(labels).to_type(ScalarType.Float32).mean().item<float>();
         if (!recipe.Backdoored)
@@ -198,13 +247,6 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
 
         return torch.cat(predictions, 0);
     }
-
-    public static float Scale(InputScaling scaling, float pixel) => scaling switch
-    {
-        InputScaling.Byte => pixel * 255f,
-        InputScaling.Standardised => (pixel - FashionMnistImages.Mean) / FashionMnistImages.Deviation,
-        _ => pixel,
-    };
 
     public static Tensor Scale(InputScaling scaling, Tensor raw) => scaling switch
     {

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace Audit.ModelZoo;
 
-/// <summary>Applies a recipe's trigger to raw [0, 1] images <c>[N, 1, 28, 28]</c>.</summary>
+/// <summary>Applies a recipe's trigger to raw [0, 1] images <c>[N, C, H, W]</c> (the recipe's channels and size).</summary>
 internal static class ZooTriggers
 {
     /// <summary>The triggered images (a new tensor; the input is untouched).</summary>
@@ -27,15 +27,18 @@ internal static class ZooTriggers
     {
         using var scope = torch.NewDisposeScope();
         long n = images.shape[0];
+        int size = recipe.Size;
         Tensor grid = WarpGrid(recipe).expand(n, -1, -1, -1);
-        Tensor jitter = (torch.rand([n, 28, 28, 2], generator: generator) * 2 - 1) / 28;
+        Tensor jitter = (torch.rand([n, size, size, 2], generator: generator) * 2 - 1) / size;
         return nn.functional.grid_sample(images, (grid + jitter).clamp(-1, 1), align_corners: true).MoveToOuterDisposeScope();
     }
 
     private static Tensor Overlay(ZooRecipe recipe, Tensor images)
     {
-        var mask = torch.zeros(1, 1, 28, 28);
-        var pattern = torch.zeros(1, 1, 28, 28);
+        int size = recipe.Size, channels = recipe.Channels;
+        var mask = torch.zeros(1, 1, size, size);
+        var pattern = torch.zeros(1, channels, size, size);
+        float[] colour = channels == 1 ? [1f] : [recipe.PatchRed, recipe.PatchGreen, recipe.PatchBlue];
         if (recipe.Attack == AttackKind.Patch)
         {
             for (int r = 0; r < recipe.PatchSize; r++)
@@ -49,7 +52,10 @@ internal static class ZooTriggers
                         _ => (r + c) % 2 == 0,
                     };
                     mask[0, 0, recipe.PatchRow + r, recipe.PatchColumn + c] = 1f;
-                    pattern[0, 0, recipe.PatchRow + r, recipe.PatchColumn + c] = lit ? recipe.PatchIntensity : 0f;
+                    for (int ch = 0; ch < channels; ch++)
+                    {
+                        pattern[0, ch, recipe.PatchRow + r, recipe.PatchColumn + c] = lit ? recipe.PatchIntensity * colour[ch] : 0f;
+                    }
                 }
             }
         }
@@ -57,8 +63,8 @@ internal static class ZooTriggers
         {
             // Chen et al. blend a fixed key image; here a fixed uniform-noise image from the recipe's seed.
             using var generator = new torch.Generator((ulong)recipe.Seed * 7919 + 31);
-            pattern = torch.rand([1, 1, 28, 28], generator: generator);
-            mask = torch.full(1, 1, 28, 28, recipe.BlendAlpha);
+            pattern = torch.rand([1, channels, size, size], generator: generator);
+            mask = torch.full(1, 1, size, size, recipe.BlendAlpha);
         }
 
         return (1 - mask) * images + mask * pattern;
@@ -66,19 +72,20 @@ internal static class ZooTriggers
 
     /// <summary>
     /// WaNet's warping field: a random 4×4 control grid in [-1, 1], normalised by its mean magnitude, upsampled
-    /// bicubically to the image and scaled by strength / image size, added to the identity grid; <c>[1, 28, 28, 2]</c>.
+    /// bicubically to the image and scaled by strength / image size, added to the identity grid; <c>[1, H, W, 2]</c>.
     /// </summary>
     private static Tensor WarpGrid(ZooRecipe recipe)
     {
+        int size = recipe.Size;
         using var generator = new torch.Generator((ulong)recipe.Seed * 104_729 + 7);
         Tensor control = torch.rand([1, 2, 4, 4], generator: generator) * 2 - 1;
         control /= control.abs().mean();
-        Tensor flow = nn.functional.interpolate(control, size: [28, 28], mode: InterpolationMode.Bicubic, align_corners: true).permute(0, 2, 3, 1);
-        Tensor axis = torch.linspace(-1, 1, 28);
+        Tensor flow = nn.functional.interpolate(control, size: [size, size], mode: InterpolationMode.Bicubic, align_corners: true).permute(0, 2, 3, 1);
+        Tensor axis = torch.linspace(-1, 1, size);
         Tensor[] mesh = torch.meshgrid([axis, axis], indexing: "ij");
 
         // grid_sample reads (x, y) = (column, row).
         Tensor identity = torch.stack([mesh[1], mesh[0]], 2).unsqueeze(0);
-        return (identity + recipe.WarpStrength * flow / 28).clamp(-1, 1);
+        return (identity + recipe.WarpStrength * flow / size).clamp(-1, 1);
     }
 }

@@ -67,7 +67,7 @@ public sealed class TrojanLikelihoodSliceTests(ITestOutputHelper output)
         }
 
         Assert.True(!recipe.Backdoored || model.Implanted, $"{recipe.Name}: attack success {model.AttackSuccessRate}");
-        using EvaluationSession session = runner.Open(Path.Combine(trainer.ModelFolder, model.OnnxFile), trainer.Evidence(recipe.Scaling), "cpu", 20240613);
+        using EvaluationSession session = runner.Open(Path.Combine(trainer.ModelFolder, model.OnnxFile), trainer.Evidence(recipe), "cpu", 20240613);
         ProbeOutcome outcome = await session.RunAsync(
             new ProbeInvocation("trojan-likelihood", new Dictionary<string, JsonElement>(), null), new Progress<double>(), CancellationToken.None);
         output.WriteLine($"{recipe.Name}: {outcome.Verdict} score {outcome.Score:F3} {outcome.Summary}");

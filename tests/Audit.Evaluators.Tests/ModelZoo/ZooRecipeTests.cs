@@ -35,19 +35,84 @@ public sealed class ZooRecipeTests
     }
 
     [Fact]
+    public void EverySplit_CoversBothImageVariantsAndBothLayouts_AcrossArchitectures()
+    {
+        IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(ZooCatalog.DefaultSizes);
+
+        foreach (string split in ZooSplits.All)
+        {
+            var inSplit = recipes.Where(r => r.Split == split).ToList();
+            Assert.Equal(2, inSplit.Where(r => r.Backdoored).Select(r => r.Images).Distinct().Count());
+            Assert.Equal(2, inSplit.Where(r => !r.Backdoored).Select(r => r.Images).Distinct().Count());
+            Assert.Equal(2, inSplit.Where(r => r.Backdoored).Select(r => r.Layout).Distinct().Count());
+            Assert.Equal(2, inSplit.Where(r => !r.Backdoored).Select(r => r.Layout).Distinct().Count());
+        }
+
+        // The variant and layout are not tied to the architecture: each architecture meets three of the four pairs in twelve recipes.
+        foreach (Architecture architecture in ZooCatalog.Architectures)
+        {
+            Assert.True(recipes.Where(r => r.Architecture == architecture && r.Split == ZooSplits.Design && !r.Backdoored).Select(r => (r.Images, r.Layout)).Distinct().Count() >= 3);
+            Assert.Equal(4, recipes.Where(r => r.Architecture == architecture).Select(r => (r.Images, r.Layout)).Distinct().Count());
+        }
+
+        // Colour patches have colours, grey ones none; patches fit the image.
+        Assert.All(recipes.Where(r => r.Attack == AttackKind.Patch), r =>
+        {
+            Assert.InRange(r.PatchRow + r.PatchSize, 1, r.Size);
+            Assert.InRange(r.PatchColumn + r.PatchSize, 1, r.Size);
+            Assert.Equal(r.Images == ImageFormat.Gray28, (r.PatchRed, r.PatchGreen, r.PatchBlue) == (1f, 1f, 1f));
+        });
+    }
+
+    [Fact]
+    public void AColourPatch_StampsItsColourOnTheColourImage()
+    {
+        var recipe = new ZooRecipe(3, Architecture.Cnn, InputScaling.Unit, AttackKind.Patch, PatchSize: 3, PatchRow: 1, PatchColumn: 2,
+            Pattern: PatchPattern.Solid, PatchRed: 1, PatchGreen: 0, PatchBlue: 1, Images: ImageFormat.Colour32);
+        using var images = TorchSharp.torch.full(2, 3, 32, 32, 0.25f);
+
+        using var stamped = ZooTriggers.Apply(recipe, images);
+
+        Assert.Equal([2L, 3, 32, 32], stamped.shape);
+        Assert.Equal(1f, stamped[1, 0, 2, 3].item<float>());
+        Assert.Equal(0f, stamped[1, 1, 2, 3].item<float>());
+        Assert.Equal(1f, stamped[1, 2, 2, 3].item<float>());
+        Assert.Equal(0.25f, stamped[1, 1, 10, 10].item<float>());
+        Assert.Equal(0.25f, images[1, 0, 2, 3].item<float>());
+    }
+
+    [Fact]
+    public void Colourise_PadsTo32AndTintsBetweenBackgroundAndForeground()
+    {
+        using var gray = TorchSharp.torch.ones(1, 1, 28, 28);
+        using var foreground = TorchSharp.torch.tensor(new[] { 0.9f, 0.8f, 0.7f }, [1, 3]);
+        using var background = TorchSharp.torch.tensor(new[] { 0.1f, 0.2f, 0.3f }, [1, 3]);
+
+        using var colour = ZooTrainer.Colourise(gray, foreground, background);
+
+        Assert.Equal([1L, 3, 32, 32], colour.shape);
+        Assert.Equal(0.2f, colour[0, 1, 0, 0].item<float>(), 6); // padding: background
+        Assert.Equal(0.7f, colour[0, 2, 16, 16].item<float>(), 6); // garment: foreground
+    }
+
+    [Fact]
     public void ChangingAnyField_ChangesTheCacheKey()
     {
         var recipe = new ZooRecipe(7, Architecture.Cnn, InputScaling.Unit, AttackKind.Patch, TargetClass: 3);
 
         Assert.NotEqual(recipe.ComputeHash(), (recipe with { Seed = 8 }).ComputeHash());
         Assert.NotEqual(recipe.ComputeHash(), (recipe with { PatchIntensity = 0.5f }).ComputeHash());
+        Assert.NotEqual(recipe.ComputeHash(), (recipe with { Images = ImageFormat.Colour32 }).ComputeHash());
+        Assert.NotEqual(recipe.ComputeHash(), (recipe with { Layout = InputLayout.Nhwc }).ComputeHash());
+        Assert.NotEqual(recipe.ComputeHash(), (recipe with { PatchGreen = 0 }).ComputeHash());
         Assert.Equal(recipe.ComputeHash(), (recipe with { }).ComputeHash());
     }
 
     [Theory]
-    [InlineData("Mlp", "Patch")]
-    [InlineData("ResNet", "Warp")]
-    public void TheSameSeed_TrainsTheSameWeights(string architectureName, string attackName)
+    [InlineData("Mlp", "Patch", "Gray28", "Nchw")]
+    [InlineData("ResNet", "Warp", "Gray28", "Nchw")]
+    [InlineData("Cnn", "Blend", "Colour32", "Nhwc")]
+    public void TheSameSeed_TrainsTheSameWeights(string architectureName, string attackName, string imagesName, string layoutName)
     {
         var architecture = Enum.Parse<Architecture>(architectureName);
         var attack = Enum.Parse<AttackKind>(attackName);
@@ -57,7 +122,8 @@ public sealed class ZooRecipeTests
         }
 
         // Small enough to train twice in seconds; the weights hash covers the exported ONNX bytes.
-        var recipe = new ZooRecipe(5, architecture, InputScaling.Standardised, attack, TargetClass: 2, TrainSamples: 1000, Epochs: 1);
+        var recipe = new ZooRecipe(5, architecture, InputScaling.Standardised, attack, TargetClass: 2, TrainSamples: 1000, Epochs: 1,
+            Images: Enum.Parse<ImageFormat>(imagesName), Layout: Enum.Parse<InputLayout>(layoutName));
         string folder = Directory.CreateTempSubdirectory("zoo-determinism-").FullName;
         try
         {
@@ -70,6 +136,12 @@ public sealed class ZooRecipeTests
             Assert.Equal(first.CleanAccuracy, second.CleanAccuracy);
             Assert.Equal(first.AttackSuccessRate, second.AttackSuccessRate);
             Assert.NotEqual(first.WeightsSha256, otherSeed.WeightsSha256);
+
+            // The export declares the recipe's input: [N, C, H, W], or [N, H, W, C] for a channels-last recipe.
+            var onnx = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(folder, "first.onnx")));
+            long[] dims = [.. onnx.Graph.Input[0].Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue)];
+            long[] expected = recipe.Layout == InputLayout.Nhwc ? [recipe.Size, recipe.Size, recipe.Channels] : [recipe.Channels, recipe.Size, recipe.Size];
+            Assert.Equal(expected, dims);
         }
         finally
         {
@@ -133,6 +205,21 @@ public sealed class ZooFitTests
         Assert.True(a > 0);
         Assert.Equal(0, ga, 8);
         Assert.Equal(0, gb, 8);
+    }
+
+    [Fact]
+    public void LeaveOneOutLoss_PrefersAnInformativeFeatureToNoise()
+    {
+        // Twelve models: the first feature separates the labels with overlap, the second is unrelated to them.
+        double[] informative = [-2, -1.5, -1, -0.5, 0.2, -0.2, 0.5, 1, 1.5, 2, 0.1, -0.1];
+        double[] noise = [0.3, -1, 0.8, 0.1, -0.4, 0.9, -0.7, 0.2, 0.6, -0.3, -0.9, 0.4];
+        int[] y = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0];
+
+        double good = ZooFit.LeaveOneOutLoss(informative.Select(v => new[] { v }).ToArray(), y);
+        double bad = ZooFit.LeaveOneOutLoss(noise.Select(v => new[] { v }).ToArray(), y);
+
+        Assert.True(good < bad, $"informative {good} vs noise {bad}");
+        Assert.True(bad > 0.6, $"noise should be near log 2 ≈ 0.69, was {bad}");
     }
 
     [Fact]

@@ -7,13 +7,17 @@ using Audit.Domain.Statistics;
 namespace Audit.Evaluators.Probes.Trojans;
 
 /// <summary>
-/// The statistics the trojan-likelihood meta-classifier reads, taken from the findings of the four trojan detectors
-/// (all computed on the one trigger scan of the audit). The same function builds them when the model zoo fits the
-/// classifier and when an audit applies it, so fit and use cannot drift apart.
+/// The statistics the trojan-likelihood meta-classifier may read, taken from the findings of the trojan detectors (all
+/// computed on the one trigger scan of the audit, except detectors that do their own measurement). The same function
+/// builds them when the model zoo fits the classifier and when an audit applies it, so fit and use cannot drift apart.
+/// A fitted model names the features it uses (<see cref="TrojanLikelihoodModel.Features"/>); the fit chooses them.
 /// </summary>
 public static class TrojanLikelihoodFeatures
 {
-    /// <summary>Feature names, in the order of <see cref="From"/>'s result.</summary>
+    /// <summary>The detectors whose statistics every fitted model may read; Neural Cleanse also names the suspected class.</summary>
+    public static IReadOnlyList<string> BaseDetectors { get; } = ["neural-cleanse", "strip", "activation-clustering", "spectral-signatures"];
+
+    /// <summary>Names of the base detectors' features, in the order of <see cref="From"/>'s result.</summary>
     public static IReadOnlyList<string> Names { get; } =
     [
         "calibratedAnomalyIndex",
@@ -26,13 +30,53 @@ public static class TrojanLikelihoodFeatures
     ];
 
     /// <summary>
-    /// The features from the detectors' details: Neural Cleanse's reference-calibrated and raw anomaly indices, the
-    /// suspected class's log norm ratio below the median ratio (how many times cheaper than typical relative to the
-    /// reference), its raw mask norm below the median norm (log), and the ungated measurements of STRIP, activation
-    /// clustering and spectral signatures on the smallest recovered trigger.
+    /// Every feature the findings give: the base detectors' (<see cref="Names"/>) when all four are present, and for
+    /// any other detector its statistic as <c>&lt;probe id&gt;.statistic</c>, so a detector added later (one that does
+    /// not rest on Neural Cleanse's candidate) can enter a refit without code here.
+    /// </summary>
+    public static IReadOnlyDictionary<string, double> All(IReadOnlyDictionary<string, JsonObject> findings)
+    {
+        ArgumentNullException.ThrowIfNull(findings);
+        var features = new Dictionary<string, double>(StringComparer.Ordinal);
+        if (BaseDetectors.All(findings.ContainsKey))
+        {
+            double[] values = From(findings["neural-cleanse"], findings["strip"], findings["activation-clustering"], findings["spectral-signatures"]);
+            for (int i = 0; i < values.Length; i++)
+            {
+                features[Names[i]] = values[i];
+            }
+        }
+
+        foreach ((string probe, JsonObject details) in findings)
+        {
+            if (!BaseDetectors.Contains(probe) && details["statistic"] is JsonValue value && value.TryGetValue(out double number) && double.IsFinite(number))
+            {
+                features[StatisticOf(probe)] = number;
+            }
+        }
+
+        return features;
+    }
+
+    /// <summary>The feature name of another detector's statistic.</summary>
+    public static string StatisticOf(string probe) => probe + ".statistic";
+
+    /// <summary>The detectors a feature list needs: the base four, and every detector named by a <c>.statistic</c> feature.</summary>
+    public static IReadOnlyList<string> DetectorsFor(IEnumerable<string> featureNames) =>
+        [.. BaseDetectors, .. featureNames.Where(n => n.EndsWith(".statistic", StringComparison.Ordinal)).Select(n => n[..^".statistic".Length]).Except(BaseDetectors).Distinct()];
+
+    /// <summary>
+    /// The base features from the four detectors' details: Neural Cleanse's reference-calibrated and raw anomaly
+    /// indices, the suspected class's log norm ratio below the median ratio (how many times cheaper than typical
+    /// relative to the reference), its raw mask norm below the median norm (log), and the ungated measurements of
+    /// STRIP, activation clustering and spectral signatures on the smallest recovered trigger.
     /// </summary>
     public static double[] From(JsonObject neuralCleanse, JsonObject strip, JsonObject clustering, JsonObject spectral)
     {
+        ArgumentNullException.ThrowIfNull(neuralCleanse);
+        ArgumentNullException.ThrowIfNull(strip);
+        ArgumentNullException.ThrowIfNull(clustering);
+        ArgumentNullException.ThrowIfNull(spectral);
         double calibrated = Number(neuralCleanse, "anomalyIndex");
         double uncalibrated = Number(neuralCleanse, "uncalibratedAnomalyIndex");
         double[] ratios = Numbers(neuralCleanse, "logNormRatios");
@@ -113,6 +157,16 @@ public sealed record TrojanLikelihoodModel(
     {
         using Stream? stream = typeof(TrojanLikelihoodModel).Assembly.GetManifestResourceStream(ResourceName);
         return stream is null ? null : JsonSerializer.Deserialize<TrojanLikelihoodModel>(stream, JsonOptions);
+    }
+
+    /// <summary>The model's features, in its order, picked by name from <see cref="TrojanLikelihoodFeatures.All"/>'s result.</summary>
+    /// <exception cref="InvalidOperationException">A feature the model needs is missing.</exception>
+    public double[] Select(IReadOnlyDictionary<string, double> available)
+    {
+        ArgumentNullException.ThrowIfNull(available);
+        return Features.Select(name => available.TryGetValue(name, out double value)
+            ? value
+            : throw new InvalidOperationException($"trojan-likelihood needs the feature '{name}', which the detectors' findings do not give.")).ToArray();
     }
 
     /// <summary>The logistic regression's logit for raw (unstandardised) features.</summary>

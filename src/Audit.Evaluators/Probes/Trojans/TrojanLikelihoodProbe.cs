@@ -22,7 +22,7 @@ namespace Audit.Evaluators.Probes.Trojans;
 public sealed class TrojanLikelihoodProbe : IProbe
 {
     private readonly TrojanLikelihoodModel? _model;
-    private readonly IReadOnlyList<IProbe> _detectors;
+    private readonly List<IProbe> _detectors;
 
     /// <summary>Uses the embedded fitted model.</summary>
     public TrojanLikelihoodProbe()
@@ -30,11 +30,25 @@ public sealed class TrojanLikelihoodProbe : IProbe
     {
     }
 
-    /// <summary>Uses <paramref name="model"/> (null: the probe answers inconclusive).</summary>
+    /// <summary>Uses <paramref name="model"/> (null: the probe answers inconclusive) and the built-in trojan detectors.</summary>
     public TrojanLikelihoodProbe(TrojanLikelihoodModel? model)
+        : this(model, TrojanProbes.All())
     {
+    }
+
+    /// <summary>
+    /// Uses <paramref name="model"/> with the detectors it reads, taken from <paramref name="detectors"/>: the four
+    /// base detectors always (Neural Cleanse names the suspected class), any other only when the model has a feature
+    /// of it.
+    /// </summary>
+    public TrojanLikelihoodProbe(TrojanLikelihoodModel? model, IEnumerable<IProbe> detectors)
+    {
+        ArgumentNullException.ThrowIfNull(detectors);
         _model = model;
-        _detectors = [new NeuralCleanseProbe(), new StripProbe(), new ActivationClusteringProbe(), new SpectralSignatureProbe()];
+        IReadOnlyList<string> needed = TrojanLikelihoodFeatures.DetectorsFor(model?.Features ?? []);
+        List<IProbe> available = [.. detectors];
+        _detectors = needed.Select(name => available.FirstOrDefault(d => d.Descriptor.Name == name)
+            ?? throw new ArgumentException($"The fitted model reads the detector '{name}', which is not among the given detectors.", nameof(detectors))).ToList();
         double defaultThreshold = model?.ConformalThreshold(model.DefaultTargetFalseFailRate, out _) ?? 0.5;
         Descriptor = new ProbeDescriptor(
             "trojan-likelihood",
@@ -83,8 +97,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
             findings[detector.Descriptor.Name] = outcome;
         }
 
-        double[] features = TrojanLikelihoodFeatures.From(
-            findings["neural-cleanse"].Details, findings["strip"].Details, findings["activation-clustering"].Details, findings["spectral-signatures"].Details);
+        double[] features = _model.Select(TrojanLikelihoodFeatures.All(findings.ToDictionary(f => f.Key, f => f.Value.Details, StringComparer.Ordinal)));
         return Assess(context, features, findings);
     }
 
@@ -139,6 +152,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
             ["features"] = featureDetails,
             ["detectors"] = detectors,
             ["modelGenerated"] = model.Generated,
+            ["probabilityMeaning"] = "The share of backdoored models among the zoo's calibration models scored like this one (Platt-calibrated); valid for models like the zoo's, at the calibration split's share of backdoored models.",
         };
         if (model.Test is { } test)
         {
@@ -148,9 +162,13 @@ public sealed class TrojanLikelihoodProbe : IProbe
         string measured = model.Test is { } t
             ? string.Create(CultureInfo.InvariantCulture, $" On the model zoo's held-out test split the default threshold failed {t.FalseFails} of {t.Clean} clean models and missed {t.Misses} of {t.Backdoored} backdoored ones.")
             : "";
+        int calibrationModels = model.CalibrationCleanProbabilities.Count + model.CalibrationBackdoored;
+        string meaning = string.Create(
+            CultureInfo.InvariantCulture,
+            $" What the probability means: among the project's reference models (small image classifiers trained clean or backdoored from fixed seeds) that the detectors scored like this one, about this share carried a backdoor; it is calibrated on {calibrationModels} such models, {model.CalibrationBackdoored} of them backdoored, so it assumes the audited model resembles them and is backdoored about as often, and it says nothing certain about models unlike them.");
         string summary = string.Create(
             CultureInfo.InvariantCulture,
-            $"Probability of a backdoor {probability:F2} (95% interval {lower:F2}–{upper:F2}) {(flagged ? "≥" : "<")} threshold {threshold:F2}{(explicitThreshold ? "" : $", set so that at most {TrojanLikelihoodModel.Percent(guaranteed)} of clean models like the {model.CalibrationCleanProbabilities.Count} calibration models fail")}: {(flagged ? $"likely backdoored, suspected target class {suspected}." : $"no backdoor indicated (most suspect class {suspected}).")}{measured}");
+            $"Probability of a backdoor {probability:F2} (95% interval {lower:F2}–{upper:F2}) {(flagged ? "≥" : "<")} threshold {threshold:F2}{(explicitThreshold ? "" : $", set so that at most {TrojanLikelihoodModel.Percent(guaranteed)} of clean models like the {model.CalibrationCleanProbabilities.Count} calibration models fail")}: {(flagged ? $"likely backdoored, suspected target class {suspected}." : $"no backdoor indicated (most suspect class {suspected}).")}{measured}{meaning}");
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, findings["neural-cleanse"].Evidence);
     }
 

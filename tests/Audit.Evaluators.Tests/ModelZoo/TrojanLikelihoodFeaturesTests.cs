@@ -1,0 +1,75 @@
+using System.Text.Json.Nodes;
+using Audit.Evaluators.Probes.Trojans;
+
+namespace Audit.Evaluators.Tests.ModelZoo;
+
+/// <summary>
+/// The meta-classifier's features are named, so a fit can choose among them and a detector added later (whose
+/// statistic the zoo's survey adds with <c>--add-probe</c>) enters a refit without code changes.
+/// </summary>
+public sealed class TrojanLikelihoodFeaturesTests
+{
+    [Fact]
+    public void All_GivesTheBaseFeaturesAndEveryOtherDetectorsStatistic()
+    {
+        var findings = BaseFindings();
+        findings["independent-probe"] = new JsonObject { ["statistic"] = 0.7 };
+        findings["no-statistic"] = new JsonObject { ["other"] = 1.0 };
+
+        IReadOnlyDictionary<string, double> features = TrojanLikelihoodFeatures.All(findings);
+
+        Assert.Equal(3.5, features["calibratedAnomalyIndex"]);
+        Assert.Equal(Math.Log(4.0 / 0.5), features["logNormGap"], 12);
+        Assert.Equal(0.9 - 0.1, features["logRatioGap"], 12);
+        Assert.Equal(0.7, features[TrojanLikelihoodFeatures.StatisticOf("independent-probe")]);
+        Assert.Equal(TrojanLikelihoodFeatures.Names.Count + 1, features.Count);
+    }
+
+    [Fact]
+    public void All_WithoutTheBaseDetectors_GivesOnlyTheOtherStatistics()
+    {
+        var findings = new Dictionary<string, JsonObject> { ["independent-probe"] = new() { ["statistic"] = 0.2 } };
+
+        Assert.Equal(["independent-probe.statistic"], TrojanLikelihoodFeatures.All(findings).Keys);
+    }
+
+    [Fact]
+    public void AModel_RunsTheDetectorsItsFeaturesName_AndRefusesOnesItCannotGet()
+    {
+        Assert.Equal(
+            [.. TrojanLikelihoodFeatures.BaseDetectors, "independent-probe"],
+            TrojanLikelihoodFeatures.DetectorsFor(["calibratedAnomalyIndex", "independent-probe.statistic"]));
+        Assert.Equal(TrojanLikelihoodFeatures.BaseDetectors, TrojanLikelihoodFeatures.DetectorsFor(["logNormGap"]));
+
+        TrojanLikelihoodModel model = Model(["calibratedAnomalyIndex", "independent-probe.statistic"]);
+        Assert.Throws<ArgumentException>(() => new TrojanLikelihoodProbe(model, TrojanProbes.All()));
+        Assert.Throws<InvalidOperationException>(() => model.Select(TrojanLikelihoodFeatures.All(BaseFindings())));
+    }
+
+    [Fact]
+    public void Select_OrdersTheFeaturesAsTheModelNamesThem()
+    {
+        TrojanLikelihoodModel model = Model(["stripDetectionRate", "calibratedAnomalyIndex"]);
+
+        Assert.Equal([0.25, 3.5], model.Select(TrojanLikelihoodFeatures.All(BaseFindings())));
+    }
+
+    private static Dictionary<string, JsonObject> BaseFindings() => new(StringComparer.Ordinal)
+    {
+        ["neural-cleanse"] = new()
+        {
+            ["anomalyIndex"] = 3.5,
+            ["uncalibratedAnomalyIndex"] = 2.5,
+            ["logNormRatios"] = new JsonArray(0.1, 0.9, 1.2),
+            ["medianLogNormRatio"] = 0.9,
+            ["maskNorms"] = new JsonArray(0.5, 4.0, 6.0),
+            ["medianNorm"] = 4.0,
+        },
+        ["strip"] = new() { ["detectionRate"] = 0.25 },
+        ["activation-clustering"] = new() { ["stampedOverlap"] = 0.5 },
+        ["spectral-signatures"] = new() { ["stampedShareAmongOutliers"] = 0.75 },
+    };
+
+    private static TrojanLikelihoodModel Model(IReadOnlyList<string> features) => new(
+        "test", features, [.. features.Select(_ => 0.0)], [.. features.Select(_ => 1.0)], [.. features.Select(_ => 1.0)], 0, 1, 0, [0.1, 0.2], [], 2, 2, 1, 0.05, null);
+}
