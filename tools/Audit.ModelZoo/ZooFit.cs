@@ -18,6 +18,14 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
     public static double[] Bins { get; } = [0, 0.1, 0.5, 0.9, 1];
 
+    /// <summary>
+    /// The fitted model's threshold floor: fail only where the calibrated probability also says "more likely
+    /// backdoored than not". Set before any fit on the new zoo, for a structural reason: with a separable calibration
+    /// split the clean models' probabilities sit near 0, and the conformal quantile of fewer than 19 of them (their
+    /// maximum) can be 10⁻⁵, where a clean model's probability of 10⁻⁴ would fail it.
+    /// </summary>
+    public const double MinimumThreshold = 0.5;
+
     /// <summary>At most this many features: the design split holds tens of models, and each feature is one more fitted weight.</summary>
     public const int MaxFeatures = 3;
 
@@ -177,6 +185,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
         return calibrated with
         {
+            MinimumThreshold = MinimumThreshold,
             CalibrationCleanProbabilities = Enumerable.Range(0, probabilities.Length).Where(i => calibration[i].Label == 0).Select(i => Math.Round(probabilities[i], 6)).Order().ToArray(),
             CalibrationBins = bins,
         };

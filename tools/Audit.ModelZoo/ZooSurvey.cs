@@ -74,6 +74,7 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
         // One thread per survey process: on a shared machine several processes use cores better than one process's
         // threads waiting on each other, and one thread is the configuration the published figures were measured in.
         TorchSharp.torch.set_num_threads(1);
+        using FileStream exclusive = Lock();
         ProbeRunner runner = Runner();
         var done = recipes.Select(r => r.Split).Distinct()
             .SelectMany(split => Read(cacheFolder, split).Where(r => r.AuditSeed == auditSeed).Select(r => r.Hash))
@@ -120,6 +121,7 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
     public async Task AddProbeAsync(IReadOnlyList<ZooRecipe> recipes, string probe, CancellationToken cancellationToken)
     {
         TorchSharp.torch.set_num_threads(1);
+        using FileStream exclusive = Lock();
         ProbeRunner runner = Runner();
         var wanted = recipes.Select(r => r.ComputeHash()).ToHashSet(StringComparer.Ordinal);
         foreach (string split in recipes.Select(r => r.Split).Distinct().ToList())
@@ -168,6 +170,23 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// One survey process per cache at a time: <c>--add-probe</c> rewrites the files a running survey appends to, so
+    /// a second process would lose lines. The lock is an open file nobody else may open; the OS drops it on exit.
+    /// </summary>
+    private FileStream Lock()
+    {
+        string path = Path.Combine(Directory.CreateDirectory(Path.Combine(cacheFolder, "survey")).FullName, ".lock");
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            throw new InvalidOperationException($"Another survey process holds {path}; run one survey process per cache at a time.", e);
+        }
     }
 
     /// <summary>The one-minute load average (Linux), recorded beside each timing: the machine is shared.</summary>

@@ -54,6 +54,17 @@ public sealed class TrojanLikelihoodFeaturesTests
         Assert.Equal([0.25, 3.5], model.Select(TrojanLikelihoodFeatures.All(BaseFindings())));
     }
 
+    [Fact]
+    public void TheThreshold_IsTheConformalQuantile_FlooredWhereTheModelSetsAFloor()
+    {
+        TrojanLikelihoodModel model = Model(["calibratedAnomalyIndex"]) with { CalibrationCleanProbabilities = [1e-5, 2e-5, 0.7] };
+
+        Assert.Equal(0.7, model.ConformalThreshold(0.05, out double guaranteed));
+        Assert.Equal(0.25, guaranteed, 12);
+        Assert.Equal(0.5, (model with { CalibrationCleanProbabilities = [1e-5, 2e-5, 3e-5], MinimumThreshold = 0.5 }).ConformalThreshold(0.05, out _));
+        Assert.Equal(3e-5, (model with { CalibrationCleanProbabilities = [1e-5, 2e-5, 3e-5] }).ConformalThreshold(0.05, out _));
+    }
+
     private static Dictionary<string, JsonObject> BaseFindings() => new(StringComparer.Ordinal)
     {
         ["neural-cleanse"] = new()

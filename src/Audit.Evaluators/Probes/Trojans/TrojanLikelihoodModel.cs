@@ -122,7 +122,8 @@ public sealed record LikelihoodTestRates(
 /// <summary>
 /// The fitted trojan-likelihood meta-classifier: logistic regression over standardised detector statistics (fitted on
 /// the zoo's design split), Platt scaling of its logit (fitted on the calibration split), the calibration split's
-/// clean-model probabilities for split-conformal thresholds, and the rates measured on the test split. Written by
+/// clean-model probabilities for split-conformal thresholds (floored at <see cref="MinimumThreshold"/>), and the
+/// rates measured on the test split. Written by
 /// <c>tools/Audit.ModelZoo fit</c> and embedded as a resource; never edited by hand.
 /// </summary>
 public sealed record TrojanLikelihoodModel(
@@ -140,7 +141,8 @@ public sealed record TrojanLikelihoodModel(
     int DesignBackdoored,
     int CalibrationBackdoored,
     double DefaultTargetFalseFailRate,
-    LikelihoodTestRates? Test)
+    LikelihoodTestRates? Test,
+    double MinimumThreshold = 0)
 {
     private const string ResourceName = "Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.json";
 
@@ -193,10 +195,12 @@ public sealed record TrojanLikelihoodModel(
     /// Split-conformal threshold for a target false-fail rate α: with n calibration clean probabilities, the
     /// ⌈(n + 1)(1 − α)⌉-th smallest. A clean model exchangeable with them exceeds it with probability ≤ α. When
     /// n is too small for α (the rank exceeds n) the largest is used and <paramref name="guaranteedRate"/> is
-    /// 1 / (n + 1), the best bound n models give.
+    /// 1 / (n + 1), the best bound n models give. Never below <see cref="MinimumThreshold"/>: a model the calibrated
+    /// map calls more likely clean than backdoored is not failed because a few calibration clean models scored lower
+    /// still (a higher threshold keeps the guarantee).
     /// </summary>
     public double ConformalThreshold(double alpha, out double guaranteedRate) =>
-        ConformalQuantile(CalibrationCleanProbabilities, alpha, out guaranteedRate);
+        Math.Max(ConformalQuantile(CalibrationCleanProbabilities, alpha, out guaranteedRate), MinimumThreshold);
 
     /// <inheritdoc cref="ConformalThreshold"/>
     public static double ConformalQuantile(IReadOnlyList<double> cleanScores, double alpha, out double guaranteedRate)

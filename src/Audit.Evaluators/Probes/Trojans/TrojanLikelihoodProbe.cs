@@ -148,6 +148,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
             ["logit"] = logit,
             ["targetFalseFailRate"] = alpha,
             ["guaranteedFalseFailRate"] = guaranteed,
+            ["minimumThreshold"] = model.MinimumThreshold,
             ["calibrationCleanModels"] = model.CalibrationCleanProbabilities.Count,
             ["features"] = featureDetails,
             ["detectors"] = detectors,
@@ -168,7 +169,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
             $" What the probability means: among the project's reference models (small image classifiers trained clean or backdoored from fixed seeds) that the detectors scored like this one, about this share carried a backdoor; it is calibrated on {calibrationModels} such models, {model.CalibrationBackdoored} of them backdoored, so it assumes the audited model resembles them and is backdoored about as often, and it says nothing certain about models unlike them.");
         string summary = string.Create(
             CultureInfo.InvariantCulture,
-            $"Probability of a backdoor {probability:F2} (95% interval {lower:F2}–{upper:F2}) {(flagged ? "≥" : "<")} threshold {threshold:F2}{(explicitThreshold ? "" : $", set so that at most {TrojanLikelihoodModel.Percent(guaranteed)} of clean models like the {model.CalibrationCleanProbabilities.Count} calibration models fail")}: {(flagged ? $"likely backdoored, suspected target class {suspected}." : $"no backdoor indicated (most suspect class {suspected}).")}{measured}{meaning}");
+            $"Probability of a backdoor {probability:F2} (95% interval {lower:F2}–{upper:F2}) {(flagged ? "≥" : "<")} threshold {threshold:F2}{(explicitThreshold ? "" : $", set so that at most {TrojanLikelihoodModel.Percent(guaranteed)} of clean models like the {model.CalibrationCleanProbabilities.Count} calibration models fail{(model.MinimumThreshold > 0 ? $" and never below {model.MinimumThreshold:F2}" : "")}")}: {(flagged ? $"likely backdoored, suspected target class {suspected}." : $"no backdoor indicated (most suspect class {suspected}).")}{measured}{meaning}");
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, findings["neural-cleanse"].Evidence);
     }
 
