@@ -53,6 +53,10 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         string path = output ?? DefaultOutput;
         File.WriteAllText(path, JsonSerializer.Serialize(model, TrojanLikelihoodModel.JsonOptions) + "\n");
         Console.WriteLine($"wrote {path}: features {string.Join(", ", names)}; design {design.Count(d => d.Label == 0)} clean + {design.Count(d => d.Label == 1)} backdoored, calibration {calibration.Count(c => c.Label == 0)} + {calibration.Count(c => c.Label == 1)}, test {test.Count(t => t.Label == 0)} + {test.Count(t => t.Label == 1)}");
+        double threshold = model.ConformalThreshold(model.DefaultTargetFalseFailRate, out double guaranteed);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"coefficients {string.Join(", ", model.Coefficients.Select(c => c.ToString("F3", CultureInfo.InvariantCulture)))}, intercept {model.Intercept:F3}; Platt slope {model.PlattSlope:F3}, intercept {model.PlattIntercept:F3}; threshold {threshold:F4} (conformal quantile of {model.CalibrationCleanProbabilities.Count} clean, floor {model.MinimumThreshold}), guaranteed false-fail rate {guaranteed:P1}"));
+        Console.WriteLine($"calibration bins: {string.Join("; ", model.CalibrationBins.Select(b => $"[{b.Lower}, {b.Upper}) {b.Backdoored}/{b.Total} backdoored"))}");
         Console.WriteLine(JsonSerializer.Serialize(model.Test, TrojanLikelihoodModel.JsonOptions));
         return 0;
     }
