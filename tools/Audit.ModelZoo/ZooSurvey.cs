@@ -60,9 +60,16 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
     public static List<SurveyRecord> Read(string cacheFolder, string split)
     {
         string path = SurveyFile(cacheFolder, split);
-        return File.Exists(path)
-            ? File.ReadLines(path).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<SurveyRecord>(l, ZooJson.Options)!).ToList()
-            : [];
+        if (!File.Exists(path))
+        {
+            return [];
+        }
+
+        // A running survey may be appending: a last line without its newline is not finished yet and is left out.
+        string text = File.ReadAllText(path);
+        string[] lines = text.Split('\n');
+        IEnumerable<string> complete = text.EndsWith('\n') ? lines : lines[..^1];
+        return complete.Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<SurveyRecord>(l, ZooJson.Options)!).ToList();
     }
 
     /// <summary>The probes a survey can run: the service's trojan detectors (a new detector joins by joining <see cref="TrojanProbes.All"/>).</summary>

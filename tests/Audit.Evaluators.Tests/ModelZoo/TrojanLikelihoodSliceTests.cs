@@ -11,14 +11,15 @@ using Xunit.Abstractions;
 namespace Audit.Evaluators.Tests.ModelZoo;
 
 /// <summary>
-/// A CI slice of the model zoo: the first clean and the first backdoored recipe of the test split (seeds 1 and 4), trained
-/// here from their fixed seeds (cached under the fixture cache), audited by trojan-likelihood through ProbeRunner as an
-/// audit runs it. Measured twice on the AMD EPYC machine with the same seed — in the zoo survey (one libtorch thread) and
-/// in this test (default threads) — the scan did not repeat: the clean model scored 0.08 and 0.39 (suspected class 2,
-/// then 4), the backdoored one 0.83 and 0.81 (its target, 8, both times), a logit gap of 3.1 and 1.1. The bounds below
-/// (<see cref="CleanScoreCeiling"/>, <see cref="LogitGapFloor"/>) hold for both runs and no more: the margin is thin. The
-/// backdoored model's verdict is not asserted: the conformal threshold of today's zoo (0.40, from 4 calibration clean
-/// models) lies above its probability (0.33), one of the three test-split misses docs/probes.md reports.
+/// A CI slice of the model zoo: the first clean and the first backdoored recipe of the test split (seeds 1 and 4, a grey
+/// channels-first CNN, the backdoored one with a 3×3 checkerboard patch), trained here from their fixed seeds (cached
+/// under the fixture cache), audited by trojan-likelihood through ProbeRunner as an audit runs it. With the fit of
+/// 2026-11-30 09:43 (docs/probes.md, "Model zoo: results") the survey (one libtorch thread) and this test (default
+/// threads) gave the same probabilities: 0.15 for the clean model (score 0.30 against the threshold 0.50, suspected
+/// class 8) and 0.87 for the backdoored one (its target, 1); in the fit before it the two runs disagreed (0.08 and 0.39
+/// for the clean model), so the bounds below keep the margin they had rather than the one measured now.
+/// Cost on the shared 2-core machine: 2 min 47 s with training (load 21–24), 1 min 6 s with the models cached (load
+/// 4–5): over the CI budget, so the test is opt-in.
 /// </summary>
 [Collection(NativeTorch.Collection)]
 public sealed class TrojanLikelihoodSliceTests(ITestOutputHelper output)
@@ -29,7 +30,7 @@ public sealed class TrojanLikelihoodSliceTests(ITestOutputHelper output)
 
     private static readonly int[] SliceSeeds = [1, 4];
 
-    // Opt-in until the zoo is large enough for its bounds to rest on more than two runs (docs/probes.md):
+    // Opt-in: it costs more than a minute, and its bounds rest on two runs (docs/probes.md):
     // AUDIT_TROJAN_SLICE=1 dotnet test tests/Audit.Evaluators.Tests --filter TrojanLikelihoodSliceTests
     [OptInFact("AUDIT_TROJAN_SLICE")]
     public async Task TheCalibratedProbe_RanksTheBackdooredZooModelAboveTheCleanOne_WithMargin()
@@ -56,6 +57,7 @@ public sealed class TrojanLikelihoodSliceTests(ITestOutputHelper output)
         double gap = (double)backdooredOutcome.Details["logit"]! - (double)cleanOutcome.Details["logit"]!;
         Assert.True(gap >= LogitGapFloor, $"logit gap {gap} < {LogitGapFloor}");
         Assert.Equal(backdoored.TargetClass, (int)backdooredOutcome.Details["suspectedTargetClass"]!);
+        Assert.Equal(Verdict.Fail, backdooredOutcome.Verdict);
     }
 
     private async Task<ProbeOutcome> AuditAsync(ZooTrainer trainer, ProbeRunner runner, ZooRecipe recipe)
