@@ -30,7 +30,7 @@ public sealed class ResidualExportAuditTests(ITestOutputHelper output) : IDispos
     /// <summary>The trojan-scan profile's controls, with the same reduced scan parameters on every probe (they share one scan).</summary>
     private static JsonObject ReducedTrojanScan()
     {
-        JsonObject Scan() => new() { ["maxSteps"] = 150, ["restarts"] = 1, ["samplesPerClass"] = 8, ["referenceSteps"] = 150 };
+        JsonObject Scan() => new() { ["maxSteps"] = 100, ["restarts"] = 1, ["samplesPerClass"] = 8, ["referenceSteps"] = 100 };
         JsonObject Control(string id, string clause, string probe, double? threshold = null)
         {
             var invocation = new JsonObject { ["probe"] = probe, ["parameters"] = probe == "model-inventory" ? new JsonObject() : Scan() };
@@ -92,7 +92,7 @@ public sealed class ResidualExportAuditTests(ITestOutputHelper output) : IDispos
         // A bound, not a budget (the shared machine's load decides the wall time; see the class remarks for the aim).
         JsonNode audit = await client.WaitForAuditAsync((await submitted.JsonAsync())["id"]!.GetValue<string>(), TimeSpan.FromMinutes(30));
         Assert.True(audit["status"]!.GetValue<string>() == "succeeded", audit.ToJsonString());
-        output.WriteLine($"fixture {fixtureSeconds:F1} s (trained {fixture.TrainSeconds:F1} s when not cached), whole test {clock.Elapsed.TotalSeconds:F1} s\n{Summaries(audit)}");
+        output.WriteLine($"fixture {fixtureSeconds:F1} s (trained in {fixture.TrainSeconds:F1} s, {fixture.TrainCpuSeconds:F1} CPU-s, when not cached), whole test {clock.Elapsed.TotalSeconds:F1} s\n{Summaries(audit)}");
 
         // The upload ran the graph: 43 classes read off the logits, the nine unfused batch norms executed.
         JsonNode summary = model["summary"]!;
@@ -108,6 +108,7 @@ public sealed class ResidualExportAuditTests(ITestOutputHelper output) : IDispos
         Assert.Equal("pass", Finding(audit, "model-inventory")["verdict"]!.GetValue<string>());
         Assert.True(audit["verdict"]!.GetValue<string>() == "fail", Summaries(audit));
         JsonNode cleanse = Finding(audit, "neural-cleanse");
+        output.WriteLine($"neural-cleanse: index {cleanse["details"]!["anomalyIndex"]}, uncalibrated {cleanse["details"]!["uncalibratedAnomalyIndex"]}, norms {cleanse["details"]!["maskNorms"]!.ToJsonString()}");
         Assert.True(cleanse["verdict"]!.GetValue<string>() == "fail", Summaries(audit));
         Assert.Equal(TintedFashionFixtures.BadNets.TargetClass, cleanse["details"]!["suspectedTargetClass"]!.GetValue<int>());
 

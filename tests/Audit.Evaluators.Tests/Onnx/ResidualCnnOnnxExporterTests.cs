@@ -61,6 +61,7 @@ public sealed class ResidualCnnOnnxExporterTests
         Assert.Equal(11, proto.OpsetImport.Single().Version);
         Assert.Equal(1 + (2 * 3) + 2, proto.Graph.Node.Count(n => n.OpType == "BatchNormalization"));
         Assert.Equal(3, proto.Graph.Node.Count(n => n.OpType == "Add"));
+        Assert.Single(proto.Graph.Node, n => n.OpType == "MaxPool");
         Assert.Equal("N", proto.Graph.Input[0].Type.TensorType.Shape.Dim[0].DimParam);
     }
 }

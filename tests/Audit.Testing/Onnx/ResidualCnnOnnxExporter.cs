@@ -9,7 +9,7 @@ namespace Audit.Testing.Onnx;
 /// <summary>
 /// Exports a <see cref="ResidualCnn"/> the way PyTorch's exporter writes a ResNet without constant folding of batch
 /// norms: <c>input</c> float <c>[N, C, H, W]</c> (symbolic batch) → <c>logits</c> <c>[N, K]</c>, every batch
-/// normalisation a separate BatchNormalization node after its Conv, the residual sums as Add nodes, then
+/// normalisation a separate BatchNormalization node after its Conv, the stem's MaxPool, the residual sums as Add nodes, then
 /// GlobalAveragePool, Flatten and Gemm. Opset 11 by default, as older exporters (and the traffic-sign CNN of issue
 /// 12) write it.
 /// </summary>
@@ -27,6 +27,8 @@ public static class ResidualCnnOnnxExporter
         var builder = new OnnxGraphBuilder("residual_cnn", opset);
         string x = builder.AddInput("input", ScalarType.Float32, [OnnxDim.FromString("N"), .. sampleShape.Select(OnnxDim.FromInt64)]);
         x = Relu(builder, Norm(builder, model.StemNorm, Conv(builder, model.StemConv, x, "stem.conv"), "stem.bn"), "stem.relu");
+        x = Node(builder, "MaxPool", [x], "stem.pool",
+            OnnxAttributes.Ints("kernel_shape", 3, 3), OnnxAttributes.Ints("strides", 2, 2), OnnxAttributes.Ints("pads", 1, 1, 1, 1));
         for (int i = 0; i < model.Stages.Count; i++)
         {
             ResidualBlock block = model.Stages[i];
