@@ -16,9 +16,11 @@ namespace Audit.Api.Tests.EndToEnd;
 /// signed PDF report.
 /// </summary>
 /// <remarks>
-/// The audit runs a custom profile: the trojan-scan controls with a reduced scan budget (fewer steps, one start, a
-/// shorter reference distillation, 8 inputs per step), so the test stays within about a minute on CI's two cores with
-/// no fixture cache; the built-in profile's full budget on this model is measured in docs/benchmarks.md.
+/// The audit runs a custom profile: the trojan-scan controls with a reduced scan budget (150 steps instead of 400, one
+/// start instead of two, 150 distillation steps instead of 300, 8 inputs per step instead of 16), to bound CI's time
+/// with no fixture cache; the built-in profile's full budget on this model is measured in docs/benchmarks.md. The
+/// budget was not cut further because it stops finding the trigger: at 100 steps and 100 distillation steps the scan
+/// named class 6 (index 2.12) instead of 17 (2026-11-30); at 150 it names 17 with index 4.4.
 /// </remarks>
 [Collection(FixtureModels.Collection)]
 public sealed class ResidualExportAuditTests(ITestOutputHelper output) : IDisposable
@@ -30,7 +32,7 @@ public sealed class ResidualExportAuditTests(ITestOutputHelper output) : IDispos
     /// <summary>The trojan-scan profile's controls, with the same reduced scan parameters on every probe (they share one scan).</summary>
     private static JsonObject ReducedTrojanScan()
     {
-        JsonObject Scan() => new() { ["maxSteps"] = 100, ["restarts"] = 1, ["samplesPerClass"] = 8, ["referenceSteps"] = 100 };
+        JsonObject Scan() => new() { ["maxSteps"] = 150, ["restarts"] = 1, ["samplesPerClass"] = 8, ["referenceSteps"] = 150 };
         JsonObject Control(string id, string clause, string probe, double? threshold = null)
         {
             var invocation = new JsonObject { ["probe"] = probe, ["parameters"] = probe == "model-inventory" ? new JsonObject() : Scan() };
