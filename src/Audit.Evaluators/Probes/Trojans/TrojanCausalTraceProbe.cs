@@ -43,8 +43,8 @@ public sealed class TrojanCausalTraceProbe : IProbe
         DefaultThreshold: 1,
         ThresholdMeaning: "Descriptive: locates the layers and channels that carry the recovered trigger and never flags (statistic 0).",
         [
-            new ProbeParameter("probeInputs", ProbeParameterType.Integer, "Clean inputs stamped with the recovered trigger (those it flips are traced).", ProbeParameters.Json(100), 10, 2000),
-            new ProbeParameter("maxValues", ProbeParameterType.Integer, "Most graph values traced (evenly spread over those the trigger changes).", ProbeParameters.Json(16), 1, 256),
+            new ProbeParameter("probeInputs", ProbeParameterType.Integer, "Clean inputs stamped with the recovered trigger (those it flips are traced).", ProbeParameters.Json(64), 10, 2000),
+            new ProbeParameter("maxValues", ProbeParameterType.Integer, "Most graph values traced (evenly spread over those the trigger changes).", ProbeParameters.Json(8), 1, 256),
             new ProbeParameter("topChannels", ProbeParameterType.Integer, "Channels named per traced value.", ProbeParameters.Json(5), 1, 64),
             new ProbeParameter("restoreTarget", ProbeParameterType.Number, "Share of flipped inputs whose clean label the top channels must restore together.", ProbeParameters.Json(0.9), 0.1, 1),
             .. TrojanProbeParameters.TriggerTest,
