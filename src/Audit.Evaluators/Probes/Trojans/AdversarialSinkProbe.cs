@@ -22,9 +22,11 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// collects from a few sources, an all-to-one target from most of them. Natural sinks exist (on Fashion-MNIST shirt
 /// collects from most garments), so the same walks run on a reference distilled from the model on the clean inputs
 /// (<see cref="DistilledReference"/>), which inherits the classes' natural sinks and not an implant clean inputs never
-/// exercise. Per class, z = log((b + m) / (b_ref + m)) / its delta-method standard error (binomial variance of each
-/// breadth at the model's typical moved inputs per source; m = <c>minimumBreadth</c>); the statistic is the largest z
-/// and the default threshold 2.576 is the Bonferroni bound for ten classes at a family-wise 5 % under a standard
+/// exercise. Per class, z = (s − median s) / √(SE² + (1.4826 · MAD s)²) with s = log((b + m) / (b_ref + m)),
+/// m = <c>minimumBreadth</c>, SE its delta-method sampling error (binomial variance of each breadth at the model's
+/// typical moved inputs per source) and the MAD over classes the systematic mismatch between model and reference;
+/// the statistic is the largest z and the default threshold 2.576 is the Bonferroni bound for ten classes at a
+/// family-wise 5 % under a standard
 /// normal null. Assumes an all-to-one (or many-to-one) backdoor and enough clean inputs per class (≥
 /// <c>minimumPerSource</c> moved inputs in at least half the classes). Not seen: source-specific backdoors (one source
 /// does not widen a breadth), triggers the sparse walk cannot express (input-wide warps, low-amplitude blends may or
@@ -56,7 +58,7 @@ public sealed class AdversarialSinkProbe : IProbe
             new ProbeParameter("minimumPerSource", ProbeParameterType.Integer, "Fewest flipped inputs a source class needs to count in a breadth.", ProbeParameters.Json(5), 1, 1000),
             new ProbeParameter("referenceCalibration", ProbeParameterType.Boolean, "Subtract each class's breadth on a reference distilled from the model on the clean inputs (natural sinks are the classes', an implant is not distilled). false: the raw breadths.", ProbeParameters.Json(true)),
             TrojanProbeParameters.ReferenceSteps,
-            new ProbeParameter("minimumBreadth", ProbeParameterType.Number, "Smallest breadth that counts: both breadths are raised by it before their ratio is taken (below it a median over ten sources is one or two inputs).", ProbeParameters.Json(0.05), 0.001, 0.5),
+            new ProbeParameter("minimumBreadth", ProbeParameterType.Number, "Smallest breadth that counts: both breadths are raised by it before their ratio is taken (below it a median over ten sources is one or two inputs).", ProbeParameters.Json(0.1), 0.001, 0.5),
             TrojanProbeParameters.InputBounds,
         ]);
 
@@ -120,18 +122,25 @@ public sealed class AdversarialSinkProbe : IProbe
         double median = 0, mad = 0;
         if (natural is not null)
         {
-            // Per class, a Wald test of "no more of a sink on the model than on its reference": the log ratio of the
-            // breadths (each at least minimumBreadth: below it a median over ten sources is one or two inputs) over its
-            // delta-method standard error, each breadth's binomial variance taken at the model's typical flipped
-            // inputs per source. Under the null each z is about standard normal, so the default threshold is the
-            // Bonferroni bound for ten classes at a family-wise 5 %.
+            // Per class, a test of "no more of a sink on the model than on its reference, beyond the classes' usual
+            // mismatch": the log ratio of the breadths (each raised by minimumBreadth: below it a median over ten
+            // sources is one or two inputs), centred on the classes' median ratio, over the root of two variances in
+            // quadrature — its delta-method sampling variance (each breadth binomial at the model's typical moved
+            // inputs per source) and the classes' systematic spread (1.4826 · MAD of the ratios: the reference is
+            // another architecture, so natural sinks come out stronger on one or the other, on every class a little).
+            // Under that null each z is about standard normal: the default threshold is the Bonferroni bound for ten
+            // classes at a family-wise 5 %.
             double nAudited = audited.TypicalSource, nReference = natural.TypicalSource;
             excess = breadth.Zip(natural.Breadth, (a, r) => Math.Log((a + floor) / (r + floor))).ToArray();
+            median = SampleStatistics.Median(excess);
+            mad = SampleStatistics.MedianAbsoluteDeviation(excess);
+            double systematic = NormalConsistency * mad;
+            double centre = median;
             z = Enumerable.Range(0, classes).Select(k =>
             {
                 double a = breadth[k], r = natural.Breadth[k];
                 double variance = Binomial(a, nAudited) / Math.Pow(a + floor, 2) + Binomial(r, nReference) / Math.Pow(r + floor, 2);
-                return excess[k] / Math.Sqrt(variance);
+                return Math.Max(0, (excess[k] - centre) / Math.Sqrt(variance + systematic * systematic));
             }).ToArray();
         }
         else
@@ -177,8 +186,8 @@ public sealed class AdversarialSinkProbe : IProbe
             ["excessBreadths"] = Rounded(excess),
             ["referenceAgreement"] = agreement,
             ["medianBreadth"] = SampleStatistics.Median(breadth),
-            ["uncalibratedMedian"] = natural is null ? median : null,
-            ["uncalibratedMad"] = natural is null ? mad : null,
+            ["medianExcess"] = median,
+            ["excessMad"] = mad,
             ["typicalFlippedPerSource"] = audited.TypicalSource,
             ["flows"] = flowRows,
             ["flipRate"] = flipRate,
