@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures one audit through the real service: wall time from submission to a finished audit, the service's
-# peak resident memory (VmHWM), and the size in bytes of the GET /api/v1/audits/{id} answer.
+# peak resident memory (VmHWM), its CPU seconds (user + system) from submission to the end (on a shared machine the wall
+# time measures the other processes too), and the size in bytes of the GET /api/v1/audits/{id} answer.
 # Usage: benchmarks/scripts/audit-run.sh [profile] [model.onnx] [dataset]
 # Defaults: eu-ai-act-art15, examples/fashion-cnn-badnets.onnx, examples/fashion-mnist-1000.safetensors.
 # AUDIT_BENCH_MAX_S (default: none) stops waiting after that many seconds and reports the audit as it stands
@@ -24,6 +25,8 @@ key=$(cat "$data/dev-keys/compliance.key")
 id_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
 m=$(curl -sf -H "X-Api-Key: $key" -F kind=model -F name=bench -F "file=@$model" $base/api/v1/artifacts | id_of)
 d=$(curl -sf -H "X-Api-Key: $key" -F kind=dataset -F "file=@$dataset" $base/api/v1/artifacts | id_of)
+cpu_ticks() { awk '{print $14 + $15}' /proc/$pid/stat; }
+cpu_start=$(cpu_ticks)
 start=$(date +%s.%N)
 max_s=${AUDIT_BENCH_MAX_S:-0}
 a=$(curl -sf -H "X-Api-Key: $key" -H 'Content-Type: application/json' \
@@ -34,6 +37,7 @@ while true; do
   if [ "$max_s" != 0 ] && [ "$(echo "$(date +%s.%N) - $start > $max_s" | bc)" = 1 ]; then break; fi
 done
 end=$(date +%s.%N)
+cpu_s=$(echo "($(cpu_ticks) - $cpu_start) / $(getconf CLK_TCK)" | bc -l)
 bytes=$(curl -sf -H "X-Api-Key: $key" $base/api/v1/audits/$a | wc -c)
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 verdict=$(curl -sf -H "X-Api-Key: $key" $base/api/v1/audits/$a | python3 -c 'import json,sys; print(json.load(sys.stdin).get("verdict"))')
@@ -41,5 +45,5 @@ curl -sf -H "X-Api-Key: $key" $base/api/v1/audits/$a | python3 -c '
 import json,sys
 for f in json.load(sys.stdin).get("findings") or []:
     print("  finding %s %s score=%s: %s" % (f.get("probe"), f.get("verdict"), f.get("score"), (f.get("summary") or "")[:160]))'
-printf 'profile=%s model=%s status=%s verdict=%s wall_s=%.1f peak_rss_mib=%.0f get_audit_bytes=%s load=%s\n' \
-  "$profile" "$(basename "$model")" "$status" "$verdict" "$(echo "$end - $start" | bc)" "$(echo "$hwm / 1024" | bc -l)" "$bytes" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'profile=%s model=%s status=%s verdict=%s wall_s=%.1f cpu_s=%.1f peak_rss_mib=%.0f get_audit_bytes=%s load=%s\n' \
+  "$profile" "$(basename "$model")" "$status" "$verdict" "$(echo "$end - $start" | bc)" "$cpu_s" "$(echo "$hwm / 1024" | bc -l)" "$bytes" "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -19,6 +19,8 @@ public static class EvaluatorsServiceCollectionExtensions
         services.AddSingleton<IProbe, StripProbe>();
         services.AddSingleton<IProbe, ActivationClusteringProbe>();
         services.AddSingleton<IProbe, SpectralSignatureProbe>();
+        services.AddSingleton<IProbe, AdversarialSinkProbe>();
+        services.AddSingleton<IProbe, TrojanCausalTraceProbe>();
         services.AddSingleton<IProbe>(static _ => new TrojanLikelihoodProbe());
         services.AddSingleton<IProbe, CueDivergenceProbe>();
         services.AddSingleton<IProbe, TriggerSearchProbe>();

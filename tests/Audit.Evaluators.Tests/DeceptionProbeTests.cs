@@ -98,6 +98,14 @@ public sealed class DeceptionProbeTests(ITestOutputHelper output)
         int length = outcome.Details["length"]!.GetValue<int>();
         Assert.True(Enumerable.Range(position, length).Max(t => first[t]) > 0.5);
         Assert.All(Enumerable.Range(0, first.Length).Where(t => t < position || t >= position + length), t => Assert.Equal(0, first[t]));
+
+        // The whole layer × position map (what the PDF draws): before the trigger the clean and triggered runs of a
+        // causal model are identical, so no restore there helps in any value; the answer is read at the last position,
+        // so some later value carries the trigger's effect there.
+        double[][] rows = trace["restoredRate"]!.AsArray().Select(r => r!.AsArray().Select(v => v!.GetValue<double>()).ToArray()).ToArray();
+        output.WriteLine(string.Join("\n", rows.Select((r, v) => $"{trace["values"]![v]}: [{string.Join(", ", r)}]")));
+        Assert.All(rows, row => Assert.All(Enumerable.Range(0, position), t => Assert.Equal(0, row[t])));
+        Assert.Contains(rows.Skip(1), row => row[^1] > 0.5);
     }
 
     /// <summary>

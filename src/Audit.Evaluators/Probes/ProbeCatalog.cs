@@ -86,7 +86,14 @@ public sealed class ProbeCatalog
             case ProbeParameterType.Boolean:
                 return value.ValueKind is JsonValueKind.True or JsonValueKind.False ? null : $"'{spec.Name}' must be true or false.";
             case ProbeParameterType.String:
-                return value.ValueKind == JsonValueKind.String ? null : $"'{spec.Name}' must be a string.";
+                if (value.ValueKind != JsonValueKind.String)
+                {
+                    return $"'{spec.Name}' must be a string.";
+                }
+
+                return spec.AllowedValues is { } allowed && !allowed.Contains(value.GetString(), StringComparer.Ordinal)
+                    ? $"'{spec.Name}' must be one of {string.Join(", ", allowed.Select(a => $"'{a}'"))}; got '{value.GetString()}'."
+                    : null;
             case ProbeParameterType.NumberArray:
                 if (value.ValueKind != JsonValueKind.Array || value.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.Number))
                 {

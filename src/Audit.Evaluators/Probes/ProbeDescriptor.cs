@@ -22,13 +22,21 @@ public sealed record ProbeDescriptor(
     IReadOnlyList<ProbeParameter> Parameters);
 
 /// <summary>A parameter a probe accepts.</summary>
+/// <param name="Name">Name used in profiles.</param>
+/// <param name="Type">JSON type.</param>
+/// <param name="Description">What it changes.</param>
+/// <param name="Default">Value when a profile gives none.</param>
+/// <param name="Minimum">Smallest accepted number (numbers, integers, array items).</param>
+/// <param name="Maximum">Largest accepted number.</param>
+/// <param name="AllowedValues">For a string parameter, the only values accepted (null: any string).</param>
 public sealed record ProbeParameter(
     string Name,
     ProbeParameterType Type,
     string Description,
     JsonElement Default,
     double? Minimum = null,
-    double? Maximum = null);
+    double? Maximum = null,
+    IReadOnlyList<string>? AllowedValues = null);
 
 /// <summary>JSON type of a probe parameter.</summary>
 public enum ProbeParameterType

@@ -221,7 +221,7 @@ internal static class TrojanFixtures
         return torch.cat(predictions, 0);
     }
 
-    private static void WriteAtomically(string path, Action<string> write)
+    internal static void WriteAtomically(string path, Action<string> write)
     {
         string temporary = $"{path}.{Environment.ProcessId}.tmp";
         write(temporary);

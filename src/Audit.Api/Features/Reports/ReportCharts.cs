@@ -31,6 +31,9 @@ public static class ReportCharts
             case LayerAurocChart auroc:
                 DrawAuroc(plot, auroc);
                 break;
+            case CausalTraceChart trace:
+                DrawCausalTrace(plot, trace);
+                break;
             default:
                 throw new ArgumentException($"No renderer for chart type {chart.GetType().Name}.", nameof(chart));
         }
@@ -52,6 +55,11 @@ public static class ReportCharts
     /// <summary>The chart's caption: its title and, for per-class charts, the classes it flags in words.</summary>
     public static string Caption(ReportChart chart)
     {
+        if (chart is CausalTraceChart trace)
+        {
+            return CausalTraceCaption(trace);
+        }
+
         if (chart is not (AnomalyIndexChart or MaskNormChart))
         {
             return chart.Title;
@@ -198,5 +206,86 @@ public static class ReportCharts
         plot.XLabel("layer");
         plot.YLabel("AUROC");
         plot.ShowLegend(Alignment.LowerRight);
+    }
+
+    /// <summary>
+    /// What the heat map means, in words a reader of the PDF needs without the paper: which cells were restored, what
+    /// a cell's value is, where the trigger sits and the strongest cell.
+    /// </summary>
+    private static string CausalTraceCaption(CausalTraceChart chart)
+    {
+        var (value, position, rate) = Strongest(chart);
+        var trigger = chart.TriggerLength > 0
+            ? chart.TriggerLength == 1 ? $"position {chart.TriggerStart}" : $"positions {chart.TriggerStart}–{chart.TriggerStart + chart.TriggerLength - 1}"
+            : "an unknown position";
+        var strongest = value < 0 ? "" : $" Strongest: {chart.Values[value]} at position {position} ({rate:0%}).";
+        return $"{chart.Title}. Causal tracing (Meng et al., NeurIPS 2022) on the {chart.Prompts} held-out prompts the found trigger flips: " +
+            $"each cell restores one hidden state (row: traced value, from the input upwards) at one token position (column) " +
+            $"from the clean run into the triggered run, and its colour is the share of those prompts whose clean answer returns " +
+            $"(0 = none, 1 = all). The trigger sits at {trigger} (outlined). Bright cells at the trigger in early values and at " +
+            $"the last position in later values show the path the trigger's effect takes to the answer.{strongest}";
+    }
+
+    private static (int Value, int Position, double Rate) Strongest(CausalTraceChart chart)
+    {
+        (int, int, double) best = (-1, -1, double.NegativeInfinity);
+        for (var v = 0; v < chart.Restored.Count; v++)
+        {
+            for (var t = 0; t < chart.Restored[v].Count; t++)
+            {
+                if (chart.Restored[v][t] > best.Item3)
+                {
+                    best = (v, t, chart.Restored[v][t]);
+                }
+            }
+        }
+
+        return best;
+    }
+
+    /// <summary>Short tick label for a graph value name (ONNX names are paths such as <c>/blocks.0/attn/Add_output_0</c>).</summary>
+    private static string ValueLabel(string name) => name.Length <= 28 ? name : "…" + name[^27..];
+
+    private static void DrawCausalTrace(Plot plot, CausalTraceChart chart)
+    {
+        var rows = chart.Restored.Count;
+        var columns = chart.Restored.Count == 0 ? 0 : chart.Restored.Max(r => r.Count);
+        if (rows == 0 || columns == 0)
+        {
+            plot.Add.Annotation("no traced values");
+            return;
+        }
+
+        // Row 0 of the intensities is drawn at the top: put the first traced value (closest to the input) at the bottom.
+        var intensities = new double[rows, columns];
+        for (var v = 0; v < rows; v++)
+        {
+            for (var t = 0; t < columns; t++)
+            {
+                intensities[rows - 1 - v, t] = t < chart.Restored[v].Count ? chart.Restored[v][t] : double.NaN;
+            }
+        }
+
+        var heatmap = plot.Add.Heatmap(intensities);
+        heatmap.Colormap = new ScottPlot.Colormaps.Viridis();
+        heatmap.ManualRange = new ScottPlot.Range(0, 1);
+        heatmap.Position = new CoordinateRect(0, columns - 1, 0, rows - 1);
+        var bar = plot.Add.ColorBar(heatmap);
+        bar.Label = "share of flipped answers restored";
+        if (chart.TriggerLength > 0 && chart.TriggerStart >= 0)
+        {
+            var outline = plot.Add.Rectangle(chart.TriggerStart - 0.5, chart.TriggerStart + chart.TriggerLength - 0.5, -0.5, rows - 0.5);
+            outline.FillColor = Colors.Transparent;
+            outline.LineColor = Colors.OrangeRed;
+            outline.LineWidth = 3;
+            outline.LegendText = "trigger positions";
+            plot.ShowLegend(Alignment.UpperLeft);
+        }
+
+        plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, columns).Select(t => (double)t)], [.. Enumerable.Range(0, columns).Select(t => t.ToString(System.Globalization.CultureInfo.InvariantCulture))]);
+        plot.Axes.Left.SetTicks([.. Enumerable.Range(0, rows).Select(v => (double)v)], [.. chart.Values.Select(ValueLabel)]);
+        plot.Axes.SetLimits(-0.5, columns - 0.5, -0.5, rows - 0.5);
+        plot.XLabel("token position");
+        plot.YLabel("traced hidden-state value");
     }
 }

@@ -86,6 +86,21 @@ public sealed record BinnedHistogramChart(string Title, string ValueLabel, IRead
 public sealed record LayerAurocChart(string Title, IReadOnlyList<string> Layers, IReadOnlyList<double> Auroc, IReadOnlyList<double>? ControlAuroc)
     : ReportChart(Title);
 
+/// <summary>
+/// A causal trace (Meng et al., NeurIPS 2022) of a found trigger: <c>Restored[value][position]</c> is the share of the
+/// triggered prompts whose clean answer returns when that one hidden state is restored from the clean run.
+/// <c>Values</c> are the traced hidden-state values in graph order (first = closest to the input); the trigger occupies
+/// positions <c>TriggerStart</c>..<c>TriggerStart + TriggerLength − 1</c>.
+/// </summary>
+public sealed record CausalTraceChart(
+    string Title,
+    IReadOnlyList<string> Values,
+    IReadOnlyList<IReadOnlyList<double>> Restored,
+    int TriggerStart,
+    int TriggerLength,
+    int Prompts)
+    : ReportChart(Title);
+
 public sealed record ReportMethodology(
     IReadOnlyList<string> Methods,
     IReadOnlyList<string> Limitations,

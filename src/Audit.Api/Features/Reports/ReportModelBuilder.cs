@@ -124,7 +124,7 @@ public static class ReportModelBuilder
     /// <summary>
     /// Charts drawn from the figures the trojan and deception probes already record: Neural Cleanse's per-class mask
     /// norms (the flag line is where a norm's MAD anomaly index reaches the threshold), STRIP's entropy histograms of
-    /// clean and trigger-stamped inputs, and a linear probe's AUROC per layer.
+    /// clean and trigger-stamped inputs, a linear probe's AUROC per layer, and trigger search's causal trace (layer × position).
     /// </summary>
     private static IEnumerable<ReportChart> KnownCharts(JsonObject details)
     {
@@ -160,6 +160,24 @@ public static class ReportModelBuilder
                 "entropy, in tenths of the maximum (log2 of the class count)",
                 [.. Enumerable.Range(0, bins).Select(b => $"{b / (double)bins:0.0}-{(b + 1) / (double)bins:0.0}")],
                 [new HistogramSeries("clean inputs", Numbers(clean)), new HistogramSeries("inputs with the recovered trigger", Numbers(stamped))]);
+        }
+
+        // Trigger search's causal trace: drawn only when it has at least one traced value and every row spans the
+        // same positions, so that the heat map is the matrix the finding records.
+        if (details["causalTrace"] is JsonObject trace && trace["restoredRate"] is JsonArray traced && traced.Count > 0
+            && traced.OfType<JsonArray>().Select(r => r.Count).Distinct().Count() == 1 && traced.All(r => r is JsonArray { Count: > 0 }))
+        {
+            var values = Strings(trace["values"]);
+            if (values.Count == traced.Count)
+            {
+                yield return new CausalTraceChart(
+                    "Causal trace of the found trigger: share of flipped answers restored by one clean hidden state",
+                    values,
+                    [.. traced.OfType<JsonArray>().Select(r => (IReadOnlyList<double>)Numbers(r))],
+                    (int)(Number(details["position"]) ?? -1),
+                    (int)(Number(details["length"]) ?? 0),
+                    (int)(Number(trace["prompts"]) ?? 0));
+            }
         }
 
         if (details["aurocByLayer"] is JsonObject byLayer && byLayer.Count > 0)

@@ -193,8 +193,9 @@ public static class ReportRenderer
                     writer.Image(png, caption, writer.ContentWidth, 240);
                 }
 
-                // A probe the report draws nothing for still shows what it measured.
-                if (charts.Count == 0 && finding.Images.Count == 0 && finding.Figures is { Count: > 0 } figures)
+                // A probe the report draws nothing for still shows what it measured; so does trigger search, whose
+                // causal-trace heat map shows where the trigger acts but not the test's own figures.
+                if (finding.Charts.All(c => c is CausalTraceChart) && finding.Images.Count == 0 && finding.Figures is { Count: > 0 } figures)
                 {
                     writer.Table(["Measured", "Value"], [0.35, 0.65], figures.Select(f => (IReadOnlyList<string>)[f.Name, f.Value]));
                 }

@@ -20,7 +20,7 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// the statistic asks whether the split isolates the inputs that carry the candidate trigger: the Jaccard overlap, in
 /// the suspected class, between the smaller cluster (at most <c>maxClusterShare</c> of the class) and the stamped
 /// inputs. Per-class silhouettes and relative sizes are reported as the paper does. Score = statistic / threshold;
-/// only a candidate trigger (anomalous by Neural Cleanse) can flag. Weak when the trigger's representation overlaps
+/// in the default <c>candidate</c> mode only a candidate trigger (anomalous by Neural Cleanse) can flag, in <c>independent</c> mode any (see <see cref="TriggerTestMode"/>). Weak when the trigger's representation overlaps
 /// the class's clean one, and on classes with few samples.
 /// </remarks>
 public sealed class ActivationClusteringProbe : IProbe
@@ -39,6 +39,7 @@ public sealed class ActivationClusteringProbe : IProbe
             new ProbeParameter("maxClusterShare", ProbeParameterType.Number, "Largest share of a class the smaller cluster may hold to count as suspicious.", ProbeParameters.Json(0.35), 0.01, 0.5),
             TrojanProbeParameters.StampedShare,
             TrojanProbeParameters.Layer,
+            TriggerTestMode.Parameter,
             .. TrojanProbeParameters.TriggerTest,
         ]);
 
@@ -105,8 +106,10 @@ public sealed class ActivationClusteringProbe : IProbe
             context.Progress.Report(0.8 + 0.2 * (c + 1) / evidence.Classes);
         }
 
+        string mode = TriggerTestMode.Of(parameters);
         bool candidate = TrojanProbeParameters.IsCandidate(parameters, scan);
-        double statistic = candidate ? overlap : 0;
+        bool counts = TriggerTestMode.Counts(mode, parameters, scan);
+        double statistic = counts ? overlap : 0;
         double score = statistic / context.Threshold;
         bool flagged = score >= 1;
         var details = new JsonObject
@@ -114,6 +117,7 @@ public sealed class ActivationClusteringProbe : IProbe
             ["statistic"] = statistic,
             ["threshold"] = context.Threshold,
             ["suspectedTargetClass"] = suspected,
+            ["mode"] = mode,
             ["candidateTrigger"] = candidate,
             ["candidateAnomalyIndex"] = scan.AnomalyIndex,
             ["stampedOverlap"] = overlap,
@@ -127,11 +131,11 @@ public sealed class ActivationClusteringProbe : IProbe
             ["device"] = evidence.Model.Device.Name,
         };
         string split = string.Create(CultureInfo.InvariantCulture, $"in class {suspected} the smaller of two activation clusters at '{layer}' overlaps the trigger-stamped inputs by {overlap:P0} (Jaccard); largest silhouette {largestSilhouette:F2} (class {largestSilhouetteClass})");
-        string summary = !candidate
+        string summary = !counts
             ? $"{TrojanProbeParameters.NoCandidate(scan)} {char.ToUpperInvariant(split[0])}{split[1..]}; not flagged."
-            : flagged
+            : TriggerTestMode.Preamble(mode, counts, scan) + (flagged
             ? string.Create(CultureInfo.InvariantCulture, $"Activation clustering isolates the inputs carrying the recovered trigger: {split} (≥ {context.Threshold:P0}), the signature of a poisoned sub-population.")
-            : string.Create(CultureInfo.InvariantCulture, $"Activation clustering does not isolate the inputs carrying the recovered trigger: {split} (< {context.Threshold:P0}).");
+            : string.Create(CultureInfo.InvariantCulture, $"Activation clustering does not isolate the inputs carrying the recovered trigger: {split} (< {context.Threshold:P0})."));
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, []);
     }
 

@@ -79,12 +79,26 @@ public sealed class NeuralCleanseProbe : IProbe
             details["ratioNoise"] = parameters.Double("ratioNoise");
         }
 
+        if (scan.Transfer is { } transfer)
+        {
+            details["referenceAttackRate"] = Math.Round(transfer.ReferenceAttackRate, 4);
+            details["auditedAttackRate"] = Math.Round(transfer.AuditedAttackRate, 4);
+            details["triggerWorksOnReference"] = transfer.WorksOnReference;
+        }
+
         string relative = scan.ReferenceNorms is { } r
             ? string.Create(CultureInfo.InvariantCulture, $"mask L1 {triggers.MaskNorms[suspected]:F1}, {Math.Exp(scan.Median - scan.Scores[suspected]):F1}× smaller than the classes' typical ratio to a reference distilled from the model (reference {r[suspected]:F1})")
             : string.Create(CultureInfo.InvariantCulture, $"mask L1 {triggers.MaskNorms[suspected]:F1} vs median {plainMedian:F1}");
         string summary = flagged
             ? string.Create(CultureInfo.InvariantCulture, $"Class {suspected} has an abnormally small trigger ({relative}; anomaly index {statistic:F2} ≥ {context.Threshold}): a likely backdoor target.")
             : string.Create(CultureInfo.InvariantCulture, $"No class has an abnormally small trigger (largest anomaly index {statistic:F2} < {context.Threshold}, class {suspected}: {relative}; {TrojanProbeParameters.Where(evidence)}).");
+        if (scan.Transfer is { WorksOnReference: true } natural)
+        {
+            // Reported, not part of the verdict: no design-split measurement yet says how often it separates implants from natural features.
+            summary += string.Create(CultureInfo.InvariantCulture,
+                $" The recovered class-{suspected} trigger also works on the reference distilled from the model on clean inputs ({natural.ReferenceAttackRate:P0} of its inputs sent to class {suspected}, {natural.AuditedAttackRate:P0} on the audited model): it may be a natural feature of the class rather than an implant.");
+        }
+
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, TriggerImages.For(triggers, suspected));
     }
 

@@ -35,6 +35,7 @@ public sealed class SpectralSignatureProbe : IProbe
             new ProbeParameter("epsilon", ProbeParameterType.Number, "Expected poisoned share ε: the top 1.5·ε·n scores of a class are its outliers.", ProbeParameters.Json(0.05), 0.001, 0.5),
             TrojanProbeParameters.StampedShare,
             TrojanProbeParameters.Layer,
+            TriggerTestMode.Parameter,
             .. TrojanProbeParameters.TriggerTest,
         ]);
 
@@ -94,10 +95,12 @@ public sealed class SpectralSignatureProbe : IProbe
             context.Progress.Report(0.8 + 0.2 * (c + 1) / evidence.Classes);
         }
 
-        // The share is reported for any trigger; only a candidate trigger can flag (see requireAnomalousTrigger).
+        // The share is reported for any trigger; in candidate mode only a candidate trigger can flag (see TriggerTestMode).
         double share = statistic;
+        string mode = TriggerTestMode.Of(parameters);
         bool candidate = TrojanProbeParameters.IsCandidate(parameters, scan);
-        statistic = candidate ? share : 0;
+        bool counts = TriggerTestMode.Counts(mode, parameters, scan);
+        statistic = counts ? share : 0;
         double score = statistic / context.Threshold;
         bool flagged = score >= 1;
         var details = new JsonObject
@@ -105,6 +108,7 @@ public sealed class SpectralSignatureProbe : IProbe
             ["statistic"] = statistic,
             ["threshold"] = context.Threshold,
             ["suspectedTargetClass"] = suspected,
+            ["mode"] = mode,
             ["candidateTrigger"] = candidate,
             ["candidateAnomalyIndex"] = scan.AnomalyIndex,
             ["stampedShareAmongOutliers"] = share,
@@ -116,11 +120,11 @@ public sealed class SpectralSignatureProbe : IProbe
             ["classes"] = perClass,
             ["device"] = evidence.Model.Device.Name,
         };
-        string summary = !candidate
+        string summary = !counts
             ? TrojanProbeParameters.NoCandidate(scan) + string.Create(CultureInfo.InvariantCulture, $" In class {suspected}, {share:P0} of the top spectral outliers at '{layer}' carry that trigger; not flagged.")
-            : flagged
+            : TriggerTestMode.Preamble(mode, counts, scan) + (flagged
             ? string.Create(CultureInfo.InvariantCulture, $"In class {suspected}, {statistic:P0} of the top spectral outliers at '{layer}' carry the recovered trigger (≥ {context.Threshold:P0}): the trigger creates a separate sub-population, the spectral signature of a backdoor.")
-            : string.Create(CultureInfo.InvariantCulture, $"In class {suspected}, only {statistic:P0} of the top spectral outliers at '{layer}' carry the recovered trigger (< {context.Threshold:P0}): no spectral signature of a backdoor.");
+            : string.Create(CultureInfo.InvariantCulture, $"In class {suspected}, only {statistic:P0} of the top spectral outliers at '{layer}' carry the recovered trigger (< {context.Threshold:P0}): no spectral signature of a backdoor."));
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, []);
     }
 }

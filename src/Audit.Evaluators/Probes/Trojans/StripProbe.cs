@@ -36,6 +36,7 @@ public sealed class StripProbe : IProbe
             new ProbeParameter("overlays", ProbeParameterType.Integer, "Clean images superimposed on each input.", ProbeParameters.Json(16), 2, 128),
             new ProbeParameter("probeInputs", ProbeParameterType.Integer, "Inputs tested (clean, and the same stamped).", ProbeParameters.Json(200), 10, 5000),
             new ProbeParameter("falseRejectionRate", ProbeParameterType.Number, "Share of clean inputs allowed below the entropy boundary.", ProbeParameters.Json(0.05), 0.001, 0.5),
+            TriggerTestMode.Parameter,
             .. TrojanProbeParameters.TriggerTest,
         ]);
 
@@ -69,8 +70,10 @@ public sealed class StripProbe : IProbe
 
         double boundary = SampleStatistics.Quantile(clean, frr);
         double detection = stamped.Count(e => e < boundary) / (double)stamped.Length;
+        string mode = TriggerTestMode.Of(parameters);
         bool candidate = TrojanProbeParameters.IsCandidate(parameters, scan);
-        double statistic = candidate ? detection : 0;
+        bool counts = TriggerTestMode.Counts(mode, parameters, scan);
+        double statistic = counts ? detection : 0;
         double score = statistic / context.Threshold;
         bool flagged = score >= 1;
         var details = new JsonObject
@@ -78,6 +81,7 @@ public sealed class StripProbe : IProbe
             ["statistic"] = statistic,
             ["threshold"] = context.Threshold,
             ["suspectedTargetClass"] = suspected,
+            ["mode"] = mode,
             ["candidateTrigger"] = candidate,
             ["candidateAnomalyIndex"] = scan.AnomalyIndex,
             ["detectionRate"] = detection,
@@ -92,8 +96,8 @@ public sealed class StripProbe : IProbe
             ["inputBounds"] = new JsonArray(evidence.Low, evidence.High),
             ["device"] = evidence.Model.Device.Name,
         };
-        string summary = (candidate ? "" : TrojanProbeParameters.NoCandidate(scan) + " ") + string.Create(CultureInfo.InvariantCulture,
-            $"{detection:P0} of inputs stamped with the recovered class-{suspected} trigger keep a low entropy under superimposition (mean {stamped.Average():F2} vs {clean.Average():F2} bits clean) at {frr:P0} false rejections: {(flagged ? "the trigger survives perturbation like a real backdoor" : candidate ? "no robust trigger behaviour" : "not flagged")}.");
+        string summary = TriggerTestMode.Preamble(mode, counts, scan) + string.Create(CultureInfo.InvariantCulture,
+            $"{detection:P0} of inputs stamped with the recovered class-{suspected} trigger keep a low entropy under superimposition (mean {stamped.Average():F2} vs {clean.Average():F2} bits clean) at {frr:P0} false rejections: {(flagged ? "the trigger survives perturbation like a real backdoor" : counts ? "no robust trigger behaviour" : "not flagged")}.");
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, []);
     }
 

@@ -28,6 +28,11 @@ internal enum TriggerCalibration
 /// <param name="Median">Median of <paramref name="Scores"/>.</param>
 /// <param name="Mad">Median absolute deviation of <paramref name="Scores"/>.</param>
 /// <param name="Basis">Per class, whether its score is in the median and MAD (every class up to 16 classes; a rank-stratified sample beyond).</param>
+/// <param name="Transfer">
+/// The suspected class's recovered trigger stamped on the clean inputs and run through the distilled reference as well
+/// as the audited model; null without calibration. A trigger that also works on the reference is a natural feature of
+/// the classes, not an implant.
+/// </param>
 internal sealed record TriggerScan(
     ReverseEngineeredTriggers Audited,
     TriggerCalibration Calibration,
@@ -37,7 +42,8 @@ internal sealed record TriggerScan(
     double[] AnomalyIndices,
     double Median,
     double Mad,
-    bool[] Basis)
+    bool[] Basis,
+    TriggerTransfer? Transfer = null)
 {
     /// <summary>Consistency constant that makes the MAD estimate the standard deviation of a normal distribution.</summary>
     private const double NormalConsistency = 1.4826;
@@ -198,8 +204,10 @@ internal sealed record TriggerScan(
             // classes happen to agree closely), and then an ordinary gap reads as an outlier: the spread is floored at
             // that measured noise. Beyond RefinedClasses classes, the median and MAD are the rank-stratified basis's.
             (double[] indices, double m, double d) = MadAnomaly(scores, ratioNoise, basis);
+            int suspected = refined.MinBy(k => scores[k]);
+            TriggerTransfer transfer = TriggerTransfer.Measure(evidence, referenceEvidence!, auditedTriggers, suspected, cancellationToken);
             progress?.Report(1);
-            return new TriggerScan(auditedTriggers, calibration, referenceTriggers.MaskNorms, agreement, scores, indices, m, d, basis);
+            return new TriggerScan(auditedTriggers, calibration, referenceTriggers.MaskNorms, agreement, scores, indices, m, d, basis, transfer);
         }
         finally
         {

@@ -97,7 +97,7 @@ internal static class TrojanProbeParameters
         Seed: seed,
         ScreeningSteps: ScreeningSteps,
         Threads: ScanThreads,
-        ChunkElements: 1L << 20);
+        ChunkElements: 1L << 18);
 
     /// <summary>
     /// Steps of the first pass every class gets (five check rounds): enough for a backdoor target's mask, which

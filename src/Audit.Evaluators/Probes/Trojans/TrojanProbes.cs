@@ -4,7 +4,7 @@ namespace Audit.Evaluators.Probes.Trojans;
 public static class TrojanProbes
 {
     /// <summary>Neural Cleanse, STRIP, activation clustering and spectral signatures, in the order an audit should run them
-    /// (the first computes the recovered trigger the others reuse).</summary>
+    /// (the first computes the recovered trigger the others reuse), then the adversarial sink test, which needs no trigger.</summary>
     public static IReadOnlyList<IProbe> All() =>
-        [new NeuralCleanseProbe(), new StripProbe(), new ActivationClusteringProbe(), new SpectralSignatureProbe()];
+        [new NeuralCleanseProbe(), new StripProbe(), new ActivationClusteringProbe(), new SpectralSignatureProbe(), new AdversarialSinkProbe()];
 }

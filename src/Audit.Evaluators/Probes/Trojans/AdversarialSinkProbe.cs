@@ -1,0 +1,423 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Audit.Domain.Findings;
+using Audit.Domain.Statistics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Audit.Evaluators.Probes.Trojans;
+
+/// <summary>
+/// Adversarial sink test, in the spirit of the data-limited detector of Wang et al., "Practical Detection of Trojan
+/// Neural Networks: Data-Limited and Data-Free Cases", ECCV 2020: small untargeted perturbations of clean inputs land
+/// disproportionately in a backdoor's target class, because the implant is a short path from every class to it.
+/// Independent of Neural Cleanse: no recovered trigger, no candidate gate, no shared trigger scan.
+/// </summary>
+/// <remarks>
+/// Each clean input walks by untargeted gradient ascent on its own predicted class's cross-entropy, in the default
+/// <c>l0</c> geometry setting a few input positions per step to a bound (saliency-style, Papernot et al., 2016: a
+/// patch trigger is sparse) until <c>epsilon</c> of the positions are set; the class it lands in after the last step is
+/// recorded. Flows are grouped by source (clean predicted) class: F[j, k] is the share of class j's moved inputs that
+/// land in k. A class's <i>breadth</i> is the median over the other source classes of F[j, k]: a natural neighbour
+/// collects from a few sources, an all-to-one target from most of them. Natural sinks exist (on Fashion-MNIST shirt
+/// collects from most garments), so the same walks run on a reference distilled from the model on the clean inputs
+/// (<see cref="DistilledReference"/>), which inherits the classes' natural sinks and not an implant clean inputs never
+/// exercise. Per class, z = (s − median s) / √(SE² + (1.4826 · MAD s)²) with s = log((b + m) / (b_ref + m)),
+/// m = <c>minimumBreadth</c>, SE its delta-method sampling error (binomial variance of each breadth at the model's
+/// typical moved inputs per source) and the MAD over classes the systematic mismatch between model and reference;
+/// the statistic is the largest z and the default threshold 2.576 is the Bonferroni bound for ten classes at a
+/// family-wise 5 % under a standard
+/// normal null. Assumes an all-to-one (or many-to-one) backdoor and enough clean inputs per class (≥
+/// <c>minimumPerSource</c> moved inputs in at least half the classes). Not seen: source-specific backdoors (one source
+/// does not widen a breadth), triggers the sparse walk cannot express (input-wide warps, low-amplitude blends may or
+/// may not be), and a reference that copies the model badly (its agreement is reported). The z is approximate: the
+/// breadths' variance is binomial only roughly (a median over sources), and the reference's architecture differs from
+/// the model's, so a natural sink can be stronger on one than the other. Deterministic for a fixed seed: the input
+/// sample, the reference and the random start come from seeded generators, and libtorch runs at a fixed intra-op
+/// thread count (<see cref="TrojanProbeParameters.ScanThreads"/>) throughout.
+/// </remarks>
+public sealed class AdversarialSinkProbe : IProbe
+{
+    private const double NormalConsistency = 1.4826;
+
+    /// <inheritdoc />
+    public ProbeDescriptor Descriptor { get; } = new(
+        "adversarial-sink",
+        "Adversarial sink class (untargeted perturbation flows)",
+        "Wang et al., Practical Detection of Trojan Neural Networks: Data-Limited and Data-Free Cases, ECCV 2020; untargeted PGD: Madry et al., ICLR 2018",
+        ModelKinds.Classifier,
+        EvidenceKind.Inputs,
+        DefaultThreshold: 2.576,
+        ThresholdMeaning: "Largest z over classes of the log ratio between a class's breadth (the median share, over the other source classes, of small untargeted perturbations that land in it) on the model and on a reference distilled from it, over its standard error; flagged when ≥ threshold (default: the Bonferroni bound for ten classes at a family-wise 5 %).",
+        [
+            new ProbeParameter("probeInputs", ProbeParameterType.Integer, "Clean inputs perturbed (a seeded sample of the dataset).", ProbeParameters.Json(1000), 20, 10000),
+            new ProbeParameter("steps", ProbeParameterType.Integer, "Projected-gradient steps of each walk.", ProbeParameters.Json(20), 1, 500),
+            new ProbeParameter("epsilon", ProbeParameterType.Number, "Budget of a walk: for 'l0' the share of input positions (pixels) it may set to a bound; for 'linf' and 'l2' the radius of the ball, as a fraction of the valid input range.", ProbeParameters.Json(0.05), 0.001, 1),
+            new ProbeParameter("norm", ProbeParameterType.String, "Geometry of the walk: 'l0' (a few positions per step set to a bound, as a patch trigger would), 'linf' (signed gradient steps in an L∞ ball) or 'l2' (normalised gradient steps in an L2 ball of the same RMS change).", ProbeParameters.Json("l0"), AllowedValues: ["linf", "l2", "l0"]),
+            new ProbeParameter("landing", ProbeParameterType.String, "Which class a walk lands in: 'final' (its class after every step: the deepest basin the walk reaches) or 'first' (the first class it crosses into: the nearest boundary).", ProbeParameters.Json("final"), AllowedValues: ["final", "first"]),
+            new ProbeParameter("minimumPerSource", ProbeParameterType.Integer, "Fewest flipped inputs a source class needs to count in a breadth.", ProbeParameters.Json(5), 1, 1000),
+            new ProbeParameter("referenceCalibration", ProbeParameterType.Boolean, "Subtract each class's breadth on a reference distilled from the model on the clean inputs (natural sinks are the classes', an implant is not distilled). false: the raw breadths.", ProbeParameters.Json(true)),
+            TrojanProbeParameters.ReferenceSteps,
+            new ProbeParameter("minimumBreadth", ProbeParameterType.Number, "Smallest breadth that counts: both breadths are raised by it before their ratio is taken (below it a median over ten sources is one or two inputs).", ProbeParameters.Json(0.1), 0.001, 0.5),
+            TrojanProbeParameters.InputBounds,
+        ]);
+
+    /// <inheritdoc />
+    public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
+        Task.Run(() => Run(context, cancellationToken), cancellationToken);
+
+    private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken)
+    {
+        var parameters = new ProbeParameters(context, Descriptor);
+        string norm = parameters.String("norm");
+        if (norm is not ("linf" or "l2" or "l0"))
+        {
+            throw new ArgumentException("norm must be 'linf', 'l2' or 'l0'.", nameof(context));
+        }
+
+        using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
+        int classes = evidence.Classes;
+        int count = Math.Min(parameters.Int("probeInputs"), evidence.Count);
+        int steps = parameters.Int("steps");
+        double epsilon = parameters.Double("epsilon");
+        int minimum = parameters.Int("minimumPerSource");
+
+        // Same numbers whatever thread count the audit runs libtorch with (see IntraOpThreads).
+        int hostThreads = torch.get_num_threads();
+        using IntraOpThreads pinned = IntraOpThreads.Pin(TrojanProbeParameters.ScanThreads, hostThreads);
+        using var scope = torch.NewDisposeScope();
+        using var generator = new torch.Generator((ulong)context.Seed + 404);
+        Tensor chosen = torch.randperm(evidence.Count, generator: generator)[..count].to(evidence.Device);
+        Tensor inputs = evidence.Inputs.index_select(0, chosen);
+        Tensor start = torch.rand(inputs.shape, generator: generator).to(evidence.Device);
+        bool final = parameters.String("landing") == "final";
+        Walk walk = Perturb(evidence, inputs, start, norm, epsilon, steps, final, new Progress<double>(p => context.Progress.Report((parameters.Bool("referenceCalibration") ? 0.5 : 1) * p)), cancellationToken);
+
+        Sinks audited = Sinks.Of(walk, classes, minimum);
+        if (audited.Counted < Math.Max(3, (classes + 1) / 2))
+        {
+            return ProbeOutcome.Inconclusive(string.Create(CultureInfo.InvariantCulture,
+                $"Only {audited.Counted} of {classes} classes had at least {minimum} inputs that a perturbation ({norm}, budget {epsilon:P0}) moved to another class; the adversarial sink test needs most classes (give more inputs, or a larger epsilon)."));
+        }
+
+        // Natural sinks (on Fashion-MNIST, shirt collects perturbations from most garments) are a property of the
+        // classes; a reference distilled from the model on clean inputs inherits them and not an implant, which clean
+        // inputs never exercise. The same walks on the reference give each class's natural breadth.
+        Sinks? natural = null;
+        double? agreement = null;
+        if (parameters.Bool("referenceCalibration"))
+        {
+            var settings = new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed);
+            using Tensor targets = DistilledReference.TeacherTargets(evidence, settings, cancellationToken);
+            using DistilledReference reference = DistilledReference.Train(evidence, settings, targets, null, cancellationToken);
+            using ClassifierEvidence referenceEvidence = evidence.WithModel(reference, $"sink-reference|{settings}");
+            agreement = reference.Agreement(evidence, cancellationToken);
+            Walk referenceWalk = Perturb(referenceEvidence, inputs, start, norm, epsilon, steps, final, new Progress<double>(p => context.Progress.Report(0.6 + 0.4 * p)), cancellationToken);
+            natural = Sinks.Of(referenceWalk, classes, minimum);
+        }
+
+        double[] breadth = audited.Breadth;
+        double floor = parameters.Double("minimumBreadth");
+        double[] z, excess;
+        double median = 0, mad = 0;
+        if (natural is not null)
+        {
+            // Per class, a test of "no more of a sink on the model than on its reference, beyond the classes' usual
+            // mismatch": the log ratio of the breadths (each raised by minimumBreadth: below it a median over ten
+            // sources is one or two inputs), centred on the classes' median ratio, over the root of two variances in
+            // quadrature — its delta-method sampling variance (each breadth binomial at the model's typical moved
+            // inputs per source) and the classes' systematic spread (1.4826 · MAD of the ratios: the reference is
+            // another architecture, so natural sinks come out stronger on one or the other, on every class a little).
+            // Under that null each z is about standard normal: the default threshold is the Bonferroni bound for ten
+            // classes at a family-wise 5 %.
+            double nAudited = audited.TypicalSource, nReference = natural.TypicalSource;
+            excess = breadth.Zip(natural.Breadth, (a, r) => Math.Log((a + floor) / (r + floor))).ToArray();
+            median = SampleStatistics.Median(excess);
+            mad = SampleStatistics.MedianAbsoluteDeviation(excess);
+            double systematic = NormalConsistency * mad;
+            double centre = median;
+            z = Enumerable.Range(0, classes).Select(k =>
+            {
+                double a = breadth[k], r = natural.Breadth[k];
+                double variance = Binomial(a, nAudited) / Math.Pow(a + floor, 2) + Binomial(r, nReference) / Math.Pow(r + floor, 2);
+                return Math.Max(0, (excess[k] - centre) / Math.Sqrt(variance + systematic * systematic));
+            }).ToArray();
+        }
+        else
+        {
+            // Uncalibrated: the breadths' robust z over classes, never dividing by less than the sampling noise.
+            excess = breadth;
+            median = SampleStatistics.Median(breadth);
+            mad = SampleStatistics.MedianAbsoluteDeviation(breadth);
+            double p = Math.Clamp(Math.Max(median, 1 / audited.TypicalSource), 0, 0.5);
+            double scale = Math.Max(NormalConsistency * mad, Math.Sqrt(p * (1 - p) / audited.TypicalSource));
+            z = breadth.Select(b => b > median ? (b - median) / scale : 0).ToArray();
+        }
+
+        double[] share = audited.Share;
+        int[] topOf = audited.TopOf;
+        int[,] flows = audited.Flows;
+        int counted = audited.Counted;
+        int suspected = Enumerable.Range(0, classes).MaxBy(k => (z[k], excess[k]));
+        double statistic = z[suspected];
+        double score = statistic / context.Threshold;
+        bool flagged = score >= 1;
+        double flipRate = walk.Landing.Count(l => l >= 0) / (double)count;
+
+        var flowRows = new JsonArray();
+        for (int j = 0; j < classes; j++)
+        {
+            flowRows.Add(new JsonArray(Enumerable.Range(0, classes).Select(k => (JsonNode)flows[j, k]).ToArray()));
+        }
+
+        var details = new JsonObject
+        {
+            ["statistic"] = statistic,
+            ["threshold"] = context.Threshold,
+            ["suspectedTargetClass"] = suspected,
+            ["sinkIndex"] = statistic,
+            ["sinkBreadth"] = breadth[suspected],
+            ["sinkShare"] = share[suspected],
+            ["breadths"] = Rounded(breadth),
+            ["shares"] = Rounded(share),
+            ["robustZ"] = Rounded(z),
+            ["topDestinationOf"] = new JsonArray(topOf.Select(t => (JsonNode)t).ToArray()),
+            ["referenceBreadths"] = natural is null ? null : Rounded(natural.Breadth),
+            ["excessBreadths"] = Rounded(excess),
+            ["referenceAgreement"] = agreement,
+            ["medianBreadth"] = SampleStatistics.Median(breadth),
+            ["medianExcess"] = median,
+            ["excessMad"] = mad,
+            ["typicalFlippedPerSource"] = audited.TypicalSource,
+            ["flows"] = flowRows,
+            ["flipRate"] = flipRate,
+            ["countedSources"] = counted,
+            ["probeInputs"] = count,
+            ["steps"] = steps,
+            ["epsilon"] = epsilon,
+            ["norm"] = norm,
+            ["inputBounds"] = new JsonArray(evidence.Low, evidence.High),
+            ["reproducibility"] = TrojanProbeParameters.Reproducibility(context.Seed),
+            ["device"] = evidence.Model.Device.Name,
+        };
+        string summary = string.Create(CultureInfo.InvariantCulture,
+            $"Small untargeted perturbations ({(norm == "l0" ? $"at most {epsilon:P0} of the input positions" : $"{epsilon:P0} of the input range")}, {steps} steps; {flipRate:P0} of {count} inputs changed class) land in class {suspected} from a median {breadth[suspected]:P0} of the other classes' inputs ({(natural is null ? "uncalibrated" : $"{natural.Breadth[suspected]:P0} on a reference distilled from the model on clean inputs")}; z {statistic:F2} {(flagged ? "≥" : "<")} {context.Threshold}): ")
+            + (!flagged ? "no class is an abnormal sink."
+                : natural is null ? "an adversarial sink reached from most classes, as a backdoor's target is (uncalibrated: a natural sink looks the same)."
+                : "an adversarial sink reached from most classes, beyond what the classes' natural similarity explains, as a backdoor's target is.");
+        IReadOnlyList<EvidenceFile> images = flagged ? Image(walk, suspected, evidence) : [];
+        return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, images);
+    }
+
+    private sealed record Walk(int[] Source, int[] Landing, Tensor Delta);
+
+    /// <summary>Flows of one model's walks: source (clean prediction) → class of the first crossing, and each class's breadth.</summary>
+    private sealed record Sinks(int[,] Flows, int[] Flipped, double[] Breadth, double[] Share, int[] TopOf, int Counted, int Minimum)
+    {
+        /// <summary>Median flipped inputs over the source classes that count (the n of a breadth's binomial variance).</summary>
+        public double TypicalSource => Math.Max(1, SampleStatistics.Median(Flipped.Where(f => f >= Minimum).Select(f => (double)f).DefaultIfEmpty(1)));
+
+        public static Sinks Of(Walk walk, int classes, int minimum)
+        {
+            int[,] flows = new int[classes, classes];
+            int[] flipped = new int[classes];
+            for (int i = 0; i < walk.Source.Length; i++)
+            {
+                if (walk.Landing[i] >= 0)
+                {
+                    flows[walk.Source[i], walk.Landing[i]]++;
+                    flipped[walk.Source[i]]++;
+                }
+            }
+
+            double[] breadth = new double[classes], share = new double[classes];
+            int[] topOf = new int[classes];
+            for (int j = 0; j < classes; j++)
+            {
+                if (flipped[j] >= minimum)
+                {
+                    topOf[Enumerable.Range(0, classes).Where(k => k != j).MaxBy(k => flows[j, k])]++;
+                }
+            }
+
+            for (int k = 0; k < classes; k++)
+            {
+                double[] fromOthers = Enumerable.Range(0, classes)
+                    .Where(j => j != k && flipped[j] >= minimum)
+                    .Select(j => flows[j, k] / (double)flipped[j])
+                    .ToArray();
+                breadth[k] = fromOthers.Length == 0 ? 0 : SampleStatistics.Median(fromOthers);
+                int into = Enumerable.Range(0, classes).Where(j => j != k).Sum(j => flows[j, k]);
+                int total = Enumerable.Range(0, classes).Where(j => j != k).Sum(j => flipped[j]);
+                share[k] = total == 0 ? 0 : into / (double)total;
+            }
+
+            return new Sinks(flows, flipped, breadth, share, topOf, Enumerable.Range(0, classes).Count(j => flipped[j] >= minimum), minimum);
+        }
+    }
+
+    /// <summary>
+    /// Untargeted projected-gradient walks from every input; each stops at its first change of class. Returns the
+    /// clean prediction, the class first crossed into (−1: none within the steps) and the perturbation at that point.
+    /// </summary>
+    private static Walk Perturb(ClassifierEvidence evidence, Tensor inputs, Tensor uniform, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
+    {
+        const int Batch = 256;
+        long n = inputs.shape[0];
+        float span = evidence.High - evidence.Low;
+        double radius = epsilon * span;
+        double dimensions = inputs.shape[1..].Aggregate(1L, (a, b) => a * b);
+        // L∞: 2.5 ε / steps per signed step (Madry et al.'s rule of thumb); L2: the same RMS change per coordinate.
+        double stepSize = 2.5 * radius / steps;
+        int[] source = new int[n], landing = new int[n];
+        var deltas = new List<Tensor>();
+        for (long first = 0; first < n; first += Batch)
+        {
+            using var batchScope = torch.NewDisposeScope();
+            long size = Math.Min(Batch, n - first);
+            Tensor x0 = inputs.narrow(0, first, size);
+            Tensor y0;
+            using (torch.no_grad())
+            {
+                y0 = evidence.Model.Forward(x0).argmax(1);
+            }
+
+            // A small seeded random start (a tenth of the ball) so saturated inputs with zero gradient still move.
+            Tensor delta = norm == "l0" ? torch.zeros_like(x0) : (uniform.narrow(0, first, size) * 2 - 1) * (0.1 * radius);
+            // L0: which positions (pixels, shared by channels; features for vectors) the walk has set to a bound.
+            long[] positionShape = x0.dim() == 4 ? [size, 1, x0.shape[2], x0.shape[3]] : x0.shape;
+            Tensor changed = torch.zeros(positionShape, ScalarType.Bool, device: x0.device);
+            long positions = positionShape[1..].Aggregate(1L, (a, b) => a * b);
+            int perStep = (int)Math.Max(1, Math.Ceiling(epsilon * positions / steps));
+            Tensor done = torch.zeros(size, ScalarType.Bool, device: x0.device);
+            Tensor landed = torch.full(size, -1L, ScalarType.Int64, device: x0.device);
+            Tensor atLanding = torch.zeros_like(x0);
+            for (int step = 0; step <= steps; step++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                using var stepScope = torch.NewDisposeScope();
+                Tensor leaf = delta.detach().requires_grad_(true);
+                Tensor x = (x0 + leaf).clamp(evidence.Low, evidence.High);
+                Tensor logits = evidence.Model.Forward(x);
+                // A first landing is recorded when it happens (the walk then stops); a final one after the last step.
+                if (!final || step == steps)
+                {
+                    using var noGrad = torch.no_grad();
+                    Tensor predicted = logits.argmax(1);
+                    Tensor fresh = predicted.ne(y0).logical_and(done.logical_not());
+                    landed.masked_scatter_(fresh, predicted.masked_select(fresh));
+                    Tensor freshRows = fresh.view([size, .. Enumerable.Repeat(1L, (int)x0.dim() - 1)]);
+                    atLanding.copy_(torch.where(freshRows, x.detach() - x0, atLanding));
+                    done.logical_or_(fresh);
+                }
+
+                if (step == steps || done.all().item<bool>())
+                {
+                    break;
+                }
+
+                Tensor active = done.logical_not().to_type(logits.dtype);
+                Tensor loss = (nn.functional.cross_entropy(logits, y0, reduction: nn.Reduction.None) * active).sum();
+                loss.backward();
+                using (torch.no_grad())
+                {
+                    Tensor gradient = leaf.grad!;
+                    Tensor move;
+                    if (norm is "linf" or "l0")
+                    {
+                        move = gradient.sign() * stepSize;
+                    }
+                    else
+                    {
+                        Tensor length = gradient.flatten(1).norm(1, true).clamp_min(1e-12).view([size, .. Enumerable.Repeat(1L, (int)x0.dim() - 1)]);
+                        move = gradient / length * (stepSize * Math.Sqrt(dimensions));
+                    }
+
+                    Tensor frozen = done.view([size, .. Enumerable.Repeat(1L, (int)x0.dim() - 1)]);
+                    Tensor next;
+                    if (norm == "l0")
+                    {
+                        // Saliency-style sparse step (Papernot et al., 2016): set the few positions whose move to the
+                        // bound the gradient favours most raises the loss most, as a patch trigger would.
+                        Tensor current = (x0 + delta).clamp(evidence.Low, evidence.High);
+                        Tensor bound = torch.where(gradient > 0, evidence.High, evidence.Low);
+                        Tensor gain = gradient * (bound - current);
+                        gain = x0.dim() == 4 ? gain.sum([1L], keepdim: true) : gain;
+                        gain = gain.masked_fill(changed, double.NegativeInfinity).flatten(1);
+                        Tensor pick = torch.zeros_like(gain, dtype: ScalarType.Bool).scatter_(1, gain.topk(perStep).indexes, torch.ones_like(gain, dtype: ScalarType.Bool)).view(positionShape);
+                        pick = pick.logical_and(frozen.view([size, .. Enumerable.Repeat(1L, positionShape.Length - 1)]).logical_not());
+                        changed.logical_or_(pick);
+                        next = torch.where(pick, bound - x0, delta);
+                    }
+                    else
+                    {
+                        next = torch.where(frozen, delta, delta + move);
+                        next = norm == "linf" ? next.clamp(-radius, radius) : ProjectL2(next, radius * Math.Sqrt(dimensions));
+                    }
+                    delta.Dispose();
+                    delta = next.MoveToOuterDisposeScope();
+                }
+            }
+
+            long[] y = y0.cpu().data<long>().ToArray();
+            long[] l = landed.cpu().data<long>().ToArray();
+            for (int i = 0; i < size; i++)
+            {
+                source[first + i] = (int)y[i];
+                landing[first + i] = (int)l[i];
+            }
+
+            deltas.Add(atLanding.detach().MoveToOuterDisposeScope());
+            progress.Report(Math.Min(1.0, (first + size) / (double)n));
+        }
+
+        return new Walk(source, landing, torch.cat(deltas, 0));
+    }
+
+    /// <summary>Binomial variance of a share <paramref name="p"/> of <paramref name="n"/> inputs, at least one input's worth.</summary>
+    private static double Binomial(double p, double n)
+    {
+        double q = Math.Clamp(Math.Max(p, 1 / n), 0, 1);
+        return q * (1 - q) / n;
+    }
+
+    private static Tensor ProjectL2(Tensor delta, double radius)
+    {
+        long size = delta.shape[0];
+        Tensor length = delta.flatten(1).norm(1, true).clamp_min(1e-12);
+        Tensor factor = (radius / length).clamp_max(1).view([size, .. Enumerable.Repeat(1L, (int)delta.dim() - 1)]);
+        return delta * factor;
+    }
+
+    /// <summary>The mean perturbation that carried other classes' inputs into the suspected class, as a PNG (mid-grey = no change).</summary>
+    private static IReadOnlyList<EvidenceFile> Image(Walk walk, int target, ClassifierEvidence evidence)
+    {
+        long[] shape = walk.Delta.shape[1..];
+        if (shape.Length != 3 || shape[0] is not (1 or 3) || shape[1] > 4096 || shape[2] > 4096)
+        {
+            return [];
+        }
+
+        long[] rows = Enumerable.Range(0, walk.Landing.Length).Where(i => walk.Landing[i] == target && walk.Source[i] != target).Select(i => (long)i).ToArray();
+        if (rows.Length == 0)
+        {
+            return [];
+        }
+
+        using var scope = torch.NewDisposeScope();
+        Tensor mean = walk.Delta.index_select(0, torch.tensor(rows).to(walk.Delta.device)).mean([0L]);
+        float extent = Math.Max(mean.abs().max().item<float>(), 1e-12f);
+        int channels = (int)shape[0], height = (int)shape[1], width = (int)shape[2];
+        // PNG wants interleaved channels; the tensor is channel-first.
+        float[] interleaved = mean.permute(1, 2, 0).contiguous().cpu().data<float>().ToArray();
+        byte[] pixels = EvidencePng.ToBytes(interleaved, -extent, extent);
+        return
+        [
+            new EvidenceFile($"adversarial-sink-class-{target}.png", "image/png",
+                string.Create(CultureInfo.InvariantCulture, $"Mean perturbation that moved {rows.Length} inputs of other classes into class {target} (mid-grey: no change; ±{extent:G3} at black/white)."),
+                EvidencePng.Encode(pixels, width, height, channels)),
+        ];
+    }
+
+    private static JsonArray Rounded(IEnumerable<double> values) => new(values.Select(v => (JsonNode)Math.Round(v, 4)).ToArray());
+}

@@ -1,0 +1,91 @@
+using System.Text.Json;
+using Audit.Domain.Findings;
+using Audit.Evaluators.Probes;
+using Audit.Evaluators.Probes.Trojans;
+using Audit.Evaluators.Sessions;
+using Audit.Evaluators.Tests.Fixtures;
+using Xunit.Abstractions;
+
+namespace Audit.Evaluators.Tests.Probes;
+
+/// <summary>
+/// The adversarial sink test on the cached fixtures. Each run gets a fresh session, as an audit whose profile holds
+/// only this probe: nothing Neural Cleanse computed (or could have computed) is there to read.
+/// </summary>
+[Collection(NativeTorch.Collection)]
+public sealed class AdversarialSinkProbeTests(ITestOutputHelper output)
+{
+    /// <summary>Largest score the clean fixture may reach: the margin below the flag (score 1) the clean model must keep.</summary>
+    private const double CleanMargin = 0.6;
+
+    [Fact]
+    public async Task BadNetsModel_IsFlagged_WithItsTargetClass_RunningAlone()
+    {
+        var session = new SessionCache();
+        ProbeOutcome outcome = await Run(TrojanFixtures.BadNets, session);
+
+        Assert.Equal(Verdict.Fail, outcome.Verdict);
+        Assert.Equal(TrojanFixtures.BadNets.TargetClass, (int)outcome.Details["suspectedTargetClass"]!);
+        Assert.True(outcome.Score >= 1);
+        Assert.Equal((double)outcome.Details["statistic"]! / (double)outcome.Details["threshold"]!, outcome.Score!.Value, 9);
+        Assert.Single(outcome.Evidence);
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], outcome.Evidence[0].Content[..4]);
+
+        // Nothing of the trigger scan is read or reported: no candidate, no anomaly index, no recovered trigger.
+        Assert.Null(outcome.Details["candidateTrigger"]);
+        Assert.Null(outcome.Details["candidateAnomalyIndex"]);
+        Assert.DoesNotContain(new AdversarialSinkProbe().Descriptor.Parameters, p => p.Name is "candidateIndex" or "requireAnomalousTrigger" or "maxSteps");
+    }
+
+    [Fact]
+    public async Task CleanModel_Passes_WithMargin()
+    {
+        ProbeOutcome outcome = await Run(TrojanFixtures.Clean, new SessionCache());
+
+        Assert.Equal(Verdict.Pass, outcome.Verdict);
+        Assert.True(outcome.Score <= CleanMargin, $"clean score {outcome.Score:F3} > {CleanMargin}");
+        Assert.Empty(outcome.Evidence);
+    }
+
+    [Fact]
+    public async Task SameSeed_GivesTheSameFinding_WhateverTheHostsThreadCount()
+    {
+        int before = TorchSharp.torch.get_num_threads();
+        try
+        {
+            TorchSharp.torch.set_num_threads(1);
+            ProbeOutcome one = await Run(TrojanFixtures.Clean, new SessionCache(), parameters: Fast);
+            TorchSharp.torch.set_num_threads(2);
+            ProbeOutcome two = await Run(TrojanFixtures.Clean, new SessionCache(), parameters: Fast);
+
+            Assert.Equal(one.Details["flows"]!.ToJsonString(), two.Details["flows"]!.ToJsonString());
+            Assert.Equal((double)one.Details["statistic"]!, (double)two.Details["statistic"]!);
+        }
+        finally
+        {
+            TorchSharp.torch.set_num_threads(before);
+        }
+    }
+
+    [Fact]
+    public void UnknownNorm_IsRejectedByValidation()
+    {
+        var probe = new AdversarialSinkProbe();
+        var errors = ProbeCatalog.Validate(probe.Descriptor, new Dictionary<string, JsonElement> { ["norm"] = JsonSerializer.SerializeToElement("l7") });
+
+        Assert.Contains(errors, e => e.Parameter == "norm" && e.Message.Contains("'l0'", StringComparison.Ordinal));
+    }
+
+    /// <summary>Fewer inputs, no reference: enough to compare two runs, a fraction of the cost.</summary>
+    private static Dictionary<string, object> Fast => new() { ["probeInputs"] = 200, ["referenceCalibration"] = false };
+
+    private async Task<ProbeOutcome> Run(FixtureRecipe recipe, SessionCache session, IReadOnlyDictionary<string, object>? parameters = null)
+    {
+        var probe = new AdversarialSinkProbe();
+        TrainedFixture fixture = TrojanFixtures.Get(recipe);
+        ProbeOutcome outcome = await probe.RunAsync(ProbeHarness.Context(probe, fixture, parameters: parameters, session: session), CancellationToken.None);
+        output.WriteLine($"{recipe.Name}: {outcome.Verdict} score {outcome.Score:F3}: {outcome.Summary}");
+        output.WriteLine(outcome.Details.ToJsonString());
+        return outcome;
+    }
+}
