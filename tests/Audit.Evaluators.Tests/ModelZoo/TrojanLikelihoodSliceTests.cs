@@ -18,8 +18,9 @@ namespace Audit.Evaluators.Tests.ModelZoo;
 /// threads) gave the same probabilities: 0.15 for the clean model (score 0.30 against the threshold 0.50, suspected
 /// class 8) and 0.87 for the backdoored one (its target, 1); in the fit before it the two runs disagreed (0.08 and 0.39
 /// for the clean model), so the bounds below keep the margin they had rather than the one measured now.
-/// Cost on the shared 2-core machine: 2 min 47 s with training (load 21–24), 1 min 6 s with the models cached (load
-/// 4–5): over the CI budget, so the test is opt-in.
+/// Cost on the shared 2-core machine: 2 min 47 s with training (load 21–24); with the models cached 1 min 6 s (load
+/// 4–5) and, after merging the adversarial-sink branch, 38 s (load 6) with the same probabilities: over what a CI
+/// test may cost, so the test is opt-in.
 /// </summary>
 [Collection(NativeTorch.Collection)]
 public sealed class TrojanLikelihoodSliceTests(ITestOutputHelper output)
