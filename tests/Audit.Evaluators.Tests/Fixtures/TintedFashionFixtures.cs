@@ -222,25 +222,14 @@ internal static class TintedFashionFixtures
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         (Tensor images, Tensor labels) = Tinted(FashionMnist.Test, 0, FashionMnist.Test.Count, seed: 1000);
-        double accuracy = Predict(model, images).eq(labels).to_type(ScalarType.Float32).mean().item<float>();
+        double accuracy = TrojanFixtures.Predict(model, images).eq(labels).to_type(ScalarType.Float32).mean().item<float>();
         if (!recipe.Backdoor)
         {
             return (accuracy, null);
         }
 
         Tensor others = (labels != recipe.TargetClass).nonzero().squeeze(1);
-        double asr = Predict(model, Stamp(images.index_select(0, others))).eq(recipe.TargetClass).to_type(ScalarType.Float32).mean().item<float>();
+        double asr = TrojanFixtures.Predict(model, Stamp(images.index_select(0, others))).eq(recipe.TargetClass).to_type(ScalarType.Float32).mean().item<float>();
         return (accuracy, asr);
-    }
-
-    private static Tensor Predict(ResidualCnn model, Tensor inputs)
-    {
-        var predictions = new List<Tensor>();
-        for (long start = 0; start < inputs.shape[0]; start += 1000)
-        {
-            predictions.Add(model.forward(inputs.narrow(0, start, Math.Min(1000, inputs.shape[0] - start))).argmax(1));
-        }
-
-        return torch.cat(predictions, 0);
     }
 }

@@ -210,7 +210,8 @@ internal static class TrojanFixtures
         return (accuracy, asr);
     }
 
-    private static Tensor Predict(Sequential model, Tensor inputs)
+    /// <summary>Predicted classes in batches of 1,000 (the whole test set in one forward would hold every activation).</summary>
+    internal static Tensor Predict(nn.Module<Tensor, Tensor> model, Tensor inputs)
     {
         var predictions = new List<Tensor>();
         for (long start = 0; start < inputs.shape[0]; start += 1000)
