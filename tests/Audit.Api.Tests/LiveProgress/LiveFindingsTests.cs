@@ -65,7 +65,14 @@ public sealed class LiveFindingsTests
             {
                 // The second probe is still held: what the audit shows now is what a client sees mid-run.
                 duringRun = await (await client.GetAsync($"/api/v1/audits/{id}", timeout.Token)).JsonAsync();
-                secondProbe.SetResult();
+            }
+
+            // Released only once the held probe's step has been announced too: the stream polls, so releasing at the
+            // first finding let the whole rest of the audit finish between two polls and the step was never seen.
+            bool heldStepSeen = events.Exists(e => e.Type == "step" && e.Data["currentStep"]!.GetValue<string>().Contains("(second)", StringComparison.Ordinal));
+            if (duringRun is not null && heldStepSeen)
+            {
+                secondProbe.TrySetResult();
             }
         }
 
