@@ -141,7 +141,7 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         Assert.Contains("What trojan-likelihood's number means", text, StringComparison.Ordinal);
         Assert.Contains("p(trojan) =", text, StringComparison.Ordinal);
         Assert.Contains("held-out test models never used to fit or tune it", text, StringComparison.Ordinal);
-        Assert.Contains("neural-cleanse (supporting)", text, StringComparison.Ordinal);
+        Assert.Contains("(supporting evidence, not counted in the verdict)", text, StringComparison.Ordinal);
     }
 
     /// <summary>
