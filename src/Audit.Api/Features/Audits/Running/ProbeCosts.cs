@@ -34,6 +34,7 @@ public static class ProbeCosts
         ["contrast-consistent-search"] = 8,
         ["cue-divergence"] = 6,
         ["trigger-search"] = 30,
+        ["token-class-dominance"] = 3,
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>
