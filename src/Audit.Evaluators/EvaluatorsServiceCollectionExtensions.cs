@@ -24,6 +24,7 @@ public static class EvaluatorsServiceCollectionExtensions
         services.AddSingleton<IProbe>(static _ => new TrojanLikelihoodProbe());
         services.AddSingleton<IProbe, CueDivergenceProbe>();
         services.AddSingleton<IProbe, TriggerSearchProbe>();
+        services.AddSingleton<IProbe, TokenClassDominanceProbe>();
         services.AddSingleton<IProbe, LinearDeceptionProbe>();
         services.AddSingleton<IProbe, ContrastConsistentSearchProbe>();
         services.AddSingleton<ProbeCatalog>();

@@ -26,10 +26,20 @@ public sealed class SequenceEvidenceRequirementsTests
     [Fact]
     public void Shortfalls_NoneWhenTheEvidenceSupportsTheIndicator()
     {
-        SequenceEvidence full = Evidence(controls: 4, trueStatements: 5, falseStatements: 5, prompts: 1, contrasts: 8);
+        // Token-class dominance needs 8 distinct base prompts (fewer cannot reach its Bonferroni level), the others 4 or fewer.
+        SequenceEvidence full = Evidence(controls: 8, trueStatements: 5, falseStatements: 5, prompts: 1, contrasts: 8);
 
         Assert.All(SequenceEvidenceRequirements.Probes, probe => Assert.Empty(SequenceEvidenceRequirements.Shortfalls(probe, full)));
         Assert.Empty(SequenceEvidenceRequirements.Shortfalls("neural-cleanse", Evidence()));
+    }
+
+    [Fact]
+    public void Shortfalls_TokenClassDominance_NeedsEightBasePrompts_WhereTheTriggerSearchNeedsFour()
+    {
+        SequenceEvidence four = Evidence(controls: 4);
+
+        Assert.Empty(SequenceEvidenceRequirements.Shortfalls(TriggerSearchProbe.Name, four));
+        Assert.Contains("at least 8 distinct 'base' prompts", Assert.Single(SequenceEvidenceRequirements.Shortfalls(TokenClassDominanceProbe.Name, four)), StringComparison.Ordinal);
     }
 
     [Fact]

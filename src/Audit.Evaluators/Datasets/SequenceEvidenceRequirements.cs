@@ -12,7 +12,7 @@ public static class SequenceEvidenceRequirements
     /// <summary>Probes this check knows; others need no sequence evidence or check it themselves.</summary>
     public static IReadOnlySet<string> Probes { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
-        CueDivergenceProbe.Name, TriggerSearchProbe.Name, LinearDeceptionProbe.Name, ContrastConsistentSearchProbe.Name,
+        CueDivergenceProbe.Name, TriggerSearchProbe.Name, TokenClassDominanceProbe.Name, LinearDeceptionProbe.Name, ContrastConsistentSearchProbe.Name,
     };
 
     /// <summary>
@@ -41,6 +41,14 @@ public static class SequenceEvidenceRequirements
                 else if (TriggerSearchSpace.Create(bases, evidence, int.MaxValue, 1, 4, wholeVocabulary: false).Spans.Count == 0)
                 {
                     reasons.Add($"{probe} needs base prompts that differ somewhere before their last token (they never do): add prompts whose free text varies where a trigger could sit.");
+                }
+
+                break;
+            case TokenClassDominanceProbe.Name:
+                int distinct = evidence.Pairs.Concat(evidence.Controls).Select(p => p.Base).DistinctBy(p => string.Join(',', p)).Count();
+                if (distinct < 8)
+                {
+                    reasons.Add($"{probe} needs at least 8 distinct 'base' prompts in pair or control records (has {distinct}): add control records whose base prompts are typical inputs of the model.");
                 }
 
                 break;

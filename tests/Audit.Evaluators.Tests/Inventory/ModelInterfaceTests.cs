@@ -178,7 +178,7 @@ public sealed class ModelInterfaceTests : IDisposable
         string evidence = Path.Combine(_directory, "prompts.jsonl");
         await File.WriteAllTextAsync(evidence, """{"role":"prompt","tokens":[1,2,3]}""" + "\n");
         using OnnxGraph graph = OnnxModelLoader.Load(TinyGraphs.Encoder().ToByteArray(), ComputeDevice.Cpu);
-        IProbe[] probes = [new CueDivergenceProbe(), new TriggerSearchProbe(), new LinearDeceptionProbe(), new ContrastConsistentSearchProbe()];
+        IProbe[] probes = [new CueDivergenceProbe(), new TriggerSearchProbe(), new TokenClassDominanceProbe(), new LinearDeceptionProbe(), new ContrastConsistentSearchProbe()];
 
         foreach (IProbe probe in probes)
         {

@@ -39,6 +39,7 @@ public static class ProbeCosts
         // trojan-scan 2.0.0 audit of the BadNets fixture (load ≈ 16, 2026-11-30): 55.7 s with the scan and 31.2 s.
         ["trojan-likelihood"] = 8,
         ["adversarial-sink"] = 27,
+        ["token-class-dominance"] = 3,
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>
