@@ -594,10 +594,14 @@ public sealed class TriggerSearchProbe : IProbe
                 for (int start = 0; start < tokens.Length; start += batchSize)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
+
+                    // Each chunk's run also returns the graph's outputs (full logits: 128 MiB for 64 rows × 128 tokens
+                    // × 4,096 tokens); only the table's rows outlive the chunk.
+                    using var chunkScope = torch.NewDisposeScope();
                     Tensor chunk = columns.narrow(0, start, Math.Min(batchSize, tokens.Length - start));
                     Tensor grid = chunk.unsqueeze(1).expand(-1, width).contiguous();
                     Tensor value = view.Model.Run(view.Inputs(grid), [name])[name];
-                    parts.Add(value.index_select(1, at));
+                    parts.Add(value.index_select(1, at).MoveToOuterDisposeScope());
                 }
 
                 // table[p, u] is the value at editable position p for candidate token u; check it predicts the value
