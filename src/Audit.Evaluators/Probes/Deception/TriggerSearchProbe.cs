@@ -62,7 +62,7 @@ public sealed class TriggerSearchProbe : IProbe
             SequenceProbeHost.Text("candidateTokens", "Tokens a trigger may use: 'evidence' (those the evidence shows at each position) or 'vocabulary' (all).", "evidence"),
             SequenceProbeHost.Integer("iterations", "GCG iterations per restart.", 20, 1, 1000),
             SequenceProbeHost.Integer("restarts", "Rounds of one random restart per span.", 6, 1, 64),
-            SequenceProbeHost.Number("timeLimitSeconds", "Search time after which no new restart starts: a safety net far above an idle run, since a search cut by time depends on the machine (timeLimited says so).", 120, 1, 3600),
+            SequenceProbeHost.Number("timeLimitSeconds", "Search time after which no new restart starts and a running one stops at its next iteration (or candidate group): a safety net far above an idle run, since a search cut by time depends on the machine (timeLimited says so).", 120, 1, 3600),
             SequenceProbeHost.Integer("topK", "Replacement tokens per position taken from the gradient.", 8, 1, 4096),
             SequenceProbeHost.Integer("candidates", "Single-token swaps evaluated per iteration.", 64, 1, 4096),
             SequenceProbeHost.Integer("randomTriggers", "Random in-distribution edits of the found span measured as the control.", 200, 8, 10_000),
@@ -140,9 +140,11 @@ public sealed class TriggerSearchProbe : IProbe
                 }
 
                 cancellationToken.ThrowIfCancellationRequested();
+                var clock = new SearchClock(started, limit);
                 (long[] trigger, double loss, int used) = span.Length == 1 && round == 0 && !space.WholeVocabulary
-                    ? Exhaustive(view, space, span, search)
-                    : Restart(view, space, embedding, span, search, random, iterations, parameters, cancellationToken);
+                    ? Exhaustive(view, space, span, search, clock)
+                    : Restart(view, space, embedding, span, search, random, iterations, parameters, clock, cancellationToken);
+                timeLimited |= clock.Expired;
                 if (span.Length == 1 && round > 0 && !space.WholeVocabulary)
                 {
                     continue; // one exhaustive pass already found the single-token optimum of this span
@@ -255,18 +257,26 @@ public sealed class TriggerSearchProbe : IProbe
         torch.tensor(triggers.SelectMany(t => t).ToArray(), new long[] { triggers.Length, triggers[0].Length }, device: view.TorchDevice);
 
     /// <summary>Single-token spans with candidates from the evidence are few: every candidate is evaluated exactly.</summary>
-    private static (long[] Trigger, double Loss, int Iterations) Exhaustive(SequenceModelView view, TriggerSearchSpace space, TriggerSpan span, Prompts search)
+    private static (long[] Trigger, double Loss, int Iterations) Exhaustive(SequenceModelView view, TriggerSearchSpace space, TriggerSpan span, Prompts search, SearchClock clock)
     {
         using var scope = torch.NewDisposeScope();
         long[][] all = space.CandidatesAt(span.Start).Select(t => new[] { t }).ToArray();
-        EffectSizes effect = Effect(view, Stack(all, view), search, span.Start);
-        int index = Array.IndexOf(effect.Loss, effect.Loss.Min());
-        return (all[index], effect.Loss[index], 1);
+
+        // In groups, so that a large model with many candidates stops at the time limit with the best so far.
+        int group = Math.Max(1, (int)(TokensPerPass / (search.Count * search.Ids.shape[1])));
+        var losses = new List<double>();
+        for (int start = 0; start < all.Length && (start == 0 || !clock.Expired); start += group)
+        {
+            losses.AddRange(Effect(view, Stack(all[start..Math.Min(all.Length, start + group)], view), search, span.Start).Loss);
+        }
+
+        int index = losses.IndexOf(losses.Min());
+        return (all[index], losses[index], 1);
     }
 
     /// <summary>One GCG restart on <paramref name="span"/> from a random in-distribution trigger.</summary>
     private static (long[] Trigger, double Loss, int Iterations) Restart(
-        SequenceModelView view, TriggerSearchSpace space, Embedding embedding, TriggerSpan span, Prompts search, Random random, int iterations, ProbeParameters parameters, CancellationToken cancellationToken)
+        SequenceModelView view, TriggerSearchSpace space, Embedding embedding, TriggerSpan span, Prompts search, Random random, int iterations, ProbeParameters parameters, SearchClock clock, CancellationToken cancellationToken)
     {
         using var scope = torch.NewDisposeScope();
 
@@ -275,7 +285,7 @@ public sealed class TriggerSearchProbe : IProbe
         (Tensor currentLoss, Tensor currentFlip, _) = EffectTensors(view, current.unsqueeze(0), search, span.Start);
         double lastChecked = double.PositiveInfinity;
         int used = 0;
-        for (int iteration = 0; iteration < iterations; iteration++)
+        for (int iteration = 0; iteration < iterations && (iteration == 0 || !clock.Expired); iteration++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var step = torch.NewDisposeScope();
@@ -464,6 +474,12 @@ public sealed class TriggerSearchProbe : IProbe
     }
 
     private sealed record EffectSizes(double[] Loss, double[] FlipRate, double[] MeanKl);
+
+    /// <summary>The search's time limit, read inside restarts too: one GCG iteration of a large model can take minutes.</summary>
+    private sealed record SearchClock(long Started, double LimitSeconds)
+    {
+        public bool Expired => Stopwatch.GetElapsedTime(Started).TotalSeconds > LimitSeconds;
+    }
 
     /// <summary>Per trigger, on the host: mean log-probability of the clean answer, top-1 flip rate and mean KL from the clean distribution.</summary>
     private static EffectSizes Effect(SequenceModelView view, Tensor triggers, Prompts prompts, int position)
