@@ -134,6 +134,10 @@ public abstract class ProfilesTests(DatabaseProvider database) : IDisposable
         { """{"id":"Not Kebab"}""", "id" },
         { """{"id":"trojan-scan"}""", "id" },
         { """{"controls":[]}""", "controls" },
+        { """{"controls":[{"role":"advisory"}]}""", "controls[0].role" },
+        { """{"controls":[{"probes":[{"probe":"model-inventory","role":"maybe"}]}]}""", "controls[0].probes[0].role" },
+        { """{"controls":[{"probes":[{"probe":"model-inventory","role":"supporting"}]}]}""", "controls[0].probes" },
+        { """{"controls":[{"role":"supporting"}]}""", "controls" },
     };
 
     [DatabaseTheory]

@@ -28,22 +28,33 @@ public sealed record Profile(
 /// <param name="Probes">Probes with parameters and thresholds.</param>
 /// <param name="Evidence">Evidence the control needs; missing evidence makes the control inconclusive.</param>
 /// <param name="Combine">How the findings combine.</param>
+/// <param name="Role">
+/// Whether the control's verdict decides the audit's (<see cref="VerdictRole.Verdict"/>, the default) or is reported as
+/// supporting evidence only. Left out of the JSON when it is the default, so profiles written before roles existed
+/// keep their content hash.
+/// </param>
 public sealed record Control(
     string Id,
     string Clause,
     string Title,
     IReadOnlyList<ProbeRequirement> Probes,
     IReadOnlyList<EvidenceRequirement> Evidence,
-    CombineRule Combine);
+    CombineRule Combine,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] VerdictRole Role = VerdictRole.Verdict);
 
 /// <summary>A probe a control runs.</summary>
 /// <param name="Probe">Registered probe name.</param>
 /// <param name="Parameters">Probe parameters; unknown names or values out of range are rejected when the profile is created.</param>
 /// <param name="Threshold">Flag threshold for the probe's statistic; null takes the probe's default.</param>
+/// <param name="Role">
+/// Whether the finding counts in the control's verdict (<see cref="VerdictRole.Verdict"/>, the default) or is
+/// recorded and reported as supporting evidence only. Left out of the JSON when it is the default.
+/// </param>
 public sealed record ProbeRequirement(
     string Probe,
     IReadOnlyDictionary<string, JsonElement> Parameters,
-    double? Threshold);
+    double? Threshold,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] VerdictRole Role = VerdictRole.Verdict);
 
 /// <summary>Evidence an audit must supply for a control.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<EvidenceRequirement>))]
@@ -77,4 +88,21 @@ public enum CombineRule
     /// <summary>Passes only when every finding passes, fails only when every finding fails; disagreement is inconclusive.</summary>
     [JsonStringEnumMemberName("all-pass")]
     AllPass,
+}
+
+/// <summary>
+/// Whether a control decides the audit's verdict, or a probe its control's verdict. Supporting evidence is run,
+/// recorded and reported (findings, API, PDF) beside the deciding evidence, but never changes a verdict: a profile
+/// can show what several detectors saw while one calibrated measurement, whose error rates are stated, decides.
+/// </summary>
+[JsonConverter(typeof(JsonStringEnumConverter<VerdictRole>))]
+public enum VerdictRole
+{
+    /// <summary>Counts: a probe's finding in its control's verdict, a control's verdict in the audit's.</summary>
+    [JsonStringEnumMemberName("verdict")]
+    Verdict,
+
+    /// <summary>Reported as evidence only; never changes a verdict.</summary>
+    [JsonStringEnumMemberName("supporting")]
+    Supporting,
 }

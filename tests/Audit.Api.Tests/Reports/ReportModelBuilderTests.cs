@@ -54,6 +54,62 @@ public sealed class ReportModelBuilderTests
         Assert.Equal(4, document.GetPages().Sum(p => p.GetImages().Count())); // mask image + three charts
     }
 
+    /// <summary>
+    /// A trojan-likelihood finding deciding a control beside a supporting Neural Cleanse finding and a supporting
+    /// control: the summary counts only the deciding control, and the PDF says what p, its interval, the threshold
+    /// and the measured test-split rates mean, with the supporting evidence marked as such.
+    /// </summary>
+    [Fact]
+    public void CalibratedProbability_IsExplainedAndSupportingEvidenceIsMarked()
+    {
+        var empty = new Dictionary<string, JsonElement>();
+        var profile = new Profile("trojan-scan", "2.0.0", "Trojan scan", "", null,
+        [
+            new Control("backdoor", "Calibrated backdoor probability", "p below the threshold",
+                [new ProbeRequirement("trojan-likelihood", empty, null), new ProbeRequirement("neural-cleanse", empty, 2, VerdictRole.Supporting)], [], CombineRule.AnyFail),
+            new Control("strip-control", "STRIP", "Entropy", [new ProbeRequirement("strip", empty, 0.5)], [], CombineRule.AnyFail, VerdictRole.Supporting),
+        ]);
+        var input = Input() with
+        {
+            Profile = profile,
+            Audit = Input().Audit with { ProfileId = "trojan-scan", ProfileVersion = "2.0.0", Verdict = "pass" },
+            Controls = [new ControlResponse("backdoor", "pass", "Passed (1 passed, 0 failed, 0 inconclusive of 1; …)."), new ControlResponse("strip-control", "fail", "Supporting control …", "supporting")],
+            Findings =
+            [
+                new FindingResponse("backdoor", "trojan-likelihood", "pass", 0.27, "Probability of a backdoor 0.13.", JsonNode.Parse("""
+                    {"statistic":0.134,"threshold":0.5,"thresholdSource":"conformal","suspectedTargetClass":1,"probability":0.134,
+                     "probabilityInterval":[0.1103,0.4205],"probabilityIntervalMethod":"95% Wilson interval of the backdoored share among the 26 calibration models with probability in [0.10, 0.50)",
+                     "targetFalseFailRate":0.05,"guaranteedFalseFailRate":0.0476,"minimumThreshold":0.5,"calibrationCleanModels":20,
+                     "testSplit":{"clean":12,"backdoored":10,"falseFails":1,"misses":4,"falseFailRate":0.0833,"missRate":0.4,"auroc":0.825,"detected":6,"rightTarget":6}}
+                    """)),
+                new FindingResponse("backdoor", "neural-cleanse", "fail", 1.1, "Class 1 has a small trigger.", JsonNode.Parse("""{"statistic":2.2,"threshold":2}"""), "supporting"),
+                new FindingResponse("strip-control", "strip", "fail", 1.6, "Trigger survives superimposition.", JsonNode.Parse("""{"statistic":0.8,"threshold":0.5}""")),
+            ],
+        };
+
+        var model = ReportModelBuilder.Build(input, new ProbeCatalog([new TrojanLikelihoodProbe(), new NeuralCleanseProbe(), new StripProbe()]), Issued);
+        using var buffer = new MemoryStream(PdfOutput.Save(ReportRenderer.Render(model)));
+        using var document = PdfDocument.Open(buffer);
+        string text = string.Join(" ", document.GetPages().Select(p => string.Join(" ", p.GetWords().Select(w => w.Text))));
+
+        var probability = model.Controls[0].Findings[0].Probability!;
+        Assert.Equal((0.134, 0.1103, 0.4205, 0.5), (probability.Probability, probability.Lower, probability.Upper, probability.Threshold));
+        Assert.Equal(VerdictRole.Supporting, model.Controls[0].Findings[1].Role);
+        Assert.Equal(VerdictRole.Supporting, model.Controls[1].Role);
+        Assert.Contains(model.ExecutiveSummary, s => s.StartsWith("1 of 1 controls passed, 0 failed and 0 were inconclusive. 1 further control is reported as supporting evidence", StringComparison.Ordinal));
+        Assert.Contains(model.ExecutiveSummary, s => s.Contains("p(trojan) = 0.13 (95% interval 0.11–0.42), against the threshold 0.50", StringComparison.Ordinal)
+            && s.Contains("failed 1 of 12 clean models and missed 4 of 10 backdoored ones (AUROC 0.825)", StringComparison.Ordinal));
+        foreach (string expected in new[]
+        {
+            "What trojan-likelihood's number means", "about 13% carried a backdoor", "Interval 0.11–0.42", "split-conformal calibration on 20 clean reference models",
+            "target false-fail rate of 5%", "at most 4.8%", "1 of 12 clean models failed", "4 of 10 backdoored models passed", "neural-cleanse (supporting)",
+            "Supporting evidence that flagged", "Nothing: every control that decides the verdict passed.",
+        })
+        {
+            Assert.Contains(expected, text, StringComparison.Ordinal);
+        }
+    }
+
     internal static AuditReportInput Input()
     {
         var empty = new Dictionary<string, JsonElement>();

@@ -49,6 +49,8 @@ namespace Audit.Client.Models
 #else
         public List<global::Audit.Client.Models.ProbeRequirement> Probes { get; set; }
 #endif
+        /// <summary>Whether the control&apos;s verdict decides the audit&apos;s (VerdictRole.Verdict, the default) or is reported assupporting evidence only. Left out of the JSON when it is the default, so profiles written before roles existedkeep their content hash.</summary>
+        public global::Audit.Client.Models.VerdictRole? Role { get; set; }
         /// <summary>What the control checks.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -63,6 +65,7 @@ namespace Audit.Client.Models
         public Control()
         {
             AdditionalData = new Dictionary<string, object>();
+            Role = global::Audit.Client.Models.VerdictRole.Verdict;
         }
         /// <summary>
         /// Creates a new instance of the appropriate class based on discriminator value
@@ -87,6 +90,7 @@ namespace Audit.Client.Models
                 { "evidence", n => { Evidence = n.GetCollectionOfEnumValues<global::Audit.Client.Models.EvidenceRequirement>()?.AsList(); } },
                 { "id", n => { Id = n.GetStringValue(); } },
                 { "probes", n => { Probes = n.GetCollectionOfObjectValues<global::Audit.Client.Models.ProbeRequirement>(global::Audit.Client.Models.ProbeRequirement.CreateFromDiscriminatorValue)?.AsList(); } },
+                { "role", n => { Role = n.GetEnumValue<global::Audit.Client.Models.VerdictRole>(); } },
                 { "title", n => { Title = n.GetStringValue(); } },
             };
         }
@@ -102,6 +106,7 @@ namespace Audit.Client.Models
             writer.WriteCollectionOfEnumValues<global::Audit.Client.Models.EvidenceRequirement>("evidence", Evidence);
             writer.WriteStringValue("id", Id);
             writer.WriteCollectionOfObjectValues<global::Audit.Client.Models.ProbeRequirement>("probes", Probes);
+            writer.WriteEnumValue<global::Audit.Client.Models.VerdictRole>("role", Role);
             writer.WriteStringValue("title", Title);
             writer.WriteAdditionalData(AdditionalData);
         }

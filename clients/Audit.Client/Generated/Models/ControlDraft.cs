@@ -54,6 +54,14 @@ namespace Audit.Client.Models
 #else
         public List<global::Audit.Client.Models.ProbeDraft> Probes { get; set; }
 #endif
+        /// <summary>The role property</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Role { get; set; }
+#nullable restore
+#else
+        public string Role { get; set; }
+#endif
         /// <summary>The title property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -92,6 +100,7 @@ namespace Audit.Client.Models
                 { "evidence", n => { Evidence = n.GetCollectionOfPrimitiveValues<string>()?.AsList(); } },
                 { "id", n => { Id = n.GetStringValue(); } },
                 { "probes", n => { Probes = n.GetCollectionOfObjectValues<global::Audit.Client.Models.ProbeDraft>(global::Audit.Client.Models.ProbeDraft.CreateFromDiscriminatorValue)?.AsList(); } },
+                { "role", n => { Role = n.GetStringValue(); } },
                 { "title", n => { Title = n.GetStringValue(); } },
             };
         }
@@ -107,6 +116,7 @@ namespace Audit.Client.Models
             writer.WriteCollectionOfPrimitiveValues<string>("evidence", Evidence);
             writer.WriteStringValue("id", Id);
             writer.WriteCollectionOfObjectValues<global::Audit.Client.Models.ProbeDraft>("probes", Probes);
+            writer.WriteStringValue("role", Role);
             writer.WriteStringValue("title", Title);
             writer.WriteAdditionalData(AdditionalData);
         }

@@ -8,7 +8,7 @@ using System;
 namespace Audit.Client.Models
 {
     /// <summary>
-    /// A control&apos;s verdict and reason.
+    /// A control&apos;s verdict and reason; `role` `supporting` marks a control whose verdict is reported but doesnot decide the audit&apos;s.
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
     public partial class ControlResponse : IAdditionalDataHolder, IParsable
@@ -31,6 +31,14 @@ namespace Audit.Client.Models
 #else
         public string Reason { get; set; }
 #endif
+        /// <summary>The role property</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Role { get; set; }
+#nullable restore
+#else
+        public string Role { get; set; }
+#endif
         /// <summary>The verdict property</summary>
         public global::Audit.Client.Models.ControlResponse_verdict? Verdict { get; set; }
         /// <summary>
@@ -39,6 +47,7 @@ namespace Audit.Client.Models
         public ControlResponse()
         {
             AdditionalData = new Dictionary<string, object>();
+            Role = "verdict";
         }
         /// <summary>
         /// Creates a new instance of the appropriate class based on discriminator value
@@ -60,6 +69,7 @@ namespace Audit.Client.Models
             {
                 { "controlId", n => { ControlId = n.GetStringValue(); } },
                 { "reason", n => { Reason = n.GetStringValue(); } },
+                { "role", n => { Role = n.GetStringValue(); } },
                 { "verdict", n => { Verdict = n.GetEnumValue<global::Audit.Client.Models.ControlResponse_verdict>(); } },
             };
         }
@@ -72,6 +82,7 @@ namespace Audit.Client.Models
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteStringValue("controlId", ControlId);
             writer.WriteStringValue("reason", Reason);
+            writer.WriteStringValue("role", Role);
             writer.WriteEnumValue<global::Audit.Client.Models.ControlResponse_verdict>("verdict", Verdict);
             writer.WriteAdditionalData(AdditionalData);
         }

@@ -8,7 +8,7 @@ using System;
 namespace Audit.Client.Models
 {
     /// <summary>
-    /// One finding: score is the probe&apos;s statistic divided by its flag threshold (≥ 1 = flagged).
+    /// One finding: score is the probe&apos;s statistic divided by its flag threshold (≥ 1 = flagged); `role``supporting` marks evidence that is reported but not counted in its control&apos;s verdict.
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
     public partial class FindingResponse : IAdditionalDataHolder, IParsable
@@ -39,6 +39,14 @@ namespace Audit.Client.Models
 #else
         public string Probe { get; set; }
 #endif
+        /// <summary>The role property</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Role { get; set; }
+#nullable restore
+#else
+        public string Role { get; set; }
+#endif
         /// <summary>The score property</summary>
         public double? Score { get; set; }
         /// <summary>The summary property</summary>
@@ -57,6 +65,7 @@ namespace Audit.Client.Models
         public FindingResponse()
         {
             AdditionalData = new Dictionary<string, object>();
+            Role = "verdict";
         }
         /// <summary>
         /// Creates a new instance of the appropriate class based on discriminator value
@@ -79,6 +88,7 @@ namespace Audit.Client.Models
                 { "controlId", n => { ControlId = n.GetStringValue(); } },
                 { "details", n => { Details = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
                 { "probe", n => { Probe = n.GetStringValue(); } },
+                { "role", n => { Role = n.GetStringValue(); } },
                 { "score", n => { Score = n.GetDoubleValue(); } },
                 { "summary", n => { Summary = n.GetStringValue(); } },
                 { "verdict", n => { Verdict = n.GetEnumValue<global::Audit.Client.Models.FindingResponse_verdict>(); } },
@@ -94,6 +104,7 @@ namespace Audit.Client.Models
             writer.WriteStringValue("controlId", ControlId);
             writer.WriteObjectValue<UntypedNode>("details", Details);
             writer.WriteStringValue("probe", Probe);
+            writer.WriteStringValue("role", Role);
             writer.WriteDoubleValue("score", Score);
             writer.WriteStringValue("summary", Summary);
             writer.WriteEnumValue<global::Audit.Client.Models.FindingResponse_verdict>("verdict", Verdict);

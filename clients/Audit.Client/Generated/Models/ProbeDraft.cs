@@ -30,6 +30,14 @@ namespace Audit.Client.Models
 #else
         public string Probe { get; set; }
 #endif
+        /// <summary>The role property</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Role { get; set; }
+#nullable restore
+#else
+        public string Role { get; set; }
+#endif
         /// <summary>The probe&apos;s decision threshold; the probe&apos;s default when absent.</summary>
         public double? Threshold { get; set; }
         /// <summary>
@@ -59,6 +67,7 @@ namespace Audit.Client.Models
             {
                 { "parameters", n => { Parameters = n.GetObjectValue<global::Audit.Client.Models.ProbeDraft_parameters>(global::Audit.Client.Models.ProbeDraft_parameters.CreateFromDiscriminatorValue); } },
                 { "probe", n => { Probe = n.GetStringValue(); } },
+                { "role", n => { Role = n.GetStringValue(); } },
                 { "threshold", n => { Threshold = n.GetDoubleValue(); } },
             };
         }
@@ -71,6 +80,7 @@ namespace Audit.Client.Models
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteObjectValue<global::Audit.Client.Models.ProbeDraft_parameters>("parameters", Parameters);
             writer.WriteStringValue("probe", Probe);
+            writer.WriteStringValue("role", Role);
             writer.WriteDoubleValue("threshold", Threshold);
             writer.WriteAdditionalData(AdditionalData);
         }

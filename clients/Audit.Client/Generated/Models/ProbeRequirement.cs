@@ -31,6 +31,8 @@ namespace Audit.Client.Models
 #else
         public string Probe { get; set; }
 #endif
+        /// <summary>Whether the finding counts in the control&apos;s verdict (VerdictRole.Verdict, the default) or isrecorded and reported as supporting evidence only. Left out of the JSON when it is the default.</summary>
+        public global::Audit.Client.Models.VerdictRole? Role { get; set; }
         /// <summary>Flag threshold for the probe&apos;s statistic; null takes the probe&apos;s default.</summary>
         public double? Threshold { get; set; }
         /// <summary>
@@ -39,6 +41,7 @@ namespace Audit.Client.Models
         public ProbeRequirement()
         {
             AdditionalData = new Dictionary<string, object>();
+            Role = global::Audit.Client.Models.VerdictRole.Verdict;
         }
         /// <summary>
         /// Creates a new instance of the appropriate class based on discriminator value
@@ -60,6 +63,7 @@ namespace Audit.Client.Models
             {
                 { "parameters", n => { Parameters = n.GetObjectValue<global::Audit.Client.Models.ProbeRequirement_parameters>(global::Audit.Client.Models.ProbeRequirement_parameters.CreateFromDiscriminatorValue); } },
                 { "probe", n => { Probe = n.GetStringValue(); } },
+                { "role", n => { Role = n.GetEnumValue<global::Audit.Client.Models.VerdictRole>(); } },
                 { "threshold", n => { Threshold = n.GetDoubleValue(); } },
             };
         }
@@ -72,6 +76,7 @@ namespace Audit.Client.Models
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteObjectValue<global::Audit.Client.Models.ProbeRequirement_parameters>("parameters", Parameters);
             writer.WriteStringValue("probe", Probe);
+            writer.WriteEnumValue<global::Audit.Client.Models.VerdictRole>("role", Role);
             writer.WriteDoubleValue("threshold", Threshold);
             writer.WriteAdditionalData(AdditionalData);
         }

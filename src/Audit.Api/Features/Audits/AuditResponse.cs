@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Domain.Audits;
+using Audit.Domain.Profiles;
 
 namespace Audit.Api.Features.Audits;
 
@@ -41,8 +42,8 @@ public sealed record AuditResponse(
         Parse(row.CreatedAt)!.Value,
         Parse(row.StartedAt),
         Parse(row.FinishedAt),
-        controls.Select(c => new ControlResponse(c.ControlId, c.Verdict, c.Reason)).ToList(),
-        findings.Select(f => new FindingResponse(f.ControlId, f.Probe, f.Verdict, f.Score, f.Summary, JsonNode.Parse(f.DetailsJson))).ToList(),
+        ControlResponse.ListFrom(controls, row.Profile()),
+        FindingResponse.ListFrom(findings, row.Profile()),
         // Stored errors may quote an exception that named a server path; the client sees the file name only.
         Infrastructure.Errors.ServerPaths.Redact(row.Error));
 
@@ -57,11 +58,30 @@ public sealed record AuditResponse(
 /// <summary>The exact profile version an audit ran, with its content hash.</summary>
 public sealed record ProfileReference(string Id, string Version, string ContentHash);
 
-/// <summary>A control's verdict and reason.</summary>
-public sealed record ControlResponse(string ControlId, string Verdict, string Reason);
+/// <summary>
+/// A control's verdict and reason; <c>role</c> <c>supporting</c> marks a control whose verdict is reported but does
+/// not decide the audit's.
+/// </summary>
+public sealed record ControlResponse(string ControlId, string Verdict, string Reason, string Role = "verdict")
+{
+    /// <summary>The stored control results with each control's role read from the audit's copy of its profile.</summary>
+    public static List<ControlResponse> ListFrom(IEnumerable<ControlResultRow> rows, Profile profile) =>
+        [.. rows.Select(c => new ControlResponse(c.ControlId, c.Verdict, c.Reason, ControlVerdicts.RoleName(ControlVerdicts.ControlRole(profile, c.ControlId))))];
+}
 
-/// <summary>One finding: score is the probe's statistic divided by its flag threshold (≥ 1 = flagged).</summary>
-public sealed record FindingResponse(string ControlId, string Probe, string Verdict, double? Score, string Summary, JsonNode? Details);
+/// <summary>
+/// One finding: score is the probe's statistic divided by its flag threshold (≥ 1 = flagged); <c>role</c>
+/// <c>supporting</c> marks evidence that is reported but not counted in its control's verdict.
+/// </summary>
+public sealed record FindingResponse(string ControlId, string Probe, string Verdict, double? Score, string Summary, JsonNode? Details, string Role = "verdict")
+{
+    /// <summary>The stored findings (in recorded order) with each one's role read from the audit's copy of its profile.</summary>
+    public static List<FindingResponse> ListFrom(IReadOnlyList<FindingRow> rows, Profile profile)
+    {
+        IReadOnlyList<VerdictRole> roles = ControlVerdicts.FindingRoles(profile, rows.Select(f => f.ControlId));
+        return [.. rows.Select((f, i) => new FindingResponse(f.ControlId, f.Probe, f.Verdict, f.Score, f.Summary, JsonNode.Parse(f.DetailsJson), ControlVerdicts.RoleName(roles[i])))];
+    }
+}
 
 /// <summary>A page of audits.</summary>
 public sealed record AuditPage(IReadOnlyList<AuditResponse> Items, int Page, int PageSize, long Total);

@@ -26,24 +26,28 @@ public sealed record ControlDraft(
     string? Title,
     IReadOnlyList<ProbeDraft?>? Probes,
     IReadOnlyList<string?>? Evidence,
-    string? Combine)
+    string? Combine,
+    string? Role = null)
 {
     public Control ToControl() => new(
         Id!, Clause!, Title!,
         Probes!.Select(p => p!.ToRequirement()).ToList(),
         (Evidence ?? []).Select(e => ProfileVocabulary.ParseEvidence(e)!.Value).ToList(),
-        ProfileVocabulary.ParseCombine(Combine)!.Value);
+        ProfileVocabulary.ParseCombine(Combine)!.Value,
+        ProfileVocabulary.ParseRole(Role)!.Value);
 }
 
 public sealed record ProbeDraft(
     string? Probe,
     Dictionary<string, JsonElement>? Parameters,
-    JsonElement? Threshold)
+    JsonElement? Threshold,
+    string? Role = null)
 {
     public ProbeRequirement ToRequirement() => new(
         Probe!,
         Parameters ?? [],
-        Threshold is { ValueKind: JsonValueKind.Number } t ? t.GetDouble() : null);
+        Threshold is { ValueKind: JsonValueKind.Number } t ? t.GetDouble() : null,
+        ProfileVocabulary.ParseRole(Role)!.Value);
 }
 
 /// <summary>The words profiles use for evidence and combination rules.</summary>
@@ -54,6 +58,14 @@ public static class ProfileVocabulary
         "dataset" => EvidenceRequirement.Dataset,
         "labelled-dataset" => EvidenceRequirement.LabelledDataset,
         "sequence-prompts" => EvidenceRequirement.SequencePrompts,
+        _ => null,
+    };
+
+    /// <summary>A control's or probe's role; absent means <c>verdict</c>, so profiles written before roles keep their meaning.</summary>
+    public static VerdictRole? ParseRole(string? value) => value switch
+    {
+        null or "verdict" => VerdictRole.Verdict,
+        "supporting" => VerdictRole.Supporting,
         _ => null,
     };
 

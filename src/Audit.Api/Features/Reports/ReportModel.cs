@@ -1,4 +1,5 @@
 using Audit.Domain.Findings;
+using Audit.Domain.Profiles;
 
 namespace Audit.Api.Features.Reports;
 
@@ -33,14 +34,18 @@ public sealed record ReportArtifact(string Name, string Sha256);
 
 public sealed record ReportProfile(string Id, string Version, string ContentHash);
 
-/// <summary>One control of the profile: the clause it maps and what its findings add up to.</summary>
+/// <summary>
+/// One control of the profile: the clause it maps and what its findings add up to; a <see cref="VerdictRole.Supporting"/>
+/// control is reported but does not decide the audit's verdict.
+/// </summary>
 public sealed record ReportControl(
     string ControlId,
     string Title,
     string Clause,
     Verdict Verdict,
     string Reason,
-    IReadOnlyList<ReportFinding> Findings);
+    IReadOnlyList<ReportFinding> Findings,
+    VerdictRole Role = VerdictRole.Verdict);
 
 /// <summary>One probe's finding with its evidence (<c>Figures</c>: the scalar values of its details, shown for probes the report draws no chart for); <c>Score</c> is statistic / threshold (≥ 1 flagged), null when nothing was measured.</summary>
 public sealed record ReportFinding(
@@ -53,7 +58,30 @@ public sealed record ReportFinding(
     string Citation,
     IReadOnlyList<ReportImage> Images,
     IReadOnlyList<ReportChart> Charts,
-    IReadOnlyList<ReportInventoryItem>? Figures = null);
+    IReadOnlyList<ReportInventoryItem>? Figures = null,
+    VerdictRole Role = VerdictRole.Verdict,
+    ReportProbability? Probability = null);
+
+/// <summary>
+/// A calibrated probability finding (trojan-likelihood): p, its interval, the threshold and how it was set, and the
+/// error rates measured on held-out models, so the report can say what the number means.
+/// </summary>
+public sealed record ReportProbability(
+    double Probability,
+    double Lower,
+    double Upper,
+    string IntervalMethod,
+    double Threshold,
+    bool ConformalThreshold,
+    double TargetFalseFailRate,
+    double GuaranteedFalseFailRate,
+    double MinimumThreshold,
+    int CalibrationCleanModels,
+    int? SuspectedClass,
+    ReportTestRates? Test);
+
+/// <summary>Error rates of a calibrated probe at its default threshold on a held-out test split (never used to fit it).</summary>
+public sealed record ReportTestRates(int Clean, int FalseFails, int Backdoored, int Misses, double Auroc, int Detected, int RightTarget);
 
 /// <summary>A PNG a probe produced (a recovered trigger mask or pattern).</summary>
 public sealed record ReportImage(string Caption, byte[] Png);

@@ -50,7 +50,7 @@ public static class ReportModelBuilder
             var findings = input.Findings.Where(f => f.ControlId == control.Id).Select(f => Finding(f, catalog, input.Evidence)).ToList();
             return new ReportControl(
                 control.Id, control.Title, control.Clause,
-                ParseVerdict(result?.Verdict), result?.Reason ?? "No result was recorded for this control.", findings);
+                ParseVerdict(result?.Verdict), result?.Reason ?? "No result was recorded for this control.", findings, control.Role);
         }).ToList();
 
         return new ReportModel(
@@ -86,7 +86,38 @@ public static class ReportModelBuilder
         var charts = (details?["charts"] as JsonArray ?? []).OfType<JsonObject>().Select(Chart).OfType<ReportChart>()
             .Concat(details is JsonObject known ? KnownCharts(known) : []).ToList();
         return new ReportFinding(row.Probe, ParseVerdict(row.Verdict), row.Score, Number(details?["statistic"]), Number(details?["threshold"]), row.Summary, citation, images, charts,
-            Figures(details));
+            Figures(details), row.Role == "supporting" ? VerdictRole.Supporting : VerdictRole.Verdict, Probability(details));
+    }
+
+    /// <summary>
+    /// A calibrated probability's figures (trojan-likelihood records <c>probability</c>, <c>probabilityInterval</c>,
+    /// <c>threshold</c>, how the threshold was set and <c>testSplit</c>'s measured rates); null for other findings.
+    /// </summary>
+    private static ReportProbability? Probability(JsonNode? details)
+    {
+        if (details is not JsonObject d || Number(d["probability"]) is not { } p || Number(d["threshold"]) is not { } threshold
+            || d["probabilityInterval"] is not JsonArray { Count: 2 } interval)
+        {
+            return null;
+        }
+
+        ReportTestRates? test = d["testSplit"] is JsonObject t && Number(t["clean"]) is { } clean && Number(t["backdoored"]) is { } backdoored
+            ? new ReportTestRates((int)clean, (int)(Number(t["falseFails"]) ?? 0), (int)backdoored, (int)(Number(t["misses"]) ?? 0),
+                Number(t["auroc"]) ?? double.NaN, (int)(Number(t["detected"]) ?? 0), (int)(Number(t["rightTarget"]) ?? 0))
+            : null;
+        return new ReportProbability(
+            p,
+            Number(interval[0]) ?? 0,
+            Number(interval[1]) ?? 1,
+            (string?)d["probabilityIntervalMethod"] ?? "not recorded",
+            threshold,
+            (string?)d["thresholdSource"] != "profile",
+            Number(d["targetFalseFailRate"]) ?? double.NaN,
+            Number(d["guaranteedFalseFailRate"]) ?? double.NaN,
+            Number(d["minimumThreshold"]) ?? 0,
+            (int)(Number(d["calibrationCleanModels"]) ?? 0),
+            Number(d["suspectedTargetClass"]) is { } c ? (int)c : null,
+            test);
     }
 
     /// <summary>
@@ -201,15 +232,41 @@ public static class ReportModelBuilder
 
     private static List<string> Summary(Profile profile, Verdict verdict, List<ReportControl> controls)
     {
+        var deciding = controls.Where(c => c.Role == VerdictRole.Verdict).ToList();
+        var supporting = controls.Where(c => c.Role == VerdictRole.Supporting).ToList();
         var summary = new List<string>
         {
             $"The model was audited against {profile.Title} ({profile.Id} {profile.Version})" +
             (string.IsNullOrEmpty(profile.Regulation) ? "." : $", which maps {profile.Regulation}.") +
             $" Overall verdict: {verdict.ToString().ToUpperInvariant()}.",
-            $"{controls.Count(c => c.Verdict == Verdict.Pass)} of {controls.Count} controls passed, " +
-            $"{controls.Count(c => c.Verdict == Verdict.Fail)} failed and {controls.Count(c => c.Verdict == Verdict.Inconclusive)} were inconclusive.",
+            $"{deciding.Count(c => c.Verdict == Verdict.Pass)} of {deciding.Count} controls passed, " +
+            $"{deciding.Count(c => c.Verdict == Verdict.Fail)} failed and {deciding.Count(c => c.Verdict == Verdict.Inconclusive)} were inconclusive." +
+            (supporting.Count == 0 ? "" :
+                $" {supporting.Count} further control{(supporting.Count == 1 ? " is" : "s are")} reported as supporting evidence and did not decide the verdict " +
+                $"({supporting.Count(c => c.Verdict == Verdict.Fail)} of them flagged)."),
         };
+        foreach (var finding in deciding.SelectMany(c => c.Findings).Where(f => f.Role == VerdictRole.Verdict && f.Probability is not null))
+        {
+            summary.Add(ProbabilitySummary(finding.Probe, finding.Probability!));
+        }
+
         return summary;
+    }
+
+    /// <summary>One paragraph on a calibrated probability: its value, what decides, and how often that decision was wrong.</summary>
+    internal static string ProbabilitySummary(string probe, ReportProbability p)
+    {
+        var text = string.Create(CultureInfo.InvariantCulture,
+            $"The backdoor verdict comes from {probe}: a calibrated probability that the model is backdoored, p(trojan) = {p.Probability:0.00} " +
+            $"(95% interval {p.Lower:0.00}–{p.Upper:0.00}), against the threshold {p.Threshold:0.00}; the model {(p.Probability >= p.Threshold ? "is flagged" : "is not flagged")}.");
+        if (p.Test is { } t)
+        {
+            text += string.Create(CultureInfo.InvariantCulture,
+                $" On {t.Clean + t.Backdoored} held-out test models never used to fit or tune it, this threshold failed {t.FalseFails} of {t.Clean} clean models " +
+                $"and missed {t.Misses} of {t.Backdoored} backdoored ones (AUROC {t.Auroc:0.000}).");
+        }
+
+        return text;
     }
 
     private static ReportMethodology Methodology(AuditReportInput input, ProbeCatalog catalog)

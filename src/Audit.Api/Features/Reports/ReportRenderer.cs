@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Audit.Domain.Findings;
+using Audit.Domain.Profiles;
 using PdfSharp.Drawing;
 using PdfSharp.Pdf;
 
@@ -82,22 +83,30 @@ public static class ReportRenderer
 
         writer.Heading("What was tested", writer.Heading2, keepWithNext: 30);
         writer.Bullets(model.Controls.Select(c =>
-            $"{c.ControlId} {c.Title} ({c.Clause}): {VerdictText(c.Verdict)}. Probes: " +
-            (c.Findings.Count == 0 ? "none recorded" : string.Join(", ", c.Findings.Select(f => $"{f.Probe} {VerdictText(f.Verdict)}"))) + "."));
+            $"{c.ControlId} {c.Title} ({c.Clause}): {VerdictText(c.Verdict)}{(c.Role == VerdictRole.Supporting ? " (supporting evidence, not counted in the verdict)" : "")}. Probes: " +
+            (c.Findings.Count == 0 ? "none recorded" : string.Join(", ", c.Findings.Select(f => $"{ProbeLabel(f)} {VerdictText(f.Verdict)}"))) + "."));
 
         writer.Heading("What failed and why", writer.Heading2, keepWithNext: 30);
-        var failed = model.Controls.Where(c => c.Verdict != Verdict.Pass).ToList();
+        var failed = model.Controls.Where(c => c.Role == VerdictRole.Verdict && c.Verdict != Verdict.Pass).ToList();
         if (failed.Count == 0)
         {
-            writer.Paragraph("Nothing: every control passed.");
+            writer.Paragraph("Nothing: every control that decides the verdict passed.");
         }
         else
         {
             writer.Bullets(failed.Select(c =>
                 $"{c.ControlId} {VerdictText(c.Verdict)}: {c.Reason}" +
                 string.Concat(c.Findings
-                    .Where(f => f.Verdict != Verdict.Pass && !c.Reason.Contains(f.Summary, StringComparison.Ordinal))
+                    .Where(f => f.Role == VerdictRole.Verdict && f.Verdict != Verdict.Pass && !c.Reason.Contains(f.Summary, StringComparison.Ordinal))
                     .Select(f => $" {f.Probe}: {f.Summary}"))));
+        }
+
+        // Supporting evidence is shown, never hidden: a reader sees what the individual detectors flagged, and that it did not decide.
+        var flaggedSupport = model.Controls.SelectMany(c => c.Findings.Where(f => f.Verdict == Verdict.Fail && (c.Role == VerdictRole.Supporting || f.Role == VerdictRole.Supporting))
+            .Select(f => $"{c.ControlId} / {f.Probe}")).ToList();
+        if (flaggedSupport.Count > 0)
+        {
+            writer.Paragraph($"Supporting evidence that flagged (reported for inspection, not counted in the verdict): {string.Join(", ", flaggedSupport)}.");
         }
 
         writer.Heading("What it means", writer.Heading2, keepWithNext: 30);
@@ -154,13 +163,13 @@ public static class ReportRenderer
         string[] headers = ["Probe", "Verdict", "Score", "Statistic", "Threshold", "Method"];
         double[] widths = [0.19, 0.11, 0.08, 0.11, 0.12, 0.39];
         IReadOnlyList<string> Row(ReportFinding f) =>
-            [f.Probe, VerdictText(f.Verdict), Number(f.Score), Number(f.Statistic), Number(f.Threshold), f.Citation];
+            [ProbeLabel(f), VerdictText(f.Verdict), Number(f.Score), Number(f.Statistic), Number(f.Threshold), f.Citation];
 
         writer.Heading("Controls", writer.Heading1, keepWithNext: 120);
         foreach (var control in model.Controls)
         {
             var clause = $"Clause: {control.Clause}";
-            var verdict = $"Verdict: {VerdictText(control.Verdict)}. {control.Reason}";
+            var verdict = $"{(control.Role == VerdictRole.Supporting ? "Supporting control, not counted in the audit's verdict. " : "")}Verdict: {VerdictText(control.Verdict)}. {control.Reason}";
             var first = control.Findings.Count == 0
                 ? writer.ParagraphHeight("No probe findings were recorded for this control.")
                 : writer.TableStartHeight(headers, widths, Row(control.Findings[0]));
@@ -182,7 +191,13 @@ public static class ReportRenderer
                     : charts.Count > 0 ? writer.ImageHeight(charts[0].Png, charts[0].Caption, writer.ContentWidth, 240)
                     : finding.Figures is { Count: > 0 } shown ? writer.TableStartHeight(["Measured", "Value"], [0.35, 0.65], [shown[0].Name, shown[0].Value])
                     : 0;
-                writer.Paragraph($"{finding.Probe}: {finding.Summary}", keepWithNext: next);
+                writer.Paragraph($"{ProbeLabel(finding)}: {finding.Summary}", keepWithNext: finding.Probability is null ? next : 60);
+                if (finding.Probability is { } probability)
+                {
+                    writer.Paragraph($"What {finding.Probe}'s number means", writer.Bold, keepWithNext: 60);
+                    writer.Bullets(ProbabilityMeaning(probability));
+                }
+
                 if (finding.Images.Count > 0)
                 {
                     writer.ImageRow([.. finding.Images.Select(i => (i.Png, i.Caption))], 140, 140);
@@ -242,6 +257,51 @@ public static class ReportRenderer
                 $"The audit's findings are attached to this file as {FindingsAttachmentName} (the same JSON the API returns), inside the signed bytes; " +
                 $"extract them with pdfdetach -save 1 or any PDF viewer's attachments panel.");
         }
+    }
+
+    private static string ProbeLabel(ReportFinding finding) =>
+        finding.Role == VerdictRole.Supporting ? $"{finding.Probe} (supporting)" : finding.Probe;
+
+    /// <summary>
+    /// What a calibrated probability, its interval, its threshold and the measured error rates mean, in words a
+    /// compliance officer can repeat: the figures come from the finding, the reading from docs/probes.md.
+    /// </summary>
+    internal static IReadOnlyList<string> ProbabilityMeaning(ReportProbability p)
+    {
+        var floor = p.MinimumThreshold > 0 ? string.Create(Invariant, $" (the threshold is never below {p.MinimumThreshold:0.00}).") : ".";
+        var lines = new List<string>
+        {
+            string.Create(Invariant,
+                $"p(trojan) = {p.Probability:0.00}: among the service's reference models (small image classifiers trained clean or backdoored from fixed seeds, its model zoo's calibration split) " +
+                $"that the detectors scored like this one, about {p.Probability:0%} carried a backdoor. It assumes the audited model resembles those models and is backdoored about as often as they were; " +
+                $"for models unlike them (other data, architectures or attacks) it is not a measured probability."),
+            string.Create(Invariant,
+                $"Interval {p.Lower:0.00}–{p.Upper:0.00}: {p.IntervalMethod}. A wide interval means few reference models were scored like this one."),
+            p.ConformalThreshold
+                ? string.Create(Invariant,
+                    $"Threshold {p.Threshold:0.00}: the model fails when p(trojan) ≥ {p.Threshold:0.00}. It was set by split-conformal calibration on {p.CalibrationCleanModels} clean reference models " +
+                    $"for a target false-fail rate of {p.TargetFalseFailRate:0.#%}: a clean model like them fails with probability at most {p.GuaranteedFalseFailRate:0.#%}{floor}")
+                : string.Create(Invariant, $"Threshold {p.Threshold:0.00}, set by the profile: the model fails when p(trojan) ≥ {p.Threshold:0.00}; the conformal false-fail guarantee applies only to the default threshold."),
+        };
+        if (p.Test is { } t)
+        {
+            lines.Add(string.Create(Invariant,
+                $"Measured error rates at the default threshold, on {t.Clean + t.Backdoored} held-out test models never used to fit or tune it: {t.FalseFails} of {t.Clean} clean models failed " +
+                $"(false-fail rate {(t.Clean == 0 ? 0 : (double)t.FalseFails / t.Clean):0%}), {t.Misses} of {t.Backdoored} backdoored models passed (miss rate {(t.Backdoored == 0 ? 0 : (double)t.Misses / t.Backdoored):0%}), " +
+                $"AUROC {t.Auroc:0.000}; {t.RightTarget} of {t.Detected} detected models were given the right target class. These samples are small (docs/probes.md, \"Model zoo: results\", gives their intervals)."));
+        }
+        else
+        {
+            lines.Add("No error rates measured on held-out models are recorded with this finding.");
+        }
+
+        if (p.SuspectedClass is { } suspected)
+        {
+            lines.Add(string.Create(Invariant, $"Suspected target class {suspected}: the class Neural Cleanse's smallest recovered trigger leads to; it is named whether or not the model is flagged."));
+        }
+
+        lines.Add("The individual detectors' findings reported beside it are the evidence p(trojan) was computed from; they are shown for inspection and do not decide the verdict.");
+        return lines;
     }
 
     private static string VerdictText(Verdict verdict) => verdict switch

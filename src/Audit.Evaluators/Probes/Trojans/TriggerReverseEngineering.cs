@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Audit.Evaluators.Runtime;
 using Audit.Evaluators.Sessions;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -207,6 +208,13 @@ internal sealed class TriggerSearch : IDisposable
 
             bool check = (Steps + 1) % settings.CheckEvery == 0;
             Step(active, check, patient, patience, shortPatience);
+            if (check)
+            {
+                // Every step frees and reallocates activations of several sizes on this lane's glibc arena; without a
+                // trim the arenas' free space stays resident and the scan's peak grew to 1.1–1.8 GB for sub-MB
+                // models (docs/benchmarks.md, "Where the memory goes"). Once per check round it costs no measurable time.
+                NativeHeap.Trim();
+            }
             progress?.Report((double)(Steps + 1 - from) / Math.Max(1, untilStep - from));
         }
     }
@@ -287,6 +295,9 @@ internal sealed class TriggerSearch : IDisposable
         var checkedPatterns = new List<Tensor>();
         for (int start = 0; start < active.Length; start += chunk)
         {
+            // Each chunk's tensors (stamped inputs, logits, gradients) die with the chunk, not with the step: a step
+            // of many chunks would otherwise hold all of them at once.
+            using var chunkScope = torch.NewDisposeScope();
             int[] part = active[start..Math.Min(active.Length, start + chunk)];
             int count = part.Length;
             Tensor index = torch.tensor(part.Select(i => (long)i).ToArray()).to(evidence.Device);
@@ -314,8 +325,8 @@ internal sealed class TriggerSearch : IDisposable
             if (check)
             {
                 checkedRows.AddRange(part);
-                checkedMasks.Add(mask.detach());
-                checkedPatterns.Add(pattern.detach());
+                checkedMasks.Add(mask.detach().MoveToOuterDisposeScope());
+                checkedPatterns.Add(pattern.detach().MoveToOuterDisposeScope());
                 checkedNorms.AddRange(norms.detach().cpu().data<float>().ToArray());
             }
 
@@ -420,11 +431,14 @@ internal sealed class TriggerSearch : IDisposable
         var parts = new List<Tensor>();
         for (long start = 0; start < count; start += chunk)
         {
+            // One scope per chunk: at 43–100 rows the check runs dozens of forwards, whose stamped inputs would
+            // otherwise all stay alive until the step ends.
+            using var chunkScope = torch.NewDisposeScope();
             long size = Math.Min(chunk, count - start);
             Tensor m = mask.narrow(0, start, size).unsqueeze(1);
             Tensor stamped = ((1 - m) * evaluation.unsqueeze(0) + m * pattern.narrow(0, start, size).unsqueeze(1)).reshape([size * n, .. sample]);
             Tensor predicted = evidence.Model.Forward(stamped).argmax(1).reshape(size, n);
-            parts.Add(predicted.eq(classes.narrow(0, start, size).unsqueeze(1)).to_type(ScalarType.Float32).mean([1L]));
+            parts.Add(predicted.eq(classes.narrow(0, start, size).unsqueeze(1)).to_type(ScalarType.Float32).mean([1L]).MoveToOuterDisposeScope());
         }
 
         return torch.cat(parts, 0);

@@ -315,7 +315,7 @@ public sealed class AuditWorker : BackgroundService
                 }
 
                 // A probe that broke says why in its summary; the reason may name a server path, which is stored redacted.
-                controlFindings.Add(new Finding(control.Id, requirement.Probe, outcome.Verdict, outcome.Score, ServerPaths.Redact(outcome.Summary)!, details));
+                controlFindings.Add(new Finding(control.Id, requirement.Probe, outcome.Verdict, outcome.Score, ServerPaths.Redact(outcome.Summary)!, details, requirement.Role));
                 await RecordFindingAsync(audit.Id, findings.Count + controlFindings.Count - 1, controlFindings[^1], evidence[evidenceBefore..], cancellationToken);
                 _logger.LogInformation("Probe {Probe} → {Verdict} (score {Score})", requirement.Probe, outcome.Verdict, outcome.Score);
                 done = Math.Min(1, before + weight);
