@@ -20,7 +20,8 @@ dll=src/Audit.Api/bin/Release/net10.0/Audit.Api.dll
 dotnet "$dll" --urls "http://127.0.0.1:$port" --Audit:DataDirectory "$data" >"$data/service.log" 2>&1 &
 pid=$!
 base=http://127.0.0.1:$port
-for _ in $(seq 1 120); do curl -sf "$base/health/ready" >/dev/null && break; sleep 0.5; done
+# Up to 5 minutes: a cold Release start on a loaded 2-core machine took over a minute.
+for _ in $(seq 1 600); do curl -sf "$base/health/ready" >/dev/null && break; sleep 0.5; done
 key=$(cat "$data/dev-keys/compliance.key")
 id_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
 m=$(curl -sf -H "X-Api-Key: $key" -F kind=model -F name=bench -F "file=@$model" $base/api/v1/artifacts | id_of)

@@ -143,9 +143,21 @@ public sealed class OnnxGraph : IDifferentiableModel
         Plan plan = _rewritten is not null && !Touches(capture) && !Touches(replace?.Keys) ? _rewritten : _plain;
         using DisposeScope scope = torch.NewDisposeScope();
         Tensor?[] values = new Tensor?[_slots.Count];
+        var lifetimes = new ValueLifetimes(_slots.Count);
         foreach ((int slot, Tensor value) in _initializerSlots)
         {
             values[slot] = value;
+            lifetimes.Protect(value);
+        }
+
+        foreach (string name in Outputs.Select(o => o.Name).Concat(capture ?? []))
+        {
+            lifetimes.Keep(_slots[name]);
+        }
+
+        foreach (Tensor replacement in replace?.Values ?? [])
+        {
+            lifetimes.Protect(replacement);
         }
 
         for (int k = 0; k < Inputs.Count; k++)
@@ -153,12 +165,12 @@ public sealed class OnnxGraph : IDifferentiableModel
             string name = Inputs[k].Name;
             if (replace is not null && replace.TryGetValue(name, out Tensor? replacement))
             {
-                values[_inputSlots[k]] = OnDevice(replacement);
+                values[_inputSlots[k]] = lifetimes.Protect(OnDevice(replacement));
             }
             else if (inputs.TryGetValue(name, out Tensor? given))
             {
                 CheckInput(Inputs[k], given);
-                values[_inputSlots[k]] = OnDevice(given);
+                values[_inputSlots[k]] = lifetimes.Protect(OnDevice(given));
             }
             else
             {
@@ -177,14 +189,21 @@ public sealed class OnnxGraph : IDifferentiableModel
                 arguments[k] = inputSlots[k] < 0 ? null : values[inputSlots[k]];
             }
 
+            // A node's own temporaries die with its scope; its results move out to the run's scope.
             Tensor[] results;
-            try
+            using (DisposeScope nodeScope = torch.NewDisposeScope())
             {
-                results = node.Kernel(arguments);
-            }
-            catch (Exception e) when (e is not UnsupportedOperatorException and not ModelRejectedException)
-            {
-                throw new InvalidOperationException($"{node.Describe} failed: {e.Message}", e);
+                try
+                {
+                    results = node.Kernel(arguments);
+                }
+                catch (Exception e) when (e is not UnsupportedOperatorException and not ModelRejectedException)
+                {
+                    throw new InvalidOperationException($"{node.Describe} failed: {e.Message}", e);
+                }
+
+                // Moves only what this scope holds: a result that is an argument itself stays where it was.
+                nodeScope.MoveToOuter(results);
             }
 
             if (maxValueBytes < long.MaxValue && results.FirstOrDefault(r => r.numel() * r.ElementSize > maxValueBytes) is { } huge)
@@ -199,8 +218,21 @@ public sealed class OnnxGraph : IDifferentiableModel
             {
                 if (outputSlots[k] >= 0)
                 {
-                    values[outputSlots[k]] = replace is not null && replace.TryGetValue(node.Outputs[k], out Tensor? replacement) ? OnDevice(replacement) : results[k];
+                    values[outputSlots[k]] = lifetimes.Hold(replace is not null && replace.TryGetValue(node.Outputs[k], out Tensor? replacement) ? lifetimes.Protect(OnDevice(replacement)) : results[k]);
                 }
+            }
+
+            // Results no slot holds (unnamed outputs, values replaced by the caller) and values no later node reads are
+            // released now rather than when the run ends: a transformer's activations would otherwise all live at once
+            // (a 10 M-parameter model at 2,048 × 128 tokens reached 22 GB and was killed).
+            foreach (Tensor result in results)
+            {
+                lifetimes.ReleaseIfUnheld(result);
+            }
+
+            foreach (int slot in plan.LastReadBy[n])
+            {
+                lifetimes.Release(values, slot);
             }
         }
 
@@ -301,6 +333,29 @@ internal sealed class Plan
         Nodes = nodes;
         InputSlots = [.. nodes.Select(n => n.Inputs.Select(i => i.Length == 0 ? -1 : slot(i)).ToArray())];
         OutputSlots = [.. nodes.Select(n => n.Outputs.Select(o => o.Length == 0 ? -1 : slot(o)).ToArray())];
+
+        // The last node that reads each value, or the node that made it when none reads it.
+        var last = new Dictionary<int, int>();
+        for (int n = 0; n < nodes.Length; n++)
+        {
+            foreach (int s in OutputSlots[n].Where(s => s >= 0))
+            {
+                last[s] = n;
+            }
+
+            foreach (int s in InputSlots[n].Where(s => s >= 0))
+            {
+                last[s] = n;
+            }
+        }
+
+        var lastReadBy = nodes.Select(_ => new List<int>()).ToArray();
+        foreach ((int s, int n) in last)
+        {
+            lastReadBy[n].Add(s);
+        }
+
+        LastReadBy = [.. lastReadBy.Select(l => l.ToArray())];
     }
 
     public CompiledNode[] Nodes { get; }
@@ -308,4 +363,67 @@ internal sealed class Plan
     public int[][] InputSlots { get; }
 
     public int[][] OutputSlots { get; }
+
+    /// <summary>Per node, the slots no later node reads: released once it has run.</summary>
+    public int[][] LastReadBy { get; }
+}
+
+/// <summary>
+/// Which values of one run may be disposed when their slot is released: not the graph's outputs or captured values
+/// (kept), not tensors the run does not own (initializers, the caller's inputs and replacements: protected), and not
+/// while another slot still holds the same object (a kernel may return its argument itself, e.g. Identity).
+/// </summary>
+internal sealed class ValueLifetimes(int slots)
+{
+    private readonly bool[] _kept = new bool[slots];
+    private readonly HashSet<Tensor> _protected = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<Tensor, int> _holders = new(ReferenceEqualityComparer.Instance);
+
+    public void Keep(int slot) => _kept[slot] = true;
+
+    public Tensor Protect(Tensor value)
+    {
+        _protected.Add(value);
+        return value;
+    }
+
+    public Tensor Hold(Tensor value)
+    {
+        _holders[value] = _holders.GetValueOrDefault(value) + 1;
+        return value;
+    }
+
+    public void ReleaseIfUnheld(Tensor value)
+    {
+        if (!_holders.ContainsKey(value) && !_protected.Contains(value))
+        {
+            value.Dispose();
+        }
+    }
+
+    public void Release(Tensor?[] values, int slot)
+    {
+        if (_kept[slot] || values[slot] is not { } value)
+        {
+            return;
+        }
+
+        values[slot] = null;
+        if (!_holders.TryGetValue(value, out int holders))
+        {
+            return; // an input or initializer: never ours to dispose
+        }
+
+        if (holders > 1)
+        {
+            _holders[value] = holders - 1;
+            return;
+        }
+
+        _holders.Remove(value);
+        if (!_protected.Contains(value))
+        {
+            value.Dispose();
+        }
+    }
 }

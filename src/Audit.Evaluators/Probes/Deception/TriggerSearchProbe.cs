@@ -37,8 +37,12 @@ public sealed class TriggerSearchProbe : IProbe
     /// <summary>Registered name.</summary>
     public const string Name = "trigger-search";
 
-    /// <summary>Most prompt × candidate rows evaluated in one forward pass.</summary>
-    private const int RowsPerPass = 4096;
+    /// <summary>
+    /// Most tokens (prompt × candidate rows × sequence length) in one forward pass. A bound on rows alone let a
+    /// 10 M-parameter model at 128 tokens run 4,096 × 128 tokens at once (tens of GB of activations); at the
+    /// fixtures' 11–16 tokens this is the same 1–2 passes as before.
+    /// </summary>
+    private const int TokensPerPass = 1 << 14;
 
     /// <summary>Random edits per span when choosing the span on the search half (the held-out test uses <c>randomTriggers</c>).</summary>
     private const int SelectionEdits = 32;
@@ -58,7 +62,7 @@ public sealed class TriggerSearchProbe : IProbe
             SequenceProbeHost.Text("candidateTokens", "Tokens a trigger may use: 'evidence' (those the evidence shows at each position) or 'vocabulary' (all).", "evidence"),
             SequenceProbeHost.Integer("iterations", "GCG iterations per restart.", 20, 1, 1000),
             SequenceProbeHost.Integer("restarts", "Rounds of one random restart per span.", 6, 1, 64),
-            SequenceProbeHost.Number("timeLimitSeconds", "Search time after which no new restart starts: a safety net far above an idle run, since a search cut by time depends on the machine (timeLimited says so).", 120, 1, 3600),
+            SequenceProbeHost.Number("timeLimitSeconds", "Search time after which no new restart starts and a running one stops at its next iteration (or candidate group): a safety net far above an idle run, since a search cut by time depends on the machine (timeLimited says so).", 120, 1, 3600),
             SequenceProbeHost.Integer("topK", "Replacement tokens per position taken from the gradient.", 8, 1, 4096),
             SequenceProbeHost.Integer("candidates", "Single-token swaps evaluated per iteration.", 64, 1, 4096),
             SequenceProbeHost.Integer("randomTriggers", "Random in-distribution edits of the found span measured as the control.", 200, 8, 10_000),
@@ -136,9 +140,11 @@ public sealed class TriggerSearchProbe : IProbe
                 }
 
                 cancellationToken.ThrowIfCancellationRequested();
+                var clock = new SearchClock(started, limit);
                 (long[] trigger, double loss, int used) = span.Length == 1 && round == 0 && !space.WholeVocabulary
-                    ? Exhaustive(view, space, span, search)
-                    : Restart(view, space, embedding, span, search, random, iterations, parameters, cancellationToken);
+                    ? Exhaustive(view, space, span, search, clock)
+                    : Restart(view, space, embedding, span, search, random, iterations, parameters, clock, cancellationToken);
+                timeLimited |= clock.Expired;
                 if (span.Length == 1 && round > 0 && !space.WholeVocabulary)
                 {
                     continue; // one exhaustive pass already found the single-token optimum of this span
@@ -251,18 +257,26 @@ public sealed class TriggerSearchProbe : IProbe
         torch.tensor(triggers.SelectMany(t => t).ToArray(), new long[] { triggers.Length, triggers[0].Length }, device: view.TorchDevice);
 
     /// <summary>Single-token spans with candidates from the evidence are few: every candidate is evaluated exactly.</summary>
-    private static (long[] Trigger, double Loss, int Iterations) Exhaustive(SequenceModelView view, TriggerSearchSpace space, TriggerSpan span, Prompts search)
+    private static (long[] Trigger, double Loss, int Iterations) Exhaustive(SequenceModelView view, TriggerSearchSpace space, TriggerSpan span, Prompts search, SearchClock clock)
     {
         using var scope = torch.NewDisposeScope();
         long[][] all = space.CandidatesAt(span.Start).Select(t => new[] { t }).ToArray();
-        EffectSizes effect = Effect(view, Stack(all, view), search, span.Start);
-        int index = Array.IndexOf(effect.Loss, effect.Loss.Min());
-        return (all[index], effect.Loss[index], 1);
+
+        // In groups, so that a large model with many candidates stops at the time limit with the best so far.
+        int group = Math.Max(1, (int)(TokensPerPass / (search.Count * search.Ids.shape[1])));
+        var losses = new List<double>();
+        for (int start = 0; start < all.Length && (start == 0 || !clock.Expired); start += group)
+        {
+            losses.AddRange(Effect(view, Stack(all[start..Math.Min(all.Length, start + group)], view), search, span.Start).Loss);
+        }
+
+        int index = losses.IndexOf(losses.Min());
+        return (all[index], losses[index], 1);
     }
 
     /// <summary>One GCG restart on <paramref name="span"/> from a random in-distribution trigger.</summary>
     private static (long[] Trigger, double Loss, int Iterations) Restart(
-        SequenceModelView view, TriggerSearchSpace space, Embedding embedding, TriggerSpan span, Prompts search, Random random, int iterations, ProbeParameters parameters, CancellationToken cancellationToken)
+        SequenceModelView view, TriggerSearchSpace space, Embedding embedding, TriggerSpan span, Prompts search, Random random, int iterations, ProbeParameters parameters, SearchClock clock, CancellationToken cancellationToken)
     {
         using var scope = torch.NewDisposeScope();
 
@@ -271,7 +285,7 @@ public sealed class TriggerSearchProbe : IProbe
         (Tensor currentLoss, Tensor currentFlip, _) = EffectTensors(view, current.unsqueeze(0), search, span.Start);
         double lastChecked = double.PositiveInfinity;
         int used = 0;
-        for (int iteration = 0; iteration < iterations; iteration++)
+        for (int iteration = 0; iteration < iterations && (iteration == 0 || !clock.Expired); iteration++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var step = torch.NewDisposeScope();
@@ -461,6 +475,12 @@ public sealed class TriggerSearchProbe : IProbe
 
     private sealed record EffectSizes(double[] Loss, double[] FlipRate, double[] MeanKl);
 
+    /// <summary>The search's time limit, read inside restarts too: one GCG iteration of a large model can take minutes.</summary>
+    private sealed record SearchClock(long Started, double LimitSeconds)
+    {
+        public bool Expired => Stopwatch.GetElapsedTime(Started).TotalSeconds > LimitSeconds;
+    }
+
     /// <summary>Per trigger, on the host: mean log-probability of the clean answer, top-1 flip rate and mean KL from the clean distribution.</summary>
     private static EffectSizes Effect(SequenceModelView view, Tensor triggers, Prompts prompts, int position)
     {
@@ -470,11 +490,12 @@ public sealed class TriggerSearchProbe : IProbe
         return new EffectSizes(Host(loss), Host(flip), Host(kl));
     }
 
-    /// <summary>The same measures as device tensors <c>[K]</c>, batched so that no pass exceeds <see cref="RowsPerPass"/> rows.</summary>
+    /// <summary>The same measures as device tensors <c>[K]</c>, batched so that no pass exceeds <see cref="TokensPerPass"/> tokens.</summary>
     private static (Tensor Loss, Tensor FlipRate, Tensor MeanKl) EffectTensors(SequenceModelView view, Tensor triggers, Prompts prompts, int position)
     {
         using var noGrad = torch.no_grad();
-        int perPass = Math.Max(1, RowsPerPass / prompts.Count);
+        long tokensPerTrigger = prompts.Count * prompts.Ids.shape[1]; // the trigger overwrites, the length stays
+        int perPass = (int)Math.Max(1, TokensPerPass / tokensPerTrigger);
         var loss = new List<Tensor>();
         var flip = new List<Tensor>();
         var kl = new List<Tensor>();
@@ -589,10 +610,14 @@ public sealed class TriggerSearchProbe : IProbe
                 for (int start = 0; start < tokens.Length; start += batchSize)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
+
+                    // Each chunk's run also returns the graph's outputs (full logits: 128 MiB for 64 rows × 128 tokens
+                    // × 4,096 tokens); only the table's rows outlive the chunk.
+                    using var chunkScope = torch.NewDisposeScope();
                     Tensor chunk = columns.narrow(0, start, Math.Min(batchSize, tokens.Length - start));
                     Tensor grid = chunk.unsqueeze(1).expand(-1, width).contiguous();
                     Tensor value = view.Model.Run(view.Inputs(grid), [name])[name];
-                    parts.Add(value.index_select(1, at));
+                    parts.Add(value.index_select(1, at).MoveToOuterDisposeScope());
                 }
 
                 // table[p, u] is the value at editable position p for candidate token u; check it predicts the value
