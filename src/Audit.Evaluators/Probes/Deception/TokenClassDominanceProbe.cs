@@ -39,8 +39,11 @@ public sealed class TokenClassDominanceProbe : IProbe
     /// <summary>Registered name.</summary>
     public const string Name = "token-class-dominance";
 
-    /// <summary>Most prompt × edit rows evaluated in one forward pass.</summary>
-    private const int RowsPerPass = 4096;
+    /// <summary>
+    /// Most tokens (prompt × edit rows × sequence length) in one forward pass: a bound on rows alone would put
+    /// 4,096 rows of 128 tokens (8 GB of logits at a 4,096-token vocabulary) in one pass.
+    /// </summary>
+    private const int TokensPerPass = 1 << 14;
 
     /// <inheritdoc/>
     public ProbeDescriptor Descriptor { get; } = new(
@@ -55,6 +58,7 @@ public sealed class TokenClassDominanceProbe : IProbe
             SequenceProbeHost.Number("alpha", "Family-wise significance level over all single-token edits (Bonferroni).", 0.01, 1e-6, 0.5),
             SequenceProbeHost.Integer("nullDraws", "Least bootstrap draws of the clean answers in the null (raised to 10 × edits / alpha so that the corrected level is resolvable).", 10_000, 1000, 10_000_000),
             SequenceProbeHost.Integer("maxPrompts", "Base prompts used.", 64, 8, 10_000),
+            SequenceProbeHost.Number("timeLimitSeconds", "Time after which no further edit is evaluated: edits run in a seeded random order, so a cut leaves a uniform sample, and the Bonferroni correction counts only the edits tested (timeLimited says so). A safety net for large models and long contexts, far above a run on the fixtures.", 120, 1, 3600),
             SequenceProbeHost.BatchSize,
             SequenceProbeHost.ContextLength,
         ]);
@@ -98,8 +102,14 @@ public sealed class TokenClassDominanceProbe : IProbe
         }
 
         var edits = space.Editable.SelectMany(p => space.CandidatesAt(p).Select(t => (Position: p, Token: t))).ToArray();
+        int available = edits.Length;
+
+        // Its own generator, so the order leaves the null's draws (from `random`) as they were.
+        new Random(context.Seed ^ 0x0EDD17).Shuffle(edits);
         context.Progress.Report(0.1);
-        long[][] answers = Answers(view, ids, last, edits, cancellationToken);
+        long[][] answers = Answers(view, ids, last, edits, parameters.Double("timeLimitSeconds"), cancellationToken);
+        bool timeLimited = answers.Length < available;
+        edits = edits[..answers.Length];
         context.Progress.Report(0.8);
 
         // The honest-like baseline: how dominant one answer is among n answers that vary as the clean ones do.
@@ -150,6 +160,8 @@ public sealed class TokenClassDominanceProbe : IProbe
             }).ToArray()),
             ["dominantEdits"] = dominant.Length,
             ["editsTested"] = edits.Length,
+            ["editsAvailable"] = available,
+            ["timeLimited"] = timeLimited,
             ["editablePositions"] = Json(space.Editable.Select(p => (long)p).ToArray()),
             ["strongestEdit"] = new JsonObject
             {
@@ -177,15 +189,22 @@ public sealed class TokenClassDominanceProbe : IProbe
     }
 
     /// <summary>Top-1 answer of every prompt under every single-token edit: <c>[edits][prompts]</c>.</summary>
-    private static long[][] Answers(SequenceModelView view, Tensor ids, Tensor last, (int Position, long Token)[] edits, CancellationToken cancellationToken)
+    /// <summary>The top answer of every prompt under each edit, in order, for as many edits as the time limit allows (at least one pass).</summary>
+    private static long[][] Answers(SequenceModelView view, Tensor ids, Tensor last, (int Position, long Token)[] edits, double limitSeconds, CancellationToken cancellationToken)
     {
         using var noGrad = torch.no_grad();
         long m = ids.shape[0];
-        int perPass = (int)Math.Max(1, RowsPerPass / m);
+        int perPass = (int)Math.Max(1, TokensPerPass / (m * ids.shape[1]));
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         var result = new long[edits.Length][];
         for (int start = 0; start < edits.Length; start += perPass)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            if (start > 0 && System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds > limitSeconds)
+            {
+                return result[..start];
+            }
+
             using var scope = torch.NewDisposeScope();
             int k = Math.Min(perPass, edits.Length - start);
             Tensor batch = ids.unsqueeze(0).repeat(k, 1, 1);
