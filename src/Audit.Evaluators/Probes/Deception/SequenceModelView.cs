@@ -57,6 +57,16 @@ internal sealed class SequenceModelView
     public SequenceLimits Limits => new(VocabularySize, MaxLength);
 
     /// <summary>
+    /// Most tokens (rows × sequence length) the probes put in one forward pass: a bound on rows alone let a
+    /// 10 M-parameter model at 128 tokens run 4,096 × 128 tokens at once (tens of GB of activations and logits); at
+    /// the fixtures' 11–16 tokens it is the same one or two passes as before.
+    /// </summary>
+    public const int TokensPerForward = 1 << 14;
+
+    /// <summary>How many groups of <paramref name="tokensPerGroup"/> tokens (e.g. one trigger × every prompt) fit in one forward pass; at least one.</summary>
+    public static int GroupsPerForward(long tokensPerGroup) => (int)Math.Max(1, TokensPerForward / Math.Max(1, tokensPerGroup));
+
+    /// <summary>
     /// Checks the model is a causal language model and learns its vocabulary and context.
     /// <paramref name="contextLength"/> (0 = none) overrides the longest sequence when the graph leaves it symbolic.
     /// </summary>

@@ -39,12 +39,6 @@ public sealed class TokenClassDominanceProbe : IProbe
     /// <summary>Registered name.</summary>
     public const string Name = "token-class-dominance";
 
-    /// <summary>
-    /// Most tokens (prompt × edit rows × sequence length) in one forward pass: a bound on rows alone would put
-    /// 4,096 rows of 128 tokens (8 GB of logits at a 4,096-token vocabulary) in one pass.
-    /// </summary>
-    private const int TokensPerPass = 1 << 14;
-
     /// <inheritdoc/>
     public ProbeDescriptor Descriptor { get; } = new(
         Name,
@@ -194,7 +188,7 @@ public sealed class TokenClassDominanceProbe : IProbe
     {
         using var noGrad = torch.no_grad();
         long m = ids.shape[0];
-        int perPass = (int)Math.Max(1, TokensPerPass / (m * ids.shape[1]));
+        int perPass = SequenceModelView.GroupsPerForward(m * ids.shape[1]);
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         var result = new long[edits.Length][];
         for (int start = 0; start < edits.Length; start += perPass)

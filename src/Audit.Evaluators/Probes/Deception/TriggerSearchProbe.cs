@@ -37,13 +37,6 @@ public sealed class TriggerSearchProbe : IProbe
     /// <summary>Registered name.</summary>
     public const string Name = "trigger-search";
 
-    /// <summary>
-    /// Most tokens (prompt × candidate rows × sequence length) in one forward pass. A bound on rows alone let a
-    /// 10 M-parameter model at 128 tokens run 4,096 × 128 tokens at once (tens of GB of activations); at the
-    /// fixtures' 11–16 tokens this is the same 1–2 passes as before.
-    /// </summary>
-    private const int TokensPerPass = 1 << 14;
-
     /// <summary>Random edits per span when choosing the span on the search half (the held-out test uses <c>randomTriggers</c>).</summary>
     private const int SelectionEdits = 32;
 
@@ -263,7 +256,7 @@ public sealed class TriggerSearchProbe : IProbe
         long[][] all = space.CandidatesAt(span.Start).Select(t => new[] { t }).ToArray();
 
         // In groups, so that a large model with many candidates stops at the time limit with the best so far.
-        int group = Math.Max(1, (int)(TokensPerPass / (search.Count * search.Ids.shape[1])));
+        int group = SequenceModelView.GroupsPerForward(search.Count * search.Ids.shape[1]);
         var losses = new List<double>();
         for (int start = 0; start < all.Length && (start == 0 || !clock.Expired); start += group)
         {
@@ -490,12 +483,11 @@ public sealed class TriggerSearchProbe : IProbe
         return new EffectSizes(Host(loss), Host(flip), Host(kl));
     }
 
-    /// <summary>The same measures as device tensors <c>[K]</c>, batched so that no pass exceeds <see cref="TokensPerPass"/> tokens.</summary>
+    /// <summary>The same measures as device tensors <c>[K]</c>, batched so that no pass exceeds <see cref="SequenceModelView.TokensPerForward"/> tokens.</summary>
     private static (Tensor Loss, Tensor FlipRate, Tensor MeanKl) EffectTensors(SequenceModelView view, Tensor triggers, Prompts prompts, int position)
     {
         using var noGrad = torch.no_grad();
-        long tokensPerTrigger = prompts.Count * prompts.Ids.shape[1]; // the trigger overwrites, the length stays
-        int perPass = (int)Math.Max(1, TokensPerPass / tokensPerTrigger);
+        int perPass = SequenceModelView.GroupsPerForward(prompts.Count * prompts.Ids.shape[1]); // the trigger overwrites, the length stays
         var loss = new List<Tensor>();
         var flip = new List<Tensor>();
         var kl = new List<Tensor>();
