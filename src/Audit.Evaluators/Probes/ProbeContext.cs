@@ -44,6 +44,9 @@ public sealed class ProbeContext
     /// <summary>Optional observer of where probe time goes (benchmarks); null in audits.</summary>
     public ProbeTimings? Timings { get; init; }
 
+    /// <summary>libtorch intra-op threads the probe's tensor work runs with; null: the host's setting (probes that do not run in a lane).</summary>
+    public int? IntraOpThreads { get; init; }
+
     public int GetInt(string name) => Parameters[name].GetInt32();
 
     public double GetDouble(string name) => Parameters[name].GetDouble();

@@ -41,6 +41,8 @@ internal static class SequenceProbeHost
                     return ProbeOutcome.Inconclusive("This probe needs sequence evidence (a JSON Lines file of token-id pairs and statements) and the audit has none.");
                 }
 
+                // libtorch keeps the thread count per thread: the lane's count is set on the thread doing the work.
+                using Trojans.IntraOpThreads? pin = context.IntraOpThreads is int threads ? Trojans.IntraOpThreads.Pin(threads, torch.get_num_threads()) : null;
                 try
                 {
                     var parameters = new ProbeParameters(context, descriptor);

@@ -65,7 +65,11 @@ public sealed class TriggerSearchProbe : IProbe
             SequenceProbeHost.Text("embeddingValue", "Value name of the position-wise token embedding to differentiate through ('' = discover it).", ""),
             SequenceProbeHost.BatchSize,
             SequenceProbeHost.ContextLength,
-        ]);
+        ])
+    {
+        // One thread, no process-wide state (its own seeded generators): deterministic beside other probes.
+        RunsInLane = true,
+    };
 
     /// <inheritdoc/>
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
@@ -99,7 +103,7 @@ public sealed class TriggerSearchProbe : IProbe
         random.Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(prompts));
 
         // The probe's own libtorch generator, seeded as the global one is: probes of one audit may run at the same time.
-        using var generator = new torch.Generator((ulong)context.Seed);
+        using var generator = new torch.Generator((ulong)context.Seed, view.TorchDevice);
         prompts = prompts.Take(parameters.Int("maxPrompts")).ToList();
         if (prompts.Count < 4)
         {
