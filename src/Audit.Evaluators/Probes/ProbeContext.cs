@@ -44,8 +44,11 @@ public sealed class ProbeContext
     /// <summary>Optional observer of where probe time goes (benchmarks); null in audits.</summary>
     public ProbeTimings? Timings { get; init; }
 
-    /// <summary>libtorch intra-op threads the probe's tensor work runs with; null: the host's setting (probes that do not run in a lane).</summary>
-    public int? IntraOpThreads { get; init; }
+    /// <summary>True when the probe runs in a lane: its tensor work goes to the lane's thread, set to one libtorch thread.</summary>
+    public bool InLane => Lane is not null;
+
+    /// <summary>The session's lane threads when the probe runs in a lane; null: the probe runs with the host's threads.</summary>
+    internal ProbeLanes? Lane { get; init; }
 
     public int GetInt(string name) => Parameters[name].GetInt32();
 

@@ -60,6 +60,8 @@ public sealed class EvaluationSession : IDisposable
     private readonly AuditEvidence _evidence;
     private readonly SessionCache _cache = new();
     private readonly SemaphoreSlim _lanes;
+    private readonly Lock _laneStart = new();
+    private ProbeLanes? _laneThreads;
     private readonly Lock _order = new();
     private readonly List<Task> _started = [];
     private Task _alone = Task.CompletedTask;
@@ -133,8 +135,10 @@ public sealed class EvaluationSession : IDisposable
         await _lanes.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // A lane freed by a cancelled probe may be handed to a waiter cancelled by the same request.
+            cancellationToken.ThrowIfCancellationRequested();
             started?.Invoke();
-            return await ExecuteAsync(probe, invocation, progress, 1, cancellationToken).ConfigureAwait(false);
+            return await ExecuteAsync(probe, invocation, progress, LaneThreads(), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -150,7 +154,19 @@ public sealed class EvaluationSession : IDisposable
         return await ExecuteAsync(probe, invocation, progress, null, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<ProbeOutcome> ExecuteAsync(IProbe probe, ProbeInvocation invocation, IProgress<double> progress, int? threads, CancellationToken cancellationToken)
+    /// <summary>
+    /// The lane threads, started by the first lane probe: every probe started before it has ended then, and the
+    /// lane probes beside it wait here, so setting the threads' libtorch counts races with no computation.
+    /// </summary>
+    private ProbeLanes LaneThreads()
+    {
+        lock (_laneStart)
+        {
+            return _laneThreads ??= ProbeLanes.Start(Lanes);
+        }
+    }
+
+    private async Task<ProbeOutcome> ExecuteAsync(IProbe probe, ProbeInvocation invocation, IProgress<double> progress, ProbeLanes? lane, CancellationToken cancellationToken)
     {
         ProbeDescriptor descriptor = probe.Descriptor;
         var context = new ProbeContext
@@ -167,7 +183,7 @@ public sealed class EvaluationSession : IDisposable
             Session = _cache,
             Inventory = _inventory,
             Timings = _timings,
-            IntraOpThreads = threads,
+            Lane = lane,
         };
 
         try
@@ -208,6 +224,7 @@ public sealed class EvaluationSession : IDisposable
 
         Task.WhenAll(started).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing).GetAwaiter().GetResult();
         _lanes.Dispose();
+        _laneThreads?.Dispose();
         _cache.Dispose();
         _evidence.Dispose();
         (_models as IDisposable)?.Dispose();

@@ -57,7 +57,7 @@ public sealed class EvaluationSessionTests
         ProbeOutcome[] outcomes = await Task.WhenAll(runs);
 
         Assert.Equal(["lane-a", "lane-b", "lane-c"], outcomes.Select(o => o.Summary));
-        Assert.All([a, b, c], p => Assert.Equal(1, p.Threads));
+        Assert.All([a, b, c], p => Assert.True(p.InLane));
     }
 
     [Fact]
@@ -82,8 +82,8 @@ public sealed class EvaluationSessionTests
         after.Release.SetResult();
         await Task.WhenAll(runs);
 
-        Assert.Null(alone.Threads);
-        Assert.Equal(1, after.Threads);
+        Assert.False(alone.InLane);
+        Assert.True(after.InLane);
     }
 
     [Fact]
@@ -122,11 +122,11 @@ public sealed class EvaluationSessionTests
 
         public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public int? Threads { get; private set; }
+        public bool? InLane { get; private set; }
 
         public async Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken)
         {
-            Threads = context.IntraOpThreads;
+            InLane = context.InLane;
             Started.SetResult();
             await Release.Task.WaitAsync(cancellationToken);
             return new ProbeOutcome(Verdict.Pass, 0, Descriptor.Name, [], []);
