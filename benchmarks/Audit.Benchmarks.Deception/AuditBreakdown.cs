@@ -5,7 +5,6 @@ using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Deception;
-using Audit.Evaluators.Probes.Trojans;
 using TorchSharp;
 
 /// <summary>
@@ -36,10 +35,6 @@ internal static class AuditBreakdown
             Console.WriteLine("| probe | start (s) | wall (s) | CPU (s) | verdict | score |");
             Console.WriteLine("|---|---:|---:|---:|---|---:|");
             ProbeRequirement[] requirements = profile.Controls.SelectMany(c => c.Probes).ToArray();
-            if (Environment.GetEnvironmentVariable("STRESS_REPEAT") is { } repeat)
-            {
-                requirements = Enumerable.Repeat(requirements.Where(r => r.Probe is "trigger-search" or "linear-deception" or "token-class-dominance"), int.Parse(repeat, CultureInfo.InvariantCulture)).SelectMany(r => r).ToArray();
-            }
             var starts = new double[requirements.Length];
             var ends = new double[requirements.Length];
             var cpus = new double[requirements.Length];
