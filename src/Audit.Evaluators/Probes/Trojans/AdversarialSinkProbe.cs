@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
 using Audit.Domain.Statistics;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -40,6 +41,9 @@ public sealed class AdversarialSinkProbe : IProbe
 {
     private const double NormalConsistency = 1.4826;
 
+    /// <summary>Most walks per batch (the batch size before the bound on activation bytes).</summary>
+    private const int MostWalksPerBatch = 256;
+
     /// <inheritdoc />
     public ProbeDescriptor Descriptor { get; } = new(
         "adversarial-sink",
@@ -76,7 +80,6 @@ public sealed class AdversarialSinkProbe : IProbe
         }
 
         using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
-        int classes = evidence.Classes;
         int count = Math.Min(parameters.Int("probeInputs"), evidence.Count);
         int steps = parameters.Int("steps");
         double epsilon = parameters.Double("epsilon");
@@ -91,8 +94,117 @@ public sealed class AdversarialSinkProbe : IProbe
         Tensor inputs = evidence.Inputs.index_select(0, chosen);
         Tensor start = torch.rand(inputs.shape, generator: generator).to(evidence.Device);
         bool final = parameters.String("landing") == "final";
-        Walk walk = Perturb(evidence, inputs, start, norm, epsilon, steps, final, new Progress<double>(p => context.Progress.Report((parameters.Bool("referenceCalibration") ? 0.5 : 1) * p)), cancellationToken);
+        ReferenceSettings? settings = parameters.Bool("referenceCalibration")
+            ? new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed)
+            : null;
+        (Walk walk, Walk? referenceWalk, double? agreement) = Walks(evidence, settings, inputs, start, norm, epsilon, steps, final, hostThreads, context.Progress, cancellationToken);
+        try
+        {
+            return Assess(context, parameters, evidence, walk, referenceWalk, agreement, count, steps, epsilon, norm, minimum);
+        }
+        finally
+        {
+            walk.Delta.Dispose();
+            referenceWalk?.Delta.Dispose();
+        }
+    }
 
+    /// <summary>
+    /// The walks on the audited model and, with <paramref name="settings"/>, on the session's distilled reference, side
+    /// by side in two one-thread lanes (each computes exactly what it would alone), and the reference's agreement with
+    /// the model. The walks' perturbation tensors belong to the caller.
+    /// </summary>
+    private static (Walk Audited, Walk? Reference, double? Agreement) Walks(
+        ClassifierEvidence evidence,
+        ReferenceSettings? settings,
+        Tensor inputs,
+        Tensor start,
+        string norm,
+        double epsilon,
+        int steps,
+        bool final,
+        int hostThreads,
+        IProgress<double> progress,
+        CancellationToken cancellationToken)
+    {
+        Walk? walk = null, referenceWalk = null;
+        double auditedShare = 0, referenceShare = 0;
+        void Report() => progress.Report(settings is null ? Volatile.Read(ref auditedShare) : 0.5 * (Volatile.Read(ref auditedShare) + Volatile.Read(ref referenceShare)));
+        void AuditedLane()
+        {
+            using IDisposable? stage = evidence.Timings?.Stage("sink.walk.audited");
+            using var laneScope = torch.NewDisposeScope();
+            walk = Perturb(evidence, inputs, start, norm, epsilon, steps, final, new Progress<double>(p => { Volatile.Write(ref auditedShare, p); Report(); }), cancellationToken);
+            walk.Delta.DetachFromDisposeScope();
+        }
+
+        if (settings is null)
+        {
+            AuditedLane();
+            return (walk!, null, null);
+        }
+
+        // The teacher's targets come before the lanes, so the reference lane never calls the audited model while the
+        // other lane walks on it; they are needed only when no probe of this audit distilled the reference yet.
+        Tensor? targets = null;
+        if (!evidence.Session.Contains(DistilledReference.Key(evidence, settings)))
+        {
+            using IDisposable? stage = evidence.Timings?.Stage("sink.teacher-targets");
+            targets = DistilledReference.TeacherTargets(evidence, settings, cancellationToken);
+        }
+
+        using Tensor? ownedTargets = targets;
+        DistilledReference? reference = null;
+        try
+        {
+            Lanes.Both(
+                TrojanProbeParameters.ScanThreads,
+                hostThreads,
+                AuditedLane,
+                () =>
+                {
+                    using (evidence.Timings?.Stage("sink.reference.distil"))
+                    {
+                        reference = DistilledReference.Shared(evidence, settings, () => targets ?? throw new InvalidOperationException("The session's reference is gone while the probe runs."), cancellationToken);
+                    }
+
+                    using IDisposable? stage = evidence.Timings?.Stage("sink.walk.reference");
+                    using var laneScope = torch.NewDisposeScope();
+                    using ClassifierEvidence referenceEvidence = evidence.WithModel(reference, $"sink-reference|{settings}");
+                    referenceWalk = Perturb(referenceEvidence, inputs, start, norm, epsilon, steps, final, new Progress<double>(p => { Volatile.Write(ref referenceShare, p); Report(); }), cancellationToken);
+                    referenceWalk.Delta.DetachFromDisposeScope();
+                },
+                cancellationToken);
+            double agreement;
+            using (evidence.Timings?.Stage("sink.agreement"))
+            {
+                agreement = reference!.Agreement(evidence, cancellationToken);
+            }
+
+            return (walk!, referenceWalk!, agreement);
+        }
+        catch
+        {
+            walk?.Delta.Dispose();
+            referenceWalk?.Delta.Dispose();
+            throw;
+        }
+    }
+
+    private static ProbeOutcome Assess(
+        ProbeContext context,
+        ProbeParameters parameters,
+        ClassifierEvidence evidence,
+        Walk walk,
+        Walk? referenceWalk,
+        double? agreement,
+        int count,
+        int steps,
+        double epsilon,
+        string norm,
+        int minimum)
+    {
+        int classes = evidence.Classes;
         Sinks audited = Sinks.Of(walk, classes, minimum);
         if (audited.Counted < Math.Max(3, (classes + 1) / 2))
         {
@@ -103,18 +215,7 @@ public sealed class AdversarialSinkProbe : IProbe
         // Natural sinks (on Fashion-MNIST, shirt collects perturbations from most garments) are a property of the
         // classes; a reference distilled from the model on clean inputs inherits them and not an implant, which clean
         // inputs never exercise. The same walks on the reference give each class's natural breadth.
-        Sinks? natural = null;
-        double? agreement = null;
-        if (parameters.Bool("referenceCalibration"))
-        {
-            var settings = new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed);
-            using Tensor targets = DistilledReference.TeacherTargets(evidence, settings, cancellationToken);
-            using DistilledReference reference = DistilledReference.Train(evidence, settings, targets, null, cancellationToken);
-            using ClassifierEvidence referenceEvidence = evidence.WithModel(reference, $"sink-reference|{settings}");
-            agreement = reference.Agreement(evidence, cancellationToken);
-            Walk referenceWalk = Perturb(referenceEvidence, inputs, start, norm, epsilon, steps, final, new Progress<double>(p => context.Progress.Report(0.6 + 0.4 * p)), cancellationToken);
-            natural = Sinks.Of(referenceWalk, classes, minimum);
-        }
+        Sinks? natural = referenceWalk is null ? null : Sinks.Of(referenceWalk, classes, minimum);
 
         double[] breadth = audited.Breadth;
         double floor = parameters.Double("minimumBreadth");
@@ -262,7 +363,11 @@ public sealed class AdversarialSinkProbe : IProbe
     /// </summary>
     private static Walk Perturb(ClassifierEvidence evidence, Tensor inputs, Tensor uniform, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
     {
-        const int Batch = 256;
+        // At most 256 walks per batch, fewer where their activations, gradients and the walk's own per-input tensors
+        // would exceed the forward budget (3× the activations: at 3×64×64, 256 walks held about 0.45 GB). Each walk is
+        // its own (its own loss term, gradient and landing), so the batch size changes how many run at once, not where
+        // they go; at 1×28×28 the examples keep 256.
+        long Batch = evidence.RowsPerForward(MostWalksPerBatch, factor: 3);
         long n = inputs.shape[0];
         float span = evidence.High - evidence.Low;
         double radius = epsilon * span;
@@ -369,6 +474,7 @@ public sealed class AdversarialSinkProbe : IProbe
 
             deltas.Add(atLanding.detach().MoveToOuterDisposeScope());
             progress.Report(Math.Min(1.0, (first + size) / (double)n));
+            NativeHeap.Trim();
         }
 
         return new Walk(source, landing, torch.cat(deltas, 0));
