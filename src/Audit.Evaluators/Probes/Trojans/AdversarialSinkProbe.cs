@@ -110,9 +110,10 @@ public sealed class AdversarialSinkProbe : IProbe
     }
 
     /// <summary>
-    /// The walks on the audited model and, with <paramref name="settings"/>, on the session's distilled reference, side
-    /// by side in two one-thread lanes (each computes exactly what it would alone), and the reference's agreement with
-    /// the model. The walks' perturbation tensors belong to the caller.
+    /// The walks on the audited model and, with <paramref name="settings"/>, on the session's distilled reference, in two
+    /// one-thread lanes: one walks on the audited model and then takes the reference's remaining batches from the back,
+    /// the other walks on the reference from the front (every batch is computed exactly as it would be alone); then the
+    /// reference's agreement with the model. The walks' perturbation tensors belong to the caller.
     /// </summary>
     private static (Walk Audited, Walk? Reference, double? Agreement) Walks(
         ClassifierEvidence evidence,
@@ -127,21 +128,25 @@ public sealed class AdversarialSinkProbe : IProbe
         IProgress<double> progress,
         CancellationToken cancellationToken)
     {
-        Walk? walk = null, referenceWalk = null;
+        long n = inputs.shape[0];
+        var auditedWork = WalkBatches.For(evidence, n);
         double auditedShare = 0, referenceShare = 0;
         void Report() => progress.Report(settings is null ? Volatile.Read(ref auditedShare) : 0.5 * (Volatile.Read(ref auditedShare) + Volatile.Read(ref referenceShare)));
-        void AuditedLane()
-        {
-            using IDisposable? stage = evidence.Timings?.Stage("sink.walk.audited");
-            using var laneScope = torch.NewDisposeScope();
-            walk = Perturb(evidence, inputs, start, norm, epsilon, steps, final, new Progress<double>(p => { Volatile.Write(ref auditedShare, p); Report(); }), cancellationToken);
-            walk.Delta.DetachFromDisposeScope();
-        }
-
+        var auditedProgress = new Progress<double>(p => { Volatile.Write(ref auditedShare, p); Report(); });
+        var referenceProgress = new Progress<double>(p => { Volatile.Write(ref referenceShare, p); Report(); });
         if (settings is null)
         {
-            AuditedLane();
-            return (walk!, null, null);
+            try
+            {
+                using IDisposable? stage = evidence.Timings?.Stage("sink.walk.audited");
+                Perturb(evidence, auditedWork, w => w.TakeFront(), inputs, start, norm, epsilon, steps, final, auditedProgress, cancellationToken);
+                return (auditedWork.Collect(), null, null);
+            }
+            catch
+            {
+                auditedWork.Release();
+                throw;
+            }
         }
 
         // The teacher's targets come before the lanes, so the reference lane never calls the audited model while the
@@ -154,25 +159,47 @@ public sealed class AdversarialSinkProbe : IProbe
         }
 
         using Tensor? ownedTargets = targets;
+        var trained = new TaskCompletionSource<(ClassifierEvidence Evidence, WalkBatches Work)>(TaskCreationOptions.RunContinuationsAsynchronously);
         DistilledReference? reference = null;
+        ClassifierEvidence? referenceEvidence = null;
+        WalkBatches? referenceWork = null;
         try
         {
             Lanes.Both(
                 TrojanProbeParameters.ScanThreads,
                 hostThreads,
-                AuditedLane,
                 () =>
                 {
-                    using (evidence.Timings?.Stage("sink.reference.distil"))
+                    using (evidence.Timings?.Stage("sink.walk.audited"))
                     {
-                        reference = DistilledReference.Shared(evidence, settings, () => targets ?? throw new InvalidOperationException("The session's reference is gone while the probe runs."), cancellationToken);
+                        Perturb(evidence, auditedWork, w => w.TakeFront(), inputs, start, norm, epsilon, steps, final, auditedProgress, cancellationToken);
+                    }
+
+                    (ClassifierEvidence model, WalkBatches work) = trained.Task.GetAwaiter().GetResult();
+                    using IDisposable? stage = evidence.Timings?.Stage("sink.walk.reference");
+                    Perturb(model, work, w => w.TakeBack(), inputs, start, norm, epsilon, steps, final, referenceProgress, cancellationToken);
+                },
+                () =>
+                {
+                    try
+                    {
+                        using (evidence.Timings?.Stage("sink.reference.distil"))
+                        {
+                            reference = DistilledReference.Shared(evidence, settings, () => targets ?? throw new InvalidOperationException("The session's reference is gone while the probe runs."), cancellationToken);
+                        }
+
+                        referenceEvidence = evidence.WithModel(reference, $"sink-reference|{settings}");
+                        referenceWork = WalkBatches.For(referenceEvidence, n);
+                        trained.SetResult((referenceEvidence, referenceWork));
+                    }
+                    catch (Exception error)
+                    {
+                        trained.TrySetException(error);
+                        throw;
                     }
 
                     using IDisposable? stage = evidence.Timings?.Stage("sink.walk.reference");
-                    using var laneScope = torch.NewDisposeScope();
-                    using ClassifierEvidence referenceEvidence = evidence.WithModel(reference, $"sink-reference|{settings}");
-                    referenceWalk = Perturb(referenceEvidence, inputs, start, norm, epsilon, steps, final, new Progress<double>(p => { Volatile.Write(ref referenceShare, p); Report(); }), cancellationToken);
-                    referenceWalk.Delta.DetachFromDisposeScope();
+                    Perturb(referenceEvidence, referenceWork, w => w.TakeFront(), inputs, start, norm, epsilon, steps, final, referenceProgress, cancellationToken);
                 },
                 cancellationToken);
             double agreement;
@@ -181,13 +208,18 @@ public sealed class AdversarialSinkProbe : IProbe
                 agreement = reference!.Agreement(evidence, cancellationToken);
             }
 
-            return (walk!, referenceWalk!, agreement);
+            Walk audited = auditedWork.Collect();
+            return (audited, referenceWork!.Collect(), agreement);
         }
         catch
         {
-            walk?.Delta.Dispose();
-            referenceWalk?.Delta.Dispose();
+            auditedWork.Release();
+            referenceWork?.Release();
             throw;
+        }
+        finally
+        {
+            referenceEvidence?.Dispose();
         }
     }
 
@@ -363,22 +395,29 @@ public sealed class AdversarialSinkProbe : IProbe
     /// </summary>
     private static Walk Perturb(ClassifierEvidence evidence, Tensor inputs, Tensor uniform, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
     {
-        // At most 256 walks per batch, fewer where their activations, gradients and the walk's own per-input tensors
-        // would exceed the forward budget (3× the activations: at 3×64×64, 256 walks held about 0.45 GB). Each walk is
-        // its own (its own loss term, gradient and landing), so the batch size changes how many run at once, not where
-        // they go; at 1×28×28 the examples keep 256.
-        long Batch = evidence.RowsPerForward(MostWalksPerBatch, factor: 3);
+        var work = WalkBatches.For(evidence, inputs.shape[0]);
+        Perturb(evidence, work, w => w.TakeFront(), inputs, uniform, norm, epsilon, steps, final, progress, cancellationToken);
+        return work.Collect();
+    }
+
+    /// <summary>
+    /// Runs the batches of <paramref name="work"/> that <paramref name="take"/> hands out (several lanes may share one
+    /// <see cref="WalkBatches"/>; each batch is computed exactly as in a single pass over all of them).
+    /// </summary>
+    private static void Perturb(ClassifierEvidence evidence, WalkBatches work, Func<WalkBatches, int?> take, Tensor inputs, Tensor uniform, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
+    {
+        long Batch = work.Batch;
         long n = inputs.shape[0];
         float span = evidence.High - evidence.Low;
         double radius = epsilon * span;
         double dimensions = inputs.shape[1..].Aggregate(1L, (a, b) => a * b);
         // L∞: 2.5 ε / steps per signed step (Madry et al.'s rule of thumb); L2: the same RMS change per coordinate.
         double stepSize = 2.5 * radius / steps;
-        int[] source = new int[n], landing = new int[n];
-        var deltas = new List<Tensor>();
-        for (long first = 0; first < n; first += Batch)
+        int[] source = work.Source, landing = work.Landing;
+        while (take(work) is int batch)
         {
             using var batchScope = torch.NewDisposeScope();
+            long first = batch * Batch;
             long size = Math.Min(Batch, n - first);
             Tensor x0 = inputs.narrow(0, first, size);
             Tensor y0;
@@ -472,12 +511,91 @@ public sealed class AdversarialSinkProbe : IProbe
                 landing[first + i] = (int)l[i];
             }
 
-            deltas.Add(atLanding.detach().MoveToOuterDisposeScope());
-            progress.Report(Math.Min(1.0, (first + size) / (double)n));
+            work.Deltas[batch] = atLanding.detach().DetachFromDisposeScope();
+            progress.Report(work.Done());
             NativeHeap.Trim();
         }
+    }
 
-        return new Walk(source, landing, torch.cat(deltas, 0));
+    /// <summary>
+    /// The batches of one model's walks over <c>n</c> inputs, handed out from the front or the back, so two lanes can share
+    /// them (the lane that finishes its own work first takes the remaining batches from the other end); results land at
+    /// their batch's place.
+    /// </summary>
+    private sealed class WalkBatches
+    {
+        private readonly Lock _gate = new();
+        private int _front;
+        private int _back;
+        private int _done;
+
+        private WalkBatches(long n, long batch)
+        {
+            Batch = batch;
+            int count = (int)((n + batch - 1) / batch);
+            _back = count;
+            Deltas = new Tensor?[count];
+            Source = new int[n];
+            Landing = new int[n];
+        }
+
+        public long Batch { get; }
+
+        public Tensor?[] Deltas { get; }
+
+        public int[] Source { get; }
+
+        public int[] Landing { get; }
+
+        /// <summary>
+        /// At most 256 walks per batch, fewer where their activations, gradients and the walks' own per-input tensors
+        /// (about ten copies of the input) would exceed the forward budget: 4× the activations, since two lanes walk at
+        /// once (at 3×64×64, 256 walks held about 0.45 GB; at 3× the activations the two lanes still took the service
+        /// to 964 MiB). Each walk is its own (its own loss term, gradient and landing), so the batch size changes how
+        /// many run at once, not where they go; at 1×28×28 the examples keep 256.
+        /// </summary>
+        public static WalkBatches For(ClassifierEvidence evidence, long n) => new(n, evidence.RowsPerForward(MostWalksPerBatch, factor: 4));
+
+        public int? TakeFront()
+        {
+            lock (_gate)
+            {
+                return _front < _back ? _front++ : null;
+            }
+        }
+
+        public int? TakeBack()
+        {
+            lock (_gate)
+            {
+                return _front < _back ? --_back : null;
+            }
+        }
+
+        /// <summary>Counts a finished batch; the share of batches done.</summary>
+        public double Done() => (double)Interlocked.Increment(ref _done) / Deltas.Length;
+
+        /// <summary>The whole walk (its perturbation tensor belongs to the caller); every batch must be done.</summary>
+        public Walk Collect()
+        {
+            Tensor[] parts = [.. Deltas.Select(d => d ?? throw new InvalidOperationException("A walk batch was not run."))];
+            Tensor delta = torch.cat(parts, 0).DetachFromDisposeScope();
+            foreach (Tensor part in parts)
+            {
+                part.Dispose();
+            }
+
+            return new Walk(Source, Landing, delta);
+        }
+
+        /// <summary>Releases the batches' tensors after a failure.</summary>
+        public void Release()
+        {
+            foreach (Tensor? part in Deltas)
+            {
+                part?.Dispose();
+            }
+        }
     }
 
     /// <summary>Binomial variance of a share <paramref name="p"/> of <paramref name="n"/> inputs, at least one input's worth.</summary>

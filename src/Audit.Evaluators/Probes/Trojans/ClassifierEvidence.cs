@@ -218,12 +218,12 @@ internal sealed class ClassifierEvidence : IDisposable
     /// without gradients; <paramref name="run"/> gets each batch's first row and size and returns one result row per
     /// input row. Each batch's intermediates are released before the next batch starts.
     /// </summary>
-    public Tensor Batched(long count, Func<long, long, Tensor> run, CancellationToken cancellationToken)
+    public Tensor Batched(long count, Func<long, long, Tensor> run, CancellationToken cancellationToken, long budgetBytes = ForwardBytes)
     {
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         var parts = new List<Tensor>();
-        long rows = RowsPerForward(ForwardBatch);
+        long rows = RowsPerForward(ForwardBatch, budgetBytes);
         for (long start = 0; start < count; start += rows)
         {
             cancellationToken.ThrowIfCancellationRequested();
