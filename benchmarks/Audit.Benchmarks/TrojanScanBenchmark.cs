@@ -6,6 +6,7 @@ using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Trojans;
+using Audit.Evaluators.Sessions;
 using Audit.Testing.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -17,6 +18,11 @@ using TorchSharp.Modules;
 /// ONNX file and a safetensors evidence file). Random weights measure cost, not detection. Prints one line: classes,
 /// shape, parameters, wall and CPU seconds of the scan, wall seconds per probe, Neural Cleanse's steps and refined classes, the process's
 /// peak resident memory (VmHWM).
+/// <c>--model m.onnx --dataset d.safetensors</c> audits those files instead; <c>--audit</c> runs the six probes of the
+/// built-in trojan-scan profile in its order (trojan-likelihood first) instead of the four; <c>--breakdown</c> prints,
+/// per probe, wall and CPU seconds and the peak resident memory while it ran, and per stage of the probes (scan lanes,
+/// STRIP, pools, adversarial walks) its wall seconds and the highest resident memory sampled while it ran;
+/// <c>--findings f.json</c> writes every probe's verdict, score and details.
 /// </summary>
 internal static class TrojanScanBenchmark
 {
@@ -25,39 +31,140 @@ internal static class TrojanScanBenchmark
         int classes = int.Parse(Value(args, "--classes", "10"), CultureInfo.InvariantCulture);
         long[] shape = Value(args, "--shape", "1,28,28").Split(',').Select(v => long.Parse(v, CultureInfo.InvariantCulture)).ToArray();
         int seed = int.Parse(Value(args, "--seed", "1"), CultureInfo.InvariantCulture);
+        bool audit = args.Contains("--audit");
+        bool breakdown = args.Contains("--breakdown");
         string folder = Directory.CreateTempSubdirectory("trojan-scan-bench").FullName;
         try
         {
-            string onnx = Path.Combine(folder, "model.onnx");
-            string evidence = Path.Combine(folder, "evidence.safetensors");
-            long parameters = Write(onnx, evidence, classes, shape);
-            var catalog = new ProbeCatalog([.. TrojanProbes.All()]);
+            string onnx = Value(args, "--model", "");
+            string evidence = Value(args, "--dataset", "");
+            long parameters = -1;
+            if (onnx.Length == 0)
+            {
+                onnx = Path.Combine(folder, "model.onnx");
+                evidence = Path.Combine(folder, "evidence.safetensors");
+                parameters = Write(onnx, evidence, classes, shape);
+            }
+
+            var catalog = new ProbeCatalog([.. TrojanProbes.All(), new TrojanLikelihoodProbe()]);
             var runner = new ProbeRunner(catalog, static (path, device) => new OnnxModelSource(path, device));
-            using EvaluationSession session = runner.Open(onnx, evidence, "cpu", seed);
+            var timings = new ProbeTimings();
+            using EvaluationSession session = runner.Open(onnx, evidence, "cpu", seed, timings: timings);
             var seconds = new List<string>();
+            var lines = new List<string>();
+            var findings = new System.Text.Json.Nodes.JsonObject();
+            var stagePeaks = new System.Collections.Concurrent.ConcurrentDictionary<string, double>(StringComparer.Ordinal);
+            using var sampling = new CancellationTokenSource();
+            Task sampler = breakdown ? Task.Run(() => Sample(timings, stagePeaks, sampling.Token)) : Task.CompletedTask;
             var total = Stopwatch.StartNew();
             // CPU time as well as wall time: on a shared machine the wall time measures the other processes.
             TimeSpan cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
             string steps = "", refined = "";
-            foreach (string probe in new[] { "neural-cleanse", "strip", "activation-clustering", "spectral-signatures" })
+            // The built-in trojan-scan 2.0.0 profile's probes in its order (neural-cleanse with the profile's threshold 2).
+            string[] probes = audit
+                ? ["trojan-likelihood", "neural-cleanse", "strip", "activation-clustering", "spectral-signatures", "adversarial-sink"]
+                : ["neural-cleanse", "strip", "activation-clustering", "spectral-signatures"];
+            // VmHWM is reset before each probe (one probe's peak each); the process's peak is the largest of them.
+            double overallPeak = PeakRssMiB();
+            foreach (string probe in probes)
             {
+                ResetPeakRss();
                 var clock = Stopwatch.StartNew();
-                ProbeOutcome outcome = await session.RunAsync(new ProbeInvocation(probe, new Dictionary<string, JsonElement>(), null), new Progress<double>(), CancellationToken.None);
+                TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
+                ProbeOutcome outcome = await session.RunAsync(new ProbeInvocation(probe, new Dictionary<string, JsonElement>(), probe == "neural-cleanse" ? 2 : null), new Progress<double>(), CancellationToken.None);
                 seconds.Add(string.Create(CultureInfo.InvariantCulture, $"{probe}={clock.Elapsed.TotalSeconds:F1}"));
+                overallPeak = Math.Max(overallPeak, PeakRssMiB());
+                findings[probe] = new System.Text.Json.Nodes.JsonObject
+                {
+                    ["verdict"] = outcome.Verdict.ToString(),
+                    ["score"] = outcome.Score,
+                    ["summary"] = outcome.Summary,
+                    ["details"] = outcome.Details.DeepClone(),
+                };
+                lines.Add(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"  probe {probe}: wall_s={clock.Elapsed.TotalSeconds:F2} cpu_s={(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds:F2} peak_rss_mib={PeakRssMiB():F0} verdict={outcome.Verdict} score={outcome.Score:R} statistic={outcome.Details["statistic"]?.ToJsonString()}"));
                 if (probe == "neural-cleanse")
                 {
                     steps = outcome.Details["steps"]?.ToJsonString() ?? "";
                     refined = outcome.Details["refinedClasses"] is { } r ? r.AsArray().Count.ToString(CultureInfo.InvariantCulture) : "all";
+                    lines.Add($"  neural-cleanse maskNorms={outcome.Details["maskNorms"]?.ToJsonString()} suspected={outcome.Details["suspectedTargetClass"]?.ToJsonString()}");
                 }
             }
 
+            string findingsPath = Value(args, "--findings", "");
+            if (findingsPath.Length > 0)
+            {
+                // Every probe's verdict, score and details, to compare two builds' numbers digit by digit.
+                await File.WriteAllTextAsync(findingsPath, findings.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            }
+
+            double wall = total.Elapsed.TotalSeconds, cpuTotal = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds;
+            await sampling.CancelAsync();
+            await sampler;
             Console.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"classes={classes} shape={string.Join('x', shape)} params={parameters} wall_s={total.Elapsed.TotalSeconds:F1} cpu_s={(Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds:F1} {string.Join(' ', seconds)} nc_steps={steps} refined={refined} peak_rss_mib={PeakRssMiB():F0} load={Load()}"));
+                $"classes={classes} shape={string.Join('x', shape)} params={parameters} wall_s={wall:F1} cpu_s={cpuTotal:F1} {string.Join(' ', seconds)} nc_steps={steps} refined={refined} peak_rss_mib={overallPeak:F0} load={Load()}"));
+            if (breakdown)
+            {
+                lines.ForEach(Console.WriteLine);
+                IReadOnlyDictionary<string, double> stageCpu = timings.StageCpuSeconds();
+                foreach ((string stage, double s) in timings.StageSeconds().OrderBy(e => e.Key, StringComparer.Ordinal))
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  stage {stage}: wall_s={s:F2} thread_cpu_s={stageCpu.GetValueOrDefault(stage, double.NaN):F2} max_rss_mib={stagePeaks.GetValueOrDefault(stage):F0}"));
+                }
+
+                Console.WriteLine(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"  phases: trigger_backward_s={timings.Seconds(Audit.Evaluators.Sessions.TimedPhase.TriggerBackward):F2} reference_forward_s={timings.Seconds(Audit.Evaluators.Sessions.TimedPhase.ReferenceForward):F2} reference_backward_s={timings.Seconds(Audit.Evaluators.Sessions.TimedPhase.ReferenceBackward):F2}"));
+            }
         }
         finally
         {
             Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>Samples the resident memory every 20 ms and keeps, per running stage, the highest value seen.</summary>
+    private static async Task Sample(ProbeTimings timings, System.Collections.Concurrent.ConcurrentDictionary<string, double> peaks, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            double rss = RssMiB();
+            foreach (string stage in timings.ActiveStages())
+            {
+                peaks.AddOrUpdate(stage, rss, (_, known) => Math.Max(known, rss));
+            }
+
+            try
+            {
+                await Task.Delay(20, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private static double RssMiB()
+    {
+        string? line = File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)) : null;
+        return line is null ? double.NaN : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+    }
+
+    /// <summary>Resets the kernel's peak resident memory (VmHWM) to the current value, so the next read is one probe's peak.</summary>
+    private static void ResetPeakRss()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
         }
     }
 

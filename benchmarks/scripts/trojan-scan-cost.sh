@@ -5,7 +5,9 @@
 # detection. Prints one line per case, then the whole trojan-scan audit of the 10-class BadNets example through the
 # service (benchmarks/scripts/audit-run.sh).
 # Usage: benchmarks/scripts/trojan-scan-cost.sh [--no-service]
-# AUDIT_SCAN_CASES="10:1,28,28 100:1,28,28" limits the cases (classes:channels,height,width). The cases
+# AUDIT_SCAN_CASES="10:1,28,28 100:1,28,28" limits the cases (classes:channels,height,width).
+# AUDIT_SCAN_ARGS adds options of the benchmark host: "--audit" runs the six probes of the trojan-scan profile in its
+# order instead of the four, "--breakdown" prints wall, CPU and peak memory per probe and per stage. The cases
 # docs/benchmarks.md still lacks (run on an idle machine, about 15–25 CPU-minutes in all):
 #   AUDIT_SCAN_CASES="43:1,28,28 100:3,32,32 10:3,64,64 43:3,64,64 100:3,64,64" benchmarks/scripts/trojan-scan-cost.sh --no-service
 set -euo pipefail
@@ -18,7 +20,8 @@ cases=${AUDIT_SCAN_CASES:-"10:1,28,28 43:1,28,28 100:1,28,28 10:3,32,32 43:3,32,
 for case in $cases; do
   # Each case's start time and load, for the table in docs/benchmarks.md (the case's own line ends with its end load).
   echo "case $case start $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
-  dotnet "$dll" --trojan-scan --classes "${case%%:*}" --shape "${case#*:}"
+  # shellcheck disable=SC2086 # AUDIT_SCAN_ARGS is a list of options
+  dotnet "$dll" --trojan-scan --classes "${case%%:*}" --shape "${case#*:}" ${AUDIT_SCAN_ARGS:-}
 done
 if [ "$service" != "--no-service" ]; then
   benchmarks/scripts/audit-run.sh trojan-scan

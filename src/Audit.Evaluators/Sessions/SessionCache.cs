@@ -1,13 +1,18 @@
 namespace Audit.Evaluators.Sessions;
 
 /// <summary>
-/// Results several probes of one audit share (the trigger scan, recovered triggers), computed on first request and
-/// kept until the audit's session ends; disposable values are disposed with the cache. Nothing outlives the audit,
-/// so two audits (or two tenants) never see each other's results.
+/// Results several probes of one audit share (the trigger scan, the distilled reference, representation pools),
+/// computed on first request and kept until the audit's session ends; disposable values are disposed with the cache.
+/// Nothing outlives the audit, so two audits (or two tenants) never see each other's results.
 /// </summary>
+/// <remarks>
+/// Each key is computed under its own lock, not the cache's: a computation may request other keys, from its own thread
+/// or from threads it starts (the trigger scan's lanes store the distilled reference while the scan's own entry is
+/// still being computed), and probes running side by side wait only for the results they share.
+/// </remarks>
 public sealed class SessionCache : IDisposable
 {
-    private readonly Dictionary<string, object> _entries = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Lazy<object>> _entries = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private bool _disposed;
 
@@ -25,19 +30,56 @@ public sealed class SessionCache : IDisposable
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(factory);
+        Lazy<object> entry;
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_entries.TryGetValue(key, out object? known))
+            created = !_entries.TryGetValue(key, out Lazy<object>? known);
+            entry = known ?? new Lazy<object>(() => factory(), LazyThreadSafetyMode.ExecutionAndPublication);
+            if (created)
             {
-                created = false;
-                return known as T ?? throw new InvalidOperationException($"The session's entry '{key}' is a {known.GetType().Name}, not a {typeof(T).Name}.");
+                _entries[key] = entry;
+            }
+        }
+
+        object value;
+        try
+        {
+            value = entry.Value;
+        }
+        catch
+        {
+            // The failed computation is forgotten (Lazy would replay its exception to every later caller).
+            lock (_gate)
+            {
+                if (_entries.TryGetValue(key, out Lazy<object>? stored) && ReferenceEquals(stored, entry))
+                {
+                    _entries.Remove(key);
+                }
             }
 
-            T value = factory();
-            _entries[key] = value;
-            created = true;
-            return value;
+            throw;
+        }
+
+        lock (_gate)
+        {
+            // Disposed while this value was computed: nobody else will release it.
+            if (_disposed && created)
+            {
+                (value as IDisposable)?.Dispose();
+                ObjectDisposedException.ThrowIf(_disposed, this);
+            }
+        }
+
+        return value as T ?? throw new InvalidOperationException($"The session's entry '{key}' is a {value.GetType().Name}, not a {typeof(T).Name}.");
+    }
+
+    /// <summary>Whether <paramref name="key"/> holds a value or a computation of one under way.</summary>
+    public bool Contains(string key)
+    {
+        lock (_gate)
+        {
+            return _entries.ContainsKey(key);
         }
     }
 
@@ -45,7 +87,7 @@ public sealed class SessionCache : IDisposable
     public T GetOrCreate<T>(string key, Func<T> factory)
         where T : class => GetOrCreate(key, factory, out _);
 
-    /// <summary>Disposes every disposable value and forgets all of them.</summary>
+    /// <summary>Disposes every computed disposable value and forgets all of them.</summary>
     public void Dispose()
     {
         lock (_gate)
@@ -56,9 +98,9 @@ public sealed class SessionCache : IDisposable
             }
 
             _disposed = true;
-            foreach (IDisposable value in _entries.Values.OfType<IDisposable>())
+            foreach (Lazy<object> entry in _entries.Values.Where(e => e.IsValueCreated))
             {
-                value.Dispose();
+                (entry.Value as IDisposable)?.Dispose();
             }
 
             _entries.Clear();

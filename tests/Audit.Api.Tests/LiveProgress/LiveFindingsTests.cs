@@ -10,7 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Audit.Api.Tests.LiveProgress;
 
 /// <summary>
-/// Findings are stored and announced as each probe finishes, not when the audit ends: the second of three probes is
+/// Findings are stored and announced as each probe finishes, not when the audit ends: the second of four probes is
 /// held back until the test has seen the first probe's finding on the event stream and in the audit.
 /// </summary>
 public sealed class LiveFindingsTests
@@ -43,7 +43,7 @@ public sealed class LiveFindingsTests
                         await secondProbe.Task.WaitAsync(cancellationToken);
                     }
 
-                    return new ProbeOutcome(run == 3 ? Verdict.Fail : Verdict.Pass, run, $"run {run}", new JsonObject(), []);
+                    return new ProbeOutcome(run == 4 ? Verdict.Fail : Verdict.Pass, run, $"run {run}", new JsonObject(), []);
                 }));
             });
         HttpClient client = factory.ClientFor(AuditApiFactory.AcmeCompliance);
@@ -81,8 +81,10 @@ public sealed class LiveFindingsTests
         Assert.Equal(["first"], duringRun["findings"]!.AsArray().Select(f => f!["controlId"]!.GetValue<string>()));
 
         List<int> findings = [.. events.Select((e, i) => (e, i)).Where(x => x.e.Type == "finding").Select(x => x.i)];
-        Assert.Equal(["first", "second", "third"], findings.Select(i => events[i].Data["controlId"]!.GetValue<string>()));
-        Assert.Equal(["run 1", "run 2", "run 3"], findings.Select(i => events[i].Data["summary"]!.GetValue<string>()));
+        Assert.Equal(["first", "second", "second", "third"], findings.Select(i => events[i].Data["controlId"]!.GetValue<string>()));
+        Assert.Equal(["run 1", "run 2", "run 3", "run 4"], findings.Select(i => events[i].Data["summary"]!.GetValue<string>()));
+        // The supporting probe's finding is marked so live, as GET /audits/{id} marks it afterwards.
+        Assert.Equal(["verdict", "verdict", "supporting", "verdict"], findings.Select(i => events[i].Data["role"]!.GetValue<string>()));
         (string lastType, JsonNode last) = events[^1];
         Assert.Equal("status", lastType);
         Assert.Equal("succeeded", last["status"]!.GetValue<string>());
@@ -94,24 +96,29 @@ public sealed class LiveFindingsTests
 
         // The stored results after the end are the same three, once each, and each finding was queued for the webhook.
         JsonNode done = await (await client.GetAsync($"/api/v1/audits/{id}")).JsonAsync();
-        Assert.Equal(["first", "second", "third"], done["findings"]!.AsArray().Select(f => f!["controlId"]!.GetValue<string>()));
+        Assert.Equal(["first", "second", "second", "third"], done["findings"]!.AsArray().Select(f => f!["controlId"]!.GetValue<string>()));
+        Assert.Equal(["verdict", "verdict", "supporting", "verdict"], done["findings"]!.AsArray().Select(f => f!["role"]!.GetValue<string>()));
         JsonArray deliveries = (await (await client.GetAsync($"/api/v1/webhooks/{hookId}/deliveries")).JsonAsync()).AsArray();
-        Assert.Equal(3, deliveries.Count(d => d!["eventType"]!.GetValue<string>() == "audit.finding"));
+        Assert.Equal(4, deliveries.Count(d => d!["eventType"]!.GetValue<string>() == "audit.finding"));
     }
 
     private static object ThreeProbeProfile() => new
     {
         id = "three-steps",
         version = "1.0.0",
-        title = "Three probes in turn",
+        title = "Four probes in turn",
         regulation = "none",
-        description = "Three controls of one probe each.",
+        description = "Three controls of one probe each, and a supporting second probe in the second.",
         controls = new[] { "first", "second", "third" }.Select(control => new
         {
             id = control,
             clause = control,
             title = control,
-            probes = new[] { new { probe = "model-inventory", parameters = new { }, threshold = 1 } },
+            probes = new[]
+            {
+                new { probe = "model-inventory", parameters = new { }, threshold = 1, role = "verdict" },
+                new { probe = "model-inventory", parameters = new { }, threshold = 1, role = "supporting" },
+            }.Take(control == "second" ? 2 : 1),
             evidence = Array.Empty<string>(),
             combine = "any-fail",
         }),

@@ -42,6 +42,39 @@ public sealed class SessionCacheTests
     }
 
     [Fact]
+    public void AFactory_MayWaitForAnotherKeyComputedOnAnotherThread()
+    {
+        // The trigger scan's reference lane stores the distilled reference while the scan's own entry is computed.
+        using var cache = new SessionCache();
+
+        string scan = cache.GetOrCreate("scan", () =>
+        {
+            Task<string> lane = Task.Run(() => cache.GetOrCreate("reference", () => "reference"));
+            Assert.True(lane.Wait(TimeSpan.FromSeconds(30)), "the other key waited for the first key's computation");
+            return "scan over " + lane.Result;
+        });
+
+        Assert.Equal("scan over reference", scan);
+        Assert.True(cache.Contains("reference"));
+    }
+
+    [Fact]
+    public async Task ConcurrentRequestsForOneKey_WaitForOneComputation()
+    {
+        using var cache = new SessionCache();
+        int calls = 0;
+        using var release = new ManualResetEventSlim();
+
+        Task<object> first = Task.Run(() => cache.GetOrCreate("scan", () => { Interlocked.Increment(ref calls); release.Wait(TimeSpan.FromSeconds(30)); return new object(); }));
+        SpinWait.SpinUntil(() => Volatile.Read(ref calls) == 1, TimeSpan.FromSeconds(30));
+        Task<object> second = Task.Run(() => cache.GetOrCreate("scan", () => { Interlocked.Increment(ref calls); return new object(); }));
+        release.Set();
+
+        Assert.Same(await first, await second);
+        Assert.Equal(1, calls);
+    }
+
+    [Fact]
     public void AKeyHoldingAnotherType_IsAnError()
     {
         using var cache = new SessionCache();

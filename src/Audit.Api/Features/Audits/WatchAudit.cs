@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Audit.Api.Infrastructure;
 using Audit.Api.Infrastructure.Persistence;
 using Audit.Domain.Audits;
+using Audit.Domain.Profiles;
 using Microsoft.Extensions.Options;
 
 namespace Audit.Api.Features.Audits;
@@ -54,8 +55,12 @@ public sealed class WatchAudit
                 (_, IReadOnlyList<FindingRow> findings) = await _audits.ResultsAsync(id, cancellationToken);
                 // A new attempt (after a lost lease) starts its findings again; they are announced again as they come.
                 emitted = Math.Min(emitted, findings.Count);
-                foreach (FindingRow finding in findings.Skip(emitted))
+                // The role comes from the audit's copy of its profile, as in GET /audits/{id}, so a supporting finding is
+                // marked the same way live and afterwards.
+                IReadOnlyList<VerdictRole> roles = ControlVerdicts.FindingRoles(row.Profile(), findings.Select(f => f.ControlId));
+                for (int i = emitted; i < findings.Count; i++)
                 {
+                    FindingRow finding = findings[i];
                     yield return Event("finding", ++sequence, new JsonObject
                     {
                         ["id"] = id,
@@ -64,6 +69,7 @@ public sealed class WatchAudit
                         ["verdict"] = finding.Verdict,
                         ["score"] = finding.Score,
                         ["summary"] = finding.Summary,
+                        ["role"] = ControlVerdicts.RoleName(roles[i]),
                     });
                 }
 

@@ -51,13 +51,13 @@ internal static class OpenApiExamples
         {
             ["id"] = AuditId, ["status"] = "running", ["progress"] = 0.42, ["currentStep"] = "neural-cleanse (trigger-reverse-engineering)",
             ["etaSeconds"] = 96.5, ["modelArtifactId"] = ModelId, ["datasetArtifactId"] = DatasetId,
-            ["profile"] = new JsonObject { ["id"] = "trojan-scan", ["version"] = "1.0.0", ["contentHash"] = "sha256:" + Sha256 },
+            ["profile"] = new JsonObject { ["id"] = "trojan-scan", ["version"] = "2.0.0", ["contentHash"] = "sha256:" + Sha256 },
             ["verdict"] = null, ["device"] = "cpu", ["seed"] = 1_234_567, ["createdAt"] = Created, ["startedAt"] = "2026-11-30T09:15:03.020Z",
             ["finishedAt"] = null, ["controls"] = new JsonArray(),
             ["findings"] = new JsonArray(new JsonObject
             {
                 ["controlId"] = "inventory", ["probe"] = "model-inventory", ["verdict"] = "pass", ["score"] = 0.0,
-                ["summary"] = "Self-contained ONNX (opset 17), executable on a synthetic input.", ["details"] = new JsonObject(),
+                ["summary"] = "Self-contained ONNX (opset 17), executable on a synthetic input.", ["details"] = new JsonObject(), ["role"] = "verdict",
             }),
             ["error"] = null,
         },
@@ -87,7 +87,7 @@ internal static class OpenApiExamples
             ["claims"] = new JsonObject
             {
                 ["reportId"] = "rpt_6a8c0e2b4d6f8a1c3e5b7d9f0a2c4e61", ["auditId"] = AuditId, ["tenant"] = "acme", ["modelSha256"] = Sha256,
-                ["datasetSha256"] = null, ["profileId"] = "trojan-scan", ["profileVersion"] = "1.0.0", ["profileContentHash"] = "sha256:" + Sha256,
+                ["datasetSha256"] = null, ["profileId"] = "trojan-scan", ["profileVersion"] = "2.0.0", ["profileContentHash"] = "sha256:" + Sha256,
                 ["verdict"] = "pass", ["issuedAt"] = "2026-11-30T09:18:41.502Z",
             },
             ["signingTime"] = "2026-11-30T09:18:41.502Z", ["signer"] = "CN=Audit report signing", ["logIndex"] = 41,

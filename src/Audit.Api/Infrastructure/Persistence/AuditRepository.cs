@@ -314,6 +314,7 @@ public sealed class AuditRepository
             ["verdict"] = finding.Verdict.ToString().ToLowerInvariant(),
             ["score"] = finding.Score is { } score && double.IsFinite(score) ? score : null,
             ["summary"] = finding.Summary,
+            ["role"] = Domain.Profiles.ControlVerdicts.RoleName(finding.Role),
             ["href"] = $"/api/v1/audits/{id}",
         };
         await WebhookRepository.EnqueueAsync(connection, transaction, tenant, "audit.finding", data, _time.GetUtcNow(), cancellationToken);

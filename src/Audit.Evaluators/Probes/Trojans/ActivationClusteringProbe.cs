@@ -45,13 +45,14 @@ public sealed class ActivationClusteringProbe : IProbe
 
     /// <inheritdoc />
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
-        Task.Run(() => Run(context, cancellationToken), cancellationToken);
+        Task.Run(() => SharedOutcome.Of(context, Descriptor, () => Run(context, cancellationToken)), cancellationToken);
 
     private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken)
     {
         var parameters = new ProbeParameters(context, Descriptor);
         using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
-        using RepresentationPool pool = RepresentationPool.Build(parameters, context, evidence, cancellationToken);
+        // The session owns the pool (activation clustering and spectral signatures share it).
+        RepresentationPool pool = RepresentationPool.Build(parameters, context, evidence, cancellationToken);
         TriggerScan scan = pool.Scan;
         string layer = pool.Layer;
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
 using Audit.Domain.Statistics;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -40,6 +41,9 @@ public sealed class AdversarialSinkProbe : IProbe
 {
     private const double NormalConsistency = 1.4826;
 
+    /// <summary>Most walks per batch (the batch size before the bound on activation bytes).</summary>
+    private const int MostWalksPerBatch = 256;
+
     /// <inheritdoc />
     public ProbeDescriptor Descriptor { get; } = new(
         "adversarial-sink",
@@ -76,7 +80,6 @@ public sealed class AdversarialSinkProbe : IProbe
         }
 
         using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
-        int classes = evidence.Classes;
         int count = Math.Min(parameters.Int("probeInputs"), evidence.Count);
         int steps = parameters.Int("steps");
         double epsilon = parameters.Double("epsilon");
@@ -91,8 +94,149 @@ public sealed class AdversarialSinkProbe : IProbe
         Tensor inputs = evidence.Inputs.index_select(0, chosen);
         Tensor start = torch.rand(inputs.shape, generator: generator).to(evidence.Device);
         bool final = parameters.String("landing") == "final";
-        Walk walk = Perturb(evidence, inputs, start, norm, epsilon, steps, final, new Progress<double>(p => context.Progress.Report((parameters.Bool("referenceCalibration") ? 0.5 : 1) * p)), cancellationToken);
+        ReferenceSettings? settings = parameters.Bool("referenceCalibration")
+            ? new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed)
+            : null;
+        (Walk walk, Walk? referenceWalk, double? agreement) = Walks(evidence, settings, inputs, start, norm, epsilon, steps, final, hostThreads, context.Progress, cancellationToken);
+        try
+        {
+            return Assess(context, parameters, evidence, walk, referenceWalk, agreement, count, steps, epsilon, norm, minimum);
+        }
+        finally
+        {
+            walk.Delta.Dispose();
+            referenceWalk?.Delta.Dispose();
+        }
+    }
 
+    /// <summary>
+    /// The walks on the audited model and, with <paramref name="settings"/>, on the session's distilled reference, in two
+    /// one-thread lanes: one walks on the audited model and then takes the reference's remaining batches from the back,
+    /// the other walks on the reference from the front (every batch is computed exactly as it would be alone); then the
+    /// reference's agreement with the model. The walks' perturbation tensors belong to the caller.
+    /// </summary>
+    private static (Walk Audited, Walk? Reference, double? Agreement) Walks(
+        ClassifierEvidence evidence,
+        ReferenceSettings? settings,
+        Tensor inputs,
+        Tensor start,
+        string norm,
+        double epsilon,
+        int steps,
+        bool final,
+        int hostThreads,
+        IProgress<double> progress,
+        CancellationToken cancellationToken)
+    {
+        long n = inputs.shape[0];
+        var auditedWork = WalkBatches.For(evidence, n);
+        double auditedShare = 0, referenceShare = 0;
+        void Report() => progress.Report(settings is null ? Volatile.Read(ref auditedShare) : 0.5 * (Volatile.Read(ref auditedShare) + Volatile.Read(ref referenceShare)));
+        var auditedProgress = new Progress<double>(p => { Volatile.Write(ref auditedShare, p); Report(); });
+        var referenceProgress = new Progress<double>(p => { Volatile.Write(ref referenceShare, p); Report(); });
+        if (settings is null)
+        {
+            try
+            {
+                using IDisposable? stage = evidence.Timings?.Stage("sink.walk.audited");
+                Perturb(evidence, auditedWork, w => w.TakeFront(), inputs, start, norm, epsilon, steps, final, auditedProgress, cancellationToken);
+                return (auditedWork.Collect(), null, null);
+            }
+            catch
+            {
+                auditedWork.Release();
+                throw;
+            }
+        }
+
+        // The teacher's targets come before the lanes, so the reference lane never calls the audited model while the
+        // other lane walks on it; they are needed only when no probe of this audit distilled the reference yet.
+        Tensor? targets = null;
+        if (!evidence.Session.Contains(DistilledReference.Key(evidence, settings)))
+        {
+            using IDisposable? stage = evidence.Timings?.Stage("sink.teacher-targets");
+            targets = DistilledReference.TeacherTargets(evidence, settings, cancellationToken);
+        }
+
+        using Tensor? ownedTargets = targets;
+        var trained = new TaskCompletionSource<(ClassifierEvidence Evidence, WalkBatches Work)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        DistilledReference? reference = null;
+        ClassifierEvidence? referenceEvidence = null;
+        WalkBatches? referenceWork = null;
+        try
+        {
+            Lanes.Both(
+                TrojanProbeParameters.ScanThreads,
+                hostThreads,
+                () =>
+                {
+                    using (evidence.Timings?.Stage("sink.walk.audited"))
+                    {
+                        Perturb(evidence, auditedWork, w => w.TakeFront(), inputs, start, norm, epsilon, steps, final, auditedProgress, cancellationToken);
+                    }
+
+                    (ClassifierEvidence model, WalkBatches work) = trained.Task.GetAwaiter().GetResult();
+                    using IDisposable? stage = evidence.Timings?.Stage("sink.walk.reference");
+                    Perturb(model, work, w => w.TakeBack(), inputs, start, norm, epsilon, steps, final, referenceProgress, cancellationToken);
+                },
+                () =>
+                {
+                    try
+                    {
+                        using (evidence.Timings?.Stage("sink.reference.distil"))
+                        {
+                            reference = DistilledReference.Shared(evidence, settings, () => targets ?? throw new InvalidOperationException("The session's reference is gone while the probe runs."), cancellationToken);
+                        }
+
+                        referenceEvidence = evidence.WithModel(reference, $"sink-reference|{settings}");
+                        referenceWork = WalkBatches.For(referenceEvidence, n);
+                        trained.SetResult((referenceEvidence, referenceWork));
+                    }
+                    catch (Exception error)
+                    {
+                        trained.TrySetException(error);
+                        throw;
+                    }
+
+                    using IDisposable? stage = evidence.Timings?.Stage("sink.walk.reference");
+                    Perturb(referenceEvidence, referenceWork, w => w.TakeFront(), inputs, start, norm, epsilon, steps, final, referenceProgress, cancellationToken);
+                },
+                cancellationToken);
+            double agreement;
+            using (evidence.Timings?.Stage("sink.agreement"))
+            {
+                agreement = reference!.Agreement(evidence, cancellationToken);
+            }
+
+            Walk audited = auditedWork.Collect();
+            return (audited, referenceWork!.Collect(), agreement);
+        }
+        catch
+        {
+            auditedWork.Release();
+            referenceWork?.Release();
+            throw;
+        }
+        finally
+        {
+            referenceEvidence?.Dispose();
+        }
+    }
+
+    private static ProbeOutcome Assess(
+        ProbeContext context,
+        ProbeParameters parameters,
+        ClassifierEvidence evidence,
+        Walk walk,
+        Walk? referenceWalk,
+        double? agreement,
+        int count,
+        int steps,
+        double epsilon,
+        string norm,
+        int minimum)
+    {
+        int classes = evidence.Classes;
         Sinks audited = Sinks.Of(walk, classes, minimum);
         if (audited.Counted < Math.Max(3, (classes + 1) / 2))
         {
@@ -103,18 +247,7 @@ public sealed class AdversarialSinkProbe : IProbe
         // Natural sinks (on Fashion-MNIST, shirt collects perturbations from most garments) are a property of the
         // classes; a reference distilled from the model on clean inputs inherits them and not an implant, which clean
         // inputs never exercise. The same walks on the reference give each class's natural breadth.
-        Sinks? natural = null;
-        double? agreement = null;
-        if (parameters.Bool("referenceCalibration"))
-        {
-            var settings = new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed);
-            using Tensor targets = DistilledReference.TeacherTargets(evidence, settings, cancellationToken);
-            using DistilledReference reference = DistilledReference.Train(evidence, settings, targets, null, cancellationToken);
-            using ClassifierEvidence referenceEvidence = evidence.WithModel(reference, $"sink-reference|{settings}");
-            agreement = reference.Agreement(evidence, cancellationToken);
-            Walk referenceWalk = Perturb(referenceEvidence, inputs, start, norm, epsilon, steps, final, new Progress<double>(p => context.Progress.Report(0.6 + 0.4 * p)), cancellationToken);
-            natural = Sinks.Of(referenceWalk, classes, minimum);
-        }
+        Sinks? natural = referenceWalk is null ? null : Sinks.Of(referenceWalk, classes, minimum);
 
         double[] breadth = audited.Breadth;
         double floor = parameters.Double("minimumBreadth");
@@ -262,18 +395,29 @@ public sealed class AdversarialSinkProbe : IProbe
     /// </summary>
     private static Walk Perturb(ClassifierEvidence evidence, Tensor inputs, Tensor uniform, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
     {
-        const int Batch = 256;
+        var work = WalkBatches.For(evidence, inputs.shape[0]);
+        Perturb(evidence, work, w => w.TakeFront(), inputs, uniform, norm, epsilon, steps, final, progress, cancellationToken);
+        return work.Collect();
+    }
+
+    /// <summary>
+    /// Runs the batches of <paramref name="work"/> that <paramref name="take"/> hands out (several lanes may share one
+    /// <see cref="WalkBatches"/>; each batch is computed exactly as in a single pass over all of them).
+    /// </summary>
+    private static void Perturb(ClassifierEvidence evidence, WalkBatches work, Func<WalkBatches, int?> take, Tensor inputs, Tensor uniform, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
+    {
+        long Batch = work.Batch;
         long n = inputs.shape[0];
         float span = evidence.High - evidence.Low;
         double radius = epsilon * span;
         double dimensions = inputs.shape[1..].Aggregate(1L, (a, b) => a * b);
         // L∞: 2.5 ε / steps per signed step (Madry et al.'s rule of thumb); L2: the same RMS change per coordinate.
         double stepSize = 2.5 * radius / steps;
-        int[] source = new int[n], landing = new int[n];
-        var deltas = new List<Tensor>();
-        for (long first = 0; first < n; first += Batch)
+        int[] source = work.Source, landing = work.Landing;
+        while (take(work) is int batch)
         {
             using var batchScope = torch.NewDisposeScope();
+            long first = batch * Batch;
             long size = Math.Min(Batch, n - first);
             Tensor x0 = inputs.narrow(0, first, size);
             Tensor y0;
@@ -367,11 +511,91 @@ public sealed class AdversarialSinkProbe : IProbe
                 landing[first + i] = (int)l[i];
             }
 
-            deltas.Add(atLanding.detach().MoveToOuterDisposeScope());
-            progress.Report(Math.Min(1.0, (first + size) / (double)n));
+            work.Deltas[batch] = atLanding.detach().DetachFromDisposeScope();
+            progress.Report(work.Done());
+            NativeHeap.Trim();
+        }
+    }
+
+    /// <summary>
+    /// The batches of one model's walks over <c>n</c> inputs, handed out from the front or the back, so two lanes can share
+    /// them (the lane that finishes its own work first takes the remaining batches from the other end); results land at
+    /// their batch's place.
+    /// </summary>
+    private sealed class WalkBatches
+    {
+        private readonly Lock _gate = new();
+        private int _front;
+        private int _back;
+        private int _done;
+
+        private WalkBatches(long n, long batch)
+        {
+            Batch = batch;
+            int count = (int)((n + batch - 1) / batch);
+            _back = count;
+            Deltas = new Tensor?[count];
+            Source = new int[n];
+            Landing = new int[n];
         }
 
-        return new Walk(source, landing, torch.cat(deltas, 0));
+        public long Batch { get; }
+
+        public Tensor?[] Deltas { get; }
+
+        public int[] Source { get; }
+
+        public int[] Landing { get; }
+
+        /// <summary>
+        /// At most 256 walks per batch, fewer where their activations, gradients and the walks' own per-input tensors
+        /// (about ten copies of the input) would exceed the forward budget: 4× the activations, since two lanes walk at
+        /// once (at 3×64×64, 256 walks held about 0.45 GB; at 3× the activations the two lanes still took the service
+        /// to 964 MiB). Each walk is its own (its own loss term, gradient and landing), so the batch size changes how
+        /// many run at once, not where they go; at 1×28×28 the examples keep 256.
+        /// </summary>
+        public static WalkBatches For(ClassifierEvidence evidence, long n) => new(n, evidence.RowsPerForward(MostWalksPerBatch, factor: 4));
+
+        public int? TakeFront()
+        {
+            lock (_gate)
+            {
+                return _front < _back ? _front++ : null;
+            }
+        }
+
+        public int? TakeBack()
+        {
+            lock (_gate)
+            {
+                return _front < _back ? --_back : null;
+            }
+        }
+
+        /// <summary>Counts a finished batch; the share of batches done.</summary>
+        public double Done() => (double)Interlocked.Increment(ref _done) / Deltas.Length;
+
+        /// <summary>The whole walk (its perturbation tensor belongs to the caller); every batch must be done.</summary>
+        public Walk Collect()
+        {
+            Tensor[] parts = [.. Deltas.Select(d => d ?? throw new InvalidOperationException("A walk batch was not run."))];
+            Tensor delta = torch.cat(parts, 0).DetachFromDisposeScope();
+            foreach (Tensor part in parts)
+            {
+                part.Dispose();
+            }
+
+            return new Walk(Source, Landing, delta);
+        }
+
+        /// <summary>Releases the batches' tensors after a failure.</summary>
+        public void Release()
+        {
+            foreach (Tensor? part in Deltas)
+            {
+                part?.Dispose();
+            }
+        }
     }
 
     /// <summary>Binomial variance of a share <paramref name="p"/> of <paramref name="n"/> inputs, at least one input's worth.</summary>

@@ -1,5 +1,6 @@
 using Audit.Evaluators.Datasets;
 using Audit.Evaluators.Models;
+using Audit.Evaluators.Runtime;
 using Audit.Evaluators.Sessions;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -13,13 +14,25 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// </summary>
 internal sealed class ClassifierEvidence : IDisposable
 {
+    /// <summary>Most inputs per batched forward pass without gradients (the bound before activations were measured).</summary>
     private const int ForwardBatch = 512;
+
+    /// <summary>
+    /// Bound on the activation bytes of one batched forward pass (every value the graph computes for its rows, summed,
+    /// as a one-row measurement gives them): 128 MiB. At 1×28×28 the examples' CNNs need about 0.1–0.25 MB a row, so
+    /// their forwards keep <see cref="ForwardBatch"/> rows and their numbers are unchanged; at 3×64×64 a CNN that
+    /// convolves at full resolution needs about 1 MB a row, and 512 rows held more than 0.5 GB at once.
+    /// </summary>
+    public const long ForwardBytes = 128L << 20;
 
     /// <summary><see cref="ModelKey"/> of the audited model.</summary>
     public const string AuditedModel = "audited";
 
+    private readonly Lazy<long> _activationBytesPerRow;
+
     private ClassifierEvidence(IDifferentiableModel model, string modelKey, DatasetArtifact dataset, string datasetKey, Tensor inputs, float low, float high, int classes, SessionCache session, ProbeTimings? timings)
     {
+        _activationBytesPerRow = new Lazy<long>(MeasureActivationBytesPerRow, LazyThreadSafetyMode.ExecutionAndPublication);
         Model = model;
         ModelKey = modelKey;
         Dataset = dataset;
@@ -62,6 +75,22 @@ internal sealed class ClassifierEvidence : IDisposable
     public Device Device => Model.Device.Torch;
 
     public int Count => (int)Inputs.shape[0];
+
+    /// <summary>
+    /// Bytes of activations one input row costs in a forward pass of <see cref="Model"/>: the input and every value the
+    /// model computes for it (graph values, or the reference's layer outputs), measured once from a forward pass of two
+    /// rows. An upper bound on what a forward without gradients holds at once (imported graphs free each value after its
+    /// last reader) and close to what a forward with gradients keeps for the backward pass.
+    /// </summary>
+    public long ActivationBytesPerRow => _activationBytesPerRow.Value;
+
+    /// <summary>
+    /// Rows per batched forward pass so that its activations stay within <paramref name="budgetBytes"/> (<paramref name="factor"/>
+    /// times the activations per row: 2 for a forward with backward, whose gradients are as large again), at least one
+    /// and at most <paramref name="most"/>.
+    /// </summary>
+    public int RowsPerForward(int most, long budgetBytes = ForwardBytes, double factor = 1) =>
+        (int)Math.Clamp((long)(budgetBytes / (factor * Math.Max(1, ActivationBytesPerRow))), 1, Math.Max(1, most));
 
     /// <summary>Loads the model and dataset of <paramref name="context"/> and checks that they fit together.</summary>
     /// <exception cref="DatasetRejectedException">No dataset, or it does not fit the model.</exception>
@@ -184,18 +213,56 @@ internal sealed class ClassifierEvidence : IDisposable
         return found ?? throw new ArgumentException("No penultimate representation (a [N, D] value before the logits) was found; name one with 'layer'.", nameof(requested));
     }
 
-    private static Tensor Batched(Tensor inputs, Func<Tensor, Tensor> run, CancellationToken cancellationToken)
+    /// <summary>
+    /// <paramref name="run"/> over <paramref name="count"/> rows in forward-sized batches (<see cref="RowsPerForward"/>),
+    /// without gradients; <paramref name="run"/> gets each batch's first row and size and returns one result row per
+    /// input row. Each batch's intermediates are released before the next batch starts.
+    /// </summary>
+    public Tensor Batched(long count, Func<long, long, Tensor> run, CancellationToken cancellationToken, long budgetBytes = ForwardBytes)
     {
         using var noGrad = torch.no_grad();
-        var parts = new List<Tensor>();
         using var scope = torch.NewDisposeScope();
-        for (long start = 0; start < inputs.shape[0]; start += ForwardBatch)
+        var parts = new List<Tensor>();
+        long rows = RowsPerForward(ForwardBatch, budgetBytes);
+        for (long start = 0; start < count; start += rows)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            parts.Add(run(inputs.narrow(0, start, Math.Min(ForwardBatch, inputs.shape[0] - start))));
+            using var batchScope = torch.NewDisposeScope();
+            parts.Add(run(start, Math.Min(rows, count - start)).MoveToOuterDisposeScope());
         }
 
-        return torch.cat(parts, 0).MoveToOuterDisposeScope();
+        Tensor result = torch.cat(parts, 0).MoveToOuterDisposeScope();
+        // The batches' activations were freed; hand their pages back (see NativeHeap).
+        NativeHeap.Trim();
+        return result;
+    }
+
+    private Tensor Batched(Tensor inputs, Func<Tensor, Tensor> run, CancellationToken cancellationToken) =>
+        Batched(inputs.shape[0], (start, size) => run(inputs.narrow(0, start, size)), cancellationToken);
+
+    private long MeasureActivationBytesPerRow()
+    {
+        if (Model is DistilledReference reference)
+        {
+            return reference.ActivationBytesPerRow(Inputs.shape[1..]);
+        }
+
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        const long Rows = 2;
+        Tensor rows = Inputs[..(int)Math.Min(Rows, Count)];
+        IReadOnlyDictionary<string, Tensor> values = Model.Run(new Dictionary<string, Tensor> { [Model.Inputs[0].Name] = rows }, Model.ValueNames);
+        // Values with a batch dimension only (shapes and constants do not grow with the rows); each tensor once.
+        long bytes = rows.NumberOfElements * rows.ElementSize;
+        foreach (Tensor value in values.Values.Distinct())
+        {
+            if (value.dim() > 0 && value.shape[0] == rows.shape[0])
+            {
+                bytes += value.NumberOfElements * value.ElementSize;
+            }
+        }
+
+        return Math.Max(1, bytes / rows.shape[0]);
     }
 
     /// <summary>Nothing to release: the inputs belong to the session.</summary>

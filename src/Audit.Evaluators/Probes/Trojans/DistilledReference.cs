@@ -59,6 +59,21 @@ internal sealed class DistilledReference : IDifferentiableModel
 
     public ComputeDevice Device { get; }
 
+    /// <summary>The session's cache key of the reference distilled from <paramref name="evidence"/>'s model with <paramref name="settings"/>.</summary>
+    public static string Key(ClassifierEvidence evidence, ReferenceSettings settings) =>
+        $"distilled-reference|{evidence.ModelKey}|{evidence.DatasetKey}|{evidence.Low}|{evidence.High}|{settings}";
+
+    /// <summary>
+    /// The reference for <paramref name="evidence"/> and <paramref name="settings"/>, distilled once per audit and shared
+    /// by the probes that compare with it (the trigger scan's calibration, the adversarial sink test); the session owns
+    /// it. Training is seeded and runs at one intra-op thread in every caller, so the shared reference is the one each
+    /// probe would have trained. <paramref name="targets"/> gives the teacher's soft targets (<see cref="TeacherTargets"/>)
+    /// when the reference has to be trained; a caller that runs this beside work on the audited model computes them
+    /// beforehand, so training never calls the audited model.
+    /// </summary>
+    public static DistilledReference Shared(ClassifierEvidence evidence, ReferenceSettings settings, Func<Tensor> targets, CancellationToken cancellationToken) =>
+        evidence.Session.GetOrCreate(Key(evidence, settings), () => Train(evidence, settings, targets(), null, cancellationToken));
+
     /// <summary>The teacher's soft targets at the distillation temperature on every clean input (computed once, before training).</summary>
     public static Tensor TeacherTargets(ClassifierEvidence evidence, ReferenceSettings settings, CancellationToken cancellationToken)
     {
@@ -95,6 +110,14 @@ internal sealed class DistilledReference : IDifferentiableModel
 
         features.eval();
         head.eval();
+        // Trained: from here on gradients are only taken with respect to inputs (trigger masks, adversarial walks).
+        // Parameters that still required gradients made every later backward pass compute and accumulate weight
+        // gradients nobody reads, which was most of the reference's backward time; the input gradients are the same.
+        foreach (Parameter parameter in features.parameters().Concat(head.parameters()))
+        {
+            parameter.requires_grad_(false);
+        }
+
         return reference;
     }
 
@@ -145,6 +168,26 @@ internal sealed class DistilledReference : IDifferentiableModel
         using ClassifierEvidence self = teacher.WithModel(this, "reference-agreement");
         Tensor own = self.Predict(teacher.Inputs, cancellationToken);
         return teacher.Predict(teacher.Inputs, cancellationToken).eq(own).to_type(ScalarType.Float32).mean().item<float>();
+    }
+
+    /// <summary>
+    /// Bytes of activations one input of shape <paramref name="sample"/> costs in a forward pass: the scaled input, its
+    /// channels-last copy and every layer's output, from a forward pass of one zero input.
+    /// </summary>
+    public long ActivationBytesPerRow(long[] sample)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        Tensor x = torch.zeros([1, .. sample], device: Device.Torch);
+        long bytes = 3 * x.NumberOfElements * x.ElementSize;
+        x = ChannelsLast(x);
+        foreach ((string _, nn.Module<Tensor, Tensor> layer) in features.named_children().Select(c => (c.name, (nn.Module<Tensor, Tensor>)c.module)))
+        {
+            x = layer.forward(x);
+            bytes += x.NumberOfElements * x.ElementSize;
+        }
+
+        return bytes + head.forward(x).NumberOfElements * 4;
     }
 
     public Tensor Forward(Tensor input)

@@ -40,13 +40,24 @@ internal sealed class RepresentationPool : IDisposable
 
     /// <summary>
     /// The pool a representation probe works on: its <c>layer</c>, the audit's shared trigger scan (the first 80% of
-    /// the probe's progress) and <c>stampedShare</c> of the dataset stamped with the suspected class's trigger.
+    /// the probe's progress) and <c>stampedShare</c> of the dataset stamped with the suspected class's trigger. The
+    /// session owns the pool; callers do not dispose it.
     /// </summary>
     public static RepresentationPool Build(ProbeParameters parameters, ProbeContext context, ClassifierEvidence evidence, CancellationToken cancellationToken)
     {
-        string layer = evidence.ResolveLayer(parameters.String("layer"));
+        string layer;
+        using (evidence.Timings?.Stage("pool.resolve-layer"))
+        {
+            layer = evidence.ResolveLayer(parameters.String("layer"));
+        }
+
         TriggerScan scan = TrojanProbeParameters.RunScan(parameters, evidence, context, new Progress<double>(p => context.Progress.Report(0.8 * p)), cancellationToken);
-        return Build(evidence, scan, parameters.Double("stampedShare"), layer, context.Seed, cancellationToken);
+        double share = parameters.Double("stampedShare");
+        // One pool per scan, layer, share and seed for the audit: activation clustering and spectral signatures (and
+        // trojan-likelihood's runs of them) read the same activations.
+        return evidence.Session.GetOrCreate(
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"pool|{scan.Key}|{layer}|{share:R}|{context.Seed}"),
+            () => Build(evidence, scan, share, layer, context.Seed, cancellationToken));
     }
 
     private static RepresentationPool Build(
@@ -57,6 +68,7 @@ internal sealed class RepresentationPool : IDisposable
         int seed,
         CancellationToken cancellationToken)
     {
+        using IDisposable? stage = evidence.Timings?.Stage("pool.build");
         using var scope = torch.NewDisposeScope();
         int suspected = scan.SuspectedClass;
         Tensor pool = evidence.Inputs;

@@ -219,12 +219,36 @@ internal sealed class TriggerSearch : IDisposable
         }
     }
 
-    /// <summary>Per class, the smallest working norm over its rows, or the smallest last norm when none worked yet.</summary>
+    /// <summary>Per class, the smallest working norm over its rows, or the smallest last norm when none worked yet (NaN for a class without rows).</summary>
     public double[] CurrentNorms() => Enumerable.Range(0, Classes).Select(k =>
     {
         Row[] own = [.. rows.Where(r => r.Class == k)];
-        return own.Any(r => double.IsFinite(r.Best)) ? own.Where(r => double.IsFinite(r.Best)).Min(r => r.Best) : own.Min(r => r.LastNorm);
+        return own.Length == 0 ? double.NaN
+            : own.Any(r => double.IsFinite(r.Best)) ? own.Where(r => double.IsFinite(r.Best)).Min(r => r.Best) : own.Min(r => r.LastNorm);
     }).ToArray();
+
+    /// <summary>
+    /// Per class, the norm <see cref="Result"/> reports (the chosen start's smallest working norm, else its last norm), NaN
+    /// for a class without rows: what a search that holds only some classes contributes to a scan split across lanes.
+    /// </summary>
+    public double[] ResultNorms() => Enumerable.Range(0, Classes).Select(k =>
+    {
+        Row[] own = [.. rows.Where(r => r.Class == k)];
+        if (own.Length == 0)
+        {
+            return double.NaN;
+        }
+
+        Row best = own.OrderBy(r => double.IsFinite(r.Best) ? 0 : 1).ThenBy(r => double.IsFinite(r.Best) ? r.Best : r.LastNorm).ThenBy(r => r.Start).First();
+        return double.IsFinite(best.Best) ? best.Best : best.LastNorm;
+    }).ToArray();
+
+    /// <summary>
+    /// Moves the global step on to <paramref name="steps"/> when this search stopped earlier: when one model's classes are
+    /// split across two searches, a single search would have gone on stepping until the last of them stopped, and rows
+    /// added afterwards must start at that step (each step's clean inputs are fixed by its index).
+    /// </summary>
+    public void AlignSteps(int steps) => Steps = Math.Max(Steps, steps);
 
     /// <summary>The triggers found: per class the start with the smallest working mask (else the smallest last mask).</summary>
     public ReverseEngineeredTriggers Result(IReadOnlySet<int> refined)

@@ -56,6 +56,9 @@ internal sealed record TriggerScan(
 
     public double AnomalyIndex => AnomalyIndices[SuspectedClass];
 
+    /// <summary>The session's cache key of this scan: names the model, evidence, bounds and every setting it depends on.</summary>
+    public string Key { get; init; } = "";
+
     /// <summary>
     /// Runs (or reuses from the audit's session) the reverse-engineering of the audited model and, when calibrated, of a
     /// reference distilled from it on the clean inputs.
@@ -70,7 +73,7 @@ internal sealed record TriggerScan(
         CancellationToken cancellationToken)
     {
         string key = $"trigger-scan|{evidence.ModelKey}|{evidence.DatasetKey}|{evidence.Low}|{evidence.High}|{settings}|{calibration}|{reference}|{ratioNoise}";
-        TriggerScan scan = evidence.Session.GetOrCreate(key, () => Compute(evidence, settings, calibration, reference, ratioNoise, progress, cancellationToken), out bool created);
+        TriggerScan scan = evidence.Session.GetOrCreate(key, () => Compute(evidence, settings, calibration, reference, ratioNoise, progress, cancellationToken) with { Key = key }, out bool created);
         if (!created)
         {
             progress?.Report(1);
@@ -161,60 +164,150 @@ internal sealed record TriggerScan(
         // Two lanes of one thread each: the audited model's triggers, and the reference (distillation, then its
         // triggers). Each lane is deterministic on its own; nothing in one waits for the other until the schedule
         // needs both screenings. The teacher's targets come first, so the reference lane never calls the audited model.
-        using Tensor targets = DistilledReference.TeacherTargets(evidence, referenceSettings, cancellationToken);
-        DistilledReference? reference = null;
-        TriggerSearch? recovered = null;
+        // The reference is the session's (DistilledReference.Shared): the adversarial sink test walks on the same one.
+        Tensor? targets = null;
+        if (!evidence.Session.Contains(DistilledReference.Key(evidence, referenceSettings)))
+        {
+            using IDisposable? stage = evidence.Timings?.Stage("scan.teacher-targets");
+            targets = DistilledReference.TeacherTargets(evidence, referenceSettings, cancellationToken);
+        }
+
+        using Tensor? ownedTargets = targets;
+
+        // The reference's classes are split between the lanes: the audited model's search costs a fraction of the
+        // reference's (distillation, then a larger network), so the audited lane also takes every third of the
+        // reference's classes once the reference is trained. Each row's trajectory is its own (seeded start, the
+        // step's fixed clean inputs, its own Adam state and schedule), and the two searches are kept at a common global
+        // step, so the split changes which forward a row shares, not what it computes.
+        var referenceOnAudited = Enumerable.Range(0, classes).Where(k => k % 3 == 2).ToHashSet();
+        var referenceOnReference = Enumerable.Range(0, classes).Where(k => !referenceOnAudited.Contains(k)).ToHashSet();
+        var trained = new TaskCompletionSource<ClassifierEvidence>(TaskCreationOptions.RunContinuationsAsynchronously);
+        TriggerSearch? recoveredHere = null, recoveredThere = null;
         ClassifierEvidence? referenceEvidence = null;
+        DistilledReference? reference = null;
+
+        TriggerSearch ReferenceSearch(ClassifierEvidence model, IReadOnlySet<int> own)
+        {
+            var search = new TriggerSearch(model, settings);
+            search.AddStarts(own, 1);
+            return search;
+        }
+
         try
         {
-            Both(
+            Lanes.Both(
                 settings.Threads,
                 hostThreads,
-                () => audited.Run(everyClass, screening, everyClass, settings.EarlyStopPatience, settings.EarlyStopPatience, Share(progress, 0, 0.3), cancellationToken),
                 () =>
                 {
-                    reference = DistilledReference.Train(evidence, referenceSettings, targets, null, cancellationToken);
-                    referenceEvidence = evidence.WithModel(reference, $"reference|{referenceSettings}");
-                    recovered = new TriggerSearch(referenceEvidence, settings);
-                    recovered.AddStarts(everyClass, 1);
-                    recovered.Run(everyClass, screening, everyClass, settings.EarlyStopPatience, settings.EarlyStopPatience, null, cancellationToken);
+                    using (evidence.Timings?.Stage("scan.audited.screening"))
+                    {
+                        audited.Run(everyClass, screening, everyClass, settings.EarlyStopPatience, settings.EarlyStopPatience, Share(progress, 0, 0.3), cancellationToken);
+                    }
+
+                    ClassifierEvidence model = trained.Task.GetAwaiter().GetResult();
+                    using IDisposable? stage = evidence.Timings?.Stage("scan.reference.screening");
+                    recoveredHere = ReferenceSearch(model, referenceOnAudited);
+                    recoveredHere.Run(referenceOnAudited, screening, everyClass, settings.EarlyStopPatience, settings.EarlyStopPatience, null, cancellationToken);
+                },
+                () =>
+                {
+                    try
+                    {
+                        using (evidence.Timings?.Stage("scan.reference.distil"))
+                        {
+                            reference = DistilledReference.Shared(
+                                evidence,
+                                referenceSettings,
+                                () => targets ?? throw new InvalidOperationException("The session's reference is gone while the scan runs."),
+                                cancellationToken);
+                        }
+
+                        referenceEvidence = evidence.WithModel(reference, $"reference|{referenceSettings}");
+                        trained.SetResult(referenceEvidence);
+                    }
+                    catch (Exception error)
+                    {
+                        trained.TrySetException(error);
+                        throw;
+                    }
+
+                    using IDisposable? stage = evidence.Timings?.Stage("scan.reference.screening");
+                    recoveredThere = ReferenceSearch(referenceEvidence, referenceOnReference);
+                    recoveredThere.Run(referenceOnReference, screening, everyClass, settings.EarlyStopPatience, settings.EarlyStopPatience, null, cancellationToken);
                 },
                 cancellationToken);
-            TriggerSearch referenceSearch = recovered!;
-            (int[] refined, int[] candidates, bool[] basis) = Select(LogRatios(audited.CurrentNorms(), referenceSearch.CurrentNorms()));
+            TriggerSearch here = recoveredHere!, there = recoveredThere!;
+            Align(here, there);
+            (int[] refined, int[] candidates, bool[] basis) = Select(LogRatios(audited.CurrentNorms(), Merge(here.CurrentNorms(), there.CurrentNorms())));
             progress?.Report(0.35);
 
             // The reference follows the same schedule: the same classes refined, the same extra starts, so each
             // class's ratio compares like with like.
-            Both(
+            Lanes.Both(
                 settings.Threads,
                 hostThreads,
-                () => Refine(audited, refined, candidates, settings, Share(progress, 0.35, 0.6), cancellationToken),
-                () => Refine(referenceSearch, refined, candidates, settings, null, cancellationToken),
+                () =>
+                {
+                    using (evidence.Timings?.Stage("scan.audited.refine"))
+                    {
+                        Refine(audited, refined, candidates, settings, Share(progress, 0.35, 0.6), cancellationToken);
+                    }
+
+                    using IDisposable? stage = evidence.Timings?.Stage("scan.reference.refine");
+                    Refine(here, [.. refined.Where(referenceOnAudited.Contains)], [.. candidates.Where(referenceOnAudited.Contains)], settings, null, cancellationToken);
+                },
+                () =>
+                {
+                    using IDisposable? stage = evidence.Timings?.Stage("scan.reference.refine");
+                    Refine(there, [.. refined.Where(referenceOnReference.Contains)], [.. candidates.Where(referenceOnReference.Contains)], settings, null, cancellationToken);
+                },
                 cancellationToken);
+            Align(here, there);
             var refinedSet = refined.ToHashSet();
             ReverseEngineeredTriggers auditedTriggers = audited.Result(refinedSet);
-            ReverseEngineeredTriggers referenceTriggers = referenceSearch.Result(refinedSet);
-            double agreement = reference!.Agreement(evidence, cancellationToken);
+            double[] referenceNorms = Merge(here.ResultNorms(), there.ResultNorms());
+            double agreement;
+            using (evidence.Timings?.Stage("scan.agreement"))
+            {
+                agreement = reference!.Agreement(evidence, cancellationToken);
+            }
 
             // Ratios remove each class's natural cost (shared by model and reference); logs make them symmetric, so
             // a trigger 4× smaller than its class's natural cost is as far from the median as one 4× larger.
-            double[] scores = LogRatios(auditedTriggers.MaskNorms, referenceTriggers.MaskNorms);
+            double[] scores = LogRatios(auditedTriggers.MaskNorms, referenceNorms);
             // With ten classes the MAD of one run can come out far below the ratios' run-to-run noise (a clean model's
             // classes happen to agree closely), and then an ordinary gap reads as an outlier: the spread is floored at
             // that measured noise. Beyond RefinedClasses classes, the median and MAD are the rank-stratified basis's.
             (double[] indices, double m, double d) = MadAnomaly(scores, ratioNoise, basis);
             int suspected = refined.MinBy(k => scores[k]);
-            TriggerTransfer transfer = TriggerTransfer.Measure(evidence, referenceEvidence!, auditedTriggers, suspected, cancellationToken);
+            TriggerTransfer transfer;
+            using (evidence.Timings?.Stage("scan.transfer"))
+            {
+                transfer = TriggerTransfer.Measure(evidence, referenceEvidence!, auditedTriggers, suspected, cancellationToken);
+            }
+
             progress?.Report(1);
-            return new TriggerScan(auditedTriggers, calibration, referenceTriggers.MaskNorms, agreement, scores, indices, m, d, basis, transfer);
+            return new TriggerScan(auditedTriggers, calibration, referenceNorms, agreement, scores, indices, m, d, basis, transfer);
         }
         finally
         {
-            recovered?.Dispose();
+            // The reference itself belongs to the session.
+            recoveredHere?.Dispose();
+            recoveredThere?.Dispose();
             referenceEvidence?.Dispose();
-            reference?.Dispose();
         }
+    }
+
+    /// <summary>Per class, the value from whichever of two searches over disjoint classes holds it.</summary>
+    private static double[] Merge(double[] first, double[] second) => first.Zip(second, (a, b) => double.IsNaN(a) ? b : a).ToArray();
+
+    /// <summary>Both searches at the later one's global step (where one search over all their classes would be).</summary>
+    private static void Align(TriggerSearch first, TriggerSearch second)
+    {
+        int steps = Math.Max(first.Steps, second.Steps);
+        first.AlignSteps(steps);
+        second.AlignSteps(steps);
     }
 
     private static double[] LogRatios(IReadOnlyList<double> audited, IReadOnlyList<double> reference) =>
@@ -229,31 +322,6 @@ internal sealed record TriggerScan(
     {
         search.AddStarts(candidates, settings.Restarts);
         search.Run(refined.ToHashSet(), settings.MaxSteps, candidates.ToHashSet(), settings.EarlyStopPatience, Math.Max(2, settings.EarlyStopPatience / 2), progress, cancellationToken);
-    }
-
-    /// <summary>Runs two lanes on their own threads, each pinned to <paramref name="threads"/>, and waits for both (errors of either are rethrown).</summary>
-    private static void Both(int threads, int hostThreads, Action first, Action second, CancellationToken cancellationToken)
-    {
-        Task Lane(Action work) => Task.Factory.StartNew(
-            () =>
-            {
-                using IntraOpThreads pin = IntraOpThreads.Pin(threads, hostThreads);
-                work();
-            },
-            cancellationToken,
-            TaskCreationOptions.LongRunning,
-            TaskScheduler.Default);
-
-        Task[] lanes = [Lane(first), Lane(second)];
-        try
-        {
-            Task.WaitAll(lanes, CancellationToken.None);
-        }
-        catch (AggregateException error) when (error.InnerExceptions.Count >= 1)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error.InnerExceptions.OfType<OperationCanceledException>().FirstOrDefault() ?? error.InnerExceptions[0]).Throw();
-            throw;
-        }
     }
 
     private static Progress<double>? Share(IProgress<double>? progress, double from, double width) =>

@@ -284,7 +284,7 @@ public sealed class AuditWorker : BackgroundService
         var fractionsGate = new Lock();
 
         // The inspection above is handed on, so the model-inventory probe does not parse the file again. Every probe
-        // is started at once and the session schedules them (lane probes side by side, see EvaluationSession); the
+        // is started at once and the session schedules them (lane probes on one-thread lanes, see EvaluationSession); the
         // findings are taken in the profile's order, so their sequence and the live events read as before. Leaving
         // early (cancellation, a failed write) cancels the probes still running before the session is released.
         using EvaluationSession session = _runner.Open(modelPath, datasetPath, _options.Device, (int)audit.Seed, inventory);
