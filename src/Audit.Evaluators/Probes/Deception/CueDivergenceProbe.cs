@@ -42,7 +42,11 @@ public sealed class CueDivergenceProbe : IProbe
             SequenceProbeHost.Integer("permutations", "Permutations for the p-value.", 5000, 100, 1_000_000),
             SequenceProbeHost.BatchSize,
             SequenceProbeHost.ContextLength,
-        ]);
+        ])
+    {
+        // One thread, no process-wide state (its own seeded generators): deterministic beside other probes.
+        RunsInLane = true,
+    };
 
     /// <inheritdoc/>
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>

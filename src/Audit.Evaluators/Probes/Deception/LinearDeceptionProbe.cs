@@ -50,7 +50,11 @@ public sealed class LinearDeceptionProbe : IProbe
             SequenceProbeHost.Integer("maxLayers", "Most values probed when discovering them.", 32, 1, 512),
             SequenceProbeHost.BatchSize,
             SequenceProbeHost.ContextLength,
-        ]);
+        ])
+    {
+        // One thread, no process-wide state (its own seeded generators): deterministic beside other probes.
+        RunsInLane = true,
+    };
 
     /// <inheritdoc/>
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>

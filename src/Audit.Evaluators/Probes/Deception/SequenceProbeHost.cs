@@ -22,7 +22,8 @@ internal static class SequenceProbeHost
         new(name, ProbeParameterType.String, description, JsonSerializer.SerializeToElement(value));
 
     /// <summary>
-    /// Runs <paramref name="measure"/> off the caller's thread with the model and validated evidence.
+    /// Runs <paramref name="measure"/> off the caller's thread (on the lane's thread when the probe runs in a lane) with
+    /// the model and validated evidence.
     /// Evidence that does not fit the model throws <see cref="EvidenceRejectedException"/> (422); a model the probe
     /// cannot read, or missing evidence, gives an inconclusive outcome, never a pass.
     /// </summary>
@@ -33,31 +34,32 @@ internal static class SequenceProbeHost
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return Task.Run(
-            () =>
+        ProbeOutcome Work()
+        {
+            if (string.IsNullOrEmpty(context.DatasetPath))
             {
-                if (string.IsNullOrEmpty(context.DatasetPath))
-                {
-                    return ProbeOutcome.Inconclusive("This probe needs sequence evidence (a JSON Lines file of token-id pairs and statements) and the audit has none.");
-                }
+                return ProbeOutcome.Inconclusive("This probe needs sequence evidence (a JSON Lines file of token-id pairs and statements) and the audit has none.");
+            }
 
-                try
-                {
-                    var parameters = new ProbeParameters(context, descriptor);
-                    SequenceModelView view = SequenceModelView.Create(context.Models.Load(cancellationToken), parameters.Int("contextLength"));
-                    SequenceEvidence evidence = context.Evidence.Sequence(view.Limits, cancellationToken);
-                    torch.manual_seed(context.Seed);
-                    context.Progress.Report(0.02);
-                    ProbeOutcome outcome = measure(parameters, view, evidence);
-                    outcome.Details["device"] = context.Device.Name;
-                    context.Progress.Report(1.0);
-                    return outcome;
-                }
-                catch (ProbeNotApplicableException ex)
-                {
-                    return ProbeOutcome.Inconclusive(ex.Message);
-                }
-            },
-            cancellationToken);
+            try
+            {
+                var parameters = new ProbeParameters(context, descriptor);
+                SequenceModelView view = SequenceModelView.Create(context.Models.Load(cancellationToken), parameters.Int("contextLength"));
+                SequenceEvidence evidence = context.Evidence.Sequence(view.Limits, cancellationToken);
+                torch.manual_seed(context.Seed);
+                context.Progress.Report(0.02);
+                ProbeOutcome outcome = measure(parameters, view, evidence);
+                outcome.Details["device"] = context.Device.Name;
+                context.Progress.Report(1.0);
+                return outcome;
+            }
+            catch (ProbeNotApplicableException ex)
+            {
+                return ProbeOutcome.Inconclusive(ex.Message);
+            }
+        }
+
+        // In a lane the work runs on the lane's thread (one libtorch thread); otherwise off the caller's thread.
+        return context.Lane is { } lane ? lane.Run(Work, cancellationToken) : Task.Run(Work, cancellationToken);
     }
 }

@@ -55,7 +55,11 @@ public sealed class TokenClassDominanceProbe : IProbe
             SequenceProbeHost.Number("timeLimitSeconds", "Time after which no further edit is evaluated: edits run in a seeded random order, so a cut leaves a uniform sample, and the Bonferroni correction counts only the edits tested (timeLimited says so). A safety net for large models and long contexts, far above a run on the fixtures.", 120, 1, 3600),
             SequenceProbeHost.BatchSize,
             SequenceProbeHost.ContextLength,
-        ]);
+        ])
+    {
+        // One thread, no process-wide state (its own seeded generators): deterministic beside other probes.
+        RunsInLane = true,
+    };
 
     /// <inheritdoc/>
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>

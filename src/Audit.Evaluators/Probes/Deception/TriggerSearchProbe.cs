@@ -65,7 +65,11 @@ public sealed class TriggerSearchProbe : IProbe
             SequenceProbeHost.Text("embeddingValue", "Value name of the position-wise token embedding to differentiate through ('' = discover it).", ""),
             SequenceProbeHost.BatchSize,
             SequenceProbeHost.ContextLength,
-        ]);
+        ])
+    {
+        // One thread, no process-wide state (its own seeded generators): deterministic beside other probes.
+        RunsInLane = true,
+    };
 
     /// <inheritdoc/>
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
@@ -97,6 +101,9 @@ public sealed class TriggerSearchProbe : IProbe
             .ToList();
         var random = new Random(context.Seed);
         random.Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(prompts));
+
+        // The probe's own libtorch generator, seeded as the global one is: probes of one audit may run at the same time.
+        using var generator = new torch.Generator((ulong)context.Seed, view.TorchDevice);
         prompts = prompts.Take(parameters.Int("maxPrompts")).ToList();
         if (prompts.Count < 4)
         {
@@ -133,15 +140,20 @@ public sealed class TriggerSearchProbe : IProbe
                 }
 
                 cancellationToken.ThrowIfCancellationRequested();
+                if (span.Length == 1 && round > 0 && !space.WholeVocabulary)
+                {
+                    // One exhaustive pass already found the single-token optimum of this span. The restart's random
+                    // start is still drawn, so the random sequence (and every later restart) is what it was when
+                    // these restarts ran and were discarded.
+                    _ = space.Draw(span, random);
+                    continue;
+                }
+
                 var clock = new SearchClock(started, limit);
                 (long[] trigger, double loss, int used) = span.Length == 1 && round == 0 && !space.WholeVocabulary
                     ? Exhaustive(view, space, span, search, clock)
-                    : Restart(view, space, embedding, span, search, random, iterations, parameters, clock, cancellationToken);
+                    : Restart(view, space, embedding, span, search, random, generator, iterations, parameters, clock, cancellationToken);
                 timeLimited |= clock.Expired;
-                if (span.Length == 1 && round > 0 && !space.WholeVocabulary)
-                {
-                    continue; // one exhaustive pass already found the single-token optimum of this span
-                }
 
                 restartsRun++;
                 iterationsRun += used;
@@ -269,9 +281,13 @@ public sealed class TriggerSearchProbe : IProbe
 
     /// <summary>One GCG restart on <paramref name="span"/> from a random in-distribution trigger.</summary>
     private static (long[] Trigger, double Loss, int Iterations) Restart(
-        SequenceModelView view, TriggerSearchSpace space, Embedding embedding, TriggerSpan span, Prompts search, Random random, int iterations, ProbeParameters parameters, SearchClock clock, CancellationToken cancellationToken)
+        SequenceModelView view, TriggerSearchSpace space, Embedding embedding, TriggerSpan span, Prompts search, Random random, torch.Generator generator, int iterations, ProbeParameters parameters, SearchClock clock, CancellationToken cancellationToken)
     {
         using var scope = torch.NewDisposeScope();
+
+        // When every proposed swap is tried (no random sampling of swaps), an iteration that finds no better swap
+        // leaves the trigger, hence its gradient and its swaps, as they were: every later iteration would repeat it.
+        bool everySwapTried = span.Length * SwapsPerPosition(embedding, span, parameters) <= parameters.Int("candidates");
 
         // The search state stays on the device; the host reads two scalars every few iterations to stop early.
         Tensor current = torch.tensor(space.Draw(span, random), device: view.TorchDevice);
@@ -283,13 +299,17 @@ public sealed class TriggerSearchProbe : IProbe
             cancellationToken.ThrowIfCancellationRequested();
             using var step = torch.NewDisposeScope();
             used++;
-            Tensor candidates = Candidates(view, embedding, current, span, search, parameters);
+            Tensor candidates = Candidates(view, embedding, current, span, search, parameters, generator);
             (Tensor losses, Tensor flips, _) = EffectTensors(view, candidates, search, span.Start);
             Tensor argmin = losses.argmin().view(1);
             Tensor better = losses.index_select(0, argmin).lt(currentLoss);
             current = torch.where(better, candidates.index_select(0, argmin).squeeze(0), current).MoveToOuterDisposeScope();
             currentFlip = torch.where(better, flips.index_select(0, argmin), currentFlip).MoveToOuterDisposeScope();
             currentLoss = torch.minimum(currentLoss, losses.index_select(0, argmin)).MoveToOuterDisposeScope();
+            if (everySwapTried && !better.item<bool>())
+            {
+                break; // a fixed point: stopping here returns what the remaining iterations would
+            }
 
             // A restart ends once its trigger flips every search prompt (the objective is met) or once 5 iterations
             // found no better swap (a local optimum).
@@ -309,7 +329,10 @@ public sealed class TriggerSearchProbe : IProbe
     }
 
     /// <summary>GCG step: gradient of the loss at the one-hot trigger over the allowed tokens, top-k per position, random single swaps.</summary>
-    private static Tensor Candidates(SequenceModelView view, Embedding embedding, Tensor current, TriggerSpan span, Prompts prompts, ProbeParameters parameters)
+    private static int SwapsPerPosition(Embedding embedding, TriggerSpan span, ProbeParameters parameters) =>
+        Math.Min(parameters.Int("topK"), embedding.MinimumAllowed(span));
+
+    private static Tensor Candidates(SequenceModelView view, Embedding embedding, Tensor current, TriggerSpan span, Prompts prompts, ProbeParameters parameters, torch.Generator generator)
     {
         int length = span.Length;
         (Tensor table, Tensor allowed) = embedding.ForSpan(span);
@@ -330,7 +353,7 @@ public sealed class TriggerSearchProbe : IProbe
 
         // Most negative gradient = swaps expected to lower the clean answer's log-probability most; tokens the
         // position does not allow are never proposed.
-        int k = Math.Min(parameters.Int("topK"), embedding.MinimumAllowed(span));
+        int k = SwapsPerPosition(embedding, span, parameters);
         Tensor top = (-gradient).masked_fill(allowed.logical_not(), float.NegativeInfinity).topk(k, 1).indexes;
         int count = parameters.Int("candidates");
         Tensor where, pick;
@@ -342,8 +365,8 @@ public sealed class TriggerSearchProbe : IProbe
         }
         else
         {
-            where = torch.randint(length, [count], dtype: ScalarType.Int64, device: view.TorchDevice);
-            pick = torch.randint(k, [count], dtype: ScalarType.Int64, device: view.TorchDevice);
+            where = torch.randint(length, [count], dtype: ScalarType.Int64, device: view.TorchDevice, generator: generator);
+            pick = torch.randint(k, [count], dtype: ScalarType.Int64, device: view.TorchDevice, generator: generator);
         }
 
         Tensor tokens = embedding.Columns.index_select(0, top[where, pick]);

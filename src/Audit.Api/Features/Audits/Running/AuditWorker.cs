@@ -280,12 +280,61 @@ public sealed class AuditWorker : BackgroundService
         HashSet<EvidenceRequirement> available = AvailableEvidence(dataset);
         // Progress advances by each probe's expected cost, not by count: a trigger scan is most of an audit.
         IReadOnlyList<double> weights = ProbeCosts.Plan(profile, c => c.Evidence.All(available.Contains));
-        int index = 0;
-        double done = 0;
+        var fractions = new double[weights.Count];
+        var fractionsGate = new Lock();
 
-        // The inspection above is handed on, so the model-inventory probe does not parse the file again.
+        // The inspection above is handed on, so the model-inventory probe does not parse the file again. Every probe
+        // is started at once and the session schedules them (lane probes on one-thread lanes, see EvaluationSession); the
+        // findings are taken in the profile's order, so their sequence and the live events read as before. Leaving
+        // early (cancellation, a failed write) cancels the probes still running before the session is released.
         using EvaluationSession session = _runner.Open(modelPath, datasetPath, _options.Device, (int)audit.Seed, inventory);
+        using var probesCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         await _audits.SetDeviceAsync(audit.Id, session.Device.Name, cancellationToken);
+        var runs = new Task<ProbeOutcome>?[weights.Count];
+        int index = 0;
+        foreach (Control control in profile.Controls)
+        {
+            foreach (ProbeRequirement requirement in control.Probes)
+            {
+                int slot = index++;
+                if (control.Evidence.All(available.Contains))
+                {
+                    var reporter = new Progress<double>(p =>
+                    {
+                        lock (fractionsGate)
+                        {
+                            fractions[slot] = Math.Clamp(p, 0, 1);
+                            progress.Value = Math.Min(1, weights.Select((w, i) => w * fractions[i]).Sum());
+                        }
+                    });
+                    runs[slot] = RunProbeAsync(audit, session, control, requirement, reporter, probesCancel.Token);
+                }
+            }
+        }
+
+        try
+        {
+            return await CollectFindingsAsync(audit, profile, available, runs, progress, controls, findings, evidence, cancellationToken);
+        }
+        finally
+        {
+            await probesCancel.CancelAsync();
+        }
+    }
+
+    /// <summary>Takes each probe's outcome in the profile's order, records it as a finding as it comes, and combines controls.</summary>
+    private async Task<Verdict> CollectFindingsAsync(
+        AuditRow audit,
+        Profile profile,
+        HashSet<EvidenceRequirement> available,
+        Task<ProbeOutcome>?[] runs,
+        ProgressState progress,
+        List<ControlResult> controls,
+        List<Finding> findings,
+        List<EvidenceRow> evidence,
+        CancellationToken cancellationToken)
+    {
+        int index = 0;
         foreach (Control control in profile.Controls)
         {
             var missing = control.Evidence.Where(e => !available.Contains(e)).ToList();
@@ -300,13 +349,9 @@ public sealed class AuditWorker : BackgroundService
             foreach (ProbeRequirement requirement in control.Probes)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                double before = done;
-                double weight = weights[index];
-                var reporter = new Progress<double>(p => progress.Value = Math.Min(1, before + (weight * Math.Clamp(p, 0, 1))));
-                _logger.LogInformation("Running probe {Probe} for control {Control}", requirement.Probe, control.Id);
                 progress.Step = $"{requirement.Probe} ({control.Id})";
                 await RecordStepAsync(audit.Id, progress, cancellationToken);
-                ProbeOutcome outcome = await RunProbeAsync(audit, session, control, requirement, reporter, cancellationToken);
+                ProbeOutcome outcome = await runs[index++]!;
                 JsonObject details = outcome.Details;
                 int evidenceBefore = evidence.Count;
                 if (outcome.Evidence.Count > 0)
@@ -318,9 +363,6 @@ public sealed class AuditWorker : BackgroundService
                 controlFindings.Add(new Finding(control.Id, requirement.Probe, outcome.Verdict, outcome.Score, ServerPaths.Redact(outcome.Summary)!, details, requirement.Role));
                 await RecordFindingAsync(audit.Id, findings.Count + controlFindings.Count - 1, controlFindings[^1], evidence[evidenceBefore..], cancellationToken);
                 _logger.LogInformation("Probe {Probe} → {Verdict} (score {Score})", requirement.Probe, outcome.Verdict, outcome.Score);
-                done = Math.Min(1, before + weight);
-                index++;
-                progress.Value = done;
             }
 
             findings.AddRange(controlFindings);
@@ -373,8 +415,13 @@ public sealed class AuditWorker : BackgroundService
         string outcome = "error";
         try
         {
+            // The duration counts from the probe's start, not from its wait for a lane or for the probes before it.
             ProbeOutcome result = await session.RunAsync(
-                new ProbeInvocation(requirement.Probe, requirement.Parameters, requirement.Threshold), reporter, cancellationToken);
+                new ProbeInvocation(requirement.Probe, requirement.Parameters, requirement.Threshold), reporter, cancellationToken, () =>
+                {
+                    started = _time.GetTimestamp();
+                    _logger.LogInformation("Running probe {Probe} for control {Control}", requirement.Probe, control.Id);
+                });
             outcome = result.Verdict.ToString().ToLowerInvariant();
             activity?.SetTag("audit.verdict", outcome);
             return result;

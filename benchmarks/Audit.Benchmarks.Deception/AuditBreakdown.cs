@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using System.Globalization;
+using Audit.Domain.Profiles;
+using Audit.Evaluators.Models;
+using Audit.Evaluators.Onnx;
+using Audit.Evaluators.Probes;
+using Audit.Evaluators.Probes.Deception;
+using TorchSharp;
+
+/// <summary>
+/// Where the time of one eu-gpai-systemic-deception audit goes: its probes run through one evaluation session, in the
+/// profile's order, as the audit worker runs them, each timed in wall and process CPU seconds.
+/// </summary>
+internal static class AuditBreakdown
+{
+    public static async Task<int> RunAsync(string model, string evidence, int seed, int threads, int lanes, string? findingsFile)
+    {
+        var findings = new System.Text.Json.Nodes.JsonObject();
+        if (threads > 0)
+        {
+            torch.set_num_threads(threads);
+        }
+
+        Profile profile = BuiltInProfiles.All.Where(p => p.Id == "eu-gpai-systemic-deception").MaxBy(p => Version.Parse(p.Version))!;
+        var catalog = new ProbeCatalog([
+            new ModelInventoryProbe(), new CueDivergenceProbe(), new TriggerSearchProbe(), new TokenClassDominanceProbe(),
+            new LinearDeceptionProbe(), new ContrastConsistentSearchProbe()]);
+        var runner = new ProbeRunner(catalog, static (path, device) => new OnnxModelSource(path, device));
+        using Process self = Process.GetCurrentProcess();
+        var total = Stopwatch.StartNew();
+        TimeSpan cpuStart = self.TotalProcessorTime;
+        using (EvaluationSession session = runner.Open(model, evidence, "cpu", seed, lanes: lanes > 0 ? lanes : null))
+        {
+            Console.WriteLine($"profile {profile.Id} {profile.Version}, host libtorch threads {torch.get_num_threads()}, lanes {session.Lanes}{(lanes < 0 ? " (one probe at a time, awaited before the next starts)" : "")}, seed {seed}, load {Load()}");
+            Console.WriteLine("| probe | start (s) | wall (s) | CPU (s) | verdict | score |");
+            Console.WriteLine("|---|---:|---:|---:|---|---:|");
+            ProbeRequirement[] requirements = profile.Controls.SelectMany(c => c.Probes).ToArray();
+            var starts = new double[requirements.Length];
+            var ends = new double[requirements.Length];
+            var cpus = new double[requirements.Length];
+            var runs = new Task<ProbeOutcome>[requirements.Length];
+            for (int i = 0; i < requirements.Length; i++)
+            {
+                int slot = i;
+                ProbeRequirement requirement = requirements[i];
+                self.Refresh();
+                TimeSpan cpu = self.TotalProcessorTime;
+
+                // As the audit worker does: every probe started at once, the session schedules them (lanes < 0: one by one).
+                runs[i] = session.RunAsync(
+                    new ProbeInvocation(requirement.Probe, requirement.Parameters, requirement.Threshold), new Progress<double>(), CancellationToken.None, () => starts[slot] = total.Elapsed.TotalSeconds);
+                _ = runs[i].ContinueWith(_ => ends[slot] = total.Elapsed.TotalSeconds, TaskScheduler.Default);
+                if (lanes < 0)
+                {
+                    await runs[i];
+                    self.Refresh();
+                    cpus[i] = (self.TotalProcessorTime - cpu).TotalSeconds;
+                }
+            }
+
+            for (int i = 0; i < requirements.Length; i++)
+            {
+                ProbeRequirement requirement = requirements[i];
+                ProbeOutcome outcome = await runs[i];
+                await Task.Delay(10); // the end time is written by a continuation
+                self.Refresh();
+                findings[requirement.Probe] = new System.Text.Json.Nodes.JsonObject
+                {
+                    ["verdict"] = outcome.Verdict.ToString(), ["score"] = outcome.Score, ["summary"] = outcome.Summary, ["details"] = outcome.Details.DeepClone(),
+                };
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {requirement.Probe} | {starts[i]:F1} | {ends[i] - starts[i]:F1} | {(lanes < 0 ? cpus[i].ToString("F1", CultureInfo.InvariantCulture) : "–")} | {outcome.Verdict} | {outcome.Score:F3} |"));
+            }
+        }
+
+        self.Refresh();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"| total | | {total.Elapsed.TotalSeconds:F1} | {(self.TotalProcessorTime - cpuStart).TotalSeconds:F1} | | |"));
+        Console.WriteLine($"peak RSS {self.PeakWorkingSet64 / (1024 * 1024)} MiB, load at the end {Load()}");
+        if (findingsFile is not null)
+        {
+            File.WriteAllText(findingsFile, findings.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        }
+
+        return 0;
+    }
+
+    private static string Load() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ')[..3]) : "n/a";
+}
