@@ -62,6 +62,9 @@ if [ -z "${AUDIT_TEST_POSTGRES:-}" ]; then
   echo "PostgreSQL for the tests: $AUDIT_TEST_POSTGRES"
 fi
 export AUDIT_REQUIRE_POSTGRES=1
+# The model zoo's CI slice (issue #13): trains the test split's first clean and first backdoored model from their fixed
+# seeds and checks trojan-likelihood ranks and flags them, so a regression of the verdict probe shows in CI.
+export AUDIT_TROJAN_SLICE=${AUDIT_TROJAN_SLICE:-1}
 
 # Build once, then run the test projects side by side. `dotnet test Audit.sln` runs them one after another, and the
 # two long ones (Audit.Evaluators.Tests, Audit.Api.Tests) are mostly single-threaded (libtorch at one thread in the
