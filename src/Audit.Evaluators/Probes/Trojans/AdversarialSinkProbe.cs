@@ -37,7 +37,7 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// sample, the reference and the random start come from seeded generators, and libtorch runs at a fixed intra-op
 /// thread count (<see cref="TrojanProbeParameters.ScanThreads"/>) throughout.
 /// </remarks>
-public sealed class AdversarialSinkProbe : IProbe
+public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
 {
     private const double NormalConsistency = 1.4826;
 
@@ -70,6 +70,41 @@ public sealed class AdversarialSinkProbe : IProbe
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
         Task.Run(() => Run(context, cancellationToken), cancellationToken);
 
+    /// <summary>
+    /// Offers the walks on the audited model as idle work: the trojan scan's audited-model lane waits while the other lane
+    /// distils the reference, and walks there, one batch per step, exactly as this probe would (same inputs, start and
+    /// thread count); the probe walks whatever is left.
+    /// </summary>
+    void IOffersIdleWork.OfferIdleWork(ProbeContext context) =>
+        context.Session.Idle.Offer((model, cancellationToken) => model == Sessions.IdleModel.Audited && EarlyAuditedWalk(context, cancellationToken));
+
+    private bool EarlyAuditedWalk(ProbeContext context, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var parameters = new ProbeParameters(context, Descriptor);
+            string norm = parameters.String("norm");
+            if (norm is not ("linf" or "l2" or "l0"))
+            {
+                return false;
+            }
+
+            ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
+            using IntraOpThreads pinned = IntraOpThreads.Pin(TrojanProbeParameters.ScanThreads, torch.get_num_threads());
+            return WalkPlan.For(context, evidence, parameters).StepAudited(evidence, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+#pragma warning disable CA1031 // Early work is optional: whatever fails here, the probe meets again when it runs and reports.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return false;
+        }
+    }
+
     private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken)
     {
         var parameters = new ProbeParameters(context, Descriptor);
@@ -89,15 +124,14 @@ public sealed class AdversarialSinkProbe : IProbe
         int hostThreads = torch.get_num_threads();
         using IntraOpThreads pinned = IntraOpThreads.Pin(TrojanProbeParameters.ScanThreads, hostThreads);
         using var scope = torch.NewDisposeScope();
-        using var generator = new torch.Generator((ulong)context.Seed + 404);
-        Tensor chosen = torch.randperm(evidence.Count, generator: generator)[..count].to(evidence.Device);
-        Tensor inputs = evidence.Inputs.index_select(0, chosen);
-        Tensor start = torch.rand(inputs.shape, generator: generator).to(evidence.Device);
-        bool final = parameters.String("landing") == "final";
+        // The inputs, their random starts and the audited walk's batches, some perhaps walked early by another probe's
+        // idle lane (IOffersIdleWork).
+        WalkPlan plan = WalkPlan.For(context, evidence, parameters);
+        WalkBatches auditedWork = plan.Claim(evidence);
         ReferenceSettings? settings = parameters.Bool("referenceCalibration")
             ? new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed)
             : null;
-        (Walk walk, Walk? referenceWalk, double? agreement) = Walks(evidence, settings, inputs, start, norm, epsilon, steps, final, hostThreads, context.Progress, cancellationToken);
+        (Walk walk, Walk? referenceWalk, double? agreement) = Walks(evidence, settings, plan.Inputs, plan.Start, auditedWork, plan.Norm, epsilon, steps, plan.Final, hostThreads, context.Progress, cancellationToken);
         try
         {
             return Assess(context, parameters, evidence, walk, referenceWalk, agreement, count, steps, epsilon, norm, minimum);
@@ -120,6 +154,7 @@ public sealed class AdversarialSinkProbe : IProbe
         ReferenceSettings? settings,
         Tensor inputs,
         Tensor start,
+        WalkBatches auditedWork,
         string norm,
         double epsilon,
         int steps,
@@ -129,7 +164,6 @@ public sealed class AdversarialSinkProbe : IProbe
         CancellationToken cancellationToken)
     {
         long n = inputs.shape[0];
-        var auditedWork = WalkBatches.For(evidence, n);
         double auditedShare = 0, referenceShare = 0;
         void Report() => progress.Report(settings is null ? Volatile.Read(ref auditedShare) : 0.5 * (Volatile.Read(ref auditedShare) + Volatile.Read(ref referenceShare)));
         var auditedProgress = new Progress<double>(p => { Volatile.Write(ref auditedShare, p); Report(); });
@@ -140,6 +174,7 @@ public sealed class AdversarialSinkProbe : IProbe
             {
                 using IDisposable? stage = evidence.Timings?.Stage("sink.walk.audited");
                 Perturb(evidence, auditedWork, w => w.TakeFront(), inputs, start, norm, epsilon, steps, final, auditedProgress, cancellationToken);
+                FinishEarlyBatches(evidence, auditedWork, inputs, start, norm, epsilon, steps, final, auditedProgress, cancellationToken);
                 return (auditedWork.Collect(), null, null);
             }
             catch
@@ -202,6 +237,7 @@ public sealed class AdversarialSinkProbe : IProbe
                     Perturb(referenceEvidence, referenceWork, w => w.TakeFront(), inputs, start, norm, epsilon, steps, final, referenceProgress, cancellationToken);
                 },
                 cancellationToken);
+            FinishEarlyBatches(evidence, auditedWork, inputs, start, norm, epsilon, steps, final, auditedProgress, cancellationToken);
             double agreement;
             using (evidence.Timings?.Stage("sink.agreement"))
             {
@@ -416,6 +452,24 @@ public sealed class AdversarialSinkProbe : IProbe
         int[] source = work.Source, landing = work.Landing;
         while (take(work) is int batch)
         {
+            try
+            {
+                PerturbBatch(batch);
+            }
+            catch
+            {
+                // Another lane (or the probe itself, later) walks it again from the start.
+                work.Returned(batch);
+                throw;
+            }
+
+            work.Finished();
+            progress.Report(work.Done());
+            NativeHeap.Trim();
+        }
+
+        void PerturbBatch(int batch)
+        {
             using var batchScope = torch.NewDisposeScope();
             long first = batch * Batch;
             long size = Math.Min(Batch, n - first);
@@ -512,9 +566,17 @@ public sealed class AdversarialSinkProbe : IProbe
             }
 
             work.Deltas[batch] = atLanding.detach().DetachFromDisposeScope();
-            progress.Report(work.Done());
-            NativeHeap.Trim();
         }
+    }
+
+    /// <summary>
+    /// Waits for batches another probe's idle lane is still walking, then walks any such batch that failed there, so
+    /// every batch is done before the walk is collected.
+    /// </summary>
+    private static void FinishEarlyBatches(ClassifierEvidence evidence, WalkBatches work, Tensor inputs, Tensor uniform, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
+    {
+        work.WaitForBatchesInFlight(cancellationToken);
+        Perturb(evidence, work, w => w.TakeFront(), inputs, uniform, norm, epsilon, steps, final, progress, cancellationToken);
     }
 
     /// <summary>
@@ -524,10 +586,12 @@ public sealed class AdversarialSinkProbe : IProbe
     /// </summary>
     private sealed class WalkBatches
     {
-        private readonly Lock _gate = new();
+        private readonly object _gate = new();
+        private readonly Queue<int> _returned = new();
         private int _front;
         private int _back;
         private int _done;
+        private int _inFlight;
 
         private WalkBatches(long n, long batch)
         {
@@ -560,7 +624,7 @@ public sealed class AdversarialSinkProbe : IProbe
         {
             lock (_gate)
             {
-                return _front < _back ? _front++ : null;
+                return Taken(_returned.Count > 0 ? _returned.Dequeue() : _front < _back ? _front++ : null);
             }
         }
 
@@ -568,8 +632,52 @@ public sealed class AdversarialSinkProbe : IProbe
         {
             lock (_gate)
             {
-                return _front < _back ? --_back : null;
+                return Taken(_returned.Count > 0 ? _returned.Dequeue() : _front < _back ? --_back : null);
             }
+        }
+
+        /// <summary>A taken batch has its perturbations in <see cref="Deltas"/>.</summary>
+        public void Finished()
+        {
+            lock (_gate)
+            {
+                _inFlight--;
+                Monitor.PulseAll(_gate);
+            }
+        }
+
+        /// <summary>A taken batch failed; it is handed out again.</summary>
+        public void Returned(int batch)
+        {
+            lock (_gate)
+            {
+                _inFlight--;
+                _returned.Enqueue(batch);
+                Monitor.PulseAll(_gate);
+            }
+        }
+
+        /// <summary>Waits until no taken batch is still being walked (by a lane of another probe, see IOffersIdleWork).</summary>
+        public void WaitForBatchesInFlight(CancellationToken cancellationToken)
+        {
+            lock (_gate)
+            {
+                while (_inFlight > 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    Monitor.Wait(_gate, TimeSpan.FromMilliseconds(100));
+                }
+            }
+        }
+
+        private int? Taken(int? batch)
+        {
+            if (batch is not null)
+            {
+                _inFlight++;
+            }
+
+            return batch;
         }
 
         /// <summary>Counts a finished batch; the share of batches done.</summary>
@@ -585,6 +693,8 @@ public sealed class AdversarialSinkProbe : IProbe
                 part.Dispose();
             }
 
+            Array.Clear(Deltas);
+
             return new Walk(Source, Landing, delta);
         }
 
@@ -595,6 +705,126 @@ public sealed class AdversarialSinkProbe : IProbe
             {
                 part?.Dispose();
             }
+
+            Array.Clear(Deltas);
+        }
+    }
+
+    /// <summary>
+    /// The walks' seeded inputs and random starts, and the audited model's walk batches, kept in the audit's session so
+    /// that a lane of an earlier probe can walk some batches while it waits (<see cref="IOffersIdleWork"/>). The probe's
+    /// own run claims the batches; a second run with the same settings gets its own.
+    /// </summary>
+    private sealed class WalkPlan : IDisposable
+    {
+        private readonly Lock _gate = new();
+        private bool _claimed;
+
+        private WalkPlan(Tensor inputs, Tensor start, WalkBatches audited, string norm, double epsilon, int steps, bool final)
+        {
+            Inputs = inputs;
+            Start = start;
+            Audited = audited;
+            Norm = norm;
+            Epsilon = epsilon;
+            Steps = steps;
+            Final = final;
+        }
+
+        public Tensor Inputs { get; }
+
+        public Tensor Start { get; }
+
+        public string Norm { get; }
+
+        public bool Final { get; }
+
+        private WalkBatches Audited { get; }
+
+        private double Epsilon { get; }
+
+        private int Steps { get; }
+
+        /// <summary>The session's plan for these settings (the inputs a seeded sample, as the probe has always drawn them).</summary>
+        public static WalkPlan For(ProbeContext context, ClassifierEvidence evidence, ProbeParameters parameters)
+        {
+            int count = Math.Min(parameters.Int("probeInputs"), evidence.Count);
+            string norm = parameters.String("norm");
+            double epsilon = parameters.Double("epsilon");
+            int steps = parameters.Int("steps");
+            bool final = parameters.String("landing") == "final";
+            string key = string.Create(
+                CultureInfo.InvariantCulture,
+                $"adversarial-sink.walk|{context.Seed}|{count}|{norm}|{epsilon:R}|{steps}|{final}|{evidence.Low:R}|{evidence.High:R}");
+            return context.Session.GetOrCreate(key, () =>
+            {
+                using var scope = torch.NewDisposeScope();
+                using var generator = new torch.Generator((ulong)context.Seed + 404);
+                Tensor chosen = torch.randperm(evidence.Count, generator: generator)[..count].to(evidence.Device);
+                Tensor inputs = evidence.Inputs.index_select(0, chosen);
+                Tensor start = torch.rand(inputs.shape, generator: generator).to(evidence.Device);
+                return new WalkPlan(inputs.DetachFromDisposeScope(), start.DetachFromDisposeScope(), WalkBatches.For(evidence, count), norm, epsilon, steps, final);
+            });
+        }
+
+        /// <summary>Walks one batch of the audited model's walks early; false when none is left or the probe has claimed them.</summary>
+        public bool StepAudited(ClassifierEvidence evidence, CancellationToken cancellationToken)
+        {
+            lock (_gate)
+            {
+                if (_claimed)
+                {
+                    return false;
+                }
+            }
+
+            bool asked = false, walked = false;
+            Perturb(
+                evidence,
+                Audited,
+                work =>
+                {
+                    if (asked)
+                    {
+                        return null;
+                    }
+
+                    asked = true;
+                    int? batch = work.TakeFront();
+                    walked = batch is not null;
+                    return batch;
+                },
+                Inputs,
+                Start,
+                Norm,
+                Epsilon,
+                Steps,
+                Final,
+                new Progress<double>(),
+                cancellationToken);
+            return walked;
+        }
+
+        /// <summary>The audited walk's batches for the probe's run: these, once; a fresh set for any later run.</summary>
+        public WalkBatches Claim(ClassifierEvidence evidence)
+        {
+            lock (_gate)
+            {
+                if (!_claimed)
+                {
+                    _claimed = true;
+                    return Audited;
+                }
+            }
+
+            return WalkBatches.For(evidence, Inputs.shape[0]);
+        }
+
+        public void Dispose()
+        {
+            Audited.Release();
+            Inputs.Dispose();
+            Start.Dispose();
         }
     }
 
