@@ -67,12 +67,14 @@ public sealed class AdversarialSinkProbeTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
-    public async Task WalksDoneEarlyByAnotherProbesIdleLane_GiveTheSameFinding()
+    [Theory]
+    [InlineData("l0")]
+    [InlineData("linf")]
+    public async Task WalksDoneEarlyByAnotherProbesIdleLane_GiveTheSameFinding(string norm)
     {
         // 600 inputs: three walk batches at this size. One is walked early (as the trigger scan's waiting lane does),
         // the probe walks the other two; the finding must equal a run that walked all three itself.
-        Dictionary<string, object> parameters = new(Fast) { ["probeInputs"] = 600 };
+        Dictionary<string, object> parameters = new(Fast) { ["probeInputs"] = 600, ["norm"] = norm };
         ProbeOutcome alone = await Run(TrojanFixtures.Clean, new SessionCache(), parameters);
 
         var probe = new AdversarialSinkProbe();

@@ -131,7 +131,7 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
         ReferenceSettings? settings = parameters.Bool("referenceCalibration")
             ? new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed)
             : null;
-        (Walk walk, Walk? referenceWalk, double? agreement) = Walks(evidence, settings, plan.Inputs, plan.Start, auditedWork, plan.Norm, epsilon, steps, plan.Final, hostThreads, context.Progress, cancellationToken);
+        (Walk walk, Walk? referenceWalk, double? agreement) = Walks(evidence, settings, plan.Inputs, auditedWork, plan.Norm, epsilon, steps, plan.Final, hostThreads, context.Progress, cancellationToken);
         try
         {
             return Assess(context, parameters, evidence, walk, referenceWalk, agreement, count, steps, epsilon, norm, minimum);
@@ -152,8 +152,7 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
     private static (Walk Audited, Walk? Reference, double? Agreement) Walks(
         ClassifierEvidence evidence,
         ReferenceSettings? settings,
-        Tensor inputs,
-        Tensor start,
+        WalkInputs inputs,
         WalkBatches auditedWork,
         string norm,
         double epsilon,
@@ -163,7 +162,7 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
         IProgress<double> progress,
         CancellationToken cancellationToken)
     {
-        long n = inputs.shape[0];
+        long n = inputs.Count;
         double auditedShare = 0, referenceShare = 0;
         void Report() => progress.Report(settings is null ? Volatile.Read(ref auditedShare) : 0.5 * (Volatile.Read(ref auditedShare) + Volatile.Read(ref referenceShare)));
         var auditedProgress = new Progress<double>(p => { Volatile.Write(ref auditedShare, p); Report(); });
@@ -173,8 +172,8 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
             try
             {
                 using IDisposable? stage = evidence.Timings?.Stage("sink.walk.audited");
-                Perturb(evidence, auditedWork, w => w.TakeFront(), inputs, start, norm, epsilon, steps, final, auditedProgress, cancellationToken);
-                FinishEarlyBatches(evidence, auditedWork, inputs, start, norm, epsilon, steps, final, auditedProgress, cancellationToken);
+                Perturb(evidence, auditedWork, w => w.TakeFront(), inputs, norm, epsilon, steps, final, auditedProgress, cancellationToken);
+                FinishEarlyBatches(evidence, auditedWork, inputs, norm, epsilon, steps, final, auditedProgress, cancellationToken);
                 return (auditedWork.Collect(), null, null);
             }
             catch
@@ -207,12 +206,12 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
                 {
                     using (evidence.Timings?.Stage("sink.walk.audited"))
                     {
-                        Perturb(evidence, auditedWork, w => w.TakeFront(), inputs, start, norm, epsilon, steps, final, auditedProgress, cancellationToken);
+                        Perturb(evidence, auditedWork, w => w.TakeFront(), inputs, norm, epsilon, steps, final, auditedProgress, cancellationToken);
                     }
 
                     (ClassifierEvidence model, WalkBatches work) = trained.Task.GetAwaiter().GetResult();
                     using IDisposable? stage = evidence.Timings?.Stage("sink.walk.reference");
-                    Perturb(model, work, w => w.TakeBack(), inputs, start, norm, epsilon, steps, final, referenceProgress, cancellationToken);
+                    Perturb(model, work, w => w.TakeBack(), inputs, norm, epsilon, steps, final, referenceProgress, cancellationToken);
                 },
                 () =>
                 {
@@ -234,10 +233,10 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
                     }
 
                     using IDisposable? stage = evidence.Timings?.Stage("sink.walk.reference");
-                    Perturb(referenceEvidence, referenceWork, w => w.TakeFront(), inputs, start, norm, epsilon, steps, final, referenceProgress, cancellationToken);
+                    Perturb(referenceEvidence, referenceWork, w => w.TakeFront(), inputs, norm, epsilon, steps, final, referenceProgress, cancellationToken);
                 },
                 cancellationToken);
-            FinishEarlyBatches(evidence, auditedWork, inputs, start, norm, epsilon, steps, final, auditedProgress, cancellationToken);
+            FinishEarlyBatches(evidence, auditedWork, inputs, norm, epsilon, steps, final, auditedProgress, cancellationToken);
             double agreement;
             using (evidence.Timings?.Stage("sink.agreement"))
             {
@@ -429,24 +428,17 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
     /// Untargeted projected-gradient walks from every input; each stops at its first change of class. Returns the
     /// clean prediction, the class first crossed into (−1: none within the steps) and the perturbation at that point.
     /// </summary>
-    private static Walk Perturb(ClassifierEvidence evidence, Tensor inputs, Tensor uniform, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
-    {
-        var work = WalkBatches.For(evidence, inputs.shape[0]);
-        Perturb(evidence, work, w => w.TakeFront(), inputs, uniform, norm, epsilon, steps, final, progress, cancellationToken);
-        return work.Collect();
-    }
-
     /// <summary>
     /// Runs the batches of <paramref name="work"/> that <paramref name="take"/> hands out (several lanes may share one
     /// <see cref="WalkBatches"/>; each batch is computed exactly as in a single pass over all of them).
     /// </summary>
-    private static void Perturb(ClassifierEvidence evidence, WalkBatches work, Func<WalkBatches, int?> take, Tensor inputs, Tensor uniform, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
+    private static void Perturb(ClassifierEvidence evidence, WalkBatches work, Func<WalkBatches, int?> take, WalkInputs inputs, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
     {
         long Batch = work.Batch;
-        long n = inputs.shape[0];
+        long n = inputs.Count;
         float span = evidence.High - evidence.Low;
         double radius = epsilon * span;
-        double dimensions = inputs.shape[1..].Aggregate(1L, (a, b) => a * b);
+        double dimensions = inputs.RowShape.Aggregate(1L, (a, b) => a * b);
         // L∞: 2.5 ε / steps per signed step (Madry et al.'s rule of thumb); L2: the same RMS change per coordinate.
         double stepSize = 2.5 * radius / steps;
         int[] source = work.Source, landing = work.Landing;
@@ -473,7 +465,7 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
             using var batchScope = torch.NewDisposeScope();
             long first = batch * Batch;
             long size = Math.Min(Batch, n - first);
-            Tensor x0 = inputs.narrow(0, first, size);
+            Tensor x0 = inputs.Rows(first, size);
             Tensor y0;
             using (torch.no_grad())
             {
@@ -481,7 +473,7 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
             }
 
             // A small seeded random start (a tenth of the ball) so saturated inputs with zero gradient still move.
-            Tensor delta = norm == "l0" ? torch.zeros_like(x0) : (uniform.narrow(0, first, size) * 2 - 1) * (0.1 * radius);
+            Tensor delta = norm == "l0" ? torch.zeros_like(x0) : (inputs.Starts(first, size) * 2 - 1) * (0.1 * radius);
             // L0: which positions (pixels, shared by channels; features for vectors) the walk has set to a bound.
             long[] positionShape = x0.dim() == 4 ? [size, 1, x0.shape[2], x0.shape[3]] : x0.shape;
             Tensor changed = torch.zeros(positionShape, ScalarType.Bool, device: x0.device);
@@ -573,10 +565,10 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
     /// Waits for batches another probe's idle lane is still walking, then walks any such batch that failed there, so
     /// every batch is done before the walk is collected.
     /// </summary>
-    private static void FinishEarlyBatches(ClassifierEvidence evidence, WalkBatches work, Tensor inputs, Tensor uniform, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
+    private static void FinishEarlyBatches(ClassifierEvidence evidence, WalkBatches work, WalkInputs inputs, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
     {
         work.WaitForBatchesInFlight(cancellationToken);
-        Perturb(evidence, work, w => w.TakeFront(), inputs, uniform, norm, epsilon, steps, final, progress, cancellationToken);
+        Perturb(evidence, work, w => w.TakeFront(), inputs, norm, epsilon, steps, final, progress, cancellationToken);
     }
 
     /// <summary>
@@ -720,10 +712,9 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
         private readonly Lock _gate = new();
         private bool _claimed;
 
-        private WalkPlan(Tensor inputs, Tensor start, WalkBatches audited, string norm, double epsilon, int steps, bool final)
+        private WalkPlan(WalkInputs inputs, WalkBatches audited, string norm, double epsilon, int steps, bool final)
         {
             Inputs = inputs;
-            Start = start;
             Audited = audited;
             Norm = norm;
             Epsilon = epsilon;
@@ -731,9 +722,7 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
             Final = final;
         }
 
-        public Tensor Inputs { get; }
-
-        public Tensor Start { get; }
+        public WalkInputs Inputs { get; }
 
         public string Norm { get; }
 
@@ -761,9 +750,10 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
                 using var scope = torch.NewDisposeScope();
                 using var generator = new torch.Generator((ulong)context.Seed + 404);
                 Tensor chosen = torch.randperm(evidence.Count, generator: generator)[..count].to(evidence.Device);
-                Tensor inputs = evidence.Inputs.index_select(0, chosen);
-                Tensor start = torch.rand(inputs.shape, generator: generator).to(evidence.Device);
-                return new WalkPlan(inputs.DetachFromDisposeScope(), start.DetachFromDisposeScope(), WalkBatches.For(evidence, count), norm, epsilon, steps, final);
+                // The random starts are drawn after the sample, from the same generator; an l0 walk starts at zero and
+                // never reads them, so they are not drawn (or held) for it.
+                Tensor? start = norm == "l0" ? null : torch.rand([count, .. evidence.Inputs.shape[1..]], generator: generator).to(evidence.Device).DetachFromDisposeScope();
+                return new WalkPlan(new WalkInputs(evidence.Inputs, chosen.DetachFromDisposeScope(), start), WalkBatches.For(evidence, count), norm, epsilon, steps, final);
             });
         }
 
@@ -795,7 +785,6 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
                     return batch;
                 },
                 Inputs,
-                Start,
                 Norm,
                 Epsilon,
                 Steps,
@@ -817,14 +806,36 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
                 }
             }
 
-            return WalkBatches.For(evidence, Inputs.shape[0]);
+            return WalkBatches.For(evidence, Inputs.Count);
         }
 
         public void Dispose()
         {
             Audited.Release();
             Inputs.Dispose();
-            Start.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The walks' inputs as indices into the evidence (rows are copied per batch, so nothing the size of the sample is
+    /// held while other probes run) and, for the ball geometries, their seeded random starts.
+    /// </summary>
+    private sealed class WalkInputs(Tensor evidence, Tensor chosen, Tensor? starts) : IDisposable
+    {
+        public long Count => chosen.shape[0];
+
+        public long[] RowShape => evidence.shape[1..];
+
+        /// <summary>Rows <paramref name="first"/> … of the sample: the same values a copy of the whole sample holds there.</summary>
+        public Tensor Rows(long first, long size) => evidence.index_select(0, chosen.narrow(0, first, size));
+
+        public Tensor Starts(long first, long size) =>
+            (starts ?? throw new InvalidOperationException("An l0 walk has no random start.")).narrow(0, first, size);
+
+        public void Dispose()
+        {
+            chosen.Dispose();
+            starts?.Dispose();
         }
     }
 
