@@ -75,6 +75,7 @@ public static class AuditServices
         services.AddReports(options);
         services.AddVerifications(options);
         services.AddSingleton<WatchAudit>();
+        services.AddSingleton<Features.Audits.Running.AuditQueueSignal>();
         services.AddWebhooks(options.Webhooks);
         if (options.Worker.Enabled)
         {

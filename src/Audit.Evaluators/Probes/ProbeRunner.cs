@@ -127,6 +127,12 @@ public sealed class EvaluationSession : IDisposable
             }
 
             _started.Add(run);
+            if (probe is IOffersIdleWork offers)
+            {
+                // Offered now, while earlier probes still run: their lanes may do this probe's first part while they wait.
+                offers.OfferIdleWork(Context(probe.Descriptor, invocation, progress, null));
+            }
+
             return run;
         }
     }
@@ -168,10 +174,8 @@ public sealed class EvaluationSession : IDisposable
         }
     }
 
-    private async Task<ProbeOutcome> ExecuteAsync(IProbe probe, ProbeInvocation invocation, IProgress<double> progress, ProbeLanes? lane, CancellationToken cancellationToken)
-    {
-        ProbeDescriptor descriptor = probe.Descriptor;
-        var context = new ProbeContext
+    private ProbeContext Context(ProbeDescriptor descriptor, ProbeInvocation invocation, IProgress<double> progress, ProbeLanes? lane) =>
+        new()
         {
             ModelPath = _modelPath,
             DatasetPath = _evidence.Path,
@@ -188,6 +192,10 @@ public sealed class EvaluationSession : IDisposable
             Lane = lane,
         };
 
+    private async Task<ProbeOutcome> ExecuteAsync(IProbe probe, ProbeInvocation invocation, IProgress<double> progress, ProbeLanes? lane, CancellationToken cancellationToken)
+    {
+        ProbeDescriptor descriptor = probe.Descriptor;
+        ProbeContext context = Context(descriptor, invocation, progress, lane);
         try
         {
             return await probe.RunAsync(context, cancellationToken).ConfigureAwait(false);

@@ -16,6 +16,9 @@ public sealed class SessionCache : IDisposable
     private readonly Lock _gate = new();
     private bool _disposed;
 
+    /// <summary>Work probes of this audit offer to have done early, by lanes that would otherwise wait (<see cref="IdleWork"/>).</summary>
+    public IdleWork Idle { get; } = new();
+
     /// <summary>
     /// The value stored under <paramref name="key"/>, created by <paramref name="factory"/> on first request. A factory
     /// that throws (cancellation included) stores nothing, so the next request tries again. Concurrent requests for a

@@ -67,6 +67,44 @@ public sealed class AdversarialSinkProbeTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [InlineData("l0")]
+    [InlineData("linf")]
+    public async Task WalksDoneEarlyByAnotherProbesIdleLane_GiveTheSameFinding(string norm)
+    {
+        // 600 inputs: three walk batches at this size. One is walked early (as the trigger scan's waiting lane does),
+        // the probe walks the other two; the finding must equal a run that walked all three itself.
+        Dictionary<string, object> parameters = new(Fast) { ["probeInputs"] = 600, ["norm"] = norm };
+        ProbeOutcome alone = await Run(TrojanFixtures.Clean, new SessionCache(), parameters);
+
+        var probe = new AdversarialSinkProbe();
+        var session = new SessionCache();
+        ProbeContext context = ProbeHarness.Context(probe, TrojanFixtures.Get(TrojanFixtures.Clean), parameters: parameters, session: session);
+        var waitEnds = new TaskCompletionSource();
+        int asked = 0;
+        // Offered first, so asked before the probe's offer in each round: the wait ends after the first early batch.
+        session.Idle.Offer((model, _) =>
+        {
+            if (model == IdleModel.Audited && ++asked == 2)
+            {
+                waitEnds.SetResult();
+            }
+
+            return false;
+        });
+        ((IOffersIdleWork)probe).OfferIdleWork(context);
+        // The probe offers walks on the audited model only.
+        Assert.Equal(0, session.Idle.RunUntil(new TaskCompletionSource().Task, IdleModel.Reference, CancellationToken.None));
+        int early = session.Idle.RunUntil(waitEnds.Task, IdleModel.Audited, CancellationToken.None);
+        ProbeOutcome helped = await probe.RunAsync(context, CancellationToken.None);
+
+        Assert.Equal(1, early);
+        Assert.Equal(alone.Verdict, helped.Verdict);
+        Assert.Equal(alone.Details["flows"]!.ToJsonString(), helped.Details["flows"]!.ToJsonString());
+        Assert.Equal((double)alone.Details["statistic"]!, (double)helped.Details["statistic"]!);
+        Assert.Equal(alone.Details.ToJsonString(), helped.Details.ToJsonString());
+    }
+
     [Fact]
     public void UnknownNorm_IsRejectedByValidation()
     {

@@ -39,6 +39,7 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
     private readonly TimeProvider _time;
     private readonly AuditOptions _options;
     private readonly Infrastructure.Artifacts.ArtifactStore _store;
+    private readonly Running.AuditQueueSignal _queued;
 
     public SubmitAuditHandler(
         AuditRepository audits,
@@ -47,8 +48,10 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
         IMediator mediator,
         TimeProvider time,
         IOptions<AuditOptions> options,
-        Infrastructure.Artifacts.ArtifactStore store)
+        Infrastructure.Artifacts.ArtifactStore store,
+        Running.AuditQueueSignal queued)
     {
+        _queued = queued;
         _store = store;
         _audits = audits;
         _profiles = profiles;
@@ -137,6 +140,7 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
             return await SameRequestOrConflict(command.Caller, winner, requestHash, cancellationToken);
         }
 
+        _queued.Queued();
         return await _mediator.Send(new GetAudit(command.Caller, row.Id), cancellationToken);
     }
 

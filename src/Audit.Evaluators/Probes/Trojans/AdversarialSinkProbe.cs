@@ -37,7 +37,7 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// sample, the reference and the random start come from seeded generators, and libtorch runs at a fixed intra-op
 /// thread count (<see cref="TrojanProbeParameters.ScanThreads"/>) throughout.
 /// </remarks>
-public sealed class AdversarialSinkProbe : IProbe
+public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
 {
     private const double NormalConsistency = 1.4826;
 
@@ -70,6 +70,41 @@ public sealed class AdversarialSinkProbe : IProbe
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
         Task.Run(() => Run(context, cancellationToken), cancellationToken);
 
+    /// <summary>
+    /// Offers the walks on the audited model as idle work: the trojan scan's audited-model lane waits while the other lane
+    /// distils the reference, and walks there, one batch per step, exactly as this probe would (same inputs, start and
+    /// thread count); the probe walks whatever is left.
+    /// </summary>
+    void IOffersIdleWork.OfferIdleWork(ProbeContext context) =>
+        context.Session.Idle.Offer((model, cancellationToken) => model == Sessions.IdleModel.Audited && EarlyAuditedWalk(context, cancellationToken));
+
+    private bool EarlyAuditedWalk(ProbeContext context, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var parameters = new ProbeParameters(context, Descriptor);
+            string norm = parameters.String("norm");
+            if (norm is not ("linf" or "l2" or "l0"))
+            {
+                return false;
+            }
+
+            ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
+            using IntraOpThreads pinned = IntraOpThreads.Pin(TrojanProbeParameters.ScanThreads, torch.get_num_threads());
+            return WalkPlan.For(context, evidence, parameters).StepAudited(evidence, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+#pragma warning disable CA1031 // Early work is optional: whatever fails here, the probe meets again when it runs and reports.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return false;
+        }
+    }
+
     private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken)
     {
         var parameters = new ProbeParameters(context, Descriptor);
@@ -89,15 +124,14 @@ public sealed class AdversarialSinkProbe : IProbe
         int hostThreads = torch.get_num_threads();
         using IntraOpThreads pinned = IntraOpThreads.Pin(TrojanProbeParameters.ScanThreads, hostThreads);
         using var scope = torch.NewDisposeScope();
-        using var generator = new torch.Generator((ulong)context.Seed + 404);
-        Tensor chosen = torch.randperm(evidence.Count, generator: generator)[..count].to(evidence.Device);
-        Tensor inputs = evidence.Inputs.index_select(0, chosen);
-        Tensor start = torch.rand(inputs.shape, generator: generator).to(evidence.Device);
-        bool final = parameters.String("landing") == "final";
+        // The inputs, their random starts and the audited walk's batches, some perhaps walked early by another probe's
+        // idle lane (IOffersIdleWork).
+        WalkPlan plan = WalkPlan.For(context, evidence, parameters);
+        WalkBatches auditedWork = plan.Claim(evidence);
         ReferenceSettings? settings = parameters.Bool("referenceCalibration")
             ? new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed)
             : null;
-        (Walk walk, Walk? referenceWalk, double? agreement) = Walks(evidence, settings, inputs, start, norm, epsilon, steps, final, hostThreads, context.Progress, cancellationToken);
+        (Walk walk, Walk? referenceWalk, double? agreement) = Walks(evidence, settings, plan.Inputs, auditedWork, plan.Norm, epsilon, steps, plan.Final, hostThreads, context.Progress, cancellationToken);
         try
         {
             return Assess(context, parameters, evidence, walk, referenceWalk, agreement, count, steps, epsilon, norm, minimum);
@@ -118,8 +152,8 @@ public sealed class AdversarialSinkProbe : IProbe
     private static (Walk Audited, Walk? Reference, double? Agreement) Walks(
         ClassifierEvidence evidence,
         ReferenceSettings? settings,
-        Tensor inputs,
-        Tensor start,
+        WalkInputs inputs,
+        WalkBatches auditedWork,
         string norm,
         double epsilon,
         int steps,
@@ -128,8 +162,7 @@ public sealed class AdversarialSinkProbe : IProbe
         IProgress<double> progress,
         CancellationToken cancellationToken)
     {
-        long n = inputs.shape[0];
-        var auditedWork = WalkBatches.For(evidence, n);
+        long n = inputs.Count;
         double auditedShare = 0, referenceShare = 0;
         void Report() => progress.Report(settings is null ? Volatile.Read(ref auditedShare) : 0.5 * (Volatile.Read(ref auditedShare) + Volatile.Read(ref referenceShare)));
         var auditedProgress = new Progress<double>(p => { Volatile.Write(ref auditedShare, p); Report(); });
@@ -139,7 +172,8 @@ public sealed class AdversarialSinkProbe : IProbe
             try
             {
                 using IDisposable? stage = evidence.Timings?.Stage("sink.walk.audited");
-                Perturb(evidence, auditedWork, w => w.TakeFront(), inputs, start, norm, epsilon, steps, final, auditedProgress, cancellationToken);
+                Perturb(evidence, auditedWork, w => w.TakeFront(), inputs, norm, epsilon, steps, final, auditedProgress, cancellationToken);
+                FinishEarlyBatches(evidence, auditedWork, inputs, norm, epsilon, steps, final, auditedProgress, cancellationToken);
                 return (auditedWork.Collect(), null, null);
             }
             catch
@@ -172,12 +206,12 @@ public sealed class AdversarialSinkProbe : IProbe
                 {
                     using (evidence.Timings?.Stage("sink.walk.audited"))
                     {
-                        Perturb(evidence, auditedWork, w => w.TakeFront(), inputs, start, norm, epsilon, steps, final, auditedProgress, cancellationToken);
+                        Perturb(evidence, auditedWork, w => w.TakeFront(), inputs, norm, epsilon, steps, final, auditedProgress, cancellationToken);
                     }
 
                     (ClassifierEvidence model, WalkBatches work) = trained.Task.GetAwaiter().GetResult();
                     using IDisposable? stage = evidence.Timings?.Stage("sink.walk.reference");
-                    Perturb(model, work, w => w.TakeBack(), inputs, start, norm, epsilon, steps, final, referenceProgress, cancellationToken);
+                    Perturb(model, work, w => w.TakeBack(), inputs, norm, epsilon, steps, final, referenceProgress, cancellationToken);
                 },
                 () =>
                 {
@@ -199,9 +233,10 @@ public sealed class AdversarialSinkProbe : IProbe
                     }
 
                     using IDisposable? stage = evidence.Timings?.Stage("sink.walk.reference");
-                    Perturb(referenceEvidence, referenceWork, w => w.TakeFront(), inputs, start, norm, epsilon, steps, final, referenceProgress, cancellationToken);
+                    Perturb(referenceEvidence, referenceWork, w => w.TakeFront(), inputs, norm, epsilon, steps, final, referenceProgress, cancellationToken);
                 },
                 cancellationToken);
+            FinishEarlyBatches(evidence, auditedWork, inputs, norm, epsilon, steps, final, auditedProgress, cancellationToken);
             double agreement;
             using (evidence.Timings?.Stage("sink.agreement"))
             {
@@ -393,33 +428,44 @@ public sealed class AdversarialSinkProbe : IProbe
     /// Untargeted projected-gradient walks from every input; each stops at its first change of class. Returns the
     /// clean prediction, the class first crossed into (−1: none within the steps) and the perturbation at that point.
     /// </summary>
-    private static Walk Perturb(ClassifierEvidence evidence, Tensor inputs, Tensor uniform, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
-    {
-        var work = WalkBatches.For(evidence, inputs.shape[0]);
-        Perturb(evidence, work, w => w.TakeFront(), inputs, uniform, norm, epsilon, steps, final, progress, cancellationToken);
-        return work.Collect();
-    }
-
     /// <summary>
     /// Runs the batches of <paramref name="work"/> that <paramref name="take"/> hands out (several lanes may share one
     /// <see cref="WalkBatches"/>; each batch is computed exactly as in a single pass over all of them).
     /// </summary>
-    private static void Perturb(ClassifierEvidence evidence, WalkBatches work, Func<WalkBatches, int?> take, Tensor inputs, Tensor uniform, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
+    private static void Perturb(ClassifierEvidence evidence, WalkBatches work, Func<WalkBatches, int?> take, WalkInputs inputs, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
     {
         long Batch = work.Batch;
-        long n = inputs.shape[0];
+        long n = inputs.Count;
         float span = evidence.High - evidence.Low;
         double radius = epsilon * span;
-        double dimensions = inputs.shape[1..].Aggregate(1L, (a, b) => a * b);
+        double dimensions = inputs.RowShape.Aggregate(1L, (a, b) => a * b);
         // L∞: 2.5 ε / steps per signed step (Madry et al.'s rule of thumb); L2: the same RMS change per coordinate.
         double stepSize = 2.5 * radius / steps;
         int[] source = work.Source, landing = work.Landing;
         while (take(work) is int batch)
         {
+            try
+            {
+                PerturbBatch(batch);
+            }
+            catch
+            {
+                // Another lane (or the probe itself, later) walks it again from the start.
+                work.Returned(batch);
+                throw;
+            }
+
+            work.Finished();
+            progress.Report(work.Done());
+            NativeHeap.Trim();
+        }
+
+        void PerturbBatch(int batch)
+        {
             using var batchScope = torch.NewDisposeScope();
             long first = batch * Batch;
             long size = Math.Min(Batch, n - first);
-            Tensor x0 = inputs.narrow(0, first, size);
+            Tensor x0 = inputs.Rows(first, size);
             Tensor y0;
             using (torch.no_grad())
             {
@@ -427,7 +473,7 @@ public sealed class AdversarialSinkProbe : IProbe
             }
 
             // A small seeded random start (a tenth of the ball) so saturated inputs with zero gradient still move.
-            Tensor delta = norm == "l0" ? torch.zeros_like(x0) : (uniform.narrow(0, first, size) * 2 - 1) * (0.1 * radius);
+            Tensor delta = norm == "l0" ? torch.zeros_like(x0) : (inputs.Starts(first, size) * 2 - 1) * (0.1 * radius);
             // L0: which positions (pixels, shared by channels; features for vectors) the walk has set to a bound.
             long[] positionShape = x0.dim() == 4 ? [size, 1, x0.shape[2], x0.shape[3]] : x0.shape;
             Tensor changed = torch.zeros(positionShape, ScalarType.Bool, device: x0.device);
@@ -512,9 +558,17 @@ public sealed class AdversarialSinkProbe : IProbe
             }
 
             work.Deltas[batch] = atLanding.detach().DetachFromDisposeScope();
-            progress.Report(work.Done());
-            NativeHeap.Trim();
         }
+    }
+
+    /// <summary>
+    /// Waits for batches another probe's idle lane is still walking, then walks any such batch that failed there, so
+    /// every batch is done before the walk is collected.
+    /// </summary>
+    private static void FinishEarlyBatches(ClassifierEvidence evidence, WalkBatches work, WalkInputs inputs, string norm, double epsilon, int steps, bool final, IProgress<double> progress, CancellationToken cancellationToken)
+    {
+        work.WaitForBatchesInFlight(cancellationToken);
+        Perturb(evidence, work, w => w.TakeFront(), inputs, norm, epsilon, steps, final, progress, cancellationToken);
     }
 
     /// <summary>
@@ -524,10 +578,12 @@ public sealed class AdversarialSinkProbe : IProbe
     /// </summary>
     private sealed class WalkBatches
     {
-        private readonly Lock _gate = new();
+        private readonly object _gate = new();
+        private readonly Queue<int> _returned = new();
         private int _front;
         private int _back;
         private int _done;
+        private int _inFlight;
 
         private WalkBatches(long n, long batch)
         {
@@ -560,7 +616,7 @@ public sealed class AdversarialSinkProbe : IProbe
         {
             lock (_gate)
             {
-                return _front < _back ? _front++ : null;
+                return Taken(_returned.Count > 0 ? _returned.Dequeue() : _front < _back ? _front++ : null);
             }
         }
 
@@ -568,8 +624,52 @@ public sealed class AdversarialSinkProbe : IProbe
         {
             lock (_gate)
             {
-                return _front < _back ? --_back : null;
+                return Taken(_returned.Count > 0 ? _returned.Dequeue() : _front < _back ? --_back : null);
             }
+        }
+
+        /// <summary>A taken batch has its perturbations in <see cref="Deltas"/>.</summary>
+        public void Finished()
+        {
+            lock (_gate)
+            {
+                _inFlight--;
+                Monitor.PulseAll(_gate);
+            }
+        }
+
+        /// <summary>A taken batch failed; it is handed out again.</summary>
+        public void Returned(int batch)
+        {
+            lock (_gate)
+            {
+                _inFlight--;
+                _returned.Enqueue(batch);
+                Monitor.PulseAll(_gate);
+            }
+        }
+
+        /// <summary>Waits until no taken batch is still being walked (by a lane of another probe, see IOffersIdleWork).</summary>
+        public void WaitForBatchesInFlight(CancellationToken cancellationToken)
+        {
+            lock (_gate)
+            {
+                while (_inFlight > 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    Monitor.Wait(_gate, TimeSpan.FromMilliseconds(100));
+                }
+            }
+        }
+
+        private int? Taken(int? batch)
+        {
+            if (batch is not null)
+            {
+                _inFlight++;
+            }
+
+            return batch;
         }
 
         /// <summary>Counts a finished batch; the share of batches done.</summary>
@@ -585,6 +685,8 @@ public sealed class AdversarialSinkProbe : IProbe
                 part.Dispose();
             }
 
+            Array.Clear(Deltas);
+
             return new Walk(Source, Landing, delta);
         }
 
@@ -595,6 +697,145 @@ public sealed class AdversarialSinkProbe : IProbe
             {
                 part?.Dispose();
             }
+
+            Array.Clear(Deltas);
+        }
+    }
+
+    /// <summary>
+    /// The walks' seeded inputs and random starts, and the audited model's walk batches, kept in the audit's session so
+    /// that a lane of an earlier probe can walk some batches while it waits (<see cref="IOffersIdleWork"/>). The probe's
+    /// own run claims the batches; a second run with the same settings gets its own.
+    /// </summary>
+    private sealed class WalkPlan : IDisposable
+    {
+        private readonly Lock _gate = new();
+        private bool _claimed;
+
+        private WalkPlan(WalkInputs inputs, WalkBatches audited, string norm, double epsilon, int steps, bool final)
+        {
+            Inputs = inputs;
+            Audited = audited;
+            Norm = norm;
+            Epsilon = epsilon;
+            Steps = steps;
+            Final = final;
+        }
+
+        public WalkInputs Inputs { get; }
+
+        public string Norm { get; }
+
+        public bool Final { get; }
+
+        private WalkBatches Audited { get; }
+
+        private double Epsilon { get; }
+
+        private int Steps { get; }
+
+        /// <summary>The session's plan for these settings (the inputs a seeded sample, as the probe has always drawn them).</summary>
+        public static WalkPlan For(ProbeContext context, ClassifierEvidence evidence, ProbeParameters parameters)
+        {
+            int count = Math.Min(parameters.Int("probeInputs"), evidence.Count);
+            string norm = parameters.String("norm");
+            double epsilon = parameters.Double("epsilon");
+            int steps = parameters.Int("steps");
+            bool final = parameters.String("landing") == "final";
+            string key = string.Create(
+                CultureInfo.InvariantCulture,
+                $"adversarial-sink.walk|{context.Seed}|{count}|{norm}|{epsilon:R}|{steps}|{final}|{evidence.Low:R}|{evidence.High:R}");
+            return context.Session.GetOrCreate(key, () =>
+            {
+                using var scope = torch.NewDisposeScope();
+                using var generator = new torch.Generator((ulong)context.Seed + 404);
+                Tensor chosen = torch.randperm(evidence.Count, generator: generator)[..count].to(evidence.Device);
+                // The random starts are drawn after the sample, from the same generator; an l0 walk starts at zero and
+                // never reads them, so they are not drawn (or held) for it.
+                Tensor? start = norm == "l0" ? null : torch.rand([count, .. evidence.Inputs.shape[1..]], generator: generator).to(evidence.Device).DetachFromDisposeScope();
+                return new WalkPlan(new WalkInputs(evidence.Inputs, chosen.DetachFromDisposeScope(), start), WalkBatches.For(evidence, count), norm, epsilon, steps, final);
+            });
+        }
+
+        /// <summary>Walks one batch of the audited model's walks early; false when none is left or the probe has claimed them.</summary>
+        public bool StepAudited(ClassifierEvidence evidence, CancellationToken cancellationToken)
+        {
+            lock (_gate)
+            {
+                if (_claimed)
+                {
+                    return false;
+                }
+            }
+
+            bool asked = false, walked = false;
+            Perturb(
+                evidence,
+                Audited,
+                work =>
+                {
+                    if (asked)
+                    {
+                        return null;
+                    }
+
+                    asked = true;
+                    int? batch = work.TakeFront();
+                    walked = batch is not null;
+                    return batch;
+                },
+                Inputs,
+                Norm,
+                Epsilon,
+                Steps,
+                Final,
+                new Progress<double>(),
+                cancellationToken);
+            return walked;
+        }
+
+        /// <summary>The audited walk's batches for the probe's run: these, once; a fresh set for any later run.</summary>
+        public WalkBatches Claim(ClassifierEvidence evidence)
+        {
+            lock (_gate)
+            {
+                if (!_claimed)
+                {
+                    _claimed = true;
+                    return Audited;
+                }
+            }
+
+            return WalkBatches.For(evidence, Inputs.Count);
+        }
+
+        public void Dispose()
+        {
+            Audited.Release();
+            Inputs.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The walks' inputs as indices into the evidence (rows are copied per batch, so nothing the size of the sample is
+    /// held while other probes run) and, for the ball geometries, their seeded random starts.
+    /// </summary>
+    private sealed class WalkInputs(Tensor evidence, Tensor chosen, Tensor? starts) : IDisposable
+    {
+        public long Count => chosen.shape[0];
+
+        public long[] RowShape => evidence.shape[1..];
+
+        /// <summary>Rows <paramref name="first"/> … of the sample: the same values a copy of the whole sample holds there.</summary>
+        public Tensor Rows(long first, long size) => evidence.index_select(0, chosen.narrow(0, first, size));
+
+        public Tensor Starts(long first, long size) =>
+            (starts ?? throw new InvalidOperationException("An l0 walk has no random start.")).narrow(0, first, size);
+
+        public void Dispose()
+        {
+            chosen.Dispose();
+            starts?.Dispose();
         }
     }
 

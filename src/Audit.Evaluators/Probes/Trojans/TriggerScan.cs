@@ -205,6 +205,13 @@ internal sealed record TriggerScan(
                         audited.Run(everyClass, screening, everyClass, settings.EarlyStopPatience, settings.EarlyStopPatience, Share(progress, 0, 0.3), cancellationToken);
                     }
 
+                    // The reference is being distilled on the other lane: this lane, which computes only on the audited
+                    // model until then, does audited-model work that later probes of the audit offered (IdleWork).
+                    using (evidence.Timings?.Stage("scan.idle-work"))
+                    {
+                        evidence.Session.Idle.RunUntil(trained.Task, Sessions.IdleModel.Audited, cancellationToken);
+                    }
+
                     ClassifierEvidence model = trained.Task.GetAwaiter().GetResult();
                     using IDisposable? stage = evidence.Timings?.Stage("scan.reference.screening");
                     recoveredHere = ReferenceSearch(model, referenceOnAudited);

@@ -14,6 +14,7 @@ using Audit.Evaluators.Inventory;
 using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
 using Mediator;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Audit.Api.Features.Audits.Running;
@@ -36,6 +37,7 @@ public sealed class AuditWorker : BackgroundService
     private readonly ILogger<AuditWorker> _logger;
     private readonly IServiceScopeFactory _scopes;
     private readonly AuditTelemetry _telemetry;
+    private readonly AuditQueueSignal _queued;
     private readonly string _workerId = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
 
     public AuditWorker(
@@ -47,8 +49,10 @@ public sealed class AuditWorker : BackgroundService
         IOptions<AuditOptions> options,
         ILogger<AuditWorker> logger,
         IServiceScopeFactory scopes,
-        AuditTelemetry telemetry)
+        AuditTelemetry telemetry,
+        AuditQueueSignal queued)
     {
+        _queued = queued;
         _telemetry = telemetry;
         _scopes = scopes;
         _audits = audits;
@@ -67,10 +71,12 @@ public sealed class AuditWorker : BackgroundService
         {
             try
             {
+                // Read before the claim: an audit queued after an empty claim still wakes this worker.
+                Task queued = _queued.Next;
                 AuditRow? audit = await _audits.TryClaimAsync(_workerId, _time.GetUtcNow(), _options.Worker.LeaseDuration, stoppingToken);
                 if (audit is null)
                 {
-                    await Task.Delay(_options.Worker.PollInterval, _time, stoppingToken);
+                    await AuditQueueSignal.WaitAsync(queued, _options.Worker.PollInterval, _time, stoppingToken);
                     continue;
                 }
 
@@ -608,6 +614,7 @@ public static class AuditWorkerSetup
     public static IServiceCollection AddAuditWorker(this IServiceCollection services, int concurrency = 1)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(concurrency, 1);
+        services.TryAddSingleton<AuditQueueSignal>();
         for (int slot = 0; slot < concurrency; slot++)
         {
             services.AddSingleton<IHostedService>(sp => ActivatorUtilities.CreateInstance<AuditWorker>(sp));
