@@ -13,7 +13,7 @@ using TorchSharp;
 /// </summary>
 internal static class AuditBreakdown
 {
-    public static async Task<int> RunAsync(string model, string evidence, int seed, int threads, int lanes, string? findingsFile)
+    public static async Task<int> RunAsync(string model, string evidence, int seed, int threads, int lanes, string? findingsFile, string? skip = null)
     {
         var findings = new System.Text.Json.Nodes.JsonObject();
         if (threads > 0)
@@ -34,7 +34,9 @@ internal static class AuditBreakdown
             Console.WriteLine($"profile {profile.Id} {profile.Version}, host libtorch threads {torch.get_num_threads()}, lanes {session.Lanes}{(lanes < 0 ? " (one probe at a time, awaited before the next starts)" : "")}, seed {seed}, load {Load()}");
             Console.WriteLine("| probe | start (s) | wall (s) | CPU (s) | verdict | score |");
             Console.WriteLine("|---|---:|---:|---:|---|---:|");
-            ProbeRequirement[] requirements = profile.Controls.SelectMany(c => c.Probes).ToArray();
+            // --skip leaves probes out (e.g. to time the others on a model whose trigger search alone takes the limit).
+            string[] skipped = skip?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+            ProbeRequirement[] requirements = profile.Controls.SelectMany(c => c.Probes).Where(r => !skipped.Contains(r.Probe)).ToArray();
             var starts = new double[requirements.Length];
             var ends = new double[requirements.Length];
             var cpus = new double[requirements.Length];

@@ -14,7 +14,7 @@ using TorchSharp;
 // Or, per probe of the eu-gpai-systemic-deception profile through one evaluation session, as an audit runs them
 // (wall and process CPU seconds of each):
 //                         dotnet run -c Release --project benchmarks/Audit.Benchmarks.Deception -- audit MODEL.onnx EVIDENCE.jsonl [--seed 20240613] [--threads N]
-//                             [--lanes N (0: the session's default; -1: one probe at a time, each timed in CPU-s)] [--findings OUT.json]
+//                             [--lanes N (0: the session's default; -1: one probe at a time, each timed in CPU-s)] [--findings OUT.json] [--skip PROBE,...]
 // Or, for the cost benchmark of a ~10 M-parameter model (benchmarks/scripts/deception-10m.sh):
 //                         dotnet run -c Release --project benchmarks/Audit.Benchmarks.Deception -- make-transformer DIR [--context 128]
 if (args.Length >= 2 && args[0] == "make-transformer")
@@ -25,7 +25,7 @@ if (args.Length >= 2 && args[0] == "make-transformer")
 
 if (args.Length >= 3 && args[0] == "audit")
 {
-    return await AuditBreakdown.RunAsync(args[1], args[2], ArgValue(args, "--seed", 20240613), ArgValue(args, "--threads", 0), ArgValue(args, "--lanes", 0), ArgText(args, "--findings"));
+    return await AuditBreakdown.RunAsync(args[1], args[2], ArgValue(args, "--seed", 20240613), ArgValue(args, "--threads", 0), ArgValue(args, "--lanes", 0), ArgText(args, "--findings"), ArgText(args, "--skip"));
 }
 
 int threads = ArgValue(args, "--threads", 2);
