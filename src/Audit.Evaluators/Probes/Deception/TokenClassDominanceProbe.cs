@@ -214,20 +214,24 @@ public sealed class TokenClassDominanceProbe : IProbe
                 return result[..start];
             }
 
-            using var scope = torch.NewDisposeScope();
             int k = Math.Min(perPass, edits.Length - start);
-            Tensor batch = ids.unsqueeze(0).repeat(k, 1, 1);
-            for (int j = 0; j < k; j++)
+            using (var scope = torch.NewDisposeScope())
             {
-                (int position, long token) = edits[start + j];
-                batch[j, .., position] = torch.tensor(token, device: view.TorchDevice);
+                Tensor batch = ids.unsqueeze(0).repeat(k, 1, 1);
+                for (int j = 0; j < k; j++)
+                {
+                    (int position, long token) = edits[start + j];
+                    batch[j, .., position] = torch.tensor(token, device: view.TorchDevice);
+                }
+
+                long[] top = view.LastLogits(batch.reshape(k * m, -1), last.repeat(k)).argmax(1).cpu().data<long>().ToArray();
+                for (int j = 0; j < k; j++)
+                {
+                    result[start + j] = top.AsSpan(j * (int)m, (int)m).ToArray();
+                }
             }
 
-            long[] top = view.LastLogits(batch.reshape(k * m, -1), last.repeat(k)).argmax(1).cpu().data<long>().ToArray();
-            for (int j = 0; j < k; j++)
-            {
-                result[start + j] = top.AsSpan(j * (int)m, (int)m).ToArray();
-            }
+            view.AfterPass(k * m * ids.shape[1]);
         }
 
         return result;

@@ -660,15 +660,19 @@ public sealed class TriggerSearchProbe : IProbe
         var kl = new List<Tensor>();
         for (long start = 0; start < triggers.shape[0] && (start == 0 || clock is null || !clock.Expired); start += perPass)
         {
-            using var scope = torch.NewDisposeScope();
-            Tensor chunk = triggers.narrow(0, start, Math.Min(perPass, triggers.shape[0] - start));
-            long k = chunk.shape[0];
-            Tensor ids = Insert(prompts.Ids, chunk, position);
-            Tensor log = view.LastLogits(ids, prompts.Last.repeat(k)).log_softmax(-1).view(k, prompts.Count, -1);
-            loss.Add(log.gather(2, prompts.Clean.view(1, -1, 1).expand(k, -1, 1)).squeeze(2).mean([1]).MoveToOuterDisposeScope());
-            flip.Add(log.argmax(2).ne(prompts.Clean.unsqueeze(0)).to_type(ScalarType.Float32).mean([1]).MoveToOuterDisposeScope());
-            Tensor cleanLog = prompts.CleanLog.unsqueeze(0);
-            kl.Add((cleanLog.exp() * (cleanLog - log)).sum(2).clamp_min(0).mean([1]).MoveToOuterDisposeScope());
+            long k = Math.Min(perPass, triggers.shape[0] - start);
+            using (var scope = torch.NewDisposeScope())
+            {
+                Tensor chunk = triggers.narrow(0, start, k);
+                Tensor ids = Insert(prompts.Ids, chunk, position);
+                Tensor log = view.LastLogits(ids, prompts.Last.repeat(k)).log_softmax(-1).view(k, prompts.Count, -1);
+                loss.Add(log.gather(2, prompts.Clean.view(1, -1, 1).expand(k, -1, 1)).squeeze(2).mean([1]).MoveToOuterDisposeScope());
+                flip.Add(log.argmax(2).ne(prompts.Clean.unsqueeze(0)).to_type(ScalarType.Float32).mean([1]).MoveToOuterDisposeScope());
+                Tensor cleanLog = prompts.CleanLog.unsqueeze(0);
+                kl.Add((cleanLog.exp() * (cleanLog - log)).sum(2).clamp_min(0).mean([1]).MoveToOuterDisposeScope());
+            }
+
+            view.AfterPass(k * prompts.Count * prompts.Ids.shape[1]);
         }
 
         return (torch.cat(loss, 0), torch.cat(flip, 0), torch.cat(kl, 0));
