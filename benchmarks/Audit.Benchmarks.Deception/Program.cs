@@ -23,6 +23,13 @@ if (args.Length >= 2 && args[0] == "make-transformer")
     return 0;
 }
 
+// Or, forward passes of a sequence model at a given libtorch thread count (does a second thread pay on this model?):
+//                         dotnet run -c Release --project benchmarks/Audit.Benchmarks.Deception -- forward MODEL.onnx [--threads 1] [--rows 64] [--length 128] [--passes 5]
+if (args.Length >= 2 && args[0] == "forward")
+{
+    return ForwardThreads.Run(args[1], ArgValue(args, "--threads", 1), ArgValue(args, "--rows", 64), ArgValue(args, "--length", 128), ArgValue(args, "--passes", 5));
+}
+
 if (args.Length >= 3 && args[0] == "audit")
 {
     return await AuditBreakdown.RunAsync(args[1], args[2], ArgValue(args, "--seed", 20240613), ArgValue(args, "--threads", 0), ArgValue(args, "--lanes", 0), ArgText(args, "--findings"), ArgText(args, "--skip"));
