@@ -84,6 +84,18 @@ public sealed class LabelSpecificScanProbeTests(ITestOutputHelper output)
         Assert.Equal(7, Array.IndexOf(centred, centred.Min()));
     }
 
+    [Fact]
+    public void TrojanLikelihood_RunsTheScan_WhenAFitNamesItsStatistic()
+    {
+        string feature = TrojanLikelihoodFeatures.StatisticOf("label-specific-scan");
+        Assert.Contains("label-specific-scan", TrojanLikelihoodFeatures.DetectorsFor(["calibratedAnomalyIndex", feature]));
+        var model = new TrojanLikelihoodModel("test", ["calibratedAnomalyIndex", feature], [0, 0], [1, 1], [1, 1], 0, 1, 0, [0.1, 0.2], [], 2, 2, 2, 0.05, null);
+
+        // Constructs only when the detector the fit names is among the built-in trojan probes.
+        var probe = new TrojanLikelihoodProbe(model, TrojanProbes.All());
+        Assert.Equal("trojan-likelihood", probe.Descriptor.Name);
+    }
+
     /// <summary>
     /// The README's 10-class examples (an all-to-one 3×3 patch to class 3, and the clean model), for the probe's cost and
     /// for what it says of an all-to-one backdoor (one cheap target in every source's row). Opt-in: it measures, and the
