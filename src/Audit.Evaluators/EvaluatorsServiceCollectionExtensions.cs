@@ -20,6 +20,7 @@ public static class EvaluatorsServiceCollectionExtensions
         services.AddSingleton<IProbe, ActivationClusteringProbe>();
         services.AddSingleton<IProbe, SpectralSignatureProbe>();
         services.AddSingleton<IProbe, AdversarialSinkProbe>();
+        services.AddSingleton<IProbe, LabelSpecificScanProbe>();
         services.AddSingleton<IProbe, TrojanCausalTraceProbe>();
         services.AddSingleton<IProbe>(static _ => new TrojanLikelihoodProbe());
         services.AddSingleton<IProbe, CueDivergenceProbe>();

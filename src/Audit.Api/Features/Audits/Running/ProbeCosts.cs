@@ -39,6 +39,10 @@ public static class ProbeCosts
         // trojan-scan 2.0.0 audit of the BadNets fixture (load ≈ 16, 2026-11-30): 55.7 s with the scan and 31.2 s.
         ["trojan-likelihood"] = 8,
         ["adversarial-sink"] = 27,
+
+        // Its own (source, target) search on the model and the session's reference: 28–42 s wall on the README's
+        // examples at load 10–18 with the reference distilled in the run (2026-11-30), about the adversarial sink test's.
+        ["label-specific-scan"] = 25,
         ["token-class-dominance"] = 3,
     }.ToFrozenDictionary(StringComparer.Ordinal);
 

@@ -1,0 +1,308 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Audit.Domain.Findings;
+using Audit.Domain.Statistics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Audit.Evaluators.Probes.Trojans;
+
+/// <summary>
+/// Source-specific (label-specific) backdoor scan: reverse-engineers, for every ordered pair (s, t) of classes, the
+/// smallest trigger that sends inputs of class s — and only those — to t, and flags the model when one pair's trigger
+/// is anomalously small relative to the same pair on a reference distilled from the model on clean inputs. K-Arm
+/// (Shen et al., "Backdoor Scanning for Deep Neural Networks through K-Arm Optimization", ICML 2021) treats
+/// label-specific backdoors as (source, target) arms and spends effort on the promising ones; Neural Cleanse (Wang et
+/// al., IEEE S&amp;P 2019, §VI) discusses the source-specific case, which its all-to-one search misses: a trigger that
+/// flips one class only never has to work on the others.
+/// </summary>
+/// <remarks>
+/// Independent of Neural Cleanse's candidate: it runs its own search on its own pairs and reads nothing of the
+/// all-to-one scan (it shares only the audit's distilled reference, <see cref="DistilledReference.Shared"/>). A cheap
+/// first pass gives every pair a few steps on a few of its source's inputs; the pairs with the smallest log ratio
+/// log(|m|/|m_ref|) and a rank-stratified sample of the others (the index's yardstick, as in the all-to-one scan) are
+/// refined on both models. The statistic is the MAD anomaly index of the smallest refined log ratio among pairs whose
+/// trigger works on the audited model. A pair that is naturally cheap (shirt → T-shirt) is cheap on the reference
+/// too, so its ratio is ordinary; an implant is what clean inputs never exercise, so the reference does not inherit it.
+/// Assumes the clean dataset holds enough inputs of each source class (the model's own predictions define the
+/// source); with K classes the index is taken over K(K − 1) ratios, so its largest value on a clean model sits
+/// higher than Neural Cleanse's over K — hence the higher default threshold: 5, the smallest half-integer above every
+/// clean model of the model zoo's design split (largest 4.62 of 12; docs/probes.md). Score = anomaly index / threshold.
+/// Held out (the zoo's calibration and test splits): 0 of 32 clean models failed, 5 of 18 backdoored caught, but 0 of the
+/// 3 source-specific ones — the first pass did not rank their pair among those refined, or the reference inherited part
+/// of the implant (docs/probes.md, "label-specific-scan").
+/// </remarks>
+public sealed class LabelSpecificScanProbe : IProbe
+{
+    /// <inheritdoc />
+    public ProbeDescriptor Descriptor { get; } = new(
+        "label-specific-scan",
+        "Source-specific trigger scan over (source, target) class pairs (K-Arm style)",
+        "Shen et al., Backdoor Scanning for Deep Neural Networks through K-Arm Optimization, ICML 2021; Wang et al., Neural Cleanse, IEEE S&P 2019 (§VI, source-specific backdoors)",
+        ModelKinds.Classifier,
+        EvidenceKind.Inputs,
+        DefaultThreshold: 5.0,
+        ThresholdMeaning: "MAD anomaly index of the smallest (source, target) trigger's log norm ratio to the distilled reference, over all K(K−1) pairs; flagged when ≥ threshold.",
+        [
+            new ProbeParameter("screeningSteps", ProbeParameterType.Integer, "Steps of the first pass every (source, target) pair gets.", ProbeParameters.Json(40), 10, 1000),
+            new ProbeParameter("refineSteps", ProbeParameterType.Integer, "Most further steps of a refined pair (the most promising pairs and the index's yardstick).", ProbeParameters.Json(120), 0, 5000),
+            new ProbeParameter("samplesPerPair", ProbeParameterType.Integer, "Source inputs per pair and refinement step (the first pass uses half).", ProbeParameters.Json(8), 2, 256),
+            new ProbeParameter("minimumSourceInputs", ProbeParameterType.Integer, "Fewest clean inputs the model assigns to a class for it to be scanned as a source.", ProbeParameters.Json(8), 2, 10000),
+            new ProbeParameter("noiseFloor", ProbeParameterType.Number, "Smallest spread (standard deviation of the pairs' log norm ratios) the index divides by.", ProbeParameters.Json(0.25), 0, 5),
+            TrojanProbeParameters.ReferenceSteps,
+            TrojanProbeParameters.InputBounds,
+        ]);
+
+    /// <inheritdoc />
+    public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
+        Task.Run(() => SharedOutcome.Of(context, Descriptor, () => Run(context, cancellationToken)), cancellationToken);
+
+    private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken)
+    {
+        var parameters = new ProbeParameters(context, Descriptor);
+        using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
+        int hostThreads = torch.get_num_threads();
+        using IntraOpThreads pinned = IntraOpThreads.Pin(TrojanProbeParameters.ScanThreads, hostThreads);
+        int classes = evidence.Classes;
+        int minimum = parameters.Int("minimumSourceInputs");
+
+        // The source of an input is the class the model gives it: labels are optional, and a trigger is tested on what
+        // the model does with the source's inputs.
+        long[] predicted;
+        using (var scope = torch.NewDisposeScope())
+        {
+            predicted = evidence.Predict(evidence.Inputs, cancellationToken).cpu().data<long>().ToArray();
+        }
+
+        long[][] sources = [.. Enumerable.Range(0, classes).Select(k =>
+        {
+            long[] own = [.. Enumerable.Range(0, predicted.Length).Where(i => predicted[i] == k).Select(i => (long)i)];
+            return own.Length >= minimum ? own : [];
+        })];
+        (int Source, int Target)[] pairs = [.. Enumerable.Range(0, classes).Where(s => sources[s].Length > 0)
+            .SelectMany(s => Enumerable.Range(0, classes).Where(t => t != s).Select(t => (s, t)))];
+        int[] skipped = [.. Enumerable.Range(0, classes).Where(s => sources[s].Length == 0)];
+        if (classes - skipped.Length < 3)
+        {
+            return ProbeOutcome.Inconclusive(string.Create(
+                CultureInfo.InvariantCulture,
+                $"Fewer than three classes have {minimum} or more clean inputs the model assigns to them; the pairs' anomaly index needs several sources."));
+        }
+
+        int refineSteps = parameters.Int("refineSteps"), samples = parameters.Int("samplesPerPair");
+        var settings = new PairSearchSettings(
+            ScreeningSteps: parameters.Int("screeningSteps"),
+            RefineSteps: refineSteps,
+            ScreeningSamples: Math.Max(1, samples / 2),
+            RefineSamples: samples,
+            CheckEvery: 10,
+            EvaluationInputs: 24,
+            AttackThreshold: 0.9,
+            Seed: unchecked(context.Seed * 7 + 1301),
+            ChunkElements: 1L << 20);
+        var referenceSettings = new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed);
+        PairScan scan = Search(evidence, sources, pairs, settings, referenceSettings, hostThreads, context.Progress, cancellationToken);
+        using (scan.Audited)
+        using (scan.Reference)
+        {
+            return Assess(context, parameters, evidence, pairs, skipped, sources, scan);
+        }
+    }
+
+    /// <summary>
+    /// Both searches, in two one-thread lanes (the audited model's; the reference's, after distilling it when no probe
+    /// of the audit has yet): the first pass on both, the choice of pairs to refine from both, refinement on both.
+    /// </summary>
+    private static PairScan Search(
+        ClassifierEvidence evidence,
+        IReadOnlyList<long[]> sources,
+        IReadOnlyList<(int Source, int Target)> pairs,
+        PairSearchSettings settings,
+        ReferenceSettings referenceSettings,
+        int hostThreads,
+        IProgress<double> progress,
+        CancellationToken cancellationToken)
+    {
+        // The teacher's targets come first, so the reference lane never calls the audited model.
+        Tensor? targets = null;
+        if (!evidence.Session.Contains(DistilledReference.Key(evidence, referenceSettings)))
+        {
+            targets = DistilledReference.TeacherTargets(evidence, referenceSettings, cancellationToken);
+        }
+
+        using Tensor? ownedTargets = targets;
+        var audited = new PairTriggerSearch(evidence, sources, pairs, settings);
+        PairTriggerSearch? reference = null;
+        DistilledReference? distilled = null;
+        try
+        {
+            Lanes.Both(
+                TrojanProbeParameters.ScanThreads,
+                hostThreads,
+                () => audited.Screen(new Progress<double>(p => progress.Report(0.3 * p)), cancellationToken),
+                () =>
+                {
+                    distilled = DistilledReference.Shared(evidence, referenceSettings, () => targets ?? throw new InvalidOperationException("The session's reference is gone while the probe runs."), cancellationToken);
+                    reference = new PairTriggerSearch(evidence.WithModel(distilled, $"pairs-reference|{referenceSettings}"), sources, pairs, settings);
+                    reference.Screen(null, cancellationToken);
+                },
+                cancellationToken);
+            PairTriggerSearch there = reference!;
+            // The first pass's ratios choose the pairs to refine: the ⌈√P⌉ lowest (at least 3) and, beyond 16 pairs, 16 at
+            // evenly spaced ranks of the whole order as the index's yardstick (the all-to-one scan's rule, TriggerScan.Select).
+            (int[] refined, int[] candidates, bool[] basis) = TriggerScan.Select(RowCentred(LogRatios(audited.Norms(), there.Norms()), pairs));
+            var candidateSet = candidates.ToHashSet();
+            Lanes.Both(
+                TrojanProbeParameters.ScanThreads,
+                hostThreads,
+                () => audited.Refine(refined, candidateSet, new Progress<double>(p => progress.Report(0.3 + 0.7 * p)), cancellationToken),
+                () => there.Refine(refined, candidateSet, null, cancellationToken),
+                cancellationToken);
+            double agreement = distilled!.Agreement(evidence, cancellationToken);
+            return new PairScan(audited, there, agreement, refined, candidates, basis);
+        }
+        catch
+        {
+            audited.Dispose();
+            reference?.Dispose();
+            throw;
+        }
+    }
+
+    private static double[] LogRatios(double[] audited, double[] reference) =>
+        [.. audited.Select((n, i) => Math.Log(Math.Max(n, 1e-6) / Math.Max(reference[i], 1e-6)))];
+
+    /// <summary>
+    /// Each pair's log ratio minus the median log ratio of its source's pairs: a source the audited model flips cheaply
+    /// to every class (a fragile class, more than the reference's) is not a backdoor, and a source-specific implant is
+    /// one cheap target among the source's K − 1. An all-to-one backdoor stays visible (one cheap target in every row).
+    /// </summary>
+    internal static double[] RowCentred(IReadOnlyList<double> ratios, IReadOnlyList<(int Source, int Target)> pairs)
+    {
+        var medians = pairs.Select((p, i) => (p.Source, Ratio: ratios[i])).GroupBy(x => x.Source)
+            .ToDictionary(g => g.Key, g => SampleStatistics.Median([.. g.Select(x => x.Ratio)]));
+        return [.. pairs.Select((p, i) => ratios[i] - medians[p.Source])];
+    }
+
+    private static ProbeOutcome Assess(
+        ProbeContext context,
+        ProbeParameters parameters,
+        ClassifierEvidence evidence,
+        (int Source, int Target)[] pairs,
+        int[] skipped,
+        long[][] sources,
+        PairScan scan)
+    {
+        PairTriggerSearch audited = scan.Audited, reference = scan.Reference;
+        double[] norms = audited.Norms(), referenceNorms = reference.Norms();
+        double[] rawRatios = LogRatios(norms, referenceNorms);
+        double[] ratios = RowCentred(rawRatios, pairs);
+        bool[] reached = audited.Reached();
+        int[] steps = audited.RowSteps();
+
+        // Only refined pairs are compared: the others keep their first-pass norms, upper bounds neither in the median and
+        // MAD nor eligible as the suspected pair.
+        bool[] refined = new bool[pairs.Length];
+        foreach (int i in scan.Refined)
+        {
+            refined[i] = true;
+        }
+
+        bool[] inBasis = scan.Basis;
+        (double[] indices, double median, double mad) = TriggerScan.MadAnomaly(ratios, parameters.Double("noiseFloor"), inBasis);
+        int[] eligible = [.. Enumerable.Range(0, pairs.Length).Where(i => refined[i] && reached[i])];
+        int suspected = eligible.Length == 0 ? Enumerable.Range(0, pairs.Length).MinBy(i => ratios[i]) : eligible.MinBy(i => ratios[i]);
+        double statistic = eligible.Length == 0 ? 0 : indices[suspected];
+        double score = statistic / context.Threshold;
+        bool flagged = score >= 1;
+        (int source, int target) = pairs[suspected];
+
+        int[] lowest = [.. Enumerable.Range(0, pairs.Length).Where(i => refined[i]).OrderBy(i => ratios[i]).Take(5)];
+        var details = new JsonObject
+        {
+            ["statistic"] = statistic,
+            ["threshold"] = context.Threshold,
+            ["anomalyIndex"] = statistic,
+            ["suspectedSourceClass"] = source,
+            ["suspectedTargetClass"] = target,
+            ["maskNorm"] = Math.Round(norms[suspected], 3),
+            ["referenceMaskNorm"] = Math.Round(referenceNorms[suspected], 3),
+            ["logNormRatio"] = Math.Round(rawRatios[suspected], 4),
+            ["centredLogNormRatio"] = Math.Round(ratios[suspected], 4),
+            ["attackSuccess"] = Math.Round(audited.AttackRates()[suspected], 4),
+            ["referenceAttackSuccess"] = Math.Round(reference.AttackRates()[suspected], 4),
+            ["medianCentredLogNormRatio"] = median,
+            ["medianAbsoluteDeviationCentredLogNormRatio"] = mad,
+            ["noiseFloor"] = parameters.Double("noiseFloor"),
+            ["lowestPairs"] = new JsonArray([.. lowest.Select(i => (JsonNode)new JsonObject
+            {
+                ["source"] = pairs[i].Source,
+                ["target"] = pairs[i].Target,
+                ["maskNorm"] = Math.Round(norms[i], 3),
+                ["referenceMaskNorm"] = Math.Round(referenceNorms[i], 3),
+                ["logNormRatio"] = Math.Round(rawRatios[i], 4),
+                ["centredLogNormRatio"] = Math.Round(ratios[i], 4),
+                ["anomalyIndex"] = Math.Round(indices[i], 4),
+                ["reached"] = reached[i],
+            })]),
+            ["pairs"] = pairs.Length,
+            ["pairSources"] = new JsonArray([.. pairs.Select(p => (JsonNode)p.Source)]),
+            ["pairTargets"] = new JsonArray([.. pairs.Select(p => (JsonNode)p.Target)]),
+            ["maskNorms"] = new JsonArray([.. norms.Select(n => (JsonNode)Math.Round(n, 3))]),
+            ["referenceMaskNorms"] = new JsonArray([.. referenceNorms.Select(n => (JsonNode)Math.Round(n, 3))]),
+            ["refined"] = new JsonArray([.. refined.Select(r => (JsonNode)r)]),
+            ["reachedAttackThreshold"] = new JsonArray([.. reached.Select(r => (JsonNode)r)]),
+            ["refinedPairs"] = refined.Count(r => r),
+            ["candidatePairs"] = scan.Candidates.Length,
+            ["indexBasisPairs"] = inBasis.Count(b => b),
+            ["steps"] = audited.Steps,
+            ["stepsOfSuspectedPair"] = steps[suspected],
+            ["sourceInputs"] = new JsonArray([.. sources.Select(s => (JsonNode)s.Length)]),
+            ["skippedSources"] = new JsonArray([.. skipped.Select(s => (JsonNode)s)]),
+            ["referenceAgreement"] = scan.Agreement,
+            ["reproducibility"] = TrojanProbeParameters.Reproducibility(context.Seed),
+            ["inputBounds"] = new JsonArray(evidence.Low, evidence.High),
+            ["samples"] = evidence.Count,
+            ["device"] = evidence.Model.Device.Name,
+        };
+
+        string relative = string.Create(
+            CultureInfo.InvariantCulture,
+            $"class {source} → {target}: mask L1 {norms[suspected]:F1}, {Math.Exp(median - ratios[suspected]):F1}× smaller than typical for its source relative to a reference distilled from the model (reference {referenceNorms[suspected]:F1})");
+        string summary = flagged
+            ? string.Create(CultureInfo.InvariantCulture, $"A source-specific trigger is abnormally small ({relative}; anomaly index {statistic:F2} ≥ {context.Threshold}): inputs of class {source} likely carry a backdoor to class {target}.")
+            : string.Create(CultureInfo.InvariantCulture, $"No (source, target) pair has an abnormally small trigger (largest anomaly index {statistic:F2} < {context.Threshold}, {relative}; {pairs.Length} pairs, {TrojanProbeParameters.Where(evidence)}).");
+        return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, Images(audited, suspected, source, target, evidence));
+    }
+
+    private static IReadOnlyList<EvidenceFile> Images(PairTriggerSearch search, int row, int source, int target, ClassifierEvidence evidence)
+    {
+        (float[] mask, float[] pattern, long[] _, long[] shape) = search.Trigger(row);
+        if (shape.Length != 3 || shape[0] is not (1 or 3) || shape[1] > 4096 || shape[2] > 4096)
+        {
+            return [];
+        }
+
+        int channels = (int)shape[0], height = (int)shape[1], width = (int)shape[2];
+        float[] stamped = new float[pattern.Length];
+        for (int c = 0; c < channels; c++)
+        {
+            for (int i = 0; i < height * width; i++)
+            {
+                // PNG wants interleaved channels; the tensors are channel-first.
+                stamped[i * channels + c] = evidence.Low + mask[i] * (pattern[c * height * width + i] - evidence.Low);
+            }
+        }
+
+        return
+        [
+            new EvidenceFile($"pair-trigger-mask-{source}-to-{target}.png", "image/png", $"Recovered source-specific trigger mask, class {source} → {target} (white = stamped).",
+                EvidencePng.Encode(EvidencePng.ToBytes(mask, 0, 1), width, height, 1)),
+            new EvidenceFile($"pair-trigger-{source}-to-{target}.png", "image/png", $"Mask ⊙ pattern of the recovered class {source} → {target} trigger.",
+                EvidencePng.Encode(EvidencePng.ToBytes(stamped, evidence.Low, evidence.High), width, height, channels)),
+        ];
+    }
+
+    /// <summary>Both searches and the pairs the first pass chose: refined, candidates, and the index's basis.</summary>
+    private sealed record PairScan(PairTriggerSearch Audited, PairTriggerSearch Reference, double Agreement, int[] Refined, int[] Candidates, bool[] Basis);
+}
