@@ -56,8 +56,6 @@ internal sealed record PairSearchSettings(
 /// </remarks>
 internal sealed class PairTriggerSearch : IDisposable
 {
-    private const double Beta1 = 0.5, Beta2 = 0.9, Epsilon = 1e-8;
-
     private readonly ClassifierEvidence evidence;
     private readonly PairSearchSettings settings;
     private readonly long[] sample;
@@ -262,8 +260,8 @@ internal sealed class PairTriggerSearch : IDisposable
             }
 
             Tensor stepCount = torch.tensor(part.Select(i => (float)rows[i].AdamSteps).ToArray()).to(evidence.Device);
-            Adam(maskParameter, maskFirst, maskSecond, index, maskLeaf, stepCount);
-            Adam(patternParameter, patternFirst, patternSecond, index, patternLeaf, stepCount);
+            RowwiseAdam.Step(maskParameter, maskFirst, maskSecond, index, maskLeaf, stepCount, PairSearchSettings.LearningRate);
+            RowwiseAdam.Step(patternParameter, patternFirst, patternSecond, index, patternLeaf, stepCount, PairSearchSettings.LearningRate);
         }
     }
 
@@ -339,21 +337,6 @@ internal sealed class PairTriggerSearch : IDisposable
             bestMask.index_copy_(0, into, masks.index_select(0, at));
             bestPattern.index_copy_(0, into, patterns.index_select(0, at));
         }
-    }
-
-    /// <summary>One Adam step (β = 0.5, 0.9, as in the Neural Cleanse code) of the selected rows, each with its own step count.</summary>
-    private static void Adam(Tensor parameter, Tensor first, Tensor second, Tensor index, Tensor leaf, Tensor stepCount)
-    {
-        Tensor gradient = leaf.grad ?? throw new InvalidOperationException("No gradient reached the trigger parameters.");
-        long[] broadcast = [-1, .. Enumerable.Repeat(1L, (int)leaf.dim() - 1)];
-        Tensor m = first.index_select(0, index) * Beta1 + gradient * (1 - Beta1);
-        Tensor v = second.index_select(0, index) * Beta2 + gradient.square() * (1 - Beta2);
-        Tensor correction1 = (1 - torch.pow(Beta1, stepCount)).reshape(broadcast);
-        Tensor correction2 = (1 - torch.pow(Beta2, stepCount)).reshape(broadcast);
-        Tensor updated = leaf.detach() - PairSearchSettings.LearningRate * (m / correction1) / ((v / correction2).sqrt() + Epsilon);
-        first.index_copy_(0, index, m);
-        second.index_copy_(0, index, v);
-        parameter.index_copy_(0, index, updated);
     }
 
     /// <summary>One (source, target) row's schedule state.</summary>

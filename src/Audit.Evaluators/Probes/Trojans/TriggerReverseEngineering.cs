@@ -84,8 +84,6 @@ internal sealed record ReverseEngineeredTriggers(
 /// </remarks>
 internal sealed class TriggerSearch : IDisposable
 {
-    private const double Beta1 = 0.5, Beta2 = 0.9, Epsilon = 1e-8;
-
     private readonly ClassifierEvidence evidence;
     private readonly ReverseEngineeringSettings settings;
     private readonly long[] sample;
@@ -361,8 +359,8 @@ internal sealed class TriggerSearch : IDisposable
             }
 
             Tensor stepCount = torch.tensor(part.Select(i => (float)rows[i].AdamSteps).ToArray()).to(evidence.Device);
-            Adam(ref maskParameter, maskFirst, maskSecond, index, maskLeaf, stepCount);
-            Adam(ref patternParameter, patternFirst, patternSecond, index, patternLeaf, stepCount);
+            RowwiseAdam.Step(maskParameter, maskFirst, maskSecond, index, maskLeaf, stepCount, settings.LearningRate);
+            RowwiseAdam.Step(patternParameter, patternFirst, patternSecond, index, patternLeaf, stepCount, settings.LearningRate);
         }
 
         if (!check)
@@ -425,24 +423,6 @@ internal sealed class TriggerSearch : IDisposable
             bestMask.index_copy_(0, index, allMasks.index_select(0, positions));
             bestPattern.index_copy_(0, index, allPatterns.index_select(0, positions));
         }
-    }
-
-    /// <summary>
-    /// One Adam step (Kingma and Ba, 2015; β = 0.5, 0.9 as in the Neural Cleanse code) of the selected rows, with each
-    /// row's own step count for the bias correction; the other rows and their moments are left untouched.
-    /// </summary>
-    private void Adam(ref Tensor parameter, Tensor first, Tensor second, Tensor index, Tensor leaf, Tensor stepCount)
-    {
-        Tensor gradient = leaf.grad ?? throw new InvalidOperationException("No gradient reached the trigger parameters.");
-        long[] broadcast = [-1, .. Enumerable.Repeat(1L, (int)leaf.dim() - 1)];
-        Tensor m = first.index_select(0, index) * Beta1 + gradient * (1 - Beta1);
-        Tensor v = second.index_select(0, index) * Beta2 + gradient.square() * (1 - Beta2);
-        Tensor correction1 = (1 - torch.pow(Beta1, stepCount)).reshape(broadcast);
-        Tensor correction2 = (1 - torch.pow(Beta2, stepCount)).reshape(broadcast);
-        Tensor updated = leaf.detach() - settings.LearningRate * (m / correction1) / ((v / correction2).sqrt() + Epsilon);
-        first.index_copy_(0, index, m);
-        second.index_copy_(0, index, v);
-        parameter.index_copy_(0, index, updated);
     }
 
     /// <summary>Share of the evaluation inputs each row's trigger sends to its class, on the device, in memory-bounded chunks.</summary>
