@@ -45,4 +45,46 @@ public sealed class NativeHeapTests
             Marshal.FreeHGlobal(live);
         }
     }
+
+    [Fact]
+    public void TrimWhenLarge_TrimsOnlyAboveItsLine()
+    {
+        long resident = NativeHeap.ResidentBytes();
+        Assert.Equal(OperatingSystem.IsLinux(), resident > 0);
+
+        // Above the process's size: nothing is trimmed, whatever is free.
+        Assert.False(NativeHeap.TrimWhenLarge(long.MaxValue));
+        if (!NativeHeap.IsGlibc)
+        {
+            Assert.False(NativeHeap.TrimWhenLarge(0));
+            return;
+        }
+
+        // Below it, with free heap pages to hand back (as in the test above), it trims.
+        const int Size = 64 * 1024;
+        var blocks = new IntPtr[64];
+        for (int i = 0; i < blocks.Length; i++)
+        {
+            blocks[i] = Marshal.AllocHGlobal(Size);
+            for (int offset = 0; offset < Size; offset += 4096)
+            {
+                Marshal.WriteByte(blocks[i], offset, 1);
+            }
+        }
+
+        IntPtr live = Marshal.AllocHGlobal(Size);
+        try
+        {
+            foreach (IntPtr block in blocks)
+            {
+                Marshal.FreeHGlobal(block);
+            }
+
+            Assert.True(NativeHeap.TrimWhenLarge(0));
+        }
+        finally
+        {
+            Marshal.FreeHGlobal(live);
+        }
+    }
 }

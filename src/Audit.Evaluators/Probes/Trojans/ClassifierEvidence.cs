@@ -232,8 +232,8 @@ internal sealed class ClassifierEvidence : IDisposable
         }
 
         Tensor result = torch.cat(parts, 0).MoveToOuterDisposeScope();
-        // The batches' activations were freed; hand their pages back (see NativeHeap).
-        NativeHeap.Trim();
+        // The batches' activations were freed; hand their pages back if the process is large (see NativeHeap).
+        NativeHeap.TrimWhenLarge();
         return result;
     }
 

@@ -218,7 +218,7 @@ internal sealed class PairTriggerSearch : IDisposable
             if (check)
             {
                 Check(active, patience);
-                NativeHeap.Trim();
+                NativeHeap.TrimWhenLarge();
             }
 
             progress?.Report((double)(Steps + 1 - from) / Math.Max(1, untilStep - from));

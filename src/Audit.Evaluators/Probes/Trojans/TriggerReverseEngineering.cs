@@ -210,8 +210,9 @@ internal sealed class TriggerSearch : IDisposable
             {
                 // Every step frees and reallocates activations of several sizes on this lane's glibc arena; without a
                 // trim the arenas' free space stays resident and the scan's peak grew to 1.1–1.8 GB for sub-MB
-                // models (docs/benchmarks.md, "Where the memory goes"). Once per check round it costs no measurable time.
-                NativeHeap.Trim();
+                // models (docs/benchmarks.md, "Where the memory goes"). Only above half the memory budget: below it the
+                // pages handed back are faulted in again by the next step, about a tenth of a small model's scan CPU.
+                NativeHeap.TrimWhenLarge();
             }
             progress?.Report((double)(Steps + 1 - from) / Math.Max(1, untilStep - from));
         }
