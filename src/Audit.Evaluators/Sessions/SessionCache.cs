@@ -86,6 +86,23 @@ public sealed class SessionCache : IDisposable
         }
     }
 
+    /// <summary>
+    /// The value under <paramref name="key"/> if it has been computed; never computes one and never waits for a
+    /// computation under way (an idle step uses what exists and otherwise leaves the work to its probe).
+    /// </summary>
+    /// <param name="key">Names the result.</param>
+    /// <param name="value">The computed value, or null.</param>
+    /// <returns>Whether a computed value of type <typeparamref name="T"/> is stored under the key.</returns>
+    public bool TryGetComputed<T>(string key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out T? value)
+        where T : class
+    {
+        lock (_gate)
+        {
+            value = !_disposed && _entries.TryGetValue(key, out Lazy<object>? entry) && entry.IsValueCreated ? entry.Value as T : null;
+            return value is not null;
+        }
+    }
+
     /// <inheritdoc cref="GetOrCreate{T}(string, Func{T}, out bool)"/>
     public T GetOrCreate<T>(string key, Func<T> factory)
         where T : class => GetOrCreate(key, factory, out _);

@@ -106,6 +106,54 @@ public sealed class AdversarialSinkProbeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ReferenceWalksDoneEarlyByAnotherProbesIdleLane_GiveTheSameFinding()
+    {
+        // With the reference: once the session holds it (the trigger scan distilled it), a scan lane that finished its
+        // share first walks batches of the reference's walks; the finding must equal a run that walked all of them.
+        Dictionary<string, object> parameters = new(Fast) { ["probeInputs"] = 600, ["norm"] = "linf", ["referenceCalibration"] = true, ["referenceSteps"] = 50 };
+        ProbeOutcome alone = await Run(TrojanFixtures.Clean, new SessionCache(), parameters);
+
+        var probe = new AdversarialSinkProbe();
+        var session = new SessionCache();
+        ProbeContext context = ProbeHarness.Context(probe, TrojanFixtures.Get(TrojanFixtures.Clean), parameters: parameters, session: session);
+        var waitEnds = new TaskCompletionSource();
+        bool armed = false;
+        int asked = 0;
+        // Offered first, so asked before the probe's offer in each round: once armed, the wait ends after one early batch.
+        session.Idle.Offer((model, _) =>
+        {
+            if (armed && model == IdleModel.Reference && ++asked == 2)
+            {
+                waitEnds.SetResult();
+            }
+
+            return false;
+        });
+        ((IOffersIdleWork)probe).OfferIdleWork(context);
+        var never = new TaskCompletionSource();
+
+        // No reference yet: an idle step never trains one.
+        Assert.Equal(0, session.Idle.RunUntil(never.Task, IdleModel.Reference, CancellationToken.None));
+
+        // The session's reference, distilled as the trigger scan does (same settings as the probe's).
+        ClassifierEvidence evidence = ClassifierEvidence.Load(context, [], CancellationToken.None);
+        var settings = new ReferenceSettings(Steps: 50, BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed);
+        using (TorchSharp.torch.Tensor targets = DistilledReference.TeacherTargets(evidence, settings, CancellationToken.None))
+        {
+            DistilledReference.Shared(evidence, settings, () => targets, CancellationToken.None);
+        }
+
+        armed = true;
+        int early = session.Idle.RunUntil(waitEnds.Task, IdleModel.Reference, CancellationToken.None);
+        ProbeOutcome helped = await probe.RunAsync(context, CancellationToken.None);
+
+        Assert.Equal(1, early);
+        Assert.Equal(alone.Verdict, helped.Verdict);
+        Assert.NotNull(helped.Details["referenceAgreement"]);
+        Assert.Equal(alone.Details.ToJsonString(), helped.Details.ToJsonString());
+    }
+
+    [Fact]
     public void UnknownNorm_IsRejectedByValidation()
     {
         var probe = new AdversarialSinkProbe();

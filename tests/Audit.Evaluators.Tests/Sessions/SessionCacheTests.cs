@@ -20,6 +20,34 @@ public sealed class SessionCacheTests
     }
 
     [Fact]
+    public async Task TryGetComputed_HandsOnlyFinishedValues_AndNeverWaits()
+    {
+        // An idle step uses the distilled reference only once it exists; it must not wait for, or start, its training.
+        using var cache = new SessionCache();
+        using var release = new ManualResetEventSlim();
+        using var started = new ManualResetEventSlim();
+
+        Assert.False(cache.TryGetComputed("reference", out string? missing));
+        Assert.Null(missing);
+        Task<string> computing = Task.Run(() => cache.GetOrCreate("reference", () =>
+        {
+            started.Set();
+            release.Wait(TimeSpan.FromSeconds(30));
+            return "reference";
+        }));
+        Assert.True(started.Wait(TimeSpan.FromSeconds(30)));
+        Assert.False(cache.TryGetComputed("reference", out string? underWay));
+        Assert.Null(underWay);
+
+        release.Set();
+        Assert.Equal("reference", await computing);
+        Assert.True(cache.TryGetComputed("reference", out string? done));
+        Assert.Equal("reference", done);
+        Assert.False(cache.TryGetComputed("reference", out Version? otherType));
+        Assert.Null(otherType);
+    }
+
+    [Fact]
     public void GetOrCreate_KeepsKeysApart()
     {
         using var cache = new SessionCache();

@@ -71,14 +71,15 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
         Task.Run(() => Run(context, cancellationToken), cancellationToken);
 
     /// <summary>
-    /// Offers the walks on the audited model as idle work: the trojan scan's audited-model lane waits while the other lane
-    /// distils the reference, and walks there, one batch per step, exactly as this probe would (same inputs, start and
-    /// thread count); the probe walks whatever is left.
+    /// Offers the walks as idle work, one batch per step, exactly as this probe would walk them (same inputs, start and
+    /// thread count): those on the audited model to the trojan scan's audited-model lane, which waits while the other
+    /// lane distils the reference; those on the session's distilled reference, once it exists, to whichever scan lane
+    /// finishes its share first. The probe walks whatever is left.
     /// </summary>
     void IOffersIdleWork.OfferIdleWork(ProbeContext context) =>
-        context.Session.Idle.Offer((model, cancellationToken) => model == Sessions.IdleModel.Audited && EarlyAuditedWalk(context, cancellationToken));
+        context.Session.Idle.Offer((model, cancellationToken) => EarlyWalk(context, model, cancellationToken));
 
-    private bool EarlyAuditedWalk(ProbeContext context, CancellationToken cancellationToken)
+    private bool EarlyWalk(ProbeContext context, Sessions.IdleModel model, CancellationToken cancellationToken)
     {
         try
         {
@@ -91,7 +92,17 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
 
             ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
             using IntraOpThreads pinned = IntraOpThreads.Pin(TrojanProbeParameters.ScanThreads, torch.get_num_threads());
-            return WalkPlan.For(context, evidence, parameters).StepAudited(evidence, cancellationToken);
+            WalkPlan plan = WalkPlan.For(context, evidence, parameters);
+            if (model == Sessions.IdleModel.Audited)
+            {
+                return plan.StepAudited(evidence, cancellationToken);
+            }
+
+            // Only a reference some probe has already distilled: an idle step never trains one.
+            ReferenceSettings? settings = ReferenceOf(parameters, context);
+            return settings is not null
+                && evidence.Session.TryGetComputed(DistilledReference.Key(evidence, settings), out DistilledReference? reference)
+                && plan.StepReference(evidence.WithModel(reference, ReferenceModelKey(settings)), cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -128,10 +139,8 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
         // idle lane (IOffersIdleWork).
         WalkPlan plan = WalkPlan.For(context, evidence, parameters);
         WalkBatches auditedWork = plan.Claim(evidence);
-        ReferenceSettings? settings = parameters.Bool("referenceCalibration")
-            ? new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed)
-            : null;
-        (Walk walk, Walk? referenceWalk, double? agreement) = Walks(evidence, settings, plan.Inputs, auditedWork, plan.Norm, epsilon, steps, plan.Final, hostThreads, context.Progress, cancellationToken);
+        ReferenceSettings? settings = ReferenceOf(parameters, context);
+        (Walk walk, Walk? referenceWalk, double? agreement) = Walks(evidence, settings, plan, auditedWork, epsilon, steps, hostThreads, context.Progress, cancellationToken);
         try
         {
             return Assess(context, parameters, evidence, walk, referenceWalk, agreement, count, steps, epsilon, norm, minimum);
@@ -143,6 +152,14 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
         }
     }
 
+    /// <summary>The reference the walks are compared with (the session's distilled one), or null without calibration.</summary>
+    private static ReferenceSettings? ReferenceOf(ProbeParameters parameters, ProbeContext context) =>
+        parameters.Bool("referenceCalibration")
+            ? new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed)
+            : null;
+
+    private static string ReferenceModelKey(ReferenceSettings settings) => $"sink-reference|{settings}";
+
     /// <summary>
     /// The walks on the audited model and, with <paramref name="settings"/>, on the session's distilled reference, in two
     /// one-thread lanes: one walks on the audited model and then takes the reference's remaining batches from the back,
@@ -152,17 +169,17 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
     private static (Walk Audited, Walk? Reference, double? Agreement) Walks(
         ClassifierEvidence evidence,
         ReferenceSettings? settings,
-        WalkInputs inputs,
+        WalkPlan plan,
         WalkBatches auditedWork,
-        string norm,
         double epsilon,
         int steps,
-        bool final,
         int hostThreads,
         IProgress<double> progress,
         CancellationToken cancellationToken)
     {
-        long n = inputs.Count;
+        WalkInputs inputs = plan.Inputs;
+        string norm = plan.Norm;
+        bool final = plan.Final;
         double auditedShare = 0, referenceShare = 0;
         void Report() => progress.Report(settings is null ? Volatile.Read(ref auditedShare) : 0.5 * (Volatile.Read(ref auditedShare) + Volatile.Read(ref referenceShare)));
         var auditedProgress = new Progress<double>(p => { Volatile.Write(ref auditedShare, p); Report(); });
@@ -222,8 +239,9 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
                             reference = DistilledReference.Shared(evidence, settings, () => targets ?? throw new InvalidOperationException("The session's reference is gone while the probe runs."), cancellationToken);
                         }
 
-                        referenceEvidence = evidence.WithModel(reference, $"sink-reference|{settings}");
-                        referenceWork = WalkBatches.For(referenceEvidence, n);
+                        referenceEvidence = evidence.WithModel(reference, ReferenceModelKey(settings));
+                        // Some batches may have been walked early by a lane of the trojan scan (IOffersIdleWork).
+                        referenceWork = plan.ClaimReference(referenceEvidence);
                         trained.SetResult((referenceEvidence, referenceWork));
                     }
                     catch (Exception error)
@@ -237,6 +255,7 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
                 },
                 cancellationToken);
             FinishEarlyBatches(evidence, auditedWork, inputs, norm, epsilon, steps, final, auditedProgress, cancellationToken);
+            FinishEarlyBatches(referenceEvidence!, referenceWork!, inputs, norm, epsilon, steps, final, referenceProgress, cancellationToken);
             double agreement;
             using (evidence.Timings?.Stage("sink.agreement"))
             {
@@ -457,7 +476,7 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
 
             work.Finished();
             progress.Report(work.Done());
-            NativeHeap.Trim();
+            NativeHeap.TrimWhenLarge();
         }
 
         void PerturbBatch(int batch)
@@ -711,6 +730,8 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
     {
         private readonly Lock _gate = new();
         private bool _claimed;
+        private bool _referenceClaimed;
+        private WalkBatches? _reference;
 
         private WalkPlan(WalkInputs inputs, WalkBatches audited, string norm, double epsilon, int steps, bool final)
         {
@@ -768,10 +789,50 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
                 }
             }
 
+            return StepOne(evidence, Audited, cancellationToken);
+        }
+
+        /// <summary>
+        /// Walks one batch of the walks on the distilled reference (<paramref name="reference"/>: the audit's inputs with
+        /// the session's reference) early; false when none is left or the probe has claimed them.
+        /// </summary>
+        public bool StepReference(ClassifierEvidence reference, CancellationToken cancellationToken)
+        {
+            WalkBatches work;
+            lock (_gate)
+            {
+                if (_referenceClaimed)
+                {
+                    return false;
+                }
+
+                work = _reference ??= WalkBatches.For(reference, Inputs.Count);
+            }
+
+            return StepOne(reference, work, cancellationToken);
+        }
+
+        /// <summary>The reference walk's batches for the probe's run: those begun early, once; a fresh set for any later run.</summary>
+        public WalkBatches ClaimReference(ClassifierEvidence reference)
+        {
+            lock (_gate)
+            {
+                if (!_referenceClaimed)
+                {
+                    _referenceClaimed = true;
+                    return _reference ??= WalkBatches.For(reference, Inputs.Count);
+                }
+            }
+
+            return WalkBatches.For(reference, Inputs.Count);
+        }
+
+        private bool StepOne(ClassifierEvidence evidence, WalkBatches batches, CancellationToken cancellationToken)
+        {
             bool asked = false, walked = false;
             Perturb(
                 evidence,
-                Audited,
+                batches,
                 work =>
                 {
                     if (asked)
@@ -812,6 +873,7 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
         public void Dispose()
         {
             Audited.Release();
+            _reference?.Release();
             Inputs.Dispose();
         }
     }

@@ -250,8 +250,9 @@ internal sealed record TriggerScan(
             progress?.Report(0.35);
 
             // The reference follows the same schedule: the same classes refined, the same extra starts, so each
-            // class's ratio compares like with like.
-            Lanes.Both(
+            // class's ratio compares like with like. The lanes' shares rarely end together: the one done first walks
+            // later probes' offered steps on the reference (the adversarial sink test's) until the other is done.
+            Lanes.BothFillingWaits(
                 settings.Threads,
                 hostThreads,
                 () =>
@@ -269,16 +270,15 @@ internal sealed record TriggerScan(
                     using IDisposable? stage = evidence.Timings?.Stage("scan.reference.refine");
                     Refine(there, [.. refined.Where(referenceOnReference.Contains)], [.. candidates.Where(referenceOnReference.Contains)], settings, null, cancellationToken);
                 },
+                evidence.Session.Idle,
+                Sessions.IdleModel.Reference,
+                evidence.Timings,
+                "scan.idle-work",
                 cancellationToken);
             Align(here, there);
             var refinedSet = refined.ToHashSet();
             ReverseEngineeredTriggers auditedTriggers = audited.Result(refinedSet);
             double[] referenceNorms = Merge(here.ResultNorms(), there.ResultNorms());
-            double agreement;
-            using (evidence.Timings?.Stage("scan.agreement"))
-            {
-                agreement = reference!.Agreement(evidence, cancellationToken);
-            }
 
             // Ratios remove each class's natural cost (shared by model and reference); logs make them symmetric, so
             // a trigger 4× smaller than its class's natural cost is as far from the median as one 4× larger.
@@ -288,14 +288,33 @@ internal sealed record TriggerScan(
             // that measured noise. Beyond RefinedClasses classes, the median and MAD are the rank-stratified basis's.
             (double[] indices, double m, double d) = MadAnomaly(scores, ratioNoise, basis);
             int suspected = refined.MinBy(k => scores[k]);
-            TriggerTransfer transfer;
-            using (evidence.Timings?.Stage("scan.transfer"))
-            {
-                transfer = TriggerTransfer.Measure(evidence, referenceEvidence!, auditedTriggers, suspected, cancellationToken);
-            }
+
+            // The reference's agreement and the trigger's transfer take one lane; the other walks offered steps on the
+            // reference meanwhile.
+            double agreement = 0;
+            TriggerTransfer? transfer = null;
+            Lanes.BothFillingWaits(
+                settings.Threads,
+                hostThreads,
+                () =>
+                {
+                    using (evidence.Timings?.Stage("scan.agreement"))
+                    {
+                        agreement = reference!.Agreement(evidence, cancellationToken);
+                    }
+
+                    using IDisposable? stage = evidence.Timings?.Stage("scan.transfer");
+                    transfer = TriggerTransfer.Measure(evidence, referenceEvidence!, auditedTriggers, suspected, cancellationToken);
+                },
+                () => { },
+                evidence.Session.Idle,
+                Sessions.IdleModel.Reference,
+                evidence.Timings,
+                "scan.idle-work",
+                cancellationToken);
 
             progress?.Report(1);
-            return new TriggerScan(auditedTriggers, calibration, referenceNorms, agreement, scores, indices, m, d, basis, transfer);
+            return new TriggerScan(auditedTriggers, calibration, referenceNorms, agreement, scores, indices, m, d, basis, transfer!);
         }
         finally
         {
