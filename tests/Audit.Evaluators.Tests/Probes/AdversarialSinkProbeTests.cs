@@ -132,9 +132,6 @@ public sealed class AdversarialSinkProbeTests(ITestOutputHelper output)
         ((IOffersIdleWork)probe).OfferIdleWork(context);
         var never = new TaskCompletionSource();
 
-        // No reference yet: an idle step never trains one.
-        Assert.Equal(0, session.Idle.RunUntil(never.Task, IdleModel.Reference, CancellationToken.None));
-
         // The session's reference, distilled as the trigger scan does (same settings as the probe's).
         ClassifierEvidence evidence = ClassifierEvidence.Load(context, [], CancellationToken.None);
         var settings = new ReferenceSettings(Steps: 50, BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed);
@@ -142,6 +139,13 @@ public sealed class AdversarialSinkProbeTests(ITestOutputHelper output)
         {
             DistilledReference.Shared(evidence, settings, () => targets, CancellationToken.None);
         }
+
+        // No plan of the walks yet: making one may run the audited model, which another lane may be using while a lane
+        // idles on the reference, so a reference step does nothing.
+        Assert.Equal(0, session.Idle.RunUntil(never.Task, IdleModel.Reference, CancellationToken.None));
+
+        // The scan's audited-model lane walks the audited model's batches while the reference distils (all three here).
+        Assert.Equal(3, session.Idle.RunUntil(never.Task, IdleModel.Audited, CancellationToken.None));
 
         armed = true;
         int early = session.Idle.RunUntil(waitEnds.Task, IdleModel.Reference, CancellationToken.None);

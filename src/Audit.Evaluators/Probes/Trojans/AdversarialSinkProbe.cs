@@ -90,19 +90,22 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
                 return false;
             }
 
-            ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
             using IntraOpThreads pinned = IntraOpThreads.Pin(TrojanProbeParameters.ScanThreads, torch.get_num_threads());
-            WalkPlan plan = WalkPlan.For(context, evidence, parameters);
             if (model == Sessions.IdleModel.Audited)
             {
-                return plan.StepAudited(evidence, cancellationToken);
+                ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
+                return WalkPlan.For(context, evidence, parameters).StepAudited(evidence, cancellationToken);
             }
 
-            // Only a reference some probe has already distilled: an idle step never trains one.
+            // On the reference, another lane may be computing on the audited model: nothing here may run it. Loading
+            // the evidence or planning the walks can (a class count the model does not declare, the activations'
+            // size), so only a plan an audited-model step already made is used, with the evidence it was made from;
+            // and only a reference some probe already distilled (an idle step never trains one).
             ReferenceSettings? settings = ReferenceOf(parameters, context);
             return settings is not null
-                && evidence.Session.TryGetComputed(DistilledReference.Key(evidence, settings), out DistilledReference? reference)
-                && plan.StepReference(evidence.WithModel(reference, ReferenceModelKey(settings)), cancellationToken);
+                && WalkPlan.Existing(context, parameters) is { } plan
+                && context.Session.TryGetComputed(DistilledReference.Key(plan.Evidence, settings), out DistilledReference? reference)
+                && plan.StepReference(plan.Evidence.WithModel(reference, ReferenceModelKey(settings)), cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -733,8 +736,9 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
         private bool _referenceClaimed;
         private WalkBatches? _reference;
 
-        private WalkPlan(WalkInputs inputs, WalkBatches audited, string norm, double epsilon, int steps, bool final)
+        private WalkPlan(ClassifierEvidence evidence, WalkInputs inputs, WalkBatches audited, string norm, double epsilon, int steps, bool final)
         {
+            Evidence = evidence;
             Inputs = inputs;
             Audited = audited;
             Norm = norm;
@@ -742,6 +746,9 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
             Steps = steps;
             Final = final;
         }
+
+        /// <summary>The audited model's evidence the plan was made from (its inputs and bounds are the walks').</summary>
+        public ClassifierEvidence Evidence { get; }
 
         public WalkInputs Inputs { get; }
 
@@ -763,10 +770,7 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
             double epsilon = parameters.Double("epsilon");
             int steps = parameters.Int("steps");
             bool final = parameters.String("landing") == "final";
-            string key = string.Create(
-                CultureInfo.InvariantCulture,
-                $"adversarial-sink.walk|{context.Seed}|{count}|{norm}|{epsilon:R}|{steps}|{final}|{evidence.Low:R}|{evidence.High:R}");
-            return context.Session.GetOrCreate(key, () =>
+            return context.Session.GetOrCreate(Key(context, parameters), () =>
             {
                 using var scope = torch.NewDisposeScope();
                 using var generator = new torch.Generator((ulong)context.Seed + 404);
@@ -774,9 +778,21 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
                 // The random starts are drawn after the sample, from the same generator; an l0 walk starts at zero and
                 // never reads them, so they are not drawn (or held) for it.
                 Tensor? start = norm == "l0" ? null : torch.rand([count, .. evidence.Inputs.shape[1..]], generator: generator).to(evidence.Device).DetachFromDisposeScope();
-                return new WalkPlan(new WalkInputs(evidence.Inputs, chosen.DetachFromDisposeScope(), start), WalkBatches.For(evidence, count), norm, epsilon, steps, final);
+                return new WalkPlan(evidence, new WalkInputs(evidence.Inputs, chosen.DetachFromDisposeScope(), start), WalkBatches.For(evidence, count), norm, epsilon, steps, final);
             });
         }
+
+        /// <summary>The session's plan for these settings if one was made already; never makes one.</summary>
+        public static WalkPlan? Existing(ProbeContext context, ProbeParameters parameters) =>
+            context.Session.TryGetComputed(Key(context, parameters), out WalkPlan? plan) ? plan : null;
+
+        /// <summary>
+        /// Names a plan by the probe's settings: a session holds one model and one dataset, so these decide the sample,
+        /// the starts, the bounds (given or read from the dataset) and the batches.
+        /// </summary>
+        private static string Key(ProbeContext context, ProbeParameters parameters) => string.Create(
+            CultureInfo.InvariantCulture,
+            $"adversarial-sink.walk|{context.Seed}|{parameters.Int("probeInputs")}|{parameters.String("norm")}|{parameters.Double("epsilon"):R}|{parameters.Int("steps")}|{parameters.String("landing")}|{string.Join(',', parameters.Numbers("inputBounds").Select(b => b.ToString("R", CultureInfo.InvariantCulture)))}");
 
         /// <summary>Walks one batch of the audited model's walks early; false when none is left or the probe has claimed them.</summary>
         public bool StepAudited(ClassifierEvidence evidence, CancellationToken cancellationToken)
