@@ -218,8 +218,10 @@ internal sealed class PairTriggerSearch : IDisposable
             if (check)
             {
                 Check(active, patience);
-                NativeHeap.TrimWhenLarge();
             }
+
+            // Every step, as the all-to-one search does (TriggerSearch.Run): a no-op below the line.
+            NativeHeap.TrimWhenLarge();
 
             progress?.Report((double)(Steps + 1 - from) / Math.Max(1, untilStep - from));
         }

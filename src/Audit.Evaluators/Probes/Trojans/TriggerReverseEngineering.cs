@@ -95,6 +95,9 @@ internal sealed class TriggerSearch : IDisposable
     private readonly Tensor evaluation;
     private readonly List<Row> rows = [];
 
+    // While speculating (RunSpeculatively), each row's state at its short-patience stop is kept.
+    private bool speculating;
+
     // [R, ...] per row: parameters, Adam moments, and the smallest working trigger so far.
     private Tensor maskParameter;
     private Tensor patternParameter;
@@ -141,12 +144,19 @@ internal sealed class TriggerSearch : IDisposable
     public int Classes => evidence.Classes;
 
     /// <summary>Adds one row per (class, start) pair for starts not yet present, each from its own seeded random start.</summary>
-    public void AddStarts(IEnumerable<int> classes, int starts)
+    public void AddStarts(IEnumerable<int> classes, int starts) => AddStarts(classes, starts, 0);
+
+    /// <summary>
+    /// As <see cref="AddStarts(IEnumerable{int}, int)"/>, numbering this search's rows of a class from
+    /// <paramref name="firstStart"/>: a search that holds only the later starts of classes whose first start another
+    /// search optimises (each start's row is seeded by its number, so it is the row a single search would hold).
+    /// </summary>
+    public void AddStarts(IEnumerable<int> classes, int starts, int firstStart)
     {
         var added = new List<(int Class, int Start)>();
         foreach (int k in classes)
         {
-            int present = rows.Count(r => r.Class == k);
+            int present = firstStart + rows.Count(r => r.Class == k);
             for (int s = present; s < starts; s++)
             {
                 added.Add((k, s));
@@ -191,13 +201,72 @@ internal sealed class TriggerSearch : IDisposable
     /// for classes in <paramref name="patient"/>, else <paramref name="shortPatience"/>) until global step
     /// <paramref name="untilStep"/> or until all of them stopped.
     /// </summary>
-    public void Run(IReadOnlySet<int> classes, int untilStep, IReadOnlySet<int> patient, int patience, int shortPatience, IProgress<double>? progress, CancellationToken cancellationToken)
+    public void Run(IReadOnlySet<int> classes, int untilStep, IReadOnlySet<int> patient, int patience, int shortPatience, IProgress<double>? progress, CancellationToken cancellationToken) =>
+        Run(classes, untilStep, patient, patience, shortPatience, null, progress, cancellationToken);
+
+    /// <summary>
+    /// Optimises every row of <paramref name="classes"/> as a candidate (<paramref name="patience"/>) before the
+    /// candidates are known, until <paramref name="pause"/> says so (checked between steps): the refinement's rows
+    /// follow the same trajectory whoever turns out a candidate, and a row stops only at a check. At the first check
+    /// where a row would have stopped with <paramref name="shortPatience"/> (as a non-candidate), its state is kept;
+    /// <see cref="SettleSpeculation"/> later restores that state for the rows that are not candidates, so the search
+    /// ends exactly where one that knew the candidates from the start would have.
+    /// </summary>
+    public void RunSpeculatively(IReadOnlySet<int> classes, int untilStep, int patience, int shortPatience, Func<bool> pause, CancellationToken cancellationToken)
+    {
+        speculating = true;
+        Run(classes, untilStep, classes, patience, shortPatience, pause, null, cancellationToken);
+    }
+
+    /// <summary>
+    /// Ends speculation (<see cref="RunSpeculatively"/>): rows of classes outside <paramref name="patient"/> that reached
+    /// their short patience are put back to the state they had then and stopped there; the others go on.
+    /// </summary>
+    public void SettleSpeculation(IReadOnlySet<int> patient)
+    {
+        speculating = false;
+        using var noGrad = torch.no_grad();
+        for (int i = 0; i < rows.Count; i++)
+        {
+            Row row = rows[i];
+            if (row.Held is not { } held)
+            {
+                continue;
+            }
+
+            row.Held = null;
+            if (!patient.Contains(row.Class))
+            {
+                held.Restore(row);
+                foreach ((Tensor target, Tensor value) in new[] { (maskParameter, held.Mask), (patternParameter, held.Pattern), (bestMask, held.BestMask), (bestPattern, held.BestPattern) })
+                {
+                    target[i].copy_(value);
+                }
+            }
+
+            held.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The global step count a single search over these rows would have ended at, having started at
+    /// <paramref name="from"/>: the step after the last row stopped, or the step budget while any row runs.
+    /// </summary>
+    public int StepsEndedAt(int from) =>
+        rows.Any(r => !r.Stopped) ? Steps : Math.Max(from, rows.Select(r => r.StoppedAt + 1).DefaultIfEmpty(from).Max());
+
+    private void Run(IReadOnlySet<int> classes, int untilStep, IReadOnlySet<int> patient, int patience, int shortPatience, Func<bool>? pause, IProgress<double>? progress, CancellationToken cancellationToken)
     {
         untilStep = Math.Min(untilStep, settings.MaxSteps);
         int from = Steps;
         for (; Steps < untilStep; Steps++)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            if (pause?.Invoke() == true)
+            {
+                break;
+            }
+
             int[] active = Enumerable.Range(0, rows.Count).Where(i => !rows[i].Stopped && classes.Contains(rows[i].Class)).ToArray();
             if (active.Length == 0)
             {
@@ -206,14 +275,14 @@ internal sealed class TriggerSearch : IDisposable
 
             bool check = (Steps + 1) % settings.CheckEvery == 0;
             Step(active, check, patient, patience, shortPatience);
-            if (check)
-            {
-                // Every step frees and reallocates activations of several sizes on this lane's glibc arena; without a
-                // trim the arenas' free space stays resident and the scan's peak grew to 1.1–1.8 GB for sub-MB
-                // models (docs/benchmarks.md, "Where the memory goes"). Only above half the memory budget: below it the
-                // pages handed back are faulted in again by the next step, about a tenth of a small model's scan CPU.
-                NativeHeap.TrimWhenLarge();
-            }
+
+            // Every step frees and reallocates activations of several sizes on this lane's glibc arena; without a trim
+            // the arenas' free space stays resident and the scan's peak grew to 1.1–1.8 GB for sub-MB models
+            // (docs/benchmarks.md, "Where the memory goes"). Only above three quarters of the memory budget: below it
+            // the pages handed back are faulted in again by the next step, about a tenth of a small model's scan CPU.
+            // Looked at every step (reading the resident size costs microseconds): ten steps of a 100-class 3×64×64
+            // screening grew the process by over 200 MiB.
+            NativeHeap.TrimWhenLarge();
             progress?.Report((double)(Steps + 1 - from) / Math.Max(1, untilStep - from));
         }
     }
@@ -227,7 +296,7 @@ internal sealed class TriggerSearch : IDisposable
     }).ToArray();
 
     /// <summary>
-    /// Per class, the norm <see cref="Result"/> reports (the chosen start's smallest working norm, else its last norm), NaN
+    /// Per class, the norm <see cref="Result(IReadOnlySet{int})"/> reports (the chosen start's smallest working norm, else its last norm), NaN
     /// for a class without rows: what a search that holds only some classes contributes to a scan split across lanes.
     /// </summary>
     public double[] ResultNorms() => Enumerable.Range(0, Classes).Select(k =>
@@ -250,7 +319,40 @@ internal sealed class TriggerSearch : IDisposable
     public void AlignSteps(int steps) => Steps = Math.Max(Steps, steps);
 
     /// <summary>The triggers found: per class the start with the smallest working mask (else the smallest last mask).</summary>
-    public ReverseEngineeredTriggers Result(IReadOnlySet<int> refined)
+    public ReverseEngineeredTriggers Result(IReadOnlySet<int> refined) => Result(refined, null, Steps);
+
+    /// <summary>
+    /// The triggers found by this search and <paramref name="later"/>, which holds later starts of some classes (see
+    /// <see cref="AddStarts(IEnumerable{int}, int, int)"/>): per class the better of the two searches' choices by the
+    /// same order a single search uses, with <paramref name="steps"/> as the steps run.
+    /// </summary>
+    public ReverseEngineeredTriggers Result(IReadOnlySet<int> refined, TriggerSearch? later, int steps)
+    {
+        ReverseEngineeredTriggers own = OwnResult(refined, steps);
+        if (later is null)
+        {
+            return own;
+        }
+
+        ReverseEngineeredTriggers other = later.OwnResult(refined, steps);
+        (bool Reached, double Norm) Key(ReverseEngineeredTriggers r, int k) => (r.Reached[k], r.MaskNorms[k]);
+        bool[] takeOther = [.. Enumerable.Range(0, Classes).Select(k =>
+            other.Starts[k] > 0 && (own.Starts[k] == 0
+                || (Key(other, k).Reached && !Key(own, k).Reached)
+                || (Key(other, k).Reached == Key(own, k).Reached && other.MaskNorms[k] < own.MaskNorms[k])))];
+        T[] Pick<T>(T[] mine, T[] theirs) => [.. Enumerable.Range(0, Classes).Select(k => takeOther[k] ? theirs[k] : mine[k])];
+        return own with
+        {
+            MaskNorms = Pick(own.MaskNorms, other.MaskNorms),
+            AttackSuccess = Pick(own.AttackSuccess, other.AttackSuccess),
+            Reached = Pick(own.Reached, other.Reached),
+            Masks = Pick(own.Masks, other.Masks),
+            Patterns = Pick(own.Patterns, other.Patterns),
+            Starts = [.. Enumerable.Range(0, Classes).Select(k => own.Starts[k] + other.Starts[k])],
+        };
+    }
+
+    private ReverseEngineeredTriggers OwnResult(IReadOnlySet<int> refined, int steps)
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
@@ -266,6 +368,14 @@ internal sealed class TriggerSearch : IDisposable
         for (int k = 0; k < Classes; k++)
         {
             int[] own = [.. Enumerable.Range(0, rows.Count).Where(i => rows[i].Class == k)];
+            if (own.Length == 0)
+            {
+                // A search holding some classes only (Result's later starts): nothing to choose; never picked.
+                norms[k] = double.NaN;
+                useLast[k] = true;
+                continue;
+            }
+
             int best = own.OrderBy(i => double.IsFinite(rows[i].Best) ? 0 : 1)
                 .ThenBy(i => double.IsFinite(rows[i].Best) ? rows[i].Best : rows[i].LastNorm)
                 .ThenBy(i => rows[i].Start)
@@ -286,7 +396,7 @@ internal sealed class TriggerSearch : IDisposable
         float[][] masks = Enumerable.Range(0, Classes).Select(k => (useLast[k] ? lastMasksCpu : masksCpu)[k].data<float>().ToArray()).ToArray();
         float[][] patterns = Enumerable.Range(0, Classes).Select(k => (useLast[k] ? lastPatternsCpu : patternsCpu)[k].data<float>().ToArray()).ToArray();
         bool[] wasRefined = Enumerable.Range(0, Classes).Select(refined.Contains).ToArray();
-        return new ReverseEngineeredTriggers(norms, attack, reached, masks, patterns, maskSample, sample, Steps, wasRefined, starts, low, low + span);
+        return new ReverseEngineeredTriggers(norms, attack, reached, masks, patterns, maskSample, sample, steps, wasRefined, starts, low, low + span);
     }
 
     public void Dispose()
@@ -294,6 +404,11 @@ internal sealed class TriggerSearch : IDisposable
         foreach (Tensor t in new[] { sampleIndex, evaluation, maskParameter, patternParameter, maskFirst, maskSecond, patternFirst, patternSecond, bestMask, bestPattern })
         {
             t.Dispose();
+        }
+
+        foreach (Row row in rows)
+        {
+            row.Held?.Dispose();
         }
     }
 
@@ -379,6 +494,7 @@ internal sealed class TriggerSearch : IDisposable
         checkedAttack.AddRange(AttackRates(allMasks, allPatterns, classes).cpu().data<float>().ToArray());
         var improved = new List<long>();
         var improvedPositions = new List<long>();
+        var held = new List<int>();
         for (int position = 0; position < checkedRows.Count; position++)
         {
             Row row = rows[checkedRows[position]];
@@ -414,15 +530,32 @@ internal sealed class TriggerSearch : IDisposable
 
             int own = patient.Contains(row.Class) ? patience : shortPatience;
             row.Stopped = double.IsFinite(row.Best) && row.Stale >= own;
+            if (row.Stopped)
+            {
+                row.StoppedAt = Steps;
+            }
+
+            if (speculating && row.Held is null && double.IsFinite(row.Best) && row.Stale >= shortPatience)
+            {
+                held.Add(checkedRows[position]);
+            }
         }
 
-        if (improved.Count > 0)
+        using (torch.no_grad())
         {
-            using var noGrad = torch.no_grad();
-            Tensor index = torch.tensor(improved.ToArray()).to(evidence.Device);
-            Tensor positions = torch.tensor(improvedPositions.ToArray()).to(evidence.Device);
-            bestMask.index_copy_(0, index, allMasks.index_select(0, positions));
-            bestPattern.index_copy_(0, index, allPatterns.index_select(0, positions));
+            if (improved.Count > 0)
+            {
+                Tensor index = torch.tensor(improved.ToArray()).to(evidence.Device);
+                Tensor positions = torch.tensor(improvedPositions.ToArray()).to(evidence.Device);
+                bestMask.index_copy_(0, index, allMasks.index_select(0, positions));
+                bestPattern.index_copy_(0, index, allPatterns.index_select(0, positions));
+            }
+
+            // After this check's updates: the state a non-candidate row would have stopped with.
+            foreach (int i in held)
+            {
+                rows[i].Held = new HeldRow(rows[i], Steps, maskParameter[i], patternParameter[i], bestMask[i], bestPattern[i]);
+            }
         }
     }
 
@@ -475,5 +608,53 @@ internal sealed class TriggerSearch : IDisposable
         public int AdamSteps { get; set; }
 
         public bool Stopped { get; set; }
+
+        /// <summary>The global step at whose check the row stopped.</summary>
+        public int StoppedAt { get; set; } = -1;
+
+        /// <summary>While speculating, the row's state when it first reached the short patience.</summary>
+        public HeldRow? Held { get; set; }
+    }
+
+    /// <summary>A row's schedule state and tensors at one check, kept while speculating (copies, owned here).</summary>
+    private sealed class HeldRow : IDisposable
+    {
+        private readonly double cost, best, bestAttack, lastNorm, lastAttack;
+        private readonly int up, down, stale, adamSteps, step;
+
+        public HeldRow(Row row, int step, Tensor mask, Tensor pattern, Tensor bestMask, Tensor bestPattern)
+        {
+            (cost, best, bestAttack, lastNorm, lastAttack) = (row.Cost, row.Best, row.BestAttack, row.LastNorm, row.LastAttack);
+            (up, down, stale, adamSteps, this.step) = (row.Up, row.Down, row.Stale, row.AdamSteps, step);
+            Mask = mask.clone().DetachFromDisposeScope();
+            Pattern = pattern.clone().DetachFromDisposeScope();
+            BestMask = bestMask.clone().DetachFromDisposeScope();
+            BestPattern = bestPattern.clone().DetachFromDisposeScope();
+        }
+
+        public Tensor Mask { get; }
+
+        public Tensor Pattern { get; }
+
+        public Tensor BestMask { get; }
+
+        public Tensor BestPattern { get; }
+
+        /// <summary>Puts the row's schedule state back and stops it at the held check.</summary>
+        public void Restore(Row row)
+        {
+            (row.Cost, row.Best, row.BestAttack, row.LastNorm, row.LastAttack) = (cost, best, bestAttack, lastNorm, lastAttack);
+            (row.Up, row.Down, row.Stale, row.AdamSteps) = (up, down, stale, adamSteps);
+            row.Stopped = true;
+            row.StoppedAt = step;
+        }
+
+        public void Dispose()
+        {
+            Mask.Dispose();
+            Pattern.Dispose();
+            BestMask.Dispose();
+            BestPattern.Dispose();
+        }
     }
 }

@@ -182,7 +182,16 @@ internal sealed record TriggerScan(
         var referenceOnAudited = Enumerable.Range(0, classes).Where(k => k % 3 == 2).ToHashSet();
         var referenceOnReference = Enumerable.Range(0, classes).Where(k => !referenceOnAudited.Contains(k)).ToHashSet();
         var trained = new TaskCompletionSource<ClassifierEvidence>(TaskCreationOptions.RunContinuationsAsynchronously);
-        TriggerSearch? recoveredHere = null, recoveredThere = null;
+        TriggerSearch? recoveredHere = null, recoveredThere = null, laterStarts = null;
+        int screened = 0;
+        double[]? screeningNorms = null;
+        int shortPatience = Math.Max(2, settings.EarlyStopPatience / 2);
+
+        // Up to RefinedClasses classes every class is refined, and only which are candidates (more starts, longer
+        // patience) waits for the reference's screening: the audited model's refinement starts while the reference
+        // distils, every class treated as a candidate, and is settled once the candidates are known (see
+        // TriggerSearch.RunSpeculatively). The numbers are those of the refinement run after the screening.
+        bool speculate = classes <= RefinedClasses;
         ClassifierEvidence? referenceEvidence = null;
         DistilledReference? reference = null;
 
@@ -203,6 +212,14 @@ internal sealed record TriggerScan(
                     using (evidence.Timings?.Stage("scan.audited.screening"))
                     {
                         audited.Run(everyClass, screening, everyClass, settings.EarlyStopPatience, settings.EarlyStopPatience, Share(progress, 0, 0.3), cancellationToken);
+                    }
+
+                    screened = audited.Steps;
+                    screeningNorms = audited.CurrentNorms();
+                    if (speculate)
+                    {
+                        using IDisposable? early = evidence.Timings?.Stage("scan.audited.refine");
+                        audited.RunSpeculatively(everyClass, settings.MaxSteps, settings.EarlyStopPatience, shortPatience, () => trained.Task.IsCompleted, cancellationToken);
                     }
 
                     // The reference is being distilled on the other lane: this lane, which computes only on the audited
@@ -246,7 +263,8 @@ internal sealed record TriggerScan(
                 cancellationToken);
             TriggerSearch here = recoveredHere!, there = recoveredThere!;
             Align(here, there);
-            (int[] refined, int[] candidates, bool[] basis) = Select(LogRatios(audited.CurrentNorms(), Merge(here.CurrentNorms(), there.CurrentNorms())));
+            // The audited model's screening norms as the screening left them (its refinement may have begun since).
+            (int[] refined, int[] candidates, bool[] basis) = Select(LogRatios(screeningNorms!, Merge(here.CurrentNorms(), there.CurrentNorms())));
             progress?.Report(0.35);
 
             // The reference follows the same schedule: the same classes refined, the same extra starts, so each
@@ -259,7 +277,25 @@ internal sealed record TriggerScan(
                 {
                     using (evidence.Timings?.Stage("scan.audited.refine"))
                     {
-                        Refine(audited, refined, candidates, settings, Share(progress, 0.35, 0.6), cancellationToken);
+                        if (speculate)
+                        {
+                            // The candidates' further starts begin where a single search would have added them, at the
+                            // end of the screening, in a search of their own (each row's trajectory is its own).
+                            audited.SettleSpeculation(candidates.ToHashSet());
+                            if (settings.Restarts > 1)
+                            {
+                                laterStarts = new TriggerSearch(evidence, settings);
+                                laterStarts.AlignSteps(screened);
+                                laterStarts.AddStarts(candidates, settings.Restarts, firstStart: 1);
+                                laterStarts.Run(refined.ToHashSet(), settings.MaxSteps, candidates.ToHashSet(), settings.EarlyStopPatience, shortPatience, null, cancellationToken);
+                            }
+
+                            audited.Run(refined.ToHashSet(), settings.MaxSteps, candidates.ToHashSet(), settings.EarlyStopPatience, shortPatience, Share(progress, 0.35, 0.6), cancellationToken);
+                        }
+                        else
+                        {
+                            Refine(audited, refined, candidates, settings, Share(progress, 0.35, 0.6), cancellationToken);
+                        }
                     }
 
                     using IDisposable? stage = evidence.Timings?.Stage("scan.reference.refine");
@@ -277,7 +313,9 @@ internal sealed record TriggerScan(
                 cancellationToken);
             Align(here, there);
             var refinedSet = refined.ToHashSet();
-            ReverseEngineeredTriggers auditedTriggers = audited.Result(refinedSet);
+            ReverseEngineeredTriggers auditedTriggers = speculate
+                ? audited.Result(refinedSet, laterStarts, Math.Max(audited.StepsEndedAt(screened), laterStarts?.StepsEndedAt(screened) ?? screened))
+                : audited.Result(refinedSet);
             double[] referenceNorms = Merge(here.ResultNorms(), there.ResultNorms());
 
             // Ratios remove each class's natural cost (shared by model and reference); logs make them symmetric, so
@@ -319,6 +357,7 @@ internal sealed record TriggerScan(
         finally
         {
             // The reference itself belongs to the session.
+            laterStarts?.Dispose();
             recoveredHere?.Dispose();
             recoveredThere?.Dispose();
             referenceEvidence?.Dispose();
