@@ -79,21 +79,17 @@ public sealed class SpeculativeRefinementTests
     private static int ShortPatience(ReverseEngineeringSettings settings) => Math.Max(2, settings.EarlyStopPatience / 2);
 
     /// <summary>The scan's settings, shortened (fewer steps and inputs) so that four runs take seconds.</summary>
-    private static ReverseEngineeringSettings Settings() => new(
-        MaxSteps: 160,
-        SamplesPerClass: 8,
-        LearningRate: 0.1,
-        InitialCost: 1.0,
-        AttackThreshold: 0.99,
-        CheckEvery: 10,
-        CostPatience: 1,
-        EarlyStopPatience: 4,
-        EvaluationInputs: 100,
-        Restarts: 2,
-        Seed: 7,
-        ScreeningSteps: Screening,
-        Threads: 1,
-        ChunkElements: 1L << 18);
+    private static ReverseEngineeringSettings Settings()
+    {
+        var probe = new NeuralCleanseProbe();
+        ProbeContext context = ProbeHarness.Context(probe, TrojanFixtures.Get(TrojanFixtures.BadNets));
+        return TrojanProbeParameters.ReverseEngineering(new ProbeParameters(context, probe.Descriptor), seed: 7) with
+        {
+            MaxSteps = 160,
+            SamplesPerClass = 8,
+            ScreeningSteps = Screening,
+        };
+    }
 
     private static ClassifierEvidence Load(FixtureRecipe recipe)
     {
