@@ -78,6 +78,24 @@ public sealed class NeuralCleanseProbeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task OneStartPerClass_TheScheduleRefinesEveryClassWithoutFurtherStarts()
+    {
+        // restarts 1: the candidates get no second start, so the scan's refinement (begun while the reference distils,
+        // TriggerSearch.RunSpeculatively) has no search of later starts to merge.
+        TrainedFixture fixture = TrojanFixtures.Get(TrojanFixtures.BadNets);
+        var probe = new NeuralCleanseProbe();
+        var parameters = new Dictionary<string, object> { ["maxSteps"] = 100, ["referenceSteps"] = 100, ["restarts"] = 1 };
+
+        ProbeOutcome outcome = await probe.RunAsync(ProbeHarness.Context(probe, fixture, parameters: parameters), CancellationToken.None);
+
+        int classes = outcome.Details["maskNorms"]!.AsArray().Count;
+        Assert.All(outcome.Details["startsPerClass"]!.AsArray(), s => Assert.Equal(1, (int)s!));
+        Assert.Equal(Enumerable.Range(0, classes), outcome.Details["refinedClasses"]!.AsArray().Select(k => (int)k!));
+        Assert.InRange((int)outcome.Details["steps"]!, TrojanProbeParameters.ScreeningSteps, 100);
+        Assert.All(outcome.Details["maskNorms"]!.AsArray(), n => Assert.True((double)n! > 0));
+    }
+
+    [Fact]
     public async Task WithoutReferenceCalibration_ThePapersIndexIsTheStatistic()
     {
         TrainedFixture fixture = TrojanFixtures.Get(TrojanFixtures.BadNets);
