@@ -188,8 +188,8 @@ internal sealed class PairTriggerSearch : IDisposable
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         bool best = double.IsFinite(rows[index].Best);
-        Tensor mask = best ? bestMask[index] : (maskParameter[index].tanh() + 1) / 2;
-        Tensor pattern = best ? bestPattern[index] : low + span * (patternParameter[index].tanh() + 1) / 2;
+        Tensor mask = best ? bestMask[index] : TanhTrigger.Mask(maskParameter[index]);
+        Tensor pattern = best ? bestPattern[index] : TanhTrigger.Pattern(patternParameter[index], low, span);
         return (mask.cpu().data<float>().ToArray(), pattern.cpu().data<float>().ToArray(), maskSample, sample);
     }
 
@@ -243,8 +243,8 @@ internal sealed class PairTriggerSearch : IDisposable
             Tensor clean = evidence.Inputs.index_select(0, torch.tensor(positions).to(evidence.Device)).reshape([count, batch, .. sample]);
             Tensor maskLeaf = maskParameter.index_select(0, index).requires_grad_(true);
             Tensor patternLeaf = patternParameter.index_select(0, index).requires_grad_(true);
-            Tensor mask = (maskLeaf.tanh() + 1) / 2;
-            Tensor pattern = low + span * (patternLeaf.tanh() + 1) / 2;
+            Tensor mask = TanhTrigger.Mask(maskLeaf);
+            Tensor pattern = TanhTrigger.Pattern(patternLeaf, low, span);
             Tensor m = mask.unsqueeze(1);
             Tensor stamped = ((1 - m) * clean + m * pattern.unsqueeze(1)).reshape([count * batch, .. sample]);
             Tensor targets = torch.tensor(part.Select(i => (long)rows[i].Target).ToArray()).to(evidence.Device).repeat_interleave(batch);
@@ -273,8 +273,8 @@ internal sealed class PairTriggerSearch : IDisposable
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         Tensor index = torch.tensor(active.Select(i => (long)i).ToArray()).to(evidence.Device);
-        Tensor masks = (maskParameter.index_select(0, index).tanh() + 1) / 2;
-        Tensor patterns = low + span * (patternParameter.index_select(0, index).tanh() + 1) / 2;
+        Tensor masks = TanhTrigger.Mask(maskParameter.index_select(0, index));
+        Tensor patterns = TanhTrigger.Pattern(patternParameter.index_select(0, index), low, span);
         float[] norms = masks.reshape(active.Length, -1).sum(1).cpu().data<float>().ToArray();
         double[] attack = new double[active.Length];
 

@@ -357,8 +357,8 @@ internal sealed class TriggerSearch : IDisposable
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         // Rows whose trigger never reached the threshold keep their last mask: an upper bound on their norm.
-        Tensor lastMask = (maskParameter.tanh() + 1) / 2;
-        Tensor lastPattern = low + span * (patternParameter.tanh() + 1) / 2;
+        Tensor lastMask = TanhTrigger.Mask(maskParameter);
+        Tensor lastPattern = TanhTrigger.Pattern(patternParameter, low, span);
         var chosen = new long[Classes];
         var norms = new double[Classes];
         var attack = new double[Classes];
@@ -441,8 +441,8 @@ internal sealed class TriggerSearch : IDisposable
             Tensor index = torch.tensor(part.Select(i => (long)i).ToArray()).to(evidence.Device);
             Tensor maskLeaf = maskParameter.index_select(0, index).requires_grad_(true);
             Tensor patternLeaf = patternParameter.index_select(0, index).requires_grad_(true);
-            Tensor mask = (maskLeaf.tanh() + 1) / 2;
-            Tensor pattern = low + span * (patternLeaf.tanh() + 1) / 2;
+            Tensor mask = TanhTrigger.Mask(maskLeaf);
+            Tensor pattern = TanhTrigger.Pattern(patternLeaf, low, span);
 
             // [A, B, ...]: every row's trigger on the same B clean inputs.
             Tensor m = mask.unsqueeze(1);
