@@ -22,7 +22,8 @@ using TorchSharp.Modules;
 /// built-in trojan-scan profile in its order (trojan-likelihood first) instead of the four; <c>--breakdown</c> prints,
 /// per probe, wall and CPU seconds and the peak resident memory while it ran, and per stage of the probes (scan lanes,
 /// STRIP, pools, adversarial walks) its wall seconds and the highest resident memory sampled while it ran;
-/// <c>--findings f.json</c> writes every probe's verdict, score and details.
+/// <c>--findings f.json</c> writes every probe's verdict, score and details; <c>--write-to DIR</c> only writes the case's
+/// model.onnx and evidence.safetensors there, for an audit of it through the service.
 /// </summary>
 internal static class TrojanScanBenchmark
 {
@@ -44,6 +45,17 @@ internal static class TrojanScanBenchmark
                 onnx = Path.Combine(folder, "model.onnx");
                 evidence = Path.Combine(folder, "evidence.safetensors");
                 parameters = Write(onnx, evidence, classes, shape);
+            }
+
+            string keep = Value(args, "--write-to", "");
+            if (keep.Length > 0)
+            {
+                // Only the files, for an audit of the same case through the service (benchmarks/scripts/audit-run.sh).
+                Directory.CreateDirectory(keep);
+                File.Copy(onnx, Path.Combine(keep, "model.onnx"), overwrite: true);
+                File.Copy(evidence, Path.Combine(keep, "evidence.safetensors"), overwrite: true);
+                Console.WriteLine($"wrote {Path.Combine(keep, "model.onnx")} and {Path.Combine(keep, "evidence.safetensors")} ({parameters} parameters)");
+                return;
             }
 
             var catalog = new ProbeCatalog([.. TrojanProbes.All(), new TrojanLikelihoodProbe()]);

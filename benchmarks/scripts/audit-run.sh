@@ -5,6 +5,8 @@
 # Usage: benchmarks/scripts/audit-run.sh [profile] [model.onnx] [dataset]
 # Defaults: eu-ai-act-art15, examples/fashion-cnn-badnets.onnx, examples/fashion-mnist-1000.safetensors.
 # AUDIT_BENCH_REPEAT (default 1): audits run one after another in the same service, each reported (audit=1, 2, …).
+# AUDIT_BENCH_PROFILE_VERSION (default: the newest) audits against that version of the profile, e.g. 1.0.0 for the
+# four-probe trojan-scan.
 # AUDIT_BENCH_MAX_S (default: none) stops waiting after that many seconds and reports the audit as it stands
 # (status=running, with the findings finished by then).
 set -euo pipefail
@@ -36,8 +38,9 @@ for run in $(seq 1 "${AUDIT_BENCH_REPEAT:-1}"); do
   cpu_start=$(cpu_ticks)
   start=$(date +%s.%N)
   max_s=${AUDIT_BENCH_MAX_S:-0}
+  version=${AUDIT_BENCH_PROFILE_VERSION:+,\"profileVersion\":\"$AUDIT_BENCH_PROFILE_VERSION\"}
   a=$(curl -sf -H "X-Api-Key: $key" -H 'Content-Type: application/json' \
-    -d "{\"modelArtifactId\":\"$m\",\"datasetArtifactId\":\"$d\",\"profileId\":\"$profile\"}" $base/api/v1/audits | id_of)
+    -d "{\"modelArtifactId\":\"$m\",\"datasetArtifactId\":\"$d\",\"profileId\":\"$profile\"$version}" $base/api/v1/audits | id_of)
   while true; do
     # grep, not python: a python start per poll cost about a tenth of a core, which the audit's two lanes need.
     status=$(curl -sf -H "X-Api-Key: $key" $base/api/v1/audits/$a | grep -o '"status":"[a-z]*"' | head -1 | cut -d'"' -f4)
@@ -53,6 +56,6 @@ for run in $(seq 1 "${AUDIT_BENCH_REPEAT:-1}"); do
 import json,sys
 for f in json.load(sys.stdin).get("findings") or []:
     print("  finding %s %s score=%s: %s" % (f.get("probe"), f.get("verdict"), f.get("score"), (f.get("summary") or "")[:160]))'
-  printf 'audit=%s profile=%s model=%s status=%s verdict=%s wall_s=%.1f cpu_s=%.1f peak_rss_mib=%.0f get_audit_bytes=%s load=%s\n' \
-    "$run" "$profile" "$(basename "$model")" "$status" "$verdict" "$(echo "$end - $start" | bc)" "$cpu_s" "$(echo "$hwm / 1024" | bc -l)" "$bytes" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf 'audit=%s profile=%s%s model=%s status=%s verdict=%s wall_s=%.1f cpu_s=%.1f peak_rss_mib=%.0f get_audit_bytes=%s load=%s\n' \
+    "$run" "$profile" "${AUDIT_BENCH_PROFILE_VERSION:+@$AUDIT_BENCH_PROFILE_VERSION}" "$(basename "$model")" "$status" "$verdict" "$(echo "$end - $start" | bc)" "$cpu_s" "$(echo "$hwm / 1024" | bc -l)" "$bytes" "$(cut -d' ' -f1-3 /proc/loadavg)"
 done

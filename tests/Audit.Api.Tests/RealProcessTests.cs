@@ -44,6 +44,8 @@ public sealed class RealProcessTests
             }
 
             Assert.Contains($"listening on http://127.0.0.1:{port}", log, StringComparison.Ordinal);
+            // Ready only after the worker warmed the probes up (Audit:Worker:WarmUp, on by default).
+            Assert.Contains("Probes warmed up in", log, StringComparison.Ordinal);
             Assert.Contains("X-Api-Key", log, StringComparison.Ordinal);
             string key = (await File.ReadAllTextAsync(Path.Combine(data, "dev-keys", "compliance.key"))).Trim();
             if (!OperatingSystem.IsWindows())

@@ -20,6 +20,7 @@ public sealed class AuditService : WebApplicationFactory<Program>
             ["Audit:DataDirectory"] = DataDirectory,
             ["Audit:Worker:Enabled"] = "true",
             ["Audit:Worker:PollInterval"] = "00:00:00.100",
+            ["Audit:Worker:WarmUp"] = "false",
             ["Audit:Device"] = "cpu",
             ["Audit:ApiKeys:0:Key"] = ComplianceKey,
             ["Audit:ApiKeys:0:Tenant"] = "acme",

@@ -93,6 +93,13 @@ public sealed class WorkerOptions
 
     /// <summary>Seed for every probe of an audit, reported for reproducibility.</summary>
     public int Seed { get; set; } = 20240613;
+
+    /// <summary>
+    /// Before claiming its first audit, run the built-in trojan-scan profile's probes once on a small synthetic model
+    /// (a few seconds), so the first real audit does not pay for compiling their code; /health/ready answers 503
+    /// until it has run. Its findings are discarded and no audit's findings depend on it.
+    /// </summary>
+    public bool WarmUp { get; set; } = true;
 }
 
 /// <summary>Limits on the public (anonymous) verification endpoints.</summary>

@@ -71,7 +71,7 @@ public sealed class KillDuringUploadTests
         string root = RepositoryRoot();
         byte[] model = await File.ReadAllBytesAsync(Path.Combine(root, "examples", "fashion-cnn-badnets.onnx"));
         byte[] dataset = await File.ReadAllBytesAsync(Path.Combine(root, "examples", "fashion-mnist-1000.safetensors"));
-        string[] settings = ["--Audit:Worker:LeaseDuration", "00:00:03"];
+        string[] settings = ["--Audit:Worker:LeaseDuration", "00:00:03", "--Audit:Worker:WarmUp", "false"];
         string auditId;
 
         using (Service first = await Service.StartAsync(data, temp, settings))

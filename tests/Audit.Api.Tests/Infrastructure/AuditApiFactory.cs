@@ -44,6 +44,8 @@ public sealed class AuditApiFactory : WebApplicationFactory<Program>
             ["Audit:Worker:Enabled"] = worker ? "true" : "false",
             ["Audit:Worker:PollInterval"] = "00:00:00.100",
             ["Audit:Worker:LeaseDuration"] = "00:00:03",
+            // Seconds of CPU per factory; ProbeWarmUpGateTests and the README's real process test the warm-up.
+            ["Audit:Worker:WarmUp"] = "false",
             ["Audit:Device"] = "cpu",
             // Tests of other behaviour share one client address; the rate limit has its own tests.
             ["Audit:Verification:PermitLimit"] = "100000",

@@ -29,6 +29,8 @@ public sealed class Deployment : IDisposable
         {
             ["Audit__DataDirectory"] = DataDirectory,
             ["Audit__Device"] = "cpu",
+            // Each process would warm the probes up for seconds before claiming; these tests are about claims.
+            ["Audit__Worker__WarmUp"] = "false",
             // Every process prints the same address in its reports, whichever issues them.
             ["Audit__PublicBaseUrl"] = BaseAddress.ToString().TrimEnd('/'),
             ["Audit__Verification__PermitLimit"] = "1000000",

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Audit.Api.Features.Audits.Running;
 using Audit.Api.Infrastructure.Artifacts;
 using Audit.Api.Infrastructure.Persistence;
 using Dapper;
@@ -46,7 +47,7 @@ public static class HealthApi
             .WithSummary("Liveness").WithDescription("'Healthy' while the process serves requests; checks nothing else.")
             .Produces<string>(StatusCodes.Status200OK, "text/plain");
         app.MapGet("/health/ready", Ready).AllowAnonymous().WithTags("Health")
-            .WithSummary("Readiness").WithDescription("'Healthy' when the database answers and the artifact store accepts a write; 503 'Unhealthy' otherwise.")
+            .WithSummary("Readiness").WithDescription("'Healthy' when the database answers, the artifact store accepts a write and (where this process runs audits) the probes are warmed up (Audit:Worker:WarmUp, a few seconds after a start); 503 'Unhealthy' otherwise.")
             .Produces<string>(StatusCodes.Status200OK, "text/plain")
             .Produces<string>(StatusCodes.Status503ServiceUnavailable, "text/plain");
         return app;
@@ -54,8 +55,15 @@ public static class HealthApi
 
     public static ContentHttpResult Live(HttpContext context) => Answer(context, HealthStatus.Healthy);
 
-    public static async Task<ContentHttpResult> Ready(HttpContext context, HealthCheckService health, CancellationToken cancellationToken)
+    public static async Task<ContentHttpResult> Ready(HttpContext context, HealthCheckService health, IServiceProvider services, CancellationToken cancellationToken)
     {
+        // Answered before the checks run: a health check that reports Unhealthy is logged as an error, and a warm-up at
+        // every start is no error. The gate exists only where this process runs audits.
+        if (services.GetService<ProbeWarmUpGate>() is { Done: false })
+        {
+            return Answer(context, HealthStatus.Unhealthy);
+        }
+
         HealthReport report = await health.CheckHealthAsync(check => check.Tags.Contains("ready"), cancellationToken);
         return Answer(context, report.Status);
     }

@@ -33,7 +33,7 @@ namespace Audit.Client.Health.Ready
         {
         }
         /// <summary>
-        /// &apos;Healthy&apos; when the database answers and the artifact store accepts a write; 503 &apos;Unhealthy&apos; otherwise.
+        /// &apos;Healthy&apos; when the database answers, the artifact store accepts a write and (where this process runs audits) the probes are warmed up (Audit:Worker:WarmUp, a few seconds after a start); 503 &apos;Unhealthy&apos; otherwise.
         /// </summary>
         /// <returns>A <see cref="string"/></returns>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
@@ -51,7 +51,7 @@ namespace Audit.Client.Health.Ready
             return await RequestAdapter.SendPrimitiveAsync<string>(requestInfo, default, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
-        /// &apos;Healthy&apos; when the database answers and the artifact store accepts a write; 503 &apos;Unhealthy&apos; otherwise.
+        /// &apos;Healthy&apos; when the database answers, the artifact store accepts a write and (where this process runs audits) the probes are warmed up (Audit:Worker:WarmUp, a few seconds after a start); 503 &apos;Unhealthy&apos; otherwise.
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>

@@ -38,6 +38,7 @@ public sealed class AuditWorker : BackgroundService
     private readonly IServiceScopeFactory _scopes;
     private readonly AuditTelemetry _telemetry;
     private readonly AuditQueueSignal _queued;
+    private readonly ProbeWarmUpGate _warmUp;
     private readonly string _workerId = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
 
     public AuditWorker(
@@ -50,8 +51,10 @@ public sealed class AuditWorker : BackgroundService
         ILogger<AuditWorker> logger,
         IServiceScopeFactory scopes,
         AuditTelemetry telemetry,
-        AuditQueueSignal queued)
+        AuditQueueSignal queued,
+        ProbeWarmUpGate warmUp)
     {
+        _warmUp = warmUp;
         _queued = queued;
         _telemetry = telemetry;
         _scopes = scopes;
@@ -67,6 +70,16 @@ public sealed class AuditWorker : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         _logger.LogInformation("Audit worker {Worker} started", _workerId);
+        try
+        {
+            // Audits queued meanwhile wait (a few seconds after a start) instead of running beside the warm-up.
+            await _warmUp.WaitAsync(stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            return;
+        }
+
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -615,6 +628,7 @@ public static class AuditWorkerSetup
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(concurrency, 1);
         services.TryAddSingleton<AuditQueueSignal>();
+        services.TryAddSingleton<ProbeWarmUpGate>();
         for (int slot = 0; slot < concurrency; slot++)
         {
             services.AddSingleton<IHostedService>(sp => ActivatorUtilities.CreateInstance<AuditWorker>(sp));
