@@ -15,7 +15,9 @@ internal static class ZooCatalog
     [
         new(ZooSplits.Design, 12, 12),
         new(ZooSplits.Calibration, 20, 8),
-        new(ZooSplits.Test, 12, 12),
+        // 24 clean: twelve could not tell a false-fail rate of 5 % from 25 % (one false fail read 8 %, 95 % interval
+        // 1–35 %). The second twelve backdoored recipes complete the attack-template cycle twice over (index % 6).
+        new(ZooSplits.Test, 24, 18),
     ];
 
     public static IReadOnlyList<Architecture> Architectures { get; } =

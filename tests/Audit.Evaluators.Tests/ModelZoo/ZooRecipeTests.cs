@@ -20,6 +20,19 @@ public sealed class ZooRecipeTests
         }
     }
 
+    /// <summary>A split grown later (the test split went from 12 + 12 to 24 + 18) keeps every model already trained and surveyed.</summary>
+    [Fact]
+    public void GrowingASplit_KeepsEveryRecipeOfTheSmallerCatalog()
+    {
+        SplitSize[] smaller = [new(ZooSplits.Design, 12, 12), new(ZooSplits.Calibration, 20, 8), new(ZooSplits.Test, 12, 12)];
+
+        var before = ZooCatalog.Recipes(smaller).Select(r => r.ComputeHash()).ToHashSet();
+        var after = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Select(r => r.ComputeHash()).ToHashSet();
+
+        Assert.Subset(after, before);
+        Assert.Equal(18, after.Count - before.Count);
+    }
+
     [Fact]
     public void TheCatalog_IsAFunctionOfTheSizes_AndCoversEveryFamily()
     {
