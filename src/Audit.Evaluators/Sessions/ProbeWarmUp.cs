@@ -1,11 +1,8 @@
-using System.Diagnostics;
+using Audit.Domain.Profiles;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Runtime;
 
 namespace Audit.Evaluators.Sessions;
-
-/// <summary>What a warm-up ran: each probe's outcome, in the order given, and how long it all took.</summary>
-public sealed record ProbeWarmUpResult(IReadOnlyList<ProbeOutcome> Outcomes, TimeSpan Elapsed);
 
 /// <summary>
 /// Runs probes once on a small synthetic image classifier (<see cref="WarmUpClassifier"/>) and discards what they
@@ -23,18 +20,26 @@ public static class ProbeWarmUp
     /// <summary>Inputs in the warm-up evidence: enough for every probe's per-class statistics on ten classes.</summary>
     public const int Samples = 200;
 
+    /// <summary>The built-in profile whose probes are warmed up: those whose audit time the service is held to.</summary>
+    public const string ProfileId = "trojan-scan";
+
+    /// <summary>The probes of the newest built-in <see cref="ProfileId"/> profile, in its order, with its parameters and thresholds.</summary>
+    public static IReadOnlyList<ProbeInvocation> ProfileProbes() =>
+        BuiltInProfiles.All.Where(p => p.Id == ProfileId).MaxBy(p => p.Version, ProfileVersions.Precedence) is { } profile
+            ? [.. profile.Controls.SelectMany(c => c.Probes).Select(p => new ProbeInvocation(p.Probe, p.Parameters, p.Threshold))]
+            : [];
+
     /// <summary>
     /// Runs <paramref name="probes"/> (started together and awaited in order, as an audit runs them) on the warm-up
     /// classifier in a temporary folder under <paramref name="folder"/>, removed afterwards.
     /// </summary>
-    public static async Task<ProbeWarmUpResult> RunAsync(
+    public static async Task<IReadOnlyList<ProbeOutcome>> RunAsync(
         ProbeRunner runner, IReadOnlyList<ProbeInvocation> probes, string folder, string? deviceSetting, int seed, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(runner);
         ArgumentNullException.ThrowIfNull(probes);
         string scratch = Path.Combine(folder, $"warm-up-{Guid.NewGuid():N}");
         Directory.CreateDirectory(scratch);
-        var clock = Stopwatch.StartNew();
         try
         {
             string model = Path.Combine(scratch, "model.onnx");
@@ -48,7 +53,7 @@ public static class ProbeWarmUp
                 outcomes.Add(await run);
             }
 
-            return new ProbeWarmUpResult(outcomes, clock.Elapsed);
+            return outcomes;
         }
         finally
         {

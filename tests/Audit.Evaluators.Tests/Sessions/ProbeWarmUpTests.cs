@@ -1,4 +1,3 @@
-using Audit.Domain.Profiles;
 using Audit.Evaluators.Inventory;
 using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
@@ -40,15 +39,15 @@ public sealed class ProbeWarmUpTests : IDisposable
     [InlineData(11)]
     public async Task TheWarmUp_RunsEveryTrojanScanProbeToAMeasurement_AndLeavesNoFiles(int seed)
     {
-        Profile profile = BuiltInProfiles.All.Where(p => p.Id == "trojan-scan").MaxBy(p => p.Version, ProfileVersions.Precedence)!;
-        ProbeInvocation[] probes = [.. profile.Controls.SelectMany(c => c.Probes).Select(p => new ProbeInvocation(p.Probe, p.Parameters, p.Threshold))];
+        IReadOnlyList<ProbeInvocation> probes = ProbeWarmUp.ProfileProbes();
+        Assert.Contains(probes, p => p.Probe == "neural-cleanse");
         var catalog = new ProbeCatalog([new ModelInventoryProbe(), .. TrojanProbes.All(), new TrojanLikelihoodProbe()]);
         var runner = new ProbeRunner(catalog, static (path, device) => new OnnxModelSource(path, device));
 
-        ProbeWarmUpResult result = await ProbeWarmUp.RunAsync(runner, probes, folder, "cpu", seed, CancellationToken.None);
+        IReadOnlyList<ProbeOutcome> outcomes = await ProbeWarmUp.RunAsync(runner, probes, folder, "cpu", seed, CancellationToken.None);
 
-        Assert.Equal(probes.Length, result.Outcomes.Count);
-        Assert.All(result.Outcomes.Zip(probes), pair => Assert.True(pair.First.Score is not null, $"{pair.Second.Probe}: {pair.First.Summary}"));
+        Assert.Equal(probes.Count, outcomes.Count);
+        Assert.All(outcomes.Zip(probes), pair => Assert.True(pair.First.Score is not null, $"{pair.Second.Probe}: {pair.First.Summary}"));
         Assert.Empty(Directory.EnumerateFileSystemEntries(folder));
     }
 }

@@ -1,5 +1,4 @@
 using Audit.Api.Infrastructure;
-using Audit.Domain.Profiles;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Sessions;
 using Microsoft.Extensions.Options;
@@ -12,24 +11,22 @@ namespace Audit.Api.Features.Audits.Running;
 /// instead of competing with the compiler for the cores.
 /// </summary>
 /// <remarks>
-/// It runs the latest built-in trojan-scan profile's probes with that profile's parameters: those are the probes whose
-/// audit time the service is held to (docs/benchmarks.md). A warm-up that fails is logged and ends the wait; it only
+/// It runs the latest built-in trojan-scan profile's probes with that profile's parameters (<see cref="ProbeWarmUp.ProfileProbes"/>). A warm-up that fails is logged and ends the wait; it only
 /// ever makes audits faster, so it must never keep them from running.
 /// </remarks>
 public sealed class ProbeWarmUpGate : IDisposable
 {
-    /// <summary>The built-in profile whose probes are warmed up.</summary>
-    public const string ProfileId = "trojan-scan";
-
     private readonly ProbeRunner _runner;
+    private readonly TimeProvider _time;
     private readonly AuditOptions _options;
     private readonly ILogger<ProbeWarmUpGate> _logger;
     private readonly CancellationTokenSource _disposing = new();
     private readonly Lazy<Task> _warmUp;
 
-    public ProbeWarmUpGate(ProbeRunner runner, IOptions<AuditOptions> options, ILogger<ProbeWarmUpGate> logger)
+    public ProbeWarmUpGate(ProbeRunner runner, TimeProvider time, IOptions<AuditOptions> options, ILogger<ProbeWarmUpGate> logger)
     {
         _runner = runner;
+        _time = time;
         _options = options.Value;
         _logger = logger;
         _warmUp = new Lazy<Task>(() => _options.Worker.WarmUp ? Task.Run(RunAsync) : Task.CompletedTask, LazyThreadSafetyMode.ExecutionAndPublication);
@@ -47,22 +44,17 @@ public sealed class ProbeWarmUpGate : IDisposable
         _disposing.Dispose();
     }
 
-    /// <summary>The probes of the latest built-in trojan-scan profile, in its order, with its parameters and thresholds.</summary>
-    public static IReadOnlyList<ProbeInvocation> Probes() =>
-        BuiltInProfiles.All.Where(p => p.Id == ProfileId).MaxBy(p => p.Version, ProfileVersions.Precedence) is { } profile
-            ? [.. profile.Controls.SelectMany(c => c.Probes).Select(p => new ProbeInvocation(p.Probe, p.Parameters, p.Threshold))]
-            : [];
-
     private async Task RunAsync()
     {
         CancellationToken cancellationToken = _disposing.Token;
         try
         {
-            IReadOnlyList<ProbeInvocation> probes = Probes();
-            ProbeWarmUpResult result = await ProbeWarmUp.RunAsync(_runner, probes, Path.GetTempPath(), _options.Device, _options.Worker.Seed, cancellationToken);
+            long started = _time.GetTimestamp();
+            IReadOnlyList<ProbeInvocation> probes = ProbeWarmUp.ProfileProbes();
+            await ProbeWarmUp.RunAsync(_runner, probes, Path.GetTempPath(), _options.Device, _options.Worker.Seed, cancellationToken);
             _logger.LogInformation(
                 "Probes warmed up in {Seconds:F1} s on a synthetic model ({Probes}); audits start now",
-                result.Elapsed.TotalSeconds, string.Join(", ", probes.Select(p => p.Probe)));
+                _time.GetElapsedTime(started).TotalSeconds, string.Join(", ", probes.Select(p => p.Probe)));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
