@@ -13,11 +13,15 @@ internal static class ZooCatalog
 {
     public static IReadOnlyList<SplitSize> DefaultSizes { get; } =
     [
-        new(ZooSplits.Design, 12, 12),
-        new(ZooSplits.Calibration, 20, 8),
-        // 24 clean: twelve could not tell a false-fail rate of 5 % from 25 % (one false fail read 8 %, 95 % interval
-        // 1–35 %). The second twelve backdoored recipes complete the attack-template cycle twice over (index % 6).
-        new(ZooSplits.Test, 24, 18),
+        // 30 + 30 (from 12 + 12): forward selection and the logistic regression were chosen and fitted on 23 models,
+        // so one model more or less could change the features.
+        new(ZooSplits.Design, 30, 30),
+        // 40 + 16 (from 20 + 8, the same share backdoored): with 20 clean models the conformal threshold for a 5 %
+        // target was their largest probability; 40 give a real quantile (the 39th) and Platt scaling twice the backdoors.
+        new(ZooSplits.Calibration, 40, 16),
+        // 48 + 36 (from 24 + 18, first from 12 + 12): 24 clean models still could not show a false-fail rate of 5 %
+        // (one false fail read 4 %, 95 % interval 1–20 %). Backdoored recipes stay a multiple of the six attack templates.
+        new(ZooSplits.Test, 48, 36),
     ];
 
     public static IReadOnlyList<Architecture> Architectures { get; } =

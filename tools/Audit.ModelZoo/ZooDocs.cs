@@ -38,12 +38,15 @@ internal static class ZooDocs
         List<SurveyRecord> all = [.. bySplit.Values.SelectMany(r => r)];
         Line(text, $"Regenerated {TimeProvider.System.GetUtcNow():yyyy-MM-dd HH:mm} UTC by `report --docs` from the survey files (audit seed {auditSeed}).");
         Line(text, "");
-        Line(text, "| split | defined (clean + poisoned) | surveyed clean | surveyed backdoored (implanted) | poisoned, implant failed |");
-        Line(text, "|---|---|---|---|---|");
+        // A grown catalog can give a seed past a split's last backdoored recipe another recipe (ZooCatalog); the model
+        // surveyed under the smaller catalog stays in the split and counts, and the table says how many there are.
+        var defined = ZooCatalog.Recipes(sizes).Select(r => r.ComputeHash()).ToHashSet(StringComparer.Ordinal);
+        Line(text, "| split | defined (clean + poisoned) | surveyed clean | surveyed backdoored (implanted) | poisoned, implant failed | of the surveyed, recipes of an earlier catalog size |");
+        Line(text, "|---|---|---|---|---|---|");
         foreach (SplitSize size in sizes)
         {
             List<SurveyRecord> records = bySplit[size.Split];
-            Line(text, $"| {size.Split} | {size.Clean} + {size.Backdoored} | {records.Count(r => !r.Recipe.Backdoored)} | {records.Count(r => r.Implanted)} | {records.Count(r => r.Recipe.Backdoored && !r.Implanted)} |");
+            Line(text, $"| {size.Split} | {size.Clean} + {size.Backdoored} | {records.Count(r => !r.Recipe.Backdoored)} | {records.Count(r => r.Implanted)} | {records.Count(r => r.Recipe.Backdoored && !r.Implanted)} | {records.Count(r => !defined.Contains(r.Hash))} |");
         }
 
         Line(text, "");
