@@ -28,9 +28,10 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// source); with K classes the index is taken over K(K − 1) ratios, so its largest value on a clean model sits
 /// higher than Neural Cleanse's over K — hence the higher default threshold: 5, the smallest half-integer above every
 /// clean model of the model zoo's design split (largest 4.62 of 12; docs/probes.md). Score = anomaly index / threshold.
-/// Held out (the zoo's calibration and test splits): 1 of 44 clean models failed, 6 of 24 backdoored caught, but 0 of
-/// the 4 source-specific ones — the first pass did not rank their pair among those refined, or the reference inherited part
-/// of the implant (docs/probes.md, "label-specific-scan").
+/// Held out (the zoo's calibration and test splits, as grown on 2026-12-01): 1 of 103 clean models failed, 11 of 45
+/// backdoored caught, but none of the 8 source-specific ones with the right pair — the first pass did not rank their pair
+/// among those refined, the reference inherited part of the implant, or the right pair was not anomalous enough
+/// (docs/probes.md, "label-specific-scan").
 /// </remarks>
 public sealed class LabelSpecificScanProbe : IProbe
 {
