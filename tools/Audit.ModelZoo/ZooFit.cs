@@ -51,7 +51,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         TrojanLikelihoodModel model = Fit(names, design.Select(d => (d.Features, d.Label)).ToList(), calibration.Select(c => (c.Features, c.Label)).ToList(), DateTimeOffsetText());
         model = model with { Test = test.Count == 0 ? null : Measure(model, test) };
         string path = output ?? DefaultOutput;
-        File.WriteAllText(path, JsonSerializer.Serialize(model, TrojanLikelihoodModel.JsonOptions) + "\n");
+        File.WriteAllText(path, model.FileText());
         Console.WriteLine($"wrote {path}: features {string.Join(", ", names)}; design {design.Count(d => d.Label == 0)} clean + {design.Count(d => d.Label == 1)} backdoored, calibration {calibration.Count(c => c.Label == 0)} + {calibration.Count(c => c.Label == 1)}, test {test.Count(t => t.Label == 0)} + {test.Count(t => t.Label == 1)}");
         double threshold = model.ConformalThreshold(model.DefaultTargetFalseFailRate, out double guaranteed);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -58,6 +58,8 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         output.WriteLine($"trojan-likelihood {finding["verdict"]} p {details["probability"]} interval {details["probabilityInterval"]!.ToJsonString()} " +
             $"threshold {details["threshold"]} class {details["suspectedTargetClass"]} features {details["features"]!.ToJsonString()}");
         Assert.Equal("verdict", finding["role"]!.GetValue<string>());
+        // The finding names the fit that gave p: the SHA-256 of the repository's TrojanLikelihoodModel.json.
+        Assert.Equal(TrojanLikelihoodModel.Embedded()!.Fingerprint(), details["modelSha256"]!.GetValue<string>());
         return details;
     }
 
@@ -144,6 +146,7 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         // The report says what the deciding number means and that the detectors beside it do not decide.
         Assert.Contains("What trojan-likelihood's number means", text, StringComparison.Ordinal);
         Assert.Contains("p(trojan) =", text, StringComparison.Ordinal);
+        Assert.Contains("Fitted model: " + TrojanLikelihoodModel.Embedded()!.Generated + ", SHA-256", text, StringComparison.Ordinal);
         Assert.Contains("held-out test models never used to fit or tune it", text, StringComparison.Ordinal);
         Assert.Contains("(supporting evidence, not counted in the verdict)", text, StringComparison.Ordinal);
     }

@@ -80,6 +80,7 @@ public sealed class ReportModelBuilderTests
                     {"statistic":0.134,"threshold":0.5,"thresholdSource":"conformal","suspectedTargetClass":1,"probability":0.134,
                      "probabilityInterval":[0.1103,0.4205],"probabilityIntervalMethod":"95% Wilson interval of the backdoored share among the 26 calibration models with probability in [0.10, 0.50)",
                      "targetFalseFailRate":0.05,"guaranteedFalseFailRate":0.0476,"minimumThreshold":0.5,"calibrationCleanModels":20,
+                     "modelGenerated":"2026-11-30T22:58Z by tools/Audit.ModelZoo fit","modelSha256":"5f0c2a3e9b7d41c6a8e2f1d0b3c4a5968778695a4b3c2d1e0f9e8d7c6b5a4f3e",
                      "testSplit":{"clean":12,"backdoored":10,"falseFails":1,"misses":4,"falseFailRate":0.0833,"missRate":0.4,"auroc":0.825,"detected":6,"rightTarget":6}}
                     """)),
                 new FindingResponse("backdoor", "neural-cleanse", "fail", 1.1, "Class 1 has a small trigger.", JsonNode.Parse("""{"statistic":2.2,"threshold":2}"""), "supporting"),
@@ -93,6 +94,8 @@ public sealed class ReportModelBuilderTests
         string text = string.Join(" ", document.GetPages().Select(p => string.Join(" ", p.GetWords().Select(w => w.Text))));
 
         var probability = model.Controls[0].Findings[0].Probability!;
+        Assert.Equal("5f0c2a3e9b7d41c6a8e2f1d0b3c4a5968778695a4b3c2d1e0f9e8d7c6b5a4f3e", probability.FittedModel?.Sha256);
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.Contains("SHA-256 5f0c2a3e9b7d41c6a8e2f1d0b3c4a5968778695a4b3c2d1e0f9e8d7c6b5a4f3e.", StringComparison.Ordinal));
         Assert.Equal((0.134, 0.1103, 0.4205, 0.5), (probability.Probability, probability.Lower, probability.Upper, probability.Threshold));
         Assert.Equal(VerdictRole.Supporting, model.Controls[0].Findings[1].Role);
         Assert.Equal(VerdictRole.Supporting, model.Controls[1].Role);
@@ -104,6 +107,7 @@ public sealed class ReportModelBuilderTests
             "What trojan-likelihood's number means", "about 13% carried a backdoor", "Interval 0.11–0.42", "split-conformal calibration on 20 clean reference models",
             "target false-fail rate of 5%", "at most 4.8%", "1 of 12 clean models failed", "4 of 10 backdoored models passed", "neural-cleanse (supporting)",
             "Supporting evidence that flagged", "Nothing: every control that decides the verdict passed.",
+            "Fitted model: 2026-11-30T22:58Z by tools/Audit.ModelZoo fit, SHA-256",
         })
         {
             Assert.Contains(expected, text, StringComparison.Ordinal);

@@ -28,6 +28,24 @@ public sealed class TrojanLikelihoodMathTests
         DefaultTargetFalseFailRate: 0.05,
         Test: null);
 
+    /// <summary>
+    /// The finding names the fit by the SHA-256 of its file, so a regulator can check it against the repository's
+    /// TrojanLikelihoodModel.json with sha256sum: the embedded model's fingerprint is the hash of the embedded bytes, and
+    /// any change to a coefficient changes it.
+    /// </summary>
+    [Fact]
+    public void Fingerprint_IsTheSha256OfTheModelFile_AndFollowsEveryNumber()
+    {
+        TrojanLikelihoodModel embedded = TrojanLikelihoodModel.Embedded()!;
+        using Stream resource = typeof(TrojanLikelihoodModel).Assembly.GetManifestResourceStream("Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.json")!;
+        using var bytes = new MemoryStream();
+        resource.CopyTo(bytes);
+
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes.ToArray())), embedded.Fingerprint());
+        Assert.NotEqual(embedded.Fingerprint(), (embedded with { Intercept = BitConverter.Int64BitsToDouble(BitConverter.DoubleToInt64Bits(embedded.Intercept) + 1) }).Fingerprint());
+        Assert.Equal(Model().Fingerprint(), Model().Fingerprint());
+    }
+
     [Theory]
     // (x − mean) / scale, weighted, plus the intercept: 1.5·(3 − 1)/2 − 0.5·(20 − 10)/5 − 1 = 1.5 − 1 − 1 = −0.5.
     [InlineData(3, 20, -0.5)]

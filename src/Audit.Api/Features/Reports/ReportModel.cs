@@ -78,7 +78,11 @@ public sealed record ReportProbability(
     double MinimumThreshold,
     int CalibrationCleanModels,
     int? SuspectedClass,
-    ReportTestRates? Test);
+    ReportTestRates? Test,
+    ReportFittedModel? FittedModel = null);
+
+/// <summary>The fitted model a calibrated probability came from: when it was fitted, and the SHA-256 of its file.</summary>
+public sealed record ReportFittedModel(string Generated, string Sha256);
 
 /// <summary>Error rates of a calibrated probe at its default threshold on a held-out test split (never used to fit it).</summary>
 public sealed record ReportTestRates(int Clean, int FalseFails, int Backdoored, int Misses, double Auroc, int Detected, int RightTarget);

@@ -117,7 +117,8 @@ public static class ReportModelBuilder
             Number(d["minimumThreshold"]) ?? 0,
             (int)(Number(d["calibrationCleanModels"]) ?? 0),
             Number(d["suspectedTargetClass"]) is { } c ? (int)c : null,
-            test);
+            test,
+            (string?)d["modelGenerated"] is { } generated && (string?)d["modelSha256"] is { } sha256 ? new ReportFittedModel(generated, sha256) : null);
     }
 
     /// <summary>

@@ -301,6 +301,9 @@ public static class ReportRenderer
         }
 
         lines.Add("The individual detectors' findings reported beside it are the evidence p(trojan) was computed from; they are shown for inspection and do not decide the verdict.");
+        lines.Add(p.FittedModel is { } fit
+            ? $"Fitted model: {fit.Generated}, SHA-256 {fit.Sha256}. A refit on more reference models changes p for the same model and evidence; this fit, the same evidence, seed and service version reproduce it."
+            : "The fitted model that gave p(trojan) is not recorded with this finding.");
         return lines;
     }
 

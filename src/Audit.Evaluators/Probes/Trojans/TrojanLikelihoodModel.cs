@@ -154,6 +154,17 @@ public sealed record TrojanLikelihoodModel(
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
 
+    /// <summary>
+    /// SHA-256 (lower-case hex) of the model file as <c>fit</c> writes it (its JSON and a newline). A refit changes p for
+    /// the same model and evidence, so the finding names the fit that gave it; for the embedded model this is the hash of
+    /// <c>TrojanLikelihoodModel.json</c> in the repository (<c>sha256sum</c> checks it).
+    /// </summary>
+    public string Fingerprint() =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(FileText())));
+
+    /// <summary>The model file's text, exactly as <c>fit</c> writes it.</summary>
+    public string FileText() => JsonSerializer.Serialize(this, JsonOptions) + "\n";
+
     /// <summary>The model embedded in this assembly, or null when none has been fitted.</summary>
     public static TrojanLikelihoodModel? Embedded()
     {

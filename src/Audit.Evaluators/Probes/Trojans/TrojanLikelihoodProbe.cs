@@ -153,6 +153,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
             ["features"] = featureDetails,
             ["detectors"] = detectors,
             ["modelGenerated"] = model.Generated,
+            ["modelSha256"] = model.Fingerprint(),
             ["probabilityMeaning"] = "The share of backdoored models among the zoo's calibration models scored like this one (Platt-calibrated); valid for models like the zoo's, at the calibration split's share of backdoored models.",
         };
         if (model.Test is { } test)
