@@ -11,8 +11,9 @@ namespace Audit.Api.Features.Audits.Running;
 /// instead of competing with the compiler for the cores.
 /// </summary>
 /// <remarks>
-/// It runs the latest built-in trojan-scan profile's probes with that profile's parameters (<see cref="ProbeWarmUp.ProfileProbes"/>). A warm-up that fails is logged and ends the wait; it only
-/// ever makes audits faster, so it must never keep them from running.
+/// It runs the latest built-in trojan-scan profile's probes with that profile's parameters
+/// (<see cref="ProbeWarmUp.ProfileProbes"/>). A warm-up that fails is logged and ends the wait; it only ever makes
+/// audits faster, so it must never keep them from running.
 /// </remarks>
 public sealed class ProbeWarmUpGate : IDisposable
 {
