@@ -20,6 +20,7 @@ Console.CancelKeyPress += (_, e) =>
 
 IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(options.Sizes)
     .Where(r => options.Split is null || r.Split == options.Split)
+    .Skip(options.Skip)
     .Take(options.Limit)
     .ToList();
 var trainer = new ZooTrainer(options.Cache);
@@ -83,6 +84,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// <summary>survey --add-probe: run only this probe on already-surveyed models and add its result to their lines.</summary>
     public string? AddProbe { get; init; }
 
+    /// <summary>--skip: leave out the first N recipes (after --split), so two processes can share a split.</summary>
+    public int Skip { get; init; }
+
     /// <summary>fit --features: fit on these features instead of choosing them on the design split.</summary>
     public IReadOnlyList<string>? Features { get; init; }
 
@@ -90,7 +94,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public string? Docs { get; init; }
 
     public const string Usage = """
-        usage: Audit.ModelZoo <list|generate|survey|fit|report> [--cache DIR] [--split design|calibration|test] [--limit N]
+        usage: Audit.ModelZoo <list|generate|survey|fit|report> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
                               [--add-probe PROBE] [--features A,B,..] [--docs FILE]
           list      the recipes (split, name, trigger, hash)
@@ -114,7 +118,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
         string cache = Environment.GetEnvironmentVariable("AUDIT_ZOO_CACHE") is { Length: > 0 } configured ? configured : ".model-zoo";
         string? split = null, output = null, addProbe = null, docs = null;
         IReadOnlyList<string>? features = null;
-        int limit = int.MaxValue, seed = 20240613;
+        int limit = int.MaxValue, skip = 0, seed = 20240613;
         IReadOnlyList<SplitSize> sizes = ZooCatalog.DefaultSizes;
         for (int i = 1; i < args.Length; i++)
         {
@@ -123,6 +127,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
             {
                 case "--cache": cache = value; i++; break;
                 case "--split": split = value; i++; break;
+                case "--skip": skip = int.Parse(value, CultureInfo.InvariantCulture); i++; break;
                 case "--limit": limit = int.Parse(value, CultureInfo.InvariantCulture); i++; break;
                 case "--seed": seed = int.Parse(value, CultureInfo.InvariantCulture); i++; break;
                 case "--output": output = value; i++; break;
@@ -139,7 +144,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
             return null;
         }
 
-        return new ZooOptions(args[0], cache, split, limit, seed, output, sizes) { AddProbe = addProbe, Features = features, Docs = docs };
+        return new ZooOptions(args[0], cache, split, limit, seed, output, sizes) { AddProbe = addProbe, Features = features, Docs = docs, Skip = skip };
     }
 
     private static List<SplitSize> ParseSizes(string value) =>
