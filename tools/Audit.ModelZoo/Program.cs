@@ -18,7 +18,7 @@ Console.CancelKeyPress += (_, e) =>
     cancel.Cancel();
 };
 
-IReadOnlyList<ZooRecipe> recipes = (options.Split == ZooSplits.Shadow ? ZooCatalog.ShadowRecipes(ZooCatalog.ShadowSize) : ZooCatalog.Recipes(options.Sizes))
+IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(options.Sizes)
     .Where(r => options.Split is null || r.Split == options.Split)
     .Skip(options.Skip)
     .Take(options.Limit)
@@ -50,11 +50,6 @@ switch (options.Command)
     case "survey":
         await new ZooSurvey(options.Cache, trainer, options.Seed).RunAsync(recipes, options.Split ?? "all", cancel.Token);
         return 0;
-    case "litmus":
-        return new ZooLitmus(trainer).Run(
-            ZooCatalog.ShadowRecipes(ZooCatalog.ShadowSize).Skip(options.Skip).Take(options.Limit).ToList(),
-            options.Output ?? ZooLitmus.DefaultOutput,
-            cancel.Token);
     case "fit":
         return new ZooFit(options.Cache, options.Output).Run(options.Features);
     case "report":
@@ -99,7 +94,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public string? Docs { get; init; }
 
     public const string Usage = """
-        usage: Audit.ModelZoo <list|generate|survey|litmus|fit|report> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
+        usage: Audit.ModelZoo <list|generate|survey|fit|report> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
                               [--add-probe PROBE] [--features A,B,..] [--docs FILE]
           list      the recipes (split, name, trigger, hash)
@@ -107,8 +102,6 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
           survey    train (if needed) and run the trojan detectors on every model, in catalog order (splits
                     interleaved), appending to DIR/survey/<split>.jsonl; resumes where it stopped.
                     --add-probe PROBE: run only PROBE on the models already surveyed and add it to their lines
-          litmus    learn the litmus probe's patterns on the shadow split (--split shadow lists or generates it);
-                    writes --output (default src/Audit.Evaluators/Probes/Trojans/LitmusModel.json)
           fit       choose features and fit trojan-likelihood on design, calibrate on calibration, measure on test;
                     writes --output (default src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json)
           report    the Markdown tables of the surveyed splits, with the embedded model (or the --output file);
@@ -146,7 +139,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
             }
         }
 
-        if (split is not null && !ZooSplits.All.Contains(split) && split != ZooSplits.Shadow)
+        if (split is not null && !ZooSplits.All.Contains(split))
         {
             return null;
         }

@@ -24,12 +24,6 @@ internal static class ZooCatalog
         new(ZooSplits.Test, 48, 36),
     ];
 
-    /// <summary>
-    /// The shadow split's size: as many models as the design split, half backdoored, so the litmus patterns learn from
-    /// as much as the meta-classifier's feature choice does.
-    /// </summary>
-    public static SplitSize ShadowSize { get; } = new(ZooSplits.Shadow, 40, 40);
-
     public static IReadOnlyList<Architecture> Architectures { get; } =
         [Architecture.Cnn, Architecture.Mlp, Architecture.CnnBatchNorm, Architecture.ResNet];
 
@@ -80,29 +74,6 @@ internal static class ZooCatalog
         }
 
         return ordered;
-    }
-
-    /// <summary>
-    /// The shadow split: <paramref name="size"/>'s clean and backdoored recipes alternating from seed
-    /// <see cref="ZooSplits.ShadowSeeds"/>, with the same families and attack templates as the other splits.
-    /// </summary>
-    public static IReadOnlyList<ZooRecipe> ShadowRecipes(SplitSize size)
-    {
-        var recipes = new List<ZooRecipe>();
-        int clean = 0, backdoored = 0;
-        for (int seed = ZooSplits.ShadowSeeds; clean < size.Clean || backdoored < size.Backdoored; seed++)
-        {
-            if (clean < size.Clean && (clean <= backdoored || backdoored >= size.Backdoored))
-            {
-                recipes.Add(Clean(seed, clean++));
-            }
-            else
-            {
-                recipes.Add(Backdoored(seed, backdoored++));
-            }
-        }
-
-        return recipes;
     }
 
     private static ZooRecipe Clean(int seed, int index) =>

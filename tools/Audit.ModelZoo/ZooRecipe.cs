@@ -190,25 +190,10 @@ internal static class ZooSplits
     public const string Calibration = "calibration";
     public const string Test = "test";
 
-    /// <summary>
-    /// The shadow models a learned detector (the litmus patterns) is trained on: seeds from <see cref="ShadowSeeds"/>
-    /// up, apart from every split the meta-classifier is chosen, calibrated or measured on, so its score is out of
-    /// sample on all three.
-    /// </summary>
-    public const string Shadow = "shadow";
-
-    /// <summary>First seed of the shadow split; the three splits' seeds are walked from 1 and stay far below.</summary>
-    public const int ShadowSeeds = 1_000_001;
-
     public static IReadOnlyList<string> All { get; } = [Design, Calibration, Test];
 
     public static string Of(int seed)
     {
-        if (seed >= ShadowSeeds)
-        {
-            return Shadow;
-        }
-
         byte bucket = SHA256.HashData(Encoding.UTF8.GetBytes($"audit-model-zoo-split|{seed}"))[0];
         return (bucket % 3) switch
         {

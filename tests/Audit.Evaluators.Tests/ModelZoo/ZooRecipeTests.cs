@@ -21,27 +21,6 @@ public sealed class ZooRecipeTests
     }
 
     /// <summary>
-    /// The shadow split the litmus patterns learn on shares no seed with the three splits (however far they grow within
-    /// the seed walk's range), holds its size, alternates clean and backdoored, and covers every attack template.
-    /// </summary>
-    [Fact]
-    public void TheShadowSplit_SharesNoSeedWithTheOthers_AndCoversEveryAttack()
-    {
-        IReadOnlyList<ZooRecipe> shadow = ZooCatalog.ShadowRecipes(ZooCatalog.ShadowSize);
-        IReadOnlyList<ZooRecipe> others = ZooCatalog.Recipes(ZooCatalog.DefaultSizes);
-
-        Assert.All(shadow, r => Assert.Equal(ZooSplits.Shadow, r.Split));
-        Assert.All(others, r => Assert.NotEqual(ZooSplits.Shadow, r.Split));
-        Assert.Empty(shadow.Select(r => r.Seed).Intersect(others.Select(r => r.Seed)));
-        Assert.Equal(ZooCatalog.ShadowSize.Clean, shadow.Count(r => !r.Backdoored));
-        Assert.Equal(ZooCatalog.ShadowSize.Backdoored, shadow.Count(r => r.Backdoored));
-        Assert.All(shadow.Chunk(2), pair => Assert.Equal([false, true], pair.Select(r => r.Backdoored)));
-        Assert.Equal(
-            others.Where(r => r.Backdoored).Select(r => (r.Attack, r.SourceClass >= 0, r.PoisonRate < 0.05)).ToHashSet(),
-            shadow.Where(r => r.Backdoored).Select(r => (r.Attack, r.SourceClass >= 0, r.PoisonRate < 0.05)).ToHashSet());
-    }
-
-    /// <summary>
     /// Growing the splits (test 12 + 12 → 24 + 18 → 48 + 36, design 12 + 12 → 30 + 30, calibration 20 + 8 → 40 + 16)
     /// keeps every seed in its split, and a split whose clean and backdoored counts stayed equal keeps every recipe.
     /// Where a smaller catalog had run out of backdoored recipes, its last seeds were all clean; the larger one

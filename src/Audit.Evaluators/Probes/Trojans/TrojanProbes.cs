@@ -5,8 +5,7 @@ public static class TrojanProbes
 {
     /// <summary>Neural Cleanse, STRIP, activation clustering and spectral signatures, in the order an audit should run them
     /// (the first computes the recovered trigger the others reuse), then the adversarial sink test, which needs no trigger,
-    /// the source-specific scan over (source, target) pairs, which runs its own search, and the litmus patterns learnt
-    /// on shadow models.</summary>
+    /// and the source-specific scan over (source, target) pairs, which runs its own search.</summary>
     public static IReadOnlyList<IProbe> All() =>
-        [new NeuralCleanseProbe(), new StripProbe(), new ActivationClusteringProbe(), new SpectralSignatureProbe(), new AdversarialSinkProbe(), new LabelSpecificScanProbe(), new LitmusProbe()];
+        [new NeuralCleanseProbe(), new StripProbe(), new ActivationClusteringProbe(), new SpectralSignatureProbe(), new AdversarialSinkProbe(), new LabelSpecificScanProbe()];
 }
