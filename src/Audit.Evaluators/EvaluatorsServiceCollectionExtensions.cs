@@ -21,6 +21,8 @@ public static class EvaluatorsServiceCollectionExtensions
         services.AddSingleton<IProbe, SpectralSignatureProbe>();
         services.AddSingleton<IProbe, AdversarialSinkProbe>();
         services.AddSingleton<IProbe, LabelSpecificScanProbe>();
+        services.AddSingleton<IProbe, WeightSignatureProbe>();
+        services.AddSingleton<IProbe, SaliencyPersistenceProbe>();
         services.AddSingleton<IProbe, TrojanCausalTraceProbe>();
         services.AddSingleton<IProbe>(static _ => new TrojanLikelihoodProbe());
         services.AddSingleton<IProbe, CueDivergenceProbe>();

@@ -52,7 +52,11 @@ internal sealed record SurveyRecord(
 /// </summary>
 internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int auditSeed)
 {
-    public static IReadOnlyList<string> Detectors => TrojanLikelihoodFeatures.BaseDetectors;
+    /// <summary>
+    /// What a survey runs on every model: the base detectors, then the two that read the model alone and cost under a
+    /// second (the slower independent detectors join by <c>--add-probe</c>).
+    /// </summary>
+    public static IReadOnlyList<string> Detectors { get; } = [.. TrojanLikelihoodFeatures.BaseDetectors, "weight-signature", "saliency-persistence"];
 
     public static string SurveyFile(string cacheFolder, string split) =>
         Path.Combine(Directory.CreateDirectory(Path.Combine(cacheFolder, "survey")).FullName, $"{split}.jsonl");

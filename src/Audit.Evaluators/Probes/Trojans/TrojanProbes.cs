@@ -5,7 +5,8 @@ public static class TrojanProbes
 {
     /// <summary>Neural Cleanse, STRIP, activation clustering and spectral signatures, in the order an audit should run them
     /// (the first computes the recovered trigger the others reuse), then the adversarial sink test, which needs no trigger,
-    /// and the source-specific scan over (source, target) pairs, which runs its own search.</summary>
+    /// the source-specific scan over (source, target) pairs, which runs its own search, and two that read the model
+    /// alone: the head's weight signature and saliency persistence.</summary>
     public static IReadOnlyList<IProbe> All() =>
-        [new NeuralCleanseProbe(), new StripProbe(), new ActivationClusteringProbe(), new SpectralSignatureProbe(), new AdversarialSinkProbe(), new LabelSpecificScanProbe()];
+        [new NeuralCleanseProbe(), new StripProbe(), new ActivationClusteringProbe(), new SpectralSignatureProbe(), new AdversarialSinkProbe(), new LabelSpecificScanProbe(), new WeightSignatureProbe(), new SaliencyPersistenceProbe()];
 }

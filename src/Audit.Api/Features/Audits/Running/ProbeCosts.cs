@@ -43,6 +43,11 @@ public static class ProbeCosts
         // Its own (source, target) search on the model and the session's reference: 28–42 s wall on the README's
         // examples at load 10–18 with the reference distilled in the run (2026-11-30), about the adversarial sink test's.
         ["label-specific-scan"] = 25,
+
+        // Read the model alone: the head's weights from one batched forward pass (about 0.1 s on a zoo model), and ten
+        // backward passes over 200 inputs (about 0.5 s), 2026-12-01.
+        ["weight-signature"] = 0.5,
+        ["saliency-persistence"] = 2,
         ["token-class-dominance"] = 3,
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
