@@ -55,7 +55,7 @@ internal static class ZooDocs
             double[] train = all.Select(r => r.TrainSeconds).Where(double.IsFinite).Order().ToArray();
             double[] survey = all.Select(r => r.SurveySeconds).Where(double.IsFinite).Order().ToArray();
             double[] load = all.Select(r => r.LoadAverage ?? double.NaN).Where(double.IsFinite).Order().ToArray();
-            Line(text, $"Per-model cost on this machine (2 shared cores, the survey under `nice -n 10`, one libtorch thread): training median {Median(train):F0} s (range {train.FirstOrDefault():F0}–{train.LastOrDefault():F0}), survey of the four detectors median {Median(survey):F0} s (range {survey.FirstOrDefault():F0}–{survey.LastOrDefault():F0}), at one-minute load averages {load.FirstOrDefault():F0}–{load.LastOrDefault():F0}. Medians by image variant: "
+            Line(text, $"Per-model cost on this machine (2 shared cores, one libtorch thread per survey process): training median {Median(train):F0} s (range {train.FirstOrDefault():F0}–{train.LastOrDefault():F0}), survey (the detectors `survey` runs on each model; detectors added later by `--add-probe` not counted) median {Median(survey):F0} s (range {survey.FirstOrDefault():F0}–{survey.LastOrDefault():F0}), at one-minute load averages {load.FirstOrDefault():F0}–{load.LastOrDefault():F0}. Medians by image variant: "
                 + string.Join("; ", all.GroupBy(r => r.Recipe.ImagesName).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} training {Median(g.Select(r => r.TrainSeconds).Order().ToArray()):F0} s, survey {Median(g.Select(r => r.SurveySeconds).Order().ToArray()):F0} s")) + ".");
             Line(text, "");
         }

@@ -16,6 +16,10 @@ namespace Audit.Api.Tests.EndToEnd;
 [Collection(FixtureModels.Collection)]
 public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDisposable
 {
+    // Margins on the one Neural Cleanse statistic the fit reads (saliency persistence and the weight signature give the
+    // same numbers under every kernel set measured): see the two tests below.
+    private const double BadNetsGapFloor = 1.0, CleanGapCeiling = 1.6;
+
     private readonly AuditApiFactory _factory = new();
 
     public void Dispose() => _factory.Dispose();
@@ -64,14 +68,39 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
     }
 
     /// <summary>
-    /// The probability the embedded fitted model gives for the finding's own features with the calibrated anomaly index
-    /// (the statistic that differs between processors) moved to <paramref name="index"/>.
+    /// The probability the embedded fitted model gives for the finding's own features with <paramref name="feature"/>
+    /// moved to <paramref name="value"/>: how far a statistic that differs between processors may move before the
+    /// verdict does. The feature must be one the fit reads (a refit that drops it fails here, and the margin is
+    /// re-derived).
     /// </summary>
-    private static double WithAnomalyIndex(JsonNode likelihood, double index)
+    private static double WithFeature(JsonNode likelihood, string feature, double value)
     {
         TrojanLikelihoodModel model = TrojanLikelihoodModel.Embedded()!;
-        double[] features = [.. model.Features.Select(f => f == "calibratedAnomalyIndex" ? index : likelihood["features"]![f]!.GetValue<double>())];
+        Assert.Contains(feature, model.Features);
+        double[] features = [.. model.Features.Select(f => f == feature ? value : likelihood["features"]![f]!.GetValue<double>())];
         return model.Probability(features);
+    }
+
+    /// <summary>Where p meets the threshold as <paramref name="feature"/> moves (the others as measured), by bisection over [0, 20].</summary>
+    private static double Crossing(JsonNode likelihood, string feature)
+    {
+        double threshold = likelihood["threshold"]!.GetValue<double>();
+        double low = 0, high = 20;
+        bool risingAtHigh = WithFeature(likelihood, feature, high) >= threshold;
+        for (int i = 0; i < 60; i++)
+        {
+            double middle = 0.5 * (low + high);
+            if ((WithFeature(likelihood, feature, middle) >= threshold) == risingAtHigh)
+            {
+                high = middle;
+            }
+            else
+            {
+                low = middle;
+            }
+        }
+
+        return 0.5 * (low + high);
     }
 
     // The 1,000 clean test images the probe tests use too (one cached file).
@@ -89,14 +118,15 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         AssertControl(audit, "backdoor-likelihood", "fail");
         JsonNode likelihood = Likelihood(audit);
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, likelihood["suspectedTargetClass"]!.GetValue<int>());
-        // Measured here with the fit of 2026-12-01: p 0.85 at a calibrated anomaly index of 7.30 (threshold 0.50); with
-        // libtorch's three kernel sets on this processor (ATEN_CPU_CAPABILITY default, avx2, avx512) the index was
-        // 7.21–7.30 and p 0.849–0.856. The verdict must not hang on one machine's arithmetic: it still fails with the
-        // index at 6.5, the lowest of those less the largest cross-machine difference measured on a fixture (0.65, the
-        // clean model's 1.39 on an Intel Xeon against 2.04 on an AMD EPYC). (The bound used to be 3.3, this model's
-        // index on two machines under an older scan; under this fit p crosses the threshold at an index of about 3.5.)
-        Assert.InRange(likelihood["probability"]!.GetValue<double>(), 0.75, 1);
-        Assert.True(WithAnomalyIndex(likelihood, 6.5) >= likelihood["threshold"]!.GetValue<double>(), "p with the anomaly index at 6.5 falls below the threshold");
+        // Measured with the fit of 2026-12-01 04:59 on an Intel Xeon under libtorch's three kernel sets (ATEN_CPU_CAPABILITY
+        // default, avx2, avx512): p 0.917 every time, from logNormGap 1.961–1.962, saliency persistence 3.81 and weight
+        // signature 2.81 (the last two the same to four decimals under all three). Only logNormGap comes from Neural
+        // Cleanse's scan, whose results differ between processors (this model's calibrated index was 7.2–7.3 on an AMD
+        // EPYC and 3.9–4.2 here), so the verdict must hold with logNormGap at BadNetsGapFloor, about half what it is here;
+        // p crosses the threshold at about 0.44.
+        Assert.InRange(likelihood["probability"]!.GetValue<double>(), likelihood["threshold"]!.GetValue<double>(), 1);
+        output.WriteLine($"logNormGap crossing: {Crossing(likelihood, "logNormGap")}");
+        Assert.True(WithFeature(likelihood, "logNormGap", BadNetsGapFloor) >= likelihood["threshold"]!.GetValue<double>(), $"p with logNormGap at {BadNetsGapFloor} falls below the threshold");
         foreach (string supporting in new[] { "trigger-reverse-engineering", "input-perturbation-entropy", "activation-clustering", "spectral-signatures", "adversarial-sink" })
         {
             AssertRole(audit, supporting, "supporting");
@@ -156,8 +186,8 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
     /// Neural Cleanse's index alone at its threshold 2 fails 22 % of clean fixture scans (docs/probes.md), and this same
     /// model and seed gave a calibrated anomaly index of 1.39 on an Intel Xeon and 2.04 on an AMD EPYC (issue #13), so the
     /// old profile's verdict was a coin toss across machines. trojan-likelihood decides here (Neural Cleanse, STRIP and
-    /// the adversarial sinks are supporting evidence), and its p stays below the threshold for any index up to 3; the
-    /// largest anomaly index is still asserted below 3, under the BadNets model's.
+    /// the adversarial sinks are supporting evidence), and its p stays below the threshold with the scan's statistic it reads
+    /// (logNormGap) at more than twice its measured value; the largest anomaly index is still asserted below 3.
     /// </summary>
     [Fact]
     public async Task EuAiActArticle15_OfTheCleanModel_PassesWithAMarginBeyondTheCrossMachineSpread()
@@ -170,12 +200,12 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         AssertControl(audit, "art15-5-backdoor-trigger", "pass");
         AssertRole(audit, "art15-5-poisoned-representations", "supporting");
         JsonNode likelihood = Likelihood(audit);
-        // Measured here with the fit of 2026-12-01: p 0.08 (interval 0.00–0.16) at a calibrated anomaly index of 0.89
-        // (threshold 0.50), and 0.82–1.26 with libtorch's three kernel sets (p 0.08–0.10); the same model gave an index
-        // of 1.39 on one machine and 2.04 on another. The pass must hold for any index up to 3, the bound asserted
-        // below: p is recomputed with the index moved there (it would take about 6.0 to fail).
-        Assert.InRange(likelihood["probability"]!.GetValue<double>(), 0, 0.3);
-        Assert.True(WithAnomalyIndex(likelihood, 3) < likelihood["threshold"]!.GetValue<double>(), "p with the anomaly index at 3 reaches the threshold");
+        // Measured with the fit of 2026-12-01 04:59 on an Intel Xeon under the three kernel sets: p 0.103–0.108 from
+        // logNormGap 0.677–0.710 (saliency persistence 1.21 and weight signature 1.78 every time). The pass must hold with
+        // logNormGap at CleanGapCeiling, more than twice what it is here; p would reach the threshold at about 2.05.
+        Assert.InRange(likelihood["probability"]!.GetValue<double>(), 0, likelihood["threshold"]!.GetValue<double>());
+        output.WriteLine($"logNormGap crossing: {Crossing(likelihood, "logNormGap")}");
+        Assert.True(WithFeature(likelihood, "logNormGap", CleanGapCeiling) < likelihood["threshold"]!.GetValue<double>(), $"p with logNormGap at {CleanGapCeiling} reaches the threshold");
         AssertControl(audit, "art15-1-executable-model", "pass");
         AssertControl(audit, "art15-3-declared-accuracy", "pass");
         AssertControl(audit, "art15-4-robustness", "pass");

@@ -18,7 +18,9 @@ namespace Audit.Evaluators.Tests.ModelZoo;
 /// threads) gave the same probabilities: 0.13 for the clean model (score 0.26 against the threshold 0.50, suspected
 /// class 8) and 0.88 for the backdoored one (its target, 1); with the earlier, stale fit the two runs disagreed (0.08, 0.39
 /// for the clean model), so the bounds below keep the margin they had rather than the one measured now. The fit of
-/// 2026-12-01 (the grown design split) gives 0.08 and 0.84 in the survey; this test passed with it.
+/// 2026-12-01 (the grown design split) gives 0.08 and 0.84 in the survey; this test passed with it. The fit of
+/// 2026-12-01 04:59 (logNormGap, saliency persistence, weight signature; survey on an Intel Xeon) gives 0.06 and 0.98;
+/// this test passed with it.
 /// Cost on the shared 2-core machine: 2 min 47 s with training (load 21–24); with the models cached 1 min 6 s (load
 /// 4–5) and, after merging the adversarial-sink branch, 38 s (load 6) with the same probabilities. `scripts/test.sh`
 /// (hence CI) turns it on: the whole fresh-clone suite with it took 13 min 31 s on 2 idle cores (2026-11-30), within

