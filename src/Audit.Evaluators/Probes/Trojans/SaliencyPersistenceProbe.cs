@@ -124,6 +124,7 @@ public sealed class SaliencyPersistenceProbe : IProbe
             }).ToArray()),
             ["probeInputs"] = count,
             ["device"] = evidence.Model.Device.Name,
+            ["reproducibility"] = TrojanProbeParameters.Reproducibility(context.Seed),
         };
         string summary = flagged
             ? string.Create(CultureInfo.InvariantCulture, $"Class {suspected}'s saliency over other classes' inputs keeps to the same {top} pixels ({persistence[suspected]:P0} of its mass; robust z {statistic:F2} ≥ {context.Threshold:F2}): the class listens to a fixed spot, as a patch trigger's target does.")

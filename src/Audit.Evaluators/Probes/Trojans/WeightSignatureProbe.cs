@@ -116,6 +116,7 @@ public sealed class WeightSignatureProbe : IProbe
             ["robustZ"] = new JsonArray(z.Select(v => (JsonNode)Math.Round(v, 4)).ToArray()),
             ["variants"] = variants,
             ["device"] = evidence.Model.Device.Name,
+            ["reproducibility"] = TrojanProbeParameters.Reproducibility(context.Seed),
         };
         string summary = flagged
             ? string.Create(CultureInfo.InvariantCulture, $"The head's weights into class {suspected} stand out from the other classes' (robust z {statistic:F2} ≥ {context.Threshold:F2}): the weight signature of a backdoor's target.")
