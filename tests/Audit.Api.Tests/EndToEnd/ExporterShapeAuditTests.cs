@@ -161,7 +161,11 @@ public sealed class ExporterShapeAuditTests : IDisposable
             if (finding["score"] is JsonValue score && twin["score"] is JsonValue other)
             {
                 double a = score.GetValue<double>(), b = other.GetValue<double>();
-                Assert.True(Math.Abs(a - b) <= 1e-3 * Math.Max(1, Math.Abs(a)), $"{probe}: score {a} vs {b}\n{both}");
+                // linear-deception's score counts evaluation prompts past a 1 % control threshold: one prompt at the
+                // boundary can fall either side when the two graphs round differently (0 and 1 of 64 on an Intel Xeon,
+                // 2026-12-01), which moves the score by 0.16; the verdicts above must still agree.
+                double tolerance = probe == "linear-deception" ? 0.2 : 1e-3 * Math.Max(1, Math.Abs(a));
+                Assert.True(Math.Abs(a - b) <= tolerance, $"{probe}: score {a} vs {b}\n{both}");
             }
         }
     }

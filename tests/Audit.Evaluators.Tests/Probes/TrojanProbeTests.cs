@@ -63,7 +63,9 @@ public sealed class TrojanProbeTests(ITestOutputHelper output)
         Assert.Equal(FixtureCnn.Penultimate, (string)poisoned.Details["layer"]!);
         Assert.Equal(10, poisoned.Details["classes"]!.AsArray().Count);
         Assert.True((int)target["stampedInClass"]! > 20, target.ToJsonString());
-        Assert.Equal((int)target["stampedInClass"]!, (int)target["stampedInSmallerCluster"]!);
+        // All 30 stamped inputs on an AMD EPYC, 29 of 30 on an Intel Xeon (2026-12-01): the recovered trigger moves
+        // with the processor's arithmetic, so nine in ten is asserted, far above the flag (overlap 0.6).
+        Assert.True((int)target["stampedInSmallerCluster"]! >= 0.9 * (int)target["stampedInClass"]!, target.ToJsonString());
         Assert.All(poisoned.Details["classes"]!.AsArray(), c => Assert.InRange((double)c!["silhouette"]!, -1, 1));
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, (int)poisoned.Details["suspectedTargetClass"]!);
         Assert.Equal(Verdict.Fail, poisoned.Verdict);
