@@ -15,8 +15,8 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// </summary>
 /// <remarks>
 /// The head is read by what it does, not by its operator names: with the head's input (the penultimate
-/// representation, see <see cref="ClassifierEvidence.ResolveLayer"/>) replaced by zero and by each unit vector, the
-/// model's class scores give the head's bias and weight columns, so a Gemm, a MatMul plus Add, or a transposed export
+/// representation, see <see cref="ClassifierEvidence.ResolveLayer"/>) replaced by zero, the model's class scores and
+/// their gradients there give the head's bias and weights, so a Gemm, a MatMul plus Add, or a transposed export
 /// all read the same. The scores are centred over classes (what a softmax sees), which also makes log-probability
 /// outputs read like logits. The probe checks the recovered map against the model's real scores on clean inputs and
 /// is inconclusive when the head is not affine. Per class k, s_k = the mean of the largest <c>topShare</c> of its
@@ -125,36 +125,38 @@ public sealed class WeightSignatureProbe : IProbe
     }
 
     /// <summary>
-    /// The head as an affine map from <paramref name="layer"/> to class scores centred over classes: its weights [C, D]
-    /// from replacing the layer with zero and each unit vector, and its relative error on the first clean inputs.
+    /// The head as an affine map from <paramref name="layer"/> to class scores centred over classes: its bias (the scores
+    /// with the layer replaced by zero), its weights [C, D] (their gradients there, one backward pass per class, so the
+    /// cost does not grow with the layer's width), and the map's relative error on the first clean inputs.
     /// </summary>
     private static (Tensor Weights, double Residual) RecoverHead(ClassifierEvidence evidence, string layer, CancellationToken cancellationToken)
     {
-        string inputName = evidence.Model.Inputs[0].Name;
+        string inputName = evidence.Model.Inputs[0].Name, outputName = evidence.Model.Outputs[0].Name;
         Tensor clean = evidence.Inputs[..Math.Min(CheckInputs, evidence.Count)];
         IReadOnlyDictionary<string, Tensor> seen = evidence.Model.Run(new Dictionary<string, Tensor> { [inputName] = clean }, [layer]);
         Tensor representation = seen[layer];
-        Tensor actual = Centred(evidence.Model.Forward(clean));
-        long width = representation.shape[1];
+        Tensor actual = Centred(seen[outputName]);
 
-        // Probe rows: zero, then each unit vector. The input batch matches the probe rows so that graphs which read
-        // the batch size downstream of the head still line up.
-        Tensor probes = torch.cat([torch.zeros(1, width, dtype: representation.dtype, device: representation.device), torch.eye(width, dtype: representation.dtype, device: representation.device)], 0);
-        Tensor responses = evidence.Batched(
-            probes.shape[0],
-            (start, size) =>
+        Tensor bias, weights;
+        using (torch.enable_grad())
+        {
+            Tensor zero = torch.zeros(1, representation.shape[1], dtype: representation.dtype, device: representation.device).requires_grad_(true);
+            Tensor scores = Centred(evidence.Model.Run(
+                new Dictionary<string, Tensor> { [inputName] = clean[..1] },
+                replace: new Dictionary<string, Tensor> { [layer] = zero })[outputName])[0];
+            bias = scores.detach();
+            var rows = new Tensor[scores.shape[0]];
+            for (int k = 0; k < rows.Length; k++)
             {
-                Tensor input = clean[..1].expand([size, .. clean.shape[1..]]).contiguous();
-                Tensor output = evidence.Model.Run(
-                    new Dictionary<string, Tensor> { [inputName] = input },
-                    replace: new Dictionary<string, Tensor> { [layer] = probes.narrow(0, start, size) })[evidence.Model.Outputs[0].Name];
-                return Centred(output);
-            },
-            cancellationToken);
-        Tensor bias = responses[0];
-        Tensor weights = (responses[1..] - bias).t().contiguous();
+                cancellationToken.ThrowIfCancellationRequested();
+                rows[k] = torch.autograd.grad([scores[k]], [zero], retain_graph: k < rows.Length - 1)[0][0];
+            }
+
+            weights = torch.stack(rows).detach();
+        }
+
         Tensor predicted = representation.matmul(weights.t()) + bias;
-        double residual = ((predicted - actual).norm().item<float>() / Math.Max(actual.norm().item<float>(), 1e-12));
+        double residual = (predicted - actual).norm().item<float>() / Math.Max(actual.norm().item<float>(), 1e-12);
         return (weights.MoveToOuterDisposeScope(), residual);
     }
 
