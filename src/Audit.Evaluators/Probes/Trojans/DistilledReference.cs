@@ -66,17 +66,24 @@ internal sealed class DistilledReference : IDifferentiableModel
     /// <summary>
     /// The reference for <paramref name="evidence"/> and <paramref name="settings"/>, distilled once per audit and shared
     /// by the probes that compare with it (the trigger scan's calibration, the adversarial sink test); the session owns
-    /// it. Training is seeded and runs at one intra-op thread in every caller, so the shared reference is the one each
-    /// probe would have trained. <paramref name="targets"/> gives the teacher's soft targets (<see cref="TeacherTargets"/>)
+    /// it. Training and the teacher's targets are seeded and run at the scan's intra-op thread count whoever calls them, so
+    /// the shared reference is the one each probe would have trained. <paramref name="targets"/> gives the teacher's soft targets (<see cref="TeacherTargets"/>)
     /// when the reference has to be trained; a caller that runs this beside work on the audited model computes them
     /// beforehand, so training never calls the audited model.
     /// </summary>
     public static DistilledReference Shared(ClassifierEvidence evidence, ReferenceSettings settings, Func<Tensor> targets, CancellationToken cancellationToken) =>
         evidence.Session.GetOrCreate(Key(evidence, settings), () => Train(evidence, settings, targets(), null, cancellationToken));
 
-    /// <summary>The teacher's soft targets at the distillation temperature on every clean input (computed once, before training).</summary>
+    /// <summary>
+    /// The teacher's soft targets at the distillation temperature on every clean input (computed once, before training),
+    /// at the scan's fixed intra-op thread count: callers run this outside their lanes, at whatever count the host set,
+    /// and a forward pass split over another count rounds differently, so the reference, and every finding compared
+    /// with it, would follow the host's setting (an adversarial-sink finding moved from 0.917 to 0.905 on an Intel Xeon
+    /// depending on which thread had computed the targets).
+    /// </summary>
     public static Tensor TeacherTargets(ClassifierEvidence evidence, ReferenceSettings settings, CancellationToken cancellationToken)
     {
+        using IntraOpThreads pinned = IntraOpThreads.Pin(TrojanProbeParameters.ScanThreads, torch.get_num_threads());
         using var noGrad = torch.no_grad();
         return evidence.Probabilities(evidence.Inputs, settings.Temperature, cancellationToken);
     }
@@ -88,6 +95,8 @@ internal sealed class DistilledReference : IDifferentiableModel
     /// </summary>
     public static DistilledReference Train(ClassifierEvidence evidence, ReferenceSettings settings, Tensor targets, IProgress<double>? progress, CancellationToken cancellationToken)
     {
+        // Every caller trains inside a one-thread lane; pinned here too, so the reference is the same from any thread.
+        using IntraOpThreads pinned = IntraOpThreads.Pin(TrojanProbeParameters.ScanThreads, torch.get_num_threads());
         long[] sample = evidence.Inputs.shape[1..];
         using var generator = new torch.Generator((ulong)settings.Seed + 303);
         (Sequential features, Linear head) = Build(sample, evidence.Classes);
@@ -164,6 +173,7 @@ internal sealed class DistilledReference : IDifferentiableModel
     /// <summary>Share of the clean inputs on which the reference predicts the audited model's class: how faithful the copy is.</summary>
     public double Agreement(ClassifierEvidence teacher, CancellationToken cancellationToken)
     {
+        using IntraOpThreads pinned = IntraOpThreads.Pin(TrojanProbeParameters.ScanThreads, torch.get_num_threads());
         using var scope = torch.NewDisposeScope();
         using ClassifierEvidence self = teacher.WithModel(this, "reference-agreement");
         Tensor own = self.Predict(teacher.Inputs, cancellationToken);
