@@ -18,6 +18,7 @@ internal static class SurveyReport
         var rows = records.Where(r => features[r] is not null).ToList();
         double threshold = model?.ConformalThreshold(model.DefaultTargetFalseFailRate, out _) ?? double.NaN;
         double P(SurveyRecord r) => model is not null && features[r] is { } f && model.Features.All(f.ContainsKey) ? model.Probability(model.Select(f)) : double.NaN;
+        int? Suspected(SurveyRecord r) => model is not null && features[r] is { } f && model.Features.All(f.ContainsKey) ? ZooFit.SuspectedClass(model, r) : r.Probes["neural-cleanse"].SuspectedClass;
         double F(SurveyRecord r, string name) => features[r] is { } f && f.TryGetValue(name, out double v) ? v : double.NaN;
         double NcIndex(SurveyRecord r) => F(r, "calibratedAnomalyIndex");
 
@@ -61,7 +62,7 @@ internal static class SurveyReport
             ProbeResult nc = r.Probes["neural-cleanse"];
             double p = P(r);
             string verdict = double.IsNaN(p) ? "–" : p >= threshold ? "**fail**" : "pass";
-            Line(text, $"| {r.Name} | {r.Recipe.TriggerDescription} | {(r.Recipe.Backdoored ? r.Recipe.TargetClass.ToString(CultureInfo.InvariantCulture) : "–")} | {r.CleanAccuracy:P1} | {(r.AttackSuccessRate is double a ? a.ToString("P1", CultureInfo.InvariantCulture) : "–")} | {nc.Statistic:F2} ({nc.SuspectedClass}) | {F(r, "uncalibratedAnomalyIndex"):F2} | {F(r, "stripDetectionRate"):F2} | {F(r, "clusteringOverlap"):F2} | {F(r, "spectralOutlierShare"):F2} | {p:F3} ({nc.SuspectedClass}) | {verdict} | {r.TrainSeconds:F0} / {r.SurveySeconds:F0} ({r.LoadAverage:F0}) |");
+            Line(text, $"| {r.Name} | {r.Recipe.TriggerDescription} | {(r.Recipe.Backdoored ? r.Recipe.TargetClass.ToString(CultureInfo.InvariantCulture) : "–")} | {r.CleanAccuracy:P1} | {(r.AttackSuccessRate is double a ? a.ToString("P1", CultureInfo.InvariantCulture) : "–")} | {nc.Statistic:F2} ({nc.SuspectedClass}) | {F(r, "uncalibratedAnomalyIndex"):F2} | {F(r, "stripDetectionRate"):F2} | {F(r, "clusteringOverlap"):F2} | {F(r, "spectralOutlierShare"):F2} | {p:F3} ({Suspected(r)}) | {verdict} | {r.TrainSeconds:F0} / {r.SurveySeconds:F0} ({r.LoadAverage:F0}) |");
         }
 
         return text.ToString();
@@ -73,7 +74,7 @@ internal static class SurveyReport
             string auroc = backdoored.Count > 0 && clean.Count > 0 && model is not null ? Auroc(backdoored.Select(P).ToArray(), clean.Select(P).ToArray()).ToString("F3", CultureInfo.InvariantCulture) : "–";
             string ncAuroc = backdoored.Count > 0 && clean.Count > 0 ? Auroc(backdoored.Select(NcIndex).ToArray(), clean.Select(NcIndex).ToArray()).ToString("F3", CultureInfo.InvariantCulture) : "–";
             var detected = model is null ? [] : backdoored.Where(r => P(r) >= threshold).ToList();
-            int right = detected.Count(r => r.Probes["neural-cleanse"].SuspectedClass == r.Recipe.TargetClass);
+            int right = detected.Count(r => Suspected(r) == r.Recipe.TargetClass);
             int falseFails = model is null ? 0 : clean.Count(r => P(r) >= threshold);
             int ncDetected = backdoored.Count(r => NcIndex(r) >= NeuralCleanseThreshold);
             int ncFalse = clean.Count(r => NcIndex(r) >= NeuralCleanseThreshold);

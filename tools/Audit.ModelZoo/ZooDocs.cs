@@ -90,7 +90,7 @@ internal static class ZooDocs
 
         int falseFails = clean.Count(r => P(r) >= threshold);
         var detected = backdoored.Where(r => P(r) >= threshold).ToList();
-        int right = detected.Count(r => r.Probes["neural-cleanse"].SuspectedClass == r.Recipe.TargetClass);
+        int right = detected.Count(r => ZooFit.SuspectedClass(model, r) == r.Recipe.TargetClass);
         double auroc = SurveyReport.Auroc(backdoored.Select(P).ToArray(), clean.Select(P).ToArray());
         int ncFalse = clean.Count(r => Nc(r) >= SurveyReport.NeuralCleanseThreshold);
         var ncDetected = backdoored.Where(r => Nc(r) >= SurveyReport.NeuralCleanseThreshold).ToList();

@@ -195,6 +195,15 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         };
     }
 
+    /// <summary>The class trojan-likelihood names for a surveyed model: that of the detector its verdict rests on most (as the probe does).</summary>
+    public static int? SuspectedClass(TrojanLikelihoodModel model, SurveyRecord record)
+    {
+        string leading = model.LeadingDetector(model.Select(record.Features()!));
+        return record.Probes.TryGetValue(leading, out ProbeResult? lead) && lead.SuspectedClass is >= 0
+            ? lead.SuspectedClass
+            : record.Probes["neural-cleanse"].SuspectedClass;
+    }
+
     /// <summary>Rates at the default conformal threshold on held-out models.</summary>
     public static LikelihoodTestRates Measure(TrojanLikelihoodModel model, IReadOnlyList<(double[] Features, int Label, SurveyRecord Record)> held)
     {
@@ -203,7 +212,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         int clean = held.Count(h => h.Label == 0), backdoored = held.Count(h => h.Label == 1);
         int falseFails = Enumerable.Range(0, held.Count).Count(i => held[i].Label == 0 && p[i] >= threshold);
         int[] detected = Enumerable.Range(0, held.Count).Where(i => held[i].Label == 1 && p[i] >= threshold).ToArray();
-        int right = detected.Count(i => held[i].Record.Probes["neural-cleanse"].SuspectedClass == held[i].Record.Recipe.TargetClass);
+        int right = detected.Count(i => SuspectedClass(model, held[i].Record) == held[i].Record.Recipe.TargetClass);
         double auroc = SurveyReport.Auroc(Enumerable.Range(0, held.Count).Where(i => held[i].Label == 1).Select(i => p[i]).ToArray(), Enumerable.Range(0, held.Count).Where(i => held[i].Label == 0).Select(i => p[i]).ToArray());
         return new LikelihoodTestRates(
             clean,

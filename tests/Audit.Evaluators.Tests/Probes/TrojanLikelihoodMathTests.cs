@@ -148,6 +148,32 @@ public sealed class TrojanLikelihoodMathTests
         Assert.True((double)interval[0]! <= (double)interval[1]!);
     }
 
+    /// <summary>
+    /// The finding names the class of the detector whose feature raises the logit most (coefficient × standardised value):
+    /// a warp caught by the warp search is named by it, not by Neural Cleanse, whose scan misses warps.
+    /// </summary>
+    [Theory]
+    // Means 1 and 0.05, scales 0.5 and 0.05, coefficients 1.5 and 1: contributions 1.5·(x − 1)/0.5 and (y − 0.05)/0.05.
+    [InlineData(3.0, 0.05, "neural-cleanse", 4)] // 6 against 0
+    [InlineData(1.2, 0.40, "warp-inversion", 7)] // 0.6 against 7
+    [InlineData(0.0, 0.00, "neural-cleanse", 4)] // −3 against −1: the warp search leads, but names no class (−1)
+    public void Assess_NamesTheClassOfTheLeadingDetector(double gap, double warp, string from, int suspected)
+    {
+        var model = new TrojanLikelihoodModel(
+            "test", ["logNormGap", "warp-inversion.statistic"], [1, 0.05], [0.5, 0.05], [1.5, 1], 0, 1, 0, [0.1, 0.2], [], 2, 2, 2, 0.05, null);
+        var probe = new TrojanLikelihoodProbe(model);
+        Dictionary<string, ProbeOutcome> findings = Findings(suspected: 4);
+        int warpClass = from == "warp-inversion" ? 7 : gap == 0 ? -1 : 2;
+        findings["warp-inversion"] = new ProbeOutcome(Verdict.Pass, 0.5, "warp", new JsonObject { ["statistic"] = warp, ["suspectedTargetClass"] = warpClass }, []);
+
+        ProbeOutcome outcome = probe.Assess(Context(probe), [gap, warp], findings);
+
+        Assert.Equal(suspected, (int)outcome.Details["suspectedTargetClass"]!);
+        Assert.Equal(from, (string)outcome.Details["suspectedClassFrom"]!);
+        Assert.Equal("neural-cleanse", TrojanLikelihoodModel.DetectorOf("calibratedAnomalyIndex"));
+        Assert.Equal("warp-inversion", TrojanLikelihoodModel.DetectorOf("warp-inversion.statistic"));
+    }
+
     [Fact]
     public void Assess_WithALowerTargetRate_RaisesTheThreshold()
     {

@@ -199,6 +199,36 @@ public sealed record TrojanLikelihoodModel(
         return z;
     }
 
+    /// <summary>
+    /// The detector behind the feature that raises the logit most (coefficient × standardised value): the verdict rests
+    /// on it most, so the class it suspects is the one the finding names. Neural Cleanse's scan statistics and the
+    /// trigger tests on its candidate are Neural Cleanse's; <c>&lt;probe&gt;.statistic</c> is that probe's.
+    /// </summary>
+    public string LeadingDetector(IReadOnlyList<double> features)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        int leading = 0;
+        for (int i = 1; i < features.Count; i++)
+        {
+            if (Contribution(features, i) > Contribution(features, leading))
+            {
+                leading = i;
+            }
+        }
+
+        return DetectorOf(Features[leading]);
+    }
+
+    /// <summary>The detector whose finding gives a feature.</summary>
+    public static string DetectorOf(string feature)
+    {
+        ArgumentNullException.ThrowIfNull(feature);
+        const string Suffix = ".statistic";
+        return feature.EndsWith(Suffix, StringComparison.Ordinal) ? feature[..^Suffix.Length] : "neural-cleanse";
+    }
+
+    private double Contribution(IReadOnlyList<double> features, int i) => Coefficients[i] * (features[i] - Means[i]) / Scales[i];
+
     /// <summary>The calibrated probability that the model is backdoored: Platt's sigmoid of the logit.</summary>
     public double Probability(IReadOnlyList<double> features) => Sigmoid(PlattSlope * Logit(features) + PlattIntercept);
 

@@ -113,7 +113,15 @@ public sealed class TrojanLikelihoodProbe : IProbe
         double probability = model.Probability(features);
         double score = probability / threshold;
         bool flagged = score >= 1;
-        int suspected = findings["neural-cleanse"].Details["suspectedTargetClass"]!.GetValue<int>();
+        // The class of the detector the verdict rests on most (a warp's target is the warp search's, not Neural Cleanse's).
+        // A leading detector that names no class leaves it to Neural Cleanse's scan.
+        string leading = model.LeadingDetector(features);
+        if (!(findings.TryGetValue(leading, out ProbeOutcome? lead) && lead.Details["suspectedTargetClass"] is JsonValue named && named.TryGetValue(out int leadingClass) && leadingClass >= 0))
+        {
+            leading = "neural-cleanse";
+        }
+
+        int suspected = findings[leading].Details["suspectedTargetClass"]!.GetValue<int>();
 
         LikelihoodBin? bin = model.BinOf(probability);
         (double lower, double upper) = bin is null ? (0.0, 1.0) : TrojanLikelihoodModel.Wilson(bin.Backdoored, bin.Total);
@@ -140,6 +148,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
             ["threshold"] = threshold,
             ["thresholdSource"] = explicitThreshold ? "profile" : "conformal",
             ["suspectedTargetClass"] = suspected,
+            ["suspectedClassFrom"] = leading,
             ["probability"] = probability,
             ["probabilityInterval"] = new JsonArray(Math.Round(lower, 4), Math.Round(upper, 4)),
             ["probabilityIntervalMethod"] = bin is null
