@@ -23,6 +23,8 @@ public static class EvaluatorsServiceCollectionExtensions
         services.AddSingleton<IProbe, LabelSpecificScanProbe>();
         services.AddSingleton<IProbe, WeightSignatureProbe>();
         services.AddSingleton<IProbe, SaliencyPersistenceProbe>();
+        services.AddSingleton<IProbe, BlendInversionProbe>();
+        services.AddSingleton<IProbe, WarpInversionProbe>();
         services.AddSingleton<IProbe, TrojanCausalTraceProbe>();
         services.AddSingleton<IProbe>(static _ => new TrojanLikelihoodProbe());
         services.AddSingleton<IProbe, CueDivergenceProbe>();

@@ -56,7 +56,7 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
     /// What a survey runs on every model: the base detectors, then the two that read the model alone and cost under a
     /// second (the slower independent detectors join by <c>--add-probe</c>).
     /// </summary>
-    public static IReadOnlyList<string> Detectors { get; } = [.. TrojanLikelihoodFeatures.BaseDetectors, "weight-signature", "saliency-persistence"];
+    public static IReadOnlyList<string> Detectors { get; } = [.. TrojanLikelihoodFeatures.BaseDetectors, "weight-signature", "saliency-persistence", "blend-inversion", "warp-inversion"];
 
     public static string SurveyFile(string cacheFolder, string split) =>
         Path.Combine(Directory.CreateDirectory(Path.Combine(cacheFolder, "survey")).FullName, $"{split}.jsonl");

