@@ -16,8 +16,8 @@ namespace Audit.Api.Tests.EndToEnd;
 [Collection(FixtureModels.Collection)]
 public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDisposable
 {
-    // Margins on the one Neural Cleanse statistic the fit reads (saliency persistence and the weight signature give the
-    // same numbers under every kernel set measured): see the two tests below.
+    // Margins on the statistics the fit reads that come from an optimisation (Neural Cleanse's logNormGap and the warp
+    // search's success; saliency persistence gives the same numbers under every kernel set measured): see the two tests below.
     private const double BadNetsGapFloor = 1.0, CleanGapCeiling = 1.6;
 
     private readonly AuditApiFactory _factory = new();
@@ -73,11 +73,14 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
     /// verdict does. The feature must be one the fit reads (a refit that drops it fails here, and the margin is
     /// re-derived).
     /// </summary>
-    private static double WithFeature(JsonNode likelihood, string feature, double value)
+    private static double WithFeature(JsonNode likelihood, string feature, double value) => WithFeatures(likelihood, (feature, value));
+
+    /// <summary>As <see cref="WithFeature"/>, with several features moved at once.</summary>
+    private static double WithFeatures(JsonNode likelihood, params (string Feature, double Value)[] moved)
     {
         TrojanLikelihoodModel model = TrojanLikelihoodModel.Embedded()!;
-        Assert.Contains(feature, model.Features);
-        double[] features = [.. model.Features.Select(f => f == feature ? value : likelihood["features"]![f]!.GetValue<double>())];
+        Assert.All(moved, m => Assert.Contains(m.Feature, model.Features));
+        double[] features = [.. model.Features.Select(f => moved.FirstOrDefault(m => m.Feature == f) is { Feature: not null } m ? m.Value : likelihood["features"]![f]!.GetValue<double>())];
         return model.Probability(features);
     }
 
@@ -118,15 +121,17 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         AssertControl(audit, "backdoor-likelihood", "fail");
         JsonNode likelihood = Likelihood(audit);
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, likelihood["suspectedTargetClass"]!.GetValue<int>());
-        // Measured with the fit of 2026-12-01 04:59 on an Intel Xeon under libtorch's three kernel sets (ATEN_CPU_CAPABILITY
-        // default, avx2, avx512): p 0.917 every time, from logNormGap 1.961–1.962, saliency persistence 3.81 and weight
-        // signature 2.81 (the last two the same to four decimals under all three). Only logNormGap comes from Neural
-        // Cleanse's scan, whose results differ between processors (this model's calibrated index was 7.2–7.3 on an AMD
-        // EPYC and 3.9–4.2 here), so the verdict must hold with logNormGap at BadNetsGapFloor, about half what it is here;
-        // p crosses the threshold at about 0.44.
+        // Measured with the fit of 2026-12-01 07:05 on an Intel Xeon: p 0.988, from logNormGap 1.962, saliency persistence
+        // 3.81 and warp inversion 0.034. Saliency persistence reads the model alone (the same to four decimals under
+        // libtorch's three kernel sets); logNormGap comes from Neural Cleanse's scan, whose results differ between
+        // processors (this model's calibrated index was 7.2–7.3 on an AMD EPYC and 3.9–4.2 here), and warp inversion is an
+        // optimisation too. So the verdict must hold with logNormGap at BadNetsGapFloor, about half what it is here, and
+        // the warp search finding nothing at all (p 0.82 there; logNormGap alone crosses the threshold near 0).
         Assert.InRange(likelihood["probability"]!.GetValue<double>(), likelihood["threshold"]!.GetValue<double>(), 1);
         output.WriteLine($"logNormGap crossing: {Crossing(likelihood, "logNormGap")}");
-        Assert.True(WithFeature(likelihood, "logNormGap", BadNetsGapFloor) >= likelihood["threshold"]!.GetValue<double>(), $"p with logNormGap at {BadNetsGapFloor} falls below the threshold");
+        Assert.True(
+            WithFeatures(likelihood, ("logNormGap", BadNetsGapFloor), ("warp-inversion.statistic", 0)) >= likelihood["threshold"]!.GetValue<double>(),
+            $"p with logNormGap at {BadNetsGapFloor} and no warp evidence falls below the threshold");
         foreach (string supporting in new[] { "trigger-reverse-engineering", "input-perturbation-entropy", "activation-clustering", "spectral-signatures", "adversarial-sink" })
         {
             AssertRole(audit, supporting, "supporting");
@@ -200,12 +205,16 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         AssertControl(audit, "art15-5-backdoor-trigger", "pass");
         AssertRole(audit, "art15-5-poisoned-representations", "supporting");
         JsonNode likelihood = Likelihood(audit);
-        // Measured with the fit of 2026-12-01 04:59 on an Intel Xeon under the three kernel sets: p 0.103–0.108 from
-        // logNormGap 0.677–0.710 (saliency persistence 1.21 and weight signature 1.78 every time). The pass must hold with
-        // logNormGap at CleanGapCeiling, more than twice what it is here; p would reach the threshold at about 2.05.
+        // Measured with the fit of 2026-12-01 07:05 on an Intel Xeon: p 0.074 from logNormGap 0.710, saliency persistence
+        // 1.21 and warp inversion 0.018 (logNormGap was 0.677–0.710 under the three kernel sets with the fit before). The
+        // pass must hold with logNormGap at CleanGapCeiling, more than twice what it is here, and the warp search's
+        // success doubled, both at once (p 0.47 there against the threshold 0.51; logNormGap alone would cross at 1.84).
         Assert.InRange(likelihood["probability"]!.GetValue<double>(), 0, likelihood["threshold"]!.GetValue<double>());
         output.WriteLine($"logNormGap crossing: {Crossing(likelihood, "logNormGap")}");
-        Assert.True(WithFeature(likelihood, "logNormGap", CleanGapCeiling) < likelihood["threshold"]!.GetValue<double>(), $"p with logNormGap at {CleanGapCeiling} reaches the threshold");
+        double warp = likelihood["features"]!["warp-inversion.statistic"]!.GetValue<double>();
+        Assert.True(
+            WithFeatures(likelihood, ("logNormGap", CleanGapCeiling), ("warp-inversion.statistic", 2 * warp)) < likelihood["threshold"]!.GetValue<double>(),
+            $"p with logNormGap at {CleanGapCeiling} and the warp success doubled reaches the threshold");
         AssertControl(audit, "art15-1-executable-model", "pass");
         AssertControl(audit, "art15-3-declared-accuracy", "pass");
         AssertControl(audit, "art15-4-robustness", "pass");
