@@ -23,45 +23,24 @@ public sealed class BlendInversionProbe : IProbe
         ThresholdMeaning: "How far, in log-odds, the class a universal additive pattern within the budget reaches most often (on held-out inputs of other classes) stands above the median class; flagged when ≥ threshold.",
         [
             new ProbeParameter("epsilon", ProbeParameterType.Number, "L∞ budget of the additive pattern, as a share of the input range (16/255, the common image L∞ budget).", ProbeParameters.Json(16.0 / 255), 0.001, 1),
-            new ProbeParameter("steps", ProbeParameterType.Integer, "Adam steps of the search (all classes at once).", ProbeParameters.Json(30), 1, 1000),
-            new ProbeParameter("fitInputs", ProbeParameterType.Integer, "Clean inputs (a seeded draw) the perturbations are optimised on.", ProbeParameters.Json(32), 4, 1024),
-            new ProbeParameter("heldOutInputs", ProbeParameterType.Integer, "Other clean inputs (the same draw's next) the perturbations are tested on.", ProbeParameters.Json(128), 8, 4096),
-            TrojanProbeParameters.InputBounds,
+            .. UniversalTriggerInversion.SearchParameters,
         ]);
 
     /// <inheritdoc />
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
         Task.Run(() => Run(context, cancellationToken), cancellationToken);
 
-    private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken)
+    private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken) =>
+        UniversalTriggerInversion.Run(context, Descriptor, TriggerFamily.Additive, "epsilon", Read, Summarise, cancellationToken);
+
+    /// <summary>How far the most reachable class stands above the median one, in log-odds, and its class.</summary>
+    private static (double Statistic, int Suspected) Read(double[] success, int[] tried)
     {
-        var parameters = new ProbeParameters(context, Descriptor);
-        using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
-        var settings = new UniversalTriggerSettings(TriggerFamily.Additive, parameters.Double("epsilon"), parameters.Int("steps"), parameters.Int("fitInputs"), parameters.Int("heldOutInputs"), context.Seed);
-        if (evidence.Inputs.dim() != 4)
-        {
-            return ProbeOutcome.Inconclusive("The search needs image inputs [N, C, H, W].");
-        }
-
-        if (evidence.Count < settings.FitInputs + settings.HeldOutInputs)
-        {
-            return ProbeOutcome.Inconclusive(string.Create(CultureInfo.InvariantCulture, $"The search needs {settings.FitInputs + settings.HeldOutInputs} clean inputs ({settings.FitInputs} to optimise on, {settings.HeldOutInputs} to test on); the dataset has {evidence.Count}."));
-        }
-
-        double threshold = context.Threshold;
-        UniversalTriggerInversion.Result result = UniversalTriggerInversion.Search(
-            evidence, settings, cancellationToken, (success, tried) => UniversalTriggerInversion.LogitGap(success, tried) is { Gap: var gap, Class: var top } && gap >= threshold ? top : null);
-        (double statistic, int suspected) = UniversalTriggerInversion.LogitGap(result.Success, result.Tried);
-        double score = statistic / threshold;
-        bool flagged = score >= 1;
-        string summary = flagged
-            ? string.Create(CultureInfo.InvariantCulture, $"A pattern added to the whole image within ±{settings.Budget:P1} of the input range sends {result.Success[suspected]:P0} of held-out inputs of other classes to class {suspected}, {statistic:F2} log-odds above the median class (≥ {threshold:F2}): the model has a universal input-wide shortcut to that class, the shape of a blended trigger.")
-            : string.Create(CultureInfo.InvariantCulture, $"No class stands out as reachable by a pattern added to the whole image within ±{settings.Budget:P1} of the input range (largest: class {suspected}, {result.Success[suspected]:P0} of held-out inputs of other classes, {statistic:F2} log-odds above the median class, < {threshold:F2}).");
-        return new ProbeOutcome(
-            flagged ? Verdict.Fail : Verdict.Pass,
-            score,
-            summary,
-            UniversalTriggerInversion.Details(result, settings, statistic, suspected, threshold, evidence, context.Seed),
-            result.Example is { } example ? [example] : []);
+        (double gap, int top) = UniversalTriggerInversion.LogitGap(success, tried);
+        return (gap, top);
     }
+
+    private static string Summarise(UniversalTriggerSettings settings, UniversalTriggerInversion.Result result, double statistic, int suspected, double threshold, bool flagged) => flagged
+        ? string.Create(CultureInfo.InvariantCulture, $"A pattern added to the whole image within ±{settings.Budget:P1} of the input range sends {result.Success[suspected]:P0} of held-out inputs of other classes to class {suspected}, {statistic:F2} log-odds above the median class (≥ {threshold:F2}): the model has a universal input-wide shortcut to that class, the shape of a blended trigger.")
+        : string.Create(CultureInfo.InvariantCulture, $"No class stands out as reachable by a pattern added to the whole image within ±{settings.Budget:P1} of the input range (largest: class {suspected}, {result.Success[suspected]:P0} of held-out inputs of other classes, {statistic:F2} log-odds above the median class, < {threshold:F2}).");
 }

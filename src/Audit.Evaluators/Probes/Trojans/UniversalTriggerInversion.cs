@@ -38,11 +38,60 @@ internal static class UniversalTriggerInversion
     /// <summary>The search's outcome: per class, the share of held-out inputs of other classes sent to it, and how many were tried.</summary>
     internal sealed record Result(double[] Success, int[] Tried, EvidenceFile? Example);
 
+    /// <summary>The parameters every family's probe has after its budget.</summary>
+    public static IReadOnlyList<ProbeParameter> SearchParameters { get; } =
+    [
+        new ProbeParameter("steps", ProbeParameterType.Integer, "Adam steps of the search (all classes at once).", ProbeParameters.Json(30), 1, 1000),
+        new ProbeParameter("fitInputs", ProbeParameterType.Integer, "Clean inputs (a seeded draw) the perturbations are optimised on.", ProbeParameters.Json(32), 4, 1024),
+        new ProbeParameter("heldOutInputs", ProbeParameterType.Integer, "Other clean inputs (the same draw's next) the perturbations are tested on.", ProbeParameters.Json(128), 8, 4096),
+        TrojanProbeParameters.InputBounds,
+    ];
+
+    /// <summary>
+    /// A family's probe: loads the evidence, searches with the budget named <paramref name="budgetParameter"/>, reads the
+    /// statistic and suspected class with <paramref name="read"/> (from the successes and the held-out counts) and words
+    /// the finding with <paramref name="summarise"/> (settings, result, statistic, class, threshold, flagged).
+    /// </summary>
+    public static ProbeOutcome Run(
+        ProbeContext context,
+        ProbeDescriptor descriptor,
+        TriggerFamily family,
+        string budgetParameter,
+        Func<double[], int[], (double Statistic, int Suspected)> read,
+        Func<UniversalTriggerSettings, Result, double, int, double, bool, string> summarise,
+        CancellationToken cancellationToken)
+    {
+        var parameters = new ProbeParameters(context, descriptor);
+        using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
+        var settings = new UniversalTriggerSettings(family, parameters.Double(budgetParameter), parameters.Int("steps"), parameters.Int("fitInputs"), parameters.Int("heldOutInputs"), context.Seed);
+        if (evidence.Inputs.dim() != 4)
+        {
+            return ProbeOutcome.Inconclusive("The search needs image inputs [N, C, H, W].");
+        }
+
+        if (evidence.Count < settings.FitInputs + settings.HeldOutInputs)
+        {
+            return ProbeOutcome.Inconclusive(string.Create(CultureInfo.InvariantCulture, $"The search needs {settings.FitInputs + settings.HeldOutInputs} clean inputs ({settings.FitInputs} to optimise on, {settings.HeldOutInputs} to test on); the dataset has {evidence.Count}."));
+        }
+
+        double threshold = context.Threshold;
+        Result result = Search(evidence, settings, cancellationToken, (success, tried) => read(success, tried) is { Statistic: var s, Suspected: var c } && s >= threshold ? c : null);
+        (double statistic, int suspected) = read(result.Success, result.Tried);
+        double score = statistic / threshold;
+        bool flagged = score >= 1;
+        return new ProbeOutcome(
+            flagged ? Verdict.Fail : Verdict.Pass,
+            score,
+            summarise(settings, result, statistic, suspected, threshold, flagged),
+            Details(result, settings, statistic, suspected, threshold, evidence, context.Seed),
+            result.Example is { } example ? [example] : []);
+    }
+
     /// <summary>
     /// Runs the search; with <paramref name="exampleFor"/> set, the evidence is one held-out input of another class before
     /// and after that class's perturbation, side by side.
     /// </summary>
-    public static Result Search(ClassifierEvidence evidence, UniversalTriggerSettings settings, CancellationToken cancellationToken, Func<double[], int[], int?>? exampleFor = null)
+    private static Result Search(ClassifierEvidence evidence, UniversalTriggerSettings settings, CancellationToken cancellationToken, Func<double[], int[], int?>? exampleFor = null)
     {
         using IntraOpThreads pinned = IntraOpThreads.Pin(TrojanProbeParameters.ScanThreads, torch.get_num_threads());
         using var scope = torch.NewDisposeScope();
@@ -109,7 +158,7 @@ internal static class UniversalTriggerInversion
     }
 
     /// <summary>The finding's details common to both families.</summary>
-    public static JsonObject Details(Result result, UniversalTriggerSettings settings, double statistic, int suspected, double threshold, ClassifierEvidence evidence, int seed) => new()
+    private static JsonObject Details(Result result, UniversalTriggerSettings settings, double statistic, int suspected, double threshold, ClassifierEvidence evidence, int seed) => new()
     {
         ["statistic"] = statistic,
         ["threshold"] = threshold,

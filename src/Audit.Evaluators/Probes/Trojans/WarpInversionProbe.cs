@@ -23,46 +23,24 @@ public sealed class WarpInversionProbe : IProbe
         ThresholdMeaning: "Largest share, over classes, of held-out clean inputs of other classes that one universal perturbation within the budget sends to the class; flagged when ≥ threshold.",
         [
             new ProbeParameter("warpStrength", ProbeParameterType.Number, "Largest displacement of the warp, in units of 2 / image size (WaNet's s; 0.5, the paper's default, is at most a quarter pixel).", ProbeParameters.Json(0.5), 0.01, 8),
-            new ProbeParameter("steps", ProbeParameterType.Integer, "Adam steps of the search (all classes at once).", ProbeParameters.Json(30), 1, 1000),
-            new ProbeParameter("fitInputs", ProbeParameterType.Integer, "Clean inputs (a seeded draw) the perturbations are optimised on.", ProbeParameters.Json(32), 4, 1024),
-            new ProbeParameter("heldOutInputs", ProbeParameterType.Integer, "Other clean inputs (the same draw's next) the perturbations are tested on.", ProbeParameters.Json(128), 8, 4096),
-            TrojanProbeParameters.InputBounds,
+            .. UniversalTriggerInversion.SearchParameters,
         ]);
 
     /// <inheritdoc />
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
         Task.Run(() => Run(context, cancellationToken), cancellationToken);
 
-    private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken)
+    private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken) =>
+        UniversalTriggerInversion.Run(context, Descriptor, TriggerFamily.Warp, "warpStrength", Read, Summarise, cancellationToken);
+
+    /// <summary>The largest held-out success over classes, and its class.</summary>
+    private static (double Statistic, int Suspected) Read(double[] success, int[] tried)
     {
-        var parameters = new ProbeParameters(context, Descriptor);
-        using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
-        var settings = new UniversalTriggerSettings(TriggerFamily.Warp, parameters.Double("warpStrength"), parameters.Int("steps"), parameters.Int("fitInputs"), parameters.Int("heldOutInputs"), context.Seed);
-        if (evidence.Inputs.dim() != 4)
-        {
-            return ProbeOutcome.Inconclusive("The search needs image inputs [N, C, H, W].");
-        }
-
-        if (evidence.Count < settings.FitInputs + settings.HeldOutInputs)
-        {
-            return ProbeOutcome.Inconclusive(string.Create(CultureInfo.InvariantCulture, $"The search needs {settings.FitInputs + settings.HeldOutInputs} clean inputs ({settings.FitInputs} to optimise on, {settings.HeldOutInputs} to test on); the dataset has {evidence.Count}."));
-        }
-
-        double threshold = context.Threshold;
-        UniversalTriggerInversion.Result result = UniversalTriggerInversion.Search(
-            evidence, settings, cancellationToken, (success, _) => success.Max() >= threshold ? UniversalTriggerInversion.Suspected(success) : null);
-        int suspected = UniversalTriggerInversion.Suspected(result.Success);
-        double statistic = result.Success[suspected];
-        double score = statistic / threshold;
-        bool flagged = score >= 1;
-        string summary = flagged
-            ? string.Create(CultureInfo.InvariantCulture, $"A smooth warp of the whole image moving no pixel more than {settings.Budget / 2:0.##} pixel sends {statistic:P0} of held-out inputs of other classes to class {suspected} (≥ {threshold:P0}): the model responds to an imperceptible warp by choosing that class, the shape of a warping-based trigger.")
-            : string.Create(CultureInfo.InvariantCulture, $"No smooth warp moving no pixel more than {settings.Budget / 2:0.##} pixel sends {threshold:P0} of held-out inputs of other classes to one class (at most {statistic:P0}, class {suspected}).");
-        return new ProbeOutcome(
-            flagged ? Verdict.Fail : Verdict.Pass,
-            score,
-            summary,
-            UniversalTriggerInversion.Details(result, settings, statistic, suspected, threshold, evidence, context.Seed),
-            result.Example is { } example ? [example] : []);
+        int suspected = UniversalTriggerInversion.Suspected(success);
+        return (success[suspected], suspected);
     }
+
+    private static string Summarise(UniversalTriggerSettings settings, UniversalTriggerInversion.Result result, double statistic, int suspected, double threshold, bool flagged) => flagged
+        ? string.Create(CultureInfo.InvariantCulture, $"A smooth warp of the whole image moving no pixel more than {settings.Budget / 2:0.##} pixel sends {statistic:P0} of held-out inputs of other classes to class {suspected} (≥ {threshold:P0}): the model responds to an imperceptible warp by choosing that class, the shape of a warping-based trigger.")
+        : string.Create(CultureInfo.InvariantCulture, $"No smooth warp moving no pixel more than {settings.Budget / 2:0.##} pixel sends {threshold:P0} of held-out inputs of other classes to one class (at most {statistic:P0}, class {suspected}).");
 }
