@@ -22,7 +22,7 @@ using TorchSharp.Modules;
 /// built-in trojan-scan profile in its order (trojan-likelihood first) instead of the four; <c>--breakdown</c> prints,
 /// per probe, wall and CPU seconds and the peak resident memory while it ran, and per stage of the probes (scan lanes,
 /// STRIP, pools, adversarial walks) its wall seconds and the highest resident memory sampled while it ran;
-/// <c>--findings f.json</c> writes every probe's verdict, score and details; <c>--write-to DIR</c> only writes the case's
+/// <c>--probes a,b</c> runs just those probes; <c>--findings f.json</c> writes every probe's verdict, score and details; <c>--write-to DIR</c> only writes the case's
 /// model.onnx and evidence.safetensors there, for an audit of it through the service.
 /// </summary>
 internal static class TrojanScanBenchmark
@@ -73,7 +73,11 @@ internal static class TrojanScanBenchmark
             TimeSpan cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
             string steps = "", refined = "";
             // The built-in trojan-scan 2.0.0 profile's probes in its order (neural-cleanse with the profile's threshold 2).
-            string[] probes = audit
+            // --probes a,b measures just those (for example a probe added since, alone on the same model).
+            string chosen = Value(args, "--probes", "");
+            string[] probes = chosen.Length > 0
+                ? chosen.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                : audit
                 ? ["trojan-likelihood", "neural-cleanse", "strip", "activation-clustering", "spectral-signatures", "adversarial-sink"]
                 : ["neural-cleanse", "strip", "activation-clustering", "spectral-signatures"];
             // VmHWM is reset before each probe (one probe's peak each); the process's peak is the largest of them.
