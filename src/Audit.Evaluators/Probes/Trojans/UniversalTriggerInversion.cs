@@ -75,7 +75,7 @@ internal static class UniversalTriggerInversion
         }
 
         double threshold = context.Threshold;
-        Result result = Search(evidence, settings, cancellationToken, (success, tried) => read(success, tried) is { Statistic: var s, Suspected: var c } && s >= threshold ? c : null);
+        Result result = Search(evidence, settings, context.Progress, cancellationToken, (success, tried) => read(success, tried) is { Statistic: var s, Suspected: var c } && s >= threshold ? c : null);
         (double statistic, int suspected) = read(result.Success, result.Tried);
         double score = statistic / threshold;
         bool flagged = score >= 1;
@@ -91,7 +91,7 @@ internal static class UniversalTriggerInversion
     /// Runs the search; with <paramref name="exampleFor"/> set, the evidence is one held-out input of another class before
     /// and after that class's perturbation, side by side.
     /// </summary>
-    private static Result Search(ClassifierEvidence evidence, UniversalTriggerSettings settings, CancellationToken cancellationToken, Func<double[], int[], int?>? exampleFor = null)
+    private static Result Search(ClassifierEvidence evidence, UniversalTriggerSettings settings, IProgress<double> progress, CancellationToken cancellationToken, Func<double[], int[], int?>? exampleFor = null)
     {
         using IntraOpThreads pinned = IntraOpThreads.Pin(TrojanProbeParameters.ScanThreads, torch.get_num_threads());
         using var scope = torch.NewDisposeScope();
@@ -140,6 +140,7 @@ internal static class UniversalTriggerInversion
             }
 
             optimizer.step();
+            progress.Report((step + 1) / (settings.Steps + 1.0));
         }
 
         using var noGrad = torch.no_grad();
@@ -210,7 +211,7 @@ internal static class UniversalTriggerInversion
     private static EvidenceFile? Example(ClassifierEvidence evidence, Tensor held, Tensor predicted, int target, Tensor raw, Func<Tensor, Tensor, Tensor, Tensor> apply, TriggerFamily family)
     {
         long channels = held.shape[1], height = held.shape[2], width = held.shape[3];
-        long[] others = predicted.ne(target).nonzero().flatten().data<long>().ToArray();
+        long[] others = predicted.ne(target).nonzero().flatten().cpu().data<long>().ToArray();
         if (others.Length == 0 || channels is not (1 or 3))
         {
             return null;
