@@ -121,9 +121,9 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         AssertControl(audit, "backdoor-likelihood", "fail");
         JsonNode likelihood = Likelihood(audit);
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, likelihood["suspectedTargetClass"]!.GetValue<int>());
-        // Measured with the fit of 2026-12-01 07:05 on an Intel Xeon: p 0.988, from logNormGap 1.962, saliency persistence
-        // 3.81 and warp inversion 0.034. Saliency persistence reads the model alone (the same to four decimals under
-        // libtorch's three kernel sets); logNormGap comes from Neural Cleanse's scan, whose results differ between
+        // Measured with the fit of 2026-12-01 07:05 on an Intel Xeon under libtorch's three kernel sets (ATEN_CPU_CAPABILITY
+        // default, avx2, avx512): p 0.988 every time, from logNormGap 1.961–1.962, saliency persistence 3.81 and warp
+        // inversion 0.034 (the last two the same under all three). logNormGap comes from Neural Cleanse's scan, whose results differ between
         // processors (this model's calibrated index was 7.2–7.3 on an AMD EPYC and 3.9–4.2 here), and warp inversion is an
         // optimisation too. So the verdict must hold with logNormGap at BadNetsGapFloor, about half what it is here, and
         // the warp search finding nothing at all (p 0.82 there; logNormGap alone crosses the threshold near 0).
@@ -205,8 +205,8 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         AssertControl(audit, "art15-5-backdoor-trigger", "pass");
         AssertRole(audit, "art15-5-poisoned-representations", "supporting");
         JsonNode likelihood = Likelihood(audit);
-        // Measured with the fit of 2026-12-01 07:05 on an Intel Xeon: p 0.074 from logNormGap 0.710, saliency persistence
-        // 1.21 and warp inversion 0.018 (logNormGap was 0.677–0.710 under the three kernel sets with the fit before). The
+        // Measured with the fit of 2026-12-01 07:05 on an Intel Xeon under the three kernel sets: p 0.069–0.074 from
+        // logNormGap 0.677–0.710, saliency persistence 1.21 and warp inversion 0.018 (the last two every time). The
         // pass must hold with logNormGap at CleanGapCeiling, more than twice what it is here, and the warp search's
         // success doubled, both at once (p 0.47 there against the threshold 0.51; logNormGap alone would cross at 1.84).
         Assert.InRange(likelihood["probability"]!.GetValue<double>(), 0, likelihood["threshold"]!.GetValue<double>());
