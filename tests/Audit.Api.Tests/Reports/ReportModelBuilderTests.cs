@@ -77,7 +77,7 @@ public sealed class ReportModelBuilderTests
             Findings =
             [
                 new FindingResponse("backdoor", "trojan-likelihood", "pass", 0.27, "Probability of a backdoor 0.13.", JsonNode.Parse("""
-                    {"statistic":0.134,"threshold":0.5,"thresholdSource":"conformal","suspectedTargetClass":1,"probability":0.134,
+                    {"statistic":0.134,"threshold":0.5,"thresholdSource":"conformal","suspectedTargetClass":1,"suspectedClassFrom":"warp-inversion","probability":0.134,
                      "probabilityInterval":[0.1103,0.4205],"probabilityIntervalMethod":"95% Wilson interval of the backdoored share among the 26 calibration models with probability in [0.10, 0.50)",
                      "targetFalseFailRate":0.05,"guaranteedFalseFailRate":0.0476,"minimumThreshold":0.5,"calibrationCleanModels":20,
                      "modelGenerated":"2026-11-30T22:58Z by tools/Audit.ModelZoo fit","modelSha256":"5f0c2a3e9b7d41c6a8e2f1d0b3c4a5968778695a4b3c2d1e0f9e8d7c6b5a4f3e",
@@ -97,6 +97,9 @@ public sealed class ReportModelBuilderTests
         Assert.Equal("5f0c2a3e9b7d41c6a8e2f1d0b3c4a5968778695a4b3c2d1e0f9e8d7c6b5a4f3e", probability.FittedModel?.Sha256);
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.Contains("SHA-256 5f0c2a3e9b7d41c6a8e2f1d0b3c4a5968778695a4b3c2d1e0f9e8d7c6b5a4f3e.", StringComparison.Ordinal));
         Assert.Equal((0.134, 0.1103, 0.4205, 0.5), (probability.Probability, probability.Lower, probability.Upper, probability.Threshold));
+        // The class is the leading detector's, and the report says which detector that was.
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.StartsWith("Suspected target class 1: the class warp-inversion names", StringComparison.Ordinal));
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { SuspectedClassFrom = null }), l => l.Contains("Neural Cleanse's smallest recovered trigger", StringComparison.Ordinal));
         Assert.Equal(VerdictRole.Supporting, model.Controls[0].Findings[1].Role);
         Assert.Equal(VerdictRole.Supporting, model.Controls[1].Role);
         Assert.Contains(model.ExecutiveSummary, s => s.StartsWith("1 of 1 controls passed, 0 failed and 0 were inconclusive. 1 further control is reported as supporting evidence", StringComparison.Ordinal));

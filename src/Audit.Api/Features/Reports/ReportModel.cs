@@ -79,7 +79,8 @@ public sealed record ReportProbability(
     int CalibrationCleanModels,
     int? SuspectedClass,
     ReportTestRates? Test,
-    ReportFittedModel? FittedModel = null);
+    ReportFittedModel? FittedModel = null,
+    string? SuspectedClassFrom = null);
 
 /// <summary>The fitted model a calibrated probability came from: when it was fitted, and the SHA-256 of its file.</summary>
 public sealed record ReportFittedModel(string Generated, string Sha256);

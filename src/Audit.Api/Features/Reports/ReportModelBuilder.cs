@@ -118,7 +118,8 @@ public static class ReportModelBuilder
             (int)(Number(d["calibrationCleanModels"]) ?? 0),
             Number(d["suspectedTargetClass"]) is { } c ? (int)c : null,
             test,
-            (string?)d["modelGenerated"] is { } generated && (string?)d["modelSha256"] is { } sha256 ? new ReportFittedModel(generated, sha256) : null);
+            (string?)d["modelGenerated"] is { } generated && (string?)d["modelSha256"] is { } sha256 ? new ReportFittedModel(generated, sha256) : null,
+            (string?)d["suspectedClassFrom"]);
     }
 
     /// <summary>

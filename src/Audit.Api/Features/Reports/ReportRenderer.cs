@@ -297,7 +297,10 @@ public static class ReportRenderer
 
         if (p.SuspectedClass is { } suspected)
         {
-            lines.Add(string.Create(Invariant, $"Suspected target class {suspected}: the class Neural Cleanse's smallest recovered trigger leads to; it is named whether or not the model is flagged."));
+            // Findings before 2026-12-01 carry no suspectedClassFrom: their class was always Neural Cleanse's.
+            lines.Add(p.SuspectedClassFrom is null or "neural-cleanse"
+                ? string.Create(Invariant, $"Suspected target class {suspected}: the class Neural Cleanse's smallest recovered trigger leads to (its statistics raised p most); it is named whether or not the model is flagged.")
+                : string.Create(Invariant, $"Suspected target class {suspected}: the class {p.SuspectedClassFrom} names, the detector whose statistic raised p most; it is named whether or not the model is flagged."));
         }
 
         lines.Add("The individual detectors' findings reported beside it are the evidence p(trojan) was computed from; they are shown for inspection and do not decide the verdict.");
