@@ -1,6 +1,4 @@
-using System.Text.Json;
 using Audit.Domain.Findings;
-using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Trojans;
 using Audit.Evaluators.Tests.Fixtures;
@@ -107,24 +105,7 @@ public sealed class BlendAndWarpInversionProbeTests(ITestOutputHelper output)
         Assert.True(shortcut > 6, $"shortcut {shortcut}");
     }
 
-    private static ZooRecipe Recipe(int seed) =>
-        Assert.Single(ZooCatalog.Recipes(ZooCatalog.DefaultSizes), r => r.Seed == seed && r.Split == ZooSplits.Design);
+    private static ZooRecipe Recipe(int seed) => ZooProbeRuns.DesignRecipe(seed);
 
-    private async Task<ProbeOutcome> RunAsync(IProbe probe, ZooRecipe recipe)
-    {
-        var trainer = new ZooTrainer(Path.Combine(TrojanFixtures.CacheDirectory, "model-zoo"));
-        ZooModel model;
-        using (FixtureLock.Acquire(TrojanFixtures.CacheDirectory))
-        {
-            model = trainer.GetOrTrain(recipe);
-        }
-
-        Assert.True(!recipe.Backdoored || model.Implanted, $"{recipe.Name}: attack success {model.AttackSuccessRate}");
-        var runner = new ProbeRunner(new ProbeCatalog([probe]), static (path, device) => new OnnxModelSource(path, device));
-        using EvaluationSession session = runner.Open(Path.Combine(trainer.ModelFolder, model.OnnxFile), trainer.Evidence(recipe), "cpu", 20240613);
-        ProbeOutcome outcome = await session.RunAsync(
-            new ProbeInvocation(probe.Descriptor.Name, new Dictionary<string, JsonElement>(), null), new Progress<double>(), CancellationToken.None);
-        output.WriteLine($"{recipe.Name}: {outcome.Verdict} score {outcome.Score:F3} {outcome.Summary}");
-        return outcome;
-    }
+    private Task<ProbeOutcome> RunAsync(IProbe probe, ZooRecipe recipe) => ZooProbeRuns.RunAsync(probe, recipe, 20240613, output);
 }

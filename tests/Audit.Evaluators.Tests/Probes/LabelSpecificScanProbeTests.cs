@@ -137,26 +137,7 @@ public sealed class LabelSpecificScanProbeTests(ITestOutputHelper output)
         output.WriteLine($"reference and 10 steps only: {watch.Elapsed.TotalSeconds:F1} s wall, {(Process.GetCurrentProcess().TotalProcessorTime - before).TotalSeconds:F1} CPU-s");
     }
 
-    private static ZooRecipe Recipe(int seed) =>
-        Assert.Single(ZooCatalog.Recipes(ZooCatalog.DefaultSizes), r => r.Seed == seed && r.Split == ZooSplits.Design);
+    private static ZooRecipe Recipe(int seed) => ZooProbeRuns.DesignRecipe(seed);
 
-    private async Task<ProbeOutcome> ScanAsync(ZooRecipe recipe, int seed)
-    {
-        var trainer = new ZooTrainer(Path.Combine(TrojanFixtures.CacheDirectory, "model-zoo"));
-        ZooModel model;
-        using (FixtureLock.Acquire(TrojanFixtures.CacheDirectory))
-        {
-            model = trainer.GetOrTrain(recipe);
-        }
-
-        Assert.True(!recipe.Backdoored || model.Implanted, $"{recipe.Name}: attack success {model.AttackSuccessRate}");
-        var runner = new ProbeRunner(new ProbeCatalog([new LabelSpecificScanProbe()]), static (path, device) => new OnnxModelSource(path, device));
-        using EvaluationSession session = runner.Open(Path.Combine(trainer.ModelFolder, model.OnnxFile), trainer.Evidence(recipe), "cpu", seed);
-        TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
-        var clock = Stopwatch.StartNew();
-        ProbeOutcome outcome = await session.RunAsync(
-            new ProbeInvocation("label-specific-scan", new Dictionary<string, JsonElement>(), null), new Progress<double>(), CancellationToken.None);
-        output.WriteLine($"{recipe.Name} seed {seed}: {outcome.Verdict} score {outcome.Score:F3} ({clock.Elapsed.TotalSeconds:F1} s wall, {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds:F1} CPU-s) {outcome.Summary}");
-        return outcome;
-    }
+    private Task<ProbeOutcome> ScanAsync(ZooRecipe recipe, int seed) => ZooProbeRuns.RunAsync(new LabelSpecificScanProbe(), recipe, seed, output);
 }
