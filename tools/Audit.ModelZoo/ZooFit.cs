@@ -196,13 +196,8 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     }
 
     /// <summary>The class trojan-likelihood names for a surveyed model: that of the detector its verdict rests on most (as the probe does).</summary>
-    public static int? SuspectedClass(TrojanLikelihoodModel model, SurveyRecord record)
-    {
-        string leading = model.LeadingDetector(model.Select(record.Features()!));
-        return record.Probes.TryGetValue(leading, out ProbeResult? lead) && lead.SuspectedClass is >= 0
-            ? lead.SuspectedClass
-            : record.Probes["neural-cleanse"].SuspectedClass;
-    }
+    public static int? SuspectedClass(TrojanLikelihoodModel model, SurveyRecord record) =>
+        model.SuspectedClass(model.Select(record.Features()!), name => record.Probes.TryGetValue(name, out ProbeResult? result) ? result.SuspectedClass : null).Class;
 
     /// <summary>Rates at the default conformal threshold on held-out models.</summary>
     public static LikelihoodTestRates Measure(TrojanLikelihoodModel model, IReadOnlyList<(double[] Features, int Label, SurveyRecord Record)> held)

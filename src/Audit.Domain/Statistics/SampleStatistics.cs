@@ -9,6 +9,9 @@ public static class SampleStatistics
     /// <summary>Two-sided 95% standard normal quantile, z₀.₉₇₅.</summary>
     public const double Z95 = 1.959963984540054;
 
+    /// <summary>1.4826 ≈ 1 / Φ⁻¹(0.75): times the MAD, a consistent estimate of a normal standard deviation.</summary>
+    public const double NormalConsistency = 1.4826;
+
     /// <summary>
     /// The <paramref name="q"/>-quantile by linear interpolation between order statistics (Hyndman &amp; Fan's type 7,
     /// the default of R and NumPy): with the values sorted as x₀ ≤ … ≤ xₙ₋₁ and h = q·(n − 1),
@@ -56,6 +59,18 @@ public static class SampleStatistics
         double[] all = [.. values];
         double median = Median(all);
         return Median(all.Select(v => Math.Abs(v - median)));
+    }
+
+    /// <summary>
+    /// Centre and spread for robust z-scores (Iglewicz and Hoaglin's modified z, 1993): the median and 1.4826 · MAD (a
+    /// normal standard deviation's estimate), the spread never below <paramref name="minimumSpread"/> so that values
+    /// agreeing closer than the data can resolve are not divided by their own rounding. z = (x − Centre) / Spread.
+    /// </summary>
+    public static (double Centre, double Spread) RobustCentreAndSpread(IEnumerable<double> values, double minimumSpread)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        double[] all = [.. values];
+        return (Median(all), Math.Max(NormalConsistency * MedianAbsoluteDeviation(all), minimumSpread));
     }
 
     /// <summary>

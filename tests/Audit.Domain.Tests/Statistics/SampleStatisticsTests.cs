@@ -19,6 +19,18 @@ public sealed class SampleStatisticsTests
     }
 
     [Fact]
+    public void RobustCentreAndSpread_IsTheMedianAndTheScaledMad_NeverBelowTheFloor()
+    {
+        // Median 3; absolute deviations 2, 1, 0, 1, 7 → MAD 1; spread 1.4826 · 1.
+        (double centre, double spread) = SampleStatistics.RobustCentreAndSpread([1, 2, 3, 4, 10], minimumSpread: 0.5);
+        Assert.Equal(3, centre);
+        Assert.Equal(1.4826, spread, 12);
+
+        // Identical values have MAD 0: the floor is the spread, not zero.
+        Assert.Equal((5.0, 0.2), SampleStatistics.RobustCentreAndSpread([5, 5, 5], minimumSpread: 0.2));
+    }
+
+    [Fact]
     public void Quantile_OfOneValue_IsThatValue_AndOfNone_IsNaN()
     {
         Assert.Equal(4.5, SampleStatistics.Quantile([4.5], 0.3));

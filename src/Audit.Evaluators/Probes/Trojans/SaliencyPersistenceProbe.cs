@@ -27,7 +27,7 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// </remarks>
 public sealed class SaliencyPersistenceProbe : IProbe
 {
-    private const double NormalConsistency = 1.4826, MinimumSpread = 0.2;
+    private const double MinimumSpread = 0.2;
 
     /// <summary>Shares of the pixels whose persistence is reported beside the configured one.</summary>
     private static readonly double[] ReportedShares = [0.005, 0.01, 0.02, 0.05, 0.1];
@@ -101,8 +101,7 @@ public sealed class SaliencyPersistenceProbe : IProbe
             return ProbeOutcome.Inconclusive("Fewer than three classes had clean inputs of other classes to explain.");
         }
 
-        double median = SampleStatistics.Median(finite);
-        double spread = Math.Max(NormalConsistency * SampleStatistics.MedianAbsoluteDeviation(finite), MinimumSpread);
+        (double median, double spread) = SampleStatistics.RobustCentreAndSpread(finite, MinimumSpread);
         double[] z = logs.Select(v => double.IsFinite(v) ? (v - median) / spread : double.NegativeInfinity).ToArray();
         int suspected = Array.IndexOf(z, z.Max());
         double statistic = z[suspected];

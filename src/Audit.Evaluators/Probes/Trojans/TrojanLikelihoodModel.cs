@@ -219,6 +219,18 @@ public sealed record TrojanLikelihoodModel(
         return DetectorOf(Features[leading]);
     }
 
+    /// <summary>
+    /// The class the finding names, and the detector that named it: the <see cref="LeadingDetector"/>'s suspected class,
+    /// or Neural Cleanse's when the leading detector names none (<paramref name="classOf"/> gives a detector's suspected
+    /// class, null or negative for none). The probe and the zoo's measurement of right targets both call this.
+    /// </summary>
+    public (int? Class, string From) SuspectedClass(IReadOnlyList<double> features, Func<string, int?> classOf)
+    {
+        ArgumentNullException.ThrowIfNull(classOf);
+        string leading = LeadingDetector(features);
+        return classOf(leading) is int named && named >= 0 ? (named, leading) : (classOf("neural-cleanse"), "neural-cleanse");
+    }
+
     /// <summary>The detector whose finding gives a feature.</summary>
     public static string DetectorOf(string feature)
     {

@@ -114,14 +114,10 @@ public sealed class TrojanLikelihoodProbe : IProbe
         double score = probability / threshold;
         bool flagged = score >= 1;
         // The class of the detector the verdict rests on most (a warp's target is the warp search's, not Neural Cleanse's).
-        // A leading detector that names no class leaves it to Neural Cleanse's scan.
-        string leading = model.LeadingDetector(features);
-        if (!(findings.TryGetValue(leading, out ProbeOutcome? lead) && lead.Details["suspectedTargetClass"] is JsonValue named && named.TryGetValue(out int leadingClass) && leadingClass >= 0))
-        {
-            leading = "neural-cleanse";
-        }
-
-        int suspected = findings[leading].Details["suspectedTargetClass"]!.GetValue<int>();
+        (int? named, string leading) = model.SuspectedClass(
+            features,
+            name => findings.TryGetValue(name, out ProbeOutcome? finding) && finding.Details["suspectedTargetClass"] is JsonValue value && value.TryGetValue(out int c) ? c : null);
+        int suspected = named ?? throw new InvalidOperationException("Neural Cleanse's finding names no suspected class.");
 
         LikelihoodBin? bin = model.BinOf(probability);
         (double lower, double upper) = bin is null ? (0.0, 1.0) : TrojanLikelihoodModel.Wilson(bin.Backdoored, bin.Total);

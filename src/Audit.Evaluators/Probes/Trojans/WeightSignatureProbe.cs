@@ -30,8 +30,6 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// </remarks>
 public sealed class WeightSignatureProbe : IProbe
 {
-    private const double NormalConsistency = 1.4826;
-
     /// <summary>Smallest spread of the class scores, as a share of the head weights' RMS.</summary>
     private const double MinimumSpreadShare = 1e-3;
 
@@ -174,12 +172,10 @@ public sealed class WeightSignatureProbe : IProbe
             int take = Math.Max(1, (int)Math.Round(share * row.Length));
             return row.OrderByDescending(v => v).Take(take).Average();
         }).ToArray();
-        double median = SampleStatistics.Median(scores);
-        double mad = SampleStatistics.MedianAbsoluteDeviation(scores);
         // Floored at a thousandth of the weights' RMS: classes whose scores agree to float rounding must not divide
         // rounding by rounding.
         double rms = Math.Sqrt(rows.SelectMany(r => r).Average(v => v * v));
-        double spread = Math.Max(NormalConsistency * mad, Math.Max(MinimumSpreadShare * rms, 1e-12));
+        (double median, double spread) = SampleStatistics.RobustCentreAndSpread(scores, Math.Max(MinimumSpreadShare * rms, 1e-12));
         return (scores.Select(s => (s - median) / spread).ToArray(), scores);
     }
 
