@@ -52,6 +52,11 @@ switch (options.Command)
         return 0;
     case "fit":
         return new ZooFit(options.Cache, options.Output).Run(options.Features);
+    case "features":
+        // One CSV line per usable surveyed model of the split (design unless --split): every meta-classifier feature,
+        // for choosing statistics and combination rules offline without rerunning a probe.
+        Console.Write(SurveyFeatures.Csv(ZooSurvey.Read(options.Cache, options.Split ?? ZooSplits.Design).Where(r => r.AuditSeed == options.Seed).ToList()));
+        return 0;
     case "report":
     {
         // The model `fit` wrote (the --output file, else the source file when run from the repository root), so
@@ -94,7 +99,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public string? Docs { get; init; }
 
     public const string Usage = """
-        usage: Audit.ModelZoo <list|generate|survey|fit|report> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
+        usage: Audit.ModelZoo <list|generate|survey|fit|features|report> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
                               [--add-probe PROBE] [--features A,B,..] [--docs FILE]
           list      the recipes (split, name, trigger, hash)
@@ -104,6 +109,8 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     --add-probe PROBE: run only PROBE on the models already surveyed and add it to their lines
           fit       choose features and fit trojan-likelihood on design, calibrate on calibration, measure on test;
                     writes --output (default src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json)
+          features  one CSV line per surveyed model of --split (default design): recipe, label and every
+                    meta-classifier feature, for offline analysis on the design split
           report    the Markdown tables of the surveyed splits, with the embedded model (or the --output file);
                     --docs FILE: write the test split's tables into FILE between the zoo-results markers
         """;
