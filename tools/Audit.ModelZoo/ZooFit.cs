@@ -26,8 +26,16 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     /// </summary>
     public const double MinimumThreshold = 0.5;
 
-    /// <summary>At most this many features: the design split holds tens of models, and each feature is one more fitted weight.</summary>
-    public const int MaxFeatures = 3;
+    /// <summary>
+    /// Design models of the smaller class (backdoored or clean) per chosen feature: the events-per-variable rule for
+    /// logistic regression (Peduzzi et al., "A simulation study of the number of events per variable in logistic
+    /// regression analysis", J. Clin. Epidemiol. 1996), below which coefficients are biased and their intervals wrong.
+    /// The design split holds tens of models, and each feature is one more fitted weight.
+    /// </summary>
+    public const int EventsPerFeature = 10;
+
+    /// <summary>Most features a design split of <paramref name="clean"/> and <paramref name="backdoored"/> usable models supports (at least one).</summary>
+    public static int FeatureCap(int clean, int backdoored) => Math.Max(1, Math.Min(clean, backdoored) / EventsPerFeature);
 
     public int Run(IReadOnlyList<string>? forcedFeatures = null)
     {
@@ -63,7 +71,8 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
     /// <summary>
     /// Chooses the features on the design split alone: greedy forward selection by leave-one-out log loss of the
-    /// ridge logistic regression, at most <see cref="MaxFeatures"/>, stopping when no feature lowers the loss. Few
+    /// ridge logistic regression, at most <see cref="FeatureCap"/> (one per <see cref="EventsPerFeature"/> models of the
+    /// smaller class), stopping when no feature lowers the loss. Few
     /// features generalise better from a few tens of models than all of them (the first fit's seven weights rewarded
     /// statistics that were as high on clean models' natural triggers as on implants).
     /// </summary>
@@ -78,9 +87,12 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         // Candidates: the features every design model has, the base detectors' first, in their fixed order.
         List<string> candidates = [.. TrojanLikelihoodFeatures.Names.Where(n => available.All(f => f!.ContainsKey(n))),
             .. available[0]!.Keys.Where(k => !TrojanLikelihoodFeatures.Names.Contains(k) && available.All(f => f!.ContainsKey(k))).Order(StringComparer.Ordinal)];
+        var usable = Labelled(design, []);
+        int cap = FeatureCap(usable.Count(r => r.Label == 0), usable.Count(r => r.Label == 1));
+        log.WriteLine($"at most {cap} features: {usable.Count(r => r.Label == 0)} clean and {usable.Count(r => r.Label == 1)} backdoored design models, one feature per {EventsPerFeature} of the smaller class");
         var chosen = new List<string>();
         double best = double.PositiveInfinity;
-        while (chosen.Count < MaxFeatures)
+        while (chosen.Count < cap)
         {
             (string? name, double loss) = (null, best);
             foreach (string candidate in candidates.Except(chosen))

@@ -252,6 +252,15 @@ public sealed class ZooFitTests
         Assert.True(bad > 0.6, $"noise should be near log 2 ≈ 0.69, was {bad}");
     }
 
+    [Theory]
+    [InlineData(30, 28, 2)] // the 2026-12-01 design split: 28 working implants allow two features, not three
+    [InlineData(60, 56, 5)]
+    [InlineData(60, 60, 6)]
+    [InlineData(12, 11, 1)]
+    [InlineData(5, 40, 1)] // the smaller class decides, and one feature is always allowed
+    public void TheFeatureCap_IsOnePerTenModelsOfTheSmallerClass(int clean, int backdoored, int cap) =>
+        Assert.Equal(cap, ZooFit.FeatureCap(clean, backdoored));
+
     [Fact]
     public void Auroc_CountsTiesAsHalf() =>
         Assert.Equal((1 + 0.5 + 1 + 1) / 4.0, SurveyReport.Auroc([0.9, 0.5], [0.5, 0.1]), 12);
