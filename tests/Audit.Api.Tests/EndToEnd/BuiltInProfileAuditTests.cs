@@ -16,9 +16,10 @@ namespace Audit.Api.Tests.EndToEnd;
 [Collection(FixtureModels.Collection)]
 public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDisposable
 {
-    // Margins on the statistics the fit reads that come from an optimisation (Neural Cleanse's logNormGap and the warp
-    // search's success; saliency persistence gives the same numbers under every kernel set measured): see the two tests below.
-    private const double BadNetsGapFloor = 1.0, CleanGapCeiling = 1.6;
+    // Margins on the statistics the fit reads that come from an optimisation (Neural Cleanse's logNormGap and logRatioGap,
+    // the warp and blend searches'; saliency persistence gives the same numbers under every kernel set measured): see the
+    // two tests below.
+    private const double BadNetsGapFloor = 1.0, CleanGapCeiling = 1.6, CleanBlendCeiling = 3.0;
 
     private readonly AuditApiFactory _factory = new();
 
@@ -121,17 +122,20 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         AssertControl(audit, "backdoor-likelihood", "fail");
         JsonNode likelihood = Likelihood(audit);
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, likelihood["suspectedTargetClass"]!.GetValue<int>());
-        // Measured with the fit of 2026-12-01 07:05 on an Intel Xeon under libtorch's three kernel sets (ATEN_CPU_CAPABILITY
-        // default, avx2, avx512): p 0.988 every time, from logNormGap 1.961–1.962, saliency persistence 3.81 and warp
-        // inversion 0.034 (the last two the same under all three). logNormGap comes from Neural Cleanse's scan, whose results differ between
-        // processors (this model's calibrated index was 7.2–7.3 on an AMD EPYC and 3.9–4.2 here), and warp inversion is an
-        // optimisation too. So the verdict must hold with logNormGap at BadNetsGapFloor, about half what it is here, and
-        // the warp search finding nothing at all (p 0.82 there; logNormGap alone crosses the threshold near 0).
+        // Measured with the fit of 2026-12-01 09:47 on an Intel Xeon under libtorch's kernel sets (ATEN_CPU_CAPABILITY
+        // default, avx2, avx512): p 0.990 every time, from logNormGap 1.961–1.962, logRatioGap
+        // 1.686–1.781, saliency persistence 3.81, warp inversion 0.034 and blend inversion 2.31 (the last three the same under
+        // all three). Neural Cleanse's scan gives logNormGap and logRatioGap, and its results
+        // differ between processors (this model's calibrated index was 7.2–7.3 on an AMD EPYC and 3.9–4.2 here); the warp
+        // and blend searches are optimisations too. So the verdict must hold with logNormGap at BadNetsGapFloor and
+        // logRatioGap at half what they are here, and both searches finding nothing at all (p 0.62–0.63 there).
         Assert.InRange(likelihood["probability"]!.GetValue<double>(), likelihood["threshold"]!.GetValue<double>(), 1);
         output.WriteLine($"logNormGap crossing: {Crossing(likelihood, "logNormGap")}");
+        double ratioGap = likelihood["features"]!["logRatioGap"]!.GetValue<double>();
         Assert.True(
-            WithFeatures(likelihood, ("logNormGap", BadNetsGapFloor), ("warp-inversion.statistic", 0)) >= likelihood["threshold"]!.GetValue<double>(),
-            $"p with logNormGap at {BadNetsGapFloor} and no warp evidence falls below the threshold");
+            WithFeatures(likelihood, ("logNormGap", BadNetsGapFloor), ("logRatioGap", ratioGap / 2), ("warp-inversion.statistic", 0), ("blend-inversion.statistic", 0))
+                >= likelihood["threshold"]!.GetValue<double>(),
+            $"p with logNormGap at {BadNetsGapFloor}, logRatioGap halved and no warp or blend evidence falls below the threshold");
         foreach (string supporting in new[] { "trigger-reverse-engineering", "input-perturbation-entropy", "activation-clustering", "spectral-signatures", "adversarial-sink" })
         {
             AssertRole(audit, supporting, "supporting");
@@ -191,8 +195,9 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
     /// Neural Cleanse's index alone at its threshold 2 fails 22 % of clean fixture scans (docs/probes.md), and this same
     /// model and seed gave a calibrated anomaly index of 1.39 on an Intel Xeon and 2.04 on an AMD EPYC (issue #13), so the
     /// old profile's verdict was a coin toss across machines. trojan-likelihood decides here (Neural Cleanse, STRIP and
-    /// the adversarial sinks are supporting evidence), and its p stays below the threshold with the scan's statistic it reads
-    /// (logNormGap) at more than twice its measured value; the largest anomaly index is still asserted below 3.
+    /// the adversarial sinks are supporting evidence), and its p stays below the threshold with the statistics it reads
+    /// that come from an optimisation moved well beyond their measured values; the largest anomaly index is still
+    /// asserted below 3.
     /// </summary>
     [Fact]
     public async Task EuAiActArticle15_OfTheCleanModel_PassesWithAMarginBeyondTheCrossMachineSpread()
@@ -205,16 +210,20 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         AssertControl(audit, "art15-5-backdoor-trigger", "pass");
         AssertRole(audit, "art15-5-poisoned-representations", "supporting");
         JsonNode likelihood = Likelihood(audit);
-        // Measured with the fit of 2026-12-01 07:05 on an Intel Xeon under the three kernel sets: p 0.069–0.074 from
-        // logNormGap 0.677–0.710, saliency persistence 1.21 and warp inversion 0.018 (the last two every time). The
-        // pass must hold with logNormGap at CleanGapCeiling, more than twice what it is here, and the warp search's
-        // success doubled, both at once (p 0.47 there against the threshold 0.51; logNormGap alone would cross at 1.84).
+        // Measured with the fit of 2026-12-01 09:47 on an Intel Xeon under the kernel sets: p 0.074–0.085 from
+        // logNormGap 0.677–0.710, logRatioGap 0.294–0.414, saliency persistence 1.21, warp inversion 0.018 and blend
+        // inversion 2.04 (the last three every time). The pass must
+        // hold with logNormGap at CleanGapCeiling, more than twice what it is here, logRatioGap and the warp search's
+        // success doubled, and the blend search's statistic at its own probe's threshold (3, about 1.5 times what it
+        // is here), all at once (p 0.41–0.47 there against the threshold 0.5).
         Assert.InRange(likelihood["probability"]!.GetValue<double>(), 0, likelihood["threshold"]!.GetValue<double>());
         output.WriteLine($"logNormGap crossing: {Crossing(likelihood, "logNormGap")}");
-        double warp = likelihood["features"]!["warp-inversion.statistic"]!.GetValue<double>();
+        JsonNode features = likelihood["features"]!;
+        double warp = features["warp-inversion.statistic"]!.GetValue<double>(), ratioGap = features["logRatioGap"]!.GetValue<double>();
         Assert.True(
-            WithFeatures(likelihood, ("logNormGap", CleanGapCeiling), ("warp-inversion.statistic", 2 * warp)) < likelihood["threshold"]!.GetValue<double>(),
-            $"p with logNormGap at {CleanGapCeiling} and the warp success doubled reaches the threshold");
+            WithFeatures(likelihood, ("logNormGap", CleanGapCeiling), ("logRatioGap", 2 * ratioGap), ("warp-inversion.statistic", 2 * warp), ("blend-inversion.statistic", CleanBlendCeiling))
+                < likelihood["threshold"]!.GetValue<double>(),
+            $"p with logNormGap at {CleanGapCeiling}, logRatioGap and the warp success doubled and the blend statistic at {CleanBlendCeiling} reaches the threshold");
         AssertControl(audit, "art15-1-executable-model", "pass");
         AssertControl(audit, "art15-3-declared-accuracy", "pass");
         AssertControl(audit, "art15-4-robustness", "pass");
