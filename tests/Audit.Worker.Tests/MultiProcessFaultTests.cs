@@ -72,9 +72,13 @@ public sealed partial class MultiProcessFaultTests(ITestOutputHelper output)
         TimeSpan nextKill = TimeSpan.FromSeconds(1);
         // Kills follow progress as well as time: on an idle machine the 30 audits can finish within seconds, and a
         // time-only schedule would then kill almost nothing. One kill after every few audits keeps the test honest
-        // on fast and slow machines alike.
+        // on fast and slow machines alike. A kill on the clock waits for at least one audit to finish since the last
+        // kill: on a loaded machine (a fresh-clone CI run beside two other processes, load 20–30) a worker took longer
+        // to start than the clock's 0.5–1.5 s, so kills on time alone starved every worker (22 of 30 audits after 170
+        // kills in 4 minutes) and the test measured the machine, not the recovery.
         const int AuditsPerKill = 2;
         long nextKillAt = AuditsPerKill;
+        long succeededAtLastKill = 0;
         int kills = 0;
         long succeeded = 0;
         while (succeeded < Audits)
@@ -84,9 +88,10 @@ public sealed partial class MultiProcessFaultTests(ITestOutputHelper output)
             JsonNode failed = await GetJsonAsync(http, "api/v1/audits?pageSize=200&status=failed");
             Assert.Equal(0, failed["total"]!.GetValue<long>());
             succeeded = (await GetJsonAsync(http, "api/v1/audits?pageSize=200&status=succeeded"))["total"]!.GetValue<long>();
-            if ((clock.Elapsed >= nextKill || succeeded >= nextKillAt) && succeeded < Audits)
+            if (((clock.Elapsed >= nextKill && succeeded > succeededAtLastKill) || succeeded >= nextKillAt) && succeeded < Audits)
             {
                 nextKillAt = succeeded + AuditsPerKill;
+                succeededAtLastKill = succeeded;
                 int victim = random.Next(workers.Count);
                 Deployment.Kill(workers[victim]);
                 kills++;
