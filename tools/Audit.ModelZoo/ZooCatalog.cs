@@ -21,9 +21,11 @@ internal static class ZooCatalog
         // 40 + 16 (from 20 + 8, the same share backdoored): with 20 clean models the conformal threshold for a 5 %
         // target was their largest probability; 40 give a real quantile (the 39th) and Platt scaling twice the backdoors.
         new(ZooSplits.Calibration, 40, 16),
-        // 48 + 36 (from 24 + 18, first from 12 + 12): 24 clean models still could not show a false-fail rate of 5 %
-        // (one false fail read 4 %, 95 % interval 1–20 %). Backdoored recipes stay a multiple of the six attack templates.
-        new(ZooSplits.Test, 48, 36),
+        // 72 + 54 (from 48 + 36, 24 + 18, first 12 + 12): 24 clean models still could not show a false-fail rate of 5 %
+        // (one false fail read 4 %, 95 % interval 1–20 %), 53 could not either (1 false fail, interval 0–10 %), and six
+        // models per attack template give a detection rate to within ±35 points. Backdoored recipes stay a multiple of
+        // the six attack templates.
+        new(ZooSplits.Test, 72, 54),
     ];
 
     public static IReadOnlyList<Architecture> Architectures { get; } =

@@ -21,16 +21,25 @@ public sealed class ZooRecipeTests
     }
 
     /// <summary>
-    /// Growing the splits (test 12 + 12 → 24 + 18 → 48 + 36, design 12 + 12 → 30 + 30, calibration 20 + 8 → 40 + 16)
+    /// Growing the splits (test 12 + 12 → 24 + 18 → 48 + 36 → 72 + 54, design 12 + 12 → 30 + 30 → 60 + 60, calibration
+    /// 20 + 8 → 40 + 16)
     /// keeps every seed in its split, and a split whose clean and backdoored counts stayed equal keeps every recipe.
     /// Where a smaller catalog had run out of backdoored recipes, its last seeds were all clean; the larger one
     /// alternates on, so those seeds carry other recipes now, and the survey keeps the retired models beside the new
     /// ones (docs/probes.md, "Model zoo"): a seed's role is the catalog rule's, never a reading's.
     /// </summary>
-    [Fact]
-    public void GrowingASplit_KeepsEverySeedInItsSplit_AndRetiresOnlyCleanRecipesPastTheBackdooredEnd()
+    [Theory]
+    [InlineData(12, 12, 20, 8, 24, 18, 16)] // the first catalog: 11 calibration and 5 test clean recipes retired
+    [InlineData(30, 30, 40, 16, 48, 36, 11)] // the catalog before 2026-12-01 09:20: 11 more test clean recipes
+    public void GrowingASplit_KeepsEverySeedInItsSplit_AndRetiresOnlyCleanRecipesPastTheBackdooredEnd(
+        int designClean, int designBackdoored, int calibrationClean, int calibrationBackdoored, int testClean, int testBackdoored, int retiredCount)
     {
-        SplitSize[] smaller = [new(ZooSplits.Design, 12, 12), new(ZooSplits.Calibration, 20, 8), new(ZooSplits.Test, 24, 18)];
+        SplitSize[] smaller =
+        [
+            new(ZooSplits.Design, designClean, designBackdoored),
+            new(ZooSplits.Calibration, calibrationClean, calibrationBackdoored),
+            new(ZooSplits.Test, testClean, testBackdoored),
+        ];
         IReadOnlyList<ZooRecipe> before = ZooCatalog.Recipes(smaller);
         IReadOnlyList<ZooRecipe> after = ZooCatalog.Recipes(ZooCatalog.DefaultSizes);
         var afterBySeed = after.ToDictionary(r => r.Seed);
@@ -47,7 +56,7 @@ public sealed class ZooRecipeTests
             Assert.All(retired.Where(r => r.Split == size.Split), r => Assert.True(r.Seed > lastBackdooredSeed, r.Name));
         }
 
-        Assert.Equal(11 + 5, retired.Count);
+        Assert.Equal(retiredCount, retired.Count);
     }
 
     [Fact]
