@@ -14,11 +14,11 @@ internal static class SurveyFeatures
     /// </summary>
     public static string Csv(IReadOnlyList<SurveyRecord> records)
     {
-        var rows = ZooFit.Labelled(records, []).Select(r => (r.Record, Features: r.Record.Features()!)).ToList();
+        var rows = ZooFit.Usable(records);
         List<string> names = rows.SelectMany(r => r.Features.Keys).Distinct().Order(StringComparer.Ordinal).ToList();
         var text = new StringBuilder();
         text.AppendLine(string.Join(',', ["name", "architecture", "images", "layout", "scaling", "attack", "source", "target", "label", .. names]));
-        foreach ((SurveyRecord record, IReadOnlyDictionary<string, double> features) in rows)
+        foreach ((SurveyRecord record, IReadOnlyDictionary<string, double> features, _) in rows)
         {
             ZooRecipe recipe = record.Recipe;
             IEnumerable<string> values = names.Select(n => features.TryGetValue(n, out double v) ? v.ToString("R", CultureInfo.InvariantCulture) : "");

@@ -78,18 +78,18 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     /// </summary>
     public static IReadOnlyList<string> SelectFeatures(IReadOnlyList<SurveyRecord> design, TextWriter log)
     {
-        var available = design.Where(r => !r.Recipe.Backdoored || r.Implanted).Select(r => r.Features()).Where(f => f is not null).ToList();
-        if (available.Count == 0)
+        var usable = Usable(design);
+        if (usable.Count == 0)
         {
             return [];
         }
 
         // Candidates: the features every design model has, the base detectors' first, in their fixed order.
-        List<string> candidates = [.. TrojanLikelihoodFeatures.Names.Where(n => available.All(f => f!.ContainsKey(n))),
-            .. available[0]!.Keys.Where(k => !TrojanLikelihoodFeatures.Names.Contains(k) && available.All(f => f!.ContainsKey(k))).Order(StringComparer.Ordinal)];
-        var usable = Labelled(design, []);
-        int cap = FeatureCap(usable.Count(r => r.Label == 0), usable.Count(r => r.Label == 1));
-        log.WriteLine($"at most {cap} features: {usable.Count(r => r.Label == 0)} clean and {usable.Count(r => r.Label == 1)} backdoored design models, one feature per {EventsPerFeature} of the smaller class");
+        List<string> candidates = [.. TrojanLikelihoodFeatures.Names.Where(n => usable.All(u => u.Features.ContainsKey(n))),
+            .. usable[0].Features.Keys.Where(k => !TrojanLikelihoodFeatures.Names.Contains(k) && usable.All(u => u.Features.ContainsKey(k))).Order(StringComparer.Ordinal)];
+        int clean = usable.Count(u => u.Label == 0), backdoored = usable.Count - clean;
+        int cap = FeatureCap(clean, backdoored);
+        log.WriteLine($"at most {cap} features: {clean} clean and {backdoored} backdoored design models, one feature per {EventsPerFeature} of the smaller class");
         var chosen = new List<string>();
         double best = double.PositiveInfinity;
         while (chosen.Count < cap)
@@ -170,10 +170,20 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
     /// <summary>Clean models (label 0) and backdoored models whose backdoor took (label 1); failed implants are left out.</summary>
     public static List<(double[] Features, int Label, SurveyRecord Record)> Labelled(IEnumerable<SurveyRecord> records, IReadOnlyList<string> names) =>
+        Usable(records)
+            .Where(u => names.All(u.Features.ContainsKey))
+            .Select(u => (names.Select(n => u.Features[n]).ToArray(), u.Label, u.Record))
+            .ToList();
+
+    /// <summary>
+    /// The models a fit can use, with every feature their findings give: clean ones (label 0) and backdoored ones whose
+    /// backdoor took (label 1); failed implants and models whose base detectors were inconclusive are left out.
+    /// </summary>
+    public static List<(SurveyRecord Record, IReadOnlyDictionary<string, double> Features, int Label)> Usable(IEnumerable<SurveyRecord> records) =>
         records.Where(r => !r.Recipe.Backdoored || r.Implanted)
-            .Select(r => (Features: r.Features(), Record: r))
-            .Where(x => x.Features is not null && names.All(x.Features.ContainsKey))
-            .Select(x => (names.Select(n => x.Features![n]).ToArray(), x.Record.Recipe.Backdoored ? 1 : 0, x.Record))
+            .Select(r => (Record: r, Features: r.Features()))
+            .Where(x => x.Features is not null)
+            .Select(x => (x.Record, x.Features!, x.Record.Recipe.Backdoored ? 1 : 0))
             .ToList();
 
     /// <summary>Logistic regression on <paramref name="design"/>, Platt scaling and conformal scores from <paramref name="calibration"/>.</summary>
