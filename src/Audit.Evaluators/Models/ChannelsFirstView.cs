@@ -27,6 +27,9 @@ public sealed class ChannelsFirstView : IDifferentiableModel
         Inputs = [ToChannelsFirst(image), .. inner.Inputs.Skip(1)];
     }
 
+    /// <summary>The channels-last model this view wraps.</summary>
+    internal IDifferentiableModel Inner => _inner;
+
     /// <summary>The wrapped model's first input as declared, <c>[N, H, W, C]</c>.</summary>
     public ValueSpec ChannelsLastInput { get; }
 

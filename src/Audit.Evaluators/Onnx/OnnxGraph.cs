@@ -24,6 +24,9 @@ public sealed class OnnxGraph : IDifferentiableModel
     private readonly HashSet<string> _hiddenByRewrite;
     private readonly (int Slot, Tensor Value)[] _initializerSlots;
     private readonly int[] _inputSlots;
+
+    // Initializers a copy made by WithInitializers shares with its original, which disposes them.
+    private readonly IReadOnlySet<string> _borrowedInitializers;
     private bool _disposed;
 
     internal OnnxGraph(
@@ -35,8 +38,10 @@ public sealed class OnnxGraph : IDifferentiableModel
         List<Tensor> owned,
         long opset,
         bool fixedBatchOfOne,
-        RewrittenNodes? rewritten = null)
+        RewrittenNodes? rewritten = null,
+        IReadOnlySet<string>? borrowedInitializers = null)
     {
+        _borrowedInitializers = borrowedInitializers ?? new HashSet<string>(StringComparer.Ordinal);
         Device = device;
         Inputs = inputs;
         Outputs = outputs;
@@ -100,6 +105,37 @@ public sealed class OnnxGraph : IDifferentiableModel
 
     /// <summary>Weights and other initializers by name (owned by the graph; do not dispose).</summary>
     public IReadOnlyDictionary<string, Tensor> Initializers => _initializers;
+
+    /// <summary>The compiled nodes in execution order (before import-time rewrites).</summary>
+    internal IReadOnlyList<CompiledNode> Nodes => _nodes;
+
+    /// <summary>
+    /// The same graph with some initializers replaced (for example a shadow model's re-initialised weights): the nodes
+    /// are shared, the import-time rewrites are not (they baked the original weights in), and gradients flow to the
+    /// replacements. The copy owns the replacements only; the original must outlive it.
+    /// </summary>
+    /// <exception cref="ArgumentException">A replacement names no initializer of this graph.</exception>
+    internal OnnxGraph WithInitializers(IReadOnlyDictionary<string, Tensor> replacements)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        string[] unknown = [.. replacements.Keys.Where(k => !_initializers.ContainsKey(k))];
+        if (unknown.Length > 0)
+        {
+            throw new ArgumentException($"Not initializers of the graph: {string.Join(", ", unknown)}.", nameof(replacements));
+        }
+
+        var merged = new Dictionary<string, Tensor>(_initializers, StringComparer.Ordinal);
+        foreach ((string name, Tensor value) in replacements)
+        {
+            merged[name] = value;
+        }
+
+        var borrowed = _initializers.Keys.Where(k => !replacements.ContainsKey(k)).ToHashSet(StringComparer.Ordinal);
+        return new OnnxGraph(Device, Inputs, Outputs, _nodes, merged, [], Opset, ExportedWithFixedBatchOfOne, rewritten: null, borrowed)
+        {
+            ChannelsLastImageInput = ChannelsLastImageInput,
+        };
+    }
 
     /// <summary>Number of nodes.</summary>
     public int NodeCount => _nodes.Length;
@@ -310,7 +346,7 @@ public sealed class OnnxGraph : IDifferentiableModel
         }
 
         _disposed = true;
-        foreach (Tensor t in _initializers.Values.Concat(_owned))
+        foreach (Tensor t in _initializers.Where(i => !_borrowedInitializers.Contains(i.Key)).Select(i => i.Value).Concat(_owned))
         {
             t.Dispose();
         }
@@ -318,7 +354,12 @@ public sealed class OnnxGraph : IDifferentiableModel
 }
 
 /// <summary>A node compiled for execution: value names in and out, and its kernel.</summary>
-internal sealed record CompiledNode(string Describe, string[] Inputs, string[] Outputs, OnnxKernel Kernel);
+/// <param name="Describe">Operator and node name, for messages.</param>
+/// <param name="Inputs">Names of the values it reads (empty: an omitted optional input).</param>
+/// <param name="Outputs">Names of the values it writes.</param>
+/// <param name="Kernel">The compiled computation.</param>
+/// <param name="OpType">The ONNX operator (empty for a node an import-time rewrite fused).</param>
+internal sealed record CompiledNode(string Describe, string[] Inputs, string[] Outputs, OnnxKernel Kernel, string OpType = "");
 
 /// <summary>
 /// An equivalent, faster node sequence (see <see cref="GraphRewrites"/>) and the values it never computes.

@@ -217,7 +217,7 @@ public static class OnnxModelLoader
                         }
                     }
 
-                    nodes.Add(new CompiledNode(describe, [.. node.Input], [.. node.Output], kernel));
+                    nodes.Add(new CompiledNode(describe, [.. node.Input], [.. node.Output], kernel, node.OpType));
                     compiled.Add(new GraphRewrites.Compiled(node.OpType, context, nodes[^1]));
                 }
 
