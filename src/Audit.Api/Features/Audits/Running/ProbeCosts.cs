@@ -40,8 +40,8 @@ public static class ProbeCosts
         ["trojan-likelihood"] = 8,
         ["adversarial-sink"] = 27,
 
-        // Its own (source, target) search on the model and the session's reference: 28–42 s wall on the README's
-        // examples at load 10–18 with the reference distilled in the run (2026-11-30), about the adversarial sink test's.
+        // Its own (source, target) search on the model and on a shadow it trains: on the zoo's ten-class models 4–66 s
+        // wall (median by architecture, two survey processes at load about 5, 2026-12-01), about the adversarial sink's.
         ["label-specific-scan"] = 25,
 
         // Read the model alone: the head's weights from one batched forward pass (about 0.1 s on a zoo model), and ten
