@@ -89,6 +89,46 @@ public sealed class LabelSpecificScanProbeTests(ITestOutputHelper output)
         Assert.Equal(7, Array.IndexOf(centred, centred.Min()));
     }
 
+    [Theory]
+    [InlineData(90)] // ten classes: the zoo's size, where the error rates are measured
+    [InlineData(132)] // twelve
+    [InlineData(380)] // twenty
+    [InlineData(1806)] // 43, the traffic-sign case
+    [InlineData(9900)] // 100
+    public void TheSchedule_KeepsTheWorkWithinTheBudget_AndGivesEveryComparedPairTheFullSteps(int pairs)
+    {
+        const int steps = 160, samples = 8, budget = LabelSpecificScanProbe.DefaultPairBudget;
+
+        (int screening, int refine, int screeningSamples, int refineSamples) = LabelSpecificScanProbe.Schedule(pairs, steps, 0, samples, budget);
+
+        // A refined pair gets the thorough pass's steps in all, whatever the schedule.
+        Assert.Equal(steps, screening + refine);
+        if (refine == 0)
+        {
+            // One pass over every pair, on as many inputs as fit (never fewer than two).
+            Assert.InRange(refineSamples, 2, samples);
+            Assert.Equal(screeningSamples, refineSamples);
+            Assert.True((long)pairs * steps * refineSamples <= budget);
+            Assert.Equal(pairs <= 90 ? samples : Math.Min(samples, budget / (pairs * steps)), refineSamples);
+        }
+        else
+        {
+            // The screen spends at most half the budget unless its ten-step floor needs more; with the refinement of
+            // the ⌈√P⌉ + 16 pairs the screen chooses (an upper bound: refined pairs may stop early), the whole scan fits
+            // the budget up to 43 classes, and at 100 the floor costs about three budgets.
+            Assert.Equal(2, screeningSamples);
+            Assert.True(screening == 10 || (long)pairs * screening * screeningSamples <= budget / 2);
+            Assert.Equal(0, screening % 10);
+            long refined = (long)Math.Ceiling(Math.Sqrt(pairs)) + 16;
+            long work = (long)pairs * screening * screeningSamples + refined * refine * refineSamples;
+            Assert.True(work <= (pairs <= 1806 ? budget : 3L * budget), $"work {work} against the budget {budget}");
+        }
+
+        // No budget: always the thorough pass; an explicit second pass: as given.
+        Assert.Equal((steps, 0, samples, samples), LabelSpecificScanProbe.Schedule(pairs, steps, 0, samples, 0));
+        Assert.Equal((steps, 40, samples / 2, samples), LabelSpecificScanProbe.Schedule(pairs, steps, 40, samples, budget));
+    }
+
     [Fact]
     public void TrojanLikelihood_RunsTheScan_WhenAFitNamesItsStatistic()
     {

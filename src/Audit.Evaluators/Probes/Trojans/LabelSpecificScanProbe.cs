@@ -39,6 +39,13 @@ public sealed class LabelSpecificScanProbe : IProbe
     private const int ShadowBatch = 64;
     private const double ShadowLearningRate = 3e-3;
 
+    /// <summary>
+    /// The work of one thorough pass at ten classes (90 pairs × 160 steps × 8 inputs), the size the model zoo measures
+    /// the scan's error rates at: a model with more classes gets the same work, spent on a screen and a refinement,
+    /// instead of a cost growing with K(K − 1) (43 classes are 1,806 pairs, 20 times as many).
+    /// </summary>
+    internal const int DefaultPairBudget = 90 * 160 * 8;
+
     /// <inheritdoc />
     public ProbeDescriptor Descriptor { get; } = new(
         "label-specific-scan",
@@ -54,6 +61,7 @@ public sealed class LabelSpecificScanProbe : IProbe
             new ProbeParameter("samplesPerPair", ProbeParameterType.Integer, "Source inputs per pair and step.", ProbeParameters.Json(8), 2, 256),
             new ProbeParameter("minimumSourceInputs", ProbeParameterType.Integer, "Fewest clean inputs the model assigns to a class for it to be scanned as a source.", ProbeParameters.Json(8), 2, 10000),
             new ProbeParameter("noiseFloor", ProbeParameterType.Number, "Smallest spread (standard deviation of the pairs' log norm ratios) the index divides by.", ProbeParameters.Json(0.25), 0, 5),
+            new ProbeParameter("pairBudget", ProbeParameterType.Integer, "Most pair-input-steps (pairs × steps × inputs per pair) of one thorough pass per model; with more classes than that allows, every pair is screened briefly and the most promising refined to the full steps (0: no limit).", ProbeParameters.Json(DefaultPairBudget), 0, 100_000_000),
             new ProbeParameter("shadowEpochs", ProbeParameterType.Integer, "Passes over the clean inputs when training the shadow (the audited architecture, re-initialised).", ProbeParameters.Json(20), 1, 500),
             TrojanProbeParameters.InputBounds,
         ]);
@@ -94,11 +102,12 @@ public sealed class LabelSpecificScanProbe : IProbe
                 $"Fewer than three classes have {minimum} or more clean inputs the model assigns to them; the pairs' anomaly index needs several sources."));
         }
 
-        int refineSteps = parameters.Int("refineSteps"), samples = parameters.Int("samplesPerPair");
+        (int screeningSteps, int refineSteps, int screeningSamples, int samples) = Schedule(
+            pairs.Length, parameters.Int("screeningSteps"), parameters.Int("refineSteps"), parameters.Int("samplesPerPair"), parameters.Int("pairBudget"));
         var settings = new PairSearchSettings(
-            ScreeningSteps: parameters.Int("screeningSteps"),
+            ScreeningSteps: screeningSteps,
             RefineSteps: refineSteps,
-            ScreeningSamples: refineSteps == 0 ? samples : Math.Max(1, samples / 2),
+            ScreeningSamples: screeningSamples,
             RefineSamples: samples,
             CheckEvery: 10,
             EvaluationInputs: 24,
@@ -131,7 +140,7 @@ public sealed class LabelSpecificScanProbe : IProbe
         using (scan.Audited)
         using (scan.Reference)
         {
-            return Assess(context, parameters, evidence, pairs, skipped, sources, scan);
+            return Assess(context, parameters, evidence, pairs, skipped, sources, scan, settings);
         }
     }
 
@@ -188,6 +197,37 @@ public sealed class LabelSpecificScanProbe : IProbe
         }
     }
 
+    /// <summary>
+    /// The passes for <paramref name="pairs"/> pairs: one thorough pass (every pair <paramref name="steps"/> steps on
+    /// <paramref name="samples"/> inputs) while it fits <paramref name="budget"/>; then the same pass on fewer inputs
+    /// (at least two) while those fit; beyond that, half the budget screens every pair on two inputs for a multiple of
+    /// ten steps (at least ten) and the pairs the screen chooses are refined up to <paramref name="steps"/> in all. An
+    /// explicit <paramref name="refineSteps"/> above 0 keeps the two-pass schedule as given (half the inputs in the
+    /// first pass).
+    /// </summary>
+    internal static (int ScreeningSteps, int RefineSteps, int ScreeningSamples, int RefineSamples) Schedule(int pairs, int steps, int refineSteps, int samples, int budget)
+    {
+        if (refineSteps > 0)
+        {
+            return (steps, refineSteps, Math.Max(1, samples / 2), samples);
+        }
+
+        if (budget == 0 || (long)pairs * steps * samples <= budget)
+        {
+            return (steps, 0, samples, samples);
+        }
+
+        const int screeningSamples = 2;
+        if ((long)pairs * steps * screeningSamples <= budget)
+        {
+            int fewer = (int)(budget / ((long)pairs * steps));
+            return (steps, 0, fewer, fewer);
+        }
+
+        int screening = (int)Math.Clamp(budget / 2L / ((long)pairs * screeningSamples) / 10 * 10, 10, steps);
+        return (screening, Math.Max(0, steps - screening), screeningSamples, samples);
+    }
+
     private static double[] LogRatios(double[] audited, double[] reference) =>
         [.. audited.Select((n, i) => Math.Log(Math.Max(n, 1e-6) / Math.Max(reference[i], 1e-6)))];
 
@@ -210,7 +250,8 @@ public sealed class LabelSpecificScanProbe : IProbe
         (int Source, int Target)[] pairs,
         int[] skipped,
         long[][] sources,
-        PairScan scan)
+        PairScan scan,
+        PairSearchSettings settings)
     {
         PairTriggerSearch audited = scan.Audited, reference = scan.Reference;
         double[] norms = audited.Norms(), referenceNorms = reference.Norms();
@@ -275,6 +316,15 @@ public sealed class LabelSpecificScanProbe : IProbe
             ["candidatePairs"] = scan.Candidates.Length,
             ["indexBasisPairs"] = inBasis.Count(b => b),
             ["steps"] = audited.Steps,
+            ["schedule"] = new JsonObject
+            {
+                ["passes"] = settings.RefineSteps == 0 ? "one thorough pass" : "screen, then refine the chosen pairs",
+                ["screeningSteps"] = settings.ScreeningSteps,
+                ["screeningInputsPerPair"] = settings.ScreeningSamples,
+                ["refineSteps"] = settings.RefineSteps,
+                ["refineInputsPerPair"] = settings.RefineSamples,
+                ["pairBudget"] = parameters.Int("pairBudget"),
+            },
             ["stepsOfSuspectedPair"] = steps[suspected],
             ["sourceInputs"] = new JsonArray([.. sources.Select(s => (JsonNode)s.Length)]),
             ["skippedSources"] = new JsonArray([.. skipped.Select(s => (JsonNode)s)]),
