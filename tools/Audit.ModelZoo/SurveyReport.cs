@@ -17,8 +17,8 @@ internal static class SurveyReport
         var features = records.ToDictionary(r => (object)r, r => r.Features(), ReferenceEqualityComparer.Instance);
         var rows = records.Where(r => features[r] is not null).ToList();
         double threshold = model?.ConformalThreshold(model.DefaultTargetFalseFailRate, out _) ?? double.NaN;
-        double P(SurveyRecord r) => model is not null && features[r] is { } f && model.Features.All(f.ContainsKey) ? model.Probability(model.Select(f)) : double.NaN;
-        int? Suspected(SurveyRecord r) => model is not null && features[r] is { } f && model.Features.All(f.ContainsKey) ? ZooFit.SuspectedClass(model, r) : r.Probes["neural-cleanse"].SuspectedClass;
+        double P(SurveyRecord r) => model is not null && r.FeaturesFor(model) is { } f ? model.Probability(f) : double.NaN;
+        int? Suspected(SurveyRecord r) => model is not null && r.FeaturesFor(model) is not null ? ZooFit.SuspectedClass(model, r) : r.Probes["neural-cleanse"].SuspectedClass;
         double F(SurveyRecord r, string name) => features[r] is { } f && f.TryGetValue(name, out double v) ? v : double.NaN;
         double NcIndex(SurveyRecord r) => F(r, "calibratedAnomalyIndex");
 

@@ -77,9 +77,9 @@ internal static class ZooDocs
     /// <summary>The four targets read against the test split: met or not, with the counts.</summary>
     private static string Targets(List<SurveyRecord> test, TrojanLikelihoodModel model)
     {
-        var rows = test.Where(r => r.Features() is { } f && model.Features.All(f.ContainsKey) && (!r.Recipe.Backdoored || r.Implanted)).ToList();
+        var rows = test.Where(r => r.FeaturesFor(model) is not null && (!r.Recipe.Backdoored || r.Implanted)).ToList();
         double threshold = model.ConformalThreshold(model.DefaultTargetFalseFailRate, out _);
-        double P(SurveyRecord r) => model.Probability(model.Select(r.Features()!));
+        double P(SurveyRecord r) => model.Probability(r.FeaturesFor(model)!);
         double Nc(SurveyRecord r) => r.Features()!["calibratedAnomalyIndex"];
         var clean = rows.Where(r => !r.Recipe.Backdoored).ToList();
         var backdoored = rows.Where(r => r.Recipe.Backdoored).ToList();

@@ -47,9 +47,10 @@ internal sealed class ZooFit(string cacheFolder, string? output)
             return 1;
         }
 
-        List<(double[] Features, int Label, SurveyRecord Record)> design = Labelled(designRecords, names);
-        List<(double[] Features, int Label, SurveyRecord Record)> calibration = Labelled(SurveyReportData(ZooSplits.Calibration), names);
-        List<(double[] Features, int Label, SurveyRecord Record)> test = Labelled(SurveyReportData(ZooSplits.Test), names);
+        IReadOnlyDictionary<string, double> imputed = ImputationMeans(designRecords, names);
+        List<(double[] Features, int Label, SurveyRecord Record)> design = Labelled(designRecords, names, imputed);
+        List<(double[] Features, int Label, SurveyRecord Record)> calibration = Labelled(SurveyReportData(ZooSplits.Calibration), names, imputed);
+        List<(double[] Features, int Label, SurveyRecord Record)> test = Labelled(SurveyReportData(ZooSplits.Test), names, imputed);
         if (design.Count(d => d.Label == 1) < 2 || design.Count(d => d.Label == 0) < 2 || calibration.Count(c => c.Label == 0) < 2)
         {
             Console.Error.WriteLine($"Too few surveyed models to fit: design {design.Count}, calibration {calibration.Count}. Run `survey` first.");
@@ -84,9 +85,13 @@ internal sealed class ZooFit(string cacheFolder, string? output)
             return [];
         }
 
-        // Candidates: the features every design model has, the base detectors' first, in their fixed order.
-        List<string> candidates = [.. TrojanLikelihoodFeatures.Names.Where(n => usable.All(u => u.Features.ContainsKey(n))),
-            .. usable[0].Features.Keys.Where(k => !TrojanLikelihoodFeatures.Names.Contains(k) && usable.All(u => u.Features.ContainsKey(k))).Order(StringComparer.Ordinal)];
+        // Candidates: the features every design model has (or, for an optional detector, has or was inconclusive on, as
+        // the probe then imputes), the base detectors' first, in their fixed order.
+        bool Everywhere(string name) => usable.All(u => u.Features.ContainsKey(name)
+            || (TrojanLikelihoodModel.Imputable(name) && u.Record.InconclusiveDetectors().Contains(TrojanLikelihoodModel.DetectorOf(name))));
+        List<string> candidates = [.. TrojanLikelihoodFeatures.Names.Where(Everywhere),
+            .. usable.SelectMany(u => u.Features.Keys).Distinct().Where(k => !TrojanLikelihoodFeatures.Names.Contains(k) && Everywhere(k)).Order(StringComparer.Ordinal)];
+        IReadOnlyDictionary<string, double> imputed = ImputationMeans(design, candidates);
         int clean = usable.Count(u => u.Label == 0), backdoored = usable.Count - clean;
         int cap = FeatureCap(clean, backdoored);
         log.WriteLine($"at most {cap} features: {clean} clean and {backdoored} backdoored design models, one feature per {EventsPerFeature} of the smaller class");
@@ -97,7 +102,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
             (string? name, double loss) = (null, best);
             foreach (string candidate in candidates.Except(chosen))
             {
-                var rows = Labelled(design, [.. chosen, candidate]);
+                var rows = Labelled(design, [.. chosen, candidate], imputed);
                 double l = LeaveOneOutLoss(rows.Select(r => r.Features).ToArray(), rows.Select(r => r.Label).ToArray());
                 log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  [{string.Join(", ", [.. chosen, candidate])}]: leave-one-out log loss {l:F4} over {rows.Count} design models"));
                 if (l < loss - 1e-6)
@@ -168,12 +173,38 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     private static string DateTimeOffsetText() =>
         TimeProvider.System.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm'Z'", CultureInfo.InvariantCulture) + " by tools/Audit.ModelZoo fit";
 
-    /// <summary>Clean models (label 0) and backdoored models whose backdoor took (label 1); failed implants are left out.</summary>
-    public static List<(double[] Features, int Label, SurveyRecord Record)> Labelled(IEnumerable<SurveyRecord> records, IReadOnlyList<string> names) =>
+    /// <summary>
+    /// Clean models (label 0) and backdoored models whose backdoor took (label 1), with the values of
+    /// <paramref name="names"/>; failed implants are left out, and so are models missing a feature that cannot be imputed
+    /// (an optional detector's feature on a model it was inconclusive on takes <paramref name="imputed"/>'s value).
+    /// </summary>
+    public static List<(double[] Features, int Label, SurveyRecord Record)> Labelled(IEnumerable<SurveyRecord> records, IReadOnlyList<string> names, IReadOnlyDictionary<string, double> imputed) =>
         Usable(records)
-            .Where(u => names.All(u.Features.ContainsKey))
-            .Select(u => (names.Select(n => u.Features[n]).ToArray(), u.Label, u.Record))
+            .Select(u => (Values: u.Record.Values(names, imputed), u.Label, u.Record))
+            .Where(u => u.Values is not null)
+            .Select(u => (u.Values!, u.Label, u.Record))
             .ToList();
+
+    /// <summary>
+    /// What an optional detector's feature is set to on a model the detector was inconclusive on: its mean over the
+    /// usable design models that have it. The fitted model's standardisation mean is then the same number (a row at the
+    /// mean leaves the mean unchanged), which is what the probe imputes at audit time.
+    /// </summary>
+    public static IReadOnlyDictionary<string, double> ImputationMeans(IEnumerable<SurveyRecord> design, IEnumerable<string> names)
+    {
+        var usable = Usable(design);
+        var means = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (string name in names.Where(TrojanLikelihoodModel.Imputable))
+        {
+            double[] present = [.. usable.Where(u => u.Features.ContainsKey(name)).Select(u => u.Features[name])];
+            if (present.Length > 0)
+            {
+                means[name] = present.Average();
+            }
+        }
+
+        return means;
+    }
 
     /// <summary>
     /// The models a fit can use, with every feature their findings give: clean ones (label 0) and backdoored ones whose
@@ -219,7 +250,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
     /// <summary>The class trojan-likelihood names for a surveyed model: that of the detector its verdict rests on most (as the probe does).</summary>
     public static int? SuspectedClass(TrojanLikelihoodModel model, SurveyRecord record) =>
-        model.SuspectedClass(model.Select(record.Features()!), name => record.Probes.TryGetValue(name, out ProbeResult? result) ? result.SuspectedClass : null).Class;
+        model.SuspectedClass(record.FeaturesFor(model)!, name => record.Probes.TryGetValue(name, out ProbeResult? result) ? result.SuspectedClass : null).Class;
 
     /// <summary>Rates at the default conformal threshold on held-out models.</summary>
     public static LikelihoodTestRates Measure(TrojanLikelihoodModel model, IReadOnlyList<(double[] Features, int Label, SurveyRecord Record)> held)

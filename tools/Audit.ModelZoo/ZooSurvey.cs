@@ -42,6 +42,47 @@ internal sealed record SurveyRecord(
         return TrojanLikelihoodFeatures.All(Probes.Where(p => p.Value.Details is not null && p.Value.Verdict != "inconclusive")
             .ToDictionary(p => p.Key, p => p.Value.Details!, StringComparer.Ordinal));
     }
+
+    /// <summary>The detectors that were inconclusive on this model.</summary>
+    public IReadOnlySet<string> InconclusiveDetectors() =>
+        Probes.Where(p => p.Value.Verdict == "inconclusive").Select(p => p.Key).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The values of <paramref name="names"/> as trojan-likelihood reads them: a feature of an optional detector that
+    /// was inconclusive here takes its value from <paramref name="imputed"/> (the design split's mean); null when a
+    /// feature is missing for any other reason (a base detector inconclusive, a detector not surveyed).
+    /// </summary>
+    public double[]? Values(IReadOnlyList<string> names, IReadOnlyDictionary<string, double> imputed)
+    {
+        if (Features() is not { } features)
+        {
+            return null;
+        }
+
+        IReadOnlySet<string> inconclusive = InconclusiveDetectors();
+        var values = new double[names.Count];
+        for (int i = 0; i < names.Count; i++)
+        {
+            if (features.TryGetValue(names[i], out double value))
+            {
+                values[i] = value;
+            }
+            else if (TrojanLikelihoodModel.Imputable(names[i]) && inconclusive.Contains(TrojanLikelihoodModel.DetectorOf(names[i])) && imputed.TryGetValue(names[i], out double mean))
+            {
+                values[i] = mean;
+            }
+            else
+            {
+                return null;
+            }
+        }
+
+        return values;
+    }
+
+    /// <summary>The features <paramref name="model"/> reads, as the probe gives them (see <see cref="Values"/>), or null.</summary>
+    public double[]? FeaturesFor(TrojanLikelihoodModel model) =>
+        Values(model.Features, model.Features.Select((name, i) => (name, i)).ToDictionary(x => x.name, x => model.Means[x.i], StringComparer.Ordinal));
 }
 
 /// <summary>

@@ -55,6 +55,26 @@ public sealed class TrojanLikelihoodFeaturesTests
     }
 
     [Fact]
+    public void Select_ImputesAnInconclusiveOptionalDetector_AtTheDesignMean_AndNothingElse()
+    {
+        TrojanLikelihoodModel model = Model(["calibratedAnomalyIndex", "independent-probe.statistic"]) with { Means = [1.0, 4.25] };
+        IReadOnlyDictionary<string, double> features = TrojanLikelihoodFeatures.All(BaseFindings());
+
+        double[] values = model.Select(features, new HashSet<string> { "independent-probe" }, out IReadOnlyList<string> imputed);
+
+        Assert.Equal([3.5, 4.25], values);
+        Assert.Equal(["independent-probe.statistic"], imputed);
+        // At the mean the feature adds nothing to the logit: the other features decide.
+        Assert.Equal(model.Intercept + (3.5 - 1.0), model.Logit(values), 12);
+        // Not inconclusive but missing (never run), or a base detector's: no imputation.
+        Assert.Throws<InvalidOperationException>(() => model.Select(features, new HashSet<string>(), out _));
+        TrojanLikelihoodModel baseOnly = Model(["calibratedAnomalyIndex"]);
+        Assert.Throws<InvalidOperationException>(() => baseOnly.Select(new Dictionary<string, double>(), new HashSet<string> { "neural-cleanse" }, out _));
+        Assert.False(TrojanLikelihoodModel.Imputable("logNormGap"));
+        Assert.True(TrojanLikelihoodModel.Imputable("label-specific-scan.statistic"));
+    }
+
+    [Fact]
     public void TheThreshold_IsTheConformalQuantile_FlooredWhereTheModelSetsAFloor()
     {
         TrojanLikelihoodModel model = Model(["calibratedAnomalyIndex"]) with { CalibrationCleanProbabilities = [1e-5, 2e-5, 0.7] };

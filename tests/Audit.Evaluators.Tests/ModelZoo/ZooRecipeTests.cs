@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+using Audit.Evaluators.Probes.Trojans;
 using Audit.ModelZoo;
 
 namespace Audit.Evaluators.Tests.ModelZoo;
@@ -269,6 +271,53 @@ public sealed class ZooFitTests
     [InlineData(5, 40, 1)] // the smaller class decides, and one feature is always allowed
     public void TheFeatureCap_IsOnePerTenModelsOfTheSmallerClass(int clean, int backdoored, int cap) =>
         Assert.Equal(cap, ZooFit.FeatureCap(clean, backdoored));
+
+    [Fact]
+    public void TheFitsRows_ImputeAnInconclusiveOptionalDetector_AtItsDesignMean_AndLeaveOutModelsNeverSurveyedWithIt()
+    {
+        IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(ZooCatalog.DefaultSizes);
+        ZooRecipe clean = recipes.First(r => !r.Backdoored), other = recipes.Where(r => !r.Backdoored).Skip(1).First();
+        const string Extra = "extra-probe";
+        SurveyRecord With(ZooRecipe recipe, ProbeResult? extra)
+        {
+            var probes = new Dictionary<string, ProbeResult>(StringComparer.Ordinal)
+            {
+                ["neural-cleanse"] = Result("pass", new JsonObject
+                {
+                    ["anomalyIndex"] = 1.0, ["uncalibratedAnomalyIndex"] = 1.0, ["logNormRatios"] = new JsonArray(0.1, 0.2),
+                    ["medianLogNormRatio"] = 0.2, ["maskNorms"] = new JsonArray(1.0, 2.0), ["medianNorm"] = 2.0,
+                }),
+                ["strip"] = Result("pass", new JsonObject { ["detectionRate"] = 0.1 }),
+                ["activation-clustering"] = Result("pass", new JsonObject { ["stampedOverlap"] = 0.1 }),
+                ["spectral-signatures"] = Result("pass", new JsonObject { ["stampedShareAmongOutliers"] = 0.1 }),
+            };
+            if (extra is not null)
+            {
+                probes[Extra] = extra;
+            }
+
+            return new SurveyRecord(recipe.Name, recipe.ComputeHash(), recipe.Split, 1, recipe, 0.8, null, false, probes);
+        }
+
+        SurveyRecord[] design =
+        [
+            With(clean, Result("pass", new JsonObject { ["statistic"] = 2.0 })),
+            With(other, Result("pass", new JsonObject { ["statistic"] = 4.0 })),
+            With(clean with { Seed = clean.Seed + 1000 }, Result("inconclusive", new JsonObject { ["reason"] = "too few sources" })),
+            With(other with { Seed = other.Seed + 1000 }, null),
+        ];
+        string[] names = ["logNormGap", TrojanLikelihoodFeatures.StatisticOf(Extra)];
+
+        IReadOnlyDictionary<string, double> means = ZooFit.ImputationMeans(design, names);
+        var rows = ZooFit.Labelled(design, names, means);
+
+        Assert.Equal(3.0, means[names[1]], 12);
+        Assert.False(means.ContainsKey("logNormGap"));
+        Assert.Equal([2.0, 4.0, 3.0], rows.Select(r => r.Features[1]));
+        Assert.DoesNotContain(rows, r => r.Record.Probes.Count == 4);
+    }
+
+    private static ProbeResult Result(string verdict, JsonObject details) => new(verdict, 0, null, 0, 1, verdict, details);
 
     [Fact]
     public void Auroc_CountsTiesAsHalf() =>

@@ -198,6 +198,55 @@ public sealed class TrojanLikelihoodMathTests
         Assert.Equal(Verdict.Inconclusive, outcome.Verdict);
     }
 
+    /// <summary>
+    /// An optional detector that cannot answer on this model (the pair scan on a model with fewer than three source
+    /// classes) is left at the design mean, which moves p neither way, and the finding says so; a base detector that
+    /// cannot answer still makes the probe inconclusive (Neural Cleanse names the class, STRIP and the others are read).
+    /// </summary>
+    [Fact]
+    public async Task AnInconclusiveOptionalDetector_IsImputedAtTheDesignMean_AndABaseOneIsNot()
+    {
+        // logNormGap = log(4 / 0.5) ≈ 2.079 from the canned Neural Cleanse finding; the pair feature's mean is 3.
+        var model = new TrojanLikelihoodModel(
+            "test", ["logNormGap", "pairs.statistic"], [1, 3], [0.5, 1], [1.5, 2], 0, 1, 0, [0.1, 0.2], [], 2, 2, 2, 0.05, null);
+        ProbeOutcome inconclusive = ProbeOutcome.Inconclusive("fewer than three source classes");
+        IProbe[] detectors = [.. BaseDetectors(strip: null), new CannedProbe("pairs", inconclusive)];
+        var probe = new TrojanLikelihoodProbe(model, detectors);
+
+        ProbeOutcome outcome = await probe.RunAsync(Context(probe), CancellationToken.None);
+
+        Assert.NotEqual(Verdict.Inconclusive, outcome.Verdict);
+        Assert.Equal(["pairs.statistic"], outcome.Details["imputedFeatures"]!.AsArray().Select(n => (string)n!));
+        Assert.Equal(3.0, (double)outcome.Details["features"]!["pairs.statistic"]!, 12);
+        Assert.Equal(1.5 * (Math.Log(4 / 0.5) - 1) / 0.5, (double)outcome.Details["logit"]!, 9);
+        Assert.Equal("inconclusive", (string)outcome.Details["detectors"]!["pairs"]!["verdict"]!);
+        Assert.Contains("pairs", outcome.Summary, StringComparison.Ordinal);
+
+        var withoutStrip = new TrojanLikelihoodProbe(model, [.. BaseDetectors(strip: inconclusive), new CannedProbe("pairs", inconclusive)]);
+        Assert.Equal(Verdict.Inconclusive, (await withoutStrip.RunAsync(Context(withoutStrip), CancellationToken.None)).Verdict);
+    }
+
+    private static IProbe[] BaseDetectors(ProbeOutcome? strip) =>
+    [
+        new CannedProbe("neural-cleanse", new ProbeOutcome(Verdict.Pass, 0.5, "nc", new JsonObject
+        {
+            ["statistic"] = 1.0, ["suspectedTargetClass"] = 4, ["anomalyIndex"] = 1.0, ["uncalibratedAnomalyIndex"] = 1.0,
+            ["logNormRatios"] = new JsonArray(0.1, 0.9, 1.2), ["medianLogNormRatio"] = 0.9,
+            ["maskNorms"] = new JsonArray(0.5, 4.0, 6.0), ["medianNorm"] = 4.0,
+        }, [])),
+        new CannedProbe("strip", strip ?? new ProbeOutcome(Verdict.Pass, 0.1, "strip", new JsonObject { ["statistic"] = 0.1, ["detectionRate"] = 0.1 }, [])),
+        new CannedProbe("activation-clustering", new ProbeOutcome(Verdict.Pass, 0.1, "ac", new JsonObject { ["statistic"] = 0.1, ["stampedOverlap"] = 0.1 }, [])),
+        new CannedProbe("spectral-signatures", new ProbeOutcome(Verdict.Pass, 0.1, "ss", new JsonObject { ["statistic"] = 0.1, ["stampedShareAmongOutliers"] = 0.1 }, [])),
+    ];
+
+    /// <summary>A detector that answers the same outcome every time.</summary>
+    private sealed class CannedProbe(string name, ProbeOutcome outcome) : IProbe
+    {
+        public ProbeDescriptor Descriptor { get; } = new(name, name, "test", ModelKinds.Classifier, EvidenceKind.Inputs, 1, "test", []);
+
+        public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) => Task.FromResult(outcome);
+    }
+
     private static ProbeContext Context(TrojanLikelihoodProbe probe, double? targetFalseFailRate = null)
     {
         var given = new Dictionary<string, JsonElement>();

@@ -182,6 +182,49 @@ public sealed record TrojanLikelihoodModel(
             : throw new InvalidOperationException($"trojan-likelihood needs the feature '{name}', which the detectors' findings do not give.")).ToArray();
     }
 
+    /// <summary>
+    /// As <see cref="Select(IReadOnlyDictionary{string, double})"/>, except that a feature of a detector beyond the base
+    /// four (a <c>.statistic</c> feature) whose detector was <paramref name="inconclusive"/> takes the design split's
+    /// mean: standardised, 0, so it moves the logit neither way and the other detectors decide. The fit imputes the
+    /// same way (tools/Audit.ModelZoo), so a model scored here is scored as the fit scored its like. The base
+    /// detectors' features are never imputed: without Neural Cleanse there is no suspected class.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A feature the model needs is missing and cannot be imputed.</exception>
+    public double[] Select(IReadOnlyDictionary<string, double> available, IReadOnlySet<string> inconclusive, out IReadOnlyList<string> imputed)
+    {
+        ArgumentNullException.ThrowIfNull(available);
+        ArgumentNullException.ThrowIfNull(inconclusive);
+        var filled = new List<string>();
+        double[] values = new double[Features.Count];
+        for (int i = 0; i < values.Length; i++)
+        {
+            string name = Features[i];
+            if (available.TryGetValue(name, out double value))
+            {
+                values[i] = value;
+            }
+            else if (Imputable(name) && inconclusive.Contains(DetectorOf(name)))
+            {
+                values[i] = Means[i];
+                filled.Add(name);
+            }
+            else
+            {
+                throw new InvalidOperationException($"trojan-likelihood needs the feature '{name}', which the detectors' findings do not give.");
+            }
+        }
+
+        imputed = filled;
+        return values;
+    }
+
+    /// <summary>Whether a feature may take the design mean when its detector is inconclusive: only the optional detectors'.</summary>
+    public static bool Imputable(string feature)
+    {
+        ArgumentNullException.ThrowIfNull(feature);
+        return !TrojanLikelihoodFeatures.BaseDetectors.Contains(DetectorOf(feature));
+    }
+
     /// <summary>The logistic regression's logit for raw (unstandardised) features.</summary>
     public double Logit(IReadOnlyList<double> features)
     {

@@ -83,6 +83,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
 
         // The detectors share the audit's one trigger scan; each runs with the scan settings given to this probe.
         var findings = new Dictionary<string, ProbeOutcome>(StringComparer.Ordinal);
+        var inconclusive = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < _detectors.Count; i++)
         {
             IProbe detector = _detectors[i];
@@ -91,19 +92,29 @@ public sealed class TrojanLikelihoodProbe : IProbe
             ProbeOutcome outcome = await detector.RunAsync(Derive(context, detector.Descriptor, progress), cancellationToken).ConfigureAwait(false);
             if (outcome.Verdict == Verdict.Inconclusive)
             {
-                return ProbeOutcome.Inconclusive($"trojan-likelihood needs {detector.Descriptor.Name}, which was inconclusive: {outcome.Summary}");
+                // A base detector is needed (Neural Cleanse names the class); an optional one's feature is imputed.
+                if (TrojanLikelihoodFeatures.BaseDetectors.Contains(detector.Descriptor.Name))
+                {
+                    return ProbeOutcome.Inconclusive($"trojan-likelihood needs {detector.Descriptor.Name}, which was inconclusive: {outcome.Summary}");
+                }
+
+                inconclusive.Add(detector.Descriptor.Name);
             }
 
             findings[detector.Descriptor.Name] = outcome;
         }
 
-        double[] features = _model.Select(TrojanLikelihoodFeatures.All(findings.ToDictionary(f => f.Key, f => f.Value.Details, StringComparer.Ordinal)));
-        return Assess(context, features, findings);
+        double[] features = _model.Select(
+            TrojanLikelihoodFeatures.All(findings.Where(f => !inconclusive.Contains(f.Key)).ToDictionary(f => f.Key, f => f.Value.Details, StringComparer.Ordinal)),
+            inconclusive,
+            out IReadOnlyList<string> imputed);
+        return Assess(context, features, findings, imputed);
     }
 
     /// <summary>The finding for given detector features (separate so the arithmetic is testable without a model run).</summary>
-    internal ProbeOutcome Assess(ProbeContext context, double[] features, IReadOnlyDictionary<string, ProbeOutcome> findings)
+    internal ProbeOutcome Assess(ProbeContext context, double[] features, IReadOnlyDictionary<string, ProbeOutcome> findings, IReadOnlyList<string>? imputed = null)
     {
+        imputed ??= [];
         TrojanLikelihoodModel model = _model!;
         double alpha = context.GetDouble("targetFalseFailRate");
         double conformal = model.ConformalThreshold(alpha, out double guaranteed);
@@ -130,12 +141,18 @@ public sealed class TrojanLikelihoodProbe : IProbe
         var detectors = new JsonObject();
         foreach ((string name, ProbeOutcome outcome) in findings)
         {
-            detectors[name] = new JsonObject
+            var detector = new JsonObject
             {
                 ["verdict"] = outcome.Verdict.ToString().ToLowerInvariant(),
                 ["score"] = outcome.Score,
                 ["statistic"] = outcome.Details["statistic"]?.DeepClone(),
             };
+            if (outcome.Verdict == Verdict.Inconclusive)
+            {
+                detector["reason"] = outcome.Summary;
+            }
+
+            detectors[name] = detector;
         }
 
         var details = new JsonObject
@@ -156,6 +173,8 @@ public sealed class TrojanLikelihoodProbe : IProbe
             ["minimumThreshold"] = model.MinimumThreshold,
             ["calibrationCleanModels"] = model.CalibrationCleanProbabilities.Count,
             ["features"] = featureDetails,
+            ["imputedFeatures"] = new JsonArray([.. imputed.Select(n => (JsonNode)n)]),
+            ["imputation"] = "A feature of an optional detector that was inconclusive on this model takes the design split's mean (it moves p neither way), as in the fit.",
             ["detectors"] = detectors,
             ["modelGenerated"] = model.Generated,
             ["modelSha256"] = model.Fingerprint(),
@@ -173,9 +192,12 @@ public sealed class TrojanLikelihoodProbe : IProbe
         string meaning = string.Create(
             CultureInfo.InvariantCulture,
             $" What the probability means: among the project's reference models (small image classifiers trained clean or backdoored from fixed seeds) that the detectors scored like this one, about this share carried a backdoor; it is calibrated on {calibrationModels} such models, {model.CalibrationBackdoored} of them backdoored, so it assumes the audited model resembles them and is backdoored about as often, and it says nothing certain about models unlike them.");
+        string missing = imputed.Count == 0
+            ? ""
+            : $" Inconclusive on this model, so left at the design mean (no weight either way): {string.Join(", ", imputed.Select(TrojanLikelihoodModel.DetectorOf).Distinct())}.";
         string summary = string.Create(
             CultureInfo.InvariantCulture,
-            $"Probability of a backdoor {probability:F2} (95% interval {lower:F2}–{upper:F2}) {(flagged ? "≥" : "<")} threshold {threshold:F2}{(explicitThreshold ? "" : $", set so that at most {TrojanLikelihoodModel.Percent(guaranteed)} of clean models like the {model.CalibrationCleanProbabilities.Count} calibration models fail{(model.MinimumThreshold > 0 ? $" and never below {model.MinimumThreshold:F2}" : "")}")}: {(flagged ? $"likely backdoored, suspected target class {suspected}." : $"no backdoor indicated (most suspect class {suspected}).")}{measured}{meaning}");
+            $"Probability of a backdoor {probability:F2} (95% interval {lower:F2}–{upper:F2}) {(flagged ? "≥" : "<")} threshold {threshold:F2}{(explicitThreshold ? "" : $", set so that at most {TrojanLikelihoodModel.Percent(guaranteed)} of clean models like the {model.CalibrationCleanProbabilities.Count} calibration models fail{(model.MinimumThreshold > 0 ? $" and never below {model.MinimumThreshold:F2}" : "")}")}: {(flagged ? $"likely backdoored, suspected target class {suspected}." : $"no backdoor indicated (most suspect class {suspected}).")}{missing}{measured}{meaning}");
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, findings["neural-cleanse"].Evidence);
     }
 
