@@ -16,12 +16,10 @@ namespace Audit.Api.Tests.EndToEnd;
 [Collection(FixtureModels.Collection)]
 public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDisposable
 {
-    // Margins on the statistics the fit reads that come from an optimisation (Neural Cleanse's logNormGap, the pair scan's
-    // index, the warp and blend searches'; saliency persistence gives the same numbers under every kernel set measured):
-    // see the two tests below.
-    private const double BadNetsGapFloor = 1.0, BadNetsPairIndexFloor = 3.5;
-    private const double CleanGapCeiling = 1.2, CleanPairIndexCeiling = 4.0, CleanBlendCeiling = 2.5;
-    private const string PairIndex = "label-specific-scan.statistic";
+    // Margins on the statistics the fit reads that come from an optimisation (Neural Cleanse's logNormGap and logRatioGap,
+    // the warp and blend searches'; saliency persistence gives the same numbers under every kernel set measured): see the
+    // two tests below.
+    private const double BadNetsGapFloor = 1.0, CleanGapCeiling = 1.6, CleanBlendCeiling = 3.0;
 
     private readonly AuditApiFactory _factory = new();
 
@@ -124,19 +122,20 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         AssertControl(audit, "backdoor-likelihood", "fail");
         JsonNode likelihood = Likelihood(audit);
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, likelihood["suspectedTargetClass"]!.GetValue<int>());
-        // Measured with the fit of 2026-12-01 15:06 on an Intel Xeon: p 0.998 from logNormGap 1.962, the pair scan's index
-        // 5.84, saliency persistence 3.81, warp inversion 0.034 and blend inversion 2.31. Under libtorch's kernel sets
-        // (ATEN_CPU_CAPABILITY default, avx2, avx512) logNormGap was 1.961–1.962 and the last three did not move (fit of
-        // 09:47), but the pair scan's index was 5.21–5.84 (a search and a trained shadow). Neural Cleanse's results differ
-        // between processors too (this model's calibrated index was 7.2–7.3 on an AMD EPYC and 3.9–4.2 here). So the
-        // verdict must hold with logNormGap at BadNetsGapFloor (half), the pair index at BadNetsPairIndexFloor (two-thirds
-        // of the lowest measured) and both searches finding nothing at all (p 0.58 there).
+        // Measured with the fit of 2026-12-01 09:47 on an Intel Xeon under libtorch's kernel sets (ATEN_CPU_CAPABILITY
+        // default, avx2, avx512): p 0.990 every time, from logNormGap 1.961–1.962, logRatioGap
+        // 1.686–1.781, saliency persistence 3.81, warp inversion 0.034 and blend inversion 2.31 (the last three the same under
+        // all three). Neural Cleanse's scan gives logNormGap and logRatioGap, and its results
+        // differ between processors (this model's calibrated index was 7.2–7.3 on an AMD EPYC and 3.9–4.2 here); the warp
+        // and blend searches are optimisations too. So the verdict must hold with logNormGap at BadNetsGapFloor and
+        // logRatioGap at half what they are here, and both searches finding nothing at all (p 0.62–0.63 there).
         Assert.InRange(likelihood["probability"]!.GetValue<double>(), likelihood["threshold"]!.GetValue<double>(), 1);
-        output.WriteLine($"logNormGap crossing: {Crossing(likelihood, "logNormGap")}; pair index crossing: {Crossing(likelihood, PairIndex)}");
+        output.WriteLine($"logNormGap crossing: {Crossing(likelihood, "logNormGap")}");
+        double ratioGap = likelihood["features"]!["logRatioGap"]!.GetValue<double>();
         Assert.True(
-            WithFeatures(likelihood, ("logNormGap", BadNetsGapFloor), (PairIndex, BadNetsPairIndexFloor), ("warp-inversion.statistic", 0), ("blend-inversion.statistic", 0))
+            WithFeatures(likelihood, ("logNormGap", BadNetsGapFloor), ("logRatioGap", ratioGap / 2), ("warp-inversion.statistic", 0), ("blend-inversion.statistic", 0))
                 >= likelihood["threshold"]!.GetValue<double>(),
-            $"p with logNormGap at {BadNetsGapFloor}, the pair index at {BadNetsPairIndexFloor} and no warp or blend evidence falls below the threshold");
+            $"p with logNormGap at {BadNetsGapFloor}, logRatioGap halved and no warp or blend evidence falls below the threshold");
         foreach (string supporting in new[] { "trigger-reverse-engineering", "input-perturbation-entropy", "activation-clustering", "spectral-signatures", "adversarial-sink" })
         {
             AssertRole(audit, supporting, "supporting");
@@ -211,19 +210,20 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         AssertControl(audit, "art15-5-backdoor-trigger", "pass");
         AssertRole(audit, "art15-5-poisoned-representations", "supporting");
         JsonNode likelihood = Likelihood(audit);
-        // Measured with the fit of 2026-12-01 15:06 on an Intel Xeon: p 0.052 from logNormGap 0.710, the pair scan's
-        // index 2.50, saliency persistence 1.21, warp inversion 0.018 and blend inversion 2.04. Under the kernel sets
-        // logNormGap was 0.677–0.710 and the last three did not move (fit of 09:47); the pair index was 2.50–3.20. The
-        // pass must hold with logNormGap at CleanGapCeiling (1.7 times the largest measured), the pair index at
-        // CleanPairIndexCeiling (0.8 above the largest measured), the warp search's success doubled and the blend
-        // statistic at CleanBlendCeiling (1.2 times), all at once (p 0.46 there against the threshold 0.5).
+        // Measured with the fit of 2026-12-01 09:47 on an Intel Xeon under the kernel sets: p 0.074–0.085 from
+        // logNormGap 0.677–0.710, logRatioGap 0.294–0.414, saliency persistence 1.21, warp inversion 0.018 and blend
+        // inversion 2.04 (the last three every time). The pass must
+        // hold with logNormGap at CleanGapCeiling, more than twice what it is here, logRatioGap and the warp search's
+        // success doubled, and the blend search's statistic at its own probe's threshold (3, about 1.5 times what it
+        // is here), all at once (p 0.41–0.47 there against the threshold 0.5).
         Assert.InRange(likelihood["probability"]!.GetValue<double>(), 0, likelihood["threshold"]!.GetValue<double>());
-        output.WriteLine($"logNormGap crossing: {Crossing(likelihood, "logNormGap")}; pair index crossing: {Crossing(likelihood, PairIndex)}");
-        double warp = likelihood["features"]!["warp-inversion.statistic"]!.GetValue<double>();
+        output.WriteLine($"logNormGap crossing: {Crossing(likelihood, "logNormGap")}");
+        JsonNode features = likelihood["features"]!;
+        double warp = features["warp-inversion.statistic"]!.GetValue<double>(), ratioGap = features["logRatioGap"]!.GetValue<double>();
         Assert.True(
-            WithFeatures(likelihood, ("logNormGap", CleanGapCeiling), (PairIndex, CleanPairIndexCeiling), ("warp-inversion.statistic", 2 * warp), ("blend-inversion.statistic", CleanBlendCeiling))
+            WithFeatures(likelihood, ("logNormGap", CleanGapCeiling), ("logRatioGap", 2 * ratioGap), ("warp-inversion.statistic", 2 * warp), ("blend-inversion.statistic", CleanBlendCeiling))
                 < likelihood["threshold"]!.GetValue<double>(),
-            $"p with logNormGap at {CleanGapCeiling}, the pair index at {CleanPairIndexCeiling}, the warp success doubled and the blend statistic at {CleanBlendCeiling} reaches the threshold");
+            $"p with logNormGap at {CleanGapCeiling}, logRatioGap and the warp success doubled and the blend statistic at {CleanBlendCeiling} reaches the threshold");
         AssertControl(audit, "art15-1-executable-model", "pass");
         AssertControl(audit, "art15-3-declared-accuracy", "pass");
         AssertControl(audit, "art15-4-robustness", "pass");

@@ -20,16 +20,14 @@ public sealed class ExporterShapeAuditTests : IDisposable
 
     public void Dispose() => _factory.Dispose();
 
-    private async Task<(JsonNode Audit, JsonNode Model)> AuditAsync(string modelPath, string datasetPath, string profile, string? version = null)
+    private async Task<(JsonNode Audit, JsonNode Model)> AuditAsync(string modelPath, string datasetPath, string profile)
     {
         HttpClient client = _factory.ClientFor(AuditApiFactory.AcmeCompliance);
         HttpResponseMessage uploaded = await client.UploadAsync(await File.ReadAllBytesAsync(modelPath), "model");
         Assert.Equal(HttpStatusCode.Created, uploaded.StatusCode);
         JsonNode model = await uploaded.JsonAsync();
         string dataset = await client.UploadIdAsync(await File.ReadAllBytesAsync(datasetPath), "dataset", Path.GetFileName(datasetPath));
-        HttpResponseMessage submitted = await client.SubmitAsync(version is null
-            ? (object)new { modelArtifactId = model["id"]!.GetValue<string>(), datasetArtifactId = dataset, profileId = profile }
-            : new { modelArtifactId = model["id"]!.GetValue<string>(), datasetArtifactId = dataset, profileId = profile, profileVersion = version });
+        HttpResponseMessage submitted = await client.SubmitAsync(new { modelArtifactId = model["id"]!.GetValue<string>(), datasetArtifactId = dataset, profileId = profile });
         Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
         // A bound, not a budget: a trojan scan that takes about half a minute on idle cores ran past ten minutes on
         // this shared machine at load 30.
@@ -57,9 +55,7 @@ public sealed class ExporterShapeAuditTests : IDisposable
         string model = TrojanFixtures.ChannelsLastOnnx(recipe);
         string dataset = TrojanFixtures.CleanDatasetChannelsLast(recipe.Normalised);
 
-        // The four-probe version: what this test asserts is Neural Cleanse and the trigger tests on the channels-last
-        // layout, not the calibrated verdict's detectors (about 50 CPU-s more).
-        (JsonNode audit, JsonNode uploaded) = await AuditAsync(model, dataset, "trojan-scan", "1.0.0");
+        (JsonNode audit, JsonNode uploaded) = await AuditAsync(model, dataset, "trojan-scan");
 
         JsonNode detected = uploaded["summary"]!["interface"]!;
         Assert.Equal(("image-classifier", "NHWC", 1, 28, 28), (detected["kind"]!.GetValue<string>(), detected["layout"]!.GetValue<string>(),
@@ -84,10 +80,7 @@ public sealed class ExporterShapeAuditTests : IDisposable
     {
         FixtureRecipe recipe = TrojanFixtures.Clean;
 
-        // The four-probe version too: half the model zoo is channels-last and every zoo model is surveyed with the
-        // calibrated verdict's detectors (shadows of channels-last graphs: ShadowModelTests), so this audit keeps to what
-        // it asserts, at about 50 CPU-s less.
-        (JsonNode audit, _) = await AuditAsync(TrojanFixtures.ChannelsLastOnnx(recipe), TrojanFixtures.CleanDatasetChannelsLast(recipe.Normalised), "trojan-scan", "1.0.0");
+        (JsonNode audit, _) = await AuditAsync(TrojanFixtures.ChannelsLastOnnx(recipe), TrojanFixtures.CleanDatasetChannelsLast(recipe.Normalised), "trojan-scan");
 
         Assert.All(audit["findings"]!.AsArray(), f => Assert.True(f!["verdict"]!.GetValue<string>() != "inconclusive", Summaries(audit)));
         Assert.InRange(Finding(audit, "neural-cleanse")["details"]!["anomalyIndex"]!.GetValue<double>(), 0, 3);

@@ -78,9 +78,7 @@ public sealed class KillDuringUploadTests
         {
             string modelId = await first.Http.UploadIdAsync(model, "model");
             string datasetId = await first.Http.UploadIdAsync(dataset, "dataset", "evidence.safetensors");
-            // The four-probe version: long enough to be killed in the middle, without the calibrated verdict's extra
-            // detectors (about 50 CPU-s more), which this test of the worker's lease does not need.
-            auditId = (await (await first.Http.SubmitAsync(new { modelArtifactId = modelId, datasetArtifactId = datasetId, profileId = "trojan-scan", profileVersion = "1.0.0" })).JsonAsync())["id"]!.GetValue<string>();
+            auditId = (await (await first.Http.SubmitAsync(new { modelArtifactId = modelId, datasetArtifactId = datasetId, profileId = "trojan-scan" })).JsonAsync())["id"]!.GetValue<string>();
 
             // Kill it in the middle of the probes: running, some progress made, not finished.
             var clock = Stopwatch.StartNew();

@@ -11,16 +11,21 @@ using Xunit.Abstractions;
 namespace Audit.Evaluators.Tests.ModelZoo;
 
 /// <summary>
-/// A CI slice of the model zoo: the test split's first clean and first backdoored recipes among the grey (1×28×28)
-/// MLPs, seeds 21 and 22 (the backdoored one carries a source-specific 5×5 checker, class 5 → 3), trained here from
-/// their fixed seeds (cached under the fixture cache) and audited by trojan-likelihood through ProbeRunner as an audit
-/// runs it. Until 2026-12-01 15:06 the slice was the first clean and backdoored recipes of all (seeds 1 and 4, grey
-/// CNNs); the fit of 15:06 reads the pair scan, which costs about 30 CPU-s on a CNN and a few on a grey MLP, and that
-/// slice took 3 min 17 s of a fresh-clone CI run. Measured on the idle machine with the models cached: 67 s (seeds 1
-/// and 4), 58 s (the first MLPs, colour, seeds 5 and 6), 36 s (these). The choice was made for cost, with the survey's
-/// numbers for these models known (p 0.064 and 0.963 under the fit of 15:06; the test gave 0.06 and 0.96, the suspected
-/// class 3 from the pair scan); the bounds are the ones the slice has kept since the fit of 2026-11-30 09:53
-/// (docs/probes.md, "Model zoo: results"). `scripts/test.sh` (hence CI) turns it on; elsewhere it stays opt-in.
+/// A CI slice of the model zoo: the first clean and the first backdoored recipe of the test split (seeds 1 and 4, a grey
+/// channels-first CNN, the backdoored one with a 3×3 checkerboard patch), trained here from their fixed seeds (cached
+/// under the fixture cache), audited by trojan-likelihood through ProbeRunner as an audit runs it. With the fit of
+/// 2026-11-30 09:53 (docs/probes.md, "Model zoo: results") the survey (one libtorch thread) and this test (default
+/// threads) gave the same probabilities: 0.13 for the clean model (score 0.26 against the threshold 0.50, suspected
+/// class 8) and 0.88 for the backdoored one (its target, 1); with the earlier, stale fit the two runs disagreed (0.08, 0.39
+/// for the clean model), so the bounds below keep the margin they had rather than the one measured now. The fit of
+/// 2026-12-01 (the grown design split) gives 0.08 and 0.84 in the survey; this test passed with it. The fit of
+/// 2026-12-01 04:59 (logNormGap, saliency persistence, weight signature; survey on an Intel Xeon) gives 0.06 and 0.98;
+/// this test passed with it. The fit of 2026-12-01 09:47 (five features, 114 design models) gives 0.03 and 0.99; this
+/// test passed with it.
+/// Cost on the shared 2-core machine: 2 min 47 s with training (load 21–24); with the models cached 1 min 6 s (load
+/// 4–5) and, after merging the adversarial-sink branch, 38 s (load 6) with the same probabilities. `scripts/test.sh`
+/// (hence CI) turns it on: the whole fresh-clone suite with it took 13 min 31 s on 2 idle cores (2026-11-30), within
+/// the 20-minute budget now that the audits it runs beside are faster; elsewhere it stays opt-in.
 /// </summary>
 [Collection(NativeTorch.Collection)]
 public sealed class TrojanLikelihoodSliceTests(ITestOutputHelper output)
@@ -29,7 +34,7 @@ public sealed class TrojanLikelihoodSliceTests(ITestOutputHelper output)
 
     private const double LogitGapFloor = 0.5;
 
-    private static readonly int[] SliceSeeds = [21, 22];
+    private static readonly int[] SliceSeeds = [1, 4];
 
     // Opt-in outside scripts/test.sh (which sets it): it costs more than a minute, and its bounds rest on two runs (docs/probes.md):
     // AUDIT_TROJAN_SLICE=1 dotnet test tests/Audit.Evaluators.Tests --filter TrojanLikelihoodSliceTests
@@ -47,8 +52,6 @@ public sealed class TrojanLikelihoodSliceTests(ITestOutputHelper output)
         List<ZooRecipe> slice = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Where(r => SliceSeeds.Contains(r.Seed)).ToList();
         Assert.Equal(SliceSeeds.Length, slice.Count);
         Assert.All(slice, r => Assert.Equal(ZooSplits.Test, r.Split));
-
-        Assert.All(slice, r => Assert.Equal((Architecture.Mlp, ImageFormat.Gray28), (r.Architecture, r.Images)));
         ZooRecipe clean = Assert.Single(slice, r => !r.Backdoored);
         ZooRecipe backdoored = Assert.Single(slice, r => r.Backdoored);
 

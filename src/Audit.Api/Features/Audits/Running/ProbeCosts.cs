@@ -35,11 +35,9 @@ public static class ProbeCosts
         ["cue-divergence"] = 6,
         ["trigger-search"] = 30,
         // trojan-likelihood reads the four detectors' statistics (the scan once, then STRIP, clustering and spectral
-        // signatures) and those of the detectors its fit names; adversarial-sink runs its own walks on the model and a
-        // distilled reference. Measured in one trojan-scan 2.0.0 audit of the BadNets fixture (load ≈ 16, 2026-11-30):
-        // 55.7 s with the scan and 31.2 s. Since the fit of 2026-12-01 15:06 it also runs label-specific-scan (its own
-        // cost below) and the three read-alone or one-second detectors.
-        ["trojan-likelihood"] = 8 + 25 + 3,
+        // signatures); adversarial-sink runs its own walks on the model and a distilled reference. Measured in one
+        // trojan-scan 2.0.0 audit of the BadNets fixture (load ≈ 16, 2026-11-30): 55.7 s with the scan and 31.2 s.
+        ["trojan-likelihood"] = 8,
         ["adversarial-sink"] = 27,
 
         // Its own (source, target) search on the model and on a shadow it trains: on the zoo's ten-class models 4–66 s
