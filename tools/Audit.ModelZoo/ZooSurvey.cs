@@ -52,37 +52,14 @@ internal sealed record SurveyRecord(
     /// was inconclusive here takes its value from <paramref name="imputed"/> (the design split's mean); null when a
     /// feature is missing for any other reason (a base detector inconclusive, a detector not surveyed).
     /// </summary>
-    public double[]? Values(IReadOnlyList<string> names, IReadOnlyDictionary<string, double> imputed)
-    {
-        if (Features() is not { } features)
-        {
-            return null;
-        }
-
-        IReadOnlySet<string> inconclusive = InconclusiveDetectors();
-        var values = new double[names.Count];
-        for (int i = 0; i < names.Count; i++)
-        {
-            if (features.TryGetValue(names[i], out double value))
-            {
-                values[i] = value;
-            }
-            else if (TrojanLikelihoodModel.Imputable(names[i]) && inconclusive.Contains(TrojanLikelihoodModel.DetectorOf(names[i])) && imputed.TryGetValue(names[i], out double mean))
-            {
-                values[i] = mean;
-            }
-            else
-            {
-                return null;
-            }
-        }
-
-        return values;
-    }
+    public double[]? Values(IReadOnlyList<string> names, IReadOnlyDictionary<string, double> imputed) =>
+        Features() is { } features
+            ? TrojanLikelihoodFeatures.Values(names, features, InconclusiveDetectors(), i => imputed.TryGetValue(names[i], out double mean) ? mean : null)
+            : null;
 
     /// <summary>The features <paramref name="model"/> reads, as the probe gives them (see <see cref="Values"/>), or null.</summary>
     public double[]? FeaturesFor(TrojanLikelihoodModel model) =>
-        Values(model.Features, model.Features.Select((name, i) => (name, i)).ToDictionary(x => x.name, x => model.Means[x.i], StringComparer.Ordinal));
+        Features() is { } features ? TrojanLikelihoodFeatures.Values(model.Features, features, InconclusiveDetectors(), i => model.Means[i]) : null;
 }
 
 /// <summary>

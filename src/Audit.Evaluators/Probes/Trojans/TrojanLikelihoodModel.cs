@@ -58,6 +58,40 @@ public static class TrojanLikelihoodFeatures
         return features;
     }
 
+    /// <summary>
+    /// The values of <paramref name="names"/>, in order, as trojan-likelihood reads them: from <paramref name="available"/>,
+    /// or, for a feature of an optional detector (not one of <see cref="BaseDetectors"/>) that is
+    /// <paramref name="inconclusive"/>, the value <paramref name="imputedValue"/> gives for its index (the design split's
+    /// mean). Null when a feature is missing for any other reason. The fit and the audit both read features through
+    /// this, so they impute alike.
+    /// </summary>
+    public static double[]? Values(
+        IReadOnlyList<string> names, IReadOnlyDictionary<string, double> available, IReadOnlySet<string> inconclusive, Func<int, double?> imputedValue)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        ArgumentNullException.ThrowIfNull(available);
+        ArgumentNullException.ThrowIfNull(inconclusive);
+        ArgumentNullException.ThrowIfNull(imputedValue);
+        var values = new double[names.Count];
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (available.TryGetValue(names[i], out double value))
+            {
+                values[i] = value;
+            }
+            else if (TrojanLikelihoodModel.Imputable(names[i]) && inconclusive.Contains(TrojanLikelihoodModel.DetectorOf(names[i])) && imputedValue(i) is double mean)
+            {
+                values[i] = mean;
+            }
+            else
+            {
+                return null;
+            }
+        }
+
+        return values;
+    }
+
     /// <summary>The feature name of another detector's statistic.</summary>
     public static string StatisticOf(string probe) => probe + ".statistic";
 
@@ -193,28 +227,9 @@ public sealed record TrojanLikelihoodModel(
     public double[] Select(IReadOnlyDictionary<string, double> available, IReadOnlySet<string> inconclusive, out IReadOnlyList<string> imputed)
     {
         ArgumentNullException.ThrowIfNull(available);
-        ArgumentNullException.ThrowIfNull(inconclusive);
-        var filled = new List<string>();
-        double[] values = new double[Features.Count];
-        for (int i = 0; i < values.Length; i++)
-        {
-            string name = Features[i];
-            if (available.TryGetValue(name, out double value))
-            {
-                values[i] = value;
-            }
-            else if (Imputable(name) && inconclusive.Contains(DetectorOf(name)))
-            {
-                values[i] = Means[i];
-                filled.Add(name);
-            }
-            else
-            {
-                throw new InvalidOperationException($"trojan-likelihood needs the feature '{name}', which the detectors' findings do not give.");
-            }
-        }
-
-        imputed = filled;
+        double[] values = TrojanLikelihoodFeatures.Values(Features, available, inconclusive, i => Means[i])
+            ?? throw new InvalidOperationException($"trojan-likelihood needs the features '{string.Join("', '", Features.Where(n => !available.ContainsKey(n)))}', which the detectors' findings do not give and which cannot all be imputed.");
+        imputed = [.. Features.Where(n => !available.ContainsKey(n))];
         return values;
     }
 

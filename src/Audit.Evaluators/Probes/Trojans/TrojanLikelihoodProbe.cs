@@ -105,6 +105,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
         }
 
         double[] features = _model.Select(
+            // An inconclusive detector's details are not read even if they carry a statistic (the fit's survey reads none).
             TrojanLikelihoodFeatures.All(findings.Where(f => !inconclusive.Contains(f.Key)).ToDictionary(f => f.Key, f => f.Value.Details, StringComparer.Ordinal)),
             inconclusive,
             out IReadOnlyList<string> imputed);
