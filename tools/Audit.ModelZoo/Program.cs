@@ -48,7 +48,7 @@ switch (options.Command)
         await new ZooSurvey(options.Cache, trainer, options.Seed).AddProbeAsync(recipes, options.AddProbe, cancel.Token);
         return 0;
     case "survey":
-        await new ZooSurvey(options.Cache, trainer, options.Seed).RunAsync(recipes, options.Split ?? "all", cancel.Token);
+        await new ZooSurvey(options.Cache, trainer, options.Seed).RunAsync(recipes, options.Split ?? "all", cancel.Token, options.Probes);
         return 0;
     case "fit":
         return new ZooFit(options.Cache, options.Output).Run(options.Features);
@@ -95,18 +95,22 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// <summary>fit --features: fit on these features instead of choosing them on the design split.</summary>
     public IReadOnlyList<string>? Features { get; init; }
 
+    /// <summary>survey --probes: run only these detectors (into a scratch cache: the fit needs the full set).</summary>
+    public IReadOnlyList<string>? Probes { get; init; }
+
     /// <summary>report --docs: replace the generated section of this Markdown file.</summary>
     public string? Docs { get; init; }
 
     public const string Usage = """
         usage: Audit.ModelZoo <list|generate|survey|fit|features|report> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
-                              [--add-probe PROBE] [--features A,B,..] [--docs FILE]
+                              [--add-probe PROBE] [--probes A,B,..] [--features A,B,..] [--docs FILE]
           list      the recipes (split, name, trigger, hash)
           generate  train the recipes not yet in the cache (DIR/models)
           survey    train (if needed) and run the trojan detectors on every model, in catalog order (splits
                     interleaved), appending to DIR/survey/<split>.jsonl; resumes where it stopped.
                     --add-probe PROBE: run only PROBE on the models already surveyed and add it to their lines
+                    --probes A,B: survey only these detectors (for a scratch cache: fit and report need the full set)
           fit       choose features and fit trojan-likelihood on design, calibrate on calibration, measure on test;
                     writes --output (default src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json)
           features  one CSV line per surveyed model of --split (default design): recipe, label and every
@@ -124,7 +128,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
 
         string cache = Environment.GetEnvironmentVariable("AUDIT_ZOO_CACHE") is { Length: > 0 } configured ? configured : ".model-zoo";
         string? split = null, output = null, addProbe = null, docs = null;
-        IReadOnlyList<string>? features = null;
+        IReadOnlyList<string>? features = null, probes = null;
         int limit = int.MaxValue, skip = 0, seed = 20240613;
         IReadOnlyList<SplitSize> sizes = ZooCatalog.DefaultSizes;
         for (int i = 1; i < args.Length; i++)
@@ -141,6 +145,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                 case "--sizes": sizes = ParseSizes(value); i++; break;
                 case "--add-probe": addProbe = value; i++; break;
                 case "--features": features = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); i++; break;
+                case "--probes": probes = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); i++; break;
                 case "--docs": docs = value; i++; break;
                 default: return null;
             }
@@ -151,7 +156,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
             return null;
         }
 
-        return new ZooOptions(args[0], cache, split, limit, seed, output, sizes) { AddProbe = addProbe, Features = features, Docs = docs, Skip = skip };
+        return new ZooOptions(args[0], cache, split, limit, seed, output, sizes) { AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip };
     }
 
     private static List<SplitSize> ParseSizes(string value) =>

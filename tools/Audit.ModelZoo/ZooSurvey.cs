@@ -98,7 +98,7 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
     private static ProbeRunner Runner() =>
         new(new ProbeCatalog([.. TrojanProbes.All()]), static (path, device) => new OnnxModelSource(path, device));
 
-    public async Task RunAsync(IReadOnlyList<ZooRecipe> recipes, string label, CancellationToken cancellationToken)
+    public async Task RunAsync(IReadOnlyList<ZooRecipe> recipes, string label, CancellationToken cancellationToken, IReadOnlyList<string>? probes = null)
     {
         // One thread per survey process: on a shared machine several processes use cores better than one process's
         // threads waiting on each other, and one thread is the configuration the published figures were measured in.
@@ -121,15 +121,22 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
             ZooModel model = trainer.GetOrTrain(recipe);
             double trained = trainClock.Elapsed.TotalSeconds;
             var clock = Stopwatch.StartNew();
-            Dictionary<string, ProbeResult> results = await SurveyAsync(runner, model, Detectors, cancellationToken);
+            Dictionary<string, ProbeResult> results = await SurveyAsync(runner, model, probes ?? Detectors, cancellationToken);
             var record = new SurveyRecord(
                 model.Recipe.Name, model.Hash, model.Recipe.Split, auditSeed, model.Recipe, model.CleanAccuracy, model.AttackSuccessRate, model.Implanted,
                 results, model.TrainSeconds, Math.Round(clock.Elapsed.TotalSeconds, 2), LoadAverage());
             await File.AppendAllTextAsync(SurveyFile(cacheFolder, recipe.Split), JsonSerializer.Serialize(record, ZooJson.Options) + "\n", cancellationToken);
-            ProbeResult nc = record.Probes["neural-cleanse"];
+            // The first detector surveyed speaks for the model on the console (Neural Cleanse in a full survey).
+            (string first, ProbeResult nc) = record.Probes.First();
             Console.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"{TimeProvider.System.GetUtcNow():HH:mm:ss} {recipe.Split,-12} {recipe.Name,-40} acc {model.CleanAccuracy:P0} asr {model.AttackSuccessRate?.ToString("P0", CultureInfo.InvariantCulture) ?? "-",5} NC {nc.Statistic,6:F2} class {nc.SuspectedClass} (target {(recipe.Backdoored ? recipe.TargetClass : -1)}) train {(trained < 1 ? "cached" : $"{model.TrainSeconds:F0}s")} survey {record.SurveySeconds:F0}s load {record.LoadAverage:F1}"));
+                $"{TimeProvider.System.GetUtcNow():HH:mm:ss} {recipe.Split,-12} {recipe.Name,-40} acc {model.CleanAccuracy:P0} asr {model.AttackSuccessRate?.ToString("P0", CultureInfo.InvariantCulture) ?? "-",5} {first} {nc.Statistic,6:F2} class {nc.SuspectedClass} (target {(recipe.Backdoored ? recipe.TargetClass : -1)}) train {(trained < 1 ? "cached" : $"{model.TrainSeconds:F0}s")} survey {record.SurveySeconds:F0}s load {record.LoadAverage:F1}"));
+        }
+
+        if (probes is not null)
+        {
+            // A partial survey has no verdicts to tabulate (trojan-likelihood needs the full set of detectors).
+            return;
         }
 
         TrojanLikelihoodModel? fitted = TrojanLikelihoodModel.Embedded();
