@@ -150,7 +150,33 @@ internal sealed class ClassifierEvidence : IDisposable
             throw new DatasetRejectedException("The model's first output must be class scores [N, C] with C ≥ 2.");
         }
 
+        // Once per audit: a model whose scores are NaN or infinite (a diverged training) makes every statistic NaN,
+        // and a NaN anomaly index compared with a threshold reads as "not flagged" — a pass on a model nobody measured.
+        string? notFinite = context.Session.GetOrCreate($"finite-scores|{context.DatasetPath}", () => NonFiniteScores(model, inputs));
+        if (notFinite.Length > 0)
+        {
+            throw new InvalidOperationException(notFinite);
+        }
+
         return new ClassifierEvidence(model, AuditedModel, dataset, context.DatasetPath, inputs, low, high, classes, context.Session, context.Timings);
+    }
+
+    /// <summary>Inputs whose scores are checked for NaN and infinity before any trojan probe reads the model.</summary>
+    private const int FiniteCheckInputs = 16;
+
+    /// <summary>Empty when the model's scores on the first clean inputs are finite; else why no trojan probe can read it.</summary>
+    private static string NonFiniteScores(IDifferentiableModel model, Tensor inputs)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        long count = Math.Min(FiniteCheckInputs, inputs.shape[0]);
+        Tensor scores = model.Forward(inputs[..(int)count]);
+        long rows = scores.reshape(scores.shape[0], -1).isfinite().all(1).logical_not().sum().item<long>();
+        return rows == 0
+            ? ""
+            : string.Create(
+                System.Globalization.CultureInfo.InvariantCulture,
+                $"The model's class scores are not finite numbers (NaN or infinity) on {rows} of the first {count} evidence inputs: its training probably diverged, and no trojan statistic can be measured on it.");
     }
 
     /// <summary>Predicted classes of <paramref name="inputs"/>, batched, on the device.</summary>
