@@ -34,4 +34,35 @@ public sealed class SaliencyPersistenceProbeTests(ITestOutputHelper output)
         Assert.Equal(Verdict.Pass, clean.Verdict);
         Assert.True((double)clean.Details["statistic"]! <= 2.5, $"clean statistic {clean.Details["statistic"]}");
     }
+
+    /// <summary>
+    /// The same model gave the clean example's saliency persistence 1.3546 in one audit and 1.4402 in the next on one AMD
+    /// EPYC (2026-12-01): the probe ran on whichever pool thread it got, at that thread's libtorch thread count. It
+    /// pins its thread now, as the scans do; so does the weight signature, the other detector that reads the model alone.
+    /// </summary>
+    [Theory]
+    [InlineData("saliency-persistence")]
+    [InlineData("weight-signature")]
+    public async Task TheFinding_IsTheSame_WhateverTheHostsThreadCount(string id)
+    {
+        IProbe probe = id == "saliency-persistence" ? new SaliencyPersistenceProbe() : new WeightSignatureProbe();
+        TrainedFixture model = TrojanFixtures.Get(TrojanFixtures.Clean);
+        int before = TorchSharp.torch.get_num_threads();
+        try
+        {
+            var findings = new List<string>();
+            foreach (int threads in new[] { 1, 2, 4 })
+            {
+                TorchSharp.torch.set_num_threads(threads);
+                ProbeOutcome outcome = await Task.Run(() => probe.RunAsync(ProbeHarness.Context(probe, model), CancellationToken.None));
+                findings.Add(outcome.Details.ToJsonString());
+            }
+
+            Assert.All(findings, f => Assert.Equal(findings[0], f));
+        }
+        finally
+        {
+            TorchSharp.torch.set_num_threads(before);
+        }
+    }
 }
