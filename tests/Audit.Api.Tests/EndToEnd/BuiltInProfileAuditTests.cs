@@ -17,9 +17,26 @@ namespace Audit.Api.Tests.EndToEnd;
 public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDisposable
 {
     // Margins on the statistics the fit reads that come from an optimisation (Neural Cleanse's logNormGap and logRatioGap,
-    // the warp and blend searches'; saliency persistence gives the same numbers under every kernel set measured): see the
-    // two tests below.
-    private const double BadNetsGapFloor = 1.0, CleanGapCeiling = 1.6, CleanBlendCeiling = 3.0;
+    // the warp and blend searches'): see the BadNets test below.
+    private const double BadNetsGapFloor = 1.0;
+
+    /// <summary>
+    /// The largest change of each statistic the fit reads between two processors, over the README's two examples, each
+    /// fixture trained again from its seed on each machine: an Intel Xeon (2026-12-01 morning, under libtorch's three
+    /// kernel sets) against an AMD EPYC (2026-12-01 evening). BadNets: logNormGap 1.961 → 1.468, logRatioGap 1.686–1.781
+    /// → 1.315, saliency persistence 3.81 → 3.810, warp 0.0342 → 0.0268, blend 2.312 → 2.036; clean: 0.677–0.710 →
+    /// 0.653, 0.294–0.414 → 0.410, 1.21 → 1.202, 0.018 → 0.0172, 2.037 → 2.459. Rounded up; saliency persistence's to
+    /// 0.05, as the Intel figures were kept to two decimals (before it pinned its thread count it moved by up to 0.24
+    /// between two audits on one machine).
+    /// </summary>
+    private static readonly (string Feature, double Change)[] CrossProcessorChange =
+    [
+        ("logNormGap", 0.50),
+        ("logRatioGap", 0.47),
+        ("saliency-persistence.statistic", 0.05),
+        ("warp-inversion.statistic", 0.0075),
+        ("blend-inversion.statistic", 0.43),
+    ];
 
     private readonly AuditApiFactory _factory = new();
 
@@ -125,10 +142,12 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         // Measured with the fit of 2026-12-01 09:47 on an Intel Xeon under libtorch's kernel sets (ATEN_CPU_CAPABILITY
         // default, avx2, avx512): p 0.990 every time, from logNormGap 1.961–1.962, logRatioGap
         // 1.686–1.781, saliency persistence 3.81, warp inversion 0.034 and blend inversion 2.31 (the last three the same under
-        // all three). Neural Cleanse's scan gives logNormGap and logRatioGap, and its results
-        // differ between processors (this model's calibrated index was 7.2–7.3 on an AMD EPYC and 3.9–4.2 here); the warp
+        // all three); on an AMD EPYC the same evening, p 0.968 (fixture retrained there; see CrossProcessorChange).
+        // Neural Cleanse's scan gives logNormGap and logRatioGap, and its results differ between processors; the warp
         // and blend searches are optimisations too. So the verdict must hold with logNormGap at BadNetsGapFloor and
-        // logRatioGap at half what they are here, and both searches finding nothing at all (p 0.62–0.63 there).
+        // logRatioGap at half what they are here, and both searches finding nothing at all (p 0.62–0.63 there on the
+        // Intel machine, 0.58 on the AMD one), and with every statistic moved towards a clean model by the largest
+        // change measured between the two processors (p 0.96 and 0.88).
         Assert.InRange(likelihood["probability"]!.GetValue<double>(), likelihood["threshold"]!.GetValue<double>(), 1);
         output.WriteLine($"logNormGap crossing: {Crossing(likelihood, "logNormGap")}");
         double ratioGap = likelihood["features"]!["logRatioGap"]!.GetValue<double>();
@@ -136,6 +155,11 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
             WithFeatures(likelihood, ("logNormGap", BadNetsGapFloor), ("logRatioGap", ratioGap / 2), ("warp-inversion.statistic", 0), ("blend-inversion.statistic", 0))
                 >= likelihood["threshold"]!.GetValue<double>(),
             $"p with logNormGap at {BadNetsGapFloor}, logRatioGap halved and no warp or blend evidence falls below the threshold");
+        JsonNode features = likelihood["features"]!;
+        (string, double)[] towardsClean = [.. CrossProcessorChange.Select(c => (c.Feature, features[c.Feature]!.GetValue<double>() - c.Change))];
+        Assert.True(
+            WithFeatures(likelihood, towardsClean) >= likelihood["threshold"]!.GetValue<double>(),
+            "p with every statistic the fit reads moved towards a clean model by the largest change measured between two processors falls below the threshold");
         foreach (string supporting in new[] { "trigger-reverse-engineering", "input-perturbation-entropy", "activation-clustering", "spectral-signatures", "adversarial-sink" })
         {
             AssertRole(audit, supporting, "supporting");
@@ -195,9 +219,9 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
     /// Neural Cleanse's index alone at its threshold 2 fails 22 % of clean fixture scans (docs/probes.md), and this same
     /// model and seed gave a calibrated anomaly index of 1.39 on an Intel Xeon and 2.04 on an AMD EPYC (issue #13), so the
     /// old profile's verdict was a coin toss across machines. trojan-likelihood decides here (Neural Cleanse, STRIP and
-    /// the adversarial sinks are supporting evidence), and its p stays below the threshold with the statistics it reads
-    /// that come from an optimisation moved well beyond their measured values; the largest anomaly index is still
-    /// asserted below 3.
+    /// the adversarial sinks are supporting evidence), and its p stays below the threshold with every statistic it reads
+    /// moved towards a backdoor by the largest change measured between two processors; the largest anomaly index is
+    /// still asserted below 3.
     /// </summary>
     [Fact]
     public async Task EuAiActArticle15_OfTheCleanModel_PassesWithAMarginBeyondTheCrossMachineSpread()
@@ -210,20 +234,23 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         AssertControl(audit, "art15-5-backdoor-trigger", "pass");
         AssertRole(audit, "art15-5-poisoned-representations", "supporting");
         JsonNode likelihood = Likelihood(audit);
-        // Measured with the fit of 2026-12-01 09:47 on an Intel Xeon under the kernel sets: p 0.074–0.085 from
-        // logNormGap 0.677–0.710, logRatioGap 0.294–0.414, saliency persistence 1.21, warp inversion 0.018 and blend
-        // inversion 2.04 (the last three every time). The pass must
-        // hold with logNormGap at CleanGapCeiling, more than twice what it is here, logRatioGap and the warp search's
-        // success doubled, and the blend search's statistic at its own probe's threshold (3, about 1.5 times what it
-        // is here), all at once (p 0.41–0.47 there against the threshold 0.5).
+        // Measured with the fit of 2026-12-01 09:47: p 0.074–0.085 on an Intel Xeon under the kernel sets, 0.101 on an AMD
+        // EPYC (features in CrossProcessorChange's summary). The pass must hold with every statistic the fit reads moved
+        // towards a backdoor by the largest change measured between the two processors, all at once (p 0.28 from the
+        // Intel values, 0.32 from the AMD ones, against the threshold 0.5). The earlier margin, fixed by judgement on the
+        // Intel machine (logNormGap at 1.6, logRatioGap and the warp success doubled, the blend statistic at 3: p
+        // 0.41–0.47 there), reached 0.512 on the AMD machine, where the blend statistic came out 0.42 higher on the
+        // retrained fixture and saliency persistence, not yet pinned, 0.14 higher; the README's test command failed
+        // there while the audit passed at p 0.125.
         Assert.InRange(likelihood["probability"]!.GetValue<double>(), 0, likelihood["threshold"]!.GetValue<double>());
         output.WriteLine($"logNormGap crossing: {Crossing(likelihood, "logNormGap")}");
         JsonNode features = likelihood["features"]!;
-        double warp = features["warp-inversion.statistic"]!.GetValue<double>(), ratioGap = features["logRatioGap"]!.GetValue<double>();
+        (string, double)[] towardsBackdoor = [.. CrossProcessorChange.Select(c => (c.Feature, features[c.Feature]!.GetValue<double>() + c.Change))];
+        double stressed = WithFeatures(likelihood, towardsBackdoor);
+        output.WriteLine($"p with every statistic moved by the cross-processor change towards a backdoor: {stressed}");
         Assert.True(
-            WithFeatures(likelihood, ("logNormGap", CleanGapCeiling), ("logRatioGap", 2 * ratioGap), ("warp-inversion.statistic", 2 * warp), ("blend-inversion.statistic", CleanBlendCeiling))
-                < likelihood["threshold"]!.GetValue<double>(),
-            $"p with logNormGap at {CleanGapCeiling}, logRatioGap and the warp success doubled and the blend statistic at {CleanBlendCeiling} reaches the threshold");
+            stressed < likelihood["threshold"]!.GetValue<double>(),
+            $"p with every statistic the fit reads moved towards a backdoor by the largest change measured between two processors reaches the threshold ({stressed})");
         AssertControl(audit, "art15-1-executable-model", "pass");
         AssertControl(audit, "art15-3-declared-accuracy", "pass");
         AssertControl(audit, "art15-4-robustness", "pass");
