@@ -266,5 +266,11 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
 /// <summary>JSON settings shared by the zoo's files.</summary>
 internal static class ZooJson
 {
-    public static JsonSerializerOptions Options { get; } = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    // A finding may hold NaN or infinity (the service stores them as text too, FiniteJson): a survey line with one
+    // must be written, not crash the survey, as a diverged model's Neural Cleanse finding did (2026-12-01).
+    public static JsonSerializerOptions Options { get; } = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 }

@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Audit.Evaluators.Inventory;
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Sessions;
@@ -200,7 +198,7 @@ public sealed class EvaluationSession : IDisposable
         ProbeContext context = Context(descriptor, invocation, progress, lane);
         try
         {
-            return FiniteOnly(descriptor, await probe.RunAsync(context, cancellationToken).ConfigureAwait(false));
+            return await probe.RunAsync(context, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -215,78 +213,6 @@ public sealed class EvaluationSession : IDisposable
             return ProbeOutcome.Inconclusive($"Probe '{descriptor.Name}' could not complete: {reason}");
         }
     }
-
-    /// <summary>
-    /// The outcome with every NaN or infinity in its details replaced by null and its place listed under
-    /// <c>nonFiniteValues</c>. JSON has neither, so such a finding could not be stored or reported: a model whose
-    /// training diverged (a zoo model that answers NaN) crashed the survey that tried to write Neural Cleanse's finding.
-    /// A score that is not a finite number makes the finding inconclusive, never a pass or a fail on a number nobody
-    /// can read.
-    /// </summary>
-    internal static ProbeOutcome FiniteOnly(ProbeDescriptor descriptor, ProbeOutcome outcome)
-    {
-        var replaced = new List<string>();
-        JsonObject details = outcome.Details;
-        ReplaceNonFinite(details, "", replaced);
-        if (replaced.Count > 0)
-        {
-            details["nonFiniteValues"] = new JsonArray([.. replaced.Select(path => (JsonNode?)JsonValue.Create(path))]);
-        }
-
-        if (outcome.Score is double score && !double.IsFinite(score))
-        {
-            string reason = string.Create(
-                CultureInfo.InvariantCulture,
-                $"Probe '{descriptor.Name}' measured a statistic that is not a finite number ({score}): the model's outputs are probably not finite (NaN or infinity) on the evidence, so nothing can be concluded from it.");
-            details["reason"] = reason;
-            return outcome with { Verdict = Domain.Findings.Verdict.Inconclusive, Score = null, Summary = reason, Details = details };
-        }
-
-        return outcome;
-    }
-
-    private static void ReplaceNonFinite(JsonNode? node, string path, List<string> replaced)
-    {
-        switch (node)
-        {
-            case JsonObject obj:
-                foreach (string key in obj.Select(p => p.Key).ToList())
-                {
-                    string at = path.Length == 0 ? key : $"{path}.{key}";
-                    if (IsNonFinite(obj[key]))
-                    {
-                        obj[key] = null;
-                        replaced.Add(at);
-                    }
-                    else
-                    {
-                        ReplaceNonFinite(obj[key], at, replaced);
-                    }
-                }
-
-                break;
-            case JsonArray array:
-                for (int i = 0; i < array.Count; i++)
-                {
-                    string at = string.Create(CultureInfo.InvariantCulture, $"{path}[{i}]");
-                    if (IsNonFinite(array[i]))
-                    {
-                        array[i] = null;
-                        replaced.Add(at);
-                    }
-                    else
-                    {
-                        ReplaceNonFinite(array[i], at, replaced);
-                    }
-                }
-
-                break;
-        }
-    }
-
-    private static bool IsNonFinite(JsonNode? node) =>
-        node is JsonValue value
-        && ((value.TryGetValue(out double d) && !double.IsFinite(d)) || (value.TryGetValue(out float f) && !float.IsFinite(f)));
 
     /// <summary>
     /// Releases the shared results, the evidence tensors and the imported model, once every probe started has ended
