@@ -127,10 +127,10 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
                 results, model.TrainSeconds, Math.Round(clock.Elapsed.TotalSeconds, 2), LoadAverage());
             await File.AppendAllTextAsync(SurveyFile(cacheFolder, recipe.Split), JsonSerializer.Serialize(record, ZooJson.Options) + "\n", cancellationToken);
             // The first detector surveyed speaks for the model on the console (Neural Cleanse in a full survey).
-            (string first, ProbeResult nc) = record.Probes.First();
+            (string first, ProbeResult headline) = record.Probes.First();
             Console.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"{TimeProvider.System.GetUtcNow():HH:mm:ss} {recipe.Split,-12} {recipe.Name,-40} acc {model.CleanAccuracy:P0} asr {model.AttackSuccessRate?.ToString("P0", CultureInfo.InvariantCulture) ?? "-",5} {first} {nc.Statistic,6:F2} class {nc.SuspectedClass} (target {(recipe.Backdoored ? recipe.TargetClass : -1)}) train {(trained < 1 ? "cached" : $"{model.TrainSeconds:F0}s")} survey {record.SurveySeconds:F0}s load {record.LoadAverage:F1}"));
+                $"{TimeProvider.System.GetUtcNow():HH:mm:ss} {recipe.Split,-12} {recipe.Name,-40} acc {model.CleanAccuracy:P0} asr {model.AttackSuccessRate?.ToString("P0", CultureInfo.InvariantCulture) ?? "-",5} {first} {headline.Statistic,6:F2} class {headline.SuspectedClass} (target {(recipe.Backdoored ? recipe.TargetClass : -1)}) train {(trained < 1 ? "cached" : $"{model.TrainSeconds:F0}s")} survey {record.SurveySeconds:F0}s load {record.LoadAverage:F1}"));
         }
 
         if (probes is not null)

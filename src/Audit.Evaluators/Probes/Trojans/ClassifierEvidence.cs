@@ -152,7 +152,7 @@ internal sealed class ClassifierEvidence : IDisposable
 
         // Once per audit: a model whose scores are NaN or infinite (a diverged training) makes every statistic NaN,
         // and a NaN anomaly index compared with a threshold reads as "not flagged" — a pass on a model nobody measured.
-        string? notFinite = context.Session.GetOrCreate($"finite-scores|{context.DatasetPath}", () => NonFiniteScores(model, inputs));
+        string notFinite = context.Session.GetOrCreate($"finite-scores|{context.DatasetPath}", () => NonFiniteScores(model, inputs));
         if (notFinite.Length > 0)
         {
             throw new InvalidOperationException(notFinite);
