@@ -124,6 +124,8 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
     public ZooModel Train(ZooRecipe recipe, string hash, string stem)
     {
         var clock = Stopwatch.StartNew();
+        // Training runs convolution gradients: on a processor whose oneDNN ones are wrong, libtorch's own must run.
+        Audit.Evaluators.Runtime.ConvolutionKernelCheck.EnsureVerified();
         torch.set_num_threads(1);
         torch.manual_seed(recipe.Seed);
         using var generator = new torch.Generator((ulong)recipe.Seed);

@@ -11,7 +11,8 @@ namespace Audit.Evaluators.Models;
 /// <param name="TorchSharpVersion">TorchSharp's assembly informational version.</param>
 /// <param name="LibTorchVersion">The native libtorch version TorchSharp loaded.</param>
 /// <param name="Threads">libtorch's intra-op thread count in this process.</param>
-public sealed record TorchRuntimeInfo(string TorchSharpVersion, string LibTorchVersion, int Threads)
+/// <param name="ConvolutionKernels">Which CPU kernels the float32 convolutions use here and why (<see cref="Runtime.ConvolutionKernelCheck"/>).</param>
+public sealed record TorchRuntimeInfo(string TorchSharpVersion, string LibTorchVersion, int Threads, Runtime.ConvolutionKernels ConvolutionKernels)
 {
     /// <summary>Reads the versions and thread count of the libtorch this process loaded (loading it if needed).</summary>
     public static TorchRuntimeInfo Current()
@@ -19,6 +20,6 @@ public sealed record TorchRuntimeInfo(string TorchSharpVersion, string LibTorchV
         string managed = typeof(torch).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
             ?? typeof(torch).Assembly.GetName().Version?.ToString()
             ?? "unknown";
-        return new TorchRuntimeInfo(managed.Split('+')[0], torch.__version__, torch.get_num_threads());
+        return new TorchRuntimeInfo(managed.Split('+')[0], torch.__version__, torch.get_num_threads(), Runtime.ConvolutionKernelCheck.EnsureVerified());
     }
 }

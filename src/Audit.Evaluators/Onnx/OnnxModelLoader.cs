@@ -155,6 +155,8 @@ public static class OnnxModelLoader
 
     private static OnnxGraph Compile(ModelProto model, ComputeDevice device, OnnxImportLimits limits)
     {
+        // Before the first tensor of any model: a processor whose oneDNN convolutions are wrong gets libtorch's own.
+        Runtime.ConvolutionKernelCheck.EnsureVerified();
         GraphProto graph = model.Graph;
         int opset = DefaultOpset(model);
         IReadOnlyList<string> unsupported = FindUnsupported(model);

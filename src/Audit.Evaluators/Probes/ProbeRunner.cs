@@ -31,6 +31,8 @@ public sealed class ProbeRunner
     public EvaluationSession Open(string modelPath, string? datasetPath, string? deviceSetting, int seed, ModelInventory? inventory = null, ProbeTimings? timings = null, int? lanes = null)
     {
         ComputeDevice device = ComputeDevice.Resolve(deviceSetting);
+        // Before any probe computes: a processor whose oneDNN convolutions are wrong gets libtorch's own kernels.
+        Runtime.ConvolutionKernelCheck.EnsureVerified();
         // One lane by default: with two, lane probes on the multi-input deception export failed inside libtorch
         // ("Expected false to be true") in 2 of about 10 audits (docs/benchmarks.md, issue #14), a race not yet found.
         // One lane still runs them on one thread, so their numbers do not depend on the host's thread count.

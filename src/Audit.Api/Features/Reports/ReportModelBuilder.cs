@@ -292,6 +292,7 @@ public static class ReportModelBuilder
             new("libtorch intra-op threads", runtime.Threads.ToString(CultureInfo.InvariantCulture)),
             new("TorchSharp", runtime.TorchSharpVersion),
             new("libtorch", runtime.LibTorchVersion),
+            new("convolution kernels", $"{runtime.ConvolutionKernels.Kernels}: {runtime.ConvolutionKernels.Detail}"),
             new(".NET", RuntimeInformation.FrameworkDescription),
             new("operating system", $"{RuntimeInformation.OSDescription} ({RuntimeInformation.OSArchitecture})"),
             new("service version", ServiceVersion),

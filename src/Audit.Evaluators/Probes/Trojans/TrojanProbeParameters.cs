@@ -115,7 +115,8 @@ internal static class TrojanProbeParameters
     /// <summary>
     /// What reproduces the scan's numbers: the seed, the fixed intra-op thread count, the tensor library's versions,
     /// and the processor with libtorch's kernel choice (vectorised kernels of another instruction set round
-    /// differently; setting <c>ATEN_CPU_CAPABILITY</c> to the recorded value before start reproduces them elsewhere).
+    /// differently; setting <c>ATEN_CPU_CAPABILITY</c> to the recorded value before start reproduces them elsewhere),
+    /// and whether the convolutions ran on oneDNN or on libtorch's own kernels (<see cref="Runtime.ConvolutionKernelCheck"/>).
     /// </summary>
     public static System.Text.Json.Nodes.JsonObject Reproducibility(int seed)
     {
@@ -128,6 +129,7 @@ internal static class TrojanProbeParameters
             ["libTorch"] = runtime.LibTorchVersion,
             ["processor"] = Processor(),
             ["cpuCapability"] = Environment.GetEnvironmentVariable("ATEN_CPU_CAPABILITY") is { Length: > 0 } forced ? forced : "auto (libtorch's best for the processor)",
+            ["convolutionKernels"] = $"{runtime.ConvolutionKernels.Kernels}: {runtime.ConvolutionKernels.Detail}",
         };
     }
 

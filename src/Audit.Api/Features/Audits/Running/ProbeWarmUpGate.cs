@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using Audit.Api.Infrastructure;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Sessions;
@@ -51,6 +52,7 @@ public sealed class ProbeWarmUpGate : IDisposable
         try
         {
             long started = _time.GetTimestamp();
+            LogConvolutionKernels();
             IReadOnlyList<ProbeInvocation> probes = ProbeWarmUp.ProfileProbes();
             await ProbeWarmUp.RunAsync(_runner, probes, Path.GetTempPath(), _options.Device, _options.Worker.Seed, cancellationToken);
             _logger.LogInformation(
@@ -66,6 +68,19 @@ public sealed class ProbeWarmUpGate : IDisposable
 #pragma warning restore CA1031
         {
             _logger.LogWarning(ex, "The probe warm-up failed; the first audit compiles the probes' code instead");
+        }
+    }
+
+    private void LogConvolutionKernels()
+    {
+        ConvolutionKernels kernels = ConvolutionKernelCheck.EnsureVerified();
+        if (kernels.OneDnnTurnedOff)
+        {
+            _logger.LogWarning("Convolutions run on {Kernels}: {Detail}. Audits are right but slower; see docs/operations.md", kernels.Kernels, kernels.Detail);
+        }
+        else
+        {
+            _logger.LogInformation("Convolutions run on {Kernels}: {Detail}", kernels.Kernels, kernels.Detail);
         }
     }
 }
