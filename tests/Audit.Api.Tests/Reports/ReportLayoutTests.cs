@@ -171,13 +171,14 @@ public sealed class ReportLayoutTests
         Assert.Contains("threshold 0.5;", settings["trojans / strip"], StringComparison.Ordinal);
         Assert.Contains("(probe default)", settings["deception / linear-deception"], StringComparison.Ordinal);
         Assert.Contains("maxSteps = 400", text);
-        foreach (var name in new[] { "TorchSharp", "libtorch", "libtorch intra-op threads", ".NET", "operating system", "service commit" })
+        foreach (var name in new[] { "TorchSharp", "libtorch", "libtorch intra-op threads", "convolution kernels", ".NET", "operating system", "service commit" })
         {
             Assert.False(string.IsNullOrWhiteSpace(settings[name]), name);
             Assert.Contains(name, text);
         }
 
         Assert.DoesNotContain("parameters defaults", text);
+        Assert.StartsWith(Audit.Evaluators.Runtime.ConvolutionKernelCheck.EnsureVerified().Kernels + ":", settings["convolution kernels"], StringComparison.Ordinal);
     }
 
     [Fact]

@@ -159,5 +159,9 @@ public sealed class NeuralCleanseProbeTests(ITestOutputHelper output)
         Assert.Equal(one.Score, two.Score);
         Assert.Equal(TrojanProbeParameters.ScanThreads, (int)one.Details["reproducibility"]!["scanThreads"]!);
         Assert.Equal(7, (int)one.Details["reproducibility"]!["seed"]!);
+        Assert.StartsWith(
+            Audit.Evaluators.Runtime.ConvolutionKernelCheck.EnsureVerified().Kernels + ":",
+            (string)one.Details["reproducibility"]!["convolutionKernels"]!,
+            StringComparison.Ordinal);
     }
 }
