@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Runtime;
 using Xunit.Abstractions;
@@ -26,5 +27,36 @@ public sealed class ConvolutionKernelCheckTests(ITestOutputHelper output)
         Assert.Same(first, ConvolutionKernelCheck.EnsureVerified());
         Assert.Same(first, TorchRuntimeInfo.Current().ConvolutionKernels);
         Assert.Contains("float64", first.Detail, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A process started without oneDNN settings (the service's default) ends on right kernels: oneDNN kept where its
+    /// convolutions pass, turned off where they do not. The test processes themselves may run under a setting
+    /// (scripts/test.sh), so the default is checked in a fresh process: the zoo tool's <c>kernels</c> command.
+    /// </summary>
+    [Fact]
+    public async Task AFreshProcessWithoutOneDnnSettings_EndsOnRightKernels()
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Audit.ModelZoo.dll"));
+        start.ArgumentList.Add("kernels");
+        start.Environment.Remove("ONEDNN_MAX_CPU_ISA");
+        start.Environment.Remove("DNNL_MAX_CPU_ISA");
+        using Process process = Process.Start(start)!;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        Task<string> error = process.StandardError.ReadToEndAsync(timeout.Token);
+        string verdict = await process.StandardOutput.ReadToEndAsync(timeout.Token);
+        await process.WaitForExitAsync(timeout.Token);
+        string errors = await error;
+
+        output.WriteLine($"exit {process.ExitCode}: {verdict}");
+        Assert.True(process.ExitCode is 0 or 3, $"exit {process.ExitCode}: {verdict}{errors}");
+        Assert.Contains("matched float64", verdict, StringComparison.Ordinal);
+        Assert.StartsWith(process.ExitCode == 3 ? "libtorch native: oneDNN (and NNPACK) turned off" : "oneDNN:", verdict, StringComparison.Ordinal);
     }
 }

@@ -78,6 +78,21 @@ switch (options.Command)
         return 0;
     }
 
+    case "kernels":
+        // Which convolution kernels a fresh process of this machine ends on (scripts/test.sh asks before the tests):
+        // 0 oneDNN kept, 3 oneDNN turned off (right but slower), 1 no right kernels.
+        try
+        {
+            Audit.Evaluators.Runtime.ConvolutionKernels kernels = Audit.Evaluators.Runtime.ConvolutionKernelCheck.EnsureVerified();
+            Console.WriteLine($"{kernels.Kernels}: {kernels.Detail}");
+            return kernels.OneDnnTurnedOff ? 3 : 0;
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 1;
+        }
+
     default:
         Console.Error.WriteLine(ZooOptions.Usage);
         return 2;
@@ -102,7 +117,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public string? Docs { get; init; }
 
     public const string Usage = """
-        usage: Audit.ModelZoo <list|generate|survey|fit|features|report> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
+        usage: Audit.ModelZoo <list|generate|survey|fit|features|report|kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
                               [--add-probe PROBE] [--probes A,B,..] [--features A,B,..] [--docs FILE]
           list      the recipes (split, name, trigger, hash)
@@ -117,6 +132,8 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     meta-classifier feature, for offline analysis on the design split
           report    the Markdown tables of the surveyed splits, with the embedded model (or the --output file);
                     --docs FILE: write the test split's tables into FILE between the zoo-results markers
+          kernels   run the service's convolution-kernel check in a fresh process and print its verdict; exit 0 when
+                    oneDNN is kept, 3 when it was turned off (right but slower), 1 when no kernels are right
         """;
 
     public static ZooOptions? Parse(string[] args)

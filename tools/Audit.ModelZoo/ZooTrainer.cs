@@ -170,11 +170,30 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
         }
 
         network.eval();
+        EnsureFinite(network, stem);
         (double accuracy, double? asr) = Measure(recipe, network);
         string onnx = stem + ".onnx";
         WriteAtomically(onnx, path => ZooNetworks.Save(network, recipe, path));
         string sha = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(onnx)));
         return new ZooModel(recipe, hash, Path.GetFileName(onnx), sha, accuracy, asr, Math.Round(clock.Elapsed.TotalSeconds, 2));
+    }
+
+    /// <summary>
+    /// Refuses a network whose training diverged (a weight that is NaN or infinite): such a model answers NaN for every
+    /// input, and caching it would put a model that was never trained into the zoo's splits. On the AMD EPYC whose
+    /// convolution gradients were wrong, seven ResNets were cached like that before anyone noticed (docs/probes.md).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A parameter or buffer is not finite.</exception>
+    internal static void EnsureFinite(nn.Module network, string name)
+    {
+        using var scope = torch.NewDisposeScope();
+        foreach ((string parameter, Tensor value) in network.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(network.named_buffers()))
+        {
+            if (value.is_floating_point() && !torch.isfinite(value).all().item<bool>())
+            {
+                throw new InvalidOperationException($"Training of {Path.GetFileName(name)} diverged: {parameter} holds NaN or infinite values. Nothing was cached; check the machine (docs/operations.md, \"Convolution kernels: the start-up check\") and the recipe.");
+            }
+        }
     }
 
     private static void Poison(ZooRecipe recipe, Tensor images, Tensor labels, torch.Generator generator)

@@ -21,21 +21,23 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
     private const double BadNetsGapFloor = 1.0;
 
     /// <summary>
-    /// The largest change of each statistic the fit reads between two processors, over the README's two examples, each
+    /// The largest change of each statistic the fit reads between machines, over the README's two examples, each
     /// fixture trained again from its seed on each machine: an Intel Xeon (2026-12-01 morning, under libtorch's three
-    /// kernel sets) against an AMD EPYC (2026-12-01 evening). BadNets: logNormGap 1.961 → 1.468, logRatioGap 1.686–1.781
-    /// → 1.315, saliency persistence 3.81 → 3.810, warp 0.0342 → 0.0268, blend 2.312 → 2.036; clean: 0.677–0.710 →
-    /// 0.653, 0.294–0.414 → 0.410, 1.21 → 1.202, 0.018 → 0.0172, 2.037 → 2.459. Rounded up; saliency persistence's to
-    /// 0.05, as the Intel figures were kept to two decimals (before it pinned its thread count it moved by up to 0.24
-    /// between two audits on one machine).
+    /// kernel sets) and an AMD EPYC, first with oneDNN's wrong convolution gradients (2026-12-01 evening; docs/benchmarks.md,
+    /// "Wrong convolution gradients on an AMD EPYC") and then with libtorch's own kernels (21:15 UTC). BadNets: logNormGap
+    /// 1.961 / 1.468 / 1.996, logRatioGap 1.686–1.781 / 1.315 / 1.891, saliency persistence 3.81 / 3.810 / 3.851, warp
+    /// 0.0342 / 0.0268 / 0.0354, blend 2.312 / 2.036 / 1.719; clean: 0.677–0.710 / 0.653 / 0.622, 0.294–0.414 / 0.410 /
+    /// 0.268, 1.21 / 1.202 / 1.488, 0.018 / 0.0172 / 0.009, 2.037 / 2.459 / 2.285. Rounded up, and never below what an
+    /// earlier pair of machines gave (the wrong-gradient machine set the two gaps' margins, the right one the rest).
+    /// With these, the clean example gives p 0.41 (Intel), 0.45 and 0.44 (AMD), the BadNets one 0.93, 0.80 and 0.92.
     /// </summary>
     private static readonly (string Feature, double Change)[] CrossProcessorChange =
     [
         ("logNormGap", 0.50),
         ("logRatioGap", 0.47),
-        ("saliency-persistence.statistic", 0.05),
-        ("warp-inversion.statistic", 0.0075),
-        ("blend-inversion.statistic", 0.43),
+        ("saliency-persistence.statistic", 0.30),
+        ("warp-inversion.statistic", 0.01),
+        ("blend-inversion.statistic", 0.60),
     ];
 
     private readonly AuditApiFactory _factory = new();
@@ -142,12 +144,13 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         // Measured with the fit of 2026-12-01 09:47 on an Intel Xeon under libtorch's kernel sets (ATEN_CPU_CAPABILITY
         // default, avx2, avx512): p 0.990 every time, from logNormGap 1.961–1.962, logRatioGap
         // 1.686–1.781, saliency persistence 3.81, warp inversion 0.034 and blend inversion 2.31 (the last three the same under
-        // all three); on an AMD EPYC the same evening, p 0.968 (fixture retrained there; see CrossProcessorChange).
+        // all three); on an AMD EPYC the same evening, p 0.968 with oneDNN's wrong gradients and 0.989 with libtorch's own
+        // kernels (fixture retrained there; see CrossProcessorChange).
         // Neural Cleanse's scan gives logNormGap and logRatioGap, and its results differ between processors; the warp
         // and blend searches are optimisations too. So the verdict must hold with logNormGap at BadNetsGapFloor and
         // logRatioGap at half what they are here, and both searches finding nothing at all (p 0.62–0.63 there on the
         // Intel machine, 0.58 on the AMD one), and with every statistic moved towards a clean model by the largest
-        // change measured between the two processors (p 0.96 and 0.88).
+        // change measured between machines (p 0.93, 0.80 and 0.92).
         Assert.InRange(likelihood["probability"]!.GetValue<double>(), likelihood["threshold"]!.GetValue<double>(), 1);
         output.WriteLine($"logNormGap crossing: {Crossing(likelihood, "logNormGap")}");
         double ratioGap = likelihood["features"]!["logRatioGap"]!.GetValue<double>();
@@ -235,9 +238,10 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         AssertRole(audit, "art15-5-poisoned-representations", "supporting");
         JsonNode likelihood = Likelihood(audit);
         // Measured with the fit of 2026-12-01 09:47: p 0.074–0.085 on an Intel Xeon under the kernel sets, 0.101 on an AMD
-        // EPYC (features in CrossProcessorChange's summary). The pass must hold with every statistic the fit reads moved
-        // towards a backdoor by the largest change measured between the two processors, all at once (p 0.28 from the
-        // Intel values, 0.32 from the AMD ones, against the threshold 0.5). The earlier margin, fixed by judgement on the
+        // EPYC with oneDNN's wrong gradients and 0.095 with libtorch's own kernels (features in CrossProcessorChange's
+        // summary). The pass must hold with every statistic the fit reads moved towards a backdoor by the largest change
+        // measured between machines, all at once (p 0.41 from the Intel values, 0.45 and 0.44 from the AMD ones, against
+        // the threshold 0.5). The earlier margin, fixed by judgement on the
         // Intel machine (logNormGap at 1.6, logRatioGap and the warp success doubled, the blend statistic at 3: p
         // 0.41–0.47 there), reached 0.512 on the AMD machine, where the blend statistic came out 0.42 higher on the
         // retrained fixture and saliency persistence, not yet pinned, 0.14 higher; the README's test command failed

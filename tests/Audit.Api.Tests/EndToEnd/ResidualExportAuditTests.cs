@@ -121,7 +121,7 @@ public sealed class ResidualExportAuditTests(ITestOutputHelper output) : IDispos
         Assert.All(found["maskNorms"]!.AsArray(), n => Assert.True(n!.GetValue<double>() > 0, found["maskNorms"]!.ToJsonString()));
         int suspected = found["suspectedTargetClass"]!.GetValue<int>();
         Assert.InRange(suspected, 0, 42);
-        Assert.Contains($"class {suspected}", Finding(audit, "strip")["summary"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(suspected, Finding(audit, "strip")["details"]!["suspectedTargetClass"]!.GetValue<int>());
         Assert.Equal(cleanse["verdict"]!.GetValue<string>(), audit["verdict"]!.GetValue<string>());
 
         HttpResponseMessage report = await client.GetAsync($"/api/v1/audits/{audit["id"]!.GetValue<string>()}/report");

@@ -149,6 +149,27 @@ public sealed class ZooRecipeTests
         Assert.Equal(recipe.ComputeHash(), (recipe with { }).ComputeHash());
     }
 
+    /// <summary>A network whose training diverged is refused by name, not cached; a finite one passes.</summary>
+    [Theory]
+    [InlineData(float.NaN, "weight")]
+    [InlineData(float.PositiveInfinity, "bias")]
+    public void ANetworkWithNonFiniteWeights_IsRefused(float value, string tensor)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        TorchSharp.torch.manual_seed(3);
+        using var network = TorchSharp.torch.nn.Linear(4, 2);
+        ZooTrainer.EnsureFinite(network, "/cache/models/mlp-unit-clean-s1-0123");
+
+        using (TorchSharp.torch.no_grad())
+        {
+            (tensor == "weight" ? network.weight! : network.bias!)[0].fill_(value);
+        }
+
+        var refused = Assert.Throws<InvalidOperationException>(() => ZooTrainer.EnsureFinite(network, "/cache/models/mlp-unit-clean-s1-0123"));
+        Assert.Contains("mlp-unit-clean-s1-0123 diverged", refused.Message, StringComparison.Ordinal);
+        Assert.Contains(tensor, refused.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("Mlp", "Patch", "Gray28", "Nchw")]
     [InlineData("ResNet", "Warp", "Gray28", "Nchw")]
