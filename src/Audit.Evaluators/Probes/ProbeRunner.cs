@@ -212,8 +212,28 @@ public sealed class EvaluationSession : IDisposable
         {
             // libtorch appends its native stack to messages; the finding keeps the sentence a person can act on.
             string reason = ex.Message.Split('\n', 2)[0].Trim();
-            return ProbeOutcome.Inconclusive($"Probe '{descriptor.Name}' could not complete: {reason}");
+            ProbeOutcome outcome = ProbeOutcome.Inconclusive($"Probe '{descriptor.Name}' could not complete: {reason}");
+            outcome.Details["failure"] = Failure(ex);
+            return outcome;
         }
+    }
+
+    /// <summary>
+    /// Where a probe failed, for whoever must find out why: the exception's type and the innermost managed frames as
+    /// type and method names (a libtorch message such as "Expected false to be true" names no operation; the frame
+    /// that called into libtorch does). Names only: no file paths or line numbers of this server.
+    /// </summary>
+    private static System.Text.Json.Nodes.JsonObject Failure(Exception ex)
+    {
+        const int Frames = 12;
+        var at = new System.Text.Json.Nodes.JsonArray();
+        foreach (System.Diagnostics.StackFrame frame in new System.Diagnostics.StackTrace(ex, fNeedFileInfo: false).GetFrames().Take(Frames))
+        {
+            System.Reflection.MethodBase? method = frame.GetMethod();
+            at.Add(method is null ? "?" : $"{method.DeclaringType?.FullName ?? "?"}.{method.Name}");
+        }
+
+        return new System.Text.Json.Nodes.JsonObject { ["type"] = ex.GetType().FullName, ["at"] = at };
     }
 
     /// <summary>

@@ -107,6 +107,36 @@ public sealed class EvaluationSessionTests
 
     private static ProbeInvocation Invocation(GatedProbe probe) => new(probe.Descriptor.Name, new Dictionary<string, JsonElement>(), null);
 
+    [Fact]
+    public async Task AProbeThatThrows_IsInconclusive_WithTheReasonAndWhereItFailed()
+    {
+        var failing = new ThrowingProbe();
+        using EvaluationSession session = new ProbeRunner(new ProbeCatalog([failing]), (path, device) => new OnnxModelSource(path, device))
+            .Open("unused.onnx", null, "cpu", 1);
+
+        ProbeOutcome outcome = await session.RunAsync(
+            new ProbeInvocation(failing.Descriptor.Name, new Dictionary<string, JsonElement>(), null), new Progress<double>(), CancellationToken.None);
+
+        Assert.Equal(Verdict.Inconclusive, outcome.Verdict);
+        Assert.Equal("Probe 'throwing' could not complete: the first line", outcome.Summary);
+        Assert.Equal(typeof(System.Runtime.InteropServices.ExternalException).FullName, (string)outcome.Details["failure"]!["type"]!);
+        string[] frames = [.. outcome.Details["failure"]!["at"]!.AsArray().Select(f => (string)f!)];
+        Assert.Contains(frames, f => f.EndsWith("ThrowingProbe.CallIntoTheLibrary", StringComparison.Ordinal));
+        Assert.DoesNotContain(outcome.Details.ToJsonString(), "second line", StringComparison.Ordinal);
+    }
+
+    /// <summary>Fails as TorchSharp does: an ExternalException whose message carries more lines after the first.</summary>
+    private sealed class ThrowingProbe : IProbe
+    {
+        public ProbeDescriptor Descriptor { get; } = new("throwing", "throwing", "test double", ModelKinds.Any, EvidenceKind.None, 1, "none", []);
+
+        public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) => Task.FromResult(CallIntoTheLibrary());
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+        private static ProbeOutcome CallIntoTheLibrary() =>
+            throw new System.Runtime.InteropServices.ExternalException("the first line\nthe second line: a native frame");
+    }
+
     private static Task<ProbeOutcome> Start(EvaluationSession session, GatedProbe probe) =>
         session.RunAsync(Invocation(probe), new Progress<double>(), CancellationToken.None);
 
