@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
+using Audit.Evaluators.Runtime;
 using Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -118,12 +119,12 @@ internal static class SyntheticInputs
             result[spec.Name] = role switch
             {
                 InputRoles.AttentionMask => torch.ones(shape, dtype: spec.ElementType, device: device),
-                InputRoles.PositionIds => torch.arange(shape.Length == 0 ? 1 : shape[^1], dtype: ScalarType.Int64, device: device)
+                InputRoles.PositionIds => HeldScalars.Arange(shape.Length == 0 ? 1 : shape[^1], ScalarType.Int64, device)
                     .expand(shape).to_type(spec.ElementType),
                 // A fixed pattern in [0, 1), not torch.rand: the check must not move the global generator that the
                 // audit's seeded probes draw from after it.
-                InputRoles.Image or InputRoles.Features => torch.arange(shape.Aggregate(1L, (a, b) => a * b), dtype: ScalarType.Float64, device: device)
-                    .mul(0.6180339887).frac().reshape(shape).to_type(spec.ElementType),
+                InputRoles.Image or InputRoles.Features => HeldScalars.Arange(shape.Aggregate(1L, (a, b) => a * b), ScalarType.Float64, device)
+                    .Mul(0.6180339887).frac().reshape(shape).to_type(spec.ElementType),
                 _ => torch.zeros(shape, dtype: spec.ElementType, device: device),
             };
         }

@@ -1,4 +1,5 @@
 using Audit.Evaluators.Onnx.Operators;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -99,11 +100,11 @@ internal static class GraphRewrites
         using DisposeScope scope = torch.NewDisposeScope();
         Tensor[] s64 = [.. statistics.Select(t => t.to_type(ScalarType.Float64).flatten())];
         (Tensor scale, Tensor shift, Tensor mean, Tensor variance) = (s64[0], s64[1], s64[2], s64[3]);
-        Tensor factor = scale.div(variance.add(epsilon).sqrt());
+        Tensor factor = scale.div(variance.Add(epsilon).sqrt());
         long[] broadcast = [-1, .. Enumerable.Repeat(1L, (int)weight.dim() - 1)];
         Tensor folded = weight.to_type(ScalarType.Float64).mul(factor.reshape(broadcast)).to_type(weight.dtype).contiguous();
         Tensor b = bias is null ? torch.zeros_like(mean) : bias.to_type(ScalarType.Float64).flatten();
-        Tensor foldedBias = b.sub(mean).mul(factor).add(shift).to_type(weight.dtype);
+        Tensor foldedBias = b.sub(mean).mul(factor).Add(shift).to_type(weight.dtype);
         folded.DetachFromDisposeScope();
         foldedBias.DetachFromDisposeScope();
         return (folded, foldedBias);

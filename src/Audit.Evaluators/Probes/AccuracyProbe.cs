@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
 using Audit.Domain.Statistics;
 using Audit.Evaluators.Datasets;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -73,7 +74,7 @@ public sealed class AccuracyProbe : IProbe
                     throw new DatasetRejectedException($"The model's output has shape [{string.Join(", ", logits.shape)}]; accuracy needs class scores [N, C].");
                 }
 
-                hits.add_(logits.argmax(1).eq(labels.narrow(0, start, length)).sum());
+                hits.AddInPlace(logits.argmax(1).eq(labels.narrow(0, start, length)).sum());
                 context.Progress.Report((double)(start + length) / dataset.Count);
             }
 

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
 using Audit.Evaluators.Datasets;
 using Audit.Evaluators.Probes.Trojans;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -62,8 +63,8 @@ public sealed class PerturbationRobustnessProbe : IProbe
             for (int trial = 0; trial < trials; trial++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                Tensor noise = torch.randn(evidence.Inputs.shape, generator: generator, device: evidence.Device) * sigma;
-                Tensor noisy = (evidence.Inputs + noise).clamp(evidence.Low, evidence.High);
+                Tensor noise = torch.randn(evidence.Inputs.shape, generator: generator, device: evidence.Device).Mul(sigma);
+                Tensor noisy = evidence.Inputs.Add(noise).Clamp(evidence.Low, evidence.High);
                 perturbed[trial] = evidence.Predict(noisy, cancellationToken).eq(labels).to_type(ScalarType.Float32).mean().item<float>();
                 context.Progress.Report((trial + 1.0) / trials);
             }

@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -13,7 +14,7 @@ internal static class ActivationOperators
         r.Add("Relu", 1, _ => i => [i[0]!.relu()]);
         r.Add("Sigmoid", 1, _ => i => [i[0]!.sigmoid()]);
         r.Add("Tanh", 1, _ => i => [i[0]!.tanh()]);
-        r.Add("Softsign", 1, _ => i => [i[0]!.div(i[0]!.abs().add(1))]);
+        r.Add("Softsign", 1, _ => i => [i[0]!.div(i[0]!.abs().Add(1))]);
         r.Add("LeakyRelu", 1, ctx =>
         {
             double alpha = ctx.Float("alpha", 0.01f);
@@ -29,26 +30,35 @@ internal static class ActivationOperators
                 slope = slope.reshape([slope.shape[0], .. Enumerable.Repeat(1L, (int)x.dim() - 2)]);
             }
 
-            return [torch.where(x.lt(0), x.mul(slope), x)];
+            using Scalar zero = 0.ToScalar();
+            return [torch.where(x.lt(zero), x.mul(slope), x)];
         });
         r.Add("Elu", 1, ctx =>
         {
             double alpha = ctx.Float("alpha", 1f);
-            return i => [torch.where(i[0]!.lt(0), i[0]!.exp().sub(1).mul(alpha), i[0]!)];
+            return i =>
+            {
+                using Scalar zero = 0.ToScalar();
+                return [torch.where(i[0]!.lt(zero), i[0]!.exp().Sub(1).Mul(alpha), i[0]!)];
+            };
         });
         r.Add("Selu", 1, ctx =>
         {
             double alpha = ctx.Float("alpha", 1.67326319217681884765625f);
             double gamma = ctx.Float("gamma", 1.05070102214813232421875f);
-            return i => [torch.where(i[0]!.le(0), i[0]!.exp().sub(1).mul(alpha), i[0]!).mul(gamma)];
+            return i =>
+            {
+                using Scalar zero = 0.ToScalar();
+                return [torch.where(i[0]!.le(zero), i[0]!.exp().Sub(1).Mul(alpha), i[0]!).Mul(gamma)];
+            };
         });
         r.Add("HardSigmoid", 1, ctx =>
         {
             double alpha = ctx.Float("alpha", 0.2f);
             double beta = ctx.Float("beta", 0.5f);
-            return i => [i[0]!.mul(alpha).add(beta).clamp(0, 1)];
+            return i => [i[0]!.Mul(alpha).Add(beta).Clamp(0, 1)];
         });
-        r.Add("HardSwish", 14, _ => i => [i[0]!.mul(i[0]!.div(6).add(0.5).clamp(0, 1))]);
+        r.Add("HardSwish", 14, _ => i => [i[0]!.mul(i[0]!.Div(6).Add(0.5).Clamp(0, 1))]);
         r.Add("Softplus", 1, _ => i => [F.softplus(i[0]!)]);
         r.Add("Gelu", 20, ctx =>
         {
@@ -70,7 +80,7 @@ internal static class ActivationOperators
             {
                 float min = ctx.Float("min", float.MinValue);
                 float max = ctx.Float("max", float.MaxValue);
-                return i => [i[0]!.clamp(min, max)];
+                return i => [i[0]!.Clamp(min, max)];
             }
 
             // Opset 11+: bounds are optional 0-d inputs; tensor bounds keep the clamp on the device.

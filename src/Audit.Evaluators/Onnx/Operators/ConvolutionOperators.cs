@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -136,7 +137,7 @@ internal static class ConvolutionOperators
             if (b is not null)
             {
                 long[] shape = [1, -1, .. Ones(n)];
-                y = y.add(b.reshape(shape));
+                y = y.Add(b.reshape(shape));
             }
 
             return [y];

@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -8,7 +9,7 @@ internal static class ElementwiseOperators
 {
     public static void Register(OperatorRegistry r)
     {
-        Binary(r, "Add", 1, (a, b) => a.add(b));
+        Binary(r, "Add", 1, (a, b) => a.Add(b));
         Binary(r, "Sub", 1, (a, b) => a.sub(b));
         Binary(r, "Mul", 1, (a, b) => a.mul(b));
         Binary(r, "Div", 1, Divide);
@@ -50,22 +51,23 @@ internal static class ElementwiseOperators
             {
                 Tensor x = i[0]!;
                 Tensor inf = x.isinf();
-                return [positive && negative ? inf : positive ? inf.logical_and(x.gt(0)) : negative ? inf.logical_and(x.lt(0)) : torch.zeros_like(x, ScalarType.Bool)];
+                using Scalar zero = 0.ToScalar();
+                return [positive && negative ? inf : positive ? inf.logical_and(x.gt(zero)) : negative ? inf.logical_and(x.lt(zero)) : torch.zeros_like(x, ScalarType.Bool)];
             };
         });
 
         Variadic(r, "Max", 6, (a, b) => a.max(b));
         Variadic(r, "Min", 6, (a, b) => a.min(b));
-        Variadic(r, "Sum", 6, (a, b) => a.add(b));
+        Variadic(r, "Sum", 6, (a, b) => a.Add(b));
         r.Add("Mean", 6, _ => i =>
         {
             Tensor acc = i[0]!;
             for (int k = 1; k < i.Length; k++)
             {
-                acc = acc.add(i[k]!);
+                acc = acc.Add(i[k]!);
             }
 
-            return [acc.div(i.Length)];
+            return [acc.Div(i.Length)];
         });
 
         r.Add("Where", 9, _ => i => [torch.where(i[0]!.to_type(ScalarType.Bool), i[1]!, i[2]!)]);

@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -45,7 +46,8 @@ internal static class IndexingOperators
     private static Tensor NonNegative(Tensor indices, long size)
     {
         Tensor index = indices.to_type(ScalarType.Int64);
-        return torch.where(index.lt(0), index.add(size), index);
+        using Scalar zero = 0.ToScalar();
+        return torch.where(index.lt(zero), index.Add(size), index);
     }
 
     private static OnnxKernel BuildSplit(NodeContext ctx)
@@ -118,7 +120,7 @@ internal static class IndexingOperators
                     start = Math.Clamp(start, 0, dim - 1);
                     end = Math.Clamp(end, -1, dim - 1);
                     long count = start > end ? ((start - end - 1) / -step) + 1 : 0;
-                    Tensor index = torch.arange(start, start + (count * step), step, ScalarType.Int64, x.device);
+                    Tensor index = HeldScalars.Arange(start, start + (count * step), step, ScalarType.Int64, x.device);
                     y = count > 0 ? y.index_select(axis, index) : y.narrow(axis, 0, 0);
                 }
             }

@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using static TorchSharp.torch;
 
 namespace Audit.Evaluators.Onnx.Operators;
@@ -33,10 +34,10 @@ internal static class LinearOperators
                 Tensor y = matmul(a, b);
                 if (alpha != 1)
                 {
-                    y = y.mul(alpha);
+                    y = y.Mul(alpha);
                 }
 
-                return [c is null || beta == 0 ? y : y.add(c.mul(beta))];
+                return [c is null || beta == 0 ? y : y.Add(c.Mul(beta))];
             };
         });
     }

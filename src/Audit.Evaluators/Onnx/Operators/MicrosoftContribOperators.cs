@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -19,12 +20,12 @@ internal static class MicrosoftContribOperators
     public static void Register(OperatorRegistry r)
     {
         r.AddMicrosoft("Gelu", _ => i => [F.gelu(i[0]!)]);
-        r.AddMicrosoft("BiasGelu", _ => i => [F.gelu(i[0]!.add(i[1]!))]);
+        r.AddMicrosoft("BiasGelu", _ => i => [F.gelu(i[0]!.Add(i[1]!))]);
         r.AddMicrosoft("FastGelu", _ => i =>
         {
-            Tensor x = i.Length > 1 && i[1] is { } bias ? i[0]!.add(bias) : i[0]!;
-            Tensor inner = x.add(x.pow(3).mul(TanhGeluCubic)).mul(TanhGeluScale);
-            return [x.mul(0.5).mul(inner.tanh().add(1))];
+            Tensor x = i.Length > 1 && i[1] is { } bias ? i[0]!.Add(bias) : i[0]!;
+            Tensor inner = x.Add(x.Pow(3).Mul(TanhGeluCubic)).Mul(TanhGeluScale);
+            return [x.Mul(0.5).mul(inner.tanh().Add(1))];
         });
         r.AddMicrosoft("SkipLayerNormalization", SkipLayerNormalization);
         r.AddMicrosoft("EmbedLayerNormalization", EmbedLayerNormalization);
@@ -39,9 +40,9 @@ internal static class MicrosoftContribOperators
     {
         Tensor mean = x.mean([-1], keepdim: true);
         Tensor centered = x.sub(mean);
-        Tensor invStd = centered.square().mean([-1], keepdim: true).add(epsilon).rsqrt();
+        Tensor invStd = centered.square().mean([-1], keepdim: true).Add(epsilon).rsqrt();
         Tensor y = centered.mul(invStd).mul(gamma);
-        return (beta is null ? y : y.add(beta), mean, invStd);
+        return (beta is null ? y : y.Add(beta), mean, invStd);
     }
 
     private static OnnxKernel SkipLayerNormalization(NodeContext ctx)
@@ -50,10 +51,10 @@ internal static class MicrosoftContribOperators
         return i =>
         {
             // input + skip (+ bias), then LayerNorm(gamma, beta) over the hidden axis; skip may broadcast over the batch.
-            Tensor sum = i[0]!.add(i[1]!);
+            Tensor sum = i[0]!.Add(i[1]!);
             if (Optional(i, 4) is { } bias)
             {
-                sum = sum.add(bias);
+                sum = sum.Add(bias);
             }
 
             (Tensor y, Tensor mean, Tensor invStd) = Normalize(sum, i[2]!, Optional(i, 3), epsilon);
@@ -72,12 +73,12 @@ internal static class MicrosoftContribOperators
             Tensor words = i[2]!, positionTable = i[3]!;
             Tensor positions = Optional(i, 8) is { } given
                 ? given.to_type(ScalarType.Int64).expand(batch, length)
-                : torch.arange(length, dtype: ScalarType.Int64, device: ids.device).unsqueeze(0).expand(batch, length);
+                : HeldScalars.Arange(length, ScalarType.Int64, ids.device).unsqueeze(0).expand(batch, length);
             Tensor sum = words.index_select(0, ids.flatten()).view(batch, length, -1)
-                .add(positionTable.index_select(0, positions.flatten()).view(batch, length, -1));
+                .Add(positionTable.index_select(0, positions.flatten()).view(batch, length, -1));
             if (i[1] is { } segments && Optional(i, 4) is { } segmentTable)
             {
-                sum = sum.add(segmentTable.index_select(0, segments.to_type(ScalarType.Int64).flatten()).view(batch, length, -1));
+                sum = sum.Add(segmentTable.index_select(0, segments.to_type(ScalarType.Int64).flatten()).view(batch, length, -1));
             }
 
             (Tensor y, _, _) = Normalize(sum, i[5]!, Optional(i, 6), epsilon);
@@ -85,7 +86,7 @@ internal static class MicrosoftContribOperators
             // mask_index is the count of attended tokens per row (the 1D right-padding form Attention reads); without a
             // mask ONNX Runtime writes zeros.
             Tensor maskIndex = Optional(i, 7) is { } mask
-                ? mask.ne(0).sum(1).to_type(ScalarType.Int32)
+                ? mask.Ne(0).sum(1).to_type(ScalarType.Int32)
                 : torch.zeros(batch, dtype: ScalarType.Int32, device: ids.device);
             return maskIndexOut ? [y, maskIndex, sum] : [y, torch.empty(0, dtype: ScalarType.Int32, device: ids.device), sum];
         };
@@ -116,7 +117,7 @@ internal static class MicrosoftContribOperators
             Tensor projected = x.matmul(weights);
             if (Optional(i, 2) is { } bias)
             {
-                projected = projected.add(bias);
+                projected = projected.Add(bias);
             }
 
             Tensor[] qkv = projected.split([qSize, kSize, vSize], -1);
@@ -163,9 +164,9 @@ internal static class MicrosoftContribOperators
             if (Optional(i, 3) is { } bias)
             {
                 long d = query.shape[2], dk = key.shape[2];
-                query = query.add(bias[..(int)d]);
-                key = key.add(bias[(int)d..(int)(d + dk)]);
-                value = value.add(bias[(int)(d + dk)..]);
+                query = query.Add(bias[..(int)d]);
+                key = key.Add(bias[(int)d..(int)(d + dk)]);
+                value = value.Add(bias[(int)(d + dk)..]);
             }
 
             long batch = query.shape[0], length = query.shape[1];
@@ -207,21 +208,21 @@ internal static class MicrosoftContribOperators
         switch (mask.dim())
         {
             case 2:
-                keep = mask.ne(0).unsqueeze(1);
+                keep = mask.Ne(0).unsqueeze(1);
                 break;
             case 3:
-                keep = mask.ne(0);
+                keep = mask.Ne(0);
                 break;
             case 1 when mask.shape[0] == batch:
             {
-                Tensor positions = torch.arange(total, dtype: ScalarType.Int64, device: device).unsqueeze(0);
+                Tensor positions = HeldScalars.Arange(total, ScalarType.Int64, device).unsqueeze(0);
                 keep = positions.lt(mask.to_type(ScalarType.Int64).unsqueeze(1)).unsqueeze(1);
                 break;
             }
 
             case 1 when mask.shape[0] == 2 * batch:
             {
-                Tensor positions = torch.arange(total, dtype: ScalarType.Int64, device: device).unsqueeze(0);
+                Tensor positions = HeldScalars.Arange(total, ScalarType.Int64, device).unsqueeze(0);
                 Tensor bounds = mask.to_type(ScalarType.Int64);
                 Tensor end = bounds[..(int)batch].unsqueeze(1), start = bounds[(int)batch..].unsqueeze(1);
                 keep = positions.lt(end).logical_and(positions.ge(start)).unsqueeze(1);
@@ -239,15 +240,15 @@ internal static class MicrosoftContribOperators
     private static Tensor Attend(Tensor q, Tensor k, Tensor v, double? scale, Tensor? mask, Tensor? attentionBias, bool causal, long past, double filter)
     {
         double factor = scale is { } s && s != 0 ? s : 1 / Math.Sqrt(q.shape[3]);
-        Tensor scores = q.matmul(k.transpose(2, 3)).mul(factor);
+        Tensor scores = q.matmul(k.transpose(2, 3)).Mul(factor);
         if (attentionBias is not null)
         {
-            scores = scores.add(attentionBias);
+            scores = scores.Add(attentionBias);
         }
 
         if (mask is not null)
         {
-            scores = scores.add(mask);
+            scores = scores.Add(mask);
         }
 
         if (causal)
@@ -255,7 +256,7 @@ internal static class MicrosoftContribOperators
             long length = q.shape[2], total = k.shape[2];
             // Query i sits at absolute position past + i and sees keys 0..past + i.
             Tensor future = torch.ones(length, total, dtype: ScalarType.Bool, device: q.device).triu(past + 1);
-            scores = scores.masked_fill(future, filter);
+            scores = scores.MaskedFill(future, filter);
         }
 
         return scores.softmax(-1).matmul(v);

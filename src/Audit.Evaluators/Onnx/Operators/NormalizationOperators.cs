@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -47,11 +48,11 @@ internal static class NormalizationOperators
                 Tensor xf = x.to_type(ScalarType.Float32);
                 Tensor mean = xf.mean(dims, keepdim: true);
                 Tensor centered = xf.sub(mean);
-                Tensor invStd = centered.square().mean(dims, keepdim: true).add(epsilon).rsqrt();
+                Tensor invStd = centered.square().mean(dims, keepdim: true).Add(epsilon).rsqrt();
                 Tensor y = centered.mul(invStd).to_type(x.dtype).mul(scale);
                 if (bias is not null)
                 {
-                    y = y.add(bias);
+                    y = y.Add(bias);
                 }
 
                 return [y, mean, invStd];
@@ -69,7 +70,7 @@ internal static class NormalizationOperators
                 long[] dims = [.. Enumerable.Range((int)axis, (int)(x.dim() - axis)).Select(d => (long)d)];
                 // Computed in float32 (stash_type 1), as the specification's reference does.
                 Tensor xf = x.to_type(ScalarType.Float32);
-                Tensor normalized = xf.mul(xf.square().mean(dims, keepdim: true).add(epsilon).rsqrt());
+                Tensor normalized = xf.mul(xf.square().mean(dims, keepdim: true).Add(epsilon).rsqrt());
                 return [normalized.to_type(x.dtype).mul(i[1]!)];
             };
         });
@@ -88,7 +89,7 @@ internal static class NormalizationOperators
                 int dim = (int)Kernels.Axis(axis, x.dim());
                 Tensor norm = x.norm(dim, keepdim: true, p: p);
                 // A zero vector stays zero (ONNX's reference), without a 0/0 in forward or backward.
-                return [x.div(norm.add(norm.eq(0).to_type(norm.dtype)))];
+                return [x.div(norm.Add(norm.Eq(0).to_type(norm.dtype)))];
             };
         });
         r.Add("InstanceNormalization", 6, ctx =>

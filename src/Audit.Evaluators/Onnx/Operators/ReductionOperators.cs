@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -61,7 +62,7 @@ internal static class ReductionOperators
     {
         Tensor max = x.amax(dims, keepdim: true);
         Tensor safe = torch.where(max.isinf(), torch.zeros_like(max), max);
-        Tensor y = x.sub(safe).exp().sum(dims, keepdim: true).log().add(safe);
+        Tensor y = x.sub(safe).exp().sum(dims, keepdim: true).log().Add(safe);
         return keep ? y : Kernels.DropDims(y, dims);
     }
 
@@ -92,7 +93,7 @@ internal static class ReductionOperators
                 {
                     // Reducing an empty set yields the reduction's identity (ONNX 18 defines these).
                     long[] shape = [.. x.shape.Select((s, d) => dims.Contains(d) ? 1 : s)];
-                    Tensor filled = torch.full(shape, emptyValue, x.dtype, x.device);
+                    Tensor filled = HeldScalars.Full(shape, emptyValue, x.dtype, x.device);
                     return [keep ? filled : Kernels.DropDims(filled, dims)];
                 }
 
@@ -119,7 +120,7 @@ internal static class ReductionOperators
                 {
                     Tensor flipped = x.flip(axis);
                     Tensor index = max ? flipped.argmax(axis, keep) : flipped.argmin(axis, keep);
-                    return [torch.full_like(index, x.shape[axis] - 1).sub(index)];
+                    return [HeldScalars.FullLike(index, x.shape[axis] - 1).sub(index)];
                 }
 
                 return [max ? x.argmax(axis, keep) : x.argmin(axis, keep)];

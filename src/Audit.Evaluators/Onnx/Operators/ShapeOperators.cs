@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -120,8 +121,8 @@ internal static class ShapeOperators
             OnnxTensors.CheckShape([count], ctx.Limits, $"output of {ctx.Describe}");
             ScalarType type = i[0]!.dtype;
             // start + k * delta in the operand type, as ONNX defines it (no accumulated rounding).
-            Tensor k = torch.arange(count, Kernels.IsFloating(type) ? type : ScalarType.Int64, ctx.Device);
-            return [k.mul(i[2]!).add(i[0]!).to_type(type)];
+            Tensor k = HeldScalars.Arange(count, Kernels.IsFloating(type) ? type : ScalarType.Int64, ctx.Device);
+            return [k.mul(i[2]!).Add(i[0]!).to_type(type)];
         });
         r.Add("Trilu", 14, ctx =>
         {

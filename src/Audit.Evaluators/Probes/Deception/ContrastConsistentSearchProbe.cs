@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
 using Audit.Evaluators.Datasets;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -159,7 +160,7 @@ public sealed class ContrastConsistentSearchProbe : IProbe
 
         int restarts = parameters.Int("restarts");
         long width = plus.shape[1];
-        var weight = new TorchSharp.Modules.Parameter(torch.randn(width, restarts, device: device, generator: generator) / (float)Math.Sqrt(width));
+        var weight = new TorchSharp.Modules.Parameter(torch.randn(width, restarts, device: device, generator: generator).Div((float)Math.Sqrt(width)));
         var bias = new TorchSharp.Modules.Parameter(torch.zeros(restarts, device: device));
         using var optimizer = torch.optim.Adam([weight, bias], lr: parameters.Double("learningRate"));
         for (int epoch = 0; epoch < parameters.Int("epochs"); epoch++)
@@ -196,22 +197,22 @@ public sealed class ContrastConsistentSearchProbe : IProbe
     /// <summary>CCS loss per restart: consistency (p⁺ − (1 − p⁻))² plus confidence min(p⁺, p⁻)², averaged over pairs.</summary>
     private static Tensor Loss(Tensor plus, Tensor minus, Tensor weight, Tensor bias)
     {
-        Tensor p = torch.sigmoid(torch.matmul(plus, weight) + bias);
-        Tensor q = torch.sigmoid(torch.matmul(minus, weight) + bias);
-        return ((p - (1 - q)).pow(2) + torch.minimum(p, q).pow(2)).mean([0]);
+        Tensor p = torch.sigmoid(torch.matmul(plus, weight).Add(bias));
+        Tensor q = torch.sigmoid(torch.matmul(minus, weight).Add(bias));
+        return (p - q.SubtractedFrom(1)).Pow(2).Add(torch.minimum(p, q).Pow(2)).mean([0]);
     }
 
     private static bool[] Latent(Tensor plus, Tensor minus, Tensor weight, Tensor bias)
     {
-        Tensor p = torch.sigmoid(torch.matmul(plus, weight) + bias).squeeze(1);
-        Tensor q = torch.sigmoid(torch.matmul(minus, weight) + bias).squeeze(1);
-        return ((p + (1 - q)) / 2).gt(0.5).cpu().data<bool>().ToArray();
+        Tensor p = torch.sigmoid(torch.matmul(plus, weight).Add(bias)).squeeze(1);
+        Tensor q = torch.sigmoid(torch.matmul(minus, weight).Add(bias)).squeeze(1);
+        return p.Add(q.SubtractedFrom(1)).Div(2).Gt(0.5).cpu().data<bool>().ToArray();
     }
 
     private static (Tensor Train, Tensor Test) Normalise(Tensor train, Tensor test)
     {
         Tensor mean = train.mean([0], keepdim: true);
-        Tensor std = train.std(0, keepdim: true, unbiased: false) + 1e-6f;
+        Tensor std = train.std(0, keepdim: true, unbiased: false).Add(1e-6f);
         return ((train - mean) / std, (test - mean) / std);
     }
 }

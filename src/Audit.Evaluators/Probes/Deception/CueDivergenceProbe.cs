@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
 using Audit.Evaluators.Datasets;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -112,7 +113,7 @@ public sealed class CueDivergenceProbe : IProbe
         using var scope = torch.NewDisposeScope();
         Tensor baseLog = view.LastLogProbabilities(pairs.Select(p => p.Base).ToList(), batchSize, cancellationToken);
         Tensor cuedLog = view.LastLogProbabilities(pairs.Select(p => p.Cued).ToList(), batchSize, cancellationToken);
-        Tensor kl = (baseLog.exp() * (baseLog - cuedLog)).sum(1).clamp_min(0);
+        Tensor kl = (baseLog.exp() * (baseLog - cuedLog)).sum(1).ClampMin(0);
         Tensor flip = baseLog.argmax(1).ne(cuedLog.argmax(1));
 
         // One copy to the host, at the end: the permutation test works on these per-pair scalars.

@@ -1,4 +1,5 @@
 using Audit.Domain.Statistics;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -79,7 +80,7 @@ internal static class DeceptionStatistics
     {
         using var scope = torch.NewDisposeScope();
         Tensor mean = features.mean([0], keepdim: true);
-        Tensor std = features.std(0, keepdim: true, unbiased: false) + 1e-6f;
+        Tensor std = features.std(0, keepdim: true, unbiased: false).Add(1e-6f);
         Tensor x = (features - mean) / std;
         Tensor y = labels.to_type(ScalarType.Float32);
         var weight = new TorchSharp.Modules.Parameter(torch.zeros(features.shape[1], 1, device: features.device));
@@ -94,8 +95,8 @@ internal static class DeceptionStatistics
 
             using var step = torch.NewDisposeScope();
             optimizer.zero_grad();
-            Tensor logits = torch.matmul(x, weight).squeeze(1) + bias;
-            Tensor loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y) + ((float)l2 * weight.pow(2).sum());
+            Tensor logits = torch.matmul(x, weight).squeeze(1).Add(bias);
+            Tensor loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y).Add(weight.Pow(2).sum().Mul((float)l2));
             loss.backward();
             optimizer.step();
         }
@@ -112,7 +113,7 @@ internal static class DeceptionStatistics
 internal sealed class LogisticModel(Tensor mean, Tensor std, Tensor weight, Tensor bias) : IDisposable
 {
     /// <summary>P(positive) per row, <c>[N]</c>.</summary>
-    public Tensor Predict(Tensor features) => torch.sigmoid(torch.matmul((features - mean) / std, weight).squeeze(1) + bias);
+    public Tensor Predict(Tensor features) => torch.sigmoid(torch.matmul((features - mean) / std, weight).squeeze(1).Add(bias));
 
     public void Dispose()
     {

@@ -1,6 +1,7 @@
 using Audit.Evaluators.Datasets;
 using Audit.Evaluators.Inventory;
 using Audit.Evaluators.Models;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -214,10 +215,10 @@ internal sealed class SequenceModelView
             {
                 InputRoles.AttentionMask => (last is null
                     ? torch.ones(batch, length, dtype: ScalarType.Int64, device: ids.device)
-                    : torch.arange(length, dtype: ScalarType.Int64, device: ids.device).unsqueeze(0).le(last.view(-1, 1)).to_type(ScalarType.Int64))
+                    : HeldScalars.Arange(length, ScalarType.Int64, ids.device).unsqueeze(0).le(last.view(-1, 1)).to_type(ScalarType.Int64))
                     .to_type(spec.ElementType),
                 InputRoles.TokenTypeIds => torch.zeros(batch, length, dtype: spec.ElementType, device: ids.device),
-                InputRoles.PositionIds => torch.arange(length, dtype: ScalarType.Int64, device: ids.device).unsqueeze(0).expand(batch, length).to_type(spec.ElementType),
+                InputRoles.PositionIds => HeldScalars.Arange(length, ScalarType.Int64, ids.device).unsqueeze(0).expand(batch, length).to_type(spec.ElementType),
                 _ => torch.zeros(EmptyPastShape(spec, batch), dtype: spec.ElementType, device: ids.device),
             };
         }

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
 using Audit.Domain.Statistics;
 using Audit.Evaluators.Datasets;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -471,14 +472,14 @@ public sealed class TriggerSearchProbe : IProbe
         // Most negative gradient = swaps expected to lower the clean answer's log-probability most; tokens the
         // position does not allow are never proposed.
         int k = SwapsPerPosition(embedding, span, parameters);
-        Tensor top = (-gradient).masked_fill(allowed.logical_not(), float.NegativeInfinity).topk(k, 1).indexes;
+        Tensor top = (-gradient).MaskedFill(allowed.logical_not(), float.NegativeInfinity).topk(k, 1).indexes;
         int count = parameters.Int("candidates");
         Tensor where, pick;
         if (length * k <= count)
         {
             // Few enough to try every proposed swap once (restricted candidates make this the usual case).
-            where = torch.arange(length, dtype: ScalarType.Int64, device: view.TorchDevice).repeat_interleave(k);
-            pick = torch.arange(k, dtype: ScalarType.Int64, device: view.TorchDevice).repeat(length);
+            where = HeldScalars.Arange(length, ScalarType.Int64, view.TorchDevice).repeat_interleave(k);
+            pick = HeldScalars.Arange(k, ScalarType.Int64, view.TorchDevice).repeat(length);
         }
         else
         {
@@ -669,7 +670,7 @@ public sealed class TriggerSearchProbe : IProbe
                 loss.Add(log.gather(2, prompts.Clean.view(1, -1, 1).expand(k, -1, 1)).squeeze(2).mean([1]).MoveToOuterDisposeScope());
                 flip.Add(log.argmax(2).ne(prompts.Clean.unsqueeze(0)).to_type(ScalarType.Float32).mean([1]).MoveToOuterDisposeScope());
                 Tensor cleanLog = prompts.CleanLog.unsqueeze(0);
-                kl.Add((cleanLog.exp() * (cleanLog - log)).sum(2).clamp_min(0).mean([1]).MoveToOuterDisposeScope());
+                kl.Add((cleanLog.exp() * (cleanLog - log)).sum(2).ClampMin(0).mean([1]).MoveToOuterDisposeScope());
             }
 
             view.AfterPass(k * prompts.Count * prompts.Ids.shape[1]);
@@ -757,7 +758,7 @@ public sealed class TriggerSearchProbe : IProbe
             if (_tokenPart is not null && _positionPart is not null)
             {
                 // Σ_u x[l,u]·(a[u] + b[l]): the position part enters as in the dense table (a gradient constant along u).
-                return oneHot.matmul(_tokenPart) + (oneHot.sum(1, keepdim: true) * _positionPart.index_select(0, RowsOf(span)));
+                return oneHot.matmul(_tokenPart).Add(oneHot.sum(1, keepdim: true) * _positionPart.index_select(0, RowsOf(span)));
             }
 
             return torch.einsum("lu,lud->ld", oneHot, _table is not null ? _table.index_select(0, RowsOf(span)) : SpanTable(span));
@@ -851,9 +852,9 @@ public sealed class TriggerSearchProbe : IProbe
             Tensor values = torch.cat(parts, 0);
             Tensor reference = values[0];
             long depth = values.shape[2];
-            Tensor phase = torch.arange(tokens.Length, dtype: ScalarType.Int64, device: view.TorchDevice).remainder(width);
+            Tensor phase = HeldScalars.Arange(tokens.Length, ScalarType.Int64, view.TorchDevice).Remainder(width);
             Tensor packed = values.narrow(0, 1, rows).reshape(-1, depth).narrow(0, 0, tokens.Length);
-            Tensor tokenPart = packed - reference.index_select(0, phase) + reference[0];
+            Tensor tokenPart = (packed - reference.index_select(0, phase)).Add(reference[0]);
             Tensor positionPart = reference.index_select(0, at) - reference[0];
             return (tokenPart.contiguous().MoveToOuterDisposeScope(), positionPart.contiguous().MoveToOuterDisposeScope());
         }
@@ -935,7 +936,7 @@ public sealed class TriggerSearchProbe : IProbe
                         return null;
                     }
 
-                    Tensor predicted = parts.Tokens.index_select(0, sampleColumns).view(sample.Count, positions.Length, depth) + parts.Positions.unsqueeze(0);
+                    Tensor predicted = parts.Tokens.index_select(0, sampleColumns).view(sample.Count, positions.Length, depth).Add(parts.Positions.unsqueeze(0));
                     if (torch.allclose(observed, predicted, rtol: 1e-4, atol: 1e-5))
                     {
                         (layout, bytes) = ("factored", (long)(tokens.Length + positions.Length) * depth * element);
