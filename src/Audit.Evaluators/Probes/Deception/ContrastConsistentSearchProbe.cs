@@ -162,7 +162,7 @@ public sealed class ContrastConsistentSearchProbe : IProbe
         long width = plus.shape[1];
         var weight = new TorchSharp.Modules.Parameter(torch.randn(width, restarts, device: device, generator: generator).Div((float)Math.Sqrt(width)));
         var bias = new TorchSharp.Modules.Parameter(torch.zeros(restarts, device: device));
-        using var optimizer = torch.optim.Adam([weight, bias], lr: parameters.Double("learningRate"));
+        using var optimizer = new HeldScalarAdam([weight, bias], parameters.Double("learningRate"));
         for (int epoch = 0; epoch < parameters.Int("epochs"); epoch++)
         {
             if (epoch % 50 == 0)

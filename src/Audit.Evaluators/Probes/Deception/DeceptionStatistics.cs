@@ -85,7 +85,7 @@ internal static class DeceptionStatistics
         Tensor y = labels.to_type(ScalarType.Float32);
         var weight = new TorchSharp.Modules.Parameter(torch.zeros(features.shape[1], 1, device: features.device));
         var bias = new TorchSharp.Modules.Parameter(torch.zeros(1, device: features.device));
-        using var optimizer = torch.optim.Adam([weight, bias], lr: 0.05);
+        using var optimizer = new HeldScalarAdam([weight, bias], 0.05);
         for (int epoch = 0; epoch < epochs; epoch++)
         {
             if (epoch % 50 == 0)
