@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -172,7 +173,7 @@ public sealed class ActivationClusteringProbe : IProbe
             }
 
             Tensor oneHot = nn.functional.one_hot(assignment, 2).to_type(points.dtype);
-            Tensor counts = oneHot.sum([0L]).clamp_min(1).unsqueeze(1);
+            Tensor counts = oneHot.sum([0L]).ClampMin(1).unsqueeze(1);
             centres = oneHot.t().matmul(points) / counts;
         }
 
@@ -180,9 +181,9 @@ public sealed class ActivationClusteringProbe : IProbe
         Tensor member = nn.functional.one_hot(assignment, 2).to_type(points.dtype);
         Tensor sums = distances.matmul(member);
         Tensor sizes = member.sum([0L]);
-        Tensor own = (sums * member).sum(1) / (member.matmul(sizes) - 1).clamp_min(1);
-        Tensor other = (sums * (1 - member)).sum(1) / (1 - member).matmul(sizes).clamp_min(1);
-        Tensor silhouette = (other - own) / torch.maximum(own, other).clamp_min(1e-12);
+        Tensor own = (sums * member).sum(1) / member.matmul(sizes).Sub(1).ClampMin(1);
+        Tensor other = (sums * member.SubtractedFrom(1)).sum(1) / member.SubtractedFrom(1).matmul(sizes).ClampMin(1);
+        Tensor silhouette = (other - own) / torch.maximum(own, other).ClampMin(1e-12);
         bool degenerate = sizes.min().item<float>() < 2;
         double mean = degenerate ? 0 : silhouette.mean().item<float>();
         return (assignment.MoveToOuterDisposeScope(), mean);

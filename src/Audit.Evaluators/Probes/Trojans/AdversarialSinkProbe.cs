@@ -495,21 +495,21 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
             }
 
             // A small seeded random start (a tenth of the ball) so saturated inputs with zero gradient still move.
-            Tensor delta = norm == "l0" ? torch.zeros_like(x0) : (inputs.Starts(first, size) * 2 - 1) * (0.1 * radius);
+            Tensor delta = norm == "l0" ? torch.zeros_like(x0) : inputs.Starts(first, size).Mul(2).Sub(1).Mul(0.1 * radius);
             // L0: which positions (pixels, shared by channels; features for vectors) the walk has set to a bound.
             long[] positionShape = x0.dim() == 4 ? [size, 1, x0.shape[2], x0.shape[3]] : x0.shape;
             Tensor changed = torch.zeros(positionShape, ScalarType.Bool, device: x0.device);
             long positions = positionShape[1..].Aggregate(1L, (a, b) => a * b);
             int perStep = (int)Math.Max(1, Math.Ceiling(epsilon * positions / steps));
             Tensor done = torch.zeros(size, ScalarType.Bool, device: x0.device);
-            Tensor landed = torch.full(size, -1L, ScalarType.Int64, device: x0.device);
+            Tensor landed = HeldScalars.Full([size], -1L, ScalarType.Int64, x0.device);
             Tensor atLanding = torch.zeros_like(x0);
             for (int step = 0; step <= steps; step++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 using var stepScope = torch.NewDisposeScope();
                 Tensor leaf = delta.detach().requires_grad_(true);
-                Tensor x = (x0 + leaf).clamp(evidence.Low, evidence.High);
+                Tensor x = x0.Add(leaf).Clamp(evidence.Low, evidence.High);
                 Tensor logits = evidence.Model.Forward(x);
                 // A first landing is recorded when it happens (the walk then stops); a final one after the last step.
                 if (!final || step == steps)
@@ -537,12 +537,12 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
                     Tensor move;
                     if (norm is "linf" or "l0")
                     {
-                        move = gradient.sign() * stepSize;
+                        move = gradient.sign().Mul(stepSize);
                     }
                     else
                     {
-                        Tensor length = gradient.flatten(1).norm(1, true).clamp_min(1e-12).view([size, .. Enumerable.Repeat(1L, (int)x0.dim() - 1)]);
-                        move = gradient / length * (stepSize * Math.Sqrt(dimensions));
+                        Tensor length = gradient.flatten(1).norm(1, true).ClampMin(1e-12).view([size, .. Enumerable.Repeat(1L, (int)x0.dim() - 1)]);
+                        move = (gradient / length).Mul(stepSize * Math.Sqrt(dimensions));
                     }
 
                     Tensor frozen = done.view([size, .. Enumerable.Repeat(1L, (int)x0.dim() - 1)]);
@@ -551,11 +551,11 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
                     {
                         // Saliency-style sparse step (Papernot et al., 2016): set the few positions whose move to the
                         // bound the gradient favours most raises the loss most, as a patch trigger would.
-                        Tensor current = (x0 + delta).clamp(evidence.Low, evidence.High);
-                        Tensor bound = torch.where(gradient > 0, evidence.High, evidence.Low);
+                        Tensor current = x0.Add(delta).Clamp(evidence.Low, evidence.High);
+                        Tensor bound = torch.where(gradient.Gt(0), evidence.High, evidence.Low);
                         Tensor gain = gradient * (bound - current);
                         gain = x0.dim() == 4 ? gain.sum([1L], keepdim: true) : gain;
-                        gain = gain.masked_fill(changed, double.NegativeInfinity).flatten(1);
+                        gain = gain.MaskedFill(changed, double.NegativeInfinity).flatten(1);
                         Tensor pick = torch.zeros_like(gain, dtype: ScalarType.Bool).scatter_(1, gain.topk(perStep).indexes, torch.ones_like(gain, dtype: ScalarType.Bool)).view(positionShape);
                         pick = pick.logical_and(frozen.view([size, .. Enumerable.Repeat(1L, positionShape.Length - 1)]).logical_not());
                         changed.logical_or_(pick);
@@ -563,8 +563,8 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
                     }
                     else
                     {
-                        next = torch.where(frozen, delta, delta + move);
-                        next = norm == "linf" ? next.clamp(-radius, radius) : ProjectL2(next, radius * Math.Sqrt(dimensions));
+                        next = torch.where(frozen, delta, delta.Add(move));
+                        next = norm == "linf" ? next.Clamp(-radius, radius) : ProjectL2(next, radius * Math.Sqrt(dimensions));
                     }
                     delta.Dispose();
                     delta = next.MoveToOuterDisposeScope();
@@ -927,8 +927,8 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
     private static Tensor ProjectL2(Tensor delta, double radius)
     {
         long size = delta.shape[0];
-        Tensor length = delta.flatten(1).norm(1, true).clamp_min(1e-12);
-        Tensor factor = (radius / length).clamp_max(1).view([size, .. Enumerable.Repeat(1L, (int)delta.dim() - 1)]);
+        Tensor length = delta.flatten(1).norm(1, true).ClampMin(1e-12);
+        Tensor factor = length.DividedInto(radius).ClampMax(1).view([size, .. Enumerable.Repeat(1L, (int)delta.dim() - 1)]);
         return delta * factor;
     }
 

@@ -189,7 +189,7 @@ internal sealed class ClassifierEvidence : IDisposable
 
     /// <summary>Softmax probabilities at <paramref name="temperature"/> (logits divided by it), batched, on the device.</summary>
     public Tensor Probabilities(Tensor inputs, double temperature, CancellationToken cancellationToken) =>
-        Batched(inputs, batch => (Model.Forward(batch) / temperature).softmax(1), cancellationToken);
+        Batched(inputs, batch => Model.Forward(batch).Div(temperature).softmax(1), cancellationToken);
 
     /// <summary>The same inputs, bounds and classes with another model (a reference), named <paramref name="modelKey"/> in the session's cache.</summary>
     public ClassifierEvidence WithModel(IDifferentiableModel other, string modelKey) =>

@@ -1,4 +1,5 @@
 using Audit.Evaluators.Models;
+using Audit.Evaluators.Runtime;
 using Audit.Evaluators.Sessions;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -157,7 +158,7 @@ internal sealed class DistilledReference : IDifferentiableModel
             Tensor x = evidence.Inputs.index_select(0, index);
             Tensor logits = reference.Forward(x);
             // Cross-entropy against the teacher's soft targets: the distillation KL up to a constant.
-            Tensor loss = -(targets.index_select(0, index) * (logits / temperature).log_softmax(1)).sum(1).mean() * (temperature * temperature);
+            Tensor loss = (-(targets.index_select(0, index) * logits.Div(temperature).log_softmax(1)).sum(1).mean()).Mul(temperature * temperature);
             optimizer.zero_grad();
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             loss.backward();
@@ -205,7 +206,7 @@ internal sealed class DistilledReference : IDifferentiableModel
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
-            return head.forward(features.forward(ChannelsLast((input - low) / span)));
+            return head.forward(features.forward(ChannelsLast(input.Sub(low).Div(span))));
         }
         finally
         {
@@ -224,7 +225,7 @@ internal sealed class DistilledReference : IDifferentiableModel
         }
 
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
-        Tensor penultimate = features.forward(ChannelsLast((inputs[Inputs[0].Name] - low) / span));
+        Tensor penultimate = features.forward(ChannelsLast(inputs[Inputs[0].Name].Sub(low).Div(span)));
         Tensor logits = head.forward(penultimate);
         timings?.Add(TimedPhase.ReferenceForward, System.Diagnostics.Stopwatch.GetTimestamp() - start);
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal) { [LogitsName] = logits };
@@ -305,7 +306,7 @@ internal sealed class DistilledReference : IDifferentiableModel
             Parameter weight = all[i].dim() > 1 ? all[i] : all[i - 1];
             long fanIn = weight.shape[1..].Aggregate(1L, (a, b) => a * b);
             double bound = 1 / Math.Sqrt(fanIn);
-            using Tensor values = torch.rand(all[i].shape, generator: generator) * (2 * bound) - bound;
+            using Tensor values = torch.rand(all[i].shape, generator: generator).Mul(2 * bound).Sub(bound);
             all[i].copy_(values);
         }
     }

@@ -126,8 +126,8 @@ internal sealed class PairTriggerSearch : IDisposable
             {
                 // Seeded by (seed, source, target) only, so a row starts the same whatever rows share the search.
                 using var generator = new torch.Generator(unchecked((ulong)settings.Seed * 1_000_003UL + (ulong)row.Source * 65_537UL + (ulong)row.Target + 17UL));
-                masks.Add(torch.randn([1, .. maskSample], generator: generator) * 0.1);
-                patterns.Add(torch.randn([1, .. sample], generator: generator) * 0.1);
+                masks.Add(torch.randn([1, .. maskSample], generator: generator).Mul(0.1));
+                patterns.Add(torch.randn([1, .. sample], generator: generator).Mul(0.1));
             }
 
             maskParameter = (masks.Count == 0 ? torch.zeros([0, .. maskSample]) : torch.cat(masks, 0)).to(evidence.Device).DetachFromDisposeScope();
@@ -246,7 +246,7 @@ internal sealed class PairTriggerSearch : IDisposable
             Tensor mask = TanhTrigger.Mask(maskLeaf);
             Tensor pattern = TanhTrigger.Pattern(patternLeaf, low, span);
             Tensor m = mask.unsqueeze(1);
-            Tensor stamped = ((1 - m) * clean + m * pattern.unsqueeze(1)).reshape([count * batch, .. sample]);
+            Tensor stamped = m.SubtractedFrom(1).mul(clean).Add(m * pattern.unsqueeze(1)).reshape([count * batch, .. sample]);
             Tensor targets = torch.tensor(part.Select(i => (long)rows[i].Target).ToArray()).to(evidence.Device).repeat_interleave(batch);
             Tensor logits = evidence.Model.Forward(stamped);
             Tensor crossEntropy = nn.functional.cross_entropy(logits, targets, reduction: nn.Reduction.None).reshape([count, batch]).mean([1L]);
@@ -254,7 +254,7 @@ internal sealed class PairTriggerSearch : IDisposable
             Tensor cost = torch.tensor(part.Select(i => (float)rows[i].Cost).ToArray()).to(evidence.Device);
 
             // λ multiplies the mean mask value, so one initial cost suits any input size (as in the all-to-one scan).
-            (crossEntropy + cost * norms / maskPositions).sum().backward();
+            crossEntropy.Add((cost * norms).Div(maskPositions)).sum().backward();
             using var noGrad = torch.no_grad();
             foreach (int i in part)
             {
@@ -296,7 +296,7 @@ internal sealed class PairTriggerSearch : IDisposable
                 int[] part = members[start..Math.Min(members.Length, start + perForward)];
                 Tensor positions = torch.tensor(part.Select(a => (long)a).ToArray()).to(evidence.Device);
                 Tensor m = masks.index_select(0, positions).unsqueeze(1);
-                Tensor stamped = ((1 - m) * inputs.unsqueeze(0) + m * patterns.index_select(0, positions).unsqueeze(1)).reshape([part.Length * n, .. sample]);
+                Tensor stamped = m.SubtractedFrom(1).mul(inputs.unsqueeze(0)).Add(m * patterns.index_select(0, positions).unsqueeze(1)).reshape([part.Length * n, .. sample]);
                 Tensor predicted = evidence.Model.Forward(stamped).argmax(1).reshape(part.Length, n);
                 Tensor targets = torch.tensor(part.Select(a => (long)rows[active[a]].Target).ToArray()).to(evidence.Device).unsqueeze(1);
                 float[] rates = predicted.eq(targets).to_type(ScalarType.Float32).mean([1L]).cpu().data<float>().ToArray();

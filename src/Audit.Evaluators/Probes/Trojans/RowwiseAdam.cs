@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -24,11 +25,11 @@ internal static class RowwiseAdam
     {
         Tensor gradient = leaf.grad ?? throw new InvalidOperationException("No gradient reached the trigger parameters.");
         long[] broadcast = [-1, .. Enumerable.Repeat(1L, (int)leaf.dim() - 1)];
-        Tensor m = first.index_select(0, index) * Beta1 + gradient * (1 - Beta1);
-        Tensor v = second.index_select(0, index) * Beta2 + gradient.square() * (1 - Beta2);
-        Tensor correction1 = (1 - torch.pow(Beta1, stepCount)).reshape(broadcast);
-        Tensor correction2 = (1 - torch.pow(Beta2, stepCount)).reshape(broadcast);
-        Tensor updated = leaf.detach() - learningRate * (m / correction1) / ((v / correction2).sqrt() + Epsilon);
+        Tensor m = first.index_select(0, index).Mul(Beta1).Add(gradient.Mul(1 - Beta1));
+        Tensor v = second.index_select(0, index).Mul(Beta2).Add(gradient.square().Mul(1 - Beta2));
+        Tensor correction1 = torch.pow(Beta1, stepCount).SubtractedFrom(1).reshape(broadcast);
+        Tensor correction2 = torch.pow(Beta2, stepCount).SubtractedFrom(1).reshape(broadcast);
+        Tensor updated = leaf.detach() - (m / correction1).Mul(learningRate) / (v / correction2).sqrt().Add(Epsilon);
         first.index_copy_(0, index, m);
         second.index_copy_(0, index, v);
         parameter.index_copy_(0, index, updated);

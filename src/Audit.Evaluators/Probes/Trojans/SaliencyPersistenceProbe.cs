@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
 using Audit.Domain.Statistics;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -78,7 +79,7 @@ public sealed class SaliencyPersistenceProbe : IProbe
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var classScope = torch.NewDisposeScope();
-            Tensor others = predicted.ne(k).nonzero().flatten();
+            Tensor others = predicted.Ne(k).nonzero().flatten();
             used[k] = (int)others.shape[0];
             if (used[k] == 0)
             {
@@ -149,10 +150,10 @@ public sealed class SaliencyPersistenceProbe : IProbe
             Tensor margin = scores[.., k] - scores.mean([1L]);
             margin.sum().backward();
             Tensor map = leaf.grad!.abs().sum([1L]);
-            Tensor normalised = map / map.flatten(1).sum([1L]).clamp_min(1e-30f).reshape(-1, 1, 1);
-            sum.add_(normalised.sum([0L]).detach());
+            Tensor normalised = map / map.flatten(1).sum([1L]).ClampMin(1e-30f).reshape(-1, 1, 1);
+            sum.AddInPlace(normalised.sum([0L]).detach());
         }
 
-        return sum / inputs.shape[0];
+        return sum.Div(inputs.shape[0]);
     }
 }

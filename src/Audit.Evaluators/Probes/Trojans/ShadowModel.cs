@@ -1,5 +1,6 @@
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -215,8 +216,8 @@ internal sealed class ShadowModel : IDifferentiableModel
             Tensor original = initializers[name];
             using var scope = torch.NewDisposeScope();
             Tensor value = double.IsNaN(constant)
-                ? (torch.rand(original.shape, dtype: ScalarType.Float32, generator: generator) * 2 - 1) / Math.Sqrt(Math.Max(1, fanIn))
-                : torch.full(original.shape, constant, dtype: ScalarType.Float32);
+                ? torch.rand(original.shape, dtype: ScalarType.Float32, generator: generator).Mul(2).Sub(1).Div(Math.Sqrt(Math.Max(1, fanIn)))
+                : HeldScalars.Full(original.shape, constant, ScalarType.Float32);
             Tensor placed = value.to(original.dtype).to(original.device).detach();
             fresh[name] = trainable ? new TorchSharp.Modules.Parameter(placed.DetachFromDisposeScope(), requires_grad: true) : placed.DetachFromDisposeScope();
         }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
 using Audit.Domain.Statistics;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -117,15 +118,15 @@ public sealed class StripProbe : IProbe
         using var scope = torch.NewDisposeScope();
         long n = inputs.shape[0], overlays = overlayIndex.shape[1];
         Tensor flatOverlay = overlayIndex.flatten();
-        Tensor owner = torch.arange(n, device: inputs.device).repeat_interleave(overlays);
+        Tensor owner = HeldScalars.Arange(n, device: inputs.device).repeat_interleave(overlays);
         Tensor entropies = evidence.Batched(
             n * overlays,
             (start, size) =>
             {
                 Tensor overlay = overlayPool.index_select(0, flatOverlay.narrow(0, start, size));
-                Tensor superimposed = (inputs.index_select(0, owner.narrow(0, start, size)) + (overlay - evidence.Low)).clamp(evidence.Low, evidence.High);
-                Tensor p = (evidence.Model.Forward(superimposed) / 1.0).softmax(1);
-                return -(p * (p + 1e-12).log2()).sum(1);
+                Tensor superimposed = inputs.index_select(0, owner.narrow(0, start, size)).Add(overlay.Sub(evidence.Low)).Clamp(evidence.Low, evidence.High);
+                Tensor p = evidence.Model.Forward(superimposed).Div(1.0).softmax(1);
+                return -(p * p.Add(1e-12).log2()).sum(1);
             },
             cancellationToken);
         Tensor entropy = entropies.reshape(n, overlays).mean([1L]);

@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using static TorchSharp.torch;
 
 namespace Audit.Evaluators.Probes.Trojans;
@@ -10,8 +11,8 @@ namespace Audit.Evaluators.Probes.Trojans;
 internal static class TanhTrigger
 {
     /// <summary>The mask in [0, 1]: (tanh(θ) + 1) / 2.</summary>
-    public static Tensor Mask(Tensor raw) => (raw.tanh() + 1) / 2;
+    public static Tensor Mask(Tensor raw) => raw.tanh().Add(1).Div(2);
 
     /// <summary>The pattern inside [low, low + span]: low + span · (tanh(φ) + 1) / 2.</summary>
-    public static Tensor Pattern(Tensor raw, float low, float span) => low + span * (raw.tanh() + 1) / 2;
+    public static Tensor Pattern(Tensor raw, float low, float span) => raw.tanh().Add(1).Mul(span).Div(2).Add(low);
 }

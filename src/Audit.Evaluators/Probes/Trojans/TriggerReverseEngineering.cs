@@ -59,7 +59,7 @@ internal sealed record ReverseEngineeredTriggers(
         using var scope = torch.NewDisposeScope();
         Tensor mask = torch.tensor(Masks[target], MaskShape).to(inputs.device);
         Tensor pattern = torch.tensor(Patterns[target], PatternShape).to(inputs.device);
-        return ((1 - mask) * inputs + mask * pattern).MoveToOuterDisposeScope();
+        return mask.SubtractedFrom(1).mul(inputs).Add(mask * pattern).MoveToOuterDisposeScope();
     }
 }
 
@@ -175,8 +175,8 @@ internal sealed class TriggerSearch : IDisposable
         {
             // Seeded by (seed, class, start) only, so a row starts the same whatever rows were added before it.
             using var generator = new torch.Generator(unchecked((ulong)settings.Seed * 1_000_003UL + (ulong)s * 65_537UL + (ulong)k));
-            masks.Add(torch.randn([1, .. maskSample], generator: generator) * 0.1);
-            patterns.Add(torch.randn([1, .. sample], generator: generator) * 0.1);
+            masks.Add(torch.randn([1, .. maskSample], generator: generator).Mul(0.1));
+            patterns.Add(torch.randn([1, .. sample], generator: generator).Mul(0.1));
             rows.Add(new Row(k, s, settings.InitialCost));
         }
 
@@ -446,7 +446,7 @@ internal sealed class TriggerSearch : IDisposable
 
             // [A, B, ...]: every row's trigger on the same B clean inputs.
             Tensor m = mask.unsqueeze(1);
-            Tensor stamped = ((1 - m) * clean + m * pattern.unsqueeze(1)).reshape([count * batch, .. sample]);
+            Tensor stamped = m.SubtractedFrom(1).mul(clean).Add(m * pattern.unsqueeze(1)).reshape([count * batch, .. sample]);
             Tensor targets = torch.tensor(part.Select(i => (long)rows[i].Class).ToArray()).to(evidence.Device).repeat_interleave(batch);
             Tensor logits = evidence.Model.Forward(stamped);
             Tensor crossEntropy = nn.functional.cross_entropy(logits, targets, reduction: nn.Reduction.None).reshape([count, batch]).mean([1L]);
@@ -455,7 +455,7 @@ internal sealed class TriggerSearch : IDisposable
 
             // The cost multiplies the mean mask value (norm / positions), so one initial cost suits any input size;
             // the paper's 1e-3 on the L1 sum of a 28×28 mask corresponds to about 0.8 here.
-            Tensor loss = (crossEntropy + cost * norms / maskPositions).sum();
+            Tensor loss = crossEntropy.Add((cost * norms).Div(maskPositions)).sum();
             long backwardStart = Stopwatch.GetTimestamp();
             loss.backward();
             evidence.Timings?.Add(TimedPhase.TriggerBackward, Stopwatch.GetTimestamp() - backwardStart);
@@ -574,7 +574,7 @@ internal sealed class TriggerSearch : IDisposable
             using var chunkScope = torch.NewDisposeScope();
             long size = Math.Min(chunk, count - start);
             Tensor m = mask.narrow(0, start, size).unsqueeze(1);
-            Tensor stamped = ((1 - m) * evaluation.unsqueeze(0) + m * pattern.narrow(0, start, size).unsqueeze(1)).reshape([size * n, .. sample]);
+            Tensor stamped = m.SubtractedFrom(1).mul(evaluation.unsqueeze(0)).Add(m * pattern.narrow(0, start, size).unsqueeze(1)).reshape([size * n, .. sample]);
             Tensor predicted = evidence.Model.Forward(stamped).argmax(1).reshape(size, n);
             parts.Add(predicted.eq(classes.narrow(0, start, size).unsqueeze(1)).to_type(ScalarType.Float32).mean([1L]).MoveToOuterDisposeScope());
         }

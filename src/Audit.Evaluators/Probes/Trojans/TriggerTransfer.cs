@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -30,7 +31,7 @@ internal sealed record TriggerTransfer(int TargetClass, double AuditedAttackRate
     private static double Rate(ClassifierEvidence model, ReverseEngineeredTriggers triggers, int target, CancellationToken cancellationToken)
     {
         using var scope = torch.NewDisposeScope();
-        Tensor others = model.Predict(model.Inputs, cancellationToken).ne(target);
+        Tensor others = model.Predict(model.Inputs, cancellationToken).Ne(target);
         long count = others.sum().item<long>();
         if (count == 0)
         {
@@ -43,7 +44,7 @@ internal sealed record TriggerTransfer(int TargetClass, double AuditedAttackRate
             model.Count,
             (start, size) => model.Model.Forward(triggers.Stamp(model.Inputs.narrow(0, start, size), target)).argmax(1),
             cancellationToken);
-        Tensor sent = predicted.eq(target).logical_and(others);
+        Tensor sent = predicted.Eq(target).logical_and(others);
         return sent.sum().item<long>() / (double)count;
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -71,7 +72,7 @@ public sealed class TrojanCausalTraceProbe : IProbe
         Tensor inputs = evidence.Inputs.index_select(0, torch.randperm(evidence.Count, generator: generator).to(evidence.Device)[..count]);
         Tensor cleanLabels = evidence.Predict(inputs, cancellationToken);
         Tensor stamped = scan.Audited.Stamp(inputs, suspected);
-        Tensor flipped = cleanLabels.ne(suspected).logical_and(evidence.Predict(stamped, cancellationToken).eq(suspected)).nonzero().view(-1);
+        Tensor flipped = cleanLabels.Ne(suspected).logical_and(evidence.Predict(stamped, cancellationToken).Eq(suspected)).nonzero().view(-1);
         int traced = (int)flipped.shape[0];
         if (traced == 0)
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -108,21 +109,21 @@ internal static class UniversalTriggerInversion
         {
             if (settings.Family == TriggerFamily.Additive)
             {
-                return (x + (float)(settings.Budget * span) * raw.tanh().index_select(0, rowTargets)).clamp(evidence.Low, evidence.High);
+                return x.Add(raw.tanh().index_select(0, rowTargets).Mul((float)(settings.Budget * span))).Clamp(evidence.Low, evidence.High);
             }
 
             // WaNet's warp field (Nguyen and Tran, ICLR 2021): a k = 4 control grid upsampled bicubically, displacement at
             // most budget / size in grid units (grid_sample's [-1, 1]), kept inside the image.
             Tensor flow = nn.functional.interpolate(raw.tanh(), size: [height, width], mode: InterpolationMode.Bicubic, align_corners: true).permute(0, 2, 3, 1);
-            Tensor grid = (identity + (float)settings.Budget * flow / Math.Max(height, width)).clamp(-1, 1);
+            Tensor grid = identity.Add(flow.Mul((float)settings.Budget).Div(Math.Max(height, width))).Clamp(-1, 1);
             return nn.functional.grid_sample(x, grid.index_select(0, rowTargets), align_corners: true);
         }
 
         using var start = new torch.Generator((ulong)settings.Seed * 31 + (ulong)settings.Family);
         long[] shape = settings.Family == TriggerFamily.Additive ? [classes, channels, height, width] : [classes, 2, 4, 4];
-        using var raw = new TorchSharp.Modules.Parameter((torch.randn(shape, generator: start) * 0.01).to(evidence.Device), requires_grad: true);
+        using var raw = new TorchSharp.Modules.Parameter(torch.randn(shape, generator: start).Mul(0.01).to(evidence.Device), requires_grad: true);
         using var optimizer = torch.optim.Adam([raw], lr: 0.1);
-        Tensor targets = torch.arange(classes, device: evidence.Device);
+        Tensor targets = HeldScalars.Arange(classes, device: evidence.Device);
         (Tensor fitRows, Tensor fitTargets) = Rows(evidence.Predict(fitInputs, cancellationToken), targets);
         long batch = Math.Max(1, evidence.RowsPerForward(1024, factor: 3));
         for (int step = 0; step < settings.Steps; step++)
@@ -136,7 +137,7 @@ internal static class UniversalTriggerInversion
                 Tensor rowTargets = fitTargets.narrow(0, first, size);
                 Tensor logits = evidence.Model.Forward(Apply(raw, fitInputs.index_select(0, fitRows.narrow(0, first, size)), rowTargets)).flatten(1);
                 // Summed over batches and divided by all rows: the same gradient as one batch of every row.
-                (nn.functional.cross_entropy(logits, rowTargets, reduction: nn.Reduction.Sum) / fitRows.shape[0]).backward();
+                nn.functional.cross_entropy(logits, rowTargets, reduction: nn.Reduction.Sum).Div(fitRows.shape[0]).backward();
             }
 
             optimizer.step();
@@ -150,9 +151,9 @@ internal static class UniversalTriggerInversion
             heldRows.shape[0],
             (first, size) => evidence.Model.Forward(Apply(raw, heldInputs.index_select(0, heldRows.narrow(0, first, size)), heldTargets.narrow(0, first, size))).flatten(1).argmax(1),
             cancellationToken);
-        Tensor hits = torch.zeros(classes, device: evidence.Device).index_add_(0, heldTargets, landed.eq(heldTargets).to_type(ScalarType.Float32), 1);
-        Tensor tried = torch.zeros(classes, device: evidence.Device).index_add_(0, heldTargets, torch.ones_like(heldTargets, dtype: ScalarType.Float32), 1);
-        double[] success = [.. (hits / tried.clamp_min(1)).cpu().data<float>().Select(v => (double)v)];
+        Tensor hits = torch.zeros(classes, device: evidence.Device).IndexAddInPlace(0, heldTargets, landed.eq(heldTargets).to_type(ScalarType.Float32));
+        Tensor tried = torch.zeros(classes, device: evidence.Device).IndexAddInPlace(0, heldTargets, torch.ones_like(heldTargets, dtype: ScalarType.Float32));
+        double[] success = [.. (hits / tried.ClampMin(1)).cpu().data<float>().Select(v => (double)v)];
         int[] counts = [.. tried.cpu().data<float>().Select(v => (int)v)];
         EvidenceFile? example = exampleFor?.Invoke(success, counts) is int target ? Example(evidence, heldInputs, heldPredicted, target, raw, Apply, settings.Family) : null;
         return new Result(success, counts, example);
@@ -196,7 +197,7 @@ internal static class UniversalTriggerInversion
     private static (Tensor Rows, Tensor Targets) Rows(Tensor predicted, Tensor targets)
     {
         long n = predicted.shape[0], k = targets.shape[0];
-        Tensor rows = torch.arange(n, device: predicted.device).repeat(k);
+        Tensor rows = HeldScalars.Arange(n, device: predicted.device).repeat(k);
         Tensor rowTargets = targets.repeat_interleave(n);
         Tensor keep = predicted.index_select(0, rows).ne(rowTargets);
         return (rows.masked_select(keep), rowTargets.masked_select(keep));
@@ -211,7 +212,7 @@ internal static class UniversalTriggerInversion
     private static EvidenceFile? Example(ClassifierEvidence evidence, Tensor held, Tensor predicted, int target, Tensor raw, Func<Tensor, Tensor, Tensor, Tensor> apply, TriggerFamily family)
     {
         long channels = held.shape[1], height = held.shape[2], width = held.shape[3];
-        long[] others = predicted.ne(target).nonzero().flatten().cpu().data<long>().ToArray();
+        long[] others = predicted.Ne(target).nonzero().flatten().cpu().data<long>().ToArray();
         if (others.Length == 0 || channels is not (1 or 3))
         {
             return null;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
 using Audit.Domain.Statistics;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -153,7 +154,7 @@ public sealed class WeightSignatureProbe : IProbe
             weights = torch.stack(rows).detach();
         }
 
-        Tensor predicted = representation.matmul(weights.t()) + bias;
+        Tensor predicted = representation.matmul(weights.t()).Add(bias);
         double residual = (predicted - actual).norm().item<float>() / Math.Max(actual.norm().item<float>(), 1e-12);
         return (weights.MoveToOuterDisposeScope(), residual);
     }
