@@ -124,15 +124,6 @@ public static class HeldScalars
     /// <summary><c>x ^ exponent</c> (an integral exponent).</summary>
     public static Tensor Pow(this Tensor tensor, long exponent) => WithScalar(tensor, exponent.ToScalar(), static (t, s) => t.pow(s));
 
-    /// <summary><c>value ^ exponents</c>, element-wise.</summary>
-    public static Tensor PowerOf(double value, Tensor exponents)
-    {
-        using Scalar scalar = value.ToScalar();
-        Tensor result = torch.pow(scalar, exponents);
-        GC.KeepAlive(exponents);
-        return result;
-    }
-
     /// <summary><c>x % value</c> (integral).</summary>
     public static Tensor Remainder(this Tensor tensor, long value) => WithScalar(tensor, value.ToScalar(), static (t, s) => t.remainder(s));
 
@@ -221,16 +212,6 @@ public static class HeldScalars
         Tensor result = tensor.index_add_(dim, index, source, one);
         GC.KeepAlive(index);
         GC.KeepAlive(source);
-        return result;
-    }
-
-    /// <summary><paramref name="whenTrue"/> where <paramref name="condition"/> holds, else <paramref name="whenFalse"/>.</summary>
-    public static Tensor Where(Tensor condition, double whenTrue, double whenFalse)
-    {
-        using Scalar yes = whenTrue.ToScalar();
-        using Scalar no = whenFalse.ToScalar();
-        Tensor result = torch.where(condition, yes, no);
-        GC.KeepAlive(condition);
         return result;
     }
 

@@ -137,7 +137,7 @@ internal sealed class DistilledReference : IDifferentiableModel
         double temperature = settings.Temperature;
 
         Parameter[] parameters = [.. reference.features.parameters(), .. reference.head.parameters()];
-        using var optimizer = torch.optim.Adam(parameters, lr: settings.LearningRate);
+        using var optimizer = new HeldScalarAdam(parameters, settings.LearningRate);
         int n = evidence.Count;
         int batch = Math.Min(settings.BatchSize, n);
         Tensor order = torch.randperm(n, generator: generator).to(evidence.Device);

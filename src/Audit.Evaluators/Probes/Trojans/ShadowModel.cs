@@ -251,7 +251,7 @@ internal sealed class ShadowModel : IDifferentiableModel
     private static double Train(ShadowModel shadow, TorchSharp.Modules.Parameter[] parameters, Tensor inputs, Tensor labels, ShadowSettings settings, CancellationToken cancellationToken)
     {
         long count = inputs.shape[0];
-        using var optimizer = torch.optim.Adam(parameters, lr: settings.LearningRate);
+        using var optimizer = new HeldScalarAdam(parameters, settings.LearningRate);
         using var generator = new torch.Generator(unchecked((ulong)settings.Seed * 40_503UL + 11UL));
         Tensor? order = null;
         long at = count;

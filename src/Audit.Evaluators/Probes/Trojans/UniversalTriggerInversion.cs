@@ -122,7 +122,7 @@ internal static class UniversalTriggerInversion
         using var start = new torch.Generator((ulong)settings.Seed * 31 + (ulong)settings.Family);
         long[] shape = settings.Family == TriggerFamily.Additive ? [classes, channels, height, width] : [classes, 2, 4, 4];
         using var raw = new TorchSharp.Modules.Parameter(torch.randn(shape, generator: start).Mul(0.01).to(evidence.Device), requires_grad: true);
-        using var optimizer = torch.optim.Adam([raw], lr: 0.1);
+        using var optimizer = new HeldScalarAdam([raw], 0.1);
         Tensor targets = HeldScalars.Arange(classes, device: evidence.Device);
         (Tensor fitRows, Tensor fitTargets) = Rows(evidence.Predict(fitInputs, cancellationToken), targets);
         long batch = Math.Max(1, evidence.RowsPerForward(1024, factor: 3));
