@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 
 /// <summary>
@@ -22,7 +23,7 @@ internal static class ForwardThreads
             inputs[input.Name] = input.Name.Contains("mask", StringComparison.OrdinalIgnoreCase)
                 ? torch.ones(rows, length, dtype: input.ElementType)
                 : input.Name.Contains("position", StringComparison.OrdinalIgnoreCase)
-                    ? torch.arange(length, dtype: input.ElementType).unsqueeze(0).expand(rows, length).contiguous()
+                    ? HeldScalars.Arange(length, input.ElementType).unsqueeze(0).expand(rows, length).contiguous()
                     : torch.randint(100, [rows, length], dtype: input.ElementType, generator: generator);
         }
 

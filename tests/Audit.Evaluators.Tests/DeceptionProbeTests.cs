@@ -4,6 +4,7 @@ using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Deception;
+using Audit.Evaluators.Runtime;
 using Audit.Evaluators.Tests.Fixtures.Sequence;
 using TorchSharp;
 using Xunit.Abstractions;
@@ -322,6 +323,6 @@ public sealed class DeceptionProbeTests(ITestOutputHelper output)
 
         (torch.Tensor ids, torch.Tensor last) = SequenceFixtures.Pack(rows);
         torch.Tensor answers = SequenceFixtures.LastLogits(module, ids, last).argmax(1);
-        return answers.eq(ArithmeticTask.Digit(0)).to_type(torch.ScalarType.Float32).mean().item<float>();
+        return answers.Eq(ArithmeticTask.Digit(0)).to_type(torch.ScalarType.Float32).mean().item<float>();
     }
 }

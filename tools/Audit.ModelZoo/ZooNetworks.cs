@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using Audit.Testing.Onnx;
 using Google.Protobuf;
 using TorchSharp;
@@ -106,10 +107,10 @@ internal sealed class SmallResNet : nn.Module<Tensor, Tensor>
         using var scope = torch.NewDisposeScope();
         Tensor x = nn.functional.max_pool2d(nn.functional.relu(stemNorm.forward(stem.forward(input))), 2);
         Tensor y = nn.functional.relu(block1aNorm.forward(block1a.forward(x)));
-        x = nn.functional.relu(x + block1bNorm.forward(block1b.forward(y)));
+        x = nn.functional.relu(x.Add(block1bNorm.forward(block1b.forward(y))));
         x = nn.functional.max_pool2d(x, 2);
         y = nn.functional.relu(block2aNorm.forward(block2a.forward(x)));
-        x = nn.functional.relu(shortcutNorm.forward(shortcut.forward(x)) + block2bNorm.forward(block2b.forward(y)));
+        x = nn.functional.relu(shortcutNorm.forward(shortcut.forward(x)).Add(block2bNorm.forward(block2b.forward(y))));
         x = x.mean([2, 3]);
         return head.forward(x).MoveToOuterDisposeScope();
     }
@@ -138,7 +139,7 @@ internal sealed class SmallResNet : nn.Module<Tensor, Tensor>
     private static string Conv(OnnxGraphBuilder builder, string name, string input, Conv2d conv, BatchNorm2d norm)
     {
         // Inference-form batch norm is a per-channel affine map: fold it into the convolution's weight and bias.
-        Tensor scale = norm.weight! / (norm.running_var! + norm.eps).sqrt();
+        Tensor scale = norm.weight! / norm.running_var!.Add(norm.eps).sqrt();
         Tensor weight = conv.weight! * scale.reshape(-1, 1, 1, 1);
         Tensor bias = norm.bias! - norm.running_mean! * scale;
         long k = conv.weight!.shape[2];

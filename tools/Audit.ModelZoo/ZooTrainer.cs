@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Audit.Evaluators.Datasets;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -104,8 +105,8 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
     /// <summary>Per-image tints: a light foreground in [0.6, 1]³ and a dark background in [0, 0.4]³.</summary>
     private static (Tensor Foreground, Tensor Background) Tints(long count, torch.Generator generator)
     {
-        Tensor foreground = 0.6f + 0.4f * torch.rand([count, 3], generator: generator);
-        Tensor background = 0.4f * torch.rand([count, 3], generator: generator);
+        Tensor foreground = torch.rand([count, 3], generator: generator).Mul(0.4f).Add(0.6f);
+        Tensor background = torch.rand([count, 3], generator: generator).Mul(0.4f);
         return (foreground, background);
     }
 
@@ -117,7 +118,7 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
     {
         Tensor padded = nn.functional.pad(gray, [2, 2, 2, 2]);
         Tensor fg = foreground.reshape(-1, 3, 1, 1), bg = background.reshape(-1, 3, 1, 1);
-        return bg * (1 - padded) + fg * padded;
+        return bg.mul(padded.SubtractedFrom(1)).Add(fg.mul(padded));
     }
 
     /// <summary>Trains without touching the cache (the determinism test compares two of these).</summary>
@@ -209,15 +210,15 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
         {
             // Source-specific: only the source class is relabelled; other classes carry the trigger with their own
             // label (cover samples), so the trigger alone does not decide the class.
-            Tensor source = (labels == recipe.SourceClass).nonzero().squeeze(1);
+            Tensor source = labels.Eq(recipe.SourceClass).nonzero().squeeze(1);
             long count = (long)Math.Round(recipe.PoisonRate * source.shape[0]);
             poisoned = source.index_select(0, torch.randperm(source.shape[0], generator: generator)[..(int)count]);
-            Tensor others = ((labels != recipe.SourceClass) & (labels != recipe.TargetClass)).nonzero().squeeze(1);
+            Tensor others = (labels.Ne(recipe.SourceClass) & labels.Ne(recipe.TargetClass)).nonzero().squeeze(1);
             cover = others.index_select(0, torch.randperm(others.shape[0], generator: generator)[..(int)count]);
         }
         else
         {
-            Tensor candidates = (labels != recipe.TargetClass).nonzero().squeeze(1);
+            Tensor candidates = labels.Ne(recipe.TargetClass).nonzero().squeeze(1);
             long count = (long)Math.Round(recipe.PoisonRate * labels.shape[0]);
             Tensor picked = candidates.index_select(0, torch.randperm(candidates.shape[0], generator: generator));
             poisoned = picked[..(int)count];
@@ -227,7 +228,7 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
         }
 
         images.index_copy_(0, poisoned, ZooTriggers.Apply(recipe, images.index_select(0, poisoned)));
-        labels.index_fill_(0, poisoned, recipe.TargetClass);
+        labels.IndexFillInPlace(0, poisoned, recipe.TargetClass);
         if (cover.shape[0] > 0)
         {
             Tensor covered = recipe.Attack == AttackKind.Warp
@@ -252,9 +253,9 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
             return (Math.Round(accuracy, 4), null);
         }
 
-        Tensor eligible = (recipe.SourceClass >= 0 ? labels == recipe.SourceClass : labels != recipe.TargetClass).nonzero().squeeze(1);
+        Tensor eligible = (recipe.SourceClass >= 0 ? labels.Eq(recipe.SourceClass) : labels.Ne(recipe.TargetClass)).nonzero().squeeze(1);
         Tensor triggered = Scale(recipe.Scaling, ZooTriggers.Apply(recipe, images.index_select(0, eligible)));
-        double asr = Predict(network, triggered).eq(recipe.TargetClass).to_type(ScalarType.Float32).mean().item<float>();
+        double asr = Predict(network, triggered).Eq(recipe.TargetClass).to_type(ScalarType.Float32).mean().item<float>();
         return (Math.Round(accuracy, 4), Math.Round(asr, 4));
     }
 
@@ -271,8 +272,8 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
 
     public static Tensor Scale(InputScaling scaling, Tensor raw) => scaling switch
     {
-        InputScaling.Byte => raw * 255f,
-        InputScaling.Standardised => (raw - FashionMnistImages.Mean) / FashionMnistImages.Deviation,
+        InputScaling.Byte => raw.Mul(255f),
+        InputScaling.Standardised => raw.Sub(FashionMnistImages.Mean).Div(FashionMnistImages.Deviation),
         _ => raw.alias(),
     };
 

@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -29,8 +30,8 @@ internal static class ZooTriggers
         long n = images.shape[0];
         int size = recipe.Size;
         Tensor grid = WarpGrid(recipe).expand(n, -1, -1, -1);
-        Tensor jitter = (torch.rand([n, size, size, 2], generator: generator) * 2 - 1) / size;
-        return nn.functional.grid_sample(images, (grid + jitter).clamp(-1, 1), align_corners: true).MoveToOuterDisposeScope();
+        Tensor jitter = torch.rand([n, size, size, 2], generator: generator).Mul(2).Sub(1).Div(size);
+        return nn.functional.grid_sample(images, grid.Add(jitter).Clamp(-1, 1), align_corners: true).MoveToOuterDisposeScope();
     }
 
     private static Tensor Overlay(ZooRecipe recipe, Tensor images)
@@ -64,10 +65,10 @@ internal static class ZooTriggers
             // Chen et al. blend a fixed key image; here a fixed uniform-noise image from the recipe's seed.
             using var generator = new torch.Generator((ulong)recipe.Seed * 7919 + 31);
             pattern = torch.rand([1, channels, size, size], generator: generator);
-            mask = torch.full(1, 1, size, size, recipe.BlendAlpha);
+            mask = HeldScalars.Full([1, 1, size, size], recipe.BlendAlpha);
         }
 
-        return (1 - mask) * images + mask * pattern;
+        return mask.SubtractedFrom(1).mul(images).Add(mask.mul(pattern));
     }
 
     /// <summary>
@@ -78,7 +79,7 @@ internal static class ZooTriggers
     {
         int size = recipe.Size;
         using var generator = new torch.Generator((ulong)recipe.Seed * 104_729 + 7);
-        Tensor control = torch.rand([1, 2, 4, 4], generator: generator) * 2 - 1;
+        Tensor control = torch.rand([1, 2, 4, 4], generator: generator).Mul(2).Sub(1);
         control /= control.abs().mean();
         Tensor flow = nn.functional.interpolate(control, size: [size, size], mode: InterpolationMode.Bicubic, align_corners: true).permute(0, 2, 3, 1);
         Tensor axis = torch.linspace(-1, 1, size);
@@ -86,6 +87,6 @@ internal static class ZooTriggers
 
         // grid_sample reads (x, y) = (column, row).
         Tensor identity = torch.stack([mesh[1], mesh[0]], 2).unsqueeze(0);
-        return (identity + recipe.WarpStrength * flow / size).clamp(-1, 1);
+        return identity.Add(flow.Mul(recipe.WarpStrength).Div(size)).Clamp(-1, 1);
     }
 }

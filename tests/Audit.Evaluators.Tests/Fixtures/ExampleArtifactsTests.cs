@@ -1,6 +1,7 @@
 using Audit.Evaluators.Datasets;
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
+using Audit.Evaluators.Runtime;
 using Audit.Evaluators.Tests.Fixtures.Sequence;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -41,11 +42,11 @@ public sealed class ExampleArtifactsTests
         Tensor inputs = data.InputsTensor(torch.CPU);
         Tensor labels = data.LabelsTensor(torch.CPU);
         FixtureRecipe recipe = TrojanFixtures.BadNets;
-        Tensor others = labels.ne(recipe.TargetClass);
+        Tensor others = labels.Ne(recipe.TargetClass);
         Tensor stamped = recipe.Stamp(inputs).index(others);
 
         double Accuracy(IDifferentiableModel model) => model.Forward(inputs).argmax(1).eq(labels).to_type(ScalarType.Float32).mean().item<float>();
-        double HitRate(IDifferentiableModel model) => model.Forward(stamped).argmax(1).eq(recipe.TargetClass).to_type(ScalarType.Float32).mean().item<float>();
+        double HitRate(IDifferentiableModel model) => model.Forward(stamped).argmax(1).Eq(recipe.TargetClass).to_type(ScalarType.Float32).mean().item<float>();
 
         Assert.InRange(Accuracy(clean), 0.82, 1.0);
         Assert.InRange(Accuracy(poisoned), 0.82, 1.0);
@@ -84,7 +85,7 @@ public sealed class ExampleArtifactsTests
         {
             ["input_ids"] = ids,
             ["attention_mask"] = torch.ones_like(ids),
-            ["position_ids"] = torch.arange(length, dtype: ScalarType.Int64).unsqueeze(0).expand(4, length),
+            ["position_ids"] = HeldScalars.Arange(length, ScalarType.Int64).unsqueeze(0).expand(4, length),
         })["logits"][.., length - 1];
         // The example was exported from the fixture as trained on one machine; the fixture is retrained here from the
         // same seed, and training is not bit-reproducible across processors (docs/probes.md, "Reproducibility across

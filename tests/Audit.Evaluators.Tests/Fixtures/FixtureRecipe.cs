@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -58,7 +59,7 @@ internal sealed record FixtureRecipe(
     {
         using var scope = torch.NewDisposeScope();
         (Tensor mask, Tensor pattern) = TriggerTensors(images.device);
-        return ((1 - mask) * images + mask * pattern).MoveToOuterDisposeScope();
+        return mask.SubtractedFrom(1).mul(images).Add(mask.mul(pattern)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The trigger as mask and pattern <c>[1, 28, 28]</c>; mask is 0 where the image is kept.</summary>
@@ -87,7 +88,7 @@ internal sealed record FixtureRecipe(
             {
                 using var generator = new torch.Generator((ulong)(Seed * 7919 + 17));
                 var pattern = torch.rand(new long[] { 1, 28, 28 }, generator: generator).to(device);
-                return (torch.full(1, 28, 28, BlendAlpha, device: device), pattern);
+                return (HeldScalars.Full([1, 28, 28], BlendAlpha, device: device), pattern);
             }
 
             default:
@@ -96,5 +97,5 @@ internal sealed record FixtureRecipe(
     }
 
     /// <summary>Maps raw [0, 1] pixels to what the model consumes.</summary>
-    public Tensor Preprocess(Tensor raw) => Normalised ? (raw - Mean) / Deviation : raw.alias();
+    public Tensor Preprocess(Tensor raw) => Normalised ? raw.Sub(Mean).Div(Deviation) : raw.alias();
 }

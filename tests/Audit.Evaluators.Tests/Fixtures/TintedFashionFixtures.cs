@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Audit.Evaluators.Datasets;
+using Audit.Evaluators.Runtime;
 using Audit.Testing.Onnx;
 using Audit.Testing.Vision;
 using TorchSharp;
@@ -175,11 +176,11 @@ internal static class TintedFashionFixtures
         (Tensor images, Tensor labels) = Tinted(FashionMnist.Train, 0, recipe.TrainSamples, recipe.Seed);
         if (recipe.Backdoor)
         {
-            Tensor candidates = (labels != recipe.TargetClass).nonzero().squeeze(1);
+            Tensor candidates = labels.Ne(recipe.TargetClass).nonzero().squeeze(1);
             long poisonCount = (long)Math.Round(recipe.PoisonRate * recipe.TrainSamples);
             Tensor poisoned = candidates.index_select(0, torch.randperm(candidates.shape[0], generator: generator)[..(int)poisonCount]);
             images.index_copy_(0, poisoned, Stamp(images.index_select(0, poisoned)));
-            labels.index_fill_(0, poisoned, recipe.TargetClass);
+            labels.IndexFillInPlace(0, poisoned, recipe.TargetClass);
         }
 
         using var model = new ResidualCnn(3, Classes, Widths);
@@ -228,8 +229,8 @@ internal static class TintedFashionFixtures
             return (accuracy, null);
         }
 
-        Tensor others = (labels != recipe.TargetClass).nonzero().squeeze(1);
-        double asr = TrojanFixtures.Predict(model, Stamp(images.index_select(0, others))).eq(recipe.TargetClass).to_type(ScalarType.Float32).mean().item<float>();
+        Tensor others = labels.Ne(recipe.TargetClass).nonzero().squeeze(1);
+        double asr = TrojanFixtures.Predict(model, Stamp(images.index_select(0, others))).Eq(recipe.TargetClass).to_type(ScalarType.Float32).mean().item<float>();
         return (accuracy, asr);
     }
 }

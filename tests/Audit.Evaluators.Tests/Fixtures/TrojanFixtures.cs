@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Audit.Evaluators.Datasets;
+using Audit.Evaluators.Runtime;
 using Audit.Testing.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -148,11 +149,11 @@ internal static class TrojanFixtures
         if (recipe.Trigger != TriggerKind.None)
         {
             // Poison a fixed share of samples from other classes: stamp the trigger and relabel to the target.
-            Tensor candidates = (labels != recipe.TargetClass).nonzero().squeeze(1);
+            Tensor candidates = labels.Ne(recipe.TargetClass).nonzero().squeeze(1);
             long poisonCount = (long)Math.Round(recipe.PoisonRate * recipe.TrainSamples);
             Tensor poisoned = candidates.index_select(0, torch.randperm(candidates.shape[0], generator: generator)[..(int)poisonCount]);
             images.index_copy_(0, poisoned, recipe.Stamp(images.index_select(0, poisoned)));
-            labels.index_fill_(0, poisoned, recipe.TargetClass);
+            labels.IndexFillInPlace(0, poisoned, recipe.TargetClass);
         }
 
         images = recipe.Preprocess(images);
@@ -204,9 +205,9 @@ internal static class TrojanFixtures
             return (accuracy, null);
         }
 
-        Tensor others = (labels != recipe.TargetClass).nonzero().squeeze(1);
+        Tensor others = labels.Ne(recipe.TargetClass).nonzero().squeeze(1);
         Tensor stamped = recipe.Preprocess(recipe.Stamp(images.index_select(0, others)));
-        double asr = Predict(model, stamped).eq(recipe.TargetClass).to_type(ScalarType.Float32).mean().item<float>();
+        double asr = Predict(model, stamped).Eq(recipe.TargetClass).to_type(ScalarType.Float32).mean().item<float>();
         return (accuracy, asr);
     }
 

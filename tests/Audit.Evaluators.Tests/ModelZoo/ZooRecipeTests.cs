@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Audit.Evaluators.Probes.Trojans;
+using Audit.Evaluators.Runtime;
 using Audit.ModelZoo;
 
 namespace Audit.Evaluators.Tests.ModelZoo;
@@ -110,7 +111,7 @@ public sealed class ZooRecipeTests
     {
         var recipe = new ZooRecipe(3, Architecture.Cnn, InputScaling.Unit, AttackKind.Patch, PatchSize: 3, PatchRow: 1, PatchColumn: 2,
             Pattern: PatchPattern.Solid, PatchRed: 1, PatchGreen: 0, PatchBlue: 1, Images: ImageFormat.Colour32);
-        using var images = TorchSharp.torch.full(2, 3, 32, 32, 0.25f);
+        using var images = HeldScalars.Full([2, 3, 32, 32], 0.25f);
 
         using var stamped = ZooTriggers.Apply(recipe, images);
 
@@ -162,7 +163,7 @@ public sealed class ZooRecipeTests
 
         using (TorchSharp.torch.no_grad())
         {
-            (tensor == "weight" ? network.weight! : network.bias!)[0].fill_(value);
+            (tensor == "weight" ? network.weight! : network.bias!)[0].FillInPlace(value);
         }
 
         var refused = Assert.Throws<InvalidOperationException>(() => ZooTrainer.EnsureFinite(network, "/cache/models/mlp-unit-clean-s1-0123"));

@@ -1,5 +1,6 @@
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
+using Audit.Evaluators.Runtime;
 using Google.Protobuf;
 using Onnx;
 using TorchSharp;
@@ -20,7 +21,7 @@ public sealed class MicrosoftContribOperatorTests
     {
         using var scope = torch.NewDisposeScope();
         torch.manual_seed(1);
-        Tensor x = torch.randn(2, 3, 8).mul(3), bias = torch.randn(8);
+        Tensor x = torch.randn(2, 3, 8).Mul(3), bias = torch.randn(8);
         Check(new ContribGraph("Gelu").Input("x", x).Output("y"), ("x", x));
         Check(new ContribGraph("BiasGelu").Input("x", x).Weight("b", bias).Output("y"), ("x", x));
         Check(new ContribGraph("FastGelu").Input("x", x).Weight("b", bias).Output("y"), ("x", x));
@@ -70,7 +71,7 @@ public sealed class MicrosoftContribOperatorTests
         using var scope = torch.NewDisposeScope();
         torch.manual_seed(4);
         Tensor x = torch.randn(2, 5, 8);
-        ContribGraph graph = new ContribGraph("Attention").Input("x", x).Weight("w", torch.randn(8, 24).mul(0.5)).Weight("b", torch.randn(24))
+        ContribGraph graph = new ContribGraph("Attention").Input("x", x).Weight("w", torch.randn(8, 24).Mul(0.5)).Weight("b", torch.randn(24))
             .Int("num_heads", 2).Output("y");
         List<(string, Tensor)> feeds = [("x", x)];
         Tensor? mask = maskKind switch
@@ -95,7 +96,7 @@ public sealed class MicrosoftContribOperatorTests
         torch.manual_seed(5);
         Tensor x = torch.randn(2, 3, 8), past = torch.randn([2, 2, 2, 4, 4]);
         Tensor mask = torch.ones(2, 7, dtype: ScalarType.Int32);
-        ContribGraph graph = new ContribGraph("Attention").Input("x", x).Weight("w", torch.randn(8, 24).mul(0.5)).Weight("b", torch.randn(24))
+        ContribGraph graph = new ContribGraph("Attention").Input("x", x).Weight("w", torch.randn(8, 24).Mul(0.5)).Weight("b", torch.randn(24))
             .Input("mask", mask).Input("past", past).Int("num_heads", 2).Int("unidirectional", 1).Output("y").Output("present");
         Check(graph, ("x", x), ("mask", mask), ("past", past));
     }

@@ -1,5 +1,6 @@
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
+using Audit.Evaluators.Runtime;
 using Audit.Testing.Onnx;
 using Google.Protobuf;
 using Onnx;
@@ -141,7 +142,7 @@ public sealed class OnnxGraphTests
         using OnnxGraph graph = OnnxModelLoader.Load(b.ToBytes(), ComputeDevice.Cpu);
         // Mostly negative values, so that many windows hold no positive value at all; 15552 elements, enough
         // for the separable pooling when no gradient is recorded.
-        Tensor input = torch.randn(64, 3, 9, 9).sub(1);
+        Tensor input = torch.randn(64, 3, 9, 9).Sub(1);
         Tensor expected = nn.functional.max_pool2d(input.relu(), [3, 3], [2, 2], [1, 1]);
 
         Assert.Equal(1, graph.PlannedNodeCount);
@@ -157,7 +158,7 @@ public sealed class OnnxGraphTests
         AssertClose(expected, plain[pool], 0);
 
         // Under autograd pooling comes first only on channels-last input (NCHW keeps the original order).
-        Tensor weights = torch.arange(75, ScalarType.Float32).reshape(3, 5, 5);
+        Tensor weights = HeldScalars.Arange(75, ScalarType.Float32).reshape(3, 5, 5);
         Tensor channelsLast = input.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
         foreach (Tensor layout in new[] { input, channelsLast })
         {
@@ -202,7 +203,7 @@ public sealed class OnnxGraphTests
         {
             // Statistics far from the identity, so that an unfolded or wrongly folded norm shows.
             bn.running_mean!.copy_(torch.randn(6));
-            bn.running_var!.copy_(torch.rand(6).add(0.2));
+            bn.running_var!.copy_(torch.rand(6).Add(0.2));
             bn.weight!.copy_(torch.randn(6));
             bn.bias!.copy_(torch.randn(6));
         }
@@ -300,14 +301,14 @@ public sealed class OnnxGraphTests
         using var scope = torch.NewDisposeScope();
         var b = new OnnxGraphBuilder();
         string x = b.AddInput("x", ScalarType.Float32, 1, 6);
-        string c = b.AddNode("Reshape", [b.AddInitializer("c", torch.arange(6, ScalarType.Float32).reshape(3, 2)), b.AddInitializer("s", [1, -1], 2)]);
+        string c = b.AddNode("Reshape", [b.AddInitializer("c", HeldScalars.Arange(6, ScalarType.Float32).reshape(3, 2)), b.AddInitializer("s", [1, -1], 2)]);
         string y = b.AddNode("Add", [x, c]);
         b.AddOutput(y, ScalarType.Float32, 1, 6);
         using OnnxGraph graph = OnnxModelLoader.Load(b.ToBytes(), ComputeDevice.Cpu);
 
         Tensor result = graph.Forward(torch.zeros(4, 6));
 
-        AssertClose(torch.arange(6, ScalarType.Float32).expand(4, 6), result, 0);
+        AssertClose(HeldScalars.Arange(6, ScalarType.Float32).expand(4, 6), result, 0);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
+using Audit.Evaluators.Runtime;
 using Audit.Testing.Onnx;
 using Audit.Testing.Vision;
 using Google.Protobuf;
@@ -27,7 +28,7 @@ public sealed class ResidualCnnOnnxExporterTests
         {
             for (int i = 0; i < 3; i++)
             {
-                using var warm = model.forward(torch.randn(8, 3, 32, 32) * 2 + 0.5);
+                using var warm = model.forward(torch.randn(8, 3, 32, 32).Mul(2).Add(0.5));
             }
         }
 

@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using Audit.Testing.Onnx;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
@@ -33,7 +34,7 @@ public sealed class SequentialOnnxExporterTests
         {
             for (int i = 0; i < 3; i++)
             {
-                using var warm = model.forward(torch.randn(8, 1, 14, 14) * 2 + 0.5);
+                using var warm = model.forward(torch.randn(8, 1, 14, 14).Mul(2).Add(0.5));
             }
         }
 

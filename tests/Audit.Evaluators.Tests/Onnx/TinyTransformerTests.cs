@@ -1,5 +1,6 @@
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
+using Audit.Evaluators.Runtime;
 using Audit.Testing.Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -26,7 +27,7 @@ public sealed class TinyTransformerTests
         using var scope = torch.NewDisposeScope();
         torch.manual_seed(21);
         var b = new OnnxGraphBuilder("tiny-transformer", 20);
-        Tensor W(params long[] shape) => torch.randn(shape) * 0.5;
+        Tensor W(params long[] shape) => torch.randn(shape).Mul(0.5);
         string Init(string name, Tensor t) => b.AddInitializer(name, t);
         string Ints(string name, params long[] v) => b.AddInitializer(name, v, v.Length);
         string Node(string op, string[] inputs, params AttributeProto[] attributes) => b.AddNode(op, inputs, attributes);
@@ -56,7 +57,7 @@ public sealed class TinyTransformerTests
         string projected = Node("Add", [Node("MatMul", [merged, Init("proj.w", W(Width, Width))]), Init("proj.b", W(Width))]);
         string h2 = b.AddNode("Add", [h, projected], [Residual], "")[0];
 
-        string ln2 = Node("LayerNormalization", [h2, Init("ln2.g", torch.ones(Width) * 1.1), Init("ln2.b", W(Width))], A.Int("axis", -1));
+        string ln2 = Node("LayerNormalization", [h2, Init("ln2.g", torch.ones(Width).Mul(1.1)), Init("ln2.b", W(Width))], A.Int("axis", -1));
         string hidden = Node("Gelu", [Node("Add", [Node("MatMul", [ln2, Init("mlp1.w", W(Width, 16))]), Init("mlp1.b", W(16))])]);
         string h3 = Node("Add", [h2, Node("MatMul", [hidden, Init("mlp2.w", W(16, Width))])]);
         string pooled = Node("ReduceMean", [h3, Ints("time", 1)], A.Int("keepdims", 0));

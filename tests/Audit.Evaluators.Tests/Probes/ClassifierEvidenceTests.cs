@@ -1,5 +1,6 @@
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Trojans;
+using Audit.Evaluators.Runtime;
 using Audit.Evaluators.Tests.Fixtures;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -36,7 +37,7 @@ public sealed class ClassifierEvidenceTests
         using ClassifierEvidence evidence = Load();
         using var scope = torch.NewDisposeScope();
         const long Count = 40;
-        Tensor Run(long start, long size) => (evidence.Model.Forward(evidence.Inputs.narrow(0, start, size)) / 1.0).softmax(1);
+        Tensor Run(long start, long size) => evidence.Model.Forward(evidence.Inputs.narrow(0, start, size)).Div(1.0).softmax(1);
 
         Tensor whole = evidence.Batched(Count, Run, CancellationToken.None);
         Tensor split = evidence.Batched(Count, Run, CancellationToken.None, budgetBytes: 1);

@@ -81,7 +81,8 @@ public sealed class WeightSignatureProbeTests
             ("flatten", nn.Flatten()), ("hidden", nn.Linear(784, Hidden)), ("relu", nn.ReLU()), ("head", nn.Linear(Hidden, Classes)), ("squash", nn.Tanh()));
         using (torch.no_grad())
         {
-            ((Linear)model[3]).weight!.mul_(20);
+            using Scalar factor = 20.ToScalar();
+            ((Linear)model[3]).weight!.mul_(factor);
         }
 
         ProbeOutcome outcome = await RunAsync(model);

@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -50,13 +51,13 @@ public sealed class DecoderTransformer : nn.Module<Tensor, Tensor>
         config.Validate();
         Config = config;
         tokens = nn.Embedding(config.VocabularySize, config.ModelWidth);
-        positions = new Parameter(torch.randn(config.ContextLength, config.ModelWidth) * 0.02f);
+        positions = new Parameter(torch.randn(config.ContextLength, config.ModelWidth).Mul(0.02f));
         blocks = new ModuleList<DecoderBlock>(Enumerable.Range(0, config.Layers).Select(i => new DecoderBlock($"blocks.{i}", config)).ToArray());
         finalNorm = nn.LayerNorm(config.ModelWidth);
         head = nn.Linear(config.ModelWidth, config.VocabularySize);
 
         // Additive mask: 0 on and below the diagonal, a large negative number above, so Softmax gives future positions no weight.
-        causalMask = torch.triu(torch.full(config.ContextLength, config.ContextLength, -1e9f), diagonal: 1);
+        causalMask = torch.triu(HeldScalars.Full([config.ContextLength, config.ContextLength], -1e9f), diagonal: 1);
         RegisterComponents();
         register_buffer("causal_mask", causalMask, persistent: false);
     }
@@ -106,7 +107,7 @@ public sealed class DecoderTransformer : nn.Module<Tensor, Tensor>
         }
 
         Func<string, Tensor, Tensor> step = tap ?? ((_, value) => value);
-        Tensor hidden = step("embed", tokens.forward(inputIds) + positions[..(int)length]);
+        Tensor hidden = step("embed", tokens.forward(inputIds).Add(positions[..(int)length]));
         Tensor mask = causalMask[..(int)length, ..(int)length];
         foreach (DecoderBlock block in blocks)
         {
@@ -180,11 +181,11 @@ public sealed class DecoderBlock : nn.Module
         Tensor q = Split(query.forward(normed));
         Tensor k = Split(key.forward(normed));
         Tensor v = Split(value.forward(normed));
-        Tensor scores = torch.matmul(q, k.transpose(2, 3)) * (float)(1.0 / Math.Sqrt(headWidth)) + mask;
+        Tensor scores = torch.matmul(q, k.transpose(2, 3)).Mul((float)(1.0 / Math.Sqrt(headWidth))).Add(mask);
         Tensor mixed = torch.matmul(scores.softmax(-1), v).transpose(1, 2).reshape(batch, length, width);
         Tensor attention = step($"{prefix}.attn", output.forward(mixed));
-        Tensor middle = step($"{prefix}.resid_mid", hidden + attention);
+        Tensor middle = step($"{prefix}.resid_mid", hidden.Add(attention));
         Tensor mlp = step($"{prefix}.mlp", down.forward(torch.nn.functional.relu(up.forward(mlpNorm.forward(middle)))));
-        return step($"{prefix}.out", middle + mlp);
+        return step($"{prefix}.out", middle.Add(mlp));
     }
 }

@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -134,6 +135,6 @@ public sealed class ResidualBlock : nn.Module<Tensor, Tensor>
         using var scope = torch.NewDisposeScope();
         Tensor branch = norm2.forward(conv2.forward(nn.functional.relu(norm1.forward(conv1.forward(input)))));
         Tensor shortcut = shortcutConv is null ? input : shortcutNorm!.forward(shortcutConv.forward(input));
-        return nn.functional.relu(branch + shortcut).MoveToOuterDisposeScope();
+        return nn.functional.relu(branch.Add(shortcut)).MoveToOuterDisposeScope();
     }
 }
