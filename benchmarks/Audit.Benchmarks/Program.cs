@@ -15,6 +15,13 @@ using Tensor = TorchSharp.torch.Tensor;
 // (same weights, same thread count), and forward+backward time per batch. Stopwatch harness: each case is
 // warmed up, then the cases are interleaved over 9 rounds of a fixed wall-clock budget; the median round is reported.
 //   dotnet run -c Release --project benchmarks/Audit.Benchmarks [-- --threads 2 --seconds 1]
+if (args.Contains("--scalar-race"))
+{
+    // TorchSharp's temporary scalars against HeldScalars under a collecting thread (docs/benchmarks.md).
+    ScalarRaceBenchmark.Run(ArgValue(args, "--seconds", 10));
+    return;
+}
+
 if (args.Contains("--trojan-scan"))
 {
     // Scan cost against classes and input size (benchmarks/scripts/trojan-scan-cost.sh).

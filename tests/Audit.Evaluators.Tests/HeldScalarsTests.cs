@@ -89,45 +89,6 @@ public sealed class HeldScalarsTests
         Same(theirs, ours, "AdamW with OneCycleLR after 25 steps");
     }
 
-    [Fact]
-    public void HeldAdditions_WhileAnotherThreadCollects_NeverReadAFreedScalar()
-    {
-        // TorchSharp's own a + b, run the same way on the 2-core CI machine, failed about once in 7,000 additions with
-        // "Expected false to be true" (docs/benchmarks.md); the held form must not fail at all.
-        using Tensor a = torch.ones(256), b = torch.ones(256);
-        bool stop = false;
-        var collector = new Thread(() =>
-        {
-            while (!Volatile.Read(ref stop))
-            {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-            }
-        });
-        int collectionsBefore = GC.CollectionCount(0);
-        collector.Start();
-        int wrong = 0;
-        try
-        {
-            for (int i = 0; i < 100_000; i++)
-            {
-                using Tensor sum = a.Add(b).Mul(0.5).Add(1.0);
-                if (sum[0].item<float>() != 2f)
-                {
-                    wrong++;
-                }
-            }
-        }
-        finally
-        {
-            Volatile.Write(ref stop, true);
-            collector.Join();
-        }
-
-        Assert.Equal(0, wrong);
-        Assert.True(GC.CollectionCount(0) - collectionsBefore > 100, "the collecting thread must have run throughout");
-    }
-
     private static (Tensor Theirs, Tensor Ours) TrainTwice(
         Func<IEnumerable<Parameter>, torch.optim.Optimizer> torchSharps,
         Func<IEnumerable<Parameter>, torch.optim.Optimizer> held,
@@ -161,7 +122,7 @@ public sealed class HeldScalarsTests
     {
         Assert.Equal(expected.dtype, actual.dtype);
         Assert.Equal(expected.shape, actual.shape);
-        Assert.True(torch.equal(expected, actual), $"{at}: the held operation differs from TorchSharp's");
+        Assert.True(expected.eq(actual).all().item<bool>(), $"{at}: the held operation differs from TorchSharp's");
     }
 }
 #pragma warning restore RS0030

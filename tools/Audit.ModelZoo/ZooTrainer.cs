@@ -146,7 +146,7 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
         images = Scale(recipe.Scaling, images);
 
         using nn.Module<Tensor, Tensor> network = ZooNetworks.Create(recipe);
-        using var optimizer = torch.optim.Adam(network.parameters(), lr: recipe.LearningRate);
+        using var optimizer = new HeldScalarAdam(network.parameters(), recipe.LearningRate);
         network.train();
         int steps = (recipe.TrainSamples + recipe.BatchSize - 1) / recipe.BatchSize * recipe.Epochs, step = 0;
         for (int epoch = 0; epoch < recipe.Epochs; epoch++)

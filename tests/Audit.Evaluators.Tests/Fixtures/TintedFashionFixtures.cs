@@ -184,7 +184,7 @@ internal static class TintedFashionFixtures
         }
 
         using var model = new ResidualCnn(3, Classes, Widths);
-        using var optimizer = torch.optim.Adam(model.parameters(), lr: 4e-3);
+        using var optimizer = new HeldScalarAdam(model.parameters(), 4e-3);
         const int batchSize = 128;
         model.train();
         int totalSteps = (recipe.TrainSamples + batchSize - 1) / batchSize * recipe.Epochs, stepNumber = 0;

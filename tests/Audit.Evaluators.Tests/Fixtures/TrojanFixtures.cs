@@ -158,7 +158,7 @@ internal static class TrojanFixtures
 
         images = recipe.Preprocess(images);
         Sequential model = FixtureCnn.Create();
-        using var optimizer = torch.optim.Adam(model.parameters(), lr: recipe.LearningRate);
+        using var optimizer = new HeldScalarAdam(model.parameters(), recipe.LearningRate);
         model.train();
         int stepsPerEpoch = (recipe.TrainSamples + recipe.BatchSize - 1) / recipe.BatchSize;
         int totalSteps = stepsPerEpoch * recipe.Epochs, stepNumber = 0;

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Audit.Testing;
 using Audit.Testing.Onnx;
 using Audit.Testing.Sequence;
 using TorchSharp;
@@ -159,7 +160,7 @@ internal static class SequenceFixtures
         var stopwatch = Stopwatch.StartNew();
         using var module = new DecoderTransformer(recipe.Config);
         module.train();
-        using var optimizer = torch.optim.AdamW(module.parameters(), lr: recipe.LearningRate, weight_decay: 0.01);
+        using var optimizer = new HeldScalarAdamW(module.parameters(), recipe.LearningRate, 0.01);
         var schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, recipe.LearningRate, recipe.Steps);
         for (int step = 0; step < recipe.Steps; step++)
         {
