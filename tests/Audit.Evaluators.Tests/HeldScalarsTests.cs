@@ -67,7 +67,44 @@ public sealed class HeldScalarsTests
             Same(torch.full_like(integers, k), HeldScalars.FullLike(integers, k), at);
             Same(torch.arange(k * 3), HeldScalars.Arange(k * 3), at);
             Same(torch.arange(k, 40, k, ScalarType.Float32), HeldScalars.Arange(k, 40, k, ScalarType.Float32), at);
+            Same(x.square(), x.Square(), at);
+            Same(nn.functional.leaky_relu(x, Math.Abs(v)), x.LeakyRelu(Math.Abs(v)), at);
         }
+    }
+
+    [Fact]
+    public void Softplus_MatchesLibtorchs_AndKeepsFiniteGradientsAboveItsThreshold()
+    {
+        using var scope = torch.NewDisposeScope();
+        Tensor x = torch.linspace(-60, 60, 2401, dtype: ScalarType.Float32).requires_grad_(true);
+        Tensor ours = x.Softplus();
+        Tensor theirs = nn.functional.softplus(x.detach());
+        Assert.True(ours.detach().allclose(theirs, rtol: 1e-6, atol: 1e-7), "softplus differs from libtorch's");
+        ours.sum().backward();
+        Tensor expected = torch.sigmoid(x.detach()).where(x.detach().le(20), torch.ones_like(x));
+        Assert.True(x.grad!.isfinite().all().item<bool>(), "a gradient is not finite");
+        Assert.True(x.grad!.allclose(expected, rtol: 1e-5, atol: 1e-7), "softplus's gradient is not the logistic function");
+    }
+
+    [Fact]
+    public void BatchNorm2d_WithoutItsCounter_TrainsAndNormalisesLikeTorchSharps()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var generator = new Generator(5);
+        Tensor batch = torch.randn([16, 3, 6, 6], generator: generator);
+        var theirs = nn.BatchNorm2d(3);
+        var ours = HeldScalars.BatchNorm2d(3);
+        Assert.Null(ours.num_batches_tracked);
+        for (int step = 0; step < 3; step++)
+        {
+            Same(theirs.forward(batch), ours.forward(batch), $"training step {step}");
+        }
+
+        Same(theirs.running_mean!, ours.running_mean!, "running mean");
+        Same(theirs.running_var!, ours.running_var!, "running variance");
+        theirs.eval();
+        ours.eval();
+        Same(theirs.forward(batch), ours.forward(batch), "evaluation");
     }
 
     [Fact]

@@ -35,11 +35,11 @@ internal static class ZooNetworks
             ("fc2", nn.Linear(64, 10))),
         Architecture.CnnBatchNorm => nn.Sequential(
             ("conv1", nn.Conv2d(channels, 8, 3, padding: 1)),
-            ("bn1", nn.BatchNorm2d(8)),
+            ("bn1", HeldScalars.BatchNorm2d(8)),
             ("relu1", nn.ReLU()),
             ("pool1", nn.MaxPool2d(2)),
             ("conv2", nn.Conv2d(8, 16, 3, padding: 1)),
-            ("bn2", nn.BatchNorm2d(16)),
+            ("bn2", HeldScalars.BatchNorm2d(16)),
             ("relu2", nn.ReLU()),
             ("pool2", nn.MaxPool2d(2)),
             ("flatten", nn.Flatten()),
@@ -80,17 +80,17 @@ internal sealed class SmallResNet : nn.Module<Tensor, Tensor>
     private readonly int _channels;
     private readonly int _size;
     private readonly Conv2d stem;
-    private readonly BatchNorm2d stemNorm = nn.BatchNorm2d(8);
+    private readonly BatchNorm2d stemNorm = HeldScalars.BatchNorm2d(8);
     private readonly Conv2d block1a = nn.Conv2d(8, 8, 3, padding: 1, bias: false);
-    private readonly BatchNorm2d block1aNorm = nn.BatchNorm2d(8);
+    private readonly BatchNorm2d block1aNorm = HeldScalars.BatchNorm2d(8);
     private readonly Conv2d block1b = nn.Conv2d(8, 8, 3, padding: 1, bias: false);
-    private readonly BatchNorm2d block1bNorm = nn.BatchNorm2d(8);
+    private readonly BatchNorm2d block1bNorm = HeldScalars.BatchNorm2d(8);
     private readonly Conv2d block2a = nn.Conv2d(8, 16, 3, padding: 1, bias: false);
-    private readonly BatchNorm2d block2aNorm = nn.BatchNorm2d(16);
+    private readonly BatchNorm2d block2aNorm = HeldScalars.BatchNorm2d(16);
     private readonly Conv2d block2b = nn.Conv2d(16, 16, 3, padding: 1, bias: false);
-    private readonly BatchNorm2d block2bNorm = nn.BatchNorm2d(16);
+    private readonly BatchNorm2d block2bNorm = HeldScalars.BatchNorm2d(16);
     private readonly Conv2d shortcut = nn.Conv2d(8, 16, 1, bias: false);
-    private readonly BatchNorm2d shortcutNorm = nn.BatchNorm2d(16);
+    private readonly BatchNorm2d shortcutNorm = HeldScalars.BatchNorm2d(16);
     private readonly Linear head = nn.Linear(16, 10);
 
     public SmallResNet(int channels = 1, int size = 28)

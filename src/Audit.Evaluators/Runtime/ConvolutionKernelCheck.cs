@@ -154,7 +154,7 @@ public static class ConvolutionKernelCheck
             Tensor y = nn.functional.conv2d(input, w, b, strides: [Stride, Stride], padding: [Padding, Padding]);
             Tensor logits = nn.functional.linear(y.flatten(1), head.to(type));
             // Both the convolution's own output and the linear head feed the loss, so every gradient path is checked.
-            y.mul(mix.to(type)).sum().Add(logits.square().sum()).backward();
+            y.mul(mix.to(type)).sum().Add(logits.Square().sum()).backward();
             return [y.detach(), logits.detach(), input.grad!, w.grad!, b.grad!];
         }
 

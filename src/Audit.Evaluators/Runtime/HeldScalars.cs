@@ -124,6 +124,42 @@ public static class HeldScalars
     /// <summary><c>x ^ exponent</c> (an integral exponent).</summary>
     public static Tensor Pow(this Tensor tensor, long exponent) => WithScalar(tensor, exponent.ToScalar(), static (t, s) => t.pow(s));
 
+    /// <summary><c>x²</c>, as TorchSharp's <c>square()</c> computes it (<c>pow(2)</c>, with a temporary exponent).</summary>
+    public static Tensor Square(this Tensor tensor) => tensor.Pow(2L);
+
+    /// <summary>Leaky ReLU: x where x ≥ 0, <paramref name="slope"/> · x elsewhere.</summary>
+    public static Tensor LeakyRelu(this Tensor tensor, double slope) => WithScalar(tensor, slope.ToScalar(), static (t, s) => t.leaky_relu(s));
+
+    /// <summary>
+    /// softplus(x) = ln(1 + eˣ), and x itself above 20 as libtorch's default threshold does. TorchSharp's softplus makes
+    /// its β and threshold scalars privately, so this computes the same formula from held operations; the exponential
+    /// is taken of min(x, 20) so that neither branch's gradient is infinite.
+    /// </summary>
+    public static Tensor Softplus(this Tensor tensor)
+    {
+        const double threshold = 20;
+        using Tensor above = tensor.Gt(threshold);
+        using Tensor limited = tensor.ClampMax(threshold);
+        using Tensor exponential = limited.exp();
+        using Tensor smooth = exponential.log1p();
+        return torch.where(above, tensor, smooth);
+    }
+
+    /// <summary>
+    /// A 2-d batch normalisation without TorchSharp's <c>num_batches_tracked</c> counter: its training-mode forward adds
+    /// 1 to that counter with two temporary scalars. The counter only matters when momentum is unset (a cumulative
+    /// average); with a momentum — TorchSharp's default 0.1, the only one used here — the running statistics do not
+    /// depend on it, and no exporter here reads it.
+    /// </summary>
+    public static TorchSharp.Modules.BatchNorm2d BatchNorm2d(long features)
+    {
+#pragma warning disable RS0030 // The one place that makes TorchSharp's module, to take the counter off it.
+        TorchSharp.Modules.BatchNorm2d norm = nn.BatchNorm2d(features);
+#pragma warning restore RS0030
+        norm.num_batches_tracked = null;
+        return norm;
+    }
+
     /// <summary><c>x % value</c> (integral).</summary>
     public static Tensor Remainder(this Tensor tensor, long value) => WithScalar(tensor, value.ToScalar(), static (t, s) => t.remainder(s));
 

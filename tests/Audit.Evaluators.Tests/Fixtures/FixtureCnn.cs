@@ -1,3 +1,4 @@
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,11 +13,11 @@ internal static class FixtureCnn
 
     public static Sequential Create() => nn.Sequential(
         ("conv1", nn.Conv2d(1, 8, 3, padding: 1)),
-        ("bn1", nn.BatchNorm2d(8)),
+        ("bn1", HeldScalars.BatchNorm2d(8)),
         ("relu1", nn.ReLU()),
         ("pool1", nn.MaxPool2d(2)),
         ("conv2", nn.Conv2d(8, 16, 3, padding: 1)),
-        ("bn2", nn.BatchNorm2d(16)),
+        ("bn2", HeldScalars.BatchNorm2d(16)),
         ("relu2", nn.ReLU()),
         ("pool2", nn.MaxPool2d(2)),
         ("flatten", nn.Flatten()),

@@ -123,7 +123,7 @@ public sealed class MicrosoftContribOperatorTests
             new ContribGraph("Attention").Input("x", x).Weight("w", torch.randn(8, 24)).Weight("b", torch.randn(24)).Int("num_heads", 2).Output("y").Build().ToByteArray(),
             ComputeDevice.Cpu);
         Tensor input = x.clone().requires_grad_(true);
-        graph.Run(new Dictionary<string, Tensor> { ["x"] = input })["y"].square().sum().backward();
+        graph.Run(new Dictionary<string, Tensor> { ["x"] = input })["y"].Square().sum().backward();
 
         Assert.NotNull(input.grad);
         Assert.True(input.grad!.abs().sum().item<float>() > 0);

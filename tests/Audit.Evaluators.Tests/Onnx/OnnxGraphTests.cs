@@ -193,7 +193,7 @@ public sealed class OnnxGraphTests
         torch.manual_seed(12);
         using Sequential model = nn.Sequential(
             ("conv1", nn.Conv2d(1, 6, 3, padding: 1)),
-            ("bn1", nn.BatchNorm2d(6)),
+            ("bn1", HeldScalars.BatchNorm2d(6)),
             ("relu1", nn.ReLU()),
             ("pool1", nn.MaxPool2d(2)),
             ("flatten", nn.Flatten()),

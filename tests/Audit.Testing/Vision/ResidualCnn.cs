@@ -41,7 +41,7 @@ public sealed class ResidualCnn : nn.Module<Tensor, Tensor>
 
         Classes = classes;
         stemConv = nn.Conv2d(channels, widths[0], 3, stride: 2, padding: 1, bias: false);
-        stemNorm = nn.BatchNorm2d(widths[0]);
+        stemNorm = HeldScalars.BatchNorm2d(widths[0]);
         stages = new ModuleList<ResidualBlock>(widths.Select((w, i) => new ResidualBlock(i == 0 ? widths[0] : widths[i - 1], w, i == 0 ? 1 : 2)).ToArray());
         head = nn.Linear(widths[^1], classes);
         RegisterComponents();
@@ -96,13 +96,13 @@ public sealed class ResidualBlock : nn.Module<Tensor, Tensor>
     {
         Stride = stride;
         conv1 = nn.Conv2d(input, output, 3, stride: stride, padding: 1, bias: false);
-        norm1 = nn.BatchNorm2d(output);
+        norm1 = HeldScalars.BatchNorm2d(output);
         conv2 = nn.Conv2d(output, output, 3, padding: 1, bias: false);
-        norm2 = nn.BatchNorm2d(output);
+        norm2 = HeldScalars.BatchNorm2d(output);
         if (stride != 1 || input != output)
         {
             shortcutConv = nn.Conv2d(input, output, 1, stride: stride, bias: false);
-            shortcutNorm = nn.BatchNorm2d(output);
+            shortcutNorm = HeldScalars.BatchNorm2d(output);
         }
 
         RegisterComponents();

@@ -18,7 +18,7 @@ internal static class ActivationOperators
         r.Add("LeakyRelu", 1, ctx =>
         {
             double alpha = ctx.Float("alpha", 0.01f);
-            return i => [F.leaky_relu(i[0]!, alpha)];
+            return i => [i[0]!.LeakyRelu(alpha)];
         });
         r.Add("PRelu", 1, ctx => i =>
         {
@@ -59,7 +59,7 @@ internal static class ActivationOperators
             return i => [i[0]!.Mul(alpha).Add(beta).Clamp(0, 1)];
         });
         r.Add("HardSwish", 14, _ => i => [i[0]!.mul(i[0]!.Div(6).Add(0.5).Clamp(0, 1))]);
-        r.Add("Softplus", 1, _ => i => [F.softplus(i[0]!)]);
+        r.Add("Softplus", 1, _ => i => [i[0]!.Softplus()]);
         r.Add("Gelu", 20, ctx =>
         {
             string approximate = ctx.String("approximate", "none");

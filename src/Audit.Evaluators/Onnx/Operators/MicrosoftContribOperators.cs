@@ -40,7 +40,7 @@ internal static class MicrosoftContribOperators
     {
         Tensor mean = x.mean([-1], keepdim: true);
         Tensor centered = x.sub(mean);
-        Tensor invStd = centered.square().mean([-1], keepdim: true).Add(epsilon).rsqrt();
+        Tensor invStd = centered.Square().mean([-1], keepdim: true).Add(epsilon).rsqrt();
         Tensor y = centered.mul(invStd).mul(gamma);
         return (beta is null ? y : y.Add(beta), mean, invStd);
     }

@@ -48,7 +48,7 @@ internal static class NormalizationOperators
                 Tensor xf = x.to_type(ScalarType.Float32);
                 Tensor mean = xf.mean(dims, keepdim: true);
                 Tensor centered = xf.sub(mean);
-                Tensor invStd = centered.square().mean(dims, keepdim: true).Add(epsilon).rsqrt();
+                Tensor invStd = centered.Square().mean(dims, keepdim: true).Add(epsilon).rsqrt();
                 Tensor y = centered.mul(invStd).to_type(x.dtype).mul(scale);
                 if (bias is not null)
                 {
@@ -70,7 +70,7 @@ internal static class NormalizationOperators
                 long[] dims = [.. Enumerable.Range((int)axis, (int)(x.dim() - axis)).Select(d => (long)d)];
                 // Computed in float32 (stash_type 1), as the specification's reference does.
                 Tensor xf = x.to_type(ScalarType.Float32);
-                Tensor normalized = xf.mul(xf.square().mean(dims, keepdim: true).Add(epsilon).rsqrt());
+                Tensor normalized = xf.mul(xf.Square().mean(dims, keepdim: true).Add(epsilon).rsqrt());
                 return [normalized.to_type(x.dtype).mul(i[1]!)];
             };
         });

@@ -17,9 +17,9 @@ internal static class ReductionOperators
         Reduce(r, "ReduceMax", 18, double.NegativeInfinity, (x, d, k) => x.amax(d, k));
         Reduce(r, "ReduceMin", 18, double.PositiveInfinity, (x, d, k) => x.amin(d, k));
         Reduce(r, "ReduceProd", 18, 1, Product);
-        Reduce(r, "ReduceSumSquare", 18, 0, (x, d, k) => x.square().sum(d, k));
+        Reduce(r, "ReduceSumSquare", 18, 0, (x, d, k) => x.Square().sum(d, k));
         Reduce(r, "ReduceL1", 18, 0, (x, d, k) => x.abs().sum(d, k));
-        Reduce(r, "ReduceL2", 18, 0, (x, d, k) => x.square().sum(d, k).sqrt());
+        Reduce(r, "ReduceL2", 18, 0, (x, d, k) => x.Square().sum(d, k).sqrt());
         Reduce(r, "ReduceLogSum", 18, double.NegativeInfinity, (x, d, k) => x.sum(d, k).log());
         Reduce(r, "ReduceLogSumExp", 18, double.NegativeInfinity, LogSumExp);
         r.Add("CumSum", 11, ctx =>

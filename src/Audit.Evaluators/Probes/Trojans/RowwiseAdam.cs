@@ -26,7 +26,7 @@ internal static class RowwiseAdam
         Tensor gradient = leaf.grad ?? throw new InvalidOperationException("No gradient reached the trigger parameters.");
         long[] broadcast = [-1, .. Enumerable.Repeat(1L, (int)leaf.dim() - 1)];
         Tensor m = first.index_select(0, index).Mul(Beta1).Add(gradient.Mul(1 - Beta1));
-        Tensor v = second.index_select(0, index).Mul(Beta2).Add(gradient.square().Mul(1 - Beta2));
+        Tensor v = second.index_select(0, index).Mul(Beta2).Add(gradient.Square().Mul(1 - Beta2));
         Tensor correction1 = torch.pow(Beta1, stepCount).SubtractedFrom(1).reshape(broadcast);
         Tensor correction2 = torch.pow(Beta2, stepCount).SubtractedFrom(1).reshape(broadcast);
         Tensor updated = leaf.detach() - (m / correction1).Mul(learningRate) / (v / correction2).sqrt().Add(Epsilon);

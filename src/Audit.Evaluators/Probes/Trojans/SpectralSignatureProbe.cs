@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
+using Audit.Evaluators.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -70,8 +71,8 @@ public sealed class SpectralSignatureProbe : IProbe
             Tensor representations = pool.Activations.index_select(0, torch.tensor(members).to(evidence.Device));
             Tensor centred = representations - representations.mean([0L], keepdim: true);
             (_, Tensor singular, Tensor vh) = torch.linalg.svd(centred, fullMatrices: false);
-            Tensor scores = centred.matmul(vh[0]).square();
-            double[] squares = singular.square().cpu().data<float>().ToArray().Select(v => (double)v).ToArray();
+            Tensor scores = centred.matmul(vh[0]).Square();
+            double[] squares = singular.Square().cpu().data<float>().ToArray().Select(v => (double)v).ToArray();
             double rest = squares.Length > 1 ? squares.Skip(1).Take(10).Average() : 0;
             double ratio = squares[0] / Math.Max(rest, 1e-12);
 
