@@ -1,5 +1,4 @@
 using Audit.Evaluators.Runtime;
-using Audit.Testing;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

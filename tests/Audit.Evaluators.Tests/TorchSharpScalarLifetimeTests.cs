@@ -39,7 +39,7 @@ public sealed class TorchSharpScalarLifetimeTests
         Assembly[] ours =
         [
             typeof(HeldScalars).Assembly,
-            typeof(Audit.Testing.HeldScalarAdamW).Assembly,
+            typeof(Audit.Testing.Sequence.DecoderTransformer).Assembly,
             Assembly.Load("Audit.ModelZoo"),
             typeof(TorchSharpScalarLifetimeTests).Assembly,
         ];

@@ -22,14 +22,8 @@ public sealed class HeldScalarAdam : Adam
     public override Tensor step(Func<Tensor>? closure = null) => _step<ParamGroup>(group =>
     {
         var options = (Options)group.Options;
-        double beta1 = options.beta1!.Value;
-        double beta2 = options.beta2!.Value;
+        var moments = new AdamMoments(options.beta1!.Value, options.beta2!.Value, options.eps!.Value, options.amsgrad!.Value);
         double weightDecay = options.weight_decay!.Value;
-        bool amsgrad = options.amsgrad!.Value;
-        bool maximize = options.maximize!.Value;
-        double eps = options.eps!.Value;
-        double learningRate = options.LearningRate!.Value;
-
         foreach (Parameter parameter in group.Parameters)
         {
             var state = (State)_state[parameter.Handle];
@@ -39,46 +33,21 @@ public sealed class HeldScalarAdam : Adam
                 continue;
             }
 
-            if (maximize)
+            if (options.maximize!.Value)
             {
                 grad = -grad;
             }
 
             state.step += 1;
-            double biasCorrection1 = 1 - Math.Pow(beta1, state.step);
-            double biasCorrection2 = 1 - Math.Pow(beta2, state.step);
+
+            // Adam's weight decay is an L2 term on the gradient (AdamW's, below, shrinks the weights instead).
             if (weightDecay != 0)
             {
                 grad = grad.Add(parameter, weightDecay);
             }
 
-            using (Scalar alpha = (1 - beta1).ToScalar())
-            {
-                state.exp_avg.MulInPlace(beta1).add_(grad, alpha);
-            }
-
-            using (Scalar value = (1 - beta2).ToScalar())
-            using (Tensor conjugate = grad.conj())
-            {
-                state.exp_avg_sq.MulInPlace(beta2).addcmul_(grad, conjugate, value);
-            }
-
-            Tensor denominator;
-            if (amsgrad)
-            {
-                Tensor previous = state.max_exp_avg_sq;
-                state.max_exp_avg_sq = torch.maximum(previous, state.exp_avg_sq).DetachFromDisposeScope();
-                previous.Dispose();
-                denominator = state.max_exp_avg_sq.sqrt().Div(Math.Sqrt(biasCorrection2)).AddInPlace(eps);
-            }
-            else
-            {
-                denominator = state.exp_avg_sq.sqrt().Div(Math.Sqrt(biasCorrection2)).AddInPlace(eps);
-            }
-
-            using Scalar stepSize = (-(learningRate / biasCorrection1)).ToScalar();
-            parameter.addcdiv_(state.exp_avg, denominator, stepSize);
-            GC.KeepAlive(grad);
+            using Tensor conjugate = grad.conj();
+            moments.Update(parameter, grad, conjugate, state.step, state.exp_avg, state.exp_avg_sq, ref state.max_exp_avg_sq, options.LearningRate!.Value);
         }
     }, closure);
 }

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Audit.Testing;
+using Audit.Evaluators.Runtime;
 using Audit.Testing.Onnx;
 using Audit.Testing.Sequence;
 using TorchSharp;
