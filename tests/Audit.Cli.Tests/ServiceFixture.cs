@@ -74,6 +74,9 @@ public sealed class ServiceFixture : IAsyncLifetime
 
     public CliRun SecondSubmit { get; private set; } = null!;
 
+    /// <summary>The second audit's report, fetched so that it is in the transparency log before the tests run.</summary>
+    public CliRun SecondReport { get; private set; } = null!;
+
     public string AuditId { get; private set; } = "";
 
     public byte[] Pdf { get; private set; } = [];
@@ -101,6 +104,11 @@ public sealed class ServiceFixture : IAsyncLifetime
         Pdf = File.Exists(ReportPath) ? File.ReadAllBytes(ReportPath) : [];
         // A second report grows the log past the first one's entry, so inclusion and consistency proofs are not trivial.
         SecondSubmit = await RunAsync("submit", "--model", ModelPath, "--profile", QuickProfile, "--wait", "--json");
+
+        // The worker issues a finished audit's report in the background; fetching it issues it now if it has not, so
+        // the log surely holds the second entry before any test reads the tree (a run on 2026-12-02 saw size 1).
+        string secondId = System.Text.RegularExpressions.Regex.Match(SecondSubmit.Output, @"aud_[0-9a-f]+").Value;
+        SecondReport = await RunAsync("report", secondId, "-o", Path.Combine(Directory, "second.pdf"));
     }
 
     public string Write(string name, byte[] bytes)

@@ -120,6 +120,7 @@ public sealed partial class VerifyCommandTests(ServiceFixture fixture)
     public async Task Verify_WithLog_FindsTheEntryThroughTheReceipt_AndProvesInclusionAndConsistency()
     {
         // A log without the public lookup by report hash: the CLI falls back to the receipt with the tenant's key.
+        Assert.True(fixture.SecondReport.ExitCode == 0, fixture.SecondReport.ToString());
         using var noLookup = new StubLog(fixture.Handler) { NoLookup = true };
         var run = await VerifyWithLogAsync(noLookup, fixture.Environment, "--json");
         Assert.True(run.ExitCode == 0, run.ToString());

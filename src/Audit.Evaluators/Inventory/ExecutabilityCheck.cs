@@ -36,6 +36,10 @@ internal static class ExecutabilityCheck
             return new Result(false, tooLarge, null);
         }
 
+        // The time limit is for the model's forward pass, not for this process's first use of libtorch: loading it and
+        // checking its convolution kernels takes under a second on an idle machine but passed 20 s on a 2-core CI
+        // machine running five test processes (2026-12-02), failing the upload of a model that runs in milliseconds.
+        ConvolutionKernelCheck.EnsureVerified();
         using var timeout = new CancellationTokenSource(options.Timeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
         try
