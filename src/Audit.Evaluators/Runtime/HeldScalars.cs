@@ -47,18 +47,10 @@ public static class HeldScalars
     }
 
     /// <summary><c>x + value</c> (a floating-point scalar).</summary>
-    public static Tensor Add(this Tensor tensor, double value) => WithScalar(tensor, value.ToScalar(), static (t, s) =>
-    {
-        using Scalar one = 1.ToScalar();
-        return t.add(s, one);
-    });
+    public static Tensor Add(this Tensor tensor, double value) => WithScalar(tensor, value.ToScalar(), AddScalar);
 
     /// <summary><c>x + value</c> (an integral scalar: integer tensors stay integer).</summary>
-    public static Tensor Add(this Tensor tensor, long value) => WithScalar(tensor, value.ToScalar(), static (t, s) =>
-    {
-        using Scalar one = 1.ToScalar();
-        return t.add(s, one);
-    });
+    public static Tensor Add(this Tensor tensor, long value) => WithScalar(tensor, value.ToScalar(), AddScalar);
 
     /// <summary><c>a += b</c>, in place.</summary>
     public static Tensor AddInPlace(this Tensor left, Tensor right)
@@ -83,18 +75,10 @@ public static class HeldScalars
     public static Tensor Sub(this Tensor tensor, long value) => WithScalar(tensor, value.ToScalar(), static (t, s) => t.sub(s));
 
     /// <summary><c>value - x</c>, computed as TorchSharp does: <c>(-x) + value</c>.</summary>
-    public static Tensor SubtractedFrom(this Tensor tensor, double value)
-    {
-        using Tensor negated = tensor.negative();
-        return negated.Add(value);
-    }
+    public static Tensor SubtractedFrom(this Tensor tensor, double value) => WithScalar(tensor, value.ToScalar(), SubtractedFromScalar);
 
     /// <summary><c>value - x</c> (integral), computed as TorchSharp does: <c>(-x) + value</c>.</summary>
-    public static Tensor SubtractedFrom(this Tensor tensor, long value)
-    {
-        using Tensor negated = tensor.negative();
-        return negated.Add(value);
-    }
+    public static Tensor SubtractedFrom(this Tensor tensor, long value) => WithScalar(tensor, value.ToScalar(), SubtractedFromScalar);
 
     /// <summary><c>x · value</c>.</summary>
     public static Tensor Mul(this Tensor tensor, double value) => WithScalar(tensor, value.ToScalar(), static (t, s) => t.mul(s));
@@ -164,24 +148,10 @@ public static class HeldScalars
     public static Tensor Remainder(this Tensor tensor, long value) => WithScalar(tensor, value.ToScalar(), static (t, s) => t.remainder(s));
 
     /// <summary>x limited to [min, max].</summary>
-    public static Tensor Clamp(this Tensor tensor, double min, double max)
-    {
-        using Scalar low = min.ToScalar();
-        using Scalar high = max.ToScalar();
-        Tensor result = tensor.clamp(low, high);
-        GC.KeepAlive(tensor);
-        return result;
-    }
+    public static Tensor Clamp(this Tensor tensor, double min, double max) => ClampScalars(tensor, min.ToScalar(), max.ToScalar());
 
     /// <summary>x limited to [min, max] (integral bounds).</summary>
-    public static Tensor Clamp(this Tensor tensor, long min, long max)
-    {
-        using Scalar low = min.ToScalar();
-        using Scalar high = max.ToScalar();
-        Tensor result = tensor.clamp(low, high);
-        GC.KeepAlive(tensor);
-        return result;
-    }
+    public static Tensor Clamp(this Tensor tensor, long min, long max) => ClampScalars(tensor, min.ToScalar(), max.ToScalar());
 
     /// <summary>max(x, min).</summary>
     public static Tensor ClampMin(this Tensor tensor, double min) => WithScalar(tensor, min.ToScalar(), static (t, s) => t.clamp_min(s));
@@ -252,36 +222,16 @@ public static class HeldScalars
     }
 
     /// <summary>A tensor of <paramref name="shape"/> filled with <paramref name="value"/>.</summary>
-    public static Tensor Full(long[] shape, double value, ScalarType? dtype = null, Device? device = null)
-    {
-        using Scalar scalar = value.ToScalar();
-        return torch.full(shape, scalar, dtype, device);
-    }
+    public static Tensor Full(long[] shape, double value, ScalarType? dtype = null, Device? device = null) => FullOf(shape, value.ToScalar(), dtype, device);
 
     /// <summary>A tensor of <paramref name="shape"/> filled with the integer <paramref name="value"/>.</summary>
-    public static Tensor Full(long[] shape, long value, ScalarType? dtype = null, Device? device = null)
-    {
-        using Scalar scalar = value.ToScalar();
-        return torch.full(shape, scalar, dtype, device);
-    }
+    public static Tensor Full(long[] shape, long value, ScalarType? dtype = null, Device? device = null) => FullOf(shape, value.ToScalar(), dtype, device);
 
     /// <summary>A tensor shaped like <paramref name="like"/> filled with <paramref name="value"/>.</summary>
-    public static Tensor FullLike(Tensor like, double value)
-    {
-        using Scalar scalar = value.ToScalar();
-        Tensor result = torch.full_like(like, scalar);
-        GC.KeepAlive(like);
-        return result;
-    }
+    public static Tensor FullLike(Tensor like, double value) => WithScalar(like, value.ToScalar(), static (t, s) => torch.full_like(t, s));
 
     /// <summary>A tensor shaped like <paramref name="like"/> filled with the integer <paramref name="value"/>.</summary>
-    public static Tensor FullLike(Tensor like, long value)
-    {
-        using Scalar scalar = value.ToScalar();
-        Tensor result = torch.full_like(like, scalar);
-        GC.KeepAlive(like);
-        return result;
-    }
+    public static Tensor FullLike(Tensor like, long value) => WithScalar(like, value.ToScalar(), static (t, s) => torch.full_like(t, s));
 
     /// <summary>0, 1, …, <paramref name="stop"/> − 1 (as <c>torch.arange(stop)</c>, which makes its start and step the same hazardous way).</summary>
     public static Tensor Arange(long stop, ScalarType? dtype = null, Device? device = null) => Arange(0, stop, 1, dtype, device);
@@ -293,6 +243,37 @@ public static class HeldScalars
         using Scalar end = stop.ToScalar();
         using Scalar stride = step.ToScalar();
         return torch.arange(first, end, stride, dtype, device);
+    }
+
+    private static Tensor AddScalar(Tensor tensor, Scalar value)
+    {
+        using Scalar one = 1.ToScalar();
+        return tensor.add(value, one);
+    }
+
+    private static Tensor SubtractedFromScalar(Tensor tensor, Scalar value)
+    {
+        using Tensor negated = tensor.negative();
+        return AddScalar(negated, value);
+    }
+
+    private static Tensor ClampScalars(Tensor tensor, Scalar min, Scalar max)
+    {
+        using (min)
+        using (max)
+        {
+            Tensor result = tensor.clamp(min, max);
+            GC.KeepAlive(tensor);
+            return result;
+        }
+    }
+
+    private static Tensor FullOf(long[] shape, Scalar value, ScalarType? dtype, Device? device)
+    {
+        using (value)
+        {
+            return torch.full(shape, value, dtype, device);
+        }
     }
 
     private static Tensor WithScalar(Tensor tensor, Scalar scalar, Func<Tensor, Scalar, Tensor> operation)
