@@ -7,6 +7,18 @@ namespace Audit.Evaluators.Runtime;
 /// <summary>The moment updates and the parameter step Adam and AdamW share, in TorchSharp's order, scalars held.</summary>
 internal readonly record struct AdamMoments(double Beta1, double Beta2, double Epsilon, bool AmsGrad)
 {
+    /// <summary>The group's parameters that have a gradient, each with it (negated to maximise), as TorchSharp walks them.</summary>
+    public static IEnumerable<(Parameter Parameter, Tensor Gradient)> Gradients(ParamGroup group, bool maximize)
+    {
+        foreach (Parameter parameter in group.Parameters)
+        {
+            if (parameter.grad is { } gradient)
+            {
+                yield return (parameter, maximize ? -gradient : gradient);
+            }
+        }
+    }
+
     /// <summary>
     /// One step for <paramref name="parameter"/>: the moving averages of the gradient and of its square, then the
     /// bias-corrected step. The gradient's second factor in the squared average is

@@ -24,30 +24,15 @@ public sealed class HeldScalarAdam : Adam
         var options = (Options)group.Options;
         var moments = new AdamMoments(options.beta1!.Value, options.beta2!.Value, options.eps!.Value, options.amsgrad!.Value);
         double weightDecay = options.weight_decay!.Value;
-        foreach (Parameter parameter in group.Parameters)
+        foreach ((Parameter parameter, Tensor grad) in AdamMoments.Gradients(group, options.maximize!.Value))
         {
             var state = (State)_state[parameter.Handle];
-            Tensor? grad = parameter.grad;
-            if (grad is null)
-            {
-                continue;
-            }
-
-            if (options.maximize!.Value)
-            {
-                grad = -grad;
-            }
-
             state.step += 1;
 
-            // Adam's weight decay is an L2 term on the gradient (AdamW's, below, shrinks the weights instead).
-            if (weightDecay != 0)
-            {
-                grad = grad.Add(parameter, weightDecay);
-            }
-
-            using Tensor conjugate = grad.conj();
-            moments.Update(parameter, grad, conjugate, state.step, state.exp_avg, state.exp_avg_sq, ref state.max_exp_avg_sq, options.LearningRate!.Value);
+            // Adam's weight decay is an L2 term on the gradient (AdamW's shrinks the weights instead).
+            Tensor decayed = weightDecay != 0 ? grad.Add(parameter, weightDecay) : grad;
+            using Tensor conjugate = decayed.conj();
+            moments.Update(parameter, decayed, conjugate, state.step, state.exp_avg, state.exp_avg_sq, ref state.max_exp_avg_sq, options.LearningRate!.Value);
         }
     }, closure);
 }

@@ -23,20 +23,9 @@ public sealed class HeldScalarAdamW : AdamW
         var options = (Options)group.Options;
         var moments = new AdamMoments(options.beta1!.Value, options.beta2!.Value, options.eps!.Value, options.amsgrad!.Value);
         double learningRate = options.LearningRate!.Value;
-        foreach (Parameter parameter in group.Parameters)
+        foreach ((Parameter parameter, Tensor grad) in AdamMoments.Gradients(group, options.maximize!.Value))
         {
             var state = (State)_state[parameter.Handle];
-            Tensor? grad = parameter.grad;
-            if (grad is null)
-            {
-                continue;
-            }
-
-            if (options.maximize!.Value)
-            {
-                grad = -grad;
-            }
-
             state.step += 1;
             parameter.MulInPlace(1 - (learningRate * options.weight_decay!.Value));
             moments.Update(parameter, grad, grad, state.step, state.exp_avg, state.exp_avg_sq, ref state.max_exp_avg_sq, learningRate);
