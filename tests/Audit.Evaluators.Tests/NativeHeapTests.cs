@@ -38,6 +38,46 @@ public sealed class NativeHeapTests
         Assert.True(WithFreedHeapPages(() => NativeHeap.TrimWhenLarge(0)));
     }
 
+    [Fact]
+    public void HeapTrimmer_TrimsAboveItsLine_ThenOnlyOnceTheProcessHasGrownPastWhatTheLastTrimLeft()
+    {
+        const long MiB = 1L << 20;
+        long resident = 700 * MiB;
+        var trims = new List<long>();
+        var trimmer = new HeapTrimmer(line: 768 * MiB, regrowth: 128 * MiB, () => resident, () =>
+        {
+            trims.Add(resident);
+            resident -= 50 * MiB; // what a trim hands back
+            return true;
+        });
+
+        // Below the line: nothing.
+        Assert.False(trimmer.TrimWhenGrown());
+        // Above it: trims, and remembers what the trim left (750 MiB).
+        resident = 800 * MiB;
+        Assert.True(trimmer.TrimWhenGrown());
+        // A step that faults the same pages in again is not trimmed, although the process is above the line
+        // (the old rule trimmed here, at every step)...
+        resident = 800 * MiB;
+        Assert.False(trimmer.TrimWhenGrown());
+        resident = 878 * MiB;
+        Assert.False(trimmer.TrimWhenGrown());
+        // ...growth by more than the regrowth is.
+        resident = 879 * MiB;
+        Assert.True(trimmer.TrimWhenGrown());
+        Assert.Equal([800 * MiB, 879 * MiB], trims);
+
+        // A process that is not glibc (resident unknown, 0) never trims.
+        Assert.False(new HeapTrimmer(0, 0, () => 0, () => throw new InvalidOperationException("trimmed")).TrimWhenGrown());
+    }
+
+    [Fact]
+    public void HeapTrimmer_OnThisProcess_TrimsAboveItsLineAndNotBelow()
+    {
+        Assert.False(new HeapTrimmer(line: long.MaxValue).TrimWhenGrown());
+        Assert.Equal(NativeHeap.IsGlibc, WithFreedHeapPages(new HeapTrimmer(line: 0).TrimWhenGrown));
+    }
+
     /// <summary>Runs <paramref name="trim"/> while this thread's arena holds freed, touched pages below a live block.</summary>
     private static bool WithFreedHeapPages(Func<bool> trim)
     {

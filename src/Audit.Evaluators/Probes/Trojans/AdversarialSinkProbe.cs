@@ -479,7 +479,7 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
 
             work.Finished();
             progress.Report(work.Done());
-            NativeHeap.TrimWhenLarge();
+            work.Trimmer.TrimWhenGrown();
         }
 
         void PerturbBatch(int batch)
@@ -618,6 +618,9 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
         }
 
         public long Batch { get; }
+
+        /// <summary>Trims the native heap between batches, for every lane that walks these batches (see <see cref="HeapTrimmer"/>).</summary>
+        public HeapTrimmer Trimmer { get; } = new();
 
         public Tensor?[] Deltas { get; }
 

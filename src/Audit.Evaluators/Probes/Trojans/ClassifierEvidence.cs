@@ -29,6 +29,7 @@ internal sealed class ClassifierEvidence : IDisposable
     public const string AuditedModel = "audited";
 
     private readonly Lazy<long> _activationBytesPerRow;
+    private readonly HeapTrimmer _trimmer = new();
 
     private ClassifierEvidence(IDifferentiableModel model, string modelKey, DatasetArtifact dataset, string datasetKey, Tensor inputs, float low, float high, int classes, SessionCache session, ProbeTimings? timings)
     {
@@ -258,8 +259,9 @@ internal sealed class ClassifierEvidence : IDisposable
         }
 
         Tensor result = torch.cat(parts, 0).MoveToOuterDisposeScope();
-        // The batches' activations were freed; hand their pages back if the process is large (see NativeHeap).
-        NativeHeap.TrimWhenLarge();
+        // The batches' activations were freed; hand their pages back if the process is large and has grown since the
+        // last trim (see HeapTrimmer).
+        _trimmer.TrimWhenGrown();
         return result;
     }
 

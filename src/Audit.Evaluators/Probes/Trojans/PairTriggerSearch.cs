@@ -60,6 +60,7 @@ internal sealed class PairTriggerSearch : IDisposable
     private readonly PairSearchSettings settings;
     private readonly long[] sample;
     private readonly long[] maskSample;
+    private readonly HeapTrimmer trimmer = new();
     private readonly float low;
     private readonly float span;
     private readonly double maskPositions;
@@ -220,8 +221,9 @@ internal sealed class PairTriggerSearch : IDisposable
                 Check(active, patience);
             }
 
-            // Every step, as the all-to-one search does (TriggerSearch.Run): a no-op below the line.
-            NativeHeap.TrimWhenLarge();
+            // Every step, as the all-to-one search does (TriggerReverseEngineering): a no-op below the line and until
+            // the process has grown past what the last trim left.
+            trimmer.TrimWhenGrown();
 
             progress?.Report((double)(Steps + 1 - from) / Math.Max(1, untilStep - from));
         }

@@ -94,6 +94,7 @@ internal sealed class TriggerSearch : IDisposable
     private readonly Tensor sampleIndex;
     private readonly Tensor evaluation;
     private readonly List<Row> rows = [];
+    private readonly HeapTrimmer trimmer = new();
 
     // While speculating (RunSpeculatively), each row's state at its short-patience stop is kept.
     private bool speculating;
@@ -278,11 +279,11 @@ internal sealed class TriggerSearch : IDisposable
 
             // Every step frees and reallocates activations of several sizes on this lane's glibc arena; without a trim
             // the arenas' free space stays resident and the scan's peak grew to 1.1–1.8 GB for sub-MB models
-            // (docs/benchmarks.md, "Where the memory goes"). Only above three quarters of the memory budget: below it
-            // the pages handed back are faulted in again by the next step, about a tenth of a small model's scan CPU.
-            // Looked at every step (reading the resident size costs microseconds): ten steps of a 100-class 3×64×64
-            // screening grew the process by over 200 MiB.
-            NativeHeap.TrimWhenLarge();
+            // (docs/benchmarks.md, "Where the memory goes"). Only above three quarters of the memory budget, and then
+            // only once the process has grown past what the last trim left (HeapTrimmer): the pages handed back are
+            // faulted in again by the next step. Looked at every step (reading the resident size costs microseconds):
+            // ten steps of a 100-class 3×64×64 screening grew the process by over 200 MiB.
+            trimmer.TrimWhenGrown();
             progress?.Report((double)(Steps + 1 - from) / Math.Max(1, untilStep - from));
         }
     }
