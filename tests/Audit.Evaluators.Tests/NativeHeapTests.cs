@@ -21,24 +21,6 @@ public sealed class NativeHeapTests
     }
 
     [Fact]
-    public void TrimWhenLarge_TrimsOnlyAboveItsLine()
-    {
-        long resident = NativeHeap.ResidentBytes();
-        Assert.Equal(OperatingSystem.IsLinux(), resident > 0);
-
-        // Above the process's size: nothing is trimmed, whatever is free.
-        Assert.False(NativeHeap.TrimWhenLarge(long.MaxValue));
-        if (!NativeHeap.IsGlibc)
-        {
-            Assert.False(NativeHeap.TrimWhenLarge(0));
-            return;
-        }
-
-        // Below it, with free heap pages to hand back, it trims.
-        Assert.True(WithFreedHeapPages(() => NativeHeap.TrimWhenLarge(0)));
-    }
-
-    [Fact]
     public void HeapTrimmer_TrimsAboveItsLine_ThenOnlyOnceTheProcessHasGrownPastWhatTheLastTrimLeft()
     {
         const long MiB = 1L << 20;
@@ -74,6 +56,10 @@ public sealed class NativeHeapTests
     [Fact]
     public void HeapTrimmer_OnThisProcess_TrimsAboveItsLineAndNotBelow()
     {
+        long resident = NativeHeap.ResidentBytes();
+        Assert.Equal(OperatingSystem.IsLinux(), resident > 0);
+
+        // Above the process's size nothing is trimmed, whatever is free; below it, with free heap pages, it trims.
         Assert.False(new HeapTrimmer(line: long.MaxValue).TrimWhenGrown());
         Assert.Equal(NativeHeap.IsGlibc, WithFreedHeapPages(new HeapTrimmer(line: 0).TrimWhenGrown));
     }

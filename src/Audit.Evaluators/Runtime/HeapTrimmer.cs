@@ -5,7 +5,7 @@ namespace Audit.Evaluators.Runtime;
 /// and then again only once the process has grown by <see cref="RegrowthBytes"/> past what the last trim left.
 /// </summary>
 /// <remarks>
-/// Why not at every step above the line (<see cref="NativeHeap.TrimWhenLarge"/>): a trim hands back the pages the next
+/// Why not at every step above the line (the rule before 2026-12-02): a trim hands back the pages the next
 /// step faults in again, so a process whose live memory sits near or above the line paid a trim and a page fault per
 /// page at every step, for no memory. Measured (docs/benchmarks.md, "Trimming at every step above the line"): Neural
 /// Cleanse's scan of the blended fixture took 61–67 s trimming at every step against 15 s without, on an idle AMD EPYC.

@@ -29,7 +29,7 @@ public static class NativeHeap
     public static bool Trim() => IsGlibc && MallocTrim(0) == 1;
 
     /// <summary>
-    /// Resident memory above which the probes' loops trim (<see cref="TrimWhenLarge"/>): three quarters of the 1 GB the
+    /// Resident memory above which the probes' loops trim (<see cref="HeapTrimmer"/>): three quarters of the 1 GB the
     /// service may use while auditing a model of 10 MB or less, leaving a quarter for what a loop allocates between two
     /// looks (the trigger search looks every step). The benchmark host stays below it on the 10-class example's
     /// trojan-scan audit (480–525 MiB); the service, whose own baseline is higher, peaks at 770–870 MiB there and trims
@@ -51,16 +51,6 @@ public static class NativeHeap
             ? pages * Environment.SystemPageSize
             : 0;
     }
-
-    /// <summary>
-    /// Trims (<see cref="Trim"/>) only when the process's resident memory is above <paramref name="line"/>. Why not
-    /// always: every trim hands back pages that the next step allocates again, each at the cost of a page fault and a
-    /// cleared page. On the 10-class example's trojan-scan audit, trimming at every check round cost about 3 of its
-    /// 26.5 CPU-seconds (perf: page faults and madvise were 10 % of the process's samples) for memory the next step
-    /// needed anyway. Returns whether it trimmed and memory was released.
-    /// </summary>
-    /// <param name="line">Resident bytes above which to trim; <see cref="TrimAboveBytes"/> in the probes.</param>
-    public static bool TrimWhenLarge(long line = TrimAboveBytes) => IsGlibc && ResidentBytes() > line && Trim();
 
     private static bool HasGlibc()
     {
