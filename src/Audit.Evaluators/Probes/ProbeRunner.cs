@@ -53,10 +53,11 @@ public sealed class ProbeRunner
 /// <remarks>
 /// Scheduling: probes start in the order <see cref="RunAsync"/> is called. A lane probe
 /// (<see cref="ProbeDescriptor.RunsInLane"/>) runs on a lane thread set to one libtorch thread, beside up to
-/// <c>lanes</c> − 1 other lane probes (two lanes by default on two processors or more); any other probe waits for everything started before it,
-/// runs alone with the host's threads, and holds back everything started after it. The deception probes are streams
-/// of small tensor operations that a second intra-op thread barely speeds up (1.16 CPU-s per second), so one thread
-/// costs them little and makes their numbers independent of the host's thread count.
+/// <c>lanes</c> − 1 other lane probes (<see cref="ProbeRunner.DefaultLanes"/>: two on two processors or more); any
+/// other probe waits for everything started before it, runs alone with the host's threads, and holds back everything
+/// started after it. The deception probes are streams of small tensor operations that a second intra-op thread barely
+/// speeds up (1.16 CPU-s per second), so one thread costs them little and makes their numbers independent of the
+/// host's thread count.
 /// </remarks>
 public sealed class EvaluationSession : IDisposable
 {
