@@ -62,6 +62,11 @@ if [ -z "${AUDIT_TEST_POSTGRES:-}" ]; then
   echo "PostgreSQL for the tests: $AUDIT_TEST_POSTGRES"
 fi
 export AUDIT_REQUIRE_POSTGRES=1
+# libtorch's OpenMP workers spin while they wait for work (libgomp's default). Beside the other test process on two
+# cores the spinning workers took a third of the machine (perf, 2026-12-02), and training the BadNets fixture took 140 s
+# instead of 20 s beside one busy core (35 s against 17 s idle); asleep instead of spinning, they give the cores back.
+# Numbers do not change (the fixture's weights are bit for bit the same), only who waits how (docs/benchmarks.md).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 # The model zoo's CI slice (issue #13): trains the test split's first clean and first backdoored model from their fixed
 # seeds and checks trojan-likelihood ranks and flags them, so a regression of the verdict probe shows in CI.
 export AUDIT_TROJAN_SLICE=${AUDIT_TROJAN_SLICE:-1}
