@@ -27,6 +27,10 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 using Scalar.AspNetCore;
 
+// libtorch's OpenMP workers sleep instead of spinning while idle, unless the operator set OMP_WAIT_POLICY; must run
+// before anything loads libtorch (docs/operations.md, "libtorch's OpenMP threads").
+Audit.Evaluators.Runtime.OpenMpWaitPolicy.PreferPassive();
+
 if (args is [IsolatedModelInspection.ChildArgument, _])
 {
     // The upload's executability check, run as a child process so that a native abort cannot take the service down.

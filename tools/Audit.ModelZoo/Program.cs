@@ -4,6 +4,8 @@ using Audit.ModelZoo;
 // The model zoo: `generate` trains (or finds cached) models, `survey` runs the service's trojan probes on a split and
 // writes per-model statistics and a Markdown table, `fit` fits the trojan-likelihood probe's calibration. See
 // docs/probes.md ("Model zoo") for the commands that produced the published figures.
+// Idle OpenMP workers sleep instead of spinning (two survey processes share the cores); before libtorch loads.
+Audit.Evaluators.Runtime.OpenMpWaitPolicy.PreferPassive();
 var options = ZooOptions.Parse(args);
 if (options is null)
 {
