@@ -29,7 +29,7 @@ using Scalar.AspNetCore;
 
 // libtorch's OpenMP workers sleep instead of spinning while idle, unless the operator set OMP_WAIT_POLICY; must run
 // before anything loads libtorch (docs/operations.md, "libtorch's OpenMP threads").
-Audit.Evaluators.Runtime.OpenMpWaitPolicy.PreferPassive();
+string openMpWaitPolicy = Audit.Evaluators.Runtime.OpenMpWaitPolicy.PreferPassive();
 
 if (args is [IsolatedModelInspection.ChildArgument, _])
 {
@@ -109,8 +109,8 @@ app.Lifetime.ApplicationStarted.Register(() =>
     ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Audit");
     AuditOptions current = app.Services.GetRequiredService<IOptions<AuditOptions>>().Value;
     logger.LogInformation(
-        "Audit service listening on {Urls}. Data in {Data}. Authenticate with 'X-Api-Key: KEY' or 'Authorization: Bearer KEY'; development keys (first start) are in {Keys}.",
-        string.Join(", ", app.Urls), current.DataPath, Path.Combine(current.DataPath, "dev-keys"));
+        "Audit service listening on {Urls}. Data in {Data}. Authenticate with 'X-Api-Key: KEY' or 'Authorization: Bearer KEY'; development keys (first start) are in {Keys}. OMP_WAIT_POLICY {OpenMpWaitPolicy}.",
+        string.Join(", ", app.Urls), current.DataPath, Path.Combine(current.DataPath, "dev-keys"), openMpWaitPolicy);
 });
 
 await app.RunAsync();

@@ -28,7 +28,10 @@ public static class WorkerHost
         await AuditServices.PrepareAsync(host.Services, cancellationToken);
         AuditOptions options = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AuditOptions>>().Value;
         host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Audit.Worker").LogInformation(
-            "Audit worker host running {Concurrency} worker(s) on data in {Data}", options.Worker.Concurrency, options.DataPath);
+            "Audit worker host running {Concurrency} worker(s) on data in {Data}; OMP_WAIT_POLICY {OpenMpWaitPolicy}",
+            options.Worker.Concurrency,
+            options.DataPath,
+            Environment.GetEnvironmentVariable(Audit.Evaluators.Runtime.OpenMpWaitPolicy.Variable) ?? Audit.Evaluators.Runtime.OpenMpWaitPolicy.Unset);
         await host.RunAsync(cancellationToken);
     }
 }

@@ -16,6 +16,9 @@ public static class OpenMpWaitPolicy
     /// <summary>The variable libgomp (and LLVM's libomp) read.</summary>
     public const string Variable = "OMP_WAIT_POLICY";
 
+    /// <summary>What <see cref="PreferPassive"/> returns when it could not set the variable.</summary>
+    public const string Unset = "unset (libgomp's default)";
+
     /// <summary>
     /// Sets <c>OMP_WAIT_POLICY=PASSIVE</c> in the native environment when it is not set (an operator's value, such
     /// as ACTIVE on a dedicated machine, is kept). Returns the policy the process will run with. Call it first in a
@@ -31,7 +34,7 @@ public static class OpenMpWaitPolicy
         if (!OperatingSystem.IsLinux())
         {
             // Only the Linux build (libgomp) is measured; elsewhere libtorch's runtime keeps its default.
-            return "default";
+            return Unset;
         }
 
         try
@@ -39,13 +42,13 @@ public static class OpenMpWaitPolicy
             // overwrite = 0: a value set between the check above and here (nothing should) still wins.
             if (SetEnvironment(Utf8z(Variable), Utf8z("PASSIVE"), 0) != 0)
             {
-                return "default";
+                return Unset;
             }
         }
         catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
         {
             // Not glibc (musl has no libc.so.6): libgomp keeps its default.
-            return "default";
+            return Unset;
         }
 
         // Keep .NET's view in step, so child processes started through ProcessStartInfo inherit it too (their
