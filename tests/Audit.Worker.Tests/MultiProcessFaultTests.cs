@@ -95,13 +95,13 @@ public sealed partial class MultiProcessFaultTests(ITestOutputHelper output)
             await Task.Delay(250);
             JsonNode failed = await GetJsonAsync(http, "api/v1/audits?pageSize=200&status=failed");
             Assert.Equal(0, failed["total"]!.GetValue<long>());
-            long now = (await GetJsonAsync(http, "api/v1/audits?pageSize=200&status=succeeded"))["total"]!.GetValue<long>();
-            if (now > succeeded)
+            long succeededSoFar = (await GetJsonAsync(http, "api/v1/audits?pageSize=200&status=succeeded"))["total"]!.GetValue<long>();
+            if (succeededSoFar > succeeded)
             {
                 lastProgress = clock.Elapsed;
             }
 
-            succeeded = now;
+            succeeded = succeededSoFar;
             if (((clock.Elapsed >= nextKill && succeeded > succeededAtLastKill) || succeeded >= nextKillAt) && succeeded < Audits)
             {
                 nextKillAt = succeeded + AuditsPerKill;
