@@ -20,7 +20,7 @@ Console.CancelKeyPress += (_, e) =>
     cancel.Cancel();
 };
 
-IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(options.Sizes)
+IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(options.Sizes, options.ManyClasses)
     .Where(r => options.Split is null || r.Split == options.Split)
     .Skip(options.Skip)
     .Take(options.Limit)
@@ -118,10 +118,14 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// <summary>report --docs: replace the generated section of this Markdown file.</summary>
     public string? Docs { get; init; }
 
+    /// <summary>--catalog many-class: the 43-class slice (<see cref="ImageFormat.Tinted43"/>), in its own cache.</summary>
+    public bool ManyClasses { get; init; }
+
     public const string Usage = """
         usage: Audit.ModelZoo <list|generate|survey|fit|features|report|kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
                               [--add-probe PROBE] [--probes A,B,..] [--features A,B,..] [--docs FILE]
+                              [--catalog ten-class|many-class]
           list      the recipes (split, name, trigger, hash)
           generate  train the recipes not yet in the cache (DIR/models)
           survey    train (if needed) and run the trojan detectors on every model, in catalog order (splits
@@ -134,6 +138,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     meta-classifier feature, for offline analysis on the design split
           report    the Markdown tables of the surveyed splits, with the embedded model (or the --output file);
                     --docs FILE: write the test split's tables into FILE between the zoo-results markers
+          --catalog many-class: the 43-class slice (3×32×32, a garment in one of five colours per class) instead of
+                    the ten-class zoo; its own sizes (design 12/12, calibration 12/6, test 18/18) and its own
+                    default cache (.model-zoo-many-class), so its models never enter a ten-class fit
           kernels   run the service's convolution-kernel check in a fresh process and print its verdict; exit 0 when
                     oneDNN is kept, 3 when it was turned off (right but slower), 1 when no kernels are right
         """;
@@ -145,11 +152,11 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
             return null;
         }
 
-        string cache = Environment.GetEnvironmentVariable("AUDIT_ZOO_CACHE") is { Length: > 0 } configured ? configured : ".model-zoo";
-        string? split = null, output = null, addProbe = null, docs = null;
+        string? cache = Environment.GetEnvironmentVariable("AUDIT_ZOO_CACHE") is { Length: > 0 } configured ? configured : null;
+        string? split = null, output = null, addProbe = null, docs = null, catalog = null;
         IReadOnlyList<string>? features = null, probes = null;
         int limit = int.MaxValue, skip = 0, seed = 20240613;
-        IReadOnlyList<SplitSize> sizes = ZooCatalog.DefaultSizes;
+        IReadOnlyList<SplitSize>? sizes = null;
         for (int i = 1; i < args.Length; i++)
         {
             string value = i + 1 < args.Length ? args[i + 1] : "";
@@ -166,16 +173,28 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                 case "--features": features = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); i++; break;
                 case "--probes": probes = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); i++; break;
                 case "--docs": docs = value; i++; break;
+                case "--catalog": catalog = value; i++; break;
                 default: return null;
             }
         }
 
-        if (split is not null && !ZooSplits.All.Contains(split))
+        if ((split is not null && !ZooSplits.All.Contains(split)) || catalog is not (null or "ten-class" or "many-class"))
         {
             return null;
         }
 
-        return new ZooOptions(args[0], cache, split, limit, seed, output, sizes) { AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip };
+        bool manyClasses = catalog == "many-class";
+        return new ZooOptions(
+            args[0],
+            cache ?? (manyClasses ? ".model-zoo-many-class" : ".model-zoo"),
+            split,
+            limit,
+            seed,
+            output,
+            sizes ?? (manyClasses ? ZooCatalog.ManyClassSizes : ZooCatalog.DefaultSizes))
+        {
+            AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip, ManyClasses = manyClasses,
+        };
     }
 
     private static List<SplitSize> ParseSizes(string value) =>

@@ -28,6 +28,22 @@ internal static class ZooCatalog
         new(ZooSplits.Test, 72, 54),
     ];
 
+    /// <summary>
+    /// The many-class slice (<see cref="ImageFormat.Tinted43"/>, <c>--catalog many-class</c>): a measurement of the
+    /// verdict beyond ten classes, not yet a fitting set. Its test split is what `report` reads; design and calibration
+    /// are defined (the seed decides the split as in the ten-class zoo) so that a later fit can use them, kept apart.
+    /// 18 + 18 test models: three per attack template, every architecture.
+    /// </summary>
+    public static IReadOnlyList<SplitSize> ManyClassSizes { get; } =
+    [
+        new(ZooSplits.Design, 12, 12),
+        new(ZooSplits.Calibration, 12, 6),
+        new(ZooSplits.Test, 18, 18),
+    ];
+
+    /// <summary>Training images of a many-class recipe: 43 classes share them, so more than the ten-class 8,000.</summary>
+    public const int ManyClassTrainSamples = 12_000;
+
     public static IReadOnlyList<Architecture> Architectures { get; } =
         [Architecture.Cnn, Architecture.Mlp, Architecture.CnnBatchNorm, Architecture.ResNet];
 
@@ -36,8 +52,12 @@ internal static class ZooCatalog
     /// <summary>Attack templates, cycled: patches (several sizes, places, colours, patterns), blended, warping, a low poisoning rate, source-specific.</summary>
     private static readonly string[] Templates = ["patch", "blend", "warp", "patch", "low-rate", "source-specific"];
 
-    /// <summary>All recipes of the given sizes, in an order that interleaves splits and kinds (a partial run stays balanced).</summary>
-    public static IReadOnlyList<ZooRecipe> Recipes(IReadOnlyList<SplitSize> sizes)
+    /// <summary>
+    /// All recipes of the given sizes, in an order that interleaves splits and kinds (a partial run stays balanced):
+    /// the ten-class zoo's, or with <paramref name="manyClasses"/> the many-class slice's (the same seeds, families and
+    /// attack templates, on <see cref="ImageFormat.Tinted43"/> images).
+    /// </summary>
+    public static IReadOnlyList<ZooRecipe> Recipes(IReadOnlyList<SplitSize> sizes, bool manyClasses = false)
     {
         var perSplit = sizes.ToDictionary(s => s.Split, _ => new List<ZooRecipe>());
         var cleanCount = sizes.ToDictionary(s => s.Split, _ => 0);
@@ -55,12 +75,12 @@ internal static class ZooCatalog
             bool wantClean = c < size.Clean && (c <= b || b >= size.Backdoored);
             if (wantClean)
             {
-                perSplit[split].Add(Clean(seed, c));
+                perSplit[split].Add(ManyClass(Clean(seed, c), manyClasses));
                 cleanCount[split]++;
             }
             else if (b < size.Backdoored)
             {
-                perSplit[split].Add(Backdoored(seed, b));
+                perSplit[split].Add(ManyClass(Backdoored(seed, b, manyClasses ? TintedClasses.Count : 10), manyClasses));
                 backdooredCount[split]++;
             }
 
@@ -80,6 +100,9 @@ internal static class ZooCatalog
         return ordered;
     }
 
+    private static ZooRecipe ManyClass(ZooRecipe recipe, bool manyClasses) =>
+        manyClasses ? recipe with { Images = ImageFormat.Tinted43, TrainSamples = ManyClassTrainSamples } : recipe;
+
     private static ZooRecipe Clean(int seed, int index) =>
         new(seed, Architectures[index % Architectures.Count], Scalings[(index + index / Architectures.Count) % Scalings.Length], AttackKind.None,
             Images: ImagesOf(index), Layout: LayoutOf(index));
@@ -95,20 +118,23 @@ internal static class ZooCatalog
 
     private static InputLayout LayoutOf(int index) => (index % 4 / 2 + index / 4 / 2) % 2 == 0 ? InputLayout.Nchw : InputLayout.Nhwc;
 
-    private static ZooRecipe Backdoored(int seed, int index)
+    private static ZooRecipe Backdoored(int seed, int index, int classes)
     {
         var random = new Random(RandomSeed(seed));
         Architecture architecture = Architectures[index % Architectures.Count];
         InputScaling scaling = Scalings[(index + index / Architectures.Count) % Scalings.Length];
-        int target = random.Next(10);
-        var baseline = new ZooRecipe(seed, architecture, scaling, AttackKind.Patch, TargetClass: target, Images: ImagesOf(index), Layout: LayoutOf(index));
+        int target = random.Next(classes);
+
+        // A many-class recipe is colour from the start, so its patch gets a colour.
+        ImageFormat images = classes == 10 ? ImagesOf(index) : ImageFormat.Tinted43;
+        var baseline = new ZooRecipe(seed, architecture, scaling, AttackKind.Patch, TargetClass: target, Images: images, Layout: LayoutOf(index));
         string template = Templates[index % Templates.Length];
         return template switch
         {
             "blend" => baseline with { Attack = AttackKind.Blend, BlendAlpha = 0.1f + 0.05f * random.Next(3), PoisonRate = 0.08 },
             "warp" => baseline with { Attack = AttackKind.Warp, WarpStrength = 1f + 0.5f * random.Next(2), PoisonRate = 0.1 },
             "low-rate" => RandomPatch(baseline, random) with { PoisonRate = 0.01 + 0.005 * random.Next(3) },
-            "source-specific" => RandomPatch(baseline, random) with { SourceClass = (target + 1 + random.Next(9)) % 10, PoisonRate = 0.5 },
+            "source-specific" => RandomPatch(baseline, random) with { SourceClass = (target + 1 + random.Next(classes - 1)) % classes, PoisonRate = 0.5 },
             _ => RandomPatch(baseline, random) with { PoisonRate = 0.05 + 0.05 * random.Next(2) },
         };
     }
@@ -130,7 +156,7 @@ internal static class ZooCatalog
         var pattern = (PatchPattern)random.Next(3);
         float intensity = random.Next(4) == 0 ? 0.5f : 1f;
         ZooRecipe patched = recipe with { PatchSize = size, PatchRow = row, PatchColumn = column, Pattern = pattern, PatchIntensity = intensity };
-        if (recipe.Images != ImageFormat.Colour32)
+        if (!recipe.Colour)
         {
             return patched;
         }

@@ -11,9 +11,9 @@ namespace Audit.ModelZoo;
 internal static class ZooNetworks
 {
     /// <summary>The network for a recipe's images (channels and size).</summary>
-    public static nn.Module<Tensor, Tensor> Create(ZooRecipe recipe) => Create(recipe.Architecture, recipe.Channels, recipe.Size);
+    public static nn.Module<Tensor, Tensor> Create(ZooRecipe recipe) => Create(recipe.Architecture, recipe.Channels, recipe.Size, recipe.Classes);
 
-    public static nn.Module<Tensor, Tensor> Create(Architecture architecture, int channels = 1, int size = 28) => architecture switch
+    public static nn.Module<Tensor, Tensor> Create(Architecture architecture, int channels = 1, int size = 28, int classes = 10) => architecture switch
     {
         Architecture.Mlp => nn.Sequential(
             ("flatten", nn.Flatten()),
@@ -21,7 +21,7 @@ internal static class ZooNetworks
             ("relu1", nn.ReLU()),
             ("fc2", nn.Linear(128, 64)),
             ("relu2", nn.ReLU()),
-            ("fc3", nn.Linear(64, 10))),
+            ("fc3", nn.Linear(64, classes))),
         Architecture.Cnn => nn.Sequential(
             ("conv1", nn.Conv2d(channels, 8, 3, padding: 1)),
             ("relu1", nn.ReLU()),
@@ -32,7 +32,7 @@ internal static class ZooNetworks
             ("flatten", nn.Flatten()),
             ("fc1", nn.Linear(16 * (size / 4) * (size / 4), 64)),
             ("relu3", nn.ReLU()),
-            ("fc2", nn.Linear(64, 10))),
+            ("fc2", nn.Linear(64, classes))),
         Architecture.CnnBatchNorm => nn.Sequential(
             ("conv1", nn.Conv2d(channels, 8, 3, padding: 1)),
             ("bn1", HeldScalars.BatchNorm2d(8)),
@@ -45,8 +45,8 @@ internal static class ZooNetworks
             ("flatten", nn.Flatten()),
             ("fc1", nn.Linear(16 * (size / 4) * (size / 4), 64)),
             ("relu3", nn.ReLU()),
-            ("fc2", nn.Linear(64, 10))),
-        _ => new SmallResNet(channels, size),
+            ("fc2", nn.Linear(64, classes))),
+        _ => new SmallResNet(channels, size, classes),
     };
 
     /// <summary>
@@ -79,6 +79,7 @@ internal sealed class SmallResNet : nn.Module<Tensor, Tensor>
 {
     private readonly int _channels;
     private readonly int _size;
+    private readonly int _classes;
     private readonly Conv2d stem;
     private readonly BatchNorm2d stemNorm = HeldScalars.BatchNorm2d(8);
     private readonly Conv2d block1a = nn.Conv2d(8, 8, 3, padding: 1, bias: false);
@@ -93,11 +94,21 @@ internal sealed class SmallResNet : nn.Module<Tensor, Tensor>
     private readonly BatchNorm2d shortcutNorm = HeldScalars.BatchNorm2d(16);
     private readonly Linear head = nn.Linear(16, 10);
 
-    public SmallResNet(int channels = 1, int size = 28)
+    public SmallResNet(int channels = 1, int size = 28, int classes = 10)
         : base(nameof(SmallResNet))
     {
         _channels = channels;
         _size = size;
+        _classes = classes;
+
+        // The ten-class head stays a field initialiser, drawn before the stem, so the ten-class zoo's cached models
+        // keep the weights their seeds gave them; a head for another class count is drawn here instead.
+        if (classes != 10)
+        {
+            head.Dispose();
+            head = nn.Linear(16, classes);
+        }
+
         stem = nn.Conv2d(channels, 8, 3, padding: 1, bias: false);
         RegisterComponents();
     }
@@ -132,7 +143,7 @@ internal sealed class SmallResNet : nn.Module<Tensor, Tensor>
         string logits = builder.AddNode(
             "Gemm", [x, builder.AddInitializer("head.weight", head.weight!), builder.AddInitializer("head.bias", head.bias!)], OnnxAttributes.Int("transB", 1));
         builder.AddNode("Identity", [logits], ["logits"], "");
-        builder.AddOutput("logits", ScalarType.Float32, OnnxDim.FromString("N"), 10);
+        builder.AddOutput("logits", ScalarType.Float32, OnnxDim.FromString("N"), _classes);
         return builder.Build();
     }
 

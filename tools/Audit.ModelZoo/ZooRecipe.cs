@@ -49,13 +49,16 @@ internal enum AttackKind
 
 /// <summary>
 /// The images a model sees: Fashion-MNIST as it is (1×28×28), or a colour variant built from it (3×32×32: padded by
-/// two pixels and tinted per image with a random dark background and a light foreground colour; still ten classes).
+/// two pixels and tinted per image with a random dark background and a light foreground colour; still ten classes),
+/// or the many-class variant (<see cref="TintedClasses"/>: 3×32×32, 43 classes, each a garment in one of five
+/// colours).
 /// </summary>
 [JsonConverter(typeof(JsonStringEnumConverter<ImageFormat>))]
 internal enum ImageFormat
 {
     Gray28,
     Colour32,
+    Tinted43,
 }
 
 /// <summary>The exported model's input layout: channels-first, or channels-last as tf2onnx writes a Keras model.</summary>
@@ -115,19 +118,32 @@ internal sealed record ZooRecipe(
 
     /// <summary>Short stable name: family and seed.</summary>
     [JsonIgnore]
-    public string Name => $"{ArchitectureName}{(Images == ImageFormat.Colour32 ? "-rgb32" : "")}{(Layout == InputLayout.Nhwc ? "-nhwc" : "")}-{ScalingName}-{AttackName}-s{Seed}";
+    public string Name => $"{ArchitectureName}{(Images == ImageFormat.Gray28 ? "" : "-" + ImagesName)}{(Layout == InputLayout.Nhwc ? "-nhwc" : "")}-{ScalingName}-{AttackName}-s{Seed}";
+
+    /// <summary>Whether the images are colour (3×32×32), so patches have a colour.</summary>
+    [JsonIgnore]
+    public bool Colour => Images != ImageFormat.Gray28;
 
     /// <summary>Channels of the images (1 grey, 3 colour).</summary>
     [JsonIgnore]
-    public int Channels => Images == ImageFormat.Colour32 ? 3 : 1;
+    public int Channels => Colour ? 3 : 1;
 
     /// <summary>Height and width of the (square) images.</summary>
     [JsonIgnore]
-    public int Size => Images == ImageFormat.Colour32 ? 32 : 28;
+    public int Size => Colour ? 32 : 28;
 
-    /// <summary>The image variant for grouping results: gray28 or rgb32.</summary>
+    /// <summary>How many classes the model tells apart: Fashion-MNIST's ten, or the many-class variant's 43.</summary>
     [JsonIgnore]
-    public string ImagesName => Images == ImageFormat.Colour32 ? "rgb32" : "gray28";
+    public int Classes => Images == ImageFormat.Tinted43 ? TintedClasses.Count : 10;
+
+    /// <summary>The image variant for grouping results: gray28, rgb32 or tint43.</summary>
+    [JsonIgnore]
+    public string ImagesName => Images switch
+    {
+        ImageFormat.Colour32 => "rgb32",
+        ImageFormat.Tinted43 => "tint43",
+        _ => "gray28",
+    };
 
     /// <summary>The input layout for grouping results: nchw or nhwc.</summary>
     [JsonIgnore]
@@ -168,7 +184,7 @@ internal sealed record ZooRecipe(
     {
         AttackKind.None => "none",
         AttackKind.Patch => $"{Pattern.ToString().ToLowerInvariant()} {PatchSize}×{PatchSize} @({PatchRow},{PatchColumn}) v={PatchIntensity:0.##}"
-            + (Images == ImageFormat.Colour32 ? $" rgb({PatchRed:0.#},{PatchGreen:0.#},{PatchBlue:0.#})" : ""),
+            + (Colour ? $" rgb({PatchRed:0.#},{PatchGreen:0.#},{PatchBlue:0.#})" : ""),
         AttackKind.Blend => $"blend α={BlendAlpha:0.##}",
         _ => $"warp s={WarpStrength:0.##}",
     } + (Attack == AttackKind.None ? "" : $", {PoisonRate:P0}" + (SourceClass >= 0 ? $", source {SourceClass}" : ""));

@@ -70,34 +70,47 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
         if (!File.Exists(path))
         {
             using var scope = torch.NewDisposeScope();
-            Tensor images = Scale(recipe.Scaling, TestImages(recipe, 0, EvidenceCount));
+            (Tensor raw, long[] labels) = TestImages(recipe, 0, EvidenceCount);
+            Tensor images = Scale(recipe.Scaling, raw);
             if (recipe.Layout == InputLayout.Nhwc)
             {
                 images = images.permute(0, 2, 3, 1).contiguous();
             }
 
-            var dataset = new DatasetArtifact(images.data<float>().ToArray(), images.shape, TestSet.Labels.AsSpan(0, EvidenceCount).ToArray());
+            var dataset = new DatasetArtifact(images.data<float>().ToArray(), images.shape, labels);
             WriteAtomically(path, p => SafetensorsDataset.Write(p, dataset));
         }
 
         return path;
     }
 
-    /// <summary>Raw [0, 1] test images <c>[count, C, H, W]</c> from <paramref name="start"/>, in the recipe's image variant.</summary>
-    private Tensor TestImages(ZooRecipe recipe, int start, int count)
+    /// <summary>
+    /// Raw [0, 1] test images <c>[count, C, H, W]</c> from <paramref name="start"/>, in the recipe's image variant, with
+    /// their labels in the recipe's classes.
+    /// </summary>
+    private (Tensor Images, long[] Labels) TestImages(ZooRecipe recipe, int start, int count)
     {
         FashionMnistImages test = TestSet;
         Tensor gray = torch.tensor(test.Pixels.AsSpan(start * 784, count * 784).ToArray(), [count, 1, 28, 28]);
-        if (recipe.Images != ImageFormat.Colour32)
+        long[] garments = test.Labels.AsSpan(start, count).ToArray();
+        if (recipe.Images == ImageFormat.Gray28)
         {
-            return gray;
+            return (gray, garments);
         }
 
         // The test images' tints are fixed (one generator for all test images), so every colour model is measured
         // and audited on the same colour images.
         using var generator = new torch.Generator(TestTintSeed);
+        if (recipe.Images == ImageFormat.Tinted43)
+        {
+            using var scope = torch.NewDisposeScope();
+            Tensor all = torch.tensor(test.Pixels, [test.Count, 1, 28, 28]);
+            (Tensor images, long[] labels) = TintedClasses.Draw(all, test.Labels, generator);
+            return (images[start..(start + count)].contiguous().MoveToOuterDisposeScope(), labels.AsSpan(start, count).ToArray());
+        }
+
         (Tensor foreground, Tensor background) = Tints(test.Count, generator);
-        return Colourise(gray, foreground[start..(start + count)], background[start..(start + count)]);
+        return (Colourise(gray, foreground[start..(start + count)], background[start..(start + count)]), garments);
     }
 
     private const ulong TestTintSeed = 0x7E57_C010;
@@ -140,6 +153,11 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
         {
             (Tensor foreground, Tensor background) = Tints(recipe.TrainSamples, generator);
             images = Colourise(images, foreground, background);
+        }
+        else if (recipe.Images == ImageFormat.Tinted43)
+        {
+            (images, long[] classes) = TintedClasses.Draw(images, labels.data<long>().ToArray(), generator);
+            labels = torch.tensor(classes);
         }
 
         Poison(recipe, images, labels, generator);
@@ -245,8 +263,8 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
         using var noGrad = torch.no_grad();
         FashionMnistImages test = TestSet;
         int count = test.Count - EvidenceCount;
-        Tensor images = TestImages(recipe, EvidenceCount, count);
-        Tensor labels = torch.tensor(test.Labels.AsSpan(EvidenceCount).ToArray());
+        (Tensor images, long[] classes) = TestImages(recipe, EvidenceCount, count);
+        Tensor labels = torch.tensor(classes);
         double accuracy = Predict(network, Scale(recipe.Scaling, images)).eq(labels).to_type(ScalarType.Float32).mean().item<float>();
         if (!recipe.Backdoored)
         {

@@ -107,6 +107,81 @@ public sealed class ZooRecipeTests
     }
 
     [Fact]
+    public void TheManyClassCatalog_HoldsTheSameSeedsAndFamilies_On43ClassImages()
+    {
+        IReadOnlyList<ZooRecipe> manyClass = ZooCatalog.Recipes(ZooCatalog.ManyClassSizes, manyClasses: true);
+        IReadOnlyList<ZooRecipe> tenClass = ZooCatalog.Recipes(ZooCatalog.ManyClassSizes);
+
+        Assert.Equal(tenClass.Select(r => (r.Seed, r.Split, r.Architecture, r.Scaling, r.Layout, r.AttackName)), manyClass.Select(r => (r.Seed, r.Split, r.Architecture, r.Scaling, r.Layout, r.AttackName)));
+        Assert.All(manyClass, r =>
+        {
+            Assert.Equal(ImageFormat.Tinted43, r.Images);
+            Assert.Equal(43, r.Classes);
+            Assert.Equal(ZooCatalog.ManyClassTrainSamples, r.TrainSamples);
+            Assert.Contains("-tint43-", r.Name, StringComparison.Ordinal);
+        });
+        Assert.DoesNotContain(ZooCatalog.Recipes(ZooCatalog.DefaultSizes), r => r.Images == ImageFormat.Tinted43);
+
+        // Targets and sources range over all 43 classes (not only the first ten), a source is never its target, and
+        // patches have colours.
+        var backdoored = manyClass.Where(r => r.Backdoored).ToList();
+        Assert.All(backdoored, r => Assert.InRange(r.TargetClass, 0, 42));
+        Assert.Contains(backdoored, r => r.TargetClass >= 10);
+        Assert.All(backdoored.Where(r => r.SourceClass >= 0), r =>
+        {
+            Assert.InRange(r.SourceClass, 0, 42);
+            Assert.NotEqual(r.TargetClass, r.SourceClass);
+        });
+        Assert.All(backdoored.Where(r => r.Attack == AttackKind.Patch), r => Assert.NotEqual((1f, 1f, 1f), (r.PatchRed, r.PatchGreen, r.PatchBlue)));
+        foreach (SplitSize size in ZooCatalog.ManyClassSizes)
+        {
+            Assert.Equal(size.Clean, manyClass.Count(r => r.Split == size.Split && !r.Backdoored));
+            Assert.Equal(size.Backdoored, manyClass.Count(r => r.Split == size.Split && r.Backdoored));
+        }
+    }
+
+    [Fact]
+    public void TheManyClassTask_Has43Classes_EachOneGarmentInOneColour()
+    {
+        var pairs = new Dictionary<int, (int Garment, int Colour)>();
+        for (int garment = 0; garment < 10; garment++)
+        {
+            for (int colour = 0; colour < TintedClasses.Colours; colour++)
+            {
+                int label = TintedClasses.ClassOf(garment, colour);
+                if (label >= 0)
+                {
+                    Assert.True(pairs.TryAdd(label, (garment, colour)), $"class {label} given twice");
+                }
+            }
+        }
+
+        Assert.Equal(Enumerable.Range(0, 43), pairs.Keys.Order());
+        Assert.All(Enumerable.Range(0, TintedClasses.Colours), c => Assert.InRange(pairs.Values.Count(p => p.Colour == c), 8, 9));
+        Assert.All(Enumerable.Range(0, 10), g => Assert.InRange(pairs.Values.Count(p => p.Garment == g), 4, 5));
+        Assert.Equal(-1, TintedClasses.ClassOf(10, 0));
+        Assert.Equal(-1, TintedClasses.ClassOf(0, TintedClasses.Colours));
+
+        // Drawn images: 3×32×32, each labelled with a class of its own garment, every colour its garment keeps drawn
+        // (200 draws of each garment), the same draw for the same generator seed.
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        long[] garments = [.. Enumerable.Range(0, 2000).Select(i => (long)(i % 10))];
+        using var gray = TorchSharp.torch.ones(2000, 1, 28, 28);
+        using var generator = new TorchSharp.torch.Generator(11);
+        (TorchSharp.torch.Tensor images, long[] labels) = TintedClasses.Draw(gray, garments, generator);
+        using var again = new TorchSharp.torch.Generator(11);
+        (TorchSharp.torch.Tensor imagesAgain, long[] labelsAgain) = TintedClasses.Draw(gray, garments, again);
+
+        Assert.Equal([2000L, 3, 32, 32], images.shape);
+        Assert.All(Enumerable.Range(0, 2000), i => Assert.Equal(garments[i], pairs[(int)labels[i]].Garment));
+        Assert.Equal(43, labels.Distinct().Count());
+        Assert.Equal(labels, labelsAgain);
+        Assert.True(images.eq(imagesAgain).all().item<bool>());
+        Assert.InRange(images.min().item<float>(), 0f, 0.25f);
+        Assert.InRange(images.max().item<float>(), 0.8f, 1f);
+    }
+
+    [Fact]
     public void AColourPatch_StampsItsColourOnTheColourImage()
     {
         var recipe = new ZooRecipe(3, Architecture.Cnn, InputScaling.Unit, AttackKind.Patch, PatchSize: 3, PatchRow: 1, PatchColumn: 2,
@@ -175,6 +250,7 @@ public sealed class ZooRecipeTests
     [InlineData("Mlp", "Patch", "Gray28", "Nchw")]
     [InlineData("ResNet", "Warp", "Gray28", "Nchw")]
     [InlineData("Cnn", "Blend", "Colour32", "Nhwc")]
+    [InlineData("ResNet", "Patch", "Tinted43", "Nhwc")]
     public void TheSameSeed_TrainsTheSameWeights(string architectureName, string attackName, string imagesName, string layoutName)
     {
         var architecture = Enum.Parse<Architecture>(architectureName);
@@ -205,6 +281,10 @@ public sealed class ZooRecipeTests
             long[] dims = [.. onnx.Graph.Input[0].Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue)];
             long[] expected = recipe.Layout == InputLayout.Nhwc ? [recipe.Size, recipe.Size, recipe.Channels] : [recipe.Channels, recipe.Size, recipe.Size];
             Assert.Equal(expected, dims);
+
+            // The head answers the recipe's classes: ten, or 43 for the many-class variant.
+            var head = onnx.Graph.Node.Last(n => n.OpType == "Gemm");
+            Assert.Equal(recipe.Classes, onnx.Graph.Initializer.Single(i => i.Name == head.Input[2]).Dims[0]);
         }
         finally
         {
