@@ -30,8 +30,9 @@ internal static class ZooCatalog
 
     /// <summary>
     /// The many-class slice (<see cref="ImageFormat.Tinted43"/>, <c>--catalog many-class</c>): a measurement of the
-    /// verdict beyond ten classes, not yet a fitting set. Its test split is what `report` reads; design and calibration
-    /// are defined (the seed decides the split as in the ten-class zoo) so that a later fit can use them, kept apart.
+    /// verdict beyond ten classes, not yet a fitting set: its test split was surveyed and reported (docs/probes.md,
+    /// "Beyond ten classes"); design and calibration are defined (the seed decides the split as in the ten-class zoo)
+    /// so that a later fit can use them, kept apart.
     /// 18 + 18 test models: three per attack template, every architecture.
     /// </summary>
     public static IReadOnlyList<SplitSize> ManyClassSizes { get; } =
