@@ -46,6 +46,10 @@ internal static class TintedClasses
 
     private static bool Left(int garment, int colour) => garment >= 3 && colour == garment % Palette.Length;
 
+    /// <summary>The colours each garment is drawn in (four or five).</summary>
+    private static readonly int[][] KeptColours =
+        [.. Enumerable.Range(0, 10).Select(garment => Enumerable.Range(0, Palette.Length).Where(c => !Left(garment, c)).ToArray())];
+
     /// <summary>
     /// Grey images <c>[N, 1, 28, 28]</c> of the given garments, padded to 32×32 and drawn each in a colour its garment
     /// is kept in (drawn from <paramref name="generator"/>), on a dark background: the images in [0, 1] and their
@@ -63,7 +67,7 @@ internal static class TintedClasses
         for (int i = 0; i < n; i++)
         {
             int garment = (int)garments[i];
-            int[] kept = Enumerable.Range(0, Palette.Length).Where(c => !Left(garment, c)).ToArray();
+            int[] kept = KeptColours[garment];
             int colour = kept[Math.Min(kept.Length - 1, (int)(pick[i] * kept.Length))];
             labels[i] = ClassOf(garment, colour);
             Palette[colour].CopyTo(foreground, i * 3);

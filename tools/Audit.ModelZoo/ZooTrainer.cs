@@ -91,22 +91,24 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
     private (Tensor Images, long[] Labels) TestImages(ZooRecipe recipe, int start, int count)
     {
         FashionMnistImages test = TestSet;
-        Tensor gray = torch.tensor(test.Pixels.AsSpan(start * 784, count * 784).ToArray(), [count, 1, 28, 28]);
-        long[] garments = test.Labels.AsSpan(start, count).ToArray();
-        if (recipe.Images == ImageFormat.Gray28)
-        {
-            return (gray, garments);
-        }
 
         // The test images' tints are fixed (one generator for all test images), so every colour model is measured
         // and audited on the same colour images.
         using var generator = new torch.Generator(TestTintSeed);
         if (recipe.Images == ImageFormat.Tinted43)
         {
+            // The colour also sets the label, so the whole test set is drawn and the range taken from it.
             using var scope = torch.NewDisposeScope();
             Tensor all = torch.tensor(test.Pixels, [test.Count, 1, 28, 28]);
             (Tensor images, long[] labels) = TintedClasses.Draw(all, test.Labels, generator);
             return (images[start..(start + count)].contiguous().MoveToOuterDisposeScope(), labels.AsSpan(start, count).ToArray());
+        }
+
+        Tensor gray = torch.tensor(test.Pixels.AsSpan(start * 784, count * 784).ToArray(), [count, 1, 28, 28]);
+        long[] garments = test.Labels.AsSpan(start, count).ToArray();
+        if (recipe.Images == ImageFormat.Gray28)
+        {
+            return (gray, garments);
         }
 
         (Tensor foreground, Tensor background) = Tints(test.Count, generator);
