@@ -8,5 +8,5 @@ public static class TrojanProbes
     /// the source-specific scan over (source, target) pairs, which runs its own search, and two that read the model
     /// alone: the head's weight signature and saliency persistence.</summary>
     public static IReadOnlyList<IProbe> All() =>
-        [new NeuralCleanseProbe(), new StripProbe(), new ActivationClusteringProbe(), new SpectralSignatureProbe(), new AdversarialSinkProbe(), new LabelSpecificScanProbe(), new WeightSignatureProbe(), new SaliencyPersistenceProbe(), new BlendInversionProbe(), new WarpInversionProbe(), new NeuronStimulationProbe()];
+        [new NeuralCleanseProbe(), new StripProbe(), new ActivationClusteringProbe(), new SpectralSignatureProbe(), new AdversarialSinkProbe(), new LabelSpecificScanProbe(), new WeightSignatureProbe(), new SaliencyPersistenceProbe(), new BlendInversionProbe(), new WarpInversionProbe()];
 }
