@@ -18,11 +18,11 @@ internal static class ZooProbeRuns
         Assert.Single(ZooCatalog.Recipes(ZooCatalog.DefaultSizes), r => r.Seed == seed && r.Split == ZooSplits.Design);
 
     /// <summary>
-    /// Runs <paramref name="probe"/> with its defaults on <paramref name="recipe"/>'s model at audit seed
-    /// <paramref name="seed"/>, asserting first that a backdoored recipe's implant took; prints the verdict, score, wall
-    /// and CPU seconds and the summary.
+    /// Runs <paramref name="probe"/> with its defaults (or <paramref name="parameters"/>) on <paramref name="recipe"/>'s
+    /// model at audit seed <paramref name="seed"/>, asserting first that a backdoored recipe's implant took; prints the
+    /// verdict, score, wall and CPU seconds and the summary.
     /// </summary>
-    public static async Task<ProbeOutcome> RunAsync(IProbe probe, ZooRecipe recipe, int seed, ITestOutputHelper output)
+    public static async Task<ProbeOutcome> RunAsync(IProbe probe, ZooRecipe recipe, int seed, ITestOutputHelper output, IReadOnlyDictionary<string, JsonElement>? parameters = null)
     {
         var trainer = new ZooTrainer(Path.Combine(TrojanFixtures.CacheDirectory, "model-zoo"));
         ZooModel model;
@@ -37,7 +37,7 @@ internal static class ZooProbeRuns
         TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         ProbeOutcome outcome = await session.RunAsync(
-            new ProbeInvocation(probe.Descriptor.Name, new Dictionary<string, JsonElement>(), null), new Progress<double>(), CancellationToken.None);
+            new ProbeInvocation(probe.Descriptor.Name, parameters ?? new Dictionary<string, JsonElement>(), null), new Progress<double>(), CancellationToken.None);
         output.WriteLine($"{recipe.Name} seed {seed}: {outcome.Verdict} score {outcome.Score:F3} ({clock.Elapsed.TotalSeconds:F1} s wall, {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds:F1} CPU-s) {outcome.Summary}");
         return outcome;
     }

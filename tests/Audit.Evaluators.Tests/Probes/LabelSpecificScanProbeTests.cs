@@ -76,6 +76,45 @@ public sealed class LabelSpecificScanProbeTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// A class the model assigns too few clean inputs to is not scanned as a source, and the finding must say so: a
+    /// pass over the other pairs says nothing about a backdoor from it (two of the zoo's ten source-specific design
+    /// models had their source skipped this way). The minimum is set from the model's own counts, one above the third
+    /// smallest, so at least three classes fall below it whatever the counts are.
+    /// </summary>
+    [Fact]
+    public async Task ClassesTheModelRarelyAssigns_AreNamedAsNotScanned_WithTheirCounts()
+    {
+        if (!FashionMnistImages.Available())
+        {
+            return;
+        }
+
+        ZooRecipe recipe = Recipe(CleanSeed);
+        int[] assigned = [.. (await ScanAsync(recipe, AuditSeeds[0])).Details["assignedInputs"]!.AsArray().Select(n => (int)n!)];
+        Assert.Equal(10, assigned.Length);
+        Assert.Equal(1000, assigned.Sum());
+        int minimum = assigned.Order().ElementAt(2) + 1;
+        int[] expected = [.. Enumerable.Range(0, 10).Where(k => assigned[k] < minimum)];
+        Assert.InRange(expected.Length, 3, 7);
+
+        ProbeOutcome outcome = await ZooProbeRuns.RunAsync(
+            new LabelSpecificScanProbe(), recipe, AuditSeeds[0], output, new Dictionary<string, JsonElement> { ["minimumSourceInputs"] = JsonSerializer.SerializeToElement(minimum) });
+
+        Assert.Equal(expected, outcome.Details["skippedSources"]!.AsArray().Select(n => (int)n!));
+        Assert.Equal((10 - expected.Length) * 9, (int)outcome.Details["pairs"]!);
+        Assert.Equal(assigned, outcome.Details["assignedInputs"]!.AsArray().Select(n => (int)n!));
+        Assert.Contains($"fewer than {minimum} of the 1000 clean inputs", outcome.Summary, StringComparison.Ordinal);
+        Assert.Contains($"Classes {expected[0]} ({assigned[expected[0]]} inputs), ", outcome.Summary, StringComparison.Ordinal);
+        foreach (int k in expected.Skip(1))
+        {
+            Assert.Contains($" {k} ({assigned[k]})", outcome.Summary, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("were not scanned as sources", outcome.Summary, StringComparison.Ordinal);
+        Assert.Contains("is not looked for", outcome.Summary, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void RowCentring_RemovesASourceThatIsCheapToEveryTarget_AndKeepsOneCheapTarget()
     {

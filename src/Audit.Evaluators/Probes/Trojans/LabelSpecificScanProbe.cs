@@ -95,6 +95,7 @@ public sealed class LabelSpecificScanProbe : IProbe
         (int Source, int Target)[] pairs = [.. Enumerable.Range(0, classes).Where(s => sources[s].Length > 0)
             .SelectMany(s => Enumerable.Range(0, classes).Where(t => t != s).Select(t => (s, t)))];
         int[] skipped = [.. Enumerable.Range(0, classes).Where(s => sources[s].Length == 0)];
+        int[] assigned = [.. Enumerable.Range(0, classes).Select(k => predicted.Count(p => p == k))];
         if (classes - skipped.Length < 3)
         {
             return ProbeOutcome.Inconclusive(string.Create(
@@ -140,7 +141,7 @@ public sealed class LabelSpecificScanProbe : IProbe
         using (scan.Audited)
         using (scan.Reference)
         {
-            return Assess(context, parameters, evidence, pairs, skipped, sources, scan, settings);
+            return Assess(context, parameters, evidence, pairs, new SourceCoverage(skipped, assigned, minimum), sources, scan, settings);
         }
     }
 
@@ -248,7 +249,7 @@ public sealed class LabelSpecificScanProbe : IProbe
         ProbeParameters parameters,
         ClassifierEvidence evidence,
         (int Source, int Target)[] pairs,
-        int[] skipped,
+        SourceCoverage coverage,
         long[][] sources,
         PairScan scan,
         PairSearchSettings settings)
@@ -327,7 +328,9 @@ public sealed class LabelSpecificScanProbe : IProbe
             },
             ["stepsOfSuspectedPair"] = steps[suspected],
             ["sourceInputs"] = new JsonArray([.. sources.Select(s => (JsonNode)s.Length)]),
-            ["skippedSources"] = new JsonArray([.. skipped.Select(s => (JsonNode)s)]),
+            ["skippedSources"] = new JsonArray([.. coverage.Skipped.Select(s => (JsonNode)s)]),
+            ["assignedInputs"] = new JsonArray([.. coverage.Assigned.Select(n => (JsonNode)n)]),
+            ["minimumSourceInputs"] = coverage.Minimum,
             ["shadowAgreement"] = scan.Agreement,
             ["reproducibility"] = TrojanProbeParameters.Reproducibility(context.Seed),
             ["inputBounds"] = new JsonArray(evidence.Low, evidence.High),
@@ -339,8 +342,8 @@ public sealed class LabelSpecificScanProbe : IProbe
             CultureInfo.InvariantCulture,
             $"class {source} → {target}: mask L1 {norms[suspected]:F1}, {Math.Exp(median - ratios[suspected]):F1}× smaller than typical for its source relative to a shadow of the same architecture trained on the clean inputs (shadow {referenceNorms[suspected]:F1})");
         string summary = flagged
-            ? string.Create(CultureInfo.InvariantCulture, $"A source-specific trigger is abnormally small ({relative}; anomaly index {statistic:F2} ≥ {context.Threshold}): inputs of class {source} likely carry a backdoor to class {target}.")
-            : string.Create(CultureInfo.InvariantCulture, $"No (source, target) pair has an abnormally small trigger (largest anomaly index {statistic:F2} < {context.Threshold}, {relative}; {pairs.Length} pairs, {TrojanProbeParameters.Where(evidence)}).");
+            ? string.Create(CultureInfo.InvariantCulture, $"A source-specific trigger is abnormally small ({relative}; anomaly index {statistic:F2} ≥ {context.Threshold}): inputs of class {source} likely carry a backdoor to class {target}.{coverage.Unscanned()}")
+            : string.Create(CultureInfo.InvariantCulture, $"No (source, target) pair has an abnormally small trigger (largest anomaly index {statistic:F2} < {context.Threshold}, {relative}; {pairs.Length} pairs, {TrojanProbeParameters.Where(evidence)}).{coverage.Unscanned()}");
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, Images(audited, suspected, source, target, evidence));
     }
 
@@ -370,6 +373,29 @@ public sealed class LabelSpecificScanProbe : IProbe
             new EvidenceFile($"pair-trigger-{source}-to-{target}.png", "image/png", $"Mask ⊙ pattern of the recovered class {source} → {target} trigger.",
                 EvidencePng.Encode(EvidencePng.ToBytes(stamped, evidence.Low, evidence.High), width, height, channels)),
         ];
+    }
+
+    /// <summary>
+    /// Which classes were scanned as sources. A class the model assigns fewer than <see cref="Minimum"/> clean inputs to
+    /// has no inputs to carry a trigger and is skipped: a backdoor from it is not looked for, and the summary says so,
+    /// since a pass over the other pairs says nothing about it.
+    /// </summary>
+    private sealed record SourceCoverage(int[] Skipped, int[] Assigned, int Minimum)
+    {
+        /// <summary>Empty when every class was scanned; else a sentence naming the skipped classes and their counts.</summary>
+        public string Unscanned()
+        {
+            if (Skipped.Length == 0)
+            {
+                return "";
+            }
+
+            string classes = string.Join(", ", Skipped.Select((k, i) => string.Create(CultureInfo.InvariantCulture, $"{k} ({Assigned[k]}{(i == 0 ? " inputs" : "")})")));
+            bool several = Skipped.Length > 1;
+            return string.Create(
+                CultureInfo.InvariantCulture,
+                $" Class{(several ? "es" : "")} {classes} {(several ? "were" : "was")} not scanned as {(several ? "sources" : "a source")}: the model assigns {(several ? "each" : "it")} fewer than {Minimum} of the {Assigned.Sum()} clean inputs (minimumSourceInputs), so a source-specific backdoor from {(several ? "them" : "it")} is not looked for.");
+        }
     }
 
     /// <summary>Both searches and the pairs the first pass chose: refined, candidates, and the index's basis.</summary>
