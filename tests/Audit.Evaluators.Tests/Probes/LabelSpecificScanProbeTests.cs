@@ -113,6 +113,13 @@ public sealed class LabelSpecificScanProbeTests(ITestOutputHelper output)
 
         Assert.Contains("were not scanned as sources", outcome.Summary, StringComparison.Ordinal);
         Assert.Contains("is not looked for", outcome.Summary, StringComparison.Ordinal);
+
+        // With fewer than three scannable sources there is no anomaly index to take: inconclusive, with the counts.
+        int tooMany = assigned.Order().ElementAt(8) + 1;
+        ProbeOutcome refused = await ZooProbeRuns.RunAsync(
+            new LabelSpecificScanProbe(), recipe, AuditSeeds[0], output, new Dictionary<string, JsonElement> { ["minimumSourceInputs"] = JsonSerializer.SerializeToElement(tooMany) });
+        Assert.Equal(Verdict.Inconclusive, refused.Verdict);
+        Assert.Contains($"(per class: {string.Join(", ", assigned)})", refused.Summary, StringComparison.Ordinal);
     }
 
     [Fact]

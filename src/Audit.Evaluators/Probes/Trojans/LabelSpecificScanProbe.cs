@@ -100,7 +100,7 @@ public sealed class LabelSpecificScanProbe : IProbe
         {
             return ProbeOutcome.Inconclusive(string.Create(
                 CultureInfo.InvariantCulture,
-                $"Fewer than three classes have {minimum} or more clean inputs the model assigns to them; the pairs' anomaly index needs several sources."));
+                $"Fewer than three classes have {minimum} or more clean inputs the model assigns to them (per class: {string.Join(", ", assigned)}); the pairs' anomaly index needs several sources."));
         }
 
         (int screeningSteps, int refineSteps, int screeningSamples, int samples) = Schedule(
