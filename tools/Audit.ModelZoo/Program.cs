@@ -21,6 +21,7 @@ Console.CancelKeyPress += (_, e) =>
 };
 
 IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(options.Sizes, options.ManyClasses)
+    .Concat(options.KeepsRetiredRecipes ? ZooCatalog.RetiredRecipes() : [])
     .Where(r => options.Split is null || r.Split == options.Split)
     .Skip(options.Skip)
     .Take(options.Limit)
@@ -118,6 +119,12 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// <summary>report --docs: replace the generated section of this Markdown file.</summary>
     public string? Docs { get; init; }
 
+    /// <summary>
+    /// Without --sizes, the ten-class catalog's recipes are followed by those its earlier sizes retired
+    /// (<see cref="ZooCatalog.RetiredRecipes"/>), so one `survey` covers every model the fit and the rates count.
+    /// </summary>
+    public bool KeepsRetiredRecipes { get; init; }
+
     /// <summary>--catalog many-class: the 43-class slice (<see cref="ImageFormat.Tinted43"/>), in its own cache.</summary>
     public bool ManyClasses { get; init; }
 
@@ -126,7 +133,8 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
                               [--add-probe PROBE] [--probes A,B,..] [--features A,B,..] [--docs FILE]
                               [--catalog ten-class|many-class]
-          list      the recipes (split, name, trigger, hash)
+          list      the recipes (split, name, trigger, hash); without --sizes the ten-class catalog ends each split
+                    with the clean recipes its earlier sizes retired (surveyed before, they count in fit and rates)
           generate  train the recipes not yet in the cache (DIR/models)
           survey    train (if needed) and run the trojan detectors on every model, in catalog order (splits
                     interleaved), appending to DIR/survey/<split>.jsonl; resumes where it stopped.
@@ -194,6 +202,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
             sizes ?? (manyClasses ? ZooCatalog.ManyClassSizes : ZooCatalog.DefaultSizes))
         {
             AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip, ManyClasses = manyClasses,
+            KeepsRetiredRecipes = sizes is null && !manyClasses,
         };
     }
 

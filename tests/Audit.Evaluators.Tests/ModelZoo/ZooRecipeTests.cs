@@ -62,6 +62,25 @@ public sealed class ZooRecipeTests
         Assert.Equal(retiredCount, retired.Count);
     }
 
+    /// <summary>
+    /// The recipes a plain survey adds after today's catalog are exactly the clean ones the earlier sizes retired
+    /// (the theory above counts them per size): none of today's, none twice, none backdoored, none of the design split.
+    /// </summary>
+    [Fact]
+    public void TheRetiredRecipes_AreTheEarlierSizesCleanRecipesTodaysCatalogLacks_ElevenCalibrationAndSixteenTest()
+    {
+        var today = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Select(r => r.ComputeHash()).ToHashSet();
+        IReadOnlyList<ZooRecipe> retired = ZooCatalog.RetiredRecipes();
+
+        Assert.Equal(11, retired.Count(r => r.Split == ZooSplits.Calibration));
+        Assert.Equal(16, retired.Count(r => r.Split == ZooSplits.Test));
+        Assert.Equal(27, retired.Count);
+        Assert.All(retired, r => Assert.False(r.Backdoored, r.Name));
+        Assert.All(retired, r => Assert.DoesNotContain(r.ComputeHash(), today));
+        Assert.Equal(retired.Count, retired.Select(r => r.ComputeHash()).Distinct().Count());
+        Assert.Equal(retired.Count, retired.Select(r => r.Name).Distinct().Count());
+    }
+
     [Fact]
     public void TheCatalog_IsAFunctionOfTheSizes_AndCoversEveryFamily()
     {
