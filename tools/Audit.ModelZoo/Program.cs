@@ -128,6 +128,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// <summary>--catalog many-class: the 43-class slice (<see cref="ImageFormat.Tinted43"/>), in its own cache.</summary>
     public bool ManyClasses { get; init; }
 
+    /// <summary>The ten-class zoo's default cache: its survey files are committed, its models are rebuilt from seeds.</summary>
+    public const string CommittedCache = "benchmarks/model-zoo";
+
     public const string Usage = """
         usage: Audit.ModelZoo <list|generate|survey|fit|features|report|kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
@@ -151,6 +154,8 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     default cache (.model-zoo-many-class), so its models never enter a ten-class fit
           kernels   run the service's convolution-kernel check in a fresh process and print its verdict; exit 0 when
                     oneDNN is kept, 3 when it was turned off (right but slower), 1 when no kernels are right
+          --cache DIR: default $AUDIT_ZOO_CACHE, else benchmarks/model-zoo (run from the repository root), whose
+                    survey/*.jsonl are committed, so that fit and report need no survey run and survey resumes it
         """;
 
     public static ZooOptions? Parse(string[] args)
@@ -194,7 +199,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
         bool manyClasses = catalog == "many-class";
         return new ZooOptions(
             args[0],
-            cache ?? (manyClasses ? ".model-zoo-many-class" : ".model-zoo"),
+            // The ten-class zoo's default is the committed survey (docs/probes.md, "The committed survey"): `fit` and
+            // `report` read it without hours of surveying, and `survey` resumes it; models and evidence stay untracked.
+            cache ?? (manyClasses ? ".model-zoo-many-class" : CommittedCache),
             split,
             limit,
             seed,
