@@ -1,0 +1,65 @@
+using Audit.Evaluators.Probes.Trojans;
+using Audit.ModelZoo;
+
+namespace Audit.Evaluators.Tests.ModelZoo;
+
+/// <summary>
+/// The survey committed under <c>benchmarks/model-zoo</c> (docs/probes.md, "The committed survey") is what later fits
+/// and reports read instead of re-surveying for hours, so it must be a survey of today's catalog: every line one of the
+/// catalog's recipes (or one its earlier sizes retired, which count in the fit), in the split its seed decides, with
+/// the recipe's hash, once, and with every detector a survey runs. A change to the catalog or to a recipe's training makes this fail, which says the committed lines no
+/// longer describe the models the catalog would train.
+/// </summary>
+public sealed class CommittedSurveyTests
+{
+    private static readonly string Folder = Path.Combine(RepositoryRoot(), "benchmarks", "model-zoo");
+
+    [Theory]
+    [InlineData("design")]
+    [InlineData("calibration")]
+    [InlineData("test")]
+    public void EveryCommittedLine_IsARecipeOfTodaysCatalog_InItsSplit_Once_WithEverySurveyedDetector(string split)
+    {
+        string file = Path.Combine(Folder, "survey", split + ".jsonl");
+        Assert.True(File.Exists(file), $"{file} is missing: the committed survey has a file per split.");
+        List<SurveyRecord> records = ZooSurvey.Read(Folder, split);
+        Assert.NotEmpty(records);
+        Dictionary<string, ZooRecipe> catalog = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Concat(ZooCatalog.RetiredRecipes())
+            .ToDictionary(r => r.Name, StringComparer.Ordinal);
+
+        Assert.Equal(records.Count, records.Select(r => r.Name).Distinct(StringComparer.Ordinal).Count());
+        Assert.All(records, record =>
+        {
+            Assert.True(catalog.TryGetValue(record.Name, out ZooRecipe? recipe), $"{record.Name} is not a recipe of today's catalog.");
+            Assert.Equal(split, record.Split);
+            Assert.Equal(recipe!.Split, record.Split);
+            Assert.Equal(recipe, record.Recipe);
+            Assert.Equal(recipe.ComputeHash(), record.Hash);
+            Assert.All(ZooSurvey.Detectors, d => Assert.True(record.Probes.ContainsKey(d), $"{record.Name} lacks {d}."));
+        });
+    }
+
+    [Fact]
+    public void TheCommittedDesignSplit_GivesEveryModelAFeatureRow_OrSaysWhichBaseDetectorWasInconclusive()
+    {
+        List<SurveyRecord> design = ZooSurvey.Read(Folder, ZooSplits.Design);
+
+        Assert.All(design.Where(r => r.Features() is null), r =>
+            Assert.Contains(TrojanLikelihoodFeatures.BaseDetectors, d => r.InconclusiveDetectors().Contains(d)));
+        Assert.All(design.Select(r => r.Features()).OfType<IReadOnlyDictionary<string, double>>(), f =>
+            Assert.All(TrojanLikelihoodFeatures.Names, n => Assert.True(double.IsFinite(f[n]), n)));
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Audit.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException("Audit.sln not found above the test directory.");
+    }
+}
