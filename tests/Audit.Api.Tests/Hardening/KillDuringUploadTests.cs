@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Audit.Api.Tests.Infrastructure;
+using Audit.Testing;
 
 namespace Audit.Api.Tests.Hardening;
 
@@ -68,7 +69,7 @@ public sealed class KillDuringUploadTests
         string data = Path.Combine(Path.GetTempPath(), "audit-tests", Guid.NewGuid().ToString("N"));
         string temp = Path.Combine(Path.GetTempPath(), "audit-tests", Guid.NewGuid().ToString("N") + "-tmp");
         Directory.CreateDirectory(temp);
-        string root = RepositoryRoot();
+        string root = RepositoryRoot.Folder;
         byte[] model = await File.ReadAllBytesAsync(Path.Combine(root, "examples", "fashion-cnn-badnets.onnx"));
         byte[] dataset = await File.ReadAllBytesAsync(Path.Combine(root, "examples", "fashion-mnist-1000.safetensors"));
         string[] settings = ["--Audit:Worker:LeaseDuration", "00:00:03", "--Audit:Worker:WarmUp", "false"];
@@ -181,7 +182,7 @@ public sealed class KillDuringUploadTests
         public static async Task<Service> StartAsync(string data, string temp, params string[] settings)
         {
             int port = FreePort();
-            var start = new ProcessStartInfo("dotnet") { WorkingDirectory = RepositoryRoot(), RedirectStandardOutput = true, RedirectStandardError = true };
+            var start = new ProcessStartInfo("dotnet") { WorkingDirectory = RepositoryRoot.Folder, RedirectStandardOutput = true, RedirectStandardError = true };
             string[] worker = settings.Length > 0 ? settings : ["--Audit:Worker:Enabled", "false"];
             foreach (string argument in new[] { "run", "--project", "src/Audit.Api", "--no-build", "--", "--urls", $"http://127.0.0.1:{port}", "--Audit:DataDirectory", data }.Concat(worker))
             {
@@ -245,19 +246,6 @@ public sealed class KillDuringUploadTests
             _process.Dispose();
             Http.Dispose();
         }
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Audit.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("Audit.sln not found above the test directory.");
     }
 
     private static int FreePort()

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Audit.Api.Tests.Infrastructure;
 using Audit.Client;
 using Audit.Client.Models;
+using Audit.Testing;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Kiota.Abstractions;
 using Microsoft.Kiota.Abstractions.Authentication;
@@ -41,7 +42,7 @@ public sealed class GeneratedClientTests : IDisposable
         string output = Path.Combine(Path.GetTempPath(), "audit-tests", "client-" + Guid.NewGuid().ToString("N"));
         try
         {
-            (int exitCode, string log) = await RunAsync("bash", Path.Combine(RepositoryRoot, "scripts", "generate-client.sh"), "--offline", "--output", output);
+            (int exitCode, string log) = await RunAsync("bash", Path.Combine(RepositoryRoot.Folder, "scripts", "generate-client.sh"), "--offline", "--output", output);
             Assert.True(exitCode == 0, "Kiota failed (dotnet tool restore installs it from .config/dotnet-tools.json):\n" + log);
 
             string committed = Path.Combine(ClientDirectory, "Generated");
@@ -168,14 +169,14 @@ public sealed class GeneratedClientTests : IDisposable
         ],
     };
 
-    private static byte[] Example(string name) => File.ReadAllBytes(Path.Combine(RepositoryRoot, "examples", name));
+    private static byte[] Example(string name) => File.ReadAllBytes(Path.Combine(RepositoryRoot.Folder, "examples", name));
 
     private static string[] Files(string root) =>
         [.. Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(root, f)).Order(StringComparer.Ordinal)];
 
     private static async Task<(int ExitCode, string Output)> RunAsync(string program, params string[] arguments)
     {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = RepositoryRoot };
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = RepositoryRoot.Folder };
         foreach (string argument in arguments)
         {
             start.ArgumentList.Add(argument);
@@ -188,21 +189,5 @@ public sealed class GeneratedClientTests : IDisposable
         return (process.ExitCode, await stdout + await stderr);
     }
 
-    private static string ClientDirectory => Path.Combine(RepositoryRoot, "clients", "Audit.Client");
-
-    private static string RepositoryRoot
-    {
-        get
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "scripts", "generate-client.sh")))
-                {
-                    return dir.FullName;
-                }
-            }
-
-            throw new DirectoryNotFoundException("scripts/generate-client.sh not found above the test binaries.");
-        }
-    }
+    private static string ClientDirectory => Path.Combine(RepositoryRoot.Folder, "clients", "Audit.Client");
 }

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Audit.Api.Infrastructure.Signing;
 using Audit.Api.Tests.Support;
+using Audit.Testing;
 
 namespace Audit.Api.Tests.Reports;
 
@@ -38,24 +39,8 @@ public sealed class CheckReceiptScriptTests(IssuedReportFixture fixture) : IClas
     }
 
     private static (int, string) Run(TempDirectory directory, string pdf) =>
-        Tools.Run("python3", Path.Combine(RepositoryRoot, "scripts", "check_receipt.py"), directory.File("receipt.json"), directory.File("keys.json"),
+        Tools.Run("python3", Path.Combine(RepositoryRoot.Folder, "scripts", "check_receipt.py"), directory.File("receipt.json"), directory.File("keys.json"),
             directory.File("head.json"), directory.File("proof.json"), directory.File("entry.json"), directory.File(pdf));
 
     private static void Write(TempDirectory directory, string name, JsonNode json) => File.WriteAllText(directory.File(name), json.ToJsonString());
-
-    private static string RepositoryRoot
-    {
-        get
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "scripts", "check_receipt.py")))
-                {
-                    return dir.FullName;
-                }
-            }
-
-            throw new DirectoryNotFoundException("scripts/check_receipt.py not found above the test binaries.");
-        }
-    }
 }

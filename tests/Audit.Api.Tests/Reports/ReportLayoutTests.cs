@@ -6,6 +6,7 @@ using Audit.Api.Tests.Support;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Deception;
 using Audit.Evaluators.Probes.Trojans;
+using Audit.Testing;
 
 namespace Audit.Api.Tests.Reports;
 
@@ -193,7 +194,7 @@ public sealed class ReportLayoutTests
         Assert.Contains("4 of 18 clean scans (22%)", cleanse.FalsePositives, StringComparison.Ordinal);
         Assert.Contains("docs/probes.md", cleanse.Source, StringComparison.Ordinal);
         // The quoted figure is the one the docs publish.
-        var docs = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "probes.md"));
+        var docs = File.ReadAllText(Path.Combine(RepositoryRoot.Folder, "docs", "probes.md"));
         Assert.Contains("4 false positives in 18 (22%)", docs, StringComparison.Ordinal);
     }
 
@@ -213,16 +214,5 @@ public sealed class ReportLayoutTests
         Assert.Contains("trojan-likelihood: p(trojan) 0.83 above 0.5.", text);
         Assert.Contains("pTrojan 0.83", text);
         Assert.Contains("method meta-classifier", text);
-    }
-
-    private static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Directory.Packages.props")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("Repository root not found.");
     }
 }

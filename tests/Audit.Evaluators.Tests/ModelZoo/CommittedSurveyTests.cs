@@ -1,5 +1,6 @@
 using Audit.Evaluators.Probes.Trojans;
 using Audit.ModelZoo;
+using Audit.Testing;
 
 namespace Audit.Evaluators.Tests.ModelZoo;
 
@@ -12,7 +13,7 @@ namespace Audit.Evaluators.Tests.ModelZoo;
 /// </summary>
 public sealed class CommittedSurveyTests
 {
-    private static readonly string Folder = Path.Combine(RepositoryRoot(), "benchmarks", "model-zoo");
+    private static readonly string Folder = Path.Combine(RepositoryRoot.Folder, "benchmarks", "model-zoo");
 
     [Theory]
     [InlineData("design")]
@@ -48,18 +49,5 @@ public sealed class CommittedSurveyTests
             Assert.Contains(TrojanLikelihoodFeatures.BaseDetectors, d => r.InconclusiveDetectors().Contains(d)));
         Assert.All(design.Select(r => r.Features()).OfType<IReadOnlyDictionary<string, double>>(), f =>
             Assert.All(TrojanLikelihoodFeatures.Names, n => Assert.True(double.IsFinite(f[n]), n)));
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Audit.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("Audit.sln not found above the test directory.");
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Audit.Evaluators.Onnx;
+using Audit.Testing;
 
 namespace Audit.Evaluators.Tests.Onnx;
 
@@ -35,23 +36,10 @@ public sealed class OnnxConformanceTests
             return;
         }
 
-        string docPath = Path.Combine(FindRepoRoot(), "docs", "onnx-support.md");
+        string docPath = Path.Combine(RepositoryRoot.Folder, "docs", "onnx-support.md");
         Dictionary<string, IReadOnlyList<ConformanceResult>> byFolder = OnnxConformance.Folders.ToDictionary(f => f, f => OnnxConformance.RunFolder(root, f));
         File.WriteAllText(docPath, Render(byFolder));
         Assert.True(File.Exists(docPath));
-    }
-
-    private static string FindRepoRoot()
-    {
-        for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Audit.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Audit.sln not found above the test assembly.");
     }
 
     private static string Render(Dictionary<string, IReadOnlyList<ConformanceResult>> byFolder)
