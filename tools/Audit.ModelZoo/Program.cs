@@ -55,6 +55,10 @@ switch (options.Command)
         return 0;
     case "fit":
         return new ZooFit(options.Cache, options.Output).Run(options.Features);
+    case "remeasure":
+        // The test rates of the model file (--output, else the embedded model's source) from the surveyed test split,
+        // without refitting: the figures every finding states then come from the committed survey.
+        return new ZooFit(options.Cache, options.Output).Remeasure();
     case "features":
         // One CSV line per usable surveyed model of the split (design unless --split): every meta-classifier feature,
         // for choosing statistics and combination rules offline without rerunning a probe.
@@ -131,8 +135,11 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// <summary>The ten-class zoo's default cache: its survey files are committed, its models are rebuilt from seeds.</summary>
     public const string CommittedCache = "benchmarks/model-zoo";
 
+    /// <summary>The 43-class slice's default cache: its survey lines are committed too, its models are not.</summary>
+    public const string CommittedManyClassCache = "benchmarks/model-zoo-many-class";
+
     public const string Usage = """
-        usage: Audit.ModelZoo <list|generate|survey|fit|features|report|kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
+        usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|features|report|kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
                               [--add-probe PROBE] [--probes A,B,..] [--features A,B,..] [--docs FILE]
                               [--catalog ten-class|many-class]
@@ -145,13 +152,16 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     --probes A,B: survey only these detectors (for a scratch cache: fit and report need the full set)
           fit       choose features and fit trojan-likelihood on design, calibrate on calibration, measure on test;
                     writes --output (default src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json)
+          remeasure the test rates of the --output model file (default the embedded model's source), read from the
+                    surveyed test split; the fitted numbers are left as they are
           features  one CSV line per surveyed model of --split (default design): recipe, label and every
                     meta-classifier feature, for offline analysis on the design split
           report    the Markdown tables of the surveyed splits, with the embedded model (or the --output file);
                     --docs FILE: write the test split's tables into FILE between the zoo-results markers
           --catalog many-class: the 43-class slice (3×32×32, a garment in one of five colours per class) instead of
                     the ten-class zoo; its own sizes (design 12/12, calibration 12/6, test 18/18) and its own
-                    default cache (.model-zoo-many-class), so its models never enter a ten-class fit
+                    default cache (benchmarks/model-zoo-many-class, its survey committed too), so its models never
+                    enter a ten-class fit
           kernels   run the service's convolution-kernel check in a fresh process and print its verdict; exit 0 when
                     oneDNN is kept, 3 when it was turned off (right but slower), 1 when no kernels are right
           --cache DIR: default $AUDIT_ZOO_CACHE, else benchmarks/model-zoo (run from the repository root), whose
@@ -199,9 +209,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
         bool manyClasses = catalog == "many-class";
         return new ZooOptions(
             args[0],
-            // The ten-class zoo's default is the committed survey (docs/probes.md, "The committed survey"): `fit` and
-            // `report` read it without hours of surveying, and `survey` resumes it; models and evidence stay untracked.
-            cache ?? (manyClasses ? ".model-zoo-many-class" : CommittedCache),
+            // The defaults are the committed surveys (docs/probes.md, "The committed survey"): `fit` and `report` read
+            // them without hours of surveying, and `survey` resumes them; models and evidence stay untracked.
+            cache ?? (manyClasses ? CommittedManyClassCache : CommittedCache),
             split,
             limit,
             seed,

@@ -58,7 +58,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         }
 
         TrojanLikelihoodModel model = Fit(names, design.Select(d => (d.Features, d.Label)).ToList(), calibration.Select(c => (c.Features, c.Label)).ToList(), DateTimeOffsetText());
-        model = model with { Test = test.Count == 0 ? null : Measure(model, test) };
+        model = model with { Test = test.Count == 0 ? null : Measure(model, test), TestMeasured = test.Count == 0 ? null : model.Generated };
         string path = output ?? DefaultOutput;
         File.WriteAllText(path, model.FileText());
         Console.WriteLine($"wrote {path}: features {string.Join(", ", names)}; design {design.Count(d => d.Label == 0)} clean + {design.Count(d => d.Label == 1)} backdoored, calibration {calibration.Count(c => c.Label == 0)} + {calibration.Count(c => c.Label == 1)}, test {test.Count(t => t.Label == 0)} + {test.Count(t => t.Label == 1)}");
@@ -73,9 +73,11 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     /// <summary>
     /// Chooses the features on the design split alone: greedy forward selection by leave-one-out log loss of the
     /// ridge logistic regression, at most <see cref="FeatureCap"/> (one per <see cref="EventsPerFeature"/> models of the
-    /// smaller class), stopping when no feature lowers the loss. Few
-    /// features generalise better from a few tens of models than all of them (the first fit's seven weights rewarded
-    /// statistics that were as high on clean models' natural triggers as on implants).
+    /// smaller class), stopping when no feature lowers the loss. Few features generalise better from a few tens of
+    /// models than all of them (the first fit's seven weights rewarded statistics that were as high on clean models'
+    /// natural triggers as on implants). The log gives each step's loss with its standard error and marks the prefix
+    /// the one-standard-error rule would keep (<see cref="OneStandardErrorPrefix"/>); that rule was tried on
+    /// 2026-12-04 and not adopted (docs/probes.md).
     /// </summary>
     public static IReadOnlyList<string> SelectFeatures(IReadOnlyList<SurveyRecord> design, TextWriter log)
     {
@@ -95,19 +97,21 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         int clean = usable.Count(u => u.Label == 0), backdoored = usable.Count - clean;
         int cap = FeatureCap(clean, backdoored);
         log.WriteLine($"at most {cap} features: {clean} clean and {backdoored} backdoored design models, one feature per {EventsPerFeature} of the smaller class");
-        var chosen = new List<string>();
+        var path = new List<string>();
+        var losses = new List<double[]>();
         double best = double.PositiveInfinity;
-        while (chosen.Count < cap)
+        while (path.Count < cap)
         {
-            (string? name, double loss) = (null, best);
-            foreach (string candidate in candidates.Except(chosen))
+            (string? name, double loss, double[]? perModel) = (null, best, null);
+            foreach (string candidate in candidates.Except(path))
             {
-                var rows = Labelled(design, [.. chosen, candidate], imputed);
-                double l = LeaveOneOutLoss(rows.Select(r => r.Features).ToArray(), rows.Select(r => r.Label).ToArray());
-                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  [{string.Join(", ", [.. chosen, candidate])}]: leave-one-out log loss {l:F4} over {rows.Count} design models"));
+                var rows = Labelled(design, [.. path, candidate], imputed);
+                double[] each = LeaveOneOutLosses(rows.Select(r => r.Features).ToArray(), rows.Select(r => r.Label).ToArray());
+                double l = each.Average();
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  [{string.Join(", ", [.. path, candidate])}]: leave-one-out log loss {l:F4} over {rows.Count} design models"));
                 if (l < loss - 1e-6)
                 {
-                    (name, loss) = (candidate, l);
+                    (name, loss, perModel) = (candidate, l, each);
                 }
             }
 
@@ -116,24 +120,71 @@ internal sealed class ZooFit(string cacheFolder, string? output)
                 break;
             }
 
-            chosen.Add(name);
+            path.Add(name);
+            losses.Add(perModel!);
             best = loss;
         }
 
-        log.WriteLine($"chosen on the design split: {string.Join(", ", chosen)}");
-        return chosen;
+        // Each step with its standard error, so a reader sees which steps are within the noise of the design split;
+        // the one-standard-error rule is reported, not applied (docs/probes.md, "The one-standard-error rule").
+        int oneStandardError = OneStandardErrorPrefix(losses);
+        for (int k = 0; k < losses.Count; k++)
+        {
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  path {k + 1}: {path[k]}, leave-one-out log loss {losses[k].Average():F4} ± {StandardError(losses[k]):F4}{(k + 1 == oneStandardError ? " (the shortest within one standard error of the lowest)" : "")}"));
+        }
+
+        log.WriteLine($"chosen on the design split: {string.Join(", ", path)}");
+        return path;
+    }
+
+    /// <summary>
+    /// How many features of a forward-selection path the one-standard-error rule (Breiman, Friedman, Olshen & Stone,
+    /// <i>Classification and Regression Trees</i>, 1984; Hastie, Tibshirani & Friedman, <i>The Elements of Statistical
+    /// Learning</i>, 2nd ed. 2009, §7.10) keeps: the fewest whose mean
+    /// leave-one-out loss is at most the lowest mean plus that lowest one's standard error (the sample standard
+    /// deviation of its per-model losses over √n). <paramref name="path"/> holds the per-model losses after each step.
+    /// </summary>
+    public static int OneStandardErrorPrefix(IReadOnlyList<double[]> path)
+    {
+        if (path.Count == 0)
+        {
+            return 0;
+        }
+
+        int lowest = Enumerable.Range(0, path.Count).MinBy(k => path[k].Average());
+        double ceiling = path[lowest].Average() + StandardError(path[lowest]);
+        return 1 + Enumerable.Range(0, path.Count).First(k => path[k].Average() <= ceiling);
+    }
+
+    private static double StandardError(double[] values)
+    {
+        if (values.Length < 2)
+        {
+            return 0;
+        }
+
+        double mean = values.Average();
+        return Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Length - 1) / values.Length);
     }
 
     /// <summary>Mean leave-one-out log loss of the standardised ridge logistic regression.</summary>
-    public static double LeaveOneOutLoss(double[][] x, int[] y)
+    public static double LeaveOneOutLoss(double[][] x, int[] y) => LeaveOneOutLosses(x, y).Average();
+
+    /// <summary>
+    /// Each model's log loss under the standardised ridge logistic regression fitted on all the others (positive
+    /// infinity for every model when leaving one out leaves a single class).
+    /// </summary>
+    public static double[] LeaveOneOutLosses(double[][] x, int[] y)
     {
-        double total = 0;
+        double[] losses = new double[x.Length];
         for (int i = 0; i < x.Length; i++)
         {
             int[] rest = Enumerable.Range(0, x.Length).Where(j => j != i).ToArray();
             if (rest.Select(j => y[j]).Distinct().Count() < 2)
             {
-                return double.PositiveInfinity;
+                Array.Fill(losses, double.PositiveInfinity);
+                return losses;
             }
 
             (double[] means, double[] scales) = Standardisation(rest.Select(j => x[j]).ToArray());
@@ -142,10 +193,10 @@ internal sealed class ZooFit(string cacheFolder, string? output)
             double[] held = Standardise(x[i], means, scales);
             double z = b + held.Select((v, k) => v * w[k]).Sum();
             double p = Math.Clamp(TrojanLikelihoodModel.Sigmoid(z), 1e-6, 1 - 1e-6);
-            total -= y[i] == 1 ? Math.Log(p) : Math.Log(1 - p);
+            losses[i] = -(y[i] == 1 ? Math.Log(p) : Math.Log(1 - p));
         }
 
-        return total / x.Length;
+        return losses;
     }
 
     private static (double[] Means, double[] Scales) Standardisation(double[][] x)
@@ -251,6 +302,40 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     /// <summary>The class trojan-likelihood names for a surveyed model: that of the detector its verdict rests on most (as the probe does).</summary>
     public static int? SuspectedClass(TrojanLikelihoodModel model, SurveyRecord record) =>
         model.SuspectedClass(record.FeaturesFor(model)!, name => record.Probes.TryGetValue(name, out ProbeResult? result) ? result.SuspectedClass : null).Class;
+
+    /// <summary>
+    /// The rates of <paramref name="model"/> on surveyed models (the test split's, for the figures every finding and
+    /// report states), each model's features read as an audit reads them: an optional detector's feature that was
+    /// inconclusive takes the model's own design mean. Failed implants and models without the base features are left out.
+    /// </summary>
+    public static LikelihoodTestRates MeasureOn(TrojanLikelihoodModel model, IEnumerable<SurveyRecord> records) =>
+        Measure(model, [.. Usable(records).Select(u => (Features: u.Record.FeaturesFor(model), u.Label, u.Record))
+            .Where(u => u.Features is not null).Select(u => (u.Features!, u.Label, u.Record))]);
+
+    /// <summary>
+    /// `remeasure`: writes into the model file the rates <see cref="MeasureOn"/> gives on the surveyed test split, leaving
+    /// every fitted number as it is, so the figures a finding states come from the committed survey and anyone can
+    /// recompute them. For a model fitted on a survey that was not kept, or a test split surveyed again.
+    /// </summary>
+    public int Remeasure()
+    {
+        string path = output ?? DefaultOutput;
+        TrojanLikelihoodModel model = Load(path);
+        List<SurveyRecord> test = SurveyReportData(ZooSplits.Test);
+        if (test.Count == 0)
+        {
+            Console.Error.WriteLine($"No surveyed test split under {cacheFolder}: run `survey --split test` first.");
+            return 1;
+        }
+
+        LikelihoodTestRates rates = MeasureOn(model, test);
+        Console.WriteLine($"was: {JsonSerializer.Serialize(model.Test, TrojanLikelihoodModel.JsonOptions)}");
+        string measured = TimeProvider.System.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm'Z'", CultureInfo.InvariantCulture)
+            + $" by tools/Audit.ModelZoo remeasure on {cacheFolder}/survey/test.jsonl ({rates.Clean} clean, {rates.Backdoored} backdoored models)";
+        File.WriteAllText(path, (model with { Test = rates, TestMeasured = measured }).FileText());
+        Console.WriteLine($"wrote {path}: {JsonSerializer.Serialize(rates, TrojanLikelihoodModel.JsonOptions)}");
+        return 0;
+    }
 
     /// <summary>Rates at the default conformal threshold on held-out models.</summary>
     public static LikelihoodTestRates Measure(TrojanLikelihoodModel model, IReadOnlyList<(double[] Features, int Label, SurveyRecord Record)> held)

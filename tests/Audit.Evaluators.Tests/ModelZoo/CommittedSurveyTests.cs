@@ -40,6 +40,22 @@ public sealed class CommittedSurveyTests
         });
     }
 
+    /// <summary>
+    /// The rates every trojan-likelihood finding and report states (the embedded model's <c>test</c>) are what the
+    /// committed test split gives that model, so anyone can recompute them from the repository (`remeasure`, or
+    /// `report --split test`). A re-surveyed test split or a refit that is not remeasured fails here.
+    /// </summary>
+    [Fact]
+    public void TheEmbeddedModelsStatedTestRates_AreWhatTheCommittedTestSplitGivesIt()
+    {
+        TrojanLikelihoodModel model = TrojanLikelihoodModel.Embedded()!;
+
+        LikelihoodTestRates measured = ZooFit.MeasureOn(model, ZooSurvey.Read(Folder, ZooSplits.Test));
+
+        Assert.Equal(measured, model.Test);
+        Assert.Contains("remeasure on " + ZooOptions.CommittedCache + "/survey/test.jsonl", model.TestMeasured, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void TheCommittedDesignSplit_GivesEveryModelAFeatureRow_OrSaysWhichBaseDetectorWasInconclusive()
     {

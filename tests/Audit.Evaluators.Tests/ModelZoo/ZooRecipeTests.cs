@@ -384,6 +384,19 @@ public sealed class ZooFitTests
         Assert.True(bad > 0.6, $"noise should be near log 2 ≈ 0.69, was {bad}");
     }
 
+    [Fact]
+    public void TheOneStandardErrorRule_KeepsTheShortestPrefixWithinOneStandardErrorOfTheLowestLoss()
+    {
+        // Per-model losses after each of three steps: means 0.5, 0.4, 0.35; the third's standard error is
+        // √(0.05 / 3) / 2 ≈ 0.065, so 0.4 is within it and 0.5 is not.
+        double[][] path = [[0.8, 0.6, 0.4, 0.2], [0.5, 0.45, 0.35, 0.3], [0.5, 0.4, 0.3, 0.2]];
+
+        Assert.Equal(2, ZooFit.OneStandardErrorPrefix(path));
+        Assert.Equal(3, ZooFit.OneStandardErrorPrefix([path[0], [0.3, 0.3, 0.3, 0.3], [0.2, 0.2, 0.2, 0.2]])); // no noise: the lowest
+        Assert.Equal(1, ZooFit.OneStandardErrorPrefix([path[2], path[1]])); // the lowest first
+        Assert.Equal(0, ZooFit.OneStandardErrorPrefix([]));
+    }
+
     [Theory]
     [InlineData(30, 28, 2)] // the 2026-12-01 design split: 28 working implants allow two features, not three
     [InlineData(60, 56, 5)]

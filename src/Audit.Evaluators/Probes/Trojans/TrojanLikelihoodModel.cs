@@ -157,8 +157,9 @@ public sealed record LikelihoodTestRates(
 /// The fitted trojan-likelihood meta-classifier: logistic regression over standardised detector statistics (fitted on
 /// the zoo's design split), Platt scaling of its logit (fitted on the calibration split), the calibration split's
 /// clean-model probabilities for split-conformal thresholds (floored at <see cref="MinimumThreshold"/>), and the
-/// rates measured on the test split. Written by
-/// <c>tools/Audit.ModelZoo fit</c> and embedded as a resource; never edited by hand.
+/// rates measured on the test split (<see cref="TestMeasured"/> says when and by which command: <c>fit</c> measures
+/// them, <c>remeasure</c> reads them again from a re-surveyed test split without refitting). Written by
+/// <c>tools/Audit.ModelZoo</c> and embedded as a resource; never edited by hand.
 /// </summary>
 public sealed record TrojanLikelihoodModel(
     string Generated,
@@ -176,7 +177,8 @@ public sealed record TrojanLikelihoodModel(
     int CalibrationBackdoored,
     double DefaultTargetFalseFailRate,
     LikelihoodTestRates? Test,
-    double MinimumThreshold = 0)
+    double MinimumThreshold = 0,
+    string? TestMeasured = null)
 {
     private const string ResourceName = "Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.json";
 

@@ -184,6 +184,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
         if (model.Test is { } test)
         {
             details["testSplit"] = JsonSerializer.SerializeToNode(test, TrojanLikelihoodModel.JsonOptions);
+            details["testMeasured"] = model.TestMeasured;
         }
 
         string measured = model.Test is { } t
