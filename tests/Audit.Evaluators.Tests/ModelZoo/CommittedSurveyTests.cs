@@ -19,14 +19,32 @@ public sealed class CommittedSurveyTests
     [InlineData("design")]
     [InlineData("calibration")]
     [InlineData("test")]
-    public void EveryCommittedLine_IsARecipeOfTodaysCatalog_InItsSplit_Once_WithEverySurveyedDetector(string split)
+    public void EveryCommittedLine_IsARecipeOfTodaysCatalog_InItsSplit_Once_WithEverySurveyedDetector(string split) =>
+        AssertCommittedLinesDescribe(Folder, split, ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Concat(ZooCatalog.RetiredRecipes()));
+
+    /// <summary>
+    /// The 43-class slice's committed survey (docs/probes.md, "Beyond ten classes"): only its test split was surveyed,
+    /// every model of it, from the many-class catalog.
+    /// </summary>
+    [Fact]
+    public void TheCommittedManyClassTestSplit_IsEveryRecipeOfItOnce_WithEverySurveyedDetector()
     {
-        string file = Path.Combine(Folder, "survey", split + ".jsonl");
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedManyClassCache);
+        IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(ZooCatalog.ManyClassSizes, manyClasses: true);
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Test, recipes);
+        Assert.Equal(
+            recipes.Where(r => r.Split == ZooSplits.Test).Select(r => r.Name).Order(StringComparer.Ordinal),
+            ZooSurvey.Read(folder, ZooSplits.Test).Select(r => r.Name).Order(StringComparer.Ordinal));
+    }
+
+    private static void AssertCommittedLinesDescribe(string folder, string split, IEnumerable<ZooRecipe> recipes)
+    {
+        string file = Path.Combine(folder, "survey", split + ".jsonl");
         Assert.True(File.Exists(file), $"{file} is missing: the committed survey has a file per split.");
-        List<SurveyRecord> records = ZooSurvey.Read(Folder, split);
+        List<SurveyRecord> records = ZooSurvey.Read(folder, split);
         Assert.NotEmpty(records);
-        Dictionary<string, ZooRecipe> catalog = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Concat(ZooCatalog.RetiredRecipes())
-            .ToDictionary(r => r.Name, StringComparer.Ordinal);
+        Dictionary<string, ZooRecipe> catalog = recipes.ToDictionary(r => r.Name, StringComparer.Ordinal);
 
         Assert.Equal(records.Count, records.Select(r => r.Name).Distinct(StringComparer.Ordinal).Count());
         Assert.All(records, record =>
