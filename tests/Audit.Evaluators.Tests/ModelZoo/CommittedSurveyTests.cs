@@ -9,7 +9,8 @@ namespace Audit.Evaluators.Tests.ModelZoo;
 /// and reports read instead of re-surveying for hours, so it must be a survey of today's catalog: every line one of the
 /// catalog's recipes (or one its earlier sizes retired, which count in the fit), in the split its seed decides, with
 /// the recipe's hash, once, and with every detector a survey runs. A change to the catalog or to a recipe's training makes this fail, which says the committed lines no
-/// longer describe the models the catalog would train.
+/// longer describe the models the catalog would train. The same holds for the 43-class slice's committed test split, and
+/// the rates the embedded trojan-likelihood model states must be what the committed test split gives it.
 /// </summary>
 public sealed class CommittedSurveyTests
 {
