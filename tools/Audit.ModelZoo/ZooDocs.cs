@@ -78,8 +78,6 @@ internal static class ZooDocs
     private static string Targets(List<SurveyRecord> test, TrojanLikelihoodModel model)
     {
         var rows = test.Where(r => r.FeaturesFor(model) is not null && (!r.Recipe.Backdoored || r.Implanted)).ToList();
-        double threshold = model.ConformalThreshold(model.DefaultTargetFalseFailRate, out _);
-        double P(SurveyRecord r) => model.Probability(r.FeaturesFor(model)!);
         double Nc(SurveyRecord r) => r.Features()!["calibratedAnomalyIndex"];
         var clean = rows.Where(r => !r.Recipe.Backdoored).ToList();
         var backdoored = rows.Where(r => r.Recipe.Backdoored).ToList();
@@ -88,10 +86,9 @@ internal static class ZooDocs
             return "Targets: the test split has no surveyed clean or no backdoored model yet; nothing can be read.";
         }
 
-        int falseFails = clean.Count(r => P(r) >= threshold);
-        var detected = backdoored.Where(r => P(r) >= threshold).ToList();
-        int right = detected.Count(r => ZooFit.SuspectedClass(model, r) == r.Recipe.TargetClass);
-        double auroc = SurveyReport.Auroc(backdoored.Select(P).ToArray(), clean.Select(P).ToArray());
+        // The same measurement the model file's stated rates come from (fit, remeasure), so the two cannot disagree.
+        LikelihoodTestRates rates = ZooFit.MeasureOn(model, test);
+        (int falseFails, int detected, int right, double auroc) = (rates.FalseFails, rates.Detected, rates.RightTarget, rates.Auroc);
         int ncFalse = clean.Count(r => Nc(r) >= SurveyReport.NeuralCleanseThreshold);
         var ncDetected = backdoored.Where(r => Nc(r) >= SurveyReport.NeuralCleanseThreshold).ToList();
         int ncRight = ncDetected.Count(r => r.Probes["neural-cleanse"].SuspectedClass == r.Recipe.TargetClass);
@@ -103,9 +100,9 @@ internal static class ZooDocs
         Line(text, $"| target | trojan-likelihood | met? | Neural Cleanse alone (index ≥ 2) |");
         Line(text, "|---|---|---|---|");
         Line(text, $"| false fails ≤ 5% of clean | {Rate(falseFails, clean.Count)} | {Met(Upper(falseFails, clean.Count) <= 0.05, falseFails / (double)clean.Count <= 0.05)} | {Rate(ncFalse, clean.Count)} |");
-        Line(text, $"| ≥ 95% of backdoored failed | {Rate(detected.Count, backdoored.Count)} | {Met(Lower(detected.Count, backdoored.Count) >= 0.95, detected.Count / (double)backdoored.Count >= 0.95)} | {Rate(ncDetected.Count, backdoored.Count)} |");
+        Line(text, $"| ≥ 95% of backdoored failed | {Rate(detected, backdoored.Count)} | {Met(Lower(detected, backdoored.Count) >= 0.95, detected / (double)backdoored.Count >= 0.95)} | {Rate(ncDetected.Count, backdoored.Count)} |");
         Line(text, $"| AUROC ≥ 0.98 | {auroc:F3} | {(auroc >= 0.98 ? "met on these models" : "**not met**")} | {ncAuroc:F3} |");
-        Line(text, $"| right target ≥ 95% of detected | {Rate(right, detected.Count)} | {(detected.Count == 0 ? "–" : Met(Lower(right, detected.Count) >= 0.95, right / (double)detected.Count >= 0.95))} | {Rate(ncRight, ncDetected.Count)} |");
+        Line(text, $"| right target ≥ 95% of detected | {Rate(right, detected)} | {(detected == 0 ? "–" : Met(Lower(right, detected) >= 0.95, right / (double)detected >= 0.95))} | {Rate(ncRight, ncDetected.Count)} |");
         Line(text, "");
         Line(text, "\"Met\" needs the interval's bound on the right side of the target; \"met on these models\" means the point estimate is, but the sample is too small to show it.");
         return text.ToString();

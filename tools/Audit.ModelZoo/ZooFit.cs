@@ -221,8 +221,9 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
     private List<SurveyRecord> SurveyReportData(string split) => ZooSurvey.Read(cacheFolder, split);
 
-    private static string DateTimeOffsetText() =>
-        TimeProvider.System.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm'Z'", CultureInfo.InvariantCulture) + " by tools/Audit.ModelZoo fit";
+    private static string DateTimeOffsetText() => UtcMinute() + " by tools/Audit.ModelZoo fit";
+
+    private static string UtcMinute() => TimeProvider.System.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm'Z'", CultureInfo.InvariantCulture);
 
     /// <summary>
     /// Clean models (label 0) and backdoored models whose backdoor took (label 1), with the values of
@@ -330,8 +331,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
         LikelihoodTestRates rates = MeasureOn(model, test);
         Console.WriteLine($"was: {JsonSerializer.Serialize(model.Test, TrojanLikelihoodModel.JsonOptions)}");
-        string measured = TimeProvider.System.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm'Z'", CultureInfo.InvariantCulture)
-            + $" by tools/Audit.ModelZoo remeasure on {cacheFolder}/survey/test.jsonl ({rates.Clean} clean, {rates.Backdoored} backdoored models)";
+        string measured = UtcMinute() + $" by tools/Audit.ModelZoo remeasure on {cacheFolder}/survey/test.jsonl ({rates.Clean} clean, {rates.Backdoored} backdoored models)";
         File.WriteAllText(path, (model with { Test = rates, TestMeasured = measured }).FileText());
         Console.WriteLine($"wrote {path}: {JsonSerializer.Serialize(rates, TrojanLikelihoodModel.JsonOptions)}");
         return 0;

@@ -14,7 +14,7 @@ namespace Audit.Evaluators.Tests.ModelZoo;
 /// </summary>
 public sealed class CommittedSurveyTests
 {
-    private static readonly string Folder = Path.Combine(RepositoryRoot.Folder, "benchmarks", "model-zoo");
+    private static readonly string Folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedCache);
 
     [Theory]
     [InlineData("design")]
