@@ -347,6 +347,20 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         int[] detected = Enumerable.Range(0, held.Count).Where(i => held[i].Label == 1 && p[i] >= threshold).ToArray();
         int right = detected.Count(i => SuspectedClass(model, held[i].Record) == held[i].Record.Recipe.TargetClass);
         double auroc = SurveyReport.Auroc(Enumerable.Range(0, held.Count).Where(i => held[i].Label == 1).Select(i => p[i]).ToArray(), Enumerable.Range(0, held.Count).Where(i => held[i].Label == 0).Select(i => p[i]).ToArray());
+        bool Flagged(int i) => p[i] >= threshold;
+        bool Right(int i) => SuspectedClass(model, held[i].Record) == held[i].Record.Recipe.TargetClass;
+        int[] all = [.. Enumerable.Range(0, held.Count)];
+        List<LikelihoodAttackRates> byAttack = [.. all.Where(i => held[i].Label == 1)
+            .GroupBy(i => held[i].Record.Recipe.AttackName).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new LikelihoodAttackRates(g.Key, g.Count(), g.Count(Flagged), g.Count(i => Flagged(i) && Right(i))))];
+        List<LikelihoodArchitectureRates> byArchitecture = [.. all
+            .GroupBy(i => held[i].Record.Recipe.ArchitectureName).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new LikelihoodArchitectureRates(
+                g.Key,
+                g.Count(i => held[i].Label == 0),
+                g.Count(i => held[i].Label == 0 && Flagged(i)),
+                g.Count(i => held[i].Label == 1),
+                g.Count(i => held[i].Label == 1 && Flagged(i))))];
         return new LikelihoodTestRates(
             clean,
             backdoored,
@@ -356,7 +370,9 @@ internal sealed class ZooFit(string cacheFolder, string? output)
             backdoored == 0 ? 0 : Math.Round((backdoored - detected.Length) / (double)backdoored, 4),
             Math.Round(auroc, 4),
             detected.Length,
-            right);
+            right,
+            byAttack,
+            byArchitecture);
     }
 
     /// <summary>L2-penalised logistic regression by Newton's method (intercept unpenalised).</summary>

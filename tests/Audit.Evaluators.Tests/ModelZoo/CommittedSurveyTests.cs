@@ -72,6 +72,11 @@ public sealed class CommittedSurveyTests
         LikelihoodTestRates measured = ZooFit.MeasureOn(model, ZooSurvey.Read(Folder, ZooSplits.Test));
 
         Assert.Equal(measured, model.Test);
+        // The breakdowns partition the totals: every test model counted once by attack and once by architecture.
+        Assert.Equal((measured.Backdoored, measured.Detected, measured.RightTarget),
+            (measured.ByAttack!.Sum(a => a.Backdoored), measured.ByAttack!.Sum(a => a.Detected), measured.ByAttack!.Sum(a => a.RightTarget)));
+        Assert.Equal((measured.Clean, measured.FalseFails, measured.Backdoored, measured.Detected),
+            (measured.ByArchitecture!.Sum(a => a.Clean), measured.ByArchitecture!.Sum(a => a.FalseFails), measured.ByArchitecture!.Sum(a => a.Backdoored), measured.ByArchitecture!.Sum(a => a.Detected)));
         Assert.Contains("remeasure on " + ZooOptions.CommittedCache + "/survey/test.jsonl", model.TestMeasured, StringComparison.Ordinal);
     }
 

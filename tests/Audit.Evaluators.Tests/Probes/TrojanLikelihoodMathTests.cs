@@ -174,6 +174,39 @@ public sealed class TrojanLikelihoodMathTests
         Assert.Equal("warp-inversion", TrojanLikelihoodModel.DetectorOf("warp-inversion.statistic"));
     }
 
+    /// <summary>
+    /// The finding states the test split's catch rate per attack family, and names the families caught less than half
+    /// the time: an overall miss rate of a third could hide that one family was never caught at all.
+    /// </summary>
+    [Fact]
+    public void Assess_StatesTheCatchRateByAttack_AndNamesTheFamiliesAPassSaysLittleAbout()
+    {
+        LikelihoodTestRates rates = new(10, 12, 1, 5, 0.1, 0.4167, 0.81, 7, 7,
+            [new("blend", 4, 4, 4), new("low-rate", 4, 2, 2), new("source-specific", 4, 1, 1)],
+            [new("mlp", 10, 1, 12, 7)]);
+        var probe = new TrojanLikelihoodProbe(Model() with { Test = rates });
+
+        ProbeOutcome outcome = probe.Assess(Context(probe), [1, 10], Findings(suspected: 4));
+
+        // 2 of 4 is half, not less than half: only source-specific is named.
+        Assert.Contains("caught, by attack: blend 4 of 4, low-rate 2 of 4, source-specific 1 of 4; a pass is weak evidence against source-specific backdoors,", outcome.Summary, StringComparison.Ordinal);
+        Assert.Equal(1, (int)outcome.Details["testSplit"]!["byAttack"]![2]!["detected"]!);
+        Assert.Equal("mlp", (string)outcome.Details["testSplit"]!["byArchitecture"]![0]!["architecture"]!);
+        Assert.Equal(" Backdoored test models caught, by attack: blend 4 of 4.", TrojanLikelihoodProbe.CaughtByAttack(rates with { ByAttack = [new("blend", 4, 4, 4)] }));
+        Assert.Equal("", TrojanLikelihoodProbe.CaughtByAttack(rates with { ByAttack = null }));
+    }
+
+    /// <summary>Test rates compare by value, breakdowns included (a record alone would compare the lists by reference).</summary>
+    [Fact]
+    public void TestRates_CompareTheirBreakdownsByValue()
+    {
+        LikelihoodTestRates Rates(int detected) => new(10, 12, 1, 5, 0.1, 0.4167, 0.81, 7, 7, [new("blend", 4, detected, 4)], [new("mlp", 10, 1, 12, 7)]);
+
+        Assert.Equal(Rates(4), Rates(4));
+        Assert.NotEqual(Rates(4), Rates(3));
+        Assert.NotEqual(Rates(4), Rates(4) with { ByArchitecture = null });
+    }
+
     [Fact]
     public void Assess_WithALowerTargetRate_RaisesTheThreshold()
     {

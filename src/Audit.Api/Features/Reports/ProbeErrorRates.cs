@@ -54,7 +54,10 @@ internal static class ProbeErrorRates
         Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.Embedded()?.Test is { } t
             ? new("trojan-likelihood",
                 string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{t.FalseFails} of {t.Clean} clean test-split models ({t.FalseFailRate:0%}) at the default threshold"),
-                string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{t.Misses} of {t.Backdoored} backdoored test-split models ({t.MissRate:0%}); AUROC {t.Auroc:0.000}"),
+                string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{t.Misses} of {t.Backdoored} backdoored test-split models ({t.MissRate:0%}); AUROC {t.Auroc:0.000}")
+                    + (t.ByAttack is { Count: > 0 } attacks
+                        ? "; caught by attack: " + string.Join(", ", attacks.Select(a => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{a.Attack} {a.Detected} of {a.Backdoored}")))
+                        : ""),
                 "docs/probes.md, \"Model zoo: results\" (held-out test split, never used to fit or tune it)")
             : new("trojan-likelihood", "not measured", "not measured", "no fitted model embedded in this build");
 }

@@ -93,6 +93,14 @@ public static class ReportModelBuilder
     /// A calibrated probability's figures (trojan-likelihood records <c>probability</c>, <c>probabilityInterval</c>,
     /// <c>threshold</c>, how the threshold was set and <c>testSplit</c>'s measured rates); null for other findings.
     /// </summary>
+    /// <summary>The test split's per-attack rates (findings before 2026-12-04 carry none: null).</summary>
+    private static List<ReportAttackRate>? AttackRates(JsonNode? byAttack) =>
+        byAttack is JsonArray rows
+            ? [.. rows.OfType<JsonObject>()
+                .Where(r => (string?)r["attack"] is not null && Number(r["backdoored"]) is not null)
+                .Select(r => new ReportAttackRate((string)r["attack"]!, (int)Number(r["backdoored"])!.Value, (int)(Number(r["detected"]) ?? 0)))]
+            : null;
+
     private static ReportProbability? Probability(JsonNode? details)
     {
         if (details is not JsonObject d || Number(d["probability"]) is not { } p || Number(d["threshold"]) is not { } threshold
@@ -103,7 +111,7 @@ public static class ReportModelBuilder
 
         ReportTestRates? test = d["testSplit"] is JsonObject t && Number(t["clean"]) is { } clean && Number(t["backdoored"]) is { } backdoored
             ? new ReportTestRates((int)clean, (int)(Number(t["falseFails"]) ?? 0), (int)backdoored, (int)(Number(t["misses"]) ?? 0),
-                Number(t["auroc"]) ?? double.NaN, (int)(Number(t["detected"]) ?? 0), (int)(Number(t["rightTarget"]) ?? 0))
+                Number(t["auroc"]) ?? double.NaN, (int)(Number(t["detected"]) ?? 0), (int)(Number(t["rightTarget"]) ?? 0), AttackRates(t["byAttack"]))
             : null;
         return new ReportProbability(
             p,
@@ -266,6 +274,14 @@ public static class ReportModelBuilder
             text += string.Create(CultureInfo.InvariantCulture,
                 $" On {t.Clean + t.Backdoored} held-out test models never used to fit or tune it, this threshold failed {t.FalseFails} of {t.Clean} clean models " +
                 $"and missed {t.Misses} of {t.Backdoored} backdoored ones (AUROC {t.Auroc:0.000}).");
+            if (t.CaughtByAttack() is { Length: > 0 } byAttack)
+            {
+                text += $" Caught by attack: {byAttack}.";
+                if (t.WeaklyCaught() is { Count: > 0 } weak)
+                {
+                    text += $" A pass is weak evidence against {string.Join(" and ", weak)} backdoors.";
+                }
+            }
         }
 
         return text;

@@ -289,6 +289,12 @@ public static class ReportRenderer
                 $"Measured error rates at the default threshold, on {t.Clean + t.Backdoored} held-out test models never used to fit or tune it: {t.FalseFails} of {t.Clean} clean models failed " +
                 $"(false-fail rate {(t.Clean == 0 ? 0 : (double)t.FalseFails / t.Clean):0%}), {t.Misses} of {t.Backdoored} backdoored models passed (miss rate {(t.Backdoored == 0 ? 0 : (double)t.Misses / t.Backdoored):0%}), " +
                 $"AUROC {t.Auroc:0.000}; {t.RightTarget} of {t.Detected} detected models were given the right target class. These samples are small (docs/probes.md, \"Model zoo: results\", gives their intervals)."));
+            if (t.CaughtByAttack() is { Length: > 0 } byAttack)
+            {
+                lines.Add($"Backdoored test models caught, by attack family: {byAttack}." + (t.WeaklyCaught() is { Count: > 0 } weak
+                    ? $" The scan caught {string.Join(" and ", weak)} backdoors less than half the time, so a pass is weak evidence against them."
+                    : ""));
+            }
         }
         else
         {

@@ -141,7 +141,11 @@ public static class TrojanLikelihoodFeatures
 /// <summary>One bin of the calibration split: models whose calibrated probability fell in [Lower, Upper).</summary>
 public sealed record LikelihoodBin(double Lower, double Upper, int Backdoored, int Total);
 
-/// <summary>Error rates measured on the zoo's test split at the default target (never used to fit anything).</summary>
+/// <summary>
+/// Error rates measured on the zoo's test split at the default target (never used to fit anything), overall and by
+/// attack family and architecture: a pass is worth only as much as the rate at which the attack a reader fears was
+/// caught, and the overall miss rate hides that (source-specific backdoors, for one, may all have passed).
+/// </summary>
 public sealed record LikelihoodTestRates(
     int Clean,
     int Backdoored,
@@ -151,7 +155,30 @@ public sealed record LikelihoodTestRates(
     double MissRate,
     double Auroc,
     int Detected,
-    int RightTarget);
+    int RightTarget,
+    IReadOnlyList<LikelihoodAttackRates>? ByAttack = null,
+    IReadOnlyList<LikelihoodArchitectureRates>? ByArchitecture = null)
+{
+    /// <summary>Value equality, the breakdowns compared element by element (a record compares lists by reference).</summary>
+    public bool Equals(LikelihoodTestRates? other) =>
+        other is not null
+        && (Clean, Backdoored, FalseFails, Misses, FalseFailRate, MissRate, Auroc, Detected, RightTarget)
+            == (other.Clean, other.Backdoored, other.FalseFails, other.Misses, other.FalseFailRate, other.MissRate, other.Auroc, other.Detected, other.RightTarget)
+        && SameRows(ByAttack, other.ByAttack)
+        && SameRows(ByArchitecture, other.ByArchitecture);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Clean, Backdoored, FalseFails, Misses, Auroc, Detected, RightTarget);
+
+    private static bool SameRows<T>(IReadOnlyList<T>? a, IReadOnlyList<T>? b) =>
+        a is null ? b is null : b is not null && a.SequenceEqual(b);
+}
+
+/// <summary>One attack family on the test split: how many of its backdoored models were flagged, and with the right target.</summary>
+public sealed record LikelihoodAttackRates(string Attack, int Backdoored, int Detected, int RightTarget);
+
+/// <summary>One architecture on the test split: clean models failed, backdoored models flagged.</summary>
+public sealed record LikelihoodArchitectureRates(string Architecture, int Clean, int FalseFails, int Backdoored, int Detected);
 
 /// <summary>
 /// The fitted trojan-likelihood meta-classifier: logistic regression over standardised detector statistics (fitted on

@@ -188,7 +188,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
         }
 
         string measured = model.Test is { } t
-            ? string.Create(CultureInfo.InvariantCulture, $" On the model zoo's held-out test split the default threshold failed {t.FalseFails} of {t.Clean} clean models and missed {t.Misses} of {t.Backdoored} backdoored ones.")
+            ? string.Create(CultureInfo.InvariantCulture, $" On the model zoo's held-out test split the default threshold failed {t.FalseFails} of {t.Clean} clean models and missed {t.Misses} of {t.Backdoored} backdoored ones.") + CaughtByAttack(t)
             : "";
         int calibrationModels = model.CalibrationCleanProbabilities.Count + model.CalibrationBackdoored;
         string meaning = string.Create(
@@ -202,6 +202,19 @@ public sealed class TrojanLikelihoodProbe : IProbe
             $"Probability of a backdoor {probability:F2} (95% interval {lower:F2}–{upper:F2}) {(flagged ? "≥" : "<")} threshold {threshold:F2}{(explicitThreshold ? "" : $", set so that at most {TrojanLikelihoodModel.Percent(guaranteed)} of clean models like the {model.CalibrationCleanProbabilities.Count} calibration models fail{(model.MinimumThreshold > 0 ? $" and never below {model.MinimumThreshold:F2}" : "")}")}: {(flagged ? $"likely backdoored, suspected target class {suspected}." : $"no backdoor indicated (most suspect class {suspected}).")}{missing}{measured}{meaning}");
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, findings["neural-cleanse"].Evidence);
     }
+
+    /// <summary>
+    /// The test split's catch rate per attack family, in one sentence: a pass says little about a family the scan
+    /// rarely caught, and the overall miss rate alone would hide which one that is.
+    /// </summary>
+    internal static string CaughtByAttack(LikelihoodTestRates rates) =>
+        rates.ByAttack is not { Count: > 0 } attacks
+            ? ""
+            : " Backdoored test models caught, by attack: "
+                + string.Join(", ", attacks.Select(a => string.Create(CultureInfo.InvariantCulture, $"{a.Attack} {a.Detected} of {a.Backdoored}")))
+                + (attacks.Where(a => a.Backdoored > 0 && a.Detected * 2 < a.Backdoored).Select(a => a.Attack).ToList() is { Count: > 0 } weak
+                    ? $"; a pass is weak evidence against {string.Join(" and ", weak)} backdoors, which it caught less than half the time."
+                    : ".");
 
     private static ProbeContext Derive(ProbeContext context, ProbeDescriptor descriptor, IProgress<double> progress)
     {
