@@ -59,6 +59,9 @@ switch (options.Command)
         // The test rates of the model file (--output, else the embedded model's source) from the surveyed test split,
         // without refitting: the figures every finding states then come from the committed survey.
         return new ZooFit(options.Cache, options.Output).Remeasure();
+    case "detector-rates":
+        // Each detector alone on the held-out splits, written where the service embeds it for the report's limitations.
+        return HeldOutDetectorRates.Run(options.Cache, options.Seed, options.Output);
     case "features":
         // One CSV line per usable surveyed model of the split (design unless --split): every meta-classifier feature,
         // for choosing statistics and combination rules offline without rerunning a probe.
@@ -139,7 +142,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string CommittedManyClassCache = "benchmarks/model-zoo-many-class";
 
     public const string Usage = """
-        usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|features|report|kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
+        usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|detector-rates|features|report|kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
                               [--add-probe PROBE] [--probes A,B,..] [--features A,B,..] [--docs FILE]
                               [--catalog ten-class|many-class]
@@ -154,6 +157,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     writes --output (default src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json)
           remeasure the test rates of the --output model file (default the embedded model's source), read from the
                     surveyed test split; the fitted numbers are left as they are
+          detector-rates  each detector alone at its default threshold on the surveyed calibration and test
+                    splits (held out from every detector's tuning); writes --output (default
+                    src/Audit.Evaluators/Probes/Trojans/DetectorHeldOutRates.json, quoted by the report) and prints it
           features  one CSV line per surveyed model of --split (default design): recipe, label and every
                     meta-classifier feature, for offline analysis on the design split
           report    the Markdown tables of the surveyed splits, with the embedded model (or the --output file);

@@ -80,6 +80,26 @@ public sealed class CommittedSurveyTests
         Assert.Contains("remeasure on " + ZooOptions.CommittedCache + "/survey/test.jsonl", model.TestMeasured, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The rates the report quotes for each detector read alone (<see cref="DetectorHeldOutRates"/>) are what the
+    /// committed calibration and test splits give at today's default thresholds, and cover every detector the lines carry.
+    /// </summary>
+    [Fact]
+    public void TheEmbeddedDetectorRates_AreWhatTheCommittedHeldOutSplitsGive()
+    {
+        DetectorHeldOutRates embedded = DetectorHeldOutRates.Embedded()!;
+        List<SurveyRecord> heldOut = [.. HeldOutDetectorRates.HeldOutSplits.SelectMany(s => ZooSurvey.Read(Folder, s))];
+
+        List<DetectorRates> measured = HeldOutDetectorRates.Measure(heldOut);
+
+        Assert.Equal(
+            System.Text.Json.JsonSerializer.Serialize(measured, TrojanLikelihoodModel.JsonOptions),
+            System.Text.Json.JsonSerializer.Serialize(embedded.Detectors, TrojanLikelihoodModel.JsonOptions));
+        Assert.Equal(heldOut.SelectMany(r => r.Probes.Keys).Distinct().Order(StringComparer.Ordinal), measured.Select(d => d.Probe).Order(StringComparer.Ordinal));
+        Assert.All(measured, d => Assert.Equal(heldOut.Count(r => !r.Recipe.Backdoored || r.Implanted), d.Clean + d.Backdoored + d.Inconclusive));
+        Assert.Contains("detector-rates on " + ZooOptions.CommittedCache + "/survey/calibration.jsonl", embedded.Measured, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void TheCommittedDesignSplit_GivesEveryModelAFeatureRow_OrSaysWhichBaseDetectorWasInconclusive()
     {
