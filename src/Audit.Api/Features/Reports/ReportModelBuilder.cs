@@ -89,10 +89,6 @@ public static class ReportModelBuilder
             Figures(details), row.Role == "supporting" ? VerdictRole.Supporting : VerdictRole.Verdict, Probability(details));
     }
 
-    /// <summary>
-    /// A calibrated probability's figures (trojan-likelihood records <c>probability</c>, <c>probabilityInterval</c>,
-    /// <c>threshold</c>, how the threshold was set and <c>testSplit</c>'s measured rates); null for other findings.
-    /// </summary>
     /// <summary>The test split's per-attack rates (findings before 2026-12-04 carry none: null).</summary>
     private static List<ReportAttackRate>? AttackRates(JsonNode? byAttack) =>
         byAttack is JsonArray rows
@@ -101,6 +97,10 @@ public static class ReportModelBuilder
                 .Select(r => new ReportAttackRate((string)r["attack"]!, (int)Number(r["backdoored"])!.Value, (int)(Number(r["detected"]) ?? 0)))]
             : null;
 
+    /// <summary>
+    /// A calibrated probability's figures (trojan-likelihood records <c>probability</c>, <c>probabilityInterval</c>,
+    /// <c>threshold</c>, how the threshold was set and <c>testSplit</c>'s measured rates); null for other findings.
+    /// </summary>
     private static ReportProbability? Probability(JsonNode? details)
     {
         if (details is not JsonObject d || Number(d["probability"]) is not { } p || Number(d["threshold"]) is not { } threshold
