@@ -58,7 +58,8 @@ switch (options.Command)
     case "remeasure":
         // The test rates of the model file (--output, else the embedded model's source) from the surveyed test split,
         // without refitting: the figures every finding states then come from the committed survey.
-        return new ZooFit(options.Cache, options.Output).Remeasure();
+        // With --catalog many-class, the 43-class slice's rates, written beside the ten-class ones.
+        return new ZooFit(options.Cache, options.Output).Remeasure(options.ManyClasses);
     case "detector-rates":
         // Each detector alone on the held-out splits, written where the service embeds it for the report's limitations.
         return HeldOutDetectorRates.Run(options.Cache, options.Seed, options.Output);
@@ -156,7 +157,8 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
           fit       choose features and fit trojan-likelihood on design, calibrate on calibration, measure on test;
                     writes --output (default src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json)
           remeasure the test rates of the --output model file (default the embedded model's source), read from the
-                    surveyed test split; the fitted numbers are left as they are
+                    surveyed test split; the fitted numbers are left as they are; with --catalog many-class, the
+                    43-class slice's test rates, written beside the ten-class ones (manyClassTest)
           detector-rates  each detector alone at its default threshold on the surveyed calibration and test
                     splits (held out from every detector's tuning); writes --output (default
                     src/Audit.Evaluators/Probes/Trojans/DetectorHeldOutRates.json, quoted by the report) and prints it

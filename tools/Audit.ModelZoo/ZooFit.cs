@@ -318,7 +318,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     /// every fitted number as it is, so the figures a finding states come from the committed survey and anyone can
     /// recompute them. For a model fitted on a survey that was not kept, or a test split surveyed again.
     /// </summary>
-    public int Remeasure()
+    public int Remeasure(bool manyClasses = false)
     {
         string path = output ?? DefaultOutput;
         TrojanLikelihoodModel model = Load(path);
@@ -330,9 +330,14 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         }
 
         LikelihoodTestRates rates = MeasureOn(model, test);
-        Console.WriteLine($"was: {JsonSerializer.Serialize(model.Test, TrojanLikelihoodModel.JsonOptions)}");
-        string measured = UtcMinute() + $" by tools/Audit.ModelZoo remeasure on {cacheFolder}/survey/test.jsonl ({rates.Clean} clean, {rates.Backdoored} backdoored models)";
-        File.WriteAllText(path, (model with { Test = rates, TestMeasured = measured }).FileText());
+        Console.WriteLine($"was: {JsonSerializer.Serialize(manyClasses ? model.ManyClassTest : model.Test, TrojanLikelihoodModel.JsonOptions)}");
+        string measured = UtcMinute() + $" by tools/Audit.ModelZoo remeasure{(manyClasses ? " --catalog many-class" : "")} on {cacheFolder}/survey/test.jsonl ({rates.Clean} clean, {rates.Backdoored} backdoored models)";
+        // The 43-class slice's rates go beside the ten-class test rates, never over them: the model was fitted and
+        // calibrated on ten-class models, so the slice says how its rates carry over to models unlike them.
+        TrojanLikelihoodModel remeasured = manyClasses
+            ? model with { ManyClassTest = rates, ManyClassTestMeasured = measured }
+            : model with { Test = rates, TestMeasured = measured };
+        File.WriteAllText(path, remeasured.FileText());
         Console.WriteLine($"wrote {path}: {JsonSerializer.Serialize(rates, TrojanLikelihoodModel.JsonOptions)}");
         return 0;
     }

@@ -81,6 +81,22 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The 43-class rates every finding states beside the ten-class ones are what the committed 43-class test split
+    /// gives the embedded model (`remeasure --catalog many-class`).
+    /// </summary>
+    [Fact]
+    public void TheEmbeddedModelsStatedManyClassRates_AreWhatTheCommittedManyClassTestSplitGivesIt()
+    {
+        TrojanLikelihoodModel model = TrojanLikelihoodModel.Embedded()!;
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedManyClassCache);
+
+        LikelihoodTestRates measured = ZooFit.MeasureOn(model, ZooSurvey.Read(folder, ZooSplits.Test));
+
+        Assert.Equal(measured, model.ManyClassTest);
+        Assert.Contains("remeasure --catalog many-class on " + ZooOptions.CommittedManyClassCache + "/survey/test.jsonl", model.ManyClassTestMeasured, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// The rates the report quotes for each detector read alone (<see cref="DetectorHeldOutRates"/>) are what the
     /// committed calibration and test splits give at today's default thresholds, and cover every detector the lines carry.
     /// </summary>

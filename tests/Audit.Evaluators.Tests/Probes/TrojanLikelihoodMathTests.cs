@@ -184,9 +184,13 @@ public sealed class TrojanLikelihoodMathTests
         LikelihoodTestRates rates = new(10, 12, 1, 5, 0.1, 0.4167, 0.81, 7, 7,
             [new("blend", 4, 4, 4), new("low-rate", 4, 2, 2), new("source-specific", 4, 1, 1)],
             [new("mlp", 10, 1, 12, 7)]);
-        var probe = new TrojanLikelihoodProbe(Model() with { Test = rates });
+        var probe = new TrojanLikelihoodProbe(Model() with { Test = rates, ManyClassTest = rates with { Clean = 6, FalseFails = 2, Backdoored = 5, Misses = 1, Auroc = 0.7 } });
 
         ProbeOutcome outcome = probe.Assess(Context(probe), [1, 10], Findings(suspected: 4));
+
+        // The 43-class slice's rates are stated beside them, as rates on models unlike the fitted ones.
+        Assert.Contains("On 11 held-out 43-class colour models, unlike the ten-class ones it was fitted on, it failed 2 of 6 clean and missed 1 of 5 backdoored ones (AUROC 0.70).", outcome.Summary, StringComparison.Ordinal);
+        Assert.Equal(2, (int)outcome.Details["manyClassTestSplit"]!["falseFails"]!);
 
         // 2 of 4 is half, not less than half: only source-specific is named.
         Assert.Contains("caught, by attack: blend 4 of 4, low-rate 2 of 4, source-specific 1 of 4; a pass is weak evidence against source-specific backdoors,", outcome.Summary, StringComparison.Ordinal);

@@ -80,7 +80,8 @@ public sealed record ReportProbability(
     int? SuspectedClass,
     ReportTestRates? Test,
     ReportFittedModel? FittedModel = null,
-    string? SuspectedClassFrom = null);
+    string? SuspectedClassFrom = null,
+    ReportTestRates? ManyClassTest = null);
 
 /// <summary>The fitted model a calibrated probability came from: when it was fitted, and the SHA-256 of its file.</summary>
 public sealed record ReportFittedModel(string Generated, string Sha256);

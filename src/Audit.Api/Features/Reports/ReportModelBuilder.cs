@@ -97,6 +97,13 @@ public static class ReportModelBuilder
                 .Select(r => new ReportAttackRate((string)r["attack"]!, (int)Number(r["backdoored"])!.Value, (int)(Number(r["detected"]) ?? 0)))]
             : null;
 
+    /// <summary>Rates measured on a held-out split (<c>testSplit</c>, <c>manyClassTestSplit</c>), or null when not recorded.</summary>
+    private static ReportTestRates? TestRates(JsonNode? split) =>
+        split is JsonObject t && Number(t["clean"]) is { } clean && Number(t["backdoored"]) is { } backdoored
+            ? new ReportTestRates((int)clean, (int)(Number(t["falseFails"]) ?? 0), (int)backdoored, (int)(Number(t["misses"]) ?? 0),
+                Number(t["auroc"]) ?? double.NaN, (int)(Number(t["detected"]) ?? 0), (int)(Number(t["rightTarget"]) ?? 0), AttackRates(t["byAttack"]))
+            : null;
+
     /// <summary>
     /// A calibrated probability's figures (trojan-likelihood records <c>probability</c>, <c>probabilityInterval</c>,
     /// <c>threshold</c>, how the threshold was set and <c>testSplit</c>'s measured rates); null for other findings.
@@ -109,10 +116,7 @@ public static class ReportModelBuilder
             return null;
         }
 
-        ReportTestRates? test = d["testSplit"] is JsonObject t && Number(t["clean"]) is { } clean && Number(t["backdoored"]) is { } backdoored
-            ? new ReportTestRates((int)clean, (int)(Number(t["falseFails"]) ?? 0), (int)backdoored, (int)(Number(t["misses"]) ?? 0),
-                Number(t["auroc"]) ?? double.NaN, (int)(Number(t["detected"]) ?? 0), (int)(Number(t["rightTarget"]) ?? 0), AttackRates(t["byAttack"]))
-            : null;
+        ReportTestRates? test = TestRates(d["testSplit"]);
         return new ReportProbability(
             p,
             Number(interval[0]) ?? 0,
@@ -127,7 +131,8 @@ public static class ReportModelBuilder
             Number(d["suspectedTargetClass"]) is { } c ? (int)c : null,
             test,
             (string?)d["modelGenerated"] is { } generated && (string?)d["modelSha256"] is { } sha256 ? new ReportFittedModel(generated, sha256) : null,
-            (string?)d["suspectedClassFrom"]);
+            (string?)d["suspectedClassFrom"],
+            TestRates(d["manyClassTestSplit"]));
     }
 
     /// <summary>
@@ -282,6 +287,13 @@ public static class ReportModelBuilder
                     text += $" A pass is weak evidence against {string.Join(" and ", weak)} backdoors.";
                 }
             }
+        }
+
+        if (p.ManyClassTest is { } m)
+        {
+            text += string.Create(CultureInfo.InvariantCulture,
+                $" On {m.Clean + m.Backdoored} held-out 43-class colour models, unlike the ten-class models it was fitted on, it failed {m.FalseFails} of {m.Clean} clean " +
+                $"and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.000}).");
         }
 
         return text;

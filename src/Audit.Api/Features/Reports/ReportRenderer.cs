@@ -301,6 +301,14 @@ public static class ReportRenderer
             lines.Add("No error rates measured on held-out models are recorded with this finding.");
         }
 
+        if (p.ManyClassTest is { } m)
+        {
+            lines.Add(string.Create(Invariant,
+                $"Beyond the models it was fitted on: on {m.Clean + m.Backdoored} held-out 43-class colour image classifiers (the zoo's many-class slice, 3×32×32, never used to fit or calibrate it), " +
+                $"the same threshold failed {m.FalseFails} of {m.Clean} clean models and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.000}); " +
+                $"{m.RightTarget} of {m.Detected} detected models were given the right target class. Rates on models further from the zoo are not measured."));
+        }
+
         if (p.SuspectedClass is { } suspected)
         {
             // Findings before 2026-12-01 carry no suspectedClassFrom: their class was always Neural Cleanse's.

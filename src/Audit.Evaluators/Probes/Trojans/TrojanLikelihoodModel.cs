@@ -187,6 +187,9 @@ public sealed record LikelihoodArchitectureRates(string Architecture, int Clean,
 /// rates measured on the test split (<see cref="TestMeasured"/> says when and by which command: <c>fit</c> measures
 /// them, <c>remeasure</c> reads them again from a re-surveyed test split without refitting). Written by
 /// <c>tools/Audit.ModelZoo</c> and embedded as a resource; never edited by hand.
+/// <see cref="ManyClassTest"/>: the same threshold's rates on the zoo's 43-class slice (3×32×32 colour images), a
+/// population unlike the ten-class models it was fitted and calibrated on, so a reader sees how the rates carry over
+/// (<c>remeasure --catalog many-class</c> writes them; <see cref="ManyClassTestMeasured"/> says when and from which file).
 /// </summary>
 public sealed record TrojanLikelihoodModel(
     string Generated,
@@ -205,7 +208,9 @@ public sealed record TrojanLikelihoodModel(
     double DefaultTargetFalseFailRate,
     LikelihoodTestRates? Test,
     double MinimumThreshold = 0,
-    string? TestMeasured = null)
+    string? TestMeasured = null,
+    LikelihoodTestRates? ManyClassTest = null,
+    string? ManyClassTestMeasured = null)
 {
     private const string ResourceName = "Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.json";
 

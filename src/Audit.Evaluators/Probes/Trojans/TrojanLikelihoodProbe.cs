@@ -187,9 +187,21 @@ public sealed class TrojanLikelihoodProbe : IProbe
             details["testMeasured"] = model.TestMeasured;
         }
 
+        if (model.ManyClassTest is { } manyClass)
+        {
+            details["manyClassTestSplit"] = JsonSerializer.SerializeToNode(manyClass, TrojanLikelihoodModel.JsonOptions);
+            details["manyClassTestMeasured"] = model.ManyClassTestMeasured;
+        }
+
         string measured = model.Test is { } t
             ? string.Create(CultureInfo.InvariantCulture, $" On the model zoo's held-out test split the default threshold failed {t.FalseFails} of {t.Clean} clean models and missed {t.Misses} of {t.Backdoored} backdoored ones.") + CaughtByAttack(t)
             : "";
+        if (model.ManyClassTest is { } m)
+        {
+            measured += string.Create(CultureInfo.InvariantCulture,
+                $" On {m.Clean + m.Backdoored} held-out 43-class colour models, unlike the ten-class ones it was fitted on, it failed {m.FalseFails} of {m.Clean} clean and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.00}).");
+        }
+
         int calibrationModels = model.CalibrationCleanProbabilities.Count + model.CalibrationBackdoored;
         string meaning = string.Create(
             CultureInfo.InvariantCulture,
