@@ -28,13 +28,12 @@ internal static class HeldOutDetectorRates
             return 1;
         }
 
-        string measured = TimeProvider.System.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm'Z'", CultureInfo.InvariantCulture)
-            + $" by tools/Audit.ModelZoo detector-rates on {string.Join(" and ", HeldOutSplits.Select(s => $"{cacheFolder}/survey/{s}.jsonl"))}";
+        string measured = ZooFit.UtcMinute() + $" by tools/Audit.ModelZoo detector-rates on {string.Join(" and ", HeldOutSplits.Select(s => $"{cacheFolder}/survey/{s}.jsonl"))}";
         DetectorHeldOutRates rates = new(measured, HeldOutSplits, Measure(records));
         string path = output ?? DefaultOutput;
         File.WriteAllText(path, rates.FileText());
         Console.WriteLine($"wrote {path}");
-        Console.Write(Markdown(rates));
+        Console.Write(Markdown(rates.Detectors));
         return 0;
     }
 
@@ -87,13 +86,13 @@ internal static class HeldOutDetectorRates
     }
 
     /// <summary>The rates as a Markdown table (docs/probes.md, "Model zoo: results").</summary>
-    public static string Markdown(DetectorHeldOutRates rates)
+    public static string Markdown(IReadOnlyList<DetectorRates> detectors)
     {
         var text = new StringBuilder();
-        string[] attacks = [.. rates.Detectors.SelectMany(d => d.ByAttack).Select(a => a.Attack).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
-        text.AppendLine(CultureInfo.InvariantCulture, $"| detector (default threshold{(rates.Detectors.Any(d => d.Mode is not null) ? ", mode" : "")}) | clean failed | backdoored caught | right target (of caught) | AUROC | {string.Join(" | ", attacks)} |");
+        string[] attacks = [.. detectors.SelectMany(d => d.ByAttack).Select(a => a.Attack).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+        text.AppendLine(CultureInfo.InvariantCulture, $"| detector (default threshold{(detectors.Any(d => d.Mode is not null) ? ", mode" : "")}) | clean failed | backdoored caught | right target (of caught) | AUROC | {string.Join(" | ", attacks)} |");
         text.AppendLine("|---|---|---|---|---|" + string.Concat(attacks.Select(_ => "---|")));
-        foreach (DetectorRates d in rates.Detectors)
+        foreach (DetectorRates d in detectors)
         {
             string byAttack = string.Join(" | ", attacks.Select(a => d.ByAttack.FirstOrDefault(x => x.Attack == a) is { } r ? $"{r.Detected}/{r.Backdoored}" : "–"));
             text.AppendLine(CultureInfo.InvariantCulture,

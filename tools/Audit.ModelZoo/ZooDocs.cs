@@ -75,7 +75,7 @@ internal static class ZooDocs
         List<SurveyRecord> heldOut = [.. HeldOutDetectorRates.HeldOutSplits.SelectMany(s => bySplit[s])];
         Line(text, $"Each detector read alone at its default threshold on the held-out calibration and test splits ({heldOut.Count(r => !r.Recipe.Backdoored)} clean, {heldOut.Count(r => r.Implanted)} backdoored; no detector's threshold was chosen on them); `detector-rates` writes the same counts into `{HeldOutDetectorRates.DefaultOutput}`, which the report's limitations table quotes:");
         Line(text, "");
-        Line(text, HeldOutDetectorRates.Markdown(new DetectorHeldOutRates("", HeldOutDetectorRates.HeldOutSplits, HeldOutDetectorRates.Measure(heldOut))));
+        Line(text, HeldOutDetectorRates.Markdown(HeldOutDetectorRates.Measure(heldOut)));
         return text.ToString();
     }
 

@@ -223,7 +223,8 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
     private static string DateTimeOffsetText() => UtcMinute() + " by tools/Audit.ModelZoo fit";
 
-    private static string UtcMinute() => TimeProvider.System.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm'Z'", CultureInfo.InvariantCulture);
+    /// <summary>The current UTC minute, as the tool stamps what it writes.</summary>
+    internal static string UtcMinute() => TimeProvider.System.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm'Z'", CultureInfo.InvariantCulture);
 
     /// <summary>
     /// Clean models (label 0) and backdoored models whose backdoor took (label 1), with the values of

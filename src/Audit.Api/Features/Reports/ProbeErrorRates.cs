@@ -45,7 +45,7 @@ internal static class ProbeErrorRates
             + (d.Inconclusive > 0 ? string.Create(CultureInfo.InvariantCulture, $"; inconclusive on {d.Inconclusive} more") : ""),
         string.Create(CultureInfo.InvariantCulture, $"{d.Backdoored - d.Detected} of {d.Backdoored} backdoored held-out zoo models missed ({Rate(d.Backdoored - d.Detected, d.Backdoored)}); ")
             + string.Create(CultureInfo.InvariantCulture, $"{d.RightClass} of the {d.Detected} flagged named the implanted target; AUROC {d.Auroc:0.00}; caught by attack: ")
-            + string.Join(", ", d.ByAttack.Select(a => string.Create(CultureInfo.InvariantCulture, $"{a.Attack} {a.Detected} of {a.Backdoored}"))),
+            + LikelihoodAttackRates.CaughtList(d.ByAttack),
         $"docs/probes.md, \"Model zoo: results\" (read alone at its default threshold {d.Threshold.ToString("0.###", CultureInfo.InvariantCulture)}{(d.Mode is null ? "" : $", {d.Mode} mode")}; {measured})");
 
     private static string Rate(int k, int n) => n == 0 ? "–" : string.Create(CultureInfo.InvariantCulture, $"{(double)k / n:0%}");
@@ -60,7 +60,7 @@ internal static class ProbeErrorRates
                 string.Create(CultureInfo.InvariantCulture, $"{t.FalseFails} of {t.Clean} clean test-split models ({t.FalseFailRate:0%}) at the default threshold"),
                 string.Create(CultureInfo.InvariantCulture, $"{t.Misses} of {t.Backdoored} backdoored test-split models ({t.MissRate:0%}); AUROC {t.Auroc:0.000}")
                     + (t.ByAttack is { Count: > 0 } attacks
-                        ? "; caught by attack: " + string.Join(", ", attacks.Select(a => string.Create(CultureInfo.InvariantCulture, $"{a.Attack} {a.Detected} of {a.Backdoored}")))
+                        ? "; caught by attack: " + LikelihoodAttackRates.CaughtList(attacks)
                         : ""),
                 "docs/probes.md, \"Model zoo: results\" (held-out test split, never used to fit or tune it)")
             : new("trojan-likelihood", "not measured", "not measured", "no fitted model embedded in this build");

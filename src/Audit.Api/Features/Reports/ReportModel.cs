@@ -86,20 +86,12 @@ public sealed record ReportProbability(
 /// <summary>The fitted model a calibrated probability came from: when it was fitted, and the SHA-256 of its file.</summary>
 public sealed record ReportFittedModel(string Generated, string Sha256);
 
-/// <summary>Error rates of a calibrated probe at its default threshold on a held-out test split (never used to fit it).</summary>
-public sealed record ReportTestRates(int Clean, int FalseFails, int Backdoored, int Misses, double Auroc, int Detected, int RightTarget, IReadOnlyList<ReportAttackRate>? ByAttack = null)
-{
-    /// <summary>"patch 15 of 16, blend 9 of 9, …": the backdoored test models caught per attack family (empty when not recorded).</summary>
-    public string CaughtByAttack() =>
-        ByAttack is not { Count: > 0 } attacks ? "" : string.Join(", ", attacks.Select(a => $"{a.Attack} {a.Detected} of {a.Backdoored}"));
-
-    /// <summary>The attack families caught less than half the time: a pass is weak evidence against them.</summary>
-    public IReadOnlyList<string> WeaklyCaught() =>
-        ByAttack is not { Count: > 0 } attacks ? [] : [.. attacks.Where(a => a.Backdoored > 0 && a.Detected * 2 < a.Backdoored).Select(a => a.Attack)];
-}
-
-/// <summary>One attack family of the held-out test split: backdoored models of it, and how many the default threshold flagged.</summary>
-public sealed record ReportAttackRate(string Attack, int Backdoored, int Detected);
+/// <summary>
+/// Error rates of a calibrated probe at its default threshold on a held-out test split (never used to fit it), with
+/// the per-attack-family counts the finding recorded (findings before 2026-12-04: none).
+/// </summary>
+public sealed record ReportTestRates(int Clean, int FalseFails, int Backdoored, int Misses, double Auroc, int Detected, int RightTarget,
+    IReadOnlyList<Audit.Evaluators.Probes.Trojans.LikelihoodAttackRates>? ByAttack = null);
 
 /// <summary>A PNG a probe produced (a recovered trigger mask or pattern).</summary>
 public sealed record ReportImage(string Caption, byte[] Png);

@@ -9,6 +9,7 @@ using Audit.Domain.Findings;
 using Audit.Domain.Profiles;
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Probes;
+using Audit.Evaluators.Probes.Trojans;
 
 namespace Audit.Api.Features.Reports;
 
@@ -90,11 +91,11 @@ public static class ReportModelBuilder
     }
 
     /// <summary>The test split's per-attack rates (findings before 2026-12-04 carry none: null).</summary>
-    private static List<ReportAttackRate>? AttackRates(JsonNode? byAttack) =>
+    private static List<LikelihoodAttackRates>? AttackRates(JsonNode? byAttack) =>
         byAttack is JsonArray rows
             ? [.. rows.OfType<JsonObject>()
                 .Where(r => (string?)r["attack"] is not null && Number(r["backdoored"]) is not null)
-                .Select(r => new ReportAttackRate((string)r["attack"]!, (int)Number(r["backdoored"])!.Value, (int)(Number(r["detected"]) ?? 0)))]
+                .Select(r => new LikelihoodAttackRates((string)r["attack"]!, (int)Number(r["backdoored"])!.Value, (int)(Number(r["detected"]) ?? 0), (int)(Number(r["rightTarget"]) ?? 0)))]
             : null;
 
     /// <summary>Rates measured on a held-out split (<c>testSplit</c>, <c>manyClassTestSplit</c>), or null when not recorded.</summary>
@@ -279,10 +280,10 @@ public static class ReportModelBuilder
             text += string.Create(CultureInfo.InvariantCulture,
                 $" On {t.Clean + t.Backdoored} held-out test models never used to fit or tune it, this threshold failed {t.FalseFails} of {t.Clean} clean models " +
                 $"and missed {t.Misses} of {t.Backdoored} backdoored ones (AUROC {t.Auroc:0.000}).");
-            if (t.CaughtByAttack() is { Length: > 0 } byAttack)
+            if (t.ByAttack is { Count: > 0 } attacks)
             {
-                text += $" Caught by attack: {byAttack}.";
-                if (t.WeaklyCaught() is { Count: > 0 } weak)
+                text += $" Caught by attack: {LikelihoodAttackRates.CaughtList(attacks)}.";
+                if (LikelihoodAttackRates.WeaklyCaught(attacks) is { Count: > 0 } weak)
                 {
                     text += $" A pass is weak evidence against {string.Join(" and ", weak)} backdoors.";
                 }

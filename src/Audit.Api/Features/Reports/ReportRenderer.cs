@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Audit.Domain.Findings;
 using Audit.Domain.Profiles;
+using Audit.Evaluators.Probes.Trojans;
 using PdfSharp.Drawing;
 using PdfSharp.Pdf;
 
@@ -289,9 +290,9 @@ public static class ReportRenderer
                 $"Measured error rates at the default threshold, on {t.Clean + t.Backdoored} held-out test models never used to fit or tune it: {t.FalseFails} of {t.Clean} clean models failed " +
                 $"(false-fail rate {(t.Clean == 0 ? 0 : (double)t.FalseFails / t.Clean):0%}), {t.Misses} of {t.Backdoored} backdoored models passed (miss rate {(t.Backdoored == 0 ? 0 : (double)t.Misses / t.Backdoored):0%}), " +
                 $"AUROC {t.Auroc:0.000}; {t.RightTarget} of {t.Detected} detected models were given the right target class. These samples are small (docs/probes.md, \"Model zoo: results\", gives their intervals)."));
-            if (t.CaughtByAttack() is { Length: > 0 } byAttack)
+            if (t.ByAttack is { Count: > 0 } attacks)
             {
-                lines.Add($"Backdoored test models caught, by attack family: {byAttack}." + (t.WeaklyCaught() is { Count: > 0 } weak
+                lines.Add($"Backdoored test models caught, by attack family: {LikelihoodAttackRates.CaughtList(attacks)}." + (LikelihoodAttackRates.WeaklyCaught(attacks) is { Count: > 0 } weak
                     ? $" The scan caught {string.Join(" and ", weak)} backdoors less than half the time, so a pass is weak evidence against them."
                     : ""));
             }

@@ -175,7 +175,16 @@ public sealed record LikelihoodTestRates(
 }
 
 /// <summary>One attack family on the test split: how many of its backdoored models were flagged, and with the right target.</summary>
-public sealed record LikelihoodAttackRates(string Attack, int Backdoored, int Detected, int RightTarget);
+public sealed record LikelihoodAttackRates(string Attack, int Backdoored, int Detected, int RightTarget)
+{
+    /// <summary>"blend 9 of 9, low-rate 4 of 9, …": the backdoored models flagged per family, as findings and reports state them.</summary>
+    public static string CaughtList(IEnumerable<LikelihoodAttackRates> attacks) =>
+        string.Join(", ", attacks.Select(a => string.Create(CultureInfo.InvariantCulture, $"{a.Attack} {a.Detected} of {a.Backdoored}")));
+
+    /// <summary>The families flagged less than half the time: a pass is weak evidence against them.</summary>
+    public static IReadOnlyList<string> WeaklyCaught(IEnumerable<LikelihoodAttackRates> attacks) =>
+        [.. attacks.Where(a => a.Backdoored > 0 && a.Detected * 2 < a.Backdoored).Select(a => a.Attack)];
+}
 
 /// <summary>One architecture on the test split: clean models failed, backdoored models flagged.</summary>
 public sealed record LikelihoodArchitectureRates(string Architecture, int Clean, int FalseFails, int Backdoored, int Detected);

@@ -223,8 +223,8 @@ public sealed class TrojanLikelihoodProbe : IProbe
         rates.ByAttack is not { Count: > 0 } attacks
             ? ""
             : " Backdoored test models caught, by attack: "
-                + string.Join(", ", attacks.Select(a => string.Create(CultureInfo.InvariantCulture, $"{a.Attack} {a.Detected} of {a.Backdoored}")))
-                + (attacks.Where(a => a.Backdoored > 0 && a.Detected * 2 < a.Backdoored).Select(a => a.Attack).ToList() is { Count: > 0 } weak
+                + LikelihoodAttackRates.CaughtList(attacks)
+                + (LikelihoodAttackRates.WeaklyCaught(attacks) is { Count: > 0 } weak
                     ? $"; a pass is weak evidence against {string.Join(" and ", weak)} backdoors, which it caught less than half the time."
                     : ".");
 
