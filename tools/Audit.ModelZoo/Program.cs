@@ -142,6 +142,18 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// <summary>The 43-class slice's default cache: its survey lines are committed too, its models are not.</summary>
     public const string CommittedManyClassCache = "benchmarks/model-zoo-many-class";
 
+    /// <summary>
+    /// The 80 test recipes the split gained at 108 + 81, surveyed and read once apart before they joined it; the copy
+    /// stays as the record of that reading (docs/probes.md, "Fresh models, read once").
+    /// </summary>
+    public const string FreshCache = "benchmarks/model-zoo-fresh";
+
+    /// <summary>
+    /// Test recipes of a larger catalog (<see cref="ZooCatalog.SealedSizes"/>), surveyed and committed unread, for the
+    /// next candidate to be measured on (docs/probes.md, "Sealed models, not yet read").
+    /// </summary>
+    public const string SealedCache = "benchmarks/model-zoo-sealed";
+
     public const string Usage = """
         usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|detector-rates|features|report|kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]

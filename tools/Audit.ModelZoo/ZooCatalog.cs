@@ -31,6 +31,13 @@ internal static class ZooCatalog
     ];
 
     /// <summary>
+    /// The size whose test recipes beyond today's catalog were surveyed and committed unread
+    /// (<see cref="ZooOptions.SealedCache"/>): when they join the test split, this becomes <see cref="DefaultSizes"/>.
+    /// </summary>
+    public static IReadOnlyList<SplitSize> SealedSizes { get; } =
+        [new(ZooSplits.Design, 60, 60), new(ZooSplits.Calibration, 40, 16), new(ZooSplits.Test, 144, 108)];
+
+    /// <summary>
     /// The ten-class catalog's earlier sizes, oldest first (see <see cref="DefaultSizes"/>). Growing a split retired the
     /// clean recipes its smaller size held after its last backdoored seed (see <see cref="RetiredRecipes"/>).
     /// </summary>

@@ -39,6 +39,44 @@ public sealed class CommittedSurveyTests
             ZooSurvey.Read(folder, ZooSplits.Test).Select(r => r.Name).Order(StringComparer.Ordinal));
     }
 
+    /// <summary>
+    /// The fresh models read once (docs/probes.md, "Fresh models, read once") are the test recipes today's catalog
+    /// gained over its 72 + 54 size, and their lines joined the committed test split unchanged.
+    /// </summary>
+    [Fact]
+    public void TheFreshModels_AreTheTestRecipesGainedOver72And54_AndTheirLinesJoinedTheTestSplitUnchanged()
+    {
+        string fresh = Path.Combine(RepositoryRoot.Folder, ZooOptions.FreshCache);
+        var earlier = ZooCatalog.Recipes(ZooCatalog.EarlierSizes[^1]).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        IEnumerable<ZooRecipe> gained = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Where(r => r.Split == ZooSplits.Test && !earlier.Contains(r.Name));
+
+        AssertCommittedLinesDescribe(fresh, ZooSplits.Test, gained);
+        Assert.Equal(80, ZooSurvey.Read(fresh, ZooSplits.Test).Count);
+        var testLines = File.ReadAllLines(Path.Combine(Folder, "survey", "test.jsonl")).ToHashSet(StringComparer.Ordinal);
+        Assert.All(File.ReadAllLines(Path.Combine(fresh, "survey", "test.jsonl")), line => Assert.Contains(line, testLines));
+    }
+
+    /// <summary>
+    /// The sealed models (docs/probes.md, "Sealed models, not yet read") are every test recipe the sealed size adds to
+    /// today's catalog, once, with every detector, and none of them is counted in the test split yet. Only their
+    /// names, hashes and detector keys are looked at here, never a reading.
+    /// </summary>
+    [Fact]
+    public void TheSealedModels_AreEveryTestRecipeTheSealedSizeAdds_AndNoneIsInTheTestSplit()
+    {
+        string sealedFolder = Path.Combine(RepositoryRoot.Folder, ZooOptions.SealedCache);
+        var today = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Concat(ZooCatalog.RetiredRecipes())
+            .Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        List<ZooRecipe> added = ZooCatalog.Recipes(ZooCatalog.SealedSizes)
+            .Where(r => r.Split == ZooSplits.Test && !today.Contains(r.Name)).ToList();
+
+        AssertCommittedLinesDescribe(sealedFolder, ZooSplits.Test, added);
+        Assert.Equal(
+            added.Select(r => r.Name).Order(StringComparer.Ordinal),
+            ZooSurvey.Read(sealedFolder, ZooSplits.Test).Select(r => r.Name).Order(StringComparer.Ordinal));
+        Assert.DoesNotContain(ZooSurvey.Read(Folder, ZooSplits.Test), r => added.Any(a => a.Name == r.Name));
+    }
+
     private static void AssertCommittedLinesDescribe(string folder, string split, IEnumerable<ZooRecipe> recipes)
     {
         string file = Path.Combine(folder, "survey", split + ".jsonl");
