@@ -33,9 +33,10 @@ internal static class ZooCatalog
     /// <summary>
     /// The size whose test recipes beyond today's catalog were surveyed and committed unread
     /// (<see cref="ZooOptions.SealedCache"/>): when they join the test split, this becomes <see cref="DefaultSizes"/>.
+    /// Only the test split differs from today's sizes, so the others are taken from them rather than restated.
     /// </summary>
     public static IReadOnlyList<SplitSize> SealedSizes { get; } =
-        [new(ZooSplits.Design, 60, 60), new(ZooSplits.Calibration, 40, 16), new(ZooSplits.Test, 144, 108)];
+        DefaultSizes.Select(size => size.Split == ZooSplits.Test ? size with { Clean = 144, Backdoored = 108 } : size).ToList();
 
     /// <summary>
     /// The ten-class catalog's earlier sizes, oldest first (see <see cref="DefaultSizes"/>). Growing a split retired the

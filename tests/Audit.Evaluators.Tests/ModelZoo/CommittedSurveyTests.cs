@@ -74,7 +74,8 @@ public sealed class CommittedSurveyTests
         Assert.Equal(
             added.Select(r => r.Name).Order(StringComparer.Ordinal),
             ZooSurvey.Read(sealedFolder, ZooSplits.Test).Select(r => r.Name).Order(StringComparer.Ordinal));
-        Assert.DoesNotContain(ZooSurvey.Read(Folder, ZooSplits.Test), r => added.Any(a => a.Name == r.Name));
+        var addedNames = added.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        Assert.DoesNotContain(ZooSurvey.Read(Folder, ZooSplits.Test), r => addedNames.Contains(r.Name));
     }
 
     private static void AssertCommittedLinesDescribe(string folder, string split, IEnumerable<ZooRecipe> recipes)
