@@ -59,7 +59,8 @@ def audit(args):
     evidence = upload(EVIDENCE, "dataset", "fashion-mnist-1000")
     pending = {}
     for row in manifest:
-        if row["name"] in done or "error" in row:
+        # A model whose implant did not take counts as neither clean nor backdoored: not worth an audit's minute.
+        if row["name"] in done or "error" in row or (row["attack"] and not row["implanted"]):
             continue
         model = upload(os.path.join(args.models, row["name"] + ".onnx"), "model", row["name"])
         body = json.dumps({"modelArtifactId": model, "datasetArtifactId": evidence, "profileId": "trojan-scan"}).encode()
