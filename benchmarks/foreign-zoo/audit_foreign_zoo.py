@@ -1,12 +1,15 @@
 """Audits the foreign zoo through the service's REST API and summarises the trojan verdict on it.
 
     python3 benchmarks/foreign-zoo/audit_foreign_zoo.py audit --models DIR --manifest M.jsonl --out results.jsonl
+    python3 benchmarks/foreign-zoo/audit_foreign_zoo.py refresh --out results.jsonl
     python3 benchmarks/foreign-zoo/audit_foreign_zoo.py summary --results results.jsonl
 
 `audit` uploads each model of the manifest (from DIR/<name>.onnx) and the Fashion-MNIST evidence shipped in
 examples/, submits a `trojan-scan` audit, waits, and appends one line per model to the results: the manifest's facts
 and the trojan-likelihood finding (verdict, probability, suspected class) and every detector's verdict. Models
-already in the results are skipped, so a stopped run resumes. Needs AUDIT_URL and AUDIT_API_KEY (a compliance key).
+already in the results are skipped, so a stopped run resumes. `refresh` reads every recorded audit again from the
+service and rewrites its line (the service keeps audits, so fields added to the record can be filled in without
+auditing again). Both need AUDIT_URL and AUDIT_API_KEY (a compliance key).
 
 `summary` prints the figures the docs state, by the zoo's rules: a model whose implant failed (attack success below
 0.5) counts neither as clean nor as backdoored; "caught" means trojan-likelihood failed the model; "right target"
@@ -56,12 +59,19 @@ def audit(args):
             done = {json.loads(line)["name"] for line in f if line.strip()}
     with open(args.manifest) as f:
         manifest = [json.loads(line) for line in f if line.strip()]
-    evidence = upload(EVIDENCE, "dataset", "fashion-mnist-1000")
+    if args.architectures:
+        manifest = [row for row in manifest if row["architecture"] in args.architectures.split(",")]
+    existing = audits_by_model()
+    evidence = None
     pending = {}
     for row in manifest:
         # A model whose implant did not take counts as neither clean nor backdoored: not worth an audit's minute.
         if row["name"] in done or "error" in row or (row["attack"] and not row["implanted"]):
             continue
+        if row["name"] in existing:  # submitted by an earlier run of this script: wait for it, do not audit twice
+            pending[existing[row["name"]]] = row
+            continue
+        evidence = evidence or upload(EVIDENCE, "dataset", "fashion-mnist-1000")
         model = upload(os.path.join(args.models, row["name"] + ".onnx"), "model", row["name"])
         body = json.dumps({"modelArtifactId": model, "datasetArtifactId": evidence, "profileId": "trojan-scan"}).encode()
         audit_id = call("POST", "/api/v1/audits", body,
@@ -74,28 +84,70 @@ def audit(args):
             a = call("GET", f"/api/v1/audits/{audit_id}")
             if a["status"] in ("queued", "running"):
                 continue
-            findings = {f["probe"]: f for f in a.get("findings") or []}
-            likelihood = findings.get("trojan-likelihood", {})
-            details = likelihood.get("details") or {}
-            result = dict(row)
-            result["audit"] = {
-                "id": audit_id, "status": a["status"], "verdict": a.get("verdict"), "error": a.get("error"),
-                "profile": a.get("profile"), "seed": a.get("seed"), "device": a.get("device"),
-                "seconds": seconds(a.get("startedAt"), a.get("finishedAt")),
-                "trojanLikelihood": {
-                    "verdict": likelihood.get("verdict"), "probability": details.get("probability"),
-                    "probabilityInterval": details.get("probabilityInterval"), "threshold": details.get("threshold"),
-                    "suspectedTargetClass": details.get("suspectedTargetClass"),
-                    "features": details.get("features"), "summary": likelihood.get("summary")},
-                "detectors": {p: {"verdict": f["verdict"], "score": f["score"],
-                                  "suspectedTargetClass": (f.get("details") or {}).get("suspectedTargetClass")}
-                              for p, f in findings.items() if p != "trojan-likelihood"},
-            }
+            result = record(row, audit_id, a)
             with open(args.out, "a") as out:
                 out.write(json.dumps(result) + "\n")
             del pending[audit_id]
-            print(f"{row['name']}: {a['status']} {likelihood.get('verdict')} p={details.get('probability')}",
-                  flush=True)
+            print(f"{row['name']}: {a['status']} {result['audit']['trojanLikelihood']['verdict']}", flush=True)
+
+
+def audits_by_model():
+    """Model name → the service's audit of it that is not cancelled (the upload names the model artifact after it)."""
+    found, page = {}, 1
+    while True:
+        listing = call("GET", f"/api/v1/audits?page={page}&pageSize=100")
+        items = listing["items"] if isinstance(listing, dict) else listing
+        for a in items:
+            if a["status"] != "cancelled":
+                name = call("GET", f"/api/v1/artifacts/{a['modelArtifactId']}")["name"]
+                found.setdefault(name, a["id"])
+        if len(items) < 100:
+            return found
+        page += 1
+
+
+def cancel(args):
+    """Cancels the unfinished audits of the named architectures (to free the workers for the others)."""
+    for name, audit_id in audits_by_model().items():
+        if name.split("-")[0] in args.architectures.split(","):
+            if call("GET", f"/api/v1/audits/{audit_id}")["status"] in ("queued", "running"):
+                call("POST", f"/api/v1/audits/{audit_id}/cancel", b"", {"Content-Type": "application/json"})
+                print(f"cancelled {name} ({audit_id})", flush=True)
+
+
+def record(row, audit_id, a):
+    """The manifest's row with the audit's outcome: what the summary and `remeasure --foreign` read."""
+    findings = {f["probe"]: f for f in a.get("findings") or []}
+    likelihood = findings.get("trojan-likelihood", {})
+    details = likelihood.get("details") or {}
+    result = dict(row)
+    result["audit"] = {
+        "id": audit_id, "status": a["status"], "verdict": a.get("verdict"), "error": a.get("error"),
+        "profile": a.get("profile"), "seed": a.get("seed"), "device": a.get("device"),
+        "seconds": seconds(a.get("startedAt"), a.get("finishedAt")),
+        "trojanLikelihood": {
+            "verdict": likelihood.get("verdict"), "probability": details.get("probability"),
+            "probabilityInterval": details.get("probabilityInterval"), "threshold": details.get("threshold"),
+            "suspectedTargetClass": details.get("suspectedTargetClass"),
+            "suspectedClassFrom": details.get("suspectedClassFrom"),
+            "modelGenerated": details.get("modelGenerated"), "modelSha256": details.get("modelSha256"),
+            "features": details.get("features"), "summary": likelihood.get("summary")},
+        "detectors": {p: {"verdict": f["verdict"], "score": f["score"],
+                          "suspectedTargetClass": (f.get("details") or {}).get("suspectedTargetClass")}
+                      for p, f in findings.items() if p != "trojan-likelihood"},
+    }
+    return result
+
+
+def refresh(args):
+    """Reads every recorded audit again from the service and rewrites its line (for fields added to `record`)."""
+    with open(args.out) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    with open(args.out + ".tmp", "w") as out:
+        for row in rows:
+            audit_id = row.pop("audit")["id"]
+            out.write(json.dumps(record(row, audit_id, call("GET", f"/api/v1/audits/{audit_id}"))) + "\n")
+    os.replace(args.out + ".tmp", args.out)
 
 
 def seconds(start, end):
@@ -173,10 +225,15 @@ def main():
     a.add_argument("--models", required=True)
     a.add_argument("--manifest", required=True)
     a.add_argument("--out", required=True)
+    a.add_argument("--architectures", help="only these (comma-separated), e.g. to audit the cheap ones first")
+    c = sub.add_parser("cancel")
+    c.add_argument("--architectures", required=True)
+    r = sub.add_parser("refresh")
+    r.add_argument("--out", required=True)
     s = sub.add_parser("summary")
     s.add_argument("--results", required=True)
     args = parser.parse_args()
-    audit(args) if args.command == "audit" else summary(args)
+    {"audit": audit, "cancel": cancel, "refresh": refresh, "summary": summary}[args.command](args)
 
 
 if __name__ == "__main__":
