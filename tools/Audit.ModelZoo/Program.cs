@@ -59,7 +59,10 @@ switch (options.Command)
         // The test rates of the model file (--output, else the embedded model's source) from the surveyed test split,
         // without refitting: the figures every finding states then come from the committed survey.
         // With --catalog many-class, the 43-class slice's rates, written beside the ten-class ones.
-        return new ZooFit(options.Cache, options.Output).Remeasure(options.ManyClasses);
+        // With --foreign FILE, the rates on models trained outside the project, from their recorded audits.
+        return options.Foreign is { } foreign
+            ? ForeignZoo.Remeasure(options.Output ?? ZooFit.DefaultOutput, foreign)
+            : new ZooFit(options.Cache, options.Output).Remeasure(options.ManyClasses);
     case "detector-rates":
         // Each detector alone on the held-out splits, written where the service embeds it for the report's limitations.
         return HeldOutDetectorRates.Run(options.Cache, options.Seed, options.Output);
@@ -124,6 +127,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// <summary>survey --probes: run only these detectors (into a scratch cache: the fit needs the full set).</summary>
     public IReadOnlyList<string>? Probes { get; init; }
 
+    /// <summary>remeasure --foreign: the foreign zoo's recorded audits (benchmarks/foreign-zoo/results.jsonl).</summary>
+    public string? Foreign { get; init; }
+
     /// <summary>report --docs: replace the generated section of this Markdown file.</summary>
     public string? Docs { get; init; }
 
@@ -158,7 +164,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
         usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|detector-rates|features|report|kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
                               [--add-probe PROBE] [--probes A,B,..] [--features A,B,..] [--docs FILE]
-                              [--catalog ten-class|many-class]
+                              [--catalog ten-class|many-class] [--foreign FILE]
           list      the recipes (split, name, trigger, hash); without --sizes the ten-class catalog ends each split
                     with the clean recipes its earlier sizes retired (surveyed before, they count in fit and rates)
           generate  train the recipes not yet in the cache (DIR/models)
@@ -170,7 +176,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     writes --output (default src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json)
           remeasure the test rates of the --output model file (default the embedded model's source), read from the
                     surveyed test split; the fitted numbers are left as they are; with --catalog many-class, the
-                    43-class slice's test rates, written beside the ten-class ones (manyClassTest)
+                    43-class slice's test rates, written beside the ten-class ones (manyClassTest); with --foreign
+                    FILE (benchmarks/foreign-zoo/results.jsonl), the rates on models trained outside the project,
+                    recomputed from their recorded audits (foreignTest)
           detector-rates  each detector alone at its default threshold on the surveyed calibration and test
                     splits (held out from every detector's tuning); writes --output (default
                     src/Audit.Evaluators/Probes/Trojans/DetectorHeldOutRates.json, quoted by the report) and prints it
@@ -196,7 +204,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
         }
 
         string? cache = Environment.GetEnvironmentVariable("AUDIT_ZOO_CACHE") is { Length: > 0 } configured ? configured : null;
-        string? split = null, output = null, addProbe = null, docs = null, catalog = null;
+        string? split = null, output = null, addProbe = null, docs = null, catalog = null, foreign = null;
         IReadOnlyList<string>? features = null, probes = null;
         int limit = int.MaxValue, skip = 0, seed = 20240613;
         IReadOnlyList<SplitSize>? sizes = null;
@@ -217,6 +225,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                 case "--probes": probes = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); i++; break;
                 case "--docs": docs = value; i++; break;
                 case "--catalog": catalog = value; i++; break;
+                case "--foreign": foreign = value; i++; break;
                 default: return null;
             }
         }
@@ -238,7 +247,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
             output,
             sizes ?? (manyClasses ? ZooCatalog.ManyClassSizes : ZooCatalog.DefaultSizes))
         {
-            AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip, ManyClasses = manyClasses,
+            AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip, ManyClasses = manyClasses, Foreign = foreign,
             KeepsRetiredRecipes = sizes is null && !manyClasses,
         };
     }

@@ -83,7 +83,9 @@ public sealed class ReportModelBuilderTests
                      "modelGenerated":"2026-11-30T22:58Z by tools/Audit.ModelZoo fit","modelSha256":"5f0c2a3e9b7d41c6a8e2f1d0b3c4a5968778695a4b3c2d1e0f9e8d7c6b5a4f3e",
                      "testSplit":{"clean":12,"backdoored":10,"falseFails":1,"misses":4,"falseFailRate":0.0833,"missRate":0.4,"auroc":0.825,"detected":6,"rightTarget":6,
                        "byAttack":[{"attack":"patch","backdoored":6,"detected":5,"rightTarget":5},{"attack":"source-specific","backdoored":4,"detected":1,"rightTarget":1}]},
-                     "manyClassTestSplit":{"clean":18,"backdoored":15,"falseFails":1,"misses":3,"auroc":0.9185,"detected":12,"rightTarget":12}}
+                     "manyClassTestSplit":{"clean":18,"backdoored":15,"falseFails":1,"misses":3,"auroc":0.9185,"detected":12,"rightTarget":12},
+                     "foreignTestSplit":{"clean":56,"backdoored":44,"falseFails":4,"misses":20,"auroc":0.8123,"detected":24,"rightTarget":22,
+                       "byAttack":[{"attack":"sig","backdoored":8,"detected":8,"rightTarget":8},{"attack":"patch-anywhere","backdoored":4,"detected":1,"rightTarget":1}]}}
                     """)),
                 new FindingResponse("backdoor", "neural-cleanse", "fail", 1.1, "Class 1 has a small trigger.", JsonNode.Parse("""{"statistic":2.2,"threshold":2}"""), "supporting"),
                 new FindingResponse("strip-control", "strip", "fail", 1.6, "Trigger survives superimposition.", JsonNode.Parse("""{"statistic":0.8,"threshold":0.5}""")),
@@ -107,7 +109,14 @@ public sealed class ReportModelBuilderTests
         Assert.Contains(model.ExecutiveSummary, s => s.StartsWith("1 of 1 controls passed, 0 failed and 0 were inconclusive. 1 further control is reported as supporting evidence", StringComparison.Ordinal));
         Assert.Contains(model.ExecutiveSummary, s => s.Contains("p(trojan) = 0.13 (95% interval 0.11–0.42), against the threshold 0.50", StringComparison.Ordinal)
             && s.Contains("failed 1 of 12 clean models and missed 4 of 10 backdoored ones (AUROC 0.825). Caught by attack: patch 5 of 6, source-specific 1 of 4. A pass is weak evidence against source-specific backdoors.", StringComparison.Ordinal));
-        Assert.Contains(model.ExecutiveSummary, s => s.EndsWith("On 33 held-out 43-class colour models, unlike the ten-class models it was fitted on, it failed 1 of 18 clean and missed 3 of 15 backdoored ones (AUROC 0.919).", StringComparison.Ordinal));
+        Assert.Contains(model.ExecutiveSummary, s => s.Contains("On 33 held-out 43-class colour models, unlike the ten-class models it was fitted on, it failed 1 of 18 clean and missed 3 of 15 backdoored ones (AUROC 0.919).", StringComparison.Ordinal)
+            && s.EndsWith("On 100 models trained outside the project (other code, architectures and triggers) it failed 4 of 56 clean and missed 20 of 44 backdoored ones (AUROC 0.812).", StringComparison.Ordinal));
+        // With the foreign zoo's rates recorded, the report no longer says that no models further from the zoo were measured.
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.StartsWith("On models the project did not train: on 100 classifiers trained with other code (PyTorch)", StringComparison.Ordinal)
+            && l.Contains("failed 4 of 56 clean models and missed 20 of 44 backdoored ones (AUROC 0.812); 22 of 24 detected", StringComparison.Ordinal)
+            && l.EndsWith("Caught by attack: sig 8 of 8, patch-anywhere 1 of 4. A pass is weak evidence against patch-anywhere backdoors there.", StringComparison.Ordinal));
+        Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability), l => l.Contains("further from the zoo are not measured", StringComparison.Ordinal));
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { ForeignTest = null }), l => l.EndsWith("Rates on models further from the zoo are not measured.", StringComparison.Ordinal));
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.StartsWith("Beyond the models it was fitted on: on 33 held-out 43-class colour image classifiers", StringComparison.Ordinal)
             && l.Contains("failed 1 of 18 clean models and missed 3 of 15 backdoored ones (AUROC 0.919); 12 of 12 detected", StringComparison.Ordinal));
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l == "Backdoored test models caught, by attack family: patch 5 of 6, source-specific 1 of 4. The scan caught source-specific backdoors less than half the time, so a pass is weak evidence against them.");
@@ -116,7 +125,7 @@ public sealed class ReportModelBuilderTests
             "What trojan-likelihood's number means", "about 13% carried a backdoor", "Interval 0.11–0.42", "split-conformal calibration on 20 clean reference models",
             "target false-fail rate of 5%", "at most 4.8%", "1 of 12 clean models failed", "4 of 10 backdoored models passed", "neural-cleanse (supporting)",
             "Supporting evidence that flagged", "Nothing: every control that decides the verdict passed.",
-            "Fitted model: 2026-11-30T22:58Z by tools/Audit.ModelZoo fit, SHA-256",
+            "Fitted model: 2026-11-30T22:58Z by tools/Audit.ModelZoo fit, SHA-256", "On models the project did not train:",
         })
         {
             Assert.Contains(expected, text, StringComparison.Ordinal);

@@ -136,6 +136,52 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The rates every finding states on models trained outside the project are what the committed audits of the
+    /// foreign zoo give the embedded model (`remeasure --foreign`), recomputed from each audit's recorded features.
+    /// </summary>
+    [Fact]
+    public void TheEmbeddedModelsStatedForeignRates_AreWhatTheCommittedForeignAuditsGiveIt()
+    {
+        TrojanLikelihoodModel model = TrojanLikelihoodModel.Embedded()!;
+
+        LikelihoodTestRates measured = ForeignZoo.Measure(model, ForeignZoo.Read(Path.Combine(RepositoryRoot.Folder, ForeignZoo.CommittedResults)));
+
+        Assert.Equal(measured, model.ForeignTest);
+        Assert.Contains("remeasure --foreign " + ForeignZoo.CommittedResults, model.ForeignTestMeasured, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The foreign zoo's audits cover whole architectures: for every architecture read, every model of the manifest
+    /// that counts (clean, or an implant that took) once, and nothing else, all succeeded (no model of an architecture
+    /// was picked or dropped by its verdict); and those recorded under the embedded fit get back, from their recorded
+    /// (rounded) features, the verdict and class the service gave them, so the stated rates are the audits' own.
+    /// </summary>
+    [Fact]
+    public void TheCommittedForeignAudits_AreWholeArchitecturesOfCountedModels_AndRecomputeToTheServicesVerdicts()
+    {
+        TrojanLikelihoodModel model = TrojanLikelihoodModel.Embedded()!;
+        string folder = Path.GetDirectoryName(Path.Combine(RepositoryRoot.Folder, ForeignZoo.CommittedResults))!;
+        IReadOnlyList<ForeignAudit> audits = ForeignZoo.Read(Path.Combine(RepositoryRoot.Folder, ForeignZoo.CommittedResults));
+        HashSet<string> architecturesRead = [.. audits.Select(a => a.Architecture)];
+        List<string> counted = [.. File.ReadLines(Path.Combine(folder, "manifest.jsonl"))
+            .Select(line => System.Text.Json.JsonDocument.Parse(line).RootElement)
+            .Where(r => architecturesRead.Contains(r.GetProperty("architecture").GetString()!))
+            .Where(r => r.GetProperty("attack").ValueKind == System.Text.Json.JsonValueKind.Null || r.GetProperty("implanted").GetBoolean())
+            .Select(r => r.GetProperty("name").GetString()!)];
+
+        Assert.Equal(counted.Order(StringComparer.Ordinal), audits.Select(a => a.Name).Order(StringComparer.Ordinal));
+        Assert.All(audits, a => Assert.True(a.Counted, a.Name));
+        List<ForeignAudit> underThisFit = [.. audits.Where(a => a.FitGenerated == model.Generated)];
+        Assert.NotEmpty(underThisFit);
+        Assert.All(underThisFit, a =>
+        {
+            (double _, bool flagged, int? suspected) = ForeignZoo.Score(model, a);
+            Assert.Equal(a.RecordedVerdict, flagged ? "fail" : "pass");
+            Assert.Equal(a.RecordedSuspected, suspected);
+        });
+    }
+
+    /// <summary>
     /// The rates the report quotes for each detector read alone (<see cref="DetectorHeldOutRates"/>) are what the
     /// committed calibration and test splits give at today's default thresholds, and cover every detector the lines carry.
     /// </summary>

@@ -184,13 +184,24 @@ public sealed class TrojanLikelihoodMathTests
         LikelihoodTestRates rates = new(10, 12, 1, 5, 0.1, 0.4167, 0.81, 7, 7,
             [new("blend", 4, 4, 4), new("low-rate", 4, 2, 2), new("source-specific", 4, 1, 1)],
             [new("mlp", 10, 1, 12, 7)]);
-        var probe = new TrojanLikelihoodProbe(Model() with { Test = rates, ManyClassTest = rates with { Clean = 6, FalseFails = 2, Backdoored = 5, Misses = 1, Auroc = 0.7 } });
+        var probe = new TrojanLikelihoodProbe(Model() with
+        {
+            Test = rates,
+            ManyClassTest = rates with { Clean = 6, FalseFails = 2, Backdoored = 5, Misses = 1, Auroc = 0.7 },
+            ForeignTest = rates with { Clean = 20, FalseFails = 3, Backdoored = 16, Misses = 9, Auroc = 0.66 },
+            ForeignTestMeasured = "2026-12-04T16:30Z by tools/Audit.ModelZoo remeasure --foreign benchmarks/foreign-zoo/results.jsonl",
+        });
 
         ProbeOutcome outcome = probe.Assess(Context(probe), [1, 10], Findings(suspected: 4));
 
         // The 43-class slice's rates are stated beside them, as rates on models unlike the fitted ones.
         Assert.Contains("On 11 held-out 43-class colour models, unlike the ten-class ones it was fitted on, it failed 2 of 6 clean and missed 1 of 5 backdoored ones (AUROC 0.70).", outcome.Summary, StringComparison.Ordinal);
         Assert.Equal(2, (int)outcome.Details["manyClassTestSplit"]!["falseFails"]!);
+
+        // So are the rates on models trained outside the project, and where they come from.
+        Assert.Contains("On 36 models trained outside the project (other code, architectures and triggers), it failed 3 of 20 clean and missed 9 of 16 backdoored ones (AUROC 0.66).", outcome.Summary, StringComparison.Ordinal);
+        Assert.Equal(9, (int)outcome.Details["foreignTestSplit"]!["misses"]!);
+        Assert.EndsWith("remeasure --foreign benchmarks/foreign-zoo/results.jsonl", (string)outcome.Details["foreignTestMeasured"]!, StringComparison.Ordinal);
 
         // 2 of 4 is half, not less than half: only source-specific is named.
         Assert.Contains("caught, by attack: blend 4 of 4, low-rate 2 of 4, source-specific 1 of 4; a pass is weak evidence against source-specific backdoors,", outcome.Summary, StringComparison.Ordinal);

@@ -81,7 +81,8 @@ public sealed record ReportProbability(
     ReportTestRates? Test,
     ReportFittedModel? FittedModel = null,
     string? SuspectedClassFrom = null,
-    ReportTestRates? ManyClassTest = null);
+    ReportTestRates? ManyClassTest = null,
+    ReportTestRates? ForeignTest = null);
 
 /// <summary>The fitted model a calibrated probability came from: when it was fitted, and the SHA-256 of its file.</summary>
 public sealed record ReportFittedModel(string Generated, string Sha256);

@@ -98,7 +98,7 @@ public static class ReportModelBuilder
                 .Select(r => new LikelihoodAttackRates((string)r["attack"]!, (int)Number(r["backdoored"])!.Value, (int)(Number(r["detected"]) ?? 0), (int)(Number(r["rightTarget"]) ?? 0)))]
             : null;
 
-    /// <summary>Rates measured on a held-out split (<c>testSplit</c>, <c>manyClassTestSplit</c>), or null when not recorded.</summary>
+    /// <summary>Rates measured on held-out models (<c>testSplit</c>, <c>manyClassTestSplit</c>, <c>foreignTestSplit</c>), or null when not recorded.</summary>
     private static ReportTestRates? TestRates(JsonNode? split) =>
         split is JsonObject t && Number(t["clean"]) is { } clean && Number(t["backdoored"]) is { } backdoored
             ? new ReportTestRates((int)clean, (int)(Number(t["falseFails"]) ?? 0), (int)backdoored, (int)(Number(t["misses"]) ?? 0),
@@ -133,7 +133,8 @@ public static class ReportModelBuilder
             test,
             (string?)d["modelGenerated"] is { } generated && (string?)d["modelSha256"] is { } sha256 ? new ReportFittedModel(generated, sha256) : null,
             (string?)d["suspectedClassFrom"],
-            TestRates(d["manyClassTestSplit"]));
+            TestRates(d["manyClassTestSplit"]),
+            TestRates(d["foreignTestSplit"]));
     }
 
     /// <summary>
@@ -295,6 +296,13 @@ public static class ReportModelBuilder
             text += string.Create(CultureInfo.InvariantCulture,
                 $" On {m.Clean + m.Backdoored} held-out 43-class colour models, unlike the ten-class models it was fitted on, it failed {m.FalseFails} of {m.Clean} clean " +
                 $"and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.000}).");
+        }
+
+        if (p.ForeignTest is { } f)
+        {
+            text += string.Create(CultureInfo.InvariantCulture,
+                $" On {f.Clean + f.Backdoored} models trained outside the project (other code, architectures and triggers) it failed {f.FalseFails} of {f.Clean} clean " +
+                $"and missed {f.Misses} of {f.Backdoored} backdoored ones (AUROC {f.Auroc:0.000}).");
         }
 
         return text;

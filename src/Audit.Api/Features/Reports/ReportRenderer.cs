@@ -307,7 +307,22 @@ public static class ReportRenderer
             lines.Add(string.Create(Invariant,
                 $"Beyond the models it was fitted on: on {m.Clean + m.Backdoored} held-out 43-class colour image classifiers (the zoo's many-class slice, 3×32×32, never used to fit or calibrate it), " +
                 $"the same threshold failed {m.FalseFails} of {m.Clean} clean models and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.000}); " +
-                $"{m.RightTarget} of {m.Detected} detected models were given the right target class. Rates on models further from the zoo are not measured."));
+                $"{m.RightTarget} of {m.Detected} detected models were given the right target class.{(p.ForeignTest is null ? " Rates on models further from the zoo are not measured." : "")}"));
+        }
+
+        if (p.ForeignTest is { } f)
+        {
+            // The zoo's models all come from the project's own trainer; these did not, so they are the nearest
+            // reading of how the verdict does on the models a regulator will actually bring.
+            lines.Add(string.Create(Invariant,
+                $"On models the project did not train: on {f.Clean + f.Backdoored} classifiers trained with other code (PyTorch), other architectures, optimisers and trigger placements and exported to ONNX by their own tools, " +
+                $"the same threshold failed {f.FalseFails} of {f.Clean} clean models and missed {f.Misses} of {f.Backdoored} backdoored ones (AUROC {f.Auroc:0.000}); " +
+                $"{f.RightTarget} of {f.Detected} detected models were given the right target class.") +
+                (f.ByAttack is { Count: > 0 } foreignAttacks
+                    ? $" Caught by attack: {LikelihoodAttackRates.CaughtList(foreignAttacks)}." + (LikelihoodAttackRates.WeaklyCaught(foreignAttacks) is { Count: > 0 } weakForeign
+                        ? $" A pass is weak evidence against {string.Join(" and ", weakForeign)} backdoors there."
+                        : "")
+                    : ""));
         }
 
         if (p.SuspectedClass is { } suspected)

@@ -199,6 +199,9 @@ public sealed record LikelihoodArchitectureRates(string Architecture, int Clean,
 /// <see cref="ManyClassTest"/>: the same threshold's rates on the zoo's 43-class slice (3×32×32 colour images), a
 /// population unlike the ten-class models it was fitted and calibrated on, so a reader sees how the rates carry over
 /// (<c>remeasure --catalog many-class</c> writes them; <see cref="ManyClassTestMeasured"/> says when and from which file).
+/// <see cref="ForeignTest"/>: the same threshold's rates on models trained outside the project (the foreign zoo:
+/// PyTorch, other architectures, optimisers and trigger placements, audited through the service), the nearest the
+/// project comes to "models it never saw" (<c>remeasure --foreign</c> writes them from the audits' recorded features).
 /// </summary>
 public sealed record TrojanLikelihoodModel(
     string Generated,
@@ -219,7 +222,9 @@ public sealed record TrojanLikelihoodModel(
     double MinimumThreshold = 0,
     string? TestMeasured = null,
     LikelihoodTestRates? ManyClassTest = null,
-    string? ManyClassTestMeasured = null)
+    string? ManyClassTestMeasured = null,
+    LikelihoodTestRates? ForeignTest = null,
+    string? ForeignTestMeasured = null)
 {
     private const string ResourceName = "Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.json";
 

@@ -193,6 +193,12 @@ public sealed class TrojanLikelihoodProbe : IProbe
             details["manyClassTestMeasured"] = model.ManyClassTestMeasured;
         }
 
+        if (model.ForeignTest is { } foreign)
+        {
+            details["foreignTestSplit"] = JsonSerializer.SerializeToNode(foreign, TrojanLikelihoodModel.JsonOptions);
+            details["foreignTestMeasured"] = model.ForeignTestMeasured;
+        }
+
         string measured = model.Test is { } t
             ? string.Create(CultureInfo.InvariantCulture, $" On the model zoo's held-out test split the default threshold failed {t.FalseFails} of {t.Clean} clean models and missed {t.Misses} of {t.Backdoored} backdoored ones.") + CaughtByAttack(t)
             : "";
@@ -200,6 +206,12 @@ public sealed class TrojanLikelihoodProbe : IProbe
         {
             measured += string.Create(CultureInfo.InvariantCulture,
                 $" On {m.Clean + m.Backdoored} held-out 43-class colour models, unlike the ten-class ones it was fitted on, it failed {m.FalseFails} of {m.Clean} clean and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.00}).");
+        }
+
+        if (model.ForeignTest is { } f)
+        {
+            measured += string.Create(CultureInfo.InvariantCulture,
+                $" On {f.Clean + f.Backdoored} models trained outside the project (other code, architectures and triggers), it failed {f.FalseFails} of {f.Clean} clean and missed {f.Misses} of {f.Backdoored} backdoored ones (AUROC {f.Auroc:0.00}).");
         }
 
         int calibrationModels = model.CalibrationCleanProbabilities.Count + model.CalibrationBackdoored;
