@@ -373,8 +373,10 @@ def main():
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--first-seed", type=int, default=FIRST_SEEDS[0])
+    p.add_argument("--architectures", default=",".join(ARCHITECTURES),
+                   help="train only these (the batch's names and seeds stay those of the whole batch)")
     a = p.parse_args()
-    specs = catalog(a.first_seed)
+    specs = [s for s in catalog(a.first_seed) if s["architecture"] in a.architectures.split(",")]
     if a.limit:
         specs = specs[:: max(1, len(specs) // a.limit)][: a.limit]
     models_dir = os.path.join(a.out, "models")
