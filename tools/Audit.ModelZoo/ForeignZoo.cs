@@ -101,45 +101,14 @@ internal static class ForeignZoo
         return (p, p >= threshold, model.SuspectedClass(features, name => audit.DetectorClasses.GetValueOrDefault(name)).Class);
     }
 
-    /// <summary>Rates at the default threshold over the counted audits, as <see cref="ZooFit.Measure"/> states the zoo's.</summary>
-    public static LikelihoodTestRates Measure(TrojanLikelihoodModel model, IReadOnlyList<ForeignAudit> audits)
-    {
-        List<(ForeignAudit Audit, double P, bool Flagged, bool Right)> held = [.. audits.Where(a => a.Counted).Select(a =>
+    /// <summary>Rates at the default threshold over the counted audits, counted as the zoo's are (<see cref="ZooFit.Rates"/>).</summary>
+    public static LikelihoodTestRates Measure(TrojanLikelihoodModel model, IReadOnlyList<ForeignAudit> audits) =>
+        ZooFit.Rates([.. audits.Where(a => a.Counted).Select(a =>
         {
             (double p, bool flagged, int? suspected) = Score(model, a);
-            return (a, p, flagged, suspected == a.TargetClass);
-        })];
-        int clean = held.Count(h => h.Audit.Label == 0), backdoored = held.Count(h => h.Audit.Label == 1);
-        int falseFails = held.Count(h => h.Audit.Label == 0 && h.Flagged);
-        int detected = held.Count(h => h.Audit.Label == 1 && h.Flagged);
-        int right = held.Count(h => h.Audit.Label == 1 && h.Flagged && h.Right);
-        double auroc = SurveyReport.Auroc(
-            [.. held.Where(h => h.Audit.Label == 1).Select(h => h.P)],
-            [.. held.Where(h => h.Audit.Label == 0).Select(h => h.P)]);
-        List<LikelihoodAttackRates> byAttack = [.. held.Where(h => h.Audit.Label == 1)
-            .GroupBy(h => h.Audit.Attack!).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => new LikelihoodAttackRates(g.Key, g.Count(), g.Count(h => h.Flagged), g.Count(h => h.Flagged && h.Right)))];
-        List<LikelihoodArchitectureRates> byArchitecture = [.. held
-            .GroupBy(h => h.Audit.Architecture).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => new LikelihoodArchitectureRates(
-                g.Key,
-                g.Count(h => h.Audit.Label == 0),
-                g.Count(h => h.Audit.Label == 0 && h.Flagged),
-                g.Count(h => h.Audit.Label == 1),
-                g.Count(h => h.Audit.Label == 1 && h.Flagged)))];
-        return new LikelihoodTestRates(
-            clean,
-            backdoored,
-            falseFails,
-            backdoored - detected,
-            clean == 0 ? 0 : Math.Round(falseFails / (double)clean, 4),
-            backdoored == 0 ? 0 : Math.Round((backdoored - detected) / (double)backdoored, 4),
-            Math.Round(auroc, 4),
-            detected,
-            right,
-            byAttack,
-            byArchitecture);
-    }
+            // Right targets and attack families are counted over backdoored models only; a clean one has neither.
+            return new ZooFit.HeldOutOutcome(a.Label, p, flagged, suspected == a.TargetClass, a.Attack ?? "none", a.Architecture);
+        })]);
 
     /// <summary>
     /// `remeasure --foreign FILE`: writes the foreign zoo's rates into the model file beside the zoo's, leaving every

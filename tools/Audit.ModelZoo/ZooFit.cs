@@ -347,35 +347,48 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     public static LikelihoodTestRates Measure(TrojanLikelihoodModel model, IReadOnlyList<(double[] Features, int Label, SurveyRecord Record)> held)
     {
         double threshold = model.ConformalThreshold(model.DefaultTargetFalseFailRate, out _);
-        double[] p = held.Select(h => model.Probability(h.Features)).ToArray();
+        return Rates([.. held.Select(h =>
+        {
+            double p = model.Probability(h.Features);
+            return new HeldOutOutcome(h.Label, p, p >= threshold, SuspectedClass(model, h.Record) == h.Record.Recipe.TargetClass,
+                h.Record.Recipe.AttackName, h.Record.Recipe.ArchitectureName);
+        })]);
+    }
+
+    /// <summary>One held-out model's outcome at the default threshold, as the stated rates count it.</summary>
+    internal sealed record HeldOutOutcome(int Label, double Probability, bool Flagged, bool RightTarget, string Attack, string Architecture);
+
+    /// <summary>
+    /// The rates every finding states, from held-out outcomes (the zoo's test split, the 43-class slice, the foreign
+    /// zoo's audits): false fails, misses, AUROC of p, right targets, and the breakdowns by attack and architecture.
+    /// </summary>
+    internal static LikelihoodTestRates Rates(IReadOnlyList<HeldOutOutcome> held)
+    {
         int clean = held.Count(h => h.Label == 0), backdoored = held.Count(h => h.Label == 1);
-        int falseFails = Enumerable.Range(0, held.Count).Count(i => held[i].Label == 0 && p[i] >= threshold);
-        int[] detected = Enumerable.Range(0, held.Count).Where(i => held[i].Label == 1 && p[i] >= threshold).ToArray();
-        int right = detected.Count(i => SuspectedClass(model, held[i].Record) == held[i].Record.Recipe.TargetClass);
-        double auroc = SurveyReport.Auroc(Enumerable.Range(0, held.Count).Where(i => held[i].Label == 1).Select(i => p[i]).ToArray(), Enumerable.Range(0, held.Count).Where(i => held[i].Label == 0).Select(i => p[i]).ToArray());
-        bool Flagged(int i) => p[i] >= threshold;
-        bool Right(int i) => SuspectedClass(model, held[i].Record) == held[i].Record.Recipe.TargetClass;
-        int[] all = [.. Enumerable.Range(0, held.Count)];
-        List<LikelihoodAttackRates> byAttack = [.. all.Where(i => held[i].Label == 1)
-            .GroupBy(i => held[i].Record.Recipe.AttackName).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => new LikelihoodAttackRates(g.Key, g.Count(), g.Count(Flagged), g.Count(i => Flagged(i) && Right(i))))];
-        List<LikelihoodArchitectureRates> byArchitecture = [.. all
-            .GroupBy(i => held[i].Record.Recipe.ArchitectureName).OrderBy(g => g.Key, StringComparer.Ordinal)
+        int falseFails = held.Count(h => h.Label == 0 && h.Flagged);
+        int detected = held.Count(h => h.Label == 1 && h.Flagged);
+        int right = held.Count(h => h.Label == 1 && h.Flagged && h.RightTarget);
+        double auroc = SurveyReport.Auroc([.. held.Where(h => h.Label == 1).Select(h => h.Probability)], [.. held.Where(h => h.Label == 0).Select(h => h.Probability)]);
+        List<LikelihoodAttackRates> byAttack = [.. held.Where(h => h.Label == 1)
+            .GroupBy(h => h.Attack).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new LikelihoodAttackRates(g.Key, g.Count(), g.Count(h => h.Flagged), g.Count(h => h.Flagged && h.RightTarget)))];
+        List<LikelihoodArchitectureRates> byArchitecture = [.. held
+            .GroupBy(h => h.Architecture).OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new LikelihoodArchitectureRates(
                 g.Key,
-                g.Count(i => held[i].Label == 0),
-                g.Count(i => held[i].Label == 0 && Flagged(i)),
-                g.Count(i => held[i].Label == 1),
-                g.Count(i => held[i].Label == 1 && Flagged(i))))];
+                g.Count(h => h.Label == 0),
+                g.Count(h => h.Label == 0 && h.Flagged),
+                g.Count(h => h.Label == 1),
+                g.Count(h => h.Label == 1 && h.Flagged)))];
         return new LikelihoodTestRates(
             clean,
             backdoored,
             falseFails,
-            backdoored - detected.Length,
+            backdoored - detected,
             clean == 0 ? 0 : Math.Round(falseFails / (double)clean, 4),
-            backdoored == 0 ? 0 : Math.Round((backdoored - detected.Length) / (double)backdoored, 4),
+            backdoored == 0 ? 0 : Math.Round((backdoored - detected) / (double)backdoored, 4),
             Math.Round(auroc, 4),
-            detected.Length,
+            detected,
             right,
             byAttack,
             byArchitecture);
