@@ -54,7 +54,7 @@ switch (options.Command)
         await new ZooSurvey(options.Cache, trainer, options.Seed).RunAsync(recipes, options.Split ?? "all", cancel.Token, options.Probes);
         return 0;
     case "fit":
-        return new ZooFit(options.Cache, options.Output).Run(options.Features);
+        return new ZooFit(options.Cache, options.Output).Run(options.Features, options.SelectBy == "architecture");
     case "remeasure":
         // The test rates of the model file (--output, else the embedded model's source) from the surveyed test split,
         // without refitting: the figures every finding states then come from the committed survey.
@@ -124,6 +124,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// <summary>fit --features: fit on these features instead of choosing them on the design split.</summary>
     public IReadOnlyList<string>? Features { get; init; }
 
+    /// <summary>fit --select-by architecture: score candidate features by leave-one-architecture-out log loss.</summary>
+    public string? SelectBy { get; init; }
+
     /// <summary>survey --probes: run only these detectors (into a scratch cache: the fit needs the full set).</summary>
     public IReadOnlyList<string>? Probes { get; init; }
 
@@ -173,7 +176,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     --add-probe PROBE: run only PROBE on the models already surveyed and add it to their lines
                     --probes A,B: survey only these detectors (for a scratch cache: fit and report need the full set)
           fit       choose features and fit trojan-likelihood on design, calibrate on calibration, measure on test;
-                    writes --output (default src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json)
+                    writes --output (default src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json);
+                    --select-by architecture: score features by leave-one-architecture-out log loss instead of
+                    leave-one-out, favouring features whose values carry over to network families the fit never saw
           remeasure the test rates of the --output model file (default the embedded model's source), read from the
                     surveyed test split; the fitted numbers are left as they are; with --catalog many-class, the
                     43-class slice's test rates, written beside the ten-class ones (manyClassTest); with --foreign
@@ -204,7 +209,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
         }
 
         string? cache = Environment.GetEnvironmentVariable("AUDIT_ZOO_CACHE") is { Length: > 0 } configured ? configured : null;
-        string? split = null, output = null, addProbe = null, docs = null, catalog = null, foreign = null;
+        string? split = null, output = null, addProbe = null, docs = null, catalog = null, foreign = null, selectBy = null;
         IReadOnlyList<string>? features = null, probes = null;
         int limit = int.MaxValue, skip = 0, seed = 20240613;
         IReadOnlyList<SplitSize>? sizes = null;
@@ -226,11 +231,12 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                 case "--docs": docs = value; i++; break;
                 case "--catalog": catalog = value; i++; break;
                 case "--foreign": foreign = value; i++; break;
+                case "--select-by": selectBy = value; i++; break;
                 default: return null;
             }
         }
 
-        if ((split is not null && !ZooSplits.All.Contains(split)) || catalog is not (null or "ten-class" or "many-class"))
+        if ((split is not null && !ZooSplits.All.Contains(split)) || catalog is not (null or "ten-class" or "many-class") || selectBy is not (null or "architecture"))
         {
             return null;
         }
@@ -247,7 +253,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
             output,
             sizes ?? (manyClasses ? ZooCatalog.ManyClassSizes : ZooCatalog.DefaultSizes))
         {
-            AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip, ManyClasses = manyClasses, Foreign = foreign,
+            AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip, ManyClasses = manyClasses, Foreign = foreign, SelectBy = selectBy,
             KeepsRetiredRecipes = sizes is null && !manyClasses,
         };
     }

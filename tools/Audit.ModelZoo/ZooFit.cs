@@ -37,10 +37,10 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     /// <summary>Most features a design split of <paramref name="clean"/> and <paramref name="backdoored"/> usable models supports (at least one).</summary>
     public static int FeatureCap(int clean, int backdoored) => Math.Max(1, Math.Min(clean, backdoored) / EventsPerFeature);
 
-    public int Run(IReadOnlyList<string>? forcedFeatures = null)
+    public int Run(IReadOnlyList<string>? forcedFeatures = null, bool leaveArchitectureOut = false)
     {
         List<SurveyRecord> designRecords = SurveyReportData(ZooSplits.Design);
-        IReadOnlyList<string> names = forcedFeatures ?? SelectFeatures(designRecords, Console.Out);
+        IReadOnlyList<string> names = forcedFeatures ?? SelectFeatures(designRecords, Console.Out, leaveArchitectureOut ? ArchitectureOf : null);
         if (names.Count == 0)
         {
             Console.Error.WriteLine("No features to fit on: survey the design split first.");
@@ -79,7 +79,15 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     /// the one-standard-error rule would keep (<see cref="OneStandardErrorPrefix"/>); that rule was tried on
     /// 2026-12-04 and not adopted (docs/probes.md).
     /// </summary>
-    public static IReadOnlyList<string> SelectFeatures(IReadOnlyList<SurveyRecord> design, TextWriter log)
+    /// <remarks>
+    /// With <paramref name="groupOf"/> (fit --select-by architecture), each candidate is scored instead by
+    /// leave-one-group-out log loss: every model's loss under the fit on the other groups' models only (grouped
+    /// cross-validation; Roberts et al., "Cross-validation strategies for data with temporal, spatial, hierarchical, or
+    /// phylogenetic structure", Ecography 2017). Audited models come from recipes the zoo lacks; a feature whose clean
+    /// values move with the architecture scores well under leave-one-out (its neighbours share the architecture) and
+    /// badly when the whole architecture is held out, which is the situation a foreign model is in.
+    /// </remarks>
+    public static IReadOnlyList<string> SelectFeatures(IReadOnlyList<SurveyRecord> design, TextWriter log, Func<SurveyRecord, string>? groupOf = null)
     {
         var usable = Usable(design);
         if (usable.Count == 0)
@@ -97,6 +105,12 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         int clean = usable.Count(u => u.Label == 0), backdoored = usable.Count - clean;
         int cap = FeatureCap(clean, backdoored);
         log.WriteLine($"at most {cap} features: {clean} clean and {backdoored} backdoored design models, one feature per {EventsPerFeature} of the smaller class");
+        string scoring = groupOf is null ? "leave-one-out" : "leave-one-group-out";
+        if (groupOf is not null)
+        {
+            log.WriteLine($"scored by {scoring} log loss over the groups {string.Join(", ", usable.GroupBy(u => groupOf(u.Record)).Select(g => $"{g.Key} ({g.Count()})"))}");
+        }
+
         var path = new List<string>();
         var losses = new List<double[]>();
         double best = double.PositiveInfinity;
@@ -106,9 +120,11 @@ internal sealed class ZooFit(string cacheFolder, string? output)
             foreach (string candidate in candidates.Except(path))
             {
                 var rows = Labelled(design, [.. path, candidate], imputed);
-                double[] each = LeaveOneOutLosses(rows.Select(r => r.Features).ToArray(), rows.Select(r => r.Label).ToArray());
+                double[][] x = rows.Select(r => r.Features).ToArray();
+                int[] y = rows.Select(r => r.Label).ToArray();
+                double[] each = groupOf is null ? LeaveOneOutLosses(x, y) : LeaveGroupOutLosses(x, y, rows.Select(r => groupOf(r.Record)).ToArray());
                 double l = each.Average();
-                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  [{string.Join(", ", [.. path, candidate])}]: leave-one-out log loss {l:F4} over {rows.Count} design models"));
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  [{string.Join(", ", [.. path, candidate])}]: {scoring} log loss {l:F4} over {rows.Count} design models"));
                 if (l < loss - 1e-6)
                 {
                     (name, loss, perModel) = (candidate, l, each);
@@ -131,7 +147,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         for (int k = 0; k < losses.Count; k++)
         {
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  path {k + 1}: {path[k]}, leave-one-out log loss {losses[k].Average():F4} ± {StandardError(losses[k]):F4}{(k + 1 == oneStandardError ? " (the shortest within one standard error of the lowest)" : "")}"));
+                $"  path {k + 1}: {path[k]}, {scoring} log loss {losses[k].Average():F4} ± {StandardError(losses[k]):F4}{(k + 1 == oneStandardError ? " (the shortest within one standard error of the lowest)" : "")}"));
         }
 
         log.WriteLine($"chosen on the design split: {string.Join(", ", path)}");
@@ -166,6 +182,40 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
         double mean = values.Average();
         return Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Length - 1) / values.Length);
+    }
+
+    /// <summary>The group fit --select-by architecture holds out at once: the model's network family.</summary>
+    public static string ArchitectureOf(SurveyRecord record) => record.Recipe.ArchitectureName;
+
+    /// <summary>
+    /// Each model's log loss under the standardised ridge logistic regression fitted on the models of the other groups
+    /// only (positive infinity for every model when holding a group out leaves a single class).
+    /// </summary>
+    public static double[] LeaveGroupOutLosses(double[][] x, int[] y, string[] groups)
+    {
+        double[] losses = new double[x.Length];
+        foreach (string group in groups.Distinct())
+        {
+            int[] held = Enumerable.Range(0, x.Length).Where(i => groups[i] == group).ToArray();
+            int[] rest = Enumerable.Range(0, x.Length).Where(i => groups[i] != group).ToArray();
+            if (rest.Select(j => y[j]).Distinct().Count() < 2)
+            {
+                Array.Fill(losses, double.PositiveInfinity);
+                return losses;
+            }
+
+            (double[] means, double[] scales) = Standardisation(rest.Select(j => x[j]).ToArray());
+            double[][] train = rest.Select(j => Standardise(x[j], means, scales)).ToArray();
+            (double[] w, double b) = Logistic(train, rest.Select(j => y[j]).ToArray(), Ridge);
+            foreach (int i in held)
+            {
+                double[] row = Standardise(x[i], means, scales);
+                double p = Math.Clamp(TrojanLikelihoodModel.Sigmoid(b + row.Select((v, k) => v * w[k]).Sum()), 1e-6, 1 - 1e-6);
+                losses[i] = -(y[i] == 1 ? Math.Log(p) : Math.Log(1 - p));
+            }
+        }
+
+        return losses;
     }
 
     /// <summary>Mean leave-one-out log loss of the standardised ridge logistic regression.</summary>
