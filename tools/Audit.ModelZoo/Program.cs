@@ -158,8 +158,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string FreshCache = "benchmarks/model-zoo-fresh";
 
     /// <summary>
-    /// Test recipes of a larger catalog (<see cref="ZooCatalog.SealedSizes"/>), surveyed and committed unread, for the
-    /// next candidate to be measured on (docs/probes.md, "Sealed models, not yet read").
+    /// The 89 test recipes the split gained at 144 + 108, surveyed and committed unread, read once for the candidate fit
+    /// of 2026-12-04 and the committed fit, then joined to the split; the copy stays as the record of that reading
+    /// (docs/probes.md, "Sealed models").
     /// </summary>
     public const string SealedCache = "benchmarks/model-zoo-sealed";
 

@@ -24,7 +24,7 @@ public sealed class ZooRecipeTests
     }
 
     /// <summary>
-    /// Growing the splits (test 12 + 12 → 24 + 18 → 48 + 36 → 72 + 54 → 108 + 81, design 12 + 12 → 30 + 30 → 60 + 60, calibration
+    /// Growing the splits (test 12 + 12 → 24 + 18 → 48 + 36 → 72 + 54 → 108 + 81 → 144 + 108, design 12 + 12 → 30 + 30 → 60 + 60, calibration
     /// 20 + 8 → 40 + 16)
     /// keeps every seed in its split, and a split whose clean and backdoored counts stayed equal keeps every recipe.
     /// Where a smaller catalog had run out of backdoored recipes, its last seeds were all clean; the larger one
@@ -35,6 +35,7 @@ public sealed class ZooRecipeTests
     [InlineData(12, 12, 20, 8, 24, 18, 16)] // the first catalog: 11 calibration and 5 test clean recipes retired
     [InlineData(30, 30, 40, 16, 48, 36, 11)] // the catalog before 2026-12-01 09:20: 11 more test clean recipes
     [InlineData(60, 60, 40, 16, 72, 54, 17)] // the catalog before 2026-12-04: 17 more test clean recipes
+    [InlineData(60, 60, 40, 16, 108, 81, 26)] // the catalog before the sealed models joined (2026-12-04 evening): 26 more
     public void GrowingASplit_KeepsEverySeedInItsSplit_AndRetiresOnlyCleanRecipesPastTheBackdooredEnd(
         int designClean, int designBackdoored, int calibrationClean, int calibrationBackdoored, int testClean, int testBackdoored, int retiredCount)
     {
@@ -68,14 +69,14 @@ public sealed class ZooRecipeTests
     /// (the theory above counts them per size): none of today's, none twice, none backdoored, none of the design split.
     /// </summary>
     [Fact]
-    public void TheRetiredRecipes_AreTheEarlierSizesCleanRecipesTodaysCatalogLacks_ElevenCalibrationAndThirtyThreeTest()
+    public void TheRetiredRecipes_AreTheEarlierSizesCleanRecipesTodaysCatalogLacks_ElevenCalibrationAndFiftyNineTest()
     {
         var today = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Select(r => r.ComputeHash()).ToHashSet();
         IReadOnlyList<ZooRecipe> retired = ZooCatalog.RetiredRecipes();
 
         Assert.Equal(11, retired.Count(r => r.Split == ZooSplits.Calibration));
-        Assert.Equal(33, retired.Count(r => r.Split == ZooSplits.Test));
-        Assert.Equal(44, retired.Count);
+        Assert.Equal(59, retired.Count(r => r.Split == ZooSplits.Test));
+        Assert.Equal(70, retired.Count);
         Assert.All(retired, r => Assert.False(r.Backdoored, r.Name));
         Assert.All(retired, r => Assert.DoesNotContain(r.ComputeHash(), today));
         Assert.Equal(retired.Count, retired.Select(r => r.ComputeHash()).Distinct().Count());
@@ -383,6 +384,37 @@ public sealed class ZooFitTests
 
         Assert.True(good < bad, $"informative {good} vs noise {bad}");
         Assert.True(bad > 0.6, $"noise should be near log 2 ≈ 0.69, was {bad}");
+    }
+
+    [Fact]
+    public void LeavingGroupsOfOneOut_IsLeavingOneOut()
+    {
+        double[][] x = [[-2, 0.3], [-1.5, -1], [-1, 0.8], [-0.5, 0.1], [0.2, -0.4], [-0.2, 0.9], [0.5, -0.7], [1, 0.2], [1.5, 0.6], [2, -0.3]];
+        int[] y = [0, 0, 0, 1, 0, 1, 1, 1, 1, 0];
+
+        double[] each = ZooFit.LeaveGroupOutLosses(x, y, [.. Enumerable.Range(0, x.Length).Select(i => $"g{i}")]);
+
+        Assert.Equal(ZooFit.LeaveOneOutLosses(x, y), each);
+    }
+
+    [Fact]
+    public void LeavingAGroupOut_PenalisesAFeatureWhoseScaleMovesWithTheGroup()
+    {
+        // Three architectures of eight models each. The "shifted" feature separates the labels perfectly within each
+        // architecture, but its clean values sit at 0, 3 and 6 by architecture (backdoored ones one unit above): held
+        // out whole, an architecture's clean models look backdoored to a fit on the others. The "steady" feature
+        // separates less well (one model per architecture on the wrong side) but means the same everywhere.
+        string[] groups = [.. Enumerable.Range(0, 24).Select(i => $"arch{i / 8}")];
+        int[] y = [.. Enumerable.Range(0, 24).Select(i => i % 8 < 4 ? 0 : 1)];
+        double[][] shifted = [.. Enumerable.Range(0, 24).Select(i => new[] { (3.0 * (i / 8)) + y[i] + (0.05 * (i % 4)) })];
+        double[][] steady = [.. Enumerable.Range(0, 24).Select(i => new[] { (y[i] == 1 ? 1.0 : -1.0) * (i % 4 == 0 ? -0.5 : 1 + (0.1 * (i % 4))) })];
+
+        double shiftedOut = ZooFit.LeaveGroupOutLosses(shifted, y, groups).Average(), steadyOut = ZooFit.LeaveGroupOutLosses(steady, y, groups).Average();
+        double shiftedOne = ZooFit.LeaveOneOutLoss(shifted, y), steadyOne = ZooFit.LeaveOneOutLoss(steady, y);
+
+        Assert.True(steadyOut < shiftedOut, $"leave-group-out: steady {steadyOut} vs shifted {shiftedOut}");
+        Assert.True(shiftedOut > 0.69, $"a feature no held-out architecture can read should score no better than a coin, was {shiftedOut}");
+        Assert.True(shiftedOut - shiftedOne > steadyOut - steadyOne, "holding whole groups out should cost the shifted feature more than the steady one");
     }
 
     [Fact]
