@@ -225,29 +225,8 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     /// Each model's log loss under the standardised ridge logistic regression fitted on all the others (positive
     /// infinity for every model when leaving one out leaves a single class).
     /// </summary>
-    public static double[] LeaveOneOutLosses(double[][] x, int[] y)
-    {
-        double[] losses = new double[x.Length];
-        for (int i = 0; i < x.Length; i++)
-        {
-            int[] rest = Enumerable.Range(0, x.Length).Where(j => j != i).ToArray();
-            if (rest.Select(j => y[j]).Distinct().Count() < 2)
-            {
-                Array.Fill(losses, double.PositiveInfinity);
-                return losses;
-            }
-
-            (double[] means, double[] scales) = Standardisation(rest.Select(j => x[j]).ToArray());
-            double[][] train = rest.Select(j => Standardise(x[j], means, scales)).ToArray();
-            (double[] w, double b) = Logistic(train, rest.Select(j => y[j]).ToArray(), Ridge);
-            double[] held = Standardise(x[i], means, scales);
-            double z = b + held.Select((v, k) => v * w[k]).Sum();
-            double p = Math.Clamp(TrojanLikelihoodModel.Sigmoid(z), 1e-6, 1 - 1e-6);
-            losses[i] = -(y[i] == 1 ? Math.Log(p) : Math.Log(1 - p));
-        }
-
-        return losses;
-    }
+    public static double[] LeaveOneOutLosses(double[][] x, int[] y) =>
+        LeaveGroupOutLosses(x, y, [.. Enumerable.Range(0, x.Length).Select(i => i.ToString(CultureInfo.InvariantCulture))]);
 
     private static (double[] Means, double[] Scales) Standardisation(double[][] x)
     {

@@ -387,17 +387,6 @@ public sealed class ZooFitTests
     }
 
     [Fact]
-    public void LeavingGroupsOfOneOut_IsLeavingOneOut()
-    {
-        double[][] x = [[-2, 0.3], [-1.5, -1], [-1, 0.8], [-0.5, 0.1], [0.2, -0.4], [-0.2, 0.9], [0.5, -0.7], [1, 0.2], [1.5, 0.6], [2, -0.3]];
-        int[] y = [0, 0, 0, 1, 0, 1, 1, 1, 1, 0];
-
-        double[] each = ZooFit.LeaveGroupOutLosses(x, y, [.. Enumerable.Range(0, x.Length).Select(i => $"g{i}")]);
-
-        Assert.Equal(ZooFit.LeaveOneOutLosses(x, y), each);
-    }
-
-    [Fact]
     public void LeavingAGroupOut_PenalisesAFeatureWhoseScaleMovesWithTheGroup()
     {
         // Three architectures of eight models each. The "shifted" feature separates the labels perfectly within each
