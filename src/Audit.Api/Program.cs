@@ -37,6 +37,16 @@ if (args is [IsolatedModelInspection.ChildArgument, _])
     Environment.Exit(IsolatedModelInspection.RunChild(args, TimeProvider.System));
 }
 
+if (args is [OneDnnInstructionSetSelection.ChildArgument])
+{
+    // The convolution check under one oneDNN instruction-set limit, run as a child by the choice below.
+    Environment.Exit(Audit.Evaluators.Runtime.OneDnnInstructionSet.RunCheckChild(Console.Out));
+}
+
+// oneDNN's instruction set: the most capable one whose convolutions are right here, chosen in child processes before
+// this process loads libtorch (docs/operations.md, "Convolution kernels: the start-up check").
+Audit.Evaluators.Runtime.OneDnnInstructionSetChoice oneDnnInstructionSet = OneDnnInstructionSetSelection.BeforeLibTorchLoads();
+
 WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
 
 AuditOptions options = AuditServices.ReadOptions(builder.Configuration);
@@ -109,8 +119,9 @@ app.Lifetime.ApplicationStarted.Register(() =>
     ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Audit");
     AuditOptions current = app.Services.GetRequiredService<IOptions<AuditOptions>>().Value;
     logger.LogInformation(
-        "Audit service listening on {Urls}. Data in {Data}. Authenticate with 'X-Api-Key: KEY' or 'Authorization: Bearer KEY'; development keys (first start) are in {Keys}. OMP_WAIT_POLICY {OpenMpWaitPolicy}.",
-        string.Join(", ", app.Urls), current.DataPath, Path.Combine(current.DataPath, "dev-keys"), openMpWaitPolicy);
+        "Audit service listening on {Urls}. Data in {Data}. Authenticate with 'X-Api-Key: KEY' or 'Authorization: Bearer KEY'; development keys (first start) are in {Keys}. OMP_WAIT_POLICY {OpenMpWaitPolicy}. oneDNN instruction-set limit: {OneDnnLimit} ({OneDnnReason}).",
+        string.Join(", ", app.Urls), current.DataPath, Path.Combine(current.DataPath, "dev-keys"), openMpWaitPolicy,
+        oneDnnInstructionSet.Limit ?? "none", oneDnnInstructionSet.Reason);
 });
 
 await app.RunAsync();

@@ -5,5 +5,8 @@ using Audit.Worker;
 // libtorch's OpenMP workers sleep instead of spinning while idle, unless the operator set OMP_WAIT_POLICY; must run
 // before anything loads libtorch (docs/operations.md, "libtorch's OpenMP threads").
 Audit.Evaluators.Runtime.OpenMpWaitPolicy.PreferPassive();
+// oneDNN's instruction set: the most capable one whose convolutions are right here, chosen in child processes (the
+// API's program, which this host carries) before this process loads libtorch (docs/operations.md).
+Audit.Api.Infrastructure.Isolation.OneDnnInstructionSetSelection.BeforeLibTorchLoads();
 using IHost host = WorkerHost.Build(args);
 await WorkerHost.RunAsync(host, CancellationToken.None);

@@ -27,11 +27,15 @@ public static class WorkerHost
     {
         await AuditServices.PrepareAsync(host.Services, cancellationToken);
         AuditOptions options = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AuditOptions>>().Value;
+        // Chosen in Program.cs before anything loaded libtorch; a host built another way (tests) gets the same answer.
+        Audit.Evaluators.Runtime.OneDnnInstructionSetChoice oneDnn = Audit.Api.Infrastructure.Isolation.OneDnnInstructionSetSelection.BeforeLibTorchLoads();
         host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Audit.Worker").LogInformation(
-            "Audit worker host running {Concurrency} worker(s) on data in {Data}; OMP_WAIT_POLICY {OpenMpWaitPolicy}",
+            "Audit worker host running {Concurrency} worker(s) on data in {Data}; OMP_WAIT_POLICY {OpenMpWaitPolicy}; oneDNN instruction-set limit: {OneDnnLimit} ({OneDnnReason})",
             options.Worker.Concurrency,
             options.DataPath,
-            Environment.GetEnvironmentVariable(Audit.Evaluators.Runtime.OpenMpWaitPolicy.Variable) ?? Audit.Evaluators.Runtime.OpenMpWaitPolicy.Unset);
+            Environment.GetEnvironmentVariable(Audit.Evaluators.Runtime.OpenMpWaitPolicy.Variable) ?? Audit.Evaluators.Runtime.OpenMpWaitPolicy.Unset,
+            oneDnn.Limit ?? "none",
+            oneDnn.Reason);
         await host.RunAsync(cancellationToken);
     }
 }

@@ -26,6 +26,12 @@ public sealed class RealProcessTests
             start.ArgumentList.Add(argument);
         }
 
+        // As the README starts it: without the oneDNN limit scripts/test.sh may give the test processes, so the service
+        // chooses its own (Evaluators' OneDnnInstructionSet).
+        start.Environment.Remove(Audit.Evaluators.Runtime.OneDnnInstructionSet.Variable);
+        start.Environment.Remove(Audit.Evaluators.Runtime.OneDnnInstructionSet.LegacyVariable);
+        string? expectedLimit = await OneDnnInstructionSetSelectionTests.ExpectedLimitAsync();
+
         using Process process = Process.Start(start)!;
         var output = new System.Text.StringBuilder();
         process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
@@ -47,6 +53,16 @@ public sealed class RealProcessTests
             // Ready only after the worker warmed the probes up (Audit:Worker:WarmUp, on by default).
             Assert.Contains("Probes warmed up in", log, StringComparison.Ordinal);
             Assert.Contains("X-Api-Key", log, StringComparison.Ordinal);
+            // The most capable oneDNN instruction set whose convolutions are right here, and oneDNN kept under it.
+            Assert.Contains($"oneDNN instruction-set limit: {expectedLimit ?? "none"} (", log, StringComparison.Ordinal);
+            if (expectedLimit is not null)
+            {
+                Assert.Contains($"Convolutions run on oneDNN: float32 convolutions matched float64", log, StringComparison.Ordinal);
+                Assert.Contains($"oneDNN limited to the {expectedLimit} instruction set", log, StringComparison.Ordinal);
+            }
+
+            // libtorch is not asked for NNPACK any more (it warned at every convolution where it cannot run).
+            Assert.DoesNotContain("Could not initialize NNPACK", log, StringComparison.Ordinal);
             string key = (await File.ReadAllTextAsync(Path.Combine(data, "dev-keys", "compliance.key"))).Trim();
             if (!OperatingSystem.IsWindows())
             {

@@ -30,6 +30,27 @@ public sealed class ConvolutionKernelCheckTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// Findings carry the check's detail as their reproducibility record, so it names the instruction-set limit oneDNN
+    /// ran under (scripts/test.sh sets one on a processor whose default kernels are wrong; none is named otherwise).
+    /// </summary>
+    [Fact]
+    public void TheVerdict_NamesTheInstructionSetLimitOneDnnRanUnder()
+    {
+        ConvolutionKernels kernels = ConvolutionKernelCheck.EnsureVerified();
+        string? limit = OneDnnInstructionSet.CurrentLimit();
+
+        // Without oneDNN in the build there is no limit to name.
+        if (limit is null || (kernels.Kernels != "oneDNN" && !kernels.OneDnnTurnedOff))
+        {
+            Assert.DoesNotContain("limited to", kernels.Detail, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Contains($"limited to the {limit} instruction set", kernels.Detail, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>
     /// A process started without oneDNN settings (the service's default) ends on right kernels: oneDNN kept where its
     /// convolutions pass, turned off where they do not. The test processes themselves may run under a setting
     /// (scripts/test.sh), so the default is checked in a fresh process: the zoo tool's <c>kernels</c> command.

@@ -23,8 +23,9 @@ public sealed record ConvolutionKernels(string Kernels, string Detail, bool OneD
 /// compares float32 results with float64 ones, which libtorch computes with its own kernels (oneDNN has no float64
 /// convolution), on convolutions shaped like the first and later layers of the models the service audits, in both
 /// memory layouts, at one intra-op thread and at the host's count. Costs a few milliseconds once.
-/// libtorch's native kernels were 2.4–2.9× slower than oneDNN's on that machine; setting <c>ONEDNN_MAX_CPU_ISA=AVX</c>
-/// before start kept oneDNN, right and as fast there (docs/operations.md).
+/// libtorch's native kernels were 2.4–2.9× slower than oneDNN's on that machine; with <c>ONEDNN_MAX_CPU_ISA=AVX</c>
+/// set before start oneDNN was right and as fast there, so the service's hosts look for such a limit in child
+/// processes before libtorch loads (<see cref="OneDnnInstructionSet"/>; docs/operations.md).
 /// </remarks>
 public static class ConvolutionKernelCheck
 {
@@ -77,12 +78,23 @@ public static class ConvolutionKernelCheck
 
     private static ConvolutionKernels Check()
     {
+        // NNPACK off before measuring, whatever the verdict: the check compares oneDNN's and libtorch's own kernels,
+        // so a convolution libtorch handed to NNPACK would run on kernels nobody checked here; and where the processor
+        // cannot run NNPACK (the AMD EPYC above) libtorch asks for it at every convolution oneDNN does not take and
+        // warns on stderr each time (96 lines in one trojan-scan audit of the README's example there, oneDNN on).
+        OneDnn.TryDisableNnpack();
         (double error, string where) = WorstRelativeError();
+        // The instruction-set limit oneDNN ran under (OneDnnInstructionSet: the host chooses it, or an operator sets
+        // it), so that findings say which kernels produced them.
+        string limit = OneDnnInstructionSet.CurrentLimit() is { } isa
+            ? string.Create(CultureInfo.InvariantCulture, $", oneDNN limited to the {isa} instruction set ({OneDnnInstructionSet.Variable})")
+            : "";
         if (error <= RelativeTolerance)
         {
+            bool oneDnn = OneDnn.IsEnabled();
             return new ConvolutionKernels(
-                OneDnn.IsEnabled() ? "oneDNN" : "libtorch native",
-                string.Create(CultureInfo.InvariantCulture, $"float32 convolutions matched float64 to {error:G2} (relative) on this processor"),
+                oneDnn ? "oneDNN" : "libtorch native",
+                string.Create(CultureInfo.InvariantCulture, $"float32 convolutions matched float64 to {error:G2} (relative) on this processor{(oneDnn ? limit : "")}"),
                 OneDnnTurnedOff: false);
         }
 
@@ -100,7 +112,7 @@ public static class ConvolutionKernelCheck
         }
 
         return new ConvolutionKernels("libtorch native", string.Create(CultureInfo.InvariantCulture,
-            $"oneDNN (and NNPACK) turned off: its float32 convolutions were wrong on this processor (relative error {error:G3}, {where}); libtorch's own kernels matched float64 to {fallback:G2}"),
+            $"oneDNN (and NNPACK) turned off: its float32 convolutions were wrong on this processor (relative error {error:G3}, {where}{limit}); libtorch's own kernels matched float64 to {fallback:G2}"),
             OneDnnTurnedOff: true);
     }
 
@@ -190,6 +202,14 @@ public static class ConvolutionKernelCheck
             api.Set(context, false);
             api.SetNnpack?.Invoke(context, false);
             return !api.Get(context);
+        }
+
+        public static void TryDisableNnpack()
+        {
+            if (TryBind(out Api? api))
+            {
+                api.SetNnpack?.Invoke(api.Context(), false);
+            }
         }
 
         private static bool TryBind([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Api? api)

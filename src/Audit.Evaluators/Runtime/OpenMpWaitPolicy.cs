@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Audit.Evaluators.Runtime;
 
 /// <summary>
@@ -31,39 +29,8 @@ public static class OpenMpWaitPolicy
             return chosen;
         }
 
-        if (!OperatingSystem.IsLinux())
-        {
-            // Only the Linux build (libgomp) is measured; elsewhere libtorch's runtime keeps its default.
-            return Unset;
-        }
-
-        try
-        {
-            // overwrite = 0: a value set between the check above and here (nothing should) still wins.
-            if (SetEnvironment(Utf8z(Variable), Utf8z("PASSIVE"), 0) != 0)
-            {
-                return Unset;
-            }
-        }
-        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
-        {
-            // Not glibc (musl has no libc.so.6): libgomp keeps its default.
-            return Unset;
-        }
-
-        // Keep .NET's view in step, so child processes started through ProcessStartInfo inherit it too (their
-        // environment is built from the managed copy).
-        Environment.SetEnvironmentVariable(Variable, "PASSIVE");
-        return "PASSIVE";
+        // overwrite = false: a value set between the check above and here (nothing should) still wins. Only the Linux
+        // build (libgomp) is measured; elsewhere, or without glibc, libtorch's runtime keeps its default.
+        return NativeEnvironment.TrySet(Variable, "PASSIVE", overwrite: false) ? "PASSIVE" : Unset;
     }
-
-    private static byte[] Utf8z(string text) => [.. System.Text.Encoding.UTF8.GetBytes(text), 0];
-
-    // DllImport with byte arrays, not LibraryImport with strings: blittable, so no unsafe code is needed. glibc's
-    // soname, as NativeHeap's.
-#pragma warning disable SYSLIB1054
-    [DllImport("libc.so.6", EntryPoint = "setenv")]
-    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-    private static extern int SetEnvironment(byte[] name, byte[] value, int overwrite);
-#pragma warning restore SYSLIB1054
 }

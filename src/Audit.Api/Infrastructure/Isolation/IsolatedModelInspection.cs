@@ -30,27 +30,7 @@ public sealed class IsolatedModelInspection
         ModelInventory parsed = ModelInspector.Inspect(path);
         OnnxStructureCheck.Check(path);
 
-        string assembly = typeof(IsolatedModelInspection).Assembly.Location;
-        var start = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        // Under `dotnet Audit.Api.dll` (and test hosts) the process path is the dotnet host; from an apphost it is
-        // the program itself, which takes the arguments directly.
-        if (Path.GetFileNameWithoutExtension(start.FileName) == "dotnet")
-        {
-            start.ArgumentList.Add(assembly);
-        }
-        else if (!string.Equals(Path.GetFileNameWithoutExtension(start.FileName), Path.GetFileNameWithoutExtension(assembly), StringComparison.Ordinal))
-        {
-            start.FileName = "dotnet";
-            start.ArgumentList.Add(assembly);
-        }
-
-        start.ArgumentList.Add(ChildArgument);
-        start.ArgumentList.Add(path);
+        ProcessStartInfo start = SameProgram.StartInfo(ChildArgument, path);
         // One forward pass of batch 2 gains nothing from libtorch's intra-op threads, whose OpenMP workers spin while
         // they wait: with the default (one per core) a quarter of the child's CPU time went to spinning (perf, a 2-core
         // machine), and on a larger host more cores would spin, away from the audits running beside it. One thread cut

@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using Audit.Evaluators.Runtime;
+
+namespace Audit.Api.Infrastructure.Isolation;
+
+/// <summary>
+/// The hosts' start-up choice of oneDNN's instruction set (<see cref="OneDnnInstructionSet"/>): runs the convolution
+/// check in child processes of this same program, each under one limit, and sets the first limit that passes before
+/// anything in this process loads libtorch. About a second per child (libtorch's load and the check); one child where
+/// oneDNN's default is right, three on the AMD EPYC where only its AVX kernels are (docs/operations.md).
+/// </summary>
+public static class OneDnnInstructionSetSelection
+{
+    /// <summary>The argument that turns this program into a check child (<see cref="OneDnnInstructionSet.RunCheckChild"/>).</summary>
+    public const string ChildArgument = "--audit-check-convolutions";
+
+    // The check itself takes milliseconds after libtorch loads (about a second); this only bounds a child that hangs.
+    private static readonly TimeSpan ChildTimeout = TimeSpan.FromSeconds(60);
+
+    // One choice per process, as oneDNN reads its limit once per process: test hosts start the program many times in
+    // one process, and only the first start can still choose.
+    private static readonly Lazy<OneDnnInstructionSetChoice> Chosen = new(ChooseOnce, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>
+    /// Chooses (the first call) and returns the limit this process runs with. Call at the top of a host's entry point,
+    /// after <see cref="OpenMpWaitPolicy.PreferPassive"/> and before anything touches TorchSharp.
+    /// </summary>
+    public static OneDnnInstructionSetChoice BeforeLibTorchLoads() => Chosen.Value;
+
+    private static OneDnnInstructionSetChoice ChooseOnce()
+    {
+        if (OneDnnInstructionSet.OperatorChoice() is { } chosenByOperator)
+        {
+            return chosenByOperator;
+        }
+
+        if (Environment.GetEnvironmentVariable(OneDnnInstructionSet.CheckChildMarker) is { Length: > 0 })
+        {
+            return new OneDnnInstructionSetChoice(null, "not chosen: this process is itself a convolution-check child");
+        }
+
+        if (!OperatingSystem.IsLinux())
+        {
+            // The limit is set through glibc's setenv; only the Linux build is measured.
+            return new OneDnnInstructionSetChoice(null, "not chosen: only done on Linux; the service's own check decides");
+        }
+
+        if (OneDnnInstructionSet.LibTorchLoaded())
+        {
+            return new OneDnnInstructionSetChoice(null, "not chosen: libtorch was loaded before the host could choose; the service's own check decides");
+        }
+
+        OneDnnInstructionSetChoice choice = OneDnnInstructionSet.Choose(RunCheck);
+        return choice.Limit is { } limit && !OneDnnInstructionSet.Apply(limit)
+            ? new OneDnnInstructionSetChoice(null, $"{choice.Reason}, but the limit could not be set; the service's own check decides")
+            : choice;
+    }
+
+    private static ConvolutionCheckOutcome RunCheck(string? limit)
+    {
+        ProcessStartInfo start = SameProgram.StartInfo(ChildArgument);
+        start.Environment.Remove(OneDnnInstructionSet.Variable);
+        start.Environment.Remove(OneDnnInstructionSet.LegacyVariable);
+        if (limit is not null)
+        {
+            start.Environment[OneDnnInstructionSet.Variable] = limit;
+        }
+
+        start.Environment[OneDnnInstructionSet.CheckChildMarker] = "1";
+        try
+        {
+            using Process child = Process.Start(start) ?? throw new InvalidOperationException("no process");
+            // Drained as they come: libtorch's warnings on stderr must never fill the pipe and stall the child.
+            Task<string> output = child.StandardOutput.ReadToEndAsync();
+            Task<string> errors = child.StandardError.ReadToEndAsync();
+            if (!child.WaitForExit(ChildTimeout))
+            {
+                child.Kill(entireProcessTree: true);
+                return ConvolutionCheckOutcome.DidNotRun;
+            }
+
+            Task.WaitAll(output, errors);
+            return OneDnnInstructionSet.OutcomeOf(child.ExitCode);
+        }
+#pragma warning disable CA1031 // A check that cannot run leaves the choice to the in-process check; the host must still start.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return ConvolutionCheckOutcome.DidNotRun;
+        }
+    }
+}
