@@ -115,7 +115,9 @@ internal static class ForeignZoo
     /// fitted number as it is. Refuses when recomputing from the recorded (rounded) features would give any audit
     /// another verdict than the service gave it under the same fit: then the stated rates would not be the audits'.
     /// </summary>
-    public static int Remeasure(string modelPath, string resultsPath)
+    /// <paramref name="seenWhenChosen"/>: how many of the first audits had been read when the fit was chosen (null:
+    /// the model file's count); the rates on the audits after them are written apart.
+    public static int Remeasure(string modelPath, string resultsPath, int? seenWhenChosen = null)
     {
         TrojanLikelihoodModel model = ZooFit.Load(modelPath);
         IReadOnlyList<ForeignAudit> audits = Read(resultsPath);
@@ -129,12 +131,25 @@ internal static class ForeignZoo
         }
 
         LikelihoodTestRates rates = Measure(model, audits);
+        int? seen = seenWhenChosen ?? model.ForeignSeenWhenChosen;
+        if (seen is < 0 || seen > audits.Count)
+        {
+            Console.Error.WriteLine($"--seen-when-chosen {seen}: the file holds {audits.Count} audits; not written.");
+            return 1;
+        }
+
+        LikelihoodTestRates? unseen = seen is { } n ? Measure(model, [.. audits.Skip(n)]) : null;
         Console.WriteLine($"was: {JsonSerializer.Serialize(model.ForeignTest, TrojanLikelihoodModel.JsonOptions)}");
         string measured = ZooFit.UtcMinute() + string.Create(
             CultureInfo.InvariantCulture,
-            $" by tools/Audit.ModelZoo remeasure --foreign {resultsPath} ({rates.Clean} clean, {rates.Backdoored} backdoored models trained outside the project)");
-        File.WriteAllText(modelPath, (model with { ForeignTest = rates, ForeignTestMeasured = measured }).FileText());
+            $" by tools/Audit.ModelZoo remeasure --foreign {resultsPath} ({rates.Clean} clean, {rates.Backdoored} backdoored models trained outside the project{(seen is { } k ? $"; the first {k} audits had been read when the fit was chosen, the other {audits.Count - k} were read after" : "")})");
+        File.WriteAllText(modelPath, (model with { ForeignTest = rates, ForeignTestMeasured = measured, ForeignSeenWhenChosen = seen, ForeignUnseenTest = unseen }).FileText());
         Console.WriteLine($"wrote {modelPath}: {JsonSerializer.Serialize(rates, TrojanLikelihoodModel.JsonOptions)}");
+        if (unseen is not null)
+        {
+            Console.WriteLine($"read only after the fit was chosen (audits {seen + 1}–{audits.Count}): {JsonSerializer.Serialize(unseen, TrojanLikelihoodModel.JsonOptions)}");
+        }
+
         return 0;
     }
 }

@@ -61,7 +61,7 @@ switch (options.Command)
         // With --catalog many-class, the 43-class slice's rates, written beside the ten-class ones.
         // With --foreign FILE, the rates on models trained outside the project, from their recorded audits.
         return options.Foreign is { } foreign
-            ? ForeignZoo.Remeasure(options.Output ?? ZooFit.DefaultOutput, foreign)
+            ? ForeignZoo.Remeasure(options.Output ?? ZooFit.DefaultOutput, foreign, options.SeenWhenChosen)
             : new ZooFit(options.Cache, options.Output).Remeasure(options.ManyClasses);
     case "detector-rates":
         // Each detector alone on the held-out splits, written where the service embeds it for the report's limitations.
@@ -99,7 +99,7 @@ switch (options.Command)
         {
             Audit.Evaluators.Runtime.ConvolutionKernels kernels = Audit.Evaluators.Runtime.ConvolutionKernelCheck.EnsureVerified();
             Console.WriteLine($"{kernels.Kernels}: {kernels.Detail}");
-            return kernels.OneDnnTurnedOff ? 3 : 0;
+            return Audit.Evaluators.Runtime.OneDnnInstructionSet.ExitCodeOf(kernels);
         }
         catch (InvalidOperationException e)
         {
@@ -132,6 +132,12 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
 
     /// <summary>remeasure --foreign: the foreign zoo's recorded audits (benchmarks/foreign-zoo/results.jsonl).</summary>
     public string? Foreign { get; init; }
+
+    /// <summary>
+    /// remeasure --foreign FILE --seen-when-chosen N: the first N audits of FILE had been read when the fit was chosen
+    /// (null: keep what the model file says).
+    /// </summary>
+    public int? SeenWhenChosen { get; init; }
 
     /// <summary>report --docs: replace the generated section of this Markdown file.</summary>
     public string? Docs { get; init; }
@@ -168,7 +174,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
         usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|detector-rates|features|report|kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
                               [--add-probe PROBE] [--probes A,B,..] [--features A,B,..] [--docs FILE]
-                              [--catalog ten-class|many-class] [--foreign FILE]
+                              [--catalog ten-class|many-class] [--foreign FILE [--seen-when-chosen N]]
           list      the recipes (split, name, trigger, hash); without --sizes the ten-class catalog ends each split
                     with the clean recipes its earlier sizes retired (surveyed before, they count in fit and rates)
           generate  train the recipes not yet in the cache (DIR/models)
@@ -184,7 +190,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     surveyed test split; the fitted numbers are left as they are; with --catalog many-class, the
                     43-class slice's test rates, written beside the ten-class ones (manyClassTest); with --foreign
                     FILE (benchmarks/foreign-zoo/results.jsonl), the rates on models trained outside the project,
-                    recomputed from their recorded audits (foreignTest)
+                    recomputed from their recorded audits (foreignTest); --seen-when-chosen N says the first N
+                    audits of FILE had been read when the fit was chosen, and the rates on the others are written
+                    apart (foreignUnseenTest; without it the model file's count is kept)
           detector-rates  each detector alone at its default threshold on the surveyed calibration and test
                     splits (held out from every detector's tuning); writes --output (default
                     src/Audit.Evaluators/Probes/Trojans/DetectorHeldOutRates.json, quoted by the report) and prints it
@@ -213,6 +221,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
         string? split = null, output = null, addProbe = null, docs = null, catalog = null, foreign = null, selectBy = null;
         IReadOnlyList<string>? features = null, probes = null;
         int limit = int.MaxValue, skip = 0, seed = 20240613;
+        int? seenWhenChosen = null;
         IReadOnlyList<SplitSize>? sizes = null;
         for (int i = 1; i < args.Length; i++)
         {
@@ -233,6 +242,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                 case "--catalog": catalog = value; i++; break;
                 case "--foreign": foreign = value; i++; break;
                 case "--select-by": selectBy = value; i++; break;
+                case "--seen-when-chosen": seenWhenChosen = int.Parse(value, CultureInfo.InvariantCulture); i++; break;
                 default: return null;
             }
         }
@@ -254,7 +264,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
             output,
             sizes ?? (manyClasses ? ZooCatalog.ManyClassSizes : ZooCatalog.DefaultSizes))
         {
-            AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip, ManyClasses = manyClasses, Foreign = foreign, SelectBy = selectBy,
+            AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip, ManyClasses = manyClasses, Foreign = foreign, SelectBy = selectBy, SeenWhenChosen = seenWhenChosen,
             KeepsRetiredRecipes = sizes is null && !manyClasses,
         };
     }

@@ -85,7 +85,9 @@ public sealed class ReportModelBuilderTests
                        "byAttack":[{"attack":"patch","backdoored":6,"detected":5,"rightTarget":5},{"attack":"source-specific","backdoored":4,"detected":1,"rightTarget":1}]},
                      "manyClassTestSplit":{"clean":18,"backdoored":15,"falseFails":1,"misses":3,"auroc":0.9185,"detected":12,"rightTarget":12},
                      "foreignTestSplit":{"clean":56,"backdoored":44,"falseFails":4,"misses":20,"auroc":0.8123,"detected":24,"rightTarget":22,
-                       "byAttack":[{"attack":"sig","backdoored":8,"detected":8,"rightTarget":8},{"attack":"patch-anywhere","backdoored":4,"detected":1,"rightTarget":1}]}}
+                       "byAttack":[{"attack":"sig","backdoored":8,"detected":8,"rightTarget":8},{"attack":"patch-anywhere","backdoored":4,"detected":1,"rightTarget":1}]},
+                     "foreignSeenWhenChosen":72,
+                     "foreignUnseenTestSplit":{"clean":14,"backdoored":14,"falseFails":1,"misses":5,"auroc":0.8520,"detected":9,"rightTarget":8}}
                     """)),
                 new FindingResponse("backdoor", "neural-cleanse", "fail", 1.1, "Class 1 has a small trigger.", JsonNode.Parse("""{"statistic":2.2,"threshold":2}"""), "supporting"),
                 new FindingResponse("strip-control", "strip", "fail", 1.6, "Trigger survives superimposition.", JsonNode.Parse("""{"statistic":0.8,"threshold":0.5}""")),
@@ -110,7 +112,12 @@ public sealed class ReportModelBuilderTests
         Assert.Contains(model.ExecutiveSummary, s => s.Contains("p(trojan) = 0.13 (95% interval 0.11–0.42), against the threshold 0.50", StringComparison.Ordinal)
             && s.Contains("failed 1 of 12 clean models and missed 4 of 10 backdoored ones (AUROC 0.825). Caught by attack: patch 5 of 6, source-specific 1 of 4. A pass is weak evidence against source-specific backdoors.", StringComparison.Ordinal));
         Assert.Contains(model.ExecutiveSummary, s => s.Contains("On 33 held-out 43-class colour models, unlike the ten-class models it was fitted on, it failed 1 of 18 clean and missed 3 of 15 backdoored ones (AUROC 0.919).", StringComparison.Ordinal)
-            && s.EndsWith("On 100 models trained outside the project (other code, architectures and triggers) it failed 4 of 56 clean and missed 20 of 44 backdoored ones (AUROC 0.812).", StringComparison.Ordinal));
+            && s.Contains("On 100 models trained outside the project (other code, architectures and triggers) it failed 4 of 56 clean and missed 20 of 44 backdoored ones (AUROC 0.812).", StringComparison.Ordinal)
+            // Which of those could have shaped the fit, and the rates on the others alone.
+            && s.EndsWith(" 72 of those had been read when this fit was chosen; on the other 28, read only afterwards, it failed 1 of 14 clean and missed 5 of 14 backdoored ones (AUROC 0.852).", StringComparison.Ordinal));
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l == "72 of those 100 models had been read when this fit was chosen, so they may have shaped it. On the other 28, read only after it was chosen, "
+            + "the same threshold failed 1 of 14 clean models and missed 5 of 14 backdoored ones (AUROC 0.852); 8 of 9 detected models were given the right target class.");
+        Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability with { ForeignSeenWhenChosen = null }), l => l.Contains("had been read when this fit was chosen", StringComparison.Ordinal));
         // With the foreign zoo's rates recorded, the report no longer says that no models further from the zoo were measured.
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.StartsWith("On models the project did not train: on 100 classifiers trained with other code (PyTorch)", StringComparison.Ordinal)
             && l.Contains("failed 4 of 56 clean models and missed 20 of 44 backdoored ones (AUROC 0.812); 22 of 24 detected", StringComparison.Ordinal)

@@ -148,6 +148,24 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The embedded fit was chosen after the first 72 foreign audits had been read (the 28 MobileNet-style ones came
+    /// after it; docs/probes.md, "Models the project did not train"), and the rates every finding states on the others
+    /// alone are what those audits give it.
+    /// </summary>
+    [Fact]
+    public void TheEmbeddedModelsStatedUnseenForeignRates_AreWhatTheAuditsReadAfterItWasChosenGiveIt()
+    {
+        TrojanLikelihoodModel model = TrojanLikelihoodModel.Embedded()!;
+        IReadOnlyList<ForeignAudit> audits = ForeignZoo.Read(Path.Combine(RepositoryRoot.Folder, ForeignZoo.CommittedResults));
+
+        Assert.Equal(72, model.ForeignSeenWhenChosen);
+        Assert.Equal(ForeignZoo.Measure(model, [.. audits.Skip(72)]), model.ForeignUnseenTest);
+        // The 28 read afterwards are the MobileNet-style architecture, which none of the first 72 is.
+        Assert.All(audits.Skip(72), a => Assert.Equal("mobile", a.Architecture));
+        Assert.DoesNotContain(audits.Take(72), a => a.Architecture == "mobile");
+    }
+
+    /// <summary>
     /// The foreign zoo's audits cover whole architectures: for every architecture read, every model of the manifest
     /// that counts (clean, or an implant that took) once, and nothing else, all succeeded (no model of an architecture
     /// was picked or dropped by its verdict); and each gets back, from its recorded (rounded) features under the fit it

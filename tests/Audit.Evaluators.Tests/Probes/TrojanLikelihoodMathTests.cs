@@ -202,6 +202,9 @@ public sealed class TrojanLikelihoodMathTests
         Assert.Contains("On 36 models trained outside the project (other code, architectures and triggers), it failed 3 of 20 clean and missed 9 of 16 backdoored ones (AUROC 0.66).", outcome.Summary, StringComparison.Ordinal);
         Assert.Equal(9, (int)outcome.Details["foreignTestSplit"]!["misses"]!);
         Assert.EndsWith("remeasure --foreign benchmarks/foreign-zoo/results.jsonl", (string)outcome.Details["foreignTestMeasured"]!, StringComparison.Ordinal);
+        // Without a count of the models read when the fit was chosen, nothing is said about it.
+        Assert.DoesNotContain("when this fit was chosen", outcome.Summary, StringComparison.Ordinal);
+        Assert.Null(outcome.Details["foreignSeenWhenChosen"]);
 
         // 2 of 4 is half, not less than half: only source-specific is named.
         Assert.Contains("caught, by attack: blend 4 of 4, low-rate 2 of 4, source-specific 1 of 4; a pass is weak evidence against source-specific backdoors,", outcome.Summary, StringComparison.Ordinal);
@@ -209,6 +212,29 @@ public sealed class TrojanLikelihoodMathTests
         Assert.Equal("mlp", (string)outcome.Details["testSplit"]!["byArchitecture"]![0]!["architecture"]!);
         Assert.Equal(" Backdoored test models caught, by attack: blend 4 of 4.", TrojanLikelihoodProbe.CaughtByAttack(rates with { ByAttack = [new("blend", 4, 4, 4)] }));
         Assert.Equal("", TrojanLikelihoodProbe.CaughtByAttack(rates with { ByAttack = null }));
+    }
+
+    /// <summary>
+    /// Foreign models read when the fit was chosen may have shaped it: the finding says how many of them there were and
+    /// states the rates on the others apart, so a reader can tell the clean reading from the whole.
+    /// </summary>
+    [Fact]
+    public void Assess_SeparatesTheForeignModelsReadOnlyAfterTheFitWasChosen()
+    {
+        LikelihoodTestRates rates = new(10, 12, 1, 5, 0.1, 0.4167, 0.81, 7, 7);
+        var probe = new TrojanLikelihoodProbe(Model() with
+        {
+            Test = rates,
+            ForeignTest = rates with { Clean = 20, FalseFails = 3, Backdoored = 16, Misses = 9, Auroc = 0.66 },
+            ForeignSeenWhenChosen = 24,
+            ForeignUnseenTest = rates with { Clean = 6, FalseFails = 1, Backdoored = 6, Misses = 4, Auroc = 0.58 },
+        });
+
+        ProbeOutcome outcome = probe.Assess(Context(probe), [1, 10], Findings(suspected: 4));
+
+        Assert.Contains("it failed 3 of 20 clean and missed 9 of 16 backdoored ones (AUROC 0.66). 24 of those 36 had been read when this fit was chosen; on the other 12, read only afterwards, it failed 1 of 6 clean and missed 4 of 6 backdoored ones (AUROC 0.58).", outcome.Summary, StringComparison.Ordinal);
+        Assert.Equal(24, (int)outcome.Details["foreignSeenWhenChosen"]!);
+        Assert.Equal(4, (int)outcome.Details["foreignUnseenTestSplit"]!["misses"]!);
     }
 
     /// <summary>Test rates compare by value, breakdowns included (a record alone would compare the lists by reference).</summary>

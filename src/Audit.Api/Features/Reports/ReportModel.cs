@@ -82,7 +82,9 @@ public sealed record ReportProbability(
     ReportFittedModel? FittedModel = null,
     string? SuspectedClassFrom = null,
     ReportTestRates? ManyClassTest = null,
-    ReportTestRates? ForeignTest = null);
+    ReportTestRates? ForeignTest = null,
+    int? ForeignSeenWhenChosen = null,
+    ReportTestRates? ForeignUnseenTest = null);
 
 /// <summary>The fitted model a calibrated probability came from: when it was fitted, and the SHA-256 of its file.</summary>
 public sealed record ReportFittedModel(string Generated, string Sha256);

@@ -134,7 +134,9 @@ public static class ReportModelBuilder
             (string?)d["modelGenerated"] is { } generated && (string?)d["modelSha256"] is { } sha256 ? new ReportFittedModel(generated, sha256) : null,
             (string?)d["suspectedClassFrom"],
             TestRates(d["manyClassTestSplit"]),
-            TestRates(d["foreignTestSplit"]));
+            TestRates(d["foreignTestSplit"]),
+            Number(d["foreignSeenWhenChosen"]) is { } seen ? (int)seen : null,
+            TestRates(d["foreignUnseenTestSplit"]));
     }
 
     /// <summary>
@@ -303,6 +305,12 @@ public static class ReportModelBuilder
             text += string.Create(CultureInfo.InvariantCulture,
                 $" On {f.Clean + f.Backdoored} models trained outside the project (other code, architectures and triggers) it failed {f.FalseFails} of {f.Clean} clean " +
                 $"and missed {f.Misses} of {f.Backdoored} backdoored ones (AUROC {f.Auroc:0.000}).");
+            if (p.ForeignSeenWhenChosen is { } seen && p.ForeignUnseenTest is { } u)
+            {
+                text += string.Create(CultureInfo.InvariantCulture,
+                    $" {seen} of those had been read when this fit was chosen; on the other {u.Clean + u.Backdoored}, read only afterwards, it failed {u.FalseFails} of {u.Clean} clean " +
+                    $"and missed {u.Misses} of {u.Backdoored} backdoored ones (AUROC {u.Auroc:0.000}).");
+            }
         }
 
         return text;

@@ -323,6 +323,14 @@ public static class ReportRenderer
                         ? $" A pass is weak evidence against {string.Join(" and ", weakForeign)} backdoors there."
                         : "")
                     : ""));
+            if (p.ForeignSeenWhenChosen is { } seen && p.ForeignUnseenTest is { } u)
+            {
+                // Models read before the fit was chosen may have shaped it: only the others are a clean reading.
+                lines.Add(string.Create(Invariant,
+                    $"{seen} of those {f.Clean + f.Backdoored} models had been read when this fit was chosen, so they may have shaped it. On the other {u.Clean + u.Backdoored}, read only after it was chosen, " +
+                    $"the same threshold failed {u.FalseFails} of {u.Clean} clean models and missed {u.Misses} of {u.Backdoored} backdoored ones (AUROC {u.Auroc:0.000}); " +
+                    $"{u.RightTarget} of {u.Detected} detected models were given the right target class."));
+            }
         }
 
         if (p.SuspectedClass is { } suspected)

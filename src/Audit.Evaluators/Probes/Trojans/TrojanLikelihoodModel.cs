@@ -202,6 +202,9 @@ public sealed record LikelihoodArchitectureRates(string Architecture, int Clean,
 /// <see cref="ForeignTest"/>: the same threshold's rates on models trained outside the project (the foreign zoo:
 /// PyTorch, other architectures, optimisers and trigger placements, audited through the service), the nearest the
 /// project comes to "models it never saw" (<c>remeasure --foreign</c> writes them from the audits' recorded features).
+/// <see cref="ForeignSeenWhenChosen"/>: how many of those audits (the first ones of the file) had been read when this
+/// fit was chosen, so they may have shaped it; <see cref="ForeignUnseenTest"/>: the rates on the others, read only after
+/// it was chosen, the one reading of models it never saw that nothing about the fit was chosen on.
 /// </summary>
 public sealed record TrojanLikelihoodModel(
     string Generated,
@@ -224,9 +227,24 @@ public sealed record TrojanLikelihoodModel(
     LikelihoodTestRates? ManyClassTest = null,
     string? ManyClassTestMeasured = null,
     LikelihoodTestRates? ForeignTest = null,
-    string? ForeignTestMeasured = null)
+    string? ForeignTestMeasured = null,
+    int? ForeignSeenWhenChosen = null,
+    LikelihoodTestRates? ForeignUnseenTest = null)
 {
     private const string ResourceName = "Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.json";
+
+    /// <summary>
+    /// The finding's sentence on the foreign models read only after this fit was chosen (empty when not recorded): the
+    /// foreign rates above include models that shaped the choice, and a reader must be able to tell.
+    /// </summary>
+    public static string UnseenForeignSentence(TrojanLikelihoodModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return model.ForeignSeenWhenChosen is { } seen && model.ForeignUnseenTest is { } u && model.ForeignTest is { } all
+            ? string.Create(CultureInfo.InvariantCulture,
+                $" {seen} of those {all.Clean + all.Backdoored} had been read when this fit was chosen; on the other {u.Clean + u.Backdoored}, read only afterwards, it failed {u.FalseFails} of {u.Clean} clean and missed {u.Misses} of {u.Backdoored} backdoored ones (AUROC {u.Auroc:0.00}).")
+            : "";
+    }
 
     /// <summary>JSON settings of the model file.</summary>
     public static JsonSerializerOptions JsonOptions { get; } = new()

@@ -199,6 +199,12 @@ public sealed class TrojanLikelihoodProbe : IProbe
             details["foreignTestMeasured"] = model.ForeignTestMeasured;
         }
 
+        if (model.ForeignSeenWhenChosen is { } seen && model.ForeignUnseenTest is { } unseen)
+        {
+            details["foreignSeenWhenChosen"] = seen;
+            details["foreignUnseenTestSplit"] = JsonSerializer.SerializeToNode(unseen, TrojanLikelihoodModel.JsonOptions);
+        }
+
         string measured = model.Test is { } t
             ? string.Create(CultureInfo.InvariantCulture, $" On the model zoo's held-out test split the default threshold failed {t.FalseFails} of {t.Clean} clean models and missed {t.Misses} of {t.Backdoored} backdoored ones.") + CaughtByAttack(t)
             : "";
@@ -212,6 +218,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
         {
             measured += string.Create(CultureInfo.InvariantCulture,
                 $" On {f.Clean + f.Backdoored} models trained outside the project (other code, architectures and triggers), it failed {f.FalseFails} of {f.Clean} clean and missed {f.Misses} of {f.Backdoored} backdoored ones (AUROC {f.Auroc:0.00}).");
+            measured += TrojanLikelihoodModel.UnseenForeignSentence(model);
         }
 
         int calibrationModels = model.CalibrationCleanProbabilities.Count + model.CalibrationBackdoored;
