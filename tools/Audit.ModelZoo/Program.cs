@@ -170,6 +170,12 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// </summary>
     public const string SealedCache = "benchmarks/model-zoo-sealed";
 
+    /// <summary>
+    /// The 98 test recipes the split would gain at 180 + 135 (<see cref="ZooCatalog.NextSealedSizes"/>), surveyed and
+    /// committed unread on 2026-12-04 for the next candidate (docs/probes.md, "The next sealed models").
+    /// </summary>
+    public const string NextSealedCache = "benchmarks/model-zoo-sealed-180-135";
+
     public const string Usage = """
         usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|detector-rates|features|report|kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]

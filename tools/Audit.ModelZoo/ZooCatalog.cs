@@ -32,6 +32,15 @@ internal static class ZooCatalog
     ];
 
     /// <summary>
+    /// The size the test split grows to next, 180 + 135: the 98 recipes it would gain over <see cref="DefaultSizes"/>
+    /// were surveyed and committed unread (<c>ZooOptions.NextSealedCache</c>; docs/probes.md, "The next sealed
+    /// models"), so that the next candidate has models nothing has read. When they are read they join the split as the
+    /// earlier sealed ones did, and this becomes the default size.
+    /// </summary>
+    public static IReadOnlyList<SplitSize> NextSealedSizes { get; } =
+        [new(ZooSplits.Design, 60, 60), new(ZooSplits.Calibration, 40, 16), new(ZooSplits.Test, 180, 135)];
+
+    /// <summary>
     /// The ten-class catalog's earlier sizes, oldest first (see <see cref="DefaultSizes"/>). Growing a split retired the
     /// clean recipes its smaller size held after its last backdoored seed (see <see cref="RetiredRecipes"/>).
     /// </summary>

@@ -60,6 +60,25 @@ public sealed class CommittedSurveyTests
         AssertGainedAndJoined(Path.Combine(RepositoryRoot.Folder, ZooOptions.SealedCache), ZooCatalog.EarlierSizes[^1], ZooCatalog.DefaultSizes, 89);
 
     /// <summary>
+    /// The next sealed models (docs/probes.md, "The next sealed models") are every test recipe the catalog would gain
+    /// from today's size to 180 + 135, once, with every detector, and none of them has joined the committed test split:
+    /// they wait unread for the next candidate.
+    /// </summary>
+    [Fact]
+    public void TheNextSealedModels_AreTheTestRecipesGainedOver144And108_AndNoneHasJoinedTheTestSplit()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.NextSealedCache);
+        var today = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(ZooCatalog.NextSealedSizes).Where(r => r.Split == ZooSplits.Test && !today.Contains(r.Name))];
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Test, gained);
+        Assert.Equal(98, gained.Count);
+        Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), ZooSurvey.Read(folder, ZooSplits.Test).Select(r => r.Name).Order(StringComparer.Ordinal));
+        var committed = ZooSurvey.Read(Folder, ZooSplits.Test).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        Assert.DoesNotContain(gained, r => committed.Contains(r.Name));
+    }
+
+    /// <summary>
     /// A set read once apart: its lines are exactly the test recipes <paramref name="larger"/> holds and
     /// <paramref name="smaller"/> did not, <paramref name="count"/> of them, and each is a line of the committed test split.
     /// </summary>
