@@ -184,9 +184,8 @@ public static class ConvolutionKernelCheck
         private const string GlobalContext = "_ZN2at13globalContextEv";
         private const string SetEnabled = "_ZN2at7Context20setUserEnabledMkldnnEb";
         private const string GetEnabled = "_ZNK2at7Context17userEnabledMkldnnEv";
-        // NNPACK is libtorch's other fast-convolution library: without oneDNN, libtorch asks for it on every
-        // convolution and, where the processor lacks what it needs (as on the machine above), warns on stderr each
-        // time. Off too, so that "libtorch native" means libtorch's own kernels, the ones the check measured.
+        // NNPACK is libtorch's other fast-convolution library, which the check does not measure: turned off before
+        // the check, so that "oneDNN" and "libtorch native" mean the kernels the check measured (see Check).
         private const string SetNnpack = "_ZN2at7Context20setUserEnabledNNPACKEb";
 
         public static bool IsEnabled() => TryBind(out Api? api) ? api.Get(api.Context()) : true;
@@ -198,9 +197,9 @@ public static class ConvolutionKernelCheck
                 return false;
             }
 
+            // NNPACK is already off (Check turns it off before measuring).
             IntPtr context = api.Context();
             api.Set(context, false);
-            api.SetNnpack?.Invoke(context, false);
             return !api.Get(context);
         }
 
@@ -237,23 +236,8 @@ public static class ConvolutionKernelCheck
 
         // The copy already mapped into this process (TorchSharp may have loaded it from a folder of its own); a second
         // copy loaded by name would have its own switch and leave the one in use on.
-        private static IEnumerable<string> LoadedLibTorchCpu()
-        {
-            const string Maps = "/proc/self/maps";
-            if (File.Exists(Maps))
-            {
-                foreach (string path in File.ReadLines(Maps)
-                    .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                    .Where(fields => fields.Length >= 6 && Path.GetFileName(fields[5]).StartsWith("libtorch_cpu.", StringComparison.Ordinal))
-                    .Select(fields => fields[5])
-                    .Distinct(StringComparer.Ordinal))
-                {
-                    yield return path;
-                }
-            }
-
-            yield return OperatingSystem.IsMacOS() ? "libtorch_cpu.dylib" : "libtorch_cpu.so";
-        }
+        private static IEnumerable<string> LoadedLibTorchCpu() =>
+            MappedLibTorch.CpuLibraries().Append(OperatingSystem.IsMacOS() ? "libtorch_cpu.dylib" : "libtorch_cpu.so");
 
         private sealed record Api(ContextFunction Context, SetFunction Set, GetFunction Get, SetFunction? SetNnpack);
 

@@ -155,11 +155,7 @@ public static class OneDnnInstructionSet
     /// Whether libtorch is already mapped into this process (read from <c>/proc/self/maps</c>): then oneDNN may have
     /// read its limit already, and setting one now would only mislead.
     /// </summary>
-    public static bool LibTorchLoaded()
-    {
-        const string Maps = "/proc/self/maps";
-        return File.Exists(Maps) && File.ReadLines(Maps).Any(line => line.Contains("/libtorch_cpu.", StringComparison.Ordinal));
-    }
+    public static bool LibTorchLoaded() => MappedLibTorch.CpuLibraries().Any();
 
     /// <summary>The limit oneDNN runs under in this process, as the convolution check reports it; null for none.</summary>
     public static string? CurrentLimit() =>
