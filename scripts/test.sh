@@ -78,17 +78,19 @@ export AUDIT_TROJAN_SLICE=${AUDIT_TROJAN_SLICE:-1}
 logs=$(mktemp -d)
 status=0
 dotnet build Audit.sln -nologo -v q || exit $?
-# libtorch's convolution kernels on this machine (docs/operations.md, "Convolution kernels: the start-up check"): every
-# process that runs models checks them and turns oneDNN off where its gradients are wrong, which is right but made the
-# suite 1.5× slower on such a machine. Where oneDNN's AVX kernels pass the same check, the test processes use those
-# instead; ConvolutionKernelCheckTests still starts one process without the setting, so the fallback is tested there.
+# libtorch's convolution kernels on this machine (docs/operations.md, "Convolution kernels: the start-up check"): the
+# service chooses oneDNN's instruction set at start (default, else AVX2, else AVX: the first that passes the
+# convolution check), but a test process starts many hosts and runs probes outside them, so the suite takes the same
+# choice once here (the zoo tool's choose-kernels, the service's own code) and exports it. Without it every test
+# process would turn oneDNN off where its default kernels are wrong, which is right but made the suite 1.5× slower on
+# such a machine. ConvolutionKernelCheckTests and RealProcessTests still start processes without the setting, so the
+# fallback and the service's own choice are tested there.
 zoo=tests/Audit.Evaluators.Tests/bin/Debug/net10.0/Audit.ModelZoo.dll
 if [ -z "${ONEDNN_MAX_CPU_ISA:-}" ] && [ -f "$zoo" ]; then
-  kernels=0
-  dotnet "$zoo" kernels || kernels=$?
-  if [ "$kernels" -eq 3 ] && ONEDNN_MAX_CPU_ISA=AVX dotnet "$zoo" kernels; then
-    export ONEDNN_MAX_CPU_ISA=AVX
-    echo "oneDNN's default convolution kernels are wrong on this machine; the tests run on its AVX kernels (ONEDNN_MAX_CPU_ISA=AVX), which passed the check"
+  limit=$(dotnet "$zoo" choose-kernels 2>"$logs/kernels.txt") || limit=""
+  if [ -n "$limit" ]; then
+    export ONEDNN_MAX_CPU_ISA=$limit
+    echo "The tests run on oneDNN's $limit kernels (ONEDNN_MAX_CPU_ISA=$limit), as the service would choose here: $(cat "$logs/kernels.txt")"
   fi
 fi
 projects=(tests/Audit.Api.Tests tests/Audit.Evaluators.Tests tests/Audit.Worker.Tests tests/Audit.Cli.Tests tests/Audit.Domain.Tests)

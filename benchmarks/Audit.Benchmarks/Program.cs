@@ -15,6 +15,18 @@ using Tensor = TorchSharp.torch.Tensor;
 // (same weights, same thread count), and forward+backward time per batch. Stopwatch harness: each case is
 // warmed up, then the cases are interleaved over 9 rounds of a fixed wall-clock budget; the median round is reported.
 //   dotnet run -c Release --project benchmarks/Audit.Benchmarks [-- --threads 2 --seconds 1]
+if (args is [Audit.Evaluators.Runtime.OneDnnInstructionSetSelection.ChildArgument])
+{
+    // A child of the start-up choice below: one convolution check under the limit its parent set, then exit.
+    Environment.Exit(Audit.Evaluators.Runtime.OneDnnInstructionSet.RunCheckChild(Console.Out));
+}
+
+// The kernels the service would choose on this processor (docs/operations.md), so the figures measure what an audit
+// here runs; an operator's ONEDNN_MAX_CPU_ISA is kept.
+Audit.Evaluators.Runtime.OneDnnInstructionSetChoice oneDnn =
+    Audit.Evaluators.Runtime.OneDnnInstructionSetSelection.BeforeLibTorchLoads(typeof(TrojanScanBenchmark).Assembly);
+Console.Error.WriteLine($"oneDNN instruction-set limit: {oneDnn.Limit ?? "none"} ({oneDnn.Reason})");
+
 if (args.Contains("--scalar-race"))
 {
     // TorchSharp's temporary scalars against HeldScalars under a collecting thread (docs/benchmarks.md).

@@ -37,7 +37,7 @@ if (args is [IsolatedModelInspection.ChildArgument, _])
     Environment.Exit(IsolatedModelInspection.RunChild(args, TimeProvider.System));
 }
 
-if (args is [OneDnnInstructionSetSelection.ChildArgument])
+if (args is [HostOneDnnInstructionSet.ChildArgument])
 {
     // The convolution check under one oneDNN instruction-set limit, run as a child by the choice below.
     Environment.Exit(Audit.Evaluators.Runtime.OneDnnInstructionSet.RunCheckChild(Console.Out));
@@ -45,7 +45,7 @@ if (args is [OneDnnInstructionSetSelection.ChildArgument])
 
 // oneDNN's instruction set: the most capable one whose convolutions are right here, chosen in child processes before
 // this process loads libtorch (docs/operations.md, "Convolution kernels: the start-up check").
-Audit.Evaluators.Runtime.OneDnnInstructionSetChoice oneDnnInstructionSet = OneDnnInstructionSetSelection.BeforeLibTorchLoads();
+Audit.Evaluators.Runtime.OneDnnInstructionSetChoice oneDnnInstructionSet = HostOneDnnInstructionSet.BeforeLibTorchLoads();
 
 WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
 

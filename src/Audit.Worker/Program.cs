@@ -7,6 +7,6 @@ using Audit.Worker;
 Audit.Evaluators.Runtime.OpenMpWaitPolicy.PreferPassive();
 // oneDNN's instruction set: the most capable one whose convolutions are right here, chosen in child processes (the
 // API's program, which this host carries) before this process loads libtorch (docs/operations.md).
-Audit.Api.Infrastructure.Isolation.OneDnnInstructionSetSelection.BeforeLibTorchLoads();
+Audit.Api.Infrastructure.Isolation.HostOneDnnInstructionSet.BeforeLibTorchLoads();
 using IHost host = WorkerHost.Build(args);
 await WorkerHost.RunAsync(host, CancellationToken.None);

@@ -28,7 +28,7 @@ public static class WorkerHost
         await AuditServices.PrepareAsync(host.Services, cancellationToken);
         AuditOptions options = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AuditOptions>>().Value;
         // Chosen in Program.cs before anything loaded libtorch; a host built another way (tests) gets the same answer.
-        Audit.Evaluators.Runtime.OneDnnInstructionSetChoice oneDnn = Audit.Api.Infrastructure.Isolation.OneDnnInstructionSetSelection.BeforeLibTorchLoads();
+        Audit.Evaluators.Runtime.OneDnnInstructionSetChoice oneDnn = Audit.Api.Infrastructure.Isolation.HostOneDnnInstructionSet.BeforeLibTorchLoads();
         host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Audit.Worker").LogInformation(
             "Audit worker host running {Concurrency} worker(s) on data in {Data}; OMP_WAIT_POLICY {OpenMpWaitPolicy}; oneDNN instruction-set limit: {OneDnnLimit} ({OneDnnReason})",
             options.Worker.Concurrency,

@@ -5,7 +5,7 @@ using Audit.Evaluators.Runtime;
 namespace Audit.Api.Tests;
 
 /// <summary>
-/// The service program's convolution-check mode (<see cref="OneDnnInstructionSetSelection.ChildArgument"/>), which the
+/// The service program's convolution-check mode (<see cref="HostOneDnnInstructionSet.ChildArgument"/>), which the
 /// hosts run in child processes to choose oneDNN's instruction set before libtorch loads. What the service then chose
 /// is asserted on the real process in <see cref="RealProcessTests"/>.
 /// </summary>
@@ -60,8 +60,8 @@ public sealed class OneDnnInstructionSetSelectionTests
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(typeof(OneDnnInstructionSetSelection).Assembly.Location);
-        start.ArgumentList.Add(OneDnnInstructionSetSelection.ChildArgument);
+        start.ArgumentList.Add(typeof(HostOneDnnInstructionSet).Assembly.Location);
+        start.ArgumentList.Add(HostOneDnnInstructionSet.ChildArgument);
         // The test processes may run under a limit (scripts/test.sh): the child gets exactly the one asked for.
         start.Environment.Remove(OneDnnInstructionSet.Variable);
         start.Environment.Remove(OneDnnInstructionSet.LegacyVariable);

@@ -58,6 +58,57 @@ public sealed class ConvolutionKernelCheckTests(ITestOutputHelper output)
     [Fact]
     public async Task AFreshProcessWithoutOneDnnSettings_EndsOnRightKernels()
     {
+        (int exitCode, string verdict, string errors) = await RunZooToolAsync("kernels", limit: null);
+
+        output.WriteLine($"exit {exitCode}: {verdict}");
+        Assert.True(exitCode is 0 or 3, $"exit {exitCode}: {verdict}{errors}");
+        Assert.Contains("matched float64", verdict, StringComparison.Ordinal);
+        Assert.StartsWith(exitCode == 3 ? "libtorch native: oneDNN (and NNPACK) turned off" : "oneDNN:", verdict, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The zoo tool (and so its survey lines, and scripts/test.sh, which exports what it prints) chooses the limit the
+    /// service would: oneDNN's default when its check passes, else the first fallback whose check passes, else none.
+    /// The expectation comes from the plain check under each limit, each in a fresh process.
+    /// </summary>
+    [Fact]
+    public async Task TheZooToolsChoice_IsTheFirstLimitWhoseCheckPasses()
+    {
+        string expected = "";
+        string expectedReason = "failed the convolution check by default and under";
+        foreach (string? limit in (string?[])[null, .. OneDnnInstructionSet.Fallbacks])
+        {
+            (int exitCode, string verdict, _) = await RunZooToolAsync("kernels", limit);
+            output.WriteLine($"{limit ?? "default"}: exit {exitCode}: {verdict}");
+            if (exitCode == 0)
+            {
+                expected = limit ?? "";
+                expectedReason = limit is null ? "oneDNN's default kernels passed" : $"limited to {limit}";
+                break;
+            }
+        }
+
+        (int chooseExit, string chosen, string reason) = await RunZooToolAsync("choose-kernels", limit: null);
+
+        output.WriteLine($"chosen '{chosen}': {reason}");
+        Assert.Equal(0, chooseExit);
+        Assert.Equal(expected, chosen);
+        Assert.Contains(expectedReason, reason, StringComparison.Ordinal);
+    }
+
+    /// <summary>An operator's limit is kept as it is, unchecked, as the service keeps it.</summary>
+    [Fact]
+    public async Task TheZooTool_KeepsAnOperatorsLimit()
+    {
+        (int exitCode, string chosen, string reason) = await RunZooToolAsync("choose-kernels", limit: "AVX2");
+
+        Assert.Equal(0, exitCode);
+        Assert.Equal("AVX2", chosen);
+        Assert.Contains("kept as it is", reason, StringComparison.Ordinal);
+    }
+
+    private static async Task<(int ExitCode, string Output, string Errors)> RunZooToolAsync(string command, string? limit)
+    {
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -65,19 +116,20 @@ public sealed class ConvolutionKernelCheckTests(ITestOutputHelper output)
             UseShellExecute = false,
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Audit.ModelZoo.dll"));
-        start.ArgumentList.Add("kernels");
-        start.Environment.Remove("ONEDNN_MAX_CPU_ISA");
-        start.Environment.Remove("DNNL_MAX_CPU_ISA");
-        using Process process = Process.Start(start)!;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        Task<string> error = process.StandardError.ReadToEndAsync(timeout.Token);
-        string verdict = await process.StandardOutput.ReadToEndAsync(timeout.Token);
-        await process.WaitForExitAsync(timeout.Token);
-        string errors = await error;
+        start.ArgumentList.Add(command);
+        // The test processes may run under a limit (scripts/test.sh): the tool gets exactly the one asked for.
+        start.Environment.Remove(OneDnnInstructionSet.Variable);
+        start.Environment.Remove(OneDnnInstructionSet.LegacyVariable);
+        if (limit is not null)
+        {
+            start.Environment[OneDnnInstructionSet.Variable] = limit;
+        }
 
-        output.WriteLine($"exit {process.ExitCode}: {verdict}");
-        Assert.True(process.ExitCode is 0 or 3, $"exit {process.ExitCode}: {verdict}{errors}");
-        Assert.Contains("matched float64", verdict, StringComparison.Ordinal);
-        Assert.StartsWith(process.ExitCode == 3 ? "libtorch native: oneDNN (and NNPACK) turned off" : "oneDNN:", verdict, StringComparison.Ordinal);
+        using Process process = Process.Start(start)!;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        Task<string> error = process.StandardError.ReadToEndAsync(timeout.Token);
+        string standardOutput = await process.StandardOutput.ReadToEndAsync(timeout.Token);
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, standardOutput.Trim(), (await error).Trim());
     }
 }

@@ -6,6 +6,12 @@ using Audit.ModelZoo;
 // docs/probes.md ("Model zoo") for the commands that produced the published figures.
 // Idle OpenMP workers sleep instead of spinning (two survey processes share the cores); before libtorch loads.
 Audit.Evaluators.Runtime.OpenMpWaitPolicy.PreferPassive();
+if (args is [Audit.Evaluators.Runtime.OneDnnInstructionSetSelection.ChildArgument])
+{
+    // A child of the start-up choice below: one convolution check under the limit its parent set, then exit.
+    return Audit.Evaluators.Runtime.OneDnnInstructionSet.RunCheckChild(Console.Out);
+}
+
 var options = ZooOptions.Parse(args);
 if (options is null)
 {
@@ -26,9 +32,29 @@ IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(options.Sizes, options.Man
     .Skip(options.Skip)
     .Take(options.Limit)
     .ToList();
+if (options.Command is "generate" or "survey")
+{
+    // The kernels the service would choose on this processor (docs/operations.md, "Convolution kernels: the start-up
+    // check"), so the survey's lines describe the arithmetic an audit here runs; an operator's setting is kept.
+    Audit.Evaluators.Runtime.OneDnnInstructionSetChoice chosen =
+        Audit.Evaluators.Runtime.OneDnnInstructionSetSelection.BeforeLibTorchLoads(typeof(ZooOptions).Assembly);
+    Console.Error.WriteLine($"oneDNN instruction-set limit: {chosen.Limit ?? "none"} ({chosen.Reason})");
+}
+
 var trainer = new ZooTrainer(options.Cache);
 switch (options.Command)
 {
+    case "choose-kernels":
+        {
+            // What the service's start-up choice sets on this machine: the limit on stdout (empty for none), the reason
+            // on stderr. scripts/test.sh exports it, so the test processes run the kernels the service would.
+            Audit.Evaluators.Runtime.OneDnnInstructionSetChoice choice =
+                Audit.Evaluators.Runtime.OneDnnInstructionSetSelection.BeforeLibTorchLoads(typeof(ZooOptions).Assembly);
+            Console.WriteLine(choice.Limit ?? "");
+            Console.Error.WriteLine(choice.Reason);
+            return 0;
+        }
+
     case "list":
         foreach (ZooRecipe recipe in recipes)
         {
@@ -177,7 +203,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string NextSealedCache = "benchmarks/model-zoo-sealed-180-135";
 
     public const string Usage = """
-        usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|detector-rates|features|report|kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
+        usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|detector-rates|features|report|kernels|choose-kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
                               [--add-probe PROBE] [--probes A,B,..] [--features A,B,..] [--docs FILE]
                               [--catalog ten-class|many-class] [--foreign FILE [--seen-when-chosen N]]
@@ -212,6 +238,10 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     enter a ten-class fit
           kernels   run the service's convolution-kernel check in a fresh process and print its verdict; exit 0 when
                     oneDNN is kept, 3 when it was turned off (right but slower), 1 when no kernels are right
+                    (under whatever ONEDNN_MAX_CPU_ISA the caller set; it chooses nothing)
+          choose-kernels  the oneDNN instruction-set limit the service would choose at start here (checked in
+                    child processes: default, AVX2, AVX; an operator's ONEDNN_MAX_CPU_ISA is kept): the limit on
+                    stdout, empty for none, the reason on stderr. generate and survey choose the same way first
           --cache DIR: default $AUDIT_ZOO_CACHE, else benchmarks/model-zoo (run from the repository root), whose
                     survey/*.jsonl are committed, so that fit and report need no survey run and survey resumes it
         """;

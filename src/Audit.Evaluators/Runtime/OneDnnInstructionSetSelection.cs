@@ -1,34 +1,35 @@
 using System.Diagnostics;
-using Audit.Evaluators.Runtime;
+using System.Reflection;
 
-namespace Audit.Api.Infrastructure.Isolation;
+namespace Audit.Evaluators.Runtime;
 
 /// <summary>
-/// The hosts' start-up choice of oneDNN's instruction set (<see cref="OneDnnInstructionSet"/>): runs the convolution
-/// check in child processes of this same program, each under one limit, and sets the first limit that passes before
+/// A program's start-up choice of oneDNN's instruction set (<see cref="OneDnnInstructionSet"/>): runs the convolution
+/// check in child processes of the same program, each under one limit, and sets the first limit that passes before
 /// anything in this process loads libtorch. About a second per child (libtorch's load and the check); one child where
-/// oneDNN's default is right, three on the AMD EPYC where only its AVX kernels are (docs/operations.md).
+/// oneDNN's default is right, three on the AMD EPYC where only its AVX kernels are (docs/operations.md). The service's
+/// hosts, the model-zoo tool and the benchmarks all choose this way, so the zoo's survey lines and the benchmark
+/// figures come from the kernels the service itself would run on the same processor.
 /// </summary>
 public static class OneDnnInstructionSetSelection
 {
-    /// <summary>The argument that turns this program into a check child (<see cref="OneDnnInstructionSet.RunCheckChild"/>).</summary>
+    /// <summary>
+    /// The argument that turns a program into a check child: a program that chooses answers it first, with
+    /// <c>Environment.Exit(OneDnnInstructionSet.RunCheckChild(Console.Out))</c>.
+    /// </summary>
     public const string ChildArgument = "--audit-check-convolutions";
 
     // The check itself takes milliseconds after libtorch loads (about a second); this only bounds a child that hangs.
     private static readonly TimeSpan ChildTimeout = TimeSpan.FromSeconds(60);
 
-    // One choice per process, as oneDNN reads its limit once per process: test hosts start the program many times in
-    // one process, and only the first start can still choose.
-    private static readonly Lazy<OneDnnInstructionSetChoice> Chosen = new(ChooseOnce, LazyThreadSafetyMode.ExecutionAndPublication);
-
     /// <summary>
-    /// Chooses (the first call) and returns the limit this process runs with. Call at the top of a host's entry point,
-    /// after <see cref="OpenMpWaitPolicy.PreferPassive"/> and before anything touches TorchSharp.
+    /// Chooses and sets the limit <paramref name="program"/> runs with, by checking it in children of that program.
+    /// Call once, at the top of the program's entry point, after <see cref="OpenMpWaitPolicy.PreferPassive"/> and
+    /// before anything touches TorchSharp: oneDNN reads its limit once per process.
     /// </summary>
-    public static OneDnnInstructionSetChoice BeforeLibTorchLoads() => Chosen.Value;
-
-    private static OneDnnInstructionSetChoice ChooseOnce()
+    public static OneDnnInstructionSetChoice BeforeLibTorchLoads(Assembly program)
     {
+        ArgumentNullException.ThrowIfNull(program);
         if (OneDnnInstructionSet.OperatorChoice() is { } chosenByOperator)
         {
             return chosenByOperator;
@@ -50,15 +51,15 @@ public static class OneDnnInstructionSetSelection
             return new OneDnnInstructionSetChoice(null, "not chosen: libtorch was loaded before the host could choose; the service's own check decides");
         }
 
-        OneDnnInstructionSetChoice choice = OneDnnInstructionSet.Choose(RunCheck);
-        return choice.Limit is { } limit && !OneDnnInstructionSet.Apply(limit)
+        OneDnnInstructionSetChoice choice = OneDnnInstructionSet.Choose(limit => RunCheck(program, limit));
+        return choice.Limit is { } chosen && !OneDnnInstructionSet.Apply(chosen)
             ? new OneDnnInstructionSetChoice(null, $"{choice.Reason}, but the limit could not be set; the service's own check decides")
             : choice;
     }
 
-    private static ConvolutionCheckOutcome RunCheck(string? limit)
+    private static ConvolutionCheckOutcome RunCheck(Assembly program, string? limit)
     {
-        ProcessStartInfo start = SameProgram.StartInfo(ChildArgument);
+        ProcessStartInfo start = ProgramStart.For(program, ChildArgument);
         start.Environment.Remove(OneDnnInstructionSet.Variable);
         start.Environment.Remove(OneDnnInstructionSet.LegacyVariable);
         if (limit is not null)
@@ -82,7 +83,7 @@ public static class OneDnnInstructionSetSelection
             Task.WaitAll(output, errors);
             return OneDnnInstructionSet.OutcomeOf(child.ExitCode);
         }
-#pragma warning disable CA1031 // A check that cannot run leaves the choice to the in-process check; the host must still start.
+#pragma warning disable CA1031 // A check that cannot run leaves the choice to the in-process check; the program must still start.
         catch (Exception)
 #pragma warning restore CA1031
         {
