@@ -10,7 +10,10 @@ From the repository root:
       logNormGap,saliency-persistence.statistic,warp-inversion.statistic,blend-inversion.statistic,logRatioGap
 (the optional third argument: a feature set whose loss to print, here the committed fit's five).
 """
-import csv, json, math, sys
+import csv, json, math, os, sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from zoo_logistic import logistic, sigmoid, standardiser  # noqa: E402
 
 feat_csv, survey = sys.argv[1], sys.argv[2]
 rows = list(csv.DictReader(open(feat_csv)))
@@ -39,43 +42,12 @@ def val(r, k):
     v = r[k]
     return float(v) if v != '' else means[k]
 
-def sigmoid(z):
-    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
-
-def solve(a, b):
-    n = len(b); m = [row[:] + [b[i]] for i, row in enumerate(a)]
-    for c in range(n):
-        p = max(range(c, n), key=lambda i: abs(m[i][c])); m[c], m[p] = m[p], m[c]
-        for i in range(n):
-            if i != c:
-                f = m[i][c] / m[c][c]
-                for j in range(c, n + 1): m[i][j] -= f * m[c][j]
-    return [m[i][n] / m[i][i] for i in range(n)]
-
-def logistic(x, y, ridge=1.0, it=50):
-    d = len(x[0]); beta = [0.0] * (d + 1)
-    for _ in range(it):
-        g = [0.0] * (d + 1); h = [[0.0] * (d + 1) for _ in range(d + 1)]
-        for xi, yi in zip(x, y):
-            xx = xi + [1.0]
-            p = sigmoid(sum(b * v for b, v in zip(beta, xx))); w = max(p * (1 - p), 1e-10)
-            for j in range(d + 1):
-                g[j] += (p - yi) * xx[j]
-                for k in range(d + 1): h[j][k] += w * xx[j] * xx[k]
-        for j in range(d): g[j] += ridge * beta[j]; h[j][j] += ridge
-        s = solve(h, g); beta = [b - v for b, v in zip(beta, s)]
-        if max(abs(v) for v in s) < 1e-10: break
-    return beta
-
 def loo(names):
     x = [[val(r, k) if not k.startswith('x.') else float(r[k]) for k in names] for r in rows]
     tot = 0.0
     for i in range(len(x)):
         tr = [x[j] for j in range(len(x)) if j != i]; ty = [y[j] for j in range(len(x)) if j != i]
-        d = len(names); mu = [sum(t[k] for t in tr) / len(tr) for k in range(d)]
-        sd = [math.sqrt(sum((t[k] - mu[k]) ** 2 for t in tr) / len(tr)) for k in range(d)]
-        sd = [s if s > 1e-9 else 1 for s in sd]
-        z = lambda v: [(v[k] - mu[k]) / sd[k] for k in range(d)]
+        z = standardiser(tr)
         beta = logistic([z(t) for t in tr], ty)
         p = min(max(sigmoid(sum(b * v for b, v in zip(beta, z(x[i]) + [1.0]))), 1e-6), 1 - 1e-6)
         tot -= math.log(p) if y[i] == 1 else math.log(1 - p)

@@ -1,0 +1,48 @@
+"""The model zoo fit's arithmetic for the design-split scripts beside this file (candidate-features.py,
+evidence-ceiling.py): standardised ridge-1 logistic regression by Newton's method, as tools/Audit.ModelZoo ZooFit fits
+it, and the AUROC with ties counted half. Pure Python 3, no packages."""
+import math
+
+
+def sigmoid(z):
+    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+
+
+def solve(a, b):
+    n = len(b); m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    for c in range(n):
+        p = max(range(c, n), key=lambda i: abs(m[i][c])); m[c], m[p] = m[p], m[c]
+        for i in range(n):
+            if i != c:
+                f = m[i][c] / m[c][c]
+                for j in range(c, n + 1): m[i][j] -= f * m[c][j]
+    return [m[i][n] / m[i][i] for i in range(n)]
+
+
+def logistic(x, y, ridge=1.0, it=50):
+    """Coefficients (the intercept last) of a ridge-penalised logistic regression; x is already standardised."""
+    d = len(x[0]); beta = [0.0] * (d + 1)
+    for _ in range(it):
+        g = [0.0] * (d + 1); h = [[0.0] * (d + 1) for _ in range(d + 1)]
+        for xi, yi in zip(x, y):
+            xx = xi + [1.0]
+            p = sigmoid(sum(b * v for b, v in zip(beta, xx))); w = max(p * (1 - p), 1e-10)
+            for j in range(d + 1):
+                g[j] += (p - yi) * xx[j]
+                for k in range(d + 1): h[j][k] += w * xx[j] * xx[k]
+        for j in range(d): g[j] += ridge * beta[j]; h[j][j] += ridge
+        s = solve(h, g); beta = [b - v for b, v in zip(beta, s)]
+        if max(abs(v) for v in s) < 1e-10: break
+    return beta
+
+
+def standardiser(x):
+    """The z-scoring of x's columns (a column that does not vary is left unscaled), as a function of one row."""
+    d = len(x[0]); mu = [sum(t[k] for t in x) / len(x) for k in range(d)]
+    sd = [math.sqrt(sum((t[k] - mu[k]) ** 2 for t in x) / len(x)) for k in range(d)]
+    sd = [s if s > 1e-9 else 1 for s in sd]
+    return lambda v: [(v[k] - mu[k]) / sd[k] for k in range(d)]
+
+
+def auroc(pos, neg):
+    return sum((a > b) + 0.5 * (a == b) for a in pos for b in neg) / (len(pos) * len(neg))
