@@ -46,7 +46,20 @@ public sealed class ProbeCostsTests
 
         double likelihood = weights[probes.IndexOf("trojan-likelihood")];
         Assert.True(likelihood > 10 * weights[probes.IndexOf("neural-cleanse")], $"scan carrier {likelihood} vs Neural Cleanse {weights[probes.IndexOf("neural-cleanse")]}");
-        Assert.InRange(weights[probes.IndexOf("adversarial-sink")], 0.2, likelihood);
+        // The sink's reference walks run inside the scan's waits: once the scan is done, little of the audit is left.
+        Assert.True(likelihood > 0.85, $"scan carrier {likelihood}");
+        Assert.InRange(weights[probes.IndexOf("adversarial-sink")], 0.01, 0.1);
+    }
+
+    [Fact]
+    public void Plan_TheAdversarialSinkWeighsItsWholeCost_WhenNoScanRunsBeforeIt()
+    {
+        Profile alone = ProfileOf(Control("inventory", "model-inventory"), Control("sink", "adversarial-sink"));
+        Profile sinkFirst = ProfileOf(Control("sink", "adversarial-sink"), Control("backdoor", "neural-cleanse"));
+        Profile scanFirst = ProfileOf(Control("backdoor", "neural-cleanse"), Control("sink", "adversarial-sink"));
+
+        Assert.True(ProbeCosts.Plan(alone, _ => true)[1] > 0.9);
+        Assert.True(ProbeCosts.Plan(sinkFirst, _ => true)[0] > 5 * ProbeCosts.Plan(scanFirst, _ => true)[1]);
     }
 
     [Fact]

@@ -343,6 +343,24 @@ public sealed class TrojanLikelihoodMathTests
         };
     }
 
+    /// <summary>
+    /// The detectors' parts of the probe's progress tile [0, 1] in run order, and the first (Neural Cleanse, which runs
+    /// the trigger scan, nearly all of the probe's time) has most of it.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    [InlineData(6)]
+    public void ProgressShares_TileTheProbe_AndTheScanCarrierHasMost(int detectors)
+    {
+        (double From, double Width)[] shares = [.. Enumerable.Range(0, detectors).Select(i => TrojanLikelihoodProbe.ProgressShare(i, detectors))];
+
+        Assert.Equal(0, shares[0].From);
+        Assert.Equal(1, shares[^1].From + shares[^1].Width, 9);
+        Assert.All(shares.Zip(shares[1..]), pair => Assert.Equal(pair.First.From + pair.First.Width, pair.Second.From, 9));
+        Assert.True(shares[0].Width >= 0.9, $"scan carrier {shares[0].Width}");
+    }
+
     private static Dictionary<string, ProbeOutcome> Findings(int suspected) =>
         new[] { "neural-cleanse", "strip", "activation-clustering", "spectral-signatures" }.ToDictionary(
             n => n,

@@ -70,10 +70,11 @@ internal sealed class DistilledReference : IDifferentiableModel
     /// it. Training and the teacher's targets are seeded and run at the scan's intra-op thread count whoever calls them, so
     /// the shared reference is the one each probe would have trained. <paramref name="targets"/> gives the teacher's soft targets (<see cref="TeacherTargets"/>)
     /// when the reference has to be trained; a caller that runs this beside work on the audited model computes them
-    /// beforehand, so training never calls the audited model.
+    /// beforehand, so training never calls the audited model. <paramref name="progress"/> hears the training steps when
+    /// this call is the one that trains.
     /// </summary>
-    public static DistilledReference Shared(ClassifierEvidence evidence, ReferenceSettings settings, Func<Tensor> targets, CancellationToken cancellationToken) =>
-        evidence.Session.GetOrCreate(Key(evidence, settings), () => Train(evidence, settings, targets(), null, cancellationToken));
+    public static DistilledReference Shared(ClassifierEvidence evidence, ReferenceSettings settings, Func<Tensor> targets, CancellationToken cancellationToken, IProgress<double>? progress = null) =>
+        evidence.Session.GetOrCreate(Key(evidence, settings), () => Train(evidence, settings, targets(), progress, cancellationToken));
 
     /// <summary>
     /// The teacher's soft targets at the distillation temperature on every clean input (computed once, before training),

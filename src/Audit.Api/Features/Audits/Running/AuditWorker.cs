@@ -299,8 +299,7 @@ public sealed class AuditWorker : BackgroundService
         HashSet<EvidenceRequirement> available = AvailableEvidence(dataset);
         // Progress advances by each probe's expected cost, not by count: a trigger scan is most of an audit.
         IReadOnlyList<double> weights = ProbeCosts.Plan(profile, c => c.Evidence.All(available.Contains));
-        var fractions = new double[weights.Count];
-        var fractionsGate = new Lock();
+        var done = new WeightedProgress(weights);
 
         // The inspection above is handed on, so the model-inventory probe does not parse the file again. Every probe
         // is started at once and the session schedules them (lane probes on one-thread lanes, see EvaluationSession); the
@@ -318,14 +317,7 @@ public sealed class AuditWorker : BackgroundService
                 int slot = index++;
                 if (control.Evidence.All(available.Contains))
                 {
-                    var reporter = new Progress<double>(p =>
-                    {
-                        lock (fractionsGate)
-                        {
-                            fractions[slot] = Math.Clamp(p, 0, 1);
-                            progress.Value = Math.Min(1, weights.Select((w, i) => w * fractions[i]).Sum());
-                        }
-                    });
+                    var reporter = new Progress<double>(p => progress.Advance(done.Report(slot, p)));
                     runs[slot] = RunProbeAsync(audit, session, control, requirement, reporter, probesCancel.Token);
                 }
             }
@@ -581,10 +573,22 @@ public sealed class AuditWorker : BackgroundService
             _started = started;
         }
 
-        public double Value
+        public double Value => Volatile.Read(ref _value);
+
+        /// <summary>Raises the progress to <paramref name="value"/> unless it is already there: reports race, progress only grows.</summary>
+        public void Advance(double value)
         {
-            get => Volatile.Read(ref _value);
-            set => Volatile.Write(ref _value, value);
+            double seen = Volatile.Read(ref _value);
+            while (value > seen)
+            {
+                double was = Interlocked.CompareExchange(ref _value, value, seen);
+                if (was == seen)
+                {
+                    return;
+                }
+
+                seen = was;
+            }
         }
 
         public string? Step
