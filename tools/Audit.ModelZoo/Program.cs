@@ -202,6 +202,13 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// </summary>
     public const string NextSealedCache = "benchmarks/model-zoo-sealed-180-135";
 
+    /// <summary>
+    /// The design split trained and surveyed again on 2026-12-05 under the oneDNN AVX kernels the service chooses on the
+    /// AMD EPYC, where the committed lines ran on libtorch's own kernels (docs/probes.md, "Under the kernels the service
+    /// now chooses"). A record of how far the kernels move p; nothing is fitted on it.
+    /// </summary>
+    public const string DesignUnderChosenKernelsCache = "benchmarks/model-zoo-design-avx";
+
     public const string Usage = """
         usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|detector-rates|features|report|kernels|choose-kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]

@@ -79,6 +79,32 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The design split surveyed again under the kernels the service chooses (docs/probes.md, "Under the kernels the
+    /// service now chooses"): the same recipes as the committed design split, each once, with every detector, and every
+    /// line's Neural Cleanse finding records that oneDNN ran limited to AVX, where the committed lines record
+    /// libtorch's own kernels.
+    /// </summary>
+    [Fact]
+    public void TheDesignSplitUnderTheChosenKernels_IsTheCommittedDesignSplitsRecipes_OnOneDnnAvx()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.DesignUnderChosenKernelsCache);
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Design, ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Concat(ZooCatalog.RetiredRecipes()));
+        List<SurveyRecord> resurveyed = ZooSurvey.Read(folder, ZooSplits.Design);
+        Assert.Equal(
+            ZooSurvey.Read(Folder, ZooSplits.Design).Select(r => r.Name).Order(StringComparer.Ordinal),
+            resurveyed.Select(r => r.Name).Order(StringComparer.Ordinal));
+        Assert.All(resurveyed, r => Assert.Contains(
+            "limited to the AVX instruction set",
+            r.Probes["neural-cleanse"].Details!["reproducibility"]!["convolutionKernels"]!.GetValue<string>(),
+            StringComparison.Ordinal));
+        Assert.All(ZooSurvey.Read(Folder, ZooSplits.Design), r => Assert.StartsWith(
+            "libtorch native",
+            r.Probes["neural-cleanse"].Details!["reproducibility"]!["convolutionKernels"]!.GetValue<string>(),
+            StringComparison.Ordinal));
+    }
+
+    /// <summary>
     /// A set read once apart: its lines are exactly the test recipes <paramref name="larger"/> holds and
     /// <paramref name="smaller"/> did not, <paramref name="count"/> of them, and each is a line of the committed test split.
     /// </summary>
