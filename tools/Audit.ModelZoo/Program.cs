@@ -32,12 +32,14 @@ IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(options.Sizes, options.Man
     .Skip(options.Skip)
     .Take(options.Limit)
     .ToList();
-if (options.Command is "generate" or "survey")
+// The kernels the service would choose on this processor (docs/operations.md, "Convolution kernels: the start-up
+// check"), so the survey's lines describe the arithmetic an audit here runs; an operator's setting is kept. Only the
+// commands that run models pay for the check children.
+Audit.Evaluators.Runtime.OneDnnInstructionSetChoice? chosen = options.Command is "generate" or "survey" or "choose-kernels"
+    ? Audit.Evaluators.Runtime.OneDnnInstructionSetSelection.BeforeLibTorchLoads(typeof(ZooOptions).Assembly)
+    : null;
+if (chosen is not null && options.Command != "choose-kernels")
 {
-    // The kernels the service would choose on this processor (docs/operations.md, "Convolution kernels: the start-up
-    // check"), so the survey's lines describe the arithmetic an audit here runs; an operator's setting is kept.
-    Audit.Evaluators.Runtime.OneDnnInstructionSetChoice chosen =
-        Audit.Evaluators.Runtime.OneDnnInstructionSetSelection.BeforeLibTorchLoads(typeof(ZooOptions).Assembly);
     Console.Error.WriteLine($"oneDNN instruction-set limit: {chosen.Limit ?? "none"} ({chosen.Reason})");
 }
 
@@ -45,15 +47,11 @@ var trainer = new ZooTrainer(options.Cache);
 switch (options.Command)
 {
     case "choose-kernels":
-        {
-            // What the service's start-up choice sets on this machine: the limit on stdout (empty for none), the reason
-            // on stderr. scripts/test.sh exports it, so the test processes run the kernels the service would.
-            Audit.Evaluators.Runtime.OneDnnInstructionSetChoice choice =
-                Audit.Evaluators.Runtime.OneDnnInstructionSetSelection.BeforeLibTorchLoads(typeof(ZooOptions).Assembly);
-            Console.WriteLine(choice.Limit ?? "");
-            Console.Error.WriteLine(choice.Reason);
-            return 0;
-        }
+        // What the service's start-up choice sets on this machine: the limit on stdout (empty for none), the reason on
+        // stderr. scripts/test.sh exports it, so the test processes run the kernels the service would.
+        Console.WriteLine(chosen!.Limit ?? "");
+        Console.Error.WriteLine(chosen.Reason);
+        return 0;
 
     case "list":
         foreach (ZooRecipe recipe in recipes)
