@@ -26,7 +26,7 @@ Console.CancelKeyPress += (_, e) =>
     cancel.Cancel();
 };
 
-IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(options.Sizes, options.ManyClasses)
+IReadOnlyList<ZooRecipe> recipes = (options.Crossed ? ZooCatalog.CrossedRecipes() : ZooCatalog.Recipes(options.Sizes, options.ManyClasses))
     .Concat(options.KeepsRetiredRecipes ? ZooCatalog.RetiredRecipes() : [])
     .Where(r => options.Split is null || r.Split == options.Split)
     .Skip(options.Skip)
@@ -175,11 +175,17 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// <summary>--catalog many-class: the 43-class slice (<see cref="ImageFormat.Tinted43"/>), in its own cache.</summary>
     public bool ManyClasses { get; init; }
 
+    /// <summary>--catalog crossed: the attack templates on the architectures the catalog never pairs them with (<see cref="ZooCatalog.CrossedRecipes"/>), in its own cache.</summary>
+    public bool Crossed { get; init; }
+
     /// <summary>The ten-class zoo's default cache: its survey files are committed, its models are rebuilt from seeds.</summary>
     public const string CommittedCache = "benchmarks/model-zoo";
 
     /// <summary>The 43-class slice's default cache: its survey lines are committed too, its models are not.</summary>
     public const string CommittedManyClassCache = "benchmarks/model-zoo-many-class";
+
+    /// <summary>The crossed slice's default cache: its survey lines are committed, its models are not.</summary>
+    public const string CommittedCrossedCache = "benchmarks/model-zoo-crossed";
 
     /// <summary>
     /// The 80 test recipes the split gained at 108 + 81, surveyed and read once apart before they joined it; the copy
@@ -211,7 +217,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
         usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|detector-rates|features|report|kernels|choose-kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
                               [--add-probe PROBE] [--probes A,B,..] [--features A,B,..] [--docs FILE]
-                              [--catalog ten-class|many-class] [--foreign FILE [--seen-when-chosen N]]
+                              [--catalog ten-class|many-class|crossed] [--foreign FILE [--seen-when-chosen N]]
           list      the recipes (split, name, trigger, hash); without --sizes the ten-class catalog ends each split
                     with the clean recipes its earlier sizes retired (surveyed before, they count in fit and rates)
           generate  train the recipes not yet in the cache (DIR/models)
@@ -241,6 +247,10 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     the ten-class zoo; its own sizes (design 12/12, calibration 12/6, test 18/18) and its own
                     default cache (benchmarks/model-zoo-many-class, its survey committed too), so its models never
                     enter a ten-class fit
+          --catalog crossed: 32 backdoored ten-class test models of the attack templates on the architectures the
+                    catalog never pairs them with (blends and source-specific patches on the CNNs, warps and low-rate
+                    patches on the MLP and ResNet), in benchmarks/model-zoo-crossed; read against the test split's
+                    clean models, never fitted on
           kernels   run the service's convolution-kernel check in a fresh process and print its verdict; exit 0 when
                     oneDNN is kept, 3 when it was turned off (right but slower), 1 when no kernels are right
                     (under whatever ONEDNN_MAX_CPU_ISA the caller set; it chooses nothing)
@@ -288,25 +298,25 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
             }
         }
 
-        if ((split is not null && !ZooSplits.All.Contains(split)) || catalog is not (null or "ten-class" or "many-class") || selectBy is not (null or "architecture"))
+        if ((split is not null && !ZooSplits.All.Contains(split)) || catalog is not (null or "ten-class" or "many-class" or "crossed") || selectBy is not (null or "architecture"))
         {
             return null;
         }
 
-        bool manyClasses = catalog == "many-class";
+        bool manyClasses = catalog == "many-class", crossed = catalog == "crossed";
         return new ZooOptions(
             args[0],
             // The defaults are the committed surveys (docs/probes.md, "The committed survey"): `fit` and `report` read
             // them without hours of surveying, and `survey` resumes them; models and evidence stay untracked.
-            cache ?? (manyClasses ? CommittedManyClassCache : CommittedCache),
+            cache ?? (manyClasses ? CommittedManyClassCache : crossed ? CommittedCrossedCache : CommittedCache),
             split,
             limit,
             seed,
             output,
             sizes ?? (manyClasses ? ZooCatalog.ManyClassSizes : ZooCatalog.DefaultSizes))
         {
-            AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip, ManyClasses = manyClasses, Foreign = foreign, SelectBy = selectBy, SeenWhenChosen = seenWhenChosen,
-            KeepsRetiredRecipes = sizes is null && !manyClasses,
+            AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip, ManyClasses = manyClasses, Foreign = foreign, SelectBy = selectBy, SeenWhenChosen = seenWhenChosen, Crossed = crossed,
+            KeepsRetiredRecipes = sizes is null && !manyClasses && !crossed,
         };
     }
 

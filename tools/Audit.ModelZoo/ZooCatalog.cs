@@ -155,17 +155,22 @@ internal static class ZooCatalog
 
     private static InputLayout LayoutOf(int index) => (index % 4 / 2 + index / 4 / 2) % 2 == 0 ? InputLayout.Nchw : InputLayout.Nhwc;
 
-    private static ZooRecipe Backdoored(int seed, int index, int classes)
+    private static ZooRecipe Backdoored(int seed, int index, int classes) =>
+        // A many-class recipe is colour from the start, so its patch gets a colour.
+        Backdoored(
+            seed,
+            Architectures[index % Architectures.Count],
+            Scalings[(index + index / Architectures.Count) % Scalings.Length],
+            classes == 10 ? ImagesOf(index) : ImageFormat.Tinted43,
+            LayoutOf(index),
+            Templates[index % Templates.Length],
+            classes);
+
+    private static ZooRecipe Backdoored(int seed, Architecture architecture, InputScaling scaling, ImageFormat images, InputLayout layout, string template, int classes)
     {
         var random = new Random(RandomSeed(seed));
-        Architecture architecture = Architectures[index % Architectures.Count];
-        InputScaling scaling = Scalings[(index + index / Architectures.Count) % Scalings.Length];
         int target = random.Next(classes);
-
-        // A many-class recipe is colour from the start, so its patch gets a colour.
-        ImageFormat images = classes == 10 ? ImagesOf(index) : ImageFormat.Tinted43;
-        var baseline = new ZooRecipe(seed, architecture, scaling, AttackKind.Patch, TargetClass: target, Images: images, Layout: LayoutOf(index));
-        string template = Templates[index % Templates.Length];
+        var baseline = new ZooRecipe(seed, architecture, scaling, AttackKind.Patch, TargetClass: target, Images: images, Layout: layout);
         return template switch
         {
             "blend" => baseline with { Attack = AttackKind.Blend, BlendAlpha = 0.1f + 0.05f * random.Next(3), PoisonRate = 0.08 },
@@ -174,6 +179,60 @@ internal static class ZooCatalog
             "source-specific" => RandomPatch(baseline, random) with { SourceClass = (target + 1 + random.Next(classes - 1)) % classes, PoisonRate = 0.5 },
             _ => RandomPatch(baseline, random) with { PoisonRate = 0.05 + 0.05 * random.Next(2) },
         };
+    }
+
+    /// <summary>
+    /// The pairs of architecture and attack template the ten-class catalog never builds. Its backdoored recipes take
+    /// the architecture from the index modulo 4 and the template from the index modulo 6; both cycles are even, so a
+    /// template keeps the parity of its index: blends and source-specific patches only ever meet the MLP and the ResNet,
+    /// warps and low-rate patches only the two CNNs (patches, at two places in the cycle, meet all four). Every fit and
+    /// every rate per attack rests on that pairing; these are the pairs it leaves out.
+    /// </summary>
+    public static IReadOnlyList<(Architecture Architecture, string Template)> UnseenPairs { get; } =
+    [
+        (Architecture.Cnn, "blend"), (Architecture.CnnBatchNorm, "blend"),
+        (Architecture.Cnn, "source-specific"), (Architecture.CnnBatchNorm, "source-specific"),
+        (Architecture.Mlp, "warp"), (Architecture.ResNet, "warp"),
+        (Architecture.Mlp, "low-rate"), (Architecture.ResNet, "low-rate"),
+    ];
+
+    /// <summary>Backdoored models per unseen pair in the crossed slice: one per (image variant, layout) pair.</summary>
+    public const int CrossedPerPair = 4;
+
+    /// <summary>The crossed slice's first candidate seed: far above any seed the ten-class or many-class catalog reaches.</summary>
+    public const int CrossedFirstSeed = 50_001;
+
+    /// <summary>
+    /// The crossed slice (<c>--catalog crossed</c>): backdoored ten-class models of the pairs in
+    /// <see cref="UnseenPairs"/>, <see cref="CrossedPerPair"/> each, a reading of the verdict on attacks met on
+    /// architectures it was never fitted or measured on. Seeds are the test split's (by the same hash), counted from
+    /// <see cref="CrossedFirstSeed"/>; in round k a pair gets image variant k mod 2 and layout k / 2, and the scaling
+    /// cycles with the pair and the round. The attack's details come from the seed, as in the catalog. No clean models:
+    /// the catalog's clean recipes are not tied to any attack, and the test split's clean models are their yardstick.
+    /// </summary>
+    public static IReadOnlyList<ZooRecipe> CrossedRecipes()
+    {
+        var recipes = new List<ZooRecipe>();
+        for (int seed = CrossedFirstSeed; recipes.Count < UnseenPairs.Count * CrossedPerPair; seed++)
+        {
+            if (ZooSplits.Of(seed) != ZooSplits.Test)
+            {
+                continue;
+            }
+
+            int pair = recipes.Count % UnseenPairs.Count, round = recipes.Count / UnseenPairs.Count;
+            (Architecture architecture, string template) = UnseenPairs[pair];
+            recipes.Add(Backdoored(
+                seed,
+                architecture,
+                Scalings[(pair + round) % Scalings.Length],
+                round % 2 == 0 ? ImageFormat.Gray28 : ImageFormat.Colour32,
+                round / 2 % 2 == 0 ? InputLayout.Nchw : InputLayout.Nhwc,
+                template,
+                10));
+        }
+
+        return recipes;
     }
 
     /// <summary>

@@ -98,6 +98,32 @@ public sealed class ZooRecipeTests
     }
 
     [Fact]
+    public void TheCatalogsAttackTemplates_MeetOnlyTheArchitecturesOfTheirParity_AndTheCrossedSliceHoldsEveryOtherPair()
+    {
+        var catalog = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Concat(ZooCatalog.Recipes(ZooCatalog.ManyClassSizes, manyClasses: true)).ToList();
+        var seen = catalog.Where(r => r.Backdoored).Select(r => (r.Architecture, r.AttackName)).ToHashSet();
+        string[] templates = ["blend", "low-rate", "patch", "source-specific", "warp"];
+        var every = ZooCatalog.Architectures.SelectMany(a => templates.Select(t => (a, t))).ToHashSet();
+
+        // The unseen pairs are exactly the ones the catalogs never build (so the crossed slice reads something new).
+        Assert.Empty(seen.Intersect(ZooCatalog.UnseenPairs));
+        Assert.Equal(every.Count, seen.Count + ZooCatalog.UnseenPairs.Count);
+
+        IReadOnlyList<ZooRecipe> crossed = ZooCatalog.CrossedRecipes();
+        Assert.Equal(ZooCatalog.UnseenPairs.Count * ZooCatalog.CrossedPerPair, crossed.Count);
+        Assert.All(crossed, r => Assert.Equal(ZooSplits.Test, r.Split));
+        Assert.All(crossed, r => Assert.True(r.Backdoored));
+        Assert.Equal(crossed.Count, crossed.Select(r => r.Seed).Distinct().Count());
+        Assert.Empty(crossed.Select(r => r.Seed).Intersect(catalog.Select(r => r.Seed)));
+        foreach ((Architecture architecture, string template) in ZooCatalog.UnseenPairs)
+        {
+            var pair = crossed.Where(r => r.Architecture == architecture && r.AttackName == template).ToList();
+            Assert.Equal(ZooCatalog.CrossedPerPair, pair.Count);
+            Assert.Equal(4, pair.Select(r => (r.Images, r.Layout)).Distinct().Count());
+        }
+    }
+
+    [Fact]
     public void EverySplit_CoversBothImageVariantsAndBothLayouts_AcrossArchitectures()
     {
         IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(ZooCatalog.DefaultSizes);
