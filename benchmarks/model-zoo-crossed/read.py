@@ -54,6 +54,25 @@ def auroc(pos, neg):
     return sum(1 if p > n else 0.5 if p == n else 0 for p in pos for n in neg) / (len(pos) * len(neg))
 
 
+def table(records, key, title, v, clean):
+    print(f"| {title} | implants that took | failed (right target) | AUROC p vs clean | p of each | not counted (attack success) |")
+    print("|---|---|---|---|---|---|")
+    groups = {}
+    for r in records:
+        groups.setdefault(key(r), []).append(r)
+    totals = [0, 0, 0]
+    for name, rs in groups.items():
+        took = [r for r in rs if r.get("implanted")]
+        failed = [r for r in took if v[r["name"]][2]]
+        right = [r for r in failed if v[r["name"]][1] == r["recipe"]["targetClass"]]
+        ps = [v[r["name"]][0] for r in took]
+        left = [f"{r['name']} ({r['attackSuccessRate']:.0%})" for r in rs if not r.get("implanted")]
+        totals[0] += len(took); totals[1] += len(failed); totals[2] += len(right)
+        print(f"| {name} | {len(took)}/{len(rs)} | {len(failed)} ({len(right)}) | {auroc(ps, clean):.3f} | {', '.join(f'{p:.2f}' for p in ps)} | {'; '.join(left) or '–'} |")
+    all_p = [v[r["name"]][0] for r in records if r.get("implanted")]
+    print(f"| **all {len(records)}** | {totals[0]} | {totals[1]} ({totals[2]}) | {auroc(all_p, clean):.3f} | | |")
+
+
 def main():
     crossed, committed = lines(sys.argv[1] if len(sys.argv) > 1 else CROSSED), lines(COMMITTED)
     seed = crossed[0]["auditSeed"]
@@ -63,22 +82,12 @@ def main():
     clean_failed = sum(v[r["name"]][2] for r in committed if family(r["recipe"]) == "clean" and r["name"] in v)
     print(f"yardstick: {len(clean)} clean models of the committed test split, {clean_failed} failed")
     print()
-    print("| pair (architecture, attack) | implants that took | failed (right target) | AUROC p vs clean | p of each | not counted (attack success) |")
-    print("|---|---|---|---|---|---|")
-    pairs = {}
-    for r in crossed:
-        pairs.setdefault((r["recipe"]["architecture"], family(r["recipe"])), []).append(r)
-    totals = [0, 0, 0]
-    for (arch, fam), rs in pairs.items():
-        took = [r for r in rs if r.get("implanted")]
-        failed = [r for r in took if v[r["name"]][2]]
-        right = [r for r in failed if v[r["name"]][1] == r["recipe"]["targetClass"]]
-        ps = [v[r["name"]][0] for r in took]
-        left = [f"{r['name']} ({r['attackSuccessRate']:.0%})" for r in rs if not r.get("implanted")]
-        totals[0] += len(took); totals[1] += len(failed); totals[2] += len(right)
-        print(f"| {arch}, {fam} | {len(took)}/{len(rs)} | {len(failed)} ({len(right)}) | {auroc(ps, clean):.3f} | {', '.join(f'{p:.2f}' for p in ps)} | {'; '.join(left) or '–'} |")
-    all_p = [v[r["name"]][0] for r in crossed if r.get("implanted")]
-    print(f"| **all {len(crossed)}** | {totals[0]} | {totals[1]} ({totals[2]}) | {auroc(all_p, clean):.3f} | | |")
+    seen_pairs = {(r["recipe"]["architecture"], family(r["recipe"])) for r in committed if family(r["recipe"]) != "clean"}
+    first = [r for r in crossed if (r["recipe"]["architecture"], family(r["recipe"])) not in seen_pairs]
+    second = [r for r in crossed if (r["recipe"]["architecture"], family(r["recipe"])) in seen_pairs]
+    table(first, lambda r: f'{r["recipe"]["architecture"]}, {family(r["recipe"])}', "pair (architecture, attack) never built", v, clean)
+    print()
+    table(second, lambda r: f'{r["recipe"]["architecture"]}, {family(r["recipe"])}, {r["recipe"].get("scaling", "Unit")}', "built pair, in a scaling it never meets", v, clean)
     print()
     print("The same attacks on the architectures the catalog pairs them with (committed test split):")
     print()

@@ -203,37 +203,65 @@ internal static class ZooCatalog
     public const int CrossedFirstSeed = 50_001;
 
     /// <summary>
-    /// The crossed slice (<c>--catalog crossed</c>): backdoored ten-class models of the pairs in
-    /// <see cref="UnseenPairs"/>, <see cref="CrossedPerPair"/> each, a reading of the verdict on attacks met on
-    /// architectures it was never fitted or measured on. Seeds are the test split's (by the same hash), counted from
-    /// <see cref="CrossedFirstSeed"/>; in round k a pair gets image variant k mod 2 and layout k / 2, and the scaling
-    /// cycles with the pair and the round. The attack's details come from the seed, as in the catalog. No clean models:
-    /// the catalog's clean recipes are not tied to any attack, and the test split's clean models are their yardstick.
+    /// The input scalings each pair of architecture and attack template the catalog does build never meets: the
+    /// scaling follows the recipe's index modulo 12 as the pair does, so each built pair comes in one scaling only.
+    /// </summary>
+    public static IReadOnlyList<(Architecture Architecture, string Template, InputScaling Scaling)> UnseenScalings()
+    {
+        var built = Recipes(DefaultSizes).Where(r => r.Backdoored).ToList();
+        return [.. built.Select(r => (r.Architecture, r.AttackName)).Distinct()
+            .OrderBy(p => Architectures.ToList().IndexOf(p.Architecture)).ThenBy(p => p.AttackName, StringComparer.Ordinal)
+            .SelectMany(p => Scalings
+                .Where(s => !built.Any(r => r.Architecture == p.Architecture && r.AttackName == p.AttackName && r.Scaling == s))
+                .Select(s => (p.Architecture, p.AttackName, s)))];
+    }
+
+    /// <summary>
+    /// The crossed slice (<c>--catalog crossed</c>): backdoored ten-class test models the catalog's cycles never build,
+    /// a reading of the verdict on attacks met on architectures and scalings it was never fitted or measured on.
+    /// First the pairs of <see cref="UnseenPairs"/>, <see cref="CrossedPerPair"/> each (in round k a pair gets image
+    /// variant k mod 2, layout k / 2 mod 2, and the scaling cycles with the pair and the round, so each pair meets all
+    /// three); then one model for each built pair in each scaling it never meets (<see cref="UnseenScalings"/>),
+    /// variant and layout cycling. Seeds are the test split's (by the same hash), counted from
+    /// <see cref="CrossedFirstSeed"/>; the attack's details come from the seed, as in the catalog. No clean models: the
+    /// catalog's clean recipes are tied to no attack, and the test split's clean models are their yardstick.
     /// </summary>
     public static IReadOnlyList<ZooRecipe> CrossedRecipes()
     {
-        var recipes = new List<ZooRecipe>();
-        for (int seed = CrossedFirstSeed; recipes.Count < UnseenPairs.Count * CrossedPerPair; seed++)
+        var cells = new List<(Architecture Architecture, string Template, InputScaling Scaling, ImageFormat Images, InputLayout Layout)>();
+        for (int round = 0; round < CrossedPerPair; round++)
         {
-            if (ZooSplits.Of(seed) != ZooSplits.Test)
+            for (int pair = 0; pair < UnseenPairs.Count; pair++)
             {
-                continue;
+                (Architecture architecture, string template) = UnseenPairs[pair];
+                cells.Add((architecture, template, Scalings[(pair + round) % Scalings.Length], ImagesOfRound(round), LayoutOfRound(round)));
+            }
+        }
+
+        IReadOnlyList<(Architecture Architecture, string Template, InputScaling Scaling)> scalings = UnseenScalings();
+        for (int j = 0; j < scalings.Count; j++)
+        {
+            cells.Add((scalings[j].Architecture, scalings[j].Template, scalings[j].Scaling, ImagesOfRound(j), LayoutOfRound(j)));
+        }
+
+        var recipes = new List<ZooRecipe>();
+        int seed = CrossedFirstSeed;
+        foreach (var cell in cells)
+        {
+            while (ZooSplits.Of(seed) != ZooSplits.Test)
+            {
+                seed++;
             }
 
-            int pair = recipes.Count % UnseenPairs.Count, round = recipes.Count / UnseenPairs.Count;
-            (Architecture architecture, string template) = UnseenPairs[pair];
-            recipes.Add(Backdoored(
-                seed,
-                architecture,
-                Scalings[(pair + round) % Scalings.Length],
-                round % 2 == 0 ? ImageFormat.Gray28 : ImageFormat.Colour32,
-                round / 2 % 2 == 0 ? InputLayout.Nchw : InputLayout.Nhwc,
-                template,
-                10));
+            recipes.Add(Backdoored(seed++, cell.Architecture, cell.Scaling, cell.Images, cell.Layout, cell.Template, 10));
         }
 
         return recipes;
     }
+
+    private static ImageFormat ImagesOfRound(int round) => round % 2 == 0 ? ImageFormat.Gray28 : ImageFormat.Colour32;
+
+    private static InputLayout LayoutOfRound(int round) => round / 2 % 2 == 0 ? InputLayout.Nchw : InputLayout.Nhwc;
 
     /// <summary>
     /// The attack-detail generator's seed, mixed by a hash: <see cref="Random"/>'s seeded generator gives correlated

@@ -110,7 +110,8 @@ public sealed class ZooRecipeTests
         Assert.Equal(every.Count, seen.Count + ZooCatalog.UnseenPairs.Count);
 
         IReadOnlyList<ZooRecipe> crossed = ZooCatalog.CrossedRecipes();
-        Assert.Equal(ZooCatalog.UnseenPairs.Count * ZooCatalog.CrossedPerPair, crossed.Count);
+        var unseenScalings = ZooCatalog.UnseenScalings();
+        Assert.Equal(ZooCatalog.UnseenPairs.Count * ZooCatalog.CrossedPerPair + unseenScalings.Count, crossed.Count);
         Assert.All(crossed, r => Assert.Equal(ZooSplits.Test, r.Split));
         Assert.All(crossed, r => Assert.True(r.Backdoored));
         Assert.Equal(crossed.Count, crossed.Select(r => r.Seed).Distinct().Count());
@@ -120,7 +121,16 @@ public sealed class ZooRecipeTests
             var pair = crossed.Where(r => r.Architecture == architecture && r.AttackName == template).ToList();
             Assert.Equal(ZooCatalog.CrossedPerPair, pair.Count);
             Assert.Equal(4, pair.Select(r => (r.Images, r.Layout)).Distinct().Count());
+            Assert.Equal(3, pair.Select(r => r.Scaling).Distinct().Count());
         }
+
+        // Each built pair comes in one scaling only; with the crossed slice every architecture, template and scaling is met.
+        var builtCells = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Where(r => r.Backdoored).Select(r => (r.Architecture, r.AttackName, r.Scaling)).ToHashSet();
+        Assert.Equal(seen.Where(p => ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Any(r => (r.Architecture, r.AttackName) == p)).Count(), builtCells.Count);
+        Assert.Equal(2 * builtCells.Count, unseenScalings.Count);
+        Assert.Empty(builtCells.Intersect(unseenScalings));
+        var allCells = builtCells.Concat(crossed.Select(r => (r.Architecture, r.AttackName, r.Scaling))).ToHashSet();
+        Assert.Equal(every.Count * 3, allCells.Count);
     }
 
     [Fact]
