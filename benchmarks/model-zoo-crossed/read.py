@@ -99,6 +99,29 @@ def main():
         right = [r for r in failed if v[r["name"]][1] == r["recipe"]["targetClass"]]
         archs = sorted({r["recipe"]["architecture"] for r in rs})
         print(f"| {fam} | {', '.join(archs)} | {len(rs)} | {len(failed)} ({len(right)}) | {auroc([v[r['name']][0] for r in rs], clean):.3f} |")
+    placements(crossed, committed, v, clean)
+
+
+def placement(recipe):
+    """centre when the patch's middle lies in the middle half of the image both ways (ZooRecipe.PlacementName)."""
+    size = 28 if recipe.get("images", "Gray28") == "Gray28" else 32
+    inside = lambda start: size // 2 <= 2 * start + recipe["patchSize"] < 3 * size // 2
+    return "centre" if inside(recipe["patchRow"]) and inside(recipe["patchColumn"]) else "border"
+
+
+def placements(crossed, committed, v, clean):
+    print()
+    print("All-to-one patch triggers (plain and low-rate) by where they sit:")
+    print()
+    print("| models | placement | implants | failed (right target) | AUROC p vs clean | Neural Cleanse alone at 2 |")
+    print("|---|---|---|---|---|---|")
+    for label, records in (("committed test split", committed), ("crossed slice", crossed)):
+        for where in ("border", "centre"):
+            rs = [r for r in records if family(r["recipe"]) in ("patch", "low-rate") and r.get("implanted") and placement(r["recipe"]) == where and r["name"] in v]
+            failed = [r for r in rs if v[r["name"]][2]]
+            right = [r for r in failed if v[r["name"]][1] == r["recipe"]["targetClass"]]
+            nc = sum(r["probes"]["neural-cleanse"]["statistic"] >= 2 for r in rs)
+            print(f"| {label} | {where} | {len(rs)} | {len(failed)} ({len(right)}) | {auroc([v[r['name']][0] for r in rs], clean):.3f} | {nc} |")
 
 
 if __name__ == "__main__":

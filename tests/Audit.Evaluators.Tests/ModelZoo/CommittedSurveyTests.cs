@@ -40,6 +40,22 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The crossed slice's committed survey (benchmarks/model-zoo-crossed, docs/probes.md "Attacks on architectures the
+    /// zoo never pairs them with"): every recipe of it once, with every detector.
+    /// </summary>
+    [Fact]
+    public void TheCommittedCrossedSlice_IsEveryRecipeOfItOnce_WithEverySurveyedDetector()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedCrossedCache);
+        IReadOnlyList<ZooRecipe> recipes = ZooCatalog.CrossedRecipes();
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Test, recipes);
+        Assert.Equal(
+            recipes.Select(r => r.Name).Order(StringComparer.Ordinal),
+            ZooSurvey.Read(folder, ZooSplits.Test).Select(r => r.Name).Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>
     /// The fresh models read once (docs/probes.md, "Fresh models, read once") are the test recipes the catalog gained
     /// from its 72 + 54 size to 108 + 81, and their lines joined the committed test split unchanged.
     /// </summary>
