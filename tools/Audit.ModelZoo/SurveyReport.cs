@@ -39,6 +39,13 @@ internal static class SurveyReport
             Group(text, $"attack {group.Key}", [.. group, .. rows.Where(r => !r.Recipe.Backdoored)], group.ToList());
         }
 
+        foreach (var group in rows.Where(r => r.Recipe.Backdoored && r.Recipe.AttackName is "patch" or "low-rate").GroupBy(r => r.Recipe.PlacementName).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            // All-to-one patch triggers (plain and low-rate; source-specific ones are missed wherever they sit) by
+            // where they sit, against every clean model.
+            Group(text, $"patch placement {group.Key}", [.. group, .. rows.Where(r => !r.Recipe.Backdoored)], group.ToList());
+        }
+
         foreach (var group in rows.GroupBy(r => r.Recipe.ScalingName).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
             Group(text, $"scaling {group.Key}", group.ToList(), group.ToList());

@@ -178,6 +178,21 @@ internal sealed record ZooRecipe(
         _ => "warp",
     };
 
+    /// <summary>
+    /// Where a patch trigger sits: <c>centre</c> when the patch's middle lies in the middle half of the image both ways
+    /// (on the garment, in these images), else <c>border</c>; blends and warps are <c>image-wide</c>, clean models
+    /// <c>none</c>.
+    /// </summary>
+    [JsonIgnore]
+    public string PlacementName => Attack switch
+    {
+        AttackKind.None => "none",
+        AttackKind.Patch => InMiddleHalf(PatchRow) && InMiddleHalf(PatchColumn) ? "centre" : "border",
+        _ => "image-wide",
+    };
+
+    private bool InMiddleHalf(int start) => 2 * start + PatchSize >= Size / 2 && 2 * start + PatchSize < 3 * Size / 2;
+
     /// <summary>One line describing the trigger, for tables.</summary>
     [JsonIgnore]
     public string TriggerDescription => Attack switch
