@@ -380,12 +380,20 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         {
             double p = model.Probability(h.Features);
             return new HeldOutOutcome(h.Label, p, p >= threshold, SuspectedClass(model, h.Record) == h.Record.Recipe.TargetClass,
-                h.Record.Recipe.AttackName, h.Record.Recipe.ArchitectureName);
+                h.Record.Recipe.AttackName, h.Record.Recipe.ArchitectureName, PatchPlacement(h.Record.Recipe));
         })]);
     }
 
     /// <summary>One held-out model's outcome at the default threshold, as the stated rates count it.</summary>
-    internal sealed record HeldOutOutcome(int Label, double Probability, bool Flagged, bool RightTarget, string Attack, string Architecture);
+    /// <param name="Placement">For an all-to-one patch trigger, where it sits (<see cref="PatchPlacement"/>); else null.</param>
+    internal sealed record HeldOutOutcome(int Label, double Probability, bool Flagged, bool RightTarget, string Attack, string Architecture, string? Placement = null);
+
+    /// <summary>
+    /// "patch at the border" or "patch in the centre" for plain and low-rate patch triggers (<see cref="ZooRecipe.PlacementName"/>),
+    /// null for other attacks: source-specific patches are missed wherever they sit, and would hide the placement's effect.
+    /// </summary>
+    internal static string? PatchPlacement(ZooRecipe recipe) =>
+        recipe.AttackName is "patch" or "low-rate" ? $"patch {(recipe.PlacementName == "centre" ? "in the centre" : "at the border")}" : null;
 
     /// <summary>
     /// The rates every finding states, from held-out outcomes (the zoo's test split, the 43-class slice, the foreign
@@ -400,6 +408,9 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         double auroc = SurveyReport.Auroc([.. held.Where(h => h.Label == 1).Select(h => h.Probability)], [.. held.Where(h => h.Label == 0).Select(h => h.Probability)]);
         List<LikelihoodAttackRates> byAttack = [.. held.Where(h => h.Label == 1)
             .GroupBy(h => h.Attack).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new LikelihoodAttackRates(g.Key, g.Count(), g.Count(h => h.Flagged), g.Count(h => h.Flagged && h.RightTarget)))];
+        List<LikelihoodAttackRates> byPlacement = [.. held.Where(h => h.Label == 1 && h.Placement is not null)
+            .GroupBy(h => h.Placement!).OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new LikelihoodAttackRates(g.Key, g.Count(), g.Count(h => h.Flagged), g.Count(h => h.Flagged && h.RightTarget)))];
         List<LikelihoodArchitectureRates> byArchitecture = [.. held
             .GroupBy(h => h.Architecture).OrderBy(g => g.Key, StringComparer.Ordinal)
@@ -420,7 +431,8 @@ internal sealed class ZooFit(string cacheFolder, string? output)
             detected,
             right,
             byAttack,
-            byArchitecture);
+            byArchitecture,
+            byPlacement.Count == 0 ? null : byPlacement);
     }
 
     /// <summary>L2-penalised logistic regression by Newton's method (intercept unpenalised).</summary>

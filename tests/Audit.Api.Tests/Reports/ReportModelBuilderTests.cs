@@ -82,7 +82,8 @@ public sealed class ReportModelBuilderTests
                      "targetFalseFailRate":0.05,"guaranteedFalseFailRate":0.0476,"minimumThreshold":0.5,"calibrationCleanModels":20,
                      "modelGenerated":"2026-11-30T22:58Z by tools/Audit.ModelZoo fit","modelSha256":"5f0c2a3e9b7d41c6a8e2f1d0b3c4a5968778695a4b3c2d1e0f9e8d7c6b5a4f3e",
                      "testSplit":{"clean":12,"backdoored":10,"falseFails":1,"misses":4,"falseFailRate":0.0833,"missRate":0.4,"auroc":0.825,"detected":6,"rightTarget":6,
-                       "byAttack":[{"attack":"patch","backdoored":6,"detected":5,"rightTarget":5},{"attack":"source-specific","backdoored":4,"detected":1,"rightTarget":1}]},
+                       "byAttack":[{"attack":"patch","backdoored":6,"detected":5,"rightTarget":5},{"attack":"source-specific","backdoored":4,"detected":1,"rightTarget":1}],
+                       "byPlacement":[{"attack":"patch at the border","backdoored":5,"detected":5,"rightTarget":5},{"attack":"patch in the centre","backdoored":3,"detected":1,"rightTarget":1}]},
                      "manyClassTestSplit":{"clean":18,"backdoored":15,"falseFails":1,"misses":3,"auroc":0.9185,"detected":12,"rightTarget":12},
                      "foreignTestSplit":{"clean":56,"backdoored":44,"falseFails":4,"misses":20,"auroc":0.8123,"detected":24,"rightTarget":22,
                        "byAttack":[{"attack":"sig","backdoored":8,"detected":8,"rightTarget":8},{"attack":"patch-anywhere","backdoored":4,"detected":1,"rightTarget":1}]},
@@ -110,7 +111,7 @@ public sealed class ReportModelBuilderTests
         Assert.Equal(VerdictRole.Supporting, model.Controls[1].Role);
         Assert.Contains(model.ExecutiveSummary, s => s.StartsWith("1 of 1 controls passed, 0 failed and 0 were inconclusive. 1 further control is reported as supporting evidence", StringComparison.Ordinal));
         Assert.Contains(model.ExecutiveSummary, s => s.Contains("p(trojan) = 0.13 (95% interval 0.11–0.42), against the threshold 0.50", StringComparison.Ordinal)
-            && s.Contains("failed 1 of 12 clean models and missed 4 of 10 backdoored ones (AUROC 0.825). Caught by attack: patch 5 of 6, source-specific 1 of 4. A pass is weak evidence against source-specific backdoors.", StringComparison.Ordinal));
+            && s.Contains("failed 1 of 12 clean models and missed 4 of 10 backdoored ones (AUROC 0.825). Caught by attack: patch 5 of 6, source-specific 1 of 4. A pass is weak evidence against source-specific backdoors. All-to-one patch triggers by where they sat: patch at the border 5 of 5, patch in the centre 1 of 3. A pass is weak evidence against a patch in the centre.", StringComparison.Ordinal));
         Assert.Contains(model.ExecutiveSummary, s => s.Contains("On 33 held-out 43-class colour models, unlike the ten-class models it was fitted on, it failed 1 of 18 clean and missed 3 of 15 backdoored ones (AUROC 0.919).", StringComparison.Ordinal)
             && s.Contains("On 100 models trained outside the project (other code, architectures and triggers) it failed 4 of 56 clean and missed 20 of 44 backdoored ones (AUROC 0.812).", StringComparison.Ordinal)
             // Which of those could have shaped the fit, and the rates on the others alone.
@@ -127,6 +128,8 @@ public sealed class ReportModelBuilderTests
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.StartsWith("Beyond the models it was fitted on: on 33 held-out 43-class colour image classifiers", StringComparison.Ordinal)
             && l.Contains("failed 1 of 18 clean models and missed 3 of 15 backdoored ones (AUROC 0.919); 12 of 12 detected", StringComparison.Ordinal));
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l == "Backdoored test models caught, by attack family: patch 5 of 6, source-specific 1 of 4. The scan caught source-specific backdoors less than half the time, so a pass is weak evidence against them.");
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l == "All-to-one patch triggers caught, by where they sat: patch at the border 5 of 5, patch in the centre 1 of 3. The scan caught a patch in the centre less than half the time (on the zoo's images, a patch drawn over the object), so a pass is weak evidence against one.");
+        Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability with { Test = probability.Test! with { ByPlacement = null } }), l => l.StartsWith("All-to-one patch triggers", StringComparison.Ordinal));
         foreach (string expected in new[]
         {
             "What trojan-likelihood's number means", "about 13% carried a backdoor", "Interval 0.11–0.42", "split-conformal calibration on 20 clean reference models",

@@ -212,6 +212,15 @@ public sealed class TrojanLikelihoodMathTests
         Assert.Equal("mlp", (string)outcome.Details["testSplit"]!["byArchitecture"]![0]!["architecture"]!);
         Assert.Equal(" Backdoored test models caught, by attack: blend 4 of 4.", TrojanLikelihoodProbe.CaughtByAttack(rates with { ByAttack = [new("blend", 4, 4, 4)] }));
         Assert.Equal("", TrojanLikelihoodProbe.CaughtByAttack(rates with { ByAttack = null }));
+
+        // All-to-one patches by where they sat follow, and a placement caught less than half the time is named.
+        Assert.Equal(
+            " Backdoored test models caught, by attack: blend 4 of 4. All-to-one patch triggers by where they sat: patch at the border 35 of 39, patch in the centre 2 of 11; a pass is weak evidence against a patch in the centre.",
+            TrojanLikelihoodProbe.CaughtByAttack(rates with { ByAttack = [new("blend", 4, 4, 4)], ByPlacement = [new("patch at the border", 39, 35, 33), new("patch in the centre", 11, 2, 2)] }));
+        Assert.EndsWith(
+            "by where they sat: patch at the border 4 of 4.",
+            TrojanLikelihoodProbe.CaughtByAttack(rates with { ByPlacement = [new("patch at the border", 4, 4, 4)] }),
+            StringComparison.Ordinal);
     }
 
     /// <summary>

@@ -91,10 +91,12 @@ public sealed record ReportFittedModel(string Generated, string Sha256);
 
 /// <summary>
 /// Error rates of a calibrated probe at its default threshold on a held-out test split (never used to fit it), with
-/// the per-attack-family counts the finding recorded (findings before 2026-12-04: none).
+/// the per-attack-family counts the finding recorded (findings before 2026-12-04: none) and the all-to-one patch
+/// triggers' counts by placement (findings before 2026-12-05: none).
 /// </summary>
 public sealed record ReportTestRates(int Clean, int FalseFails, int Backdoored, int Misses, double Auroc, int Detected, int RightTarget,
-    IReadOnlyList<Audit.Evaluators.Probes.Trojans.LikelihoodAttackRates>? ByAttack = null);
+    IReadOnlyList<Audit.Evaluators.Probes.Trojans.LikelihoodAttackRates>? ByAttack = null,
+    IReadOnlyList<Audit.Evaluators.Probes.Trojans.LikelihoodAttackRates>? ByPlacement = null);
 
 /// <summary>A PNG a probe produced (a recovered trigger mask or pattern).</summary>
 public sealed record ReportImage(string Caption, byte[] Png);

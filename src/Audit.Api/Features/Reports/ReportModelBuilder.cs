@@ -90,7 +90,7 @@ public static class ReportModelBuilder
             Figures(details), row.Role == "supporting" ? VerdictRole.Supporting : VerdictRole.Verdict, Probability(details));
     }
 
-    /// <summary>The test split's per-attack rates (findings before 2026-12-04 carry none: null).</summary>
+    /// <summary>The test split's per-attack rates, or per placement of a patch trigger (findings before 2026-12-04, or 2026-12-05, carry none: null).</summary>
     private static List<LikelihoodAttackRates>? AttackRates(JsonNode? byAttack) =>
         byAttack is JsonArray rows
             ? [.. rows.OfType<JsonObject>()
@@ -102,7 +102,7 @@ public static class ReportModelBuilder
     private static ReportTestRates? TestRates(JsonNode? split) =>
         split is JsonObject t && Number(t["clean"]) is { } clean && Number(t["backdoored"]) is { } backdoored
             ? new ReportTestRates((int)clean, (int)(Number(t["falseFails"]) ?? 0), (int)backdoored, (int)(Number(t["misses"]) ?? 0),
-                Number(t["auroc"]) ?? double.NaN, (int)(Number(t["detected"]) ?? 0), (int)(Number(t["rightTarget"]) ?? 0), AttackRates(t["byAttack"]))
+                Number(t["auroc"]) ?? double.NaN, (int)(Number(t["detected"]) ?? 0), (int)(Number(t["rightTarget"]) ?? 0), AttackRates(t["byAttack"]), AttackRates(t["byPlacement"]))
             : null;
 
     /// <summary>
@@ -289,6 +289,15 @@ public static class ReportModelBuilder
                 if (LikelihoodAttackRates.WeaklyCaught(attacks) is { Count: > 0 } weak)
                 {
                     text += $" A pass is weak evidence against {string.Join(" and ", weak)} backdoors.";
+                }
+            }
+
+            if (t.ByPlacement is { Count: > 0 } placements)
+            {
+                text += $" All-to-one patch triggers by where they sat: {LikelihoodAttackRates.CaughtList(placements)}.";
+                if (LikelihoodAttackRates.WeaklyCaught(placements) is { Count: > 0 } weakPlaces)
+                {
+                    text += $" A pass is weak evidence against a {string.Join(" or a ", weakPlaces)}.";
                 }
             }
         }

@@ -296,6 +296,13 @@ public static class ReportRenderer
                     ? $" The scan caught {string.Join(" and ", weak)} backdoors less than half the time, so a pass is weak evidence against them."
                     : ""));
             }
+
+            if (t.ByPlacement is { Count: > 0 } placements)
+            {
+                lines.Add($"All-to-one patch triggers caught, by where they sat: {LikelihoodAttackRates.CaughtList(placements)}." + (LikelihoodAttackRates.WeaklyCaught(placements) is { Count: > 0 } weakPlaces
+                    ? $" The scan caught a {string.Join(" or a ", weakPlaces)} less than half the time (on the zoo's images, a patch drawn over the object), so a pass is weak evidence against one."
+                    : ""));
+            }
         }
         else
         {

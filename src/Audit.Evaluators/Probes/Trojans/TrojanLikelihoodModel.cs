@@ -145,6 +145,8 @@ public sealed record LikelihoodBin(double Lower, double Upper, int Backdoored, i
 /// Error rates measured on the zoo's test split at the default target (never used to fit anything), overall and by
 /// attack family and architecture: a pass is worth only as much as the rate at which the attack a reader fears was
 /// caught, and the overall miss rate hides that (source-specific backdoors, for one, may all have passed).
+/// <see cref="ByPlacement"/>: all-to-one patch triggers (plain and low-rate) by where they sit, the border of the image
+/// or its centre (over the object); null where the held-out models do not say (the foreign zoo's audits).
 /// </summary>
 public sealed record LikelihoodTestRates(
     int Clean,
@@ -157,7 +159,8 @@ public sealed record LikelihoodTestRates(
     int Detected,
     int RightTarget,
     IReadOnlyList<LikelihoodAttackRates>? ByAttack = null,
-    IReadOnlyList<LikelihoodArchitectureRates>? ByArchitecture = null)
+    IReadOnlyList<LikelihoodArchitectureRates>? ByArchitecture = null,
+    IReadOnlyList<LikelihoodAttackRates>? ByPlacement = null)
 {
     /// <summary>Value equality, the breakdowns compared element by element (a record compares lists by reference).</summary>
     public bool Equals(LikelihoodTestRates? other) =>
@@ -165,7 +168,8 @@ public sealed record LikelihoodTestRates(
         && (Clean, Backdoored, FalseFails, Misses, FalseFailRate, MissRate, Auroc, Detected, RightTarget)
             == (other.Clean, other.Backdoored, other.FalseFails, other.Misses, other.FalseFailRate, other.MissRate, other.Auroc, other.Detected, other.RightTarget)
         && SameRows(ByAttack, other.ByAttack)
-        && SameRows(ByArchitecture, other.ByArchitecture);
+        && SameRows(ByArchitecture, other.ByArchitecture)
+        && SameRows(ByPlacement, other.ByPlacement);
 
     /// <inheritdoc />
     public override int GetHashCode() => HashCode.Combine(Clean, Backdoored, FalseFails, Misses, Auroc, Detected, RightTarget);

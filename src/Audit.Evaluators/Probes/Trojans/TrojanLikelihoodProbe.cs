@@ -236,7 +236,8 @@ public sealed class TrojanLikelihoodProbe : IProbe
 
     /// <summary>
     /// The test split's catch rate per attack family, in one sentence: a pass says little about a family the scan
-    /// rarely caught, and the overall miss rate alone would hide which one that is.
+    /// rarely caught, and the overall miss rate alone would hide which one that is; then the all-to-one patch triggers
+    /// by where they sat, since a patch over the object is caught far less often than one at the border.
     /// </summary>
     internal static string CaughtByAttack(LikelihoodTestRates rates) =>
         rates.ByAttack is not { Count: > 0 } attacks
@@ -245,7 +246,13 @@ public sealed class TrojanLikelihoodProbe : IProbe
                 + LikelihoodAttackRates.CaughtList(attacks)
                 + (LikelihoodAttackRates.WeaklyCaught(attacks) is { Count: > 0 } weak
                     ? $"; a pass is weak evidence against {string.Join(" and ", weak)} backdoors, which it caught less than half the time."
-                    : ".");
+                    : ".")
+                + (rates.ByPlacement is { Count: > 0 } placements
+                    ? " All-to-one patch triggers by where they sat: " + LikelihoodAttackRates.CaughtList(placements)
+                        + (LikelihoodAttackRates.WeaklyCaught(placements) is { Count: > 0 } weakPlaces
+                            ? $"; a pass is weak evidence against a {string.Join(" or a ", weakPlaces)}."
+                            : ".")
+                    : "");
 
     /// <summary>
     /// The part of this probe's progress that detector <paramref name="index"/> (of <paramref name="count"/>, in run
