@@ -26,7 +26,7 @@ Console.CancelKeyPress += (_, e) =>
     cancel.Cancel();
 };
 
-IReadOnlyList<ZooRecipe> recipes = (options.Crossed ? ZooCatalog.CrossedRecipes() : ZooCatalog.Recipes(options.Sizes, options.ManyClasses))
+IReadOnlyList<ZooRecipe> recipes = (options.Crossed ? ZooSplits.All.SelectMany(s => ZooCatalog.CrossedRecipes(s)).ToList() : ZooCatalog.Recipes(options.Sizes, options.ManyClasses))
     .Concat(options.KeepsRetiredRecipes ? ZooCatalog.RetiredRecipes() : [])
     .Where(r => options.Split is null || r.Split == options.Split)
     .Skip(options.Skip)

@@ -199,8 +199,16 @@ internal static class ZooCatalog
     /// <summary>Backdoored models per unseen pair in the crossed slice: one per (image variant, layout) pair.</summary>
     public const int CrossedPerPair = 4;
 
-    /// <summary>The crossed slice's first candidate seed: far above any seed the ten-class or many-class catalog reaches.</summary>
-    public const int CrossedFirstSeed = 50_001;
+    /// <summary>
+    /// The crossed slice's first candidate seed per split: far above any seed the ten-class or many-class catalog
+    /// reaches, and apart from one another, so the splits never draw the same seed.
+    /// </summary>
+    public static IReadOnlyDictionary<string, int> CrossedFirstSeed { get; } = new Dictionary<string, int>(StringComparer.Ordinal)
+    {
+        [ZooSplits.Test] = 50_001,
+        [ZooSplits.Design] = 60_001,
+        [ZooSplits.Calibration] = 70_001,
+    };
 
     /// <summary>
     /// The input scalings each pair of architecture and attack template the catalog does build never meets: the
@@ -222,11 +230,13 @@ internal static class ZooCatalog
     /// First the pairs of <see cref="UnseenPairs"/>, <see cref="CrossedPerPair"/> each (in round k a pair gets image
     /// variant k mod 2, layout k / 2 mod 2, and the scaling cycles with the pair and the round, so each pair meets all
     /// three); then one model for each built pair in each scaling it never meets (<see cref="UnseenScalings"/>),
-    /// variant and layout cycling. Seeds are the test split's (by the same hash), counted from
+    /// variant and layout cycling. Seeds are the split's (by the same hash), counted from its
     /// <see cref="CrossedFirstSeed"/>; the attack's details come from the seed, as in the catalog. No clean models: the
-    /// catalog's clean recipes are tied to no attack, and the test split's clean models are their yardstick.
+    /// catalog's clean recipes are tied to no attack, and the split's clean models are their yardstick. The test
+    /// split's slice is read to report; the design and calibration splits' hold the same cells for a later fit that
+    /// sees every cell.
     /// </summary>
-    public static IReadOnlyList<ZooRecipe> CrossedRecipes()
+    public static IReadOnlyList<ZooRecipe> CrossedRecipes(string split = ZooSplits.Test)
     {
         var cells = new List<(Architecture Architecture, string Template, InputScaling Scaling, ImageFormat Images, InputLayout Layout)>();
         for (int round = 0; round < CrossedPerPair; round++)
@@ -245,10 +255,10 @@ internal static class ZooCatalog
         }
 
         var recipes = new List<ZooRecipe>();
-        int seed = CrossedFirstSeed;
+        int seed = CrossedFirstSeed[split];
         foreach (var cell in cells)
         {
-            while (ZooSplits.Of(seed) != ZooSplits.Test)
+            while (ZooSplits.Of(seed) != split)
             {
                 seed++;
             }

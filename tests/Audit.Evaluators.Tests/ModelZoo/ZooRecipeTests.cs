@@ -131,6 +131,17 @@ public sealed class ZooRecipeTests
         Assert.Empty(builtCells.Intersect(unseenScalings));
         var allCells = builtCells.Concat(crossed.Select(r => (r.Architecture, r.AttackName, r.Scaling))).ToHashSet();
         Assert.Equal(every.Count * 3, allCells.Count);
+
+        // The design and calibration splits' slices hold the same cells in the same order, on their own seeds.
+        foreach (string split in new[] { ZooSplits.Design, ZooSplits.Calibration })
+        {
+            IReadOnlyList<ZooRecipe> other = ZooCatalog.CrossedRecipes(split);
+            Assert.All(other, r => Assert.Equal(split, r.Split));
+            Assert.Equal(
+                crossed.Select(r => (r.Architecture, r.AttackName, r.Scaling, r.Images, r.Layout)),
+                other.Select(r => (r.Architecture, r.AttackName, r.Scaling, r.Images, r.Layout)));
+            Assert.Empty(other.Select(r => r.Seed).Intersect(catalog.Select(r => r.Seed).Concat(crossed.Select(r => r.Seed))));
+        }
     }
 
     [Fact]
