@@ -41,18 +41,20 @@ public sealed class CommittedSurveyTests
 
     /// <summary>
     /// The crossed slice's committed survey (benchmarks/model-zoo-crossed, docs/probes.md "Attacks on architectures the
-    /// zoo never pairs them with"): every recipe of it once, with every detector.
+    /// zoo never pairs them with"): every recipe of each committed split once, with every detector.
     /// </summary>
-    [Fact]
-    public void TheCommittedCrossedSlice_IsEveryRecipeOfItOnce_WithEverySurveyedDetector()
+    [Theory]
+    [InlineData(ZooSplits.Test)]
+    [InlineData(ZooSplits.Design)]
+    public void TheCommittedCrossedSlice_IsEveryRecipeOfItOnce_WithEverySurveyedDetector(string split)
     {
         string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedCrossedCache);
-        IReadOnlyList<ZooRecipe> recipes = ZooCatalog.CrossedRecipes();
+        IReadOnlyList<ZooRecipe> recipes = ZooCatalog.CrossedRecipes(split);
 
-        AssertCommittedLinesDescribe(folder, ZooSplits.Test, recipes);
+        AssertCommittedLinesDescribe(folder, split, recipes);
         Assert.Equal(
             recipes.Select(r => r.Name).Order(StringComparer.Ordinal),
-            ZooSurvey.Read(folder, ZooSplits.Test).Select(r => r.Name).Order(StringComparer.Ordinal));
+            ZooSurvey.Read(folder, split).Select(r => r.Name).Order(StringComparer.Ordinal));
     }
 
     /// <summary>
