@@ -46,6 +46,7 @@ public sealed class CommittedSurveyTests
     [Theory]
     [InlineData(ZooSplits.Test)]
     [InlineData(ZooSplits.Design)]
+    [InlineData(ZooSplits.Calibration)]
     public void TheCommittedCrossedSlice_IsEveryRecipeOfItOnce_WithEverySurveyedDetector(string split)
     {
         string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedCrossedCache);
