@@ -140,8 +140,11 @@ public sealed class SubmitAuditHandler : ICommandHandler<SubmitAudit, AuditRespo
             return await SameRequestOrConflict(command.Caller, winner, requestHash, cancellationToken);
         }
 
+        // The answer is the audit as accepted, built from the row just inserted: reading it back after waking the
+        // workers would race them, and a fast audit could answer its own 202 as already finished.
+        AuditResponse accepted = AuditResponse.From(row, [], [], _time.GetUtcNow());
         _queued.Queued();
-        return await _mediator.Send(new GetAudit(command.Caller, row.Id), cancellationToken);
+        return accepted;
     }
 
     /// <summary>
