@@ -201,10 +201,17 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string SealedCache = "benchmarks/model-zoo-sealed";
 
     /// <summary>
-    /// The 98 test recipes the split would gain at 180 + 135 (<see cref="ZooCatalog.NextSealedSizes"/>), surveyed and
-    /// committed unread on 2026-12-04 for the next candidate (docs/probes.md, "The next sealed models").
+    /// The 98 test recipes the split gained at 180 + 135, surveyed and committed unread on 2026-12-04, read once on
+    /// 2026-12-05 for the crossed refit candidate and the fit in use, then joined to the split; the copy stays as the
+    /// record of that reading (docs/probes.md, "The next sealed models").
     /// </summary>
-    public const string NextSealedCache = "benchmarks/model-zoo-sealed-180-135";
+    public const string SecondSealedCache = "benchmarks/model-zoo-sealed-180-135";
+
+    /// <summary>
+    /// The 107 test recipes the split would gain at 216 + 162 (<see cref="ZooCatalog.NextSealedSizes"/>), surveyed and
+    /// committed unread on 2026-12-05 for the next candidate (docs/probes.md, "The third sealed models").
+    /// </summary>
+    public const string NextSealedCache = "benchmarks/model-zoo-sealed-216-162";
 
     /// <summary>
     /// The design split trained and surveyed again on 2026-12-05 under the oneDNN AVX kernels the service chooses on the
