@@ -88,6 +88,25 @@ public sealed class CommittedSurveyTests
         AssertGainedAndJoined(Path.Combine(RepositoryRoot.Folder, ZooOptions.SecondSealedCache), ZooCatalog.EarlierSizes[^1], ZooCatalog.DefaultSizes, 98);
 
     /// <summary>
+    /// The third sealed models (docs/probes.md, "The third sealed models") are every test recipe the catalog would gain
+    /// from today's size to 216 + 162, once, with every detector, and none of them has joined the committed test split:
+    /// they wait unread for the next candidate. Only names, hashes and detector keys are looked at here.
+    /// </summary>
+    [Fact]
+    public void TheThirdSealedModels_AreTheTestRecipesGainedOver180And135_AndNoneHasJoinedTheTestSplit()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.NextSealedCache);
+        var today = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Concat(ZooCatalog.RetiredRecipes()).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(ZooCatalog.NextSealedSizes).Where(r => r.Split == ZooSplits.Test && !today.Contains(r.Name))];
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Test, gained);
+        Assert.Equal(107, gained.Count);
+        Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), ZooSurvey.Read(folder, ZooSplits.Test).Select(r => r.Name).Order(StringComparer.Ordinal));
+        var committed = ZooSurvey.Read(Folder, ZooSplits.Test).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        Assert.DoesNotContain(gained, r => committed.Contains(r.Name));
+    }
+
+    /// <summary>
     /// The design split surveyed again under the kernels the service chooses (docs/probes.md, "Under the kernels the
     /// service now chooses"): the same recipes as the committed design split, each once, with every detector, and every
     /// line's Neural Cleanse finding records that oneDNN ran limited to AVX, where the committed lines record
