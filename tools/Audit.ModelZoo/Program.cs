@@ -208,10 +208,11 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string SecondSealedCache = "benchmarks/model-zoo-sealed-180-135";
 
     /// <summary>
-    /// The 107 test recipes the split would gain at 216 + 162 (<see cref="ZooCatalog.NextSealedSizes"/>), surveyed and
-    /// committed unread on 2026-12-05 for the next candidate (docs/probes.md, "The third sealed models").
+    /// The 107 test recipes the split gained at 216 + 162, surveyed and committed unread on 2026-12-05, read once on
+    /// 2026-12-05 for the contrastive-search candidate and the fit in use, then joined to the split; the copy stays as
+    /// the record of that reading (docs/probes.md, "The third sealed models").
     /// </summary>
-    public const string NextSealedCache = "benchmarks/model-zoo-sealed-216-162";
+    public const string ThirdSealedCache = "benchmarks/model-zoo-sealed-216-162";
 
     /// <summary>
     /// The design split trained and surveyed again on 2026-12-05 under the oneDNN AVX kernels the service chooses on the
