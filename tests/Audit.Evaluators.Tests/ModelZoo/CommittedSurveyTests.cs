@@ -66,7 +66,7 @@ public sealed class CommittedSurveyTests
     public void TheFreshModels_AreTheTestRecipesGainedOver72And54_AndTheirLinesJoinedTheTestSplitUnchanged()
     {
         string fresh = Path.Combine(RepositoryRoot.Folder, ZooOptions.FreshCache);
-        AssertGainedAndJoined(fresh, ZooCatalog.EarlierSizes[^4], ZooCatalog.EarlierSizes[^3], 80);
+        AssertGainedAndJoined(fresh, CatalogWithTestSize(72, 54), CatalogWithTestSize(108, 81), 80);
     }
 
     /// <summary>
@@ -76,7 +76,7 @@ public sealed class CommittedSurveyTests
     /// </summary>
     [Fact]
     public void TheSealedModels_AreTheTestRecipesGainedOver108And81_AndTheirLinesJoinedTheTestSplitUnchanged() =>
-        AssertGainedAndJoined(Path.Combine(RepositoryRoot.Folder, ZooOptions.SealedCache), ZooCatalog.EarlierSizes[^3], ZooCatalog.EarlierSizes[^2], 89);
+        AssertGainedAndJoined(Path.Combine(RepositoryRoot.Folder, ZooOptions.SealedCache), CatalogWithTestSize(108, 81), CatalogWithTestSize(144, 108), 89);
 
     /// <summary>
     /// The second sealed models (docs/probes.md, "The next sealed models") are every test recipe the catalog gained
@@ -85,7 +85,7 @@ public sealed class CommittedSurveyTests
     /// </summary>
     [Fact]
     public void TheSecondSealedModels_AreTheTestRecipesGainedOver144And108_AndTheirLinesJoinedTheTestSplitUnchanged() =>
-        AssertGainedAndJoined(Path.Combine(RepositoryRoot.Folder, ZooOptions.SecondSealedCache), ZooCatalog.EarlierSizes[^2], ZooCatalog.EarlierSizes[^1], 98);
+        AssertGainedAndJoined(Path.Combine(RepositoryRoot.Folder, ZooOptions.SecondSealedCache), CatalogWithTestSize(144, 108), CatalogWithTestSize(180, 135), 98);
 
     /// <summary>
     /// The third sealed models (docs/probes.md, "The third sealed models") are every test recipe the catalog gained
@@ -94,7 +94,7 @@ public sealed class CommittedSurveyTests
     /// </summary>
     [Fact]
     public void TheThirdSealedModels_AreTheTestRecipesGainedOver180And135_AndTheirLinesJoinedTheTestSplitUnchanged() =>
-        AssertGainedAndJoined(Path.Combine(RepositoryRoot.Folder, ZooOptions.ThirdSealedCache), ZooCatalog.EarlierSizes[^1], ZooCatalog.DefaultSizes, 107);
+        AssertGainedAndJoined(Path.Combine(RepositoryRoot.Folder, ZooOptions.ThirdSealedCache), CatalogWithTestSize(180, 135), CatalogWithTestSize(216, 162), 107);
 
     /// <summary>
     /// The design split surveyed again under the kernels the service chooses (docs/probes.md, "Under the kernels the
@@ -126,6 +126,14 @@ public sealed class CommittedSurveyTests
     /// A set read once apart: its lines are exactly the test recipes <paramref name="larger"/> holds and
     /// <paramref name="smaller"/> did not, <paramref name="count"/> of them, and each is a line of the committed test split.
     /// </summary>
+    /// <summary>
+    /// The catalog (today's or an earlier one) whose test split had this size: named by size, so these tests need no
+    /// change when a later set joins and every earlier catalog moves one place down <see cref="ZooCatalog.EarlierSizes"/>.
+    /// </summary>
+    private static IReadOnlyList<SplitSize> CatalogWithTestSize(int clean, int backdoored) =>
+        ZooCatalog.EarlierSizes.Append(ZooCatalog.DefaultSizes)
+            .Single(sizes => sizes.Any(s => s.Split == ZooSplits.Test && s.Clean == clean && s.Backdoored == backdoored));
+
     private static void AssertGainedAndJoined(string folder, IReadOnlyList<SplitSize> smaller, IReadOnlyList<SplitSize> larger, int count)
     {
         var earlier = ZooCatalog.Recipes(smaller).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
