@@ -20,7 +20,7 @@ namespace Audit.Evaluators.Tests.Probes;
 [Collection(NativeTorch.Collection)]
 public sealed class DivergedModelTests
 {
-    private static readonly string[] TrojanProbeIds = ["neural-cleanse", "strip", "weight-signature", "blend-inversion", "warp-inversion", "saliency-persistence"];
+    private static readonly string[] TrojanProbeIds = ["neural-cleanse", "strip", "weight-signature", "blend-inversion", "warp-inversion", "saliency-persistence", "contrastive-patch"];
 
     [Fact]
     public async Task AModelThatAnswersNaN_IsInconclusiveForEveryTrojanProbe_NeverPassedOrFailed()

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Audit.Evaluators.Models;
 using Audit.Evaluators.Runtime;
 using Audit.Evaluators.Sessions;
 using TorchSharp;
@@ -64,6 +65,12 @@ internal sealed record ReverseEngineeredTriggers(
 }
 
 /// <summary>
+/// A reference model the contrastive trigger search keeps from following the trigger, and the weight of that term
+/// (<see cref="ContrastivePatchInversionProbe"/>).
+/// </summary>
+internal sealed record TriggerContrast(IDifferentiableModel Reference, double Weight);
+
+/// <summary>
 /// Neural Cleanse trigger reverse-engineering (Wang et al., "Neural Cleanse: Identifying and Mitigating Backdoor
 /// Attacks in Neural Networks", IEEE S&amp;P 2019) of one model, as a set of independent optimisation rows that a
 /// schedule (<see cref="TriggerScan"/>) advances: for a row of class k, find a mask m and pattern p minimising
@@ -109,10 +116,28 @@ internal sealed class TriggerSearch : IDisposable
     private Tensor bestMask;
     private Tensor bestPattern;
 
+    // The contrast (null: the plain search): a reference that must not follow the trigger, and its own labels of the
+    // sampled inputs and of the held-out evaluation inputs.
+    private readonly TriggerContrast? contrast;
+    private readonly Tensor? contrastLabels;
+    private readonly Tensor? evaluationContrastLabels;
+
     public TriggerSearch(ClassifierEvidence evidence, ReverseEngineeringSettings settings)
+        : this(evidence, settings, null)
+    {
+    }
+
+    /// <summary>
+    /// A search whose triggers must also leave <paramref name="contrast"/>'s reference where it was (null: the plain
+    /// Neural Cleanse search): the loss adds <c>weight · −log(1 − p_ref(target))</c> on every stamped input the
+    /// reference does not already put in the target, and a stamped input counts towards the attack rate only if the
+    /// audited model goes to the target and the reference does not.
+    /// </summary>
+    public TriggerSearch(ClassifierEvidence evidence, ReverseEngineeringSettings settings, TriggerContrast? contrast)
     {
         this.evidence = evidence;
         this.settings = settings;
+        this.contrast = contrast;
         sample = evidence.Inputs.shape[1..];
 
         // Mask: one value per position shared by channels ([1, H, W] for images, [F] for vectors).
@@ -137,6 +162,12 @@ internal sealed class TriggerSearch : IDisposable
         patternSecond = patternParameter.clone().DetachFromDisposeScope();
         bestMask = maskParameter.clone().DetachFromDisposeScope();
         bestPattern = patternParameter.clone().DetachFromDisposeScope();
+        if (contrast is not null)
+        {
+            using var noGrad = torch.no_grad();
+            contrastLabels = evidence.Batched(evidence.Count, (first, size) => contrast.Reference.Forward(evidence.Inputs.narrow(0, first, size)).flatten(1).argmax(1), CancellationToken.None).DetachFromDisposeScope();
+            evaluationContrastLabels = contrast.Reference.Forward(evaluation).flatten(1).argmax(1).DetachFromDisposeScope();
+        }
     }
 
     /// <summary>Global optimisation steps taken so far (each served every row active at that step).</summary>
@@ -407,6 +438,9 @@ internal sealed class TriggerSearch : IDisposable
             t.Dispose();
         }
 
+        contrastLabels?.Dispose();
+        evaluationContrastLabels?.Dispose();
+
         foreach (Row row in rows)
         {
             row.Held?.Dispose();
@@ -451,6 +485,16 @@ internal sealed class TriggerSearch : IDisposable
             Tensor targets = torch.tensor(part.Select(i => (long)rows[i].Class).ToArray()).to(evidence.Device).repeat_interleave(batch);
             Tensor logits = evidence.Model.Forward(stamped);
             Tensor crossEntropy = nn.functional.cross_entropy(logits, targets, reduction: nn.Reduction.None).reshape([count, batch]).mean([1L]);
+            if (contrast is not null)
+            {
+                // Only moving the reference to the target is penalised, on inputs it does not already put there: the
+                // reference may go anywhere else, so the term does not fight the audited model's own response.
+                Tensor own = contrastLabels!.index_select(0, sampleIndex[Steps]).repeat(count);
+                Tensor pTarget = nn.functional.softmax(contrast.Reference.Forward(stamped).flatten(1), 1).gather(1, targets.unsqueeze(1)).squeeze(1);
+                Tensor away = pTarget.SubtractedFrom(1.0).ClampMin(1e-6).log().neg().mul(own.ne(targets).to_type(ScalarType.Float32));
+                crossEntropy = crossEntropy.Add(away.reshape([count, batch]).mean([1L]).Mul(contrast.Weight));
+            }
+
             Tensor norms = mask.reshape(count, -1).sum(1);
             Tensor cost = torch.tensor(part.Select(i => (float)rows[i].Cost).ToArray()).to(evidence.Device);
 
@@ -577,7 +621,16 @@ internal sealed class TriggerSearch : IDisposable
             Tensor m = mask.narrow(0, start, size).unsqueeze(1);
             Tensor stamped = m.SubtractedFrom(1).mul(evaluation.unsqueeze(0)).Add(m * pattern.narrow(0, start, size).unsqueeze(1)).reshape([size * n, .. sample]);
             Tensor predicted = evidence.Model.Forward(stamped).argmax(1).reshape(size, n);
-            parts.Add(predicted.eq(classes.narrow(0, start, size).unsqueeze(1)).to_type(ScalarType.Float32).mean([1L]).MoveToOuterDisposeScope());
+            Tensor target = classes.narrow(0, start, size).unsqueeze(1);
+            Tensor hit = predicted.eq(target);
+            if (contrast is not null)
+            {
+                // A hit the reference shares (it moved to the target too) is a natural feature, not the implant's.
+                Tensor referenceMoved = contrast.Reference.Forward(stamped).flatten(1).argmax(1).reshape(size, n).eq(target).logical_and(evaluationContrastLabels!.unsqueeze(0).ne(target));
+                hit = hit.logical_and(referenceMoved.logical_not());
+            }
+
+            parts.Add(hit.to_type(ScalarType.Float32).mean([1L]).MoveToOuterDisposeScope());
         }
 
         return torch.cat(parts, 0);
