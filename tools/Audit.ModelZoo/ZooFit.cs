@@ -361,7 +361,11 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
         LikelihoodTestRates rates = MeasureOn(model, test);
         Console.WriteLine($"was: {JsonSerializer.Serialize(manyClasses ? model.ManyClassTest : model.Test, TrojanLikelihoodModel.JsonOptions)}");
-        string measured = UtcMinute() + $" by tools/Audit.ModelZoo remeasure{(manyClasses ? " --catalog many-class" : "")} on {cacheFolder}/survey/test.jsonl ({rates.Clean} clean, {rates.Backdoored} backdoored models)";
+        // Models surveyed before a detector the fit reads joined the survey have no value for it and are left out (a
+        // resurvey with --add-probe brings them in); the stamp says how many, so a partial reading cannot pass for a whole one.
+        int leftOut = Usable(test).Count - (rates.Clean + rates.Backdoored);
+        string measured = UtcMinute() + $" by tools/Audit.ModelZoo remeasure{(manyClasses ? " --catalog many-class" : "")} on {cacheFolder}/survey/test.jsonl ({rates.Clean} clean, {rates.Backdoored} backdoored models"
+            + (leftOut > 0 ? $"; {leftOut} more surveyed without a detector the fit reads, left out)" : ")");
         // The 43-class slice's rates go beside the ten-class test rates, never over them: the model was fitted and
         // calibrated on ten-class models, so the slice says how its rates carry over to models unlike them.
         TrojanLikelihoodModel remeasured = manyClasses

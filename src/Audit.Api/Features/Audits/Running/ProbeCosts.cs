@@ -37,7 +37,10 @@ public static class ProbeCosts
         // trojan-likelihood reads the four detectors' statistics (the scan once, then STRIP, clustering and spectral
         // signatures); adversarial-sink runs its own walks on the model and a distilled reference. Measured in one
         // trojan-scan 2.0.0 audit of the BadNets fixture (load ≈ 16, 2026-11-30): 55.7 s with the scan and 31.2 s.
-        ["trojan-likelihood"] = 8,
+        // Since 2026-12-05 evening it also runs the contrastive search (contrastive-patch) after the scan: the built-in
+        // trojan-scan audit of the README's BadNets example went from 22.1–22.5 s to 27.1–32.6 s wall (AMD EPYC), about
+        // 16 more units.
+        ["trojan-likelihood"] = 24,
         ["adversarial-sink"] = 27,
 
         // Its own (source, target) search on the model and on a shadow it trains: on the zoo's ten-class models 4–66 s
@@ -53,6 +56,10 @@ public static class ProbeCosts
         // (survey --add-probe, one libtorch thread, 2026-12-01).
         ["blend-inversion"] = 1,
         ["warp-inversion"] = 1,
+
+        // Neural Cleanse's search against the distilled reference on two lanes: the search alone took 4.5–24 s per zoo
+        // model on one thread (survey, 2026-12-05), about half that on two; alone it also distils the reference.
+        ["contrastive-patch"] = 24,
         ["token-class-dominance"] = 3,
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
@@ -70,6 +77,9 @@ public static class ProbeCosts
         ["activation-clustering"] = 0.2,
         ["spectral-signatures"] = 0.2,
         ["adversarial-sink"] = 3,
+
+        // The scan's reference is the session's, so only the search is left.
+        ["contrastive-patch"] = 12,
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>
