@@ -15,14 +15,18 @@ internal static class SurveyReport
     {
         var text = new StringBuilder();
         var features = records.ToDictionary(r => (object)r, r => r.Features(), ReferenceEqualityComparer.Instance);
-        var rows = records.Where(r => features[r] is not null).ToList();
+        // With a model, only the models it can score: a line surveyed before a detector it reads joined has no value
+        // for it (the header says how many), so every column of the table counts the same models.
+        var rows = records.Where(r => features[r] is not null && (model is null || r.FeaturesFor(model) is not null)).ToList();
+        int lacking = records.Count(r => features[r] is not null) - rows.Count;
         double threshold = model?.ConformalThreshold(model.DefaultTargetFalseFailRate, out _) ?? double.NaN;
         double P(SurveyRecord r) => model is not null && r.FeaturesFor(model) is { } f ? model.Probability(f) : double.NaN;
         int? Suspected(SurveyRecord r) => model is not null && r.FeaturesFor(model) is not null ? ZooFit.SuspectedClass(model, r) : r.Probes["neural-cleanse"].SuspectedClass;
         double F(SurveyRecord r, string name) => features[r] is { } f && f.TryGetValue(name, out double v) ? v : double.NaN;
         double NcIndex(SurveyRecord r) => F(r, "calibratedAnomalyIndex");
 
-        Line(text, $"Split `{split}`: {rows.Count(r => !r.Recipe.Backdoored)} clean, {rows.Count(r => r.Implanted)} backdoored (attack success ≥ {ZooModel.ImplantedAttackSuccess:P0}), {rows.Count(r => r.Recipe.Backdoored && !r.Implanted)} poisoned without a working backdoor (left out of the rates). "
+        Line(text, $"Split `{split}`: {rows.Count(r => !r.Recipe.Backdoored)} clean, {rows.Count(r => r.Implanted)} backdoored (attack success ≥ {ZooModel.ImplantedAttackSuccess:P0}), {rows.Count(r => r.Recipe.Backdoored && !r.Implanted)} poisoned without a working backdoor (left out of the rates)"
+            + (lacking > 0 ? $"; {lacking} more surveyed without a detector the fit reads (left out until `survey --add-probe` adds it)" : "") + ". "
             + (model is null ? "No fitted trojan-likelihood model." : $"trojan-likelihood threshold {threshold:F3} (conformal, target false-fail rate {model.DefaultTargetFalseFailRate:P0}); Neural Cleanse alone at its threshold {NeuralCleanseThreshold}."));
         Line(text, "");
         Line(text, "| group | clean | backdoored | AUROC p | TPR at threshold | false-fail rate | right target (of detected) | NC alone: TPR / false-fail rate at 2 | AUROC NC index |");

@@ -71,10 +71,16 @@ internal sealed record SurveyRecord(
 internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int auditSeed)
 {
     /// <summary>
-    /// What a survey runs on every model: the base detectors, then the two that read the model alone and cost under a
-    /// second (the slower independent detectors join by <c>--add-probe</c>).
+    /// What a survey runs on every model: the base detectors, the read-alone and input-wide detectors that cost about a
+    /// second, and the contrastive search the fit in use reads (the other slow detectors join by <c>--add-probe</c>).
     /// </summary>
-    public static IReadOnlyList<string> Detectors { get; } = [.. TrojanLikelihoodFeatures.BaseDetectors, "weight-signature", "saliency-persistence", "blend-inversion", "warp-inversion"];
+    public static IReadOnlyList<string> Detectors { get; } = [.. TrojanLikelihoodFeatures.BaseDetectors, "weight-signature", "saliency-persistence", "blend-inversion", "warp-inversion", "contrastive-patch"];
+
+    /// <summary>
+    /// Detectors of <see cref="Detectors"/> that joined after lines were committed: a line surveyed before may lack them
+    /// until <c>survey --add-probe</c> adds them (`remeasure` leaves such lines out and says how many).
+    /// </summary>
+    public static IReadOnlyList<string> JoinedLater { get; } = ["contrastive-patch"];
 
     public static string SurveyFile(string cacheFolder, string split) =>
         Path.Combine(Directory.CreateDirectory(Path.Combine(cacheFolder, "survey")).FullName, $"{split}.jsonl");
