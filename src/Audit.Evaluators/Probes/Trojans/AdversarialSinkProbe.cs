@@ -158,7 +158,7 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
     /// <summary>The reference the walks are compared with (the session's distilled one), or null without calibration.</summary>
     private static ReferenceSettings? ReferenceOf(ProbeParameters parameters, ProbeContext context) =>
         parameters.Bool("referenceCalibration")
-            ? new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed)
+            ? TrojanProbeParameters.Reference(parameters, context.Seed)
             : null;
 
     private static string ReferenceModelKey(ReferenceSettings settings) => $"sink-reference|{settings}";

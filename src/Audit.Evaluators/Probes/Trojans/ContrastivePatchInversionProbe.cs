@@ -57,7 +57,7 @@ public sealed class ContrastivePatchInversionProbe : IProbe
         }
 
         // The reference the trigger scan distils with the same settings (the session's; trained here if no scan ran).
-        var referenceSettings = new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed);
+        ReferenceSettings referenceSettings = TrojanProbeParameters.Reference(parameters, context.Seed);
         Tensor? targets = evidence.Session.Contains(DistilledReference.Key(evidence, referenceSettings))
             ? null
             : DistilledReference.TeacherTargets(evidence, referenceSettings, cancellationToken);

@@ -77,10 +77,17 @@ internal static class TrojanProbeParameters
             evidence,
             ReverseEngineering(parameters, context.Seed),
             parameters.Bool("referenceCalibration") ? TriggerCalibration.Reference : TriggerCalibration.None,
-            new ReferenceSettings(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, context.Seed),
+            Reference(parameters, context.Seed),
             parameters.Double("ratioNoise"),
             progress,
             cancellationToken);
+
+    /// <summary>
+    /// The distilled reference's settings from a probe's parameters: every probe that compares with the reference asks
+    /// for it with these, so the session distils it once (<see cref="DistilledReference.Shared"/>).
+    /// </summary>
+    public static ReferenceSettings Reference(ProbeParameters parameters, int seed) =>
+        new(parameters.Int("referenceSteps"), BatchSize: 128, LearningRate: 3e-3, Temperature: 2, seed);
 
     /// <summary>Reverse-engineering settings from a probe's parameters (others keep the Neural Cleanse defaults).</summary>
     public static ReverseEngineeringSettings ReverseEngineering(ProbeParameters parameters, int seed) => new(
