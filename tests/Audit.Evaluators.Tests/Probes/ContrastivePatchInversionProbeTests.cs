@@ -45,28 +45,6 @@ public sealed class ContrastivePatchInversionProbeTests(ITestOutputHelper output
     }
 
     /// <summary>
-    /// The README's fixtures. Measured 2026-12-05: the BadNets target (class 3, a 3×3 patch in the corner) has the
-    /// smallest contrastive mask (16.0 pixels) but the bag class's natural sink follows close behind (16.7), so the gap
-    /// is 0.61, under the threshold: on this model the verdict rests on the other detectors. The clean model's gap is
-    /// 0.43. What is asserted is what holds with margin: the target is named, and the clean model passes far from the line.
-    /// </summary>
-    [Fact]
-    public async Task OnTheReadmeFixtures_TheBadNetsTargetIsNamed_TheCleanModelPassesFarFromTheLine()
-    {
-        var probe = new ContrastivePatchInversionProbe();
-
-        ProbeOutcome poisoned = await probe.RunAsync(ProbeHarness.Context(probe, TrojanFixtures.Get(TrojanFixtures.BadNets)), CancellationToken.None);
-        ProbeOutcome clean = await probe.RunAsync(ProbeHarness.Context(probe, TrojanFixtures.Get(TrojanFixtures.Clean)), CancellationToken.None);
-        output.WriteLine($"badnets: {poisoned.Summary} {poisoned.Details["maskNorms"]!.ToJsonString()}");
-        output.WriteLine($"clean: {clean.Summary} {clean.Details["maskNorms"]!.ToJsonString()}");
-
-        Assert.Equal(TrojanFixtures.BadNets.TargetClass, (int)poisoned.Details["suspectedTargetClass"]!);
-        Assert.True((bool)poisoned.Details["reached"]![TrojanFixtures.BadNets.TargetClass]!);
-        Assert.Equal(Verdict.Pass, clean.Verdict);
-        Assert.True((double)clean.Details["statistic"]! <= 0.8, $"clean statistic {clean.Details["statistic"]}");
-    }
-
-    /// <summary>
     /// The contrast is real: against a reference that is the audited model itself, every stamped input that moves the
     /// model to the target moves the reference too, so no hit counts and no class is reached; only inputs already in
     /// the target can count, so the attack rates of all classes add up to at most one.
