@@ -12,7 +12,10 @@ service's ContrastivePatchInversionProbe's (same search, reference and seed: equ
 verdict and score were read at the branch's placeholder threshold 1; they are rewritten at the service's default
 threshold (1.3) so a line reads like one the service's probe wrote.
 
-usage: join-probe.py SPLIT SOURCE [SOURCE ...]
+usage: join-probe.py SPLIT|SURVEY SOURCE [SOURCE ...]
+SPLIT names a split of the ten-class zoo (design, calibration, test); SURVEY is the path of another committed survey
+file (the 43-class slice's benchmarks/model-zoo-many-class/survey/test.jsonl, the crossed slice's
+benchmarks/model-zoo-crossed/survey/test.jsonl), whose lines the service's probe read through `survey --add-probe`.
 """
 import json
 import sys
@@ -69,7 +72,7 @@ def main(split, sources):
                 if result is not None:
                     found[key] = result
 
-    path = f"benchmarks/model-zoo/survey/{split}.jsonl"
+    path = split if split.endswith(".jsonl") else f"benchmarks/model-zoo/survey/{split}.jsonl"
     with open(path, encoding="utf-8") as lines:
         committed = lines.read().splitlines()
 
