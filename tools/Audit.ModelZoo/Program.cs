@@ -221,6 +221,13 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// </summary>
     public const string DesignUnderChosenKernelsCache = "benchmarks/model-zoo-design-avx";
 
+    /// <summary>
+    /// The 43-class slice's first survey (2026-12-04, libtorch's own kernels, without the contrastive search), kept when
+    /// the slice was trained and surveyed again under the chosen kernels with every detector on 2026-12-05: the record
+    /// the earlier fits' 43-class rates were read from (`report --catalog many-class --cache` this folder).
+    /// </summary>
+    public const string ManyClassUnderLibtorchKernelsCache = "benchmarks/model-zoo-many-class-libtorch";
+
     public const string Usage = """
         usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|detector-rates|features|report|kernels|choose-kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]

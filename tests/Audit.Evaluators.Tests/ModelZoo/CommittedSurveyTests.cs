@@ -25,13 +25,15 @@ public sealed class CommittedSurveyTests
         AssertCommittedLinesDescribe(Folder, split, ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Concat(ZooCatalog.RetiredRecipes()));
 
     /// <summary>
-    /// The 43-class slice's committed survey (docs/probes.md, "Beyond ten classes"): only its test split was surveyed,
-    /// every model of it, from the many-class catalog.
+    /// The 43-class slice's committed survey (docs/probes.md, "Beyond ten classes"), and its first survey kept beside it:
+    /// only its test split was surveyed, every model of it, from the many-class catalog.
     /// </summary>
-    [Fact]
-    public void TheCommittedManyClassTestSplit_IsEveryRecipeOfItOnce_WithEverySurveyedDetector()
+    [Theory]
+    [InlineData(ZooOptions.CommittedManyClassCache)]
+    [InlineData(ZooOptions.ManyClassUnderLibtorchKernelsCache)]
+    public void TheCommittedManyClassTestSplit_IsEveryRecipeOfItOnce_WithEverySurveyedDetector(string cache)
     {
-        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedManyClassCache);
+        string folder = Path.Combine(RepositoryRoot.Folder, cache);
         IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(ZooCatalog.ManyClassSizes, manyClasses: true);
 
         AssertCommittedLinesDescribe(folder, ZooSplits.Test, recipes);
