@@ -28,15 +28,19 @@ _spec = importlib.util.spec_from_file_location("join_probe", os.path.join(os.pat
 join_probe = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(join_probe)
 
-PROBE = "contrastive-patch"
+PROBE = join_probe.PROBE
 
 
 def models(caches):
+    """Model files by recipe hash; two caches holding different weights for one recipe cannot say which was read."""
     found = {}
     for cache in caches:
         for path in glob.glob(os.path.join(cache, "models", "*.json")):
             with open(path, encoding="utf-8") as f:
                 model = json.load(f)
+            earlier = found.get(model["hash"])
+            if earlier is not None and earlier.get("weightsSha256") != model.get("weightsSha256"):
+                raise SystemExit(f"{path}: another cache holds different weights for recipe {model['hash']}")
             found[model["hash"]] = model
     return found
 
