@@ -215,6 +215,14 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string ThirdSealedCache = "benchmarks/model-zoo-sealed-216-162";
 
     /// <summary>
+    /// The 89 test recipes the split gained at 234 + 180, trained and surveyed under oneDNN's AVX kernels and committed
+    /// unread on 2026-12-05, read once the same night for the one-model refit candidate and the fit in use, then joined
+    /// to the split; the copy stays as the record of that reading (docs/probes.md, "The fourth sealed models";
+    /// benchmarks/model-zoo-one-model/README.md).
+    /// </summary>
+    public const string FourthSealedCache = "benchmarks/model-zoo-sealed-234-180";
+
+    /// <summary>
     /// The design split trained and surveyed again on 2026-12-05 under the oneDNN AVX kernels the service chooses on the
     /// AMD EPYC, where the committed lines ran on libtorch's own kernels (docs/probes.md, "Under the kernels the service
     /// now chooses"). A record of how far the kernels move p; nothing is fitted on it.

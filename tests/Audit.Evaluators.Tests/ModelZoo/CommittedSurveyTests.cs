@@ -100,6 +100,23 @@ public sealed class CommittedSurveyTests
         AssertGainedAndJoined(Path.Combine(RepositoryRoot.Folder, ZooOptions.ThirdSealedCache), CatalogWithTestSize(180, 135), CatalogWithTestSize(216, 162), 107);
 
     /// <summary>
+    /// The fourth sealed models (docs/probes.md, "The fourth sealed models") are every test recipe the catalog gained
+    /// from 216 + 162 to 234 + 180, once, with every detector, each line read on one model under oneDNN's AVX kernels;
+    /// read once for the one-model refit candidate of 2026-12-05, their lines then joined the committed test split
+    /// unchanged.
+    /// </summary>
+    [Fact]
+    public void TheFourthSealedModels_AreTheTestRecipesGainedOver216And162_OnOneDnnAvx_AndTheirLinesJoinedTheTestSplitUnchanged()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.FourthSealedCache);
+        AssertGainedAndJoined(folder, CatalogWithTestSize(216, 162), CatalogWithTestSize(234, 180), 89);
+        Assert.All(ZooSurvey.Read(folder, ZooSplits.Test), r => Assert.Contains(
+            "limited to the AVX instruction set",
+            r.Probes["neural-cleanse"].Details!["reproducibility"]!["convolutionKernels"]!.GetValue<string>(),
+            StringComparison.Ordinal));
+    }
+
+    /// <summary>
     /// The design split surveyed again under the kernels the service chooses (docs/probes.md, "Under the kernels the
     /// service now chooses"): the same recipes as the committed design split, each once, with every detector, and every
     /// line's Neural Cleanse finding records that oneDNN ran limited to AVX, where the committed lines record

@@ -24,7 +24,7 @@ public sealed class ZooRecipeTests
     }
 
     /// <summary>
-    /// Growing the splits (test 12 + 12 → 24 + 18 → 48 + 36 → 72 + 54 → 108 + 81 → 144 + 108 → 180 + 135 → 216 + 162, design 12 + 12 → 30 + 30 → 60 + 60, calibration
+    /// Growing the splits (test 12 + 12 → 24 + 18 → 48 + 36 → 72 + 54 → 108 + 81 → 144 + 108 → 180 + 135 → 216 + 162 → 234 + 180, design 12 + 12 → 30 + 30 → 60 + 60, calibration
     /// 20 + 8 → 40 + 16)
     /// keeps every seed in its split, and a split whose clean and backdoored counts stayed equal keeps every recipe.
     /// Where a smaller catalog had run out of backdoored recipes, its last seeds were all clean; the larger one
@@ -38,6 +38,7 @@ public sealed class ZooRecipeTests
     [InlineData(60, 60, 40, 16, 108, 81, 26)] // the catalog before the sealed models joined (2026-12-04 evening): 26 more
     [InlineData(60, 60, 40, 16, 144, 108, 35)] // the catalog before the second sealed models joined (2026-12-05): 35 more
     [InlineData(60, 60, 40, 16, 180, 135, 44)] // the catalog before the third sealed models joined (2026-12-05, afternoon): 44 more
+    [InlineData(60, 60, 40, 16, 216, 162, 53)] // the catalog before the fourth sealed models joined (2026-12-05, night): 53 more
     public void GrowingASplit_KeepsEverySeedInItsSplit_AndRetiresOnlyCleanRecipesPastTheBackdooredEnd(
         int designClean, int designBackdoored, int calibrationClean, int calibrationBackdoored, int testClean, int testBackdoored, int retiredCount)
     {
@@ -71,14 +72,14 @@ public sealed class ZooRecipeTests
     /// (the theory above counts them per size): none of today's, none twice, none backdoored, none of the design split.
     /// </summary>
     [Fact]
-    public void TheRetiredRecipes_AreTheEarlierSizesCleanRecipesTodaysCatalogLacks_ElevenCalibrationAndOneHundredThirtyEightTest()
+    public void TheRetiredRecipes_AreTheEarlierSizesCleanRecipesTodaysCatalogLacks_ElevenCalibrationAndOneHundredNinetyOneTest()
     {
         var today = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Select(r => r.ComputeHash()).ToHashSet();
         IReadOnlyList<ZooRecipe> retired = ZooCatalog.RetiredRecipes();
 
         Assert.Equal(11, retired.Count(r => r.Split == ZooSplits.Calibration));
-        Assert.Equal(138, retired.Count(r => r.Split == ZooSplits.Test));
-        Assert.Equal(149, retired.Count);
+        Assert.Equal(191, retired.Count(r => r.Split == ZooSplits.Test));
+        Assert.Equal(202, retired.Count);
         Assert.All(retired, r => Assert.False(r.Backdoored, r.Name));
         Assert.All(retired, r => Assert.DoesNotContain(r.ComputeHash(), today));
         Assert.Equal(retired.Count, retired.Select(r => r.ComputeHash()).Distinct().Count());
