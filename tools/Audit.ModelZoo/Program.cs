@@ -223,6 +223,14 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string FourthSealedCache = "benchmarks/model-zoo-sealed-234-180";
 
     /// <summary>
+    /// The fit in use's own lines (since 2026-12-05 23:00): design and calibration lines that each read one model under
+    /// oneDNN's AVX kernels (the design split under AVX with the contrastive results that read those models joined; the
+    /// calibration split trained and surveyed again), the candidate fitted on them and the rule that adopted it
+    /// (benchmarks/model-zoo-one-model/README.md).
+    /// </summary>
+    public const string OneModelCache = "benchmarks/model-zoo-one-model";
+
+    /// <summary>
     /// The design split trained and surveyed again on 2026-12-05 under the oneDNN AVX kernels the service chooses on the
     /// AMD EPYC, where the committed lines ran on libtorch's own kernels (docs/probes.md, "Under the kernels the service
     /// now chooses"). A record of how far the kernels move p; nothing is fitted on it.

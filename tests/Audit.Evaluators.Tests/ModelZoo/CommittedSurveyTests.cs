@@ -117,6 +117,47 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The fit in use is the fit of the one-model lines (benchmarks/model-zoo-one-model): its design lines are the design
+    /// split under AVX with the contrastive results joined, its calibration lines the 67 calibration recipes trained and
+    /// surveyed again under AVX with every detector, and fitting the embedded model's features on them gives the
+    /// embedded coefficients, standardisation, Platt parameters and calibration probabilities again, so every number of
+    /// the verdict's model can be recomputed from the repository.
+    /// </summary>
+    [Fact]
+    public void TheFitInUse_IsWhatTheOneModelLinesGive_OnTheCommittedRecipesUnderAvx()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.OneModelCache);
+        IEnumerable<ZooRecipe> recipes = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Concat(ZooCatalog.RetiredRecipes());
+        AssertCommittedLinesDescribe(folder, ZooSplits.Design, recipes);
+        AssertCommittedLinesDescribe(folder, ZooSplits.Calibration, recipes);
+        List<SurveyRecord> design = ZooSurvey.Read(folder, ZooSplits.Design);
+        List<SurveyRecord> calibration = ZooSurvey.Read(folder, ZooSplits.Calibration);
+        Assert.Equal(
+            ZooSurvey.Read(Folder, ZooSplits.Calibration).Select(r => r.Name).Order(StringComparer.Ordinal),
+            calibration.Select(r => r.Name).Order(StringComparer.Ordinal));
+        Assert.All(design.Concat(calibration), r => Assert.Contains(
+            "limited to the AVX instruction set",
+            r.Probes["neural-cleanse"].Details!["reproducibility"]!["convolutionKernels"]!.GetValue<string>(),
+            StringComparison.Ordinal));
+
+        TrojanLikelihoodModel embedded = TrojanLikelihoodModel.Embedded()!;
+        IReadOnlyDictionary<string, double> imputed = ZooFit.ImputationMeans(design, embedded.Features);
+        TrojanLikelihoodModel refit = ZooFit.Fit(
+            embedded.Features,
+            [.. ZooFit.Labelled(design, embedded.Features, imputed).Select(d => (d.Features, d.Label))],
+            [.. ZooFit.Labelled(calibration, embedded.Features, imputed).Select(c => (c.Features, c.Label))],
+            embedded.Generated);
+
+        Assert.Equal(embedded.Means, refit.Means);
+        Assert.Equal(embedded.Scales, refit.Scales);
+        Assert.Equal(embedded.Coefficients, refit.Coefficients);
+        Assert.Equal(embedded.Intercept, refit.Intercept);
+        Assert.Equal(embedded.PlattSlope, refit.PlattSlope);
+        Assert.Equal(embedded.PlattIntercept, refit.PlattIntercept);
+        Assert.Equal(embedded.CalibrationCleanProbabilities, refit.CalibrationCleanProbabilities);
+    }
+
+    /// <summary>
     /// The design split surveyed again under the kernels the service chooses (docs/probes.md, "Under the kernels the
     /// service now chooses"): the same recipes as the committed design split, each once, with every detector, and every
     /// line's Neural Cleanse finding records that oneDNN ran limited to AVX, where the committed lines record
