@@ -110,10 +110,7 @@ public sealed class CommittedSurveyTests
     {
         string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.FourthSealedCache);
         AssertGainedAndJoined(folder, CatalogWithTestSize(216, 162), CatalogWithTestSize(234, 180), 89);
-        Assert.All(ZooSurvey.Read(folder, ZooSplits.Test), r => Assert.Contains(
-            "limited to the AVX instruction set",
-            r.Probes["neural-cleanse"].Details!["reproducibility"]!["convolutionKernels"]!.GetValue<string>(),
-            StringComparison.Ordinal));
+        AssertReadUnderOneDnnAvx(ZooSurvey.Read(folder, ZooSplits.Test));
     }
 
     /// <summary>
@@ -135,10 +132,7 @@ public sealed class CommittedSurveyTests
         Assert.Equal(
             ZooSurvey.Read(Folder, ZooSplits.Calibration).Select(r => r.Name).Order(StringComparer.Ordinal),
             calibration.Select(r => r.Name).Order(StringComparer.Ordinal));
-        Assert.All(design.Concat(calibration), r => Assert.Contains(
-            "limited to the AVX instruction set",
-            r.Probes["neural-cleanse"].Details!["reproducibility"]!["convolutionKernels"]!.GetValue<string>(),
-            StringComparison.Ordinal));
+        AssertReadUnderOneDnnAvx(design.Concat(calibration));
 
         TrojanLikelihoodModel embedded = TrojanLikelihoodModel.Embedded()!;
         IReadOnlyDictionary<string, double> imputed = ZooFit.ImputationMeans(design, embedded.Features);
@@ -173,10 +167,7 @@ public sealed class CommittedSurveyTests
         Assert.Equal(
             ZooSurvey.Read(Folder, ZooSplits.Design).Select(r => r.Name).Order(StringComparer.Ordinal),
             resurveyed.Select(r => r.Name).Order(StringComparer.Ordinal));
-        Assert.All(resurveyed, r => Assert.Contains(
-            "limited to the AVX instruction set",
-            r.Probes["neural-cleanse"].Details!["reproducibility"]!["convolutionKernels"]!.GetValue<string>(),
-            StringComparison.Ordinal));
+        AssertReadUnderOneDnnAvx(resurveyed);
         Assert.All(ZooSurvey.Read(Folder, ZooSplits.Design), r => Assert.StartsWith(
             "libtorch native",
             r.Probes["neural-cleanse"].Details!["reproducibility"]!["convolutionKernels"]!.GetValue<string>(),
@@ -190,6 +181,13 @@ public sealed class CommittedSurveyTests
     private static IReadOnlyList<SplitSize> CatalogWithTestSize(int clean, int backdoored) =>
         ZooCatalog.EarlierSizes.Append(ZooCatalog.DefaultSizes)
             .Single(sizes => sizes.Any(s => s.Split == ZooSplits.Test && s.Clean == clean && s.Backdoored == backdoored));
+
+    /// <summary>Every line's Neural Cleanse finding records that oneDNN ran limited to AVX (the kernels the fit's lines share).</summary>
+    private static void AssertReadUnderOneDnnAvx(IEnumerable<SurveyRecord> records) =>
+        Assert.All(records, r => Assert.Contains(
+            "limited to the AVX instruction set",
+            r.Probes["neural-cleanse"].Details!["reproducibility"]!["convolutionKernels"]!.GetValue<string>(),
+            StringComparison.Ordinal));
 
     /// <summary>
     /// A set read once apart: its lines are exactly the test recipes <paramref name="larger"/> holds and
