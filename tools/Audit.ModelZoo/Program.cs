@@ -223,6 +223,13 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string FourthSealedCache = "benchmarks/model-zoo-sealed-234-180";
 
     /// <summary>
+    /// The fourth sealed models' 89 files surveyed again on 2026-12-06 under oneDNN's own kernels (AVX-512 on that AMD
+    /// EPYC, which passed the start-up check) instead of AVX: how far the kernels a machine chooses move each statistic,
+    /// p and verdict (docs/probes.md, "The same models under AVX-512 kernels"). Never fitted on.
+    /// </summary>
+    public const string FourthSealedDefaultKernelsCache = "benchmarks/model-zoo-sealed-234-180-default-kernels";
+
+    /// <summary>
     /// The fit in use's own lines (since 2026-12-05 23:00): design and calibration lines that each read one model under
     /// oneDNN's AVX kernels (the design split under AVX with the contrastive results that read those models joined; the
     /// calibration split trained and surveyed again), the candidate fitted on them and the rule that adopted it

@@ -114,6 +114,47 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The same 89 model files surveyed again under oneDNN's own kernels (docs/probes.md, "The same models under AVX-512
+    /// kernels"): every recipe of the fourth sealed set once, every detector, none of it under the AVX limit, and each
+    /// line read the very model file its AVX line read (the contrastive search records the weights' SHA-256).
+    /// </summary>
+    [Fact]
+    public void TheFourthSealedModelsUnderDefaultKernels_AreTheSameModelFiles_ReadWithoutTheAvxLimit()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.FourthSealedDefaultKernelsCache);
+        List<SurveyRecord> avx = ZooSurvey.Read(Path.Combine(RepositoryRoot.Folder, ZooOptions.FourthSealedCache), ZooSplits.Test);
+        List<SurveyRecord> records = ZooSurvey.Read(folder, ZooSplits.Test);
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Test, avx.Select(r => r.Recipe));
+        Assert.Equal(avx.Select(r => r.Name).Order(StringComparer.Ordinal), records.Select(r => r.Name).Order(StringComparer.Ordinal));
+        Assert.All(records, r => Assert.DoesNotContain(
+            "limited to the AVX instruction set",
+            r.Probes["neural-cleanse"].Details!["reproducibility"]!["convolutionKernels"]!.GetValue<string>(),
+            StringComparison.Ordinal));
+        Dictionary<string, string?> weights = avx.ToDictionary(r => r.Name, ModelWeights, StringComparer.Ordinal);
+        Assert.All(records, r => Assert.Equal(weights[r.Name], ModelWeights(r)));
+        Assert.All(records, r => Assert.NotNull(ModelWeights(r)));
+    }
+
+    /// <summary>
+    /// The 43-class slice's design split (surveyed 2026-12-06 under oneDNN's AVX kernels, as its test lines, to decide
+    /// the class-count correction; benchmarks/model-zoo-many-class-design/README.md): every design recipe of the slice once,
+    /// with every detector.
+    /// </summary>
+    [Fact]
+    public void TheCommittedManyClassDesignSplit_IsEveryDesignRecipeOfItOnce_WithEveryDetector_UnderAvx()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedManyClassCache);
+        IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(ZooCatalog.ManyClassSizes, manyClasses: true);
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Design, recipes);
+        Assert.Equal(
+            recipes.Where(r => r.Split == ZooSplits.Design).Select(r => r.Name).Order(StringComparer.Ordinal),
+            ZooSurvey.Read(folder, ZooSplits.Design).Select(r => r.Name).Order(StringComparer.Ordinal));
+        AssertReadUnderOneDnnAvx(ZooSurvey.Read(folder, ZooSplits.Design));
+    }
+
+    /// <summary>
     /// The fit in use is the fit of the one-model lines (benchmarks/model-zoo-one-model): its design lines are the design
     /// split under AVX with the contrastive results joined, its calibration lines the 67 calibration recipes trained and
     /// surveyed again under AVX with every detector, and fitting the embedded model's features on them gives the
@@ -183,6 +224,12 @@ public sealed class CommittedSurveyTests
             .Single(sizes => sizes.Any(s => s.Split == ZooSplits.Test && s.Clean == clean && s.Backdoored == backdoored));
 
     /// <summary>Every line's Neural Cleanse finding records that oneDNN ran limited to AVX (the kernels the fit's lines share).</summary>
+    /// <summary>The SHA-256 of the weights the line's contrastive search read (mark-models.py), null when not recorded.</summary>
+    private static string? ModelWeights(SurveyRecord record) =>
+        record.Probes.TryGetValue("contrastive-patch", out var result) && result.Details?["modelRead"]?["weightsSha256"] is { } sha
+            ? sha.GetValue<string>()
+            : null;
+
     private static void AssertReadUnderOneDnnAvx(IEnumerable<SurveyRecord> records) =>
         Assert.All(records, r => Assert.Contains(
             "limited to the AVX instruction set",
