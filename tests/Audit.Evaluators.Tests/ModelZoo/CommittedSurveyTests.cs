@@ -137,21 +137,23 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
-    /// The 43-class slice's design split (surveyed 2026-12-06 under oneDNN's AVX kernels, as its test lines, to decide
-    /// the class-count correction; benchmarks/model-zoo-many-class-design/README.md): every design recipe of the slice once,
-    /// with every detector.
+    /// The 43-class slice's design and calibration splits (surveyed 2026-12-06 under oneDNN's AVX kernels, as its test
+    /// lines; the design split to decide the class-count correction, benchmarks/model-zoo-many-class-design/README.md):
+    /// every recipe of the split once, with every detector. No fit reads them.
     /// </summary>
-    [Fact]
-    public void TheCommittedManyClassDesignSplit_IsEveryDesignRecipeOfItOnce_WithEveryDetector_UnderAvx()
+    [Theory]
+    [InlineData(ZooSplits.Design)]
+    [InlineData(ZooSplits.Calibration)]
+    public void TheCommittedManyClassSplit_IsEveryRecipeOfItOnce_WithEveryDetector_UnderAvx(string split)
     {
         string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedManyClassCache);
         IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(ZooCatalog.ManyClassSizes, manyClasses: true);
 
-        AssertCommittedLinesDescribe(folder, ZooSplits.Design, recipes);
+        AssertCommittedLinesDescribe(folder, split, recipes);
         Assert.Equal(
-            recipes.Where(r => r.Split == ZooSplits.Design).Select(r => r.Name).Order(StringComparer.Ordinal),
-            ZooSurvey.Read(folder, ZooSplits.Design).Select(r => r.Name).Order(StringComparer.Ordinal));
-        AssertReadUnderOneDnnAvx(ZooSurvey.Read(folder, ZooSplits.Design));
+            recipes.Where(r => r.Split == split).Select(r => r.Name).Order(StringComparer.Ordinal),
+            ZooSurvey.Read(folder, split).Select(r => r.Name).Order(StringComparer.Ordinal));
+        AssertReadUnderOneDnnAvx(ZooSurvey.Read(folder, split));
     }
 
     /// <summary>
