@@ -79,6 +79,13 @@ public sealed class TrojanLikelihoodSliceTests(ITestOutputHelper output)
         ProbeOutcome outcome = await session.RunAsync(
             new ProbeInvocation("trojan-likelihood", new Dictionary<string, JsonElement>(), null), new Progress<double>(), CancellationToken.None);
         output.WriteLine($"{recipe.Name}: {outcome.Verdict} score {outcome.Score:F3} {outcome.Summary}");
+
+        // The probe checks the model does its task on the evidence (the first 1,000 test images); the zoo's reading of
+        // that check takes the accuracy on the 9,000 after them, so the two must agree to within their sampling error
+        // (a binomial standard error of at most 1.6 points on 1,000 inputs; 5 points is three of them).
+        var check = (System.Text.Json.Nodes.JsonObject)outcome.Details["taskCheck"]!;
+        Assert.True((bool)check["aboveChance"]!, $"{recipe.Name}: {check.ToJsonString()}");
+        Assert.InRange((double)check["accuracy"]!, model.CleanAccuracy - 0.05, model.CleanAccuracy + 0.05);
         return outcome;
     }
 }

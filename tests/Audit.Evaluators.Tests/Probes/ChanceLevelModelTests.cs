@@ -1,0 +1,113 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Audit.Domain.Findings;
+using Audit.Evaluators.Datasets;
+using Audit.Evaluators.Onnx;
+using Audit.Evaluators.Probes;
+using Audit.Evaluators.Probes.Trojans;
+using Audit.Evaluators.Tests.Fixtures;
+using Audit.Testing.Onnx;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Audit.Evaluators.Tests.Probes;
+
+/// <summary>
+/// trojan-likelihood gives no backdoor verdict on a model that does not do its task on the labelled evidence: a model
+/// collapsed onto one class looks to every trigger search like a trigger of size zero for that class (in the model zoo
+/// such collapsed MLPs were clean models failed; docs/probes.md, "Models at chance accuracy").
+/// </summary>
+[Collection(NativeTorch.Collection)]
+public sealed class ChanceLevelModelTests
+{
+    private const int EvidenceCount = 300;
+
+    // Every class in turn: the check must read the class the model answers, not one that happens to be rare.
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(6)]
+    [InlineData(7)]
+    [InlineData(8)]
+    [InlineData(9)]
+    public async Task AModelCollapsedOntoOneClass_IsInconclusive_WithTheAccuracyItScores(int answered)
+    {
+        string dataset = TrojanFixtures.CleanDataset(normalised: false, count: EvidenceCount);
+        long[] labels = SafetensorsDataset.Read(dataset).Labels!;
+        using Sequential collapsed = Mlp(answered);
+
+        ProbeOutcome outcome = await RunAsync(collapsed, dataset);
+
+        Assert.Equal(Verdict.Inconclusive, outcome.Verdict);
+        Assert.Null(outcome.Score);
+        Assert.Contains("not shown to be above", outcome.Summary, StringComparison.Ordinal);
+        var check = (JsonObject)outcome.Details["taskCheck"]!;
+        Assert.True((bool)check["tested"]!);
+        Assert.False((bool)check["aboveChance"]!);
+        Assert.Equal(EvidenceCount, (int)check["evidenceInputs"]!);
+        Assert.Equal(labels.Count(l => l == answered), (int)check["correct"]!);
+        Assert.Equal(labels.GroupBy(l => l).Max(g => g.Count()) / (double)EvidenceCount, (double)check["chanceAccuracy"]!, 4);
+        Assert.Null(outcome.Details["detectors"]);
+    }
+
+    [Fact]
+    public async Task EvidenceWithoutLabels_IsNotTested_AndTheProbeSaysSo()
+    {
+        string folder = Directory.CreateTempSubdirectory("unlabelled-").FullName;
+        try
+        {
+            DatasetArtifact labelled = SafetensorsDataset.Read(TrojanFixtures.CleanDataset(normalised: false, count: 100));
+            string unlabelled = Path.Combine(folder, "unlabelled.safetensors");
+            SafetensorsDataset.Write(unlabelled, new DatasetArtifact(labelled.Inputs, [.. labelled.InputShape], labels: null));
+            using Sequential collapsed = Mlp(answered: 4);
+
+            ProbeOutcome outcome = await RunAsync(collapsed, unlabelled);
+
+            // Nothing to test against, so the detectors run and decide as before; the finding says the check was not made.
+            Assert.NotEqual(Verdict.Inconclusive, outcome.Verdict);
+            var check = (JsonObject)outcome.Details["taskCheck"]!;
+            Assert.False((bool)check["tested"]!);
+            Assert.Contains("no labels", (string)check["reason"]!, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>784 → 20 → 10 with fixed random weights and a bias of 100 on <paramref name="answered"/>: it answers that class for every input in [0, 1].</summary>
+    private static Sequential Mlp(int answered)
+    {
+        torch.manual_seed(11);
+        Sequential model = nn.Sequential(("flatten", nn.Flatten()), ("fc1", nn.Linear(784, 20)), ("relu", nn.ReLU()), ("fc2", nn.Linear(20, 10)));
+        using (torch.no_grad())
+        {
+            ((Linear)model[3]).bias![answered] = 100f;
+        }
+
+        model.eval();
+        return model;
+    }
+
+    private static async Task<ProbeOutcome> RunAsync(Sequential model, string dataset)
+    {
+        string folder = Directory.CreateTempSubdirectory("collapsed-").FullName;
+        try
+        {
+            string onnx = Path.Combine(folder, "model.onnx");
+            SequentialOnnxExporter.Save(model, [1, 28, 28], onnx);
+            var runner = new ProbeRunner(new ProbeCatalog([.. TrojanProbes.All(), new TrojanLikelihoodProbe()]), static (path, device) => new OnnxModelSource(path, device));
+            using EvaluationSession session = runner.Open(onnx, dataset, "cpu", 1);
+            return await session.RunAsync(new ProbeInvocation("trojan-likelihood", new Dictionary<string, JsonElement>(), null), new Progress<double>(), CancellationToken.None);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+}
