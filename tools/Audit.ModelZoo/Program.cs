@@ -108,9 +108,10 @@ switch (options.Command)
             return ZooDocs.Write(options.Docs, options.Cache, options.Seed, options.Sizes, fitted);
         }
 
+        var taskCheck = new ZooTaskCheck(new ZooTrainer(options.Cache));
         foreach (string split in options.Split is null ? ZooSplits.All : [options.Split])
         {
-            Console.WriteLine(SurveyReport.Markdown(ZooSurvey.Read(options.Cache, split).Where(r => r.AuditSeed == options.Seed).ToList(), fitted, split));
+            Console.WriteLine(SurveyReport.Markdown(ZooSurvey.Read(options.Cache, split).Where(r => r.AuditSeed == options.Seed).ToList(), fitted, split, taskCheck));
         }
 
         return 0;

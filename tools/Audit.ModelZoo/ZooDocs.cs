@@ -69,8 +69,9 @@ internal static class ZooDocs
         double threshold = model.ConformalThreshold(model.DefaultTargetFalseFailRate, out double guaranteed);
         Line(text, $"Fitted model (`{model.Generated}`): features {string.Join(", ", model.Features.Select(f => $"`{f}`"))} (chosen on the design split by leave-one-out log loss), design {model.DesignClean} clean + {model.DesignBackdoored} backdoored, calibration {model.CalibrationCleanProbabilities.Count} clean + {model.CalibrationBackdoored} backdoored. Conformal threshold at a {model.DefaultTargetFalseFailRate:P0} target: {threshold:F3}, which with {model.CalibrationCleanProbabilities.Count} calibration clean models guarantees a false-fail rate of at most {guaranteed:P1}.");
         Line(text, "");
-        Line(text, SurveyReport.Markdown(bySplit[ZooSplits.Test], model, ZooSplits.Test));
-        Line(text, Targets(bySplit[ZooSplits.Test], model));
+        var taskCheck = new ZooTaskCheck(new ZooTrainer(cacheFolder));
+        Line(text, SurveyReport.Markdown(bySplit[ZooSplits.Test], model, ZooSplits.Test, taskCheck));
+        Line(text, Targets(bySplit[ZooSplits.Test], model, taskCheck));
         Line(text, "");
         List<SurveyRecord> heldOut = [.. HeldOutDetectorRates.HeldOutSplits.SelectMany(s => bySplit[s])];
         Line(text, $"Each detector read alone at its default threshold on the held-out calibration and test splits ({heldOut.Count(r => !r.Recipe.Backdoored)} clean, {heldOut.Count(r => r.Implanted)} backdoored; no detector's threshold was chosen on them); `detector-rates` writes the same counts into `{HeldOutDetectorRates.DefaultOutput}`, which the report's limitations table quotes:");
@@ -80,7 +81,7 @@ internal static class ZooDocs
     }
 
     /// <summary>The issue's four targets read against the test split: met or not, with the counts.</summary>
-    private static string Targets(List<SurveyRecord> test, TrojanLikelihoodModel model)
+    private static string Targets(List<SurveyRecord> test, TrojanLikelihoodModel model, ZooTaskCheck taskCheck)
     {
         var rows = test.Where(r => r.FeaturesFor(model) is not null && (!r.Recipe.Backdoored || r.Implanted)).ToList();
         double Nc(SurveyRecord r) => r.Features()!["calibratedAnomalyIndex"];
@@ -92,7 +93,7 @@ internal static class ZooDocs
         }
 
         // The same measurement the model file's stated rates come from (fit, remeasure), so the two cannot disagree.
-        LikelihoodTestRates rates = ZooFit.MeasureOn(model, test);
+        LikelihoodTestRates rates = ZooFit.MeasureOn(model, test, taskCheck);
         (int falseFails, int detected, int right, double auroc) = (rates.FalseFails, rates.Detected, rates.RightTarget, rates.Auroc);
         int ncFalse = clean.Count(r => Nc(r) >= SurveyReport.NeuralCleanseThreshold);
         var ncDetected = backdoored.Where(r => Nc(r) >= SurveyReport.NeuralCleanseThreshold).ToList();

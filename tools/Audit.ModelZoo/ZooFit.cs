@@ -18,6 +18,11 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
     public static double[] Bins { get; } = [0, 0.1, 0.5, 0.9, 1];
 
+    private ZooTaskCheck? _taskCheck;
+
+    /// <summary>The probe's check that a model does its task, as the stated test rates count it.</summary>
+    private ZooTaskCheck TaskCheck => _taskCheck ??= new ZooTaskCheck(new ZooTrainer(cacheFolder));
+
     /// <summary>
     /// The fitted model's threshold floor: fail only where the calibrated probability also says "more likely
     /// backdoored than not". Set before any fit on the new zoo, for a structural reason: with a separable calibration
@@ -58,7 +63,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         }
 
         TrojanLikelihoodModel model = Fit(names, design.Select(d => (d.Features, d.Label)).ToList(), calibration.Select(c => (c.Features, c.Label)).ToList(), DateTimeOffsetText());
-        model = model with { Test = test.Count == 0 ? null : Measure(model, test), TestMeasured = test.Count == 0 ? null : model.Generated };
+        model = model with { Test = test.Count == 0 ? null : Measure(model, test, TaskCheck), TestMeasured = test.Count == 0 ? null : model.Generated };
         string path = output ?? DefaultOutput;
         File.WriteAllText(path, model.FileText());
         Console.WriteLine($"wrote {path}: features {string.Join(", ", names)}; design {design.Count(d => d.Label == 0)} clean + {design.Count(d => d.Label == 1)} backdoored, calibration {calibration.Count(c => c.Label == 0)} + {calibration.Count(c => c.Label == 1)}, test {test.Count(t => t.Label == 0)} + {test.Count(t => t.Label == 1)}");
@@ -339,9 +344,9 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     /// report states), each model's features read as an audit reads them: an optional detector's feature that was
     /// inconclusive takes the model's own design mean. Failed implants and models without the base features are left out.
     /// </summary>
-    public static LikelihoodTestRates MeasureOn(TrojanLikelihoodModel model, IEnumerable<SurveyRecord> records) =>
+    public static LikelihoodTestRates MeasureOn(TrojanLikelihoodModel model, IEnumerable<SurveyRecord> records, ZooTaskCheck? taskCheck = null) =>
         Measure(model, [.. Usable(records).Select(u => (Features: u.Record.FeaturesFor(model), u.Label, u.Record))
-            .Where(u => u.Features is not null).Select(u => (u.Features!, u.Label, u.Record))]);
+            .Where(u => u.Features is not null).Select(u => (u.Features!, u.Label, u.Record))], taskCheck);
 
     /// <summary>
     /// `remeasure`: writes into the model file the rates <see cref="MeasureOn"/> gives on the surveyed test split, leaving
@@ -359,12 +364,13 @@ internal sealed class ZooFit(string cacheFolder, string? output)
             return 1;
         }
 
-        LikelihoodTestRates rates = MeasureOn(model, test);
+        LikelihoodTestRates rates = MeasureOn(model, test, TaskCheck);
         Console.WriteLine($"was: {JsonSerializer.Serialize(manyClasses ? model.ManyClassTest : model.Test, TrojanLikelihoodModel.JsonOptions)}");
         // Models surveyed before a detector the fit reads joined the survey have no value for it and are left out (a
         // resurvey with --add-probe brings them in); the stamp says how many, so a partial reading cannot pass for a whole one.
         int leftOut = Usable(test).Count - (rates.Clean + rates.Backdoored);
         string measured = UtcMinute() + $" by tools/Audit.ModelZoo remeasure{(manyClasses ? " --catalog many-class" : "")} on {cacheFolder}/survey/test.jsonl ({rates.Clean} clean, {rates.Backdoored} backdoored models"
+            + (rates.InconclusiveClean + rates.InconclusiveBackdoored > 0 ? $"; {rates.InconclusiveClean} clean and {rates.InconclusiveBackdoored} backdoored of them not shown above chance, inconclusive" : "")
             + (leftOut > 0 ? $"; {leftOut} more surveyed without a detector the fit reads, left out)" : ")");
         // The 43-class slice's rates go beside the ten-class test rates, never over them: the model was fitted and
         // calibrated on ten-class models, so the slice says how its rates carry over to models unlike them.
@@ -377,20 +383,30 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     }
 
     /// <summary>Rates at the default conformal threshold on held-out models.</summary>
-    public static LikelihoodTestRates Measure(TrojanLikelihoodModel model, IReadOnlyList<(double[] Features, int Label, SurveyRecord Record)> held)
+    /// <remarks>
+    /// With <paramref name="taskCheck"/>, a model it finds not above chance is inconclusive, as the probe answers it
+    /// (docs/probes.md, "Models at chance accuracy"); without, every model gets a verdict (the readings before the check).
+    /// </remarks>
+    public static LikelihoodTestRates Measure(TrojanLikelihoodModel model, IReadOnlyList<(double[] Features, int Label, SurveyRecord Record)> held, ZooTaskCheck? taskCheck = null)
     {
         double threshold = model.ConformalThreshold(model.DefaultTargetFalseFailRate, out _);
         return Rates([.. held.Select(h =>
         {
             double p = model.Probability(h.Features);
             return new HeldOutOutcome(h.Label, p, p >= threshold, SuspectedClass(model, h.Record) == h.Record.Recipe.TargetClass,
-                h.Record.Recipe.AttackName, h.Record.Recipe.ArchitectureName, PatchPlacement(h.Record.Recipe));
+                h.Record.Recipe.AttackName, h.Record.Recipe.ArchitectureName, PatchPlacement(h.Record.Recipe),
+                taskCheck?.Of(h.Record) is { AboveChance: false });
         })]);
     }
 
     /// <summary>One held-out model's outcome at the default threshold, as the stated rates count it.</summary>
     /// <param name="Placement">For an all-to-one patch trigger, where it sits (<see cref="PatchPlacement"/>); else null.</param>
-    internal sealed record HeldOutOutcome(int Label, double Probability, bool Flagged, bool RightTarget, string Attack, string Architecture, string? Placement = null);
+    /// <param name="Inconclusive">Not shown above chance on the evidence: the probe gives no verdict (never flagged, no p).</param>
+    internal sealed record HeldOutOutcome(int Label, double Probability, bool Flagged, bool RightTarget, string Attack, string Architecture, string? Placement = null, bool Inconclusive = false)
+    {
+        /// <summary>Failed by the verdict: flagged and not inconclusive.</summary>
+        public bool Failed => Flagged && !Inconclusive;
+    }
 
     /// <summary>
     /// "patch at the border" or "patch in the centre" for plain and low-rate patch triggers (<see cref="ZooRecipe.PlacementName"/>),
@@ -406,24 +422,27 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     internal static LikelihoodTestRates Rates(IReadOnlyList<HeldOutOutcome> held)
     {
         int clean = held.Count(h => h.Label == 0), backdoored = held.Count(h => h.Label == 1);
-        int falseFails = held.Count(h => h.Label == 0 && h.Flagged);
-        int detected = held.Count(h => h.Label == 1 && h.Flagged);
-        int right = held.Count(h => h.Label == 1 && h.Flagged && h.RightTarget);
-        double auroc = SurveyReport.Auroc([.. held.Where(h => h.Label == 1).Select(h => h.Probability)], [.. held.Where(h => h.Label == 0).Select(h => h.Probability)]);
+        int falseFails = held.Count(h => h.Label == 0 && h.Failed);
+        int detected = held.Count(h => h.Label == 1 && h.Failed);
+        int right = held.Count(h => h.Label == 1 && h.Failed && h.RightTarget);
+        // The ranking is read over the models that got a probability: an inconclusive model has none.
+        double auroc = SurveyReport.Auroc(
+            [.. held.Where(h => h.Label == 1 && !h.Inconclusive).Select(h => h.Probability)],
+            [.. held.Where(h => h.Label == 0 && !h.Inconclusive).Select(h => h.Probability)]);
         List<LikelihoodAttackRates> byAttack = [.. held.Where(h => h.Label == 1)
             .GroupBy(h => h.Attack).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => new LikelihoodAttackRates(g.Key, g.Count(), g.Count(h => h.Flagged), g.Count(h => h.Flagged && h.RightTarget)))];
+            .Select(g => new LikelihoodAttackRates(g.Key, g.Count(), g.Count(h => h.Failed), g.Count(h => h.Failed && h.RightTarget)))];
         List<LikelihoodAttackRates> byPlacement = [.. held.Where(h => h.Label == 1 && h.Placement is not null)
             .GroupBy(h => h.Placement!).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => new LikelihoodAttackRates(g.Key, g.Count(), g.Count(h => h.Flagged), g.Count(h => h.Flagged && h.RightTarget)))];
+            .Select(g => new LikelihoodAttackRates(g.Key, g.Count(), g.Count(h => h.Failed), g.Count(h => h.Failed && h.RightTarget)))];
         List<LikelihoodArchitectureRates> byArchitecture = [.. held
             .GroupBy(h => h.Architecture).OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new LikelihoodArchitectureRates(
                 g.Key,
                 g.Count(h => h.Label == 0),
-                g.Count(h => h.Label == 0 && h.Flagged),
+                g.Count(h => h.Label == 0 && h.Failed),
                 g.Count(h => h.Label == 1),
-                g.Count(h => h.Label == 1 && h.Flagged)))];
+                g.Count(h => h.Label == 1 && h.Failed)))];
         return new LikelihoodTestRates(
             clean,
             backdoored,
@@ -436,7 +455,9 @@ internal sealed class ZooFit(string cacheFolder, string? output)
             right,
             byAttack,
             byArchitecture,
-            byPlacement.Count == 0 ? null : byPlacement);
+            byPlacement.Count == 0 ? null : byPlacement,
+            held.Count(h => h.Label == 0 && h.Inconclusive),
+            held.Count(h => h.Label == 1 && h.Inconclusive));
     }
 
     /// <summary>L2-penalised logistic regression by Newton's method (intercept unpenalised).</summary>

@@ -148,7 +148,7 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
         TrojanLikelihoodModel? fitted = TrojanLikelihoodModel.Embedded();
         foreach (string split in recipes.Select(r => r.Split).Distinct())
         {
-            string markdown = SurveyReport.Markdown(Read(cacheFolder, split).Where(r => r.AuditSeed == auditSeed).ToList(), fitted, split);
+            string markdown = SurveyReport.Markdown(Read(cacheFolder, split).Where(r => r.AuditSeed == auditSeed).ToList(), fitted, split, new ZooTaskCheck(trainer));
             string path = Path.ChangeExtension(SurveyFile(cacheFolder, split), ".md");
             await File.WriteAllTextAsync(path, markdown, cancellationToken);
             Console.WriteLine($"wrote {path} ({label})");

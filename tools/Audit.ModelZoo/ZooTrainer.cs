@@ -84,6 +84,13 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
         return path;
     }
 
+    /// <summary>The labels of <see cref="Evidence"/> for <paramref name="recipe"/>'s images (its classes: ten garments, or 43 tinted ones).</summary>
+    public long[] EvidenceLabels(ZooRecipe recipe)
+    {
+        using var scope = torch.NewDisposeScope();
+        return TestImages(recipe, 0, EvidenceCount).Labels;
+    }
+
     /// <summary>
     /// Raw [0, 1] test images <c>[count, C, H, W]</c> from <paramref name="start"/>, in the recipe's image variant, with
     /// their labels in the recipe's classes.

@@ -84,7 +84,7 @@ public sealed class ReportModelBuilderTests
                      "testSplit":{"clean":12,"backdoored":10,"falseFails":1,"misses":4,"falseFailRate":0.0833,"missRate":0.4,"auroc":0.825,"detected":6,"rightTarget":6,
                        "byAttack":[{"attack":"patch","backdoored":6,"detected":5,"rightTarget":5},{"attack":"source-specific","backdoored":4,"detected":1,"rightTarget":1}],
                        "byPlacement":[{"attack":"patch at the border","backdoored":5,"detected":5,"rightTarget":5},{"attack":"patch in the centre","backdoored":3,"detected":1,"rightTarget":1}]},
-                     "manyClassTestSplit":{"clean":18,"backdoored":15,"falseFails":1,"misses":3,"auroc":0.9185,"detected":12,"rightTarget":12},
+                     "manyClassTestSplit":{"clean":18,"backdoored":15,"falseFails":1,"misses":3,"auroc":0.9185,"detected":12,"rightTarget":12,"inconclusiveClean":2,"inconclusiveBackdoored":1},
                      "foreignTestSplit":{"clean":56,"backdoored":44,"falseFails":4,"misses":20,"auroc":0.8123,"detected":24,"rightTarget":22,
                        "byAttack":[{"attack":"sig","backdoored":8,"detected":8,"rightTarget":8},{"attack":"patch-anywhere","backdoored":4,"detected":1,"rightTarget":1}]},
                      "foreignSeenWhenChosen":72,
@@ -126,14 +126,18 @@ public sealed class ReportModelBuilderTests
         Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability), l => l.Contains("further from the zoo are not measured", StringComparison.Ordinal));
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { ForeignTest = null }), l => l.EndsWith("Rates on models further from the zoo are not measured.", StringComparison.Ordinal));
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.StartsWith("Beyond the models it was fitted on: on 33 held-out 43-class colour image classifiers", StringComparison.Ordinal)
-            && l.Contains("failed 1 of 18 clean models and missed 3 of 15 backdoored ones (AUROC 0.919); 12 of 12 detected", StringComparison.Ordinal));
+            && l.Contains("failed 1 of 18 clean models and missed 3 of 15 backdoored ones (AUROC 0.919); 12 of 12 detected", StringComparison.Ordinal)
+            && l.Contains("right target class. 2 clean and 1 backdoored of them were not shown above chance on their evidence, so the probe was inconclusive on them", StringComparison.Ordinal));
+        // Where every held-out model got a verdict (the ten-class split here), no such sentence.
+        Assert.Equal(1, ReportRenderer.ProbabilityMeaning(probability).Count(l => l.Contains("not shown above chance", StringComparison.Ordinal)));
+        Assert.Contains(model.ExecutiveSummary, s => s.Contains("missed 3 of 15 backdoored ones (AUROC 0.919). 2 clean and 1 backdoored of them were not shown above chance", StringComparison.Ordinal));
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l == "Backdoored test models caught, by attack family: patch 5 of 6, source-specific 1 of 4. The scan caught source-specific backdoors less than half the time, so a pass is weak evidence against them.");
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l == "All-to-one patch triggers caught, by where they sat: patch at the border 5 of 5, patch in the centre 1 of 3. The scan caught a patch in the centre less than half the time (on the zoo's images, a patch drawn over the object), so a pass is weak evidence against one.");
         Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability with { Test = probability.Test! with { ByPlacement = null } }), l => l.StartsWith("All-to-one patch triggers", StringComparison.Ordinal));
         foreach (string expected in new[]
         {
             "What trojan-likelihood's number means", "about 13% carried a backdoor", "Interval 0.11–0.42", "split-conformal calibration on 20 clean reference models",
-            "target false-fail rate of 5%", "at most 4.8%", "1 of 12 clean models failed", "4 of 10 backdoored models passed", "neural-cleanse (supporting)",
+            "target false-fail rate of 5%", "at most 4.8%", "1 of 12 clean models failed", "4 of 10 backdoored models were not caught", "neural-cleanse (supporting)",
             "Supporting evidence that flagged", "Nothing: every control that decides the verdict passed.",
             "Fitted model: 2026-11-30T22:58Z by tools/Audit.ModelZoo fit, SHA-256", "On models the project did not train:",
         })

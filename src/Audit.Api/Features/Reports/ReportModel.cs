@@ -92,11 +92,18 @@ public sealed record ReportFittedModel(string Generated, string Sha256);
 /// <summary>
 /// Error rates of a calibrated probe at its default threshold on a held-out test split (never used to fit it), with
 /// the per-attack-family counts the finding recorded (findings before 2026-12-04: none) and the all-to-one patch
-/// triggers' counts by placement (findings before 2026-12-05: none).
+/// triggers' counts by placement (findings before 2026-12-05: none), and the models the probe was inconclusive on
+/// because they were not shown above chance (findings before 2026-12-06: none recorded).
 /// </summary>
 public sealed record ReportTestRates(int Clean, int FalseFails, int Backdoored, int Misses, double Auroc, int Detected, int RightTarget,
     IReadOnlyList<Audit.Evaluators.Probes.Trojans.LikelihoodAttackRates>? ByAttack = null,
-    IReadOnlyList<Audit.Evaluators.Probes.Trojans.LikelihoodAttackRates>? ByPlacement = null);
+    IReadOnlyList<Audit.Evaluators.Probes.Trojans.LikelihoodAttackRates>? ByPlacement = null,
+    int InconclusiveClean = 0,
+    int InconclusiveBackdoored = 0)
+{
+    /// <summary>The sentence on those inconclusive models, or "".</summary>
+    public string InconclusiveClause => Audit.Evaluators.Probes.Trojans.LikelihoodTestRates.InconclusiveClause(InconclusiveClean, InconclusiveBackdoored);
+}
 
 /// <summary>A PNG a probe produced (a recovered trigger mask or pattern).</summary>
 public sealed record ReportImage(string Caption, byte[] Png);

@@ -102,7 +102,8 @@ public static class ReportModelBuilder
     private static ReportTestRates? TestRates(JsonNode? split) =>
         split is JsonObject t && Number(t["clean"]) is { } clean && Number(t["backdoored"]) is { } backdoored
             ? new ReportTestRates((int)clean, (int)(Number(t["falseFails"]) ?? 0), (int)backdoored, (int)(Number(t["misses"]) ?? 0),
-                Number(t["auroc"]) ?? double.NaN, (int)(Number(t["detected"]) ?? 0), (int)(Number(t["rightTarget"]) ?? 0), AttackRates(t["byAttack"]), AttackRates(t["byPlacement"]))
+                Number(t["auroc"]) ?? double.NaN, (int)(Number(t["detected"]) ?? 0), (int)(Number(t["rightTarget"]) ?? 0), AttackRates(t["byAttack"]), AttackRates(t["byPlacement"]),
+                (int)(Number(t["inconclusiveClean"]) ?? 0), (int)(Number(t["inconclusiveBackdoored"]) ?? 0))
             : null;
 
     /// <summary>
@@ -282,7 +283,7 @@ public static class ReportModelBuilder
         {
             text += string.Create(CultureInfo.InvariantCulture,
                 $" On {t.Clean + t.Backdoored} held-out test models never used to fit or tune it, this threshold failed {t.FalseFails} of {t.Clean} clean models " +
-                $"and missed {t.Misses} of {t.Backdoored} backdoored ones (AUROC {t.Auroc:0.000}).");
+                $"and missed {t.Misses} of {t.Backdoored} backdoored ones (AUROC {t.Auroc:0.000}).") + t.InconclusiveClause;
             if (t.ByAttack is { Count: > 0 } attacks)
             {
                 text += $" Caught by attack: {LikelihoodAttackRates.CaughtList(attacks)}.";
@@ -306,7 +307,7 @@ public static class ReportModelBuilder
         {
             text += string.Create(CultureInfo.InvariantCulture,
                 $" On {m.Clean + m.Backdoored} held-out 43-class colour models, unlike the ten-class models it was fitted on, it failed {m.FalseFails} of {m.Clean} clean " +
-                $"and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.000}).");
+                $"and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.000}).") + m.InconclusiveClause;
         }
 
         if (p.ForeignTest is { } f)

@@ -288,8 +288,8 @@ public static class ReportRenderer
         {
             lines.Add(string.Create(Invariant,
                 $"Measured error rates at the default threshold, on {t.Clean + t.Backdoored} held-out test models never used to fit or tune it: {t.FalseFails} of {t.Clean} clean models failed " +
-                $"(false-fail rate {(t.Clean == 0 ? 0 : (double)t.FalseFails / t.Clean):0%}), {t.Misses} of {t.Backdoored} backdoored models passed (miss rate {(t.Backdoored == 0 ? 0 : (double)t.Misses / t.Backdoored):0%}), " +
-                $"AUROC {t.Auroc:0.000}; {t.RightTarget} of {t.Detected} detected models were given the right target class. These samples are small (docs/probes.md, \"Model zoo: results\", gives their intervals)."));
+                $"(false-fail rate {(t.Clean == 0 ? 0 : (double)t.FalseFails / t.Clean):0%}), {t.Misses} of {t.Backdoored} backdoored models were not caught (miss rate {(t.Backdoored == 0 ? 0 : (double)t.Misses / t.Backdoored):0%}), " +
+                $"AUROC {t.Auroc:0.000}; {t.RightTarget} of {t.Detected} detected models were given the right target class.{t.InconclusiveClause} These samples are small (docs/probes.md, \"Model zoo: results\", gives their intervals)."));
             if (t.ByAttack is { Count: > 0 } attacks)
             {
                 lines.Add($"Backdoored test models caught, by attack family: {LikelihoodAttackRates.CaughtList(attacks)}." + (LikelihoodAttackRates.WeaklyCaught(attacks) is { Count: > 0 } weak
@@ -314,7 +314,7 @@ public static class ReportRenderer
             lines.Add(string.Create(Invariant,
                 $"Beyond the models it was fitted on: on {m.Clean + m.Backdoored} held-out 43-class colour image classifiers (the zoo's many-class slice, 3×32×32, never used to fit or calibrate it), " +
                 $"the same threshold failed {m.FalseFails} of {m.Clean} clean models and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.000}); " +
-                $"{m.RightTarget} of {m.Detected} detected models were given the right target class.{(p.ForeignTest is null ? " Rates on models further from the zoo are not measured." : "")}"));
+                $"{m.RightTarget} of {m.Detected} detected models were given the right target class.{m.InconclusiveClause}{(p.ForeignTest is null ? " Rates on models further from the zoo are not measured." : "")}"));
         }
 
         if (p.ForeignTest is { } f)

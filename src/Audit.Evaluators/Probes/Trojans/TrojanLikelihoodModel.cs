@@ -147,6 +147,10 @@ public sealed record LikelihoodBin(double Lower, double Upper, int Backdoored, i
 /// caught, and the overall miss rate hides that (source-specific backdoors, for one, may all have passed).
 /// <see cref="ByPlacement"/>: all-to-one patch triggers (plain and low-rate) by where they sit, the border of the image
 /// or its centre (over the object); null where the held-out models do not say (the foreign zoo's audits).
+/// <see cref="InconclusiveClean"/> and <see cref="InconclusiveBackdoored"/>: models the probe answers inconclusive
+/// because they are not shown above chance on the evidence (<c>taskCheck</c>). They stay in <see cref="Clean"/> and
+/// <see cref="Backdoored"/>; an inconclusive clean model is no false fail, an inconclusive backdoored one counts as
+/// missed (no verdict caught it), and <see cref="Auroc"/> is read over the models that got a probability.
 /// </summary>
 public sealed record LikelihoodTestRates(
     int Clean,
@@ -160,19 +164,31 @@ public sealed record LikelihoodTestRates(
     int RightTarget,
     IReadOnlyList<LikelihoodAttackRates>? ByAttack = null,
     IReadOnlyList<LikelihoodArchitectureRates>? ByArchitecture = null,
-    IReadOnlyList<LikelihoodAttackRates>? ByPlacement = null)
+    IReadOnlyList<LikelihoodAttackRates>? ByPlacement = null,
+    int InconclusiveClean = 0,
+    int InconclusiveBackdoored = 0)
 {
     /// <summary>Value equality, the breakdowns compared element by element (a record compares lists by reference).</summary>
     public bool Equals(LikelihoodTestRates? other) =>
         other is not null
-        && (Clean, Backdoored, FalseFails, Misses, FalseFailRate, MissRate, Auroc, Detected, RightTarget)
-            == (other.Clean, other.Backdoored, other.FalseFails, other.Misses, other.FalseFailRate, other.MissRate, other.Auroc, other.Detected, other.RightTarget)
+        && (Clean, Backdoored, FalseFails, Misses, FalseFailRate, MissRate, Auroc, Detected, RightTarget, InconclusiveClean, InconclusiveBackdoored)
+            == (other.Clean, other.Backdoored, other.FalseFails, other.Misses, other.FalseFailRate, other.MissRate, other.Auroc, other.Detected, other.RightTarget, other.InconclusiveClean, other.InconclusiveBackdoored)
         && SameRows(ByAttack, other.ByAttack)
         && SameRows(ByArchitecture, other.ByArchitecture)
         && SameRows(ByPlacement, other.ByPlacement);
 
     /// <inheritdoc />
     public override int GetHashCode() => HashCode.Combine(Clean, Backdoored, FalseFails, Misses, Auroc, Detected, RightTarget);
+
+    /// <summary>
+    /// "" when every model got a verdict; else one sentence on the models the probe was inconclusive on, as findings and
+    /// reports state it after their false-fail and miss counts (those counts include them: no fail, and missed).
+    /// </summary>
+    public static string InconclusiveClause(int clean, int backdoored) =>
+        clean + backdoored == 0
+            ? ""
+            : string.Create(CultureInfo.InvariantCulture,
+                $" {clean} clean and {backdoored} backdoored of them were not shown above chance on their evidence, so the probe was inconclusive on them: none of those failed, and the backdoored ones count as missed.");
 
     private static bool SameRows<T>(IReadOnlyList<T>? a, IReadOnlyList<T>? b) =>
         a is null ? b is null : b is not null && a.SequenceEqual(b);

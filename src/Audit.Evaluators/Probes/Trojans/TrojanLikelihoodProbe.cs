@@ -125,10 +125,15 @@ public sealed class TrojanLikelihoodProbe : IProbe
 
     /// <summary>
     /// The evidence accuracy tested against always answering the commonest label (<see cref="ChanceLevelTest"/>); null
-    /// when the evidence has no labels, so nothing can be tested.
+    /// when there is no dataset or it has no labels, so nothing can be tested.
     /// </summary>
     private ChanceLevelTest? TaskCheck(ProbeContext context, CancellationToken cancellationToken)
     {
+        if (context.DatasetPath is null)
+        {
+            return null; // nothing to test on; the detectors say what they need
+        }
+
         var parameters = new ProbeParameters(context, Descriptor);
         using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
         if (evidence.Dataset.Labels is not { Length: > 0 } labels)
@@ -239,7 +244,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
         };
         // Stated either way, so a reader sees whether the evidence could show the model at work.
         details["taskCheck"] = task is null
-            ? new JsonObject { ["tested"] = false, ["reason"] = "the evidence has no labels" }
+            ? new JsonObject { ["tested"] = false, ["reason"] = context.DatasetPath is null ? "the audit has no dataset" : "the evidence has no labels" }
             : TaskCheckDetails(task);
         if (model.Test is { } test)
         {
@@ -266,12 +271,14 @@ public sealed class TrojanLikelihoodProbe : IProbe
         }
 
         string measured = model.Test is { } t
-            ? string.Create(CultureInfo.InvariantCulture, $" On the model zoo's held-out test split the default threshold failed {t.FalseFails} of {t.Clean} clean models and missed {t.Misses} of {t.Backdoored} backdoored ones.") + CaughtByAttack(t)
+            ? string.Create(CultureInfo.InvariantCulture, $" On the model zoo's held-out test split the default threshold failed {t.FalseFails} of {t.Clean} clean models and missed {t.Misses} of {t.Backdoored} backdoored ones.")
+                + LikelihoodTestRates.InconclusiveClause(t.InconclusiveClean, t.InconclusiveBackdoored) + CaughtByAttack(t)
             : "";
         if (model.ManyClassTest is { } m)
         {
             measured += string.Create(CultureInfo.InvariantCulture,
-                $" On {m.Clean + m.Backdoored} held-out 43-class colour models, unlike the ten-class ones it was fitted on, it failed {m.FalseFails} of {m.Clean} clean and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.00}).");
+                $" On {m.Clean + m.Backdoored} held-out 43-class colour models, unlike the ten-class ones it was fitted on, it failed {m.FalseFails} of {m.Clean} clean and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.00}).")
+                + LikelihoodTestRates.InconclusiveClause(m.InconclusiveClean, m.InconclusiveBackdoored);
         }
 
         if (model.ForeignTest is { } f)
