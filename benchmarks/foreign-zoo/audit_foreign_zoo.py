@@ -131,7 +131,8 @@ def record(row, audit_id, a):
             "suspectedTargetClass": details.get("suspectedTargetClass"),
             "suspectedClassFrom": details.get("suspectedClassFrom"),
             "modelGenerated": details.get("modelGenerated"), "modelSha256": details.get("modelSha256"),
-            "features": details.get("features"), "summary": likelihood.get("summary")},
+            "features": details.get("features"), "taskCheck": details.get("taskCheck"),
+            "summary": likelihood.get("summary")},
         "detectors": {p: {"verdict": f["verdict"], "score": f["score"],
                           "suspectedTargetClass": (f.get("details") or {}).get("suspectedTargetClass")}
                       for p, f in findings.items() if p != "trojan-likelihood"},

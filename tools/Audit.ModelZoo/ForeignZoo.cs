@@ -19,7 +19,8 @@ internal sealed record ForeignAudit(
     int? RecordedSuspected,
     string? FitGenerated,
     IReadOnlyDictionary<string, double> Features,
-    IReadOnlyDictionary<string, int?> DetectorClasses)
+    IReadOnlyDictionary<string, int?> DetectorClasses,
+    bool AtChance = false)
 {
     /// <summary>Counted as the zoo counts: clean models, and backdoored ones whose implant took; audits that succeeded.</summary>
     public bool Counted => Status == "succeeded" && (Attack is null || Implanted);
@@ -87,7 +88,11 @@ internal static class ForeignZoo
             likelihood.TryGetProperty("suspectedTargetClass", out JsonElement recorded) && recorded.ValueKind == JsonValueKind.Number ? recorded.GetInt32() : null,
             likelihood.TryGetProperty("modelGenerated", out JsonElement g) && g.ValueKind == JsonValueKind.String ? g.GetString() : null,
             features,
-            classes);
+            classes,
+            // The probe answered inconclusive because the model was not shown above chance (audits since 2026-12-06 record
+            // the check; earlier ones predate it and always carry features).
+            likelihood.TryGetProperty("taskCheck", out JsonElement check) && check.ValueKind == JsonValueKind.Object
+                && check.TryGetProperty("aboveChance", out JsonElement above) && above.ValueKind == JsonValueKind.False);
     }
 
     /// <summary>The model's p and flag for one audit, from the features the audit recorded (in the model's order).</summary>
@@ -105,6 +110,12 @@ internal static class ForeignZoo
     public static LikelihoodTestRates Measure(TrojanLikelihoodModel model, IReadOnlyList<ForeignAudit> audits) =>
         ZooFit.Rates([.. audits.Where(a => a.Counted).Select(a =>
         {
+            if (a.AtChance)
+            {
+                // No p and no verdict, as the probe answered; counted as the zoo counts such models.
+                return new ZooFit.HeldOutOutcome(a.Label, double.NaN, false, false, a.Attack ?? "none", a.Architecture, Inconclusive: true);
+            }
+
             (double p, bool flagged, int? suspected) = Score(model, a);
             // Right targets and attack families are counted over backdoored models only; a clean one has neither.
             return new ZooFit.HeldOutOutcome(a.Label, p, flagged, suspected == a.TargetClass, a.Attack ?? "none", a.Architecture);
@@ -122,7 +133,7 @@ internal static class ForeignZoo
         TrojanLikelihoodModel model = ZooFit.Load(modelPath);
         IReadOnlyList<ForeignAudit> audits = Read(resultsPath);
         List<string> disagreements = [.. audits.Where(a => a.Counted && a.FitGenerated == model.Generated
-                && (Score(model, a).Flagged ? "fail" : "pass") != a.RecordedVerdict)
+                && (a.AtChance ? "inconclusive" : Score(model, a).Flagged ? "fail" : "pass") != a.RecordedVerdict)
             .Select(a => a.Name)];
         if (disagreements.Count > 0)
         {
