@@ -39,12 +39,27 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     /// </summary>
     public const int EventsPerFeature = 10;
 
+    /// <summary>
+    /// The models of a fitting split the probe would give a p: one its task check stops gets no p in an audit, so the fit
+    /// neither learns from it nor calibrates its threshold on it (the test split keeps them, counted as inconclusive).
+    /// </summary>
+    private List<SurveyRecord> AboveChance(List<SurveyRecord> records, string split)
+    {
+        List<SurveyRecord> kept = [.. records.Where(r => TaskCheck.Of(r).AboveChance)];
+        if (kept.Count < records.Count)
+        {
+            Console.WriteLine($"{split}: {records.Count - kept.Count} models not shown above chance on their evidence left out (the probe gives them no p)");
+        }
+
+        return kept;
+    }
+
     /// <summary>Most features a design split of <paramref name="clean"/> and <paramref name="backdoored"/> usable models supports (at least one).</summary>
     public static int FeatureCap(int clean, int backdoored) => Math.Max(1, Math.Min(clean, backdoored) / EventsPerFeature);
 
     public int Run(IReadOnlyList<string>? forcedFeatures = null, bool leaveArchitectureOut = false)
     {
-        List<SurveyRecord> designRecords = SurveyReportData(ZooSplits.Design);
+        List<SurveyRecord> designRecords = AboveChance(SurveyReportData(ZooSplits.Design), ZooSplits.Design);
         IReadOnlyList<string> names = forcedFeatures ?? SelectFeatures(designRecords, Console.Out, leaveArchitectureOut ? ArchitectureOf : null);
         if (names.Count == 0)
         {
@@ -54,7 +69,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
         IReadOnlyDictionary<string, double> imputed = ImputationMeans(designRecords, names);
         List<(double[] Features, int Label, SurveyRecord Record)> design = Labelled(designRecords, names, imputed);
-        List<(double[] Features, int Label, SurveyRecord Record)> calibration = Labelled(SurveyReportData(ZooSplits.Calibration), names, imputed);
+        List<(double[] Features, int Label, SurveyRecord Record)> calibration = Labelled(AboveChance(SurveyReportData(ZooSplits.Calibration), ZooSplits.Calibration), names, imputed);
         List<(double[] Features, int Label, SurveyRecord Record)> test = Labelled(SurveyReportData(ZooSplits.Test), names, imputed);
         if (design.Count(d => d.Label == 1) < 2 || design.Count(d => d.Label == 0) < 2 || calibration.Count(c => c.Label == 0) < 2)
         {
