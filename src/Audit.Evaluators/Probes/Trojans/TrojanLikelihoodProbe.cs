@@ -85,7 +85,8 @@ public sealed class TrojanLikelihoodProbe : IProbe
 
         // A model at chance has learnt no task a trigger could redirect, and one collapsed onto a class looks to every
         // trigger inversion like a trigger of size zero: its p would measure the collapse (docs/probes.md, "Models at
-        // chance accuracy"). Checked before the detectors, so such a model costs one forward pass, not a scan.
+        // chance accuracy"). Checked before the detectors, so this probe spends one forward pass on such a model, not a
+        // scan (a profile's supporting detector controls still run and report what they see).
         ChanceLevelTest? task = await Task.Run(() => TaskCheck(context, cancellationToken), cancellationToken).ConfigureAwait(false);
         if (task is { AboveChance: false })
         {
