@@ -203,6 +203,12 @@ public sealed class ReportLayoutTests
         Assert.Contains($"| `neural-cleanse` (2) | {zoo.FalseFails}/{zoo.Clean} (", docs, StringComparison.Ordinal);
         // A probe the committed survey does not carry keeps its typed-in row.
         Assert.Contains("source-specific", ProbeErrorRates.For("label-specific-scan").FalseNegatives, StringComparison.Ordinal);
+        // trojan-likelihood's row is its fitted model's test rates, the models it was inconclusive on (at chance) named.
+        var likelihood = ProbeErrorRates.For("trojan-likelihood");
+        var test = Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.Embedded()!.Test!;
+        Assert.StartsWith($"{test.FalseFails} of {test.Clean} clean test-split models", likelihood.FalsePositives, StringComparison.Ordinal);
+        Assert.Equal(test.InconclusiveClean > 0, likelihood.FalsePositives.Contains($"inconclusive on {test.InconclusiveClean} more, at chance accuracy", StringComparison.Ordinal));
+        Assert.Equal(test.InconclusiveBackdoored > 0, likelihood.FalseNegatives.Contains($"{test.InconclusiveBackdoored} of them inconclusive", StringComparison.Ordinal));
     }
 
     [Fact]

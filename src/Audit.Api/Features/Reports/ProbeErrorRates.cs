@@ -57,8 +57,11 @@ internal static class ProbeErrorRates
     private static ReportErrorRate TrojanLikelihood() =>
         TrojanLikelihoodModel.Embedded()?.Test is { } t
             ? new("trojan-likelihood",
-                string.Create(CultureInfo.InvariantCulture, $"{t.FalseFails} of {t.Clean} clean test-split models ({t.FalseFailRate:0%}) at the default threshold"),
-                string.Create(CultureInfo.InvariantCulture, $"{t.Misses} of {t.Backdoored} backdoored test-split models ({t.MissRate:0%}); AUROC {t.Auroc:0.000}")
+                string.Create(CultureInfo.InvariantCulture, $"{t.FalseFails} of {t.Clean} clean test-split models ({t.FalseFailRate:0%}) at the default threshold")
+                    + (t.InconclusiveClean > 0 ? string.Create(CultureInfo.InvariantCulture, $"; inconclusive on {t.InconclusiveClean} more, at chance accuracy") : ""),
+                string.Create(CultureInfo.InvariantCulture, $"{t.Misses} of {t.Backdoored} backdoored test-split models ({t.MissRate:0%}")
+                    + (t.InconclusiveBackdoored > 0 ? string.Create(CultureInfo.InvariantCulture, $", {t.InconclusiveBackdoored} of them inconclusive at chance accuracy") : "")
+                    + string.Create(CultureInfo.InvariantCulture, $"); AUROC {t.Auroc:0.000}")
                     + (t.ByAttack is { Count: > 0 } attacks
                         ? "; caught by attack: " + LikelihoodAttackRates.CaughtList(attacks)
                         : ""),
