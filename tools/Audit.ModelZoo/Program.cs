@@ -231,6 +231,13 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string FourthSealedDefaultKernelsCache = "benchmarks/model-zoo-sealed-234-180-default-kernels";
 
     /// <summary>
+    /// The test recipes the split would gain at 270 + 216 (positions 362–486 of that catalog), trained and surveyed with
+    /// every detector under oneDNN's AVX kernels on 2026-12-06 and committed **unread**, so that the next rule has
+    /// held-out models nobody has read (benchmarks/model-zoo-sealed-270-216/README.md). Not joined to the test split.
+    /// </summary>
+    public const string FifthSealedCache = "benchmarks/model-zoo-sealed-270-216";
+
+    /// <summary>
     /// The fit in use's own lines (since 2026-12-05 23:00): design and calibration lines that each read one model under
     /// oneDNN's AVX kernels (the design split under AVX with the contrastive results that read those models joined; the
     /// calibration split trained and surveyed again), the candidate fitted on them and the rule that adopted it

@@ -114,6 +114,27 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The fifth sealed models (benchmarks/model-zoo-sealed-270-216/README.md) are test recipes the catalog would gain
+    /// from 234 + 180 to 270 + 216, once each, every detector, each line read on one model under oneDNN's AVX kernels,
+    /// and committed unread: none of them has joined the committed test split, which the stated rates are read from.
+    /// </summary>
+    [Fact]
+    public void TheFifthSealedModels_AreTestRecipesGainedOver234And180_OnOneDnnAvx_AndNotInTheTestSplit()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.FifthSealedCache);
+        var earlier = ZooCatalog.Recipes(CatalogWithTestSize(234, 180)).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(TodaysCatalogWithTestSize(270, 216)).Where(r => r.Split == ZooSplits.Test && !earlier.Contains(r.Name))];
+        List<SurveyRecord> records = ZooSurvey.Read(folder, ZooSplits.Test);
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Test, gained);
+        Assert.Equal(FifthSealedLines, records.Count);
+        Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), records.Select(r => r.Name).Order(StringComparer.Ordinal));
+        AssertReadUnderOneDnnAvx(records);
+        var tested = ZooSurvey.Read(Folder, ZooSplits.Test).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        Assert.All(records, r => Assert.DoesNotContain(r.Name, tested));
+    }
+
+    /// <summary>
     /// The same 89 model files surveyed again under oneDNN's own kernels (docs/probes.md, "The same models under AVX-512
     /// kernels"): every recipe of the fourth sealed set once, every detector, none of it under the AVX limit, and each
     /// line read the very model file its AVX line read (the contrastive search records the weights' SHA-256).
@@ -214,13 +235,20 @@ public sealed class CommittedSurveyTests
             StringComparison.Ordinal));
     }
 
+    /// <summary>trojan-likelihood's check that a model does its task, as the stated rates count it (the evidence labels come from Fashion-MNIST).</summary>
+    private static ZooTaskCheck TaskCheck(string folder) => new(new ZooTrainer(folder));
+
+    /// <summary>Lines of the fifth sealed set as committed (benchmarks/model-zoo-sealed-270-216/README.md).</summary>
+    private const int FifthSealedLines = 125;
+
+    /// <summary>Today's catalog with its test split grown to a size no catalog has had yet (a sealed set's recipes).</summary>
+    private static IReadOnlyList<SplitSize> TodaysCatalogWithTestSize(int clean, int backdoored) =>
+        [.. ZooCatalog.DefaultSizes.Where(s => s.Split != ZooSplits.Test), new SplitSize(ZooSplits.Test, clean, backdoored)];
+
     /// <summary>
     /// The catalog (today's or an earlier one) whose test split had this size: named by size, so these tests need no
     /// change when a later set joins and every earlier catalog moves one place down <see cref="ZooCatalog.EarlierSizes"/>.
     /// </summary>
-    /// <summary>trojan-likelihood's check that a model does its task, as the stated rates count it (the evidence labels come from Fashion-MNIST).</summary>
-    private static ZooTaskCheck TaskCheck(string folder) => new(new ZooTrainer(folder));
-
     private static IReadOnlyList<SplitSize> CatalogWithTestSize(int clean, int backdoored) =>
         ZooCatalog.EarlierSizes.Append(ZooCatalog.DefaultSizes)
             .Single(sizes => sizes.Any(s => s.Split == ZooSplits.Test && s.Clean == clean && s.Backdoored == backdoored));
