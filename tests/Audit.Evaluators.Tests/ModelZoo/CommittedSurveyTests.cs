@@ -377,8 +377,15 @@ public sealed class CommittedSurveyTests
         var stopped = records.Where(r => !check.Of(r).AboveChance).ToList();
 
         Assert.NotEmpty(stopped);
-        Assert.All(stopped, r => Assert.True(r.CleanAccuracy < check.Of(r).Chance + (3.5 * Math.Sqrt(check.Of(r).Chance * (1 - check.Of(r).Chance) / ZooTrainer.EvidenceCount)), r.Name));
-        Assert.All(records.Except(stopped), r => Assert.True(r.CleanAccuracy > check.Of(r).Chance + (2.5 * Math.Sqrt(check.Of(r).Chance * (1 - check.Of(r).Chance) / ZooTrainer.EvidenceCount)), r.Name));
+        Assert.All(stopped, r => Assert.True(r.CleanAccuracy < AboveChanceBy(r, 3.5), r.Name));
+        Assert.All(records.Except(stopped), r => Assert.True(r.CleanAccuracy > AboveChanceBy(r, 2.5), r.Name));
+
+        // Chance plus that many binomial standard errors of the evidence's count.
+        double AboveChanceBy(SurveyRecord r, double errors)
+        {
+            double chance = check.Of(r).Chance;
+            return chance + (errors * Math.Sqrt(chance * (1 - chance) / ZooTrainer.EvidenceCount));
+        }
     }
 
     /// <summary>
