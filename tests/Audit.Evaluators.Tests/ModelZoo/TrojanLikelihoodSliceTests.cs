@@ -86,6 +86,13 @@ public sealed class TrojanLikelihoodSliceTests(ITestOutputHelper output)
         var check = (System.Text.Json.Nodes.JsonObject)outcome.Details["taskCheck"]!;
         Assert.True((bool)check["aboveChance"]!, $"{recipe.Name}: {check.ToJsonString()}");
         Assert.InRange((double)check["accuracy"]!, model.CleanAccuracy - 0.05, model.CleanAccuracy + 0.05);
+
+        // A supporting detector reads the audit's one check, not a second one, and on a working model runs as before.
+        ProbeOutcome supporting = await session.RunAsync(
+            new ProbeInvocation("neural-cleanse", new Dictionary<string, JsonElement>(), null), new Progress<double>(), CancellationToken.None);
+        Assert.Equal(check.ToJsonString(), supporting.Details["taskCheck"]!.ToJsonString());
+        Assert.NotEqual(Verdict.Inconclusive, supporting.Verdict);
+        Assert.NotNull(supporting.Details["statistic"]);
         return outcome;
     }
 }

@@ -14,9 +14,10 @@ using static TorchSharp.torch;
 namespace Audit.Evaluators.Tests.Probes;
 
 /// <summary>
-/// trojan-likelihood gives no backdoor verdict on a model that does not do its task on the labelled evidence: a model
+/// No trojan probe gives a backdoor verdict on a model that does not do its task on the labelled evidence: a model
 /// collapsed onto one class looks to every trigger search like a trigger of size zero for that class (in the model zoo
-/// such collapsed MLPs were clean models failed; docs/probes.md, "Models at chance accuracy").
+/// such collapsed MLPs were clean models failed; docs/probes.md, "Models at chance accuracy" and "The supporting
+/// detectors on models at chance").
 /// </summary>
 [Collection(NativeTorch.Collection)]
 public sealed class ChanceLevelModelTests
@@ -55,6 +56,34 @@ public sealed class ChanceLevelModelTests
         Assert.Null(outcome.Details["detectors"]);
     }
 
+    /// <summary>Every trojan probe an audit can run besides trojan-likelihood, by name.</summary>
+    public static TheoryData<string> TrojanDetectors() =>
+        [.. TrojanProbes.All().Select(p => p.Descriptor.Name), new TrojanCausalTraceProbe().Descriptor.Name];
+
+    // A supporting detector on a collapsed model would name the class it collapsed onto as a backdoor target (Neural
+    // Cleanse finds a trigger of L1 norm 0 for it); where a profile lets it decide, a broken clean model would fail.
+    [Theory]
+    [MemberData(nameof(TrojanDetectors))]
+    public async Task EveryTrojanDetector_OnACollapsedModel_IsInconclusive_OnTheAuditsOneCheck(string detector)
+    {
+        string dataset = TrojanFixtures.CleanDataset(normalised: false, count: EvidenceCount);
+        long[] labels = SafetensorsDataset.Read(dataset).Labels!;
+        using Sequential collapsed = Mlp(answered: 3);
+
+        ProbeOutcome[] outcomes = await RunAsync(collapsed, dataset, ["trojan-likelihood", detector]);
+        (ProbeOutcome likelihood, ProbeOutcome outcome) = (outcomes[0], outcomes[1]);
+
+        Assert.Equal(Verdict.Inconclusive, outcome.Verdict);
+        Assert.Null(outcome.Score);
+        Assert.Null(outcome.Details["statistic"]);
+        Assert.Null(outcome.Details["suspectedTargetClass"]);
+        Assert.Contains($"{detector} did not run", outcome.Summary, StringComparison.Ordinal);
+        var check = (JsonObject)outcome.Details["taskCheck"]!;
+        Assert.False((bool)check["aboveChance"]!);
+        Assert.Equal(labels.Count(l => l == 3), (int)check["correct"]!);
+        Assert.Equal(likelihood.Details["taskCheck"]!.ToJsonString(), check.ToJsonString());
+    }
+
     [Fact]
     public async Task EvidenceWithoutLabels_IsNotTested_AndTheProbeSaysSo()
     {
@@ -66,13 +95,16 @@ public sealed class ChanceLevelModelTests
             SafetensorsDataset.Write(unlabelled, new DatasetArtifact(labelled.Inputs, [.. labelled.InputShape], labels: null));
             using Sequential collapsed = Mlp(answered: 4);
 
-            ProbeOutcome outcome = await RunAsync(collapsed, unlabelled);
+            ProbeOutcome[] outcomes = await RunAsync(collapsed, unlabelled, ["trojan-likelihood", "neural-cleanse"]);
 
-            // Nothing to test against, so the detectors run and decide as before; the finding says the check was not made.
-            Assert.NotEqual(Verdict.Inconclusive, outcome.Verdict);
-            var check = (JsonObject)outcome.Details["taskCheck"]!;
-            Assert.False((bool)check["tested"]!);
-            Assert.Contains("no labels", (string)check["reason"]!, StringComparison.Ordinal);
+            // Nothing to test against, so the detectors run and decide as before; the findings say the check was not made.
+            foreach (ProbeOutcome finding in outcomes)
+            {
+                Assert.NotEqual(Verdict.Inconclusive, finding.Verdict);
+                var check = (JsonObject)finding.Details["taskCheck"]!;
+                Assert.False((bool)check["tested"]!);
+                Assert.Contains("no labels", (string)check["reason"]!, StringComparison.Ordinal);
+            }
         }
         finally
         {
@@ -94,16 +126,26 @@ public sealed class ChanceLevelModelTests
         return model;
     }
 
-    private static async Task<ProbeOutcome> RunAsync(Sequential model, string dataset)
+    private static async Task<ProbeOutcome> RunAsync(Sequential model, string dataset) =>
+        Assert.Single(await RunAsync(model, dataset, ["trojan-likelihood"]));
+
+    /// <summary>Runs <paramref name="probes"/> one after another in one evaluation session.</summary>
+    private static async Task<ProbeOutcome[]> RunAsync(Sequential model, string dataset, string[] probes)
     {
         string folder = Directory.CreateTempSubdirectory("collapsed-").FullName;
         try
         {
             string onnx = Path.Combine(folder, "model.onnx");
             SequentialOnnxExporter.Save(model, [1, 28, 28], onnx);
-            var runner = new ProbeRunner(new ProbeCatalog([.. TrojanProbes.All(), new TrojanLikelihoodProbe()]), static (path, device) => new OnnxModelSource(path, device));
+            var runner = new ProbeRunner(new ProbeCatalog([.. TrojanProbes.All(), new TrojanCausalTraceProbe(), new TrojanLikelihoodProbe()]), static (path, device) => new OnnxModelSource(path, device));
             using EvaluationSession session = runner.Open(onnx, dataset, "cpu", 1);
-            return await session.RunAsync(new ProbeInvocation("trojan-likelihood", new Dictionary<string, JsonElement>(), null), new Progress<double>(), CancellationToken.None);
+            var outcomes = new ProbeOutcome[probes.Length];
+            for (int i = 0; i < probes.Length; i++)
+            {
+                outcomes[i] = await session.RunAsync(new ProbeInvocation(probes[i], new Dictionary<string, JsonElement>(), null), new Progress<double>(), CancellationToken.None);
+            }
+
+            return outcomes;
         }
         finally
         {

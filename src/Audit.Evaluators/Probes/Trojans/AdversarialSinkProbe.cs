@@ -68,7 +68,7 @@ public sealed class AdversarialSinkProbe : IProbe, IOffersIdleWork
 
     /// <inheritdoc />
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
-        Task.Run(() => Run(context, cancellationToken), cancellationToken);
+        Task.Run(() => TaskCheck.Guard(context, Descriptor, () => Run(context, cancellationToken), cancellationToken), cancellationToken);
 
     /// <summary>
     /// Offers the walks as idle work, one batch per step, exactly as this probe would walk them (same inputs, start and

@@ -50,7 +50,7 @@ public sealed class SaliencyPersistenceProbe : IProbe
 
     /// <inheritdoc />
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
-        Task.Run(() => Run(context, cancellationToken), cancellationToken);
+        Task.Run(() => TaskCheck.Guard(context, Descriptor, () => Run(context, cancellationToken), cancellationToken), cancellationToken);
 
     private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken)
     {

@@ -53,7 +53,7 @@ public sealed class TrojanCausalTraceProbe : IProbe
 
     /// <inheritdoc />
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
-        Task.Run(() => Run(context, cancellationToken), cancellationToken);
+        Task.Run(() => TaskCheck.Guard(context, Descriptor, () => Run(context, cancellationToken), cancellationToken), cancellationToken);
 
     private sealed record ValueTrace(string Value, long[] Shape, double WholeRestored, (int Channel, double Restored)[] Ranked, int ChannelsNeeded, double TopRestored, double RandomRestored, bool RankedByDifference);
 

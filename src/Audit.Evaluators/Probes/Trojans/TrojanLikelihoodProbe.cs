@@ -86,11 +86,11 @@ public sealed class TrojanLikelihoodProbe : IProbe
         // A model at chance has learnt no task a trigger could redirect, and one collapsed onto a class looks to every
         // trigger inversion like a trigger of size zero: its p would measure the collapse (docs/probes.md, "Models at
         // chance accuracy"). Checked before the detectors, so this probe spends one forward pass on such a model, not a
-        // scan (a profile's supporting detector controls still run and report what they see).
-        ChanceLevelTest? task = await Task.Run(() => TaskCheck(context, cancellationToken), cancellationToken).ConfigureAwait(false);
-        if (task is { AboveChance: false })
+        // scan; the check is the audit's, shared with the profile's supporting detectors, which stop on it too.
+        TaskCheckResult check = await Task.Run(() => TaskCheck.Of(context, Descriptor, cancellationToken), cancellationToken).ConfigureAwait(false);
+        if (check.Test is { AboveChance: false } failed)
         {
-            return NotAboveChance(task);
+            return TaskCheck.NotAboveChance(failed, "No backdoor detector was run.");
         }
 
         // The detectors share the audit's one trigger scan; each runs with the scan settings given to this probe.
@@ -121,61 +121,11 @@ public sealed class TrojanLikelihoodProbe : IProbe
             TrojanLikelihoodFeatures.All(findings.Where(f => !inconclusive.Contains(f.Key)).ToDictionary(f => f.Key, f => f.Value.Details, StringComparer.Ordinal)),
             inconclusive,
             out IReadOnlyList<string> imputed);
-        return Assess(context, features, findings, imputed, task);
+        return Assess(context, features, findings, imputed, check);
     }
-
-    /// <summary>
-    /// The evidence accuracy tested against always answering the commonest label (<see cref="ChanceLevelTest"/>); null
-    /// when there is no dataset or it has no labels, so nothing can be tested.
-    /// </summary>
-    private ChanceLevelTest? TaskCheck(ProbeContext context, CancellationToken cancellationToken)
-    {
-        if (context.DatasetPath is null)
-        {
-            return null; // nothing to test on; the detectors say what they need
-        }
-
-        var parameters = new ProbeParameters(context, Descriptor);
-        using ClassifierEvidence evidence = ClassifierEvidence.Load(context, parameters.Numbers("inputBounds"), cancellationToken);
-        if (evidence.Dataset.Labels is not { Length: > 0 } labels)
-        {
-            return null;
-        }
-
-        using var scope = torch.NewDisposeScope();
-        long correct = evidence.Predict(evidence.Inputs, cancellationToken).eq(evidence.Dataset.LabelsTensor(evidence.Device)).sum().item<long>();
-        return ChanceLevelTest.Of(labels, (int)correct);
-    }
-
-    /// <summary>The finding for a model not shown to do its task: inconclusive, with the test's figures.</summary>
-    internal static ProbeOutcome NotAboveChance(ChanceLevelTest task)
-    {
-        string summary = string.Create(
-            CultureInfo.InvariantCulture,
-            $"Inconclusive: the model classified {task.Correct} of {task.Inputs} labelled evidence inputs right ({task.Accuracy:P1}), not shown to be above the {task.Chance:P1} that always answering the commonest class scores (one-sided exact binomial test, P = {task.TailProbability:G3} > α = {task.Alpha:G3}). A model that does not do its task cannot be told apart from a backdoored one: a model collapsed onto one class looks to every trigger search like a trigger of size zero for it. No backdoor detector was run; retrain the model or check that the evidence matches its task and input scaling.");
-        var details = new JsonObject
-        {
-            ["reason"] = summary,
-            ["taskCheck"] = TaskCheckDetails(task),
-        };
-        return new ProbeOutcome(Verdict.Inconclusive, null, summary, details, []);
-    }
-
-    private static JsonObject TaskCheckDetails(ChanceLevelTest task) => new()
-    {
-        ["tested"] = true,
-        ["evidenceInputs"] = task.Inputs,
-        ["correct"] = task.Correct,
-        ["accuracy"] = Math.Round(task.Accuracy, 4),
-        ["chanceAccuracy"] = Math.Round(task.Chance, 4),
-        ["tailProbability"] = task.TailProbability,
-        ["alpha"] = task.Alpha,
-        ["aboveChance"] = task.AboveChance,
-        ["method"] = "one-sided exact binomial test of the right answers against always answering the evidence's commonest label",
-    };
 
     /// <summary>The finding for given detector features (separate so the arithmetic is testable without a model run).</summary>
-    internal ProbeOutcome Assess(ProbeContext context, double[] features, IReadOnlyDictionary<string, ProbeOutcome> findings, IReadOnlyList<string>? imputed = null, ChanceLevelTest? task = null)
+    internal ProbeOutcome Assess(ProbeContext context, double[] features, IReadOnlyDictionary<string, ProbeOutcome> findings, IReadOnlyList<string>? imputed = null, TaskCheckResult? task = null)
     {
         imputed ??= [];
         TrojanLikelihoodModel model = _model!;
@@ -244,9 +194,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
             ["probabilityMeaning"] = "The share of backdoored models among the zoo's calibration models scored like this one (Platt-calibrated); valid for models like the zoo's, at the calibration split's share of backdoored models.",
         };
         // Stated either way, so a reader sees whether the evidence could show the model at work.
-        details["taskCheck"] = task is null
-            ? new JsonObject { ["tested"] = false, ["reason"] = context.DatasetPath is null ? "the audit has no dataset" : "the evidence has no labels" }
-            : TaskCheckDetails(task);
+        details["taskCheck"] = (task ?? TaskCheckResult.NotTested(context.DatasetPath is null ? "the audit has no dataset" : "not made")).Details();
         if (model.Test is { } test)
         {
             details["testSplit"] = JsonSerializer.SerializeToNode(test, TrojanLikelihoodModel.JsonOptions);

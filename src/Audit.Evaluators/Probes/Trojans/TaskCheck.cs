@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Audit.Domain.Findings;
+using Audit.Domain.Statistics;
+using TorchSharp;
+
+namespace Audit.Evaluators.Probes.Trojans;
+
+/// <summary>
+/// Whether the audited classifier does its task on the labelled evidence (<see cref="ChanceLevelTest"/>), made once per
+/// audit and read by every trojan probe before its own work (docs/probes.md, "Models at chance accuracy" and "The
+/// supporting detectors on models at chance").
+/// </summary>
+/// <remarks>
+/// Why every probe and not only trojan-likelihood: a model collapsed onto one class looks to every trigger search like
+/// a trigger of size zero for that class, and to every representation reading like one class holding everything, so
+/// each detector would name that class as a backdoor target; where a profile lets a detector decide, a broken clean
+/// model would fail. The check costs one forward pass over the evidence, shared through the session.
+/// </remarks>
+internal static class TaskCheck
+{
+    /// <summary>
+    /// Runs <paramref name="run"/> when <paramref name="context"/>'s model is shown to do its task, or when there is nothing
+    /// to test it on, and records the check in the finding; answers inconclusive, without running it, when the model is
+    /// not shown above chance.
+    /// </summary>
+    public static ProbeOutcome Guard(ProbeContext context, ProbeDescriptor descriptor, Func<ProbeOutcome> run, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        TaskCheckResult check = Of(context, descriptor, cancellationToken);
+        if (check.Test is { AboveChance: false } test)
+        {
+            return NotAboveChance(test, $"{descriptor.Name} did not run.");
+        }
+
+        ProbeOutcome outcome = run();
+        outcome.Details["taskCheck"] = check.Details();
+        return outcome;
+    }
+
+    /// <summary>The audit's check for <paramref name="context"/>'s model and evidence, made on first request.</summary>
+    public static TaskCheckResult Of(ProbeContext context, ProbeDescriptor descriptor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(descriptor);
+        if (context.DatasetPath is null)
+        {
+            return TaskCheckResult.NotTested("the audit has no dataset"); // the probe says what it needs
+        }
+
+        return context.Session.GetOrCreate($"task-check|{context.ModelPath}|{context.DatasetPath}", () => Measure(context, descriptor, cancellationToken));
+    }
+
+    /// <summary>The finding for a model not shown to do its task: inconclusive, with the test's figures.</summary>
+    /// <param name="task">The failed check.</param>
+    /// <param name="notRun">What the probe did not do, as a sentence.</param>
+    public static ProbeOutcome NotAboveChance(ChanceLevelTest task, string notRun)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        string summary = string.Create(
+            CultureInfo.InvariantCulture,
+            $"Inconclusive: the model classified {task.Correct} of {task.Inputs} labelled evidence inputs right ({task.Accuracy:P1}), not shown to be above the {task.Chance:P1} that always answering the commonest class scores (one-sided exact binomial test, P = {task.TailProbability:G3} > α = {task.Alpha:G3}). A model that does not do its task cannot be told apart from a backdoored one: a model collapsed onto one class looks to every trigger search like a trigger of size zero for it. {notRun} Retrain the model or check that the evidence matches its task and input scaling.");
+        var details = new JsonObject
+        {
+            ["reason"] = summary,
+            ["taskCheck"] = Details(task),
+        };
+        return new ProbeOutcome(Verdict.Inconclusive, null, summary, details, []);
+    }
+
+    /// <summary>The check's figures as a finding records them.</summary>
+    public static JsonObject Details(ChanceLevelTest task) => new()
+    {
+        ["tested"] = true,
+        ["evidenceInputs"] = task.Inputs,
+        ["correct"] = task.Correct,
+        ["accuracy"] = Math.Round(task.Accuracy, 4),
+        ["chanceAccuracy"] = Math.Round(task.Chance, 4),
+        ["tailProbability"] = task.TailProbability,
+        ["alpha"] = task.Alpha,
+        ["aboveChance"] = task.AboveChance,
+        ["method"] = "one-sided exact binomial test of the right answers against always answering the evidence's commonest label",
+    };
+
+    private static TaskCheckResult Measure(ProbeContext context, ProbeDescriptor descriptor, CancellationToken cancellationToken)
+    {
+        // The probe's own bounds, so that the evidence loads (or is rejected) exactly as the probe itself would load it.
+        double[] bounds = descriptor.Parameters.Any(p => p.Name == "inputBounds") ? new ProbeParameters(context, descriptor).Numbers("inputBounds") : [];
+        using ClassifierEvidence evidence = ClassifierEvidence.Load(context, bounds, cancellationToken);
+        if (evidence.Dataset.Labels is not { Length: > 0 } labels)
+        {
+            return TaskCheckResult.NotTested("the evidence has no labels");
+        }
+
+        using var scope = torch.NewDisposeScope();
+        long correct = evidence.Predict(evidence.Inputs, cancellationToken).eq(evidence.Dataset.LabelsTensor(evidence.Device)).sum().item<long>();
+        return new TaskCheckResult(ChanceLevelTest.Of(labels, (int)correct), null);
+    }
+}
+
+/// <summary>The audit's task check: the test, or why none was made.</summary>
+/// <param name="Test">The test; null when nothing could be tested.</param>
+/// <param name="NotTestedReason">Why nothing was tested, when <paramref name="Test"/> is null.</param>
+internal sealed record TaskCheckResult(ChanceLevelTest? Test, string? NotTestedReason)
+{
+    /// <summary>No test: <paramref name="reason"/>.</summary>
+    public static TaskCheckResult NotTested(string reason) => new(null, reason);
+
+    /// <summary>The check as a finding records it, tested or not.</summary>
+    public JsonObject Details() => Test is null
+        ? new JsonObject { ["tested"] = false, ["reason"] = NotTestedReason }
+        : TaskCheck.Details(Test);
+}
