@@ -29,7 +29,7 @@ internal static class HeldOutDetectorRates
         }
 
         string measured = ZooFit.UtcMinute() + $" by tools/Audit.ModelZoo detector-rates on {string.Join(" and ", HeldOutSplits.Select(s => $"{cacheFolder}/survey/{s}.jsonl"))}";
-        DetectorHeldOutRates rates = new(measured, HeldOutSplits, Measure(records));
+        DetectorHeldOutRates rates = new(measured, HeldOutSplits, Measure(records, new ZooTaskCheck(new ZooTrainer(cacheFolder))));
         string path = output ?? DefaultOutput;
         File.WriteAllText(path, rates.FileText());
         Console.WriteLine($"wrote {path}");
@@ -40,11 +40,15 @@ internal static class HeldOutDetectorRates
     /// <summary>
     /// Every catalog detector present in the lines, counted at its default threshold: flagged when the statistic reaches
     /// it (the score, statistic / threshold, is then ≥ 1). Clean models and backdoored ones whose implant took count;
-    /// poisoned models whose implant failed are neither.
+    /// poisoned models whose implant failed are neither. A model <paramref name="taskCheck"/> stops is inconclusive for
+    /// every detector, as each probe now answers it (docs/probes.md, "The supporting detectors on models at chance"),
+    /// whatever its line recorded (the lines were surveyed before the probes checked).
     /// </summary>
-    public static List<DetectorRates> Measure(IReadOnlyList<SurveyRecord> records)
+    public static List<DetectorRates> Measure(IReadOnlyList<SurveyRecord> records, ZooTaskCheck taskCheck)
     {
+        ArgumentNullException.ThrowIfNull(taskCheck);
         List<SurveyRecord> usable = [.. records.Where(r => !r.Recipe.Backdoored || r.Implanted)];
+        HashSet<SurveyRecord> stopped = [.. usable.Where(r => !taskCheck.Of(r).AboveChance)];
         var rates = new List<DetectorRates>();
         foreach (var probe in TrojanProbes.All())
         {
@@ -59,7 +63,7 @@ internal static class HeldOutDetectorRates
                 continue;
             }
 
-            var scored = answered.Where(x => x.Result!.Verdict != "inconclusive" && x.Result.Statistic is not null)
+            var scored = answered.Where(x => !stopped.Contains(x.Record) && x.Result!.Verdict != "inconclusive" && x.Result.Statistic is not null)
                 .Select(x => (x.Record, Statistic: x.Result!.Statistic!.Value, x.Result.SuspectedClass))
                 .ToList();
             bool Flagged((SurveyRecord Record, double Statistic, int? SuspectedClass) x) => x.Statistic >= threshold;
@@ -90,13 +94,13 @@ internal static class HeldOutDetectorRates
     {
         var text = new StringBuilder();
         string[] attacks = [.. detectors.SelectMany(d => d.ByAttack).Select(a => a.Attack).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
-        text.AppendLine(CultureInfo.InvariantCulture, $"| detector (default threshold{(detectors.Any(d => d.Mode is not null) ? ", mode" : "")}) | clean failed | backdoored caught | right target (of caught) | AUROC | {string.Join(" | ", attacks)} |");
-        text.AppendLine("|---|---|---|---|---|" + string.Concat(attacks.Select(_ => "---|")));
+        text.AppendLine(CultureInfo.InvariantCulture, $"| detector (default threshold{(detectors.Any(d => d.Mode is not null) ? ", mode" : "")}) | clean failed | backdoored caught | right target (of caught) | AUROC | {string.Join(" | ", attacks)} | no answer |");
+        text.AppendLine("|---|---|---|---|---|" + string.Concat(attacks.Select(_ => "---|")) + "---|");
         foreach (DetectorRates d in detectors)
         {
             string byAttack = string.Join(" | ", attacks.Select(a => d.ByAttack.FirstOrDefault(x => x.Attack == a) is { } r ? $"{r.Detected}/{r.Backdoored}" : "–"));
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"| `{d.Probe}` ({d.Threshold:0.###}{(d.Mode is null ? "" : ", " + d.Mode)}) | {d.FalseFails}/{d.Clean} ({Percent(d.FalseFails, d.Clean)}) | {d.Detected}/{d.Backdoored} ({Percent(d.Detected, d.Backdoored)}) | {d.RightClass}/{d.Detected} | {d.Auroc:0.000} | {byAttack} |");
+                $"| `{d.Probe}` ({d.Threshold:0.###}{(d.Mode is null ? "" : ", " + d.Mode)}) | {d.FalseFails}/{d.Clean} ({Percent(d.FalseFails, d.Clean)}) | {d.Detected}/{d.Backdoored} ({Percent(d.Detected, d.Backdoored)}) | {d.RightClass}/{d.Detected} | {d.Auroc:0.000} | {byAttack} | {d.Inconclusive} |");
         }
 
         return text.ToString();

@@ -74,9 +74,10 @@ internal static class ZooDocs
         Line(text, Targets(bySplit[ZooSplits.Test], model, taskCheck));
         Line(text, "");
         List<SurveyRecord> heldOut = [.. HeldOutDetectorRates.HeldOutSplits.SelectMany(s => bySplit[s])];
-        Line(text, $"Each detector read alone at its default threshold on the held-out calibration and test splits ({heldOut.Count(r => !r.Recipe.Backdoored)} clean, {heldOut.Count(r => r.Implanted)} backdoored; no detector's threshold was chosen on them); `detector-rates` writes the same counts into `{HeldOutDetectorRates.DefaultOutput}`, which the report's limitations table quotes:");
+        int stopped = heldOut.Count(r => (!r.Recipe.Backdoored || r.Implanted) && !taskCheck.Of(r).AboveChance);
+        Line(text, $"Each detector read alone at its default threshold on the held-out calibration and test splits ({heldOut.Count(r => !r.Recipe.Backdoored)} clean, {heldOut.Count(r => r.Implanted)} backdoored; no detector's threshold was chosen on them); the {stopped} models the task check stops are inconclusive for every detector (\"The supporting detectors on models at chance\"), and the last column counts every model a detector gave no answer on, left out of its other columns; `detector-rates` writes the same counts into `{HeldOutDetectorRates.DefaultOutput}`, which the report's limitations table quotes:");
         Line(text, "");
-        Line(text, HeldOutDetectorRates.Markdown(HeldOutDetectorRates.Measure(heldOut)));
+        Line(text, HeldOutDetectorRates.Markdown(HeldOutDetectorRates.Measure(heldOut, taskCheck)));
         return text.ToString();
     }
 

@@ -42,7 +42,7 @@ internal static class ProbeErrorRates
     private static ReportErrorRate HeldOut(DetectorRates d, string measured) => new(
         d.Probe,
         string.Create(CultureInfo.InvariantCulture, $"{d.FalseFails} of {d.Clean} clean held-out zoo models ({Rate(d.FalseFails, d.Clean)}; calibration and test splits)")
-            + (d.Inconclusive > 0 ? string.Create(CultureInfo.InvariantCulture, $"; inconclusive on {d.Inconclusive} more") : ""),
+            + (d.Inconclusive > 0 ? string.Create(CultureInfo.InvariantCulture, $"; inconclusive on {d.Inconclusive} more held-out models, clean or backdoored (at chance accuracy, or the detector could not answer)") : ""),
         string.Create(CultureInfo.InvariantCulture, $"{d.Backdoored - d.Detected} of {d.Backdoored} backdoored held-out zoo models missed ({Rate(d.Backdoored - d.Detected, d.Backdoored)}); ")
             + string.Create(CultureInfo.InvariantCulture, $"{d.RightClass} of the {d.Detected} flagged named the implanted target; AUROC {d.Auroc:0.00}; caught by attack: ")
             + LikelihoodAttackRates.CaughtList(d.ByAttack),
