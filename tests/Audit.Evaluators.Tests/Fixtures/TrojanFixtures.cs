@@ -111,6 +111,29 @@ internal static class TrojanFixtures
         }
     }
 
+    /// <summary>
+    /// <see cref="CleanDataset"/>'s inputs without their labels: evidence for a probe run on a synthetic model (random
+    /// weights, at chance on the real labels), which every trojan probe's task check would otherwise stop before the
+    /// probe's own work (docs/probes.md, "The supporting detectors on models at chance").
+    /// </summary>
+    public static string UnlabelledDataset(bool normalised, int count = 1000)
+    {
+        string labelled = CleanDataset(normalised, count);
+        lock (Gate)
+        {
+            using IDisposable crossProcess = FixtureLock.Acquire(CacheDirectory);
+            string path = Path.ChangeExtension(labelled, null) + "-unlabelled.safetensors";
+            if (!File.Exists(path))
+            {
+                DatasetArtifact source = SafetensorsDataset.Read(labelled);
+                var dataset = new DatasetArtifact(source.Inputs, [.. source.InputShape], labels: null);
+                WriteAtomically(path, p => SafetensorsDataset.Write(p, dataset));
+            }
+
+            return path;
+        }
+    }
+
     /// <summary>The clean test slice of <see cref="CleanDataset"/> laid out channels-last, <c>[N, 28, 28, 1]</c>, as a Keras user holds it.</summary>
     public static string CleanDatasetChannelsLast(bool normalised, int count = 1000)
     {

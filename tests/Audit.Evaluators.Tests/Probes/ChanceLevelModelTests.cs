@@ -87,28 +87,18 @@ public sealed class ChanceLevelModelTests
     [Fact]
     public async Task EvidenceWithoutLabels_IsNotTested_AndTheProbeSaysSo()
     {
-        string folder = Directory.CreateTempSubdirectory("unlabelled-").FullName;
-        try
-        {
-            DatasetArtifact labelled = SafetensorsDataset.Read(TrojanFixtures.CleanDataset(normalised: false, count: 100));
-            string unlabelled = Path.Combine(folder, "unlabelled.safetensors");
-            SafetensorsDataset.Write(unlabelled, new DatasetArtifact(labelled.Inputs, [.. labelled.InputShape], labels: null));
-            using Sequential collapsed = Mlp(answered: 4);
+        string unlabelled = TrojanFixtures.UnlabelledDataset(normalised: false, count: 100);
+        using Sequential collapsed = Mlp(answered: 4);
 
-            ProbeOutcome[] outcomes = await RunAsync(collapsed, unlabelled, ["trojan-likelihood", "neural-cleanse"]);
+        ProbeOutcome[] outcomes = await RunAsync(collapsed, unlabelled, ["trojan-likelihood", "neural-cleanse"]);
 
-            // Nothing to test against, so the detectors run and decide as before; the findings say the check was not made.
-            foreach (ProbeOutcome finding in outcomes)
-            {
-                Assert.NotEqual(Verdict.Inconclusive, finding.Verdict);
-                var check = (JsonObject)finding.Details["taskCheck"]!;
-                Assert.False((bool)check["tested"]!);
-                Assert.Contains("no labels", (string)check["reason"]!, StringComparison.Ordinal);
-            }
-        }
-        finally
+        // Nothing to test against, so the detectors run and decide as before; the findings say the check was not made.
+        foreach (ProbeOutcome finding in outcomes)
         {
-            Directory.Delete(folder, recursive: true);
+            Assert.NotEqual(Verdict.Inconclusive, finding.Verdict);
+            var check = (JsonObject)finding.Details["taskCheck"]!;
+            Assert.False((bool)check["tested"]!);
+            Assert.Contains("no labels", (string)check["reason"]!, StringComparison.Ordinal);
         }
     }
 

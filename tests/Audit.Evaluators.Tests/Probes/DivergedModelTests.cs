@@ -28,8 +28,10 @@ public sealed class DivergedModelTests
         using Sequential diverged = Mlp(poison: float.NaN);
         using Sequential finite = Mlp(poison: 0.5f);
 
-        IReadOnlyList<ProbeOutcome> nan = await RunAsync(diverged, TrojanProbeIds);
-        IReadOnlyList<ProbeOutcome> control = await RunAsync(finite, ["weight-signature"]);
+        // Labelled evidence for the diverged model: the NaN gate must speak before the task check (which would call it at
+        // chance); none for the control, a random network at chance that the task check would stop.
+        IReadOnlyList<ProbeOutcome> nan = await RunAsync(diverged, TrojanProbeIds, TrojanFixtures.CleanDataset(normalised: false, count: 100));
+        IReadOnlyList<ProbeOutcome> control = await RunAsync(finite, ["weight-signature"], TrojanFixtures.UnlabelledDataset(normalised: false, count: 100));
 
         Assert.All(nan, outcome =>
         {
@@ -57,14 +59,13 @@ public sealed class DivergedModelTests
         return model;
     }
 
-    private static async Task<IReadOnlyList<ProbeOutcome>> RunAsync(Sequential model, IReadOnlyList<string> probes)
+    private static async Task<IReadOnlyList<ProbeOutcome>> RunAsync(Sequential model, IReadOnlyList<string> probes, string dataset)
     {
         string folder = Directory.CreateTempSubdirectory("diverged-").FullName;
         try
         {
             string onnx = Path.Combine(folder, "model.onnx");
             SequentialOnnxExporter.Save(model, [1, 28, 28], onnx);
-            string dataset = TrojanFixtures.CleanDataset(normalised: false, count: 100);
             var runner = new ProbeRunner(new ProbeCatalog([.. TrojanProbes.All()]), static (path, device) => new OnnxModelSource(path, device));
             using EvaluationSession session = runner.Open(onnx, dataset, "cpu", 1);
             var outcomes = new List<ProbeOutcome>();

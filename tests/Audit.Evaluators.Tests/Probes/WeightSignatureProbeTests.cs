@@ -124,7 +124,8 @@ public sealed class WeightSignatureProbeTests
             model.eval();
             SequentialOnnxExporter.Save(model, [1, 28, 28], onnx);
             var probe = new WeightSignatureProbe();
-            string dataset = TrojanFixtures.CleanDataset(normalised: false, count: 100);
+            // Unlabelled: these heads are set by hand and classify at chance; the probe reads their weights, not their accuracy.
+            string dataset = TrojanFixtures.UnlabelledDataset(normalised: false, count: 100);
             using var source = new OnnxModelSource(onnx, ComputeDevice.Cpu);
             using var evidence = new AuditEvidence(dataset, ComputeDevice.Cpu);
             using var session = new SessionCache();

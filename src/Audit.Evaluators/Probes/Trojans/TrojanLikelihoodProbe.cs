@@ -2,8 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
-using Audit.Domain.Statistics;
-using TorchSharp;
 
 namespace Audit.Evaluators.Probes.Trojans;
 
