@@ -116,37 +116,25 @@ internal static class TrojanFixtures
     /// weights, at chance on the real labels), which every trojan probe's task check would otherwise stop before the
     /// probe's own work (docs/probes.md, "The supporting detectors on models at chance").
     /// </summary>
-    public static string UnlabelledDataset(bool normalised, int count = 1000)
-    {
-        string labelled = CleanDataset(normalised, count);
-        lock (Gate)
-        {
-            using IDisposable crossProcess = FixtureLock.Acquire(CacheDirectory);
-            string path = Path.ChangeExtension(labelled, null) + "-unlabelled.safetensors";
-            if (!File.Exists(path))
-            {
-                DatasetArtifact source = SafetensorsDataset.Read(labelled);
-                var dataset = new DatasetArtifact(source.Inputs, [.. source.InputShape], labels: null);
-                WriteAtomically(path, p => SafetensorsDataset.Write(p, dataset));
-            }
-
-            return path;
-        }
-    }
+    public static string UnlabelledDataset(bool normalised, int count = 1000) =>
+        DerivedFromCleanDataset(normalised, count, "unlabelled", source => new DatasetArtifact(source.Inputs, [.. source.InputShape], labels: null));
 
     /// <summary>The clean test slice of <see cref="CleanDataset"/> laid out channels-last, <c>[N, 28, 28, 1]</c>, as a Keras user holds it.</summary>
-    public static string CleanDatasetChannelsLast(bool normalised, int count = 1000)
+    public static string CleanDatasetChannelsLast(bool normalised, int count = 1000) =>
+        // One channel: the values keep their order, only the declared shape moves the channel last.
+        DerivedFromCleanDataset(normalised, count, "nhwc", source => new DatasetArtifact(source.Inputs, [source.Count, 28, 28, 1], source.Labels));
+
+    /// <summary><see cref="CleanDataset"/> turned by <paramref name="derive"/>, cached beside it under the name's <paramref name="suffix"/>.</summary>
+    private static string DerivedFromCleanDataset(bool normalised, int count, string suffix, Func<DatasetArtifact, DatasetArtifact> derive)
     {
-        string channelsFirst = CleanDataset(normalised, count);
+        string clean = CleanDataset(normalised, count);
         lock (Gate)
         {
             using IDisposable crossProcess = FixtureLock.Acquire(CacheDirectory);
-            string path = Path.ChangeExtension(channelsFirst, null) + "-nhwc.safetensors";
+            string path = Path.ChangeExtension(clean, null) + $"-{suffix}.safetensors";
             if (!File.Exists(path))
             {
-                // One channel: the values keep their order, only the declared shape moves the channel last.
-                DatasetArtifact source = SafetensorsDataset.Read(channelsFirst);
-                var dataset = new DatasetArtifact(source.Inputs, [source.Count, 28, 28, 1], source.Labels);
+                DatasetArtifact dataset = derive(SafetensorsDataset.Read(clean));
                 WriteAtomically(path, p => SafetensorsDataset.Write(p, dataset));
             }
 
