@@ -1,12 +1,9 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
 using Audit.Evaluators.Datasets;
-using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Trojans;
 using Audit.Evaluators.Tests.Fixtures;
-using Audit.Testing.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -120,26 +117,6 @@ public sealed class ChanceLevelModelTests
         Assert.Single(await RunAsync(model, dataset, ["trojan-likelihood"]));
 
     /// <summary>Runs <paramref name="probes"/> one after another in one evaluation session.</summary>
-    private static async Task<ProbeOutcome[]> RunAsync(Sequential model, string dataset, string[] probes)
-    {
-        string folder = Directory.CreateTempSubdirectory("collapsed-").FullName;
-        try
-        {
-            string onnx = Path.Combine(folder, "model.onnx");
-            SequentialOnnxExporter.Save(model, [1, 28, 28], onnx);
-            var runner = new ProbeRunner(new ProbeCatalog([.. TrojanProbes.All(), new TrojanCausalTraceProbe(), new TrojanLikelihoodProbe()]), static (path, device) => new OnnxModelSource(path, device));
-            using EvaluationSession session = runner.Open(onnx, dataset, "cpu", 1);
-            var outcomes = new ProbeOutcome[probes.Length];
-            for (int i = 0; i < probes.Length; i++)
-            {
-                outcomes[i] = await session.RunAsync(new ProbeInvocation(probes[i], new Dictionary<string, JsonElement>(), null), new Progress<double>(), CancellationToken.None);
-            }
-
-            return outcomes;
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
-    }
+    private static Task<ProbeOutcome[]> RunAsync(Sequential model, string dataset, string[] probes) =>
+        HandBuiltModelRuns.RunAsync(model, dataset, [.. TrojanProbes.All(), new TrojanCausalTraceProbe(), new TrojanLikelihoodProbe()], probes);
 }

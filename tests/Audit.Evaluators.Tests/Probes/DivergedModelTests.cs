@@ -1,11 +1,7 @@
-using System.Text.Json;
 using Audit.Domain.Findings;
-using Audit.Evaluators.Models;
-using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Trojans;
 using Audit.Evaluators.Tests.Fixtures;
-using Audit.Testing.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -59,26 +55,6 @@ public sealed class DivergedModelTests
         return model;
     }
 
-    private static async Task<IReadOnlyList<ProbeOutcome>> RunAsync(Sequential model, IReadOnlyList<string> probes, string dataset)
-    {
-        string folder = Directory.CreateTempSubdirectory("diverged-").FullName;
-        try
-        {
-            string onnx = Path.Combine(folder, "model.onnx");
-            SequentialOnnxExporter.Save(model, [1, 28, 28], onnx);
-            var runner = new ProbeRunner(new ProbeCatalog([.. TrojanProbes.All()]), static (path, device) => new OnnxModelSource(path, device));
-            using EvaluationSession session = runner.Open(onnx, dataset, "cpu", 1);
-            var outcomes = new List<ProbeOutcome>();
-            foreach (string probe in probes)
-            {
-                outcomes.Add(await session.RunAsync(new ProbeInvocation(probe, new Dictionary<string, JsonElement>(), null), new Progress<double>(), CancellationToken.None));
-            }
-
-            return outcomes;
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
-    }
+    private static async Task<IReadOnlyList<ProbeOutcome>> RunAsync(Sequential model, IReadOnlyList<string> probes, string dataset) =>
+        await HandBuiltModelRuns.RunAsync(model, dataset, TrojanProbes.All(), probes);
 }
