@@ -19,7 +19,7 @@ internal static class HeldOutDetectorRates
     /// <summary>The splits no detector was tuned on.</summary>
     public static readonly IReadOnlyList<string> HeldOutSplits = [ZooSplits.Calibration, ZooSplits.Test];
 
-    public static int Run(string cacheFolder, int auditSeed, string? output)
+    public static int Run(string cacheFolder, string designCache, int auditSeed, string? output)
     {
         List<SurveyRecord> records = [.. HeldOutSplits.SelectMany(s => ZooSurvey.Read(cacheFolder, s)).Where(r => r.AuditSeed == auditSeed)];
         if (records.Count == 0)
@@ -28,8 +28,11 @@ internal static class HeldOutDetectorRates
             return 1;
         }
 
-        string measured = ZooFit.UtcMinute() + $" by tools/Audit.ModelZoo detector-rates on {string.Join(" and ", HeldOutSplits.Select(s => $"{cacheFolder}/survey/{s}.jsonl"))}";
-        DetectorHeldOutRates rates = new(measured, HeldOutSplits, Measure(records, new ZooTaskCheck(new ZooTrainer(cacheFolder))));
+        List<SurveyRecord> design = [.. ZooSurvey.Read(designCache, ZooSplits.Design).Where(r => r.AuditSeed == auditSeed)];
+        List<SupportingThreshold> supporting = design.Count == 0 ? [] : SupportingThresholds.Compute(design);
+        string measured = ZooFit.UtcMinute() + $" by tools/Audit.ModelZoo detector-rates on {string.Join(" and ", HeldOutSplits.Select(s => $"{cacheFolder}/survey/{s}.jsonl"))}"
+            + (supporting.Count == 0 ? "" : $"; supporting detectors also at their design-split thresholds from {designCache}/survey/design.jsonl");
+        DetectorHeldOutRates rates = new(measured, HeldOutSplits, Measure(records, new ZooTaskCheck(new ZooTrainer(cacheFolder)), supporting));
         string path = output ?? DefaultOutput;
         File.WriteAllText(path, rates.FileText());
         Console.WriteLine($"wrote {path}");
@@ -42,18 +45,22 @@ internal static class HeldOutDetectorRates
     /// it (the score, statistic / threshold, is then ≥ 1). Clean models and backdoored ones whose implant took count;
     /// poisoned models whose implant failed are neither. A model <paramref name="taskCheck"/> stops is inconclusive for
     /// every detector, as each probe now answers it (docs/probes.md, "The supporting detectors on models at chance"),
-    /// whatever its line recorded (the lines were surveyed before the probes checked).
+    /// whatever its line recorded (the lines were surveyed before the probes checked). A detector of
+    /// <paramref name="supporting"/> whose design-split threshold differs from its default is counted a second time at
+    /// that threshold (the 2.1.0 built-in profiles run it there; the report quotes the row of the threshold a control
+    /// ran at).
     /// </summary>
-    public static List<DetectorRates> Measure(IReadOnlyList<SurveyRecord> records, ZooTaskCheck taskCheck)
+    public static List<DetectorRates> Measure(IReadOnlyList<SurveyRecord> records, ZooTaskCheck taskCheck, IReadOnlyList<SupportingThreshold>? supporting = null)
     {
         ArgumentNullException.ThrowIfNull(taskCheck);
         List<SurveyRecord> usable = [.. records.Where(r => !r.Recipe.Backdoored || r.Implanted)];
         HashSet<SurveyRecord> stopped = [.. usable.Where(r => !taskCheck.Of(r).AboveChance)];
         var rates = new List<DetectorRates>();
-        foreach (var probe in TrojanProbes.All())
+        var counted = TrojanProbes.All()
+            .SelectMany(probe => new[] { (Name: probe.Descriptor.Name, Threshold: probe.Descriptor.DefaultThreshold) }
+                .Concat((supporting ?? []).Where(s => s.Probe == probe.Descriptor.Name && s.Threshold != probe.Descriptor.DefaultThreshold).Select(s => (Name: s.Probe, s.Threshold))));
+        foreach ((string name, double threshold) in counted)
         {
-            string name = probe.Descriptor.Name;
-            double threshold = probe.Descriptor.DefaultThreshold;
             var answered = usable
                 .Select(r => (Record: r, Result: r.Probes.GetValueOrDefault(name)))
                 .Where(x => x.Result is not null)
@@ -94,7 +101,7 @@ internal static class HeldOutDetectorRates
     {
         var text = new StringBuilder();
         string[] attacks = [.. detectors.SelectMany(d => d.ByAttack).Select(a => a.Attack).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
-        text.AppendLine(CultureInfo.InvariantCulture, $"| detector (default threshold{(detectors.Any(d => d.Mode is not null) ? ", mode" : "")}) | clean failed | backdoored caught | right target (of caught) | AUROC | {string.Join(" | ", attacks)} | no answer |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| detector (threshold{(detectors.Any(d => d.Mode is not null) ? ", mode" : "")}) | clean failed | backdoored caught | right target (of caught) | AUROC | {string.Join(" | ", attacks)} | no answer |");
         text.AppendLine("|---|---|---|---|---|" + string.Concat(attacks.Select(_ => "---|")) + "---|");
         foreach (DetectorRates d in detectors)
         {

@@ -88,8 +88,12 @@ switch (options.Command)
             ? ForeignZoo.Remeasure(options.Output ?? ZooFit.DefaultOutput, foreign, options.SeenWhenChosen)
             : new ZooFit(options.Cache, options.Output).Remeasure(options.ManyClasses);
     case "detector-rates":
-        // Each detector alone on the held-out splits, written where the service embeds it for the report's limitations.
-        return HeldOutDetectorRates.Run(options.Cache, options.Seed, options.Output);
+        // Each detector alone on the held-out splits, written where the service embeds it for the report's limitations:
+        // at its default threshold, and the supporting detectors also at the threshold the design split sets for them.
+        return HeldOutDetectorRates.Run(options.Cache, options.DesignCache, options.Seed, options.Output);
+    case "supporting-thresholds":
+        // The 2.1.0 built-in profiles' thresholds of the supporting trojan controls, from the design split alone.
+        return SupportingThresholds.Run(options.DesignCache, options.Seed);
     case "features":
         // One CSV line per usable surveyed model of the split (design unless --split): every meta-classifier feature,
         // for choosing statistics and combination rules offline without rerunning a probe.
@@ -105,7 +109,7 @@ switch (options.Command)
             : Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.Embedded();
         if (options.Docs is not null)
         {
-            return ZooDocs.Write(options.Docs, options.Cache, options.Seed, options.Sizes, fitted);
+            return ZooDocs.Write(options.Docs, options.Cache, options.DesignCache, options.Seed, options.Sizes, fitted);
         }
 
         var taskCheck = new ZooTaskCheck(new ZooTrainer(options.Cache));
@@ -142,6 +146,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
 {
     /// <summary>survey --add-probe: run only this probe on already-surveyed models and add its result to their lines.</summary>
     public string? AddProbe { get; init; }
+
+    /// <summary>The design lines the supporting controls' thresholds are set on (--design-cache).</summary>
+    public string DesignCache { get; init; } = DesignUnderChosenKernelsCache;
 
     /// <summary>--skip: leave out the first N recipes (after --split), so two processes can share a split.</summary>
     public int Skip { get; init; }
@@ -248,7 +255,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// <summary>
     /// The design split trained and surveyed again on 2026-12-05 under the oneDNN AVX kernels the service chooses on the
     /// AMD EPYC, where the committed lines ran on libtorch's own kernels (docs/probes.md, "Under the kernels the service
-    /// now chooses"). A record of how far the kernels move p; nothing is fitted on it.
+    /// now chooses"): with the contrastive search joined in, the design lines of the fit in use
+    /// (benchmarks/model-zoo-one-model), and the lines the supporting controls' thresholds are set on
+    /// (`supporting-thresholds`; docs/probes.md, "The supporting controls' thresholds, set on the design split").
     /// </summary>
     public const string DesignUnderChosenKernelsCache = "benchmarks/model-zoo-design-avx";
 
@@ -260,7 +269,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string ManyClassUnderLibtorchKernelsCache = "benchmarks/model-zoo-many-class-libtorch";
 
     public const string Usage = """
-        usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|detector-rates|features|report|kernels|choose-kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
+        usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|detector-rates|supporting-thresholds|features|report|kernels|choose-kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
                               [--add-probe PROBE] [--probes A,B,..] [--features A,B,..] [--docs FILE]
                               [--catalog ten-class|many-class|crossed] [--foreign FILE [--seen-when-chosen N]]
@@ -283,8 +292,12 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     audits of FILE had been read when the fit was chosen, and the rates on the others are written
                     apart (foreignUnseenTest; without it the model file's count is kept)
           detector-rates  each detector alone at its default threshold on the surveyed calibration and test
-                    splits (held out from every detector's tuning); writes --output (default
+                    splits (held out from every detector's tuning), and each supporting detector also at its
+                    design-split threshold; writes --output (default
                     src/Audit.Evaluators/Probes/Trojans/DetectorHeldOutRates.json, quoted by the report) and prints it
+          supporting-thresholds  the thresholds of the supporting trojan controls in the 2.1.0 built-in profiles:
+                    each detector's split-conformal 5 % point over the clean models of the design split in
+                    --design-cache DIR (default benchmarks/model-zoo-design-avx)
           features  one CSV line per surveyed model of --split (default design): recipe, label and every
                     meta-classifier feature, for offline analysis on the design split
           report    the Markdown tables of the surveyed splits, with the embedded model (or the --output file);
@@ -315,7 +328,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
         }
 
         string? cache = Environment.GetEnvironmentVariable("AUDIT_ZOO_CACHE") is { Length: > 0 } configured ? configured : null;
-        string? split = null, output = null, addProbe = null, docs = null, catalog = null, foreign = null, selectBy = null;
+        string? split = null, output = null, addProbe = null, docs = null, catalog = null, foreign = null, selectBy = null, designCache = null;
         IReadOnlyList<string>? features = null, probes = null;
         int limit = int.MaxValue, skip = 0, seed = 20240613;
         int? seenWhenChosen = null;
@@ -326,6 +339,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
             switch (args[i])
             {
                 case "--cache": cache = value; i++; break;
+                case "--design-cache": designCache = value; i++; break;
                 case "--split": split = value; i++; break;
                 case "--skip": skip = int.Parse(value, CultureInfo.InvariantCulture); i++; break;
                 case "--limit": limit = int.Parse(value, CultureInfo.InvariantCulture); i++; break;
@@ -363,6 +377,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
         {
             AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip, ManyClasses = manyClasses, Foreign = foreign, SelectBy = selectBy, SeenWhenChosen = seenWhenChosen, Crossed = crossed,
             KeepsRetiredRecipes = sizes is null && !manyClasses && !crossed,
+            DesignCache = designCache ?? DesignUnderChosenKernelsCache,
         };
     }
 

@@ -15,7 +15,7 @@ internal static class ZooDocs
     public const string End = "<!-- zoo-results:end -->";
 
     /// <summary>Replaces the text between the markers of <paramref name="path"/> (which must hold both).</summary>
-    public static int Write(string path, string cacheFolder, int auditSeed, IReadOnlyList<SplitSize> sizes, TrojanLikelihoodModel? model)
+    public static int Write(string path, string cacheFolder, string designCache, int auditSeed, IReadOnlyList<SplitSize> sizes, TrojanLikelihoodModel? model)
     {
         string text = File.ReadAllText(path);
         int begin = text.IndexOf(Begin, StringComparison.Ordinal), end = text.IndexOf(End, StringComparison.Ordinal);
@@ -25,13 +25,13 @@ internal static class ZooDocs
             return 1;
         }
 
-        string section = Section(cacheFolder, auditSeed, sizes, model);
+        string section = Section(cacheFolder, designCache, auditSeed, sizes, model);
         File.WriteAllText(path, text[..(begin + Begin.Length)] + "\n\n" + section + "\n" + text[end..]);
         Console.WriteLine($"wrote the zoo results into {path}");
         return 0;
     }
 
-    public static string Section(string cacheFolder, int auditSeed, IReadOnlyList<SplitSize> sizes, TrojanLikelihoodModel? model)
+    public static string Section(string cacheFolder, string designCache, int auditSeed, IReadOnlyList<SplitSize> sizes, TrojanLikelihoodModel? model)
     {
         var text = new StringBuilder();
         var bySplit = ZooSplits.All.ToDictionary(s => s, s => ZooSurvey.Read(cacheFolder, s).Where(r => r.AuditSeed == auditSeed).ToList());
@@ -75,9 +75,11 @@ internal static class ZooDocs
         Line(text, "");
         List<SurveyRecord> heldOut = [.. HeldOutDetectorRates.HeldOutSplits.SelectMany(s => bySplit[s])];
         int stopped = heldOut.Count(r => (!r.Recipe.Backdoored || r.Implanted) && !taskCheck.Of(r).AboveChance);
-        Line(text, $"Each detector read alone at its default threshold on the held-out calibration and test splits ({heldOut.Count(r => !r.Recipe.Backdoored)} clean, {heldOut.Count(r => r.Implanted)} backdoored; no detector's threshold was chosen on them); the {stopped} models the task check stops are inconclusive for every detector (\"The supporting detectors on models at chance\"), and the last column counts every model a detector gave no answer on, left out of its other columns; a detector added to the survey later (`survey --add-probe`) is counted on the lines it was run on, which its counts show; `detector-rates` writes the same counts into `{HeldOutDetectorRates.DefaultOutput}`, which the report's limitations table quotes:");
+        List<SurveyRecord> designLines = [.. ZooSurvey.Read(designCache, ZooSplits.Design).Where(r => r.AuditSeed == auditSeed)];
+        List<SupportingThreshold> supporting = designLines.Count == 0 ? [] : SupportingThresholds.Compute(designLines);
+        Line(text, $"Each detector read alone at its default threshold (and each supporting detector of the 2.1.0 built-in profiles also at the threshold set for it on the design split of `{designCache}`, \"The supporting controls' thresholds, set on the design split\") on the held-out calibration and test splits ({heldOut.Count(r => !r.Recipe.Backdoored)} clean, {heldOut.Count(r => r.Implanted)} backdoored; no detector's threshold was chosen on them); the {stopped} models the task check stops are inconclusive for every detector (\"The supporting detectors on models at chance\"), and the last column counts every model a detector gave no answer on, left out of its other columns; a detector added to the survey later (`survey --add-probe`) is counted on the lines it was run on, which its counts show; `detector-rates` writes the same counts into `{HeldOutDetectorRates.DefaultOutput}`, which the report's limitations table quotes:");
         Line(text, "");
-        Line(text, HeldOutDetectorRates.Markdown(HeldOutDetectorRates.Measure(heldOut, taskCheck)));
+        Line(text, HeldOutDetectorRates.Markdown(HeldOutDetectorRates.Measure(heldOut, taskCheck, supporting)));
         return text.ToString();
     }
 

@@ -75,6 +75,29 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
     private static JsonNode Finding(JsonNode audit, string probe) =>
         audit["findings"]!.AsArray().First(f => f!["probe"]!.GetValue<string>() == probe)!;
 
+    /// <summary>
+    /// Every finding of a supporting trojan detector carries the threshold the built-in profile version sets for it, and
+    /// its verdict is its statistic read against that threshold.
+    /// </summary>
+    private static void AssertSupportingDetectorsRanAtTheProfilesThresholds(JsonNode audit, string profileId, string version)
+    {
+        Assert.Equal(version, audit["profile"]!["version"]!.GetValue<string>());
+        Audit.Domain.Profiles.Profile profile = Audit.Domain.Profiles.BuiltInProfiles.All.Single(p => p.Id == profileId && p.Version == version);
+        var supporting = profile.Controls
+            .SelectMany(c => c.Probes.Where(p => c.Role == Audit.Domain.Profiles.VerdictRole.Supporting || p.Role == Audit.Domain.Profiles.VerdictRole.Supporting))
+            .Where(p => p.Threshold is not null)
+            .ToList();
+        Assert.NotEmpty(supporting);
+        Assert.All(supporting, requirement =>
+        {
+            JsonNode details = Finding(audit, requirement.Probe)["details"]!;
+            double threshold = details["threshold"]!.GetValue<double>();
+            Assert.Equal(requirement.Threshold!.Value, threshold);
+            bool flagged = details["statistic"]!.GetValue<double>() >= threshold;
+            Assert.Equal(flagged ? "fail" : "pass", Finding(audit, requirement.Probe)["verdict"]!.GetValue<string>());
+        });
+    }
+
     private static void AssertRole(JsonNode audit, string control, string role) =>
         Assert.Equal(role, audit["controls"]!.AsArray().Single(c => c!["controlId"]!.GetValue<string>() == control)!["role"]!.GetValue<string>());
 
@@ -170,16 +193,21 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         }
 
         AssertRole(audit, "backdoor-likelihood", "verdict");
-        // Supporting evidence: Neural Cleanse (reference-calibrated) names the planted target; the three trigger tests,
-        // run on that candidate trigger, confirm that it behaves like an implanted one.
+        // The default is 2.1.0: each supporting detector ran at the threshold the design split set for it, and its
+        // verdict is its statistic read against that threshold (docs/probes.md, "The supporting controls' thresholds").
+        AssertSupportingDetectorsRanAtTheProfilesThresholds(audit, "trojan-scan", "2.1.0");
+        // Supporting evidence: Neural Cleanse (reference-calibrated) names the planted target, and the trigger tests,
+        // run on that candidate trigger, read the same class. Which of them clears its 5 % design-split threshold on this
+        // one fixture is not asserted: that is one model's luck, and their rates are measured on the held-out zoo.
         AssertControl(audit, "trigger-reverse-engineering", "fail");
-        AssertControl(audit, "activation-clustering", "fail");
         JsonNode cleanse = Finding(audit, "neural-cleanse");
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, cleanse["details"]!["suspectedTargetClass"]!.GetValue<int>());
         Assert.Contains(cleanse["details"]!["evidence"]!.AsArray(), e => e!["mediaType"]!.GetValue<string>() == "image/png");
-        AssertControl(audit, "input-perturbation-entropy", "fail");
-        AssertControl(audit, "spectral-signatures", "fail");
-        Assert.Contains("class 3", Finding(audit, "spectral-signatures")["summary"]!.GetValue<string>(), StringComparison.Ordinal);
+        foreach (string test in new[] { "strip", "activation-clustering", "spectral-signatures" })
+        {
+            Assert.Equal(TrojanFixtures.BadNets.TargetClass, Finding(audit, test)["details"]!["suspectedTargetClass"]!.GetValue<int>());
+        }
+
         await AssertEvidenceLinkedNotEmbeddedAsync(audit);
     }
 

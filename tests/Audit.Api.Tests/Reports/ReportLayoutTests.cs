@@ -211,6 +211,36 @@ public sealed class ReportLayoutTests
         Assert.Equal(test.InconclusiveBackdoored > 0, likelihood.FalseNegatives.Contains($"{test.InconclusiveBackdoored} of them inconclusive", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// A supporting control of the 2.1.0 built-ins runs its detector at the threshold set on the design split; the
+    /// limitations table quotes the held-out rates counted at that threshold, not the default's, and a threshold no
+    /// survey counted is said to be unmeasured rather than given another threshold's rates.
+    /// </summary>
+    [Fact]
+    public void Limitations_QuoteTheRatesOfTheThresholdEachControlRanAt()
+    {
+        var profile = Audit.Domain.Profiles.BuiltInProfiles.All.Single(p => p.Id == "trojan-scan" && p.Version == "2.1.0");
+        var zoo = DetectorHeldOutRates.Embedded()!;
+
+        var rates = ReportModelBuilder.Build(ReportModelBuilderTests.Input() with { Profile = profile }, new ProbeCatalog(TrojanProbes.All()), Issued).Methodology.ErrorRates!;
+
+        var supporting = profile.Controls.Where(c => c.Role == Audit.Domain.Profiles.VerdictRole.Supporting).SelectMany(c => c.Probes).ToList();
+        Assert.NotEmpty(supporting);
+        Assert.All(supporting, requirement =>
+        {
+            var counted = zoo.For(requirement.Probe, requirement.Threshold!.Value);
+            Assert.NotNull(counted);
+            var row = Assert.Single(rates, r => r.Probe == requirement.Probe);
+            Assert.StartsWith($"{counted.FalseFails} of {counted.Clean} clean held-out zoo models (", row.FalsePositives, StringComparison.Ordinal);
+            Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"read alone at threshold {requirement.Threshold:0.###}, "), row.Source, StringComparison.Ordinal);
+        });
+        // At least one of them is not at its probe default, so the rows differ from what the default would quote.
+        Assert.Contains(supporting, r => zoo.For(r.Probe)!.Threshold != r.Threshold);
+        var unmeasured = ProbeErrorRates.For("neural-cleanse", 7.77);
+        Assert.Equal("not measured at threshold 7.77", unmeasured.FalsePositives);
+        Assert.Contains("published at threshold", unmeasured.Source, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void UnknownProbe_IsRenderedFromItsDetails()
     {

@@ -537,7 +537,8 @@ public sealed class CommittedSurveyTests
 
     /// <summary>
     /// The rates the report quotes for each detector read alone (<see cref="DetectorHeldOutRates"/>) are what the
-    /// committed calibration and test splits give at today's default thresholds, and cover every detector the lines carry.
+    /// committed calibration and test splits give at today's default thresholds, and for the supporting detectors also
+    /// at the thresholds the committed design lines set for them (the 2.1.0 profiles'), and cover every detector the lines carry.
     /// </summary>
     [Fact]
     public void TheEmbeddedDetectorRates_AreWhatTheCommittedHeldOutSplitsGive()
@@ -550,12 +551,16 @@ public sealed class CommittedSurveyTests
         DetectorHeldOutRates embedded = DetectorHeldOutRates.Embedded()!;
         List<SurveyRecord> heldOut = [.. HeldOutDetectorRates.HeldOutSplits.SelectMany(s => ZooSurvey.Read(Folder, s))];
 
-        List<DetectorRates> measured = HeldOutDetectorRates.Measure(heldOut, TaskCheck(Folder));
+        List<SupportingThreshold> supporting = SupportingThresholds.Compute(ZooSurvey.Read(Path.Combine(RepositoryRoot.Folder, ZooOptions.DesignUnderChosenKernelsCache), ZooSplits.Design));
+
+        List<DetectorRates> measured = HeldOutDetectorRates.Measure(heldOut, TaskCheck(Folder), supporting);
 
         Assert.Equal(
             System.Text.Json.JsonSerializer.Serialize(measured, TrojanLikelihoodModel.JsonOptions),
             System.Text.Json.JsonSerializer.Serialize(embedded.Detectors, TrojanLikelihoodModel.JsonOptions));
-        Assert.Equal(heldOut.SelectMany(r => r.Probes.Keys).Distinct().Order(StringComparer.Ordinal), measured.Select(d => d.Probe).Order(StringComparer.Ordinal));
+        Assert.Equal(heldOut.SelectMany(r => r.Probes.Keys).Distinct().Order(StringComparer.Ordinal), measured.Select(d => d.Probe).Distinct().Order(StringComparer.Ordinal));
+        // Each supporting detector is counted at its design-split threshold too, where that differs from its default.
+        Assert.All(supporting, s => Assert.NotNull(embedded.For(s.Probe, s.Threshold)));
         // Every usable line that carries a detector counts for it (a detector added by --add-probe may not cover them all yet).
         Assert.All(measured, d => Assert.Equal(heldOut.Count(r => (!r.Recipe.Backdoored || r.Implanted) && r.Probes.ContainsKey(d.Probe)), d.Clean + d.Backdoored + d.Inconclusive));
         Assert.Contains("detector-rates on " + ZooOptions.CommittedCache + "/survey/calibration.jsonl", embedded.Measured, StringComparison.Ordinal);

@@ -25,13 +25,35 @@ internal static class ProbeErrorRates
         ["contrast-consistent-search"] = new("contrast-consistent-search", "0 of 2 fixture models", "not measured on a population of deceptive models", SequenceFixtures),
     };
 
-    /// <summary>The published rates of a probe, or a row saying that none are published.</summary>
-    public static ReportErrorRate For(string probe) =>
-        probe == "trojan-likelihood" ? TrojanLikelihood()
-        : DetectorHeldOutRates.Embedded() is { } zoo && zoo.For(probe) is { } alone ? HeldOut(alone, zoo.Measured)
-        : Rows.TryGetValue(probe, out var row)
+    /// <summary>
+    /// The published rates of a probe run at <paramref name="threshold"/> (null: its default), or a row saying that none
+    /// are published. A zoo detector counted only at other thresholds says so rather than quoting rates of a threshold the
+    /// control did not use (a profile's supporting control may run it at its design-split threshold; a custom profile at
+    /// any).
+    /// </summary>
+    public static ReportErrorRate For(string probe, double? threshold = null)
+    {
+        if (probe == "trojan-likelihood")
+        {
+            return TrojanLikelihood();
+        }
+
+        if (DetectorHeldOutRates.Embedded() is { } zoo && zoo.For(probe) is not null)
+        {
+            if (zoo.For(probe, threshold) is { } alone)
+            {
+                return HeldOut(alone, zoo.Measured);
+            }
+
+            string counted = string.Join(", ", zoo.Detectors.Where(d => d.Probe == probe).Select(d => d.Threshold.ToString("0.###", CultureInfo.InvariantCulture)));
+            string at = string.Create(CultureInfo.InvariantCulture, $"not measured at threshold {threshold:0.###}");
+            return new ReportErrorRate(probe, at, at, $"docs/probes.md, \"Model zoo: results\" (held-out rates published at threshold {counted} only)");
+        }
+
+        return Rows.TryGetValue(probe, out var row)
             ? row
             : new ReportErrorRate(probe, "not measured", "not measured", "no measurement published in docs/probes.md");
+    }
 
     /// <summary>
     /// A detector read alone on the zoo's held-out splits, counted by the zoo tool from the committed survey lines and
@@ -44,7 +66,9 @@ internal static class ProbeErrorRates
         string.Create(CultureInfo.InvariantCulture, $"{d.Backdoored - d.Detected} of {d.Backdoored} backdoored held-out zoo models missed ({Rate(d.Backdoored - d.Detected, d.Backdoored)}); ")
             + string.Create(CultureInfo.InvariantCulture, $"{d.RightClass} of the {d.Detected} flagged named the implanted target; AUROC {d.Auroc:0.00}; caught by attack: ")
             + LikelihoodAttackRates.CaughtList(d.ByAttack),
-        $"docs/probes.md, \"Model zoo: results\" (read alone at its default threshold {d.Threshold.ToString("0.###", CultureInfo.InvariantCulture)}{(d.Mode is null ? "" : $", {d.Mode} mode")}; {measured})");
+        $"docs/probes.md, \"Model zoo: results\" (read alone at threshold {d.Threshold.ToString("0.###", CultureInfo.InvariantCulture)}{(IsDefault(d) ? ", its default" : ", set on the design split")}{(d.Mode is null ? "" : $", {d.Mode} mode")}; {measured})");
+
+    private static bool IsDefault(DetectorRates d) => DetectorHeldOutRates.Embedded()?.For(d.Probe) is { } first && first.Threshold == d.Threshold;
 
     private static string Rate(int k, int n) => n == 0 ? "–" : string.Create(CultureInfo.InvariantCulture, $"{(double)k / n:0%}");
 

@@ -365,7 +365,12 @@ public static class ReportModelBuilder
             }
         }
 
-        var errorRates = probes.Select(ProbeErrorRates.For).ToList();
+        // One row per probe and threshold it ran at: a rate measured at another threshold would misstate this audit's.
+        var errorRates = input.Profile.Controls.SelectMany(c => c.Probes)
+            .Select(p => (p.Probe, Threshold: p.Threshold ?? (catalog.TryGet(p.Probe, out var registered) ? registered.Descriptor.DefaultThreshold : (double?)null)))
+            .Distinct()
+            .Select(p => ProbeErrorRates.For(p.Probe, p.Threshold))
+            .ToList();
         return new ReportMethodology(methods, limitations, reproducibility, errorRates);
     }
 

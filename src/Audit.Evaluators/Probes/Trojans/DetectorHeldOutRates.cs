@@ -3,14 +3,15 @@ using System.Text.Json;
 namespace Audit.Evaluators.Probes.Trojans;
 
 /// <summary>
-/// Each trojan detector read alone, at its default threshold and parameters, on the model zoo's held-out splits
+/// Each trojan detector read alone, at its default threshold and parameters (the supporting detectors also at the
+/// threshold the design split sets for them in the 2.1.0 built-in profiles), on the model zoo's held-out splits
 /// (calibration and test: no detector's threshold or statistic was chosen on them), as <c>tools/Audit.ModelZoo
 /// detector-rates</c> counted them from the committed survey lines. Embedded so that the report's limitations table
 /// quotes figures anyone can recompute from the repository; written by the tool, never edited by hand.
 /// </summary>
 /// <param name="Measured">When, by which command, from which survey files.</param>
 /// <param name="Splits">The zoo splits counted.</param>
-/// <param name="Detectors">One entry per detector the survey lines carry, in the catalog's order.</param>
+/// <param name="Detectors">One entry per detector the survey lines carry, in the catalog's order, its default threshold first.</param>
 public sealed record DetectorHeldOutRates(string Measured, IReadOnlyList<string> Splits, IReadOnlyList<DetectorRates> Detectors)
 {
     private const string ResourceName = "Audit.Evaluators.Probes.Trojans.DetectorHeldOutRates.json";
@@ -25,13 +26,18 @@ public sealed record DetectorHeldOutRates(string Measured, IReadOnlyList<string>
     /// <summary>The file as the tool writes it: indented JSON and a newline.</summary>
     public string FileText() => JsonSerializer.Serialize(this, TrojanLikelihoodModel.JsonOptions) + "\n";
 
-    /// <summary>The rates of <paramref name="probe"/>, or null when the survey does not carry it.</summary>
-    public DetectorRates? For(string probe) => Detectors.FirstOrDefault(d => string.Equals(d.Probe, probe, StringComparison.Ordinal));
+    /// <summary>
+    /// The rates of <paramref name="probe"/> counted at <paramref name="threshold"/> (null: its default threshold, the
+    /// first row the tool writes for it), or null when the survey does not carry it or it was not counted there.
+    /// </summary>
+    public DetectorRates? For(string probe, double? threshold = null) =>
+        Detectors.Where(d => string.Equals(d.Probe, probe, StringComparison.Ordinal))
+            .FirstOrDefault(d => threshold is null || d.Threshold == threshold.Value);
 }
 
 /// <summary>One detector alone on the held-out zoo models: a model is flagged when its statistic reaches the threshold.</summary>
 /// <param name="Probe">The probe's id.</param>
-/// <param name="Threshold">Its default threshold, the one counted at.</param>
+/// <param name="Threshold">The threshold counted at: the probe's default, or a supporting control's design-split threshold.</param>
 /// <param name="Mode">The trigger-test mode the lines were measured in (STRIP, activation clustering, spectral signatures), else null.</param>
 /// <param name="Clean">Clean models it answered on.</param>
 /// <param name="FalseFails">Of those, flagged.</param>
