@@ -31,7 +31,7 @@ internal static class HeldOutDetectorRates
         List<SurveyRecord> design = [.. ZooSurvey.Read(designCache, ZooSplits.Design).Where(r => r.AuditSeed == auditSeed)];
         List<SupportingThreshold> supporting = design.Count == 0 ? [] : SupportingThresholds.Compute(design);
         string measured = ZooFit.UtcMinute() + $" by tools/Audit.ModelZoo detector-rates on {string.Join(" and ", HeldOutSplits.Select(s => $"{cacheFolder}/survey/{s}.jsonl"))}"
-            + (supporting.Count == 0 ? "" : $"; supporting detectors also at their design-split thresholds from {designCache}/survey/design.jsonl");
+            + (supporting.Count == 0 ? "" : $"; supporting thresholds from the design split of {designCache}");
         DetectorHeldOutRates rates = new(measured, HeldOutSplits, Measure(records, new ZooTaskCheck(new ZooTrainer(cacheFolder)), supporting));
         string path = output ?? DefaultOutput;
         File.WriteAllText(path, rates.FileText());
