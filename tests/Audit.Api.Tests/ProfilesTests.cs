@@ -126,6 +126,8 @@ public abstract class ProfilesTests(DatabaseProvider database) : IDisposable
         { """{"controls":[{"probes":[{"probe":"no-such-probe"}]}]}""", "controls[0].probes[0].probe" },
         { """{"controls":[{"probes":[{"probe":"model-inventory","parameters":{"maxParameters":0}}]}]}""", "controls[0].probes[0].parameters.maxParameters" },
         { """{"controls":[{"probes":[{"probe":"model-inventory","parameters":{"unknown":1}}]}]}""", "controls[0].probes[0].parameters.unknown" },
+        // trojan-likelihood's calibration and stated error rates hold only at the scan settings its fit was surveyed at.
+        { """{"controls":[{"probes":[{"probe":"trojan-likelihood","parameters":{"maxSteps":200}}]}]}""", "controls[0].probes[0].parameters.maxSteps" },
         { """{"controls":[{"probes":[{"probe":"model-inventory","threshold":"high"}]}]}""", "controls[0].probes[0].threshold" },
         { """{"controls":[{"probes":[{"probe":"model-inventory","threshold":-1}]}]}""", "controls[0].probes[0].threshold" },
         { """{"controls":[{"combine":"sometimes"}]}""", "controls[0].combine" },

@@ -203,6 +203,18 @@ public sealed class EvaluationSession : IDisposable
     private async Task<ProbeOutcome> ExecuteAsync(IProbe probe, ProbeInvocation invocation, IProgress<double> progress, ProbeLanes? lane, CancellationToken cancellationToken)
     {
         ProbeDescriptor descriptor = probe.Descriptor;
+        // Profiles are checked when they are stored, but a stored profile outlives the probe version it was checked
+        // against: a parameter since withdrawn (trojan-likelihood's scan settings, 2026-12-06) would otherwise be
+        // dropped without a word and the probe run at settings the profile did not ask for.
+        IReadOnlyList<(string Parameter, string Message)> invalid = ProbeCatalog.Validate(descriptor, invocation.Parameters);
+        if (invalid.Count > 0)
+        {
+            ProbeOutcome refused = ProbeOutcome.Inconclusive(
+                $"Probe '{descriptor.Name}' did not run: the profile's parameters are not valid for this service version. {string.Join(" ", invalid.Select(e => e.Message))}");
+            refused.Details["invalidParameters"] = new System.Text.Json.Nodes.JsonArray([.. invalid.Select(e => (System.Text.Json.Nodes.JsonNode?)e.Parameter)]);
+            return refused;
+        }
+
         ProbeContext context = Context(descriptor, invocation, progress, lane);
         try
         {

@@ -29,6 +29,29 @@ public sealed class TrojanLikelihoodMathTests
         Test: null);
 
     /// <summary>
+    /// The fit's calibration and stated rates hold only at the scan settings its statistics were surveyed at, so the
+    /// probe takes the target false-fail rate and the model's input range and refuses every scan effort setting, which
+    /// Neural Cleanse itself still takes.
+    /// </summary>
+    [Theory]
+    [InlineData("maxSteps", "200")]
+    [InlineData("restarts", "1")]
+    [InlineData("samplesPerClass", "8")]
+    [InlineData("referenceCalibration", "false")]
+    [InlineData("referenceSteps", "150")]
+    [InlineData("ratioNoise", "0.5")]
+    public void ScanEffortSettings_AreRefused_SinceTheCalibrationWasMeasuredAtTheDefaults(string name, string value)
+    {
+        var probe = new TrojanLikelihoodProbe(Model());
+        var given = new Dictionary<string, JsonElement> { [name] = JsonDocument.Parse(value).RootElement.Clone() };
+
+        Assert.Equal(["targetFalseFailRate", "inputBounds"], probe.Descriptor.Parameters.Select(p => p.Name));
+        Assert.Contains(ProbeCatalog.Validate(probe.Descriptor, given), e => e.Parameter == name);
+        Assert.Empty(ProbeCatalog.Validate(new NeuralCleanseProbe().Descriptor, given));
+        Assert.Empty(ProbeCatalog.Validate(probe.Descriptor, new Dictionary<string, JsonElement> { ["inputBounds"] = JsonDocument.Parse("[0, 1]").RootElement.Clone() }));
+    }
+
+    /// <summary>
     /// The finding names the fit by the SHA-256 of its file, so a regulator can check it against the repository's
     /// TrojanLikelihoodModel.json with sha256sum: the embedded model's fingerprint is the hash of the embedded bytes, and
     /// any change to a coefficient changes it.

@@ -125,6 +125,29 @@ public sealed class EvaluationSessionTests
         Assert.DoesNotContain(outcome.Details.ToJsonString(), "second line", StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A stored profile may name a parameter its probe has since withdrawn: the probe does not run at settings the
+    /// profile did not ask for, and the finding says which parameter and why.
+    /// </summary>
+    [Fact]
+    public async Task AParameterTheProbeDoesNotTake_LeavesItInconclusive_NamingTheParameter_WithoutRunningIt()
+    {
+        var probe = new GatedProbe("gated", lane: false);
+        probe.Release.SetResult(); // were it run, it would pass at once
+        using EvaluationSession session = new ProbeRunner(new ProbeCatalog([probe]), (path, device) => new OnnxModelSource(path, device))
+            .Open("unused.onnx", null, "cpu", 1);
+
+        ProbeOutcome outcome = await session.RunAsync(
+            new ProbeInvocation("gated", new Dictionary<string, JsonElement> { ["maxSteps"] = JsonSerializer.SerializeToElement(200) }, null),
+            new Progress<double>(),
+            CancellationToken.None);
+
+        Assert.Equal(Verdict.Inconclusive, outcome.Verdict);
+        Assert.Contains("has no parameter 'maxSteps'", outcome.Summary, StringComparison.Ordinal);
+        Assert.Equal("maxSteps", (string)outcome.Details["invalidParameters"]![0]!);
+        Assert.False(probe.Started.Task.IsCompleted);
+    }
+
     /// <summary>Fails as TorchSharp does: an ExternalException whose message carries more lines after the first.</summary>
     private sealed class ThrowingProbe : IProbe
     {

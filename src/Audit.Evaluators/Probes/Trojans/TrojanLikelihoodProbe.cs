@@ -66,7 +66,12 @@ public sealed class TrojanLikelihoodProbe : IProbe
                     ProbeParameters.Json(model?.DefaultTargetFalseFailRate ?? 0.05),
                     0.001,
                     0.5),
-                .. TrojanProbeParameters.Scan,
+                // Only the model's input range, not the scan's effort settings (steps, restarts, samples, the reference):
+                // the fit's coefficients, its calibration and the error rates every finding states were all measured on
+                // statistics the detectors gave at their defaults, so a profile that could change those settings would
+                // get a probability that is no longer calibrated, stated as if it were. A profile asking for them is
+                // refused (400: no such parameter); Neural Cleanse and the trigger tests keep them as controls of their own.
+                TrojanProbeParameters.InputBounds,
             ]);
     }
 
@@ -291,6 +296,8 @@ public sealed class TrojanLikelihoodProbe : IProbe
     private static ProbeContext Derive(ProbeContext context, ProbeDescriptor descriptor, IProgress<double> progress)
     {
         var shared = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        // Of the scan's parameters only inputBounds reaches here (the descriptor declares no other), so every detector
+        // runs at the settings the fit's statistics were surveyed at.
         foreach (ProbeParameter parameter in TrojanProbeParameters.Scan)
         {
             if (context.Parameters.TryGetValue(parameter.Name, out JsonElement value))
