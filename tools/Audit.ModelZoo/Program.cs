@@ -75,7 +75,7 @@ switch (options.Command)
         await new ZooSurvey(options.Cache, trainer, options.Seed).AddProbeAsync(recipes, options.AddProbe, cancel.Token);
         return 0;
     case "survey":
-        await new ZooSurvey(options.Cache, trainer, options.Seed).RunAsync(recipes, options.Split ?? "all", cancel.Token, options.Probes);
+        await new ZooSurvey(options.Cache, trainer, options.Seed, options.ScanSettings).RunAsync(recipes, options.Split ?? "all", cancel.Token, options.Probes);
         return 0;
     case "fit":
         return new ZooFit(options.Cache, options.Output).Run(options.Features, options.SelectBy == "architecture");
@@ -146,6 +146,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
 {
     /// <summary>survey --add-probe: run only this probe on already-surveyed models and add its result to their lines.</summary>
     public string? AddProbe { get; init; }
+
+    /// <summary>Scan settings every surveyed detector that takes them runs at (--scan-settings JSON; null: the defaults).</summary>
+    public IReadOnlyDictionary<string, System.Text.Json.JsonElement>? ScanSettings { get; init; }
 
     /// <summary>The design lines the supporting controls' thresholds are set on (--design-cache).</summary>
     public string DesignCache { get; init; } = DesignUnderChosenKernelsCache;
@@ -280,6 +283,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     interleaved), appending to DIR/survey/<split>.jsonl; resumes where it stopped.
                     --add-probe PROBE: run only PROBE on the models already surveyed and add it to their lines
                     --probes A,B: survey only these detectors (for a scratch cache: fit and report need the full set)
+                    --scan-settings JSON: run every detector that takes them at these scan settings, e.g.
+                    '{"referenceSteps":150,"maxSteps":200,"restarts":1}' (a candidate lighter scan), into an empty
+                    scratch cache, which records them (survey/scan-settings.json) and refuses any other
           fit       choose features and fit trojan-likelihood on design, calibrate on calibration, measure on test;
                     writes --output (default src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json);
                     --select-by architecture: score features by leave-one-architecture-out log loss instead of
@@ -328,7 +334,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
         }
 
         string? cache = Environment.GetEnvironmentVariable("AUDIT_ZOO_CACHE") is { Length: > 0 } configured ? configured : null;
-        string? split = null, output = null, addProbe = null, docs = null, catalog = null, foreign = null, selectBy = null, designCache = null;
+        string? split = null, output = null, addProbe = null, docs = null, catalog = null, foreign = null, selectBy = null, designCache = null, scanSettings = null;
         IReadOnlyList<string>? features = null, probes = null;
         int limit = int.MaxValue, skip = 0, seed = 20240613;
         int? seenWhenChosen = null;
@@ -340,6 +346,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
             {
                 case "--cache": cache = value; i++; break;
                 case "--design-cache": designCache = value; i++; break;
+                case "--scan-settings": scanSettings = value; i++; break;
                 case "--split": split = value; i++; break;
                 case "--skip": skip = int.Parse(value, CultureInfo.InvariantCulture); i++; break;
                 case "--limit": limit = int.Parse(value, CultureInfo.InvariantCulture); i++; break;
@@ -378,6 +385,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
             AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip, ManyClasses = manyClasses, Foreign = foreign, SelectBy = selectBy, SeenWhenChosen = seenWhenChosen, Crossed = crossed,
             KeepsRetiredRecipes = sizes is null && !manyClasses && !crossed,
             DesignCache = designCache ?? DesignUnderChosenKernelsCache,
+            ScanSettings = scanSettings is null ? null : System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, System.Text.Json.JsonElement>>(scanSettings),
         };
     }
 

@@ -68,8 +68,10 @@ internal sealed record SurveyRecord(
 /// to <c>survey/&lt;split&gt;.jsonl</c>; models already in the file are skipped, so an interrupted survey resumes.
 /// Models are taken in the catalog's order (splits interleaved), so a partial run covers every split.
 /// </summary>
-internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int auditSeed)
+internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int auditSeed, IReadOnlyDictionary<string, JsonElement>? scanSettings = null)
 {
+    /// <summary>Where a cache surveyed at other than the detectors' default settings records them (survey --scan-settings).</summary>
+    public static string ScanSettingsFile(string cacheFolder) => Path.Combine(cacheFolder, "survey", "scan-settings.json");
     /// <summary>
     /// What a survey runs on every model: the base detectors, the read-alone and input-wide detectors that cost about a
     /// second, and the contrastive search the fit in use reads (the other slow detectors join by <c>--add-probe</c>).
@@ -110,6 +112,7 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
         // threads waiting on each other, and one thread is the configuration the published figures were measured in.
         TorchSharp.torch.set_num_threads(1);
         using FileStream exclusive = Lock();
+        CheckScanSettings();
         ProbeRunner runner = Runner();
         var done = recipes.Select(r => r.Split).Distinct()
             .SelectMany(split => Read(cacheFolder, split).Where(r => r.AuditSeed == auditSeed).Select(r => r.Hash))
@@ -200,7 +203,7 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
         foreach (string probe in probes)
         {
             var clock = Stopwatch.StartNew();
-            ProbeOutcome outcome = await session.RunAsync(new ProbeInvocation(probe, new Dictionary<string, JsonElement>(), null), new Progress<double>(), cancellationToken);
+            ProbeOutcome outcome = await session.RunAsync(new ProbeInvocation(probe, SettingsFor(probe), null), new Progress<double>(), cancellationToken);
             results[probe] = new ProbeResult(
                 outcome.Verdict.ToString().ToLowerInvariant(),
                 outcome.Score,
@@ -212,6 +215,55 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// The scan settings each detector takes of those the survey was given (every detector that declares a setting gets
+    /// it, so the shared trigger scan and distilled reference stay shared); none by default.
+    /// </summary>
+    private Dictionary<string, JsonElement> SettingsFor(string probe)
+    {
+        var settings = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        if (scanSettings is null)
+        {
+            return settings;
+        }
+
+        ProbeDescriptor descriptor = TrojanProbes.All().Single(p => p.Descriptor.Name == probe).Descriptor;
+        foreach ((string name, JsonElement value) in scanSettings)
+        {
+            if (descriptor.Parameters.Any(p => p.Name == name))
+            {
+                settings[name] = value;
+            }
+        }
+
+        return settings;
+    }
+
+    /// <summary>
+    /// A cache holds lines of one setting only: the first survey with --scan-settings records them, and a later survey
+    /// with other settings (or none, into a cache that has some) is refused, so no fit mixes statistics of two scans.
+    /// </summary>
+    private void CheckScanSettings()
+    {
+        string path = ScanSettingsFile(cacheFolder);
+        string wanted = scanSettings is null ? "" : JsonSerializer.Serialize(scanSettings.OrderBy(s => s.Key, StringComparer.Ordinal).ToDictionary(s => s.Key, s => s.Value));
+        string recorded = File.Exists(path) ? File.ReadAllText(path).Trim() : "";
+        if (recorded.Length == 0 && wanted.Length > 0 && Read(cacheFolder, ZooSplits.Design).Concat(Read(cacheFolder, ZooSplits.Calibration)).Concat(Read(cacheFolder, ZooSplits.Test)).Any())
+        {
+            throw new InvalidOperationException($"{cacheFolder} already holds lines surveyed at the default settings; survey --scan-settings into an empty cache.");
+        }
+
+        if (recorded.Length > 0 && recorded != wanted)
+        {
+            throw new InvalidOperationException($"{cacheFolder} was surveyed with scan settings {recorded}; this survey asks for {(wanted.Length == 0 ? "the defaults" : wanted)}.");
+        }
+
+        if (recorded.Length == 0 && wanted.Length > 0)
+        {
+            File.WriteAllText(path, wanted + "\n");
+        }
     }
 
     /// <summary>
