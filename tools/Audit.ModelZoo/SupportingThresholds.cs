@@ -48,16 +48,16 @@ internal static class SupportingThresholds
     /// </summary>
     public static List<SupportingThreshold> Compute(IReadOnlyList<SurveyRecord> design, double alpha = Alpha)
     {
+        var defaults = Audit.Evaluators.Probes.Trojans.TrojanProbes.All().ToDictionary(p => p.Descriptor.Name, p => p.Descriptor.DefaultThreshold, StringComparer.Ordinal);
         var thresholds = new List<SupportingThreshold>();
         foreach ((string probe, double? maximum) in Detectors)
         {
-            double current = Audit.Evaluators.Probes.Trojans.TrojanProbes.All().Single(p => p.Descriptor.Name == probe).Descriptor.DefaultThreshold;
+            double current = defaults[probe];
             double[] statistics = [.. design
                 .Where(r => !r.Recipe.Backdoored)
                 .Select(r => r.Probes.GetValueOrDefault(probe))
                 .Where(p => p is { Verdict: not "inconclusive", Statistic: not null })
-                .Select(p => p!.Statistic!.Value)
-                .Order()];
+                .Select(p => p!.Statistic!.Value)];
             (int rank, double? ranked, double? point) = ConformalPoint(statistics, alpha);
             bool reachable = point is { } p2 && (maximum is null || p2 <= maximum.Value);
             thresholds.Add(new SupportingThreshold(probe, statistics.Length, rank, ranked, reachable ? point!.Value : current, current, reachable));

@@ -221,6 +221,8 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
     /// The scan settings each detector takes of those the survey was given (every detector that declares a setting gets
     /// it, so the shared trigger scan and distilled reference stay shared); none by default.
     /// </summary>
+    private Dictionary<string, ProbeDescriptor>? _descriptors;
+
     private Dictionary<string, JsonElement> SettingsFor(string probe)
     {
         var settings = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
@@ -229,7 +231,8 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
             return settings;
         }
 
-        ProbeDescriptor descriptor = TrojanProbes.All().Single(p => p.Descriptor.Name == probe).Descriptor;
+        _descriptors ??= TrojanProbes.All().ToDictionary(p => p.Descriptor.Name, p => p.Descriptor, StringComparer.Ordinal);
+        ProbeDescriptor descriptor = _descriptors[probe];
         foreach ((string name, JsonElement value) in scanSettings)
         {
             if (descriptor.Parameters.Any(p => p.Name == name))

@@ -42,7 +42,7 @@ internal static class ProbeErrorRates
         {
             if (zoo.For(probe, threshold) is { } alone)
             {
-                return HeldOut(alone, zoo.Measured);
+                return HeldOut(alone, zoo);
             }
 
             string counted = string.Join(", ", zoo.Detectors.Where(d => d.Probe == probe).Select(d => d.Threshold.ToString("0.###", CultureInfo.InvariantCulture)));
@@ -59,16 +59,14 @@ internal static class ProbeErrorRates
     /// A detector read alone on the zoo's held-out splits, counted by the zoo tool from the committed survey lines and
     /// embedded with the evaluators (<see cref="DetectorHeldOutRates"/>), so the row is recomputable from the repository.
     /// </summary>
-    private static ReportErrorRate HeldOut(DetectorRates d, string measured) => new(
+    private static ReportErrorRate HeldOut(DetectorRates d, DetectorHeldOutRates zoo) => new(
         d.Probe,
         string.Create(CultureInfo.InvariantCulture, $"{d.FalseFails} of {d.Clean} clean held-out zoo models ({Rate(d.FalseFails, d.Clean)}; calibration and test splits)")
             + (d.Inconclusive > 0 ? string.Create(CultureInfo.InvariantCulture, $"; inconclusive on {d.Inconclusive} more held-out models, clean or backdoored (at chance accuracy, or the detector could not answer)") : ""),
         string.Create(CultureInfo.InvariantCulture, $"{d.Backdoored - d.Detected} of {d.Backdoored} backdoored held-out zoo models missed ({Rate(d.Backdoored - d.Detected, d.Backdoored)}); ")
             + string.Create(CultureInfo.InvariantCulture, $"{d.RightClass} of the {d.Detected} flagged named the implanted target; AUROC {d.Auroc:0.00}; caught by attack: ")
             + LikelihoodAttackRates.CaughtList(d.ByAttack),
-        $"docs/probes.md, \"Model zoo: results\" (read alone at threshold {d.Threshold.ToString("0.###", CultureInfo.InvariantCulture)}{(IsDefault(d) ? ", its default" : ", set on the design split")}{(d.Mode is null ? "" : $", {d.Mode} mode")}; {measured})");
-
-    private static bool IsDefault(DetectorRates d) => DetectorHeldOutRates.Embedded()?.For(d.Probe) is { } first && first.Threshold == d.Threshold;
+        $"docs/probes.md, \"Model zoo: results\" (read alone at threshold {d.Threshold.ToString("0.###", CultureInfo.InvariantCulture)}{(zoo.For(d.Probe)?.Threshold == d.Threshold ? ", its default" : ", set on the design split")}{(d.Mode is null ? "" : $", {d.Mode} mode")}; {zoo.Measured})");
 
     private static string Rate(int k, int n) => n == 0 ? "–" : string.Create(CultureInfo.InvariantCulture, $"{(double)k / n:0%}");
 
