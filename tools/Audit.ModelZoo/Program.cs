@@ -92,7 +92,8 @@ switch (options.Command)
         // at its default threshold, and the supporting detectors also at the threshold the design split sets for them.
         return HeldOutDetectorRates.Run(options.Cache, options.DesignCache, options.Seed, options.Output);
     case "supporting-thresholds":
-        // The 2.1.0 built-in profiles' thresholds of the supporting trojan controls, from the design split alone.
+        // The 2.1.0 built-in profiles' thresholds of the supporting trojan controls, and which of those controls the 2.2.0
+        // ones keep, from the design split alone.
         return SupportingThresholds.Run(options.DesignCache, options.Seed);
     case "features":
         // One CSV line per usable surveyed model of the split (design unless --split): every meta-classifier feature,
@@ -303,7 +304,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     src/Audit.Evaluators/Probes/Trojans/DetectorHeldOutRates.json, quoted by the report) and prints it
           supporting-thresholds  the thresholds of the supporting trojan controls in the 2.1.0 built-in profiles:
                     each detector's split-conformal 5 % point over the clean models of the design split in
-                    --design-cache DIR (default benchmarks/model-zoo-design-avx)
+                    --design-cache DIR (default benchmarks/model-zoo-design-avx); then which of those controls the
+                    2.2.0 built-ins keep: the point was reachable and, at it, the detector fails more backdoored
+                    than clean design models (one-sided Fisher exact p < 0.05)
           features  one CSV line per surveyed model of --split (default design): recipe, label and every
                     meta-classifier feature, for offline analysis on the design split
           report    the Markdown tables of the surveyed splits, with the embedded model (or the --output file);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Audit.Evaluators.Probes.Trojans;
 
 namespace Audit.ModelZoo;
 
@@ -16,6 +17,30 @@ namespace Audit.ModelZoo;
 /// <param name="CurrentThreshold">The threshold the 2.0.0 profiles run the detector at: the probe's default.</param>
 /// <param name="Reachable">False when k &gt; n or the point is above the statistic's largest value: the current threshold is kept.</param>
 internal sealed record SupportingThreshold(string Probe, int CleanModels, int Rank, double? RankedStatistic, double Threshold, double CurrentThreshold, bool Reachable);
+
+/// <summary>
+/// Whether a supporting detector's control carries evidence, read on the design split at the threshold its 2.1.0
+/// control runs at (docs/probes.md, "Which supporting controls the built-in profiles keep"): its 5 % point was
+/// reachable, and it fails a larger share of the backdoored design models than of the clean ones beyond chance
+/// (one-sided Fisher exact test below <see cref="SupportingThresholds.Alpha"/>). Only then do the 2.2.0 built-in
+/// profiles keep it.
+/// </summary>
+/// <param name="Probe">The detector.</param>
+/// <param name="Threshold">The threshold of its 2.1.0 control.</param>
+/// <param name="Reachable">Whether that threshold is the design split's 5 % point (<see cref="SupportingThreshold.Reachable"/>).</param>
+/// <param name="Backdoored">Backdoored design models (implant taken, above chance) it answered on.</param>
+/// <param name="BackdooredFailed">Of those, the ones it failed.</param>
+/// <param name="Clean">Clean design models (above chance) it answered on.</param>
+/// <param name="CleanFailed">Of those, the ones it failed.</param>
+/// <param name="FisherP">P(at least <paramref name="BackdooredFailed"/> of the failed models backdoored) if failing ignored the backdoor.</param>
+internal sealed record SupportingControlEvidence(string Probe, double Threshold, bool Reachable, int Backdoored, int BackdooredFailed, int Clean, int CleanFailed, double FisherP)
+{
+    /// <summary>It fails backdoored models more often than clean ones beyond chance at α.</summary>
+    public bool Separates => FisherP < SupportingThresholds.Alpha;
+
+    /// <summary>Whether the 2.2.0 built-in profiles keep its control.</summary>
+    public bool Kept => Reachable && Separates;
+}
 
 /// <summary>
 /// `supporting-thresholds`: the thresholds of the supporting trojan controls in the 2.1.0 built-in profiles, computed
@@ -89,6 +114,33 @@ internal static class SupportingThresholds
         return (rank, ranked, point);
     }
 
+    /// <summary>
+    /// The 2.2.0 rule's reading of each supporting detector on <paramref name="design"/>, at the threshold
+    /// <see cref="Compute"/> gives it: counted as <c>detector-rates</c> counts the held-out splits (clean recipes and
+    /// backdoored ones whose implant took; a model <paramref name="taskCheck"/> stops, or an inconclusive answer, left out).
+    /// </summary>
+    public static List<SupportingControlEvidence> Evidence(IReadOnlyList<SurveyRecord> design, ZooTaskCheck taskCheck)
+    {
+        List<SupportingThreshold> thresholds = Compute(design);
+        List<DetectorRates> rates = HeldOutDetectorRates.Measure(design, taskCheck, thresholds);
+        var evidence = new List<SupportingControlEvidence>();
+        foreach (SupportingThreshold t in thresholds)
+        {
+            DetectorRates r = rates.Single(x => x.Probe == t.Probe && x.Threshold == t.Threshold);
+            evidence.Add(new SupportingControlEvidence(
+                t.Probe,
+                t.Threshold,
+                t.Reachable,
+                r.Backdoored,
+                r.Detected,
+                r.Clean,
+                r.FalseFails,
+                FisherExactTest.UpperTail(r.Detected, r.Backdoored, r.FalseFails, r.Clean)));
+        }
+
+        return evidence;
+    }
+
     public static int Run(string designCache, int auditSeed)
     {
         List<SurveyRecord> design = [.. ZooSurvey.Read(designCache, ZooSplits.Design).Where(r => r.AuditSeed == auditSeed)];
@@ -99,7 +151,24 @@ internal static class SupportingThresholds
         }
 
         Console.Write(Markdown(Compute(design)));
+        Console.WriteLine();
+        Console.Write(Markdown(Evidence(design, new ZooTaskCheck(new ZooTrainer(designCache)))));
         return 0;
+    }
+
+    /// <summary>Which supporting controls the 2.2.0 built-ins keep, as a Markdown table (docs/probes.md).</summary>
+    public static string Markdown(IReadOnlyList<SupportingControlEvidence> evidence)
+    {
+        var text = new StringBuilder();
+        text.AppendLine("| detector | 2.1.0 threshold | 5 % point reachable | backdoored design models failed | clean design models failed | one-sided Fisher p | in 2.2.0 |");
+        text.AppendLine("|---|---|---|---|---|---|---|");
+        foreach (SupportingControlEvidence e in evidence)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"| `{e.Probe}` | {e.Threshold:0.###} | {(e.Reachable ? "yes" : "no")} | {e.BackdooredFailed}/{e.Backdoored} | {e.CleanFailed}/{e.Clean} | {(e.FisherP < 1e-4 ? e.FisherP.ToString("0.0E+0", CultureInfo.InvariantCulture) : e.FisherP.ToString("0.####", CultureInfo.InvariantCulture))} | {(e.Kept ? "**kept**" : "left out")} |");
+        }
+
+        return text.ToString();
     }
 
     /// <summary>The thresholds as a Markdown table (docs/probes.md).</summary>
