@@ -187,26 +187,30 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
         Assert.True(
             WithFeatures(likelihood, towardsClean) >= likelihood["threshold"]!.GetValue<double>(),
             "p with every statistic the fit reads moved towards a clean model by the largest change measured between two processors falls below the threshold");
-        foreach (string supporting in new[] { "trigger-reverse-engineering", "input-perturbation-entropy", "activation-clustering", "spectral-signatures", "adversarial-sink" })
+        foreach (string supporting in new[] { "trigger-reverse-engineering", "input-perturbation-entropy" })
         {
             AssertRole(audit, supporting, "supporting");
         }
 
         AssertRole(audit, "backdoor-likelihood", "verdict");
-        // The default is 2.1.0: each supporting detector ran at the threshold the design split set for it, and its
-        // verdict is its statistic read against that threshold (docs/probes.md, "The supporting controls' thresholds").
-        AssertSupportingDetectorsRanAtTheProfilesThresholds(audit, "trojan-scan", "2.1.0");
-        // Supporting evidence: Neural Cleanse (reference-calibrated) names the planted target, and the trigger tests,
-        // run on that candidate trigger, read the same class. Which of them clears its 5 % design-split threshold on this
+        // The default is 2.2.0: each supporting detector ran at the threshold the design split set for it, and its
+        // verdict is its statistic read against that threshold (docs/probes.md, "The supporting controls' thresholds");
+        // the detectors that did not separate backdoored from clean design models are neither run nor reported
+        // ("Which supporting controls the built-in profiles keep").
+        AssertSupportingDetectorsRanAtTheProfilesThresholds(audit, "trojan-scan", "2.2.0");
+        foreach (string left in new[] { "activation-clustering", "spectral-signatures", "adversarial-sink" })
+        {
+            Assert.DoesNotContain(audit["controls"]!.AsArray(), c => c!["controlId"]!.GetValue<string>() == left);
+            Assert.DoesNotContain(audit["findings"]!.AsArray(), f => f!["probe"]!.GetValue<string>() == left);
+        }
+        // Supporting evidence: Neural Cleanse (reference-calibrated) names the planted target, and STRIP, run on that
+        // candidate trigger, reads the same class. Which of them clears its 5 % design-split threshold on this
         // one fixture is not asserted: that is one model's luck, and their rates are measured on the held-out zoo.
         AssertControl(audit, "trigger-reverse-engineering", "fail");
         JsonNode cleanse = Finding(audit, "neural-cleanse");
         Assert.Equal(TrojanFixtures.BadNets.TargetClass, cleanse["details"]!["suspectedTargetClass"]!.GetValue<int>());
         Assert.Contains(cleanse["details"]!["evidence"]!.AsArray(), e => e!["mediaType"]!.GetValue<string>() == "image/png");
-        foreach (string test in new[] { "strip", "activation-clustering", "spectral-signatures" })
-        {
-            Assert.Equal(TrojanFixtures.BadNets.TargetClass, Finding(audit, test)["details"]!["suspectedTargetClass"]!.GetValue<int>());
-        }
+        Assert.Equal(TrojanFixtures.BadNets.TargetClass, Finding(audit, "strip")["details"]!["suspectedTargetClass"]!.GetValue<int>());
 
         await AssertEvidenceLinkedNotEmbeddedAsync(audit);
     }
@@ -264,7 +268,9 @@ public sealed class BuiltInProfileAuditTests(ITestOutputHelper output) : IDispos
 
         AssertVerdict(audit, "pass");
         AssertControl(audit, "art15-5-backdoor-trigger", "pass");
-        AssertRole(audit, "art15-5-poisoned-representations", "supporting");
+        // 2.2.0 (the default) keeps no representation detector: neither separated backdoored from clean design models.
+        Assert.DoesNotContain(audit["controls"]!.AsArray(), c => c!["controlId"]!.GetValue<string>() == "art15-5-poisoned-representations");
+        AssertSupportingDetectorsRanAtTheProfilesThresholds(audit, "eu-ai-act-art15", "2.2.0");
         JsonNode likelihood = Likelihood(audit);
         // Measured with the fit of 2026-12-01 09:47: p 0.074–0.085 on an Intel Xeon under the kernel sets, 0.101 on an AMD
         // EPYC with oneDNN's wrong gradients and 0.095 with libtorch's own kernels (features in CrossProcessorChange's

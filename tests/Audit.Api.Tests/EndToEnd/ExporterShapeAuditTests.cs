@@ -65,12 +65,9 @@ public sealed class ExporterShapeAuditTests : IDisposable
         JsonNode cleanse = Finding(audit, "neural-cleanse");
         Assert.Equal(recipe.TargetClass, cleanse["details"]!["suspectedTargetClass"]!.GetValue<int>());
         Assert.Contains(cleanse["details"]!["evidence"]!.AsArray(), e => e!["mediaType"]!.GetValue<string>() == "image/png");
-        // The trigger tests read the candidate's class in this layout too; whether each clears its design-split
-        // threshold (trojan-scan 2.1.0) on this one fixture is not what this test is about.
-        foreach (string test in new[] { "strip", "activation-clustering", "spectral-signatures" })
-        {
-            Assert.Equal(recipe.TargetClass, Finding(audit, test)["details"]!["suspectedTargetClass"]!.GetValue<int>());
-        }
+        // The trigger test the default profile (trojan-scan 2.2.0) keeps reads the candidate's class in this layout too;
+        // whether it clears its design-split threshold on this one fixture is not what this test is about.
+        Assert.Equal(recipe.TargetClass, Finding(audit, "strip")["details"]!["suspectedTargetClass"]!.GetValue<int>());
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Text.Json.Nodes;
 using Audit.ModelZoo;
 using Audit.Testing;
@@ -102,6 +103,113 @@ public sealed class SupportingThresholdsTests
 
         Assert.True(set > 0, $"{id} 2.1.0 runs no supporting trojan detector");
         Assert.Equal(Comparable(before).ToJsonString(), Comparable(after).ToJsonString());
+    }
+
+    /// <summary>
+    /// The one-sided Fisher tail equals the hypergeometric tail summed in exact integer arithmetic, on random tables of
+    /// many sizes (40 seeds), including empty groups and all or nothing flagged.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void TheFisherTail_IsTheExactHypergeometricTail(int seed)
+    {
+        var random = new Random(seed);
+        int first = random.Next(0, 90), second = random.Next(0, 90);
+        int firstFlagged = random.Next(0, first + 1), secondFlagged = random.Next(0, second + 1);
+
+        double tail = FisherExactTest.UpperTail(firstFlagged, first, secondFlagged, second);
+
+        int flagged = firstFlagged + secondFlagged;
+        BigInteger favourable = BigInteger.Zero;
+        for (int x = firstFlagged; x <= Math.Min(first, flagged); x++)
+        {
+            favourable += Choose(first, x) * Choose(second, flagged - x);
+        }
+
+        double exact = Math.Exp(BigInteger.Log(favourable) - BigInteger.Log(Choose(first + second, flagged)));
+        Assert.Equal(exact, tail, 1e-9);
+        Assert.InRange(tail, 0, 1);
+    }
+
+    [Fact]
+    public void TheFisherTail_OfTheTeaTastingTable_IsSeventeenSeventieths()
+    {
+        // Fisher's own example (1935): three of four cups right among four of eight chosen; P = (16 + 1) / 70.
+        Assert.Equal(17.0 / 70, FisherExactTest.UpperTail(3, 4, 1, 4), 12);
+        // Nothing flagged in the first group: every table is at least as extreme.
+        Assert.Equal(1.0, FisherExactTest.UpperTail(0, 10, 5, 10), 12);
+        Assert.Throws<ArgumentOutOfRangeException>(() => FisherExactTest.UpperTail(5, 4, 0, 4));
+    }
+
+    private static BigInteger Choose(int n, int k)
+    {
+        if (k < 0 || k > n)
+        {
+            return BigInteger.Zero;
+        }
+
+        BigInteger result = BigInteger.One;
+        for (int i = 1; i <= k; i++)
+        {
+            result = result * (n - k + i) / i;
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Each 2.2.0 built-in profile is its 2.1.0 less exactly the supporting detectors the rule leaves out, as
+    /// `supporting-thresholds` reads them from the committed design lines (docs/probes.md, "Which supporting controls the
+    /// built-in profiles keep"): a kept detector runs at its 2.1.0 threshold, a left-out one is gone, a control left with
+    /// no probe is gone with it, and nothing that decides the audit changes. A resurvey or a rule change that moves a
+    /// detector across the line makes this fail.
+    /// </summary>
+    [Theory]
+    [InlineData("trojan-scan")]
+    [InlineData("eu-ai-act-art15")]
+    [InlineData("nist-ai-rmf-measure")]
+    public void ThePointTwoProfiles_KeepExactlyTheSupportingDetectorsThatSeparateOnTheDesignSplit(string id)
+    {
+        string designCache = Path.Combine(RepositoryRoot.Folder, ZooOptions.DesignUnderChosenKernelsCache);
+        List<SurveyRecord> design = ZooSurvey.Read(designCache, ZooSplits.Design);
+        Dictionary<string, bool> kept = SupportingThresholds.Evidence(design, new ZooTaskCheck(new ZooTrainer(designCache))).ToDictionary(e => e.Probe, e => e.Kept);
+        JsonNode before = JsonNode.Parse(File.ReadAllText(Path.Combine(BuiltIn, $"{id}-2.1.0.json")))!;
+        JsonNode after = JsonNode.Parse(File.ReadAllText(Path.Combine(BuiltIn, $"{id}-2.2.0.json")))!;
+
+        Assert.Equal("2.2.0", after["version"]!.GetValue<string>());
+        var afterControls = after["controls"]!.AsArray().Cast<JsonObject>().ToDictionary(c => c["id"]!.GetValue<string>());
+        var expectedIds = new List<string>();
+        foreach (JsonObject control in before["controls"]!.AsArray().Cast<JsonObject>())
+        {
+            bool Stays(JsonObject probe)
+            {
+                bool supporting = (string?)control["role"] == "supporting" || (string?)probe["role"] == "supporting";
+                return !supporting || kept.GetValueOrDefault(probe["probe"]!.GetValue<string>(), true);
+            }
+
+            JsonObject[] staying = [.. control["probes"]!.AsArray().Cast<JsonObject>().Where(Stays)];
+            string controlId = control["id"]!.GetValue<string>();
+            if (staying.Length == 0)
+            {
+                Assert.False(afterControls.ContainsKey(controlId), $"{id} 2.2.0 keeps {controlId}, whose every detector the rule leaves out");
+                continue;
+            }
+
+            expectedIds.Add(controlId);
+            JsonObject kept22 = afterControls[controlId];
+            Assert.Equal(new JsonArray([.. staying.Select(p => p.DeepClone())]).ToJsonString(), kept22["probes"]!.ToJsonString());
+            Assert.Equal(control["clause"]!.GetValue<string>(), kept22["clause"]!.GetValue<string>());
+            Assert.Equal((string?)control["role"], (string?)kept22["role"]);
+            if (staying.Length == control["probes"]!.AsArray().Count)
+            {
+                // Untouched controls are untouched: title, evidence and rule as before.
+                Assert.Equal(control.ToJsonString(), kept22.ToJsonString());
+            }
+        }
+
+        Assert.Equal(expectedIds, afterControls.Keys);
+        // The rule leaves out at least one detector the 2.1.0 profile ran, or 2.2.0 would be 2.1.0 again.
+        Assert.True(expectedIds.Count < before["controls"]!.AsArray().Count || afterControls.Values.Sum(c => c["probes"]!.AsArray().Count) < before["controls"]!.AsArray().Sum(c => c!["probes"]!.AsArray().Count));
     }
 
     /// <summary>The profile without its version, its description and the supporting detectors' thresholds.</summary>
