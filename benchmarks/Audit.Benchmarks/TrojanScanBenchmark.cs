@@ -18,8 +18,9 @@ using TorchSharp.Modules;
 /// ONNX file and a safetensors evidence file). Random weights measure cost, not detection. Prints one line: classes,
 /// shape, parameters, wall and CPU seconds of the scan, wall seconds per probe, Neural Cleanse's steps and refined classes, the process's
 /// peak resident memory (VmHWM).
-/// <c>--model m.onnx --dataset d.safetensors</c> audits those files instead; <c>--audit</c> runs the six probes of the
-/// built-in trojan-scan profile in its order (trojan-likelihood first) instead of the four; <c>--breakdown</c> prints,
+/// <c>--model m.onnx --dataset d.safetensors</c> audits those files instead; <c>--audit</c> runs the probes of the
+/// built-in trojan-scan profile (the default version, or <c>--profile-version V</c>) in its order, at its thresholds,
+/// instead of the four; <c>--breakdown</c> prints,
 /// per probe, wall and CPU seconds and the peak resident memory while it ran, and per stage of the probes (scan lanes,
 /// STRIP, pools, adversarial walks) its wall seconds and the highest resident memory sampled while it ran;
 /// <c>--probes a,b</c> runs just those probes; <c>--findings f.json</c> writes every probe's verdict, score and details; <c>--write-to DIR</c> only writes the case's
@@ -72,20 +73,35 @@ internal static class TrojanScanBenchmark
             // CPU time as well as wall time: on a shared machine the wall time measures the other processes.
             TimeSpan cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
             string steps = "", refined = "";
-            // The built-in trojan-scan 2.0.0 profile's probes in its order (neural-cleanse with the profile's threshold 2).
-            // --probes a,b measures just those (for example a probe added since, alone on the same model).
+            // --audit: the built-in trojan-scan profile's probes in its order, each at the profile's threshold, from the
+            // version a submission gets by default (the latest) or --profile-version V. --probes a,b measures just those
+            // (for example a probe added since, alone on the same model).
             string chosen = Value(args, "--probes", "");
-            string[] probes = chosen.Length > 0
-                ? chosen.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                : audit
-                ? ["trojan-likelihood", "neural-cleanse", "strip", "activation-clustering", "spectral-signatures", "adversarial-sink"]
-                : ["neural-cleanse", "strip", "activation-clustering", "spectral-signatures"];
+            Dictionary<string, double?> thresholds = new(StringComparer.Ordinal) { ["neural-cleanse"] = 2 };
+            string[] probes;
+            if (chosen.Length > 0)
+            {
+                probes = chosen.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            }
+            else if (audit)
+            {
+                Audit.Domain.Profiles.Profile scanProfile = TrojanScanProfile(Value(args, "--profile-version", ""));
+                Console.WriteLine($"profile trojan-scan {scanProfile.Version}");
+                // model-inventory is not in this catalog: an audit's reads the inventory the upload made, in milliseconds.
+                probes = [.. scanProfile.Controls.SelectMany(c => c.Probes).Select(p => p.Probe).Where(p => p != "model-inventory")];
+                thresholds = scanProfile.Controls.SelectMany(c => c.Probes).ToDictionary(p => p.Probe, p => p.Threshold, StringComparer.Ordinal);
+            }
+            else
+            {
+                probes = ["neural-cleanse", "strip", "activation-clustering", "spectral-signatures"];
+            }
+
             // VmHWM is reset before each probe (one probe's peak each); the process's peak is the largest of them.
             double overallPeak = PeakRssMiB();
             // As the service's worker does: every probe started at once (the session runs them in order, and a probe
             // that offers early work has it offered to the lanes of those before it), then awaited in order; a probe's
             // time is from the previous one's end to its own.
-            Task<ProbeOutcome>[] runs = [.. probes.Select(probe => session.RunAsync(new ProbeInvocation(probe, new Dictionary<string, JsonElement>(), probe == "neural-cleanse" ? 2 : null), new Progress<double>(), CancellationToken.None))];
+            Task<ProbeOutcome>[] runs = [.. probes.Select(probe => session.RunAsync(new ProbeInvocation(probe, new Dictionary<string, JsonElement>(), thresholds.GetValueOrDefault(probe)), new Progress<double>(), CancellationToken.None))];
             foreach ((string probe, Task<ProbeOutcome> run) in probes.Zip(runs))
             {
                 ResetPeakRss();
@@ -209,6 +225,15 @@ internal static class TrojanScanBenchmark
         using torch.Tensor inputs = torch.rand([1000, .. shape], generator: generator);
         SafetensorsDataset.Write(evidence, new DatasetArtifact(inputs.data<float>().ToArray(), [1000, .. shape], null));
         return model.parameters().Sum(p => p.numel());
+    }
+
+    /// <summary>The built-in trojan-scan profile at <paramref name="version"/>, or its latest version (a submission's default) when empty.</summary>
+    private static Audit.Domain.Profiles.Profile TrojanScanProfile(string version)
+    {
+        var versions = Audit.Domain.Profiles.BuiltInProfiles.All.Where(p => p.Id == "trojan-scan").ToList();
+        return version.Length > 0
+            ? versions.SingleOrDefault(p => p.Version == version) ?? throw new ArgumentException($"No built-in trojan-scan {version}.", nameof(version))
+            : versions.MaxBy(p => Version.Parse(p.Version))!;
     }
 
     private static string Value(string[] args, string name, string fallback)
