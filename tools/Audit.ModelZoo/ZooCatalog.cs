@@ -21,16 +21,17 @@ internal static class ZooCatalog
         // 40 + 16 (from 20 + 8, the same share backdoored): with 20 clean models the conformal threshold for a 5 %
         // target was their largest probability; 40 give a real quantile (the 39th) and Platt scaling twice the backdoors.
         new(ZooSplits.Calibration, 40, 16),
-        // 234 + 180 (from 216 + 162, 180 + 135, 144 + 108, 108 + 81, 72 + 54, 48 + 36, 24 + 18, first 12 + 12): 24 clean
+        // 270 + 216 (from 234 + 180, 216 + 162, 180 + 135, 144 + 108, 108 + 81, 72 + 54, 48 + 36, 24 + 18, first 12 + 12): 24 clean
         // models still could not show a false-fail rate of 5 % (one false fail read 4 %, 95 % interval 1–20 %), 53 could
         // not either (1 false fail, interval 0–10 %), and six models per attack template gave a detection rate to within
         // ±35 points. At 72 + 54 the 47 implanted backdoors knew the catch rate to about ±13 points. Each of the last five
         // growths was surveyed and read once, apart, before it joined: the 80 recipes 108 + 81 added (docs/probes.md,
         // "Fresh models, read once"), the 89 that 144 + 108 added, the 98 that 180 + 135 added, the 107 that 216 + 162
         // added and the 89 that 234 + 180 added, each sealed until a candidate was read on it ("Sealed models", "The next
-        // sealed models", "The third sealed models", "The fourth sealed models"). Backdoored recipes stay a multiple of
-        // the six attack templates.
-        new(ZooSplits.Test, 234, 180),
+        // sealed models", "The third sealed models", "The fourth sealed models"), and the 125 that 270 + 216 added, sealed
+        // until the fit in use was read on them for its rates on unseen models ("The fifth sealed models"). Backdoored
+        // recipes stay a multiple of the six attack templates.
+        new(ZooSplits.Test, 270, 216),
     ];
 
     /// <summary>
@@ -46,10 +47,11 @@ internal static class ZooCatalog
         [new(ZooSplits.Design, 60, 60), new(ZooSplits.Calibration, 40, 16), new(ZooSplits.Test, 144, 108)],
         [new(ZooSplits.Design, 60, 60), new(ZooSplits.Calibration, 40, 16), new(ZooSplits.Test, 180, 135)],
         [new(ZooSplits.Design, 60, 60), new(ZooSplits.Calibration, 40, 16), new(ZooSplits.Test, 216, 162)],
+        [new(ZooSplits.Design, 60, 60), new(ZooSplits.Calibration, 40, 16), new(ZooSplits.Test, 234, 180)],
     ];
 
     /// <summary>
-    /// The recipes of <see cref="EarlierSizes"/> that today's catalog no longer holds (11 calibration and 191 test clean
+    /// The recipes of <see cref="EarlierSizes"/> that today's catalog no longer holds (11 calibration and 244 test clean
     /// models). They were surveyed and read before their seeds carried other recipes, so a ten-class survey keeps them
     /// and they count in the fit and the rates: leaving out models already read would be a choice made after reading
     /// them (docs/probes.md, "Model zoo").
