@@ -242,11 +242,19 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string FourthSealedDefaultKernelsCache = "benchmarks/model-zoo-sealed-234-180-default-kernels";
 
     /// <summary>
-    /// The test recipes the split would gain at 270 + 216 (positions 362–486 of that catalog), trained and surveyed with
-    /// every detector under oneDNN's AVX kernels on 2026-12-06 and committed **unread**, so that the next rule has
-    /// held-out models nobody has read (benchmarks/model-zoo-sealed-270-216/README.md). Not joined to the test split.
+    /// The 125 test recipes the split gained at 270 + 216 (positions 362–486 of that catalog), trained and surveyed with
+    /// every detector under oneDNN's AVX kernels and committed unread on 2026-12-06, read once the same morning for the
+    /// fit in use's rates on unseen models, then joined to the split; the copy stays as the record of that reading
+    /// (docs/probes.md, "The fifth sealed models").
     /// </summary>
     public const string FifthSealedCache = "benchmarks/model-zoo-sealed-270-216";
+
+    /// <summary>
+    /// The test recipes the split would gain at 306 + 252 (positions 434–558 of that catalog), trained and surveyed with
+    /// every detector under oneDNN's AVX kernels on 2026-12-06 and committed **unread**, so that the next rule has
+    /// held-out models nobody has read (benchmarks/model-zoo-sealed-306-252/README.md). Not joined to the test split.
+    /// </summary>
+    public const string SixthSealedCache = "benchmarks/model-zoo-sealed-306-252";
 
     /// <summary>
     /// The fit in use's own lines (since 2026-12-05 23:00): design and calibration lines that each read one model under

@@ -128,6 +128,27 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The sixth sealed models (benchmarks/model-zoo-sealed-306-252/README.md) are test recipes the catalog would gain
+    /// from 270 + 216 to 306 + 252, once each, every detector, each line read on one model under oneDNN's AVX kernels,
+    /// and committed unread: none of them has joined the committed test split, which the stated rates are read from.
+    /// </summary>
+    [Fact]
+    public void TheSixthSealedModels_AreTestRecipesGainedOver270And216_OnOneDnnAvx_AndNotInTheTestSplit()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.SixthSealedCache);
+        var earlier = ZooCatalog.Recipes(CatalogWithTestSize(270, 216)).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(TodaysCatalogWithTestSize(306, 252)).Where(r => r.Split == ZooSplits.Test && !earlier.Contains(r.Name))];
+        List<SurveyRecord> records = ZooSurvey.Read(folder, ZooSplits.Test);
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Test, gained);
+        Assert.Equal(SixthSealedLines, records.Count);
+        Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), records.Select(r => r.Name).Order(StringComparer.Ordinal));
+        AssertReadUnderOneDnnAvx(records);
+        var tested = ZooSurvey.Read(Folder, ZooSplits.Test).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        Assert.All(records, r => Assert.DoesNotContain(r.Name, tested));
+    }
+
+    /// <summary>
     /// The same 89 model files surveyed again under oneDNN's own kernels (docs/probes.md, "The same models under AVX-512
     /// kernels"): every recipe of the fourth sealed set once, every detector, none of it under the AVX limit, and each
     /// line read the very model file its AVX line read (the contrastive search records the weights' SHA-256).
@@ -234,6 +255,13 @@ public sealed class CommittedSurveyTests
     /// <summary>Lines of the fifth sealed set as committed (benchmarks/model-zoo-sealed-270-216/README.md).</summary>
     private const int FifthSealedLines = 125;
 
+    /// <summary>Lines of the sixth sealed set as committed (benchmarks/model-zoo-sealed-306-252/README.md).</summary>
+    private const int SixthSealedLines = 125;
+
+    /// <summary>Today's catalog with its test split grown to a size no catalog has had yet (a sealed set's recipes).</summary>
+    private static IReadOnlyList<SplitSize> TodaysCatalogWithTestSize(int clean, int backdoored) =>
+        [.. ZooCatalog.DefaultSizes.Where(s => s.Split != ZooSplits.Test), new SplitSize(ZooSplits.Test, clean, backdoored)];
+
     /// <summary>
     /// The catalog (today's or an earlier one) whose test split had this size: named by size, so these tests need no
     /// change when a later set joins and every earlier catalog moves one place down <see cref="ZooCatalog.EarlierSizes"/>.
@@ -256,9 +284,17 @@ public sealed class CommittedSurveyTests
     private static bool ReadUnderOneDnnAvx(SurveyRecord record) =>
         KernelsOf(record).Contains("limited to the AVX instruction set", StringComparison.Ordinal);
 
-    /// <summary>Every line's Neural Cleanse finding records that oneDNN ran limited to AVX.</summary>
+    /// <summary>
+    /// Every line's Neural Cleanse finding records that oneDNN ran limited to AVX, except a line whose every detector
+    /// stopped on the task check (a model at chance; docs/probes.md, "The supporting detectors on models at chance"):
+    /// it ran no search, so it records no kernels.
+    /// </summary>
     private static void AssertReadUnderOneDnnAvx(IEnumerable<SurveyRecord> records) =>
-        Assert.All(records, r => Assert.True(ReadUnderOneDnnAvx(r), $"{r.Name} ran on {KernelsOf(r)}."));
+        Assert.All(records.Where(r => !StoppedByTheTaskCheck(r)), r => Assert.True(ReadUnderOneDnnAvx(r), $"{r.Name} ran on {KernelsOf(r)}."));
+
+    /// <summary>Every detector of the line answered inconclusive, Neural Cleanse on the task check.</summary>
+    private static bool StoppedByTheTaskCheck(SurveyRecord record) =>
+        record.Probes.Values.All(p => p.Verdict == "inconclusive") && record.Probes["neural-cleanse"].Details?["taskCheck"] is not null;
 
     /// <summary>
     /// A set read once apart: its lines are exactly the test recipes <paramref name="larger"/> holds and
