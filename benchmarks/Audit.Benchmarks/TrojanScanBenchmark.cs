@@ -87,7 +87,7 @@ internal static class TrojanScanBenchmark
             {
                 Audit.Domain.Profiles.Profile scanProfile = TrojanScanProfile(Value(args, "--profile-version", ""));
                 Console.WriteLine($"profile trojan-scan {scanProfile.Version}");
-                // model-inventory is not in this catalog: an audit's reads the inventory the upload made, in milliseconds.
+                // model-inventory is not in this catalog: in an audit it reads the inventory the upload made, in milliseconds.
                 probes = [.. scanProfile.Controls.SelectMany(c => c.Probes).Select(p => p.Probe).Where(p => p != "model-inventory")];
                 thresholds = scanProfile.Controls.SelectMany(c => c.Probes).ToDictionary(p => p.Probe, p => p.Threshold, StringComparer.Ordinal);
             }
