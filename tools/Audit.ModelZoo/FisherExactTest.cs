@@ -24,26 +24,23 @@ internal static class FisherExactTest
 
         int total = firstGroup + secondGroup;
         int flagged = firstFlagged + secondFlagged;
+        // log k! for k = 0..total, once: every binomial coefficient of the tail is read from it.
+        double[] logFactorial = new double[total + 1];
+        for (int k = 2; k <= total; k++)
+        {
+            logFactorial[k] = logFactorial[k - 1] + Math.Log(k);
+        }
+
+        double LogChoose(int n, int k) => logFactorial[n] - logFactorial[k] - logFactorial[n - k];
+
         double logAll = LogChoose(total, flagged);
         double tail = 0;
         for (int x = firstFlagged; x <= Math.Min(firstGroup, flagged); x++)
         {
+            // 0 ≤ flagged − x ≤ secondFlagged ≤ secondGroup (x runs from firstFlagged), so both coefficients are defined.
             tail += Math.Exp(LogChoose(firstGroup, x) + LogChoose(secondGroup, flagged - x) - logAll);
         }
 
         return Math.Min(1, tail);
-    }
-
-    private static double LogChoose(int n, int k) => k < 0 || k > n ? double.NegativeInfinity : LogFactorial(n) - LogFactorial(k) - LogFactorial(n - k);
-
-    private static double LogFactorial(int n)
-    {
-        double sum = 0;
-        for (int i = 2; i <= n; i++)
-        {
-            sum += Math.Log(i);
-        }
-
-        return sum;
     }
 }

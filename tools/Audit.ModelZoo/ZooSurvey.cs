@@ -72,6 +72,7 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
 {
     /// <summary>Where a cache surveyed at other than the detectors' default settings records them (survey --scan-settings).</summary>
     public static string ScanSettingsFile(string cacheFolder) => Path.Combine(cacheFolder, "survey", "scan-settings.json");
+
     /// <summary>
     /// What a survey runs on every model: the base detectors, the read-alone and input-wide detectors that cost about a
     /// second, and the contrastive search the fit in use reads (the other slow detectors join by <c>--add-probe</c>).
@@ -217,12 +218,13 @@ internal sealed class ZooSurvey(string cacheFolder, ZooTrainer trainer, int audi
         return results;
     }
 
+    // The trojan detectors' descriptors, looked up once per survey for SettingsFor.
+    private Dictionary<string, ProbeDescriptor>? _descriptors;
+
     /// <summary>
     /// The scan settings each detector takes of those the survey was given (every detector that declares a setting gets
     /// it, so the shared trigger scan and distilled reference stay shared); none by default.
     /// </summary>
-    private Dictionary<string, ProbeDescriptor>? _descriptors;
-
     private Dictionary<string, JsonElement> SettingsFor(string probe)
     {
         var settings = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
