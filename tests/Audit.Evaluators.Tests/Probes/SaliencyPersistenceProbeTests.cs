@@ -1,6 +1,7 @@
 using Audit.Domain.Findings;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Trojans;
+using Audit.Evaluators.Sessions;
 using Audit.Evaluators.Tests.Fixtures;
 using Xunit.Abstractions;
 
@@ -54,7 +55,8 @@ public sealed class SaliencyPersistenceProbeTests(ITestOutputHelper output)
             foreach (int threads in new[] { 1, 2, 4 })
             {
                 TorchSharp.torch.set_num_threads(threads);
-                ProbeOutcome outcome = await Task.Run(() => probe.RunAsync(ProbeHarness.Context(probe, model), CancellationToken.None));
+                // A session of its own each time: the audit's session shares a detector's finding, which would hide a difference.
+                ProbeOutcome outcome = await Task.Run(() => probe.RunAsync(ProbeHarness.Context(probe, model, session: new SessionCache()), CancellationToken.None));
                 findings.Add(outcome.Details.ToJsonString());
             }
 

@@ -10,7 +10,7 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// Cleanse's small mask cannot express; the model that learnt it gives its target a universal pattern of about that
 /// size. Independent of every other detector: no mask search, no reference, no candidate.
 /// </summary>
-public sealed class BlendInversionProbe : IProbe
+public sealed class BlendInversionProbe : IProbe, IAuditedModelDetector
 {
     /// <inheritdoc />
     public ProbeDescriptor Descriptor { get; } = new(
@@ -28,7 +28,14 @@ public sealed class BlendInversionProbe : IProbe
 
     /// <inheritdoc />
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
-        Task.Run(() => TaskCheck.Guard(context, Descriptor, () => Run(context, cancellationToken), cancellationToken), cancellationToken);
+        Task.Run(() => RunShared(context, cancellationToken), cancellationToken);
+
+    /// <inheritdoc />
+    ProbeOutcome IAuditedModelDetector.RunHere(ProbeContext context, CancellationToken cancellationToken) => RunShared(context, cancellationToken);
+
+    // Once per audit and parameters: trojan-likelihood may have had it computed already, in the trigger scan's wait.
+    private ProbeOutcome RunShared(ProbeContext context, CancellationToken cancellationToken) =>
+        SharedOutcome.Of(context, Descriptor, () => TaskCheck.Guard(context, Descriptor, () => Run(context, cancellationToken), cancellationToken));
 
     private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken) =>
         UniversalTriggerInversion.Run(context, Descriptor, TriggerFamily.Additive, "epsilon", Read, Summarise, cancellationToken);

@@ -26,7 +26,7 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// input-wide triggers (blends, warps) spread their saliency and are not what it sees; a class whose natural
 /// evidence is small and fixed in place can stand out. Deterministic: the first inputs are used, no randomness.
 /// </remarks>
-public sealed class SaliencyPersistenceProbe : IProbe
+public sealed class SaliencyPersistenceProbe : IProbe, IAuditedModelDetector
 {
     private const double MinimumSpread = 0.2;
 
@@ -50,7 +50,14 @@ public sealed class SaliencyPersistenceProbe : IProbe
 
     /// <inheritdoc />
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
-        Task.Run(() => TaskCheck.Guard(context, Descriptor, () => Run(context, cancellationToken), cancellationToken), cancellationToken);
+        Task.Run(() => RunShared(context, cancellationToken), cancellationToken);
+
+    /// <inheritdoc />
+    ProbeOutcome IAuditedModelDetector.RunHere(ProbeContext context, CancellationToken cancellationToken) => RunShared(context, cancellationToken);
+
+    // Once per audit and parameters: trojan-likelihood may have had it computed already, in the trigger scan's wait.
+    private ProbeOutcome RunShared(ProbeContext context, CancellationToken cancellationToken) =>
+        SharedOutcome.Of(context, Descriptor, () => TaskCheck.Guard(context, Descriptor, () => Run(context, cancellationToken), cancellationToken));
 
     private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken)
     {

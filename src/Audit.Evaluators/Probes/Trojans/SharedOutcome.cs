@@ -17,16 +17,23 @@ internal static class SharedOutcome
     /// </summary>
     public static ProbeOutcome Of(ProbeContext context, ProbeDescriptor descriptor, Func<ProbeOutcome> run)
     {
-        string parameters = string.Join('|', context.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value.GetRawText()}"));
-        string key = string.Create(
-            CultureInfo.InvariantCulture,
-            $"outcome|{descriptor.Name}|{context.ModelPath}|{context.DatasetPath}|{context.Device.Name}|{context.Seed}|{context.Threshold:R}|{parameters}");
-        ProbeOutcome outcome = context.Session.GetOrCreate(key, run, out bool created);
+        ProbeOutcome outcome = context.Session.GetOrCreate(Key(context, descriptor), run, out bool created);
         if (!created)
         {
             context.Progress.Report(1);
         }
 
         return outcome with { Details = (JsonObject)outcome.Details.DeepClone() };
+    }
+
+    /// <summary>Whether the session holds, or is computing, <paramref name="descriptor"/>'s outcome for <paramref name="context"/>.</summary>
+    public static bool IsStarted(ProbeContext context, ProbeDescriptor descriptor) => context.Session.Contains(Key(context, descriptor));
+
+    private static string Key(ProbeContext context, ProbeDescriptor descriptor)
+    {
+        string parameters = string.Join('|', context.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value.GetRawText()}"));
+        return string.Create(
+            CultureInfo.InvariantCulture,
+            $"outcome|{descriptor.Name}|{context.ModelPath}|{context.DatasetPath}|{context.Device.Name}|{context.Seed}|{context.Threshold:R}|{parameters}");
     }
 }

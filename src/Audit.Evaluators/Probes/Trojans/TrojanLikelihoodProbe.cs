@@ -96,6 +96,68 @@ public sealed class TrojanLikelihoodProbe : IProbe
             return TaskCheck.NotAboveChance(failed, "No backdoor detector was run.");
         }
 
+        using var finished = new CancellationTokenSource();
+        OfferEarlyDetectors(context, finished.Token);
+        try
+        {
+            return await RunDetectorsAsync(_model, context, check, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Offers outlive this probe in the session; a detector nobody read by now is not computed later.
+            await finished.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Offers the detectors that compute on the audited model only (<see cref="IAuditedModelDetector"/>) as the audit's
+    /// idle work. The trigger scan's audited-model lane waits about 3 s for the reference's distillation on the 10-class
+    /// example (docs/benchmarks.md, "The audited lane's wait for the reference"), and these detectors take about 1.5 s
+    /// together after the scan otherwise. A step computes the detector's finding in the context its turn below uses
+    /// (<see cref="Derive"/>), shared through the session, so who computes it changes when it is ready, never a number.
+    /// </summary>
+    /// <param name="context">This probe's context.</param>
+    /// <param name="finished">Cancelled when this probe has read its detectors: later offers do nothing.</param>
+    internal void OfferEarlyDetectors(ProbeContext context, CancellationToken finished)
+    {
+        foreach (IProbe detector in _detectors)
+        {
+            if (detector is IAuditedModelDetector early)
+            {
+                ProbeContext derived = Derive(context, detector.Descriptor, new Progress<double>());
+                context.Session.Idle.Offer((model, cancellationToken) => RunEarly(early, detector.Descriptor, derived, model, finished, cancellationToken));
+            }
+        }
+    }
+
+    private static bool RunEarly(IAuditedModelDetector detector, ProbeDescriptor descriptor, ProbeContext derived, Sessions.IdleModel model, CancellationToken finished, CancellationToken cancellationToken)
+    {
+        // Only a lane that may compute on the audited model (the lanes never run two computations on it at once), and
+        // once: after that the session holds the finding, or the detector's turn is computing it.
+        if (model != Sessions.IdleModel.Audited || finished.IsCancellationRequested || SharedOutcome.IsStarted(derived, descriptor))
+        {
+            return false;
+        }
+
+        try
+        {
+            detector.RunHere(derived, cancellationToken);
+            return true;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+#pragma warning disable CA1031 // Early work is optional: a failure is not stored, and the detector meets it again in its turn and reports it.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return false;
+        }
+    }
+
+    private async Task<ProbeOutcome> RunDetectorsAsync(TrojanLikelihoodModel model, ProbeContext context, TaskCheckResult check, CancellationToken cancellationToken)
+    {
         // The detectors share the audit's one trigger scan; each runs with the scan settings given to this probe.
         var findings = new Dictionary<string, ProbeOutcome>(StringComparer.Ordinal);
         var inconclusive = new HashSet<string>(StringComparer.Ordinal);
@@ -119,7 +181,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
             findings[detector.Descriptor.Name] = outcome;
         }
 
-        double[] features = _model.Select(
+        double[] features = model.Select(
             // An inconclusive detector's details are not read even if they carry a statistic (the fit's survey reads none).
             TrojanLikelihoodFeatures.All(findings.Where(f => !inconclusive.Contains(f.Key)).ToDictionary(f => f.Key, f => f.Value.Details, StringComparer.Ordinal)),
             inconclusive,
@@ -293,7 +355,8 @@ public sealed class TrojanLikelihoodProbe : IProbe
         return index == 0 ? (0, Scan) : (Scan + ((index - 1) * rest), rest);
     }
 
-    private static ProbeContext Derive(ProbeContext context, ProbeDescriptor descriptor, IProgress<double> progress)
+    /// <summary>The context a detector of this probe runs in: its defaults, this probe's input range, the detector's default threshold.</summary>
+    internal static ProbeContext Derive(ProbeContext context, ProbeDescriptor descriptor, IProgress<double> progress)
     {
         var shared = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
         // Of the scan's parameters only inputBounds reaches here (the descriptor declares no other), so every detector

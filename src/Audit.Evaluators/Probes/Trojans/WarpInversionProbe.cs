@@ -10,7 +10,7 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// trained with noise warps so that only that field works; a clean model's classes are not reached by any warp this
 /// small, the backdoored model's target is reached by one near its trigger. Independent of every other detector.
 /// </summary>
-public sealed class WarpInversionProbe : IProbe
+public sealed class WarpInversionProbe : IProbe, IAuditedModelDetector
 {
     /// <inheritdoc />
     public ProbeDescriptor Descriptor { get; } = new(
@@ -28,7 +28,14 @@ public sealed class WarpInversionProbe : IProbe
 
     /// <inheritdoc />
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
-        Task.Run(() => TaskCheck.Guard(context, Descriptor, () => Run(context, cancellationToken), cancellationToken), cancellationToken);
+        Task.Run(() => RunShared(context, cancellationToken), cancellationToken);
+
+    /// <inheritdoc />
+    ProbeOutcome IAuditedModelDetector.RunHere(ProbeContext context, CancellationToken cancellationToken) => RunShared(context, cancellationToken);
+
+    // Once per audit and parameters: trojan-likelihood may have had it computed already, in the trigger scan's wait.
+    private ProbeOutcome RunShared(ProbeContext context, CancellationToken cancellationToken) =>
+        SharedOutcome.Of(context, Descriptor, () => TaskCheck.Guard(context, Descriptor, () => Run(context, cancellationToken), cancellationToken));
 
     private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken) =>
         UniversalTriggerInversion.Run(context, Descriptor, TriggerFamily.Warp, "warpStrength", Read, Summarise, cancellationToken);
