@@ -13,9 +13,9 @@ public enum IdleModel
 /// <summary>
 /// Work a probe of the audit offers to have done before its turn, in time a lane of an earlier probe would otherwise
 /// spend waiting: the trojan scan's audited-model lane waits several seconds while the other lane distils the reference,
-/// and the adversarial sink test's walks on the audited model fit there. Each offered step computes exactly what the
-/// probe would compute itself (same inputs, seeds and intra-op thread count), so who runs it changes when it is done,
-/// never its numbers; what nobody did early, the probe does when it runs.
+/// and the adversarial sink test's walks and trojan-likelihood's audited-model-only detectors fit there. Each offered
+/// step computes exactly what the probe would compute itself (same inputs, seeds and intra-op thread count), so who
+/// runs it changes when it is done, never its numbers; what nobody did early, the probe does when it runs.
 /// </summary>
 /// <remarks>
 /// A waiting lane says which model it may compute on (<see cref="IdleModel"/>): the lanes never run two computations on

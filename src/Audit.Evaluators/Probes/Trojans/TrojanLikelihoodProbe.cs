@@ -111,10 +111,11 @@ public sealed class TrojanLikelihoodProbe : IProbe
 
     /// <summary>
     /// Offers the detectors that compute on the audited model only (<see cref="IAuditedModelDetector"/>) as the audit's
-    /// idle work. The trigger scan's audited-model lane waits about 3 s for the reference's distillation on the 10-class
-    /// example (docs/benchmarks.md, "The audited lane's wait for the reference"), and these detectors take about 1.5 s
-    /// together after the scan otherwise. A step computes the detector's finding in the context its turn below uses
-    /// (<see cref="Derive"/>), shared through the session, so who computes it changes when it is ready, never a number.
+    /// idle work. The trigger scan's audited-model lane waits about 3 s for the reference's distillation on the
+    /// 10-class example, and these detectors take about 1.5 s together after the scan otherwise (docs/benchmarks.md,
+    /// "The audited lane's wait for the reference: detectors done early"). A step computes the detector's finding in
+    /// the context its turn below uses (<see cref="Derive"/>), shared through the session, so who computes it changes
+    /// when it is ready, never a number.
     /// </summary>
     /// <param name="context">This probe's context.</param>
     /// <param name="finished">Cancelled when this probe has read its detectors: later offers do nothing.</param>
