@@ -24,7 +24,7 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// input-wide triggers (blends, warps) are what the mask cannot express. Deterministic for a fixed seed: seeded starts
 /// and batches, one intra-op thread, the reference the scan distils with the same settings.
 /// </remarks>
-public sealed class ContrastivePatchInversionProbe : IProbe
+public sealed class ContrastivePatchInversionProbe : IProbe, IRunsBesideTheScan
 {
     /// <summary>Weight of the reference's term against the audited model's cross-entropy: equal, not tuned.</summary>
     private const double ContrastWeight = 1.0;
@@ -45,7 +45,13 @@ public sealed class ContrastivePatchInversionProbe : IProbe
 
     /// <inheritdoc />
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
-        Task.Run(() => SharedOutcome.Of(context, Descriptor, () => TaskCheck.Guard(context, Descriptor, () => Run(context, cancellationToken), cancellationToken)), cancellationToken);
+        Task.Run(() => RunShared(context, cancellationToken), cancellationToken);
+
+    /// <inheritdoc />
+    ProbeOutcome IRunsBesideTheScan.RunHere(ProbeContext context, CancellationToken cancellationToken) => RunShared(context, cancellationToken);
+
+    private ProbeOutcome RunShared(ProbeContext context, CancellationToken cancellationToken) =>
+        SharedOutcome.Of(context, Descriptor, () => TaskCheck.Guard(context, Descriptor, () => Run(context, cancellationToken), cancellationToken));
 
     private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken)
     {
