@@ -1,10 +1,18 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
+using Audit.Evaluators.Datasets;
+using Audit.Evaluators.Models;
+using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Trojans;
 using Audit.Evaluators.Sessions;
 using Audit.Evaluators.Tests.Fixtures;
+using Audit.Testing.Onnx;
+using TorchSharp;
+using TorchSharp.Modules;
 using Xunit.Abstractions;
+using static TorchSharp.torch;
 
 namespace Audit.Evaluators.Tests.Probes;
 
@@ -79,6 +87,59 @@ public sealed class TrojanLikelihoodBesideTheScanTests(ITestOutputHelper output)
         Assert.Equal(Verdict.Inconclusive, outcome.Verdict);
         Assert.Contains("neural-cleanse", outcome.Summary, StringComparison.Ordinal);
         Assert.True(besideStopped, "the detector beside the scan was still running when the probe returned");
+    }
+
+    /// <summary>
+    /// Beside the scan only while the scan refines every class (up to 16): above that its lanes are rarely idle and a
+    /// second working set only adds memory. Read on exported models of 16 and 17 classes, as an audit loads them.
+    /// </summary>
+    [Theory]
+    [InlineData(16, true)]
+    [InlineData(17, false)]
+    public void TheSearchRunsBesideTheScan_OnlyWhileTheScanRefinesEveryClass(int classes, bool beside)
+    {
+        string folder = Directory.CreateTempSubdirectory("beside-the-scan-").FullName;
+        try
+        {
+            string onnx = Path.Combine(folder, "model.onnx");
+            string dataset = Path.Combine(folder, "evidence.safetensors");
+            torch.manual_seed(classes);
+            using (Sequential model = nn.Sequential(("flatten", nn.Flatten()), ("fc", nn.Linear(64, classes))))
+            {
+                model.eval();
+                SequentialOnnxExporter.Save(model, [1, 8, 8], onnx);
+            }
+
+            using (var generator = new torch.Generator(3))
+            using (torch.Tensor inputs = torch.rand([40, 1, 8, 8], generator: generator))
+            {
+                SafetensorsDataset.Write(dataset, new DatasetArtifact(inputs.data<float>().ToArray(), [40, 1, 8, 8], null));
+            }
+
+            var probe = new TrojanLikelihoodProbe();
+            using var source = new OnnxModelSource(onnx, ComputeDevice.Cpu);
+            var context = new ProbeContext
+            {
+                ModelPath = onnx,
+                DatasetPath = dataset,
+                Parameters = ProbeCatalog.WithDefaults(probe.Descriptor, new Dictionary<string, JsonElement>()),
+                Threshold = probe.Descriptor.DefaultThreshold,
+                Seed = 1,
+                Device = ComputeDevice.Cpu,
+                Models = source,
+                Progress = new Progress<double>(),
+                Evidence = new AuditEvidence(dataset, ComputeDevice.Cpu),
+                Session = new SessionCache(),
+            };
+
+            IReadOnlyList<IProbe> started = probe.BesideTheScan(context, CancellationToken.None);
+
+            Assert.Equal(beside ? ["contrastive-patch"] : [], started.Select(d => d.Descriptor.Name));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     /// <summary>The probe's parameters at their defaults, as a profile that names none gives them.</summary>

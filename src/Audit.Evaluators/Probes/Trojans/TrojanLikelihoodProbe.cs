@@ -169,16 +169,14 @@ public sealed class TrojanLikelihoodProbe : IProbe
         // (IRunsBesideTheScan). Their progress is not heard (it would move the bar back and forth between their share
         // and the scan's); their share is reported done in their turn.
         using var besideTheScan = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        Dictionary<string, Task<ProbeOutcome?>> started = _detectors
-            .Where(d => d is IRunsBesideTheScan)
-            .ToDictionary(
-                d => d.Descriptor.Name,
-                d =>
-                {
-                    ProbeContext derived = Derive(context, d.Descriptor, new Progress<double>());
-                    return Task.Factory.StartNew(() => RunBesideTheScan(d, derived, besideTheScan.Token), besideTheScan.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-                },
-                StringComparer.Ordinal);
+        Dictionary<string, Task<ProbeOutcome>> started = BesideTheScan(context, cancellationToken).ToDictionary(
+            d => d.Descriptor.Name,
+            d =>
+            {
+                ProbeContext derived = Derive(context, d.Descriptor, new Progress<double>());
+                return Task.Factory.StartNew(() => ((IRunsBesideTheScan)d).RunHere(derived, besideTheScan.Token), besideTheScan.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            },
+            StringComparer.Ordinal);
         try
         {
             return await RunInTurnAsync(model, context, check, findings, inconclusive, started, cancellationToken).ConfigureAwait(false);
@@ -193,33 +191,38 @@ public sealed class TrojanLikelihoodProbe : IProbe
     }
 
     /// <summary>
-    /// Runs <paramref name="detector"/> beside the scan, or returns null when the scan refines only some classes (more
-    /// than <see cref="TriggerScan.RefinedClasses"/>): then the scan's lanes are rarely idle, so a search beside them
-    /// gains little time (the 43-class fixture's audit: 64–67 s either way) and holds a second working set while the
-    /// scan's is largest (its service peak rose from 950 to 993 MiB, against the 1 GB budget); it runs in its turn.
+    /// The detectors this audit starts beside the scan (<see cref="IRunsBesideTheScan"/>): none when the scan refines only
+    /// some classes (more than <see cref="TriggerScan.RefinedClasses"/>). Then the scan's lanes are rarely idle, so a
+    /// search beside them gains little time (the 43-class fixture's audit: 64–67 s either way) and holds a second working
+    /// set while the scan's is largest (its service peak rose from 950 to 993 MiB, against the 1 GB budget); they run in
+    /// their turn. Evidence the detectors cannot load starts nothing either: they meet the error in their turn and report
+    /// it there, as without this schedule.
     /// </summary>
-    private static ProbeOutcome? RunBesideTheScan(IProbe detector, ProbeContext derived, CancellationToken cancellationToken)
+    internal IReadOnlyList<IProbe> BesideTheScan(ProbeContext context, CancellationToken cancellationToken)
     {
+        IProbe[] beside = [.. _detectors.Where(d => d is IRunsBesideTheScan)];
+        if (beside.Length == 0)
+        {
+            return [];
+        }
+
         try
         {
-            using ClassifierEvidence evidence = ClassifierEvidence.Load(derived, new ProbeParameters(derived, detector.Descriptor).Numbers("inputBounds"), cancellationToken);
-            if (evidence.Classes > TriggerScan.RefinedClasses)
-            {
-                return null;
-            }
+            // The session's model and evidence: loading them again costs a tensor conversion, no import.
+            ProbeContext derived = Derive(context, beside[0].Descriptor, new Progress<double>());
+            using ClassifierEvidence evidence = ClassifierEvidence.Load(derived, new ProbeParameters(derived, beside[0].Descriptor).Numbers("inputBounds"), cancellationToken);
+            return evidence.Classes <= TriggerScan.RefinedClasses ? beside : [];
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             throw;
         }
-#pragma warning disable CA1031 // Evidence the detector cannot load: it meets the same error in its turn and reports it there, as without this schedule.
+#pragma warning disable CA1031 // See the summary: such evidence is the detectors' to report, in their turn.
         catch (Exception)
 #pragma warning restore CA1031
         {
-            return null;
+            return [];
         }
-
-        return ((IRunsBesideTheScan)detector).RunHere(derived, cancellationToken);
     }
 
     private async Task<ProbeOutcome> RunInTurnAsync(
@@ -228,7 +231,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
         TaskCheckResult check,
         Dictionary<string, ProbeOutcome> findings,
         HashSet<string> inconclusive,
-        Dictionary<string, Task<ProbeOutcome?>> started,
+        Dictionary<string, Task<ProbeOutcome>> started,
         CancellationToken cancellationToken)
     {
         for (int i = 0; i < _detectors.Count; i++)
@@ -236,8 +239,9 @@ public sealed class TrojanLikelihoodProbe : IProbe
             IProbe detector = _detectors[i];
             (double from, double width) = ProgressShare(i, _detectors.Count);
             IProgress<double> progress = new Progress<double>(p => context.Progress.Report(from + (width * p)));
-            ProbeOutcome outcome = (started.TryGetValue(detector.Descriptor.Name, out Task<ProbeOutcome?>? running) ? await running.ConfigureAwait(false) : null)
-                ?? await detector.RunAsync(Derive(context, detector.Descriptor, progress), cancellationToken).ConfigureAwait(false);
+            ProbeOutcome outcome = started.TryGetValue(detector.Descriptor.Name, out Task<ProbeOutcome>? running)
+                ? await running.ConfigureAwait(false)
+                : await detector.RunAsync(Derive(context, detector.Descriptor, progress), cancellationToken).ConfigureAwait(false);
             progress.Report(1);
             if (outcome.Verdict == Verdict.Inconclusive)
             {
