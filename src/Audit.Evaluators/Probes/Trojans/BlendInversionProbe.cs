@@ -31,11 +31,11 @@ public sealed class BlendInversionProbe : IProbe, IAuditedModelDetector
         Task.Run(() => RunShared(context, cancellationToken), cancellationToken);
 
     /// <inheritdoc />
-    ProbeOutcome IAuditedModelDetector.RunHere(ProbeContext context, CancellationToken cancellationToken) => RunShared(context, cancellationToken);
+    ProbeOutcome ISharedTrojanDetector.RunHere(ProbeContext context, CancellationToken cancellationToken) => RunShared(context, cancellationToken);
 
     // Once per audit and parameters: trojan-likelihood may have had it computed already, in the trigger scan's wait.
     private ProbeOutcome RunShared(ProbeContext context, CancellationToken cancellationToken) =>
-        SharedOutcome.Of(context, Descriptor, () => TaskCheck.Guard(context, Descriptor, () => Run(context, cancellationToken), cancellationToken));
+        SharedOutcome.OfChecked(context, Descriptor, () => Run(context, cancellationToken), cancellationToken);
 
     private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken) =>
         UniversalTriggerInversion.Run(context, Descriptor, TriggerFamily.Additive, "epsilon", Read, Summarise, cancellationToken);

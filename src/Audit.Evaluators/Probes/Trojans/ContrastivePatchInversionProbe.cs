@@ -48,10 +48,10 @@ public sealed class ContrastivePatchInversionProbe : IProbe, IRunsBesideTheScan
         Task.Run(() => RunShared(context, cancellationToken), cancellationToken);
 
     /// <inheritdoc />
-    ProbeOutcome IRunsBesideTheScan.RunHere(ProbeContext context, CancellationToken cancellationToken) => RunShared(context, cancellationToken);
+    ProbeOutcome ISharedTrojanDetector.RunHere(ProbeContext context, CancellationToken cancellationToken) => RunShared(context, cancellationToken);
 
     private ProbeOutcome RunShared(ProbeContext context, CancellationToken cancellationToken) =>
-        SharedOutcome.Of(context, Descriptor, () => TaskCheck.Guard(context, Descriptor, () => Run(context, cancellationToken), cancellationToken));
+        SharedOutcome.OfChecked(context, Descriptor, () => Run(context, cancellationToken), cancellationToken);
 
     private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken)
     {

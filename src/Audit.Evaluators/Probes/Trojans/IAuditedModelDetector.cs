@@ -5,12 +5,4 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// has such detectors computed in the trigger scan's wait for its reference (<see cref="Sessions.IdleWork"/>), where the
 /// scan's audited-model lane would otherwise idle, and reads the finding in the detector's turn.
 /// </summary>
-internal interface IAuditedModelDetector
-{
-    /// <summary>
-    /// The detector's finding for <paramref name="context"/>, computed on the calling thread (at the scans' fixed
-    /// intra-op thread count) the first time the audit asks for it with these parameters and shared after that
-    /// (<see cref="SharedOutcome"/>): computed early or in its turn, it is the same finding.
-    /// </summary>
-    ProbeOutcome RunHere(ProbeContext context, CancellationToken cancellationToken);
-}
+internal interface IAuditedModelDetector : ISharedTrojanDetector;

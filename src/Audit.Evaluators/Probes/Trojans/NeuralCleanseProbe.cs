@@ -29,7 +29,7 @@ public sealed class NeuralCleanseProbe : IProbe
 
     /// <inheritdoc />
     public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) =>
-        Task.Run(() => SharedOutcome.Of(context, Descriptor, () => TaskCheck.Guard(context, Descriptor, () => Run(context, cancellationToken), cancellationToken)), cancellationToken);
+        Task.Run(() => SharedOutcome.OfChecked(context, Descriptor, () => Run(context, cancellationToken), cancellationToken), cancellationToken);
 
     private ProbeOutcome Run(ProbeContext context, CancellationToken cancellationToken)
     {

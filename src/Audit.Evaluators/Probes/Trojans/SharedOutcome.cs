@@ -26,6 +26,13 @@ internal static class SharedOutcome
         return outcome with { Details = (JsonObject)outcome.Details.DeepClone() };
     }
 
+    /// <summary>
+    /// <see cref="Of"/> of <paramref name="run"/> behind the audit's task check (<see cref="TaskCheck.Guard"/>): how every
+    /// trojan detector computes its finding, once per audit and parameters.
+    /// </summary>
+    public static ProbeOutcome OfChecked(ProbeContext context, ProbeDescriptor descriptor, Func<ProbeOutcome> run, CancellationToken cancellationToken) =>
+        Of(context, descriptor, () => TaskCheck.Guard(context, descriptor, run, cancellationToken));
+
     /// <summary>Whether the session holds, or is computing, <paramref name="descriptor"/>'s outcome for <paramref name="context"/>.</summary>
     public static bool IsStarted(ProbeContext context, ProbeDescriptor descriptor) => context.Session.Contains(Key(context, descriptor));
 

@@ -159,10 +159,6 @@ public sealed class TrojanLikelihoodProbe : IProbe
 
     private async Task<ProbeOutcome> RunDetectorsAsync(TrojanLikelihoodModel model, ProbeContext context, TaskCheckResult check, CancellationToken cancellationToken)
     {
-        // The detectors share the audit's one trigger scan; each runs with the scan settings given to this probe.
-        var findings = new Dictionary<string, ProbeOutcome>(StringComparer.Ordinal);
-        var inconclusive = new HashSet<string>(StringComparer.Ordinal);
-
         // Detectors that need the scan's reference and nothing else of it start now, each on a thread of its own (it
         // blocks for the reference's distillation and then for its lanes, too long to hold one of the few thread-pool
         // threads a two-core service has), and wait for the reference; their lanes then share the cores with the scan's
@@ -174,12 +170,12 @@ public sealed class TrojanLikelihoodProbe : IProbe
             d =>
             {
                 ProbeContext derived = Derive(context, d.Descriptor, new Progress<double>());
-                return Task.Factory.StartNew(() => ((IRunsBesideTheScan)d).RunHere(derived, besideTheScan.Token), besideTheScan.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                return Task.Factory.StartNew(() => ((ISharedTrojanDetector)d).RunHere(derived, besideTheScan.Token), besideTheScan.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             },
             StringComparer.Ordinal);
         try
         {
-            return await RunInTurnAsync(model, context, check, findings, inconclusive, started, cancellationToken).ConfigureAwait(false);
+            return await RunInTurnAsync(model, context, check, started, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -229,11 +225,12 @@ public sealed class TrojanLikelihoodProbe : IProbe
         TrojanLikelihoodModel model,
         ProbeContext context,
         TaskCheckResult check,
-        Dictionary<string, ProbeOutcome> findings,
-        HashSet<string> inconclusive,
         Dictionary<string, Task<ProbeOutcome>> started,
         CancellationToken cancellationToken)
     {
+        // The detectors share the audit's one trigger scan; each runs with the scan settings given to this probe.
+        var findings = new Dictionary<string, ProbeOutcome>(StringComparer.Ordinal);
+        var inconclusive = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < _detectors.Count; i++)
         {
             IProbe detector = _detectors[i];
