@@ -110,7 +110,26 @@ def fit(csv_path):
               f"source-specific {auroc(ss, neg):.3f}")
 
 
+def transfer(path):
+    """Does the smallest pair's trigger work on its source only? (The rerun that recorded where it sends every class.)"""
+    lines = [json.loads(l) for l in open(path) if l.strip()]
+    print(f"\n## {os.path.basename(path)}: the smallest pair's trigger stamped on up to 64 inputs of every class")
+    readings = {'clean': [], 'source-specific': []}
+    for l in lines:
+        t = l['sourceContrast']['transfer'][0]
+        s, to = t['source'], t['target']
+        others = [v for c, v in enumerate(t['model']) if c not in (s, to) and v is not None]
+        own, top = t['model'][s], max(others)
+        readings[kind(l)].append(own - top)
+        print(f"  {l['name']:44s} {kind(l):16s} pair {s}->{to} norm {t['norm']:5.1f}: its source {own:.2f}, "
+              f"mean other class {statistics.mean(others):.2f}, most moved other class {top:.2f}")
+    c, s = readings['clean'], readings['source-specific']
+    print(f"  source rate less the most moved other class's: source-specific AUROC {auroc(s, c):.3f}, "
+          f"above every clean model {sum(v > max(c) for v in s)} of {len(s)} (clean largest {max(c):.2f})")
+
+
 for name in ('untargeted-300x16.jsonl', 'pairs-160x8.jsonl', 'pairs-80x4.jsonl'):
     run(os.path.join(HERE, 'results', name))
+transfer(os.path.join(HERE, 'results', 'pairs-160x8-transfer.jsonl'))
 if len(sys.argv) > 1:
     fit(sys.argv[1])
