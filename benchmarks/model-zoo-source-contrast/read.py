@@ -12,11 +12,7 @@ import csv, json, math, os, statistics, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'model-zoo'))
-from zoo_logistic import logistic, sigmoid, standardiser  # noqa: E402
-
-
-def auroc(pos, neg):
-    return sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+from zoo_logistic import auroc, logistic, sigmoid, standardiser  # noqa: E402
 
 
 def kind(line):
