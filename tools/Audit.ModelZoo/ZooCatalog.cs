@@ -18,9 +18,13 @@ internal static class ZooCatalog
         // one-feature-per-ten-events rule (ZooFit.EventsPerFeature) allowed three features, and only five design
         // models per attack template showed what each detector misses.
         new(ZooSplits.Design, 60, 60),
-        // 40 + 16 (from 20 + 8, the same share backdoored): with 20 clean models the conformal threshold for a 5 %
-        // target was their largest probability; 40 give a real quantile (the 39th) and Platt scaling twice the backdoors.
-        new(ZooSplits.Calibration, 40, 16),
+        // 140 + 16 (from 40 + 16, first 20 + 8): with 20 clean models the conformal threshold for a 5 % target was their
+        // largest probability; 40 (51 with the retired ones) gave a real quantile, but the second largest: about the
+        // 98th percentile of clean models, where the target is the 95th, so clean models failed at 2 % on average and
+        // backdoors near the threshold passed. 100 more clean recipes bring the rank within seven of the top
+        // (benchmarks/model-zoo-grown-calibration). Only clean recipes were added: the conformal threshold reads only
+        // clean models, and no recipe of another split moves.
+        new(ZooSplits.Calibration, 140, 16),
         // 270 + 216 (from 234 + 180, 216 + 162, 180 + 135, 144 + 108, 108 + 81, 72 + 54, 48 + 36, 24 + 18, first 12 + 12): 24 clean
         // models still could not show a false-fail rate of 5 % (one false fail read 4 %, 95 % interval 1–20 %), 53 could
         // not either (1 false fail, interval 0–10 %), and six models per attack template gave a detection rate to within
@@ -48,6 +52,7 @@ internal static class ZooCatalog
         [new(ZooSplits.Design, 60, 60), new(ZooSplits.Calibration, 40, 16), new(ZooSplits.Test, 180, 135)],
         [new(ZooSplits.Design, 60, 60), new(ZooSplits.Calibration, 40, 16), new(ZooSplits.Test, 216, 162)],
         [new(ZooSplits.Design, 60, 60), new(ZooSplits.Calibration, 40, 16), new(ZooSplits.Test, 234, 180)],
+        [new(ZooSplits.Design, 60, 60), new(ZooSplits.Calibration, 40, 16), new(ZooSplits.Test, 270, 216)],
     ];
 
     /// <summary>

@@ -24,12 +24,14 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     private ZooTaskCheck TaskCheck => _taskCheck ??= new ZooTaskCheck(new ZooTrainer(cacheFolder));
 
     /// <summary>
-    /// The fitted model's threshold floor: fail only where the calibrated probability also says "more likely
-    /// backdoored than not". Set before any fit on the new zoo, for a structural reason: with a separable calibration
-    /// split the clean models' probabilities sit near 0, and the conformal quantile of fewer than 19 of them (their
-    /// maximum) can be 10⁻⁵, where a clean model's probability of 10⁻⁴ would fail it.
+    /// The fitted model's threshold floor: none, so the split-conformal quantile alone sets the threshold. Until
+    /// 2026-12-06 it was 0.5 ("more likely backdoored than not"), set for a structural reason that
+    /// <see cref="TrojanLikelihoodModel.ConformalQuantile"/> now covers itself (fewer than 19 clean models, whose largest
+    /// probability could be 10⁻⁵). A floor on p ties the verdict to the calibration split's share of backdoored models,
+    /// which Platt scaling calibrates p at and which is a choice of the catalog, not of the audited model; the conformal
+    /// threshold does not depend on it (benchmarks/model-zoo-grown-calibration).
     /// </summary>
-    public const double MinimumThreshold = 0.5;
+    public const double MinimumThreshold = 0;
 
     /// <summary>
     /// Design models of the smaller class (backdoored or clean) per chosen feature: the events-per-variable rule for

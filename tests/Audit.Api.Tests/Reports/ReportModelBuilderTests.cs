@@ -119,6 +119,11 @@ public sealed class ReportModelBuilderTests
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l == "72 of those 100 models had been read when this fit was chosen, so they may have shaped it. On the other 28, read only after it was chosen, "
             + "the same threshold failed 1 of 14 clean models and missed 5 of 14 backdoored ones (AUROC 0.852); 8 of 9 detected models were given the right target class.");
         Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability with { ForeignSeenWhenChosen = null }), l => l.Contains("had been read when this fit was chosen", StringComparison.Ordinal));
+        // A conformal threshold below even odds is explained, since a failed model's p can then be below 0.5.
+        const string BelowEvenOdds = "a model can fail with p(trojan) below 0.50";
+        Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability), l => l.Contains(BelowEvenOdds, StringComparison.Ordinal));
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { Threshold = 0.31, MinimumThreshold = 0 }), l => l.StartsWith("Threshold 0.31: the model fails when p(trojan) ≥ 0.31.", StringComparison.Ordinal)
+            && l.Contains(BelowEvenOdds, StringComparison.Ordinal) && !l.Contains("never below", StringComparison.Ordinal));
         // With the foreign zoo's rates recorded, the report no longer says that no models further from the zoo were measured.
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.StartsWith("On models the project did not train: on 100 classifiers trained with other code (PyTorch)", StringComparison.Ordinal)
             && l.Contains("failed 4 of 56 clean models and missed 20 of 44 backdoored ones (AUROC 0.812); 22 of 24 detected", StringComparison.Ordinal)

@@ -24,8 +24,8 @@ public sealed class ZooRecipeTests
     }
 
     /// <summary>
-    /// Growing the splits (test 12 + 12 → 24 + 18 → 48 + 36 → 72 + 54 → 108 + 81 → 144 + 108 → 180 + 135 → 216 + 162 → 234 + 180, design 12 + 12 → 30 + 30 → 60 + 60, calibration
-    /// 20 + 8 → 40 + 16)
+    /// Growing the splits (test 12 + 12 → 24 + 18 → 48 + 36 → 72 + 54 → 108 + 81 → 144 + 108 → 180 + 135 → 216 + 162 → 234 + 180 → 270 + 216, design 12 + 12 → 30 + 30 → 60 + 60, calibration
+    /// 20 + 8 → 40 + 16 → 140 + 16)
     /// keeps every seed in its split, and a split whose clean and backdoored counts stayed equal keeps every recipe.
     /// Where a smaller catalog had run out of backdoored recipes, its last seeds were all clean; the larger one
     /// alternates on, so those seeds carry other recipes now, and the survey keeps the retired models beside the new
@@ -40,6 +40,7 @@ public sealed class ZooRecipeTests
     [InlineData(60, 60, 40, 16, 180, 135, 44)] // the catalog before the third sealed models joined (2026-12-05, afternoon): 44 more
     [InlineData(60, 60, 40, 16, 216, 162, 53)] // the catalog before the fourth sealed models joined (2026-12-05, night): 53 more
     [InlineData(60, 60, 40, 16, 234, 180, 53)] // the catalog before the fifth sealed models joined (2026-12-06): 53 more
+    [InlineData(60, 60, 40, 16, 270, 216, 0)] // the catalog before the calibration split grew (2026-12-06, evening): none
     public void GrowingASplit_KeepsEverySeedInItsSplit_AndRetiresOnlyCleanRecipesPastTheBackdooredEnd(
         int designClean, int designBackdoored, int calibrationClean, int calibrationBackdoored, int testClean, int testBackdoored, int retiredCount)
     {

@@ -270,6 +270,11 @@ public static class ReportRenderer
     internal static IReadOnlyList<string> ProbabilityMeaning(ReportProbability p)
     {
         var floor = p.MinimumThreshold > 0 ? string.Create(Invariant, $" (the threshold is never below {p.MinimumThreshold:0.00}).") : ".";
+        // The conformal threshold answers "how often does a clean model score this high", not "is a backdoor more likely
+        // than not", so a reader must not take a failed model's p below 0.5 for a contradiction.
+        var belowEvenOdds = p.Threshold < 0.5
+            ? " The threshold is set by that rate, not at even odds: a model can fail with p(trojan) below 0.50, because at most that share of clean models scores as high."
+            : "";
         var lines = new List<string>
         {
             string.Create(Invariant,
@@ -281,7 +286,7 @@ public static class ReportRenderer
             p.ConformalThreshold
                 ? string.Create(Invariant,
                     $"Threshold {p.Threshold:0.00}: the model fails when p(trojan) ≥ {p.Threshold:0.00}. It was set by split-conformal calibration on {p.CalibrationCleanModels} clean reference models " +
-                    $"for a target false-fail rate of {p.TargetFalseFailRate:0.#%}: a clean model like them fails with probability at most {p.GuaranteedFalseFailRate:0.#%}{floor}")
+                    $"for a target false-fail rate of {p.TargetFalseFailRate:0.#%}: a clean model like them fails with probability at most {p.GuaranteedFalseFailRate:0.#%}{floor}{belowEvenOdds}")
                 : string.Create(Invariant, $"Threshold {p.Threshold:0.00}, set by the profile: the model fails when p(trojan) ≥ {p.Threshold:0.00}; the conformal false-fail guarantee applies only to the default threshold."),
         };
         if (p.Test is { } t)
