@@ -40,7 +40,8 @@ public sealed class ZooRecipeTests
     [InlineData(60, 60, 40, 16, 180, 135, 44)] // the catalog before the third sealed models joined (2026-12-05, afternoon): 44 more
     [InlineData(60, 60, 40, 16, 216, 162, 53)] // the catalog before the fourth sealed models joined (2026-12-05, night): 53 more
     [InlineData(60, 60, 40, 16, 234, 180, 53)] // the catalog before the fifth sealed models joined (2026-12-06): 53 more
-    [InlineData(60, 60, 40, 16, 270, 216, 0)] // the catalog before the calibration split grew (2026-12-06, evening): none
+    [InlineData(60, 60, 40, 16, 270, 216, 53)] // the catalog before the calibration split grew (2026-12-06, evening)
+    [InlineData(60, 60, 140, 16, 270, 216, 53)] // the catalog before the sixth sealed models joined (2026-12-06, evening)
     public void GrowingASplit_KeepsEverySeedInItsSplit_AndRetiresOnlyCleanRecipesPastTheBackdooredEnd(
         int designClean, int designBackdoored, int calibrationClean, int calibrationBackdoored, int testClean, int testBackdoored, int retiredCount)
     {
@@ -74,14 +75,14 @@ public sealed class ZooRecipeTests
     /// (the theory above counts them per size): none of today's, none twice, none backdoored, none of the design split.
     /// </summary>
     [Fact]
-    public void TheRetiredRecipes_AreTheEarlierSizesCleanRecipesTodaysCatalogLacks_ElevenCalibrationAndTwoHundredFortyFourTest()
+    public void TheRetiredRecipes_AreTheEarlierSizesCleanRecipesTodaysCatalogLacks_ElevenCalibrationAndTwoHundredNinetySevenTest()
     {
         var today = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Select(r => r.ComputeHash()).ToHashSet();
         IReadOnlyList<ZooRecipe> retired = ZooCatalog.RetiredRecipes();
 
         Assert.Equal(11, retired.Count(r => r.Split == ZooSplits.Calibration));
-        Assert.Equal(244, retired.Count(r => r.Split == ZooSplits.Test));
-        Assert.Equal(255, retired.Count);
+        Assert.Equal(297, retired.Count(r => r.Split == ZooSplits.Test));
+        Assert.Equal(308, retired.Count);
         Assert.All(retired, r => Assert.False(r.Backdoored, r.Name));
         Assert.All(retired, r => Assert.DoesNotContain(r.ComputeHash(), today));
         Assert.Equal(retired.Count, retired.Select(r => r.ComputeHash()).Distinct().Count());
