@@ -250,17 +250,25 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string FifthSealedCache = "benchmarks/model-zoo-sealed-270-216";
 
     /// <summary>
-    /// The test recipes the split would gain at 306 + 252 (positions 434–558 of that catalog), trained and surveyed with
-    /// every detector under oneDNN's AVX kernels on 2026-12-06 and committed **unread**, so that the next rule has
-    /// held-out models nobody has read (benchmarks/model-zoo-sealed-306-252/README.md). Not joined to the test split.
+    /// The 125 test recipes the split gained at 306 + 252, trained and surveyed with every detector under oneDNN's AVX
+    /// kernels and committed unread on 2026-12-06, read once that evening for the grown-calibration candidate, then
+    /// joined to the split; the copy stays as the record of that reading (docs/probes.md, "The sixth sealed models").
     /// </summary>
     public const string SixthSealedCache = "benchmarks/model-zoo-sealed-306-252";
 
     /// <summary>
+    /// The test recipes the split would gain at 342 + 288 (positions 506–630 of that catalog), trained and surveyed with
+    /// every detector under oneDNN's AVX kernels on 2026-12-06 and committed **unread**, so that the next rule has
+    /// held-out models nobody has read (benchmarks/model-zoo-sealed-342-288/README.md). Not joined to the test split.
+    /// </summary>
+    public const string SeventhSealedCache = "benchmarks/model-zoo-sealed-342-288";
+
+    /// <summary>
     /// The fit in use's own lines (since 2026-12-05 23:00): design and calibration lines that each read one model under
     /// oneDNN's AVX kernels (the design split under AVX with the contrastive results that read those models joined; the
-    /// calibration split trained and surveyed again), the candidate fitted on them and the rule that adopted it
-    /// (benchmarks/model-zoo-one-model/README.md).
+    /// calibration split trained and surveyed again, and since 2026-12-06 evening the 100 clean recipes it grew by), the
+    /// candidates fitted on them and the rules that adopted them (benchmarks/model-zoo-one-model/README.md,
+    /// benchmarks/model-zoo-grown-calibration/README.md).
     /// </summary>
     public const string OneModelCache = "benchmarks/model-zoo-one-model";
 
