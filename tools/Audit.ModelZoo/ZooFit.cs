@@ -25,9 +25,9 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
     /// <summary>
     /// The fitted model's threshold floor: none, so the split-conformal quantile alone sets the threshold. Until
-    /// 2026-12-06 it was 0.5 ("more likely backdoored than not"), set for a structural reason that
-    /// <see cref="TrojanLikelihoodModel.ConformalQuantile"/> now covers itself (fewer than 19 clean models, whose largest
-    /// probability could be 10⁻⁵). A floor on p ties the verdict to the calibration split's share of backdoored models,
+    /// 2026-12-06 it was 0.5 ("more likely backdoored than not"), set when the calibration split held 20 clean models,
+    /// too few for the 5 % rank, whose largest probability could be 10⁻⁵. With 151 the rank lies inside the sample (and
+    /// <see cref="TrojanLikelihoodModel.ConformalQuantile"/> states the weaker guarantee whenever it does not). A floor on p ties the verdict to the calibration split's share of backdoored models,
     /// which Platt scaling calibrates p at and which is a choice of the catalog, not of the audited model; the conformal
     /// threshold does not depend on it (benchmarks/model-zoo-grown-calibration).
     /// </summary>
