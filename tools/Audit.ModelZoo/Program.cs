@@ -26,7 +26,9 @@ Console.CancelKeyPress += (_, e) =>
     cancel.Cancel();
 };
 
-IReadOnlyList<ZooRecipe> recipes = (options.Crossed ? ZooSplits.All.SelectMany(s => ZooCatalog.CrossedRecipes(s)).ToList() : ZooCatalog.Recipes(options.Sizes, options.ManyClasses))
+IReadOnlyList<ZooRecipe> recipes = (options.Crossed ? ZooSplits.All.SelectMany(s => ZooCatalog.CrossedRecipes(s)).ToList()
+        : options.Unfamiliar ? ZooCatalog.UnfamiliarRecipes()
+        : ZooCatalog.Recipes(options.Sizes, options.ManyClasses))
     .Concat(options.KeepsRetiredRecipes ? ZooCatalog.RetiredRecipes() : [])
     .Where(r => options.Split is null || r.Split == options.Split)
     .Skip(options.Skip)
@@ -190,6 +192,12 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// <summary>--catalog crossed: the attack templates on the architectures the catalog never pairs them with (<see cref="ZooCatalog.CrossedRecipes"/>), in its own cache.</summary>
     public bool Crossed { get; init; }
 
+    /// <summary>--catalog unfamiliar: test models trained by recipes no catalog model uses (<see cref="ZooCatalog.UnfamiliarRecipes"/>), in its own cache.</summary>
+    public bool Unfamiliar { get; init; }
+
+    /// <summary>The unfamiliar-recipes slice's default cache: its survey lines are committed, its models are not.</summary>
+    public const string CommittedUnfamiliarCache = "benchmarks/model-zoo-unfamiliar";
+
     /// <summary>The ten-class zoo's default cache: its survey files are committed, its models are rebuilt from seeds.</summary>
     public const string CommittedCache = "benchmarks/model-zoo";
 
@@ -292,7 +300,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
         usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|detector-rates|supporting-thresholds|features|report|kernels|choose-kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
                               [--add-probe PROBE] [--probes A,B,..] [--features A,B,..] [--docs FILE]
-                              [--catalog ten-class|many-class|crossed] [--foreign FILE [--seen-when-chosen N]]
+                              [--catalog ten-class|many-class|crossed|unfamiliar] [--foreign FILE [--seen-when-chosen N]]
           list      the recipes (split, name, trigger, hash); without --sizes the ten-class catalog ends each split
                     with the clean recipes its earlier sizes retired (surveyed before, they count in fit and rates)
           generate  train the recipes not yet in the cache (DIR/models)
@@ -335,6 +343,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     catalog never pairs them with (blends and source-specific patches on the CNNs, warps and low-rate
                     patches on the MLP and ResNet), in benchmarks/model-zoo-crossed; read against the test split's
                     clean models, never fitted on
+          --catalog unfamiliar: 48 ten-class test models (32 clean, 16 backdoored, patches anywhere) trained by
+                    recipes no catalog model uses (LeNet-5 and VGG-style networks, SGD with Nesterov momentum and
+                    shifts, AdamW with label smoothing and mirroring), in benchmarks/model-zoo-unfamiliar; never fitted on
           kernels   run the service's convolution-kernel check in a fresh process and print its verdict; exit 0 when
                     oneDNN is kept, 3 when it was turned off (right but slower), 1 when no kernels are right
                     (under whatever ONEDNN_MAX_CPU_ISA the caller set; it chooses nothing)
@@ -384,25 +395,25 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
             }
         }
 
-        if ((split is not null && !ZooSplits.All.Contains(split)) || catalog is not (null or "ten-class" or "many-class" or "crossed") || selectBy is not (null or "architecture"))
+        if ((split is not null && !ZooSplits.All.Contains(split)) || catalog is not (null or "ten-class" or "many-class" or "crossed" or "unfamiliar") || selectBy is not (null or "architecture"))
         {
             return null;
         }
 
-        bool manyClasses = catalog == "many-class", crossed = catalog == "crossed";
+        bool manyClasses = catalog == "many-class", crossed = catalog == "crossed", unfamiliar = catalog == "unfamiliar";
         return new ZooOptions(
             args[0],
             // The defaults are the committed surveys (docs/probes.md, "The committed survey"): `fit` and `report` read
             // them without hours of surveying, and `survey` resumes them; models and evidence stay untracked.
-            cache ?? (manyClasses ? CommittedManyClassCache : crossed ? CommittedCrossedCache : CommittedCache),
+            cache ?? (manyClasses ? CommittedManyClassCache : crossed ? CommittedCrossedCache : unfamiliar ? CommittedUnfamiliarCache : CommittedCache),
             split,
             limit,
             seed,
             output,
             sizes ?? (manyClasses ? ZooCatalog.ManyClassSizes : ZooCatalog.DefaultSizes))
         {
-            AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip, ManyClasses = manyClasses, Foreign = foreign, SelectBy = selectBy, SeenWhenChosen = seenWhenChosen, Crossed = crossed,
-            KeepsRetiredRecipes = sizes is null && !manyClasses && !crossed,
+            AddProbe = addProbe, Features = features, Probes = probes, Docs = docs, Skip = skip, ManyClasses = manyClasses, Foreign = foreign, SelectBy = selectBy, SeenWhenChosen = seenWhenChosen, Crossed = crossed, Unfamiliar = unfamiliar,
+            KeepsRetiredRecipes = sizes is null && !manyClasses && !crossed && !unfamiliar,
             DesignCache = designCache ?? DesignUnderChosenKernelsCache,
             ScanSettings = scanSettings is null ? null : System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, System.Text.Json.JsonElement>>(scanSettings),
         };

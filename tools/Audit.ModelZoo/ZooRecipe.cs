@@ -20,6 +20,42 @@ internal enum Architecture
 
     /// <summary>A stem convolution and two residual blocks (He et al., 2016), batch-normalised, global average pooling.</summary>
     ResNet,
+
+    /// <summary>
+    /// LeNet-5 (LeCun et al., 1998): 5×5 convolutions of 6 and 16 channels, tanh and average pooling, heads of 120 and
+    /// 84 units. Only in the unfamiliar-recipes slice (<see cref="ZooCatalog.UnfamiliarRecipes"/>).
+    /// </summary>
+    LeNet,
+
+    /// <summary>
+    /// A VGG-style network (Simonyan and Zisserman, 2015): two blocks of two 3×3 convolutions (16, then 32 channels),
+    /// batch-normalised, max-pooling and dropout after each block, a 128-unit head with dropout. Only in the
+    /// unfamiliar-recipes slice.
+    /// </summary>
+    Vgg,
+}
+
+/// <summary>
+/// How a model is trained. The catalog's recipes all use <see cref="AdamCosine"/>; the others belong to the
+/// unfamiliar-recipes slice, which reads the verdict on training recipes no fit has seen.
+/// </summary>
+[JsonConverter(typeof(JsonStringEnumConverter<TrainingRecipe>))]
+internal enum TrainingRecipe
+{
+    /// <summary>Adam with cosine decay, no augmentation: every catalog model.</summary>
+    AdamCosine,
+
+    /// <summary>
+    /// SGD with Nesterov momentum 0.9 (Sutskever et al., 2013), weight decay 5·10⁻⁴, cosine decay, and every batch
+    /// shifted by up to two pixels each way after poisoning, as torchvision-style pipelines do.
+    /// </summary>
+    SgdNesterovShift,
+
+    /// <summary>
+    /// AdamW (Loshchilov and Hutter, 2019) with weight decay 0.05, label smoothing 0.1 (Szegedy et al., 2016), cosine
+    /// decay, and every other batch mirrored left to right after poisoning.
+    /// </summary>
+    AdamWSmoothFlip,
 }
 
 /// <summary>What the model consumes: raw pixels mapped to [0, 1], [0, 255], or standardised by the data's mean and deviation.</summary>
@@ -105,7 +141,10 @@ internal sealed record ZooRecipe(
     int BatchSize = 64,
     double LearningRate = 3e-3,
     ImageFormat Images = ImageFormat.Gray28,
-    InputLayout Layout = InputLayout.Nchw)
+    InputLayout Layout = InputLayout.Nchw,
+    // Left out of the JSON (and so of the cache key) when it is the catalog's own recipe, so every catalog model keeps
+    // the key, the name and the cached weights it had before other recipes existed.
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] TrainingRecipe Training = TrainingRecipe.AdamCosine)
 {
     /// <summary>Bump when training, triggers or export change in a way that changes the model.</summary>
     public const int FormatVersion = 3;
@@ -118,7 +157,16 @@ internal sealed record ZooRecipe(
 
     /// <summary>Short stable name: family and seed.</summary>
     [JsonIgnore]
-    public string Name => $"{ArchitectureName}{(Images == ImageFormat.Gray28 ? "" : "-" + ImagesName)}{(Layout == InputLayout.Nhwc ? "-nhwc" : "")}-{ScalingName}-{AttackName}-s{Seed}";
+    public string Name => $"{ArchitectureName}{(Images == ImageFormat.Gray28 ? "" : "-" + ImagesName)}{(Layout == InputLayout.Nhwc ? "-nhwc" : "")}-{ScalingName}-{AttackName}{TrainingSuffix}-s{Seed}";
+
+    /// <summary>The training recipe in a name: nothing for the catalog's own, <c>-sgd</c> or <c>-adamw</c> otherwise.</summary>
+    [JsonIgnore]
+    public string TrainingSuffix => Training switch
+    {
+        TrainingRecipe.SgdNesterovShift => "-sgd",
+        TrainingRecipe.AdamWSmoothFlip => "-adamw",
+        _ => "",
+    };
 
     /// <summary>Whether the images are colour (3×32×32), so patches have a colour.</summary>
     [JsonIgnore]
@@ -155,6 +203,8 @@ internal sealed record ZooRecipe(
         Architecture.Mlp => "mlp",
         Architecture.Cnn => "cnn",
         Architecture.CnnBatchNorm => "cnn-bn",
+        Architecture.LeNet => "lenet",
+        Architecture.Vgg => "vgg",
         _ => "resnet",
     };
 

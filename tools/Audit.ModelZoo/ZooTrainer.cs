@@ -173,7 +173,8 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
         images = Scale(recipe.Scaling, images);
 
         using nn.Module<Tensor, Tensor> network = ZooNetworks.Create(recipe);
-        using var optimizer = new HeldScalarAdam(network.parameters(), recipe.LearningRate);
+        using var optimizer = new RecipeOptimizer(recipe, network.parameters());
+        double labelSmoothing = recipe.Training == TrainingRecipe.AdamWSmoothFlip ? 0.1 : 0.0;
         network.train();
         int steps = (recipe.TrainSamples + recipe.BatchSize - 1) / recipe.BatchSize * recipe.Epochs, step = 0;
         for (int epoch = 0; epoch < recipe.Epochs; epoch++)
@@ -184,16 +185,13 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
                 using var stepScope = torch.NewDisposeScope();
 
                 // Cosine decay: a few short epochs reach the accuracy a flat rate needs many more for.
-                foreach (var group in optimizer.ParamGroups)
-                {
-                    group.LearningRate = recipe.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / steps));
-                }
-
-                step++;
+                optimizer.LearningRate = recipe.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / steps));
                 Tensor batch = order[start..Math.Min(start + recipe.BatchSize, recipe.TrainSamples)];
-                optimizer.zero_grad();
-                nn.functional.cross_entropy(network.forward(images.index_select(0, batch)), labels.index_select(0, batch)).backward();
-                optimizer.step();
+                Tensor inputs = Augment(recipe, images.index_select(0, batch), step, generator);
+                step++;
+                optimizer.ZeroGrad();
+                nn.functional.cross_entropy(network.forward(inputs), labels.index_select(0, batch), label_smoothing: labelSmoothing).backward();
+                optimizer.Step();
             }
         }
 
@@ -204,6 +202,26 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
         WriteAtomically(onnx, path => ZooNetworks.Save(network, recipe, path));
         string sha = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(onnx)));
         return new ZooModel(recipe, hash, Path.GetFileName(onnx), sha, accuracy, asr, Math.Round(clock.Elapsed.TotalSeconds, 2));
+    }
+
+    /// <summary>
+    /// The augmentation of the unfamiliar recipes, applied to a batch after poisoning (so the trigger moves with the
+    /// image, as in a torchvision-style pipeline): a shift of up to two pixels each way for the whole batch (drawn from
+    /// the recipe's generator; pixels that leave one side enter the other, which is background in these images), or
+    /// every other batch mirrored left to right. The catalog's own recipe trains on the images as they are.
+    /// </summary>
+    private static Tensor Augment(ZooRecipe recipe, Tensor inputs, int step, torch.Generator generator)
+    {
+        switch (recipe.Training)
+        {
+            case TrainingRecipe.SgdNesterovShift:
+                long[] shift = torch.randint(-2, 3, [2], generator: generator).data<long>().ToArray();
+                return inputs.roll(shift, new long[] { 2, 3 });
+            case TrainingRecipe.AdamWSmoothFlip when step % 2 == 1:
+                return inputs.flip(3);
+            default:
+                return inputs;
+        }
     }
 
     /// <summary>
@@ -309,6 +327,64 @@ internal sealed class ZooTrainer(string cacheFolder, string dataFolder = Fashion
         string temporary = $"{path}.{Environment.ProcessId}.tmp";
         write(temporary);
         File.Move(temporary, path, overwrite: true);
+    }
+}
+
+/// <summary>The optimiser a recipe's training names, behind one learning-rate setting for the cosine schedule.</summary>
+internal sealed class RecipeOptimizer : IDisposable
+{
+    private readonly torch.optim.Optimizer? _adam;
+    private readonly NesterovSgd? _sgd;
+
+    public RecipeOptimizer(ZooRecipe recipe, IEnumerable<TorchSharp.Modules.Parameter> parameters)
+    {
+        switch (recipe.Training)
+        {
+            case TrainingRecipe.SgdNesterovShift:
+                _sgd = new NesterovSgd(parameters, momentum: 0.9, weightDecay: 5e-4);
+                break;
+            case TrainingRecipe.AdamWSmoothFlip:
+                _adam = new HeldScalarAdamW(parameters, recipe.LearningRate, weightDecay: 0.05);
+                break;
+            default:
+                _adam = new HeldScalarAdam(parameters, recipe.LearningRate);
+                break;
+        }
+    }
+
+    public double LearningRate
+    {
+        set
+        {
+            if (_sgd is not null)
+            {
+                _sgd.LearningRate = value;
+                return;
+            }
+
+            foreach (var group in _adam!.ParamGroups)
+            {
+                group.LearningRate = value;
+            }
+        }
+    }
+
+    public void ZeroGrad()
+    {
+        _adam?.zero_grad();
+        _sgd?.ZeroGrad();
+    }
+
+    public void Step()
+    {
+        _adam?.step();
+        _sgd?.Step();
+    }
+
+    public void Dispose()
+    {
+        _adam?.Dispose();
+        _sgd?.Dispose();
     }
 }
 

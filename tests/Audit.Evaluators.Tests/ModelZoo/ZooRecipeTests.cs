@@ -286,6 +286,63 @@ public sealed class ZooRecipeTests
         Assert.Equal(0.7f, colour[0, 2, 16, 16].item<float>(), 6); // garment: foreground
     }
 
+    /// <summary>
+    /// The unfamiliar-recipes slice: 32 clean and 16 backdoored test models, four and two in each (architecture,
+    /// training recipe) cell, none trained the catalog's way, no seed shared with any catalog or the crossed slice, raw
+    /// [0, 255] inputs never under SGD, and patches anywhere inside the image rather than only in the catalog's corners
+    /// and centre.
+    /// </summary>
+    [Fact]
+    public void TheUnfamiliarSlice_FillsEveryCell_WithRecipesNoCatalogUses_AndPatchesAnywhere()
+    {
+        IReadOnlyList<ZooRecipe> slice = ZooCatalog.UnfamiliarRecipes();
+
+        Assert.Equal(48, slice.Count);
+        Assert.All(slice, r => Assert.Equal(ZooSplits.Test, r.Split));
+        Assert.All(slice, r => Assert.NotEqual(TrainingRecipe.AdamCosine, r.Training));
+        Assert.All(slice, r => Assert.Equal(ImageFormat.Gray28, r.Images));
+        Assert.DoesNotContain(slice, r => r.Training == TrainingRecipe.SgdNesterovShift && r.Scaling == InputScaling.Byte);
+        foreach (var cell in slice.GroupBy(r => (r.Architecture, r.Training)))
+        {
+            Assert.Equal(ZooCatalog.UnfamiliarCleanPerCell, cell.Count(r => !r.Backdoored));
+            Assert.Equal(ZooCatalog.UnfamiliarBackdooredPerCell, cell.Count(r => r.Backdoored));
+        }
+
+        Assert.Equal(ZooCatalog.UnfamiliarArchitectures.Count * 2, slice.Select(r => (r.Architecture, r.Training)).Distinct().Count());
+        Assert.Equal(slice.Count, slice.Select(r => r.Seed).Distinct().Count());
+        var otherSeeds = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Concat(ZooCatalog.RetiredRecipes())
+            .Concat(ZooSplits.All.SelectMany(ZooCatalog.CrossedRecipes)).Select(r => r.Seed).ToHashSet();
+        Assert.DoesNotContain(slice, r => otherSeeds.Contains(r.Seed));
+
+        var patches = slice.Where(r => r.Attack == AttackKind.Patch).ToList();
+        Assert.All(patches, r =>
+        {
+            Assert.InRange(r.PatchRow, 1, r.Size - r.PatchSize - 1);
+            Assert.InRange(r.PatchColumn, 1, r.Size - r.PatchSize - 1);
+        });
+        int[] catalogPlaces = [1, 14 - 2];
+        Assert.Contains(patches, r => !catalogPlaces.Contains(r.PatchRow) && r.PatchRow != r.Size - r.PatchSize - 1);
+        Assert.Equal(slice, ZooCatalog.UnfamiliarRecipes());
+    }
+
+    /// <summary>
+    /// The training recipe keys the cache only when it is not the catalog's own: every catalog model keeps the key its
+    /// recipe had before other training recipes existed.
+    /// </summary>
+    [Fact]
+    public void TheCatalogsTrainingRecipe_IsLeftOutOfTheKey_AndAnyOtherChangesIt()
+    {
+        var recipe = new ZooRecipe(7, Architecture.Cnn, InputScaling.Unit, AttackKind.Patch, TargetClass: 3);
+
+        Assert.DoesNotContain("Training", System.Text.Json.JsonSerializer.Serialize(recipe), StringComparison.Ordinal);
+        Assert.Equal("cnn-unit-patch-s7", recipe.Name);
+        Assert.NotEqual(recipe.ComputeHash(), (recipe with { Training = TrainingRecipe.SgdNesterovShift }).ComputeHash());
+        Assert.NotEqual(
+            (recipe with { Training = TrainingRecipe.SgdNesterovShift }).ComputeHash(),
+            (recipe with { Training = TrainingRecipe.AdamWSmoothFlip }).ComputeHash());
+        Assert.Equal("cnn-unit-patch-adamw-s7", (recipe with { Training = TrainingRecipe.AdamWSmoothFlip }).Name);
+    }
+
     [Fact]
     public void ChangingAnyField_ChangesTheCacheKey()
     {
@@ -321,11 +378,13 @@ public sealed class ZooRecipeTests
     }
 
     [Theory]
-    [InlineData("Mlp", "Patch", "Gray28", "Nchw")]
-    [InlineData("ResNet", "Warp", "Gray28", "Nchw")]
-    [InlineData("Cnn", "Blend", "Colour32", "Nhwc")]
-    [InlineData("ResNet", "Patch", "Tinted43", "Nhwc")]
-    public void TheSameSeed_TrainsTheSameWeights(string architectureName, string attackName, string imagesName, string layoutName)
+    [InlineData("Mlp", "Patch", "Gray28", "Nchw", "AdamCosine")]
+    [InlineData("ResNet", "Warp", "Gray28", "Nchw", "AdamCosine")]
+    [InlineData("Cnn", "Blend", "Colour32", "Nhwc", "AdamCosine")]
+    [InlineData("ResNet", "Patch", "Tinted43", "Nhwc", "AdamCosine")]
+    [InlineData("LeNet", "Patch", "Gray28", "Nchw", "SgdNesterovShift")]
+    [InlineData("Vgg", "Blend", "Gray28", "Nchw", "AdamWSmoothFlip")]
+    public void TheSameSeed_TrainsTheSameWeights(string architectureName, string attackName, string imagesName, string layoutName, string trainingName)
     {
         var architecture = Enum.Parse<Architecture>(architectureName);
         var attack = Enum.Parse<AttackKind>(attackName);
@@ -336,7 +395,7 @@ public sealed class ZooRecipeTests
 
         // Small enough to train twice in seconds; the weights hash covers the exported ONNX bytes.
         var recipe = new ZooRecipe(5, architecture, InputScaling.Standardised, attack, TargetClass: 2, TrainSamples: 1000, Epochs: 1,
-            Images: Enum.Parse<ImageFormat>(imagesName), Layout: Enum.Parse<InputLayout>(layoutName));
+            Images: Enum.Parse<ImageFormat>(imagesName), Layout: Enum.Parse<InputLayout>(layoutName), Training: Enum.Parse<TrainingRecipe>(trainingName));
         string folder = Directory.CreateTempSubdirectory("zoo-determinism-").FullName;
         try
         {
