@@ -62,6 +62,22 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The unfamiliar-recipes slice's committed survey (benchmarks/model-zoo-unfamiliar, docs/probes.md "Models trained
+    /// by recipes the catalog never uses"): every recipe of it once, with every detector.
+    /// </summary>
+    [Fact]
+    public void TheCommittedUnfamiliarSlice_IsEveryRecipeOfItOnce_WithEverySurveyedDetector()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedUnfamiliarCache);
+        IReadOnlyList<ZooRecipe> recipes = ZooCatalog.UnfamiliarRecipes();
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Test, recipes);
+        Assert.Equal(
+            recipes.Select(r => r.Name).Order(StringComparer.Ordinal),
+            ZooSurvey.Read(folder, ZooSplits.Test).Select(r => r.Name).Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>
     /// The fresh models read once (docs/probes.md, "Fresh models, read once") are the test recipes the catalog gained
     /// from its 72 + 54 size to 108 + 81, and their lines joined the committed test split unchanged.
     /// </summary>
