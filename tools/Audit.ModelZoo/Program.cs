@@ -265,9 +265,10 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string SixthSealedCache = "benchmarks/model-zoo-sealed-306-252";
 
     /// <summary>
-    /// The test recipes the split would gain at 342 + 288 (positions 506–630 of that catalog), trained and surveyed with
-    /// every detector under oneDNN's AVX kernels on 2026-12-06 and committed **unread**, so that the next rule has
-    /// held-out models nobody has read (benchmarks/model-zoo-sealed-342-288/README.md). Not joined to the test split.
+    /// The 125 test recipes the split gained at 342 + 288 (positions 506–630 of that catalog), trained and surveyed with
+    /// every detector under oneDNN's AVX kernels and committed unread on 2026-12-06, read once that night for the
+    /// candidate without saliency persistence (benchmarks/model-zoo-unfamiliar), then joined to the split; the copy stays
+    /// as the record of that reading (docs/probes.md, "The seventh sealed models").
     /// </summary>
     public const string SeventhSealedCache = "benchmarks/model-zoo-sealed-342-288";
 
