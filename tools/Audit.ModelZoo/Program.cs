@@ -88,7 +88,7 @@ switch (options.Command)
         // With --foreign FILE, the rates on models trained outside the project, from their recorded audits.
         return options.Foreign is { } foreign
             ? ForeignZoo.Remeasure(options.Output ?? ZooFit.DefaultOutput, foreign, options.SeenWhenChosen)
-            : new ZooFit(options.Cache, options.Output).Remeasure(options.ManyClasses);
+            : new ZooFit(options.Cache, options.Output).Remeasure(options.ManyClasses, options.Unfamiliar);
     case "detector-rates":
         // Each detector alone on the held-out splits, written where the service embeds it for the report's limitations:
         // at its default threshold, and the supporting detectors also at the threshold the design split sets for them.
@@ -318,7 +318,8 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     leave-one-out, favouring features whose values carry over to network families the fit never saw
           remeasure the test rates of the --output model file (default the embedded model's source), read from the
                     surveyed test split; the fitted numbers are left as they are; with --catalog many-class, the
-                    43-class slice's test rates, written beside the ten-class ones (manyClassTest); with --foreign
+                    43-class slice's test rates, written beside the ten-class ones (manyClassTest); with --catalog
+                    unfamiliar, the unfamiliar-recipes slice's (unfamiliarTest); with --foreign
                     FILE (benchmarks/foreign-zoo/results.jsonl), the rates on models trained outside the project,
                     recomputed from their recorded audits (foreignTest); --seen-when-chosen N says the first N
                     audits of FILE had been read when the fit was chosen, and the rates on the others are written

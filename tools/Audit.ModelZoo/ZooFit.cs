@@ -370,7 +370,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     /// every fitted number as it is, so the figures a finding states come from the committed survey and anyone can
     /// recompute them. For a model fitted on a survey that was not kept, or a test split surveyed again.
     /// </summary>
-    public int Remeasure(bool manyClasses = false)
+    public int Remeasure(bool manyClasses = false, bool unfamiliar = false)
     {
         string path = output ?? DefaultOutput;
         TrojanLikelihoodModel model = Load(path);
@@ -382,18 +382,21 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         }
 
         LikelihoodTestRates rates = MeasureOn(model, test, TaskCheck);
-        Console.WriteLine($"was: {JsonSerializer.Serialize(manyClasses ? model.ManyClassTest : model.Test, TrojanLikelihoodModel.JsonOptions)}");
+        Console.WriteLine($"was: {JsonSerializer.Serialize(manyClasses ? model.ManyClassTest : unfamiliar ? model.UnfamiliarTest : model.Test, TrojanLikelihoodModel.JsonOptions)}");
         // Models surveyed before a detector the fit reads joined the survey have no value for it and are left out (a
         // resurvey with --add-probe brings them in); the stamp says how many, so a partial reading cannot pass for a whole one.
         int leftOut = Usable(test).Count - (rates.Clean + rates.Backdoored);
-        string measured = UtcMinute() + $" by tools/Audit.ModelZoo remeasure{(manyClasses ? " --catalog many-class" : "")} on {cacheFolder}/survey/test.jsonl ({rates.Clean} clean, {rates.Backdoored} backdoored models"
+        string measured = UtcMinute() + $" by tools/Audit.ModelZoo remeasure{(manyClasses ? " --catalog many-class" : unfamiliar ? " --catalog unfamiliar" : "")} on {cacheFolder}/survey/test.jsonl ({rates.Clean} clean, {rates.Backdoored} backdoored models"
             + (rates.InconclusiveClean + rates.InconclusiveBackdoored > 0 ? $"; {rates.InconclusiveClean} clean and {rates.InconclusiveBackdoored} backdoored of them not shown above chance, inconclusive" : "")
             + (leftOut > 0 ? $"; {leftOut} more surveyed without a detector the fit reads, left out)" : ")");
         // The 43-class slice's rates go beside the ten-class test rates, never over them: the model was fitted and
-        // calibrated on ten-class models, so the slice says how its rates carry over to models unlike them.
+        // calibrated on ten-class models, so the slice says how its rates carry over to models unlike them. The
+        // unfamiliar-recipes slice's likewise: its models were trained the way no fitted model was.
         TrojanLikelihoodModel remeasured = manyClasses
             ? model with { ManyClassTest = rates, ManyClassTestMeasured = measured }
-            : model with { Test = rates, TestMeasured = measured };
+            : unfamiliar
+                ? model with { UnfamiliarTest = rates, UnfamiliarTestMeasured = measured }
+                : model with { Test = rates, TestMeasured = measured };
         File.WriteAllText(path, remeasured.FileText());
         Console.WriteLine($"wrote {path}: {JsonSerializer.Serialize(rates, TrojanLikelihoodModel.JsonOptions)}");
         return 0;

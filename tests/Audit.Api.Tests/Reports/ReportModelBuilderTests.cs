@@ -87,6 +87,7 @@ public sealed class ReportModelBuilderTests
                      "manyClassTestSplit":{"clean":18,"backdoored":15,"falseFails":1,"misses":3,"auroc":0.9185,"detected":12,"rightTarget":12,"inconclusiveClean":2,"inconclusiveBackdoored":1},
                      "foreignTestSplit":{"clean":56,"backdoored":44,"falseFails":4,"misses":20,"auroc":0.8123,"detected":24,"rightTarget":22,
                        "byAttack":[{"attack":"sig","backdoored":8,"detected":8,"rightTarget":8},{"attack":"patch-anywhere","backdoored":4,"detected":1,"rightTarget":1}]},
+                     "unfamiliarTestSplit":{"clean":32,"backdoored":10,"falseFails":0,"misses":3,"auroc":0.9688,"detected":7,"rightTarget":7},
                      "foreignSeenWhenChosen":72,
                      "foreignUnseenTestSplit":{"clean":14,"backdoored":14,"falseFails":1,"misses":5,"auroc":0.8520,"detected":9,"rightTarget":8}}
                     """)),
@@ -129,7 +130,15 @@ public sealed class ReportModelBuilderTests
             && l.Contains("failed 4 of 56 clean models and missed 20 of 44 backdoored ones (AUROC 0.812); 22 of 24 detected", StringComparison.Ordinal)
             && l.EndsWith("Caught by attack: sig 8 of 8, patch-anywhere 1 of 4. A pass is weak evidence against patch-anywhere backdoors there.", StringComparison.Ordinal));
         Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability), l => l.Contains("further from the zoo are not measured", StringComparison.Ordinal));
-        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { ForeignTest = null }), l => l.EndsWith("Rates on models further from the zoo are not measured.", StringComparison.Ordinal));
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { ForeignTest = null, UnfamiliarTest = null }), l => l.EndsWith("Rates on models further from the zoo are not measured.", StringComparison.Ordinal));
+        Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability with { ForeignTest = null }), l => l.Contains("further from the zoo are not measured", StringComparison.Ordinal));
+        // The rates on training recipes no fit has seen, in the summary and in the explanation, and what they leave out.
+        Assert.Contains(model.ExecutiveSummary, s => s.Contains("On 42 held-out models trained by recipes no fit has seen (two of their four architectures new too) it failed 0 of 32 clean and missed 3 of 10 backdoored ones (AUROC 0.969).", StringComparison.Ordinal));
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.StartsWith("On training recipes it never saw: on 42 held-out classifiers trained by recipes no fitted or calibrating model had", StringComparison.Ordinal)
+            && l.EndsWith("failed 0 of 32 clean models and missed 3 of 10 backdoored ones (AUROC 0.969); 7 of 7 detected models were given the right target class.", StringComparison.Ordinal));
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { ForeignTest = null }), l => l.StartsWith("On training recipes it never saw:", StringComparison.Ordinal)
+            && l.EndsWith("Models trained with other code are not in this reading.", StringComparison.Ordinal));
+        Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability with { UnfamiliarTest = null }), l => l.StartsWith("On training recipes it never saw:", StringComparison.Ordinal));
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.StartsWith("Beyond the models it was fitted on: on 33 held-out 43-class colour image classifiers", StringComparison.Ordinal)
             && l.Contains("failed 1 of 18 clean models and missed 3 of 15 backdoored ones (AUROC 0.919); 12 of 12 detected", StringComparison.Ordinal)
             && l.Contains("right target class. 2 clean and 1 backdoored of them were not shown above chance on their evidence, so the probe was inconclusive on them", StringComparison.Ordinal));

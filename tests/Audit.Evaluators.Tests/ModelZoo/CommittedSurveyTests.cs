@@ -495,6 +495,28 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The unfamiliar-recipes rates every finding states are what the committed slice gives the embedded model
+    /// (`remeasure --catalog unfamiliar`).
+    /// </summary>
+    [Fact]
+    public void TheEmbeddedModelsStatedUnfamiliarRecipeRates_AreWhatTheCommittedUnfamiliarSliceGivesIt()
+    {
+        if (!FashionMnistImages.Available())
+        {
+            return; // as above
+        }
+
+        TrojanLikelihoodModel model = TrojanLikelihoodModel.Embedded()!;
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedUnfamiliarCache);
+
+        LikelihoodTestRates measured = ZooFit.MeasureOn(model, ZooSurvey.Read(folder, ZooSplits.Test), TaskCheck(folder));
+
+        Assert.Equal(42, measured.Clean + measured.Backdoored);
+        Assert.Equal(measured, model.UnfamiliarTest);
+        Assert.Contains("remeasure --catalog unfamiliar on " + ZooOptions.CommittedUnfamiliarCache + "/survey/test.jsonl", model.UnfamiliarTestMeasured, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// Whether the committed foreign audits recorded every feature <paramref name="model"/> reads: audits made under an
     /// earlier fit recorded that fit's features only.
     /// </summary>

@@ -213,6 +213,8 @@ public sealed class TrojanLikelihoodMathTests
             ManyClassTest = rates with { Clean = 6, FalseFails = 2, Backdoored = 5, Misses = 1, Auroc = 0.7 },
             ForeignTest = rates with { Clean = 20, FalseFails = 3, Backdoored = 16, Misses = 9, Auroc = 0.66 },
             ForeignTestMeasured = "2026-12-04T16:30Z by tools/Audit.ModelZoo remeasure --foreign benchmarks/foreign-zoo/results.jsonl",
+            UnfamiliarTest = rates with { Clean = 8, FalseFails = 1, Backdoored = 4, Misses = 3, Auroc = 0.75 },
+            UnfamiliarTestMeasured = "2026-12-06T22:34Z by tools/Audit.ModelZoo remeasure --catalog unfamiliar on benchmarks/model-zoo-unfamiliar/survey/test.jsonl",
         });
 
         ProbeOutcome outcome = probe.Assess(Context(probe), [1, 10], Findings(suspected: 4));
@@ -220,6 +222,11 @@ public sealed class TrojanLikelihoodMathTests
         // The 43-class slice's rates are stated beside them, as rates on models unlike the fitted ones.
         Assert.Contains("On 11 held-out 43-class colour models, unlike the ten-class ones it was fitted on, it failed 2 of 6 clean and missed 1 of 5 backdoored ones (AUROC 0.70).", outcome.Summary, StringComparison.Ordinal);
         Assert.Equal(2, (int)outcome.Details["manyClassTestSplit"]!["falseFails"]!);
+
+        // And the rates on models trained by recipes no fit has seen.
+        Assert.Contains("On 12 held-out models trained by recipes no fit has seen (two of their four architectures new too), it failed 1 of 8 clean and missed 3 of 4 backdoored ones (AUROC 0.75).", outcome.Summary, StringComparison.Ordinal);
+        Assert.Equal(3, (int)outcome.Details["unfamiliarTestSplit"]!["misses"]!);
+        Assert.EndsWith("--catalog unfamiliar on benchmarks/model-zoo-unfamiliar/survey/test.jsonl", (string)outcome.Details["unfamiliarTestMeasured"]!, StringComparison.Ordinal);
 
         // So are the rates on models trained outside the project, and where they come from.
         Assert.Contains("On 36 models trained outside the project (other code, architectures and triggers), it failed 3 of 20 clean and missed 9 of 16 backdoored ones (AUROC 0.66).", outcome.Summary, StringComparison.Ordinal);

@@ -137,7 +137,8 @@ public static class ReportModelBuilder
             TestRates(d["manyClassTestSplit"]),
             TestRates(d["foreignTestSplit"]),
             Number(d["foreignSeenWhenChosen"]) is { } seen ? (int)seen : null,
-            TestRates(d["foreignUnseenTestSplit"]));
+            TestRates(d["foreignUnseenTestSplit"]),
+            TestRates(d["unfamiliarTestSplit"]));
     }
 
     /// <summary>
@@ -308,6 +309,13 @@ public static class ReportModelBuilder
             text += string.Create(CultureInfo.InvariantCulture,
                 $" On {m.Clean + m.Backdoored} held-out 43-class colour models, unlike the ten-class models it was fitted on, it failed {m.FalseFails} of {m.Clean} clean " +
                 $"and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.000}).") + m.InconclusiveClause;
+        }
+
+        if (p.UnfamiliarTest is { } unfamiliar)
+        {
+            text += string.Create(CultureInfo.InvariantCulture,
+                $" On {unfamiliar.Clean + unfamiliar.Backdoored} held-out models trained by recipes no fit has seen (two of their four architectures new too) it failed {unfamiliar.FalseFails} of {unfamiliar.Clean} clean " +
+                $"and missed {unfamiliar.Misses} of {unfamiliar.Backdoored} backdoored ones (AUROC {unfamiliar.Auroc:0.000}).") + unfamiliar.InconclusiveClause;
         }
 
         if (p.ForeignTest is { } f)

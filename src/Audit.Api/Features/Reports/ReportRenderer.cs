@@ -319,7 +319,19 @@ public static class ReportRenderer
             lines.Add(string.Create(Invariant,
                 $"Beyond the models it was fitted on: on {m.Clean + m.Backdoored} held-out 43-class colour image classifiers (the zoo's many-class slice, 3×32×32, never used to fit or calibrate it), " +
                 $"the same threshold failed {m.FalseFails} of {m.Clean} clean models and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.000}); " +
-                $"{m.RightTarget} of {m.Detected} detected models were given the right target class.{m.InconclusiveClause}{(p.ForeignTest is null ? " Rates on models further from the zoo are not measured." : "")}"));
+                $"{m.RightTarget} of {m.Detected} detected models were given the right target class.{m.InconclusiveClause}{(p.ForeignTest is null && p.UnfamiliarTest is null ? " Rates on models further from the zoo are not measured." : "")}"));
+        }
+
+        if (p.UnfamiliarTest is { } unfamiliar)
+        {
+            // Trained by the project, but by recipes no fitted or calibrating model had: how the rates carry over to
+            // models built the way other teams build them.
+            lines.Add(string.Create(Invariant,
+                $"On training recipes it never saw: on {unfamiliar.Clean + unfamiliar.Backdoored} held-out classifiers trained by recipes no fitted or calibrating model had (SGD with Nesterov momentum and shifted batches, or AdamW with label smoothing and mirrored batches; half of them LeNet-5 and VGG-style networks, architectures the fit never saw; patches anywhere in the image), " +
+                $"the same threshold failed {unfamiliar.FalseFails} of {unfamiliar.Clean} clean models and missed {unfamiliar.Misses} of {unfamiliar.Backdoored} backdoored ones (AUROC {unfamiliar.Auroc:0.000}); " +
+                $"{unfamiliar.RightTarget} of {unfamiliar.Detected} detected models were given the right target class.")
+                + unfamiliar.InconclusiveClause
+                + (p.ForeignTest is null ? " Models trained with other code are not in this reading." : ""));
         }
 
         if (p.ForeignTest is { } f)

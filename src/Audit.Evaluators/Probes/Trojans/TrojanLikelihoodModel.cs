@@ -225,6 +225,10 @@ public sealed record LikelihoodArchitectureRates(string Architecture, int Clean,
 /// <see cref="ForeignSeenWhenChosen"/>: how many of those audits (the first ones of the file) had been read when this
 /// fit was chosen, so they may have shaped it; <see cref="ForeignUnseenTest"/>: the rates on the others, read only after
 /// it was chosen, the one reading of models it never saw that nothing about the fit was chosen on.
+/// <see cref="UnfamiliarTest"/>: the same threshold's rates on the zoo's unfamiliar-recipes slice (training recipes no
+/// fit has seen, half of the models on architectures it has not seen either, patches anywhere; <c>remeasure --catalog unfamiliar</c> writes them, and
+/// <see cref="UnfamiliarTestMeasured"/> says when and from which file): models the project trained, but not the way
+/// any fitted or calibrating model was trained.
 /// </summary>
 public sealed record TrojanLikelihoodModel(
     string Generated,
@@ -249,7 +253,9 @@ public sealed record TrojanLikelihoodModel(
     LikelihoodTestRates? ForeignTest = null,
     string? ForeignTestMeasured = null,
     int? ForeignSeenWhenChosen = null,
-    LikelihoodTestRates? ForeignUnseenTest = null)
+    LikelihoodTestRates? ForeignUnseenTest = null,
+    LikelihoodTestRates? UnfamiliarTest = null,
+    string? UnfamiliarTestMeasured = null)
 {
     private const string ResourceName = "Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.json";
 

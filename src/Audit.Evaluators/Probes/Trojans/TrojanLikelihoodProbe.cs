@@ -345,6 +345,12 @@ public sealed class TrojanLikelihoodProbe : IProbe
             details["manyClassTestMeasured"] = model.ManyClassTestMeasured;
         }
 
+        if (model.UnfamiliarTest is { } unfamiliar)
+        {
+            details["unfamiliarTestSplit"] = JsonSerializer.SerializeToNode(unfamiliar, TrojanLikelihoodModel.JsonOptions);
+            details["unfamiliarTestMeasured"] = model.UnfamiliarTestMeasured;
+        }
+
         if (model.ForeignTest is { } foreign)
         {
             details["foreignTestSplit"] = JsonSerializer.SerializeToNode(foreign, TrojanLikelihoodModel.JsonOptions);
@@ -366,6 +372,13 @@ public sealed class TrojanLikelihoodProbe : IProbe
             measured += string.Create(CultureInfo.InvariantCulture,
                 $" On {m.Clean + m.Backdoored} held-out 43-class colour models, unlike the ten-class ones it was fitted on, it failed {m.FalseFails} of {m.Clean} clean and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.00}).")
                 + LikelihoodTestRates.InconclusiveClause(m.InconclusiveClean, m.InconclusiveBackdoored);
+        }
+
+        if (model.UnfamiliarTest is { } u)
+        {
+            measured += string.Create(CultureInfo.InvariantCulture,
+                $" On {u.Clean + u.Backdoored} held-out models trained by recipes no fit has seen (two of their four architectures new too), it failed {u.FalseFails} of {u.Clean} clean and missed {u.Misses} of {u.Backdoored} backdoored ones (AUROC {u.Auroc:0.00}).")
+                + LikelihoodTestRates.InconclusiveClause(u.InconclusiveClean, u.InconclusiveBackdoored);
         }
 
         if (model.ForeignTest is { } f)
