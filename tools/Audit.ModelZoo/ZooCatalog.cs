@@ -279,55 +279,74 @@ internal static class ZooCatalog
     /// <summary>The unfamiliar-recipes slice's first candidate seed: above the crossed slice's, apart from every catalog.</summary>
     public const int UnfamiliarFirstSeed = 80_001;
 
-    /// <summary>The unfamiliar-recipes slice's architectures: two the catalog lacks and two of its own.</summary>
+    /// <summary>
+    /// The unfamiliar-recipes slice's architectures on grey 1×28×28 images (its first half): two the catalog lacks and
+    /// two of its own.
+    /// </summary>
     public static IReadOnlyList<Architecture> UnfamiliarArchitectures { get; } =
         [Architecture.LeNet, Architecture.Vgg, Architecture.Mlp, Architecture.CnnBatchNorm];
 
-    /// <summary>Clean and backdoored models per (architecture, training recipe) cell of the unfamiliar slice.</summary>
+    /// <summary>
+    /// Its architectures on colour 3×32×32 images (its second half, added after the first was read): the two the
+    /// catalog lacks and the two convolutional ones of its own that the first half leaves out.
+    /// </summary>
+    public static IReadOnlyList<Architecture> UnfamiliarColourArchitectures { get; } =
+        [Architecture.LeNet, Architecture.Vgg, Architecture.Cnn, Architecture.ResNet];
+
+    /// <summary>Clean and backdoored models per (architecture, training recipe, image variant) cell of the unfamiliar slice.</summary>
     public const int UnfamiliarCleanPerCell = 4, UnfamiliarBackdooredPerCell = 2;
 
     /// <summary>
-    /// The unfamiliar-recipes slice (<c>--catalog unfamiliar</c>): ten-class 1×28×28 test models trained by recipes no
-    /// catalog model uses, a reading of the verdict on models built the way other teams build them (docs/probes.md,
-    /// "Models trained by recipes the catalog never uses"). Each cell pairs an architecture of
+    /// The unfamiliar-recipes slice (<c>--catalog unfamiliar</c>): ten-class test models trained by recipes no catalog
+    /// model uses, a reading of the verdict on models built the way other teams build them (docs/probes.md, "Models
+    /// trained by recipes the catalog never uses"). Each cell pairs an architecture with a training recipe other than
+    /// the catalog's (<see cref="TrainingRecipe"/>: SGD with Nesterov momentum and shifted batches, or AdamW with label
+    /// smoothing and mirrored batches) and holds <see cref="UnfamiliarCleanPerCell"/> clean and
+    /// <see cref="UnfamiliarBackdooredPerCell"/> backdoored models. The first 48 are grey 1×28×28 models of
     /// <see cref="UnfamiliarArchitectures"/> (LeNet-5 and a VGG-style network, which no catalog recipe has, and the
-    /// catalog's MLP and BatchNorm CNN) with a training recipe other than the catalog's (<see cref="TrainingRecipe"/>:
-    /// SGD with Nesterov momentum and shifted batches, or AdamW with label smoothing and mirrored batches) and holds
-    /// <see cref="UnfamiliarCleanPerCell"/> clean and <see cref="UnfamiliarBackdooredPerCell"/> backdoored models. The
-    /// backdoored ones cycle through the catalog's attack templates, and their patches lie anywhere in the image
-    /// (<see cref="PatchAnywhere"/>), where the catalog's lie in a corner or the centre. Scalings cycle, except that SGD
-    /// recipes do not take raw [0, 255] inputs (plain SGD at these rates diverges on them; teams that train so
-    /// normalise first). Seeds are test-split seeds counted from <see cref="UnfamiliarFirstSeed"/>; the attack's
+    /// catalog's MLP and BatchNorm CNN), channels-first; the next 48, added after those were read, are colour 3×32×32
+    /// models of <see cref="UnfamiliarColourArchitectures"/>, channels-first in even rounds and channels-last in odd
+    /// ones. The backdoored ones cycle through the catalog's attack templates, and their patches lie anywhere in the
+    /// image (<see cref="PatchAnywhere"/>), where the catalog's lie in a corner or the centre. Scalings cycle, except
+    /// that SGD recipes do not take raw [0, 255] inputs (plain SGD at these rates diverges on them; teams that train
+    /// so normalise first). Seeds are test-split seeds counted from <see cref="UnfamiliarFirstSeed"/>; the attack's
     /// details come from the seed, as in the catalog.
     /// </summary>
     public static IReadOnlyList<ZooRecipe> UnfamiliarRecipes()
     {
-        TrainingRecipe[] trainings = [TrainingRecipe.SgdNesterovShift, TrainingRecipe.AdamWSmoothFlip];
         var recipes = new List<ZooRecipe>();
         int seed = UnfamiliarFirstSeed, backdoored = 0;
+        AddUnfamiliarCells(recipes, UnfamiliarArchitectures, ImageFormat.Gray28, _ => InputLayout.Nchw, ref seed, ref backdoored);
+        AddUnfamiliarCells(recipes, UnfamiliarColourArchitectures, ImageFormat.Colour32, round => round % 2 == 0 ? InputLayout.Nchw : InputLayout.Nhwc, ref seed, ref backdoored);
+        return recipes;
+    }
+
+    private static void AddUnfamiliarCells(
+        List<ZooRecipe> recipes, IReadOnlyList<Architecture> architectures, ImageFormat images, Func<int, InputLayout> layoutOfRound, ref int seed, ref int backdoored)
+    {
+        TrainingRecipe[] trainings = [TrainingRecipe.SgdNesterovShift, TrainingRecipe.AdamWSmoothFlip];
         for (int round = 0; round < UnfamiliarCleanPerCell; round++)
         {
-            for (int a = 0; a < UnfamiliarArchitectures.Count; a++)
+            InputLayout layout = layoutOfRound(round);
+            for (int a = 0; a < architectures.Count; a++)
             {
-                Architecture architecture = UnfamiliarArchitectures[a];
+                Architecture architecture = architectures[a];
                 foreach (TrainingRecipe training in trainings)
                 {
                     // The scaling cycles with the round and the architecture, so every cell meets each of its scalings.
                     InputScaling[] scalings = training == TrainingRecipe.SgdNesterovShift ? [InputScaling.Unit, InputScaling.Standardised] : Scalings;
-                    var clean = new ZooRecipe(NextTestSeed(ref seed), architecture, scalings[(round + a) % scalings.Length], AttackKind.None);
+                    var clean = new ZooRecipe(NextTestSeed(ref seed), architecture, scalings[(round + a) % scalings.Length], AttackKind.None, Images: images, Layout: layout);
                     recipes.Add(Unfamiliar(clean, training));
                     if (round < UnfamiliarBackdooredPerCell)
                     {
                         int attackSeed = NextTestSeed(ref seed);
                         string template = Templates[backdoored++ % Templates.Length];
-                        ZooRecipe attacked = Backdoored(attackSeed, architecture, scalings[(round + a + 1) % scalings.Length], ImageFormat.Gray28, InputLayout.Nchw, template, 10);
+                        ZooRecipe attacked = Backdoored(attackSeed, architecture, scalings[(round + a + 1) % scalings.Length], images, layout, template, 10);
                         recipes.Add(Unfamiliar(PatchAnywhere(attacked), training));
                     }
                 }
             }
         }
-
-        return recipes;
     }
 
     private static int NextTestSeed(ref int seed)

@@ -275,6 +275,14 @@ public sealed class CommittedSurveyTests
     /// <summary>trojan-likelihood's check that a model does its task, as the stated rates count it (the evidence labels come from Fashion-MNIST).</summary>
     private static ZooTaskCheck TaskCheck(string folder) => new(new ZooTrainer(folder));
 
+    /// <summary>The embedded model and the rates it gets, as an audit reads them, on a committed cache's test lines.</summary>
+    private static (TrojanLikelihoodModel Model, LikelihoodTestRates Measured) EmbeddedModelOnCommittedTestSplit(string cache)
+    {
+        TrojanLikelihoodModel model = TrojanLikelihoodModel.Embedded()!;
+        string folder = Path.Combine(RepositoryRoot.Folder, cache);
+        return (model, ZooFit.MeasureOn(model, ZooSurvey.Read(folder, ZooSplits.Test), TaskCheck(folder)));
+    }
+
     /// <summary>Lines of the fifth sealed set as committed (benchmarks/model-zoo-sealed-270-216/README.md).</summary>
     private const int FifthSealedLines = 125;
 
@@ -477,10 +485,7 @@ public sealed class CommittedSurveyTests
             return; // as above
         }
 
-        TrojanLikelihoodModel model = TrojanLikelihoodModel.Embedded()!;
-        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedManyClassCache);
-
-        LikelihoodTestRates measured = ZooFit.MeasureOn(model, ZooSurvey.Read(folder, ZooSplits.Test), TaskCheck(folder));
+        (TrojanLikelihoodModel model, LikelihoodTestRates measured) = EmbeddedModelOnCommittedTestSplit(ZooOptions.CommittedManyClassCache);
 
         if (measured.Clean + measured.Backdoored == 0)
         {
@@ -506,12 +511,9 @@ public sealed class CommittedSurveyTests
             return; // as above
         }
 
-        TrojanLikelihoodModel model = TrojanLikelihoodModel.Embedded()!;
-        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedUnfamiliarCache);
+        (TrojanLikelihoodModel model, LikelihoodTestRates measured) = EmbeddedModelOnCommittedTestSplit(ZooOptions.CommittedUnfamiliarCache);
 
-        LikelihoodTestRates measured = ZooFit.MeasureOn(model, ZooSurvey.Read(folder, ZooSplits.Test), TaskCheck(folder));
-
-        Assert.Equal(42, measured.Clean + measured.Backdoored);
+        Assert.Equal(89, measured.Clean + measured.Backdoored);
         Assert.Equal(measured, model.UnfamiliarTest);
         Assert.Contains("remeasure --catalog unfamiliar on " + ZooOptions.CommittedUnfamiliarCache + "/survey/test.jsonl", model.UnfamiliarTestMeasured, StringComparison.Ordinal);
     }

@@ -288,28 +288,31 @@ public sealed class ZooRecipeTests
     }
 
     /// <summary>
-    /// The unfamiliar-recipes slice: 32 clean and 16 backdoored test models, four and two in each (architecture,
-    /// training recipe) cell, none trained the catalog's way, no seed shared with any catalog or the crossed slice, raw
-    /// [0, 255] inputs never under SGD, and patches anywhere inside the image rather than only in the catalog's corners
-    /// and centre.
+    /// The unfamiliar-recipes slice: 64 clean and 32 backdoored test models, four and two in each (architecture,
+    /// training recipe, image variant) cell, none trained the catalog's way, no seed shared with any catalog or the
+    /// crossed slice, raw [0, 255] inputs never under SGD, and patches anywhere inside the image rather than only in the
+    /// catalog's corners and centre. The first 48 (read first, for a rule) stay first and grey, channels-first; the next
+    /// 48 are colour, in both layouts.
     /// </summary>
     [Fact]
     public void TheUnfamiliarSlice_FillsEveryCell_WithRecipesNoCatalogUses_AndPatchesAnywhere()
     {
         IReadOnlyList<ZooRecipe> slice = ZooCatalog.UnfamiliarRecipes();
 
-        Assert.Equal(48, slice.Count);
+        Assert.Equal(96, slice.Count);
         Assert.All(slice, r => Assert.Equal(ZooSplits.Test, r.Split));
         Assert.All(slice, r => Assert.NotEqual(TrainingRecipe.AdamCosine, r.Training));
-        Assert.All(slice, r => Assert.Equal(ImageFormat.Gray28, r.Images));
+        Assert.All(slice.Take(48), r => Assert.Equal((ImageFormat.Gray28, InputLayout.Nchw), (r.Images, r.Layout)));
+        Assert.All(slice.Skip(48), r => Assert.Equal(ImageFormat.Colour32, r.Images));
+        Assert.Equal(24, slice.Skip(48).Count(r => r.Layout == InputLayout.Nhwc));
         Assert.DoesNotContain(slice, r => r.Training == TrainingRecipe.SgdNesterovShift && r.Scaling == InputScaling.Byte);
-        foreach (var cell in slice.GroupBy(r => (r.Architecture, r.Training)))
+        foreach (var cell in slice.GroupBy(r => (r.Architecture, r.Training, r.Images)))
         {
             Assert.Equal(ZooCatalog.UnfamiliarCleanPerCell, cell.Count(r => !r.Backdoored));
             Assert.Equal(ZooCatalog.UnfamiliarBackdooredPerCell, cell.Count(r => r.Backdoored));
         }
 
-        Assert.Equal(ZooCatalog.UnfamiliarArchitectures.Count * 2, slice.Select(r => (r.Architecture, r.Training)).Distinct().Count());
+        Assert.Equal((ZooCatalog.UnfamiliarArchitectures.Count + ZooCatalog.UnfamiliarColourArchitectures.Count) * 2, slice.Select(r => (r.Architecture, r.Training, r.Images)).Distinct().Count());
         Assert.Equal(slice.Count, slice.Select(r => r.Seed).Distinct().Count());
         var otherSeeds = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Concat(ZooCatalog.RetiredRecipes())
             .Concat(ZooSplits.All.SelectMany(ZooCatalog.CrossedRecipes)).Select(r => r.Seed).ToHashSet();
@@ -321,8 +324,10 @@ public sealed class ZooRecipeTests
             Assert.InRange(r.PatchRow, 1, r.Size - r.PatchSize - 1);
             Assert.InRange(r.PatchColumn, 1, r.Size - r.PatchSize - 1);
         });
-        int[] catalogPlaces = [1, 14 - 2];
-        Assert.Contains(patches, r => !catalogPlaces.Contains(r.PatchRow) && r.PatchRow != r.Size - r.PatchSize - 1);
+        // The catalog puts a patch's corner at 1 or at the far edge less the patch, or both at the centre less 2.
+        static bool CatalogPlace(ZooRecipe r, int start) => start == 1 || start == r.Size - r.PatchSize - 1 || start == r.Size / 2 - 2;
+        int elsewhere = patches.Count(r => !CatalogPlace(r, r.PatchRow) || !CatalogPlace(r, r.PatchColumn));
+        Assert.True(elsewhere >= patches.Count * 3 / 4, $"{elsewhere} of {patches.Count} patches lie where no catalog patch lies");
         Assert.Equal(slice, ZooCatalog.UnfamiliarRecipes());
     }
 
