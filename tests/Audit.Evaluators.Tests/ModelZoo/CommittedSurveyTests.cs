@@ -116,58 +116,22 @@ public sealed class CommittedSurveyTests
         AssertGainedAndJoined(Path.Combine(RepositoryRoot.Folder, ZooOptions.ThirdSealedCache), CatalogWithTestSize(180, 135), CatalogWithTestSize(216, 162), 107);
 
     /// <summary>
-    /// The fourth sealed models (docs/probes.md, "The fourth sealed models") are every test recipe the catalog gained
-    /// from 216 + 162 to 234 + 180, once, with every detector, each line read on one model under oneDNN's AVX kernels;
-    /// read once for the one-model refit candidate of 2026-12-05, their lines then joined the committed test split
-    /// unchanged.
+    /// The fourth to seventh sealed models (docs/probes.md, "The fourth sealed models" to "The seventh sealed models")
+    /// are every test recipe the catalog gained from one test size to the next, once, with every detector, each line
+    /// read on one model under oneDNN's AVX kernels; each set was read once for the candidate of its day (the one-model
+    /// refit, 2026-12-05; the fit in use's rates on unseen models, 2026-12-06; the grown calibration, that evening; the
+    /// fit without saliency persistence, that night), and its lines then joined the committed test split unchanged.
     /// </summary>
-    [Fact]
-    public void TheFourthSealedModels_AreTheTestRecipesGainedOver216And162_OnOneDnnAvx_AndTheirLinesJoinedTheTestSplitUnchanged()
+    [Theory]
+    [InlineData(ZooOptions.FourthSealedCache, 216, 162, 234, 180, 89)]
+    [InlineData(ZooOptions.FifthSealedCache, 234, 180, 270, 216, 125)]
+    [InlineData(ZooOptions.SixthSealedCache, 270, 216, 306, 252, 125)]
+    [InlineData(ZooOptions.SeventhSealedCache, 306, 252, 342, 288, 125)]
+    public void TheLaterSealedModels_AreTheTestRecipesGainedOverTheirSize_OnOneDnnAvx_AndTheirLinesJoinedTheTestSplitUnchanged(
+        string cache, int fromClean, int fromBackdoored, int toClean, int toBackdoored, int lines)
     {
-        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.FourthSealedCache);
-        AssertGainedAndJoined(folder, CatalogWithTestSize(216, 162), CatalogWithTestSize(234, 180), 89);
-        AssertReadUnderOneDnnAvx(ZooSurvey.Read(folder, ZooSplits.Test));
-    }
-
-    /// <summary>
-    /// The fifth sealed models (docs/probes.md, "The fifth sealed models") are every test recipe the catalog gained from
-    /// 234 + 180 to today's 270 + 216, once, with every detector, each line read on one model under oneDNN's AVX kernels;
-    /// read once for the fit in use's rates on unseen models (2026-12-06), their lines then joined the committed test
-    /// split unchanged.
-    /// </summary>
-    [Fact]
-    public void TheFifthSealedModels_AreTheTestRecipesGainedOver234And180_OnOneDnnAvx_AndTheirLinesJoinedTheTestSplitUnchanged()
-    {
-        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.FifthSealedCache);
-        AssertGainedAndJoined(folder, CatalogWithTestSize(234, 180), CatalogWithTestSize(270, 216), FifthSealedLines);
-        AssertReadUnderOneDnnAvx(ZooSurvey.Read(folder, ZooSplits.Test));
-    }
-
-    /// <summary>
-    /// The sixth sealed models (docs/probes.md, "The sixth sealed models") are every test recipe the catalog gained from
-    /// 270 + 216 to today's 306 + 252, once, with every detector, each line read on one model under oneDNN's AVX kernels;
-    /// read once for the grown-calibration candidate (2026-12-06, evening), their lines then joined the committed test
-    /// split unchanged.
-    /// </summary>
-    [Fact]
-    public void TheSixthSealedModels_AreTheTestRecipesGainedOver270And216_OnOneDnnAvx_AndTheirLinesJoinedTheTestSplitUnchanged()
-    {
-        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.SixthSealedCache);
-        AssertGainedAndJoined(folder, CatalogWithTestSize(270, 216), CatalogWithTestSize(306, 252), SixthSealedLines);
-        AssertReadUnderOneDnnAvx(ZooSurvey.Read(folder, ZooSplits.Test));
-    }
-
-    /// <summary>
-    /// The seventh sealed models (docs/probes.md, "The seventh sealed models") are every test recipe the catalog gained
-    /// from 306 + 252 to today's 342 + 288, once, with every detector, each line read on one model under oneDNN's AVX
-    /// kernels; read once for the candidate without saliency persistence (2026-12-06, night), their lines then joined
-    /// the committed test split unchanged.
-    /// </summary>
-    [Fact]
-    public void TheSeventhSealedModels_AreTheTestRecipesGainedOver306And252_OnOneDnnAvx_AndTheirLinesJoinedTheTestSplitUnchanged()
-    {
-        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.SeventhSealedCache);
-        AssertGainedAndJoined(folder, CatalogWithTestSize(306, 252), CatalogWithTestSize(342, 288), SeventhSealedLines);
+        string folder = Path.Combine(RepositoryRoot.Folder, cache);
+        AssertGainedAndJoined(folder, CatalogWithTestSize(fromClean, fromBackdoored), CatalogWithTestSize(toClean, toBackdoored), lines);
         AssertReadUnderOneDnnAvx(ZooSurvey.Read(folder, ZooSplits.Test));
     }
 
@@ -282,15 +246,6 @@ public sealed class CommittedSurveyTests
         string folder = Path.Combine(RepositoryRoot.Folder, cache);
         return (model, ZooFit.MeasureOn(model, ZooSurvey.Read(folder, ZooSplits.Test), TaskCheck(folder)));
     }
-
-    /// <summary>Lines of the fifth sealed set as committed (benchmarks/model-zoo-sealed-270-216/README.md).</summary>
-    private const int FifthSealedLines = 125;
-
-    /// <summary>Lines of the sixth sealed set as committed (benchmarks/model-zoo-sealed-306-252/README.md).</summary>
-    private const int SixthSealedLines = 125;
-
-    /// <summary>Lines of the seventh sealed set as committed (benchmarks/model-zoo-sealed-342-288/README.md).</summary>
-    private const int SeventhSealedLines = 125;
 
     /// <summary>
     /// The catalog (today's or an earlier one) whose test split had this size: named by size, so these tests need no
