@@ -157,7 +157,7 @@ internal sealed record ZooRecipe(
 
     /// <summary>Short stable name: family and seed.</summary>
     [JsonIgnore]
-    public string Name => $"{ArchitectureName}{(Images == ImageFormat.Gray28 ? "" : "-" + ImagesName)}{(Layout == InputLayout.Nhwc ? "-nhwc" : "")}-{ScalingName}-{AttackName}{TrainingSuffix}-s{Seed}";
+    public string Name => $"{ArchitectureName}{(Images == ImageFormat.Gray28 ? "" : "-" + ImagesName)}{(Layout == InputLayout.Nhwc ? "-nhwc" : "")}-{ScalingName}-{AttackName}{TrainingSuffix}{(TrainSamples >= ZooCatalog.UnfamiliarLongTrainSamples ? "-long" : "")}-s{Seed}";
 
     /// <summary>The training recipe in a name: nothing for the catalog's own, <c>-sgd</c> or <c>-adamw</c> otherwise.</summary>
     [JsonIgnore]

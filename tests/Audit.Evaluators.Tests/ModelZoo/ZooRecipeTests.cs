@@ -292,27 +292,34 @@ public sealed class ZooRecipeTests
     /// training recipe, image variant) cell, none trained the catalog's way, no seed shared with any catalog or the
     /// crossed slice, raw [0, 255] inputs never under SGD, and patches anywhere inside the image rather than only in the
     /// catalog's corners and centre. The first 48 (read first, for a rule) stay first and grey, channels-first; the next
-    /// 48 are colour, in both layouts.
+    /// 48 are colour, in both layouts; the last 36 are grey again, trained on every training image (named -long), where
+    /// the others train on 12,000.
     /// </summary>
     [Fact]
     public void TheUnfamiliarSlice_FillsEveryCell_WithRecipesNoCatalogUses_AndPatchesAnywhere()
     {
         IReadOnlyList<ZooRecipe> slice = ZooCatalog.UnfamiliarRecipes();
 
-        Assert.Equal(96, slice.Count);
+        Assert.Equal(132, slice.Count);
         Assert.All(slice, r => Assert.Equal(ZooSplits.Test, r.Split));
         Assert.All(slice, r => Assert.NotEqual(TrainingRecipe.AdamCosine, r.Training));
         Assert.All(slice.Take(48), r => Assert.Equal((ImageFormat.Gray28, InputLayout.Nchw), (r.Images, r.Layout)));
-        Assert.All(slice.Skip(48), r => Assert.Equal(ImageFormat.Colour32, r.Images));
-        Assert.Equal(24, slice.Skip(48).Count(r => r.Layout == InputLayout.Nhwc));
+        Assert.All(slice.Skip(48).Take(48), r => Assert.Equal(ImageFormat.Colour32, r.Images));
+        Assert.Equal(24, slice.Skip(48).Take(48).Count(r => r.Layout == InputLayout.Nhwc));
+        Assert.All(slice.Take(96), r => Assert.Equal(ZooCatalog.UnfamiliarTrainSamples, r.TrainSamples));
+        Assert.All(slice.Skip(96), r => Assert.Equal((ImageFormat.Gray28, InputLayout.Nchw, 60_000), (r.Images, r.Layout, r.TrainSamples)));
+        Assert.All(slice.Skip(96), r => Assert.Contains("-long-", r.Name, StringComparison.Ordinal));
+        Assert.DoesNotContain(slice.Take(96), r => r.Name.Contains("-long", StringComparison.Ordinal));
         Assert.DoesNotContain(slice, r => r.Training == TrainingRecipe.SgdNesterovShift && r.Scaling == InputScaling.Byte);
-        foreach (var cell in slice.GroupBy(r => (r.Architecture, r.Training, r.Images)))
+        foreach (var cell in slice.GroupBy(r => (r.Architecture, r.Training, r.Images, r.TrainSamples)))
         {
             Assert.Equal(ZooCatalog.UnfamiliarCleanPerCell, cell.Count(r => !r.Backdoored));
             Assert.Equal(ZooCatalog.UnfamiliarBackdooredPerCell, cell.Count(r => r.Backdoored));
         }
 
-        Assert.Equal((ZooCatalog.UnfamiliarArchitectures.Count + ZooCatalog.UnfamiliarColourArchitectures.Count) * 2, slice.Select(r => (r.Architecture, r.Training, r.Images)).Distinct().Count());
+        Assert.Equal(
+            (ZooCatalog.UnfamiliarArchitectures.Count + ZooCatalog.UnfamiliarColourArchitectures.Count + ZooCatalog.UnfamiliarLongArchitectures.Count) * 2,
+            slice.Select(r => (r.Architecture, r.Training, r.Images, r.TrainSamples)).Distinct().Count());
         Assert.Equal(slice.Count, slice.Select(r => r.Seed).Distinct().Count());
         var otherSeeds = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Concat(ZooCatalog.RetiredRecipes())
             .Concat(ZooSplits.All.SelectMany(ZooCatalog.CrossedRecipes)).Select(r => r.Seed).ToHashSet();
