@@ -345,10 +345,11 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     catalog never pairs them with (blends and source-specific patches on the CNNs, warps and low-rate
                     patches on the MLP and ResNet), in benchmarks/model-zoo-crossed; read against the test split's
                     clean models, never fitted on
-          --catalog unfamiliar: 96 ten-class test models (64 clean, 32 backdoored, patches anywhere; grey, then
-                    colour in both layouts) trained by recipes no catalog model uses (SGD with Nesterov momentum and
-                    shifts, AdamW with label smoothing and mirroring; half LeNet-5 and VGG-style networks), in
-                    benchmarks/model-zoo-unfamiliar; never fitted on
+          --catalog unfamiliar: 132 ten-class test models (88 clean, 44 backdoored, patches anywhere; grey, then
+                    colour in both layouts, then grey trained on all 60,000 training images) trained by recipes no
+                    catalog model uses (SGD with Nesterov momentum and shifts, AdamW with label smoothing and
+                    mirroring; LeNet-5 and VGG-style networks among them), in benchmarks/model-zoo-unfamiliar; never
+                    fitted on
           kernels   run the service's convolution-kernel check in a fresh process and print its verdict; exit 0 when
                     oneDNN is kept, 3 when it was turned off (right but slower), 1 when no kernels are right
                     (under whatever ONEDNN_MAX_CPU_ISA the caller set; it chooses nothing)
