@@ -468,7 +468,7 @@ public sealed class CommittedSurveyTests
 
         (TrojanLikelihoodModel model, LikelihoodTestRates measured) = EmbeddedModelOnCommittedTestSplit(ZooOptions.CommittedUnfamiliarCache);
 
-        Assert.Equal(89, measured.Clean + measured.Backdoored);
+        Assert.Equal(88 + 34, measured.Clean + measured.Backdoored);
         Assert.Equal(measured, model.UnfamiliarTest);
         Assert.Contains("remeasure --catalog unfamiliar on " + ZooOptions.CommittedUnfamiliarCache + "/survey/test.jsonl", model.UnfamiliarTestMeasured, StringComparison.Ordinal);
     }
