@@ -136,6 +136,27 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The eighth sealed models (benchmarks/model-zoo-sealed-378-324/README.md) are test recipes the catalog would gain
+    /// from 342 + 288 to 378 + 324, once each, every detector, each line read on one model under oneDNN's AVX kernels,
+    /// and committed unread: none of them has joined the committed test split, which the stated rates are read from.
+    /// </summary>
+    [Fact]
+    public void TheEighthSealedModels_AreTestRecipesGainedOver342And288_OnOneDnnAvx_AndNotInTheTestSplit()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.EighthSealedCache);
+        var earlier = ZooCatalog.Recipes(CatalogWithTestSize(342, 288)).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(TodaysCatalogWithTestSize(378, 324)).Where(r => r.Split == ZooSplits.Test && !earlier.Contains(r.Name))];
+        List<SurveyRecord> records = ZooSurvey.Read(folder, ZooSplits.Test);
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Test, gained);
+        Assert.Equal(EighthSealedLines, records.Count);
+        Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), records.Select(r => r.Name).Order(StringComparer.Ordinal));
+        AssertReadUnderOneDnnAvx(records);
+        var tested = ZooSurvey.Read(Folder, ZooSplits.Test).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        Assert.All(records, r => Assert.DoesNotContain(r.Name, tested));
+    }
+
+    /// <summary>
     /// The same 89 model files surveyed again under oneDNN's own kernels (docs/probes.md, "The same models under AVX-512
     /// kernels"): every recipe of the fourth sealed set once, every detector, none of it under the AVX limit, and each
     /// line read the very model file its AVX line read (the contrastive search records the weights' SHA-256).
@@ -246,6 +267,13 @@ public sealed class CommittedSurveyTests
         string folder = Path.Combine(RepositoryRoot.Folder, cache);
         return (model, ZooFit.MeasureOn(model, ZooSurvey.Read(folder, ZooSplits.Test), TaskCheck(folder)));
     }
+
+    /// <summary>Lines of the eighth sealed set as committed (benchmarks/model-zoo-sealed-378-324/README.md).</summary>
+    private const int EighthSealedLines = 125;
+
+    /// <summary>Today's catalog with its test split grown to a size no catalog has had yet (a sealed set's recipes).</summary>
+    private static IReadOnlyList<SplitSize> TodaysCatalogWithTestSize(int clean, int backdoored) =>
+        [.. ZooCatalog.DefaultSizes.Where(s => s.Split != ZooSplits.Test), new SplitSize(ZooSplits.Test, clean, backdoored)];
 
     /// <summary>
     /// The catalog (today's or an earlier one) whose test split had this size: named by size, so these tests need no
