@@ -133,7 +133,7 @@ public sealed class ReportModelBuilderTests
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { ForeignTest = null, UnfamiliarTest = null }), l => l.EndsWith("Rates on models further from the zoo are not measured.", StringComparison.Ordinal));
         Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability with { ForeignTest = null }), l => l.Contains("further from the zoo are not measured", StringComparison.Ordinal));
         // The rates on training recipes no fit has seen, in the summary and in the explanation, and what they leave out.
-        Assert.Contains(model.ExecutiveSummary, s => s.Contains("On 42 held-out models trained by recipes no fit has seen (half of them on architectures no fit has seen) it failed 0 of 32 clean and missed 3 of 10 backdoored ones (AUROC 0.969).", StringComparison.Ordinal));
+        Assert.Contains(model.ExecutiveSummary, s => s.Contains("On 42 held-out models trained by recipes no fit has seen (many of them on architectures no fit has seen) it failed 0 of 32 clean and missed 3 of 10 backdoored ones (AUROC 0.969).", StringComparison.Ordinal));
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.StartsWith("On training recipes it never saw: on 42 held-out classifiers trained by recipes no fitted or calibrating model had", StringComparison.Ordinal)
             && l.EndsWith("failed 0 of 32 clean models and missed 3 of 10 backdoored ones (AUROC 0.969); 7 of 7 detected models were given the right target class.", StringComparison.Ordinal));
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { ForeignTest = null }), l => l.StartsWith("On training recipes it never saw:", StringComparison.Ordinal)

@@ -224,7 +224,7 @@ public sealed class TrojanLikelihoodMathTests
         Assert.Equal(2, (int)outcome.Details["manyClassTestSplit"]!["falseFails"]!);
 
         // And the rates on models trained by recipes no fit has seen.
-        Assert.Contains("On 12 held-out models trained by recipes no fit has seen (half of them on architectures no fit has seen), it failed 1 of 8 clean and missed 3 of 4 backdoored ones (AUROC 0.75).", outcome.Summary, StringComparison.Ordinal);
+        Assert.Contains("On 12 held-out models trained by recipes no fit has seen (many of them on architectures no fit has seen), it failed 1 of 8 clean and missed 3 of 4 backdoored ones (AUROC 0.75).", outcome.Summary, StringComparison.Ordinal);
         Assert.Equal(3, (int)outcome.Details["unfamiliarTestSplit"]!["misses"]!);
         Assert.EndsWith("--catalog unfamiliar on benchmarks/model-zoo-unfamiliar/survey/test.jsonl", (string)outcome.Details["unfamiliarTestMeasured"]!, StringComparison.Ordinal);
 

@@ -314,7 +314,7 @@ public static class ReportModelBuilder
         if (p.UnfamiliarTest is { } unfamiliar)
         {
             text += string.Create(CultureInfo.InvariantCulture,
-                $" On {unfamiliar.Clean + unfamiliar.Backdoored} held-out models trained by recipes no fit has seen (half of them on architectures no fit has seen) it failed {unfamiliar.FalseFails} of {unfamiliar.Clean} clean " +
+                $" On {unfamiliar.Clean + unfamiliar.Backdoored} held-out models trained by recipes no fit has seen (many of them on architectures no fit has seen) it failed {unfamiliar.FalseFails} of {unfamiliar.Clean} clean " +
                 $"and missed {unfamiliar.Misses} of {unfamiliar.Backdoored} backdoored ones (AUROC {unfamiliar.Auroc:0.000}).") + unfamiliar.InconclusiveClause;
         }
 

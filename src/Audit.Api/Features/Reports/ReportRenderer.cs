@@ -327,7 +327,7 @@ public static class ReportRenderer
             // Trained by the project, but by recipes no fitted or calibrating model had: how the rates carry over to
             // models built the way other teams build them.
             lines.Add(string.Create(Invariant,
-                $"On training recipes it never saw: on {unfamiliar.Clean + unfamiliar.Backdoored} held-out classifiers trained by recipes no fitted or calibrating model had (SGD with Nesterov momentum and shifted batches, or AdamW with label smoothing and mirrored batches; half of them LeNet-5 and VGG-style networks, architectures the fit never saw; patches anywhere in the image), " +
+                $"On training recipes it never saw: on {unfamiliar.Clean + unfamiliar.Backdoored} held-out classifiers trained by recipes no fitted or calibrating model had (SGD with Nesterov momentum and shifted batches, or AdamW with label smoothing and mirrored batches; many of them LeNet-5 and VGG-style networks, architectures the fit never saw; some trained on all 60,000 Fashion-MNIST training images; patches anywhere in the image), " +
                 $"the same threshold failed {unfamiliar.FalseFails} of {unfamiliar.Clean} clean models and missed {unfamiliar.Misses} of {unfamiliar.Backdoored} backdoored ones (AUROC {unfamiliar.Auroc:0.000}); " +
                 $"{unfamiliar.RightTarget} of {unfamiliar.Detected} detected models were given the right target class.")
                 + unfamiliar.InconclusiveClause

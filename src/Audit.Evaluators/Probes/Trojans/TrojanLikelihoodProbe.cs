@@ -377,7 +377,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
         if (model.UnfamiliarTest is { } u)
         {
             measured += string.Create(CultureInfo.InvariantCulture,
-                $" On {u.Clean + u.Backdoored} held-out models trained by recipes no fit has seen (half of them on architectures no fit has seen), it failed {u.FalseFails} of {u.Clean} clean and missed {u.Misses} of {u.Backdoored} backdoored ones (AUROC {u.Auroc:0.00}).")
+                $" On {u.Clean + u.Backdoored} held-out models trained by recipes no fit has seen (many of them on architectures no fit has seen), it failed {u.FalseFails} of {u.Clean} clean and missed {u.Misses} of {u.Backdoored} backdoored ones (AUROC {u.Auroc:0.00}).")
                 + LikelihoodTestRates.InconclusiveClause(u.InconclusiveClean, u.InconclusiveBackdoored);
         }
 
