@@ -294,9 +294,9 @@ internal static class ZooCatalog
         [Architecture.LeNet, Architecture.Vgg, Architecture.Cnn, Architecture.ResNet];
 
     /// <summary>
-    /// Its architectures trained on every training image (its last third, added after the first two were read): the grey
-    /// half's less the VGG-style network, which took 5 min 14 s to train so on this two-core machine (LeNet-5 40 s), and
-    /// keeping the two families whose clean models the foreign zoo failed (LeNet-5, MLP).
+    /// Its architectures trained on every training image (its third part, added after the first two were read): the grey
+    /// part's less the VGG-style network, one of which took 5 min 14 s to train that way on a two-core machine (a LeNet-5
+    /// 40 s); the two families whose clean models the foreign zoo failed (LeNet-5, MLP) are kept.
     /// </summary>
     public static IReadOnlyList<Architecture> UnfamiliarLongArchitectures { get; } =
         [Architecture.LeNet, Architecture.Mlp, Architecture.CnnBatchNorm];
@@ -305,16 +305,16 @@ internal static class ZooCatalog
     public const int UnfamiliarCleanPerCell = 4, UnfamiliarBackdooredPerCell = 2;
 
     /// <summary>
-    /// Training images of the unfamiliar slice's first two thirds: half as many again as the catalog's, for six epochs
+    /// Training images of the unfamiliar slice's first two parts: half as many again as the catalog's, for six epochs
     /// (twice its three): with shifted or mirrored batches the catalog's 8,000 images for three epochs left most implants
     /// under the 50 % that counts (a trial of six models).
     /// </summary>
     public const int UnfamiliarTrainSamples = 12_000;
 
     /// <summary>
-    /// Training images of its last third: every Fashion-MNIST training image, for the same six epochs, as the foreign
+    /// Training images of its third part: every Fashion-MNIST training image, for the same six epochs, as the foreign
     /// zoo's models were trained and as a team that publishes a model trains it. Models trained that long are the
-    /// reading that the first two thirds could not give: whether the clean scale of a detector moves with how long a model
+    /// reading that the first two parts could not give: whether the clean scale of a detector moves with how long a model
     /// learnt (docs/probes.md, "Models trained by recipes the catalog never uses").
     /// </summary>
     public const int UnfamiliarLongTrainSamples = 60_000;
@@ -331,8 +331,9 @@ internal static class ZooCatalog
     /// models of <see cref="UnfamiliarColourArchitectures"/>, channels-first in even rounds and channels-last in odd
     /// ones; the last 36, added after those were read, are grey models of <see cref="UnfamiliarLongArchitectures"/>
     /// trained on all <see cref="UnfamiliarLongTrainSamples"/> training images rather than
-    /// <see cref="UnfamiliarTrainSamples"/> (named <c>-long</c>). The backdoored ones cycle through the catalog's attack templates, and their patches lie anywhere in the
-    /// image (<see cref="PatchAnywhere"/>), where the catalog's lie in a corner or the centre. Scalings cycle, except
+    /// <see cref="UnfamiliarTrainSamples"/> (named <c>-long</c>). The backdoored ones cycle through the catalog's attack
+    /// templates, and their patches lie anywhere in the image (<see cref="PatchAnywhere"/>), where the catalog's lie in a
+    /// corner or the centre. Scalings cycle, except
     /// that SGD recipes do not take raw [0, 255] inputs (plain SGD at these rates diverges on them; teams that train
     /// so normalise first). Seeds are test-split seeds counted from <see cref="UnfamiliarFirstSeed"/>; the attack's
     /// details come from the seed, as in the catalog.
