@@ -89,10 +89,12 @@ internal static class ForeignZoo
             likelihood.TryGetProperty("modelGenerated", out JsonElement g) && g.ValueKind == JsonValueKind.String ? g.GetString() : null,
             features,
             classes,
-            // The probe answered inconclusive because the model was not shown above chance (audits since 2026-12-06 record
-            // the check; earlier ones predate it and always carry features).
+            // The probe answered inconclusive because the model was not shown to do its task (audits since 2026-12-06 record
+            // the check, since 2026-12-07 as "aboveLevel", before that as "aboveChance"; earlier ones predate it and always
+            // carry features).
             likelihood.TryGetProperty("taskCheck", out JsonElement check) && check.ValueKind == JsonValueKind.Object
-                && check.TryGetProperty("aboveChance", out JsonElement above) && above.ValueKind == JsonValueKind.False);
+                && (check.TryGetProperty("aboveLevel", out JsonElement above) || check.TryGetProperty("aboveChance", out above))
+                && above.ValueKind == JsonValueKind.False);
     }
 
     /// <summary>The model's p and flag for one audit, from the features the audit recorded (in the model's order).</summary>

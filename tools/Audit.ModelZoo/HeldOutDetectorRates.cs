@@ -54,7 +54,7 @@ internal static class HeldOutDetectorRates
     {
         ArgumentNullException.ThrowIfNull(taskCheck);
         List<SurveyRecord> usable = [.. records.Where(r => !r.Recipe.Backdoored || r.Implanted)];
-        HashSet<SurveyRecord> stopped = [.. usable.Where(r => !taskCheck.Of(r).AboveChance)];
+        HashSet<SurveyRecord> stopped = [.. usable.Where(r => !taskCheck.Of(r).AboveLevel)];
         var rates = new List<DetectorRates>();
         var counted = TrojanProbes.All()
             .SelectMany(probe => new[] { (Name: probe.Descriptor.Name, Threshold: probe.Descriptor.DefaultThreshold) }

@@ -273,9 +273,10 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string SeventhSealedCache = "benchmarks/model-zoo-sealed-342-288";
 
     /// <summary>
-    /// The test recipes the split would gain at 378 + 324 (positions 578–702 of that catalog), trained and surveyed with
-    /// every detector under oneDNN's AVX kernels on 2026-12-07 and committed **unread**, so that the next rule has
-    /// held-out models nobody has read (benchmarks/model-zoo-sealed-378-324/README.md). Not joined to the test split.
+    /// The 125 test recipes the split gained at 378 + 324 (positions 578–702 of that catalog), trained and surveyed with
+    /// every detector under oneDNN's AVX kernels and committed unread on 2026-12-07, read once that morning for the task
+    /// check against one half (benchmarks/model-zoo-majority-gate), then joined to the split; the copy stays as the record
+    /// of that reading (docs/probes.md, "The eighth sealed models").
     /// </summary>
     public const string EighthSealedCache = "benchmarks/model-zoo-sealed-378-324";
 

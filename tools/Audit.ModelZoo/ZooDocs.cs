@@ -74,7 +74,7 @@ internal static class ZooDocs
         Line(text, Targets(bySplit[ZooSplits.Test], model, taskCheck));
         Line(text, "");
         List<SurveyRecord> heldOut = [.. HeldOutDetectorRates.HeldOutSplits.SelectMany(s => bySplit[s])];
-        int stopped = heldOut.Count(r => (!r.Recipe.Backdoored || r.Implanted) && !taskCheck.Of(r).AboveChance);
+        int stopped = heldOut.Count(r => (!r.Recipe.Backdoored || r.Implanted) && !taskCheck.Of(r).AboveLevel);
         List<SurveyRecord> designLines = [.. ZooSurvey.Read(designCache, ZooSplits.Design).Where(r => r.AuditSeed == auditSeed)];
         List<SupportingThreshold> supporting = designLines.Count == 0 ? [] : SupportingThresholds.Compute(designLines);
         Line(text, $"Each detector read alone at its default threshold (and each supporting detector of the 2.1.0 built-in profiles also at the threshold set for it on the design split of `{designCache}`, \"The supporting controls' thresholds, set on the design split\") on the held-out calibration and test splits ({heldOut.Count(r => !r.Recipe.Backdoored)} clean, {heldOut.Count(r => r.Implanted)} backdoored; no detector's threshold was chosen on them); the {stopped} models the task check stops are inconclusive for every detector (\"The supporting detectors on models at chance\"), and the last column counts every model a detector gave no answer on, left out of its other columns; a detector added to the survey later (`survey --add-probe`) is counted on the lines it was run on, which its counts show; `detector-rates` writes the same counts into `{HeldOutDetectorRates.DefaultOutput}`, which the report's limitations table quotes:");

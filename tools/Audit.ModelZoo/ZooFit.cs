@@ -45,12 +45,12 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     /// The models of a fitting split the probe would give a p: one its task check stops gets no p in an audit, so the fit
     /// neither learns from it nor calibrates its threshold on it (the test split keeps them, counted as inconclusive).
     /// </summary>
-    private List<SurveyRecord> AboveChance(List<SurveyRecord> records, string split)
+    private List<SurveyRecord> DoingTheirTask(List<SurveyRecord> records, string split)
     {
-        List<SurveyRecord> kept = [.. records.Where(r => TaskCheck.Of(r).AboveChance)];
+        List<SurveyRecord> kept = [.. records.Where(r => TaskCheck.Of(r).AboveLevel)];
         if (kept.Count < records.Count)
         {
-            Console.WriteLine($"{split}: {records.Count - kept.Count} models not shown above chance on their evidence left out (the probe gives them no p)");
+            Console.WriteLine($"{split}: {records.Count - kept.Count} models not shown to do their task on their evidence (above chance and right on more than half) left out (the probe gives them no p)");
         }
 
         return kept;
@@ -61,7 +61,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
     public int Run(IReadOnlyList<string>? forcedFeatures = null, bool leaveArchitectureOut = false)
     {
-        List<SurveyRecord> designRecords = AboveChance(SurveyReportData(ZooSplits.Design), ZooSplits.Design);
+        List<SurveyRecord> designRecords = DoingTheirTask(SurveyReportData(ZooSplits.Design), ZooSplits.Design);
         IReadOnlyList<string> names = forcedFeatures ?? SelectFeatures(designRecords, Console.Out, leaveArchitectureOut ? ArchitectureOf : null);
         if (names.Count == 0)
         {
@@ -71,7 +71,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
         IReadOnlyDictionary<string, double> imputed = ImputationMeans(designRecords, names);
         List<(double[] Features, int Label, SurveyRecord Record)> design = Labelled(designRecords, names, imputed);
-        List<(double[] Features, int Label, SurveyRecord Record)> calibration = Labelled(AboveChance(SurveyReportData(ZooSplits.Calibration), ZooSplits.Calibration), names, imputed);
+        List<(double[] Features, int Label, SurveyRecord Record)> calibration = Labelled(DoingTheirTask(SurveyReportData(ZooSplits.Calibration), ZooSplits.Calibration), names, imputed);
         List<(double[] Features, int Label, SurveyRecord Record)> test = Labelled(SurveyReportData(ZooSplits.Test), names, imputed);
         if (design.Count(d => d.Label == 1) < 2 || design.Count(d => d.Label == 0) < 2 || calibration.Count(c => c.Label == 0) < 2)
         {
@@ -387,7 +387,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         // resurvey with --add-probe brings them in); the stamp says how many, so a partial reading cannot pass for a whole one.
         int leftOut = Usable(test).Count - (rates.Clean + rates.Backdoored);
         string measured = UtcMinute() + $" by tools/Audit.ModelZoo remeasure{(manyClasses ? " --catalog many-class" : unfamiliar ? " --catalog unfamiliar" : "")} on {cacheFolder}/survey/test.jsonl ({rates.Clean} clean, {rates.Backdoored} backdoored models"
-            + (rates.InconclusiveClean + rates.InconclusiveBackdoored > 0 ? $"; {rates.InconclusiveClean} clean and {rates.InconclusiveBackdoored} backdoored of them not shown above chance, inconclusive" : "")
+            + (rates.InconclusiveClean + rates.InconclusiveBackdoored > 0 ? $"; {rates.InconclusiveClean} clean and {rates.InconclusiveBackdoored} backdoored of them not shown to do their task (above chance and right on more than half of the evidence), inconclusive" : "")
             + (leftOut > 0 ? $"; {leftOut} more surveyed without a detector the fit reads, left out)" : ")");
         // The 43-class slice's rates go beside the ten-class test rates, never over them: the model was fitted and
         // calibrated on ten-class models, so the slice says how its rates carry over to models unlike them. The
@@ -404,8 +404,8 @@ internal sealed class ZooFit(string cacheFolder, string? output)
 
     /// <summary>Rates at the default conformal threshold on held-out models.</summary>
     /// <remarks>
-    /// With <paramref name="taskCheck"/>, a model it finds not above chance is inconclusive, as the probe answers it
-    /// (docs/probes.md, "Models at chance accuracy"); without, every model gets a verdict (the readings before the check).
+    /// With <paramref name="taskCheck"/>, a model it finds not doing its task (not above chance, or not right on more than half) is inconclusive, as the probe answers it
+    /// (docs/probes.md, "Models at chance accuracy", "Models wrong on most of their evidence"); without, every model gets a verdict (the readings before the check).
     /// </remarks>
     public static LikelihoodTestRates Measure(TrojanLikelihoodModel model, IReadOnlyList<(double[] Features, int Label, SurveyRecord Record)> held, ZooTaskCheck? taskCheck = null)
     {
@@ -415,13 +415,13 @@ internal sealed class ZooFit(string cacheFolder, string? output)
             double p = model.Probability(h.Features);
             return new HeldOutOutcome(h.Label, p, p >= threshold, SuspectedClass(model, h.Record) == h.Record.Recipe.TargetClass,
                 h.Record.Recipe.AttackName, h.Record.Recipe.ArchitectureName, PatchPlacement(h.Record.Recipe),
-                taskCheck?.Of(h.Record) is { AboveChance: false });
+                taskCheck?.Of(h.Record) is { AboveLevel: false });
         })]);
     }
 
     /// <summary>One held-out model's outcome at the default threshold, as the stated rates count it.</summary>
     /// <param name="Placement">For an all-to-one patch trigger, where it sits (<see cref="PatchPlacement"/>); else null.</param>
-    /// <param name="Inconclusive">Not shown above chance on the evidence: the probe gives no verdict (never flagged, no p).</param>
+    /// <param name="Inconclusive">Not shown to do its task on the evidence: the probe gives no verdict (never flagged, no p).</param>
     internal sealed record HeldOutOutcome(int Label, double Probability, bool Flagged, bool RightTarget, string Attack, string Architecture, string? Placement = null, bool Inconclusive = false)
     {
         /// <summary>Failed by the verdict: flagged and not inconclusive.</summary>

@@ -4,7 +4,7 @@ namespace Audit.ModelZoo;
 
 /// <summary>
 /// trojan-likelihood's check that a model does its task (<see cref="ChanceLevelTest"/> on the labelled evidence),
-/// read for a surveyed model so the zoo's rates count it as the probe answers it (docs/probes.md, "Models at chance
+/// read for a surveyed model so the zoo's rates count it as the probe answers it (docs/probes.md, "Models wrong on most of their evidence", "Models at chance
 /// accuracy"). The survey did not record the evidence's own accuracy, so the model's accuracy on the test images after
 /// the evidence stands in for it, with the evidence's count (<see cref="ZooTrainer.EvidenceCount"/>) and the evidence's
 /// own commonest-label share: a model within a binomial error of the edge may fall the other way in an audit.
@@ -25,6 +25,6 @@ internal sealed class ZooTaskCheck(ZooTrainer trainer)
         }
 
         int correct = (int)Math.Round(record.CleanAccuracy * ZooTrainer.EvidenceCount);
-        return ChanceLevelTest.Of(ZooTrainer.EvidenceCount, correct, chance);
+        return ChanceLevelTest.OfTask(ZooTrainer.EvidenceCount, correct, chance);
     }
 }

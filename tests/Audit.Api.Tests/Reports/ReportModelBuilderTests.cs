@@ -141,10 +141,10 @@ public sealed class ReportModelBuilderTests
         Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability with { UnfamiliarTest = null }), l => l.StartsWith("On training recipes it never saw:", StringComparison.Ordinal));
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.StartsWith("Beyond the models it was fitted on: on 33 held-out 43-class colour image classifiers", StringComparison.Ordinal)
             && l.Contains("failed 1 of 18 clean models and missed 3 of 15 backdoored ones (AUROC 0.919); 12 of 12 detected", StringComparison.Ordinal)
-            && l.Contains("right target class. 2 clean and 1 backdoored of them were not shown above chance on their evidence, so the probe was inconclusive on them", StringComparison.Ordinal));
+            && l.Contains("right target class. 2 clean and 1 backdoored of them were not shown to do their task on their evidence (above chance and right on more than half of it), so the probe was inconclusive on them", StringComparison.Ordinal));
         // Where every held-out model got a verdict (the ten-class split here), no such sentence.
-        Assert.Equal(1, ReportRenderer.ProbabilityMeaning(probability).Count(l => l.Contains("not shown above chance", StringComparison.Ordinal)));
-        Assert.Contains(model.ExecutiveSummary, s => s.Contains("missed 3 of 15 backdoored ones (AUROC 0.919). 2 clean and 1 backdoored of them were not shown above chance", StringComparison.Ordinal));
+        Assert.Equal(1, ReportRenderer.ProbabilityMeaning(probability).Count(l => l.Contains("not shown to do their task", StringComparison.Ordinal)));
+        Assert.Contains(model.ExecutiveSummary, s => s.Contains("missed 3 of 15 backdoored ones (AUROC 0.919). 2 clean and 1 backdoored of them were not shown to do their task", StringComparison.Ordinal));
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l == "Backdoored test models caught, by attack family: patch 5 of 6, source-specific 1 of 4. The scan caught source-specific backdoors less than half the time, so a pass is weak evidence against them.");
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l == "All-to-one patch triggers caught, by where they sat: patch at the border 5 of 5, patch in the centre 1 of 3. The scan caught a patch in the centre less than half the time (on the zoo's images, a patch drawn over the object), so a pass is weak evidence against one.");
         Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability with { Test = probability.Test! with { ByPlacement = null } }), l => l.StartsWith("All-to-one patch triggers", StringComparison.Ordinal));

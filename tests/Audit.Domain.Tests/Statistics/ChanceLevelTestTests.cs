@@ -62,9 +62,9 @@ public sealed class ChanceLevelTestTests
         ChanceLevelTest working = ChanceLevelTest.Of(labels, 800);
 
         Assert.Equal(0.12, collapsed.Chance, 12);
-        Assert.False(collapsed.AboveChance);
+        Assert.False(collapsed.AboveLevel);
         Assert.True(collapsed.TailProbability > 0.4);
-        Assert.True(working.AboveChance);
+        Assert.True(working.AboveLevel);
         Assert.Equal(0.8, working.Accuracy, 12);
     }
 
@@ -72,9 +72,42 @@ public sealed class ChanceLevelTestTests
     public void TheEdgeSitsWhereTheTailCrossesAlpha()
     {
         // Against 1/10 at n = 1,000: 131 right is the least count whose tail is at most 0.001 (130's is 0.00134).
-        Assert.False(ChanceLevelTest.Of(1000, 130, 0.1).AboveChance);
-        Assert.True(ChanceLevelTest.Of(1000, 131, 0.1).AboveChance);
-        Assert.True(ChanceLevelTest.Of(1000, 130, 0.1, alpha: 0.01).AboveChance);
+        Assert.False(ChanceLevelTest.Of(1000, 130, 0.1).AboveLevel);
+        Assert.True(ChanceLevelTest.Of(1000, 131, 0.1).AboveLevel);
+        Assert.True(ChanceLevelTest.Of(1000, 130, 0.1, alpha: 0.01).AboveLevel);
+    }
+
+    [Fact]
+    public void TheTaskCheck_TestsAgainstOneHalf_WhenChanceIsLower_AndAgainstChanceWhenItIsHigher()
+    {
+        // Ten classes, a constant answer scores 12 %: 400 right of 1,000 is far above chance but wrong more often than right.
+        long[] labels = [.. Enumerable.Repeat(0L, 120), .. Enumerable.Range(0, 880).Select(i => 1L + (i % 9))];
+
+        ChanceLevelTest poor = ChanceLevelTest.OfTask(labels, 400);
+
+        Assert.True(ChanceLevelTest.Of(labels, 400).AboveLevel);
+        Assert.False(poor.AboveLevel);
+        Assert.True(poor.TestedAgainstHalf);
+        Assert.Equal(0.5, poor.Level, 12);
+        Assert.Equal(0.12, poor.Chance, 12);
+        Assert.Equal(ChanceLevelTest.BinomialUpperTail(1000, 400, 0.5), poor.TailProbability, 15);
+        Assert.True(ChanceLevelTest.OfTask(labels, 800).AboveLevel);
+
+        // Two classes, 70 % of one: chance is above one half, so the check is the plain chance test.
+        long[] skewed = [.. Enumerable.Repeat(0L, 700), .. Enumerable.Repeat(1L, 300)];
+        ChanceLevelTest againstChance = ChanceLevelTest.OfTask(skewed, 700);
+
+        Assert.False(againstChance.TestedAgainstHalf);
+        Assert.Equal(0.7, againstChance.Level, 12);
+        Assert.Equal(ChanceLevelTest.Of(skewed, 700), againstChance);
+    }
+
+    [Fact]
+    public void TheHalfEdgeSitsWhereTheTailCrossesAlpha()
+    {
+        // Against 1/2 at n = 1,000: 550 right is the least count whose tail is at most 0.001 (549's is 0.00107).
+        Assert.False(ChanceLevelTest.OfTask(1000, 549, 0.1).AboveLevel);
+        Assert.True(ChanceLevelTest.OfTask(1000, 550, 0.1).AboveLevel);
     }
 
     [Theory]

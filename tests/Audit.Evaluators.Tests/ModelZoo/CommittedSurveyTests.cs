@@ -116,44 +116,25 @@ public sealed class CommittedSurveyTests
         AssertGainedAndJoined(Path.Combine(RepositoryRoot.Folder, ZooOptions.ThirdSealedCache), CatalogWithTestSize(180, 135), CatalogWithTestSize(216, 162), 107);
 
     /// <summary>
-    /// The fourth to seventh sealed models (docs/probes.md, "The fourth sealed models" to "The seventh sealed models")
+    /// The fourth to eighth sealed models (docs/probes.md, "The fourth sealed models" to "The eighth sealed models")
     /// are every test recipe the catalog gained from one test size to the next, once, with every detector, each line
     /// read on one model under oneDNN's AVX kernels; each set was read once for the candidate of its day (the one-model
     /// refit, 2026-12-05; the fit in use's rates on unseen models, 2026-12-06; the grown calibration, that evening; the
-    /// fit without saliency persistence, that night), and its lines then joined the committed test split unchanged.
+    /// fit without saliency persistence, that night; the task check against one half, 2026-12-07), and its lines then
+    /// joined the committed test split unchanged.
     /// </summary>
     [Theory]
     [InlineData(ZooOptions.FourthSealedCache, 216, 162, 234, 180, 89)]
     [InlineData(ZooOptions.FifthSealedCache, 234, 180, 270, 216, 125)]
     [InlineData(ZooOptions.SixthSealedCache, 270, 216, 306, 252, 125)]
     [InlineData(ZooOptions.SeventhSealedCache, 306, 252, 342, 288, 125)]
+    [InlineData(ZooOptions.EighthSealedCache, 342, 288, 378, 324, 125)]
     public void TheLaterSealedModels_AreTheTestRecipesGainedOverTheirSize_OnOneDnnAvx_AndTheirLinesJoinedTheTestSplitUnchanged(
         string cache, int fromClean, int fromBackdoored, int toClean, int toBackdoored, int lines)
     {
         string folder = Path.Combine(RepositoryRoot.Folder, cache);
         AssertGainedAndJoined(folder, CatalogWithTestSize(fromClean, fromBackdoored), CatalogWithTestSize(toClean, toBackdoored), lines);
         AssertReadUnderOneDnnAvx(ZooSurvey.Read(folder, ZooSplits.Test));
-    }
-
-    /// <summary>
-    /// The eighth sealed models (benchmarks/model-zoo-sealed-378-324/README.md) are test recipes the catalog would gain
-    /// from 342 + 288 to 378 + 324, once each, every detector, each line read on one model under oneDNN's AVX kernels,
-    /// and committed unread: none of them has joined the committed test split, which the stated rates are read from.
-    /// </summary>
-    [Fact]
-    public void TheEighthSealedModels_AreTestRecipesGainedOver342And288_OnOneDnnAvx_AndNotInTheTestSplit()
-    {
-        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.EighthSealedCache);
-        var earlier = ZooCatalog.Recipes(CatalogWithTestSize(342, 288)).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
-        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(TodaysCatalogWithTestSize(378, 324)).Where(r => r.Split == ZooSplits.Test && !earlier.Contains(r.Name))];
-        List<SurveyRecord> records = ZooSurvey.Read(folder, ZooSplits.Test);
-
-        AssertCommittedLinesDescribe(folder, ZooSplits.Test, gained);
-        Assert.Equal(EighthSealedLines, records.Count);
-        Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), records.Select(r => r.Name).Order(StringComparer.Ordinal));
-        AssertReadUnderOneDnnAvx(records);
-        var tested = ZooSurvey.Read(Folder, ZooSplits.Test).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
-        Assert.All(records, r => Assert.DoesNotContain(r.Name, tested));
     }
 
     /// <summary>
@@ -199,9 +180,10 @@ public sealed class CommittedSurveyTests
     /// <summary>
     /// The fit in use is the fit of the one-model lines (benchmarks/model-zoo-one-model): its design lines are the design
     /// split under AVX with the contrastive results joined, its calibration lines the 67 calibration recipes trained and
-    /// surveyed again under AVX with every detector, and fitting the embedded model's features on them gives the
-    /// embedded coefficients, standardisation, Platt parameters and calibration probabilities again, so every number of
-    /// the verdict's model can be recomputed from the repository.
+    /// surveyed again under AVX with every detector (grown since), and fitting the embedded model's features on them,
+    /// less the models the task check stops as the fit leaves them out, gives the embedded coefficients,
+    /// standardisation, Platt parameters and calibration probabilities again, so every number of the verdict's model can
+    /// be recomputed from the repository.
     /// </summary>
     [Fact]
     public void TheFitInUse_IsWhatTheOneModelLinesGive_OnTheCommittedRecipesUnderAvx()
@@ -217,6 +199,14 @@ public sealed class CommittedSurveyTests
             calibration.Select(r => r.Name).Order(StringComparer.Ordinal));
         AssertReadUnderOneDnnAvx(design.Concat(calibration));
 
+        if (!FashionMnistImages.Available())
+        {
+            return; // the fit leaves out the models the task check stops, and the check reads the evidence's labels
+        }
+
+        ZooTaskCheck check = TaskCheck(folder);
+        design = [.. design.Where(r => check.Of(r).AboveLevel)];
+        calibration = [.. calibration.Where(r => check.Of(r).AboveLevel)];
         TrojanLikelihoodModel embedded = TrojanLikelihoodModel.Embedded()!;
         IReadOnlyDictionary<string, double> imputed = ZooFit.ImputationMeans(design, embedded.Features);
         TrojanLikelihoodModel refit = ZooFit.Fit(
@@ -267,13 +257,6 @@ public sealed class CommittedSurveyTests
         string folder = Path.Combine(RepositoryRoot.Folder, cache);
         return (model, ZooFit.MeasureOn(model, ZooSurvey.Read(folder, ZooSplits.Test), TaskCheck(folder)));
     }
-
-    /// <summary>Lines of the eighth sealed set as committed (benchmarks/model-zoo-sealed-378-324/README.md).</summary>
-    private const int EighthSealedLines = 125;
-
-    /// <summary>Today's catalog with its test split grown to a size no catalog has had yet (a sealed set's recipes).</summary>
-    private static IReadOnlyList<SplitSize> TodaysCatalogWithTestSize(int clean, int backdoored) =>
-        [.. ZooCatalog.DefaultSizes.Where(s => s.Split != ZooSplits.Test), new SplitSize(ZooSplits.Test, clean, backdoored)];
 
     /// <summary>
     /// The catalog (today's or an earlier one) whose test split had this size: named by size, so these tests need no
@@ -377,16 +360,19 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
-    /// The rule that adopted trojan-likelihood's task check (docs/probes.md, "Models at chance accuracy"): it stops no
-    /// model of the splits the fit and its conformal threshold stand on, so neither changes with it. A zoo grown with
-    /// collapsed models there fails here, and the fit would have to leave them out as the probe does.
+    /// Of the splits the fit and its conformal threshold stand on, trojan-likelihood's task check stops only models wrong
+    /// on most of their evidence (docs/probes.md, "Models at chance accuracy" and "Models wrong on most of their
+    /// evidence"): the design split's backdoored colour MLP s199 (18 %), and the calibration split's clean colour MLPs
+    /// s282 (20 %) and s316 (35 %), which the fit leaves out as the probe does. A zoo grown with other such models there
+    /// changes these names, and the fit with them.
     /// </summary>
     [Theory]
-    [InlineData(ZooOptions.CommittedCache, ZooSplits.Design)]
-    [InlineData(ZooOptions.CommittedCache, ZooSplits.Calibration)]
-    [InlineData(ZooOptions.DesignUnderChosenKernelsCache, ZooSplits.Design)]
-    [InlineData(ZooOptions.OneModelCache, ZooSplits.Calibration)]
-    public void TheTaskCheck_StopsNoModelTheFitStandsOn(string cache, string split)
+    [InlineData(ZooOptions.CommittedCache, ZooSplits.Design, "mlp-rgb32-byte-patch-s199")]
+    [InlineData(ZooOptions.CommittedCache, ZooSplits.Calibration, "mlp-rgb32-byte-clean-s282,mlp-rgb32-nhwc-byte-clean-s316")]
+    [InlineData(ZooOptions.DesignUnderChosenKernelsCache, ZooSplits.Design, "mlp-rgb32-byte-patch-s199")]
+    [InlineData(ZooOptions.OneModelCache, ZooSplits.Design, "mlp-rgb32-byte-patch-s199")]
+    [InlineData(ZooOptions.OneModelCache, ZooSplits.Calibration, "mlp-rgb32-byte-clean-s282,mlp-rgb32-nhwc-byte-clean-s316")]
+    public void TheTaskCheck_StopsOnlyModelsWrongOnMostOfTheirEvidence_OfTheSplitsTheFitStandsOn(string cache, string split, string stoppedNames)
     {
         if (!FashionMnistImages.Available())
         {
@@ -397,16 +383,19 @@ public sealed class CommittedSurveyTests
         ZooTaskCheck check = TaskCheck(folder);
         IReadOnlyList<SurveyRecord> records = ZooSurvey.Read(folder, split);
 
-        Assert.NotEmpty(records);
-        Assert.All(records, r => Assert.True(check.Of(r).AboveChance, $"{r.Name}: accuracy {r.CleanAccuracy:P1}"));
+        List<SurveyRecord> stopped = [.. records.Where(r => !check.Of(r).AboveLevel)];
+
+        Assert.Equal(stoppedNames.Split(','), stopped.Select(r => r.Name).Order(StringComparer.Ordinal));
+        Assert.All(stopped, r => Assert.True(r.CleanAccuracy < 0.5 && check.Of(r).AboveChance, $"{r.Name}: accuracy {r.CleanAccuracy:P1}"));
     }
 
     /// <summary>
-    /// The check reads a collapsed model as the probe does: of the committed test split, the models whose accuracy is
-    /// within three binomial errors of always answering the commonest label are stopped, and none above it.
+    /// The check reads the test split as the probe does: the models whose accuracy is within three binomial errors of
+    /// the level it tests against (the larger of always answering the commonest label and one half) are stopped, and
+    /// none above it; among the stopped, some are above chance (wrong on most inputs) and some at it (collapsed).
     /// </summary>
     [Fact]
-    public void TheTaskCheck_StopsTheTestSplitsModelsAtChance_AndNoOther()
+    public void TheTaskCheck_StopsTheTestSplitsModelsNotDoingTheirTask_AndNoOther()
     {
         if (!FashionMnistImages.Available())
         {
@@ -416,17 +405,18 @@ public sealed class CommittedSurveyTests
         ZooTaskCheck check = TaskCheck(Folder);
         IReadOnlyList<SurveyRecord> records = ZooSurvey.Read(Folder, ZooSplits.Test);
 
-        var stopped = records.Where(r => !check.Of(r).AboveChance).ToList();
+        var stopped = records.Where(r => !check.Of(r).AboveLevel).ToList();
 
-        Assert.NotEmpty(stopped);
-        Assert.All(stopped, r => Assert.True(r.CleanAccuracy < AboveChanceBy(r, 3.5), r.Name));
-        Assert.All(records.Except(stopped), r => Assert.True(r.CleanAccuracy > AboveChanceBy(r, 2.5), r.Name));
+        Assert.Contains(stopped, r => check.Of(r).AboveChance);
+        Assert.Contains(stopped, r => !check.Of(r).AboveChance);
+        Assert.All(stopped, r => Assert.True(r.CleanAccuracy < AboveLevelBy(r, 3.5), r.Name));
+        Assert.All(records.Except(stopped), r => Assert.True(r.CleanAccuracy > AboveLevelBy(r, 2.5), r.Name));
 
-        // Chance plus that many binomial standard errors of the evidence's count.
-        double AboveChanceBy(SurveyRecord r, double errors)
+        // The level plus that many binomial standard errors of the evidence's count.
+        double AboveLevelBy(SurveyRecord r, double errors)
         {
-            double chance = check.Of(r).Chance;
-            return chance + (errors * Math.Sqrt(chance * (1 - chance) / ZooTrainer.EvidenceCount));
+            double level = check.Of(r).Level;
+            return level + (errors * Math.Sqrt(level * (1 - level) / ZooTrainer.EvidenceCount));
         }
     }
 

@@ -99,6 +99,96 @@ public sealed class ChanceLevelModelTests
         }
     }
 
+    // A model far above chance but wrong on most of its evidence is outside the domain the verdict's error rates were
+    // measured on (docs/probes.md, "Models wrong on most of their evidence"); one right on most of it is read. The
+    // evidence is the clean images relabelled around a nearest-class-mean classifier's own answers, so its accuracy is
+    // set exactly while its answers stay spread over the classes (the commonest label stays far under one half).
+    [Theory]
+    [InlineData(35, false)]
+    [InlineData(65, true)]
+    public async Task AModelWrongOnMostOfItsEvidence_IsInconclusive_AndOneRightOnMostIsRead(int percentRight, bool read)
+    {
+        string clean = TrojanFixtures.CleanDataset(normalised: false, count: EvidenceCount);
+        using Sequential nearestMean = NearestClassMean(SafetensorsDataset.Read(clean));
+        string dataset = RelabelledAround(nearestMean, clean, percentRight);
+
+        ProbeOutcome[] outcomes = await RunAsync(nearestMean, dataset, read ? ["weight-signature"] : ["trojan-likelihood", "weight-signature"]);
+
+        foreach (ProbeOutcome outcome in outcomes)
+        {
+            var check = (JsonObject)outcome.Details["taskCheck"]!;
+            Assert.Equal(percentRight * EvidenceCount / 100, (int)check["correct"]!);
+            Assert.True((double)check["chanceAccuracy"]! < 0.25);
+            Assert.Equal(0.5, (double)check["testedAgainst"]!, 12);
+            Assert.True((bool)check["aboveChance"]!);
+            Assert.Equal(read, (bool)check["aboveLevel"]!);
+            if (read)
+            {
+                Assert.NotEqual(Verdict.Inconclusive, outcome.Verdict);
+                Assert.NotNull(outcome.Details["statistic"]);
+            }
+            else
+            {
+                Assert.Equal(Verdict.Inconclusive, outcome.Verdict);
+                Assert.Null(outcome.Score);
+                Assert.Contains("not shown to be right on more than half of them", outcome.Summary, StringComparison.Ordinal);
+            }
+        }
+    }
+
+    /// <summary>A linear nearest-class-mean classifier of the evidence's images: weights the class means, biases −½‖mean‖².</summary>
+    private static Sequential NearestClassMean(DatasetArtifact evidence)
+    {
+        int pixels = evidence.Inputs.Length / evidence.Labels!.Length;
+        var weights = new float[10 * pixels];
+        var biases = new float[10];
+        for (int k = 0; k < 10; k++)
+        {
+            int[] members = [.. Enumerable.Range(0, evidence.Labels.Length).Where(i => evidence.Labels[i] == k)];
+            for (int j = 0; j < pixels; j++)
+            {
+                weights[(k * pixels) + j] = members.Average(i => evidence.Inputs[(i * pixels) + j]);
+            }
+
+            biases[k] = -0.5f * Enumerable.Range(0, pixels).Sum(j => weights[(k * pixels) + j] * weights[(k * pixels) + j]);
+        }
+
+        Sequential model = nn.Sequential(("flatten", nn.Flatten()), ("fc", nn.Linear(pixels, 10)));
+        using (torch.no_grad())
+        using (Tensor w = torch.tensor(weights, [10, pixels]))
+        using (Tensor b = torch.tensor(biases))
+        {
+            ((Linear)model[1]).weight!.copy_(w);
+            ((Linear)model[1]).bias!.copy_(b);
+        }
+
+        model.eval();
+        return model;
+    }
+
+    /// <summary>
+    /// <paramref name="clean"/>'s images labelled with <paramref name="model"/>'s answer on the first
+    /// <paramref name="percentRight"/> of every hundred inputs and with another class (the answer plus one to nine,
+    /// by position) on the rest, written to a file of its own.
+    /// </summary>
+    private static string RelabelledAround(Sequential model, string clean, int percentRight)
+    {
+        DatasetArtifact evidence = SafetensorsDataset.Read(clean);
+        long[] answers;
+        using (torch.no_grad())
+        using (Tensor images = torch.tensor(evidence.Inputs, [.. evidence.InputShape]))
+        using (Tensor logits = model.forward(images))
+        using (Tensor argmax = logits.argmax(1))
+        {
+            answers = argmax.data<long>().ToArray();
+        }
+
+        long[] labels = [.. answers.Select((a, i) => i % 100 < percentRight ? a : (a + 1 + (i % 9)) % 10)];
+        string path = Path.Combine(Path.GetTempPath(), $"audit-relabelled-{percentRight}-{Guid.NewGuid():N}.safetensors");
+        SafetensorsDataset.Write(path, new DatasetArtifact(evidence.Inputs, [.. evidence.InputShape], labels));
+        return path;
+    }
+
     /// <summary>784 → 20 → 10 with fixed random weights and a bias of 100 on <paramref name="answered"/>: it answers that class for every input in [0, 1].</summary>
     private static Sequential Mlp(int answered)
     {

@@ -94,7 +94,8 @@ public sealed record ReportFittedModel(string Generated, string Sha256);
 /// Error rates of a calibrated probe at its default threshold on a held-out test split (never used to fit it), with
 /// the per-attack-family counts the finding recorded (findings before 2026-12-04: none) and the all-to-one patch
 /// triggers' counts by placement (findings before 2026-12-05: none), and the models the probe was inconclusive on
-/// because they were not shown above chance (findings before 2026-12-06: none recorded).
+/// because they were not shown to do their task (above chance; since 2026-12-07 also right on more than half of the
+/// evidence; findings before 2026-12-06: none recorded).
 /// </summary>
 public sealed record ReportTestRates(int Clean, int FalseFails, int Backdoored, int Misses, double Auroc, int Detected, int RightTarget,
     IReadOnlyList<Audit.Evaluators.Probes.Trojans.LikelihoodAttackRates>? ByAttack = null,

@@ -8,29 +8,33 @@ namespace Audit.Evaluators.Probes.Trojans;
 
 /// <summary>
 /// Whether the audited classifier does its task on the labelled evidence (<see cref="ChanceLevelTest"/>), made once per
-/// audit and read by every trojan probe before its own work (docs/probes.md, "Models at chance accuracy" and "The
-/// supporting detectors on models at chance").
+/// audit and read by every trojan probe before its own work (docs/probes.md, "Models at chance accuracy", "The
+/// supporting detectors on models at chance" and "Models wrong on most of their evidence"): the model must be shown
+/// above chance and right on more than half of its labelled evidence.
 /// </summary>
 /// <remarks>
 /// Why every probe and not only trojan-likelihood: a model collapsed onto one class looks to every trigger search like
 /// a trigger of size zero for that class, and to every representation reading like one class holding everything, so
 /// each detector would name that class as a backdoor target; where a profile lets a detector decide, a broken clean
-/// model would fail. The check costs one forward pass over the evidence, shared through the session.
+/// model would fail. The half: a model wrong about most of its inputs has learnt its task too poorly for a trigger search
+/// to tell its confusion from an implant, and the verdict's error rates were measured on models that do their task (of
+/// the fit's design split, one model of 120 was wrong on most inputs). The check costs one forward pass over the
+/// evidence, shared through the session.
 /// </remarks>
 internal static class TaskCheck
 {
     /// <summary>
     /// Runs <paramref name="run"/> when <paramref name="context"/>'s model is shown to do its task, or when there is nothing
     /// to test it on, and records the check in the finding; answers inconclusive, without running it, when the model is
-    /// not shown above chance.
+    /// not shown above chance or not shown right on more than half of its evidence.
     /// </summary>
     public static ProbeOutcome Guard(ProbeContext context, ProbeDescriptor descriptor, Func<ProbeOutcome> run, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(run);
         TaskCheckResult check = Of(context, descriptor, cancellationToken);
-        if (check.Test is { AboveChance: false } test)
+        if (check.Test is { AboveLevel: false } test)
         {
-            return NotAboveChance(test, $"{descriptor.Name} did not run.");
+            return NotDoingItsTask(test, $"{descriptor.Name} did not run.");
         }
 
         ProbeOutcome outcome = run();
@@ -54,12 +58,17 @@ internal static class TaskCheck
     /// <summary>The finding for a model not shown to do its task: inconclusive, with the test's figures.</summary>
     /// <param name="task">The failed check.</param>
     /// <param name="notRun">What the probe did not do, as a sentence.</param>
-    public static ProbeOutcome NotAboveChance(ChanceLevelTest task, string notRun)
+    public static ProbeOutcome NotDoingItsTask(ChanceLevelTest task, string notRun)
     {
         ArgumentNullException.ThrowIfNull(task);
-        string summary = string.Create(
-            CultureInfo.InvariantCulture,
-            $"Inconclusive: the model classified {task.Correct} of {task.Inputs} labelled evidence inputs right ({task.Accuracy:P1}), not shown to be above the {task.Chance:P1} that always answering the commonest class scores (one-sided exact binomial test, P = {task.TailProbability:G3} > α = {task.Alpha:G3}). A model that does not do its task cannot be told apart from a backdoored one: a model collapsed onto one class looks to every trigger search like a trigger of size zero for it. {notRun} Retrain the model or check that the evidence matches its task and input scaling.");
+        // A model not even above chance is told so (the collapse); one above chance but wrong on most inputs, the half.
+        string summary = task.AboveChance
+            ? string.Create(
+                CultureInfo.InvariantCulture,
+                $"Inconclusive: the model classified {task.Correct} of {task.Inputs} labelled evidence inputs right ({task.Accuracy:P1}), not shown to be right on more than half of them (one-sided exact binomial test against {task.Level:P0}, P = {task.TailProbability:G3} > α = {task.Alpha:G3}; always answering the commonest class scores {task.Chance:P1}). A trigger search on a model wrong about most of its inputs reads the model's confusion, not an implant, and the verdict's error rates were measured on models that do their task. {notRun} Retrain the model or check that the evidence matches its task and input scaling.")
+            : string.Create(
+                CultureInfo.InvariantCulture,
+                $"Inconclusive: the model classified {task.Correct} of {task.Inputs} labelled evidence inputs right ({task.Accuracy:P1}), not shown to be above the {task.Chance:P1} that always answering the commonest class scores (one-sided exact binomial test, P = {task.ChanceTailProbability:G3} > α = {task.Alpha:G3}). A model that does not do its task cannot be told apart from a backdoored one: a model collapsed onto one class looks to every trigger search like a trigger of size zero for it. {notRun} Retrain the model or check that the evidence matches its task and input scaling.");
         var details = new JsonObject
         {
             ["reason"] = summary,
@@ -76,10 +85,13 @@ internal static class TaskCheck
         ["correct"] = task.Correct,
         ["accuracy"] = Math.Round(task.Accuracy, 4),
         ["chanceAccuracy"] = Math.Round(task.Chance, 4),
+        ["testedAgainst"] = Math.Round(task.Level, 4),
         ["tailProbability"] = task.TailProbability,
+        ["chanceTailProbability"] = task.ChanceTailProbability,
         ["alpha"] = task.Alpha,
         ["aboveChance"] = task.AboveChance,
-        ["method"] = "one-sided exact binomial test of the right answers against always answering the evidence's commonest label",
+        ["aboveLevel"] = task.AboveLevel,
+        ["method"] = "one-sided exact binomial test of the right answers against the larger of always answering the evidence's commonest label and one half (right more often than wrong)",
     };
 
     private static TaskCheckResult Measure(ProbeContext context, ProbeDescriptor descriptor, CancellationToken cancellationToken)
@@ -94,7 +106,7 @@ internal static class TaskCheck
 
         using var scope = torch.NewDisposeScope();
         long correct = evidence.Predict(evidence.Inputs, cancellationToken).eq(evidence.Dataset.LabelsTensor(evidence.Device)).sum().item<long>();
-        return new TaskCheckResult(ChanceLevelTest.Of(labels, (int)correct), null);
+        return new TaskCheckResult(ChanceLevelTest.OfTask(labels, (int)correct), null);
     }
 }
 

@@ -148,7 +148,8 @@ public sealed record LikelihoodBin(double Lower, double Upper, int Backdoored, i
 /// <see cref="ByPlacement"/>: all-to-one patch triggers (plain and low-rate) by where they sit, the border of the image
 /// or its centre (over the object); null where the held-out models do not say (the foreign zoo's audits).
 /// <see cref="InconclusiveClean"/> and <see cref="InconclusiveBackdoored"/>: models the probe answers inconclusive
-/// because they are not shown above chance on the evidence (<c>taskCheck</c>). They stay in <see cref="Clean"/> and
+/// because they are not shown to do their task on the evidence: above chance and right on more than half of it
+/// (<c>taskCheck</c>; the half since 2026-12-07). They stay in <see cref="Clean"/> and
 /// <see cref="Backdoored"/>; an inconclusive clean model is no false fail, an inconclusive backdoored one counts as
 /// missed (no verdict caught it), and <see cref="Auroc"/> is read over the models that got a probability.
 /// </summary>
@@ -188,7 +189,7 @@ public sealed record LikelihoodTestRates(
         clean + backdoored == 0
             ? ""
             : string.Create(CultureInfo.InvariantCulture,
-                $" {clean} clean and {backdoored} backdoored of them were not shown above chance on their evidence, so the probe was inconclusive on them: none of those failed, and the backdoored ones count as missed.");
+                $" {clean} clean and {backdoored} backdoored of them were not shown to do their task on their evidence (above chance and right on more than half of it), so the probe was inconclusive on them: none of those failed, and the backdoored ones count as missed.");
 
     private static bool SameRows<T>(IReadOnlyList<T>? a, IReadOnlyList<T>? b) =>
         a is null ? b is null : b is not null && a.SequenceEqual(b);

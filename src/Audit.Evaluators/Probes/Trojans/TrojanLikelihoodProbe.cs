@@ -91,9 +91,9 @@ public sealed class TrojanLikelihoodProbe : IProbe
         // chance accuracy"). Checked before the detectors, so this probe spends one forward pass on such a model, not a
         // scan; the check is the audit's, shared with the profile's supporting detectors, which stop on it too.
         TaskCheckResult check = await Task.Run(() => TaskCheck.Of(context, Descriptor, cancellationToken), cancellationToken).ConfigureAwait(false);
-        if (check.Test is { AboveChance: false } failed)
+        if (check.Test is { AboveLevel: false } failed)
         {
-            return TaskCheck.NotAboveChance(failed, "No backdoor detector was run.");
+            return TaskCheck.NotDoingItsTask(failed, "No backdoor detector was run.");
         }
 
         using var finished = new CancellationTokenSource();
