@@ -21,16 +21,19 @@ public sealed class ContrastivePatchInversionProbeTests(ITestOutputHelper output
     private const int SurveySeed = 20240613;
 
     /// <summary>
-    /// A patch over the object (the zoo's design-split recipe 199: an MLP on 32×32 RGB inputs in [0, 255], a 4×4 patch
-    /// at row 14, column 14, target 1), the kind the plain search confuses with natural sinks, against its clean
-    /// sibling (recipe 197) at the survey's audit seed. Measured 2026-12-05 (AMD EPYC, oneDNN AVX): log gaps 2.05 and
-    /// 0.50; the plain search without the reference gave 1.55 and 0.51.
+    /// A patch over the object (the zoo's design-split recipe 310: a ResNet on 28×28 grey inputs in [0, 1], channels
+    /// last, a patch at row 12, column 12, target 0, 76 % accurate), against its clean sibling (recipe 306) at the
+    /// survey's audit seed. Log gaps 2.01 and 0.51 in the committed design lines (AMD EPYC, oneDNN AVX, 2026-12-05), 1.80
+    /// and 0.51 in this test on the same machine (2026-12-07, the tests' kernels). Until 2026-12-07 this test read recipe 199, an MLP on raw colour bytes with the patch at row 14 (gaps 2.05
+    /// and 0.50 against its sibling 197), which is right on 18 % of its evidence: the task check now stops it before
+    /// any search (docs/probes.md, "Models wrong on most of their evidence"), so it shows nothing about patches.
     /// </summary>
     [Fact]
     public async Task APatchOverTheObject_IsReachedByAPatchTheReferenceDoesNotFollow_ItsCleanSiblingHasNoSuchClass()
     {
-        ZooRecipe patched = ZooProbeRuns.DesignRecipe(199), clean = ZooProbeRuns.DesignRecipe(197);
-        Assert.Equal((14, 14), (patched.PatchRow, patched.PatchColumn));
+        ZooRecipe patched = ZooProbeRuns.DesignRecipe(310), clean = ZooProbeRuns.DesignRecipe(306);
+        Assert.Equal((12, 12), (patched.PatchRow, patched.PatchColumn));
+        Assert.Equal((patched.Architecture, patched.Images, patched.Scaling, patched.Layout), (clean.Architecture, clean.Images, clean.Scaling, clean.Layout));
 
         ProbeOutcome poisoned = await ZooProbeRuns.RunAsync(new ContrastivePatchInversionProbe(), patched, SurveySeed, output);
         ProbeOutcome unpoisoned = await ZooProbeRuns.RunAsync(new ContrastivePatchInversionProbe(), clean, SurveySeed, output);
