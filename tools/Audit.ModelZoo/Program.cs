@@ -281,6 +281,13 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string EighthSealedCache = "benchmarks/model-zoo-sealed-378-324";
 
     /// <summary>
+    /// The test recipes the split would gain at 414 + 360 (positions 650–774 of that catalog), trained and surveyed with
+    /// every detector under oneDNN's AVX kernels on 2026-12-07 and committed **unread**, so that the next rule has
+    /// held-out models nobody has read (benchmarks/model-zoo-sealed-414-360/README.md). Not joined to the test split.
+    /// </summary>
+    public const string NinthSealedCache = "benchmarks/model-zoo-sealed-414-360";
+
+    /// <summary>
     /// The fit in use's own lines (since 2026-12-05 23:00): design and calibration lines that each read one model under
     /// oneDNN's AVX kernels (the design split under AVX with the contrastive results that read those models joined; the
     /// calibration split trained and surveyed again, and since 2026-12-06 evening the 100 clean recipes it grew by), the

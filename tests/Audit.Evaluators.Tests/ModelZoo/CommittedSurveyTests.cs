@@ -138,6 +138,27 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The ninth sealed models (benchmarks/model-zoo-sealed-414-360/README.md) are test recipes the catalog would gain
+    /// from 378 + 324 to 414 + 360, once each, every detector, each line read on one model under oneDNN's AVX kernels,
+    /// and committed unread: none of them has joined the committed test split, which the stated rates are read from.
+    /// </summary>
+    [Fact]
+    public void TheNinthSealedModels_AreTestRecipesGainedOver378And324_OnOneDnnAvx_AndNotInTheTestSplit()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.NinthSealedCache);
+        var earlier = ZooCatalog.Recipes(CatalogWithTestSize(378, 324)).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(TodaysCatalogWithTestSize(414, 360)).Where(r => r.Split == ZooSplits.Test && !earlier.Contains(r.Name))];
+        List<SurveyRecord> records = ZooSurvey.Read(folder, ZooSplits.Test);
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Test, gained);
+        Assert.Equal(NinthSealedLines, records.Count);
+        Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), records.Select(r => r.Name).Order(StringComparer.Ordinal));
+        AssertReadUnderOneDnnAvx(records);
+        var tested = ZooSurvey.Read(Folder, ZooSplits.Test).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        Assert.All(records, r => Assert.DoesNotContain(r.Name, tested));
+    }
+
+    /// <summary>
     /// The same 89 model files surveyed again under oneDNN's own kernels (docs/probes.md, "The same models under AVX-512
     /// kernels"): every recipe of the fourth sealed set once, every detector, none of it under the AVX limit, and each
     /// line read the very model file its AVX line read (the contrastive search records the weights' SHA-256).
@@ -257,6 +278,13 @@ public sealed class CommittedSurveyTests
         string folder = Path.Combine(RepositoryRoot.Folder, cache);
         return (model, ZooFit.MeasureOn(model, ZooSurvey.Read(folder, ZooSplits.Test), TaskCheck(folder)));
     }
+
+    /// <summary>Lines of the ninth sealed set as committed (benchmarks/model-zoo-sealed-414-360/README.md).</summary>
+    private const int NinthSealedLines = 125;
+
+    /// <summary>Today's catalog with its test split grown to a size no catalog has had yet (a sealed set's recipes).</summary>
+    private static IReadOnlyList<SplitSize> TodaysCatalogWithTestSize(int clean, int backdoored) =>
+        [.. ZooCatalog.DefaultSizes.Where(s => s.Split != ZooSplits.Test), new SplitSize(ZooSplits.Test, clean, backdoored)];
 
     /// <summary>
     /// The catalog (today's or an earlier one) whose test split had this size: named by size, so these tests need no
