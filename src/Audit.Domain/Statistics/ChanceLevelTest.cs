@@ -43,7 +43,7 @@ public sealed record ChanceLevelTest(int Inputs, int Correct, double Chance, dou
     public bool TestedAgainstHalf => Level > Chance;
 
     /// <summary>P(X ≥ k) for X ~ Binomial(n, chance): the tail against chance, whatever <see cref="Level"/> is.</summary>
-    public double ChanceTailProbability => TestedAgainstHalf ? BinomialUpperTail(Inputs, Correct, Chance) : TailProbability;
+    public double ChanceTailProbability { get; init; } = TailProbability;
 
     /// <summary>True when the accuracy is shown to be above chance at <see cref="Alpha"/>, whatever <see cref="Level"/> is.</summary>
     public bool AboveChance => ChanceTailProbability <= Alpha;
@@ -82,25 +82,19 @@ public sealed record ChanceLevelTest(int Inputs, int Correct, double Chance, dou
     /// max(<paramref name="chance"/>, <see cref="MostAnswersRight"/>), so that a model is read only when it is shown to
     /// be above chance and right on more than half of its evidence.
     /// </summary>
-    public static ChanceLevelTest OfTask(int inputs, int correct, double chance, double alpha = DefaultAlpha)
-    {
-        ChanceLevelTest againstChance = Of(inputs, correct, chance, alpha);
-        double level = Math.Max(chance, MostAnswersRight);
-        return againstChance with { Level = level, TailProbability = BinomialUpperTail(inputs, correct, level) };
-    }
+    public static ChanceLevelTest OfTask(int inputs, int correct, double chance, double alpha = DefaultAlpha) =>
+        AgainstHalfAtLeast(Of(inputs, correct, chance, alpha));
 
     /// <summary>As <see cref="OfTask(int, int, double, double)"/> for the inputs labelled <paramref name="labels"/>.</summary>
     /// <exception cref="ArgumentException">No labels, or <paramref name="correct"/> outside [0, labels].</exception>
-    public static ChanceLevelTest OfTask(IReadOnlyCollection<long> labels, int correct, double alpha = DefaultAlpha)
-    {
-        ArgumentNullException.ThrowIfNull(labels);
-        if (labels.Count == 0)
-        {
-            throw new ArgumentException("The test needs labelled inputs.", nameof(labels));
-        }
+    public static ChanceLevelTest OfTask(IReadOnlyCollection<long> labels, int correct, double alpha = DefaultAlpha) =>
+        AgainstHalfAtLeast(Of(labels, correct, alpha));
 
-        return OfTask(labels.Count, correct, MajorityShare(labels), alpha);
-    }
+    /// <summary>The chance test raised to <see cref="MostAnswersRight"/> where chance lies below it (its chance tail kept).</summary>
+    private static ChanceLevelTest AgainstHalfAtLeast(ChanceLevelTest againstChance) =>
+        againstChance.Chance >= MostAnswersRight
+            ? againstChance
+            : againstChance with { Level = MostAnswersRight, TailProbability = BinomialUpperTail(againstChance.Inputs, againstChance.Correct, MostAnswersRight) };
 
     /// <summary>The largest class's share among <paramref name="labels"/>: the accuracy of always answering that class.</summary>
     public static double MajorityShare(IReadOnlyCollection<long> labels)
