@@ -111,8 +111,15 @@ public sealed class ChanceLevelModelTests
         string clean = TrojanFixtures.CleanDataset(normalised: false, count: EvidenceCount);
         using Sequential nearestMean = NearestClassMean(SafetensorsDataset.Read(clean));
         string dataset = RelabelledAround(nearestMean, clean, percentRight);
-
-        ProbeOutcome[] outcomes = await RunAsync(nearestMean, dataset, read ? ["weight-signature"] : ["trojan-likelihood", "weight-signature"]);
+        ProbeOutcome[] outcomes;
+        try
+        {
+            outcomes = await RunAsync(nearestMean, dataset, read ? ["weight-signature"] : ["trojan-likelihood", "weight-signature"]);
+        }
+        finally
+        {
+            File.Delete(dataset);
+        }
 
         foreach (ProbeOutcome outcome in outcomes)
         {
