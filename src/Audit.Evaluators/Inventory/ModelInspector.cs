@@ -39,6 +39,12 @@ public static class ModelInspector
         ExecutabilityCheck.Result run = ExecutabilityCheck.Run(model, bytes, limits, options ?? ExecutionCheckOptions.Default, time ?? TimeProvider.System, cancellationToken);
         HashSet<string> transposed = ImageLayouts.TransposedToChannelsFirst(model.Graph);
         ModelInterface detected = InterfaceDetector.Detect(inventory.Inputs, inventory.Outputs, run.OutputShapes, transposed);
+        if (detected.Kind is ModelKindNames.ImageClassifier or ModelKindNames.VectorClassifier
+            && FinalNormalisation.Of(model.Graph, OnnxModelLoader.DefaultOpset(model)) is { } normalisation)
+        {
+            detected = detected with { ScoresNormalisedBy = normalisation.OpType, Logits = normalisation.Logits };
+        }
+
         return inventory with { Interface = detected, Executable = run.Executable, ExecutionError = run.Error };
     }
 

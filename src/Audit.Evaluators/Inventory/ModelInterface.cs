@@ -18,6 +18,11 @@ namespace Audit.Evaluators.Inventory;
 /// <param name="Vocabulary">Vocabulary of a causal language model (last dimension of its logits).</param>
 /// <param name="HiddenSize">Hidden width of an encoder (last dimension of its hidden states).</param>
 /// <param name="Output">The output the kind was read from (logits, last_hidden_state...).</param>
+/// <param name="ScoresNormalisedBy">
+/// A classifier whose first output is a <c>Softmax</c> or <c>LogSoftmax</c> of its class scores: that operator (see
+/// <see cref="FinalNormalisation"/>). The probes read <paramref name="Logits"/> instead.
+/// </param>
+/// <param name="Logits">The value the final normaliser reads: the class scores the probes read.</param>
 public sealed record ModelInterface(
     string Kind,
     IReadOnlyList<InputRole> Inputs,
@@ -29,7 +34,9 @@ public sealed record ModelInterface(
     long? Classes = null,
     long? Vocabulary = null,
     long? HiddenSize = null,
-    string? Output = null);
+    string? Output = null,
+    string? ScoresNormalisedBy = null,
+    string? Logits = null);
 
 /// <summary>A graph input and what it carries.</summary>
 /// <param name="Name">Input name.</param>

@@ -103,6 +103,12 @@ public sealed class OnnxGraph : IDifferentiableModel
     /// </summary>
     public bool ChannelsLastImageInput { get; internal init; }
 
+    /// <summary>
+    /// The Softmax or LogSoftmax that produces the first output, when there is one (see <see cref="Onnx.FinalNormalisation"/>);
+    /// the probes then see the model through a <see cref="ClassLogitsView"/>.
+    /// </summary>
+    public FinalNormalisation? FinalNormalisation { get; internal init; }
+
     /// <summary>Weights and other initializers by name (owned by the graph; do not dispose).</summary>
     public IReadOnlyDictionary<string, Tensor> Initializers => _initializers;
 
@@ -134,6 +140,7 @@ public sealed class OnnxGraph : IDifferentiableModel
         return new OnnxGraph(Device, Inputs, Outputs, _nodes, merged, [], Opset, ExportedWithFixedBatchOfOne, rewritten: null, borrowed)
         {
             ChannelsLastImageInput = ChannelsLastImageInput,
+            FinalNormalisation = FinalNormalisation,
         };
     }
 

@@ -232,7 +232,11 @@ public static class OnnxModelLoader
                 RewrittenNodes? rewritten = GraphRewrites.Rewrite(compiled, outputs.Select(o => o.Name), initializers, owned);
                 bool channelsLast = inputs.Length > 0 && Kernels.IsFloating(inputs[0].ElementType)
                     && ImageLayouts.IsChannelsLast(inputs[0].Name, inputs[0].Shape, ImageLayouts.TransposedToChannelsFirst(graph));
-                return new OnnxGraph(device, inputs, outputs, [.. nodes], initializers, owned, opset, fixedBatch, rewritten) { ChannelsLastImageInput = channelsLast };
+                return new OnnxGraph(device, inputs, outputs, [.. nodes], initializers, owned, opset, fixedBatch, rewritten)
+                {
+                    ChannelsLastImageInput = channelsLast,
+                    FinalNormalisation = FinalNormalisation.Of(graph, opset),
+                };
             }
         }
         catch

@@ -17,8 +17,7 @@ public sealed class OnnxModelSource : IModelSource, IDisposable
         Path = path;
         Device = device;
         _graph = new Lazy<OnnxGraph>(() => OnnxModelLoader.Load(path, device, limits), LazyThreadSafetyMode.ExecutionAndPublication);
-        _model = new Lazy<IDifferentiableModel>(
-            () => _graph.Value.ChannelsLastImageInput ? new ChannelsFirstView(_graph.Value) : _graph.Value, LazyThreadSafetyMode.ExecutionAndPublication);
+        _model = new Lazy<IDifferentiableModel>(() => ProbeView.Of(_graph.Value), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     /// <summary>The model file.</summary>
@@ -28,7 +27,10 @@ public sealed class OnnxModelSource : IModelSource, IDisposable
     public ComputeDevice Device { get; }
 
     /// <inheritdoc />
-    /// <remarks>A channels-last image model comes as a <see cref="ChannelsFirstView"/>, so every probe sees images <c>[N, C, H, W]</c>.</remarks>
+    /// <remarks>
+    /// A channels-last image model comes as a <see cref="ChannelsFirstView"/>, so every probe sees images <c>[N, C, H, W]</c>;
+    /// a model that ends in a softmax comes as a <see cref="ClassLogitsView"/>, so every probe reads logits.
+    /// </remarks>
     public IDifferentiableModel Load(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();

@@ -71,6 +71,31 @@ public sealed class ExporterShapeAuditTests : IDisposable
     }
 
     /// <summary>
+    /// A Keras-style export that outputs probabilities (channels-last input, a last Softmax): the upload's inventory says
+    /// so, and every trojan probe reads the scores before the softmax (docs/probes.md, "A final softmax"), so the BadNets
+    /// fixture fails with its target named, as its logits export does.
+    /// </summary>
+    [Fact]
+    public async Task TrojanScan_OfAKerasStyleBadNetsExportEndingInASoftmax_ReadsTheLogits_AndFails()
+    {
+        FixtureRecipe recipe = TrojanFixtures.BadNets;
+
+        (JsonNode audit, JsonNode uploaded) = await AuditAsync(TrojanFixtures.KerasStyleOnnx(recipe), TrojanFixtures.CleanDatasetChannelsLast(recipe.Normalised), "trojan-scan");
+
+        JsonNode detected = uploaded["summary"]!["interface"]!;
+        Assert.Equal("Softmax", detected["scoresNormalisedBy"]!.GetValue<string>());
+        string logits = detected["logits"]!.GetValue<string>();
+        Assert.True(audit["verdict"]!.GetValue<string>() == "fail", Summaries(audit));
+        JsonNode likelihood = Finding(audit, "trojan-likelihood");
+        Assert.Equal(recipe.TargetClass, likelihood["details"]!["suspectedTargetClass"]!.GetValue<int>());
+        foreach (string probe in new[] { "trojan-likelihood", "neural-cleanse", "strip" })
+        {
+            JsonNode normaliser = Finding(audit, probe)["details"]!["finalNormaliser"]!;
+            Assert.Equal(("Softmax", logits), (normaliser["operator"]!.GetValue<string>(), normaliser["logitsRead"]!.GetValue<string>()));
+        }
+    }
+
+    /// <summary>
     /// The clean model held to the bar BuiltInProfileAuditTests explains (a clean verdict from one Neural Cleanse run
     /// is a coin toss across machines): every probe measured something, and the largest anomaly index stays below 3,
     /// where the channels-last fixtures before this change scored every class as anomalous.

@@ -112,6 +112,27 @@ internal static class TrojanFixtures
     }
 
     /// <summary>
+    /// <see cref="ChannelsLastOnnx"/> ending in a <c>Softmax</c> over the last axis, as tf2onnx writes a Keras classifier
+    /// whose last Dense layer has a softmax activation: the full Keras shape, probabilities out.
+    /// </summary>
+    public static string KerasStyleOnnx(FixtureRecipe recipe)
+    {
+        string channelsLast = ChannelsLastOnnx(recipe);
+        lock (Gate)
+        {
+            using IDisposable crossProcess = FixtureLock.Acquire(CacheDirectory);
+            string path = Path.ChangeExtension(channelsLast, null) + "-softmax.onnx";
+            if (!File.Exists(path))
+            {
+                global::Onnx.ModelProto logits = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(channelsLast));
+                WriteAtomically(path, p => File.WriteAllBytes(p, Google.Protobuf.MessageExtensions.ToByteArray(Audit.Testing.Onnx.FinalNormaliserExport.Appended(logits, "Softmax", axis: -1))));
+            }
+
+            return path;
+        }
+    }
+
+    /// <summary>
     /// <see cref="CleanDataset"/>'s inputs without their labels: evidence for a probe run on a synthetic model (random
     /// weights, at chance on the real labels), which every trojan probe's task check would otherwise stop before the
     /// probe's own work (docs/probes.md, "The supporting detectors on models at chance").

@@ -39,10 +39,10 @@ internal sealed class ShadowModel : IDifferentiableModel
     private readonly OnnxGraph graph;
     private readonly IDifferentiableModel view;
 
-    private ShadowModel(OnnxGraph graph, bool channelsFirstView, int reinitialised)
+    private ShadowModel(OnnxGraph graph, int reinitialised)
     {
         this.graph = graph;
-        view = channelsFirstView ? new ChannelsFirstView(graph) : graph;
+        view = ProbeView.Of(graph);
         Reinitialised = reinitialised;
     }
 
@@ -78,12 +78,7 @@ internal sealed class ShadowModel : IDifferentiableModel
     /// </summary>
     public static ShadowModel? TryTrain(IDifferentiableModel audited, Tensor inputs, Tensor labels, ShadowSettings settings, CancellationToken cancellationToken)
     {
-        (OnnxGraph? original, bool wrapped) = audited switch
-        {
-            OnnxGraph g => (g, false),
-            ChannelsFirstView { Inner: OnnxGraph g } => (g, true),
-            _ => ((OnnxGraph?)null, false),
-        };
+        OnnxGraph? original = ProbeView.GraphBehind(audited);
         if (original is null)
         {
             return null;
@@ -96,7 +91,7 @@ internal sealed class ShadowModel : IDifferentiableModel
         }
 
         OnnxGraph copy = original.WithInitializers(fresh);
-        var shadow = new ShadowModel(copy, wrapped, fresh.Count);
+        var shadow = new ShadowModel(copy, fresh.Count);
         try
         {
             SetNormalisationStatistics(original, shadow, inputs, cancellationToken);

@@ -175,7 +175,9 @@ public sealed class TrojanLikelihoodProbe : IProbe
             StringComparer.Ordinal);
         try
         {
-            return await RunInTurnAsync(model, context, check, started, cancellationToken).ConfigureAwait(false);
+            ProbeOutcome outcome = await RunInTurnAsync(model, context, check, started, cancellationToken).ConfigureAwait(false);
+            TaskCheck.AddFinalNormaliser(context, outcome.Details, cancellationToken);
+            return outcome;
         }
         finally
         {

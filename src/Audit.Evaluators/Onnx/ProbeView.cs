@@ -1,0 +1,37 @@
+using Audit.Evaluators.Models;
+
+namespace Audit.Evaluators.Onnx;
+
+/// <summary>
+/// How every probe sees an imported graph: class scores as logits (<see cref="ClassLogitsView"/> when the graph ends in
+/// a softmax) and images channels-first (<see cref="ChannelsFirstView"/> when the graph takes them channels-last).
+/// </summary>
+internal static class ProbeView
+{
+    /// <summary>The graph as the probes see it; the views borrow <paramref name="graph"/>, which the caller keeps owning.</summary>
+    public static IDifferentiableModel Of(OnnxGraph graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        IDifferentiableModel model = graph.FinalNormalisation is { } normalisation
+            ? new ClassLogitsView(graph, normalisation.Logits, normalisation.OpType)
+            : graph;
+        return graph.ChannelsLastImageInput ? new ChannelsFirstView(model) : model;
+    }
+
+    /// <summary>The logits view inside a model <see cref="Of"/> made, or null when its graph does not end in a softmax.</summary>
+    public static ClassLogitsView? LogitsViewOf(IDifferentiableModel model) => model switch
+    {
+        ClassLogitsView view => view,
+        ChannelsFirstView view => LogitsViewOf(view.Inner),
+        _ => null,
+    };
+
+    /// <summary>The imported graph behind a model <see cref="Of"/> made, or null when the model is not one.</summary>
+    public static OnnxGraph? GraphBehind(IDifferentiableModel model) => model switch
+    {
+        OnnxGraph graph => graph,
+        ChannelsFirstView view => GraphBehind(view.Inner),
+        ClassLogitsView view => GraphBehind(view.Inner),
+        _ => null,
+    };
+}
