@@ -24,7 +24,8 @@ using TorchSharp.Modules;
 /// per probe, wall and CPU seconds and the peak resident memory while it ran, and per stage of the probes (scan lanes,
 /// STRIP, pools, adversarial walks) its wall seconds and the highest resident memory sampled while it ran;
 /// <c>--probes a,b</c> runs just those probes; <c>--findings f.json</c> writes every probe's verdict, score and details; <c>--write-to DIR</c> only writes the case's
-/// model.onnx and evidence.safetensors there, for an audit of it through the service.
+/// model.onnx and evidence.safetensors there, for an audit of it through the service; <c>--append-softmax</c> audits the
+/// model with a Softmax appended after its output (benchmarks/final-softmax).
 /// </summary>
 internal static class TrojanScanBenchmark
 {
@@ -46,6 +47,14 @@ internal static class TrojanScanBenchmark
                 onnx = Path.Combine(folder, "model.onnx");
                 evidence = Path.Combine(folder, "evidence.safetensors");
                 parameters = Write(onnx, evidence, classes, shape);
+            }
+
+            if (args.Contains("--append-softmax"))
+            {
+                // The model as an exporter that ends in a softmax would write it (docs/probes.md, "A final softmax").
+                string twin = Path.Combine(folder, "with-softmax.onnx");
+                AppendSoftmax(onnx, twin);
+                onnx = twin;
             }
 
             string keep = Value(args, "--write-to", "");
@@ -234,6 +243,34 @@ internal static class TrojanScanBenchmark
         return version.Length > 0
             ? versions.SingleOrDefault(p => p.Version == version) ?? throw new ArgumentException($"No built-in trojan-scan {version}.", nameof(version))
             : versions.MaxBy(p => Version.Parse(p.Version))!;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="from"/> with a Softmax over its classes appended after its first output, which keeps its
+    /// name (what a Keras softmax layer through tf2onnx, or a PyTorch forward returning probabilities, exports).
+    /// </summary>
+    private static void AppendSoftmax(string from, string to)
+    {
+        global::Onnx.ModelProto model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(from));
+        global::Onnx.GraphProto graph = model.Graph;
+        string output = graph.Output[0].Name, scores = output + "_before_softmax";
+        foreach (global::Onnx.NodeProto node in graph.Node)
+        {
+            for (int i = 0; i < node.Output.Count; i++)
+            {
+                if (node.Output[i] == output)
+                {
+                    node.Output[i] = scores;
+                }
+            }
+        }
+
+        var softmax = new global::Onnx.NodeProto { OpType = "Softmax", Name = "appended_softmax" };
+        softmax.Input.Add(scores);
+        softmax.Output.Add(output);
+        softmax.Attribute.Add(new global::Onnx.AttributeProto { Name = "axis", I = 1, Type = global::Onnx.AttributeProto.Types.AttributeType.Int });
+        graph.Node.Add(softmax);
+        File.WriteAllBytes(to, Google.Protobuf.MessageExtensions.ToByteArray(model));
     }
 
     private static string Value(string[] args, string name, string fallback)
