@@ -252,25 +252,7 @@ internal static class TrojanScanBenchmark
     private static void AppendSoftmax(string from, string to)
     {
         global::Onnx.ModelProto model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(from));
-        global::Onnx.GraphProto graph = model.Graph;
-        string output = graph.Output[0].Name, scores = output + "_before_softmax";
-        foreach (global::Onnx.NodeProto node in graph.Node)
-        {
-            for (int i = 0; i < node.Output.Count; i++)
-            {
-                if (node.Output[i] == output)
-                {
-                    node.Output[i] = scores;
-                }
-            }
-        }
-
-        var softmax = new global::Onnx.NodeProto { OpType = "Softmax", Name = "appended_softmax" };
-        softmax.Input.Add(scores);
-        softmax.Output.Add(output);
-        softmax.Attribute.Add(new global::Onnx.AttributeProto { Name = "axis", I = 1, Type = global::Onnx.AttributeProto.Types.AttributeType.Int });
-        graph.Node.Add(softmax);
-        File.WriteAllBytes(to, Google.Protobuf.MessageExtensions.ToByteArray(model));
+        File.WriteAllBytes(to, Google.Protobuf.MessageExtensions.ToByteArray(Audit.Testing.Onnx.FinalNormaliserExport.Appended(model, "Softmax", axis: 1)));
     }
 
     private static string Value(string[] args, string name, string fallback)
