@@ -76,6 +76,29 @@ public sealed class FinalSoftmaxTests(ITestOutputHelper output) : IDisposable
         Assert.True(input.grad!.abs().sum().item<float>() > 0);
     }
 
+    /// <summary>
+    /// The label-specific scan's shadow is the audited graph with fresh weights: it must be read the same way, through its
+    /// own logits, or its cross-entropy would train a second softmax (and the channels-last view must stay outermost).
+    /// </summary>
+    [Fact]
+    public void TheShadowOfAModelEndingInASoftmax_IsReadBeforeItToo()
+    {
+        using var source = new OnnxModelSource(Save(FinalNormaliserExport.Appended(TinyGraphs.ImageNhwc(), "Softmax"), "nhwc-softmax.onnx"), ComputeDevice.Cpu);
+        IDifferentiableModel model = source.Load(CancellationToken.None);
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(7);
+        Tensor inputs = torch.randn(64, 3, 8, 8);
+        Tensor labels = model.Forward(inputs).argmax(1);
+
+        using ShadowModel shadow = ShadowModel.TryTrain(model, inputs, labels, new ShadowSettings(Steps: 20, BatchSize: 16, LearningRate: 3e-3, Seed: 5), CancellationToken.None)!;
+
+        Assert.Equal("logits_before_Softmax", shadow.Outputs[0].Name);
+        Assert.Equal([-1L, 3, 8, 8], shadow.Inputs[0].Shape);
+        Tensor scores = shadow.Forward(inputs);
+        // Logits, not probabilities: rows do not sum to one.
+        Assert.False(scores.sum(1).allclose(torch.ones(64), rtol: 1e-3, atol: 1e-3));
+    }
+
     [Theory]
     [InlineData("Softmax", 0L)] // over the batch: not a distribution over classes
     [InlineData("Relu", 1L)]
