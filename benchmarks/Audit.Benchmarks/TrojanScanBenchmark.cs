@@ -25,7 +25,8 @@ using TorchSharp.Modules;
 /// STRIP, pools, adversarial walks) its wall seconds and the highest resident memory sampled while it ran;
 /// <c>--probes a,b</c> runs just those probes; <c>--findings f.json</c> writes every probe's verdict, score and details; <c>--write-to DIR</c> only writes the case's
 /// model.onnx and evidence.safetensors there, for an audit of it through the service; <c>--append-softmax</c> audits the
-/// model with a Softmax appended after its output (benchmarks/final-softmax).
+/// model with a Softmax appended after its output (benchmarks/final-softmax); <c>--scale-logits F</c> audits it with its
+/// output multiplied by F (a baked-in temperature 1/F, benchmarks/logit-scale).
 /// </summary>
 internal static class TrojanScanBenchmark
 {
@@ -47,6 +48,15 @@ internal static class TrojanScanBenchmark
                 onnx = Path.Combine(folder, "model.onnx");
                 evidence = Path.Combine(folder, "evidence.safetensors");
                 parameters = Write(onnx, evidence, classes, shape);
+            }
+
+            string scale = Value(args, "--scale-logits", "");
+            if (scale.Length > 0)
+            {
+                // The same classifier with its scores multiplied by a constant (a temperature 1/scale baked into the export).
+                string scaled = Path.Combine(folder, "scaled-logits.onnx");
+                ScaleLogits(onnx, scaled, float.Parse(scale, CultureInfo.InvariantCulture));
+                onnx = scaled;
             }
 
             if (args.Contains("--append-softmax"))
@@ -249,6 +259,33 @@ internal static class TrojanScanBenchmark
     /// Writes <paramref name="from"/> with a Softmax over its classes appended after its first output, which keeps its
     /// name (what a Keras softmax layer through tf2onnx, or a PyTorch forward returning probabilities, exports).
     /// </summary>
+    private static void ScaleLogits(string from, string to, float factor)
+    {
+        global::Onnx.ModelProto model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(from));
+        global::Onnx.GraphProto graph = model.Graph;
+        string output = graph.Output[0].Name, scores = output + "_unscaled";
+        foreach (global::Onnx.NodeProto node in graph.Node)
+        {
+            for (int i = 0; i < node.Output.Count; i++)
+            {
+                if (node.Output[i] == output)
+                {
+                    node.Output[i] = scores;
+                }
+            }
+        }
+
+        var constant = new global::Onnx.TensorProto { Name = "logit_scale", DataType = (int)global::Onnx.TensorProto.Types.DataType.Float };
+        constant.FloatData.Add(factor);
+        graph.Initializer.Add(constant);
+        var mul = new global::Onnx.NodeProto { OpType = "Mul", Name = "scale_logits" };
+        mul.Input.Add(scores);
+        mul.Input.Add("logit_scale");
+        mul.Output.Add(output);
+        graph.Node.Add(mul);
+        File.WriteAllBytes(to, Google.Protobuf.MessageExtensions.ToByteArray(model));
+    }
+
     private static void AppendSoftmax(string from, string to)
     {
         global::Onnx.ModelProto model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(from));

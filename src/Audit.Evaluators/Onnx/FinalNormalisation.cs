@@ -33,8 +33,7 @@ public sealed record FinalNormalisation(string OpType, string Logits)
         }
 
         ValueInfoProto output = graph.Output[0];
-        int declaredRank = output.Type?.TensorType?.Shape is { } shape ? shape.Dim.Count : -1;
-        if (output.Type?.TensorType?.Shape is not null && declaredRank != 2)
+        if (output.Type?.TensorType?.Shape is { } declared && declared.Dim.Count != 2)
         {
             return null;
         }
