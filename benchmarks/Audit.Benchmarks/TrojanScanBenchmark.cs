@@ -26,7 +26,8 @@ using TorchSharp.Modules;
 /// <c>--probes a,b</c> runs just those probes; <c>--findings f.json</c> writes every probe's verdict, score and details; <c>--write-to DIR</c> only writes the case's
 /// model.onnx and evidence.safetensors there, for an audit of it through the service; <c>--append-softmax</c> audits the
 /// model with a Softmax appended after its output (benchmarks/final-softmax); <c>--scale-logits F</c> audits it with its
-/// output multiplied by F (a baked-in temperature 1/F, benchmarks/logit-scale).
+/// output multiplied by F (a baked-in temperature 1/F, benchmarks/logit-scale); <c>--scale-input F</c> audits x ↦ model(F · x),
+/// to be given evidence divided by F (benchmarks/input-scale).
 /// </summary>
 internal static class TrojanScanBenchmark
 {
@@ -48,6 +49,16 @@ internal static class TrojanScanBenchmark
                 onnx = Path.Combine(folder, "model.onnx");
                 evidence = Path.Combine(folder, "evidence.safetensors");
                 parameters = Write(onnx, evidence, classes, shape);
+            }
+
+            string inputScale = Value(args, "--scale-input", "");
+            if (inputScale.Length > 0)
+            {
+                // The same classifier taking its input on another scale: x ↦ model(F · x), as an export with a Rescaling
+                // layer inside (benchmarks/input-scale; give it evidence divided by F).
+                string rescaled = Path.Combine(folder, "scaled-input.onnx");
+                ScaleInput(onnx, rescaled, float.Parse(inputScale, CultureInfo.InvariantCulture));
+                onnx = rescaled;
             }
 
             string scale = Value(args, "--scale-logits", "");
@@ -259,6 +270,33 @@ internal static class TrojanScanBenchmark
     /// Writes <paramref name="from"/> with a Softmax over its classes appended after its first output, which keeps its
     /// name (what a Keras softmax layer through tf2onnx, or a PyTorch forward returning probabilities, exports).
     /// </summary>
+    private static void ScaleInput(string from, string to, float factor)
+    {
+        global::Onnx.ModelProto model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(from));
+        global::Onnx.GraphProto graph = model.Graph;
+        string input = graph.Input[0].Name, scaled = input + "_rescaled";
+        foreach (global::Onnx.NodeProto node in graph.Node)
+        {
+            for (int i = 0; i < node.Input.Count; i++)
+            {
+                if (node.Input[i] == input)
+                {
+                    node.Input[i] = scaled;
+                }
+            }
+        }
+
+        var constant = new global::Onnx.TensorProto { Name = "input_scale", DataType = (int)global::Onnx.TensorProto.Types.DataType.Float };
+        constant.FloatData.Add(factor);
+        graph.Initializer.Add(constant);
+        var mul = new global::Onnx.NodeProto { OpType = "Mul", Name = "rescale_input" };
+        mul.Input.Add(input);
+        mul.Input.Add("input_scale");
+        mul.Output.Add(scaled);
+        graph.Node.Insert(0, mul);
+        File.WriteAllBytes(to, Google.Protobuf.MessageExtensions.ToByteArray(model));
+    }
+
     private static void ScaleLogits(string from, string to, float factor)
     {
         global::Onnx.ModelProto model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(from));
