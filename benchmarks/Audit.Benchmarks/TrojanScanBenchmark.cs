@@ -266,64 +266,56 @@ internal static class TrojanScanBenchmark
             : versions.MaxBy(p => Version.Parse(p.Version))!;
     }
 
+    private static void ScaleInput(string from, string to, float factor) => Scale(from, to, factor, atInput: true);
+
+    private static void ScaleLogits(string from, string to, float factor) => Scale(from, to, factor, atInput: false);
+
+    /// <summary>
+    /// Writes <paramref name="from"/> with a <c>Mul</c> by <paramref name="factor"/> on its first input (before every node
+    /// that reads it) or on its first output (after the node that writes it, keeping the output's name): the same network
+    /// with its input, or its scores, on another scale.
+    /// </summary>
+    private static void Scale(string from, string to, float factor, bool atInput)
+    {
+        global::Onnx.ModelProto model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(from));
+        global::Onnx.GraphProto graph = model.Graph;
+        string outer = atInput ? graph.Input[0].Name : graph.Output[0].Name, inner = outer + (atInput ? "_rescaled" : "_unscaled");
+        foreach (global::Onnx.NodeProto node in graph.Node)
+        {
+            Google.Protobuf.Collections.RepeatedField<string> names = atInput ? node.Input : node.Output;
+            for (int i = 0; i < names.Count; i++)
+            {
+                if (names[i] == outer)
+                {
+                    names[i] = inner;
+                }
+            }
+        }
+
+        string constantName = atInput ? "input_scale" : "logit_scale";
+        var constant = new global::Onnx.TensorProto { Name = constantName, DataType = (int)global::Onnx.TensorProto.Types.DataType.Float };
+        constant.FloatData.Add(factor);
+        graph.Initializer.Add(constant);
+        var mul = new global::Onnx.NodeProto { OpType = "Mul", Name = atInput ? "rescale_input" : "scale_logits" };
+        mul.Input.Add(atInput ? outer : inner);
+        mul.Input.Add(constantName);
+        mul.Output.Add(atInput ? inner : outer);
+        if (atInput)
+        {
+            graph.Node.Insert(0, mul);
+        }
+        else
+        {
+            graph.Node.Add(mul);
+        }
+
+        File.WriteAllBytes(to, Google.Protobuf.MessageExtensions.ToByteArray(model));
+    }
+
     /// <summary>
     /// Writes <paramref name="from"/> with a Softmax over its classes appended after its first output, which keeps its
     /// name (what a Keras softmax layer through tf2onnx, or a PyTorch forward returning probabilities, exports).
     /// </summary>
-    private static void ScaleInput(string from, string to, float factor)
-    {
-        global::Onnx.ModelProto model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(from));
-        global::Onnx.GraphProto graph = model.Graph;
-        string input = graph.Input[0].Name, scaled = input + "_rescaled";
-        foreach (global::Onnx.NodeProto node in graph.Node)
-        {
-            for (int i = 0; i < node.Input.Count; i++)
-            {
-                if (node.Input[i] == input)
-                {
-                    node.Input[i] = scaled;
-                }
-            }
-        }
-
-        var constant = new global::Onnx.TensorProto { Name = "input_scale", DataType = (int)global::Onnx.TensorProto.Types.DataType.Float };
-        constant.FloatData.Add(factor);
-        graph.Initializer.Add(constant);
-        var mul = new global::Onnx.NodeProto { OpType = "Mul", Name = "rescale_input" };
-        mul.Input.Add(input);
-        mul.Input.Add("input_scale");
-        mul.Output.Add(scaled);
-        graph.Node.Insert(0, mul);
-        File.WriteAllBytes(to, Google.Protobuf.MessageExtensions.ToByteArray(model));
-    }
-
-    private static void ScaleLogits(string from, string to, float factor)
-    {
-        global::Onnx.ModelProto model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(from));
-        global::Onnx.GraphProto graph = model.Graph;
-        string output = graph.Output[0].Name, scores = output + "_unscaled";
-        foreach (global::Onnx.NodeProto node in graph.Node)
-        {
-            for (int i = 0; i < node.Output.Count; i++)
-            {
-                if (node.Output[i] == output)
-                {
-                    node.Output[i] = scores;
-                }
-            }
-        }
-
-        var constant = new global::Onnx.TensorProto { Name = "logit_scale", DataType = (int)global::Onnx.TensorProto.Types.DataType.Float };
-        constant.FloatData.Add(factor);
-        graph.Initializer.Add(constant);
-        var mul = new global::Onnx.NodeProto { OpType = "Mul", Name = "scale_logits" };
-        mul.Input.Add(scores);
-        mul.Input.Add("logit_scale");
-        mul.Output.Add(output);
-        graph.Node.Add(mul);
-        File.WriteAllBytes(to, Google.Protobuf.MessageExtensions.ToByteArray(model));
-    }
-
     private static void AppendSoftmax(string from, string to)
     {
         global::Onnx.ModelProto model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(from));
