@@ -26,8 +26,8 @@ using TorchSharp.Modules;
 /// <c>--probes a,b</c> runs just those probes; <c>--findings f.json</c> writes every probe's verdict, score and details; <c>--write-to DIR</c> only writes the case's
 /// model.onnx and evidence.safetensors there, for an audit of it through the service; <c>--append-softmax</c> audits the
 /// model with a Softmax appended after its output (benchmarks/final-softmax); <c>--scale-logits F</c> audits it with its
-/// output multiplied by F (a baked-in temperature 1/F, benchmarks/logit-scale); <c>--scale-input F</c> audits x ↦ model(F · x),
-/// to be given evidence divided by F (benchmarks/input-scale).
+/// output multiplied by F (a baked-in temperature 1/F, benchmarks/logit-scale); <c>--scale-input F[,B]</c> audits
+/// x ↦ model(F · x + B), to be given evidence mapped by (x − B) / F (benchmarks/input-scale).
 /// </summary>
 internal static class TrojanScanBenchmark
 {
@@ -54,10 +54,11 @@ internal static class TrojanScanBenchmark
             string inputScale = Value(args, "--scale-input", "");
             if (inputScale.Length > 0)
             {
-                // The same classifier taking its input on another scale: x ↦ model(F · x), as an export with a Rescaling
-                // layer inside (benchmarks/input-scale; give it evidence divided by F).
+                // The same classifier taking its input on another scale: x ↦ model(F · x + B), as an export with a
+                // Rescaling or Normalization layer inside (benchmarks/input-scale; give it evidence mapped by (x − B) / F).
                 string rescaled = Path.Combine(folder, "scaled-input.onnx");
-                ScaleInput(onnx, rescaled, float.Parse(inputScale, CultureInfo.InvariantCulture));
+                float[] map = [.. inputScale.Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture))];
+                ScaleInput(onnx, rescaled, map[0], map.Length > 1 ? map[1] : 0);
                 onnx = rescaled;
             }
 
@@ -266,16 +267,16 @@ internal static class TrojanScanBenchmark
             : versions.MaxBy(p => Version.Parse(p.Version))!;
     }
 
-    private static void ScaleInput(string from, string to, float factor) => Scale(from, to, factor, atInput: true);
+    private static void ScaleInput(string from, string to, float factor, float shift) => Scale(from, to, factor, atInput: true, shift);
 
     private static void ScaleLogits(string from, string to, float factor) => Scale(from, to, factor, atInput: false);
 
     /// <summary>
     /// Writes <paramref name="from"/> with a <c>Mul</c> by <paramref name="factor"/> on its first input (before every node
-    /// that reads it) or on its first output (after the node that writes it, keeping the output's name): the same network
-    /// with its input, or its scores, on another scale.
+    /// that reads it, followed by an <c>Add</c> of <paramref name="shift"/> when it is not 0) or on its first output (after
+    /// the node that writes it, keeping the output's name): the same network with its input, or its scores, on another scale.
     /// </summary>
-    private static void Scale(string from, string to, float factor, bool atInput)
+    private static void Scale(string from, string to, float factor, bool atInput, float shift = 0)
     {
         global::Onnx.ModelProto model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(from));
         global::Onnx.GraphProto graph = model.Graph;
@@ -300,7 +301,22 @@ internal static class TrojanScanBenchmark
         mul.Input.Add(atInput ? outer : inner);
         mul.Input.Add(constantName);
         mul.Output.Add(atInput ? inner : outer);
-        if (atInput)
+        if (atInput && shift != 0)
+        {
+            // x ↦ F · x + B: the Mul writes an intermediate value, and an Add of the shift writes what the graph reads.
+            string multiplied = inner + "_multiplied";
+            mul.Output[0] = multiplied;
+            var offset = new global::Onnx.TensorProto { Name = "input_shift", DataType = (int)global::Onnx.TensorProto.Types.DataType.Float };
+            offset.FloatData.Add(shift);
+            graph.Initializer.Add(offset);
+            var add = new global::Onnx.NodeProto { OpType = "Add", Name = "shift_input" };
+            add.Input.Add(multiplied);
+            add.Input.Add("input_shift");
+            add.Output.Add(inner);
+            graph.Node.Insert(0, add);
+            graph.Node.Insert(0, mul);
+        }
+        else if (atInput)
         {
             graph.Node.Insert(0, mul);
         }
