@@ -19,19 +19,22 @@ internal static class ProbeView
     }
 
     /// <summary>The logits view inside a model <see cref="Of"/> made, or null when its graph does not end in a softmax.</summary>
-    public static ClassLogitsView? LogitsViewOf(IDifferentiableModel model) => model switch
-    {
-        ClassLogitsView view => view,
-        ChannelsFirstView view => LogitsViewOf(view.Inner),
-        _ => null,
-    };
+    public static ClassLogitsView? LogitsViewOf(IDifferentiableModel model) => Layers(model).OfType<ClassLogitsView>().FirstOrDefault();
 
     /// <summary>The imported graph behind a model <see cref="Of"/> made, or null when the model is not one.</summary>
-    public static OnnxGraph? GraphBehind(IDifferentiableModel model) => model switch
+    public static OnnxGraph? GraphBehind(IDifferentiableModel model) => Layers(model).OfType<OnnxGraph>().FirstOrDefault();
+
+    /// <summary><paramref name="model"/>, then each model the views <see cref="Of"/> stacks wrap, outermost first.</summary>
+    private static IEnumerable<IDifferentiableModel> Layers(IDifferentiableModel model)
     {
-        OnnxGraph graph => graph,
-        ChannelsFirstView view => GraphBehind(view.Inner),
-        ClassLogitsView view => GraphBehind(view.Inner),
-        _ => null,
-    };
+        for (IDifferentiableModel? layer = model; layer is not null; layer = layer switch
+        {
+            ChannelsFirstView view => view.Inner,
+            ClassLogitsView view => view.Inner,
+            _ => null,
+        })
+        {
+            yield return layer;
+        }
+    }
 }

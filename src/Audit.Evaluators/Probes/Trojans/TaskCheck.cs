@@ -2,8 +2,6 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Audit.Domain.Findings;
 using Audit.Domain.Statistics;
-using Audit.Evaluators.Models;
-using Audit.Evaluators.Onnx;
 using TorchSharp;
 
 namespace Audit.Evaluators.Probes.Trojans;
@@ -41,29 +39,8 @@ internal static class TaskCheck
 
         ProbeOutcome outcome = run();
         outcome.Details["taskCheck"] = check.Details();
-        AddFinalNormaliser(context, outcome.Details, cancellationToken);
+        FinalNormaliserRecord.AddTo(outcome.Details, context, cancellationToken);
         return outcome;
-    }
-
-    /// <summary>
-    /// Records in <paramref name="details"/> that the class scores were read before the model's final softmax, when they
-    /// were (<see cref="ClassLogitsView"/>): the finding then says which value of the graph its statistics read. Nothing is
-    /// added for a model that outputs its scores directly, so such findings are unchanged.
-    /// </summary>
-    public static void AddFinalNormaliser(ProbeContext context, JsonObject details, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(context);
-        ArgumentNullException.ThrowIfNull(details);
-        if (ProbeView.LogitsViewOf(context.Models.Load(cancellationToken)) is { } view)
-        {
-            details["finalNormaliser"] = new JsonObject
-            {
-                ["operator"] = view.NormalisedBy,
-                ["modelOutput"] = view.NormalisedOutput.Name,
-                ["logitsRead"] = view.Logits,
-                ["why"] = $"The model's output '{view.NormalisedOutput.Name}' is a {view.NormalisedBy} of its class scores; every statistic reads the scores before it ('{view.Logits}'), as the detectors and their fitted thresholds are defined on logits.",
-            };
-        }
     }
 
     /// <summary>The audit's check for <paramref name="context"/>'s model and evidence, made on first request.</summary>
