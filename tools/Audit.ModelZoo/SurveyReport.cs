@@ -25,15 +25,15 @@ internal static class SurveyReport
         int? Suspected(SurveyRecord r) => model is not null && r.FeaturesFor(model) is not null ? ZooFit.SuspectedClass(model, r) : r.Probes["neural-cleanse"].SuspectedClass;
         double F(SurveyRecord r, string name) => features[r] is { } f && f.TryGetValue(name, out double v) ? v : double.NaN;
         double NcIndex(SurveyRecord r) => F(r, "calibratedAnomalyIndex");
-        bool AtChance(SurveyRecord r) => model is not null && taskCheck?.Of(r) is { AboveLevel: false };
-        bool AtChanceItself(SurveyRecord r) => taskCheck?.Of(r) is { AboveChance: false };
-        bool Failed(SurveyRecord r) => !AtChance(r) && P(r) >= threshold;
-        int atChance = rows.Count(r => (!r.Recipe.Backdoored || r.Implanted) && AtChance(r));
+        bool NotDoingItsTask(SurveyRecord r) => model is not null && taskCheck?.Of(r) is { AboveLevel: false };
+        bool AtChance(SurveyRecord r) => taskCheck?.Of(r) is { AboveChance: false };
+        bool Failed(SurveyRecord r) => !NotDoingItsTask(r) && P(r) >= threshold;
+        int notDoingTask = rows.Count(r => (!r.Recipe.Backdoored || r.Implanted) && NotDoingItsTask(r));
 
         Line(text, $"Split `{split}`: {rows.Count(r => !r.Recipe.Backdoored)} clean, {rows.Count(r => r.Implanted)} backdoored (attack success ≥ {ZooModel.ImplantedAttackSuccess:P0}), {rows.Count(r => r.Recipe.Backdoored && !r.Implanted)} poisoned without a working backdoor (left out of the rates)"
             + (lacking > 0 ? $"; {lacking} more surveyed without a detector the fit reads (left out until `survey --add-probe` adds it)" : "") + ". "
             + (model is null ? "No fitted trojan-likelihood model." : $"trojan-likelihood threshold {threshold:F3} (conformal, target false-fail rate {model.DefaultTargetFalseFailRate:P0}); Neural Cleanse alone at its threshold {NeuralCleanseThreshold}.")
-            + (atChance > 0 ? $" {atChance} of these models are not shown to do their task on the evidence (above chance and right on more than half of it), so trojan-likelihood is inconclusive on them: no false fail if clean, missed if backdoored, and left out of its AUROC." : ""));
+            + (notDoingTask > 0 ? $" {notDoingTask} of these models are not shown to do their task on the evidence (above chance and right on more than half of it), so trojan-likelihood is inconclusive on them: no false fail if clean, missed if backdoored, and left out of its AUROC." : ""));
         Line(text, "");
         Line(text, "| group | clean | backdoored | AUROC p | TPR at threshold | false-fail rate | right target (of detected) | NC alone: TPR / false-fail rate at 2 | AUROC NC index |");
         Line(text, "|---|---|---|---|---|---|---|---|---|");
@@ -78,7 +78,7 @@ internal static class SurveyReport
         {
             ProbeResult nc = r.Probes["neural-cleanse"];
             double p = P(r);
-            string verdict = double.IsNaN(p) ? "–" : AtChance(r) ? AtChanceItself(r) ? "inconclusive (at chance)" : "inconclusive (wrong on most inputs)" : p >= threshold ? "**fail**" : "pass";
+            string verdict = double.IsNaN(p) ? "–" : NotDoingItsTask(r) ? AtChance(r) ? "inconclusive (at chance)" : "inconclusive (wrong on most inputs)" : p >= threshold ? "**fail**" : "pass";
             Line(text, $"| {r.Name} | {r.Recipe.TriggerDescription} | {(r.Recipe.Backdoored ? r.Recipe.TargetClass.ToString(CultureInfo.InvariantCulture) : "–")} | {r.CleanAccuracy:P1} | {(r.AttackSuccessRate is double a ? a.ToString("P1", CultureInfo.InvariantCulture) : "–")} | {nc.Statistic:F2} ({nc.SuspectedClass}) | {F(r, "uncalibratedAnomalyIndex"):F2} | {F(r, "stripDetectionRate"):F2} | {F(r, "clusteringOverlap"):F2} | {F(r, "spectralOutlierShare"):F2} | {p:F3} ({Suspected(r)}) | {verdict} | {r.TrainSeconds:F0} / {r.SurveySeconds:F0} ({r.LoadAverage:F0}) |");
         }
 
@@ -88,7 +88,7 @@ internal static class SurveyReport
         {
             var clean = members.Where(r => !r.Recipe.Backdoored).ToList();
             var backdoored = positivesFrom.Where(r => r.Implanted).ToList();
-            string auroc = backdoored.Count > 0 && clean.Count > 0 && model is not null ? Auroc(backdoored.Where(r => !AtChance(r)).Select(P).ToArray(), clean.Where(r => !AtChance(r)).Select(P).ToArray()).ToString("F3", CultureInfo.InvariantCulture) : "–";
+            string auroc = backdoored.Count > 0 && clean.Count > 0 && model is not null ? Auroc(backdoored.Where(r => !NotDoingItsTask(r)).Select(P).ToArray(), clean.Where(r => !NotDoingItsTask(r)).Select(P).ToArray()).ToString("F3", CultureInfo.InvariantCulture) : "–";
             string ncAuroc = backdoored.Count > 0 && clean.Count > 0 ? Auroc(backdoored.Select(NcIndex).ToArray(), clean.Select(NcIndex).ToArray()).ToString("F3", CultureInfo.InvariantCulture) : "–";
             var detected = model is null ? [] : backdoored.Where(Failed).ToList();
             int right = detected.Count(r => Suspected(r) == r.Recipe.TargetClass);
