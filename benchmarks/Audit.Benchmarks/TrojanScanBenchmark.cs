@@ -27,7 +27,8 @@ using TorchSharp.Modules;
 /// model.onnx and evidence.safetensors there, for an audit of it through the service; <c>--append-softmax</c> audits the
 /// model with a Softmax appended after its output (benchmarks/final-softmax); <c>--scale-logits F</c> audits it with its
 /// output multiplied by F (a baked-in temperature 1/F, benchmarks/logit-scale); <c>--scale-input F[,B]</c> audits
-/// x ↦ model(F · x + B), to be given evidence mapped by (x − B) / F (benchmarks/input-scale).
+/// x ↦ model(F · x + B), to be given evidence mapped by (x − B) / F (benchmarks/input-scale); per channel with
+/// <c>--scale-input F1:F2:F3,B1:B2:B3</c> (benchmarks/channel-ranges).
 /// </summary>
 internal static class TrojanScanBenchmark
 {
@@ -57,8 +58,12 @@ internal static class TrojanScanBenchmark
                 // The same classifier taking its input on another scale: x ↦ model(F · x + B), as an export with a
                 // Rescaling or Normalization layer inside (benchmarks/input-scale; give it evidence mapped by (x − B) / F).
                 string rescaled = Path.Combine(folder, "scaled-input.onnx");
-                float[] map = [.. inputScale.Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture))];
-                ScaleInput(onnx, rescaled, map[0], map.Length > 1 ? map[1] : 0);
+                // One value for every channel, or one per channel separated by ':' (F1:F2:F3,B1:B2:B3), as a
+                // torchvision-style export standardises each colour channel with its own mean and deviation.
+                string[] parts = inputScale.Split(',');
+                float[] factors = Values(parts[0]);
+                float[] shifts = parts.Length > 1 ? Values(parts[1]) : new float[factors.Length];
+                ScaleInput(onnx, rescaled, factors, shifts);
                 onnx = rescaled;
             }
 
@@ -267,64 +272,46 @@ internal static class TrojanScanBenchmark
             : versions.MaxBy(p => Version.Parse(p.Version))!;
     }
 
-    private static void ScaleInput(string from, string to, float factor, float shift) => Scale(from, to, factor, atInput: true, shift);
-
-    private static void ScaleLogits(string from, string to, float factor) => Scale(from, to, factor, atInput: false);
+    private static float[] Values(string list) => [.. list.Split(':').Select(v => float.Parse(v, CultureInfo.InvariantCulture))];
 
     /// <summary>
-    /// Writes <paramref name="from"/> with a <c>Mul</c> by <paramref name="factor"/> on its first input (before every node
-    /// that reads it, followed by an <c>Add</c> of <paramref name="shift"/> when it is not 0) or on its first output (after
-    /// the node that writes it, keeping the output's name): the same network with its input, or its scores, on another scale.
+    /// Writes <paramref name="from"/> reading <c>F · x + B</c> of its input, with one F and B for every channel or one per
+    /// channel (the test library's writer; before 2026-12-07 a Mul, and an Add only where B was not 0, which computes the same).
     /// </summary>
-    private static void Scale(string from, string to, float factor, bool atInput, float shift = 0)
+    private static void ScaleInput(string from, string to, float[] factors, float[] shifts)
+    {
+        global::Onnx.ModelProto model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(from));
+        File.WriteAllBytes(to, Google.Protobuf.MessageExtensions.ToByteArray(Audit.Testing.Onnx.InputMapExport.Prepended(model, factors, shifts)));
+    }
+
+    /// <summary>
+    /// Writes <paramref name="from"/> with a <c>Mul</c> by <paramref name="factor"/> on its first output (after the node that
+    /// writes it, keeping the output's name): the same network with its scores on another scale.
+    /// </summary>
+    private static void ScaleLogits(string from, string to, float factor)
     {
         global::Onnx.ModelProto model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(from));
         global::Onnx.GraphProto graph = model.Graph;
-        string outer = atInput ? graph.Input[0].Name : graph.Output[0].Name, inner = outer + (atInput ? "_rescaled" : "_unscaled");
+        string outer = graph.Output[0].Name, inner = outer + "_unscaled";
         foreach (global::Onnx.NodeProto node in graph.Node)
         {
-            Google.Protobuf.Collections.RepeatedField<string> names = atInput ? node.Input : node.Output;
-            for (int i = 0; i < names.Count; i++)
+            for (int i = 0; i < node.Output.Count; i++)
             {
-                if (names[i] == outer)
+                if (node.Output[i] == outer)
                 {
-                    names[i] = inner;
+                    node.Output[i] = inner;
                 }
             }
         }
 
-        string constantName = atInput ? "input_scale" : "logit_scale";
-        var constant = new global::Onnx.TensorProto { Name = constantName, DataType = (int)global::Onnx.TensorProto.Types.DataType.Float };
+        var constant = new global::Onnx.TensorProto { Name = "logit_scale", DataType = (int)global::Onnx.TensorProto.Types.DataType.Float };
         constant.FloatData.Add(factor);
         graph.Initializer.Add(constant);
-        var mul = new global::Onnx.NodeProto { OpType = "Mul", Name = atInput ? "rescale_input" : "scale_logits" };
-        mul.Input.Add(atInput ? outer : inner);
-        mul.Input.Add(constantName);
-        mul.Output.Add(atInput ? inner : outer);
-        if (atInput && shift != 0)
-        {
-            // x ↦ F · x + B: the Mul writes an intermediate value, and an Add of the shift writes what the graph reads.
-            string multiplied = inner + "_multiplied";
-            mul.Output[0] = multiplied;
-            var offset = new global::Onnx.TensorProto { Name = "input_shift", DataType = (int)global::Onnx.TensorProto.Types.DataType.Float };
-            offset.FloatData.Add(shift);
-            graph.Initializer.Add(offset);
-            var add = new global::Onnx.NodeProto { OpType = "Add", Name = "shift_input" };
-            add.Input.Add(multiplied);
-            add.Input.Add("input_shift");
-            add.Output.Add(inner);
-            graph.Node.Insert(0, add);
-            graph.Node.Insert(0, mul);
-        }
-        else if (atInput)
-        {
-            graph.Node.Insert(0, mul);
-        }
-        else
-        {
-            graph.Node.Add(mul);
-        }
-
+        var mul = new global::Onnx.NodeProto { OpType = "Mul", Name = "scale_logits" };
+        mul.Input.Add(inner);
+        mul.Input.Add("logit_scale");
+        mul.Output.Add(outer);
+        graph.Node.Add(mul);
         File.WriteAllBytes(to, Google.Protobuf.MessageExtensions.ToByteArray(model));
     }
 
