@@ -24,12 +24,19 @@ internal static class ProbeView
     /// <summary>The imported graph behind a model <see cref="Of"/> made, or null when the model is not one.</summary>
     public static OnnxGraph? GraphBehind(IDifferentiableModel model) => Layers(model).OfType<OnnxGraph>().FirstOrDefault();
 
-    /// <summary><paramref name="model"/>, then each model the views <see cref="Of"/> stacks wrap, outermost first.</summary>
+    /// <summary>The channel-range view over a model, or null when its channels are read as they come (<see cref="ChannelRangeView"/>).</summary>
+    public static ChannelRangeView? ChannelRangeViewOf(IDifferentiableModel model) => Layers(model).OfType<ChannelRangeView>().FirstOrDefault();
+
+    /// <summary>
+    /// <paramref name="model"/>, then each model the views <see cref="Of"/> stacks wrap, outermost first (and the
+    /// channel-range view the trojan probes' evidence puts around them).
+    /// </summary>
     private static IEnumerable<IDifferentiableModel> Layers(IDifferentiableModel model)
     {
         for (IDifferentiableModel? layer = model; layer is not null; layer = layer switch
         {
             ChannelsFirstView view => view.Inner,
+            ChannelRangeView view => view.Inner,
             ClassLogitsView view => view.Inner,
             _ => null,
         })

@@ -59,7 +59,10 @@ internal sealed class ClassifierEvidence : IDisposable
     /// <summary>All dataset inputs <c>[N, ...]</c> on the model's device; owned by the session, never modified.</summary>
     public Tensor Inputs { get; }
 
-    /// <summary>Lowest valid input value: from the profile's <c>inputBounds</c>, else the dataset minimum.</summary>
+    /// <summary>
+    /// Lowest valid input value: from the profile's <c>inputBounds</c>, else the dataset minimum over every channel (a
+    /// channel with a range of its own is mapped onto the common one: <see cref="ChannelRanges"/>).
+    /// </summary>
     public float Low { get; }
 
     /// <summary>Highest valid input value.</summary>
@@ -133,6 +136,20 @@ internal sealed class ClassifierEvidence : IDisposable
             throw new InvalidOperationException($"The evidence is on {inputs.device}, the model on {model.Device.Name}.");
         }
 
+        // Channels standardised each their own way are read each on its own range (ChannelRanges); bounds the profile
+        // gives are one range for every channel, as declared.
+        if (bounds.Length != 2 && model.Inputs[0].Shape.Count == 4)
+        {
+            ChannelRanges ranges = context.Session.GetOrCreate(ChannelRanges.SessionKey(context.DatasetPath), () => ChannelRanges.Of(dataset));
+            if (ranges.ReadPerChannel)
+            {
+                var view = new ChannelRangeView(model, ranges.Scale, ranges.Offset);
+                Tensor raw = inputs;
+                inputs = context.Session.GetOrCreate($"channel-range-inputs|{context.DatasetPath}", () => ProbeSpaceInputs(view, raw));
+                model = view;
+            }
+        }
+
         int classes;
         long declared = model.Outputs[0].Shape.Count == 2 ? model.Outputs[0].Shape[1] : -1;
         if (declared > 0)
@@ -160,6 +177,14 @@ internal sealed class ClassifierEvidence : IDisposable
         }
 
         return new ClassifierEvidence(model, AuditedModel, dataset, context.DatasetPath, inputs, low, high, classes, context.Session, context.Timings);
+    }
+
+    /// <summary>The evidence's inputs as <paramref name="view"/>'s probes see them, held by the session (outside any probe's dispose scope).</summary>
+    private static Tensor ProbeSpaceInputs(ChannelRangeView view, Tensor raw)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        return view.ToProbes(raw).contiguous().DetachFromDisposeScope();
     }
 
     /// <summary>Inputs whose scores are checked for NaN and infinity before any trojan probe reads the model.</summary>

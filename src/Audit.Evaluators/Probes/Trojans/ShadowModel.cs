@@ -39,10 +39,12 @@ internal sealed class ShadowModel : IDifferentiableModel
     private readonly OnnxGraph graph;
     private readonly IDifferentiableModel view;
 
-    private ShadowModel(OnnxGraph graph, int reinitialised)
+    private ShadowModel(OnnxGraph graph, IDifferentiableModel audited, int reinitialised)
     {
         this.graph = graph;
-        view = ProbeView.Of(graph);
+        // The shadow sees its inputs as the audited model does, channel ranges included.
+        IDifferentiableModel probeView = ProbeView.Of(graph);
+        view = ProbeView.ChannelRangeViewOf(audited) is { } ranges ? ranges.Of(probeView) : probeView;
         Reinitialised = reinitialised;
     }
 
@@ -91,7 +93,7 @@ internal sealed class ShadowModel : IDifferentiableModel
         }
 
         OnnxGraph copy = original.WithInitializers(fresh);
-        var shadow = new ShadowModel(copy, fresh.Count);
+        var shadow = new ShadowModel(copy, audited, fresh.Count);
         try
         {
             SetNormalisationStatistics(original, shadow, inputs, cancellationToken);

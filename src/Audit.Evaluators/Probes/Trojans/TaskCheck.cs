@@ -39,7 +39,7 @@ internal static class TaskCheck
 
         ProbeOutcome outcome = run();
         outcome.Details["taskCheck"] = check.Details();
-        FinalNormaliserRecord.AddTo(outcome.Details, context, cancellationToken);
+        ModelReadingRecord.AddTo(outcome.Details, context, cancellationToken);
         return outcome;
     }
 

@@ -176,7 +176,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
         try
         {
             ProbeOutcome outcome = await RunInTurnAsync(model, context, check, started, cancellationToken).ConfigureAwait(false);
-            FinalNormaliserRecord.AddTo(outcome.Details, context, cancellationToken);
+            ModelReadingRecord.AddTo(outcome.Details, context, cancellationToken);
             return outcome;
         }
         finally
