@@ -12,8 +12,9 @@ public static class InputMapExport
 {
     /// <summary>
     /// <paramref name="model"/> reading <c>x · scale + shift</c> of its new first input (a copy): one value each for every
-    /// channel, or one per channel (<c>[1, C, 1, 1]</c>, for a model whose input is <c>[N, C, H, W]</c>). Give it evidence
-    /// mapped by <c>(x − shift) / scale</c>.
+    /// channel, or one per channel of an image input (<c>[1, C, 1, 1]</c> for <c>[N, C, H, W]</c>; <c>[1, 1, 1, C]</c> for
+    /// a channels-last <c>[N, H, W, C]</c>, recognised by a last dimension of C where the second is not). Give it
+    /// evidence mapped by <c>(x − shift) / scale</c>.
     /// </summary>
     public static ModelProto Prepended(ModelProto model, IReadOnlyList<float> scale, IReadOnlyList<float> shift)
     {
@@ -29,7 +30,9 @@ public static class InputMapExport
         GraphProto graph = copy.Graph;
         string outer = graph.Input[0].Name, mapped = outer + "_mapped", multiplied = outer + "_multiplied";
         Rename(graph, outer, mapped);
-        long[] dims = scale.Count == 1 ? [] : [1, scale.Count, 1, 1];
+        var declared = graph.Input[0].Type.TensorType.Shape.Dim;
+        bool channelsLast = declared.Count == 4 && declared[3].DimValue == scale.Count && declared[1].DimValue != scale.Count;
+        long[] dims = scale.Count == 1 ? [] : channelsLast ? [1, 1, 1, scale.Count] : [1, scale.Count, 1, 1];
         graph.Initializer.Add(Constant("input_scale", scale, dims));
         graph.Initializer.Add(Constant("input_shift", shift, dims));
         graph.Node.Insert(0, Node("Add", "shift_input", [multiplied, "input_shift"], mapped));
