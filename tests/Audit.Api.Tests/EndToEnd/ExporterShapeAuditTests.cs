@@ -96,6 +96,30 @@ public sealed class ExporterShapeAuditTests : IDisposable
     }
 
     /// <summary>
+    /// A torchvision-style colour export whose channels the owner standardised with the ImageNet constants (the BadNets
+    /// fixture reading the mean of three channels): every trojan probe reads each channel on its own range, the findings
+    /// say so, and the model fails with its target named (docs/probes.md, "Channels standardised each their own way").
+    /// </summary>
+    [Fact]
+    public async Task TrojanScan_OfAnImageNetStandardisedColourBadNetsExport_ReadsEachChannelOnItsOwnRange_AndFails()
+    {
+        FixtureRecipe recipe = TrojanFixtures.BadNets;
+
+        (JsonNode audit, _) = await AuditAsync(TrojanFixtures.ImageNetStandardisedColourOnnx(recipe), TrojanFixtures.CleanDatasetImageNetStandardised(), "trojan-scan");
+
+        Assert.True(audit["verdict"]!.GetValue<string>() == "fail", Summaries(audit));
+        Assert.Equal(recipe.TargetClass, Finding(audit, "trojan-likelihood")["details"]!["suspectedTargetClass"]!.GetValue<int>());
+        foreach (string probe in new[] { "trojan-likelihood", "neural-cleanse", "strip" })
+        {
+            JsonNode ranges = Finding(audit, probe)["details"]!["channelRanges"]!;
+            Assert.All(ranges["perChannel"]!.AsArray(), mapped => Assert.True(mapped!.GetValue<bool>(), Summaries(audit)));
+            // Blue's largest value, (1 − 0.406) / 0.225, is the common range's top; red's is (1 − 0.485) / 0.229.
+            Assert.Equal(2.64, ranges["readAs"]![1]!.GetValue<double>(), 2);
+            Assert.Equal(2.25, ranges["evidenceRanges"]![0]![1]!.GetValue<double>(), 2);
+        }
+    }
+
+    /// <summary>
     /// The clean model held to the bar BuiltInProfileAuditTests explains (a clean verdict from one Neural Cleanse run
     /// is a coin toss across machines): every probe measured something, and the largest anomaly index stays below 3,
     /// where the channels-last fixtures before this change scored every class as anomalous.

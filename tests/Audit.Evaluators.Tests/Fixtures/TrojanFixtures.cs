@@ -111,6 +111,55 @@ internal static class TrojanFixtures
         }
     }
 
+    /// <summary>torchvision's ImageNet mean and deviation per colour channel, the constants most colour exports standardise with.</summary>
+    public static IReadOnlyList<float> ImageNetMean { get; } = [0.485f, 0.456f, 0.406f];
+
+    /// <inheritdoc cref="ImageNetMean"/>
+    public static IReadOnlyList<float> ImageNetDeviation { get; } = [0.229f, 0.224f, 0.225f];
+
+    /// <summary>
+    /// The fixture as a torchvision-style colour model: it takes three channels standardised each with the ImageNet
+    /// constants, maps them back to pixels inside the graph and reads their mean, which for a grey image copied into
+    /// every channel is the image itself. Give it <see cref="CleanDatasetImageNetStandardised"/>.
+    /// </summary>
+    public static string ImageNetStandardisedColourOnnx(FixtureRecipe recipe)
+    {
+        TrainedFixture trained = Get(recipe);
+        lock (Gate)
+        {
+            using IDisposable crossProcess = FixtureLock.Acquire(CacheDirectory);
+            string path = Path.ChangeExtension(trained.OnnxPath, null) + "-imagenet-colour.onnx";
+            if (!File.Exists(path))
+            {
+                global::Onnx.ModelProto grey = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(trained.OnnxPath));
+                global::Onnx.ModelProto colour = InputMapExport.Prepended(InputMapExport.Widened(grey, 3), ImageNetDeviation, ImageNetMean);
+                WriteAtomically(path, p => File.WriteAllBytes(p, Google.Protobuf.MessageExtensions.ToByteArray(colour)));
+            }
+
+            return path;
+        }
+    }
+
+    /// <summary>The clean test slice as colour images <c>[N, 3, 28, 28]</c> (the grey image in every channel), standardised per channel with the ImageNet constants.</summary>
+    public static string CleanDatasetImageNetStandardised(int count = 1000) =>
+        DerivedFromCleanDataset(normalised: false, count, "imagenet-colour", source =>
+        {
+            const int Plane = 28 * 28;
+            var inputs = new float[source.Count * 3 * Plane];
+            for (int n = 0; n < source.Count; n++)
+            {
+                for (int c = 0; c < 3; c++)
+                {
+                    for (int p = 0; p < Plane; p++)
+                    {
+                        inputs[(((n * 3) + c) * Plane) + p] = (source.Inputs[(n * Plane) + p] - ImageNetMean[c]) / ImageNetDeviation[c];
+                    }
+                }
+            }
+
+            return new DatasetArtifact(inputs, [source.Count, 3, 28, 28], source.Labels);
+        });
+
     /// <summary>
     /// <see cref="ChannelsLastOnnx"/> ending in a <c>Softmax</c> over the last axis, as tf2onnx writes a Keras classifier
     /// whose last Dense layer has a softmax activation: the full Keras shape, probabilities out.

@@ -27,9 +27,6 @@ namespace Audit.Evaluators.Tests.Models;
 [Collection(NativeTorch.Collection)]
 public sealed class ChannelRangeTests(ITestOutputHelper output) : IDisposable
 {
-    private static readonly float[] ImageNetMean = [0.485f, 0.456f, 0.406f];
-    private static readonly float[] ImageNetDeviation = [0.229f, 0.224f, 0.225f];
-
     private readonly string _directory = Directory.CreateTempSubdirectory("channel-ranges").FullName;
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
@@ -61,7 +58,7 @@ public sealed class ChannelRangeTests(ITestOutputHelper output) : IDisposable
     [InlineData(3)]
     public void ImageNetStandardisedEvidence_IsReadPerChannel_EachChannelSpanningTheCommonRange(int seed)
     {
-        DatasetArtifact evidence = Images(Pixels(seed, 20, 3, 6), 20, 3, 6, (c, u) => (u - ImageNetMean[c]) / ImageNetDeviation[c]);
+        DatasetArtifact evidence = Images(Pixels(seed, 20, 3, 6), 20, 3, 6, (c, u) => (u - TrojanFixtures.ImageNetMean[c]) / TrojanFixtures.ImageNetDeviation[c]);
         ChannelRanges ranges = ChannelRanges.Of(evidence);
 
         Assert.True(ranges.ReadPerChannel);
