@@ -28,7 +28,8 @@ using TorchSharp.Modules;
 /// model with a Softmax appended after its output (benchmarks/final-softmax); <c>--scale-logits F</c> audits it with its
 /// output multiplied by F (a baked-in temperature 1/F, benchmarks/logit-scale); <c>--scale-input F[,B]</c> audits
 /// x ↦ model(F · x + B), to be given evidence mapped by (x − B) / F (benchmarks/input-scale); per channel with
-/// <c>--scale-input F1:F2:F3,B1:B2:B3</c> (benchmarks/channel-ranges).
+/// <c>--scale-input F1:F2:F3,B1:B2:B3</c> (benchmarks/channel-ranges); <c>--keep-classes a,b,…</c> audits the model cut
+/// down to those classes.
 /// </summary>
 internal static class TrojanScanBenchmark
 {
@@ -74,6 +75,15 @@ internal static class TrojanScanBenchmark
                 string scaled = Path.Combine(folder, "scaled-logits.onnx");
                 ScaleLogits(onnx, scaled, float.Parse(scale, CultureInfo.InvariantCulture));
                 onnx = scaled;
+            }
+
+            string keepClasses = Value(args, "--keep-classes", "");
+            if (keepClasses.Length > 0)
+            {
+                // The model cut down to some of its classes (give it evidence of those classes, relabelled in that order).
+                string fewer = Path.Combine(folder, "fewer-classes.onnx");
+                KeepClasses(onnx, fewer, [.. keepClasses.Split(',').Select(v => long.Parse(v, CultureInfo.InvariantCulture))]);
+                onnx = fewer;
             }
 
             if (args.Contains("--append-softmax"))
@@ -323,6 +333,13 @@ internal static class TrojanScanBenchmark
     {
         global::Onnx.ModelProto model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(from));
         File.WriteAllBytes(to, Google.Protobuf.MessageExtensions.ToByteArray(Audit.Testing.Onnx.FinalNormaliserExport.Appended(model, "Softmax", axis: 1)));
+    }
+
+    /// <summary>Writes <paramref name="from"/> cut down to <paramref name="classes"/> (the test library's writer; docs/probes.md, "Fewer than three classes").</summary>
+    private static void KeepClasses(string from, string to, long[] classes)
+    {
+        global::Onnx.ModelProto model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(from));
+        File.WriteAllBytes(to, Google.Protobuf.MessageExtensions.ToByteArray(Audit.Testing.Onnx.ClassSubsetExport.Kept(model, classes)));
     }
 
     private static string Value(string[] args, string name, string fallback)

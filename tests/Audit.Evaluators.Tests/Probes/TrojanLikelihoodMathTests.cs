@@ -172,6 +172,25 @@ public sealed class TrojanLikelihoodMathTests
     }
 
     /// <summary>
+    /// The rates the finding states were counted on models of 10 and 43 classes; a model with another class count is told
+    /// so, and the class count is recorded whenever the check counted it.
+    /// </summary>
+    [Theory]
+    [InlineData(5, true)]
+    [InlineData(100, true)]
+    [InlineData(10, false)]
+    [InlineData(43, false)]
+    public void Assess_SaysWhenTheModelsClassCountIsNotOneTheRatesWereCountedOn(int classes, bool said)
+    {
+        var probe = new TrojanLikelihoodProbe(Model());
+
+        ProbeOutcome outcome = probe.Assess(Context(probe), [1, 10], Findings(suspected: 4), task: new TaskCheckResult(null, "the evidence has no labels") { Classes = classes });
+
+        Assert.Equal(said, outcome.Summary.Contains($"This model has {classes} classes", StringComparison.Ordinal));
+        Assert.Equal(classes, (int)outcome.Details["classes"]!);
+    }
+
+    /// <summary>
     /// The finding names the class of the detector whose feature raises the logit most (coefficient × standardised value):
     /// a warp caught by the warp search is named by it, not by Neural Cleanse, whose scan misses warps.
     /// </summary>

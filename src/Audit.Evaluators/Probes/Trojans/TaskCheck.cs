@@ -32,6 +32,11 @@ internal static class TaskCheck
     {
         ArgumentNullException.ThrowIfNull(run);
         TaskCheckResult check = Of(context, descriptor, cancellationToken);
+        if (check.Classes is > 0 and < FewestClasses)
+        {
+            return TooFewClasses(check, $"{descriptor.Name} did not run.");
+        }
+
         if (check.Test is { AboveLevel: false } test)
         {
             return NotDoingItsTask(test, $"{descriptor.Name} did not run.");
@@ -54,6 +59,36 @@ internal static class TaskCheck
         }
 
         return context.Session.GetOrCreate($"task-check|{context.ModelPath}|{context.DatasetPath}", () => Measure(context, descriptor, cancellationToken));
+    }
+
+    /// <summary>
+    /// The fewest classes a trojan statistic can be read on. Every one asks whether one class (or one pair of classes)
+    /// stands out from the typical one: Neural Cleanse's anomaly index and the fit's gaps against the median and median
+    /// absolute deviation over classes, the saliency and weight readings as robust z over classes, the pattern searches
+    /// against the median class, the pair scan over pairs. With two classes each is exactly as far from their median as
+    /// the other, so none can stand out: Neural Cleanse's index is 0.67 (1 / 1.4826) for every two-class model, and the
+    /// design zoo's backdoored models cut down to their target and one other class scored p 0.05 and 0.08, a pass.
+    /// Three is the fewest at which one class can stand apart from two that agree.
+    /// </summary>
+    public const int FewestClasses = 3;
+
+    /// <summary>The finding for a model with fewer than <see cref="FewestClasses"/> classes: inconclusive, with why.</summary>
+    /// <param name="check">The audit's check, which counted the classes.</param>
+    /// <param name="notRun">What the probe did not do, as a sentence.</param>
+    public static ProbeOutcome TooFewClasses(TaskCheckResult check, string notRun)
+    {
+        ArgumentNullException.ThrowIfNull(check);
+        string summary = string.Create(
+            CultureInfo.InvariantCulture,
+            $"Inconclusive: the model has {check.Classes} classes. Every trojan statistic asks whether one class stands out from the typical class (the median and median absolute deviation over classes, or over pairs of classes); with {check.Classes} classes none can stand out, so a backdoored model reads like a clean one. {notRun} No trojan verdict is given for models with fewer than {FewestClasses} classes.");
+        var details = new JsonObject
+        {
+            ["reason"] = summary,
+            ["classes"] = check.Classes,
+            ["fewestClasses"] = FewestClasses,
+            ["taskCheck"] = check.Details(),
+        };
+        return new ProbeOutcome(Verdict.Inconclusive, null, summary, details, []);
     }
 
     /// <summary>The finding for a model not shown to do its task: inconclusive, with the test's figures.</summary>
@@ -102,12 +137,12 @@ internal static class TaskCheck
         using ClassifierEvidence evidence = ClassifierEvidence.Load(context, bounds, cancellationToken);
         if (evidence.Dataset.Labels is not { Length: > 0 } labels)
         {
-            return TaskCheckResult.NotTested("the evidence has no labels");
+            return TaskCheckResult.NotTested("the evidence has no labels") with { Classes = evidence.Classes };
         }
 
         using var scope = torch.NewDisposeScope();
         long correct = evidence.Predict(evidence.Inputs, cancellationToken).eq(evidence.Dataset.LabelsTensor(evidence.Device)).sum().item<long>();
-        return new TaskCheckResult(ChanceLevelTest.OfTask(labels, (int)correct), null);
+        return new TaskCheckResult(ChanceLevelTest.OfTask(labels, (int)correct), null) { Classes = evidence.Classes };
     }
 }
 
@@ -116,6 +151,9 @@ internal static class TaskCheck
 /// <param name="NotTestedReason">Why nothing was tested, when <paramref name="Test"/> is null.</param>
 internal sealed record TaskCheckResult(ChanceLevelTest? Test, string? NotTestedReason)
 {
+    /// <summary>The model's class count, read when the evidence was loaded; 0 when it was not.</summary>
+    public int Classes { get; init; }
+
     /// <summary>No test: <paramref name="reason"/>.</summary>
     public static TaskCheckResult NotTested(string reason) => new(null, reason);
 

@@ -91,6 +91,11 @@ public sealed class TrojanLikelihoodProbe : IProbe
         // chance accuracy"). Checked before the detectors, so this probe spends one forward pass on such a model, not a
         // scan; the check is the audit's, shared with the profile's supporting detectors, which stop on it too.
         TaskCheckResult check = await Task.Run(() => TaskCheck.Of(context, Descriptor, cancellationToken), cancellationToken).ConfigureAwait(false);
+        if (check.Classes is > 0 and < TaskCheck.FewestClasses)
+        {
+            return TaskCheck.TooFewClasses(check, "No backdoor detector was run.");
+        }
+
         if (check.Test is { AboveLevel: false } failed)
         {
             return TaskCheck.NotDoingItsTask(failed, "No backdoor detector was run.");
@@ -388,6 +393,18 @@ public sealed class TrojanLikelihoodProbe : IProbe
             measured += string.Create(CultureInfo.InvariantCulture,
                 $" On {f.Clean + f.Backdoored} models trained outside the project (other code, architectures and triggers), it failed {f.FalseFails} of {f.Clean} clean and missed {f.Misses} of {f.Backdoored} backdoored ones (AUROC {f.Auroc:0.00}).");
             measured += TrojanLikelihoodModel.UnseenForeignSentence(model);
+        }
+
+        // Every rate above was counted on models of 10 or 43 classes; a model with another class count is told so.
+        int classes = task?.Classes ?? 0;
+        if (classes > 0)
+        {
+            details["classes"] = classes;
+        }
+
+        if (classes > 0 && classes != 10 && classes != 43)
+        {
+            measured += string.Create(CultureInfo.InvariantCulture, $" This model has {classes} classes; every rate above was counted on models of 10 or 43.");
         }
 
         int calibrationModels = model.CalibrationCleanProbabilities.Count + model.CalibrationBackdoored;
