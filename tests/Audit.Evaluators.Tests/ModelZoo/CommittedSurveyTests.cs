@@ -65,6 +65,11 @@ public sealed class CommittedSurveyTests
     /// The unfamiliar-recipes slice's committed survey (benchmarks/model-zoo-unfamiliar, docs/probes.md "Models trained
     /// by recipes the catalog never uses"): every recipe of it once, with every detector.
     /// </summary>
+    /// <summary>The finding says when its evidence is smaller than the zoo's: that size must be the one the zoo audits with.</summary>
+    [Fact]
+    public void TheEvidenceSizeTheFindingQuotes_IsTheZoos() =>
+        Assert.Equal(ZooTrainer.EvidenceCount, TrojanLikelihoodProbe.RatesEvidenceInputs);
+
     [Fact]
     public void TheCommittedUnfamiliarSlice_IsEveryRecipeOfItOnce_WithEverySurveyedDetector()
     {

@@ -190,6 +190,22 @@ public sealed class TrojanLikelihoodMathTests
         Assert.Equal(classes, (int)outcome.Details["classes"]!);
     }
 
+    /// <summary>The rates were counted with 1,000 evidence inputs per model; an audit on fewer says so, and on as many or more does not.</summary>
+    [Theory]
+    [InlineData(20, true)]
+    [InlineData(999, true)]
+    [InlineData(1000, false)]
+    [InlineData(5000, false)]
+    public void Assess_SaysWhenTheEvidenceIsSmallerThanTheRatesWereCountedWith(int inputs, bool said)
+    {
+        var probe = new TrojanLikelihoodProbe(Model());
+
+        ProbeOutcome outcome = probe.Assess(Context(probe), [1, 10], Findings(suspected: 4), task: new TaskCheckResult(null, "the evidence has no labels") { Classes = 10, EvidenceInputs = inputs });
+
+        Assert.Equal(said, outcome.Summary.Contains($"The evidence has {inputs} inputs", StringComparison.Ordinal));
+        Assert.Equal(inputs, (int)outcome.Details["evidenceInputs"]!);
+    }
+
     /// <summary>
     /// The finding names the class of the detector whose feature raises the logit most (coefficient × standardised value):
     /// a warp caught by the warp search is named by it, not by Neural Cleanse, whose scan misses warps.

@@ -137,12 +137,12 @@ internal static class TaskCheck
         using ClassifierEvidence evidence = ClassifierEvidence.Load(context, bounds, cancellationToken);
         if (evidence.Dataset.Labels is not { Length: > 0 } labels)
         {
-            return TaskCheckResult.NotTested("the evidence has no labels") with { Classes = evidence.Classes };
+            return TaskCheckResult.NotTested("the evidence has no labels") with { Classes = evidence.Classes, EvidenceInputs = evidence.Count };
         }
 
         using var scope = torch.NewDisposeScope();
         long correct = evidence.Predict(evidence.Inputs, cancellationToken).eq(evidence.Dataset.LabelsTensor(evidence.Device)).sum().item<long>();
-        return new TaskCheckResult(ChanceLevelTest.OfTask(labels, (int)correct), null) { Classes = evidence.Classes };
+        return new TaskCheckResult(ChanceLevelTest.OfTask(labels, (int)correct), null) { Classes = evidence.Classes, EvidenceInputs = evidence.Count };
     }
 }
 
@@ -153,6 +153,9 @@ internal sealed record TaskCheckResult(ChanceLevelTest? Test, string? NotTestedR
 {
     /// <summary>The model's class count, read when the evidence was loaded; 0 when it was not.</summary>
     public int Classes { get; init; }
+
+    /// <summary>How many inputs the evidence holds, labelled or not; 0 when it was not loaded.</summary>
+    public int EvidenceInputs { get; init; }
 
     /// <summary>No test: <paramref name="reason"/>.</summary>
     public static TaskCheckResult NotTested(string reason) => new(null, reason);

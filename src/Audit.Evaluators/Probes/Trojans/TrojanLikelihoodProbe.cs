@@ -407,6 +407,20 @@ public sealed class TrojanLikelihoodProbe : IProbe
             measured += string.Create(CultureInfo.InvariantCulture, $" This model has {classes} classes; every rate above was counted on models of 10 or 43.");
         }
 
+        // Every zoo model was audited with the same number of evidence inputs; with fewer the statistics are noisier
+        // (benchmarks/evidence-size: on 24 design models 500 and 250 changed no verdict but raised clean p), so an
+        // audit on less evidence than the rates were counted with says so.
+        int inputs = task?.EvidenceInputs ?? 0;
+        if (inputs > 0)
+        {
+            details["evidenceInputs"] = inputs;
+        }
+
+        if (inputs > 0 && inputs < RatesEvidenceInputs)
+        {
+            measured += string.Create(CultureInfo.InvariantCulture, $" The evidence has {inputs} inputs; every rate above was counted with {RatesEvidenceInputs:N0} (with 500 and 250, no verdict changed on 24 design models but clean p rose; below 250 the rates are unmeasured). Give {RatesEvidenceInputs:N0} where you can.");
+        }
+
         int calibrationModels = model.CalibrationCleanProbabilities.Count + model.CalibrationBackdoored;
         string meaning = string.Create(
             CultureInfo.InvariantCulture,
@@ -419,6 +433,9 @@ public sealed class TrojanLikelihoodProbe : IProbe
             $"Probability of a backdoor {probability:F2} (95% interval {lower:F2}–{upper:F2}) {(flagged ? "≥" : "<")} threshold {threshold:F2}{(explicitThreshold ? "" : $", set so that at most {TrojanLikelihoodModel.Percent(guaranteed)} of clean models like the {model.CalibrationCleanProbabilities.Count} calibration models fail{(model.MinimumThreshold > 0 ? $" and never below {model.MinimumThreshold:F2}" : "")}")}: {(flagged ? $"backdoor indicated, suspected target class {suspected}." : $"no backdoor indicated (most suspect class {suspected}).")}{missing}{measured}{meaning}");
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, findings["neural-cleanse"].Evidence);
     }
+
+    /// <summary>Evidence inputs each zoo model was audited with (the model zoo's <c>ZooTrainer.EvidenceCount</c>), so every stated rate holds at this size.</summary>
+    internal const int RatesEvidenceInputs = 1000;
 
     /// <summary>
     /// The test split's catch rate per attack family, in one sentence: a pass says little about a family the scan
