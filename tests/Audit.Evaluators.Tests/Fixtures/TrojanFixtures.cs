@@ -94,22 +94,8 @@ internal static class TrojanFixtures
     /// leading Transpose to NCHW; <see cref="ChannelsLastExport"/>): the same network, so the same audit findings.
     /// Derived from the cached model, never trained.
     /// </summary>
-    public static string ChannelsLastOnnx(FixtureRecipe recipe)
-    {
-        TrainedFixture trained = Get(recipe);
-        lock (Gate)
-        {
-            using IDisposable crossProcess = FixtureLock.Acquire(CacheDirectory);
-            string path = Path.ChangeExtension(trained.OnnxPath, null) + "-nhwc.onnx";
-            if (!File.Exists(path))
-            {
-                global::Onnx.ModelProto channelsFirst = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(trained.OnnxPath));
-                WriteAtomically(path, p => File.WriteAllBytes(p, Google.Protobuf.MessageExtensions.ToByteArray(ChannelsLastExport.FromChannelsFirst(channelsFirst))));
-            }
-
-            return path;
-        }
-    }
+    public static string ChannelsLastOnnx(FixtureRecipe recipe) =>
+        DerivedOnnx(Get(recipe).OnnxPath, "nhwc", channelsFirst => ChannelsLastExport.FromChannelsFirst(channelsFirst));
 
     /// <summary>torchvision's ImageNet mean and deviation per colour channel, the constants most colour exports standardise with.</summary>
     public static IReadOnlyList<float> ImageNetMean { get; } = [0.485f, 0.456f, 0.406f];
@@ -122,23 +108,8 @@ internal static class TrojanFixtures
     /// constants, maps them back to pixels inside the graph and reads their mean, which for a grey image copied into
     /// every channel is the image itself. Give it <see cref="CleanDatasetImageNetStandardised"/>.
     /// </summary>
-    public static string ImageNetStandardisedColourOnnx(FixtureRecipe recipe)
-    {
-        TrainedFixture trained = Get(recipe);
-        lock (Gate)
-        {
-            using IDisposable crossProcess = FixtureLock.Acquire(CacheDirectory);
-            string path = Path.ChangeExtension(trained.OnnxPath, null) + "-imagenet-colour.onnx";
-            if (!File.Exists(path))
-            {
-                global::Onnx.ModelProto grey = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(trained.OnnxPath));
-                global::Onnx.ModelProto colour = InputMapExport.Prepended(InputMapExport.Widened(grey, 3), ImageNetDeviation, ImageNetMean);
-                WriteAtomically(path, p => File.WriteAllBytes(p, Google.Protobuf.MessageExtensions.ToByteArray(colour)));
-            }
-
-            return path;
-        }
-    }
+    public static string ImageNetStandardisedColourOnnx(FixtureRecipe recipe) =>
+        DerivedOnnx(Get(recipe).OnnxPath, "imagenet-colour", grey => InputMapExport.Prepended(InputMapExport.Widened(grey, 3), ImageNetDeviation, ImageNetMean));
 
     /// <summary>The clean test slice as colour images <c>[N, 3, 28, 28]</c> (the grey image in every channel), standardised per channel with the ImageNet constants.</summary>
     public static string CleanDatasetImageNetStandardised(int count = 1000) =>
@@ -164,17 +135,23 @@ internal static class TrojanFixtures
     /// <see cref="ChannelsLastOnnx"/> ending in a <c>Softmax</c> over the last axis, as tf2onnx writes a Keras classifier
     /// whose last Dense layer has a softmax activation: the full Keras shape, probabilities out.
     /// </summary>
-    public static string KerasStyleOnnx(FixtureRecipe recipe)
+    public static string KerasStyleOnnx(FixtureRecipe recipe) =>
+        DerivedOnnx(ChannelsLastOnnx(recipe), "softmax", logits => FinalNormaliserExport.Appended(logits, "Softmax", axis: -1));
+
+    /// <summary>
+    /// <paramref name="source"/> rewritten by <paramref name="derive"/>, cached beside it under the name's
+    /// <paramref name="suffix"/>: derived from the cached model, never trained.
+    /// </summary>
+    private static string DerivedOnnx(string source, string suffix, Func<global::Onnx.ModelProto, global::Onnx.ModelProto> derive)
     {
-        string channelsLast = ChannelsLastOnnx(recipe);
         lock (Gate)
         {
             using IDisposable crossProcess = FixtureLock.Acquire(CacheDirectory);
-            string path = Path.ChangeExtension(channelsLast, null) + "-softmax.onnx";
+            string path = Path.ChangeExtension(source, null) + $"-{suffix}.onnx";
             if (!File.Exists(path))
             {
-                global::Onnx.ModelProto logits = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(channelsLast));
-                WriteAtomically(path, p => File.WriteAllBytes(p, Google.Protobuf.MessageExtensions.ToByteArray(Audit.Testing.Onnx.FinalNormaliserExport.Appended(logits, "Softmax", axis: -1))));
+                global::Onnx.ModelProto derived = derive(global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(source)));
+                WriteAtomically(path, p => File.WriteAllBytes(p, Google.Protobuf.MessageExtensions.ToByteArray(derived)));
             }
 
             return path;
