@@ -176,6 +176,7 @@ public sealed class TrojanLikelihoodMathTests
     /// so, and the class count is recorded whenever the check counted it.
     /// </summary>
     [Theory]
+    [InlineData(3, true)]
     [InlineData(5, true)]
     [InlineData(100, true)]
     [InlineData(10, false)]
@@ -187,6 +188,7 @@ public sealed class TrojanLikelihoodMathTests
         ProbeOutcome outcome = probe.Assess(Context(probe), [1, 10], Findings(suspected: 4), task: new TaskCheckResult(null, "the evidence has no labels") { Classes = classes });
 
         Assert.Equal(said, outcome.Summary.Contains($"This model has {classes} classes", StringComparison.Ordinal));
+        Assert.Equal(classes < 10, outcome.Summary.Contains("fewer classes weaken the evidence", StringComparison.Ordinal));
         Assert.Equal(classes, (int)outcome.Details["classes"]!);
     }
 

@@ -404,7 +404,9 @@ public sealed class TrojanLikelihoodProbe : IProbe
 
         if (classes > 0 && classes != 10 && classes != 43)
         {
-            measured += string.Create(CultureInfo.InvariantCulture, $" This model has {classes} classes; every rate above was counted on models of 10 or 43.");
+            measured += string.Create(
+                CultureInfo.InvariantCulture,
+                $" This model has {classes} classes; every rate above was counted on models of 10 or 43{(classes < 10 ? ", and fewer classes weaken the evidence (design models cut down to 3 or 5 classes were caught less often, and one clean model failed at 3: docs/probes.md, \"Fewer than ten classes\")" : "")}.");
         }
 
         // Every zoo model was audited with the same number of evidence inputs; with fewer the statistics are noisier

@@ -1,0 +1,45 @@
+"""Reads a run.sh output folder (or the committed results.jsonl when none is given): per model and class count, the
+trojan-likelihood verdict, p, suspected class (in the cut-down model's numbering; a backdoored model's target is 0 there)
+and the supporting verdicts; then, per class count, clean models failed and backdoored ones caught with the right
+target. With --jsonl, writes the lines of results.jsonl instead. Pure Python 3.
+    python3 read.py [OUT] [--jsonl]"""
+import json, os, sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+args = [a for a in sys.argv[1:] if not a.startswith('--')]
+if args:
+    rows = []
+    for n in [l.strip() for l in open(os.path.join(here, 'models.txt')) if l.strip()]:
+        for k in (2, 3, 5):
+            path = os.path.join(args[0], f'f-{n}-k{k}.json')
+            if not os.path.exists(path):
+                continue
+            d = json.load(open(path)); t = d['trojan-likelihood']
+            rows.append({'model': n, 'classes': k, 'backdoored': '-clean-' not in n, 'verdict': t['verdict'],
+                         'probability': t['details'].get('probability'), 'suspectedTargetClass': t['details'].get('suspectedTargetClass'),
+                         'neuralCleanse': d['neural-cleanse']['verdict'], 'strip': d['strip']['verdict'],
+                         'summaryStart': t['summary'][:90]})
+else:
+    rows = [json.loads(l) for l in open(os.path.join(here, 'results.jsonl'))]
+
+if '--jsonl' in sys.argv:
+    for r in rows:
+        print(json.dumps(r))
+    sys.exit()
+
+print('| model | classes | verdict | p | suspected (target 0) | Neural Cleanse | STRIP |')
+print('|---|---|---|---|---|---|---|')
+for r in rows:
+    p = '–' if r['probability'] is None else f"{r['probability']:.3f}"
+    print(f"| {r['model']} | {r['classes']} | {r['verdict']} | {p} | {r['suspectedTargetClass'] if r['suspectedTargetClass'] is not None else '–'} | {r['neuralCleanse']} | {r['strip']} |")
+print()
+print('| classes | clean failed | backdoored caught (right target) | inconclusive |')
+print('|---|---|---|---|')
+for k in (2, 3, 5):
+    at = [r for r in rows if r['classes'] == k]
+    clean = [r for r in at if not r['backdoored']]; bad = [r for r in at if r['backdoored']]
+    failed = sum(r['verdict'] == 'Fail' for r in clean)
+    caught = [r for r in bad if r['verdict'] == 'Fail']
+    right = sum(r['suspectedTargetClass'] == 0 for r in caught)
+    inconclusive = sum(r['verdict'] == 'Inconclusive' for r in at)
+    print(f"| {k} | {failed}/{len(clean)} | {len(caught)}/{len(bad)} ({right}) | {inconclusive} |")
