@@ -120,6 +120,28 @@ public sealed class ExporterShapeAuditTests : IDisposable
     }
 
     /// <summary>
+    /// A binary classifier (the BadNets fixture cut down to its target class and one other): no trojan statistic can tell
+    /// one class from the typical one when there are two, so every trojan control is inconclusive and says why, and the
+    /// audit does not pass (docs/probes.md, "Trojan probes: shared assumptions").
+    /// </summary>
+    [Fact]
+    public async Task TrojanScan_OfATwoClassModel_IsInconclusive_SayingWhy()
+    {
+        FixtureRecipe recipe = TrojanFixtures.BadNets;
+
+        (JsonNode audit, _) = await AuditAsync(TrojanFixtures.ClassSubsetOnnx(recipe, recipe.TargetClass, 5), TrojanFixtures.CleanDatasetOfClasses(recipe.Normalised, recipe.TargetClass, 5), "trojan-scan");
+
+        Assert.True(audit["verdict"]!.GetValue<string>() == "inconclusive", Summaries(audit));
+        foreach (string probe in new[] { "trojan-likelihood", "neural-cleanse", "strip" })
+        {
+            JsonNode finding = Finding(audit, probe);
+            Assert.Equal("inconclusive", finding["verdict"]!.GetValue<string>());
+            Assert.Contains("the model has 2 classes", finding["summary"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.Equal(2, finding["details"]!["classes"]!.GetValue<int>());
+        }
+    }
+
+    /// <summary>
     /// The clean model held to the bar BuiltInProfileAuditTests explains (a clean verdict from one Neural Cleanse run
     /// is a coin toss across machines): every probe measured something, and the largest anomaly index stays below 3,
     /// where the channels-last fixtures before this change scored every class as anomalous.

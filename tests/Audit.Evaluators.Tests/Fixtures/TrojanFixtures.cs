@@ -131,6 +131,20 @@ internal static class TrojanFixtures
             return new DatasetArtifact(inputs, [source.Count, 3, 28, 28], source.Labels);
         });
 
+    /// <summary>The fixture cut down to <paramref name="classes"/>, in that order (<see cref="ClassSubsetExport"/>): a trained classifier of fewer classes. Give it <see cref="CleanDatasetOfClasses"/>.</summary>
+    public static string ClassSubsetOnnx(FixtureRecipe recipe, params long[] classes) =>
+        DerivedOnnx(Get(recipe).OnnxPath, $"classes-{string.Join('-', classes)}", model => ClassSubsetExport.Kept(model, classes));
+
+    /// <summary>The clean test slice's inputs of <paramref name="classes"/>, labelled by their place in that list.</summary>
+    public static string CleanDatasetOfClasses(bool normalised, params long[] classes) =>
+        DerivedFromCleanDataset(normalised, 1000, $"classes-{string.Join('-', classes)}", source =>
+        {
+            int size = (int)source.SampleShape.Aggregate(1L, (a, b) => a * b);
+            int[] rows = [.. Enumerable.Range(0, source.Count).Where(i => classes.Contains(source.Labels![i]))];
+            float[] inputs = [.. rows.SelectMany(i => source.Inputs.AsSpan(i * size, size).ToArray())];
+            return new DatasetArtifact(inputs, [rows.Length, .. source.SampleShape], [.. rows.Select(i => (long)Array.IndexOf(classes, source.Labels![i]))]);
+        });
+
     /// <summary>
     /// <see cref="ChannelsLastOnnx"/> ending in a <c>Softmax</c> over the last axis, as tf2onnx writes a Keras classifier
     /// whose last Dense layer has a softmax activation: the full Keras shape, probabilities out.

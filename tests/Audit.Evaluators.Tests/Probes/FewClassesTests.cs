@@ -1,14 +1,10 @@
 using Audit.Domain.Findings;
-using Audit.Evaluators.Datasets;
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
 using Audit.Evaluators.Probes;
 using Audit.Evaluators.Probes.Trojans;
 using Audit.Evaluators.Sessions;
 using Audit.Evaluators.Tests.Fixtures;
-using Audit.Testing.Onnx;
-using Google.Protobuf;
-using Onnx;
 
 namespace Audit.Evaluators.Tests.Probes;
 
@@ -18,12 +14,8 @@ namespace Audit.Evaluators.Tests.Probes;
 /// fixture cut down to its target class and others, on evidence of those classes only: a trained, backdoored model.
 /// </summary>
 [Collection(NativeTorch.Collection)]
-public sealed class FewClassesTests : IDisposable
+public sealed class FewClassesTests
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("few-classes").FullName;
-
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
-
     [Theory]
     [InlineData(3L, 5L)]
     [InlineData(0L, 3L)]
@@ -62,21 +54,10 @@ public sealed class FewClassesTests : IDisposable
     }
 
     /// <summary>The BadNets fixture cut down to <paramref name="classes"/>, with its clean evidence of those classes relabelled in that order.</summary>
-    private (TrainedFixture Fixture, IDifferentiableModel Model, string Evidence, OnnxModelSource Source) CutDown(long[] classes)
+    private static (TrainedFixture Fixture, IDifferentiableModel Model, string Evidence, OnnxModelSource Source) CutDown(long[] classes)
     {
         TrainedFixture fixture = TrojanFixtures.Get(TrojanFixtures.BadNets);
-        string modelPath = Path.Combine(_directory, $"kept-{string.Join('-', classes)}.onnx");
-        File.WriteAllBytes(modelPath, ClassSubsetExport.Kept(ModelProto.Parser.ParseFrom(File.ReadAllBytes(fixture.OnnxPath)), classes).ToByteArray());
-
-        DatasetArtifact all = SafetensorsDataset.Read(TrojanFixtures.CleanDataset(fixture.Recipe.Normalised));
-        int[] rows = [.. Enumerable.Range(0, all.Count).Where(i => classes.Contains(all.Labels![i]))];
-        int size = (int)all.SampleShape.Aggregate(1L, (a, b) => a * b);
-        float[] inputs = [.. rows.SelectMany(i => all.Inputs.AsSpan(i * size, size).ToArray())];
-        long[] labels = [.. rows.Select(i => (long)Array.IndexOf(classes, all.Labels![i]))];
-        string evidencePath = Path.Combine(_directory, $"kept-{string.Join('-', classes)}.safetensors");
-        SafetensorsDataset.Write(evidencePath, new DatasetArtifact(inputs, [rows.Length, .. all.SampleShape], labels));
-
-        var source = new OnnxModelSource(modelPath, ComputeDevice.Cpu);
-        return (fixture, source.Load(CancellationToken.None), evidencePath, source);
+        var source = new OnnxModelSource(TrojanFixtures.ClassSubsetOnnx(fixture.Recipe, classes), ComputeDevice.Cpu);
+        return (fixture, source.Load(CancellationToken.None), TrojanFixtures.CleanDatasetOfClasses(fixture.Recipe.Normalised, classes), source);
     }
 }
