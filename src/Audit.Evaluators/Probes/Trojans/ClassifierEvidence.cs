@@ -137,7 +137,8 @@ internal sealed class ClassifierEvidence : IDisposable
         }
 
         // Channels standardised each their own way are read each on its own range (ChannelRanges); bounds the profile
-        // gives are one range for every channel, as declared.
+        // gives are one range for every channel, as declared. The mapped inputs are a second tensor of the evidence's
+        // size, made once per audit: the accuracy probe and the inventory still read the evidence as uploaded.
         if (bounds.Length != 2 && model.Inputs[0].Shape.Count == 4)
         {
             ChannelRanges ranges = context.Session.GetOrCreate(ChannelRanges.SessionKey(context.DatasetPath), () => ChannelRanges.Of(dataset));
