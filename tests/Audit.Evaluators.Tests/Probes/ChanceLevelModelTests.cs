@@ -96,7 +96,12 @@ public sealed class ChanceLevelModelTests
             var check = (JsonObject)finding.Details["taskCheck"]!;
             Assert.False((bool)check["tested"]!);
             Assert.Contains("no labels", (string)check["reason"]!, StringComparison.Ordinal);
+            // What the model answered is recorded: here one class for everything.
+            Assert.Equal(4, (int)check["predictedCommonestClass"]!);
+            Assert.Equal(1.0, (double)check["predictedCommonestShare"]!);
         }
+
+        Assert.Contains("it answered class 4 for 100 % of it", outcomes[0].Summary, StringComparison.Ordinal);
     }
 
     // A model far above chance but wrong on most of its evidence is outside the domain the verdict's error rates were

@@ -135,13 +135,23 @@ internal static class TaskCheck
         // The probe's own bounds, so that the evidence loads (or is rejected) exactly as the probe itself would load it.
         double[] bounds = descriptor.Parameters.Any(p => p.Name == "inputBounds") ? new ProbeParameters(context, descriptor).Numbers("inputBounds") : [];
         using ClassifierEvidence evidence = ClassifierEvidence.Load(context, bounds, cancellationToken);
+        using var scope = torch.NewDisposeScope();
+        torch.Tensor predicted = evidence.Predict(evidence.Inputs, cancellationToken);
         if (evidence.Dataset.Labels is not { Length: > 0 } labels)
         {
-            return TaskCheckResult.NotTested("the evidence has no labels") with { Classes = evidence.Classes, EvidenceInputs = evidence.Count };
+            // Nothing to test against; what the model answered is recorded, so a reader can see a model that answers one
+            // class for nearly everything (collapsed, or given evidence of one class), which no rule here stops.
+            long[] counts = predicted.bincount(null, evidence.Classes).data<long>().ToArray();
+            int commonest = Array.IndexOf(counts, counts.Max());
+            return TaskCheckResult.NotTested("the evidence has no labels") with
+            {
+                Classes = evidence.Classes,
+                EvidenceInputs = evidence.Count,
+                PredictedCommonest = (commonest, (double)counts[commonest] / evidence.Count),
+            };
         }
 
-        using var scope = torch.NewDisposeScope();
-        long correct = evidence.Predict(evidence.Inputs, cancellationToken).eq(evidence.Dataset.LabelsTensor(evidence.Device)).sum().item<long>();
+        long correct = predicted.eq(evidence.Dataset.LabelsTensor(evidence.Device)).sum().item<long>();
         return new TaskCheckResult(ChanceLevelTest.OfTask(labels, (int)correct), null) { Classes = evidence.Classes, EvidenceInputs = evidence.Count };
     }
 }
@@ -160,8 +170,24 @@ internal sealed record TaskCheckResult(ChanceLevelTest? Test, string? NotTestedR
     /// <summary>No test: <paramref name="reason"/>.</summary>
     public static TaskCheckResult NotTested(string reason) => new(null, reason);
 
+    /// <summary>On unlabelled evidence, the class the model answered most often and the share of inputs it answered it for.</summary>
+    public (int Class, double Share)? PredictedCommonest { get; init; }
+
     /// <summary>The check as a finding records it, tested or not.</summary>
-    public JsonObject Details() => Test is null
-        ? new JsonObject { ["tested"] = false, ["reason"] = NotTestedReason }
-        : TaskCheck.Details(Test);
+    public JsonObject Details()
+    {
+        if (Test is not null)
+        {
+            return TaskCheck.Details(Test);
+        }
+
+        var details = new JsonObject { ["tested"] = false, ["reason"] = NotTestedReason };
+        if (PredictedCommonest is { } commonest)
+        {
+            details["predictedCommonestClass"] = commonest.Class;
+            details["predictedCommonestShare"] = Math.Round(commonest.Share, 4);
+        }
+
+        return details;
+    }
 }

@@ -409,6 +409,14 @@ public sealed class TrojanLikelihoodProbe : IProbe
                 $" This model has {classes} classes; every rate above was counted on models of 10 or 43{(classes < 10 ? ", and fewer classes weaken the evidence (design models cut down to 3 or 5 classes were caught less often, and one clean model failed at 3: docs/probes.md, \"Fewer than ten classes\")" : "")}.");
         }
 
+        // Unlabelled evidence runs no task check, so nothing stops a model that answers one class for nearly everything (a
+        // collapse reads to every trigger search like a trigger of size zero for that class); the finding says what the
+        // model answered, beside the class it suspects.
+        if (task is { Test: null, PredictedCommonest: { } commonest })
+        {
+            measured += string.Create(CultureInfo.InvariantCulture, $" The evidence has no labels, so whether the model does its task was not tested; it answered class {commonest.Class} for {commonest.Share:P0} of it.");
+        }
+
         // Every zoo model was audited with the same number of evidence inputs; with fewer the statistics are noisier
         // (benchmarks/evidence-size: on 24 design models 500 and 250 changed no verdict but raised clean p), so an
         // audit on less evidence than the rates were counted with says so.
