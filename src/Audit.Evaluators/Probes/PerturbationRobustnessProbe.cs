@@ -86,6 +86,8 @@ public sealed class PerturbationRobustnessProbe : IProbe
             ["n"] = evidence.Count,
             ["device"] = evidence.Model.Device.Name,
         };
+        // The noise is drawn per channel on the channel's own range where the evidence's channels have their own.
+        ModelReadingRecord.AddTo(details, context, cancellationToken);
         string summary = string.Create(CultureInfo.InvariantCulture,
             $"Accuracy fell from {clean:P1} to {noisyAccuracy:P1} under Gaussian noise of {fraction:P0} of the input range ({trials} trials, {evidence.Count} inputs): a drop of {drop * 100:F1} points, {(flagged ? "at or above" : "below")} the {context.Threshold * 100:F1}-point threshold.");
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, []);

@@ -151,7 +151,7 @@ public sealed class ChannelRangeTests(ITestOutputHelper output) : IDisposable
         string plainEvidence = Write(Copied(grey, (_, u) => u), "colour.safetensors");
         string twinEvidence = Write(Copied(grey, (c, u) => (u - shift[c]) / scale[c]), "twin.safetensors");
 
-        IProbe[] probes = [new SaliencyPersistenceProbe(), new BlendInversionProbe()];
+        IProbe[] probes = [new SaliencyPersistenceProbe(), new BlendInversionProbe(), new PerturbationRobustnessProbe()];
         foreach (IProbe probe in probes)
         {
             ProbeOutcome plain = await Run(probe, fixture, plainSource.Load(CancellationToken.None), plainEvidence);
