@@ -113,23 +113,29 @@ internal static class TrojanFixtures
 
     /// <summary>The clean test slice as colour images <c>[N, 3, 28, 28]</c> (the grey image in every channel), standardised per channel with the ImageNet constants.</summary>
     public static string CleanDatasetImageNetStandardised(int count = 1000) =>
-        DerivedFromCleanDataset(normalised: false, count, "imagenet-colour", source =>
+        DerivedFromCleanDataset(normalised: false, count, "imagenet-colour", source => InColour(source, (c, u) => (u - ImageNetMean[c]) / ImageNetDeviation[c]));
+
+    /// <summary>Grey images <c>[N, 1, H, W]</c> copied into three channels, channel c's value <paramref name="map"/>(c, grey value).</summary>
+    public static DatasetArtifact InColour(DatasetArtifact grey, Func<int, float, float> map)
+    {
+        ArgumentNullException.ThrowIfNull(grey);
+        ArgumentNullException.ThrowIfNull(map);
+        (long height, long width) = (grey.SampleShape[^2], grey.SampleShape[^1]);
+        int plane = (int)(height * width);
+        var inputs = new float[grey.Count * 3 * plane];
+        for (int n = 0; n < grey.Count; n++)
         {
-            const int Plane = 28 * 28;
-            var inputs = new float[source.Count * 3 * Plane];
-            for (int n = 0; n < source.Count; n++)
+            for (int c = 0; c < 3; c++)
             {
-                for (int c = 0; c < 3; c++)
+                for (int p = 0; p < plane; p++)
                 {
-                    for (int p = 0; p < Plane; p++)
-                    {
-                        inputs[(((n * 3) + c) * Plane) + p] = (source.Inputs[(n * Plane) + p] - ImageNetMean[c]) / ImageNetDeviation[c];
-                    }
+                    inputs[(((n * 3) + c) * plane) + p] = map(c, grey.Inputs[(n * plane) + p]);
                 }
             }
+        }
 
-            return new DatasetArtifact(inputs, [source.Count, 3, 28, 28], source.Labels);
-        });
+        return new DatasetArtifact(inputs, [grey.Count, 3, height, width], grey.Labels);
+    }
 
     /// <summary>The fixture cut down to <paramref name="classes"/>, in that order (<see cref="ClassSubsetExport"/>): a trained classifier of fewer classes. Give it <see cref="CleanDatasetOfClasses"/>.</summary>
     public static string ClassSubsetOnnx(FixtureRecipe recipe, params long[] classes) =>

@@ -148,8 +148,8 @@ public sealed class ChannelRangeTests(ITestOutputHelper output) : IDisposable
         using var twinSource = new OnnxModelSource(Save(InputMapExport.Prepended(colour, scale, shift), "twin.onnx"), ComputeDevice.Cpu);
 
         DatasetArtifact grey = SafetensorsDataset.Read(TrojanFixtures.CleanDataset(normalised: false, count: 300));
-        string plainEvidence = Write(Copied(grey, (_, u) => u), "colour.safetensors");
-        string twinEvidence = Write(Copied(grey, (c, u) => (u - shift[c]) / scale[c]), "twin.safetensors");
+        string plainEvidence = Write(TrojanFixtures.InColour(grey, (_, u) => u), "colour.safetensors");
+        string twinEvidence = Write(TrojanFixtures.InColour(grey, (c, u) => (u - shift[c]) / scale[c]), "twin.safetensors");
 
         IProbe[] probes = [new SaliencyPersistenceProbe(), new BlendInversionProbe(), new PerturbationRobustnessProbe()];
         foreach (IProbe probe in probes)
@@ -174,25 +174,6 @@ public sealed class ChannelRangeTests(ITestOutputHelper output) : IDisposable
                 Assert.True(Math.Abs(a - c) > 10 * tolerance, $"read with one range, blend inversion gave {c}, as per channel {a}");
             }
         }
-    }
-
-    /// <summary>The grey images copied into three channels, each mapped by <paramref name="map"/>(channel, value).</summary>
-    private static DatasetArtifact Copied(DatasetArtifact grey, Func<int, float, float> map)
-    {
-        int count = grey.Count, plane = 28 * 28;
-        var inputs = new float[count * 3 * plane];
-        for (int n = 0; n < count; n++)
-        {
-            for (int c = 0; c < 3; c++)
-            {
-                for (int p = 0; p < plane; p++)
-                {
-                    inputs[(((n * 3) + c) * plane) + p] = map(c, grey.Inputs[(n * plane) + p]);
-                }
-            }
-        }
-
-        return new DatasetArtifact(inputs, [count, 3, 28, 28], grey.Labels);
     }
 
     private string Save(ModelProto model, string name)
