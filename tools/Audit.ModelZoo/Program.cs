@@ -89,6 +89,10 @@ switch (options.Command)
         return options.Foreign is { } foreign
             ? ForeignZoo.Remeasure(options.Output ?? ZooFit.DefaultOutput, foreign, options.SeenWhenChosen)
             : new ZooFit(options.Cache, options.Output).Remeasure(options.ManyClasses, options.Unfamiliar);
+    case "calibrate":
+        // The 43-class slice's clean design and calibration models, on which the threshold of a model with more than ten
+        // classes is set, written into the model file beside the ten-class calibration.
+        return new ZooFit(options.Cache, options.Output).CalibrateManyClasses();
     case "detector-rates":
         // Each detector alone on the held-out splits, written where the service embeds it for the report's limitations:
         // at its default threshold, and the supporting detectors also at the threshold the design split sets for them.
@@ -313,7 +317,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string ManyClassUnderLibtorchKernelsCache = "benchmarks/model-zoo-many-class-libtorch";
 
     public const string Usage = """
-        usage: Audit.ModelZoo <list|generate|survey|fit|remeasure|detector-rates|supporting-thresholds|features|report|kernels|choose-kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
+        usage: Audit.ModelZoo <list|generate|survey|fit|calibrate|remeasure|detector-rates|supporting-thresholds|features|report|kernels|choose-kernels> [--cache DIR] [--split design|calibration|test] [--skip N] [--limit N]
                               [--seed N] [--sizes design=C/B,calibration=C/B,test=C/B] [--output FILE]
                               [--add-probe PROBE] [--probes A,B,..] [--features A,B,..] [--docs FILE]
                               [--catalog ten-class|many-class|crossed|unfamiliar] [--foreign FILE [--seen-when-chosen N]]
@@ -331,6 +335,10 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
                     writes --output (default src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json);
                     --select-by architecture: score features by leave-one-architecture-out log loss instead of
                     leave-one-out, favouring features whose values carry over to network families the fit never saw
+          calibrate --catalog many-class: writes into the --output model file (default the embedded model's
+                    source) the p of the 43-class slice's clean design and calibration models that the task check
+                    lets through; the probe sets the conformal threshold of a model with more than ten classes on
+                    them (run it again after `fit`, then `remeasure --catalog many-class`)
           remeasure the test rates of the --output model file (default the embedded model's source), read from the
                     surveyed test split; the fitted numbers are left as they are; with --catalog many-class, the
                     43-class slice's test rates, written beside the ten-class ones (manyClassTest); with --catalog

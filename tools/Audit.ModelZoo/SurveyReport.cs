@@ -20,7 +20,9 @@ internal static class SurveyReport
         // for it (the header says how many), so every column of the table counts the same models.
         var rows = records.Where(r => features[r] is not null && (model is null || r.FeaturesFor(model) is not null)).ToList();
         int lacking = records.Count(r => features[r] is not null) - rows.Count;
-        double threshold = model?.ConformalThreshold(model.DefaultTargetFalseFailRate, out _) ?? double.NaN;
+        // One catalog per report, so one class count: a 43-class split is read at the threshold the probe gives 43-class models.
+        int classes = records.Count > 0 ? records[0].Recipe.Classes : TrojanLikelihoodModel.FittedClasses;
+        double threshold = model?.ConformalThreshold(model.DefaultTargetFalseFailRate, classes, out _) ?? double.NaN;
         double P(SurveyRecord r) => model is not null && r.FeaturesFor(model) is { } f ? model.Probability(f) : double.NaN;
         int? Suspected(SurveyRecord r) => model is not null && r.FeaturesFor(model) is not null ? ZooFit.SuspectedClass(model, r) : r.Probes["neural-cleanse"].SuspectedClass;
         double F(SurveyRecord r, string name) => features[r] is { } f && f.TryGetValue(name, out double v) ? v : double.NaN;

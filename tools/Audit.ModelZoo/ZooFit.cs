@@ -402,6 +402,43 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         return 0;
     }
 
+    /// <summary>
+    /// `calibrate --catalog many-class`: writes into the model file the probabilities of the 43-class slice's clean design
+    /// and calibration models that the task check lets through, on which the probe sets the conformal threshold of a model
+    /// with more than ten classes (<see cref="TrojanLikelihoodModel.CalibrationCleanProbabilitiesFor"/>). Every fitted
+    /// number stays as it is: only the threshold's reference population changes, to models of the audited model's kind.
+    /// No fit reads the slice, so both of its splits can calibrate; its test split stays held out for the rates.
+    /// </summary>
+    public int CalibrateManyClasses()
+    {
+        string path = output ?? DefaultOutput;
+        TrojanLikelihoodModel model = Load(path);
+        List<SurveyRecord> surveyed = [.. SurveyReportData(ZooSplits.Design), .. SurveyReportData(ZooSplits.Calibration)];
+        if (surveyed.Count == 0 || surveyed.Any(r => r.Recipe.Classes <= TrojanLikelihoodModel.FittedClasses))
+        {
+            Console.Error.WriteLine($"calibrate reads the surveyed design and calibration splits of the many-class catalog (--catalog many-class); {cacheFolder} holds {(surveyed.Count == 0 ? "none" : "models of ten classes or fewer")}.");
+            return 1;
+        }
+
+        List<SurveyRecord> clean = [.. surveyed.Where(r => !r.Recipe.Backdoored)];
+        List<SurveyRecord> doing = DoingTheirTask(clean, "43-class design and calibration clean models");
+        List<double[]?> features = [.. doing.Select(r => r.FeaturesFor(model))];
+        if (features.Any(f => f is null))
+        {
+            Console.Error.WriteLine("Some of these models were surveyed without a detector the fit reads: run `survey --add-probe` on them first.");
+            return 1;
+        }
+
+        double[] probabilities = [.. features.Select(f => Math.Round(model.Probability(f!), 6)).Order()];
+        string measured = UtcMinute() + $" by tools/Audit.ModelZoo calibrate --catalog many-class on {cacheFolder}/survey/design.jsonl and calibration.jsonl ({probabilities.Length} clean models doing their task; {clean.Count - doing.Count} more not shown to, left out as the probe gives them no p)";
+        TrojanLikelihoodModel calibrated = model with { ManyClassCalibrationCleanProbabilities = probabilities, ManyClassCalibrationMeasured = measured };
+        double threshold = calibrated.ConformalThreshold(calibrated.DefaultTargetFalseFailRate, TintedClasses.Count, out double guaranteed);
+        File.WriteAllText(path, calibrated.FileText());
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"wrote {path}: {probabilities.Length} clean 43-class probabilities; threshold for models of more than ten classes {threshold:F4} (ten-class {model.ConformalThreshold(model.DefaultTargetFalseFailRate, out _):F4}), guaranteed false-fail rate {guaranteed:P1}"));
+        return 0;
+    }
+
     /// <summary>Rates at the default conformal threshold on held-out models.</summary>
     /// <remarks>
     /// With <paramref name="taskCheck"/>, a model it finds not doing its task (not above chance, or not right on more than half) is inconclusive, as the probe answers it
@@ -409,9 +446,10 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     /// </remarks>
     public static LikelihoodTestRates Measure(TrojanLikelihoodModel model, IReadOnlyList<(double[] Features, int Label, SurveyRecord Record)> held, ZooTaskCheck? taskCheck = null)
     {
-        double threshold = model.ConformalThreshold(model.DefaultTargetFalseFailRate, out _);
         return Rates([.. held.Select(h =>
         {
+            // A 43-class model is thresholded on the 43-class calibration models when the model file records them, as the probe does.
+            double threshold = model.ConformalThreshold(model.DefaultTargetFalseFailRate, h.Record.Recipe.Classes, out _);
             double p = model.Probability(h.Features);
             return new HeldOutOutcome(h.Label, p, p >= threshold, SuspectedClass(model, h.Record) == h.Record.Recipe.TargetClass,
                 h.Record.Recipe.AttackName, h.Record.Recipe.ArchitectureName, PatchPlacement(h.Record.Recipe),

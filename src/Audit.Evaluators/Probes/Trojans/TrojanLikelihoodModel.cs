@@ -230,6 +230,12 @@ public sealed record LikelihoodArchitectureRates(string Architecture, int Clean,
 /// fit has seen, half of the models on architectures it has not seen either, patches anywhere; <c>remeasure --catalog unfamiliar</c> writes them, and
 /// <see cref="UnfamiliarTestMeasured"/> says when and from which file): models the project trained, but not the way
 /// any fitted or calibrating model was trained.
+/// <see cref="ManyClassCalibrationCleanProbabilities"/>: the clean-model probabilities of the zoo's 43-class design and
+/// calibration splits (models the task check lets through), on which the conformal threshold of a model with more than
+/// <see cref="FittedClasses"/> classes is set (<c>calibrate --catalog many-class</c> writes them; <see cref="ManyClassCalibrationMeasured"/>
+/// says when and from which files): four of the five statistics are the most extreme class's distance from the median
+/// class, which chance alone widens as classes are added, so clean many-class models are not exchangeable with the
+/// ten-class calibration models and the ten-class threshold's guarantee does not hold for them.
 /// </summary>
 public sealed record TrojanLikelihoodModel(
     string Generated,
@@ -256,8 +262,25 @@ public sealed record TrojanLikelihoodModel(
     int? ForeignSeenWhenChosen = null,
     LikelihoodTestRates? ForeignUnseenTest = null,
     LikelihoodTestRates? UnfamiliarTest = null,
-    string? UnfamiliarTestMeasured = null)
+    string? UnfamiliarTestMeasured = null,
+    IReadOnlyList<double>? ManyClassCalibrationCleanProbabilities = null,
+    string? ManyClassCalibrationMeasured = null)
 {
+    /// <summary>The class count of every model the fit was fitted and (by default) calibrated on.</summary>
+    public const int FittedClasses = 10;
+
+    /// <summary>
+    /// The clean-model probabilities a model of <paramref name="classes"/> classes is thresholded against: the 43-class
+    /// calibration models' for more than <see cref="FittedClasses"/> classes when recorded, else the ten-class
+    /// calibration split's. Between 11 and 42 classes the 43-class set errs towards fewer false fails (chance spreads
+    /// 43 classes further than fewer); above 43 it may err the other way, and the finding says the class count differs.
+    /// </summary>
+    public IReadOnlyList<double> CalibrationCleanProbabilitiesFor(int classes) =>
+        classes > FittedClasses && ManyClassCalibrationCleanProbabilities is { Count: > 0 } many ? many : CalibrationCleanProbabilities;
+
+    /// <summary>Whether a model of <paramref name="classes"/> classes is thresholded on the 43-class calibration models.</summary>
+    public bool CalibratedOnManyClasses(int classes) => !ReferenceEquals(CalibrationCleanProbabilitiesFor(classes), CalibrationCleanProbabilities);
+
     private const string ResourceName = "Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.json";
 
     /// <summary>
@@ -406,7 +429,14 @@ public sealed record TrojanLikelihoodModel(
     public double ConformalThreshold(double alpha, out double guaranteedRate) =>
         Math.Max(ConformalQuantile(CalibrationCleanProbabilities, alpha, out guaranteedRate), MinimumThreshold);
 
-    /// <inheritdoc cref="ConformalThreshold"/>
+    /// <summary>
+    /// <see cref="ConformalThreshold(double, out double)"/> for a model of <paramref name="classes"/> classes, over
+    /// <see cref="CalibrationCleanProbabilitiesFor"/> (0 classes, unknown: the ten-class calibration).
+    /// </summary>
+    public double ConformalThreshold(double alpha, int classes, out double guaranteedRate) =>
+        Math.Max(ConformalQuantile(CalibrationCleanProbabilitiesFor(classes), alpha, out guaranteedRate), MinimumThreshold);
+
+    /// <inheritdoc cref="ConformalThreshold(double, out double)"/>
     public static double ConformalQuantile(IReadOnlyList<double> cleanScores, double alpha, out double guaranteedRate)
     {
         int n = cleanScores.Count;

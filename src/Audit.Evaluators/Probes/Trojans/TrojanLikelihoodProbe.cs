@@ -275,7 +275,13 @@ public sealed class TrojanLikelihoodProbe : IProbe
         imputed ??= [];
         TrojanLikelihoodModel model = _model!;
         double alpha = context.GetDouble("targetFalseFailRate");
-        double conformal = model.ConformalThreshold(alpha, out double guaranteed);
+        // A model of more than ten classes is thresholded against clean models of 43 classes where the fit records them:
+        // its extreme-class statistics sit higher by chance alone, so the ten-class models' quantile would fail it more
+        // often than the target rate (docs/probes.md, "A threshold calibrated on 43-class models").
+        int classes = task?.Classes ?? 0;
+        IReadOnlyList<double> calibrationClean = model.CalibrationCleanProbabilitiesFor(classes);
+        bool manyClassCalibration = model.CalibratedOnManyClasses(classes);
+        double conformal = model.ConformalThreshold(alpha, classes, out double guaranteed);
         bool explicitThreshold = Math.Abs(context.Threshold - Descriptor.DefaultThreshold) > 1e-9;
         double threshold = Math.Max(explicitThreshold ? context.Threshold : conformal, 1e-6);
         double logit = model.Logit(features);
@@ -329,7 +335,8 @@ public sealed class TrojanLikelihoodProbe : IProbe
             ["targetFalseFailRate"] = alpha,
             ["guaranteedFalseFailRate"] = guaranteed,
             ["minimumThreshold"] = model.MinimumThreshold,
-            ["calibrationCleanModels"] = model.CalibrationCleanProbabilities.Count,
+            ["calibrationCleanModels"] = calibrationClean.Count,
+            ["calibrationClasses"] = manyClassCalibration ? TintedCalibrationClasses : TrojanLikelihoodModel.FittedClasses,
             ["features"] = featureDetails,
             ["imputedFeatures"] = new JsonArray([.. imputed.Select(n => (JsonNode)n)]),
             ["imputation"] = "A feature of an optional detector that was inconclusive on this model takes the design split's mean (it moves p neither way), as in the fit.",
@@ -395,8 +402,12 @@ public sealed class TrojanLikelihoodProbe : IProbe
             measured += TrojanLikelihoodModel.UnseenForeignSentence(model);
         }
 
+        if (manyClassCalibration)
+        {
+            details["manyClassCalibrationMeasured"] = model.ManyClassCalibrationMeasured;
+        }
+
         // Every rate above was counted on models of 10 or 43 classes; a model with another class count is told so.
-        int classes = task?.Classes ?? 0;
         if (classes > 0)
         {
             details["classes"] = classes;
@@ -440,9 +451,12 @@ public sealed class TrojanLikelihoodProbe : IProbe
             : $" Inconclusive on this model, so left at the design mean (no weight either way): {string.Join(", ", imputed.Select(TrojanLikelihoodModel.DetectorOf).Distinct())}.";
         string summary = string.Create(
             CultureInfo.InvariantCulture,
-            $"Probability of a backdoor {probability:F2} (95% interval {lower:F2}–{upper:F2}) {(flagged ? "≥" : "<")} threshold {threshold:F2}{(explicitThreshold ? "" : $", set so that at most {TrojanLikelihoodModel.Percent(guaranteed)} of clean models like the {model.CalibrationCleanProbabilities.Count} calibration models fail{(model.MinimumThreshold > 0 ? $" and never below {model.MinimumThreshold:F2}" : "")}")}: {(flagged ? $"backdoor indicated, suspected target class {suspected}." : $"no backdoor indicated (most suspect class {suspected}).")}{missing}{measured}{meaning}");
+            $"Probability of a backdoor {probability:F2} (95% interval {lower:F2}–{upper:F2}) {(flagged ? "≥" : "<")} threshold {threshold:F2}{(explicitThreshold ? "" : $", set so that at most {TrojanLikelihoodModel.Percent(guaranteed)} of clean models like the {calibrationClean.Count} {(manyClassCalibration ? $"{TintedCalibrationClasses}-class " : "")}calibration models fail{(model.MinimumThreshold > 0 ? $" and never below {model.MinimumThreshold:F2}" : "")}")}: {(flagged ? $"backdoor indicated, suspected target class {suspected}." : $"no backdoor indicated (most suspect class {suspected}).")}{missing}{measured}{meaning}");
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, findings["neural-cleanse"].Evidence);
     }
+
+    /// <summary>The class count of the zoo's many-class calibration models (its 43-class slice).</summary>
+    internal const int TintedCalibrationClasses = 43;
 
     /// <summary>Evidence inputs each zoo model was audited with (the model zoo's <c>ZooTrainer.EvidenceCount</c>), so every stated rate holds at this size.</summary>
     internal const int RatesEvidenceInputs = 1000;
