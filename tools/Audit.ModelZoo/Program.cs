@@ -292,6 +292,13 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string NinthSealedCache = "benchmarks/model-zoo-sealed-414-360";
 
     /// <summary>
+    /// 36 43-class test recipes (positions 37–72 of the many-class test split at 36 + 36), surveyed with every detector
+    /// under oneDNN's AVX kernels on 2026-12-07, committed unread, then read once for the threshold calibrated on 43-class
+    /// models and joined to the slice's test split (benchmarks/model-zoo-many-class-sealed/README.md).
+    /// </summary>
+    public const string ManyClassSealedCache = "benchmarks/model-zoo-many-class-sealed";
+
+    /// <summary>
     /// The fit in use's own lines (since 2026-12-05 23:00): design and calibration lines that each read one model under
     /// oneDNN's AVX kernels (the design split under AVX with the contrastive results that read those models joined; the
     /// calibration split trained and surveyed again, and since 2026-12-06 evening the 100 clean recipes it grew by), the

@@ -31,11 +31,13 @@ internal static class SurveyReport
         bool AtChance(SurveyRecord r) => taskCheck?.Of(r) is { AboveChance: false };
         bool Failed(SurveyRecord r) => !NotDoingItsTask(r) && P(r) >= threshold;
         int notDoingTask = rows.Count(r => (!r.Recipe.Backdoored || r.Implanted) && NotDoingItsTask(r));
+        List<SurveyRecord> stopped = ZooFit.StoppedInSurvey(records);
 
         Line(text, $"Split `{split}`: {rows.Count(r => !r.Recipe.Backdoored)} clean, {rows.Count(r => r.Implanted)} backdoored (attack success ≥ {ZooModel.ImplantedAttackSuccess:P0}), {rows.Count(r => r.Recipe.Backdoored && !r.Implanted)} poisoned without a working backdoor (left out of the rates)"
             + (lacking > 0 ? $"; {lacking} more surveyed without a detector the fit reads (left out until `survey --add-probe` adds it)" : "") + ". "
             + (model is null ? "No fitted trojan-likelihood model." : $"trojan-likelihood threshold {threshold:F3} (conformal, target false-fail rate {model.DefaultTargetFalseFailRate:P0}); Neural Cleanse alone at its threshold {NeuralCleanseThreshold}.")
-            + (notDoingTask > 0 ? $" {notDoingTask} of these models are not shown to do their task on the evidence (above chance and right on more than half of it), so trojan-likelihood is inconclusive on them: no false fail if clean, missed if backdoored, and left out of its AUROC." : ""));
+            + (notDoingTask > 0 ? $" {notDoingTask} of these models are not shown to do their task on the evidence (above chance and right on more than half of it), so trojan-likelihood is inconclusive on them: no false fail if clean, missed if backdoored, and left out of its AUROC." : "")
+            + (stopped.Count > 0 ? $" {stopped.Count(r => !r.Recipe.Backdoored)} clean and {stopped.Count(r => r.Recipe.Backdoored)} backdoored models more were stopped by the task check in the survey itself ({string.Join(", ", stopped.Select(r => r.Name))}): no statistics, so not in the tables below; the stated rates count them as inconclusive (missed if backdoored)." : ""));
         Line(text, "");
         Line(text, "| group | clean | backdoored | AUROC p | TPR at threshold | false-fail rate | right target (of detected) | NC alone: TPR / false-fail rate at 2 | AUROC NC index |");
         Line(text, "|---|---|---|---|---|---|---|---|---|");

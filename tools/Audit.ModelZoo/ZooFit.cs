@@ -80,7 +80,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         }
 
         TrojanLikelihoodModel model = Fit(names, design.Select(d => (d.Features, d.Label)).ToList(), calibration.Select(c => (c.Features, c.Label)).ToList(), DateTimeOffsetText());
-        model = model with { Test = test.Count == 0 ? null : Measure(model, test, TaskCheck), TestMeasured = test.Count == 0 ? null : model.Generated };
+        model = model with { Test = test.Count == 0 ? null : Measure(model, test, TaskCheck, StoppedInSurvey(SurveyReportData(ZooSplits.Test))), TestMeasured = test.Count == 0 ? null : model.Generated };
         string path = output ?? DefaultOutput;
         File.WriteAllText(path, model.FileText());
         Console.WriteLine($"wrote {path}: features {string.Join(", ", names)}; design {design.Count(d => d.Label == 0)} clean + {design.Count(d => d.Label == 1)} backdoored, calibration {calibration.Count(c => c.Label == 0)} + {calibration.Count(c => c.Label == 1)}, test {test.Count(t => t.Label == 0)} + {test.Count(t => t.Label == 1)}");
@@ -361,9 +361,20 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     /// report states), each model's features read as an audit reads them: an optional detector's feature that was
     /// inconclusive takes the model's own design mean. Failed implants and models without the base features are left out.
     /// </summary>
-    public static LikelihoodTestRates MeasureOn(TrojanLikelihoodModel model, IEnumerable<SurveyRecord> records, ZooTaskCheck? taskCheck = null) =>
-        Measure(model, [.. Usable(records).Select(u => (Features: u.Record.FeaturesFor(model), u.Label, u.Record))
-            .Where(u => u.Features is not null).Select(u => (u.Features!, u.Label, u.Record))], taskCheck);
+    public static LikelihoodTestRates MeasureOn(TrojanLikelihoodModel model, IEnumerable<SurveyRecord> records, ZooTaskCheck? taskCheck = null)
+    {
+        List<SurveyRecord> all = [.. records];
+        return Measure(model, [.. Usable(all).Select(u => (Features: u.Record.FeaturesFor(model), u.Label, u.Record))
+            .Where(u => u.Features is not null).Select(u => (u.Features!, u.Label, u.Record))], taskCheck, StoppedInSurvey(all));
+    }
+
+    /// <summary>
+    /// The counted models (clean, or backdoored with an implant that took) whose survey stopped on the task check
+    /// (<see cref="SurveyRecord.StoppedByTheTaskCheck"/>): no statistics, so <see cref="Usable"/> cannot read them, yet the
+    /// probe answers them inconclusive and the rates must count them so (until 2026-12-07 they were left out).
+    /// </summary>
+    public static List<SurveyRecord> StoppedInSurvey(IEnumerable<SurveyRecord> records) =>
+        [.. records.Where(r => (!r.Recipe.Backdoored || r.Implanted) && r.StoppedByTheTaskCheck)];
 
     /// <summary>
     /// `remeasure`: writes into the model file the rates <see cref="MeasureOn"/> gives on the surveyed test split, leaving
@@ -385,7 +396,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         Console.WriteLine($"was: {JsonSerializer.Serialize(manyClasses ? model.ManyClassTest : unfamiliar ? model.UnfamiliarTest : model.Test, TrojanLikelihoodModel.JsonOptions)}");
         // Models surveyed before a detector the fit reads joined the survey have no value for it and are left out (a
         // resurvey with --add-probe brings them in); the stamp says how many, so a partial reading cannot pass for a whole one.
-        int leftOut = Usable(test).Count - (rates.Clean + rates.Backdoored);
+        int leftOut = Usable(test).Count + StoppedInSurvey(test).Count - (rates.Clean + rates.Backdoored);
         string measured = UtcMinute() + $" by tools/Audit.ModelZoo remeasure{(manyClasses ? " --catalog many-class" : unfamiliar ? " --catalog unfamiliar" : "")} on {cacheFolder}/survey/test.jsonl ({rates.Clean} clean, {rates.Backdoored} backdoored models"
             + (rates.InconclusiveClean + rates.InconclusiveBackdoored > 0 ? $"; {rates.InconclusiveClean} clean and {rates.InconclusiveBackdoored} backdoored of them not shown to do their task (above chance and right on more than half of the evidence), inconclusive" : "")
             + (leftOut > 0 ? $"; {leftOut} more surveyed without a detector the fit reads, left out)" : ")");
@@ -421,16 +432,14 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         }
 
         List<SurveyRecord> clean = [.. surveyed.Where(r => !r.Recipe.Backdoored)];
-        List<SurveyRecord> doing = DoingTheirTask(clean, "43-class design and calibration clean models");
-        List<double[]?> features = [.. doing.Select(r => r.FeaturesFor(model))];
-        if (features.Any(f => f is null))
+        double[]? probabilities = ManyClassCalibration(model, surveyed, TaskCheck);
+        if (probabilities is null)
         {
             Console.Error.WriteLine("Some of these models were surveyed without a detector the fit reads: run `survey --add-probe` on them first.");
             return 1;
         }
 
-        double[] probabilities = [.. features.Select(f => Math.Round(model.Probability(f!), 6)).Order()];
-        string measured = UtcMinute() + $" by tools/Audit.ModelZoo calibrate --catalog many-class on {cacheFolder}/survey/design.jsonl and calibration.jsonl ({probabilities.Length} clean models doing their task; {clean.Count - doing.Count} more not shown to, left out as the probe gives them no p)";
+        string measured = UtcMinute() + $" by tools/Audit.ModelZoo calibrate --catalog many-class on {cacheFolder}/survey/design.jsonl and calibration.jsonl ({probabilities.Length} clean models doing their task; {clean.Count - probabilities.Length} more not shown to, left out as the probe gives them no p)";
         TrojanLikelihoodModel calibrated = model with { ManyClassCalibrationCleanProbabilities = probabilities, ManyClassCalibrationMeasured = measured };
         double threshold = calibrated.ConformalThreshold(calibrated.DefaultTargetFalseFailRate, TintedClasses.Count, out double guaranteed);
         File.WriteAllText(path, calibrated.FileText());
@@ -439,14 +448,26 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         return 0;
     }
 
+    /// <summary>
+    /// The sorted probabilities (rounded as the model file keeps them) of the clean models among <paramref name="surveyed"/>
+    /// that <paramref name="taskCheck"/> lets through, each read as an audit reads it; null when one lacks a feature the fit reads.
+    /// </summary>
+    public static double[]? ManyClassCalibration(TrojanLikelihoodModel model, IEnumerable<SurveyRecord> surveyed, ZooTaskCheck taskCheck)
+    {
+        List<double[]?> features = [.. surveyed.Where(r => !r.Recipe.Backdoored && taskCheck.Of(r).AboveLevel).Select(r => r.FeaturesFor(model))];
+        return features.Any(f => f is null) ? null : [.. features.Select(f => Math.Round(model.Probability(f!), 6)).Order()];
+    }
+
     /// <summary>Rates at the default conformal threshold on held-out models.</summary>
     /// <remarks>
     /// With <paramref name="taskCheck"/>, a model it finds not doing its task (not above chance, or not right on more than half) is inconclusive, as the probe answers it
     /// (docs/probes.md, "Models at chance accuracy", "Models wrong on most of their evidence"); without, every model gets a verdict (the readings before the check).
     /// </remarks>
-    public static LikelihoodTestRates Measure(TrojanLikelihoodModel model, IReadOnlyList<(double[] Features, int Label, SurveyRecord Record)> held, ZooTaskCheck? taskCheck = null)
+    public static LikelihoodTestRates Measure(TrojanLikelihoodModel model, IReadOnlyList<(double[] Features, int Label, SurveyRecord Record)> held, ZooTaskCheck? taskCheck = null, IReadOnlyList<SurveyRecord>? stopped = null)
     {
-        return Rates([.. held.Select(h =>
+        IEnumerable<HeldOutOutcome> stoppedOutcomes = (stopped ?? []).Select(r => new HeldOutOutcome(
+            r.Recipe.Backdoored ? 1 : 0, double.NaN, Flagged: false, RightTarget: false, r.Recipe.AttackName, r.Recipe.ArchitectureName, PatchPlacement(r.Recipe), Inconclusive: true));
+        return Rates([.. stoppedOutcomes, .. held.Select(h =>
         {
             // A 43-class model is thresholded on the 43-class calibration models when the model file records them, as the probe does.
             double threshold = model.ConformalThreshold(model.DefaultTargetFalseFailRate, h.Record.Recipe.Classes, out _);

@@ -43,6 +43,15 @@ internal sealed record SurveyRecord(
             .ToDictionary(p => p.Key, p => p.Value.Details!, StringComparer.Ordinal));
     }
 
+    /// <summary>
+    /// Every detector answered inconclusive, Neural Cleanse on the task check: the survey's audit found the model not doing
+    /// its task on the evidence and searched nothing, so the line has no statistics. The probe gives such a model no
+    /// verdict, and the stated rates count it as inconclusive (a backdoored one as missed), never leave it out.
+    /// </summary>
+    public bool StoppedByTheTaskCheck =>
+        Probes.Count > 0 && Probes.Values.All(p => p.Verdict == "inconclusive")
+        && Probes.TryGetValue("neural-cleanse", out ProbeResult? cleanse) && cleanse.Details?["taskCheck"] is not null;
+
     /// <summary>The detectors that were inconclusive on this model.</summary>
     public IReadOnlySet<string> InconclusiveDetectors() =>
         Probes.Where(p => p.Value.Verdict == "inconclusive").Select(p => p.Key).ToHashSet(StringComparer.Ordinal);

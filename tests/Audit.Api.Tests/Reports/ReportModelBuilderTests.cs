@@ -120,6 +120,10 @@ public sealed class ReportModelBuilderTests
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l == "72 of those 100 models had been read when this fit was chosen, so they may have shaped it. On the other 28, read only after it was chosen, "
             + "the same threshold failed 1 of 14 clean models and missed 5 of 14 backdoored ones (AUROC 0.852); 8 of 9 detected models were given the right target class.");
         Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability with { ForeignSeenWhenChosen = null }), l => l.Contains("had been read when this fit was chosen", StringComparison.Ordinal));
+        // A threshold set on 43-class calibration models says so; one set on the ten-class models (no count recorded, or 10) does not.
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { CalibrationClasses = 43 }), l => l.Contains("split-conformal calibration on 20 clean reference models of 43 classes (this model has more than ten;", StringComparison.Ordinal));
+        Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability with { CalibrationClasses = 10 }), l => l.Contains("clean reference models of", StringComparison.Ordinal));
+        Assert.Null(probability.CalibrationClasses);
         // A conformal threshold below even odds is explained, since a failed model's p can then be below 0.5.
         const string BelowEvenOdds = "a model can fail with p(trojan) below 0.50";
         Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability), l => l.Contains(BelowEvenOdds, StringComparison.Ordinal));

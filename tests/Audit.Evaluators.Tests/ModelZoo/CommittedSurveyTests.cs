@@ -29,12 +29,12 @@ public sealed class CommittedSurveyTests
     /// only its test split was surveyed, every model of it, from the many-class catalog.
     /// </summary>
     [Theory]
-    [InlineData(ZooOptions.CommittedManyClassCache)]
-    [InlineData(ZooOptions.ManyClassUnderLibtorchKernelsCache)]
-    public void TheCommittedManyClassTestSplit_IsEveryRecipeOfItOnce_WithEverySurveyedDetector(string cache)
+    [InlineData(ZooOptions.CommittedManyClassCache, false)]
+    [InlineData(ZooOptions.ManyClassUnderLibtorchKernelsCache, true)]
+    public void TheCommittedManyClassTestSplit_IsEveryRecipeOfItOnce_WithEverySurveyedDetector(string cache, bool firstTestSizeOnly)
     {
         string folder = Path.Combine(RepositoryRoot.Folder, cache);
-        IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(ZooCatalog.ManyClassSizes, manyClasses: true);
+        IReadOnlyList<ZooRecipe> recipes = ZooCatalog.Recipes(firstTestSizeOnly ? ZooCatalog.ManyClassFirstTestSizes : ZooCatalog.ManyClassSizes, manyClasses: true);
 
         AssertCommittedLinesDescribe(folder, ZooSplits.Test, recipes);
         Assert.Equal(
@@ -161,6 +161,28 @@ public sealed class CommittedSurveyTests
         AssertReadUnderOneDnnAvx(records);
         var tested = ZooSurvey.Read(Folder, ZooSplits.Test).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
         Assert.All(records, r => Assert.DoesNotContain(r.Name, tested));
+    }
+
+    /// <summary>
+    /// The 36 sealed 43-class models read once for the threshold calibrated on 43-class models
+    /// (benchmarks/model-zoo-many-class-sealed): exactly the test recipes the slice gains from 18 + 18 to 36 + 36, each
+    /// once with every detector, under oneDNN AVX wherever a detector searched, and each line joined unchanged to the
+    /// slice's committed test split, whose rates every finding states.
+    /// </summary>
+    [Fact]
+    public void TheSealedManyClassModels_AreTheTestRecipesGainedOver18And18_OnOneDnnAvx_AndJoinedToTheTestSplit()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.ManyClassSealedCache);
+        var earlier = ZooCatalog.Recipes(ZooCatalog.ManyClassFirstTestSizes, manyClasses: true).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(ZooCatalog.ManyClassSizes, manyClasses: true).Where(r => r.Split == ZooSplits.Test && !earlier.Contains(r.Name))];
+        List<SurveyRecord> records = ZooSurvey.Read(folder, ZooSplits.Test);
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Test, gained);
+        Assert.Equal(36, records.Count);
+        Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), records.Select(r => r.Name).Order(StringComparer.Ordinal));
+        AssertReadUnderOneDnnAvx(records);
+        var joined = File.ReadAllLines(Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedManyClassCache, "survey", "test.jsonl")).ToHashSet(StringComparer.Ordinal);
+        Assert.All(File.ReadAllLines(Path.Combine(folder, "survey", "test.jsonl")), line => Assert.Contains(line, joined));
     }
 
     /// <summary>
@@ -324,8 +346,7 @@ public sealed class CommittedSurveyTests
         Assert.All(records.Where(r => !StoppedByTheTaskCheck(r)), r => Assert.True(ReadUnderOneDnnAvx(r), $"{r.Name} ran on {KernelsOf(r)}."));
 
     /// <summary>Every detector of the line answered inconclusive, Neural Cleanse on the task check.</summary>
-    private static bool StoppedByTheTaskCheck(SurveyRecord record) =>
-        record.Probes.Values.All(p => p.Verdict == "inconclusive") && record.Probes["neural-cleanse"].Details?["taskCheck"] is not null;
+    private static bool StoppedByTheTaskCheck(SurveyRecord record) => record.StoppedByTheTaskCheck;
 
     /// <summary>
     /// A set read once apart: its lines are exactly the test recipes <paramref name="larger"/> holds and
@@ -503,6 +524,32 @@ public sealed class CommittedSurveyTests
 
         Assert.Equal(measured, model.ManyClassTest);
         Assert.Contains("remeasure --catalog many-class on " + ZooOptions.CommittedManyClassCache + "/survey/test.jsonl", model.ManyClassTestMeasured, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The clean probabilities a many-class model is thresholded against are what the committed 43-class design and
+    /// calibration lines give the embedded model, less the models the task check stops (`calibrate --catalog many-class`;
+    /// benchmarks/model-zoo-many-class-sealed), so the threshold can be recomputed from the repository.
+    /// </summary>
+    [Fact]
+    public void TheEmbeddedModelsManyClassCalibration_IsWhatTheCommittedManyClassDesignAndCalibrationLinesGiveIt()
+    {
+        if (!FashionMnistImages.Available())
+        {
+            return; // as above
+        }
+
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedManyClassCache);
+        TrojanLikelihoodModel model = TrojanLikelihoodModel.Embedded()!;
+        List<SurveyRecord> surveyed = [.. ZooSurvey.Read(folder, ZooSplits.Design), .. ZooSurvey.Read(folder, ZooSplits.Calibration)];
+
+        double[]? expected = ZooFit.ManyClassCalibration(model, surveyed, TaskCheck(folder));
+
+        Assert.NotNull(expected);
+        Assert.Equal(expected, model.ManyClassCalibrationCleanProbabilities);
+        Assert.Equal(surveyed.Count(r => !r.Recipe.Backdoored) - 2, expected.Length); // the two collapsed MLPs get no p
+        Assert.Contains("calibrate --catalog many-class on " + ZooOptions.CommittedManyClassCache + "/survey/design.jsonl", model.ManyClassCalibrationMeasured, StringComparison.Ordinal);
+        Assert.True(model.ConformalThreshold(model.DefaultTargetFalseFailRate, 43, out _) > model.ConformalThreshold(model.DefaultTargetFalseFailRate, 10, out _));
     }
 
     /// <summary>

@@ -192,6 +192,53 @@ public sealed class TrojanLikelihoodMathTests
         Assert.Equal(classes, (int)outcome.Details["classes"]!);
     }
 
+    /// <summary>
+    /// A model of more than ten classes is thresholded against the 43-class calibration models' probabilities when the
+    /// fit records them, a model of ten or fewer (or of an unknown count) against the ten-class calibration split's; the
+    /// finding and its sentence say which population set the threshold. Here the ten-class scores are 0.01..0.19
+    /// (threshold 0.19) and the 43-class ones 0.1..2.0 in twentieths (19 scores: the 5 % point is the largest, 0.95).
+    /// </summary>
+    [Theory]
+    [InlineData(0, 0.19, 19, 10)]
+    [InlineData(5, 0.19, 19, 10)]
+    [InlineData(10, 0.19, 19, 10)]
+    [InlineData(11, 0.95, 19, 43)]
+    [InlineData(43, 0.95, 19, 43)]
+    [InlineData(100, 0.95, 19, 43)]
+    public void Assess_ThresholdsAManyClassModel_OnTheManyClassCalibrationModels(int classes, double threshold, int calibrationModels, int calibrationClasses)
+    {
+        TrojanLikelihoodModel model = Model() with { ManyClassCalibrationCleanProbabilities = [.. Enumerable.Range(1, 19).Select(i => i / 20.0)], ManyClassCalibrationMeasured = "test" };
+        var probe = new TrojanLikelihoodProbe(model);
+        // logit −0.25, p = 0.5: above the ten-class threshold, below the 43-class one.
+        double[] features = [2, 10];
+
+        ProbeOutcome outcome = probe.Assess(Context(probe), features, Findings(suspected: 4), task: new TaskCheckResult(null, "the evidence has no labels") { Classes = classes });
+
+        Assert.Equal(threshold, (double)outcome.Details["threshold"]!, 12);
+        Assert.Equal(threshold == 0.19 ? Verdict.Fail : Verdict.Pass, outcome.Verdict);
+        Assert.Equal(calibrationModels, (int)outcome.Details["calibrationCleanModels"]!);
+        Assert.Equal(calibrationClasses, (int)outcome.Details["calibrationClasses"]!);
+        Assert.Equal(calibrationClasses == 43, outcome.Summary.Contains("like the 19 43-class calibration models fail", StringComparison.Ordinal));
+        Assert.Equal(calibrationClasses == 43, outcome.Details.ContainsKey("manyClassCalibrationMeasured"));
+        // The descriptor's default stays the ten-class threshold, so a profile giving it is not read as its own choice.
+        Assert.Equal(0.19, probe.Descriptor.DefaultThreshold, 12);
+        Assert.Equal("conformal", (string)outcome.Details["thresholdSource"]!);
+    }
+
+    /// <summary>Without 43-class calibration models in the fit, every model is thresholded on the ten-class ones, whatever its class count.</summary>
+    [Theory]
+    [InlineData(43)]
+    [InlineData(100)]
+    public void WithoutManyClassCalibration_EveryClassCountTakesTheTenClassThreshold(int classes)
+    {
+        TrojanLikelihoodModel model = Model();
+
+        Assert.Equal(0.19, model.ConformalThreshold(0.05, classes, out double guaranteed), 12);
+        Assert.Equal(0.05, guaranteed, 12);
+        Assert.False(model.CalibratedOnManyClasses(classes));
+        Assert.False((model with { ManyClassCalibrationCleanProbabilities = [] }).CalibratedOnManyClasses(classes));
+    }
+
     /// <summary>The rates were counted with 1,000 evidence inputs per model; an audit on fewer says so, and on as many or more does not.</summary>
     [Theory]
     [InlineData(20, true)]

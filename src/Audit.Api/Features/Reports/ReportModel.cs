@@ -85,7 +85,8 @@ public sealed record ReportProbability(
     ReportTestRates? ForeignTest = null,
     int? ForeignSeenWhenChosen = null,
     ReportTestRates? ForeignUnseenTest = null,
-    ReportTestRates? UnfamiliarTest = null);
+    ReportTestRates? UnfamiliarTest = null,
+    int? CalibrationClasses = null);
 
 /// <summary>The fitted model a calibrated probability came from: when it was fitted, and the SHA-256 of its file.</summary>
 public sealed record ReportFittedModel(string Generated, string Sha256);

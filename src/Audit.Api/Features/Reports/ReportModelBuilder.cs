@@ -138,7 +138,8 @@ public static class ReportModelBuilder
             TestRates(d["foreignTestSplit"]),
             Number(d["foreignSeenWhenChosen"]) is { } seen ? (int)seen : null,
             TestRates(d["foreignUnseenTestSplit"]),
-            TestRates(d["unfamiliarTestSplit"]));
+            TestRates(d["unfamiliarTestSplit"]),
+            Number(d["calibrationClasses"]) is { } classes ? (int)classes : null);
     }
 
     /// <summary>

@@ -285,7 +285,7 @@ public static class ReportRenderer
                 $"Interval {p.Lower:0.00}–{p.Upper:0.00}: {p.IntervalMethod}. A wide interval means few reference models were scored like this one."),
             p.ConformalThreshold
                 ? string.Create(Invariant,
-                    $"Threshold {p.Threshold:0.00}: the model fails when p(trojan) ≥ {p.Threshold:0.00}. It was set by split-conformal calibration on {p.CalibrationCleanModels} clean reference models " +
+                    $"Threshold {p.Threshold:0.00}: the model fails when p(trojan) ≥ {p.Threshold:0.00}. It was set by split-conformal calibration on {p.CalibrationCleanModels} clean reference models{(p.CalibrationClasses is > 10 and var k ? $" of {k} classes (this model has more than ten; the ten-class models' threshold would fail clean many-class models more often)" : "")} " +
                     $"for a target false-fail rate of {p.TargetFalseFailRate:0.#%}: a clean model like them fails with probability at most {p.GuaranteedFalseFailRate:0.#%}{floor}{belowEvenOdds}")
                 : string.Create(Invariant, $"Threshold {p.Threshold:0.00}, set by the profile: the model fails when p(trojan) ≥ {p.Threshold:0.00}; the conformal false-fail guarantee applies only to the default threshold."),
         };
