@@ -124,6 +124,12 @@ public sealed class ReportModelBuilderTests
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { CalibrationClasses = 43 }), l => l.Contains("split-conformal calibration on 20 clean reference models of 43 classes (this model has more than ten;", StringComparison.Ordinal));
         Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability with { CalibrationClasses = 10 }), l => l.Contains("clean reference models of", StringComparison.Ordinal));
         Assert.Null(probability.CalibrationClasses);
+        // A finding from before many-class calibration reads its 43-class rates at the same threshold; a newer one at the
+        // many-class threshold, and a many-class model's report says the ten-class rates are not at its threshold.
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.Contains("the same threshold failed 1 of 18 clean models", StringComparison.Ordinal));
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { CalibrationClasses = 10 }), l => l.Contains("the default threshold for models of more than ten classes failed 1 of 18 clean models", StringComparison.Ordinal));
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { CalibrationClasses = 43 }), l => l.StartsWith("Measured error rates at the ten-class default threshold (not this model's", StringComparison.Ordinal));
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { CalibrationClasses = 10 }), l => l.StartsWith("Measured error rates at the default threshold, on 22 held-out ten-class test models", StringComparison.Ordinal));
         // A conformal threshold below even odds is explained, since a failed model's p can then be below 0.5.
         const string BelowEvenOdds = "a model can fail with p(trojan) below 0.50";
         Assert.DoesNotContain(ReportRenderer.ProbabilityMeaning(probability), l => l.Contains(BelowEvenOdds, StringComparison.Ordinal));

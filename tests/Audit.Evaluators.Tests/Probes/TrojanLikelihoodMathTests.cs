@@ -207,7 +207,13 @@ public sealed class TrojanLikelihoodMathTests
     [InlineData(100, 0.95, 19, 43)]
     public void Assess_ThresholdsAManyClassModel_OnTheManyClassCalibrationModels(int classes, double threshold, int calibrationModels, int calibrationClasses)
     {
-        TrojanLikelihoodModel model = Model() with { ManyClassCalibrationCleanProbabilities = [.. Enumerable.Range(1, 19).Select(i => i / 20.0)], ManyClassCalibrationMeasured = "test" };
+        TrojanLikelihoodModel model = Model() with
+        {
+            ManyClassCalibrationCleanProbabilities = [.. Enumerable.Range(1, 19).Select(i => i / 20.0)],
+            ManyClassCalibrationMeasured = "test",
+            Test = StatedRates,
+            ManyClassTest = StatedRates,
+        };
         var probe = new TrojanLikelihoodProbe(model);
         // logit −0.25, p = 0.5: above the ten-class threshold, below the 43-class one.
         double[] features = [2, 10];
@@ -220,10 +226,17 @@ public sealed class TrojanLikelihoodMathTests
         Assert.Equal(calibrationClasses, (int)outcome.Details["calibrationClasses"]!);
         Assert.Equal(calibrationClasses == 43, outcome.Summary.Contains("like the 19 43-class calibration models fail", StringComparison.Ordinal));
         Assert.Equal(calibrationClasses == 43, outcome.Details.ContainsKey("manyClassCalibrationMeasured"));
+        // The stated rates say which threshold they were counted at, so a many-class model's reader does not take the
+        // ten-class rates for its own.
+        Assert.Equal(calibrationClasses == 43, outcome.Summary.Contains("the ten-class default threshold (0.19, not this model's) failed", StringComparison.Ordinal));
+        Assert.Equal(calibrationClasses == 43, outcome.Summary.Contains("the default threshold for models of more than ten classes (0.95) failed", StringComparison.Ordinal));
         // The descriptor's default stays the ten-class threshold, so a profile giving it is not read as its own choice.
         Assert.Equal(0.19, probe.Descriptor.DefaultThreshold, 12);
         Assert.Equal("conformal", (string)outcome.Details["thresholdSource"]!);
     }
+
+    /// <summary>Rates a finding states (their numbers do not matter where this is used).</summary>
+    private static LikelihoodTestRates StatedRates => new(10, 12, 1, 5, 0.1, 0.4167, 0.81, 7, 7, [new("blend", 4, 4, 4)], [new("mlp", 10, 1, 12, 7)]);
 
     /// <summary>Without 43-class calibration models in the fit, every model is thresholded on the ten-class ones, whatever its class count.</summary>
     [Theory]

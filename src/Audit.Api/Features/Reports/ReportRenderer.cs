@@ -292,7 +292,7 @@ public static class ReportRenderer
         if (p.Test is { } t)
         {
             lines.Add(string.Create(Invariant,
-                $"Measured error rates at the default threshold, on {t.Clean + t.Backdoored} held-out test models never used to fit or tune it: {t.FalseFails} of {t.Clean} clean models failed " +
+                $"Measured error rates at the {(p.CalibrationClasses is > 10 ? "ten-class default threshold (not this model's: its rates are the 43-class ones below)" : "default threshold")}, on {t.Clean + t.Backdoored} held-out ten-class test models never used to fit or tune it: {t.FalseFails} of {t.Clean} clean models failed " +
                 $"(false-fail rate {(t.Clean == 0 ? 0 : (double)t.FalseFails / t.Clean):0%}), {t.Misses} of {t.Backdoored} backdoored models were not caught (miss rate {(t.Backdoored == 0 ? 0 : (double)t.Misses / t.Backdoored):0%}), " +
                 $"AUROC {t.Auroc:0.000}; {t.RightTarget} of {t.Detected} detected models were given the right target class.{t.InconclusiveClause} These samples are small (docs/probes.md, \"Model zoo: results\", gives their intervals)."));
             if (t.ByAttack is { Count: > 0 } attacks)
@@ -317,8 +317,9 @@ public static class ReportRenderer
         if (p.ManyClassTest is { } m)
         {
             lines.Add(string.Create(Invariant,
-                $"Beyond the models it was fitted on: on {m.Clean + m.Backdoored} held-out 43-class colour image classifiers (the zoo's many-class slice, 3×32×32, never used to fit or calibrate it), " +
-                $"the same threshold failed {m.FalseFails} of {m.Clean} clean models and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.000}); " +
+                $"Beyond the models it was fitted on: on {m.Clean + m.Backdoored} held-out 43-class colour image classifiers (the test split of the zoo's many-class slice, 3×32×32, never used to fit or calibrate it), " +
+                // Findings since 2026-12-07 record calibrationClasses, and their 43-class rates were counted at the threshold set on the slice's other splits.
+                $"{(p.CalibrationClasses is null ? "the same threshold" : "the default threshold for models of more than ten classes")} failed {m.FalseFails} of {m.Clean} clean models and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.000}); " +
                 $"{m.RightTarget} of {m.Detected} detected models were given the right target class.{m.InconclusiveClause}{(p.ForeignTest is null && p.UnfamiliarTest is null ? " Rates on models further from the zoo are not measured." : "")}"));
         }
 

@@ -378,13 +378,13 @@ public sealed class TrojanLikelihoodProbe : IProbe
         }
 
         string measured = model.Test is { } t
-            ? string.Create(CultureInfo.InvariantCulture, $" On the model zoo's held-out test split the default threshold failed {t.FalseFails} of {t.Clean} clean models and missed {t.Misses} of {t.Backdoored} backdoored ones.")
+            ? string.Create(CultureInfo.InvariantCulture, $" On the model zoo's held-out test split the {(manyClassCalibration ? $"ten-class default threshold ({model.ConformalThreshold(model.DefaultTargetFalseFailRate, out _):F2}, not this model's)" : "default threshold")} failed {t.FalseFails} of {t.Clean} clean models and missed {t.Misses} of {t.Backdoored} backdoored ones.")
                 + LikelihoodTestRates.InconclusiveClause(t.InconclusiveClean, t.InconclusiveBackdoored) + CaughtByAttack(t)
             : "";
         if (model.ManyClassTest is { } m)
         {
             measured += string.Create(CultureInfo.InvariantCulture,
-                $" On {m.Clean + m.Backdoored} held-out 43-class colour models, unlike the ten-class ones it was fitted on, it failed {m.FalseFails} of {m.Clean} clean and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.00}).")
+                $" On {m.Clean + m.Backdoored} held-out 43-class colour models, unlike the ten-class ones it was fitted on, {(manyClassCalibration ? $"the default threshold for models of more than ten classes ({model.ConformalThreshold(model.DefaultTargetFalseFailRate, classes, out _):F2})" : "it")} failed {m.FalseFails} of {m.Clean} clean and missed {m.Misses} of {m.Backdoored} backdoored ones (AUROC {m.Auroc:0.00}).")
                 + LikelihoodTestRates.InconclusiveClause(m.InconclusiveClean, m.InconclusiveBackdoored);
         }
 
