@@ -359,7 +359,8 @@ internal sealed class ZooFit(string cacheFolder, string? output)
     /// <summary>
     /// The rates of <paramref name="model"/> on surveyed models (the test split's, for the figures every finding and
     /// report states), each model's features read as an audit reads them: an optional detector's feature that was
-    /// inconclusive takes the model's own design mean. Failed implants and models without the base features are left out.
+    /// inconclusive takes the model's own design mean. Failed implants and models without the base features are left out,
+    /// except the models the survey's own task check stopped (<see cref="StoppedInSurvey"/>), counted as inconclusive.
     /// </summary>
     public static LikelihoodTestRates MeasureOn(TrojanLikelihoodModel model, IEnumerable<SurveyRecord> records, ZooTaskCheck? taskCheck = null)
     {
