@@ -11,7 +11,7 @@ namespace Audit.Evaluators.Probes.Trojans;
 /// Using Meta Neural Analysis</i>, IEEE S&amp;P 2021) fitted on the model zoo's design split, Platt-scaled (Platt,
 /// 1999) on its calibration split, and flagged above a split-conformal threshold (Vovk et al., 2005; Angelopoulos and
 /// Bates, 2021) set on the calibration split's clean models so that at most <c>targetFalseFailRate</c> of clean
-/// models exchangeable with them fail.
+/// models exchangeable with them fail; for a model of more than ten classes, on the zoo's clean 43-class models instead.
 /// </summary>
 /// <remarks>
 /// Assumes the audited model is like the zoo's (small Fashion-MNIST-style image classifiers, NCHW, all-to-one or
@@ -57,7 +57,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
             ModelKinds.Classifier,
             EvidenceKind.Inputs,
             DefaultThreshold: Math.Round(defaultThreshold, 6),
-            ThresholdMeaning: "Calibrated probability that the model is backdoored; flagged when ≥ threshold. Without an explicit threshold, the split-conformal threshold for targetFalseFailRate on the calibration split's clean models.",
+            ThresholdMeaning: "Calibrated probability that the model is backdoored; flagged when ≥ threshold. Without an explicit threshold, the split-conformal threshold for targetFalseFailRate on the calibration split's clean models (for a model of more than ten classes, on the zoo's clean 43-class models): the default shown is the ten-class one.",
             [
                 new ProbeParameter(
                     "targetFalseFailRate",
