@@ -276,10 +276,10 @@ public sealed record TrojanLikelihoodModel(
     /// 43 classes further than fewer); above 43 it may err the other way, and the finding says the class count differs.
     /// </summary>
     public IReadOnlyList<double> CalibrationCleanProbabilitiesFor(int classes) =>
-        classes > FittedClasses && ManyClassCalibrationCleanProbabilities is { Count: > 0 } many ? many : CalibrationCleanProbabilities;
+        CalibratedOnManyClasses(classes) ? ManyClassCalibrationCleanProbabilities! : CalibrationCleanProbabilities;
 
     /// <summary>Whether a model of <paramref name="classes"/> classes is thresholded on the 43-class calibration models.</summary>
-    public bool CalibratedOnManyClasses(int classes) => !ReferenceEquals(CalibrationCleanProbabilitiesFor(classes), CalibrationCleanProbabilities);
+    public bool CalibratedOnManyClasses(int classes) => classes > FittedClasses && ManyClassCalibrationCleanProbabilities is { Count: > 0 };
 
     private const string ResourceName = "Audit.Evaluators.Probes.Trojans.TrojanLikelihoodModel.json";
 
