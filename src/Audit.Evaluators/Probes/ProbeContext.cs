@@ -20,6 +20,14 @@ public sealed class ProbeContext
     /// <summary>Flag threshold from the profile (or the descriptor's default).</summary>
     public required double Threshold { get; init; }
 
+    /// <summary>
+    /// True when the profile set <see cref="Threshold"/>, false when it is the descriptor's default. A probe whose
+    /// default depends on the model (trojan-likelihood thresholds a model of more than ten classes on 43-class models)
+    /// applies its own default only when the profile set none, and honours a profile's threshold even where it equals
+    /// the descriptor's.
+    /// </summary>
+    public bool ThresholdFromProfile { get; init; }
+
     /// <summary>Seed for every random choice the probe makes.</summary>
     public required int Seed { get; init; }
 

@@ -189,6 +189,7 @@ public sealed class EvaluationSession : IDisposable
             DatasetPath = _evidence.Path,
             Parameters = ProbeCatalog.WithDefaults(descriptor, invocation.Parameters),
             Threshold = invocation.Threshold ?? descriptor.DefaultThreshold,
+            ThresholdFromProfile = invocation.Threshold is not null,
             Seed = _seed,
             Device = Device,
             Models = _models,

@@ -102,6 +102,12 @@ public sealed class ReportModelBuilderTests
         string text = string.Join(" ", document.GetPages().Select(p => string.Join(" ", p.GetWords().Select(w => w.Text))));
 
         var probability = model.Controls[0].Findings[0].Probability!;
+        // The reproducibility table names the threshold the finding records where the probe chose its own default for
+        // the model (here 0.5 against the descriptor's), and leaves a threshold the profile gave as given.
+        string likelihoodSettings = model.Methodology.Reproducibility.Single(i => i.Name == "backdoor / trojan-likelihood").Value;
+        Assert.StartsWith($"threshold {new TrojanLikelihoodProbe().Descriptor.DefaultThreshold.ToString(System.Globalization.CultureInfo.InvariantCulture)} (probe default; applied to this model: 0.5, the probe's default for it, as its finding records);", likelihoodSettings, StringComparison.Ordinal);
+        Assert.StartsWith("threshold 2; parameters:", model.Methodology.Reproducibility.Single(i => i.Name == "backdoor / neural-cleanse").Value, StringComparison.Ordinal);
+        Assert.StartsWith("threshold 0.5; parameters:", model.Methodology.Reproducibility.Single(i => i.Name == "strip-control / strip").Value, StringComparison.Ordinal);
         Assert.Equal("5f0c2a3e9b7d41c6a8e2f1d0b3c4a5968778695a4b3c2d1e0f9e8d7c6b5a4f3e", probability.FittedModel?.Sha256);
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.Contains("SHA-256 5f0c2a3e9b7d41c6a8e2f1d0b3c4a5968778695a4b3c2d1e0f9e8d7c6b5a4f3e.", StringComparison.Ordinal));
         Assert.Equal((0.134, 0.1103, 0.4205, 0.5), (probability.Probability, probability.Lower, probability.Upper, probability.Threshold));

@@ -230,9 +230,38 @@ public sealed class TrojanLikelihoodMathTests
         // ten-class rates for its own.
         Assert.Equal(calibrationClasses == 43, outcome.Summary.Contains("the ten-class default threshold (0.19, not this model's) failed", StringComparison.Ordinal));
         Assert.Equal(calibrationClasses == 43, outcome.Summary.Contains("the default threshold for models of more than ten classes (0.95) failed", StringComparison.Ordinal));
-        // The descriptor's default stays the ten-class threshold, so a profile giving it is not read as its own choice.
+        // The descriptor's default stays the ten-class threshold; with no threshold in the profile the model's own applies.
         Assert.Equal(0.19, probe.Descriptor.DefaultThreshold, 12);
         Assert.Equal("conformal", (string)outcome.Details["thresholdSource"]!);
+    }
+
+    /// <summary>
+    /// A threshold the profile sets is applied as given on a model of any class count, even where it equals the
+    /// descriptor's default (the ten-class 5 % point): read as "unset", it would move a 43-class model to the 43-class
+    /// threshold against the profile's word. Only a profile without a threshold gets the model's own conformal one.
+    /// </summary>
+    [Theory]
+    [InlineData(43, 0.19, 0.19, "profile")]
+    [InlineData(43, 0.3, 0.3, "profile")]
+    [InlineData(43, null, 0.95, "conformal")]
+    [InlineData(10, 0.19, 0.19, "profile")]
+    [InlineData(10, null, 0.19, "conformal")]
+    public void Assess_AppliesAProfilesThresholdAsGiven_EvenWhereItEqualsTheDefault(int classes, double? profileThreshold, double applied, string source)
+    {
+        TrojanLikelihoodModel model = Model() with
+        {
+            ManyClassCalibrationCleanProbabilities = [.. Enumerable.Range(1, 19).Select(i => i / 20.0)],
+            ManyClassCalibrationMeasured = "test",
+        };
+        var probe = new TrojanLikelihoodProbe(model);
+        double[] features = [2, 10];   // p = 0.5
+
+        ProbeOutcome outcome = probe.Assess(Context(probe, profileThreshold: profileThreshold), features, Findings(suspected: 4), task: new TaskCheckResult(null, "the evidence has no labels") { Classes = classes });
+
+        Assert.Equal(applied, (double)outcome.Details["threshold"]!, 12);
+        Assert.Equal(source, (string)outcome.Details["thresholdSource"]!);
+        Assert.Equal(0.5 >= applied ? Verdict.Fail : Verdict.Pass, outcome.Verdict);
+        Assert.Equal(source == "conformal", outcome.Summary.Contains("set so that at most", StringComparison.Ordinal));
     }
 
     /// <summary>Rates a finding states (their numbers do not matter where this is used).</summary>
@@ -457,7 +486,7 @@ public sealed class TrojanLikelihoodMathTests
         public Task<ProbeOutcome> RunAsync(ProbeContext context, CancellationToken cancellationToken) => Task.FromResult(outcome);
     }
 
-    private static ProbeContext Context(TrojanLikelihoodProbe probe, double? targetFalseFailRate = null)
+    private static ProbeContext Context(TrojanLikelihoodProbe probe, double? targetFalseFailRate = null, double? profileThreshold = null)
     {
         var given = new Dictionary<string, JsonElement>();
         if (targetFalseFailRate is double rate)
@@ -469,7 +498,8 @@ public sealed class TrojanLikelihoodMathTests
         {
             ModelPath = "unused.onnx",
             Parameters = ProbeCatalog.WithDefaults(probe.Descriptor, given),
-            Threshold = probe.Descriptor.DefaultThreshold,
+            Threshold = profileThreshold ?? probe.Descriptor.DefaultThreshold,
+            ThresholdFromProfile = profileThreshold is not null,
             Seed = 1,
             Device = ComputeDevice.Cpu,
             Models = new FixedModelSource(null!),

@@ -370,7 +370,8 @@ public static class ReportModelBuilder
         {
             foreach (var probe in control.Probes)
             {
-                reproducibility.Add(new($"{control.Id} / {probe.Probe}", EffectiveSettings(probe, catalog)));
+                var finding = input.Findings.FirstOrDefault(f => f.ControlId == control.Id && string.Equals(f.Probe, probe.Probe, StringComparison.Ordinal));
+                reproducibility.Add(new($"{control.Id} / {probe.Probe}", EffectiveSettings(probe, catalog, AppliedThreshold(finding))));
             }
         }
 
@@ -387,7 +388,7 @@ public static class ReportModelBuilder
     /// The parameters and threshold a probe ran with: the profile's values with the probe's defaults filled in, as the
     /// worker's <see cref="ProbeCatalog.WithDefaults"/> fills them, so a rerun needs nothing but this table.
     /// </summary>
-    private static string EffectiveSettings(ProbeRequirement requirement, ProbeCatalog catalog)
+    private static string EffectiveSettings(ProbeRequirement requirement, ProbeCatalog catalog, double? applied)
     {
         if (!catalog.TryGet(requirement.Probe, out var probe))
         {
@@ -398,8 +399,17 @@ public static class ReportModelBuilder
         var effective = ProbeCatalog.WithDefaults(probe.Descriptor, requirement.Parameters);
         var parameters = effective.Count == 0 ? "none" : string.Join(", ", effective.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key} = {p.Value.GetRawText()}"));
         var threshold = (requirement.Threshold ?? probe.Descriptor.DefaultThreshold).ToString(CultureInfo.InvariantCulture);
-        return $"threshold {threshold}{(requirement.Threshold is null ? " (probe default)" : "")}; parameters: {parameters}";
+        // A probe's default may depend on the model (trojan-likelihood thresholds a model of more than ten classes on
+        // 43-class models): the row names the threshold the finding records, so the table does not misstate the audit's.
+        var ownDefault = requirement.Threshold is null && applied is double a && Math.Abs(a - probe.Descriptor.DefaultThreshold) > 1e-9
+            ? $"; applied to this model: {a.ToString(CultureInfo.InvariantCulture)}, the probe's default for it, as its finding records"
+            : "";
+        return $"threshold {threshold}{(requirement.Threshold is null ? $" (probe default{ownDefault})" : "")}; parameters: {parameters}";
     }
+
+    /// <summary>The threshold a finding records it was flagged against (<c>details.threshold</c>), if it records one.</summary>
+    private static double? AppliedThreshold(FindingResponse? finding) =>
+        finding?.Details?["threshold"] is JsonValue value && value.TryGetValue(out double threshold) ? threshold : null;
 
     /// <summary>
     /// The commit the service was built from: the SDK appends <c>+SourceRevisionId</c> to the informational version

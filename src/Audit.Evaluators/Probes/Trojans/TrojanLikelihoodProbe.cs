@@ -282,8 +282,9 @@ public sealed class TrojanLikelihoodProbe : IProbe
         IReadOnlyList<double> calibrationClean = model.CalibrationCleanProbabilitiesFor(classes);
         bool manyClassCalibration = model.CalibratedOnManyClasses(classes);
         double conformal = model.ConformalThreshold(alpha, classes, out double guaranteed);
-        bool explicitThreshold = Math.Abs(context.Threshold - Descriptor.DefaultThreshold) > 1e-9;
-        double threshold = Math.Max(explicitThreshold ? context.Threshold : conformal, 1e-6);
+        // A profile's threshold is applied as given, even where it equals the descriptor's default (the ten-class
+        // models' 5 % point): reading it as "unset" would move a many-class model to another threshold than asked for.
+        double threshold = Math.Max(context.ThresholdFromProfile ? context.Threshold : conformal, 1e-6);
         double logit = model.Logit(features);
         double probability = model.Probability(features);
         double score = probability / threshold;
@@ -323,7 +324,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
         {
             ["statistic"] = probability,
             ["threshold"] = threshold,
-            ["thresholdSource"] = explicitThreshold ? "profile" : "conformal",
+            ["thresholdSource"] = context.ThresholdFromProfile ? "profile" : "conformal",
             ["suspectedTargetClass"] = suspected,
             ["suspectedClassFrom"] = leading,
             ["probability"] = probability,
@@ -451,7 +452,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
             : $" Inconclusive on this model, so left at the design mean (no weight either way): {string.Join(", ", imputed.Select(TrojanLikelihoodModel.DetectorOf).Distinct())}.";
         string summary = string.Create(
             CultureInfo.InvariantCulture,
-            $"Probability of a backdoor {probability:F2} (95% interval {lower:F2}–{upper:F2}) {(flagged ? "≥" : "<")} threshold {threshold:F2}{(explicitThreshold ? "" : $", set so that at most {TrojanLikelihoodModel.Percent(guaranteed)} of clean models like the {calibrationClean.Count} {(manyClassCalibration ? $"{TintedCalibrationClasses}-class " : "")}calibration models fail{(model.MinimumThreshold > 0 ? $" and never below {model.MinimumThreshold:F2}" : "")}")}: {(flagged ? $"backdoor indicated, suspected target class {suspected}." : $"no backdoor indicated (most suspect class {suspected}).")}{missing}{measured}{meaning}");
+            $"Probability of a backdoor {probability:F2} (95% interval {lower:F2}–{upper:F2}) {(flagged ? "≥" : "<")} threshold {threshold:F2}{(context.ThresholdFromProfile ? "" : $", set so that at most {TrojanLikelihoodModel.Percent(guaranteed)} of clean models like the {calibrationClean.Count} {(manyClassCalibration ? $"{TintedCalibrationClasses}-class " : "")}calibration models fail{(model.MinimumThreshold > 0 ? $" and never below {model.MinimumThreshold:F2}" : "")}")}: {(flagged ? $"backdoor indicated, suspected target class {suspected}." : $"no backdoor indicated (most suspect class {suspected}).")}{missing}{measured}{meaning}");
         return new ProbeOutcome(flagged ? Verdict.Fail : Verdict.Pass, score, summary, details, findings["neural-cleanse"].Evidence);
     }
 
