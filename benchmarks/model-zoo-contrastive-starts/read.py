@@ -13,7 +13,7 @@ import csv, json, math, os, statistics, sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, '..', 'model-zoo'))
-from zoo_logistic import auroc, logistic, sigmoid, standardiser  # noqa: E402
+from zoo_logistic import auroc, leave_one_out  # noqa: E402
 
 
 def family(r):
@@ -63,16 +63,9 @@ if len(sys.argv) > 1:
     print(f"\nThe fit in use's five features, refitted on {len(design)} design models with the contrastive statistic read each way:")
     for name in ['committed (one random start)', 'committed and warm, smaller per class', 'two random starts, smaller per class']:
         x = [[float(r[f]) if f != 'contrastive-patch.statistic' else gap(READINGS[name](byname[r['name']]))[0] for f in FEATURES] for r in design]
-        loss, held = 0.0, []
-        for i in range(len(x)):
-            fit_x, fit_y = x[:i] + x[i + 1:], y[:i] + y[i + 1:]
-            z = standardiser(fit_x)
-            beta = logistic([z(v) for v in fit_x], fit_y)
-            p = min(max(sigmoid(sum(b * v for b, v in zip(beta, z(x[i]) + [1.0]))), 1e-9), 1 - 1e-9)
-            held.append(p)
-            loss -= y[i] * math.log(p) + (1 - y[i]) * math.log(1 - p)
+        loss, held = leave_one_out(x, y)
         pos = [p for p, t in zip(held, y) if t]
         neg = sorted(p for p, t in zip(held, y) if not t)
         cut = neg[math.ceil(0.95 * (len(neg) + 1)) - 1]
-        print(f"  {name}: leave-one-out log loss {loss / len(x):.4f}, AUROC {auroc(pos, neg):.3f}, "
+        print(f"  {name}: leave-one-out log loss {loss:.4f}, AUROC {auroc(pos, neg):.3f}, "
               f"caught above the clean models' conformal 95 % point {sum(p > cut for p in pos)}/{len(pos)}")

@@ -17,7 +17,7 @@ import csv, json, math, os, statistics as st, sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, '..', 'model-zoo'))
-from zoo_logistic import auroc, logistic, sigmoid, standardiser  # noqa: E402
+from zoo_logistic import auroc, leave_one_out  # noqa: E402
 
 FIVE = ['logRatioGap', 'warp-inversion.statistic', 'saliency-persistence.statistic', 'contrastive-patch.statistic',
         'blend-inversion.statistic']
@@ -73,19 +73,12 @@ def refit(label, extra):
         for v in x:
             if v[j] is None:
                 v[j] = sum(present) / len(present)
-    loss, held = 0.0, []
-    for i in range(len(x)):
-        fit_x, fit_y = x[:i] + x[i + 1:], y[:i] + y[i + 1:]
-        z = standardiser(fit_x)
-        beta = logistic([z(v) for v in fit_x], fit_y)
-        p = min(max(sigmoid(sum(b * v for b, v in zip(beta, z(x[i]) + [1.0]))), 1e-9), 1 - 1e-9)
-        held.append(p)
-        loss -= y[i] * math.log(p) + (1 - y[i]) * math.log(1 - p)
+    loss, held = leave_one_out(x, y)
     pos = [p for p, t in zip(held, y) if t]
     neg = sorted(p for p, t in zip(held, y) if not t)
     cut = neg[min(len(neg) - 1, math.ceil(0.95 * (len(neg) + 1)) - 1)]
     per = ' | '.join(f"{sum(p > cut for p, t, a in zip(held, y, fam) if t and a == f)}/{sum(1 for t, a in zip(y, fam) if t and a == f)}" for f in FAMILIES)
-    print(f"| {label} | {loss / len(x):.4f} | {auroc(pos, neg):.3f} | {sum(p > cut for p in pos)}/{len(pos)} | {per} |")
+    print(f"| {label} | {loss:.4f} | {auroc(pos, neg):.3f} | {sum(p > cut for p in pos)}/{len(pos)} | {per} |")
 
 
 print('\n| the fit\'s five features and | leave-one-out log loss | AUROC | caught at the clean 95 % point | ' + ' | '.join(FAMILIES) + ' |')
