@@ -135,6 +135,8 @@ public sealed class ReportModelBuilderTests
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability), l => l.Contains("the same threshold failed 1 of 18 clean models", StringComparison.Ordinal));
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { CalibrationClasses = 10 }), l => l.Contains("the default threshold for models of more than ten classes failed 1 of 18 clean models", StringComparison.Ordinal));
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { CalibrationClasses = 43 }), l => l.StartsWith("Measured error rates at the ten-class default threshold (not this model's", StringComparison.Ordinal));
+        // A threshold the profile set is this model's, so the ten-class rates are not said to be at another one.
+        Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { CalibrationClasses = 43, ConformalThreshold = false }), l => l.StartsWith("Measured error rates at the ten-class default threshold, on", StringComparison.Ordinal));
         Assert.Contains(ReportRenderer.ProbabilityMeaning(probability with { CalibrationClasses = 10 }), l => l.StartsWith("Measured error rates at the default threshold, on 22 held-out ten-class test models", StringComparison.Ordinal));
         // A conformal threshold below even odds is explained, since a failed model's p can then be below 0.5.
         const string BelowEvenOdds = "a model can fail with p(trojan) below 0.50";

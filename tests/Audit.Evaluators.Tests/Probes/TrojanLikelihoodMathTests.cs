@@ -252,6 +252,7 @@ public sealed class TrojanLikelihoodMathTests
         {
             ManyClassCalibrationCleanProbabilities = [.. Enumerable.Range(1, 19).Select(i => i / 20.0)],
             ManyClassCalibrationMeasured = "test",
+            Test = StatedRates,
         };
         var probe = new TrojanLikelihoodProbe(model);
         double[] features = [2, 10];   // p = 0.5
@@ -262,6 +263,9 @@ public sealed class TrojanLikelihoodMathTests
         Assert.Equal(source, (string)outcome.Details["thresholdSource"]!);
         Assert.Equal(0.5 >= applied ? Verdict.Fail : Verdict.Pass, outcome.Verdict);
         Assert.Equal(source == "conformal", outcome.Summary.Contains("set so that at most", StringComparison.Ordinal));
+        // The ten-class rates are "not this model's" only where the 43-class threshold was applied, not where the profile
+        // chose one (which may be the very threshold they were counted at).
+        Assert.Equal(classes == 43 && source == "conformal", outcome.Summary.Contains("not this model's", StringComparison.Ordinal));
     }
 
     /// <summary>Rates a finding states (their numbers do not matter where this is used).</summary>

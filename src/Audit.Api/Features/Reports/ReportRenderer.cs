@@ -292,7 +292,7 @@ public static class ReportRenderer
         if (p.Test is { } t)
         {
             lines.Add(string.Create(Invariant,
-                $"Measured error rates at the {(p.CalibrationClasses is > 10 ? "ten-class default threshold (not this model's: its rates are the 43-class ones below)" : "default threshold")}, on {t.Clean + t.Backdoored} held-out ten-class test models never used to fit or tune it: {t.FalseFails} of {t.Clean} clean models failed " +
+                $"Measured error rates at the {(p.CalibrationClasses is > 10 ? (p.ConformalThreshold ? "ten-class default threshold (not this model's: its rates are the 43-class ones below)" : "ten-class default threshold") : "default threshold")}, on {t.Clean + t.Backdoored} held-out ten-class test models never used to fit or tune it: {t.FalseFails} of {t.Clean} clean models failed " +
                 $"(false-fail rate {(t.Clean == 0 ? 0 : (double)t.FalseFails / t.Clean):0%}), {t.Misses} of {t.Backdoored} backdoored models were not caught (miss rate {(t.Backdoored == 0 ? 0 : (double)t.Misses / t.Backdoored):0%}), " +
                 $"AUROC {t.Auroc:0.000}; {t.RightTarget} of {t.Detected} detected models were given the right target class.{t.InconclusiveClause} These samples are small (docs/probes.md, \"Model zoo: results\", gives their intervals)."));
             if (t.ByAttack is { Count: > 0 } attacks)

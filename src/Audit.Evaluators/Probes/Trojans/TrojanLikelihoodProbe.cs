@@ -379,7 +379,7 @@ public sealed class TrojanLikelihoodProbe : IProbe
         }
 
         string measured = model.Test is { } t
-            ? string.Create(CultureInfo.InvariantCulture, $" On the model zoo's held-out test split the {(manyClassCalibration ? $"ten-class default threshold ({model.ConformalThreshold(model.DefaultTargetFalseFailRate, out _):F2}, not this model's)" : "default threshold")} failed {t.FalseFails} of {t.Clean} clean models and missed {t.Misses} of {t.Backdoored} backdoored ones.")
+            ? string.Create(CultureInfo.InvariantCulture, $" On the model zoo's held-out test split the {(manyClassCalibration ? $"ten-class default threshold ({model.ConformalThreshold(model.DefaultTargetFalseFailRate, out _):F2}{(context.ThresholdFromProfile ? "" : ", not this model's")})" : "default threshold")} failed {t.FalseFails} of {t.Clean} clean models and missed {t.Misses} of {t.Backdoored} backdoored ones.")
                 + LikelihoodTestRates.InconclusiveClause(t.InconclusiveClean, t.InconclusiveBackdoored) + CaughtByAttack(t)
             : "";
         if (model.ManyClassTest is { } m)
