@@ -407,9 +407,17 @@ public static class ReportModelBuilder
         return $"threshold {threshold}{(requirement.Threshold is null ? $" (probe default{ownDefault})" : "")}; parameters: {parameters}";
     }
 
-    /// <summary>The threshold a finding records it was flagged against (<c>details.threshold</c>), if it records one.</summary>
+    /// <summary>
+    /// The threshold a probe chose for the model itself, where its finding says so: <c>details.threshold</c> with a
+    /// <c>thresholdSource</c> other than "profile" (trojan-likelihood's conformal threshold). Other probes' details may
+    /// hold a "threshold" that is not the flag threshold (accuracy records its minimum), so nothing else is read.
+    /// </summary>
     private static double? AppliedThreshold(FindingResponse? finding) =>
-        finding?.Details?["threshold"] is JsonValue value && value.TryGetValue(out double threshold) ? threshold : null;
+        finding?.Details is JsonObject details
+        && details["thresholdSource"] is JsonValue source && source.TryGetValue(out string? from) && from != "profile"
+        && details["threshold"] is JsonValue value && value.TryGetValue(out double threshold)
+            ? threshold
+            : null;
 
     /// <summary>
     /// The commit the service was built from: the SDK appends <c>+SourceRevisionId</c> to the informational version
