@@ -72,7 +72,8 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         IReadOnlyDictionary<string, double> imputed = ImputationMeans(designRecords, names);
         List<(double[] Features, int Label, SurveyRecord Record)> design = Labelled(designRecords, names, imputed);
         List<(double[] Features, int Label, SurveyRecord Record)> calibration = Labelled(DoingTheirTask(SurveyReportData(ZooSplits.Calibration), ZooSplits.Calibration), names, imputed);
-        List<(double[] Features, int Label, SurveyRecord Record)> test = Labelled(SurveyReportData(ZooSplits.Test), names, imputed);
+        List<SurveyRecord> testRecords = SurveyReportData(ZooSplits.Test);
+        List<(double[] Features, int Label, SurveyRecord Record)> test = Labelled(testRecords, names, imputed);
         if (design.Count(d => d.Label == 1) < 2 || design.Count(d => d.Label == 0) < 2 || calibration.Count(c => c.Label == 0) < 2)
         {
             Console.Error.WriteLine($"Too few surveyed models to fit: design {design.Count}, calibration {calibration.Count}. Run `survey` first.");
@@ -80,7 +81,7 @@ internal sealed class ZooFit(string cacheFolder, string? output)
         }
 
         TrojanLikelihoodModel model = Fit(names, design.Select(d => (d.Features, d.Label)).ToList(), calibration.Select(c => (c.Features, c.Label)).ToList(), DateTimeOffsetText());
-        model = model with { Test = test.Count == 0 ? null : Measure(model, test, TaskCheck, StoppedInSurvey(SurveyReportData(ZooSplits.Test))), TestMeasured = test.Count == 0 ? null : model.Generated };
+        model = model with { Test = test.Count == 0 ? null : Measure(model, test, TaskCheck, StoppedInSurvey(testRecords)), TestMeasured = test.Count == 0 ? null : model.Generated };
         string path = output ?? DefaultOutput;
         File.WriteAllText(path, model.FileText());
         Console.WriteLine($"wrote {path}: features {string.Join(", ", names)}; design {design.Count(d => d.Label == 0)} clean + {design.Count(d => d.Label == 1)} backdoored, calibration {calibration.Count(c => c.Label == 0)} + {calibration.Count(c => c.Label == 1)}, test {test.Count(t => t.Label == 0)} + {test.Count(t => t.Label == 1)}");
