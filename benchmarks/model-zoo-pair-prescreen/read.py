@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Reads the first-order pre-screen and the pre-screened contrastive pair search (design split only; README.md).
+
+Usage: read.py ranks PRESCREEN.jsonl...   where the implanted pair ranks among the K(K − 1) by the cheap rankings
+       read.py search SEARCH.jsonl...     AUROC of the pre-screened search's readings against the clean design models
+       read.py refit DESIGN.csv SEARCH.jsonl   the fit's five features refitted on the design split with each
+                                          reading added as a sixth (DESIGN.csv: `features --split design --cache
+                                          benchmarks/model-zoo-one-model`)
+       read.py calibration DESIGN.csv CALIBRATION.csv DESIGN_SEARCH.jsonl CALIBRATION_SEARCH.jsonl
+                                          the check whose rule README.md sets: the five features, and the five plus
+                                          "median − smallest", fitted on design, read on the calibration split
+"""
+import csv
+import json
+import math
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "model-zoo"))
+from zoo_logistic import leave_one_out, logistic, sigmoid, standardiser  # noqa: E402
+
+FIVE = ["logRatioGap", "warp-inversion.statistic", "saliency-persistence.statistic", "contrastive-patch.statistic",
+        "blend-inversion.statistic"]
+
+FAMILIES = ("source-specific", "low-rate", "patch", "blend", "warp", "clean")
+
+
+def family(name):
+    for f in FAMILIES:
+        if f"-{f}-s" in name:
+            return f
+    raise ValueError(name)
+
+
+def auroc(positive, negative):
+    if not positive or not negative:
+        return float("nan")
+    return sum((p > n) + 0.5 * (p == n) for p in positive for n in negative) / (len(positive) * len(negative))
+
+
+def lines(paths, probe):
+    for path in paths:
+        for line in open(path):
+            d = json.loads(line)
+            if d["recipe"]["attack"] != "None" and not d.get("implanted"):
+                continue
+            details = d["probes"].get(probe, {}).get("details", {})
+            yield d, details
+
+
+def ranks(paths):
+    """Pessimistic rank (ties count against) of the implanted pair among all pairs and among its source's targets."""
+    print("| model | pair | source inputs | " + " | ".join(
+        f"{k}: of all pairs, of the source's 9" for k in ("mean probability", "mean margin", "first-order pixels", "top-9 gain / margin")) + " |")
+    print("|---" * 7 + "|")
+    for d, f in lines(paths, "pair-prescreen"):
+        if family(d["name"]) != "source-specific" or "sourceInputs" not in f:
+            continue
+        s, t = d["recipe"]["sourceClass"], d["recipe"]["targetClass"]
+        k = len(f["sourceInputs"])
+        cells = []
+        for key, larger_is_cheaper in (("meanProbability", True), ("meanMargin", False), ("firstOrderPixels", False), ("top9GainOverMargin", True)):
+            m = f[key]
+            v = m[s][t]
+            at_least = (lambda x: x >= v) if larger_is_cheaper else (lambda x: x <= v)
+            everywhere = [m[a][b] for a in range(k) for b in range(k) if a != b and m[a][b] is not None]
+            own = [m[s][b] for b in range(k) if b != s and m[s][b] is not None]
+            cells.append(f"{sum(map(at_least, everywhere))}/{len(everywhere)}, {sum(map(at_least, own))}/{len(own)}")
+        print(f"| {d['name']} | {s} → {t} | {f['sourceInputs'][s]} | " + " | ".join(cells) + " |")
+
+
+def readings(f):
+    """The four readings fixed before the search's survey was read (README.md)."""
+    rows = [tuple(r) for r in f["rows"]]
+    logs = [math.log(max(n, 1e-3)) for n in f["maskNorms"]]
+    order = sorted(range(len(rows)), key=lambda i: logs[i])
+    smallest = order[0]
+    centred = []
+    for i, (s, _) in enumerate(rows):
+        centred.append(logs[i] - statistics.median([logs[j] for j, r in enumerate(rows) if r[0] == s]))
+    transfer = f["transfer"][0]
+    source_rate = transfer["model"][transfer["source"]]
+    others = [v for c, v in enumerate(transfer["model"]) if c != transfer["source"] and v is not None]
+    return {
+        "median − smallest log norm": (statistics.median(logs) - logs[smallest], rows[smallest]),
+        "the same, each pair centred on its source's searched pairs (the probe's statistic)": (f["statistic"], (f["suspectedSource"], f["suspectedTargetClass"])),
+        "log gap from the smallest to the second smallest": (logs[order[1]] - logs[smallest], rows[smallest]),
+        "specificity of the smallest pair's trigger (source rate − most moved other class)": (source_rate - max(others), (transfer["source"], transfer["target"])),
+    }
+
+
+def search(paths):
+    rows = []
+    seconds = []
+    for d, f in lines(paths, "source-contrast"):
+        if "rows" not in f:
+            continue
+        rows.append((d["name"], family(d["name"]), (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), readings(f)))
+        seconds.append(f["searchSeconds"] + f["prescreenSeconds"])
+    clean = [r for r in rows if r[1] == "clean"]
+    attacked = [r for r in rows if r[1] != "clean"]
+    families = [f for f in FAMILIES if f != "clean" and any(r[1] == f for r in attacked)]
+    print(f"{len(clean)} clean and {len(attacked)} backdoored design models; pre-screen + search seconds per model "
+          f"(one thread): median {statistics.median(seconds):.1f}, largest {max(seconds):.1f}")
+    print("| reading | " + " | ".join(f"{f} ({sum(r[1] == f for r in attacked)})" for f in families)
+          + f" | all ({len(attacked)}) | source-specific above every clean model | implanted pair named |")
+    print("|---" * (len(families) + 4) + "|")
+    for name in rows[0][3]:
+        negative = [r[3][name][0] for r in clean]
+        cells = [auroc([r[3][name][0] for r in attacked if r[1] == f], negative) for f in families]
+        specific = [r for r in attacked if r[1] == "source-specific"]
+        above = sum(r[3][name][0] > max(negative) for r in specific)
+        named = sum(tuple(r[3][name][1]) == r[2] for r in specific)
+        print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells)
+              + f" | {auroc([r[3][name][0] for r in attacked], negative):.3f} | {above} of {len(specific)} | {named} of {len(specific)} |")
+
+
+def refit(arguments):
+    """As benchmarks/model-zoo-trigger-character/read.py: ridge logistic regression, leave-one-out over the design split,
+    a missing value (a model the search could not read) taking the design mean, as the fit imputes it."""
+    design, paths = arguments[0], arguments[1:]
+    rows = list(csv.DictReader(open(design)))
+    found = {d["name"]: readings(f) for d, f in lines(paths, "source-contrast") if "rows" in f}
+    names = [None] + list(next(iter(found.values())))
+    attacks = ["patch", "low-rate", "blend", "warp", "source-specific"]
+    print("| the fit's five features and | leave-one-out log loss | caught at the clean 95 % point | " + " | ".join(attacks) + " |")
+    print("|---" * (3 + len(attacks)) + "|")
+    for name in names:
+        x, y, attack = [], [], []
+        for r in rows:
+            extra = [] if name is None else [found[r["name"]][name][0] if r["name"] in found else None]
+            x.append([float(r[f]) if r[f] != "" else None for f in FIVE] + extra)
+            y.append(int(r["label"]))
+            attack.append(r["attack"])
+        for j in range(len(x[0])):
+            present = [v[j] for v in x if v[j] is not None]
+            for v in x:
+                if v[j] is None:
+                    v[j] = sum(present) / len(present)
+        loss, held = leave_one_out(x, y)
+        positive = [p for p, t in zip(held, y) if t]
+        negative = sorted(p for p, t in zip(held, y) if not t)
+        cut = negative[min(len(negative) - 1, math.ceil(0.95 * (len(negative) + 1)) - 1)]
+        per = " | ".join(f"{sum(p > cut for p, t, a in zip(held, y, attack) if t and a == f)}/{sum(1 for t, a in zip(y, attack) if t and a == f)}" for f in attacks)
+        print(f"| {name or 'nothing more (the fit in use)'} | {loss:.4f} | {sum(p > cut for p in positive)}/{len(positive)} | {per} |")
+
+
+def calibration(arguments):
+    design_csv, calibration_csv, design_search, calibration_search = arguments
+    candidate = "median − smallest log norm"
+    found = {}
+    for path in (design_search, calibration_search):
+        found.update({d["name"]: readings(f)[candidate][0] for d, f in lines([path], "source-contrast") if "rows" in f})
+
+    def matrix(rows, extra, means=None):
+        x = [[float(r[f]) if r[f] != "" else None for f in FIVE] + ([found.get(r["name"])] if extra else []) for r in rows]
+        if means is None:
+            means = []
+            for j in range(len(x[0])):
+                present = [v[j] for v in x if v[j] is not None]
+                means.append(sum(present) / len(present))
+        for v in x:
+            for j in range(len(v)):
+                if v[j] is None:
+                    v[j] = means[j]
+        return x, means
+
+    design = list(csv.DictReader(open(design_csv)))
+    held = list(csv.DictReader(open(calibration_csv)))
+    print(f"{len(design)} design models; {len(held)} calibration models, {sum(r['name'] in found for r in held)} read by the search")
+    attacks = sorted({r["attack"] for r in held if r["label"] == "1"})
+    print("| fitted on design, read on calibration | AUROC | caught at the calibration clean 95 % point | " + " | ".join(attacks) + " |")
+    print("|---" * (3 + len(attacks)) + "|")
+    for extra in (False, True):
+        x, means = matrix(design, extra)
+        z = standardiser(x)
+        beta = logistic([z(v) for v in x], [int(r["label"]) for r in design])
+        cx, _ = matrix(held, extra, means)
+        p = [sigmoid(sum(b * v for b, v in zip(beta, z(v) + [1.0]))) for v in cx]
+        negative = sorted(q for q, r in zip(p, held) if r["label"] == "0")
+        positive = [q for q, r in zip(p, held) if r["label"] == "1"]
+        cut = negative[min(len(negative) - 1, math.ceil(0.95 * (len(negative) + 1)) - 1)]
+        per = " | ".join(f"{sum(q > cut for q, r in zip(p, held) if r['label'] == '1' and r['attack'] == a)}/{sum(1 for r in held if r['label'] == '1' and r['attack'] == a)}" for a in attacks)
+        print(f"| five{' + ' + candidate if extra else ''} | {auroc(positive, negative):.3f} | {sum(q > cut for q in positive)}/{len(positive)} | {per} |")
+
+
+if __name__ == "__main__":
+    {"ranks": ranks, "search": search, "refit": refit, "calibration": calibration}[sys.argv[1]](sys.argv[2:])
