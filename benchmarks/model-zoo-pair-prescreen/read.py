@@ -18,7 +18,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "model-zoo"))
-from zoo_logistic import leave_one_out, logistic, sigmoid, standardiser  # noqa: E402
+from zoo_logistic import clean_quantile_cut, impute, leave_one_out, logistic, sigmoid, standardiser  # noqa: E402
 
 FIVE = ["logRatioGap", "warp-inversion.statistic", "saliency-persistence.statistic", "contrastive-patch.statistic",
         "blend-inversion.statistic"]
@@ -133,15 +133,11 @@ def refit(arguments):
             x.append([float(r[f]) if r[f] != "" else None for f in FIVE] + extra)
             y.append(int(r["label"]))
             attack.append(r["attack"])
-        for j in range(len(x[0])):
-            present = [v[j] for v in x if v[j] is not None]
-            for v in x:
-                if v[j] is None:
-                    v[j] = sum(present) / len(present)
+        impute(x)
         loss, held = leave_one_out(x, y)
         positive = [p for p, t in zip(held, y) if t]
-        negative = sorted(p for p, t in zip(held, y) if not t)
-        cut = negative[min(len(negative) - 1, math.ceil(0.95 * (len(negative) + 1)) - 1)]
+        negative = [p for p, t in zip(held, y) if not t]
+        cut = clean_quantile_cut(negative)
         per = " | ".join(f"{sum(p > cut for p, t, a in zip(held, y, attack) if t and a == f)}/{sum(1 for t, a in zip(y, attack) if t and a == f)}" for f in attacks)
         print(f"| {name or 'nothing more (the fit in use)'} | {loss:.4f} | {sum(p > cut for p in positive)}/{len(positive)} | {per} |")
 
@@ -155,16 +151,7 @@ def calibration(arguments):
 
     def matrix(rows, extra, means=None):
         x = [[float(r[f]) if r[f] != "" else None for f in FIVE] + ([found.get(r["name"])] if extra else []) for r in rows]
-        if means is None:
-            means = []
-            for j in range(len(x[0])):
-                present = [v[j] for v in x if v[j] is not None]
-                means.append(sum(present) / len(present))
-        for v in x:
-            for j in range(len(v)):
-                if v[j] is None:
-                    v[j] = means[j]
-        return x, means
+        return x, impute(x, means)
 
     design = list(csv.DictReader(open(design_csv)))
     held = list(csv.DictReader(open(calibration_csv)))
@@ -178,9 +165,9 @@ def calibration(arguments):
         beta = logistic([z(v) for v in x], [int(r["label"]) for r in design])
         cx, _ = matrix(held, extra, means)
         p = [sigmoid(sum(b * v for b, v in zip(beta, z(v) + [1.0]))) for v in cx]
-        negative = sorted(q for q, r in zip(p, held) if r["label"] == "0")
+        negative = [q for q, r in zip(p, held) if r["label"] == "0"]
         positive = [q for q, r in zip(p, held) if r["label"] == "1"]
-        cut = negative[min(len(negative) - 1, math.ceil(0.95 * (len(negative) + 1)) - 1)]
+        cut = clean_quantile_cut(negative)
         per = " | ".join(f"{sum(q > cut for q, r in zip(p, held) if r['label'] == '1' and r['attack'] == a)}/{sum(1 for r in held if r['label'] == '1' and r['attack'] == a)}" for a in attacks)
         print(f"| five{' + ' + candidate if extra else ''} | {auroc(positive, negative):.3f} | {sum(q > cut for q in positive)}/{len(positive)} | {per} |")
 

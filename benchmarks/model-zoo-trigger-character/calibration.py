@@ -13,7 +13,7 @@ import csv, json, math, os, statistics as st, sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, '..', 'model-zoo'))
-from zoo_logistic import auroc, logistic, sigmoid, standardiser  # noqa: E402
+from zoo_logistic import auroc, clean_quantile_cut, impute, logistic, sigmoid, standardiser  # noqa: E402
 
 FIVE = ['logRatioGap', 'warp-inversion.statistic', 'saliency-persistence.statistic', 'contrastive-patch.statistic',
         'blend-inversion.statistic']
@@ -40,16 +40,7 @@ def candidate(name, which):
 
 def matrix(rows, which, means=None):
     x = [[float(r[f]) if r[f] != '' else None for f in FIVE] + ([candidate(r['name'], which)] if which else []) for r in rows]
-    if means is None:
-        means = []
-        for j in range(len(x[0])):
-            present = [v[j] for v in x if v[j] is not None]
-            means.append(sum(present) / len(present))
-    for v in x:
-        for j in range(len(v)):
-            if v[j] is None:
-                v[j] = means[j]                        # a missing value takes the design mean, as the fit imputes it
-    return x, means
+    return x, impute(x, means)                         # a missing value takes the design mean, as the fit imputes it
 
 
 design = list(csv.DictReader(open(sys.argv[1])))
@@ -66,9 +57,9 @@ for which in (None, 'margin, largest log ratio', 'inverse, at the smallest class
     cx, _ = matrix(calibration, which, means)
     p = [sigmoid(sum(b * v for b, v in zip(beta, z(v) + [1.0]))) for v in cx]
     cy = [int(r['label']) for r in calibration]
-    neg = sorted(q for q, t in zip(p, cy) if not t)
+    neg = [q for q, t in zip(p, cy) if not t]
     pos = [q for q, t in zip(p, cy) if t]
-    cut = neg[min(len(neg) - 1, math.ceil(0.95 * (len(neg) + 1)) - 1)]
+    cut = clean_quantile_cut(neg)
     attacks = sorted({r['attack'] for r in calibration if r['label'] == '1'})
     per = ' | '.join(f"{sum(q > cut for q, r in zip(p, calibration) if r['label'] == '1' and r['attack'] == a)}/{sum(1 for r in calibration if r['label'] == '1' and r['attack'] == a)}" for a in attacks)
     print(f"| five{' + ' + which if which else ''} | {auroc(pos, neg):.3f} | {sum(q > cut for q in pos)}/{len(pos)} | {per} |")

@@ -60,3 +60,26 @@ def leave_one_out(x, y):
         held.append(p)
         loss -= y[i] * math.log(p) + (1 - y[i]) * math.log(1 - p)
     return loss / len(x), held
+
+
+def impute(x, means=None):
+    """Fills each missing value (None) in x's rows, in place, with its column's mean, as the fit imputes a detector that
+    gave no answer; the means are x's own unless given (the design split's, for a split read with a design fit).
+    Returns the means."""
+    if means is None:
+        means = []
+        for j in range(len(x[0])):
+            present = [v[j] for v in x if v[j] is not None]
+            means.append(sum(present) / len(present))
+    for v in x:
+        for j, mean in enumerate(means):
+            if v[j] is None:
+                v[j] = mean
+    return means
+
+
+def clean_quantile_cut(clean_scores, share=0.95):
+    """The conformal cut over the clean models' scores: the ⌈share · (n + 1)⌉-th smallest (the largest when that is
+    past the end), so that a new clean model exceeds it with probability at most 1 − share."""
+    ordered = sorted(clean_scores)
+    return ordered[min(len(ordered) - 1, math.ceil(share * (len(ordered) + 1)) - 1)]
