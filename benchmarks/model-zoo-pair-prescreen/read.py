@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Reads the first-order pre-screen and the pre-screened contrastive pair search (design split only; README.md).
+"""Reads the first-order pre-screen and the pre-screened contrastive pair search (README.md): the design split, and the
+calibration split for the check whose rule README.md sets.
 
 Usage: read.py ranks PRESCREEN.jsonl...   where the implanted pair ranks among the K(K − 1) by the cheap rankings
        read.py search SEARCH.jsonl...     AUROC of the pre-screened search's readings against the clean design models
@@ -101,7 +102,7 @@ def search(paths):
     clean = [r for r in rows if r[1] == "clean"]
     attacked = [r for r in rows if r[1] != "clean"]
     families = [f for f in FAMILIES if f != "clean" and any(r[1] == f for r in attacked)]
-    print(f"{len(clean)} clean and {len(attacked)} backdoored design models; pre-screen + search seconds per model "
+    print(f"{len(clean)} clean and {len(attacked)} backdoored models; pre-screen + search seconds per model "
           f"(one thread): median {statistics.median(seconds):.1f}, largest {max(seconds):.1f}")
     print("| reading | " + " | ".join(f"{f} ({sum(r[1] == f for r in attacked)})" for f in families)
           + f" | all ({len(attacked)}) | source-specific above every clean model | implanted pair named |")
