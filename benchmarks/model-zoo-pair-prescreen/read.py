@@ -7,6 +7,8 @@ Usage: read.py ranks PRESCREEN.jsonl...   where the implanted pair ranks among t
        read.py refit DESIGN.csv SEARCH.jsonl   the fit's five features refitted on the design split with each
                                           reading added as a sixth (DESIGN.csv: `features --split design --cache
                                           benchmarks/model-zoo-one-model`)
+       read.py yardsticks YARDSTICKS.jsonl...   the same search read against a per-pair yardstick: the plain pair search on
+                                          the same pairs on the distilled reference, and on a shadow model
        read.py calibration DESIGN.csv CALIBRATION.csv DESIGN_SEARCH.jsonl CALIBRATION_SEARCH.jsonl
                                           the check whose rule README.md sets: the five features, and the five plus
                                           "median − smallest", fitted on design, read on the calibration split
@@ -143,6 +145,47 @@ def refit(arguments):
         print(f"| {name or 'nothing more (the fit in use)'} | {loss:.4f} | {sum(p > cut for p in positive)}/{len(positive)} | {per} |")
 
 
+def yardstick_readings(f):
+    """Fixed before the yardstick run was read (README.md): per pair, log(the model's contrastive norm) − log(the
+    yardstick's plain norm); the statistic is the median of those less the smallest, and the pair is the smallest's."""
+    rows = [tuple(r) for r in f["rows"]]
+    found = {}
+    for key in ("reference", "shadow"):
+        if key not in f["yardsticks"]:
+            continue
+        d = [math.log(max(a, 1e-3)) - math.log(max(b, 1e-3)) for a, b in zip(f["maskNorms"], f["yardsticks"][key])]
+        at = min(range(len(d)), key=lambda i: d[i])
+        found[f"against the {key}"] = (statistics.median(d) - d[at], rows[at])
+    return found
+
+
+def yardsticks(paths):
+    rows = []
+    for d, f in lines(paths, "source-contrast"):
+        if "yardsticks" not in f:
+            continue
+        rows.append((d["name"], family(d["name"]), (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), yardstick_readings(f), f["yardsticks"]))
+    clean = [r for r in rows if r[1] == "clean"]
+    attacked = [r for r in rows if r[1] != "clean"]
+    families = [f for f in FAMILIES if f != "clean" and any(r[1] == f for r in attacked)]
+    for key in ("referenceSeconds", "shadowSeconds"):
+        values = [r[4][key] for r in rows]
+        print(f"{key}: median {statistics.median(values):.1f}, largest {max(values):.1f}")
+    print(f"{len(clean)} clean and {len(attacked)} backdoored models")
+    print("| reading | " + " | ".join(f"{f} ({sum(r[1] == f for r in attacked)})" for f in families)
+          + f" | all ({len(attacked)}) | source-specific above every clean model | implanted pair named |")
+    print("|---" * (len(families) + 4) + "|")
+    for name in ("against the reference", "against the shadow"):
+        present = [r for r in rows if name in r[3]]
+        negative = [r[3][name][0] for r in present if r[1] == "clean"]
+        cells = [auroc([r[3][name][0] for r in present if r[1] == f], negative) for f in families]
+        specific = [r for r in present if r[1] == "source-specific"]
+        above = sum(r[3][name][0] > max(negative) for r in specific)
+        named = sum(tuple(r[3][name][1]) == r[2] for r in specific)
+        print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells)
+              + f" | {auroc([r[3][name][0] for r in present if r[1] != 'clean'], negative):.3f} | {above} of {len(specific)} | {named} of {len(specific)} |")
+
+
 def calibration(arguments):
     design_csv, calibration_csv, design_search, calibration_search = arguments
     candidate = "median − smallest log norm"
@@ -174,4 +217,4 @@ def calibration(arguments):
 
 
 if __name__ == "__main__":
-    {"ranks": ranks, "search": search, "refit": refit, "calibration": calibration}[sys.argv[1]](sys.argv[2:])
+    {"ranks": ranks, "search": search, "refit": refit, "yardsticks": yardsticks, "calibration": calibration}[sys.argv[1]](sys.argv[2:])
