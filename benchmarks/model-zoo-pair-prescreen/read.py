@@ -12,6 +12,7 @@ Usage: read.py ranks PRESCREEN.jsonl...   where the implanted pair ranks among t
        read.py calibration DESIGN.csv CALIBRATION.csv DESIGN_SEARCH.jsonl CALIBRATION_SEARCH.jsonl
                                           the check whose rule README.md sets: the five features, and the five plus
                                           "median − smallest", fitted on design, read on the calibration split
+       read.py calibration-yardstick ...  the same for the reading against the shadow (the yardstick run's files)
 """
 import csv
 import json
@@ -124,7 +125,8 @@ def refit(arguments):
     a missing value (a model the search could not read) taking the design mean, as the fit imputes it."""
     design, paths = arguments[0], arguments[1:]
     rows = list(csv.DictReader(open(design)))
-    found = {d["name"]: readings(f) for d, f in lines(paths, "source-contrast") if "rows" in f}
+    found = {d["name"]: readings(f) | (yardstick_readings(f) if "yardsticks" in f else {})
+             for d, f in lines(paths, "source-contrast") if "rows" in f}
     names = [None] + list(next(iter(found.values())))
     attacks = ["patch", "low-rate", "blend", "warp", "source-specific"]
     print("| the fit's five features and | leave-one-out log loss | caught at the clean 95 % point | " + " | ".join(attacks) + " |")
@@ -186,12 +188,15 @@ def yardsticks(paths):
               + f" | {auroc([r[3][name][0] for r in present if r[1] != 'clean'], negative):.3f} | {above} of {len(specific)} | {named} of {len(specific)} |")
 
 
-def calibration(arguments):
+def calibration(arguments, candidate="median − smallest log norm"):
     design_csv, calibration_csv, design_search, calibration_search = arguments
-    candidate = "median − smallest log norm"
     found = {}
     for path in (design_search, calibration_search):
-        found.update({d["name"]: readings(f)[candidate][0] for d, f in lines([path], "source-contrast") if "rows" in f})
+        for d, f in lines([path], "source-contrast"):
+            if "rows" in f:
+                read = readings(f) | (yardstick_readings(f) if "yardsticks" in f else {})
+                if candidate in read:
+                    found[d["name"]] = read[candidate][0]
 
     def matrix(rows, extra, means=None):
         x = [[float(r[f]) if r[f] != "" else None for f in FIVE] + ([found.get(r["name"])] if extra else []) for r in rows]
@@ -217,4 +222,5 @@ def calibration(arguments):
 
 
 if __name__ == "__main__":
-    {"ranks": ranks, "search": search, "refit": refit, "yardsticks": yardsticks, "calibration": calibration}[sys.argv[1]](sys.argv[2:])
+    {"ranks": ranks, "search": search, "refit": refit, "yardsticks": yardsticks, "calibration": calibration,
+     "calibration-yardstick": lambda a: calibration(a, "against the shadow")}[sys.argv[1]](sys.argv[2:])
