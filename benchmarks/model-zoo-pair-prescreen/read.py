@@ -22,7 +22,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "model-zoo"))
-from zoo_logistic import clean_quantile_cut, impute, leave_one_out, logistic, sigmoid, standardiser  # noqa: E402
+from zoo_logistic import clean_quantile_cut, impute, leave_one_out_catches, logistic, sigmoid, standardiser  # noqa: E402
 
 FIVE = ["logRatioGap", "warp-inversion.statistic", "saliency-persistence.statistic", "contrastive-patch.statistic",
         "blend-inversion.statistic"]
@@ -102,22 +102,29 @@ def search(paths):
             continue
         rows.append((d["name"], family(d["name"]), (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), readings(f)))
         seconds.append(f["searchSeconds"] + f["prescreenSeconds"])
-    clean = [r for r in rows if r[1] == "clean"]
+    print(f"{sum(r[1] == 'clean' for r in rows)} clean and {sum(r[1] != 'clean' for r in rows)} backdoored models; "
+          f"pre-screen + search seconds per model (one thread): median {statistics.median(seconds):.1f}, largest {max(seconds):.1f}")
+    table(rows, list(rows[0][3]))
+
+
+def table(rows, names):
+    """Per reading: AUROC against the clean models by attack family and over all, how many source-specific models lie
+    above every clean one, and on how many the reading's pair is the implanted one. A row is (name, family, implanted
+    pair, {reading: (value, pair)}); a model without a reading is left out of that reading's line."""
     attacked = [r for r in rows if r[1] != "clean"]
     families = [f for f in FAMILIES if f != "clean" and any(r[1] == f for r in attacked)]
-    print(f"{len(clean)} clean and {len(attacked)} backdoored models; pre-screen + search seconds per model "
-          f"(one thread): median {statistics.median(seconds):.1f}, largest {max(seconds):.1f}")
     print("| reading | " + " | ".join(f"{f} ({sum(r[1] == f for r in attacked)})" for f in families)
           + f" | all ({len(attacked)}) | source-specific above every clean model | implanted pair named |")
     print("|---" * (len(families) + 4) + "|")
-    for name in rows[0][3]:
-        negative = [r[3][name][0] for r in clean]
-        cells = [auroc([r[3][name][0] for r in attacked if r[1] == f], negative) for f in families]
-        specific = [r for r in attacked if r[1] == "source-specific"]
+    for name in names:
+        present = [r for r in rows if name in r[3]]
+        negative = [r[3][name][0] for r in present if r[1] == "clean"]
+        cells = [auroc([r[3][name][0] for r in present if r[1] == f], negative) for f in families]
+        specific = [r for r in present if r[1] == "source-specific"]
         above = sum(r[3][name][0] > max(negative) for r in specific)
         named = sum(tuple(r[3][name][1]) == r[2] for r in specific)
         print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells)
-              + f" | {auroc([r[3][name][0] for r in attacked], negative):.3f} | {above} of {len(specific)} | {named} of {len(specific)} |")
+              + f" | {auroc([r[3][name][0] for r in present if r[1] != 'clean'], negative):.3f} | {above} of {len(specific)} | {named} of {len(specific)} |")
 
 
 def refit(arguments):
@@ -138,13 +145,9 @@ def refit(arguments):
             x.append([float(r[f]) if r[f] != "" else None for f in FIVE] + extra)
             y.append(int(r["label"]))
             attack.append(r["attack"])
-        impute(x)
-        loss, held = leave_one_out(x, y)
-        positive = [p for p, t in zip(held, y) if t]
-        negative = [p for p, t in zip(held, y) if not t]
-        cut = clean_quantile_cut(negative)
-        per = " | ".join(f"{sum(p > cut for p, t, a in zip(held, y, attack) if t and a == f)}/{sum(1 for t, a in zip(y, attack) if t and a == f)}" for f in attacks)
-        print(f"| {name or 'nothing more (the fit in use)'} | {loss:.4f} | {sum(p > cut for p in positive)}/{len(positive)} | {per} |")
+        loss, _, caught, backdoored, per = leave_one_out_catches(x, y, attack, attacks)
+        cells = " | ".join(f"{c}/{n}" for c, n in per)
+        print(f"| {name or 'nothing more (the fit in use)'} | {loss:.4f} | {caught}/{backdoored} | {cells} |")
 
 
 def yardstick_readings(f):
@@ -167,25 +170,11 @@ def yardsticks(paths):
         if "yardsticks" not in f:
             continue
         rows.append((d["name"], family(d["name"]), (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), yardstick_readings(f), f["yardsticks"]))
-    clean = [r for r in rows if r[1] == "clean"]
-    attacked = [r for r in rows if r[1] != "clean"]
-    families = [f for f in FAMILIES if f != "clean" and any(r[1] == f for r in attacked)]
     for key in ("referenceSeconds", "shadowSeconds"):
         values = [r[4][key] for r in rows]
         print(f"{key}: median {statistics.median(values):.1f}, largest {max(values):.1f}")
-    print(f"{len(clean)} clean and {len(attacked)} backdoored models")
-    print("| reading | " + " | ".join(f"{f} ({sum(r[1] == f for r in attacked)})" for f in families)
-          + f" | all ({len(attacked)}) | source-specific above every clean model | implanted pair named |")
-    print("|---" * (len(families) + 4) + "|")
-    for name in ("against the reference", "against the shadow"):
-        present = [r for r in rows if name in r[3]]
-        negative = [r[3][name][0] for r in present if r[1] == "clean"]
-        cells = [auroc([r[3][name][0] for r in present if r[1] == f], negative) for f in families]
-        specific = [r for r in present if r[1] == "source-specific"]
-        above = sum(r[3][name][0] > max(negative) for r in specific)
-        named = sum(tuple(r[3][name][1]) == r[2] for r in specific)
-        print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells)
-              + f" | {auroc([r[3][name][0] for r in present if r[1] != 'clean'], negative):.3f} | {above} of {len(specific)} | {named} of {len(specific)} |")
+    print(f"{sum(r[1] == 'clean' for r in rows)} clean and {sum(r[1] != 'clean' for r in rows)} backdoored models")
+    table(rows, ["against the reference", "against the shadow"])
 
 
 def calibration(arguments, candidate="median − smallest log norm"):

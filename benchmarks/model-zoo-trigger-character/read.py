@@ -17,7 +17,7 @@ import csv, json, math, os, statistics as st, sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, '..', 'model-zoo'))
-from zoo_logistic import auroc, clean_quantile_cut, impute, leave_one_out  # noqa: E402
+from zoo_logistic import auroc, leave_one_out_catches  # noqa: E402
 
 FIVE = ['logRatioGap', 'warp-inversion.statistic', 'saliency-persistence.statistic', 'contrastive-patch.statistic',
         'blend-inversion.statistic']
@@ -68,13 +68,10 @@ def refit(label, extra):
     for r in rows:
         x.append([float(r[f]) if r[f] != '' else None for f in FIVE] + ([summary(r['name'], *extra)] if extra else []))
         y.append(int(r['label'])); fam.append(r['attack'])
-    impute(x)                                     # a missing value takes the design mean, as the fit imputes it
-    loss, held = leave_one_out(x, y)
-    pos = [p for p, t in zip(held, y) if t]
-    neg = [p for p, t in zip(held, y) if not t]
-    cut = clean_quantile_cut(neg)
-    per = ' | '.join(f"{sum(p > cut for p, t, a in zip(held, y, fam) if t and a == f)}/{sum(1 for t, a in zip(y, fam) if t and a == f)}" for f in FAMILIES)
-    print(f"| {label} | {loss:.4f} | {auroc(pos, neg):.3f} | {sum(p > cut for p in pos)}/{len(pos)} | {per} |")
+    # A missing value takes the design mean, as the fit imputes it.
+    loss, area, caught, backdoored, per = leave_one_out_catches(x, y, fam, FAMILIES)
+    cells = ' | '.join(f"{c}/{n}" for c, n in per)
+    print(f"| {label} | {loss:.4f} | {area:.3f} | {caught}/{backdoored} | {cells} |")
 
 
 print('\n| the fit\'s five features and | leave-one-out log loss | AUROC | caught at the clean 95 % point | ' + ' | '.join(FAMILIES) + ' |')

@@ -83,3 +83,17 @@ def clean_quantile_cut(clean_scores, share=0.95):
     past the end), so that a new clean model exceeds it with probability at most 1 − share."""
     ordered = sorted(clean_scores)
     return ordered[min(len(ordered) - 1, math.ceil(share * (len(ordered) + 1)) - 1)]
+
+
+def leave_one_out_catches(x, y, groups, names):
+    """The design readers' refit: missing values imputed (`impute`), each model's held-out probability
+    (`leave_one_out`), and the backdoored models above the clean models' conformal 95 % cut, over all and per group.
+    Returns (log loss, AUROC, caught, backdoored, [(caught, backdoored) per name])."""
+    impute(x)
+    loss, held = leave_one_out(x, y)
+    positive = [p for p, t in zip(held, y) if t]
+    negative = [p for p, t in zip(held, y) if not t]
+    cut = clean_quantile_cut(negative)
+    per = [(sum(p > cut for p, t, g in zip(held, y, groups) if t and g == name), sum(1 for t, g in zip(y, groups) if t and g == name))
+           for name in names]
+    return loss, auroc(positive, negative), sum(p > cut for p in positive), len(positive), per
