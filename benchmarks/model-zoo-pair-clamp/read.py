@@ -3,6 +3,7 @@
 
 Usage: read.py readings CLAMP.jsonl...   AUROC of the readings fixed before the run was read, against the clean
                                          design models, by attack family
+       read.py locality LOCALITY.jsonl...  how local the pre-screened pairs' masks are on the model (the second run)
        read.py implants CLAMP.jsonl...   per source-specific model: the implanted pair's norm on the model and on each
                                          clamped copy, and how much the clamp moved it against the other pairs
 """
@@ -40,6 +41,46 @@ def readings(f):
         at = min(range(len(d)), key=lambda i: d[i])
         found[f"against the {v} clamp"] = (statistics.median(d) - d[at], rows[at])
     return found
+
+
+def robust_extreme(values, rows):
+    """(x − median) / (1.4826 · MAD) at the largest x, and its pair; MAD floored at 10⁻³."""
+    med = statistics.median(values)
+    mad = max(statistics.median([abs(v - med) for v in values]), 1e-3)
+    at = max(range(len(values)), key=lambda i: values[i])
+    return (values[at] - med) / (1.4826 * mad), rows[at]
+
+
+def locality_readings(f):
+    """Fixed before the locality run was read (README.md): over the pairs whose trigger works (at least three), the
+    robust z of the 3 × 3 share and of the share in a window sized by the mask's own L1 norm, and the largest 3 × 3
+    share; each names the pair at its extreme."""
+    loc = f["locality"]
+    rows = [tuple(r) for r in f["rows"]]
+    working = [i for i, ok in enumerate(loc["reached"]) if ok]
+    if len(working) < 3:
+        return {}
+    share3 = [loc["share3"][i] for i in working]
+    sized = [loc["shareSized"][i] for i in working]
+    pairs = [rows[i] for i in working]
+    at = max(range(len(share3)), key=lambda i: share3[i])
+    return {
+        "robust z of the 3 × 3 share": robust_extreme(share3, pairs),
+        "robust z of the share in a window sized by the mask": robust_extreme(sized, pairs),
+        "largest 3 × 3 share": (share3[at], pairs[at]),
+    }
+
+
+def locality(paths):
+    rows = []
+    for d, f in prescreen.lines(paths, "pair-clamp"):
+        if "locality" not in f:
+            continue
+        found = locality_readings(f)
+        if found:
+            rows.append((d["name"], prescreen.family(d["name"]), (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found))
+    print(f"{sum(r[1] == 'clean' for r in rows)} clean and {sum(r[1] != 'clean' for r in rows)} backdoored models")
+    prescreen.table(rows, list(rows[0][3]))
 
 
 def collect(paths):
@@ -91,4 +132,4 @@ def implants(paths):
 
 
 if __name__ == "__main__":
-    {"readings": show_readings, "implants": implants}[sys.argv[1]](sys.argv[2:])
+    {"readings": show_readings, "implants": implants, "locality": locality}[sys.argv[1]](sys.argv[2:])
