@@ -4,6 +4,7 @@
 Usage: read.py readings CLAMP.jsonl...   AUROC of the readings fixed before the run was read, against the clean
                                          design models, by attack family
        read.py locality LOCALITY.jsonl...  how local the pre-screened pairs' masks are on the model (the second run)
+       read.py others LOCALITY.jsonl...    what the pairs' triggers do to the other classes' inputs (the third run)
        read.py implants CLAMP.jsonl...   per source-specific model: the implanted pair's norm on the model and on each
                                          clamped copy, and how much the clamp moved it against the other pairs
 """
@@ -83,6 +84,37 @@ def locality(paths):
     prescreen.table(rows, list(rows[0][3]))
 
 
+def other_readings(f):
+    """Fixed before the third run was read (README.md): at the model's cheapest working pair, the negated log of the
+    mean KL divergence its trigger causes on inputs of the other classes; the same less the median over the working
+    pairs; and the negated log ratio of that divergence to the inverted pattern's."""
+    loc = f["locality"]
+    rows = [tuple(r) for r in f["rows"]]
+    working = [i for i, ok in enumerate(loc["reached"]) if ok]
+    if len(working) < 3:
+        return {}
+    at = min(working, key=lambda i: f["maskNorms"][i])
+    quiet = {i: -math.log(loc["otherClassesDivergence"][i] + 1e-4) for i in working}
+    return {
+        "cheapest pair: −log KL on the other classes": (quiet[at], rows[at]),
+        "the same less its median over the working pairs": (quiet[at] - statistics.median(quiet.values()), rows[at]),
+        "cheapest pair: −log (KL / KL of the inverted pattern)": (
+            -(math.log(loc["otherClassesDivergence"][at] + 1e-4) - math.log(loc["invertedDivergence"][at] + 1e-4)), rows[at]),
+    }
+
+
+def others(paths):
+    rows = []
+    for d, f in prescreen.lines(paths, "pair-clamp"):
+        if "otherClassesDivergence" not in f.get("locality", {}):
+            continue
+        found = other_readings(f)
+        if found:
+            rows.append((d["name"], prescreen.family(d["name"]), (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found))
+    print(f"{sum(r[1] == 'clean' for r in rows)} clean and {sum(r[1] != 'clean' for r in rows)} backdoored models")
+    prescreen.table(rows, list(rows[0][3]))
+
+
 def collect(paths):
     rows = []
     for d, f in prescreen.lines(paths, "pair-clamp"):
@@ -132,4 +164,4 @@ def implants(paths):
 
 
 if __name__ == "__main__":
-    {"readings": show_readings, "implants": implants, "locality": locality}[sys.argv[1]](sys.argv[2:])
+    {"readings": show_readings, "implants": implants, "locality": locality, "others": others}[sys.argv[1]](sys.argv[2:])
