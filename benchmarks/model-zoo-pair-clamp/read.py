@@ -5,10 +5,19 @@ Usage: read.py readings CLAMP.jsonl...   AUROC of the readings fixed before the 
                                          design models, by attack family
        read.py locality LOCALITY.jsonl...  how local the pre-screened pairs' masks are on the model (the second run)
        read.py others LOCALITY.jsonl...    what the pairs' triggers do to the other classes' inputs (the third run)
+       read.py prior DATASETS_DIR PROBE SEARCH.jsonl   offline: each pair's log norm as its residual from a line over
+                                         the model's pairs against a data-level closeness of the two classes
+                                         (DATASETS_DIR: a zoo cache's datasets/, the evidence files)
+       read.py nc-ratio PROBE SEARCH.jsonl   offline: Neural Cleanse's median class mask (from
+                                         benchmarks/model-zoo-design-avx) against the cheapest pair
+       PROBE: pair-clamp for this folder's files, source-contrast for benchmarks/model-zoo-pair-prescreen's
        read.py implants CLAMP.jsonl...   per source-specific model: the implanted pair's norm on the model and on each
                                          clamped copy, and how much the clamp moved it against the other pairs
 """
+import array
 import importlib.util
+import json
+import struct
 import math
 import os
 import statistics
@@ -115,6 +124,94 @@ def others(paths):
     prescreen.table(rows, list(rows[0][3]))
 
 
+def evidence_margins(path):
+    """Per (source, target): the mean over the source's evidence inputs (true labels) of the distance to the target's
+    mean image less the distance to the source's own mean image."""
+    raw = open(path, "rb").read()
+    size = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + size])
+
+    def tensor(key):
+        a = array.array("f" if header[key]["dtype"] == "F32" else "q")
+        start, end = header[key]["data_offsets"]
+        a.frombytes(raw[8 + size + start:8 + size + end])
+        return a, header[key]["shape"]
+
+    x, shape = tensor("inputs")
+    labels, _ = tensor("labels")
+    n = shape[0]
+    width = len(x) // n
+    images = [x[i * width:(i + 1) * width] for i in range(n)]
+    k = max(labels) + 1
+    counts = [0] * k
+    means = [[0.0] * width for _ in range(k)]
+    for image, label in zip(images, labels):
+        counts[label] += 1
+        m = means[label]
+        for j in range(width):
+            m[j] += image[j]
+    means = [[v / max(counts[c], 1) for v in means[c]] for c in range(k)]
+    margins = [[0.0] * k for _ in range(k)]
+    for image, label in zip(images, labels):
+        distance = [math.sqrt(sum((a - b) ** 2 for a, b in zip(image, means[c]))) for c in range(k)]
+        for t in range(k):
+            margins[label][t] += (distance[t] - distance[label]) / counts[label]
+    return margins
+
+
+def prior(arguments):
+    folder, probe, paths = arguments[0], arguments[1], arguments[2:]
+    cache = {}
+    rows = []
+    for d, f in prescreen.lines(paths, probe):
+        if "rows" not in f:
+            continue
+        r = d["recipe"]
+        images = {"Gray28": "gray28", "Colour32": "rgb32"}[r["images"]]
+        scaling = {"Unit": "unit", "Byte": "byte", "Standardised": "standardised"}[r["scaling"]]
+        name = next(n for n in sorted(os.listdir(folder)) if f"-{images}-" in n and n.endswith(f"-{scaling}.safetensors"))
+        if name not in cache:
+            cache[name] = evidence_margins(os.path.join(folder, name))
+        margins = cache[name]
+        pairs = [tuple(p) for p in f["rows"]]
+        own = [log(n) for n in f["maskNorms"]]
+        at = min(range(len(own)), key=lambda i: own[i])
+        found = {"plain (the model's own norms)": (statistics.median(own) - own[at], pairs[at])}
+        for label, closeness in (("residual on the data margin", [margins[s][t] for s, t in pairs]),
+                                 ("residual on the log data margin", [math.log(max(margins[s][t], 1e-6)) for s, t in pairs])):
+            mx, my = statistics.mean(closeness), statistics.mean(own)
+            sxx = sum((a - mx) ** 2 for a in closeness)
+            slope = sum((a - mx) * (b - my) for a, b in zip(closeness, own)) / sxx if sxx > 0 else 0.0
+            residual = [b - (my + slope * (a - mx)) for a, b in zip(closeness, own)]
+            at = min(range(len(residual)), key=lambda i: residual[i])
+            found[label] = (statistics.median(residual) - residual[at], pairs[at])
+        rows.append((d["name"], prescreen.family(d["name"]), (r["sourceClass"], r["targetClass"]), found))
+    prescreen.table(rows, list(rows[0][3]))
+
+
+def nc_ratio(arguments):
+    probe, paths = arguments[0], arguments[1:]
+    survey = os.path.join(_here, "..", "model-zoo-design-avx", "survey", "design.jsonl")
+    cleanse = {}
+    for line in open(survey):
+        d = json.loads(line)
+        cleanse[d["name"]] = d["probes"]["neural-cleanse"]["details"].get("maskNorms")
+    rows = []
+    for d, f in prescreen.lines(paths, probe):
+        if "rows" not in f or not cleanse.get(d["name"]):
+            continue
+        pairs = [tuple(p) for p in f["rows"]]
+        own = [log(n) for n in f["maskNorms"]]
+        at = min(range(len(own)), key=lambda i: own[i])
+        classes = [log(n) for n in cleanse[d["name"]]]
+        found = {
+            "plain (the model's own norms)": (statistics.median(own) - own[at], pairs[at]),
+            "Neural Cleanse's median class mask less the cheapest pair": (statistics.median(classes) - own[at], pairs[at]),
+        }
+        rows.append((d["name"], prescreen.family(d["name"]), (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found))
+    prescreen.table(rows, list(rows[0][3]))
+
+
 def collect(paths):
     rows = []
     for d, f in prescreen.lines(paths, "pair-clamp"):
@@ -164,4 +261,4 @@ def implants(paths):
 
 
 if __name__ == "__main__":
-    {"readings": show_readings, "implants": implants, "locality": locality, "others": others}[sys.argv[1]](sys.argv[2:])
+    {"readings": show_readings, "implants": implants, "locality": locality, "others": others, "prior": prior, "nc-ratio": nc_ratio}[sys.argv[1]](sys.argv[2:])
