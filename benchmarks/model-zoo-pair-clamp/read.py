@@ -11,6 +11,9 @@ Usage: read.py readings CLAMP.jsonl...   AUROC of the readings fixed before the 
        read.py nc-ratio PROBE SEARCH.jsonl   offline: Neural Cleanse's median class mask (from
                                          benchmarks/model-zoo-design-avx) against the cheapest pair
        PROBE: pair-clamp for this folder's files, source-contrast for benchmarks/model-zoo-pair-prescreen's
+       read.py crossed CATALOG.jsonl CROSSED.jsonl...   the fourth run: the best readings on the crossed slice's design
+                                         models (CROSSED: survey lines with neural-cleanse and pair-clamp) and on the
+                                         catalog's (CATALOG: others-80x4.jsonl), against the catalog's clean design models
        read.py implants CLAMP.jsonl...   per source-specific model: the implanted pair's norm on the model and on each
                                          clamped copy, and how much the clamp moved it against the other pairs
 """
@@ -212,6 +215,58 @@ def nc_ratio(arguments):
     prescreen.table(rows, list(rows[0][3]))
 
 
+def best_readings(f, cleanse_norms):
+    """The fourth run's readings, fixed before it was read (README.md)."""
+    pairs = [tuple(p) for p in f["rows"]]
+    own = [log(n) for n in f["maskNorms"]]
+    at = min(range(len(own)), key=lambda i: own[i])
+    found = {"plain (the model's own norms)": (statistics.median(own) - own[at], pairs[at])}
+    if cleanse_norms:
+        found["Neural Cleanse's median class mask less the cheapest pair"] = (
+            statistics.median([log(n) for n in cleanse_norms]) - own[at], pairs[at])
+    quiet = other_readings(f)
+    if quiet:
+        found["−log KL on the other classes at the cheapest pair"] = quiet["cheapest pair: −log KL on the other classes"]
+    local = locality_readings(f)
+    if local:
+        found["robust z of the 3 × 3 share"] = local["robust z of the 3 × 3 share"]
+    return found
+
+
+def crossed(arguments):
+    catalog, paths = arguments[0], arguments[1:]
+    survey = os.path.join(_here, "..", "model-zoo-design-avx", "survey", "design.jsonl")
+    cleanse = {}
+    for line in open(survey):
+        d = json.loads(line)
+        cleanse[d["name"]] = d["probes"]["neural-cleanse"]["details"].get("maskNorms")
+    rows = []
+    for d, f in prescreen.lines([catalog], "pair-clamp"):
+        if "rows" in f:
+            fam = prescreen.family(d["name"])
+            rows.append((d["name"], fam if fam == "clean" else f"catalog {fam}", (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]),
+                         best_readings(f, cleanse.get(d["name"]))))
+    for d, f in prescreen.lines(paths, "pair-clamp"):
+        if "rows" in f:
+            norms = d["probes"].get("neural-cleanse", {}).get("details", {}).get("maskNorms")
+            rows.append((d["name"], f"crossed {prescreen.family(d['name'])}", (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]),
+                         best_readings(f, norms)))
+    groups = [g for g in ("crossed source-specific", "catalog source-specific", "crossed blend", "crossed warp", "crossed low-rate", "crossed patch")
+              if any(r[1] == g for r in rows)]
+    names = list(rows[0][3])
+    print(f"{sum(r[1] == 'clean' for r in rows)} clean catalog design models against: "
+          + ", ".join(f"{g} {sum(r[1] == g for r in rows)}" for g in groups))
+    print("| reading | " + " | ".join(groups) + " | crossed source-specific above every clean model | implanted pair named (crossed) |")
+    print("|---" * (len(groups) + 3) + "|")
+    for name in names:
+        negative = [r[3][name][0] for r in rows if r[1] == "clean" and name in r[3]]
+        cells = [prescreen.auroc([r[3][name][0] for r in rows if r[1] == g and name in r[3]], negative) for g in groups]
+        specific = [r for r in rows if r[1] == "crossed source-specific" and name in r[3]]
+        above = sum(r[3][name][0] > max(negative) for r in specific)
+        named = sum(tuple(r[3][name][1]) == r[2] for r in specific)
+        print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + f" | {above} of {len(specific)} | {named} of {len(specific)} |")
+
+
 def collect(paths):
     rows = []
     for d, f in prescreen.lines(paths, "pair-clamp"):
@@ -261,4 +316,4 @@ def implants(paths):
 
 
 if __name__ == "__main__":
-    {"readings": show_readings, "implants": implants, "locality": locality, "others": others, "prior": prior, "nc-ratio": nc_ratio}[sys.argv[1]](sys.argv[2:])
+    {"readings": show_readings, "implants": implants, "locality": locality, "others": others, "prior": prior, "nc-ratio": nc_ratio, "crossed": crossed}[sys.argv[1]](sys.argv[2:])
