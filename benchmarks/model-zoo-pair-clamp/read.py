@@ -14,9 +14,8 @@ Usage: read.py readings CLAMP.jsonl...   AUROC of the readings fixed before the 
        read.py crossed CATALOG.jsonl CROSSED.jsonl...   the fourth run: the best readings on the crossed slice's design
                                          models (CROSSED: survey lines with neural-cleanse and pair-clamp) and on the
                                          catalog's (CATALOG: others-80x4.jsonl), against the catalog's clean design models
-       read.py crossed-yardsticks CATALOG.jsonl CROSSED.jsonl...   the fifth run: the shadow and reference yardsticks on
-                                         the crossed design models (CROSSED: lines with source-contrast) and the catalog's
-                                         (CATALOG: ../model-zoo-pair-prescreen/yardsticks-80x4.jsonl)
+       read.py wide CATALOG.jsonl CROSSED.jsonl   the sixth run: the shadow and the wide shadow as yardsticks (CATALOG: the
+                                         catalog's clean and source-specific design models; CROSSED: the crossed ones)
        read.py implants CLAMP.jsonl...   per source-specific model: the implanted pair's norm on the model and on each
                                          clamped copy, and how much the clamp moved it against the other pairs
 """
@@ -270,37 +269,40 @@ def crossed(arguments):
         print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + f" | {above} of {len(specific)} | {named} of {len(specific)} |")
 
 
-def crossed_yardsticks(arguments):
-    catalog, paths = arguments[0], arguments[1:]
+def wide(arguments):
+    catalog, crossed_path = arguments
     rows = []
-
-    def found(f):
-        own = prescreen.readings(f)
-        return {"median − smallest log norm (contrastive, no yardstick)": own["median − smallest log norm"]} | prescreen.yardstick_readings(f)
-
-    for d, f in prescreen.lines([catalog], "source-contrast"):
-        if "yardsticks" in f:
+    for path, origin in ((catalog, "catalog"), (crossed_path, "crossed")):
+        for d, f in prescreen.lines([path], "source-contrast"):
+            y = f.get("yardsticks", {})
+            if "shadow" not in y:
+                continue
+            pairs = [tuple(p) for p in f["rows"]]
+            own = [log(n) for n in f["maskNorms"]]
+            found = {"median − smallest log norm (contrastive, no yardstick)": prescreen.readings(f)["median − smallest log norm"]}
+            for key, label in (("shadow", "against the shadow (1,000 inputs)"), ("shadowWide", "against the wide shadow (8,000 inputs)")):
+                if key in y:
+                    dd = [a - log(b) for a, b in zip(own, y[key])]
+                    at = min(range(len(dd)), key=lambda i: dd[i])
+                    found[label] = (statistics.median(dd) - dd[at], pairs[at])
             fam = prescreen.family(d["name"])
-            rows.append((d["name"], fam if fam == "clean" else f"catalog {fam}", (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found(f)))
-    for d, f in prescreen.lines(paths, "source-contrast"):
-        if "yardsticks" in f:
-            rows.append((d["name"], f"crossed {prescreen.family(d['name'])}", (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found(f)))
-    groups = [g for g in ("crossed source-specific", "catalog source-specific", "crossed blend", "crossed warp", "crossed low-rate", "crossed patch")
-              if any(r[1] == g for r in rows)]
-    names = []
-    for r in rows:
-        names += [n for n in r[3] if n not in names]
+            rows.append((d["name"], fam if fam == "clean" else f"{origin} {fam}", (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found, y))
+    groups = ["crossed source-specific", "catalog source-specific"]
+    for key in ("shadowAgreement", "shadowWideAgreement", "shadowSeconds", "shadowWideSeconds"):
+        values = [r[4][key] for r in rows if key in r[4]]
+        print(f"{key}: median {statistics.median(values):.3f}, least {min(values):.3f}, largest {max(values):.3f}")
     print(f"{sum(r[1] == 'clean' for r in rows)} clean catalog design models against: "
           + ", ".join(f"{g} {sum(r[1] == g for r in rows)}" for g in groups))
-    print("| reading | " + " | ".join(groups) + " | crossed source-specific above every clean model | implanted pair named (crossed) |")
-    print("|---" * (len(groups) + 3) + "|")
-    for name in names:
+    print("| reading | " + " | ".join(groups) + " | both | source-specific above every clean model | implanted pair named |")
+    print("|---" * (len(groups) + 4) + "|")
+    for name in rows[0][3]:
         negative = [r[3][name][0] for r in rows if r[1] == "clean" and name in r[3]]
         cells = [prescreen.auroc([r[3][name][0] for r in rows if r[1] == g and name in r[3]], negative) for g in groups]
-        specific = [r for r in rows if r[1] == "crossed source-specific" and name in r[3]]
+        specific = [r for r in rows if r[1] in groups and name in r[3]]
+        both = prescreen.auroc([r[3][name][0] for r in specific], negative)
         above = sum(r[3][name][0] > max(negative) for r in specific)
         named = sum(tuple(r[3][name][1]) == r[2] for r in specific)
-        print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + f" | {above} of {len(specific)} | {named} of {len(specific)} |")
+        print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + f" | {both:.2f} | {above} of {len(specific)} | {named} of {len(specific)} |")
 
 
 def collect(paths):
@@ -352,4 +354,4 @@ def implants(paths):
 
 
 if __name__ == "__main__":
-    {"readings": show_readings, "implants": implants, "locality": locality, "others": others, "prior": prior, "nc-ratio": nc_ratio, "crossed": crossed, "crossed-yardsticks": crossed_yardsticks}[sys.argv[1]](sys.argv[2:])
+    {"readings": show_readings, "implants": implants, "locality": locality, "others": others, "prior": prior, "nc-ratio": nc_ratio, "crossed": crossed, "wide": wide}[sys.argv[1]](sys.argv[2:])
