@@ -16,6 +16,9 @@ Usage: read.py readings CLAMP.jsonl...   AUROC of the readings fixed before the 
                                          catalog's (CATALOG: others-80x4.jsonl), against the catalog's clean design models
        read.py wide CATALOG.jsonl CROSSED.jsonl   the sixth run: the shadow and the wide shadow as yardsticks (CATALOG: the
                                          catalog's clean and source-specific design models; CROSSED: the crossed ones)
+       read.py calibration-shadow CATALOG.jsonl CROSSED.jsonl   the seventh run's rule (README.md): the shadow yardstick
+                                         on the calibration split's source-specific models against its clean ones
+                                         (CATALOG: ../model-zoo-pair-prescreen/calibration-yardsticks-80x4.jsonl)
        read.py implants CLAMP.jsonl...   per source-specific model: the implanted pair's norm on the model and on each
                                          clamped copy, and how much the clamp moved it against the other pairs
 """
@@ -305,6 +308,43 @@ def wide(arguments):
         print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + f" | {both:.2f} | {above} of {len(specific)} | {named} of {len(specific)} |")
 
 
+def calibration_shadow(arguments):
+    catalog, paths = arguments[0], arguments[1:]
+    sys.path.insert(0, os.path.join(_here, "..", "model-zoo"))
+    from zoo_logistic import clean_quantile_cut  # noqa: E402
+
+    def found(f):
+        return {"no yardstick (contrastive median − smallest)": prescreen.readings(f)["median − smallest log norm"],
+                "against the shadow": prescreen.yardstick_readings(f)["against the shadow"]}
+
+    rows = []
+    for d, f in prescreen.lines([catalog], "source-contrast"):
+        fam = prescreen.family(d["name"])
+        if fam in ("clean", "source-specific") and "shadow" in f.get("yardsticks", {}):
+            rows.append((d["name"], fam, (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found(f)))
+    for d, f in prescreen.lines(paths, "source-contrast"):
+        if prescreen.family(d["name"]) == "source-specific" and "shadow" in f.get("yardsticks", {}):
+            rows.append((d["name"], "source-specific", (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found(f)))
+    clean = [r for r in rows if r[1] == "clean"]
+    specific = [r for r in rows if r[1] == "source-specific"]
+    print(f"{len(clean)} clean and {len(specific)} source-specific calibration models")
+    print("| reading | AUROC | above the clean conformal 95 % point | implanted pair named |")
+    print("|---|---|---|---|")
+    result = {}
+    for name in rows[0][3]:
+        negative = [r[3][name][0] for r in clean]
+        cut = clean_quantile_cut(negative)
+        value = prescreen.auroc([r[3][name][0] for r in specific], negative)
+        above = sum(r[3][name][0] > cut for r in specific)
+        named = sum(tuple(r[3][name][1]) == r[2] for r in specific)
+        result[name] = (value, above)
+        print(f"| {name} | {value:.3f} | {above} of {len(specific)} (cut {cut:.3f}) | {named} of {len(specific)} |")
+    (shadow, above), (plain, _) = result["against the shadow"], result["no yardstick (contrastive median − smallest)"]
+    keeps = shadow >= plain + 0.07 and above >= 3
+    print(f"rule: AUROC {shadow:.3f} ≥ {plain:.3f} + 0.07 and {above} ≥ 3 of {len(specific)} above the cut: "
+          + ("stays a lead" if keeps else "dropped"))
+
+
 def collect(paths):
     rows = []
     for d, f in prescreen.lines(paths, "pair-clamp"):
@@ -354,4 +394,4 @@ def implants(paths):
 
 
 if __name__ == "__main__":
-    {"readings": show_readings, "implants": implants, "locality": locality, "others": others, "prior": prior, "nc-ratio": nc_ratio, "crossed": crossed, "wide": wide}[sys.argv[1]](sys.argv[2:])
+    {"readings": show_readings, "implants": implants, "locality": locality, "others": others, "prior": prior, "nc-ratio": nc_ratio, "crossed": crossed, "wide": wide, "calibration-shadow": calibration_shadow}[sys.argv[1]](sys.argv[2:])
