@@ -89,16 +89,21 @@ def locality_readings(f):
     }
 
 
-def locality(paths):
+def survey_table(paths, present, readings_of):
+    """The design lines of `pair-clamp` that carry what `present` asks for, read by `readings_of`, as one table."""
     rows = []
     for d, f in prescreen.lines(paths, "pair-clamp"):
-        if "locality" not in f:
+        if not present(f):
             continue
-        found = locality_readings(f)
+        found = readings_of(f)
         if found:
             rows.append((d["name"], prescreen.family(d["name"]), (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found))
     print(f"{sum(r[1] == 'clean' for r in rows)} clean and {sum(r[1] != 'clean' for r in rows)} backdoored models")
     prescreen.table(rows, list(rows[0][3]))
+
+
+def locality(paths):
+    survey_table(paths, lambda f: "locality" in f, locality_readings)
 
 
 def other_readings(f):
@@ -121,15 +126,7 @@ def other_readings(f):
 
 
 def others(paths):
-    rows = []
-    for d, f in prescreen.lines(paths, "pair-clamp"):
-        if "otherClassesDivergence" not in f.get("locality", {}):
-            continue
-        found = other_readings(f)
-        if found:
-            rows.append((d["name"], prescreen.family(d["name"]), (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found))
-    print(f"{sum(r[1] == 'clean' for r in rows)} clean and {sum(r[1] != 'clean' for r in rows)} backdoored models")
-    prescreen.table(rows, list(rows[0][3]))
+    survey_table(paths, lambda f: "otherClassesDivergence" in f.get("locality", {}), other_readings)
 
 
 def evidence_margins(path):
@@ -197,13 +194,19 @@ def prior(arguments):
     prescreen.table(rows, list(rows[0][3]))
 
 
-def nc_ratio(arguments):
-    probe, paths = arguments[0], arguments[1:]
+def design_cleanse_norms():
+    """Neural Cleanse's class mask norms of the catalog's design models, as surveyed under the AVX kernels."""
     survey = os.path.join(_here, "..", "model-zoo-design-avx", "survey", "design.jsonl")
-    cleanse = {}
+    norms = {}
     for line in open(survey):
         d = json.loads(line)
-        cleanse[d["name"]] = d["probes"]["neural-cleanse"]["details"].get("maskNorms")
+        norms[d["name"]] = d["probes"]["neural-cleanse"]["details"].get("maskNorms")
+    return norms
+
+
+def nc_ratio(arguments):
+    probe, paths = arguments[0], arguments[1:]
+    cleanse = design_cleanse_norms()
     rows = []
     for d, f in prescreen.lines(paths, probe):
         if "rows" not in f or not cleanse.get(d["name"]):
@@ -240,11 +243,7 @@ def best_readings(f, cleanse_norms):
 
 def crossed(arguments):
     catalog, paths = arguments[0], arguments[1:]
-    survey = os.path.join(_here, "..", "model-zoo-design-avx", "survey", "design.jsonl")
-    cleanse = {}
-    for line in open(survey):
-        d = json.loads(line)
-        cleanse[d["name"]] = d["probes"]["neural-cleanse"]["details"].get("maskNorms")
+    cleanse = design_cleanse_norms()
     rows = []
     for d, f in prescreen.lines([catalog], "pair-clamp"):
         if "rows" in f:
@@ -258,18 +257,7 @@ def crossed(arguments):
                          best_readings(f, norms)))
     groups = [g for g in ("crossed source-specific", "catalog source-specific", "crossed blend", "crossed warp", "crossed low-rate", "crossed patch")
               if any(r[1] == g for r in rows)]
-    names = list(rows[0][3])
-    print(f"{sum(r[1] == 'clean' for r in rows)} clean catalog design models against: "
-          + ", ".join(f"{g} {sum(r[1] == g for r in rows)}" for g in groups))
-    print("| reading | " + " | ".join(groups) + " | crossed source-specific above every clean model | implanted pair named (crossed) |")
-    print("|---" * (len(groups) + 3) + "|")
-    for name in names:
-        negative = [r[3][name][0] for r in rows if r[1] == "clean" and name in r[3]]
-        cells = [prescreen.auroc([r[3][name][0] for r in rows if r[1] == g and name in r[3]], negative) for g in groups]
-        specific = [r for r in rows if r[1] == "crossed source-specific" and name in r[3]]
-        above = sum(r[3][name][0] > max(negative) for r in specific)
-        named = sum(tuple(r[3][name][1]) == r[2] for r in specific)
-        print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + f" | {above} of {len(specific)} | {named} of {len(specific)} |")
+    group_table(rows, groups, ["crossed source-specific"], "crossed source-specific above every clean model", "implanted pair named (crossed)")
 
 
 def wide(arguments):
@@ -294,18 +282,26 @@ def wide(arguments):
     for key in ("shadowAgreement", "shadowWideAgreement", "shadowSeconds", "shadowWideSeconds"):
         values = [r[4][key] for r in rows if key in r[4]]
         print(f"{key}: median {statistics.median(values):.3f}, least {min(values):.3f}, largest {max(values):.3f}")
+    group_table(rows, groups, groups, "source-specific above every clean model", "implanted pair named", both=True)
+
+
+def group_table(rows, groups, counted, above_label, named_label, both=False):
+    """AUROC per group against the clean rows; for the rows of the `counted` groups, their AUROC together (`both`), how
+    many lie above every clean one and how many name the implanted pair. A row is (name, group, implanted pair,
+    {reading: (value, pair)}, ...)."""
     print(f"{sum(r[1] == 'clean' for r in rows)} clean catalog design models against: "
           + ", ".join(f"{g} {sum(r[1] == g for r in rows)}" for g in groups))
-    print("| reading | " + " | ".join(groups) + " | both | source-specific above every clean model | implanted pair named |")
-    print("|---" * (len(groups) + 4) + "|")
+    print("| reading | " + " | ".join(groups) + (" | both" if both else "") + f" | {above_label} | {named_label} |")
+    print("|---" * (len(groups) + (4 if both else 3)) + "|")
     for name in rows[0][3]:
         negative = [r[3][name][0] for r in rows if r[1] == "clean" and name in r[3]]
         cells = [prescreen.auroc([r[3][name][0] for r in rows if r[1] == g and name in r[3]], negative) for g in groups]
-        specific = [r for r in rows if r[1] in groups and name in r[3]]
-        both = prescreen.auroc([r[3][name][0] for r in specific], negative)
+        specific = [r for r in rows if r[1] in counted and name in r[3]]
+        if both:
+            cells.append(prescreen.auroc([r[3][name][0] for r in specific], negative))
         above = sum(r[3][name][0] > max(negative) for r in specific)
         named = sum(tuple(r[3][name][1]) == r[2] for r in specific)
-        print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + f" | {both:.2f} | {above} of {len(specific)} | {named} of {len(specific)} |")
+        print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + f" | {above} of {len(specific)} | {named} of {len(specific)} |")
 
 
 def calibration_shadow(arguments):
