@@ -19,6 +19,8 @@ Usage: read.py readings CLAMP.jsonl...   AUROC of the readings fixed before the 
        read.py calibration-shadow CATALOG.jsonl CROSSED.jsonl   the seventh run's rule (README.md): the shadow yardstick
                                          on the calibration split's source-specific models against its clean ones
                                          (CATALOG: ../model-zoo-pair-prescreen/calibration-yardsticks-80x4.jsonl)
+       read.py symmetry DESIGN.jsonl...   the eighth run on the design split (clean and source-specific lines)
+       read.py symmetry-calibration CALIBRATION.jsonl...   the same on the calibration split, under its rule
        read.py implants CLAMP.jsonl...   per source-specific model: the implanted pair's norm on the model and on each
                                          clamped copy, and how much the clamp moved it against the other pairs
 """
@@ -341,6 +343,79 @@ def calibration_shadow(arguments):
           + ("stays a lead" if keeps else "dropped"))
 
 
+def symmetry_readings(f):
+    """Fixed before the eighth run was read (README.md): with d = log(reverse norm) − log(norm) over the working pairs,
+    the one-way reading (median less the cheapest pair whose reverse costs at least twice as much; 0 when none), the
+    asymmetry of the cheapest pair, and the plain median − smallest."""
+    pairs = [tuple(p) for p in f["rows"]]
+    norms = dict(zip(pairs, f["maskNorms"]))
+    norms.update(zip([tuple(p) for p in f["reverseRows"]], f["reverseNorms"]))
+    reached = f["locality"]["reached"]
+    working = [i for i, ok in enumerate(reached) if ok]
+    if len(working) < 3:
+        return {}
+    own = [log(n) for n in f["maskNorms"]]
+    median = statistics.median(own)
+    d = {i: log(norms[(pairs[i][1], pairs[i][0])]) - own[i] for i in working if (pairs[i][1], pairs[i][0]) in norms}
+    cheapest = min(working, key=lambda i: own[i])
+    one_way = [i for i in working if d.get(i, 0.0) >= math.log(2)]
+    picked = min(one_way, key=lambda i: own[i]) if one_way else None
+    return {
+        "plain (median − smallest)": (median - own[cheapest], pairs[cheapest]),
+        "one-way: median − the cheapest pair whose reverse costs ≥ 2×": ((median - own[picked], pairs[picked]) if picked is not None else (0.0, (-1, -1))),
+        "asymmetry of the cheapest pair": (d.get(cheapest, 0.0), pairs[cheapest]),
+    }
+
+
+def symmetry_rows(paths):
+    rows = []
+    for d, f in prescreen.lines(paths, "pair-clamp"):
+        fam = prescreen.family(d["name"])
+        if fam not in ("clean", "source-specific") or "reverseRows" not in f:
+            continue
+        found = symmetry_readings(f)
+        if found:
+            rows.append((d["name"], fam, (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found))
+    return rows
+
+
+def symmetry(paths):
+    rows = symmetry_rows(paths)
+    print(f"{sum(r[1] == 'clean' for r in rows)} clean and {sum(r[1] == 'source-specific' for r in rows)} source-specific design models")
+    prescreen.table(rows, list(rows[0][3]))
+    plain = "plain (median − smallest)"
+    negative = {n: [r[3][n][0] for r in rows if r[1] == "clean"] for n in rows[0][3]}
+    base = prescreen.auroc([r[3][plain][0] for r in rows if r[1] == "source-specific"], negative[plain])
+    for name in rows[0][3]:
+        if name != plain:
+            value = prescreen.auroc([r[3][name][0] for r in rows if r[1] == "source-specific"], negative[name])
+            print(f"gate: {name}: {value:.3f} ≥ {base:.3f} + 0.05: " + ("goes on to calibration" if value >= base + 0.05 else "stops here"))
+
+
+def symmetry_calibration(paths):
+    sys.path.insert(0, os.path.join(_here, "..", "model-zoo"))
+    from zoo_logistic import clean_quantile_cut  # noqa: E402
+    rows = symmetry_rows(paths)
+    clean = [r for r in rows if r[1] == "clean"]
+    specific = [r for r in rows if r[1] == "source-specific"]
+    print(f"{len(clean)} clean and {len(specific)} source-specific calibration models")
+    print("| reading | AUROC | above the clean conformal 95 % point | implanted pair named |")
+    print("|---|---|---|---|")
+    result = {}
+    for name in rows[0][3]:
+        negative = [r[3][name][0] for r in clean]
+        cut = clean_quantile_cut(negative)
+        value = prescreen.auroc([r[3][name][0] for r in specific], negative)
+        above = sum(r[3][name][0] > cut for r in specific)
+        named = sum(tuple(r[3][name][1]) == r[2] for r in specific)
+        result[name] = (value, above)
+        print(f"| {name} | {value:.3f} | {above} of {len(specific)} (cut {cut:.3f}) | {named} of {len(specific)} |")
+    base = result["plain (median − smallest)"][0]
+    for name, (value, above) in result.items():
+        if name != "plain (median − smallest)":
+            print(f"rule: {name}: {value:.3f} ≥ {base:.3f} + 0.07 and {above} ≥ 3: " + ("stays a lead" if value >= base + 0.07 and above >= 3 else "dropped"))
+
+
 def collect(paths):
     rows = []
     for d, f in prescreen.lines(paths, "pair-clamp"):
@@ -390,4 +465,4 @@ def implants(paths):
 
 
 if __name__ == "__main__":
-    {"readings": show_readings, "implants": implants, "locality": locality, "others": others, "prior": prior, "nc-ratio": nc_ratio, "crossed": crossed, "wide": wide, "calibration-shadow": calibration_shadow}[sys.argv[1]](sys.argv[2:])
+    {"readings": show_readings, "implants": implants, "locality": locality, "others": others, "prior": prior, "nc-ratio": nc_ratio, "crossed": crossed, "wide": wide, "calibration-shadow": calibration_shadow, "symmetry": symmetry, "symmetry-calibration": symmetry_calibration}[sys.argv[1]](sys.argv[2:])
