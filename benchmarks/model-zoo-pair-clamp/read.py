@@ -306,23 +306,11 @@ def group_table(rows, groups, counted, above_label, named_label, both=False):
         print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + f" | {above} of {len(specific)} | {named} of {len(specific)} |")
 
 
-def calibration_shadow(arguments):
-    catalog, paths = arguments[0], arguments[1:]
+def calibration_table(rows):
+    """Per reading, the source-specific rows against the clean ones: AUROC, how many lie above the clean models'
+    conformal 95 % point, how many name the implanted pair; returns {reading: (AUROC, above)}."""
     sys.path.insert(0, os.path.join(_here, "..", "model-zoo"))
     from zoo_logistic import clean_quantile_cut  # noqa: E402
-
-    def found(f):
-        return {"no yardstick (contrastive median − smallest)": prescreen.readings(f)["median − smallest log norm"],
-                "against the shadow": prescreen.yardstick_readings(f)["against the shadow"]}
-
-    rows = []
-    for d, f in prescreen.lines([catalog], "source-contrast"):
-        fam = prescreen.family(d["name"])
-        if fam in ("clean", "source-specific") and "shadow" in f.get("yardsticks", {}):
-            rows.append((d["name"], fam, (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found(f)))
-    for d, f in prescreen.lines(paths, "source-contrast"):
-        if prescreen.family(d["name"]) == "source-specific" and "shadow" in f.get("yardsticks", {}):
-            rows.append((d["name"], "source-specific", (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found(f)))
     clean = [r for r in rows if r[1] == "clean"]
     specific = [r for r in rows if r[1] == "source-specific"]
     print(f"{len(clean)} clean and {len(specific)} source-specific calibration models")
@@ -337,9 +325,28 @@ def calibration_shadow(arguments):
         named = sum(tuple(r[3][name][1]) == r[2] for r in specific)
         result[name] = (value, above)
         print(f"| {name} | {value:.3f} | {above} of {len(specific)} (cut {cut:.3f}) | {named} of {len(specific)} |")
+    return result
+
+
+def calibration_shadow(arguments):
+    catalog, paths = arguments[0], arguments[1:]
+
+    def found(f):
+        return {"no yardstick (contrastive median − smallest)": prescreen.readings(f)["median − smallest log norm"],
+                "against the shadow": prescreen.yardstick_readings(f)["against the shadow"]}
+
+    rows = []
+    for d, f in prescreen.lines([catalog], "source-contrast"):
+        fam = prescreen.family(d["name"])
+        if fam in ("clean", "source-specific") and "shadow" in f.get("yardsticks", {}):
+            rows.append((d["name"], fam, (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found(f)))
+    for d, f in prescreen.lines(paths, "source-contrast"):
+        if prescreen.family(d["name"]) == "source-specific" and "shadow" in f.get("yardsticks", {}):
+            rows.append((d["name"], "source-specific", (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found(f)))
+    result = calibration_table(rows)
     (shadow, above), (plain, _) = result["against the shadow"], result["no yardstick (contrastive median − smallest)"]
     keeps = shadow >= plain + 0.07 and above >= 3
-    print(f"rule: AUROC {shadow:.3f} ≥ {plain:.3f} + 0.07 and {above} ≥ 3 of {len(specific)} above the cut: "
+    print(f"rule: AUROC {shadow:.3f} ≥ {plain:.3f} + 0.07 and {above} ≥ 3 of {sum(r[1] == 'source-specific' for r in rows)} above the cut: "
           + ("stays a lead" if keeps else "dropped"))
 
 
@@ -393,23 +400,8 @@ def symmetry(paths):
 
 
 def symmetry_calibration(paths):
-    sys.path.insert(0, os.path.join(_here, "..", "model-zoo"))
-    from zoo_logistic import clean_quantile_cut  # noqa: E402
     rows = symmetry_rows(paths)
-    clean = [r for r in rows if r[1] == "clean"]
-    specific = [r for r in rows if r[1] == "source-specific"]
-    print(f"{len(clean)} clean and {len(specific)} source-specific calibration models")
-    print("| reading | AUROC | above the clean conformal 95 % point | implanted pair named |")
-    print("|---|---|---|---|")
-    result = {}
-    for name in rows[0][3]:
-        negative = [r[3][name][0] for r in clean]
-        cut = clean_quantile_cut(negative)
-        value = prescreen.auroc([r[3][name][0] for r in specific], negative)
-        above = sum(r[3][name][0] > cut for r in specific)
-        named = sum(tuple(r[3][name][1]) == r[2] for r in specific)
-        result[name] = (value, above)
-        print(f"| {name} | {value:.3f} | {above} of {len(specific)} (cut {cut:.3f}) | {named} of {len(specific)} |")
+    result = calibration_table(rows)
     base = result["plain (median − smallest)"][0]
     for name, (value, above) in result.items():
         if name != "plain (median − smallest)":
