@@ -21,6 +21,8 @@ Usage: read.py readings CLAMP.jsonl...   AUROC of the readings fixed before the 
                                          (CATALOG: ../model-zoo-pair-prescreen/calibration-yardsticks-80x4.jsonl)
        read.py symmetry DESIGN.jsonl...   the eighth run on the design split (clean and source-specific lines)
        read.py symmetry-calibration CALIBRATION.jsonl...   the same on the calibration split, under its rule
+       read.py specificity DESIGN.jsonl...   the ninth run on the design split
+       read.py specificity-calibration CALIBRATION.jsonl...   the same on the calibration split, under its rule
        read.py implants CLAMP.jsonl...   per source-specific model: the implanted pair's norm on the model and on each
                                          clamped copy, and how much the clamp moved it against the other pairs
 """
@@ -39,6 +41,7 @@ prescreen = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(prescreen)
 
 VARIANTS = ("deep", "input", "first")
+PLAIN = "plain (median − smallest)"
 
 
 def log(n):
@@ -368,44 +371,85 @@ def symmetry_readings(f):
     one_way = [i for i in working if d.get(i, 0.0) >= math.log(2)]
     picked = min(one_way, key=lambda i: own[i]) if one_way else None
     return {
-        "plain (median − smallest)": (median - own[cheapest], pairs[cheapest]),
+        PLAIN: (median - own[cheapest], pairs[cheapest]),
         "one-way: median − the cheapest pair whose reverse costs ≥ 2×": ((median - own[picked], pairs[picked]) if picked is not None else (0.0, (-1, -1))),
         "asymmetry of the cheapest pair": (d.get(cheapest, 0.0), pairs[cheapest]),
     }
 
 
-def symmetry_rows(paths):
+def clean_and_specific_rows(paths, present, readings_of):
     rows = []
     for d, f in prescreen.lines(paths, "pair-clamp"):
         fam = prescreen.family(d["name"])
-        if fam not in ("clean", "source-specific") or "reverseRows" not in f:
+        if fam not in ("clean", "source-specific") or not present(f):
             continue
-        found = symmetry_readings(f)
+        found = readings_of(f)
         if found:
             rows.append((d["name"], fam, (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found))
     return rows
 
 
-def symmetry(paths):
-    rows = symmetry_rows(paths)
+def design_gate(rows):
+    """The table on the design split, and whether each reading clears its gate: 0.05 above the plain reading."""
     print(f"{sum(r[1] == 'clean' for r in rows)} clean and {sum(r[1] == 'source-specific' for r in rows)} source-specific design models")
     prescreen.table(rows, list(rows[0][3]))
-    plain = "plain (median − smallest)"
     negative = {n: [r[3][n][0] for r in rows if r[1] == "clean"] for n in rows[0][3]}
-    base = prescreen.auroc([r[3][plain][0] for r in rows if r[1] == "source-specific"], negative[plain])
+    base = prescreen.auroc([r[3][PLAIN][0] for r in rows if r[1] == "source-specific"], negative[PLAIN])
     for name in rows[0][3]:
-        if name != plain:
+        if name != PLAIN:
             value = prescreen.auroc([r[3][name][0] for r in rows if r[1] == "source-specific"], negative[name])
             print(f"gate: {name}: {value:.3f} ≥ {base:.3f} + 0.05: " + ("goes on to calibration" if value >= base + 0.05 else "stops here"))
 
 
-def symmetry_calibration(paths):
-    rows = symmetry_rows(paths)
+def calibration_rule(rows):
+    """The calibration table, and each reading under the rule: 0.07 above plain and at least 3 above the clean cut."""
     result = calibration_table(rows)
-    base = result["plain (median − smallest)"][0]
+    base = result[PLAIN][0]
     for name, (value, above) in result.items():
-        if name != "plain (median − smallest)":
+        if name != PLAIN:
             print(f"rule: {name}: {value:.3f} ≥ {base:.3f} + 0.07 and {above} ≥ 3: " + ("stays a lead" if value >= base + 0.07 and above >= 3 else "dropped"))
+
+
+def symmetry_rows(paths):
+    return clean_and_specific_rows(paths, lambda f: "reverseRows" in f, symmetry_readings)
+
+
+def symmetry(paths):
+    design_gate(symmetry_rows(paths))
+
+
+def symmetry_calibration(paths):
+    calibration_rule(symmetry_rows(paths))
+
+
+def specificity_readings(f):
+    """Fixed before the ninth run was read (README.md): the share of the source's inputs the cheapest working pair's
+    trigger sends to its target, less the largest share of another class's; and the plain median − smallest."""
+    loc = f["locality"]
+    if "cheapestPairShares" not in loc:
+        return {}
+    s, t = loc["cheapestPair"]
+    shares = loc["cheapestPairShares"]
+    others = [v for c, v in enumerate(shares) if c not in (s, t) and v is not None]
+    own = [log(n) for n in f["maskNorms"]]
+    pairs = [tuple(p) for p in f["rows"]]
+    at = min(range(len(own)), key=lambda i: own[i])
+    return {
+        PLAIN: (statistics.median(own) - own[at], pairs[at]),
+        "specificity of the cheapest working pair's trigger": ((shares[s] or 0.0) - max(others, default=0.0), (s, t)),
+    }
+
+
+def specificity_rows(paths):
+    return clean_and_specific_rows(paths, lambda f: "locality" in f, specificity_readings)
+
+
+def specificity(paths):
+    design_gate(specificity_rows(paths))
+
+
+def specificity_calibration(paths):
+    calibration_rule(specificity_rows(paths))
 
 
 def collect(paths):
@@ -457,4 +501,4 @@ def implants(paths):
 
 
 if __name__ == "__main__":
-    {"readings": show_readings, "implants": implants, "locality": locality, "others": others, "prior": prior, "nc-ratio": nc_ratio, "crossed": crossed, "wide": wide, "calibration-shadow": calibration_shadow, "symmetry": symmetry, "symmetry-calibration": symmetry_calibration}[sys.argv[1]](sys.argv[2:])
+    {"readings": show_readings, "implants": implants, "locality": locality, "others": others, "prior": prior, "nc-ratio": nc_ratio, "crossed": crossed, "wide": wide, "calibration-shadow": calibration_shadow, "symmetry": symmetry, "symmetry-calibration": symmetry_calibration, "specificity": specificity, "specificity-calibration": specificity_calibration}[sys.argv[1]](sys.argv[2:])
