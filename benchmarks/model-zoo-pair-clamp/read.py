@@ -459,8 +459,6 @@ def specificity_calibration(paths):
 
 def refit_calibration(arguments):
     import csv
-    sys.path.insert(0, os.path.join(_here, "..", "model-zoo"))
-    from zoo_logistic import clean_quantile_cut, impute, logistic, sigmoid, standardiser  # noqa: E402
     design_csv, calibration_csv, crossed_csv, paths = arguments[0], arguments[1], arguments[2], arguments[3:]
     sixth = {}
     for d, f in prescreen.lines(paths, "pair-clamp"):
@@ -470,33 +468,10 @@ def refit_calibration(arguments):
     design = list(csv.DictReader(open(design_csv)))
     held = list(csv.DictReader(open(calibration_csv)))
     held += [r for r in csv.DictReader(open(crossed_csv)) if r["attack"] == "source-specific" and r["label"] == "1"]
-
-    def matrix(rows, extra, means=None):
-        x = [[float(r[f]) if r[f] != "" else None for f in prescreen.FIVE] + ([sixth.get(r["name"])] if extra else []) for r in rows]
-        return x, impute(x, means)
-
     print(f"{len(design)} design models ({sum(r['name'] in sixth for r in design)} with the sixth feature); "
           f"{len(held)} calibration models ({sum(r['name'] in sixth for r in held)} with it)")
-    attacks = sorted({r["attack"] for r in held if r["label"] == "1"})
-    print("| fitted on design, read on calibration | AUROC | caught at the calibration clean 95 % point | " + " | ".join(attacks) + " |")
-    print("|---" * (3 + len(attacks)) + "|")
-    result = {}
-    for extra in (False, True):
-        x, means = matrix(design, extra)
-        z = standardiser(x)
-        beta = logistic([z(v) for v in x], [int(r["label"]) for r in design])
-        cx, _ = matrix(held, extra, means)
-        p = [sigmoid(sum(b * v for b, v in zip(beta, z(v) + [1.0]))) for v in cx]
-        negative = [q for q, r in zip(p, held) if r["label"] == "0"]
-        positive = [q for q, r in zip(p, held) if r["label"] == "1"]
-        cut = clean_quantile_cut(negative)
-        caught = {a: sum(q > cut for q, r in zip(p, held) if r["label"] == "1" and r["attack"] == a) for a in attacks}
-        total = {a: sum(1 for r in held if r["label"] == "1" and r["attack"] == a) for a in attacks}
-        value = prescreen.auroc(positive, negative)
-        result[extra] = (value, sum(q > cut for q in positive), caught["source-specific"])
-        print(f"| five{' + the thorough cost reading' if extra else ''} | {value:.3f} | {sum(q > cut for q in positive)}/{len(positive)} | "
-              + " | ".join(f"{caught[a]}/{total[a]}" for a in attacks) + " |")
-    (a0, c0, s0), (a1, c1, s1) = result[False], result[True]
+    result = prescreen.five_and_one(design, held, sixth, "the thorough cost reading")
+    (a0, c0, s0), (a1, c1, s1) = [(v, c, per["source-specific"]) for v, c, per in (result[False], result[True])]
     keeps = a1 >= a0 + 0.01 and c1 >= c0 and s1 > s0
     print(f"rule: AUROC {a1:.3f} ≥ {a0:.3f} + 0.01, caught {c1} ≥ {c0}, source-specific {s1} > {s0}: "
           + ("stays the open lead" if keeps else "dropped"))

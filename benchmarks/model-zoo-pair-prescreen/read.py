@@ -187,16 +187,25 @@ def calibration(arguments, candidate="median − smallest log norm"):
                 if candidate in read:
                     found[d["name"]] = read[candidate][0]
 
+    design = list(csv.DictReader(open(design_csv)))
+    held = list(csv.DictReader(open(calibration_csv)))
+    print(f"{len(design)} design models; {len(held)} calibration models, {sum(r['name'] in found for r in held)} read by the search")
+    five_and_one(design, held, found, candidate)
+
+
+def five_and_one(design, held, found, candidate):
+    """The fit's five features, and the five plus `found` (name → value; a missing one takes the design mean), each
+    fitted on the `design` rows and read on the `held` ones (rows of `features` CSVs): one table row each, the AUROC,
+    the backdoored models above the held clean models' conformal 95 % point, and those per attack. Returns
+    {with the sixth: (AUROC, caught, {attack: caught})}."""
     def matrix(rows, extra, means=None):
         x = [[float(r[f]) if r[f] != "" else None for f in FIVE] + ([found.get(r["name"])] if extra else []) for r in rows]
         return x, impute(x, means)
 
-    design = list(csv.DictReader(open(design_csv)))
-    held = list(csv.DictReader(open(calibration_csv)))
-    print(f"{len(design)} design models; {len(held)} calibration models, {sum(r['name'] in found for r in held)} read by the search")
     attacks = sorted({r["attack"] for r in held if r["label"] == "1"})
     print("| fitted on design, read on calibration | AUROC | caught at the calibration clean 95 % point | " + " | ".join(attacks) + " |")
     print("|---" * (3 + len(attacks)) + "|")
+    result = {}
     for extra in (False, True):
         x, means = matrix(design, extra)
         z = standardiser(x)
@@ -206,8 +215,12 @@ def calibration(arguments, candidate="median − smallest log norm"):
         negative = [q for q, r in zip(p, held) if r["label"] == "0"]
         positive = [q for q, r in zip(p, held) if r["label"] == "1"]
         cut = clean_quantile_cut(negative)
-        per = " | ".join(f"{sum(q > cut for q, r in zip(p, held) if r['label'] == '1' and r['attack'] == a)}/{sum(1 for r in held if r['label'] == '1' and r['attack'] == a)}" for a in attacks)
-        print(f"| five{' + ' + candidate if extra else ''} | {auroc(positive, negative):.3f} | {sum(q > cut for q in positive)}/{len(positive)} | {per} |")
+        caught = {a: sum(q > cut for q, r in zip(p, held) if r["label"] == "1" and r["attack"] == a) for a in attacks}
+        per = " | ".join(f"{caught[a]}/{sum(1 for r in held if r['label'] == '1' and r['attack'] == a)}" for a in attacks)
+        value = auroc(positive, negative)
+        result[extra] = (value, sum(q > cut for q in positive), caught)
+        print(f"| five{' + ' + candidate if extra else ''} | {value:.3f} | {sum(q > cut for q in positive)}/{len(positive)} | {per} |")
+    return result
 
 
 if __name__ == "__main__":
