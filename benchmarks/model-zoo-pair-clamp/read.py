@@ -28,6 +28,9 @@ Usage: read.py readings CLAMP.jsonl...   AUROC of the readings fixed before the 
                                          fitted on design, read on the calibration models and the crossed slice's 12
                                          calibration source-specific ones (CSVs: `features`; SIXTH: this folder's
                                          thorough-pass lines)
+       read.py design-refit DESIGN.csv CROSSED_DESIGN.csv SIXTH.jsonl...   design only: the fit's five features, and five
+                                         plus the thorough cost reading, leave-one-out, on the catalog's design models
+                                         with and without the crossed slice's 12 design source-specific ones
        read.py implants CLAMP.jsonl...   per source-specific model: the implanted pair's norm on the model and on each
                                          clamped copy, and how much the clamp moved it against the other pairs
 """
@@ -477,6 +480,29 @@ def refit_calibration(arguments):
           + ("stays the open lead" if keeps else "dropped"))
 
 
+def design_refit(arguments):
+    import csv
+    sys.path.insert(0, os.path.join(_here, "..", "model-zoo"))
+    from zoo_logistic import leave_one_out_catches  # noqa: E402
+    design_csv, crossed_csv, paths = arguments[0], arguments[1], arguments[2:]
+    sixth = {}
+    for d, f in prescreen.lines(paths, "pair-clamp"):
+        if "rows" in f:
+            own = [log(n) for n in f["maskNorms"]]
+            sixth[d["name"]] = statistics.median(own) - min(own)
+    catalog = list(csv.DictReader(open(design_csv)))
+    crossed_rows = [r for r in csv.DictReader(open(crossed_csv)) if r["attack"] == "source-specific" and r["label"] == "1"]
+    attacks = ["patch", "low-rate", "blend", "warp", "source-specific"]
+    print("| design models | features | leave-one-out log loss | AUROC | caught at the clean 95 % point | " + " | ".join(attacks) + " |")
+    print("|---" * (5 + len(attacks)) + "|")
+    for label, rows in (("the catalog's 114", catalog), ("and the crossed slice's 12 source-specific", catalog + crossed_rows)):
+        for extra in (False, True):
+            x = [[float(r[f]) if r[f] != "" else None for f in prescreen.FIVE] + ([sixth.get(r["name"])] if extra else []) for r in rows]
+            loss, value, caught, backdoored, per = leave_one_out_catches(x, [int(r["label"]) for r in rows], [r["attack"] for r in rows], attacks)
+            print(f"| {label} | five{' + the thorough cost reading' if extra else ''} | {loss:.4f} | {value:.3f} | {caught}/{backdoored} | "
+                  + " | ".join(f"{c}/{n}" for c, n in per) + " |")
+
+
 def collect(paths):
     rows = []
     for d, f in prescreen.lines(paths, "pair-clamp"):
@@ -526,4 +552,4 @@ def implants(paths):
 
 
 if __name__ == "__main__":
-    {"readings": show_readings, "implants": implants, "locality": locality, "others": others, "prior": prior, "nc-ratio": nc_ratio, "crossed": crossed, "wide": wide, "calibration-shadow": calibration_shadow, "symmetry": symmetry, "symmetry-calibration": symmetry_calibration, "specificity": specificity, "specificity-calibration": specificity_calibration, "refit-calibration": refit_calibration}[sys.argv[1]](sys.argv[2:])
+    {"readings": show_readings, "implants": implants, "locality": locality, "others": others, "prior": prior, "nc-ratio": nc_ratio, "crossed": crossed, "wide": wide, "calibration-shadow": calibration_shadow, "symmetry": symmetry, "symmetry-calibration": symmetry_calibration, "specificity": specificity, "specificity-calibration": specificity_calibration, "refit-calibration": refit_calibration, "design-refit": design_refit}[sys.argv[1]](sys.argv[2:])
