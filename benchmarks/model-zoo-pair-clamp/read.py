@@ -460,14 +460,20 @@ def specificity_calibration(paths):
     calibration_rule(specificity_rows(paths))
 
 
-def refit_calibration(arguments):
-    import csv
-    design_csv, calibration_csv, crossed_csv, paths = arguments[0], arguments[1], arguments[2], arguments[3:]
-    sixth = {}
+def thorough_cost_readings(paths):
+    """Per model, the median less the smallest log norm of its pre-screened pairs (the lead's sixth feature)."""
+    found = {}
     for d, f in prescreen.lines(paths, "pair-clamp"):
         if "rows" in f:
             own = [log(n) for n in f["maskNorms"]]
-            sixth[d["name"]] = statistics.median(own) - min(own)
+            found[d["name"]] = statistics.median(own) - min(own)
+    return found
+
+
+def refit_calibration(arguments):
+    import csv
+    design_csv, calibration_csv, crossed_csv, paths = arguments[0], arguments[1], arguments[2], arguments[3:]
+    sixth = thorough_cost_readings(paths)
     design = list(csv.DictReader(open(design_csv)))
     held = list(csv.DictReader(open(calibration_csv)))
     held += [r for r in csv.DictReader(open(crossed_csv)) if r["attack"] == "source-specific" and r["label"] == "1"]
@@ -485,11 +491,7 @@ def design_refit(arguments):
     sys.path.insert(0, os.path.join(_here, "..", "model-zoo"))
     from zoo_logistic import leave_one_out_catches  # noqa: E402
     design_csv, crossed_csv, paths = arguments[0], arguments[1], arguments[2:]
-    sixth = {}
-    for d, f in prescreen.lines(paths, "pair-clamp"):
-        if "rows" in f:
-            own = [log(n) for n in f["maskNorms"]]
-            sixth[d["name"]] = statistics.median(own) - min(own)
+    sixth = thorough_cost_readings(paths)
     catalog = list(csv.DictReader(open(design_csv)))
     crossed_rows = [r for r in csv.DictReader(open(crossed_csv)) if r["attack"] == "source-specific" and r["label"] == "1"]
     attacks = ["patch", "low-rate", "blend", "warp", "source-specific"]
