@@ -31,6 +31,8 @@ Usage: read.py readings CLAMP.jsonl...   AUROC of the readings fixed before the 
        read.py design-refit DESIGN.csv CROSSED_DESIGN.csv SIXTH.jsonl...   design only: the fit's five features, and five
                                          plus the thorough cost reading, leave-one-out, on the catalog's design models
                                          with and without the crossed slice's 12 design source-specific ones
+       read.py design-or-rule DESIGN.csv CROSSED_DESIGN.csv SIXTH.jsonl...   design only: the fit alone against the fit
+                                         or the thorough cost reading, each at its own clean 97.5 % point
        read.py implants CLAMP.jsonl...   per source-specific model: the implanted pair's norm on the model and on each
                                          clamped copy, and how much the clamp moved it against the other pairs
 """
@@ -505,6 +507,35 @@ def design_refit(arguments):
                   + " | ".join(f"{c}/{n}" for c, n in per) + " |")
 
 
+def design_or_rule(arguments):
+    import csv
+    sys.path.insert(0, os.path.join(_here, "..", "model-zoo"))
+    from zoo_logistic import clean_quantile_cut, impute, leave_one_out  # noqa: E402
+    design_csv, crossed_csv, paths = arguments[0], arguments[1], arguments[2:]
+    sixth = thorough_cost_readings(paths)
+    rows = list(csv.DictReader(open(design_csv)))
+    rows += [r for r in csv.DictReader(open(crossed_csv)) if r["attack"] == "source-specific" and r["label"] == "1"]
+    x = [[float(r[f]) if r[f] != "" else None for f in prescreen.FIVE] for r in rows]
+    impute(x)
+    _, held = leave_one_out(x, [int(r["label"]) for r in rows])
+    reading = [sixth.get(r["name"]) for r in rows]
+    clean = [i for i, r in enumerate(rows) if r["label"] == "0"]
+    attacks = ["patch", "low-rate", "blend", "warp", "source-specific"]
+    cut95 = clean_quantile_cut([held[i] for i in clean])
+    cut_p = clean_quantile_cut([held[i] for i in clean], 0.975)
+    cut_r = clean_quantile_cut([reading[i] for i in clean if reading[i] is not None], 0.975)
+    verdicts = {
+        "the fit alone, at its clean 95 % point": [held[i] > cut95 for i in range(len(rows))],
+        "the fit at 97.5 % or the cost reading at 97.5 %": [held[i] > cut_p or (reading[i] is not None and reading[i] > cut_r) for i in range(len(rows))],
+    }
+    print(f"{len(clean)} clean and {len(rows) - len(clean)} backdoored design models")
+    print("| verdict | clean failed | caught | " + " | ".join(attacks) + " |")
+    print("|---" * (3 + len(attacks)) + "|")
+    for name, failed in verdicts.items():
+        per = [f"{sum(failed[i] for i, r in enumerate(rows) if r['label'] == '1' and r['attack'] == a)}/{sum(1 for r in rows if r['label'] == '1' and r['attack'] == a)}" for a in attacks]
+        print(f"| {name} | {sum(failed[i] for i in clean)}/{len(clean)} | {sum(failed[i] for i, r in enumerate(rows) if r['label'] == '1')}/{len(rows) - len(clean)} | " + " | ".join(per) + " |")
+
+
 def collect(paths):
     rows = []
     for d, f in prescreen.lines(paths, "pair-clamp"):
@@ -554,4 +585,4 @@ def implants(paths):
 
 
 if __name__ == "__main__":
-    {"readings": show_readings, "implants": implants, "locality": locality, "others": others, "prior": prior, "nc-ratio": nc_ratio, "crossed": crossed, "wide": wide, "calibration-shadow": calibration_shadow, "symmetry": symmetry, "symmetry-calibration": symmetry_calibration, "specificity": specificity, "specificity-calibration": specificity_calibration, "refit-calibration": refit_calibration, "design-refit": design_refit}[sys.argv[1]](sys.argv[2:])
+    {"readings": show_readings, "implants": implants, "locality": locality, "others": others, "prior": prior, "nc-ratio": nc_ratio, "crossed": crossed, "wide": wide, "calibration-shadow": calibration_shadow, "symmetry": symmetry, "symmetry-calibration": symmetry_calibration, "specificity": specificity, "specificity-calibration": specificity_calibration, "refit-calibration": refit_calibration, "design-refit": design_refit, "design-or-rule": design_or_rule}[sys.argv[1]](sys.argv[2:])
