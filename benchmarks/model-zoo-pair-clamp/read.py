@@ -528,6 +528,13 @@ def design_or_rule(arguments):
         "the fit alone, at its clean 95 % point": [held[i] > cut95 for i in range(len(rows))],
         "the fit at 97.5 % or the cost reading at 97.5 %": [held[i] > cut_p or (reading[i] is not None and reading[i] > cut_r) for i in range(len(rows))],
     }
+    # Added after the first two rows were read: with 60 clean models each 97.5 % point is the largest clean value, so
+    # the or-rule fails none and the comparison is not at equal false fails. Each cut at the second-largest clean value
+    # lets one clean model past each, about the fit's two.
+    second_p = sorted(held[i] for i in clean)[-2]
+    second_r = sorted(reading[i] for i in clean if reading[i] is not None)[-2]
+    verdicts["the fit or the cost reading, each above its second-largest clean value (added after reading)"] = [
+        held[i] > second_p or (reading[i] is not None and reading[i] > second_r) for i in range(len(rows))]
     print(f"{len(clean)} clean and {len(rows) - len(clean)} backdoored design models")
     print("| verdict | clean failed | caught | " + " | ".join(attacks) + " |")
     print("|---" * (3 + len(attacks)) + "|")
