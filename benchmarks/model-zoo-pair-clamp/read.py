@@ -58,14 +58,20 @@ def log(n):
     return math.log(max(n, 1e-3))
 
 
+def cheapest(f):
+    """The model's own reading: the median less the smallest log norm of its searched pairs, and that pair."""
+    own = [log(n) for n in f["maskNorms"]]
+    at = min(range(len(own)), key=lambda i: own[i])
+    return statistics.median(own) - own[at], tuple(f["rows"][at])
+
+
 def readings(f):
     """Fixed before the run was read: the model's own median − smallest log norm over the pre-screened pairs (the
     2026-12-07 search's reading, for comparison), and per clamped copy the median less the smallest of
     log(norm on the model) − log(norm on the clamped copy); each names the smallest pair."""
     rows = [tuple(r) for r in f["rows"]]
     own = [log(n) for n in f["maskNorms"]]
-    at = min(range(len(own)), key=lambda i: own[i])
-    found = {"plain (the model's own norms)": (statistics.median(own) - own[at], rows[at])}
+    found = {"plain (the model's own norms)": cheapest(f)}
     for v in VARIANTS:
         y = f["yardsticks"].get(v, {})
         if "norms" not in y:
@@ -195,8 +201,7 @@ def prior(arguments):
         margins = cache[name]
         pairs = [tuple(p) for p in f["rows"]]
         own = [log(n) for n in f["maskNorms"]]
-        at = min(range(len(own)), key=lambda i: own[i])
-        found = {"plain (the model's own norms)": (statistics.median(own) - own[at], pairs[at])}
+        found = {"plain (the model's own norms)": cheapest(f)}
         for label, closeness in (("residual on the data margin", [margins[s][t] for s, t in pairs]),
                                  ("residual on the log data margin", [math.log(max(margins[s][t], 1e-6)) for s, t in pairs])):
             mx, my = statistics.mean(closeness), statistics.mean(own)
@@ -226,13 +231,12 @@ def nc_ratio(arguments):
     for d, f in prescreen.lines(paths, probe):
         if "rows" not in f or not cleanse.get(d["name"]):
             continue
-        pairs = [tuple(p) for p in f["rows"]]
-        own = [log(n) for n in f["maskNorms"]]
-        at = min(range(len(own)), key=lambda i: own[i])
+        plain, pair = cheapest(f)
+        smallest = min(log(n) for n in f["maskNorms"])
         classes = [log(n) for n in cleanse[d["name"]]]
         found = {
-            "plain (the model's own norms)": (statistics.median(own) - own[at], pairs[at]),
-            "Neural Cleanse's median class mask less the cheapest pair": (statistics.median(classes) - own[at], pairs[at]),
+            "plain (the model's own norms)": (plain, pair),
+            "Neural Cleanse's median class mask less the cheapest pair": (statistics.median(classes) - smallest, pair),
         }
         rows.append((d["name"], prescreen.family(d["name"]), (d["recipe"]["sourceClass"], d["recipe"]["targetClass"]), found))
     prescreen.table(rows, list(rows[0][3]))
@@ -240,13 +244,12 @@ def nc_ratio(arguments):
 
 def best_readings(f, cleanse_norms):
     """The fourth run's readings, fixed before it was read (README.md)."""
-    pairs = [tuple(p) for p in f["rows"]]
-    own = [log(n) for n in f["maskNorms"]]
-    at = min(range(len(own)), key=lambda i: own[i])
-    found = {"plain (the model's own norms)": (statistics.median(own) - own[at], pairs[at])}
+    plain, pair = cheapest(f)
+    found = {"plain (the model's own norms)": (plain, pair)}
     if cleanse_norms:
+        smallest = min(log(n) for n in f["maskNorms"])
         found["Neural Cleanse's median class mask less the cheapest pair"] = (
-            statistics.median([log(n) for n in cleanse_norms]) - own[at], pairs[at])
+            statistics.median([log(n) for n in cleanse_norms]) - smallest, pair)
     quiet = other_readings(f)
     if quiet:
         found["−log KL on the other classes at the cheapest pair"] = quiet["cheapest pair: −log KL on the other classes"]
@@ -441,11 +444,8 @@ def specificity_readings(f):
     s, t = loc["cheapestPair"]
     shares = loc["cheapestPairShares"]
     others = [v for c, v in enumerate(shares) if c not in (s, t) and v is not None]
-    own = [log(n) for n in f["maskNorms"]]
-    pairs = [tuple(p) for p in f["rows"]]
-    at = min(range(len(own)), key=lambda i: own[i])
     return {
-        PLAIN: (statistics.median(own) - own[at], pairs[at]),
+        PLAIN: cheapest(f),
         "specificity of the cheapest working pair's trigger": ((shares[s] or 0.0) - max(others, default=0.0), (s, t)),
     }
 
@@ -467,8 +467,7 @@ def thorough_cost_readings(paths):
     found = {}
     for d, f in prescreen.lines(paths, "pair-clamp"):
         if "rows" in f:
-            own = [log(n) for n in f["maskNorms"]]
-            found[d["name"]] = statistics.median(own) - min(own)
+            found[d["name"]] = cheapest(f)[0]
     return found
 
 
