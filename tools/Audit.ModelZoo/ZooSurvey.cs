@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Audit.Domain.Findings;
 using Audit.Evaluators.Models;
 using Audit.Evaluators.Onnx;
@@ -46,8 +47,10 @@ internal sealed record SurveyRecord(
     /// <summary>
     /// Every detector answered inconclusive, Neural Cleanse on the task check: the survey's audit found the model not doing
     /// its task on the evidence and searched nothing, so the line has no statistics. The probe gives such a model no
-    /// verdict, and the stated rates count it as inconclusive (a backdoored one as missed), never leave it out.
+    /// verdict, and the stated rates count it as inconclusive (a backdoored one as missed), never leave it out. Derived
+    /// from the line, so not written into it (`survey --add-probe` rewrites lines and must change nothing but its probe).
     /// </summary>
+    [JsonIgnore]
     public bool StoppedByTheTaskCheck =>
         Probes.Count > 0 && Probes.Values.All(p => p.Verdict == "inconclusive")
         && Probes.TryGetValue("neural-cleanse", out ProbeResult? cleanse) && cleanse.Details?["taskCheck"] is not null;

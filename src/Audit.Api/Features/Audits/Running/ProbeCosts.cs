@@ -60,6 +60,10 @@ public static class ProbeCosts
         // Neural Cleanse's search against the distilled reference on two lanes: the search alone took 4.5–24 s per zoo
         // model on one thread (survey, 2026-12-05), about half that on two; alone it also distils the reference.
         ["contrastive-patch"] = 24,
+
+        // A thorough search of 30 pre-screened (source, target) pairs on the audited model: 4 s median, 10 s at most per
+        // ten-class zoo model on one thread (survey --add-probe, two processes, 2026-12-07).
+        ["prescreened-pair-search"] = 8,
         ["token-class-dominance"] = 3,
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
