@@ -285,9 +285,10 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string EighthSealedCache = "benchmarks/model-zoo-sealed-378-324";
 
     /// <summary>
-    /// The test recipes the split would gain at 414 + 360 (positions 650–774 of that catalog), trained and surveyed with
-    /// every detector under oneDNN's AVX kernels on 2026-12-07 and committed **unread**, so that the next rule has
-    /// held-out models nobody has read (benchmarks/model-zoo-sealed-414-360/README.md). Not joined to the test split.
+    /// The 125 test recipes the split gained at 414 + 360 (positions 650–774 of that catalog), trained and surveyed with
+    /// every detector under oneDNN's AVX kernels and committed unread on 2026-12-07, read once that evening for the fit
+    /// with the pre-screened pair search (benchmarks/model-zoo-pair-search), then joined to the split; the copy stays as
+    /// the record of that reading (docs/probes.md, "The ninth sealed models").
     /// </summary>
     public const string NinthSealedCache = "benchmarks/model-zoo-sealed-414-360";
 
