@@ -293,6 +293,14 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string NinthSealedCache = "benchmarks/model-zoo-sealed-414-360";
 
     /// <summary>
+    /// The test recipes the split would gain at 450 + 396 (positions 722–846 of that catalog), trained and surveyed with
+    /// every detector and the pre-screened pair search under oneDNN's AVX kernels on 2026-12-07 and committed **unread**,
+    /// so that the next rule has held-out models nobody has read (benchmarks/model-zoo-sealed-450-396/README.md). Not
+    /// joined to the test split.
+    /// </summary>
+    public const string TenthSealedCache = "benchmarks/model-zoo-sealed-450-396";
+
+    /// <summary>
     /// 36 43-class test recipes (positions 37–72 of the many-class test split at 36 + 36), surveyed with every detector
     /// under oneDNN's AVX kernels on 2026-12-07, committed unread, then read once for the threshold calibrated on 43-class
     /// models and joined to the slice's test split (benchmarks/model-zoo-many-class-sealed/README.md).

@@ -144,6 +144,29 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The tenth sealed models (benchmarks/model-zoo-sealed-450-396/README.md) are test recipes the catalog would gain
+    /// from 414 + 360 to 450 + 396, once each, every detector and the pre-screened pair search, each line read on one
+    /// model under oneDNN's AVX kernels, and committed unread: none of them has joined the committed test split, which
+    /// the stated rates are read from.
+    /// </summary>
+    [Fact]
+    public void TheTenthSealedModels_AreTestRecipesGainedOver414And360_OnOneDnnAvx_WithThePairSearch_AndNotInTheTestSplit()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.TenthSealedCache);
+        var earlier = ZooCatalog.Recipes(CatalogWithTestSize(414, 360)).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(TodaysCatalogWithTestSize(450, 396)).Where(r => r.Split == ZooSplits.Test && !earlier.Contains(r.Name))];
+        List<SurveyRecord> records = ZooSurvey.Read(folder, ZooSplits.Test);
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Test, gained);
+        Assert.Equal(TenthSealedLines, records.Count);
+        Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), records.Select(r => r.Name).Order(StringComparer.Ordinal));
+        Assert.All(records, r => Assert.True(r.Probes.ContainsKey("prescreened-pair-search"), $"{r.Name} lacks the pair search."));
+        AssertReadUnderOneDnnAvx(records);
+        var tested = ZooSurvey.Read(Folder, ZooSplits.Test).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        Assert.All(records, r => Assert.DoesNotContain(r.Name, tested));
+    }
+
+    /// <summary>
     /// The 36 sealed 43-class models read once for the threshold calibrated on 43-class models
     /// (benchmarks/model-zoo-many-class-sealed): exactly the test recipes the slice gains from 18 + 18 to 36 + 36, each
     /// once with every detector, under oneDNN AVX wherever a detector searched, and each line joined unchanged to the
@@ -285,6 +308,13 @@ public sealed class CommittedSurveyTests
         string folder = Path.Combine(RepositoryRoot.Folder, cache);
         return (model, ZooFit.MeasureOn(model, ZooSurvey.Read(folder, ZooSplits.Test), TaskCheck(folder)));
     }
+
+    /// <summary>Lines of the tenth sealed set as committed (benchmarks/model-zoo-sealed-450-396/README.md).</summary>
+    private const int TenthSealedLines = 125;
+
+    /// <summary>Today's catalog with its test split grown to a size no catalog has had yet (a sealed set's recipes).</summary>
+    private static IReadOnlyList<SplitSize> TodaysCatalogWithTestSize(int clean, int backdoored) =>
+        [.. ZooCatalog.DefaultSizes.Where(s => s.Split != ZooSplits.Test), new SplitSize(ZooSplits.Test, clean, backdoored)];
 
     /// <summary>
     /// The catalog (today's or an earlier one) whose test split had this size: named by size, so these tests need no
