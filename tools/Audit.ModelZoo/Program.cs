@@ -293,10 +293,10 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string NinthSealedCache = "benchmarks/model-zoo-sealed-414-360";
 
     /// <summary>
-    /// The test recipes the split would gain at 450 + 396 (positions 722–846 of that catalog), trained and surveyed with
-    /// every detector and the pre-screened pair search under oneDNN's AVX kernels on 2026-12-07 and committed **unread**,
-    /// so that the next rule has held-out models nobody has read (benchmarks/model-zoo-sealed-450-396/README.md). Not
-    /// joined to the test split.
+    /// The 125 test recipes the split gained at 450 + 396 (positions 722–846 of that catalog), trained and surveyed with
+    /// every detector and the pre-screened pair search under oneDNN's AVX kernels and committed unread on 2026-12-07,
+    /// read once that night for the fit with the pair search beside blend inversion (benchmarks/model-zoo-pair-search),
+    /// then joined to the split; the copy stays as the record of that reading (docs/probes.md, "The tenth sealed models").
     /// </summary>
     public const string TenthSealedCache = "benchmarks/model-zoo-sealed-450-396";
 
