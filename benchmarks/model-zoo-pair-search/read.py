@@ -2,6 +2,11 @@
 """Reads the "or" verdict of benchmarks/model-zoo-pair-search/README.md ("The next candidate") against the fit in use.
 
 usage: read.py or-rule MODEL.json CALIBRATION_LINES CALIBRATION_REPORT.md LINES FEATURES.csv REPORT.md
+       read.py fidelity CACHE...
+
+fidelity: for the lines of CACHE/survey/test.jsonl that `survey --add-probe prescreened-pair-search` has reached, whether
+the model it trained again (CACHE/models/NAME-HASH.json) is the line's model: the same clean accuracy and attack
+success as the line records (the line's other detectors read the model trained when the line was written).
 
 MODEL.json: the fit in use (src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json). CALIBRATION_LINES: the
 calibration split's survey lines with `prescreened-pair-search` (survey/calibration.jsonl here);
@@ -139,7 +144,25 @@ def or_rule(model_file, calibration_lines, calibration_report, lines_file, featu
               f"false fails + misses {clean[1] + counted - caught}, AUROC {auroc(scores[fit][1], scores[fit][0]):.3f}; {families}")
 
 
+def fidelity(caches):
+    same = differ = 0
+    for cache in caches:
+        for text in open(f"{cache}/survey/test.jsonl", encoding="utf-8"):
+            line = json.loads(text)
+            if "prescreened-pair-search" not in line["probes"]:
+                continue
+            model = json.load(open(f"{cache}/models/{line['name']}-{line['hash']}.json", encoding="utf-8"))
+            if (model["cleanAccuracy"], model.get("attackSuccessRate")) == (line["cleanAccuracy"], line.get("attackSuccessRate")):
+                same += 1
+            else:
+                differ += 1
+    print(f"retrained models equal to their line's: {same}; different: {differ}")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 8 or sys.argv[1] != "or-rule":
+    if len(sys.argv) == 8 and sys.argv[1] == "or-rule":
+        or_rule(*sys.argv[2:])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "fidelity":
+        fidelity(sys.argv[2:])
+    else:
         sys.exit(__doc__)
-    or_rule(*sys.argv[2:])
