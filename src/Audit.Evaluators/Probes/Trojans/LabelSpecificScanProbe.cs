@@ -81,17 +81,8 @@ public sealed class LabelSpecificScanProbe : IProbe
 
         // The source of an input is the class the model gives it: labels are optional, and a trigger is tested on what
         // the model does with the source's inputs.
-        long[] predicted;
-        using (var scope = torch.NewDisposeScope())
-        {
-            predicted = evidence.Predict(evidence.Inputs, cancellationToken).cpu().data<long>().ToArray();
-        }
-
-        long[][] sources = [.. Enumerable.Range(0, classes).Select(k =>
-        {
-            long[] own = [.. Enumerable.Range(0, predicted.Length).Where(i => predicted[i] == k).Select(i => (long)i)];
-            return own.Length >= minimum ? own : [];
-        })];
+        long[] predicted = PairTriggerSearch.PredictedClasses(evidence, cancellationToken);
+        long[][] sources = PairTriggerSearch.Sources(predicted, classes, minimum);
         (int Source, int Target)[] pairs = [.. Enumerable.Range(0, classes).Where(s => sources[s].Length > 0)
             .SelectMany(s => Enumerable.Range(0, classes).Where(t => t != s).Select(t => (s, t)))];
         int[] skipped = [.. Enumerable.Range(0, classes).Where(s => sources[s].Length == 0)];

@@ -79,6 +79,24 @@ internal sealed class PairTriggerSearch : IDisposable
     private readonly Tensor bestMask;
     private readonly Tensor bestPattern;
 
+    /// <summary>
+    /// The class the model gives each clean input: the source of an input in a pair search (labels are optional, and a
+    /// trigger is tested on what the model does with its source's inputs).
+    /// </summary>
+    public static long[] PredictedClasses(ClassifierEvidence evidence, CancellationToken cancellationToken)
+    {
+        using var scope = torch.NewDisposeScope();
+        return evidence.Predict(evidence.Inputs, cancellationToken).cpu().data<long>().ToArray();
+    }
+
+    /// <summary>Per class, the dataset positions of the inputs the model gives it; none for a class given fewer than <paramref name="minimum"/>.</summary>
+    public static long[][] Sources(long[] predicted, int classes, int minimum) =>
+        [.. Enumerable.Range(0, classes).Select(k =>
+        {
+            long[] own = [.. Enumerable.Range(0, predicted.Length).Where(i => predicted[i] == k).Select(i => (long)i)];
+            return own.Length >= minimum ? own : [];
+        })];
+
     /// <param name="evidence">The model and clean inputs.</param>
     /// <param name="sources">Per class, the dataset positions of its inputs (empty: no pair of that source is searched).</param>
     /// <param name="pairs">The (source, target) rows, in a fixed order.</param>

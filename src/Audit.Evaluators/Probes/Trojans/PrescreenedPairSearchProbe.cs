@@ -83,18 +83,8 @@ public sealed class PrescreenedPairSearchProbe : IProbe, IAuditedModelDetector
         using IntraOpThreads pinned = IntraOpThreads.Pin(TrojanProbeParameters.ScanThreads, torch.get_num_threads());
         int classes = evidence.Classes;
         int minimum = parameters.Int("minimumSourceInputs");
-        long[] predicted;
-        using (var scope = torch.NewDisposeScope())
-        {
-            predicted = evidence.Predict(evidence.Inputs, cancellationToken).cpu().data<long>().ToArray();
-        }
-
         // A source is a class the model gives enough clean inputs to: a trigger is tested on what the model does with them.
-        long[][] sources = [.. Enumerable.Range(0, classes).Select(k =>
-        {
-            long[] own = [.. Enumerable.Range(0, predicted.Length).Where(i => predicted[i] == k).Select(i => (long)i)];
-            return own.Length >= minimum ? own : [];
-        })];
+        long[][] sources = PairTriggerSearch.Sources(PairTriggerSearch.PredictedClasses(evidence, cancellationToken), classes, minimum);
         var clock = Stopwatch.StartNew();
         double[][] gain = FirstOrderGain(evidence, sources, cancellationToken);
         (int Source, int Target)[] pairs = Prescreen(gain, sources, parameters.Int("prescreen"), parameters.Int("pairBudget"));
