@@ -61,8 +61,8 @@ public static class ProbeCosts
         // model on one thread (survey, 2026-12-05), about half that on two; alone it also distils the reference.
         ["contrastive-patch"] = 24,
 
-        // A thorough search of 30 pre-screened (source, target) pairs on the audited model: 4 s median, 10 s at most per
-        // ten-class zoo model on one thread (survey --add-probe, two processes, 2026-12-07).
+        // A thorough search of 30 pre-screened (source, target) pairs on the audited model: 4.1 s median, 9.8 s at most
+        // per ten-class design model on one thread (survey --add-probe, two processes on two cores, 2026-12-07).
         ["prescreened-pair-search"] = 8,
         ["token-class-dominance"] = 3,
     }.ToFrozenDictionary(StringComparer.Ordinal);
