@@ -317,6 +317,13 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string OneModelCache = "benchmarks/model-zoo-one-model";
 
     /// <summary>
+    /// <see cref="OneModelCache"/>'s lines with the pre-screened pair search's result added, each on the very model the
+    /// line read: the lines the candidates with the pair search were fitted on, their rules and readings, and why the
+    /// six-feature fit its rule adopted was not put in service (benchmarks/model-zoo-pair-search/README.md).
+    /// </summary>
+    public const string PairSearchCache = "benchmarks/model-zoo-pair-search";
+
+    /// <summary>
     /// The design split trained and surveyed again on 2026-12-05 under the oneDNN AVX kernels the service chooses on the
     /// AMD EPYC, where the committed lines ran on libtorch's own kernels (docs/probes.md, "Under the kernels the service
     /// now chooses"): with the contrastive search joined in, the design lines of the fit in use

@@ -163,8 +163,9 @@ public sealed class CommittedSurveyTests
         Assert.Equal(36, records.Count);
         Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), records.Select(r => r.Name).Order(StringComparer.Ordinal));
         AssertReadUnderOneDnnAvx(records);
-        var joined = File.ReadAllLines(Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedManyClassCache, "survey", "test.jsonl")).ToHashSet(StringComparer.Ordinal);
-        Assert.All(File.ReadAllLines(Path.Combine(folder, "survey", "test.jsonl")), line => Assert.Contains(line, joined));
+        // The slice's lines gained the pre-screened pair search's results on 2026-12-07 (night); the rest is the sealed line.
+        var joined = File.ReadAllLines(Path.Combine(RepositoryRoot.Folder, ZooOptions.CommittedManyClassCache, "survey", "test.jsonl")).Select(WithoutProbesAddedLater).ToHashSet(StringComparer.Ordinal);
+        Assert.All(File.ReadAllLines(Path.Combine(folder, "survey", "test.jsonl")), line => Assert.Contains(WithoutProbesAddedLater(line), joined));
     }
 
     /// <summary>
@@ -255,6 +256,36 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The pair-search lines (what the candidates with the pair search were fitted on) are the fit in use's one-model
+    /// lines and nothing else once the pair search's result is set aside: the same recipes, models and every other
+    /// detector's result, so a candidate's sixth feature is the only thing it read that the fit in use did not.
+    /// </summary>
+    [Theory]
+    [InlineData(ZooSplits.Design)]
+    [InlineData(ZooSplits.Calibration)]
+    public void ThePairSearchLines_AreTheOneModelLinesWithThePairSearchAdded(string split)
+    {
+        const string Probe = "prescreened-pair-search";
+        string[] oneModel = File.ReadAllLines(Path.Combine(RepositoryRoot.Folder, ZooOptions.OneModelCache, "survey", split + ".jsonl"));
+        string[] pairSearch = File.ReadAllLines(Path.Combine(RepositoryRoot.Folder, ZooOptions.PairSearchCache, "survey", split + ".jsonl"));
+
+        Assert.Equal(oneModel.Length, pairSearch.Length);
+        for (int i = 0; i < oneModel.Length; i++)
+        {
+            JsonNode added = JsonNode.Parse(pairSearch[i])!;
+            JsonObject probes = added["probes"]!.AsObject();
+            // A model the task check stops gets no statistic from the probe (inconclusive), as in an audit.
+            JsonNode? result = probes[Probe];
+            Assert.True(
+                result?["details"]?["statistic"] is JsonValue || (string?)result?["verdict"] == "inconclusive",
+                $"{split} line {i + 1}: {Probe} gave neither a statistic nor inconclusive");
+            Assert.False(JsonNode.Parse(oneModel[i])!["probes"]!.AsObject().ContainsKey(Probe));
+            probes.Remove(Probe);
+            Assert.True(JsonNode.DeepEquals(JsonNode.Parse(oneModel[i]), added), $"{split} line {i + 1} ({added["name"]}) differs beyond {Probe}");
+        }
+    }
+
+    /// <summary>
     /// The design split surveyed again under the kernels the service chooses (docs/probes.md, "Under the kernels the
     /// service now chooses"): the same recipes as the committed design split, each once, with every detector, and every
     /// line's Neural Cleanse finding records that oneDNN ran limited to AVX, where the committed lines record
@@ -342,8 +373,8 @@ public sealed class CommittedSurveyTests
     /// <summary>
     /// A survey line without the detectors added to the committed lines after a set was read apart
     /// (<c>survey --add-probe</c>, benchmarks/model-zoo-contrast/join-probe.py; the adversarial sink on 2026-12-06,
-    /// docs/probes.md "adversarial-sink"; the pre-screened pair search on 2026-12-07): the rest must be the set's line
-    /// unchanged.
+    /// docs/probes.md "adversarial-sink"; the pre-screened pair search on 2026-12-07, joined to every test split that night):
+    /// the rest must be the set's line unchanged.
     /// </summary>
     private static string WithoutProbesAddedLater(string line)
     {
