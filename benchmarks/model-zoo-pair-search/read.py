@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reads the "or" verdict of benchmarks/model-zoo-pair-search/README.md ("The next candidate") against the fit in use.
 
-usage: read.py or-rule MODEL.json CALIBRATION_LINES CALIBRATION_REPORT.md LINES FEATURES.csv REPORT.md
+usage: read.py or-rule MODEL.json CALIBRATION_LINES CALIBRATION_REPORT.md LINES FEATURES.csv REPORT.md [FIT_SHARE]
        read.py fidelity CACHE...
 
 fidelity: for the lines of CACHE/survey/test.jsonl that `survey --add-probe prescreened-pair-search` has reached, whether
@@ -14,11 +14,13 @@ CALIBRATION_REPORT.md: `report --split calibration` over them, whose per-model t
 stops (they have no p and set no cut). LINES, FEATURES.csv, REPORT.md: the survey lines of the models read, `features`
 over them, and `report` over them with the fit in use (the per-model verdict column: fail, pass or inconclusive).
 
-The "or" verdict: fail when the fit's p is at or above its calibration clean models' split-conformal point for 2.5 %,
-or the pre-screened pair search's statistic is at or above its own point for 2.5 % over the same clean models (the
-5 % false-fail budget shared by a union bound, Bonferroni); inconclusive where the fit in use is. Its score for the
-AUROC: the smaller of the two conformal p-values, (1 + #clean calibration values >= x) / (n + 1), read so that a
-smaller p-value ranks higher (min-p combination). Pure Python 3.
+The "or" verdict: fail when the fit's p is at or above its calibration clean models' split-conformal point for
+FIT_SHARE of the 5 % false-fail budget (default 0.5: 2.5 %), or the pre-screened pair search's statistic is at or above
+its own point for the rest over the same clean models (the budget shared by a union bound, weighted Bonferroni);
+inconclusive where the fit in use is; a model of more than ten classes is read by the fit alone (the pair search was
+calibrated on ten-class models). Its score for the AUROC: the smaller of the two conformal p-values, (1 + #clean
+calibration values >= x) / (n + 1), each divided by its share of the budget, read so that a smaller value ranks higher
+(weighted min-p; with equal shares, the plain min-p). Pure Python 3.
 """
 import csv
 import json
@@ -83,9 +85,11 @@ def pair_statistic(line):
     return result["statistic"], result.get("suspectedClass")
 
 
-def or_rule(model_file, calibration_lines, calibration_report, lines_file, features_file, report_file):
+def or_rule(model_file, calibration_lines, calibration_report, lines_file, features_file, report_file, fit_share="0.5"):
     model = json.load(open(model_file, encoding="utf-8"))
-    alpha = model["defaultTargetFalseFailRate"] / 2
+    budget = model["defaultTargetFalseFailRate"]
+    fit_alpha = budget * float(fit_share)
+    pair_alpha = budget - fit_alpha
     clean_p = model["calibrationCleanProbabilities"]
     calibration_verdicts = report_rows(calibration_report)
     clean_s = []
@@ -96,9 +100,9 @@ def or_rule(model_file, calibration_lines, calibration_report, lines_file, featu
         statistic, _ = pair_statistic(line)
         if statistic is not None:
             clean_s.append(statistic)
-    cut_p, cut_s = conformal(clean_p, alpha), conformal(clean_s, alpha)
-    print(f"cuts at {alpha:.3f} each: p >= {cut_p:.6f} (over {len(clean_p)} calibration clean p), pair search >= {cut_s:.4f} (over {len(clean_s)})")
-    print(f"the fit in use alone: p >= {conformal(clean_p, 2 * alpha):.6f}")
+    cut_p, cut_s = conformal(clean_p, fit_alpha), conformal(clean_s, pair_alpha)
+    print(f"cuts at {fit_alpha:.4f} and {pair_alpha:.4f}: p >= {cut_p:.6f} (over {len(clean_p)} calibration clean p), pair search >= {cut_s:.4f} (over {len(clean_s)})")
+    print(f"the fit in use alone: p >= {conformal(clean_p, budget):.6f}")
 
     features = {r["name"]: r for r in csv.DictReader(open(features_file, encoding="utf-8"))}
     verdicts = report_rows(report_file)
@@ -114,6 +118,8 @@ def or_rule(model_file, calibration_lines, calibration_report, lines_file, featu
         verdict, klass = verdicts.get(line["name"], ("inconclusive", None))
         inconclusive = verdict not in ("pass", "fail") or line["name"] not in features
         statistic, pair_class = pair_statistic(line)
+        if line["recipe"].get("images") == "Tinted43":
+            statistic = None  # more than ten classes: the fit alone
         p = None if inconclusive else probability(model, features[line["name"]])
         in_use = "fail" if verdict == "fail" else "pass"
         if inconclusive:
@@ -130,7 +136,7 @@ def or_rule(model_file, calibration_lines, calibration_report, lines_file, featu
             t[1] += outcome == "fail"
             t[2] += outcome == "fail" and backdoored and name == target
         if not inconclusive:
-            combined = -min(p_value(p, clean_p), p_value(statistic, clean_s) if statistic is not None else 1.0)
+            combined = -min(p_value(p, clean_p) / fit_alpha, p_value(statistic, clean_s) / pair_alpha if statistic is not None else math.inf)
             scores["in use"][backdoored].append(p)
             scores["or"][backdoored].append(combined)
     for fit in ("in use", "or"):
@@ -160,7 +166,7 @@ def fidelity(caches):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 8 and sys.argv[1] == "or-rule":
+    if len(sys.argv) in (8, 9) and sys.argv[1] == "or-rule":
         or_rule(*sys.argv[2:])
     elif len(sys.argv) >= 3 and sys.argv[1] == "fidelity":
         fidelity(sys.argv[2:])
