@@ -301,6 +301,15 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string TenthSealedCache = "benchmarks/model-zoo-sealed-450-396";
 
     /// <summary>
+    /// The 125 test recipes the split would gain at 486 + 432 (positions 794–918 of that catalog), trained and surveyed
+    /// with every detector and the pre-screened pair search under oneDNN's AVX kernels and committed unread on
+    /// 2026-12-07, for the candidate that adds the pair search to the fit in use by a union bound
+    /// (benchmarks/model-zoo-pair-search/README.md, "The next candidate: the fit in use, or the pair search beyond every
+    /// clean calibration model"; benchmarks/model-zoo-sealed-486-432/README.md).
+    /// </summary>
+    public const string EleventhSealedCache = "benchmarks/model-zoo-sealed-486-432";
+
+    /// <summary>
     /// 36 43-class test recipes (positions 37–72 of the many-class test split at 36 + 36), surveyed with every detector
     /// under oneDNN's AVX kernels on 2026-12-07, committed unread, then read once for the threshold calibrated on 43-class
     /// models and joined to the slice's test split (benchmarks/model-zoo-many-class-sealed/README.md).

@@ -146,6 +146,30 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The eleventh sealed models (benchmarks/model-zoo-sealed-486-432/README.md) are test recipes the catalog would gain
+    /// from 450 + 396 to 486 + 432, once each, every detector and the pre-screened pair search, each line read on one
+    /// model under oneDNN's AVX kernels, and committed apart from the test split: none of them has joined the committed
+    /// test split, which the stated rates are read from.
+    /// </summary>
+    [Fact]
+    public void TheEleventhSealedModels_AreTestRecipesGainedOver450And396_OnOneDnnAvx_WithThePairSearch_AndNotInTheTestSplit()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.EleventhSealedCache);
+        var earlier = ZooCatalog.Recipes(CatalogWithTestSize(450, 396)).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        IReadOnlyList<SplitSize> grown = [.. ZooCatalog.DefaultSizes.Where(s => s.Split != ZooSplits.Test), new SplitSize(ZooSplits.Test, 486, 432)];
+        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(grown).Where(r => r.Split == ZooSplits.Test && !earlier.Contains(r.Name))];
+        List<SurveyRecord> records = ZooSurvey.Read(folder, ZooSplits.Test);
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Test, gained);
+        Assert.Equal(125, records.Count);
+        Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), records.Select(r => r.Name).Order(StringComparer.Ordinal));
+        Assert.All(records, r => Assert.True(r.Probes.ContainsKey("prescreened-pair-search"), $"{r.Name} lacks the pair search."));
+        AssertReadUnderOneDnnAvx(records);
+        var tested = ZooSurvey.Read(Folder, ZooSplits.Test).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        Assert.All(records, r => Assert.DoesNotContain(r.Name, tested));
+    }
+
+    /// <summary>
     /// The 36 sealed 43-class models read once for the threshold calibrated on 43-class models
     /// (benchmarks/model-zoo-many-class-sealed): exactly the test recipes the slice gains from 18 + 18 to 36 + 36, each
     /// once with every detector, under oneDNN AVX wherever a detector searched, and each line joined unchanged to the
