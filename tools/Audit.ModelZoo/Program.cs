@@ -303,9 +303,9 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// <summary>
     /// The 125 test recipes the split would gain at 486 + 432 (positions 794–918 of that catalog), trained and surveyed
     /// with every detector and the pre-screened pair search under oneDNN's AVX kernels and committed unread on
-    /// 2026-12-07, for the candidate that adds the pair search to the fit in use by a union bound
-    /// (benchmarks/model-zoo-pair-search/README.md, "The next candidate: the fit in use, or the pair search beyond every
-    /// clean calibration model"; benchmarks/model-zoo-sealed-486-432/README.md).
+    /// 2026-12-07, read once that night for the candidate that adds the pair search to the fit in use by a union bound
+    /// (benchmarks/model-zoo-pair-search/README.md, "The eleventh reading": a tie, the fit in use stays); not yet joined
+    /// to the test split (benchmarks/model-zoo-sealed-486-432/README.md).
     /// </summary>
     public const string EleventhSealedCache = "benchmarks/model-zoo-sealed-486-432";
 
