@@ -4,9 +4,10 @@
 usage: read.py or-rule MODEL.json CALIBRATION_LINES CALIBRATION_REPORT.md LINES FEATURES.csv REPORT.md [FIT_SHARE]
        read.py fidelity CACHE...
 
-fidelity: for the lines of CACHE/survey/test.jsonl that `survey --add-probe prescreened-pair-search` has reached, whether
-the model it trained again (CACHE/models/NAME-HASH.json) is the line's model: the same clean accuracy and attack
-success as the line records (the line's other detectors read the model trained when the line was written).
+fidelity: for the lines of each CACHE/survey/SPLIT.jsonl that `survey --add-probe prescreened-pair-search` has reached,
+whether the model it read (CACHE/models/NAME-HASH.json, cached or trained again) is the line's model: the same clean
+accuracy and attack success as the line records (the line's other detectors read the model trained when the line was
+written). Prints the counts per cache and split, and the total.
 
 MODEL.json: the fit in use (src/Audit.Evaluators/Probes/Trojans/TrojanLikelihoodModel.json). CALIBRATION_LINES: the
 calibration split's survey lines with `prescreened-pair-search` (survey/calibration.jsonl here);
@@ -23,6 +24,7 @@ calibration values >= x) / (n + 1), each divided by its share of the budget, rea
 (weighted min-p; with equal shares, the plain min-p). Pure Python 3.
 """
 import csv
+import glob
 import json
 import math
 import sys
@@ -153,15 +155,16 @@ def or_rule(model_file, calibration_lines, calibration_report, lines_file, featu
 def fidelity(caches):
     same = differ = 0
     for cache in caches:
-        for text in open(f"{cache}/survey/test.jsonl", encoding="utf-8"):
-            line = json.loads(text)
-            if "prescreened-pair-search" not in line["probes"]:
-                continue
-            model = json.load(open(f"{cache}/models/{line['name']}-{line['hash']}.json", encoding="utf-8"))
-            if (model["cleanAccuracy"], model.get("attackSuccessRate")) == (line["cleanAccuracy"], line.get("attackSuccessRate")):
-                same += 1
-            else:
-                differ += 1
+        for name in sorted(glob.glob(f"{cache}/survey/*.jsonl")):
+            here = [0, 0]
+            for text in open(name, encoding="utf-8"):
+                line = json.loads(text)
+                if "prescreened-pair-search" not in line["probes"]:
+                    continue
+                model = json.load(open(f"{cache}/models/{line['name']}-{line['hash']}.json", encoding="utf-8"))
+                here[(model["cleanAccuracy"], model.get("attackSuccessRate")) != (line["cleanAccuracy"], line.get("attackSuccessRate"))] += 1
+            print(f"{name}: {here[0]} the line's model, {here[1]} another")
+            same, differ = same + here[0], differ + here[1]
     print(f"retrained models equal to their line's: {same}; different: {differ}")
 
 

@@ -155,14 +155,9 @@ public sealed class CommittedSurveyTests
     public void TheEleventhSealedModels_AreTestRecipesGainedOver450And396_OnOneDnnAvx_WithThePairSearch_AndNotInTheTestSplit()
     {
         string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.EleventhSealedCache);
-        var earlier = ZooCatalog.Recipes(CatalogWithTestSize(450, 396)).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
         IReadOnlyList<SplitSize> grown = [.. ZooCatalog.DefaultSizes.Where(s => s.Split != ZooSplits.Test), new SplitSize(ZooSplits.Test, 486, 432)];
-        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(grown).Where(r => r.Split == ZooSplits.Test && !earlier.Contains(r.Name))];
-        List<SurveyRecord> records = ZooSurvey.Read(folder, ZooSplits.Test);
+        List<SurveyRecord> records = AssertGained(folder, CatalogWithTestSize(450, 396), grown, 125);
 
-        AssertCommittedLinesDescribe(folder, ZooSplits.Test, gained);
-        Assert.Equal(125, records.Count);
-        Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), records.Select(r => r.Name).Order(StringComparer.Ordinal));
         Assert.All(records, r => Assert.True(r.Probes.ContainsKey("prescreened-pair-search"), $"{r.Name} lacks the pair search."));
         AssertReadUnderOneDnnAvx(records);
         var tested = ZooSurvey.Read(Folder, ZooSplits.Test).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
@@ -384,14 +379,25 @@ public sealed class CommittedSurveyTests
     /// </summary>
     private static void AssertGainedAndJoined(string folder, IReadOnlyList<SplitSize> smaller, IReadOnlyList<SplitSize> larger, int count)
     {
-        var earlier = ZooCatalog.Recipes(smaller).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
-        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(larger).Where(r => r.Split == ZooSplits.Test && !earlier.Contains(r.Name))];
-
-        AssertCommittedLinesDescribe(folder, ZooSplits.Test, gained);
-        Assert.Equal(count, ZooSurvey.Read(folder, ZooSplits.Test).Count);
-        Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), ZooSurvey.Read(folder, ZooSplits.Test).Select(r => r.Name).Order(StringComparer.Ordinal));
+        AssertGained(folder, smaller, larger, count);
         var testLines = File.ReadAllLines(Path.Combine(Folder, "survey", "test.jsonl")).Select(WithoutProbesAddedLater).ToHashSet(StringComparer.Ordinal);
         Assert.All(File.ReadAllLines(Path.Combine(folder, "survey", "test.jsonl")), line => Assert.Contains(WithoutProbesAddedLater(line), testLines));
+    }
+
+    /// <summary>
+    /// The set's committed test lines are exactly the test recipes the catalog gains from <paramref name="smaller"/> to
+    /// <paramref name="larger"/>, each once, <paramref name="count"/> in all; returns them.
+    /// </summary>
+    private static List<SurveyRecord> AssertGained(string folder, IReadOnlyList<SplitSize> smaller, IReadOnlyList<SplitSize> larger, int count)
+    {
+        var earlier = ZooCatalog.Recipes(smaller).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(larger).Where(r => r.Split == ZooSplits.Test && !earlier.Contains(r.Name))];
+        List<SurveyRecord> records = ZooSurvey.Read(folder, ZooSplits.Test);
+
+        AssertCommittedLinesDescribe(folder, ZooSplits.Test, gained);
+        Assert.Equal(count, records.Count);
+        Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), records.Select(r => r.Name).Order(StringComparer.Ordinal));
+        return records;
     }
 
     /// <summary>
