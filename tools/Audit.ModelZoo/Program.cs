@@ -301,12 +301,12 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string TenthSealedCache = "benchmarks/model-zoo-sealed-450-396";
 
     /// <summary>
-    /// The 125 test recipes the split would gain at 486 + 432 (positions 794–918 of that catalog), trained and surveyed
-    /// with every detector and the pre-screened pair search under oneDNN's AVX kernels and committed unread on
-    /// 2026-12-07, read once that night for the candidate that adds the pair search to the fit in use by a union bound
-    /// (benchmarks/model-zoo-pair-search/README.md, "The eleventh reading": a tie, the fit in use stays); not yet joined
-    /// to the test split (benchmarks/model-zoo-sealed-486-432/README.md).
-    /// </summary>
+    /// The 125 test recipes the split gained at 486 + 432 (positions 794–918 of that catalog), trained and surveyed with
+    /// every detector and the pre-screened pair search under oneDNN's AVX kernels and committed unread on 2026-12-07,
+    /// read once that night for the candidate that adds the pair search to the fit in use by a union bound
+    /// (benchmarks/model-zoo-pair-search/README.md, "The eleventh reading": a tie, the fit in use stays), then joined to
+    /// the split on 2026-12-08; the copy stays as the record of that reading (docs/probes.md, "The eleventh sealed
+    /// models").
     public const string EleventhSealedCache = "benchmarks/model-zoo-sealed-486-432";
 
     /// <summary>

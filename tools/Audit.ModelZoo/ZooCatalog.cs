@@ -25,7 +25,7 @@ internal static class ZooCatalog
         // threshold was, so no verdict moved, but the guarantee now rests on 151 clean models). Only clean recipes were
         // added: the conformal threshold reads only clean models, and no recipe of another split moves.
         new(ZooSplits.Calibration, 140, 16),
-        // 450 + 396 (from 414 + 360, 378 + 324, 342 + 288, 306 + 252, 270 + 216, 234 + 180, 216 + 162, 180 + 135, 144 + 108, 108 + 81, 72 + 54, 48 + 36, 24 + 18, first 12 + 12): 24 clean
+        // 486 + 432 (from 450 + 396, 414 + 360, 378 + 324, 342 + 288, 306 + 252, 270 + 216, 234 + 180, 216 + 162, 180 + 135, 144 + 108, 108 + 81, 72 + 54, 48 + 36, 24 + 18, first 12 + 12): 24 clean
         // models still could not show a false-fail rate of 5 % (one false fail read 4 %, 95 % interval 1–20 %), 53 could
         // not either (1 false fail, interval 0–10 %), and six models per attack template gave a detection rate to within
         // ±35 points. At 72 + 54 the 47 implanted backdoors knew the catch rate to about ±13 points. Each of the last five
@@ -40,8 +40,10 @@ internal static class ZooCatalog
         // one half was read on them ("The eighth sealed models"), and the 125 that 414 + 360 added, sealed until the fit
         // with the pre-screened pair search was read on them ("The ninth sealed models"), and the 125 that 450 + 396
         // added, sealed until the fit with the pair search beside blend inversion was read on them ("The tenth sealed
-        // models"). Backdoored recipes stay a multiple of the six attack templates.
-        new(ZooSplits.Test, 450, 396),
+        // models"), and the 125 that 486 + 432 added, sealed until the fit in use or the pair search by a union bound
+        // was read on them ("The eleventh sealed models"). Backdoored recipes stay a multiple of the six attack
+        // templates.
+        new(ZooSplits.Test, 486, 432),
     ];
 
     /// <summary>
@@ -64,10 +66,11 @@ internal static class ZooCatalog
         [new(ZooSplits.Design, 60, 60), new(ZooSplits.Calibration, 140, 16), new(ZooSplits.Test, 342, 288)],
         [new(ZooSplits.Design, 60, 60), new(ZooSplits.Calibration, 140, 16), new(ZooSplits.Test, 378, 324)],
         [new(ZooSplits.Design, 60, 60), new(ZooSplits.Calibration, 140, 16), new(ZooSplits.Test, 414, 360)],
+        [new(ZooSplits.Design, 60, 60), new(ZooSplits.Calibration, 140, 16), new(ZooSplits.Test, 450, 396)],
     ];
 
     /// <summary>
-    /// The recipes of <see cref="EarlierSizes"/> that today's catalog no longer holds (11 calibration and 509 test clean
+    /// The recipes of <see cref="EarlierSizes"/> that today's catalog no longer holds (11 calibration and 562 test clean
     /// models). They were surveyed and read before their seeds carried other recipes, so a ten-class survey keeps them
     /// and they count in the fit and the rates: leaving out models already read would be a choice made after reading
     /// them (docs/probes.md, "Model zoo").

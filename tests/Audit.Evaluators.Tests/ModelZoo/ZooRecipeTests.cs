@@ -46,6 +46,7 @@ public sealed class ZooRecipeTests
     [InlineData(60, 60, 140, 16, 342, 288, 53)] // the catalog before the eighth sealed models joined (2026-12-07)
     [InlineData(60, 60, 140, 16, 378, 324, 53)] // the catalog before the ninth sealed models joined (2026-12-07, evening)
     [InlineData(60, 60, 140, 16, 414, 360, 53)] // the catalog before the tenth sealed models joined (2026-12-07, night)
+    [InlineData(60, 60, 140, 16, 450, 396, 53)] // the catalog before the eleventh sealed models joined (2026-12-08)
     public void GrowingASplit_KeepsEverySeedInItsSplit_AndRetiresOnlyCleanRecipesPastTheBackdooredEnd(
         int designClean, int designBackdoored, int calibrationClean, int calibrationBackdoored, int testClean, int testBackdoored, int retiredCount)
     {
@@ -79,14 +80,14 @@ public sealed class ZooRecipeTests
     /// (the theory above counts them per size): none of today's, none twice, none backdoored, none of the design split.
     /// </summary>
     [Fact]
-    public void TheRetiredRecipes_AreTheEarlierSizesCleanRecipesTodaysCatalogLacks_ElevenCalibrationAndFiveHundredNineTest()
+    public void TheRetiredRecipes_AreTheEarlierSizesCleanRecipesTodaysCatalogLacks_ElevenCalibrationAndFiveHundredSixtyTwoTest()
     {
         var today = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Select(r => r.ComputeHash()).ToHashSet();
         IReadOnlyList<ZooRecipe> retired = ZooCatalog.RetiredRecipes();
 
         Assert.Equal(11, retired.Count(r => r.Split == ZooSplits.Calibration));
-        Assert.Equal(509, retired.Count(r => r.Split == ZooSplits.Test));
-        Assert.Equal(520, retired.Count);
+        Assert.Equal(562, retired.Count(r => r.Split == ZooSplits.Test));
+        Assert.Equal(573, retired.Count);
         Assert.All(retired, r => Assert.False(r.Backdoored, r.Name));
         Assert.All(retired, r => Assert.DoesNotContain(r.ComputeHash(), today));
         Assert.Equal(retired.Count, retired.Select(r => r.ComputeHash()).Distinct().Count());
