@@ -310,6 +310,22 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     public const string EleventhSealedCache = "benchmarks/model-zoo-sealed-486-432";
 
     /// <summary>
+    /// The 125 test recipes the split would gain at 522 + 468 (positions 866–990 of that catalog), trained and surveyed
+    /// with every detector and the pre-screened pair search under oneDNN's AVX kernels on 2026-12-08 and committed
+    /// **unread**, so that the next rule has held-out models nobody has read (benchmarks/model-zoo-sealed-522-468/README.md).
+    /// Not joined to the test split.
+    /// </summary>
+    public const string TwelfthSealedCache = "benchmarks/model-zoo-sealed-522-468";
+
+    /// <summary>
+    /// The 100 clean calibration recipes the split would gain at 240 + 16 (positions 157–256 of that catalog), surveyed
+    /// with every detector under oneDNN's AVX kernels on 2026-12-08 for the grown-calibration candidate, which its
+    /// margin gate dropped before any sealed model was read (benchmarks/model-zoo-calibration-240-16/README.md). Not
+    /// part of the calibration split: the catalog keeps 140 + 16.
+    /// </summary>
+    public const string GrownCalibrationCache = "benchmarks/model-zoo-calibration-240-16";
+
+    /// <summary>
     /// 36 43-class test recipes (positions 37–72 of the many-class test split at 36 + 36), surveyed with every detector
     /// under oneDNN's AVX kernels on 2026-12-07, committed unread, then read once for the threshold calibrated on 43-class
     /// models and joined to the slice's test split (benchmarks/model-zoo-many-class-sealed/README.md).

@@ -148,6 +148,47 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
+    /// The twelfth sealed models (benchmarks/model-zoo-sealed-522-468/README.md) are test recipes the catalog would gain
+    /// from 486 + 432 to 522 + 468, once each, with every detector and the pre-screened pair search, each line read on
+    /// one model under oneDNN's AVX kernels, committed unread and apart from the test split (which the stated rates are
+    /// read from).
+    /// </summary>
+    [Fact]
+    public void TheTwelfthSealedModels_AreTestRecipesGainedOver486And432_OnOneDnnAvx_WithThePairSearch_AndNotInTheTestSplit()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.TwelfthSealedCache);
+        IReadOnlyList<SplitSize> grown = [.. ZooCatalog.DefaultSizes.Where(s => s.Split != ZooSplits.Test), new SplitSize(ZooSplits.Test, 522, 468)];
+        List<SurveyRecord> records = AssertGained(folder, CatalogWithTestSize(486, 432), grown, 125);
+
+        Assert.All(records, r => Assert.True(r.Probes.ContainsKey("prescreened-pair-search"), $"{r.Name} lacks the pair search."));
+        AssertReadUnderOneDnnAvx(records);
+        var tested = ZooSurvey.Read(Folder, ZooSplits.Test).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        Assert.All(records, r => Assert.DoesNotContain(r.Name, tested));
+    }
+
+    /// <summary>
+    /// The grown-calibration candidate's lines (benchmarks/model-zoo-calibration-240-16/README.md) are exactly the 100
+    /// clean calibration recipes the catalog would gain from 140 + 16 to 240 + 16, each once, every detector, each read
+    /// on one model under oneDNN's AVX kernels, and none of them a recipe of the committed calibration split or a retired
+    /// one (the candidate was dropped, so the catalog keeps 140 + 16).
+    /// </summary>
+    [Fact]
+    public void TheGrownCalibrationLines_AreTheHundredCleanCalibrationRecipesGainedAt240And16_OnOneDnnAvx()
+    {
+        string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.GrownCalibrationCache);
+        IReadOnlyList<SplitSize> grown = [.. ZooCatalog.DefaultSizes.Where(s => s.Split != ZooSplits.Calibration), new SplitSize(ZooSplits.Calibration, 240, 16)];
+        var today = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Concat(ZooCatalog.RetiredRecipes()).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(grown).Where(r => r.Split == ZooSplits.Calibration && !today.Contains(r.Name))];
+        List<SurveyRecord> records = ZooSurvey.Read(folder, ZooSplits.Calibration);
+
+        Assert.Equal(100, gained.Count);
+        Assert.All(gained, r => Assert.False(r.Backdoored, r.Name));
+        AssertCommittedLinesDescribe(folder, ZooSplits.Calibration, gained);
+        Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), records.Select(r => r.Name).Order(StringComparer.Ordinal));
+        AssertReadUnderOneDnnAvx(records);
+    }
+
+    /// <summary>
     /// The 36 sealed 43-class models read once for the threshold calibrated on 43-class models
     /// (benchmarks/model-zoo-many-class-sealed): exactly the test recipes the slice gains from 18 + 18 to 36 + 36, each
     /// once with every detector, under oneDNN AVX wherever a detector searched, and each line joined unchanged to the
