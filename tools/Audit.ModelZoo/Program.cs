@@ -307,6 +307,7 @@ internal sealed record ZooOptions(string Command, string Cache, string? Split, i
     /// (benchmarks/model-zoo-pair-search/README.md, "The eleventh reading": a tie, the fit in use stays), then joined to
     /// the split on 2026-12-08; the copy stays as the record of that reading (docs/probes.md, "The eleventh sealed
     /// models").
+    /// </summary>
     public const string EleventhSealedCache = "benchmarks/model-zoo-sealed-486-432";
 
     /// <summary>
