@@ -177,14 +177,11 @@ public sealed class CommittedSurveyTests
     {
         string folder = Path.Combine(RepositoryRoot.Folder, ZooOptions.GrownCalibrationCache);
         IReadOnlyList<SplitSize> grown = [.. ZooCatalog.DefaultSizes.Where(s => s.Split != ZooSplits.Calibration), new SplitSize(ZooSplits.Calibration, 240, 16)];
-        var today = ZooCatalog.Recipes(ZooCatalog.DefaultSizes).Concat(ZooCatalog.RetiredRecipes()).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
-        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(grown).Where(r => r.Split == ZooSplits.Calibration && !today.Contains(r.Name))];
-        List<SurveyRecord> records = ZooSurvey.Read(folder, ZooSplits.Calibration);
+        List<SurveyRecord> records = AssertGained(folder, ZooCatalog.DefaultSizes, grown, 100, ZooSplits.Calibration);
 
-        Assert.Equal(100, gained.Count);
-        Assert.All(gained, r => Assert.False(r.Backdoored, r.Name));
-        AssertCommittedLinesDescribe(folder, ZooSplits.Calibration, gained);
-        Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), records.Select(r => r.Name).Order(StringComparer.Ordinal));
+        var retired = ZooCatalog.RetiredRecipes().Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        Assert.All(records, r => Assert.False(r.Recipe.Backdoored, r.Name));
+        Assert.All(records, r => Assert.DoesNotContain(r.Name, retired));
         AssertReadUnderOneDnnAvx(records);
     }
 
@@ -409,16 +406,17 @@ public sealed class CommittedSurveyTests
     }
 
     /// <summary>
-    /// The set's committed test lines are exactly the test recipes the catalog gains from <paramref name="smaller"/> to
-    /// <paramref name="larger"/>, each once, <paramref name="count"/> in all; returns them.
+    /// The set's committed lines of <paramref name="split"/> (the test split unless named) are exactly the recipes of that
+    /// split the catalog gains from <paramref name="smaller"/> to <paramref name="larger"/>, each once,
+    /// <paramref name="count"/> in all; returns them.
     /// </summary>
-    private static List<SurveyRecord> AssertGained(string folder, IReadOnlyList<SplitSize> smaller, IReadOnlyList<SplitSize> larger, int count)
+    private static List<SurveyRecord> AssertGained(string folder, IReadOnlyList<SplitSize> smaller, IReadOnlyList<SplitSize> larger, int count, string split = ZooSplits.Test)
     {
         var earlier = ZooCatalog.Recipes(smaller).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
-        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(larger).Where(r => r.Split == ZooSplits.Test && !earlier.Contains(r.Name))];
-        List<SurveyRecord> records = ZooSurvey.Read(folder, ZooSplits.Test);
+        List<ZooRecipe> gained = [.. ZooCatalog.Recipes(larger).Where(r => r.Split == split && !earlier.Contains(r.Name))];
+        List<SurveyRecord> records = ZooSurvey.Read(folder, split);
 
-        AssertCommittedLinesDescribe(folder, ZooSplits.Test, gained);
+        AssertCommittedLinesDescribe(folder, split, gained);
         Assert.Equal(count, records.Count);
         Assert.Equal(gained.Select(r => r.Name).Order(StringComparer.Ordinal), records.Select(r => r.Name).Order(StringComparer.Ordinal));
         return records;
